@@ -1,0 +1,346 @@
+/*
+ * config.c - see config.h.
+ */
+#include "common/config.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+config_defaults(struct mk_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (gethostname(c->hostname, sizeof(c->hostname)) == -1)
+		mk_strlcpy(c->hostname, "localhost", sizeof(c->hostname));
+	mk_strlcpy(c->data_dir, "/var/lib/mailkeep", sizeof(c->data_dir));
+	mk_strlcpy(c->login_chroot, "/var/lib/mailkeep/empty",
+	    sizeof(c->login_chroot));
+	mk_strlcpy(c->login_user, "mailkeep-login", sizeof(c->login_user));
+	mk_strlcpy(c->hash_user, "mailkeep-auth", sizeof(c->hash_user));
+	c->mail_uid_base = 200000;
+	c->hash_workers = 2;
+	c->max_line = 64 * 1024;
+	c->max_preauth_line = 8 * 1024;
+	c->max_literal = 64 * 1024;
+	c->max_message = 64 * 1024 * 1024;
+	c->max_connections = 20000;
+	c->max_connections_per_ip = 200;
+	c->max_auth_attempts = 3;
+	c->auth_fail_window = 300;
+	c->auth_fail_limit = 20;
+	c->auth_delay_max_ms = 5000;
+	c->login_timeout = 60;
+	c->autologout = 1800;
+	c->idle_keepalive = 240;
+	c->mailbox_linger = 10;
+	mk_strlcpy(c->tls_priority, "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
+	    sizeof(c->tls_priority));
+	c->plaintext_auth = MK_PLAINTEXT_LOOPBACK;
+	mk_strlcpy(c->impersonation_separator, "*",
+	    sizeof(c->impersonation_separator));
+	c->impersonation_no_seen = false;
+	c->quota_storage = 1024 * 1024;	/* 1 GiB */
+	c->quota_messages = 0;
+	mk_strlcpy(c->folder_drafts, "Drafts", sizeof(c->folder_drafts));
+	mk_strlcpy(c->folder_sent, "Sent", sizeof(c->folder_sent));
+	mk_strlcpy(c->folder_trash, "Trash", sizeof(c->folder_trash));
+	mk_strlcpy(c->folder_junk, "Junk", sizeof(c->folder_junk));
+	c->fsync = true;
+}
+
+int
+config_parse_listen(struct mk_listen *l, const char *spec, bool tls)
+{
+	char host[64];
+	const char *colon;
+	uint64_t port;
+
+	memset(l, 0, sizeof(*l));
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+		if (end == NULL || end[1] != ':' ||
+		    (size_t)(end - spec - 1) >= sizeof(host))
+			return -1;
+		memcpy(host, spec + 1, (size_t)(end - spec - 1));
+		host[end - spec - 1] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
+			return -1;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+	}
+	if (!parse_u64(colon + 1, 65535, &port) || port == 0)
+		return -1;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&l->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&l->ss;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		l->sslen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		l->sslen = sizeof(*sin6);
+	} else
+		return -1;
+	mk_strlcpy(l->addr, host, sizeof(l->addr));
+	l->port = (uint16_t)port;
+	l->tls = tls;
+	return 0;
+}
+
+static bool
+parse_size(const char *v, uint64_t *out)
+{
+	char num[32];
+	size_t n = strlen(v);
+	uint64_t mult = 1;
+
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	memcpy(num, v, n + 1);
+	switch (toupper((unsigned char)num[n - 1])) {
+	case 'K': mult = 1024; break;
+	case 'M': mult = 1024 * 1024; break;
+	case 'G': mult = 1024ULL * 1024 * 1024; break;
+	default: break;
+	}
+	if (mult != 1)
+		num[n - 1] = '\0';
+	if (!parse_u64(num, UINT64_MAX / mult, out))
+		return false;
+	*out *= mult;
+	return true;
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+	if (str_ieq(v, "yes") || str_ieq(v, "true") || str_ieq(v, "on") ||
+	    strcmp(v, "1") == 0)
+		*out = true;
+	else if (str_ieq(v, "no") || str_ieq(v, "false") ||
+	    str_ieq(v, "off") || strcmp(v, "0") == 0)
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+enum kind { K_STR, K_PATH, K_UINT, K_SIZE, K_BOOL, K_U64, K_SPECIAL };
+
+struct key {
+	const char *name;
+	enum kind   kind;
+	size_t      off;
+	size_t      len;	/* string capacity, or 0 */
+	uint64_t    min, max;
+};
+
+#define OFF(f) offsetof(struct mk_config, f)
+#define STR(k, f)  { k, K_STR, OFF(f), sizeof(((struct mk_config *)0)->f), 0, 0 }
+#define PATHK(k, f) { k, K_PATH, OFF(f), sizeof(((struct mk_config *)0)->f), 0, 0 }
+#define UINTK(k, f, lo, hi) { k, K_UINT, OFF(f), 0, lo, hi }
+#define SIZEK(k, f, lo, hi) { k, K_SIZE, OFF(f), 0, lo, hi }
+#define U64K(k, f, lo, hi) { k, K_U64, OFF(f), 0, lo, hi }
+#define BOOLK(k, f) { k, K_BOOL, OFF(f), 0, 0, 0 }
+
+static const struct key keys[] = {
+	STR("hostname", hostname),
+	PATHK("data_dir", data_dir),
+	PATHK("login_chroot", login_chroot),
+	STR("login_user", login_user),
+	STR("hash_user", hash_user),
+	UINTK("mail_uid_base", mail_uid_base, 1000, 4000000000U),
+	UINTK("hash_workers", hash_workers, 1, 64),
+	SIZEK("max_line", max_line, 1024, 16 * 1024 * 1024),
+	SIZEK("max_preauth_line", max_preauth_line, 512, 1024 * 1024),
+	SIZEK("max_literal", max_literal, 1024, 64 * 1024 * 1024),
+	SIZEK("max_message", max_message, 1024, 2047ULL * 1024 * 1024),
+	UINTK("max_connections", max_connections, 1, 1000000),
+	UINTK("max_connections_per_ip", max_connections_per_ip, 1, 1000000),
+	UINTK("max_auth_attempts", max_auth_attempts, 1, 100),
+	UINTK("auth_fail_window", auth_fail_window, 1, 86400),
+	UINTK("auth_fail_limit", auth_fail_limit, 1, 1000000),
+	UINTK("auth_delay_max_ms", auth_delay_max_ms, 0, 60000),
+	UINTK("login_timeout", login_timeout, 1, 3600),
+	UINTK("autologout", autologout, 60, 86400),
+	UINTK("idle_keepalive", idle_keepalive, 1, 3600),
+	UINTK("mailbox_linger", mailbox_linger, 0, 3600),
+	PATHK("tls_cert", tls_cert),
+	PATHK("tls_key", tls_key),
+	STR("tls_priority", tls_priority),
+	{ "plaintext_auth", K_SPECIAL, 0, 0, 0, 0 },
+	{ "listen", K_SPECIAL, 0, 0, 0, 0 },
+	{ "listen_tls", K_SPECIAL, 0, 0, 0, 0 },
+	STR("impersonation_separator", impersonation_separator),
+	BOOLK("impersonation_no_seen", impersonation_no_seen),
+	U64K("quota_storage", quota_storage, 0, UINT64_MAX / 1024),
+	U64K("quota_messages", quota_messages, 0, UINT64_MAX),
+	STR("folder_drafts", folder_drafts),
+	STR("folder_sent", folder_sent),
+	STR("folder_trash", folder_trash),
+	STR("folder_junk", folder_junk),
+	BOOLK("fsync", fsync),
+	UINTK("verbose", verbose, 0, 3),
+};
+
+static int
+set_special(struct mk_config *c, const char *k, const char *v)
+{
+	if (strcmp(k, "plaintext_auth") == 0) {
+		if (str_ieq(v, "loopback"))
+			c->plaintext_auth = MK_PLAINTEXT_LOOPBACK;
+		else if (str_ieq(v, "yes") || str_ieq(v, "always"))
+			c->plaintext_auth = MK_PLAINTEXT_ALWAYS;
+		else if (str_ieq(v, "no") || str_ieq(v, "never"))
+			c->plaintext_auth = MK_PLAINTEXT_NEVER;
+		else
+			return -1;
+		return 0;
+	}
+	/* listen / listen_tls */
+	if (c->nlisten >= MK_MAX_LISTEN)
+		return -1;
+	if (config_parse_listen(&c->listen[c->nlisten], v,
+	    strcmp(k, "listen_tls") == 0) == -1)
+		return -1;
+	c->nlisten++;
+	return 0;
+}
+
+static int
+set_key(struct mk_config *c, const struct key *k, const char *v)
+{
+	char *base = (char *)c;
+	uint64_t n;
+	bool b;
+
+	switch (k->kind) {
+	case K_STR:
+	case K_PATH:
+		if (strlen(v) >= k->len)
+			return -1;
+		if (k->kind == K_PATH && v[0] != '/')
+			return -1;
+		mk_strlcpy(base + k->off, v, k->len);
+		return 0;
+	case K_UINT:
+		if (!parse_u64(v, k->max, &n) || n < k->min)
+			return -1;
+		*(unsigned *)(base + k->off) = (unsigned)n;
+		return 0;
+	case K_SIZE:
+		if (!parse_size(v, &n) || n < k->min || n > k->max)
+			return -1;
+		*(size_t *)(base + k->off) = (size_t)n;
+		return 0;
+	case K_U64:
+		if (!parse_size(v, &n) || n < k->min || n > k->max)
+			return -1;
+		*(uint64_t *)(base + k->off) = n;
+		return 0;
+	case K_BOOL:
+		if (!parse_bool(v, &b))
+			return -1;
+		*(bool *)(base + k->off) = b;
+		return 0;
+	case K_SPECIAL:
+		return set_special(c, k->name, v);
+	}
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+int
+config_load(struct mk_config *c, const char *path, char *err, size_t errlen)
+{
+	size_t len;
+	char *text = read_file(path, 1024 * 1024, &len);
+	char *line, *save = NULL;
+	int lineno = 0, rc = 0;
+	bool listen_seen = false;
+
+	if (text == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (realpath(path, c->path) == NULL)
+		mk_strlcpy(c->path, path, sizeof(c->path));
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (*s == '\0')
+			continue;
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%d: expected key = value",
+			    path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		/* Quotes are optional around values (for empty strings). */
+		size_t vl = strlen(v);
+		if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+			v[vl - 1] = '\0';
+			v++;
+		}
+		const struct key *key = NULL;
+		for (size_t i = 0; i < nitems(keys); i++)
+			if (strcmp(keys[i].name, k) == 0)
+				key = &keys[i];
+		if (key == NULL) {
+			snprintf(err, errlen, "%s:%d: unknown key '%s'", path,
+			    lineno, k);
+			rc = -1;
+			break;
+		}
+		if (!listen_seen && (strcmp(k, "listen") == 0 ||
+		    strcmp(k, "listen_tls") == 0)) {
+			/* The first listen line replaces the default set. */
+			c->nlisten = 0;
+			listen_seen = true;
+		}
+		if (set_key(c, key, v) == -1) {
+			snprintf(err, errlen, "%s:%d: bad value for %s: '%s'",
+			    path, lineno, k, v);
+			rc = -1;
+			break;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+int
+config_path(const struct mk_config *c, char *out, size_t outlen,
+    const char *rel)
+{
+	int n = snprintf(out, outlen, "%s/%s", c->data_dir, rel);
+	return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}

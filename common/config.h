@@ -1,0 +1,95 @@
+/*
+ * config.h - the one configuration file, parsed and validated once by the
+ * master (and by mailkeepctl).  Children inherit the parsed struct across
+ * fork and use only their part of it.
+ *
+ * Format: "key = value" lines, '#' comments, sizes with K/M/G suffixes,
+ * durations in seconds.  Unknown keys are errors, so typos are caught.
+ * See etc/mailkeep.conf for every key with its default.
+ */
+#ifndef MK_CONFIG_H
+#define MK_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define MK_MAX_LISTEN 8
+
+struct mk_listen {
+	char     addr[64];	/* numeric address as written */
+	uint16_t port;
+	bool     tls;		/* implicit TLS (imaps) */
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+};
+
+enum mk_plaintext_auth {
+	MK_PLAINTEXT_LOOPBACK,	/* clear-text auth only from loopback (default) */
+	MK_PLAINTEXT_ALWAYS,
+	MK_PLAINTEXT_NEVER,
+};
+
+struct mk_config {
+	char     path[PATH_MAX];
+	char     hostname[256];		/* greeting and ID */
+
+	struct mk_listen listen[MK_MAX_LISTEN];
+	int      nlisten;
+
+	char     data_dir[PATH_MAX];	/* directory.db and users/ */
+	char     login_chroot[PATH_MAX];/* empty directory for login processes */
+	char     login_user[64];	/* unprivileged account for login */
+	char     hash_user[64];		/* unprivileged account for hash workers */
+	uint32_t mail_uid_base;		/* a user's uid = base + user id */
+	unsigned hash_workers;
+
+	/* Bounds on what a client may send. */
+	size_t   max_line;		/* one command line, authenticated */
+	size_t   max_preauth_line;	/* before login */
+	size_t   max_literal;		/* a non-APPEND literal */
+	size_t   max_message;		/* an APPENDed message */
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	unsigned max_auth_attempts;	/* per connection */
+	unsigned auth_fail_window;	/* seconds over which failures count */
+	unsigned auth_fail_limit;	/* failures per IP in the window */
+	unsigned auth_delay_max_ms;	/* cap on the growing failure delay */
+
+	unsigned login_timeout;		/* seconds to authenticate */
+	unsigned autologout;		/* seconds idle before BYE (>= 1800) */
+	unsigned idle_keepalive;	/* seconds between "* OK Still here" */
+	unsigned mailbox_linger;	/* seconds a user process outlives its last session */
+
+	char     tls_cert[PATH_MAX];
+	char     tls_key[PATH_MAX];
+	char     tls_priority[256];
+	enum mk_plaintext_auth plaintext_auth;
+
+	char     impersonation_separator[8];	/* "" disables LOGIN t*admin */
+	bool     impersonation_no_seen;
+
+	uint64_t quota_storage;		/* default, KiB; 0 = unlimited */
+	uint64_t quota_messages;	/* default; 0 = unlimited */
+
+	char     folder_drafts[64], folder_sent[64], folder_trash[64],
+	         folder_junk[64];
+
+	bool     fsync;			/* synchronous=FULL vs NORMAL */
+	int      verbose;
+};
+
+/* Fills in every default. */
+void config_defaults(struct mk_config *c);
+/* Reads path over the defaults.  On error writes a message naming the file
+ * and line to err and returns -1. */
+int  config_load(struct mk_config *c, const char *path, char *err, size_t errlen);
+/* Parses "addr:port" / "[v6]:port" into l; -1 on error. */
+int  config_parse_listen(struct mk_listen *l, const char *spec, bool tls);
+/* Joins data_dir with a relative path. */
+int  config_path(const struct mk_config *c, char *out, size_t outlen,
+	const char *rel);
+
+#endif

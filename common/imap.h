@@ -1,0 +1,278 @@
+/*
+ * imap.h - IMAP commands as typed values.
+ *
+ * The parser (common/imap_parse*.c) turns one framed command into a
+ * struct imap_cmd whose strings and lists live in the command's arena.
+ * It checks syntax only; whether a command is allowed in the current
+ * state, and what it means, is the executor's business (auth/login for
+ * the not-authenticated state, daemon/mailbox for the rest).
+ *
+ * Grammar: RFC 3501 section 9 and RFC 9051 section 9, with the extension
+ * syntax of the capabilities Mailkeep offers (RFC 4466 collects most).
+ * Strings are byte strings: they may contain anything a quoted string or
+ * literal can carry, except NUL (which the parser rejects with BAD), so
+ * they are also valid C strings.
+ */
+#ifndef MK_IMAP_H
+#define MK_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/imapdate.h"
+#include "common/seqset.h"
+
+enum imap_cmd_id {
+	CMD_UNKNOWN = 0,
+	/* any state */
+	CMD_CAPABILITY, CMD_NOOP, CMD_LOGOUT, CMD_ID,
+	/* not authenticated */
+	CMD_STARTTLS, CMD_AUTHENTICATE, CMD_LOGIN,
+	/* authenticated */
+	CMD_ENABLE, CMD_SELECT, CMD_EXAMINE, CMD_CREATE, CMD_DELETE, CMD_RENAME,
+	CMD_SUBSCRIBE, CMD_UNSUBSCRIBE, CMD_LIST, CMD_LSUB, CMD_STATUS,
+	CMD_APPEND, CMD_NAMESPACE, CMD_IDLE,
+	CMD_GETQUOTA, CMD_GETQUOTAROOT, CMD_SETQUOTA,
+	CMD_GETACL, CMD_SETACL, CMD_DELETEACL, CMD_LISTRIGHTS, CMD_MYRIGHTS,
+	CMD_PROXYAUTH,
+	/* selected */
+	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
+	CMD_STORE, CMD_COPY, CMD_MOVE,
+	CMD_COUNT
+};
+
+/* ---- FETCH ---- */
+
+enum fetch_item {
+	FI_FLAGS, FI_UID, FI_INTERNALDATE, FI_RFC822_SIZE, FI_ENVELOPE,
+	FI_BODY,		/* "BODY" alone: non-extensible structure */
+	FI_BODYSTRUCTURE,
+	FI_RFC822,		/* = BODY[] (sets \Seen) */
+	FI_RFC822_HEADER,	/* = BODY.PEEK[HEADER] */
+	FI_RFC822_TEXT,		/* = BODY[TEXT] (sets \Seen) */
+	FI_BODY_SECTION,	/* BODY[...] and BODY.PEEK[...] */
+	FI_BINARY,		/* BINARY[...] and BINARY.PEEK[...] (RFC 3516) */
+	FI_BINARY_SIZE,		/* BINARY.SIZE[...] */
+	FI_MODSEQ,		/* RFC 7162 */
+};
+
+enum section_spec {
+	SEC_WHOLE,		/* BODY[] or BODY[1.2]: the whole part */
+	SEC_HEADER,		/* [HEADER], [1.2.HEADER] (message/rfc822 parts) */
+	SEC_HEADER_FIELDS,
+	SEC_HEADER_FIELDS_NOT,
+	SEC_TEXT,
+	SEC_MIME,		/* only after a part number */
+};
+
+#define MK_MAX_PART_DEPTH 64
+
+struct fetch_section {
+	uint32_t         *part;		/* part numbers, e.g. 1.2.3 -> {1,2,3} */
+	size_t            npart;
+	enum section_spec spec;
+	const char      **fields;	/* HEADER.FIELDS[.NOT] names, as sent */
+	size_t            nfields;
+};
+
+struct fetch_att {
+	enum fetch_item      item;
+	bool                 peek;	/* .PEEK variants */
+	struct fetch_section sec;	/* BODY[..], BINARY[..], BINARY.SIZE[..] */
+	bool                 partial;	/* <offset.count> given */
+	uint32_t             offset, count;
+	struct fetch_att    *next;
+};
+
+struct fetch_args {
+	struct seqset     set;
+	struct fetch_att *atts;		/* macros ALL/FAST/FULL already expanded */
+	bool              changedsince_set;
+	uint64_t          changedsince;	/* CHANGEDSINCE modifier (RFC 7162) */
+	bool              vanished;	/* VANISHED modifier (UID FETCH only) */
+};
+
+/* ---- SEARCH ---- */
+
+enum search_key_type {
+	SK_ALL, SK_ANSWERED, SK_DELETED, SK_DRAFT, SK_FLAGGED, SK_NEW, SK_OLD,
+	SK_RECENT, SK_SEEN, SK_UNANSWERED, SK_UNDELETED, SK_UNDRAFT,
+	SK_UNFLAGGED, SK_UNSEEN,
+	SK_KEYWORD, SK_UNKEYWORD,			/* str */
+	SK_BCC, SK_CC, SK_FROM, SK_TO, SK_SUBJECT,	/* str */
+	SK_BODY, SK_TEXT,				/* str */
+	SK_HEADER,					/* field, str */
+	SK_BEFORE, SK_ON, SK_SINCE,			/* date (internal) */
+	SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE,		/* date (Date:) */
+	SK_LARGER, SK_SMALLER,				/* num */
+	SK_OLDER, SK_YOUNGER,				/* num: seconds (RFC 5032) */
+	SK_SEQSET,					/* set */
+	SK_UID,						/* set */
+	SK_MODSEQ,					/* num (RFC 7162) */
+	SK_AND,						/* child list */
+	SK_OR,						/* exactly two children */
+	SK_NOT,						/* exactly one child */
+};
+
+struct search_key {
+	enum search_key_type type;
+	const char          *str;
+	const char          *field;
+	uint64_t             num;
+	int32_t              date;	/* days since 1970-01-01 */
+	struct seqset        set;
+	struct search_key   *child;	/* first child */
+	struct search_key   *next;	/* next sibling */
+};
+
+/* ESEARCH RETURN options (RFC 4731, RFC 5182) */
+#define SEARCH_RET_MIN   0x01
+#define SEARCH_RET_MAX   0x02
+#define SEARCH_RET_ALL   0x04
+#define SEARCH_RET_COUNT 0x08
+#define SEARCH_RET_SAVE  0x10
+
+struct search_args {
+	const char        *charset;	/* NULL if not given */
+	bool               esearch;	/* RETURN (...) was given */
+	unsigned           ret;		/* SEARCH_RET_*; RETURN () means ALL */
+	struct search_key *key;		/* an SK_AND of the top-level keys */
+};
+
+/* ---- STORE ---- */
+
+enum store_op { STORE_REPLACE, STORE_ADD, STORE_REMOVE };
+
+struct store_args {
+	struct seqset  set;
+	enum store_op  op;
+	bool           silent;
+	const char   **flags;		/* "\Seen", "$Label" ... as sent */
+	size_t         nflags;
+	bool           unchangedsince_set;
+	uint64_t       unchangedsince;
+};
+
+/* ---- APPEND ---- */
+
+struct append_msg {
+	const char       **flags;
+	size_t             nflags;
+	bool               has_date;
+	struct mk_time     date;
+	const char        *data;	/* the literal, not NUL-terminated */
+	size_t             len;
+	bool               binary;	/* literal8 ~{n} */
+	struct append_msg *next;	/* MULTIAPPEND (RFC 3502) */
+};
+
+struct append_args {
+	const char        *mailbox;
+	struct append_msg *msgs;
+	size_t             nmsgs;
+};
+
+/* ---- LIST / LSUB ---- */
+
+#define LIST_SEL_SUBSCRIBED     0x01
+#define LIST_SEL_REMOTE         0x02
+#define LIST_SEL_RECURSIVEMATCH 0x04
+#define LIST_SEL_SPECIAL_USE    0x08
+
+#define LIST_RET_SUBSCRIBED     0x01
+#define LIST_RET_CHILDREN       0x02
+#define LIST_RET_SPECIAL_USE    0x04
+#define LIST_RET_STATUS         0x08
+
+/* STATUS items, also used by LIST RETURN (STATUS (...)) */
+#define STATUS_MESSAGES      0x001
+#define STATUS_RECENT        0x002
+#define STATUS_UIDNEXT       0x004
+#define STATUS_UIDVALIDITY   0x008
+#define STATUS_UNSEEN        0x010
+#define STATUS_HIGHESTMODSEQ 0x020
+#define STATUS_SIZE          0x040
+#define STATUS_DELETED       0x080
+#define STATUS_DELETED_STORAGE 0x100	/* RFC 9208 */
+
+struct list_args {
+	const char  *ref;
+	const char **patterns;
+	size_t       npatterns;
+	bool         extended;	/* selection or return options, or a pattern list */
+	unsigned     sel;	/* LIST_SEL_* */
+	unsigned     ret;	/* LIST_RET_* */
+	unsigned     status;	/* STATUS_* when LIST_RET_STATUS */
+};
+
+/* ---- SELECT / EXAMINE ---- */
+
+struct select_args {
+	const char   *mailbox;
+	bool          condstore;
+	bool          qresync;
+	uint32_t      uidvalidity;	/* QRESYNC */
+	uint64_t      modseq;
+	bool          has_known_uids;
+	struct seqset known_uids;
+	bool          has_seq_match;
+	struct seqset match_seqs, match_uids;
+};
+
+/* ---- the rest ---- */
+
+#define SPECIAL_USE_ALL      0x01
+#define SPECIAL_USE_ARCHIVE  0x02
+#define SPECIAL_USE_DRAFTS   0x04
+#define SPECIAL_USE_FLAGGED  0x08
+#define SPECIAL_USE_JUNK     0x10
+#define SPECIAL_USE_SENT     0x20
+#define SPECIAL_USE_TRASH    0x40
+
+struct quota_resource {
+	const char *name;	/* "STORAGE", "MESSAGE", ... as sent */
+	uint64_t    limit;
+};
+
+struct imap_cmd {
+	const char       *tag;
+	enum imap_cmd_id  id;
+	const char       *name;	/* canonical upper-case command name */
+	bool              uid;	/* UID FETCH / STORE / COPY / MOVE / SEARCH / EXPUNGE */
+	union {
+		struct { const char *user, *pass; } login;
+		struct { const char *mech; const char *ir; } auth; /* ir: NULL if absent, "" for "=" */
+		struct { const char **kv; size_t nkv; } id;	/* pairs; values may be NULL (NIL); kv NULL for "ID NIL" */
+		struct { const char **caps; size_t ncaps; } enable;
+		struct select_args select;
+		struct { const char *mailbox; unsigned use; } create; /* use: SPECIAL_USE_* (RFC 6154) */
+		struct { const char *mailbox; } mbox;	/* DELETE SUBSCRIBE UNSUBSCRIBE GETQUOTAROOT GETACL MYRIGHTS */
+		struct { const char *from, *to; } rename;
+		struct list_args list;		/* LIST and LSUB */
+		struct { const char *mailbox; unsigned items; } status;
+		struct append_args append;
+		struct { const char *root; } getquota;
+		struct { const char *root; struct quota_resource *res; size_t nres; } setquota;
+		struct { const char *mailbox, *identifier, *rights; } acl; /* SETACL DELETEACL(rights NULL) LISTRIGHTS(rights NULL) */
+		struct { const char *user; } proxyauth;
+		struct search_args search;
+		struct fetch_args fetch;
+		struct store_args store;
+		struct { struct seqset set; const char *mailbox; } copy;	/* COPY and MOVE */
+		struct { bool has_set; struct seqset set; } expunge;	/* UID EXPUNGE */
+	} u;
+};
+
+/* Parses one complete command, as assembled by the framer (line plus any
+ * literals inline).  Returns 0, or -1 with a short human-readable reason
+ * in *err (for "tag BAD <reason>").  cmd->tag is set whenever a tag could
+ * be read, else to "*".  Everything is allocated in a. */
+struct arena;
+int  imap_parse(struct arena *a, const char *buf, size_t len,
+	struct imap_cmd *cmd, const char **err);
+
+/* Name lookup for command tables; CMD_UNKNOWN if not a command. */
+enum imap_cmd_id imap_cmd_lookup(const char *name, size_t len);
+
+#endif

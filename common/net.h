@@ -1,0 +1,21 @@
+/*
+ * net.h - socket helpers: listening sockets, peer addresses as text.
+ */
+#ifndef MK_NET_H
+#define MK_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define MK_ADDRSTRLEN 64
+
+/* A non-blocking, close-on-exec listening socket; -1 and errno on error. */
+int  net_listen(const struct sockaddr *sa, socklen_t len);
+/* Numeric "addr" (no port) of a socket address. */
+void net_addr_str(const struct sockaddr *sa, char *out, size_t outlen);
+bool net_is_loopback(const struct sockaddr *sa);
+/* Enables TCP keepalive with a short probe schedule (for NAT'd phones). */
+void net_keepalive(int fd);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * directory.h - the directory database: who the users are.
+ *
+ * One SQLite file (data_dir/directory.db), readable and writable only by
+ * root: the master and mailkeepctl open it; no process that talks to a
+ * client does.  It holds user names, password hashes (libxcrypt strings),
+ * the admin flag, per-user quota limits, the impersonation audit trail
+ * and (later) the index of shared folders.
+ */
+#ifndef MK_DIRECTORY_H
+#define MK_DIRECTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MK_USER_MAX 65	/* 64 bytes + NUL */
+
+struct directory;
+
+struct dir_user {
+	uint32_t id;
+	char     name[MK_USER_MAX];
+	char     hash[256];
+	bool     admin;
+	int64_t  quota_storage;		/* KiB; -1: the configured default */
+	int64_t  quota_messages;	/* -1: the configured default */
+	int64_t  created;
+};
+
+int  dir_open(const char *path, bool create, struct directory **out,
+	char *err, size_t errlen);
+void dir_close(struct directory *d);
+const char *dir_errmsg(struct directory *d);
+
+/* User names: 1-64 bytes of [a-z0-9._@+-], starting with a letter or
+ * digit; upper case is folded to lower case.  Writes the canonical form
+ * or sets *why and returns false. */
+bool dir_name_canon(const char *name, char *out, size_t outlen,
+	const char **why);
+
+/* 0, MK_NOTFOUND or -1 */
+int  dir_user_get(struct directory *d, const char *name, struct dir_user *u);
+int  dir_user_get_by_id(struct directory *d, uint32_t id, struct dir_user *u);
+/* 0, MK_EXISTS or -1 */
+int  dir_user_add(struct directory *d, const char *name, const char *hash,
+	uint32_t *id);
+int  dir_user_del(struct directory *d, const char *name);
+int  dir_user_set_hash(struct directory *d, const char *name, const char *hash);
+int  dir_user_set_admin(struct directory *d, const char *name, bool admin);
+int  dir_user_set_quota(struct directory *d, const char *name,
+	int64_t storage_kib, int64_t messages);
+int  dir_user_foreach(struct directory *d,
+	int (*cb)(const struct dir_user *u, void *arg), void *arg);
+
+/* ---- impersonation audit ---- */
+
+struct dir_audit {
+	int64_t     id;
+	int64_t     start, end;	/* end 0 while the session runs */
+	const char *admin, *target, *client, *method;
+	uint64_t    session;
+};
+
+int  dir_audit_start(struct directory *d, const struct dir_audit *a,
+	int64_t *row);
+int  dir_audit_end(struct directory *d, uint64_t session, int64_t end);
+int  dir_audit_foreach(struct directory *d,
+	int (*cb)(const struct dir_audit *a, void *arg), void *arg);
+
+#endif

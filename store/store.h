@@ -1,0 +1,212 @@
+/*
+ * store.h - one user's mail in one SQLite file.
+ *
+ * The mailbox process is the only writer of a user's store while it runs
+ * (mailkeepctl may write while it does not); every state-changing IMAP
+ * command is one transaction: store_begin(), the operations, store_commit().
+ * Nothing is acknowledged to a client before the commit returns, and with
+ * fsync on (synchronous=FULL, WAL) a commit survives kill -9 and power loss.
+ *
+ * Mailbox names are the IMAP names as the client sends them (modified
+ * UTF-7), hierarchy separator '/', with "INBOX" canonical upper case.
+ * UIDs, UIDVALIDITY and per-mailbox MODSEQ follow RFC 3501 and RFC 7162:
+ * each committed change to a mailbox takes a new highest modseq, and
+ * expunged UIDs are remembered with the modseq of their expunge.
+ *
+ * Return convention: 0 success, MK_NOTFOUND / MK_EXISTS / MK_INVALID
+ * where listed, -1 on a database error (store_errmsg() says which).
+ */
+#ifndef MK_STORE_H
+#define MK_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/imapdate.h"
+#include "common/seqset.h"
+
+#define MK_NOTFOUND 1
+#define MK_EXISTS   2
+#define MK_INVALID  3	/* e.g. DELETE of a \Noselect with children */
+#define MK_BUSY     4	/* the database stayed locked past the timeout */
+
+#define MK_MBOX_NAME_MAX 1024
+
+/* System flags, as stored (messages.flags). \Recent is per session. */
+#define MF_SEEN     0x01
+#define MF_ANSWERED 0x02
+#define MF_FLAGGED  0x04
+#define MF_DELETED  0x08
+#define MF_DRAFT    0x10
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+struct store_init_folder {
+	const char *name;
+	unsigned    special_use;	/* SPECIAL_USE_* from common/imap.h */
+};
+
+/* Opens (creating when create is true) and migrates the store at path.
+ * A new store gets INBOX plus the folders in init[] (subscribed).
+ * fsync selects synchronous=FULL (else NORMAL).  On failure returns -1
+ * with a message in err. */
+int  store_open(const char *path, bool create, bool fsync,
+	const struct store_init_folder *init, size_t ninit,
+	struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_errmsg(struct store *s);
+int  store_schema_version(struct store *s);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Nesting is not supported. */
+int  store_begin(struct store *s);
+int  store_commit(struct store *s);
+void store_rollback(struct store *s);
+bool store_in_transaction(struct store *s);
+/* True if another connection (e.g. mailkeepctl) committed since the last
+ * call; the caller then re-reads what it caches. */
+bool store_changed_externally(struct store *s);
+
+/* ---- mailboxes ---- */
+
+#define MBOX_NOSELECT 0x01	/* kept only because it has children */
+
+struct mbox {
+	int64_t  id;
+	char     name[MK_MBOX_NAME_MAX];
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t recent_uid;	/* UIDs >= this were never announced \Recent */
+	unsigned special_use;
+	unsigned flags;		/* MBOX_* */
+};
+
+struct mbox_status {
+	uint32_t messages, recent, unseen, deleted;
+	uint64_t size;		/* sum of RFC822.SIZE */
+	uint64_t deleted_size;
+};
+
+/* Case rules for INBOX: "inbox" -> "INBOX", "Inbox/x" -> "INBOX/x".
+ * Validates (no empty levels, no NUL/CR/LF, no '*' '%', length) and writes
+ * the canonical form; MK_INVALID if the name can't be a mailbox. */
+int  store_mbox_canon(const char *name, char *out, size_t outlen);
+
+int  store_mbox_find(struct store *s, const char *name, struct mbox *out);
+int  store_mbox_get(struct store *s, int64_t id, struct mbox *out);
+/* Creates name and any missing parents.  MK_EXISTS if it exists and is
+ * selectable; a \Noselect placeholder of that name becomes selectable
+ * (with a fresh UIDVALIDITY). */
+int  store_mbox_create(struct store *s, const char *name, unsigned special_use,
+	struct mbox *out);
+/* RFC 3501 DELETE: with children it loses its messages and becomes
+ * \Noselect; a \Noselect with children is MK_INVALID; INBOX is MK_INVALID.
+ * Quota usage drops by what is removed. */
+int  store_mbox_delete(struct store *s, const char *name);
+/* RFC 3501 RENAME, children included.  Renaming INBOX moves its messages
+ * to a new mailbox "to" and leaves INBOX empty (its children stay).
+ * MK_NOTFOUND, MK_EXISTS (target exists), MK_INVALID (into itself). */
+int  store_mbox_rename(struct store *s, const char *from, const char *to);
+/* Visits every mailbox in name order; stop by returning non-zero. */
+int  store_mbox_foreach(struct store *s,
+	int (*cb)(const struct mbox *m, void *arg), void *arg);
+bool store_mbox_has_children(struct store *s, const char *name);
+int  store_mbox_status(struct store *s, const struct mbox *m,
+	struct mbox_status *st);
+/* Takes the UIDs never yet announced as \Recent: [*from, *to) is this
+ * caller's to report; the mailbox's recent_uid moves to uidnext. */
+int  store_mbox_claim_recent(struct store *s, struct mbox *m,
+	uint32_t *from, uint32_t *to);
+int  store_mbox_set_special_use(struct store *s, struct mbox *m, unsigned use);
+
+/* Keywords defined in a mailbox (for the FLAGS response), in the spelling
+ * first used.  store_keyword_canon() finds the defined spelling of kw
+ * case-insensitively, defining it if new. */
+int  store_keywords(struct store *s, const struct mbox *m,
+	int (*cb)(const char *kw, void *arg), void *arg);
+int  store_keyword_canon(struct store *s, const struct mbox *m, const char *kw,
+	char *out, size_t outlen);
+
+/* ---- subscriptions ---- */
+
+int  store_sub_set(struct store *s, const char *name, bool on);
+bool store_sub_has(struct store *s, const char *name);
+int  store_sub_foreach(struct store *s,
+	int (*cb)(const char *name, void *arg), void *arg);
+
+/* ---- messages ---- */
+
+struct msg_row {
+	int64_t        id;
+	uint32_t       uid;
+	int64_t        body_id;
+	uint64_t       size;
+	struct mk_time internaldate;
+	unsigned       flags;		/* MF_* */
+	const char    *keywords;	/* space-separated, "" if none */
+	uint64_t       modseq;
+};
+
+struct msg_new {
+	const char    *data;
+	size_t         len;
+	struct mk_time internaldate;
+	unsigned       flags;
+	const char    *keywords;	/* space-separated canonical, or "" */
+};
+
+/* Appends to m (updated in place); *uid receives the new UID. */
+int  store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
+	uint32_t *uid);
+/* All UIDs of a mailbox, ascending (malloc'd). */
+int  store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
+	size_t *n);
+/* Rows whose UID is in the resolved set, ascending by UID. */
+int  store_msg_foreach(struct store *s, const struct mbox *m,
+	const struct seqset *uids,
+	int (*cb)(const struct msg_row *r, void *arg), void *arg);
+/* Rows changed after modseq (flag changes and new messages). */
+int  store_msg_changed_since(struct store *s, const struct mbox *m,
+	uint64_t modseq, int (*cb)(const struct msg_row *r, void *arg), void *arg);
+/* UIDs expunged after modseq, ascending. */
+int  store_expunged_since(struct store *s, const struct mbox *m,
+	uint64_t modseq, int (*cb)(uint32_t uid, uint64_t modseq, void *arg),
+	void *arg);
+
+struct flag_change {
+	uint32_t    uid;
+	unsigned    flags;
+	const char *keywords;
+};
+/* Writes new flags for each message (all get one new modseq, returned). */
+int  store_msg_set_flags(struct store *s, struct mbox *m,
+	const struct flag_change *ch, size_t n, uint64_t *modseq);
+/* Removes the messages, remembers their UIDs as expunged, adjusts quota. */
+int  store_msg_expunge(struct store *s, struct mbox *m, const uint32_t *uids,
+	size_t n);
+/* Copies (sharing bodies) into dst; newuids[i] is the UID of uids[i]'s copy. */
+int  store_msg_copy(struct store *s, struct mbox *src, struct mbox *dst,
+	const uint32_t *uids, size_t n, uint32_t *newuids);
+
+/* Reading a message's bytes without loading all of it. */
+struct store_body;
+int  store_body_open(struct store *s, int64_t body_id, struct store_body **b,
+	uint64_t *size);
+int  store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n);
+void store_body_close(struct store_body *b);
+
+/* ---- quota usage (limits live in the directory) ---- */
+
+struct quota_usage {
+	uint64_t storage;	/* bytes: sum of message sizes, copies counted */
+	uint64_t messages;
+};
+int  store_quota_usage(struct store *s, struct quota_usage *u);
+/* Recounts from the messages; reports what the kept counters said. */
+int  store_quota_recompute(struct store *s, struct quota_usage *kept,
+	struct quota_usage *actual);
+
+#endif
