@@ -1,0 +1,528 @@
+/*
+ * client.c - one connection in the mailbox process: reading and framing
+ * input, running one command at a time, writing output without ever
+ * blocking the process, timers, and tear-down.
+ *
+ * Ordering rule: a command's untagged data is written as it runs; its
+ * tagged status is kept aside (c->tagged) so that the untagged updates
+ * about other sessions' changes (view_sync) go out before it, as RFC 3501
+ * 7 requires of a server telling a client about changes.
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define IN_CHUNK  16384
+#define OUT_LOW   (64 * 1024)
+
+static void client_io(struct ev_io *io, uint32_t revents);
+static void client_timer(struct ev_timer *t);
+static void process_input(struct client *c);
+
+bool
+client_out_full(const struct client *c)
+{
+	return buf_len(&c->out) >= CLIENT_OUT_HIGH;
+}
+
+int64_t
+client_now(struct client *c)
+{
+	(void)c;
+	return (int64_t)time(NULL);
+}
+
+static void
+arm_timer(struct client *c)
+{
+	const struct mk_config *cfg = c->user->cfg;
+	unsigned secs = c->idling ? cfg->idle_keepalive : cfg->autologout;
+
+	ev_timer_start(c->user->loop, &c->timer, (uint64_t)secs * 1000);
+}
+
+static void
+greet(struct client *c, const struct ipc_session *s)
+{
+	struct buf caps;
+
+	buf_init(&caps, 0);
+	resp_capability_list(c, &caps);
+	buf_printf(&c->out, "%s OK [CAPABILITY %s] %s completed\r\n", s->tag,
+	    buf_cstr(&caps), s->okverb[0] ? s->okverb : "LOGIN");
+	buf_free(&caps);
+}
+
+void
+client_new(struct user *u, int fd, const struct ipc_session *s)
+{
+	const struct mk_config *cfg = u->cfg;
+	struct client *c = xcalloc(1, sizeof(*c));
+	struct imap_frame_limits lim = {
+		.max_line = cfg->max_line,
+		.max_literal = cfg->max_literal,
+		.max_append = cfg->max_message,
+		.max_command = cfg->max_message + 4 * cfg->max_line,
+		.literal_plus = true,
+	};
+
+	c->user = u;
+	c->fd = fd;
+	c->session_id = s->id;
+	c->state = CS_AUTH;
+	c->tls = (s->flags & IPC_SESS_TLS) != 0;
+	c->admin = (s->flags & IPC_SESS_ADMIN) != 0;
+	c->no_seen = (s->flags & IPC_SESS_NO_SEEN) != 0;
+	c->method = s->method;
+	mk_strlcpy(c->authcid, s->authcid, sizeof(c->authcid));
+	mk_strlcpy(c->client_addr, s->client, sizeof(c->client_addr));
+	set_nonblock(fd);
+	set_cloexec(fd);
+	net_keepalive(fd);
+	/* Input is bounded by what one command may carry; output is ours. */
+	buf_init(&c->in, IN_CHUNK * 4);
+	buf_init(&c->out, 0);
+	imap_framer_init(&c->fr, &lim);
+	arena_init(&c->arena, cfg->max_message + 32 * 1024 * 1024);
+	ev_io_init(&c->io, fd, client_io, c);
+	ev_timer_init(&c->timer, client_timer, c);
+	c->next = u->clients;
+	u->clients = c;
+	if (ev_io_start(u->loop, &c->io, EPOLLIN) == -1) {
+		log_warn("epoll add client");
+		client_close(c, NULL);
+		return;
+	}
+	log_info("session %016llx: user=%s%s%s client=%s%s",
+	    (unsigned long long)c->session_id, u->name,
+	    s->method != IPC_IMP_NONE ? " by=" : "",
+	    s->method != IPC_IMP_NONE ? s->authcid : "", c->client_addr,
+	    c->tls ? " tls" : "");
+	greet(c, s);
+	if (s->npending > 0 && buf_add(&c->in, s->pending, s->npending) == -1) {
+		client_close(c, "Too much pipelined input");
+		return;
+	}
+	arm_timer(c);
+	process_input(c);
+	client_flush(c);
+}
+
+static void
+client_free(void *arg)
+{
+	struct client *c = arg;
+
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c->tcache.data);
+	free(c->tcache.parts);
+	imap_framer_free(&c->fr);
+	arena_free(&c->arena);
+	free(c);
+}
+
+static void
+client_destroy(struct client *c)
+{
+	struct user *u = c->user;
+	struct client **pp;
+	struct ipc_msg m;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (c->cont_free != NULL && c->cmd != NULL)
+		c->cont_free(c);
+	c->cont_free = NULL;
+	if (c->state == CS_SELECTED)
+		view_close(c);
+	ev_io_stop(u->loop, &c->io);
+	ev_timer_stop(u->loop, &c->timer);
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	for (pp = &u->clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	if (!c->handback) {
+		ipc_msg_init(&m, IPC_MBOX_SESSION_END);
+		ipc_put_u64(&m, c->session_id);
+		ipc_chan_send(u->master, &m);
+	}
+	log_info("session %016llx: closed", (unsigned long long)c->session_id);
+	ev_defer(u->loop, client_free, c);
+}
+
+void
+client_close(struct client *c, const char *bye)
+{
+	if (c->dead)
+		return;
+	if (bye != NULL)
+		buf_printf(&c->out, "* BYE %s\r\n", bye);
+	c->closing = true;
+	client_flush(c);
+}
+
+/* Writes as much as the socket takes.  Returns -1 if the peer is gone. */
+static int
+write_out(struct client *c)
+{
+	while (buf_len(&c->out) > 0) {
+		ssize_t n = send(c->fd, buf_ptr(&c->out), buf_len(&c->out),
+		    MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		buf_consume(&c->out, (size_t)n);
+	}
+	return 0;
+}
+
+void
+client_flush(struct client *c)
+{
+	uint32_t ev;
+
+	if (c->dead)
+		return;
+	if (write_out(c) == -1) {
+		client_destroy(c);
+		return;
+	}
+	if (c->closing && buf_len(&c->out) == 0) {
+		client_destroy(c);
+		return;
+	}
+	/* Stop reading while output is backed up or a command is paused:
+	 * a client that doesn't read can't make us buffer its next
+	 * commands' output without bound. */
+	ev = 0;
+	if (!c->closing && c->cont == NULL && !client_out_full(c))
+		ev |= EPOLLIN;
+	/* A paused command resumes from the write callback. */
+	if (buf_len(&c->out) > 0 || c->cont != NULL)
+		ev |= EPOLLOUT;
+	if (c->idling)
+		ev |= EPOLLIN;
+	if (ev_io_set(c->user->loop, &c->io, ev) == -1)
+		client_destroy(c);
+}
+
+/* ---- running commands ---- */
+
+static const char *
+state_name(enum client_state s)
+{
+	return s == CS_SELECTED ? "selected" : "authenticated";
+}
+
+static void
+finish_command(struct client *c)
+{
+	const struct cmd_def *d = c->def;
+
+	if (c->state == CS_SELECTED && d != NULL) {
+		bool allow = !(d->flags & CF_NO_EXPUNGE) || c->cmd->uid;
+		if (view_sync(c, allow) == -1) {
+			client_close(c, "Selected mailbox was deleted, have to disconnect");
+			return;
+		}
+	}
+	buf_printf(&c->out, "%s %s\r\n", c->cmd->tag, c->tagged);
+	c->cmd = NULL;
+	c->def = NULL;
+	c->cont = NULL;
+	c->cont_state = NULL;
+	c->cont_free = NULL;
+	arena_reset(&c->arena);
+	if (c->state == CS_LOGOUT)
+		client_close(c, NULL);
+}
+
+static void
+after_run(struct client *c, enum cmd_result r)
+{
+	switch (r) {
+	case RUN_DONE:
+		finish_command(c);
+		break;
+	case RUN_PAUSE:
+		/* c->cont set by the handler; resumed as output drains. */
+		break;
+	case RUN_IDLE:
+		c->idling = true;
+		arm_timer(c);
+		break;
+	}
+}
+
+static void
+reject(struct client *c, const char *tag, const char *fmt, const char *arg)
+{
+	buf_printf(&c->out, "%s BAD ", tag);
+	buf_printf(&c->out, fmt, arg);
+	buf_adds(&c->out, "\r\n");
+}
+
+/* Answers a command that can't run in the current state; false if it can. */
+static bool
+wrong_state(struct client *c, const struct imap_cmd *cmd,
+    const struct cmd_def *d)
+{
+	if (c->state == CS_AUTH && !(d->states & ST_AUTH)) {
+		buf_printf(&c->out, "%s BAD %s%s is only valid in the selected "
+		    "state; SELECT a mailbox first\r\n", cmd->tag,
+		    cmd->uid ? "UID " : "", cmd->name);
+		return true;
+	}
+	if (c->state == CS_SELECTED && !(d->states & ST_SELECTED)) {
+		buf_printf(&c->out, "%s BAD %s is not valid in the %s state\r\n",
+		    cmd->tag, cmd->name, state_name(c->state));
+		return true;
+	}
+	return false;
+}
+
+static void
+execute(struct client *c, const char *data, size_t len)
+{
+	struct imap_cmd *cmd;
+	const char *err = NULL;
+	const struct cmd_def *d;
+
+	arena_reset(&c->arena);
+	/* The command lives in the client's arena: a paused command keeps
+	 * it while other clients run theirs. */
+	cmd = arena_alloc(&c->arena, sizeof(*cmd));
+	if (cmd == NULL)
+		fatalx("arena exhausted before parsing");
+	if (imap_parse(&c->arena, data, len, cmd, &err) == -1) {
+		reject(c, cmd->tag ? cmd->tag : "*", "%s",
+		    err ? err : "Syntax error");
+		return;
+	}
+	if (cmd->id == CMD_LOGIN || cmd->id == CMD_AUTHENTICATE) {
+		reject(c, cmd->tag, "%s", "Already authenticated");
+		return;
+	}
+	if (cmd->id == CMD_STARTTLS) {
+		reject(c, cmd->tag, "%s", "STARTTLS is only valid before login");
+		return;
+	}
+	d = cmd_find(cmd->id);
+	if (d == NULL) {
+		reject(c, cmd->tag, "Unknown command %s",
+		    cmd->name ? cmd->name : "");
+		return;
+	}
+	if (wrong_state(c, cmd, d))
+		return;
+	if (store_changed_externally(c->user->store))
+		mstates_refresh(c->user);
+	c->cmd = cmd;
+	c->def = d;
+	c->tagged[0] = '\0';
+	after_run(c, d->run(c));
+}
+
+static void
+frame_step(struct client *c, bool *progress)
+{
+	enum frame_result r = imap_frame(&c->fr, &c->in);
+	size_t len;
+	const char *data;
+
+	*progress = true;
+	switch (r) {
+	case FRAME_MORE:
+		*progress = false;
+		break;
+	case FRAME_LITERAL_WAIT:
+		imap_frame_accept(&c->fr);
+		buf_adds(&c->out, "+ Ready for literal data\r\n");
+		break;
+	case FRAME_BAD:
+		buf_printf(&c->out, "%s %s %s\r\n", c->fr.err_tag,
+		    c->fr.err_resp, c->fr.err_text);
+		break;
+	case FRAME_FATAL:
+		client_close(c, c->fr.err_text);
+		*progress = false;
+		break;
+	case FRAME_COMMAND:
+		data = imap_frame_data(&c->fr, &len);
+		execute(c, data, len);
+		imap_frame_done(&c->fr);
+		break;
+	}
+}
+
+static void
+idle_step(struct client *c, bool *progress)
+{
+	enum frame_result r = imap_frame_line(&c->fr, &c->in);
+	size_t len;
+	const char *line;
+
+	*progress = true;
+	if (r == FRAME_MORE) {
+		*progress = false;
+		return;
+	}
+	if (r != FRAME_COMMAND) {
+		client_close(c, "IDLE continuation line too long");
+		*progress = false;
+		return;
+	}
+	line = imap_frame_data(&c->fr, &len);
+	c->idling = false;
+	idle_line(c, line, len);
+	imap_frame_done(&c->fr);
+	if (!c->idling) {
+		arm_timer(c);
+		finish_command(c);
+	}
+}
+
+static void process_again(void *arg);
+
+static void
+process_input(struct client *c)
+{
+	bool progress = true;
+
+	/* Bounded batch: one pipelining client can't monopolize the loop. */
+	for (int i = 0; i < 64 && progress; i++) {
+		if (c->dead || c->closing || c->cont != NULL ||
+		    c->handback || client_out_full(c))
+			return;
+		if (c->idling)
+			idle_step(c, &progress);
+		else
+			frame_step(c, &progress);
+	}
+	if (progress && !c->dead && !c->again) {
+		/* More may be buffered: come back after this batch. */
+		c->again = true;
+		ev_defer(c->user->loop, process_again, c);
+	}
+}
+
+static void
+process_again(void *arg)
+{
+	struct client *c = arg;
+
+	c->again = false;
+	if (c->dead)
+		return;
+	process_input(c);
+	client_flush(c);
+}
+
+static void
+read_in(struct client *c)
+{
+	for (;;) {
+		size_t avail;
+		char *p = buf_tail(&c->in, IN_CHUNK, &avail);
+		if (p == NULL || avail == 0)
+			return;	/* full: the framer must consume first */
+		ssize_t n = recv(c->fd, p, avail, 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				client_destroy(c);
+			return;
+		}
+		if (n == 0) {
+			client_destroy(c);
+			return;
+		}
+		buf_commit(&c->in, (size_t)n);
+		if ((size_t)n < avail)
+			return;
+	}
+}
+
+static void
+resume(struct client *c)
+{
+	while (c->cont != NULL && !c->dead && !client_out_full(c)) {
+		cmd_cont_fn fn = c->cont;
+		c->cont = NULL;
+		enum cmd_result r = fn(c);
+		if (r == RUN_PAUSE && c->cont == NULL)
+			c->cont = fn;
+		after_run(c, r);
+		if (write_out(c) == -1) {
+			client_destroy(c);
+			return;
+		}
+	}
+}
+
+static void
+client_io(struct ev_io *io, uint32_t revents)
+{
+	struct client *c = io->arg;
+
+	if (revents & (EPOLLERR | EPOLLHUP)) {
+		/* Drain what the peer sent before it went away. */
+		revents |= EPOLLIN;
+	}
+	if ((revents & EPOLLIN) && !c->closing)
+		read_in(c);
+	if (c->dead)
+		return;
+	if (write_out(c) == -1) {
+		client_destroy(c);
+		return;
+	}
+	if (c->cont != NULL && buf_len(&c->out) < OUT_LOW)
+		resume(c);
+	if (c->dead)
+		return;
+	if (c->cont == NULL && !c->closing) {
+		process_input(c);
+		if (!c->dead && c->cmd == NULL && !c->idling)
+			arm_timer(c);
+	}
+	client_flush(c);
+}
+
+static void
+client_timer(struct ev_timer *t)
+{
+	struct client *c = t->arg;
+
+	if (c->idling) {
+		buf_adds(&c->out, "* OK Still here\r\n");
+		arm_timer(c);
+		client_flush(c);
+		return;
+	}
+	if (c->cont != NULL || c->cmd != NULL) {
+		/* Busy streaming to a slow reader: that is not idleness. */
+		arm_timer(c);
+		return;
+	}
+	client_close(c, "Autologout; idle for too long");
+}

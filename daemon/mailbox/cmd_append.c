@@ -1,0 +1,129 @@
+/*
+ * cmd_append.c - APPEND (RFC 3501 6.3.11) with MULTIAPPEND (RFC 3502),
+ * binary literals (RFC 3516), APPENDUID (RFC 4315) and quota enforcement
+ * (RFC 9208: NO [OVERQUOTA], nothing stored).
+ *
+ * All messages of one command go in one transaction: the tagged OK is
+ * written after COMMIT, so an acknowledged message survives any crash,
+ * and a failure stores none of them.
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static struct mk_time
+now_local(void)
+{
+	struct mk_time t;
+	struct tm tm;
+	time_t now = time(NULL);
+
+	localtime_r(&now, &tm);
+	t.t = now;
+	t.tz = (int)(tm.tm_gmtoff / 60);
+	return t;
+}
+
+/* Would adding count messages of bytes total exceed the user's quota?
+ * Must be called inside the transaction that adds them. */
+int
+quota_check(struct client *c, uint64_t bytes, uint64_t count)
+{
+	struct user *u = c->user;
+	struct quota_usage q;
+
+	if (u->quota_storage == 0 && u->quota_messages == 0)
+		return 0;
+	if (store_quota_usage(u->store, &q) != 0)
+		return -1;
+	if (u->quota_storage != 0 &&
+	    q.storage + bytes > u->quota_storage * 1024)
+		return 1;
+	if (u->quota_messages != 0 && q.messages + count > u->quota_messages)
+		return 1;
+	return 0;
+}
+
+static enum cmd_result
+append_all(struct client *c, struct mbox *m, uint32_t *uids)
+{
+	const struct append_args *a = &c->cmd->u.append;
+	struct user *u = c->user;
+	uint64_t bytes = 0;
+	size_t i = 0;
+	int rc;
+
+	for (const struct append_msg *am = a->msgs; am; am = am->next)
+		bytes += am->len;
+	if ((rc = store_begin(u->store)) != 0)
+		return resp_store_error(c, rc, "APPEND");
+	rc = quota_check(c, bytes, a->nmsgs);
+	if (rc == 1) {
+		store_rollback(u->store);
+		return resp_no(c, "[OVERQUOTA] Quota exceeded; nothing was stored");
+	}
+	for (const struct append_msg *am = a->msgs; rc == 0 && am; am = am->next) {
+		struct msg_new n = {
+			.data = am->data, .len = am->len,
+			.internaldate = am->has_date ? am->date : now_local(),
+		};
+		rc = flags_parse(c, m, am->flags, am->nflags, &n.flags,
+		    &n.keywords, false);
+		if (rc != 0) {
+			store_rollback(u->store);
+			return RUN_DONE;	/* flags_parse answered */
+		}
+		rc = store_msg_append(u->store, m, &n, &uids[i++]);
+	}
+	if (rc == 0)
+		rc = store_commit(u->store);
+	if (rc != 0) {
+		store_rollback(u->store);
+		return resp_store_error(c, rc, "APPEND");
+	}
+	return RUN_DONE;
+}
+
+enum cmd_result
+cmd_append(struct client *c)
+{
+	const struct append_args *a = &c->cmd->u.append;
+	char name[MK_MBOX_NAME_MAX], set[64];
+	struct seqset uidset;
+	struct mbox m;
+	uint32_t *uids;
+	int rc;
+
+	if (!mbox_name_arg(c, a->mailbox, name, sizeof(name)))
+		return RUN_DONE;
+	for (const struct append_msg *am = a->msgs; am; am = am->next) {
+		if (am->len == 0)
+			return resp_no(c, "Can't store an empty message");
+		if (am->len > c->user->cfg->max_message)
+			return resp_no(c, "[TOOBIG] Message exceeds %zu bytes",
+			    c->user->cfg->max_message);
+	}
+	rc = store_mbox_find(c->user->store, name, &m);
+	if (rc == MK_NOTFOUND)
+		return resp_no(c, "[TRYCREATE] Mailbox doesn't exist: %s", name);
+	if (rc != 0)
+		return resp_store_error(c, rc, "APPEND");
+	if (m.flags & MBOX_NOSELECT)
+		return resp_no(c, "[CANNOT] %s can't hold messages", name);
+	uids = arena_array(&c->arena, a->nmsgs, sizeof(*uids));
+	if (uids == NULL)
+		return resp_no(c, "[LIMIT] Too many messages in one APPEND");
+	append_all(c, &m, uids);
+	if (c->tagged[0] != '\0')
+		return RUN_DONE;	/* an error was answered */
+	mbox_changed(c->user, m.id);
+	seqset_from_sorted(&c->arena, uids, a->nmsgs, &uidset);
+	if (seqset_format(&uidset, set, sizeof(set)) >= sizeof(set))
+		snprintf(set, sizeof(set), "%u:%u", uids[0], uids[a->nmsgs - 1]);
+	return resp_ok(c, "[APPENDUID %u %s] APPEND completed", m.uidvalidity,
+	    set);
+}

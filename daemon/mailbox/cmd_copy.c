@@ -1,0 +1,160 @@
+/*
+ * cmd_copy.c - COPY, UID COPY (RFC 3501 6.4.7), MOVE and UID MOVE
+ * (RFC 6851), with COPYUID (RFC 4315).
+ *
+ * Both are one transaction.  COPY checks the quota inside it; MOVE does
+ * not, since the copies are paid for by the expunge in the same
+ * transaction: "delete = move to Trash" works on a full account.
+ * Messages shown in the view but already expunged by another session
+ * make the command fail whole (RFC 2180 4.4.1).
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct copy_ctx {
+	uint32_t *uids;
+	size_t    n;
+	uint64_t  bytes;
+};
+
+static int
+collect(const struct msg_row *r, void *arg)
+{
+	struct copy_ctx *x = arg;
+
+	x->uids[x->n++] = r->uid;
+	x->bytes += r->size;
+	return 0;
+}
+
+static char *
+format_set(struct client *c, const uint32_t *v, size_t n)
+{
+	struct seqset set;
+	size_t len;
+	char *text;
+
+	seqset_from_sorted(&c->arena, v, n, &set);
+	len = seqset_format(&set, NULL, 0);
+	if ((text = arena_alloc(&c->arena, len + 1)) != NULL)
+		seqset_format(&set, text, len + 1);
+	return text;
+}
+
+/* COPYUID pairs source and destination UIDs in order, so the
+ * destination list is written as given, not re-sorted. */
+static char *
+format_list(struct client *c, const uint32_t *v, size_t n)
+{
+	struct buf b;
+	char *res;
+
+	buf_init(&b, 0);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		if (i > 0)
+			buf_addc(&b, ',');
+		if (j > i)
+			buf_printf(&b, "%u:%u", v[i], v[j]);
+		else
+			buf_printf(&b, "%u", v[i]);
+		i = j + 1;
+	}
+	res = arena_strdup(&c->arena, buf_cstr(&b));
+	buf_free(&b);
+	return res;
+}
+
+static int
+do_copy(struct client *c, struct mbox *dst, struct copy_ctx *x,
+    uint32_t *newuids, bool move)
+{
+	struct user *u = c->user;
+	struct mbox *src = &c->view.ms->m;
+	int rc;
+
+	if ((rc = store_begin(u->store)) != 0)
+		return rc;
+	if (!move && (rc = quota_check(c, x->bytes, x->n)) != 0) {
+		store_rollback(u->store);
+		return rc == 1 ? -2 : rc;
+	}
+	rc = store_msg_copy(u->store, src, dst, x->uids, x->n, newuids);
+	if (rc == 0 && move)
+		rc = store_msg_expunge(u->store, src, x->uids, x->n);
+	if (rc == 0)
+		rc = store_commit(u->store);
+	if (rc != 0) {
+		store_rollback(u->store);
+		mstates_refresh(u);
+	}
+	return rc;
+}
+
+enum cmd_result
+cmd_copy(struct client *c)
+{
+	bool move = c->cmd->id == CMD_MOVE;
+	const char *verb = move ? "MOVE" : "COPY";
+	struct user *u = c->user;
+	struct mbox *src = &c->view.ms->m, dst;
+	char name[MK_MBOX_NAME_MAX];
+	struct seqset uidset, inview;
+	struct copy_ctx x = { 0 };
+	uint32_t *uids, *newuids;
+	uint64_t before = src->highestmodseq;
+	size_t n;
+	int rc;
+
+	if (view_uidset(c, &c->cmd->u.copy.set, c->cmd->uid, &uidset) != 0)
+		return resp_bad(c, "Invalid message sequence number");
+	if (!mbox_name_arg(c, c->cmd->u.copy.mailbox, name, sizeof(name)))
+		return RUN_DONE;
+	if (move && c->view.readonly)
+		return resp_no(c, "[READ-ONLY] Mailbox is read-only");
+	rc = store_mbox_find(u->store, name, &dst);
+	if (rc == MK_NOTFOUND || (rc == 0 && (dst.flags & MBOX_NOSELECT)))
+		return resp_no(c, "[TRYCREATE] Mailbox doesn't exist: %s", name);
+	if (rc != 0)
+		return resp_store_error(c, rc, verb);
+	if (dst.id == src->id)
+		dst = *src;
+	n = view_uids_in(c, &uidset, &uids);
+	if (n == 0)
+		return resp_ok(c, "%s completed", verb);
+	seqset_from_sorted(&c->arena, uids, n, &inview);
+	x.uids = arena_array(&c->arena, n, sizeof(*x.uids));
+	newuids = arena_array(&c->arena, n, sizeof(*newuids));
+	if (x.uids == NULL || newuids == NULL)
+		return resp_no(c, "[LIMIT] Too many messages");
+	if ((rc = store_msg_foreach(u->store, src, &inview, collect, &x)) != 0)
+		return resp_store_error(c, rc, verb);
+	if (x.n < n)
+		return resp_no(c, "[EXPUNGEISSUED] Some of the messages were "
+		    "expunged by another session; nothing was copied");
+	rc = do_copy(c, dst.id == src->id ? src : &dst, &x, newuids, move);
+	if (rc == -2)
+		return resp_no(c, "[OVERQUOTA] Quota exceeded; nothing was copied");
+	if (rc != 0)
+		return resp_store_error(c, rc, verb);
+	mbox_changed(u, dst.id);
+	{
+		const char *code = arena_printf(&c->arena, "COPYUID %u %s %s",
+		    dst.id == src->id ? src->uidvalidity : dst.uidvalidity,
+		    format_set(c, x.uids, x.n), format_list(c, newuids, x.n));
+		if (!move)
+			return resp_ok(c, "[%s] COPY completed", code);
+		/* RFC 6851 4.3: COPYUID in an untagged OK before the expunges. */
+		resp_untagged(c, "OK [%s] Moved", code);
+	}
+	expunge_report(c, x.uids, x.n);
+	if (dst.id != src->id)
+		mbox_changed(u, src->id);
+	view_own_change(c, before, src->highestmodseq);
+	return resp_ok(c, "MOVE completed");
+}

@@ -1,0 +1,414 @@
+/*
+ * cmd_list.c - LIST and LSUB (RFC 3501 6.3.8, 6.3.9) with LIST-EXTENDED
+ * (RFC 5258), LIST-STATUS (RFC 5819), CHILDREN (RFC 3348) and
+ * SPECIAL-USE (RFC 6154) attributes.
+ *
+ * The mailbox list and the subscriptions are read once per command into
+ * sorted arrays; each name is matched against each pattern with an NFA
+ * walk (cost: name length x pattern length, never exponential).
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/imap_write.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+	const char *name;
+	unsigned    mflags;		/* MBOX_* */
+	unsigned    use;		/* SPECIAL_USE_* */
+	int64_t     id;
+	bool        exists;
+	bool        subscribed;
+	bool        children;		/* an existing mailbox below it */
+	bool        sub_children;	/* a subscribed name below it */
+	struct mbox m;
+};
+
+struct listing {
+	struct client *c;
+	struct entry  *e;
+	size_t         n, cap;
+	char         **subs;
+	size_t         nsubs, capsubs;
+};
+
+/* ---- matching ---- */
+
+static bool
+is_inbox_prefix(const char *name)
+{
+	return strncmp(name, "INBOX", 5) == 0 && (name[5] == '\0' ||
+	    name[5] == '/');
+}
+
+/* Does name match pattern ('*' anything, '%' anything but '/')?  The
+ * INBOX part of a name matches case-insensitively. */
+static bool
+wild_match(struct arena *a, const char *pat, const char *name)
+{
+	size_t m = strlen(pat), nlen = strlen(name);
+	bool inbox = is_inbox_prefix(name);
+	bool *cur = arena_array(a, m + 1, sizeof(bool));
+	bool *nxt = arena_array(a, m + 1, sizeof(bool));
+
+	if (cur == NULL || nxt == NULL)
+		return false;
+	cur[0] = true;
+	for (size_t i = 0; i < m && cur[i]; i++)
+		if (pat[i] == '*' || pat[i] == '%')
+			cur[i + 1] = true;
+	for (size_t k = 0; k < nlen; k++) {
+		char ch = name[k];
+		bool any = false;
+		memset(nxt, 0, (m + 1) * sizeof(bool));
+		for (size_t i = 0; i < m; i++) {
+			if (!cur[i])
+				continue;
+			if (pat[i] == '*' || (pat[i] == '%' && ch != '/'))
+				nxt[i] = true;
+			else if (pat[i] == ch || (inbox && k < 5 &&
+			    (pat[i] | 0x20) == (ch | 0x20)))
+				nxt[i + 1] = true;
+		}
+		for (size_t i = 0; i < m; i++)
+			if (nxt[i] && (pat[i] == '*' || pat[i] == '%'))
+				nxt[i + 1] = true;
+		for (size_t i = 0; i <= m; i++)
+			any |= nxt[i];
+		if (!any)
+			return false;
+		bool *t = cur;
+		cur = nxt;
+		nxt = t;
+	}
+	return cur[m];
+}
+
+static bool
+match_any(struct client *c, const char **pats, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (wild_match(&c->arena, pats[i], name))
+			return true;
+	return false;
+}
+
+/* ---- collecting ---- */
+
+static struct entry *
+add_entry(struct listing *l, const char *name)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->e = xreallocarray(l->e, l->cap, sizeof(*l->e));
+	}
+	struct entry *e = &l->e[l->n++];
+	memset(e, 0, sizeof(*e));
+	e->name = arena_strdup(&l->c->arena, name);
+	return e;
+}
+
+static int
+collect_mbox(const struct mbox *m, void *arg)
+{
+	struct listing *l = arg;
+	struct entry *e = add_entry(l, m->name);
+
+	e->mflags = m->flags;
+	e->use = m->special_use;
+	e->id = m->id;
+	e->exists = true;
+	e->m = *m;
+	return e->name == NULL ? -1 : 0;
+}
+
+static int
+collect_sub(const char *name, void *arg)
+{
+	struct listing *l = arg;
+
+	if (l->nsubs == l->capsubs) {
+		l->capsubs = l->capsubs ? l->capsubs * 2 : 32;
+		l->subs = xreallocarray(l->subs, l->capsubs, sizeof(*l->subs));
+	}
+	l->subs[l->nsubs] = arena_strdup(&l->c->arena, name);
+	return l->subs[l->nsubs++] == NULL ? -1 : 0;
+}
+
+static int
+cmp_name(const char *a, const char *b)
+{
+	/* INBOX and its children first, as clients expect. */
+	bool ia = is_inbox_prefix(a), ib = is_inbox_prefix(b);
+	if (ia != ib)
+		return ia ? -1 : 1;
+	return strcmp(a, b);
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	return cmp_name(((const struct entry *)a)->name,
+	    ((const struct entry *)b)->name);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool
+is_subscribed(const struct listing *l, const char *name)
+{
+	return bsearch(&name, l->subs, l->nsubs, sizeof(*l->subs), cmp_str) != NULL;
+}
+
+static struct entry *
+find_entry(struct listing *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->e[i].name, name) == 0)
+			return &l->e[i];
+	return NULL;
+}
+
+static bool
+is_below(const char *child, const char *parent)
+{
+	size_t n = strlen(parent);
+	return strncmp(child, parent, n) == 0 && child[n] == '/';
+}
+
+/* Adds subscribed names that are not mailboxes, and every ancestor of a
+ * subscribed name, so that the selection options can see them. */
+static void
+add_subscription_names(struct listing *l)
+{
+	for (size_t i = 0; i < l->nsubs; i++) {
+		char *name = arena_strdup(&l->c->arena, l->subs[i]);
+		if (name == NULL)
+			return;
+		for (;;) {
+			if (find_entry(l, name) == NULL)
+				add_entry(l, name);
+			char *slash = strrchr(name, '/');
+			if (slash == NULL)
+				break;
+			*slash = '\0';
+		}
+	}
+}
+
+static int
+cmp_entry_bytes(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name,
+	    ((const struct entry *)b)->name);
+}
+
+/* First index whose name is >= key, in byte order. */
+static size_t
+lower_bound(const struct listing *l, const char *key)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(l->e[mid].name, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* In byte order the descendants of "a" are one block starting at "a/",
+ * so each entry looks only at its own subtree. */
+static void
+mark_relations(struct listing *l)
+{
+	qsort(l->e, l->n, sizeof(*l->e), cmp_entry_bytes);
+	for (size_t i = 0; i < l->n; i++)
+		l->e[i].subscribed = is_subscribed(l, l->e[i].name);
+	for (size_t i = 0; i < l->n; i++) {
+		struct entry *e = &l->e[i];
+		char *key = arena_printf(&l->c->arena, "%s/", e->name);
+		if (key == NULL)
+			return;
+		for (size_t j = lower_bound(l, key);
+		    j < l->n && is_below(l->e[j].name, e->name); j++) {
+			e->children |= l->e[j].exists;
+			e->sub_children |= l->e[j].subscribed;
+			if (e->children && e->sub_children)
+				break;
+		}
+	}
+}
+
+/* ---- output ---- */
+
+static void
+attr(struct buf *b, bool *first, const char *a)
+{
+	if (!*first)
+		buf_addc(b, ' ');
+	buf_adds(b, a);
+	*first = false;
+}
+
+static void
+special_use_attrs(struct buf *b, bool *first, unsigned use)
+{
+	static const struct { unsigned bit; const char *name; } su[] = {
+		{ SPECIAL_USE_ALL, "\\All" }, { SPECIAL_USE_ARCHIVE, "\\Archive" },
+		{ SPECIAL_USE_DRAFTS, "\\Drafts" }, { SPECIAL_USE_FLAGGED, "\\Flagged" },
+		{ SPECIAL_USE_JUNK, "\\Junk" }, { SPECIAL_USE_SENT, "\\Sent" },
+		{ SPECIAL_USE_TRASH, "\\Trash" },
+	};
+	for (size_t i = 0; i < nitems(su); i++)
+		if (use & su[i].bit)
+			attr(b, first, su[i].name);
+}
+
+static void
+emit_list(struct client *c, const struct list_args *a, const struct entry *e,
+    bool lsub, bool childinfo)
+{
+	struct buf *b = &c->out;
+	bool first = true;
+
+	buf_printf(b, "* %s (", lsub ? "LSUB" : "LIST");
+	if (!e->exists && !lsub && (a->sel & LIST_SEL_SUBSCRIBED))
+		attr(b, &first, "\\NonExistent");
+	else if (!e->exists || (e->mflags & MBOX_NOSELECT))
+		attr(b, &first, "\\Noselect");
+	if (!lsub) {
+		if (e->exists || e->children)
+			attr(b, &first, e->children ? "\\HasChildren" :
+			    "\\HasNoChildren");
+		if (e->subscribed && ((a->sel & LIST_SEL_SUBSCRIBED) ||
+		    (a->ret & LIST_RET_SUBSCRIBED)))
+			attr(b, &first, "\\Subscribed");
+		special_use_attrs(b, &first, e->use);
+	}
+	buf_adds(b, ") \"/\" ");
+	imapw_mailbox(b, e->name);
+	if (childinfo)
+		buf_adds(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+	buf_adds(b, "\r\n");
+	if (!lsub && (a->ret & LIST_RET_STATUS) && e->exists &&
+	    !(e->mflags & MBOX_NOSELECT)) {
+		struct mstate *ms = mstate_find(c->user, e->id);
+		const struct mbox *m = ms && !ms->gone ? &ms->m : &e->m;
+		buf_adds(b, "* STATUS ");
+		imapw_mailbox(b, e->name);
+		buf_addc(b, ' ');
+		status_items(c, m, a->status, b);
+		buf_adds(b, "\r\n");
+	}
+}
+
+/* Joins reference and pattern (RFC 3501 6.3.8: the pattern is read
+ * relative to the reference). */
+static const char **
+full_patterns(struct client *c, const struct list_args *a)
+{
+	const char **p = arena_array(&c->arena, a->npatterns + 1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	for (size_t i = 0; i < a->npatterns; i++)
+		p[i] = arena_printf(&c->arena, "%s%s", a->ref ? a->ref : "",
+		    a->patterns[i]);
+	return p;
+}
+
+static void
+run_list(struct client *c, const struct list_args *a, const char **pats,
+    struct listing *l)
+{
+	bool subsel = (a->sel & LIST_SEL_SUBSCRIBED) != 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct entry *e = &l->e[i];
+		bool childinfo = false;
+		if (!match_any(c, pats, a->npatterns, e->name))
+			continue;
+		if (subsel) {
+			if ((a->sel & LIST_SEL_RECURSIVEMATCH) && e->sub_children)
+				childinfo = true;
+			if (!e->subscribed && !childinfo)
+				continue;
+		} else if (!e->exists)
+			continue;
+		if ((a->sel & LIST_SEL_SPECIAL_USE) && e->use == 0)
+			continue;
+		emit_list(c, a, e, false, childinfo);
+	}
+}
+
+static void
+run_lsub(struct client *c, const struct list_args *a, const char **pats,
+    struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct entry *e = &l->e[i];
+		if (!match_any(c, pats, a->npatterns, e->name))
+			continue;
+		if (e->subscribed) {
+			emit_list(c, a, e, true, false);
+			continue;
+		}
+		/* A parent of a subscribed name, reachable by '%': shown as
+		 * \Noselect (RFC 3501 6.3.9). */
+		if (e->sub_children) {
+			struct entry shadow = *e;
+			shadow.exists = false;
+			emit_list(c, a, &shadow, true, false);
+		}
+	}
+}
+
+static bool
+is_hierarchy_query(const struct list_args *a)
+{
+	return !a->extended && a->npatterns == 1 && a->patterns[0][0] == '\0';
+}
+
+enum cmd_result
+cmd_list(struct client *c)
+{
+	const struct list_args *a = &c->cmd->u.list;
+	bool lsub = c->cmd->id == CMD_LSUB;
+	struct listing l = { .c = c };
+	const char **pats;
+
+	if (is_hierarchy_query(a)) {
+		/* LIST "" "": the hierarchy delimiter and root. */
+		resp_untagged(c, "%s (\\Noselect) \"/\" \"\"", lsub ? "LSUB" : "LIST");
+		return resp_ok(c, "%s completed", lsub ? "LSUB" : "LIST");
+	}
+	if ((pats = full_patterns(c, a)) == NULL)
+		return resp_no(c, "[LIMIT] Too many patterns");
+	if (store_mbox_foreach(c->user->store, collect_mbox, &l) != 0 ||
+	    store_sub_foreach(c->user->store, collect_sub, &l) != 0) {
+		free(l.e);
+		free(l.subs);
+		return resp_store_error(c, -1, lsub ? "LSUB" : "LIST");
+	}
+	qsort(l.subs, l.nsubs, sizeof(*l.subs), cmp_str);
+	if (lsub || (a->sel & LIST_SEL_SUBSCRIBED))
+		add_subscription_names(&l);
+	mark_relations(&l);
+	qsort(l.e, l.n, sizeof(*l.e), cmp_entry);
+	if (lsub)
+		run_lsub(c, a, pats, &l);
+	else
+		run_list(c, a, pats, &l);
+	free(l.e);
+	free(l.subs);
+	return resp_ok(c, "%s completed", lsub ? "LSUB" : "LIST");
+}

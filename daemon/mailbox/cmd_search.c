@@ -1,0 +1,173 @@
+/*
+ * cmd_search.c - SEARCH and UID SEARCH (RFC 3501 6.4.4) with ESEARCH
+ * (RFC 4731), SEARCHRES (RFC 5182), WITHIN (RFC 5032) and MODSEQ
+ * (RFC 7162).  The keys are evaluated by store/search.c: indexed columns
+ * in SQL, text keys on decoded message text.
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "store/search.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool
+recent_cb(uint32_t uid, void *arg)
+{
+	struct client *c = arg;
+	return view_is_recent(&c->view, uid);
+}
+
+int
+mbox_search(struct client *c, const struct search_key *key, uint32_t **uids,
+    size_t *n)
+{
+	struct view *v = &c->view;
+	struct search_ctx ctx = {
+		.view = v->uids, .nview = v->n,
+		.is_recent = recent_cb, .arg = c,
+		.now = client_now(c),
+		.saved = &v->searchres,
+		.text_match = mbox_text_match, .text_arg = c,
+	};
+
+	int rc = store_search(c->user->store, &v->ms->m, key, &ctx, uids, n);
+
+	msgdata_search_done(c);
+	return rc;
+}
+
+static bool
+uses_modseq(const struct search_key *k)
+{
+	for (; k; k = k->next)
+		if (k->type == SK_MODSEQ || uses_modseq(k->child))
+			return true;
+	return false;
+}
+
+struct maxmod {
+	uint64_t max;
+};
+
+static int
+max_modseq(const struct msg_row *r, void *arg)
+{
+	struct maxmod *m = arg;
+	if (r->modseq > m->max)
+		m->max = r->modseq;
+	return 0;
+}
+
+static void
+save_result(struct client *c, const uint32_t *uids, size_t n, unsigned ret)
+{
+	struct view *v = &c->view;
+	struct seqset tmp;
+
+	/* RFC 5182 2.4: with MIN and/or MAX alone, only those are saved. */
+	if ((ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) &&
+	    !(ret & (SEARCH_RET_ALL | SEARCH_RET_COUNT)) && n > 0) {
+		uint32_t pick[2];
+		size_t k = 0;
+		if (ret & SEARCH_RET_MIN)
+			pick[k++] = uids[0];
+		if ((ret & SEARCH_RET_MAX) && (k == 0 || uids[n - 1] != uids[0]))
+			pick[k++] = uids[n - 1];
+		seqset_from_sorted(&c->arena, pick, k, &tmp);
+	} else
+		seqset_from_sorted(&c->arena, uids, n, &tmp);
+	/* The saved result outlives this command's arena. */
+	free(v->searchres.r);
+	v->searchres.r = xreallocarray(NULL, tmp.n + 1, sizeof(*tmp.r));
+	memcpy(v->searchres.r, tmp.r, tmp.n * sizeof(*tmp.r));
+	v->searchres.n = tmp.n;
+	v->searchres.dollar = false;
+}
+
+static uint32_t *
+to_output(struct client *c, const uint32_t *uids, size_t n)
+{
+	uint32_t *out = arena_array(&c->arena, n + 1, sizeof(*out));
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		out[i] = c->cmd->uid ? uids[i] : view_seq_of(&c->view, uids[i]);
+	return out;
+}
+
+static void
+esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
+    uint64_t modseq)
+{
+	struct buf *b = &c->out;
+	struct seqset set;
+
+	buf_printf(b, "* ESEARCH (TAG \"%s\")%s", c->cmd->tag,
+	    c->cmd->uid ? " UID" : "");
+	if (n > 0 && (ret & SEARCH_RET_MIN))
+		buf_printf(b, " MIN %u", ids[0]);
+	if (n > 0 && (ret & SEARCH_RET_MAX))
+		buf_printf(b, " MAX %u", ids[n - 1]);
+	if (ret & SEARCH_RET_COUNT)
+		buf_printf(b, " COUNT %zu", n);
+	if (n > 0 && (ret & SEARCH_RET_ALL)) {
+		size_t len;
+		char *text;
+		seqset_from_sorted(&c->arena, ids, n, &set);
+		len = seqset_format(&set, NULL, 0);
+		text = xmalloc(len + 1);
+		seqset_format(&set, text, len + 1);
+		buf_printf(b, " ALL %s", text);
+		free(text);
+	}
+	if (modseq)
+		buf_printf(b, " MODSEQ %llu", (unsigned long long)modseq);
+	buf_adds(b, "\r\n");
+}
+
+enum cmd_result
+cmd_search(struct client *c)
+{
+	const struct search_args *a = &c->cmd->u.search;
+	unsigned ret = a->ret;
+	uint32_t *uids, *ids;
+	uint64_t modseq = 0;
+	size_t n;
+
+	if (a->charset && !str_ieq(a->charset, "UTF-8") &&
+	    !str_ieq(a->charset, "US-ASCII"))
+		return resp_no(c, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported "
+		    "charset %s", a->charset);
+	if (mbox_search(c, a->key, &uids, &n) != 0)
+		return resp_store_error(c, -1, "SEARCH");
+	if (uses_modseq(a->key)) {
+		struct maxmod mm = { 0 };
+		struct seqset set;
+		c->view.condstore = true;
+		seqset_from_sorted(&c->arena, uids, n, &set);
+		if (n > 0)
+			store_msg_foreach(c->user->store, &c->view.ms->m, &set,
+			    max_modseq, &mm);
+		modseq = mm.max;
+	}
+	if (a->esearch && (ret & SEARCH_RET_SAVE))
+		save_result(c, uids, n, ret);
+	ids = to_output(c, uids, n);
+	free(uids);
+	if (ids == NULL)
+		return resp_no(c, "[LIMIT] Result too large");
+	if (a->esearch) {
+		if (ret & ~SEARCH_RET_SAVE)
+			esearch(c, ids, n, ret, modseq);
+		return resp_ok(c, "SEARCH completed");
+	}
+	buf_adds(&c->out, "* SEARCH");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&c->out, " %u", ids[i]);
+	if (modseq)
+		buf_printf(&c->out, " (MODSEQ %llu)", (unsigned long long)modseq);
+	buf_adds(&c->out, "\r\n");
+	return resp_ok(c, "SEARCH completed");
+}

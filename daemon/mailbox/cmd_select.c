@@ -1,0 +1,223 @@
+/*
+ * cmd_select.c - SELECT, EXAMINE, CLOSE and UNSELECT (RFC 3501 6.3.1,
+ * 6.3.2, 6.4.2; RFC 3691), with the CONDSTORE and QRESYNC parameters of
+ * RFC 7162 (HIGHESTMODSEQ, VANISHED (EARLIER) and changed FETCHes on
+ * SELECT).
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int
+add_keyword(const char *kw, void *arg)
+{
+	struct buf *b = arg;
+
+	buf_addc(b, ' ');
+	buf_adds(b, kw);
+	return 0;
+}
+
+static void
+send_flags(struct client *c, const struct mbox *m, bool readonly)
+{
+	struct buf kws;
+
+	buf_init(&kws, 0);
+	store_keywords(c->user->store, m, add_keyword, &kws);
+	resp_untagged(c, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)",
+	    buf_cstr(&kws));
+	if (readonly)
+		resp_untagged(c, "OK [PERMANENTFLAGS ()] Read-only mailbox");
+	else
+		resp_untagged(c, "OK [PERMANENTFLAGS (\\Answered \\Flagged "
+		    "\\Deleted \\Seen \\Draft%s \\*)] Flags permitted",
+		    buf_cstr(&kws));
+	buf_free(&kws);
+}
+
+static void
+send_first_unseen(struct client *c)
+{
+	struct search_key k = { .type = SK_UNSEEN };
+	uint32_t *uids;
+	size_t n;
+
+	if (mbox_search(c, &k, &uids, &n) != 0 || n == 0)
+		return;
+	resp_untagged(c, "OK [UNSEEN %u] First unseen", view_seq_of(&c->view,
+	    uids[0]));
+	free(uids);
+}
+
+/* ---- QRESYNC (RFC 7162 3.2.5) ---- */
+
+struct qr_ctx {
+	struct client       *c;
+	const struct seqset *known;	/* resolved known-uids, or NULL */
+	uint32_t            *gone;
+	size_t               n, cap;
+};
+
+static int
+qr_expunged(uint32_t uid, uint64_t modseq, void *arg)
+{
+	struct qr_ctx *q = arg;
+
+	(void)modseq;
+	if (q->known && !seqset_contains(q->known, uid))
+		return 0;
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 64;
+		q->gone = xreallocarray(q->gone, q->cap, sizeof(*q->gone));
+	}
+	q->gone[q->n++] = uid;
+	return 0;
+}
+
+static int
+qr_changed(const struct msg_row *r, void *arg)
+{
+	struct qr_ctx *q = arg;
+	struct client *c = q->c;
+	uint32_t seq = view_seq_of(&c->view, r->uid);
+
+	if (seq == 0 || (q->known && !seqset_contains(q->known, r->uid)))
+		return 0;
+	buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", seq, r->uid);
+	resp_flags(&c->out, r->flags, r->keywords,
+	    view_is_recent(&c->view, r->uid));
+	buf_printf(&c->out, " MODSEQ (%llu))\r\n", (unsigned long long)r->modseq);
+	return 0;
+}
+
+static void
+qresync(struct client *c, const struct select_args *a)
+{
+	struct mbox *m = &c->view.ms->m;
+	struct seqset known;
+	struct qr_ctx q = { .c = c };
+
+	if (a->uidvalidity != m->uidvalidity || a->modseq >= m->highestmodseq)
+		return;
+	if (a->has_known_uids) {
+		seqset_resolve(&c->arena, &a->known_uids, UINT32_MAX, &known);
+		q.known = &known;
+	}
+	if (store_expunged_since(c->user->store, m, a->modseq, qr_expunged,
+	    &q) == 0 && q.n > 0) {
+		struct seqset set;
+		char *text;
+		size_t len;
+		char one[1];
+
+		seqset_from_sorted(&c->arena, q.gone, q.n, &set);
+		len = seqset_format(&set, one, sizeof(one));
+		text = xmalloc(len + 1);
+		seqset_format(&set, text, len + 1);
+		resp_untagged(c, "VANISHED (EARLIER) %s", text);
+		free(text);
+	}
+	free(q.gone);
+	store_msg_changed_since(c->user->store, m, a->modseq, qr_changed, &q);
+}
+
+/* ---- SELECT / EXAMINE ---- */
+
+static void
+close_current(struct client *c)
+{
+	if (c->state != CS_SELECTED)
+		return;
+	view_close(c);
+	/* RFC 7162 3.2.11: tells a QRESYNC client where the old mailbox's
+	 * responses end. */
+	resp_untagged(c, "OK [CLOSED] Previous mailbox closed");
+}
+
+enum cmd_result
+cmd_select(struct client *c)
+{
+	const struct select_args *a = &c->cmd->u.select;
+	bool examine = c->cmd->id == CMD_EXAMINE;
+	char name[MK_MBOX_NAME_MAX];
+	struct mbox m;
+	struct mstate *ms;
+	int rc;
+
+	close_current(c);
+	if (a->qresync && !(c->enabled & CAP_QRESYNC))
+		return resp_bad(c, "QRESYNC must be ENABLEd first");
+	if (!mbox_name_arg(c, a->mailbox, name, sizeof(name)))
+		return RUN_DONE;
+	rc = store_mbox_find(c->user->store, name, &m);
+	if (rc == MK_NOTFOUND || (rc == 0 && (m.flags & MBOX_NOSELECT)))
+		return resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
+	if (rc != 0)
+		return resp_store_error(c, rc, "SELECT");
+	ms = mstate_get(c->user, &m);
+	if (view_open(c, ms, examine) != 0) {
+		mstate_put(c->user, ms);
+		return resp_store_error(c, -1, "SELECT");
+	}
+	if (a->condstore || a->qresync || (c->enabled & CAP_CONDSTORE))
+		c->view.condstore = true;
+	send_flags(c, &ms->m, examine);
+	resp_untagged(c, "%zu EXISTS", c->view.n);
+	resp_untagged(c, "%u RECENT", view_recent_count(&c->view));
+	send_first_unseen(c);
+	resp_untagged(c, "OK [UIDVALIDITY %u] UIDs valid", ms->m.uidvalidity);
+	resp_untagged(c, "OK [UIDNEXT %u] Predicted next UID", ms->m.uidnext);
+	resp_untagged(c, "OK [HIGHESTMODSEQ %llu] Highest",
+	    (unsigned long long)ms->m.highestmodseq);
+	if (a->qresync)
+		qresync(c, a);
+	return resp_ok(c, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
+	    examine ? "EXAMINE" : "SELECT");
+}
+
+/* Removes \Deleted messages without telling the client (CLOSE). */
+static int
+silent_expunge(struct client *c)
+{
+	struct search_key k = { .type = SK_DELETED };
+	struct mbox *m = &c->view.ms->m;
+	uint32_t *uids;
+	size_t n;
+	int rc;
+
+	if (mbox_search(c, &k, &uids, &n) != 0)
+		return -1;
+	if (n == 0) {
+		free(uids);
+		return 0;
+	}
+	rc = store_msg_expunge(c->user->store, m, uids, n);
+	free(uids);
+	if (rc == 0)
+		mbox_changed(c->user, m->id);
+	return rc;
+}
+
+enum cmd_result
+cmd_close(struct client *c)
+{
+	int rc = 0;
+
+	if (!c->view.readonly)
+		rc = silent_expunge(c);
+	view_close(c);
+	if (rc != 0)
+		return resp_store_error(c, rc, "CLOSE");
+	return resp_ok(c, "CLOSE completed");
+}
+
+enum cmd_result
+cmd_unselect(struct client *c)
+{
+	view_close(c);
+	return resp_ok(c, "UNSELECT completed");
+}

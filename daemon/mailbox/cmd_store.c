@@ -1,0 +1,175 @@
+/*
+ * cmd_store.c - STORE and UID STORE (RFC 3501 6.4.6) with UNCHANGEDSINCE
+ * and [MODIFIED] (RFC 7162 3.1.3).  One transaction, one new MODSEQ for
+ * every message it changes.
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/util.h"
+
+#include <string.h>
+
+struct result {
+	uint32_t    uid;
+	unsigned    flags;
+	const char *keywords;
+	bool        changed;
+	bool        modified;	/* failed UNCHANGEDSINCE */
+	uint64_t    modseq;
+};
+
+struct store_ctx {
+	struct client      *c;
+	unsigned            sys;
+	const char         *kws;
+	struct result      *res;
+	size_t              n;
+	struct flag_change *ch;
+	size_t              nch;
+};
+
+static unsigned
+apply_sys(unsigned cur, unsigned arg, enum store_op op)
+{
+	switch (op) {
+	case STORE_ADD: return cur | arg;
+	case STORE_REMOVE: return cur & ~arg;
+	case STORE_REPLACE: break;
+	}
+	return arg;
+}
+
+static int
+plan_row(const struct msg_row *r, void *arg)
+{
+	struct store_ctx *s = arg;
+	const struct store_args *a = &s->c->cmd->u.store;
+	struct result *x = &s->res[s->n++];
+
+	x->uid = r->uid;
+	x->modseq = r->modseq;
+	x->flags = r->flags;
+	x->keywords = arena_strdup(&s->c->arena, r->keywords);
+	if (a->unchangedsince_set && r->modseq > a->unchangedsince) {
+		x->modified = true;
+		return 0;
+	}
+	unsigned nf = apply_sys(r->flags, s->sys, a->op);
+	const char *nk = keywords_apply(&s->c->arena, r->keywords, s->kws, a->op);
+	if (nk == NULL)
+		return -1;
+	if (nf == r->flags && strcmp(nk, r->keywords) == 0)
+		return 0;
+	x->flags = nf;
+	x->keywords = nk;
+	x->changed = true;
+	s->ch[s->nch].uid = r->uid;
+	s->ch[s->nch].flags = nf;
+	s->ch[s->nch].keywords = nk;
+	s->nch++;
+	return 0;
+}
+
+static void
+report(struct client *c, const struct store_ctx *s, uint64_t modseq)
+{
+	const struct store_args *a = &c->cmd->u.store;
+	struct view *v = &c->view;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct result *x = &s->res[i];
+		/* .SILENT still reports a MODSEQ change to a CONDSTORE client
+		 * whose store succeeded (RFC 7162 3.2). */
+		if (x->modified || (a->silent && !(v->condstore && x->changed)))
+			continue;
+		buf_printf(&c->out, "* %u FETCH (", view_seq_of(v, x->uid));
+		if (c->cmd->uid)
+			buf_printf(&c->out, "UID %u ", x->uid);
+		if (!a->silent) {
+			buf_adds(&c->out, "FLAGS ");
+			resp_flags(&c->out, x->flags, x->keywords,
+			    view_is_recent(v, x->uid));
+		}
+		if (v->condstore)
+			buf_printf(&c->out, "%sMODSEQ (%llu)", a->silent ? "" : " ",
+			    (unsigned long long)(x->changed ? modseq : x->modseq));
+		buf_adds(&c->out, ")\r\n");
+	}
+}
+
+static enum cmd_result
+modified_answer(struct client *c, const struct store_ctx *s)
+{
+	uint32_t *ids = arena_array(&c->arena, s->n + 1, sizeof(*ids));
+	struct seqset set;
+	size_t n = 0, len;
+	char *text;
+
+	if (ids == NULL)
+		return resp_ok(c, "STORE completed");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->res[i].modified)
+			ids[n++] = c->cmd->uid ? s->res[i].uid :
+			    view_seq_of(&c->view, s->res[i].uid);
+	if (n == 0)
+		return resp_ok(c, "STORE completed");
+	seqset_from_sorted(&c->arena, ids, n, &set);
+	len = seqset_format(&set, NULL, 0);
+	text = arena_alloc(&c->arena, len + 1);
+	if (text == NULL || len > 400)
+		return resp_ok(c, "[MODIFIED %u] Conditional STORE failed for "
+		    "some messages", ids[0]);
+	seqset_format(&set, text, len + 1);
+	return resp_ok(c, "[MODIFIED %s] Conditional STORE failed", text);
+}
+
+enum cmd_result
+cmd_store(struct client *c)
+{
+	const struct store_args *a = &c->cmd->u.store;
+	struct user *u = c->user;
+	struct mbox *m = &c->view.ms->m;
+	struct store_ctx s = { .c = c };
+	struct seqset uidset, inview;
+	uint32_t *uids;
+	size_t n;
+	uint64_t before = m->highestmodseq, modseq = before;
+	int rc;
+
+	if (view_uidset(c, &a->set, c->cmd->uid, &uidset) != 0)
+		return resp_bad(c, "Invalid message sequence number");
+	if (c->view.readonly)
+		return resp_no(c, "[READ-ONLY] Mailbox is read-only");
+	if (a->unchangedsince_set)
+		c->view.condstore = true;	/* RFC 7162 3.1: enables CONDSTORE */
+	n = view_uids_in(c, &uidset, &uids);
+	seqset_from_sorted(&c->arena, uids, n, &inview);
+	s.res = arena_array(&c->arena, n + 1, sizeof(*s.res));
+	s.ch = arena_array(&c->arena, n + 1, sizeof(*s.ch));
+	if (s.res == NULL || s.ch == NULL)
+		return resp_no(c, "[LIMIT] Too many messages");
+	if ((rc = store_begin(u->store)) != 0)
+		return resp_store_error(c, rc, "STORE");
+	if (flags_parse(c, m, a->flags, a->nflags, &s.sys, &s.kws, false) != 0) {
+		store_rollback(u->store);
+		return RUN_DONE;
+	}
+	rc = store_msg_foreach(u->store, m, &inview, plan_row, &s);
+	if (rc == 0 && s.nch > 0)
+		rc = store_msg_set_flags(u->store, m, s.ch, s.nch, &modseq);
+	if (rc == 0)
+		rc = store_commit(u->store);
+	if (rc != 0) {
+		store_rollback(u->store);
+		mstates_refresh(u);
+		return resp_store_error(c, rc, "STORE");
+	}
+	if (s.nch > 0) {
+		mbox_changed(u, m->id);
+		view_own_change(c, before, m->highestmodseq);
+	}
+	report(c, &s, modseq);
+	if (s.n < n)
+		return resp_no(c, "[EXPUNGEISSUED] Some messages were expunged "
+		    "by another session");
+	return modified_answer(c, &s);
+}

@@ -1,0 +1,47 @@
+/*
+ * commands.c - the command table of the mailbox process: for each
+ * command, the states it is valid in, whether untagged EXPUNGE may follow
+ * it, and its handler (in cmd_*.c).  LOGIN, AUTHENTICATE and STARTTLS
+ * are not here: they belong to the login process.
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/util.h"
+
+static const struct cmd_def table[] = {
+	{ CMD_CAPABILITY,  ST_ANY,      0,             cmd_capability },
+	{ CMD_NOOP,        ST_ANY,      0,             cmd_noop },
+	{ CMD_LOGOUT,      ST_ANY,      0,             cmd_logout },
+	{ CMD_ID,          ST_ANY,      0,             cmd_id },
+	{ CMD_ENABLE,      ST_AUTH,     0,             cmd_enable },
+	{ CMD_NAMESPACE,   ST_ANY,      0,             cmd_namespace },
+	{ CMD_SELECT,      ST_ANY,      0,             cmd_select },
+	{ CMD_EXAMINE,     ST_ANY,      0,             cmd_select },
+	{ CMD_CREATE,      ST_ANY,      CF_WRITES,     cmd_create },
+	{ CMD_DELETE,      ST_ANY,      CF_WRITES,     cmd_delete },
+	{ CMD_RENAME,      ST_ANY,      CF_WRITES,     cmd_rename },
+	{ CMD_SUBSCRIBE,   ST_ANY,      CF_WRITES,     cmd_subscribe },
+	{ CMD_UNSUBSCRIBE, ST_ANY,      CF_WRITES,     cmd_subscribe },
+	{ CMD_LIST,        ST_ANY,      0,             cmd_list },
+	{ CMD_LSUB,        ST_ANY,      0,             cmd_list },
+	{ CMD_STATUS,      ST_ANY,      0,             cmd_status },
+	{ CMD_APPEND,      ST_ANY,      CF_WRITES,     cmd_append },
+	{ CMD_IDLE,        ST_ANY,      0,             cmd_idle },
+	{ CMD_CHECK,       ST_SELECTED, 0,             cmd_check },
+	{ CMD_CLOSE,       ST_SELECTED, CF_WRITES,     cmd_close },
+	{ CMD_UNSELECT,    ST_SELECTED, 0,             cmd_unselect },
+	{ CMD_EXPUNGE,     ST_SELECTED, CF_WRITES,     cmd_expunge },
+	{ CMD_SEARCH,      ST_SELECTED, CF_NO_EXPUNGE, cmd_search },
+	{ CMD_FETCH,       ST_SELECTED, CF_NO_EXPUNGE, cmd_fetch },
+	{ CMD_STORE,       ST_SELECTED, CF_NO_EXPUNGE | CF_WRITES, cmd_store },
+	{ CMD_COPY,        ST_SELECTED, CF_WRITES,     cmd_copy },
+	{ CMD_MOVE,        ST_SELECTED, CF_WRITES,     cmd_copy },
+};
+
+const struct cmd_def *
+cmd_find(enum imap_cmd_id id)
+{
+	for (size_t i = 0; i < nitems(table); i++)
+		if (table[i].id == id)
+			return &table[i];
+	return NULL;
+}

@@ -1,0 +1,314 @@
+/*
+ * mbox_int.h - what the files of the mailbox process share.
+ *
+ * One process serves every connection of one user.  The pieces:
+ *   struct user    the process-wide state: config, the store, the list of
+ *                  connections, and a cache of the mailboxes that are
+ *                  selected somewhere (struct mstate);
+ *   struct client  one connection: its buffers, framer, command arena,
+ *                  state (authenticated / selected / logout) and, when a
+ *                  mailbox is selected, its view;
+ *   struct view    a session's picture of the selected mailbox: UIDs by
+ *                  sequence number, its \Recent UIDs, and how far it has
+ *                  been told about changes (see view.c for the rules).
+ * Commands are executed by the cmd_*.c files, dispatched from the table
+ * in commands.c.
+ */
+#ifndef MK_MBOX_INT_H
+#define MK_MBOX_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/event.h"
+#include "common/imap.h"
+#include "common/imap_frame.h"
+#include "common/ipc.h"
+#include "store/store.h"
+
+struct client;
+struct user;
+
+/* A mailbox selected by at least one session: the freshest row, shared. */
+struct mstate {
+	struct mbox     m;
+	unsigned        refs;		/* sessions with it selected */
+	bool            gone;		/* deleted while selected */
+	struct mstate  *next;
+};
+
+/* UID ranges [lo, hi] this session announced as \Recent. */
+struct recent_range {
+	uint32_t lo, hi;
+};
+
+struct view {
+	struct mstate *ms;
+	bool           readonly;	/* EXAMINE, or no right to write */
+	uint32_t      *uids;		/* seq n <-> uids[n-1], ascending */
+	size_t         n, cap;
+	struct recent_range *recent;
+	size_t         nrecent;
+	uint32_t       known_uidnext;	/* UIDs >= this are not in the view yet */
+	uint64_t       known_modseq;	/* flag changes up to here were reported */
+	uint64_t       expunge_modseq;	/* expunges up to here were reported */
+	bool           dirty;		/* the mailbox changed since last sync */
+	bool           condstore;	/* CONDSTORE enabled for this selection */
+	struct seqset  searchres;	/* SEARCHRES "$": UIDs, resolved */
+};
+
+enum client_state {
+	CS_AUTH,	/* authenticated, nothing selected */
+	CS_SELECTED,
+	CS_LOGOUT,	/* closing once output is flushed */
+};
+
+/* Result of a command handler. */
+enum cmd_result {
+	RUN_DONE,	/* the handler wrote the tagged response */
+	RUN_PAUSE,	/* output is streaming; the handler's cont() resumes it */
+	RUN_IDLE,	/* entered IDLE; input is read as bare lines */
+};
+
+typedef enum cmd_result (*cmd_cont_fn)(struct client *c);
+
+#define CAP_CONDSTORE 0x01
+#define CAP_QRESYNC   0x02
+#define CAP_UTF8      0x04
+
+/* The structure stored for a message body at APPEND time. */
+struct body_struct {
+	const char *envelope, *body, *bodystructure;
+	size_t      envelope_len, body_len, bodystructure_len;
+	const void *parts;
+	size_t      parts_len;
+};
+/* Loads it into arena a (store/, schema 2). */
+int store_body_struct(struct store *s, int64_t body_id, struct arena *a,
+	struct body_struct *out);
+
+/* One message's bytes and stored structure during a FETCH (msgdata.c). */
+struct msgdata {
+	int64_t            body_id;
+	uint64_t           size;
+	bool               have_struct;
+	struct body_struct bs;
+};
+
+/* A FETCH section's content: a byte range of the stored message
+ * (streamed), or bytes in memory (filtered headers, decoded BINARY). */
+struct section_data {
+	enum { SD_RANGE, SD_MEM } kind;
+	uint64_t    off, len;
+	const char *mem;
+	size_t      memlen;
+};
+
+struct client {
+	struct user      *user;
+	struct client    *next;
+	uint64_t          session_id;
+	int               fd;
+	struct ev_io      io;
+	struct ev_timer   timer;		/* autologout, or IDLE keepalive */
+	struct buf        in, out;
+	struct imap_framer fr;
+	struct arena      arena;		/* the current command's memory */
+	enum client_state state;
+	struct view       view;
+	unsigned          enabled;		/* CAP_* turned on by ENABLE */
+	bool              tls;
+	bool              no_seen;		/* impersonated: never set \Seen */
+	bool              admin;
+	char              authcid[65];		/* who authenticated */
+	char              client_addr[64];
+	uint8_t           method;		/* ipc_imp_method */
+	/* the command being executed */
+	const struct imap_cmd *cmd;
+	char              tagged[512];		/* "OK ..." set by resp_ok/no/bad */
+	const struct cmd_def  *def;
+	cmd_cont_fn       cont;		/* set while RUN_PAUSE */
+	void             *cont_state;
+	void            (*cont_free)(struct client *c);	/* if it dies paused */
+	bool              idling;
+	bool              closing;		/* close once output drains */
+	bool              dead;		/* freed at end of loop iteration */
+	bool              again;		/* process_input queued to run again */
+	bool              proxyauth_done;
+	struct {				/* SEARCH's last message read */
+		int64_t   body_id;
+		char     *data;
+		size_t    len;
+		void     *parts;
+		size_t    plen;
+	} tcache;
+	bool              handback;		/* waiting to hand the socket back */
+};
+
+struct user {
+	const struct mk_config *cfg;
+	struct ev_loop   *loop;
+	struct ipc_chan  *master;
+	struct store     *store;
+	uint32_t          id;
+	char              name[65];
+	struct client    *clients;
+	struct mstate    *mstates;
+	uint64_t          quota_storage;	/* KiB, 0 = unlimited */
+	uint64_t          quota_messages;
+};
+
+/* ---- command table (commands.c) ---- */
+
+#define ST_AUTH     0x01
+#define ST_SELECTED 0x02
+#define ST_ANY      (ST_AUTH | ST_SELECTED)
+
+/* When untagged EXPUNGE may follow this command (RFC 3501 7.4.1): not
+ * after FETCH, STORE or SEARCH by sequence number. */
+#define CF_NO_EXPUNGE 0x01
+/* The command changes the mailbox list or messages: it must see the
+ * freshest store (external changes are picked up first). */
+#define CF_WRITES     0x02
+
+struct cmd_def {
+	enum imap_cmd_id  id;
+	unsigned          states;
+	unsigned          flags;
+	enum cmd_result (*run)(struct client *c);
+};
+
+const struct cmd_def *cmd_find(enum imap_cmd_id id);
+
+/* ---- responses (respond.c) ---- */
+
+void resp_untagged(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "tag OK text" etc. */
+enum cmd_result resp_ok(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+enum cmd_result resp_no(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+enum cmd_result resp_bad(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A store error: "NO [SERVERBUG] ..." logged with the store's message,
+ * or "NO [INUSE]" when the database stayed locked. */
+enum cmd_result resp_store_error(struct client *c, int rc, const char *what);
+void resp_capability_list(struct client *c, struct buf *b);
+void resp_flags(struct buf *b, unsigned flags, const char *keywords,
+	bool recent);
+
+/* ---- connections (client.c) ---- */
+
+void client_new(struct user *u, int fd, const struct ipc_session *s);
+void client_close(struct client *c, const char *bye);
+/* Push output and (re)arm write interest. */
+void client_flush(struct client *c);
+/* High-water mark: a streaming command pauses above this. */
+#define CLIENT_OUT_HIGH (256 * 1024)
+bool client_out_full(const struct client *c);
+int64_t client_now(struct client *c);
+
+/* ---- selected mailbox (view.c) ---- */
+
+struct mstate *mstate_get(struct user *u, const struct mbox *m);
+void mstate_put(struct user *u, struct mstate *ms);
+struct mstate *mstate_find(struct user *u, int64_t id);
+/* After committing a change to mailbox id, mark every session viewing it
+ * and wake the idling ones. */
+void mbox_changed(struct user *u, int64_t id);
+/* Re-read every cached mailbox row (after an external change). */
+void mstates_refresh(struct user *u);
+
+int  view_open(struct client *c, struct mstate *ms, bool readonly);
+void view_close(struct client *c);
+/* Tell the session what changed: EXPUNGE (if allowed), FETCH FLAGS,
+ * EXISTS, RECENT.  Returns -1 if the mailbox vanished (caller says BYE). */
+int  view_sync(struct client *c, bool allow_expunge);
+/* The session made a change itself from before_modseq to after_modseq:
+ * if it was up to date, it stays so without echoing its own change. */
+void view_own_change(struct client *c, uint64_t before, uint64_t after);
+uint32_t view_seq_of(const struct view *v, uint32_t uid);	/* 0 if absent */
+uint32_t view_recent_count(const struct view *v);
+bool view_is_recent(const struct view *v, uint32_t uid);
+void view_remove_uid(struct view *v, uint32_t uid);
+/* Resolve a client's set (sequence numbers or UIDs) to a UID set,
+ * restricted to the view for sequence numbers.  $ uses the SEARCHRES.
+ * -1 if a sequence number exceeds the message count (caller says BAD). */
+int  view_uidset(struct client *c, const struct seqset *in, bool uid,
+	struct seqset *out);
+/* UIDs of the view that are in a resolved UID set, into an arena array. */
+size_t view_uids_in(struct client *c, const struct seqset *uids,
+	uint32_t **out);
+
+/* ---- helpers shared by commands ---- */
+
+/* Runs a search over the selected mailbox for this session; UIDs
+ * ascending, malloc'd (cmd_search.c). */
+int  mbox_search(struct client *c, const struct search_key *key,
+	uint32_t **uids, size_t *n);
+/* Text keys (FROM, SUBJECT, BODY...) on one message (msgdata.c). */
+int  mbox_text_match(struct store *s, const struct msg_row *r,
+	const struct search_key *k, void *arg);
+void msgdata_search_done(struct client *c);
+int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
+int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
+	const struct fetch_section *sec, struct section_data *out);
+int  msgdata_binary(struct client *c, struct msgdata *md, struct arena *a,
+	const struct fetch_section *sec, struct section_data *out,
+	bool *unknown_cte);
+int  msgdata_binary_size(struct client *c, struct msgdata *md,
+	struct arena *a, const struct fetch_section *sec, uint64_t *size,
+	bool *unknown_cte);
+
+/* Canonical mailbox name, or writes "NO ..." and returns false. */
+bool mbox_name_arg(struct client *c, const char *name, char *out, size_t outlen);
+/* Flag names -> MF_* bits and a canonical keyword list for mailbox m. */
+int  flags_parse(struct client *c, const struct mbox *m, const char **flags,
+	size_t n, unsigned *sys, const char **keywords, bool allow_recent);
+/* Reports expunged uids to the session and drops them from its view
+ * (cmd_expunge.c). */
+void expunge_report(struct client *c, const uint32_t *uids, size_t n);
+/* 1 if adding bytes/count would exceed the quota, 0 if not, -1 on
+ * error; call inside the transaction that adds them (cmd_append.c). */
+int  quota_check(struct client *c, uint64_t bytes, uint64_t count);
+/* " (MESSAGES n ...)" for STATUS and LIST-STATUS (cmd_mailbox.c). */
+int  status_items(struct client *c, const struct mbox *m, unsigned items,
+	struct buf *b);
+/* Merge keyword lists: op add/remove/replace. */
+const char *keywords_apply(struct arena *a, const char *cur, const char *arg,
+	enum store_op op);
+
+/* Commands. */
+enum cmd_result cmd_capability(struct client *c);
+enum cmd_result cmd_noop(struct client *c);
+enum cmd_result cmd_logout(struct client *c);
+enum cmd_result cmd_id(struct client *c);
+enum cmd_result cmd_enable(struct client *c);
+enum cmd_result cmd_namespace(struct client *c);
+enum cmd_result cmd_check(struct client *c);
+enum cmd_result cmd_select(struct client *c);
+enum cmd_result cmd_close(struct client *c);
+enum cmd_result cmd_unselect(struct client *c);
+enum cmd_result cmd_create(struct client *c);
+enum cmd_result cmd_delete(struct client *c);
+enum cmd_result cmd_rename(struct client *c);
+enum cmd_result cmd_subscribe(struct client *c);
+enum cmd_result cmd_list(struct client *c);
+enum cmd_result cmd_status(struct client *c);
+enum cmd_result cmd_append(struct client *c);
+enum cmd_result cmd_expunge(struct client *c);
+enum cmd_result cmd_search(struct client *c);
+enum cmd_result cmd_fetch(struct client *c);
+enum cmd_result cmd_store(struct client *c);
+enum cmd_result cmd_copy(struct client *c);
+enum cmd_result cmd_idle(struct client *c);
+void            idle_line(struct client *c, const char *line, size_t len);
+void            idle_wake(struct client *c);
+enum cmd_result cmd_login_again(struct client *c);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * respond.c - response helpers shared by every command: untagged lines,
+ * the tagged status (kept until untagged updates have gone out), the
+ * capability list, flag lists.
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void
+resp_untagged(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_adds(&c->out, "* ");
+	va_start(ap, fmt);
+	buf_vprintf(&c->out, fmt, ap);
+	va_end(ap);
+	buf_adds(&c->out, "\r\n");
+}
+
+static enum cmd_result
+set_tagged(struct client *c, const char *status, const char *fmt, va_list ap)
+{
+	int n = snprintf(c->tagged, sizeof(c->tagged), "%s ", status);
+
+	if (n > 0 && (size_t)n < sizeof(c->tagged))
+		vsnprintf(c->tagged + n, sizeof(c->tagged) - (size_t)n, fmt, ap);
+	return RUN_DONE;
+}
+
+enum cmd_result
+resp_ok(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_tagged(c, "OK", fmt, ap);
+	va_end(ap);
+	return RUN_DONE;
+}
+
+enum cmd_result
+resp_no(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_tagged(c, "NO", fmt, ap);
+	va_end(ap);
+	return RUN_DONE;
+}
+
+enum cmd_result
+resp_bad(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set_tagged(c, "BAD", fmt, ap);
+	va_end(ap);
+	return RUN_DONE;
+}
+
+enum cmd_result
+resp_store_error(struct client *c, int rc, const char *what)
+{
+	if (rc == MK_BUSY)
+		return resp_no(c, "[INUSE] %s: mailbox is busy, try again", what);
+	log_warnx("user %s: %s failed: %s", c->user->name, what,
+	    store_errmsg(c->user->store));
+	return resp_no(c, "[SERVERBUG] %s failed; nothing was changed", what);
+}
+
+/* What the mailbox process serves; each is advertised only because the
+ * code behind it exists (see doc/capabilities.md). */
+static const char *const caps[] = {
+	"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE",
+	"UNSELECT", "CHILDREN", "UIDPLUS", "MOVE", "MULTIAPPEND",
+	"ESEARCH", "SEARCHRES", "WITHIN", "LIST-EXTENDED", "LIST-STATUS",
+	"SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC",
+};
+
+void
+resp_capability_list(struct client *c, struct buf *b)
+{
+	(void)c;
+	for (size_t i = 0; i < nitems(caps); i++) {
+		if (i > 0)
+			buf_addc(b, ' ');
+		buf_adds(b, caps[i]);
+	}
+}
+
+void
+resp_flags(struct buf *b, unsigned flags, const char *keywords, bool recent)
+{
+	static const struct { unsigned bit; const char *name; } sys[] = {
+		{ MF_ANSWERED, "\\Answered" }, { MF_FLAGGED, "\\Flagged" },
+		{ MF_DELETED, "\\Deleted" }, { MF_SEEN, "\\Seen" },
+		{ MF_DRAFT, "\\Draft" },
+	};
+	bool first = true;
+
+	buf_addc(b, '(');
+	for (size_t i = 0; i < nitems(sys); i++)
+		if (flags & sys[i].bit) {
+			if (!first)
+				buf_addc(b, ' ');
+			buf_adds(b, sys[i].name);
+			first = false;
+		}
+	if (recent) {
+		if (!first)
+			buf_addc(b, ' ');
+		buf_adds(b, "\\Recent");
+		first = false;
+	}
+	if (keywords && *keywords) {
+		if (!first)
+			buf_addc(b, ' ');
+		buf_adds(b, keywords);
+	}
+	buf_addc(b, ')');
+}

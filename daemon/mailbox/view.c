@@ -1,0 +1,504 @@
+/*
+ * view.c - a session's view of its selected mailbox, and telling it what
+ * other sessions changed.
+ *
+ * All sessions of a user live in this process, so a change needs no
+ * cross-process signal: the session that commits calls mbox_changed(),
+ * which marks every view of that mailbox dirty (and wakes IDLE).  At the
+ * points RFC 3501 allows, view_sync() reports:
+ *   - expunges (from the store's expunged table, by MODSEQ), only when
+ *     EXPUNGE may be sent: never after FETCH, STORE or SEARCH by sequence
+ *     number (RFC 3501 7.4.1) - until then the expunged UIDs stay in the
+ *     view as "ghosts" and sequence numbers don't move;
+ *   - flag changes (rows whose MODSEQ passed the view's), as FETCH FLAGS;
+ *   - new messages (UIDs at or past the view's UIDNEXT), as EXISTS, and
+ *     RECENT after claiming the never-announced ones for this session.
+ * A session's own changes are not echoed back when it was up to date
+ * (view_own_change).
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- mailboxes selected somewhere ---- */
+
+struct mstate *
+mstate_find(struct user *u, int64_t id)
+{
+	for (struct mstate *ms = u->mstates; ms; ms = ms->next)
+		if (ms->m.id == id)
+			return ms;
+	return NULL;
+}
+
+struct mstate *
+mstate_get(struct user *u, const struct mbox *m)
+{
+	struct mstate *ms = mstate_find(u, m->id);
+
+	if (ms == NULL) {
+		ms = xcalloc(1, sizeof(*ms));
+		ms->m = *m;
+		ms->next = u->mstates;
+		u->mstates = ms;
+	} else if (!ms->gone)
+		ms->m = *m;
+	ms->refs++;
+	return ms;
+}
+
+void
+mstate_put(struct user *u, struct mstate *ms)
+{
+	struct mstate **pp;
+
+	if (--ms->refs > 0)
+		return;
+	for (pp = &u->mstates; *pp; pp = &(*pp)->next)
+		if (*pp == ms) {
+			*pp = ms->next;
+			break;
+		}
+	free(ms);
+}
+
+static void
+wake_views(struct user *u, struct mstate *ms)
+{
+	for (struct client *c = u->clients; c; c = c->next) {
+		if (c->dead || c->state != CS_SELECTED || c->view.ms != ms)
+			continue;
+		c->view.dirty = true;
+		if (c->idling)
+			idle_wake(c);
+	}
+}
+
+static void
+reload(struct user *u, struct mstate *ms)
+{
+	int rc = store_mbox_get(u->store, ms->m.id, &ms->m);
+
+	if (rc == MK_NOTFOUND || (rc == 0 && (ms->m.flags & MBOX_NOSELECT)))
+		ms->gone = true;
+	else if (rc != 0)
+		log_warnx("reload mailbox %lld: %s", (long long)ms->m.id,
+		    store_errmsg(u->store));
+}
+
+void
+mbox_changed(struct user *u, int64_t id)
+{
+	struct mstate *ms = mstate_find(u, id);
+
+	if (ms == NULL || ms->gone)
+		return;
+	reload(u, ms);
+	wake_views(u, ms);
+}
+
+void
+mstates_refresh(struct user *u)
+{
+	for (struct mstate *ms = u->mstates; ms; ms = ms->next) {
+		if (ms->gone)
+			continue;
+		reload(u, ms);
+		wake_views(u, ms);
+	}
+}
+
+/* ---- the view ---- */
+
+static void
+view_push(struct view *v, uint32_t uid)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 256;
+		v->uids = xreallocarray(v->uids, v->cap, sizeof(*v->uids));
+	}
+	v->uids[v->n++] = uid;
+}
+
+static void
+add_recent(struct view *v, uint32_t lo, uint32_t hi)
+{
+	if (lo > hi)
+		return;
+	if (v->nrecent > 0 && v->recent[v->nrecent - 1].hi + 1 >= lo) {
+		v->recent[v->nrecent - 1].hi = MK_MAX(hi, v->recent[v->nrecent - 1].hi);
+		return;
+	}
+	v->recent = xreallocarray(v->recent, v->nrecent + 1, sizeof(*v->recent));
+	v->recent[v->nrecent].lo = lo;
+	v->recent[v->nrecent].hi = hi;
+	v->nrecent++;
+}
+
+/* A read-write session takes the never-announced UIDs for itself; a
+ * read-only one shows them as \Recent without taking them (EXAMINE must
+ * not change the mailbox). */
+static int
+take_recent(struct client *c)
+{
+	struct view *v = &c->view;
+	struct mbox *m = &v->ms->m;
+	uint32_t from, to;
+
+	if (v->readonly) {
+		if (m->recent_uid < m->uidnext)
+			add_recent(v, m->recent_uid > 0 ? m->recent_uid : 1,
+			    m->uidnext - 1);
+		return 0;
+	}
+	if (m->recent_uid >= m->uidnext)
+		return 0;
+	if (store_mbox_claim_recent(c->user->store, m, &from, &to) != 0)
+		return -1;
+	if (from < to)
+		add_recent(v, from, to - 1);
+	return 0;
+}
+
+bool
+view_is_recent(const struct view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->nrecent;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (uid < v->recent[mid].lo)
+			hi = mid;
+		else if (uid > v->recent[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+uint32_t
+view_recent_count(const struct view *v)
+{
+	uint32_t n = 0;
+
+	if (v->nrecent == 0)
+		return 0;
+	for (size_t i = 0; i < v->n; i++)
+		if (view_is_recent(v, v->uids[i]))
+			n++;
+	return n;
+}
+
+uint32_t
+view_seq_of(const struct view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else if (v->uids[mid] > uid)
+			hi = mid;
+		else
+			return (uint32_t)mid + 1;
+	}
+	return 0;
+}
+
+void
+view_remove_uid(struct view *v, uint32_t uid)
+{
+	uint32_t seq = view_seq_of(v, uid);
+
+	if (seq == 0)
+		return;
+	memmove(&v->uids[seq - 1], &v->uids[seq],
+	    (v->n - seq) * sizeof(*v->uids));
+	v->n--;
+}
+
+int
+view_open(struct client *c, struct mstate *ms, bool readonly)
+{
+	struct view *v = &c->view;
+	uint32_t *uids;
+	size_t n;
+
+	memset(v, 0, sizeof(*v));
+	v->ms = ms;
+	v->readonly = readonly;
+	if (store_msg_uids(c->user->store, &ms->m, &uids, &n) != 0)
+		return -1;
+	v->uids = uids;
+	v->n = v->cap = n;
+	v->known_uidnext = ms->m.uidnext;
+	v->known_modseq = v->expunge_modseq = ms->m.highestmodseq;
+	if (take_recent(c) == -1) {
+		free(v->uids);
+		memset(v, 0, sizeof(*v));
+		return -1;
+	}
+	c->state = CS_SELECTED;
+	return 0;
+}
+
+void
+view_close(struct client *c)
+{
+	struct view *v = &c->view;
+
+	if (v->ms != NULL)
+		mstate_put(c->user, v->ms);
+	free(v->uids);
+	free(v->recent);
+	free(v->searchres.r);
+	memset(v, 0, sizeof(*v));
+	c->state = CS_AUTH;
+}
+
+void
+view_own_change(struct client *c, uint64_t before, uint64_t after)
+{
+	struct view *v = &c->view;
+
+	if (c->state != CS_SELECTED)
+		return;
+	if (v->known_modseq == before)
+		v->known_modseq = after;
+	if (v->expunge_modseq == before)
+		v->expunge_modseq = after;
+}
+
+/* ---- sync ---- */
+
+struct sync_ctx {
+	struct client *c;
+	uint32_t      *gone;
+	size_t         ngone, capgone;
+	uint32_t       old_uidnext;
+};
+
+static int
+collect_expunged(uint32_t uid, uint64_t modseq, void *arg)
+{
+	struct sync_ctx *s = arg;
+
+	(void)modseq;
+	if (view_seq_of(&s->c->view, uid) == 0)
+		return 0;
+	if (s->ngone == s->capgone) {
+		s->capgone = s->capgone ? s->capgone * 2 : 64;
+		s->gone = xreallocarray(s->gone, s->capgone, sizeof(*s->gone));
+	}
+	s->gone[s->ngone++] = uid;
+	return 0;
+}
+
+static void
+report_vanished(struct client *c, const uint32_t *uids, size_t n)
+{
+	struct seqset set;
+	char small[1];
+	size_t len;
+	char *text;
+
+	seqset_from_sorted(&c->arena, uids, n, &set);
+	len = seqset_format(&set, small, sizeof(small));
+	text = xmalloc(len + 1);
+	seqset_format(&set, text, len + 1);
+	resp_untagged(c, "VANISHED %s", text);
+	free(text);
+}
+
+static int
+sync_expunges(struct client *c)
+{
+	struct view *v = &c->view;
+	struct sync_ctx s = { .c = c };
+
+	if (v->expunge_modseq >= v->ms->m.highestmodseq)
+		return 0;
+	if (store_expunged_since(c->user->store, &v->ms->m, v->expunge_modseq,
+	    collect_expunged, &s) != 0)
+		return -1;
+	if (s.ngone > 0 && (c->enabled & CAP_QRESYNC)) {
+		for (size_t i = 0; i < s.ngone; i++)
+			view_remove_uid(v, s.gone[i]);
+		report_vanished(c, s.gone, s.ngone);
+	} else {
+		/* Highest first keeps each reported number valid as sent. */
+		for (size_t i = s.ngone; i-- > 0;) {
+			uint32_t seq = view_seq_of(v, s.gone[i]);
+			view_remove_uid(v, s.gone[i]);
+			resp_untagged(c, "%u EXPUNGE", seq);
+		}
+	}
+	free(s.gone);
+	v->expunge_modseq = v->ms->m.highestmodseq;
+	return 0;
+}
+
+static int
+report_flags(const struct msg_row *r, void *arg)
+{
+	struct sync_ctx *s = arg;
+	struct client *c = s->c;
+	struct view *v = &c->view;
+	uint32_t seq;
+
+	if (r->uid >= s->old_uidnext || (seq = view_seq_of(v, r->uid)) == 0)
+		return 0;
+	buf_printf(&c->out, "* %u FETCH (", seq);
+	if (c->enabled & CAP_QRESYNC)
+		buf_printf(&c->out, "UID %u ", r->uid);
+	buf_adds(&c->out, "FLAGS ");
+	resp_flags(&c->out, r->flags, r->keywords, view_is_recent(v, r->uid));
+	if (v->condstore)
+		buf_printf(&c->out, " MODSEQ (%llu)",
+		    (unsigned long long)r->modseq);
+	buf_adds(&c->out, ")\r\n");
+	return 0;
+}
+
+static int
+sync_flags(struct client *c)
+{
+	struct view *v = &c->view;
+	struct sync_ctx s = { .c = c, .old_uidnext = v->known_uidnext };
+
+	if (v->known_modseq >= v->ms->m.highestmodseq)
+		return 0;
+	if (store_msg_changed_since(c->user->store, &v->ms->m, v->known_modseq,
+	    report_flags, &s) != 0)
+		return -1;
+	v->known_modseq = v->ms->m.highestmodseq;
+	return 0;
+}
+
+static int
+add_new(const struct msg_row *r, void *arg)
+{
+	struct view *v = arg;
+
+	if (v->n == 0 || r->uid > v->uids[v->n - 1])
+		view_push(v, r->uid);
+	return 0;
+}
+
+static int
+sync_new(struct client *c)
+{
+	struct view *v = &c->view;
+	struct mbox *m = &v->ms->m;
+	struct seq_range r;
+	struct seqset set = { .r = &r, .n = 1 };
+	size_t before = v->n;
+
+	if (m->uidnext <= v->known_uidnext)
+		return 0;
+	r.lo = v->known_uidnext;
+	r.hi = m->uidnext - 1;
+	if (store_msg_foreach(c->user->store, m, &set, add_new, v) != 0)
+		return -1;
+	v->known_uidnext = m->uidnext;
+	if (v->n == before)
+		return 0;
+	if (take_recent(c) == -1)
+		return -1;
+	resp_untagged(c, "%zu EXISTS", v->n);
+	resp_untagged(c, "%u RECENT", view_recent_count(v));
+	return 0;
+}
+
+int
+view_sync(struct client *c, bool allow_expunge)
+{
+	struct view *v = &c->view;
+	struct mbox *m;
+
+	if (c->state != CS_SELECTED)
+		return 0;
+	if (v->ms->gone)
+		return -1;
+	m = &v->ms->m;
+	if (!v->dirty && v->known_modseq == m->highestmodseq &&
+	    v->expunge_modseq == m->highestmodseq &&
+	    v->known_uidnext == m->uidnext)
+		return 0;
+	if ((allow_expunge && sync_expunges(c) == -1) ||
+	    sync_flags(c) == -1 || sync_new(c) == -1) {
+		log_warnx("user %s: sync: %s", c->user->name,
+		    store_errmsg(c->user->store));
+		return 0;	/* try again at the next command */
+	}
+	v->dirty = v->expunge_modseq != m->highestmodseq;
+	return 0;
+}
+
+/* ---- sets ---- */
+
+int
+view_uidset(struct client *c, const struct seqset *in, bool uid,
+    struct seqset *out)
+{
+	struct view *v = &c->view;
+	struct seqset seqs;
+	uint32_t *uids;
+	size_t n = 0;
+
+	if (in->dollar) {
+		*out = v->searchres;
+		return 0;
+	}
+	if (uid) {
+		seqset_resolve(&c->arena, in, v->n ? v->uids[v->n - 1] : 0, out);
+		return 0;
+	}
+	for (size_t i = 0; i < in->n; i++)
+		if ((in->r[i].lo != SEQ_STAR && in->r[i].lo > v->n) ||
+		    (in->r[i].hi != SEQ_STAR && in->r[i].hi > v->n))
+			return -1;
+	seqset_resolve(&c->arena, in, (uint32_t)v->n, &seqs);
+	uids = arena_array(&c->arena, seqset_count(&seqs) + 1, sizeof(*uids));
+	if (uids == NULL)
+		return -1;
+	for (size_t i = 0; i < seqs.n; i++)
+		for (uint64_t s = seqs.r[i].lo; s <= seqs.r[i].hi && s <= v->n; s++)
+			uids[n++] = v->uids[s - 1];
+	seqset_from_sorted(&c->arena, uids, n, out);
+	return 0;
+}
+
+size_t
+view_uids_in(struct client *c, const struct seqset *uids, uint32_t **out)
+{
+	struct view *v = &c->view;
+	uint64_t max = seqset_count(uids);
+	size_t n = 0;
+	uint32_t *res;
+
+	res = arena_array(&c->arena, (size_t)MK_MIN(max, (uint64_t)v->n) + 1,
+	    sizeof(*res));
+	if (res == NULL) {
+		*out = NULL;
+		return 0;
+	}
+	/* Walk whichever side is smaller. */
+	if (max < v->n) {
+		for (size_t i = 0; i < uids->n; i++)
+			for (uint64_t u = uids->r[i].lo; u <= uids->r[i].hi; u++)
+				if (view_seq_of(v, (uint32_t)u) != 0)
+					res[n++] = (uint32_t)u;
+	} else {
+		for (size_t i = 0; i < v->n; i++)
+			if (seqset_contains(uids, v->uids[i]))
+				res[n++] = v->uids[i];
+	}
+	*out = res;
+	return n;
+}
