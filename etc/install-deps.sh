@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs, with apt-get, the Debian 12 packages Mailkeep needs that are
+# missing.  Used by README's two commands.
+#   sh etc/install-deps.sh build   what building and running needs
+#   sh etc/install-deps.sh test    that, plus what the test suite uses
+set -eu
+
+build_pkgs="gcc pkg-config meson ninja-build python3 libgnutls28-dev \
+libsqlite3-dev libcrypt-dev libcunit1-dev gnutls-bin passwd"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev llvm isync procps iproute2"
+
+case "${1:-build}" in
+build) want=$build_pkgs ;;
+test) want=$test_pkgs ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+	sudo="sudo"
+else
+	echo "missing packages:$missing (run as root or install sudo)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
