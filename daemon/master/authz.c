@@ -1,0 +1,306 @@
+/*
+ * authz.c - who may log in, and as whom: the master's decisions.
+ *
+ * authz_login() takes one IPC_LOGIN_AUTH (already accepted as legal by
+ * children.c) to a verdict:
+ *   - an address over auth_fail_limit in its window is refused at once,
+ *     with no hash computed (THROTTLED);
+ *   - the authentication identity is looked up in the directory; an
+ *     unknown or invalid name is checked against a dummy hash, so the
+ *     answer takes as long as for a real user (no user enumeration);
+ *   - a hash worker compares (hashpool.c);
+ *   - with an authorization identity (SASL authzid, or LOGIN target*admin
+ *     split by the login process), the authenticated user must be an
+ *     admin and the target must exist and not be one;
+ *   - failures are answered after a delay that doubles per failure from
+ *     the same address (addrtab.c).
+ * The verdict and the identities it established go into the login
+ * child's record; the hand-off later uses that record only.
+ *
+ * authz_proxy() decides PROXYAUTH for sessions.c, and authz_audit_*()
+ * keep the impersonation trail (directory audit table + audit log).
+ */
+#include "daemon/master/master.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct auth_attempt {
+	struct login_child *lc;
+	uint8_t         method;		/* ipc_imp_method */
+	bool            known;		/* authc names an existing user */
+	bool            target_ok;	/* authzid is a valid name */
+	struct dir_user authc;
+	char            authcid[MK_USER_MAX];	/* as sent, for logs */
+	char            target[MK_USER_MAX];	/* canonical authzid */
+};
+
+const char *
+authz_result_text(enum ipc_auth_result res)
+{
+	switch (res) {
+	case IPC_AUTH_OK:
+		return "Logged in.";
+	case IPC_AUTH_FAILED:
+		return "Authentication failed.";
+	case IPC_AUTH_AUTHZ_FAILED:
+		return "Not authorized to act as that user.";
+	case IPC_AUTH_THROTTLED:
+		return "Too many failed logins from your address; try again later.";
+	case IPC_AUTH_UNAVAILABLE:
+		return "Authentication is temporarily unavailable.";
+	case IPC_AUTH_NOT_ADMIN:
+		return "PROXYAUTH is for administrators only.";
+	case IPC_AUTH_NO_SUCH_USER:
+		return "No such user.";
+	case IPC_AUTH_TARGET_ADMIN:
+		return "Administrators cannot be impersonated.";
+	}
+	return "Authentication failed.";
+}
+
+const char *
+authz_method_name(uint8_t method)
+{
+	switch (method) {
+	case IPC_IMP_PROXYAUTH:
+		return "PROXYAUTH";
+	case IPC_IMP_AUTHZID:
+		return "AUTHZID";
+	case IPC_IMP_SEPARATOR:
+		return "SEPARATOR";
+	default:
+		return "NONE";
+	}
+}
+
+/* Printable, bounded copy of a client-chosen name for the log. */
+static void
+log_name(char *out, size_t outlen, const char *in)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < outlen && in[i]; i++)
+		out[i] = (in[i] > 0x20 && in[i] < 0x7f) ? in[i] : '?';
+	out[i] = '\0';
+}
+
+/* 1 found, 0 not found or not a valid name, -1 directory error. */
+static int
+lookup(const char *name, struct dir_user *u)
+{
+	char canon[MK_USER_MAX];
+	const char *why;
+
+	if (!dir_name_canon(name, canon, sizeof(canon), &why))
+		return 0;
+	switch (dir_user_get(master.dir, canon, u)) {
+	case 0:
+		return 1;
+	case MK_NOTFOUND:
+		return 0;
+	default:
+		log_warnx("directory lookup of '%s': %s", canon,
+		    dir_errmsg(master.dir));
+		return -1;
+	}
+}
+
+static void
+attempt_free(struct auth_attempt *a)
+{
+	explicit_bzero(a, sizeof(*a));
+	free(a);
+}
+
+void
+authz_abandon(struct login_child *lc)
+{
+	if (lc->hash_req != 0)
+		hashpool_cancel(lc->hash_req);
+	lc->hash_req = 0;
+	if (lc->attempt != NULL)
+		attempt_free(lc->attempt);
+	lc->attempt = NULL;
+}
+
+static void
+fail(struct login_child *lc, const struct auth_attempt *a)
+{
+	unsigned delay = addr_fail(lc->peer.rec);
+
+	log_info("authentication failed for '%s' from %s (%u in window, "
+	    "answering in %u ms)", a->authcid, lc->peer.addr,
+	    lc->peer.rec->fails, delay);
+	login_verdict_later(lc, IPC_AUTH_FAILED, delay);
+}
+
+/* The password matched a real user: is the impersonation (if any) legal? */
+static void
+succeed(struct login_child *lc, const struct auth_attempt *a)
+{
+	struct dir_user target;
+
+	mk_strlcpy(lc->authcid, a->authc.name, sizeof(lc->authcid));
+	lc->authc_admin = a->authc.admin;
+	lc->method = a->method;
+	if (a->method == IPC_IMP_NONE) {
+		lc->user = a->authc;
+		log_info("user %s logged in from %s", a->authc.name,
+		    lc->peer.addr);
+		login_verdict(lc, IPC_AUTH_OK);
+		return;
+	}
+	int found = a->target_ok ? lookup(a->target, &target) : 0;
+	const char *why = NULL;
+	if (found == -1) {
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		return;
+	}
+	if (!a->authc.admin)
+		why = "not an administrator";
+	else if (found == 0)
+		why = "no such target user";
+	else if (target.admin)
+		why = "target is an administrator";
+	if (why != NULL) {
+		log_warnx("%s from %s: %s may not act as '%s': %s",
+		    authz_method_name(a->method), lc->peer.addr, a->authc.name,
+		    a->target, why);
+		login_verdict(lc, IPC_AUTH_AUTHZ_FAILED);
+		return;
+	}
+	lc->user = target;
+	log_info("administrator %s logged in as %s from %s (%s)",
+	    a->authc.name, target.name, lc->peer.addr,
+	    authz_method_name(a->method));
+	login_verdict(lc, IPC_AUTH_OK);
+}
+
+static void
+hash_done(void *arg, int result)
+{
+	struct auth_attempt *a = arg;
+	struct login_child *lc = a->lc;
+
+	lc->hash_req = 0;
+	lc->attempt = NULL;
+	if (result == -1)
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+	else if (result == 1 && a->known)
+		succeed(lc, a);
+	else
+		fail(lc, a);
+	attempt_free(a);
+}
+
+void
+authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
+    const char *authcid, const uint8_t *secret, size_t nsecret)
+{
+	struct auth_attempt *a;
+	const char *hash, *why;
+
+	if (addr_throttled(lc->peer.rec)) {
+		log_warnx("refusing login from %s: %u failures within %u s",
+		    lc->peer.addr, lc->peer.rec->fails,
+		    master.cfg.auth_fail_window);
+		login_verdict(lc, IPC_AUTH_THROTTLED);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->lc = lc;
+	log_name(a->authcid, sizeof(a->authcid), authcid);
+	int found = lookup(authcid, &a->authc);
+	if (found == -1) {
+		attempt_free(a);
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		return;
+	}
+	a->known = found == 1 &&
+	    password_hash_status(a->authc.hash) != PW_HASH_INVALID;
+	if (*authzid != '\0') {
+		a->target_ok = dir_name_canon(authzid, a->target,
+		    sizeof(a->target), &why);
+		if (!a->target_ok)
+			log_name(a->target, sizeof(a->target), authzid);
+		/* "alice" acting as "alice" is no impersonation. */
+		if (!a->known || !a->target_ok ||
+		    strcmp(a->target, a->authc.name) != 0)
+			a->method = mech == IPC_MECH_LOGIN ?
+			    IPC_IMP_SEPARATOR : IPC_IMP_AUTHZID;
+	}
+	/* Unknown users cost the same crypt_rn() as known ones. */
+	hash = a->known ? a->authc.hash : master.dummy_hash;
+	lc->hash_req = hashpool_submit(hash, secret, nsecret, hash_done, a);
+	if (lc->hash_req == 0) {
+		attempt_free(a);
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		return;
+	}
+	lc->attempt = a;
+}
+
+enum ipc_auth_result
+authz_proxy(const char *admin, const char *target, struct dir_user *t)
+{
+	struct dir_user u;
+	char shown[MK_USER_MAX];
+
+	log_name(shown, sizeof(shown), target);
+	int found = lookup(admin, &u);
+	if (found == -1)
+		return IPC_AUTH_UNAVAILABLE;
+	if (found == 0 || !u.admin) {
+		log_warnx("PROXYAUTH by %s to '%s' refused: not an administrator",
+		    admin, shown);
+		return IPC_AUTH_NOT_ADMIN;
+	}
+	found = lookup(target, t);
+	if (found == -1)
+		return IPC_AUTH_UNAVAILABLE;
+	if (found == 0) {
+		log_info("PROXYAUTH by %s to '%s' refused: no such user", admin,
+		    shown);
+		return IPC_AUTH_NO_SUCH_USER;
+	}
+	if (t->admin) {
+		log_warnx("PROXYAUTH by %s to %s refused: target is an "
+		    "administrator", admin, t->name);
+		return IPC_AUTH_TARGET_ADMIN;
+	}
+	return IPC_AUTH_OK;
+}
+
+void
+authz_audit_start(const char *admin, const char *target, uint8_t method,
+    const char *client, uint64_t session)
+{
+	struct dir_audit a = {
+		.start = (int64_t)time(NULL), .admin = admin, .target = target,
+		.client = client, .method = authz_method_name(method),
+		.session = session,
+	};
+	int64_t row;
+
+	log_audit("impersonation start: admin=%s target=%s method=%s "
+	    "client=%s session=%016llx", admin, target, a.method, client,
+	    (unsigned long long)session);
+	if (dir_audit_start(master.dir, &a, &row) != 0)
+		log_warnx("audit row for session %016llx: %s",
+		    (unsigned long long)session, dir_errmsg(master.dir));
+}
+
+void
+authz_audit_end(uint64_t session)
+{
+	log_audit("impersonation end: session=%016llx",
+	    (unsigned long long)session);
+	if (dir_audit_end(master.dir, session, (int64_t)time(NULL)) != 0)
+		log_warnx("closing audit row of session %016llx: %s",
+		    (unsigned long long)session, dir_errmsg(master.dir));
+}

@@ -1,0 +1,579 @@
+/*
+ * master.c - mailkeepd's main(): the supervising master process.
+ *
+ *   mailkeepd [-c config] [-f] [-v]
+ *
+ * Reads and validates the configuration, prepares the file system (as
+ * root: the unprivileged accounts must exist, the login chroot is made
+ * empty and root-owned, data_dir is made traversable but not listable),
+ * opens the directory database and the listeners, then runs the event
+ * loop: accept() with the connection limits, a login process per
+ * connection (children.c), SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
+ * The master reads no byte a client sends: past accept() it only reads
+ * typed IPC messages from its children.
+ */
+#include "daemon/master/master.h"
+#include "common/log.h"
+#include "common/privsep.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_CONF  "/etc/mailkeep/mailkeep.conf"
+#define SWEEP_MS      (60 * 1000)
+#define STOP_GRACE_MS 5000
+#define ACCEPT_PAUSE_MS 1000
+
+struct listener {
+	int             fd;
+	struct ev_io    io;
+	struct mk_listen l;
+};
+
+static struct listener listeners[MK_MAX_LISTEN];
+static int nlisteners;
+static int cmdline_verbose;
+static struct ev_timer sweep_timer, stop_timer, accept_pause;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: mailkeepd [-c config] [-f] [-v]\n"
+	    "  -c config  configuration file (default: $MAILKEEP_CONF, else "
+	    DEFAULT_CONF ")\n"
+	    "  -f         stay in the foreground and log to stderr\n"
+	    "  -v         more verbose logging (repeatable)\n");
+	exit(2);
+}
+
+/* ---- start-up checks ---- */
+
+/* NULL if cfg can run, else why not. */
+static const char *
+config_problem(const struct mk_config *cfg, char *buf, size_t len)
+{
+	if (cfg->nlisten == 0)
+		return "no listen address (add e.g. 'listen = 127.0.0.1:143')";
+	for (int i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls) {
+			snprintf(buf, len, "listen_tls %s:%u: this version "
+			    "serves plaintext IMAP only; remove the line",
+			    cfg->listen[i].addr, cfg->listen[i].port);
+			return buf;
+		}
+	return NULL;
+}
+
+static void
+check_account(const char *key, const char *user)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (priv_lookup(user, &uid, &gid) == -1)
+		fatalx("%s '%s' does not exist: create it with 'useradd --system "
+		    "--no-create-home --shell /usr/sbin/nologin %s' (mailkeepctl "
+		    "init does this), or name another account in the config",
+		    key, user, user);
+	if (uid == 0)
+		fatalx("%s '%s' is root: it must be an unprivileged account",
+		    key, user);
+}
+
+/* A root-owned directory with exactly this mode, created if missing. */
+static void
+root_dir(const char *path, mode_t mode)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	if (lstat(path, &st) == -1)
+		fatal("%s", path);
+	if (!S_ISDIR(st.st_mode))
+		fatalx("%s is not a directory", path);
+	if (st.st_uid != 0 && chown(path, 0, 0) == -1)
+		fatal("chown %s", path);
+	if ((st.st_mode & 07777) != mode && chmod(path, mode) == -1)
+		fatal("chmod %s", path);
+}
+
+static void
+check_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (d == NULL)
+		fatal("%s", path);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			fatalx("login_chroot %s must be empty, but holds '%s'",
+			    path, de->d_name);
+	closedir(d);
+}
+
+/* Mailbox processes run as per-user uids and open data_dir/users/<name>
+ * by path, so every directory above data_dir must be searchable by all. */
+static void
+check_traversable(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	mk_strlcpy(path, dir, sizeof(path));
+	for (char *slash = path; slash != NULL; slash = strchr(slash + 1, '/')) {
+		char saved = slash[1];
+		slash[1] = '\0';
+		if (stat(path, &st) == -1)
+			fatal("%s", path);
+		if (!(st.st_mode & S_IXOTH))
+			fatalx("%s (mode %04o) is not searchable by other users, "
+			    "so mailbox processes (uid %u and up) cannot reach "
+			    "%s: chmod o+x it, or put data_dir elsewhere",
+			    path, (unsigned)(st.st_mode & 07777),
+			    (unsigned)master.cfg.mail_uid_base, dir);
+		slash[1] = saved;
+	}
+}
+
+static void
+prepare_root(const struct mk_config *cfg)
+{
+	char users[PATH_MAX];
+
+	check_account("login_user", cfg->login_user);
+	check_account("hash_user", cfg->hash_user);
+	root_dir(cfg->login_chroot, 0755);
+	check_empty(cfg->login_chroot);
+	root_dir(cfg->data_dir, 0711);
+	if (config_path(cfg, users, sizeof(users), "users") == -1)
+		fatalx("data_dir is too long");
+	root_dir(users, 0711);
+	check_traversable(users);
+}
+
+static void
+prepare_dev(const struct mk_config *cfg)
+{
+	char users[PATH_MAX];
+
+	log_info("development mode: running as uid %u, no privilege "
+	    "separation by uid, no chroot", (unsigned)getuid());
+	if (config_path(cfg, users, sizeof(users), "users") == -1)
+		fatalx("data_dir is too long");
+	if (mkdir(cfg->data_dir, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", cfg->data_dir);
+	if (mkdir(users, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", users);
+}
+
+static struct directory *
+open_directory(const struct mk_config *cfg)
+{
+	char path[PATH_MAX], err[256];
+	struct directory *d;
+	struct stat st;
+
+	if (config_path(cfg, path, sizeof(path), "directory.db") == -1)
+		fatalx("data_dir is too long");
+	if (stat(path, &st) == -1)
+		fatal("%s (create the instance with 'mailkeepctl init')", path);
+	if (dir_open(path, false, &d, err, sizeof(err)) != 0)
+		fatalx("%s: %s", path, err);
+	/* Hashes live there: nobody but its owner may read it. */
+	if ((st.st_mode & 077) != 0) {
+		log_warnx("%s was readable by others (mode %04o): fixing", path,
+		    (unsigned)(st.st_mode & 07777));
+		if (chmod(path, 0600) == -1)
+			fatal("chmod %s", path);
+	}
+	return d;
+}
+
+/* ---- listening ---- */
+
+static void accept_cb(struct ev_io *io, uint32_t revents);
+
+static void
+open_listeners(const struct mk_config *cfg)
+{
+	for (int i = 0; i < cfg->nlisten; i++) {
+		const struct mk_listen *l = &cfg->listen[i];
+		int fd = net_listen((const struct sockaddr *)&l->ss, l->sslen);
+		if (fd == -1)
+			fatal("listen on %s port %u", l->addr, l->port);
+		listeners[i].fd = fd;
+		listeners[i].l = *l;
+		nlisteners++;
+	}
+}
+
+static void
+start_listeners(void)
+{
+	for (int i = 0; i < nlisteners; i++) {
+		ev_io_init(&listeners[i].io, listeners[i].fd, accept_cb,
+		    &listeners[i]);
+		if (ev_io_start(master.loop, &listeners[i].io, EPOLLIN) == -1)
+			fatal("epoll add listener");
+		log_info("listening on %s port %u", listeners[i].l.addr,
+		    listeners[i].l.port);
+	}
+}
+
+static void
+close_listeners(void)
+{
+	for (int i = 0; i < nlisteners; i++) {
+		ev_io_stop(master.loop, &listeners[i].io);
+		close(listeners[i].fd);
+	}
+	nlisteners = 0;
+}
+
+static void
+accept_resume(struct ev_timer *t)
+{
+	(void)t;
+	for (int i = 0; i < nlisteners && !master.stopping; i++)
+		ev_io_start(master.loop, &listeners[i].io, EPOLLIN);
+}
+
+/* Out of descriptors: stop accepting for a moment rather than spin. */
+static void
+accept_backoff(void)
+{
+	log_warn("accept");
+	for (int i = 0; i < nlisteners; i++)
+		ev_io_stop(master.loop, &listeners[i].io);
+	ev_timer_start(master.loop, &accept_pause, ACCEPT_PAUSE_MS);
+}
+
+/* Over a limit: answered by the master itself, without a login process. */
+static void
+turn_away(int fd, const struct peer *p, const char *which)
+{
+	static const char bye[] = "* BYE Too many connections\r\n";
+
+	log_warnx("refusing connection from %s: %s", p->addr, which);
+	(void)!send(fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void
+accept_one(struct listener *L, int fd, struct peer *p)
+{
+	p->locallen = sizeof(p->local);
+	if (getsockname(fd, (struct sockaddr *)&p->local, &p->locallen) == -1) {
+		log_warn("getsockname");
+		close(fd);
+		return;
+	}
+	net_addr_str((struct sockaddr *)&p->remote, p->addr, sizeof(p->addr));
+	p->loopback = net_is_loopback((struct sockaddr *)&p->remote);
+	p->tls = L->l.tls;
+	struct addr_rec *rec = addr_get(p->addr);
+	if (master.nconn >= master.cfg.max_connections) {
+		turn_away(fd, p, "max_connections reached");
+		return;
+	}
+	if (rec->conns >= master.cfg.max_connections_per_ip) {
+		turn_away(fd, p, "max_connections_per_ip reached");
+		return;
+	}
+	rec->conns++;
+	master.nconn++;
+	p->rec = rec;
+	net_keepalive(fd);
+	login_spawn(fd, p);
+}
+
+static void
+accept_cb(struct ev_io *io, uint32_t revents)
+{
+	struct listener *L = io->arg;
+
+	(void)revents;
+	/* A bounded batch, so one busy listener cannot starve the rest. */
+	for (int i = 0; i < 64 && !master.stopping; i++) {
+		struct peer p;
+		memset(&p, 0, sizeof(p));
+		p.remotelen = sizeof(p.remote);
+		int fd = accept4(L->fd, (struct sockaddr *)&p.remote,
+		    &p.remotelen, SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_backoff();
+			else if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			else if (errno != EAGAIN)
+				log_warn("accept");
+			return;
+		}
+		accept_one(L, fd, &p);
+	}
+}
+
+static void
+sweep_cb(struct ev_timer *t)
+{
+	addr_sweep();
+	ev_timer_start(master.loop, t, SWEEP_MS);
+}
+
+/* ---- signals ---- */
+
+static void
+stop_timeout(struct ev_timer *t)
+{
+	(void)t;
+	log_warnx("%zu children still running after %d ms: killing them",
+	    children_count(), STOP_GRACE_MS);
+	children_terminate(SIGKILL);
+}
+
+static void
+on_stop(int signo, void *arg)
+{
+	(void)arg;
+	if (master.stopping)
+		return;
+	log_info("stopping (signal %d)", signo);
+	master.stopping = true;
+	close_listeners();
+	ev_timer_stop(master.loop, &accept_pause);
+	ev_timer_stop(master.loop, &sweep_timer);
+	hashpool_stop();
+	sessions_stop();
+	children_terminate(SIGTERM);
+	ev_timer_start(master.loop, &stop_timer, STOP_GRACE_MS);
+	if (children_count() == 0)
+		ev_loop_break(master.loop);
+}
+
+/* What a reload may change, and how to show the change. */
+enum fkind { F_UINT, F_SIZE, F_U64, F_BOOL, F_STR, F_INT };
+
+static const struct field {
+	const char *name;
+	enum fkind  kind;
+	size_t      off;
+	bool        restart;	/* needs a restart to take effect */
+} fields[] = {
+#define F(n, k, r) { #n, k, offsetof(struct mk_config, n), r }
+	F(hostname, F_STR, false), F(data_dir, F_STR, true),
+	F(login_chroot, F_STR, true), F(login_user, F_STR, true),
+	F(hash_user, F_STR, true), F(mail_uid_base, F_UINT, true),
+	F(hash_workers, F_UINT, false), F(max_line, F_SIZE, false),
+	F(max_preauth_line, F_SIZE, false), F(max_literal, F_SIZE, false),
+	F(max_message, F_SIZE, false), F(max_connections, F_UINT, false),
+	F(max_connections_per_ip, F_UINT, false),
+	F(max_auth_attempts, F_UINT, false), F(auth_fail_window, F_UINT, false),
+	F(auth_fail_limit, F_UINT, false), F(auth_delay_max_ms, F_UINT, false),
+	F(login_timeout, F_UINT, false), F(autologout, F_UINT, false),
+	F(idle_keepalive, F_UINT, false), F(mailbox_linger, F_UINT, false),
+	F(tls_cert, F_STR, true), F(tls_key, F_STR, true),
+	F(tls_priority, F_STR, true), F(plaintext_auth, F_INT, false),
+	F(impersonation_separator, F_STR, false),
+	F(impersonation_no_seen, F_BOOL, false),
+	F(quota_storage, F_U64, false), F(quota_messages, F_U64, false),
+	F(folder_drafts, F_STR, false), F(folder_sent, F_STR, false),
+	F(folder_trash, F_STR, false), F(folder_junk, F_STR, false),
+	F(fsync, F_BOOL, false), F(verbose, F_INT, false),
+#undef F
+};
+
+static void
+field_str(const struct mk_config *c, const struct field *f, char *out,
+    size_t len)
+{
+	const char *p = (const char *)c + f->off;
+
+	switch (f->kind) {
+	case F_UINT: snprintf(out, len, "%u", *(const unsigned *)p); break;
+	case F_INT:  snprintf(out, len, "%d", *(const int *)p); break;
+	case F_SIZE: snprintf(out, len, "%zu", *(const size_t *)p); break;
+	case F_U64:
+		snprintf(out, len, "%llu", (unsigned long long)*(const uint64_t *)p);
+		break;
+	case F_BOOL: snprintf(out, len, "%s", *(const bool *)p ? "yes" : "no"); break;
+	case F_STR:  snprintf(out, len, "\"%s\"", p); break;
+	}
+}
+
+static bool
+listen_changed(const struct mk_config *a, const struct mk_config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return true;
+	for (int i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i].addr, b->listen[i].addr) != 0 ||
+		    a->listen[i].port != b->listen[i].port ||
+		    a->listen[i].tls != b->listen[i].tls)
+			return true;
+	return false;
+}
+
+/* Logs every difference; fields that need a restart keep their running
+ * value in nc.  Returns the number of changes applied. */
+static int
+diff_config(const struct mk_config *old, struct mk_config *nc)
+{
+	int applied = 0;
+
+	for (size_t i = 0; i < nitems(fields); i++) {
+		const struct field *f = &fields[i];
+		char a[PATH_MAX + 3], b[PATH_MAX + 3];
+		field_str(old, f, a, sizeof(a));
+		field_str(nc, f, b, sizeof(b));
+		if (strcmp(a, b) == 0)
+			continue;
+		if (f->restart) {
+			log_warnx("reload: %s changed to %s: takes effect after "
+			    "a restart; still %s", f->name, b, a);
+			continue;
+		}
+		log_info("reload: %s %s -> %s", f->name, a, b);
+		applied++;
+	}
+	if (listen_changed(old, nc))
+		log_warnx("reload: listen addresses changed: take effect after "
+		    "a restart");
+	return applied;
+}
+
+static void
+keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
+{
+#define KEEP(f) memcpy(&nc->f, &old->f, sizeof(nc->f))
+	KEEP(path); KEEP(data_dir); KEEP(login_chroot); KEEP(login_user);
+	KEEP(hash_user); KEEP(mail_uid_base); KEEP(tls_cert); KEEP(tls_key);
+	KEEP(tls_priority); KEEP(listen); KEEP(nlisten);
+#undef KEEP
+}
+
+static void
+on_reload(int signo, void *arg)
+{
+	struct mk_config nc;
+	char err[512], why[256];
+	const char *bad;
+
+	(void)signo;
+	(void)arg;
+	config_defaults(&nc);
+	if (config_load(&nc, master.cfg.path, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s",
+		    err);
+		return;
+	}
+	nc.verbose += cmdline_verbose;
+	if ((bad = config_problem(&nc, why, sizeof(why))) != NULL) {
+		log_warnx("reload failed, keeping the running configuration: %s",
+		    bad);
+		return;
+	}
+	int applied = diff_config(&master.cfg, &nc);
+	keep_restart_fields(&master.cfg, &nc);
+	master.cfg = nc;
+	log_set_verbose(nc.verbose);
+	hashpool_resize(nc.hash_workers);
+	log_info("configuration reloaded from %s: %d change%s applied",
+	    nc.path, applied, applied == 1 ? "" : "s");
+}
+
+/* ---- main ---- */
+
+static const char *
+config_file(const char *arg)
+{
+	const char *env = getenv("MAILKEEP_CONF");
+
+	if (arg != NULL)
+		return arg;
+	return env != NULL && *env != '\0' ? env : DEFAULT_CONF;
+}
+
+static void
+setup_loop(struct directory *dir, const struct mk_config *cfg)
+{
+	struct ev_loop *loop = ev_loop_new();
+
+	signal(SIGPIPE, SIG_IGN);
+	if (master_core_init(cfg, loop, dir) == -1)
+		fatalx("start-up failed");
+	if (ev_signal(loop, SIGTERM, on_stop, NULL) == -1 ||
+	    ev_signal(loop, SIGINT, on_stop, NULL) == -1 ||
+	    ev_signal(loop, SIGHUP, on_reload, NULL) == -1)
+		fatal("signal handlers");
+	ev_timer_init(&sweep_timer, sweep_cb, NULL);
+	ev_timer_init(&stop_timer, stop_timeout, NULL);
+	ev_timer_init(&accept_pause, accept_resume, NULL);
+	ev_timer_start(loop, &sweep_timer, SWEEP_MS);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct mk_config cfg;
+	const char *conf = NULL, *bad;
+	char err[512];
+	bool foreground = false;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:fvh")) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'f': foreground = true; break;
+		case 'v': cmdline_verbose++; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	conf = config_file(conf);
+	config_defaults(&cfg);
+	if (config_load(&cfg, conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s\n", err);
+		return 1;
+	}
+	cfg.verbose += cmdline_verbose;
+	if ((bad = config_problem(&cfg, err, sizeof(err))) != NULL) {
+		fprintf(stderr, "mailkeepd: %s: %s\n", conf, bad);
+		return 1;
+	}
+	log_init("mailkeepd", foreground, cfg.verbose);
+	log_set_role("master");
+	master.cfg = cfg;	/* for the messages of the checks below */
+	if (priv_is_root())
+		prepare_root(&cfg);
+	else
+		prepare_dev(&cfg);
+	struct directory *dir = open_directory(&cfg);
+	open_listeners(&cfg);
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	setup_loop(dir, &cfg);
+	hashpool_start(master.cfg.hash_workers);
+	start_listeners();
+	log_info("mailkeepd %s ready (config %s)", MK_VERSION, master.cfg.path);
+	if (ev_loop_run(master.loop) == -1)
+		fatalx("event loop failed");
+	dir_close(master.dir);
+	addr_clear();
+	ev_loop_free(master.loop);
+	log_info("stopped");
+	return 0;
+}

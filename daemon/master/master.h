@@ -1,0 +1,220 @@
+/*
+ * master.h - what the files of the master process share.
+ *
+ * The master is split by job, one file each:
+ *   master.c    main(): config, start-up checks, listeners, accept(),
+ *               signals (stop, reload, children), connection limits;
+ *   spawn.c     fork + descriptor hygiene + privilege drop, for every child;
+ *   children.c  the table of children (reaping, killing) and the login
+ *               channels' state machine: which message is legal when;
+ *   authz.c     credential and authorization decisions, failure delays,
+ *               PROXYAUTH checks, the impersonation audit;
+ *   hashpool.c  the hash-worker pool: queue, dispatch, restart;
+ *   sessions.c  mailbox processes and the sessions they serve;
+ *   addrtab.c   per-client-address records: connections, failures.
+ *
+ * Everything runs in one event loop; the state lives in one struct
+ * master, so each file reads as the handler of its own messages.
+ */
+#ifndef MK_MASTER_H
+#define MK_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/event.h"
+#include "common/ipc.h"
+#include "common/net.h"
+#include "store/directory.h"
+#include "auth/password.h"
+
+/* ---- per client address (addrtab.c) ---- */
+
+struct addr_rec {
+	char             addr[MK_ADDRSTRLEN];
+	unsigned         conns;		/* open connections from here */
+	unsigned         fails;		/* failed logins in the current window */
+	uint64_t         window_start;	/* monotonic ms of the window's first failure */
+	struct addr_rec *next;
+};
+
+struct addr_rec *addr_get(const char *addr);
+/* One connection from r has ended. */
+void     addr_conn_done(struct addr_rec *r);
+/* True if r reached auth_fail_limit within auth_fail_window. */
+bool     addr_throttled(struct addr_rec *r);
+/* Counts one failure; returns the delay (ms) before answering it. */
+unsigned addr_fail(struct addr_rec *r);
+void     addr_sweep(void);
+void     addr_clear(void);
+
+/* The master's own record of a client connection: taken from accept(),
+ * never from a child. */
+struct peer {
+	struct sockaddr_storage remote, local;
+	socklen_t        remotelen, locallen;
+	char             addr[MK_ADDRSTRLEN];
+	bool             loopback;
+	bool             tls;		/* accepted on a listen_tls socket */
+	struct addr_rec *rec;
+};
+
+/* True if fd is a socket connected exactly as p was when accepted. */
+bool peer_matches(int fd, const struct peer *p);
+/* Releases the connection's slot (total and per address). */
+void peer_release(struct peer *p);
+
+/* ---- children (children.c) ---- */
+
+enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX };
+
+void   children_init(void);
+void   child_add(pid_t pid, enum child_kind kind, void *obj);
+/* SIGKILLs a child that broke the protocol; the record goes at reaping. */
+void   child_kill(pid_t pid, const char *role, const char *why);
+/* SIGTERM to every child (clean stop). */
+void   children_terminate(int sig);
+size_t children_count(void);
+/* Collects exited children; called on SIGCHLD. */
+void   children_reap(void);
+
+enum login_state {
+	LS_NEW,			/* waiting for credentials */
+	LS_CHECKING,		/* a verdict is being worked out */
+	LS_AUTHENTICATED,	/* OK sent; only a hand-off may follow */
+	LS_HANDED_OFF,		/* the session belongs to a mailbox process */
+	LS_GONE,		/* channel closed or child killed */
+};
+
+struct login_child {
+	pid_t            pid;
+	struct ipc_chan *chan;
+	enum login_state state;
+	struct peer      peer;
+	bool             counted;	/* holds a connection slot */
+	unsigned         attempts;
+	/* LS_CHECKING */
+	uint64_t         hash_req;	/* 0 when none in flight */
+	struct ev_timer  delay;		/* a failure verdict waiting to go */
+	uint8_t          verdict;
+	struct auth_attempt *attempt;
+	/* LS_AUTHENTICATED: what the master itself established */
+	struct dir_user  user;		/* whose mailbox the session acts on */
+	char             authcid[MK_USER_MAX];
+	bool             authc_admin;
+	uint8_t          method;	/* ipc_imp_method */
+	uint8_t          mech;		/* ipc_auth_mech, for the OK verb */
+};
+
+/* Forks a login process for a freshly accepted client; takes fd. */
+void login_spawn(int fd, const struct peer *peer);
+/* Registers a login process whose channel end is chan_fd (also what a
+ * test uses to put a fake login process under the real state machine). */
+struct login_child *login_attach(pid_t pid, int chan_fd, const struct peer *peer);
+/* Sends the verdict and moves the child to its next state. */
+void login_verdict(struct login_child *lc, enum ipc_auth_result res);
+/* The same after delay_ms (failures are answered slowly). */
+void login_verdict_later(struct login_child *lc, enum ipc_auth_result res,
+	unsigned delay_ms);
+/* Kills a login process that broke the protocol. */
+void login_violation(struct login_child *lc, const char *why);
+
+/* ---- credentials (authz.c) ---- */
+
+/* Starts checking one IPC_LOGIN_AUTH; ends in login_verdict(). */
+void authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
+	const char *authcid, const uint8_t *secret, size_t nsecret);
+/* Forgets the login child's attempt (it died while checking). */
+void authz_abandon(struct login_child *lc);
+/* PROXYAUTH: may the admin become target?  Fills *t on OK. */
+enum ipc_auth_result authz_proxy(const char *admin, const char *target,
+	struct dir_user *t);
+/* Logs and records the start of an impersonated session. */
+void authz_audit_start(const char *admin, const char *target,
+	uint8_t method, const char *client, uint64_t session);
+void authz_audit_end(uint64_t session);
+const char *authz_method_name(uint8_t method);
+const char *authz_result_text(enum ipc_auth_result res);
+
+/* ---- hash workers (hashpool.c) ---- */
+
+/* result: 1 match, 0 no match, -1 no answer (worker died, pool full). */
+typedef void (*hash_done_cb)(void *arg, int result);
+
+void     hashpool_start(unsigned n);
+/* Adjusts the pool to n workers (after a reload). */
+void     hashpool_resize(unsigned n);
+/* Copies hash and secret; returns a request id, or 0 if the queue is
+ * full (cb is not called then). */
+uint64_t hashpool_submit(const char *hash, const uint8_t *secret,
+	size_t nsecret, hash_done_cb cb, void *arg);
+/* The callback of request id will not be called. */
+void     hashpool_cancel(uint64_t id);
+void     hashpool_exited(void *obj, int status);
+void     hashpool_stop(void);
+
+/* ---- mailbox processes and sessions (sessions.c) ---- */
+
+struct session_start {
+	const struct dir_user *user;	/* whose mailbox */
+	const char  *authcid;
+	bool         authc_admin;
+	uint8_t      method;		/* ipc_imp_method */
+	const char  *okverb;
+	const char  *tag;
+	const uint8_t *pending;
+	size_t       npending;
+	struct peer *peer;		/* copied; its slot moves to the session */
+	int          fd;		/* taken */
+};
+
+/* Passes a client to its user's mailbox process, forking it if needed.
+ * 0, or -1 if that failed (the client was told and closed). */
+int    session_start(const struct session_start *s);
+void   sessions_exited(void *obj, int status);
+size_t sessions_count(void);
+size_t mboxes_count(void);
+/* Closes every mailbox channel (clean stop). */
+void   sessions_stop(void);
+
+/* ---- spawn.c ---- */
+
+struct spawn_drop {
+	const char *role;	/* log role of the child */
+	uid_t       uid;	/* ignored unless root */
+	gid_t       gid;
+	const char *chroot;	/* NULL: none */
+	const char *chdir;	/* NULL: none (before the drop, as root) */
+};
+
+/* Forks.  In the child: signals back to default, every descriptor but
+ * keep[] (and 0-2) closed, log reopened, privileges dropped per d.
+ * Returns the pid in the parent, 0 in the child, -1 on failure. */
+pid_t spawn_child(const struct spawn_drop *d, const int *keep, size_t nkeep);
+
+/* ---- the one master state ---- */
+
+struct master {
+	struct mk_config  cfg;
+	struct ev_loop   *loop;
+	struct directory *dir;
+	char              dummy_hash[PASSWORD_HASH_MAX];
+	bool              root;		/* privilege separation by uid */
+	bool              stopping;
+	unsigned          nconn;	/* client connections: pre-auth + sessions */
+	unsigned long     nkilled;	/* children killed for protocol violations */
+	uid_t             login_uid, hash_uid;
+	gid_t             login_gid, hash_gid;
+};
+
+extern struct master master;
+
+/* Sets up the state shared by every part (config copy, loop, directory,
+ * dummy hash) without listeners: main() and the tests use it. */
+int  master_core_init(const struct mk_config *cfg, struct ev_loop *loop,
+	struct directory *dir);
+
+#endif
