@@ -1,0 +1,392 @@
+/*
+ * login.c - the login process: one pre-authentication IMAP connection.
+ *
+ * login_main() is called by the master (daemon/master/children.c) in a
+ * freshly forked child that holds only the client socket and its channel
+ * to the master, already chrooted and running as login_user when the
+ * master is root.  It runs an event loop over three things: the client
+ * (through struct login_io, so that a TLS layer can replace the plain
+ * socket calls), the master channel, and the login_timeout timer.
+ *
+ * Input goes through the shared framer (common/imap_frame.c) with the
+ * pre-authentication limits and then the shared parser; login_cmd.c
+ * executes the commands.  While the master is checking credentials the
+ * process reads nothing more, so whatever the client pipelined after the
+ * authenticating command is still in the input buffer and travels with
+ * the hand-off.  Every buffer that held a password is wiped.
+ *
+ * The process ends with _exit(): it never returns to the master's code,
+ * and in its chroot there is nothing (such as /proc) that exit-time
+ * handlers could use.
+ */
+#include "auth/login.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_CHUNK   16384
+#define OUT_MAX      (256 * 1024)
+#define FLUSH_MS     2000
+
+static struct login_conn conn;
+
+static void process(struct login_conn *c);
+
+/* ---- plaintext I/O (a TLS layer provides its own pair) ---- */
+
+static ssize_t
+plain_read(struct login_conn *c, void *p, size_t n)
+{
+	return recv(c->fd, p, n, 0);
+}
+
+static ssize_t
+plain_write(struct login_conn *c, const void *p, size_t n)
+{
+	return send(c->fd, p, n, MSG_NOSIGNAL);
+}
+
+/* ---- output ---- */
+
+static bool
+reading(const struct login_conn *c)
+{
+	return c->state == LST_COMMAND || c->state == LST_SASL;
+}
+
+static void
+update_io(struct login_conn *c)
+{
+	uint32_t ev = (reading(c) ? EPOLLIN : 0) |
+	    (buf_len(&c->out) > 0 ? EPOLLOUT : 0);
+
+	if (ev == 0)
+		ev_io_stop(c->loop, &c->io);
+	else if (ev_io_set(c->loop, &c->io, ev) == -1)
+		fatal("epoll");
+}
+
+/* Writes what the socket takes now; false if the client is gone. */
+static bool
+flush_some(struct login_conn *c)
+{
+	while (buf_len(&c->out) > 0) {
+		ssize_t n = c->ops.write(c, buf_ptr(&c->out), buf_len(&c->out));
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		return n == -1 && errno == EAGAIN;
+	}
+	return true;
+}
+
+/* Writes everything (bounded wait): before a hand-off or exit. */
+static void
+flush_all(struct login_conn *c)
+{
+	uint64_t deadline = now_ms() + FLUSH_MS;
+
+	while (buf_len(&c->out) > 0 && flush_some(c) && buf_len(&c->out) > 0) {
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return;
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		poll(&pfd, 1, (int)(deadline - now));
+	}
+}
+
+void
+login_finish(struct login_conn *c)
+{
+	flush_all(c);
+	/* The master learns of the end from the channel's EOF. */
+	_exit(0);
+}
+
+void
+login_reply(struct login_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = buf_vprintf(&c->out, fmt, ap);
+	va_end(ap);
+	if (rc == -1 || buf_adds(&c->out, "\r\n") == -1) {
+		/* A client that does not read its responses. */
+		log_debug("output buffer full; closing");
+		_exit(0);
+	}
+	if (!flush_some(c))
+		_exit(0);
+	update_io(c);
+}
+
+void
+login_bye(struct login_conn *c, const char *text)
+{
+	c->state = LST_CLOSING;
+	login_reply(c, "* BYE %s", text);
+	login_finish(c);
+}
+
+/* ---- talking to the master ---- */
+
+bool
+login_plaintext_ok(const struct login_conn *c)
+{
+	switch (c->cfg->plaintext_auth) {
+	case MK_PLAINTEXT_ALWAYS:
+		return true;
+	case MK_PLAINTEXT_LOOPBACK:
+		return c->p.tls || c->p.loopback;
+	case MK_PLAINTEXT_NEVER:
+		return c->p.tls;
+	}
+	return false;
+}
+
+void
+login_send_auth(struct login_conn *c, uint8_t mech, const char *authzid,
+    const char *authcid, const char *secret, size_t nsecret)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_AUTH);
+	ipc_put_u8(&m, mech);
+	ipc_put_str(&m, authzid);
+	ipc_put_str(&m, authcid);
+	ipc_put_bytes(&m, secret, nsecret);
+	/* The message is wiped by ipc_msg_free() once it is sent. */
+	ipc_chan_send(c->master, &m);
+	c->mech = mech;
+	c->attempts++;
+	c->state = LST_WAIT;
+	update_io(c);
+}
+
+/* The verdict was OK: the socket, the tag and the unread input go to
+ * the master, which passes them to the user's mailbox process. */
+__attribute__((noreturn))
+static void
+handoff(struct login_conn *c)
+{
+	struct ipc_msg m;
+	size_t npending = MK_MIN(buf_len(&c->in), (size_t)IPC_MAX_PENDING);
+
+	flush_all(c);
+	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
+	ipc_put_str(&m, c->tag);
+	ipc_put_bytes(&m, buf_ptr(&c->in), npending);
+	ipc_put_u32(&m, c->p.tls ? IPC_SESS_TLS : 0);
+	ipc_put_u32(&m, 0);
+	ipc_put_fd(&m, c->fd);
+	ipc_chan_send(c->master, &m);
+	ipc_chan_flush(c->master);
+	_exit(0);
+}
+
+static void
+master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
+{
+	struct login_conn *c = arg;
+	uint8_t result;
+	const char *text;
+
+	(void)ch;
+	if (r == NULL)
+		login_bye(c, "Server shutting down");
+	/* The master is the more privileged side: nonsense from it is a
+	 * broken invariant, not an attack to survive. */
+	if (r->bad || r->type != IPC_LOGIN_AUTH_RESULT || c->state != LST_WAIT)
+		fatalx("unexpected %s from the master", ipc_type_name(r->type));
+	result = ipc_get_u8(r);
+	text = ipc_get_str(r);
+	if (!ipc_end(r))
+		fatalx("malformed LOGIN_AUTH_RESULT");
+	if (result == IPC_AUTH_OK)
+		handoff(c);
+	c->state = LST_COMMAND;
+	login_verdict_received(c, result, text);
+	/* Commands pipelined behind the failed one are already buffered. */
+	process(c);
+	update_io(c);
+}
+
+/* ---- input ---- */
+
+/* Wipes the bytes of the input buffer that are no longer live: they may
+ * have held a password. */
+static void
+wipe_dead_input(struct buf *b)
+{
+	if (b->data == NULL)
+		return;
+	explicit_bzero(b->data, b->off);
+	explicit_bzero(b->data + b->off + b->len, b->cap - b->off - b->len);
+}
+
+static void
+count_command(struct login_conn *c)
+{
+	if (++c->ncommands > LOGIN_MAX_COMMANDS)
+		login_bye(c, "Too many commands before authentication");
+}
+
+static void
+run_command(struct login_conn *c)
+{
+	struct imap_cmd cmd;
+	const char *err = NULL;
+	size_t len;
+	const char *data = imap_frame_data(&c->fr, &len);
+	int rc = imap_parse(&c->arena, data, len, &cmd, &err);
+
+	login_command(c, &cmd, rc, err);
+	explicit_bzero((void *)(uintptr_t)data, len);
+	imap_frame_done(&c->fr);
+	arena_reset(&c->arena);
+}
+
+static void
+run_sasl_line(struct login_conn *c)
+{
+	size_t len;
+	const char *data = imap_frame_data(&c->fr, &len);
+
+	c->state = LST_COMMAND;
+	login_sasl_line(c, data, len);
+	explicit_bzero((void *)(uintptr_t)data, len);
+	imap_frame_done(&c->fr);
+}
+
+/* Runs every complete command in the input, until one needs to wait. */
+static void
+process(struct login_conn *c)
+{
+	while (reading(c)) {
+		enum frame_result r = c->state == LST_SASL ?
+		    imap_frame_line(&c->fr, &c->in) : imap_frame(&c->fr, &c->in);
+
+		switch (r) {
+		case FRAME_MORE:
+			return;
+		case FRAME_LITERAL_WAIT:
+			imap_frame_accept(&c->fr);
+			login_reply(c, "+ Ready for literal data");
+			break;
+		case FRAME_BAD:
+			count_command(c);
+			if (c->state == LST_SASL) {
+				c->state = LST_COMMAND;
+				login_reply(c, "%s BAD AUTHENTICATE response: %s",
+				    c->tag, c->fr.err_text);
+			} else
+				login_reply(c, "%s %s %s", c->fr.err_tag,
+				    c->fr.err_resp, c->fr.err_text);
+			break;
+		case FRAME_FATAL:
+			login_bye(c, c->fr.err_text);
+		case FRAME_COMMAND:
+			if (c->state == LST_SASL)
+				run_sasl_line(c);
+			else {
+				count_command(c);
+				run_command(c);
+			}
+			wipe_dead_input(&c->in);
+			break;
+		}
+	}
+}
+
+static void
+read_client(struct login_conn *c)
+{
+	for (;;) {
+		size_t avail;
+		char *p = buf_tail(&c->in, READ_CHUNK, &avail);
+		if (p == NULL || avail == 0)
+			return;	/* full: process() drains it first */
+		ssize_t n = c->ops.read(c, p, avail);
+		if (n > 0) {
+			buf_commit(&c->in, (size_t)n);
+			if ((size_t)n < avail)
+				return;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		/* EOF or a reset: nothing to say to anyone. */
+		_exit(0);
+	}
+}
+
+static void
+client_io(struct ev_io *io, uint32_t revents)
+{
+	struct login_conn *c = io->arg;
+
+	if ((revents & EPOLLOUT) && !flush_some(c))
+		_exit(0);
+	if (reading(c) && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+		read_client(c);
+		process(c);
+	}
+	update_io(c);
+}
+
+static void
+timeout_cb(struct ev_timer *t)
+{
+	login_bye(t->arg, "Autologout; authentication took too long");
+}
+
+void
+login_main(const struct mk_config *cfg, int client_fd, int master_fd,
+    const struct login_params *p)
+{
+	struct login_conn *c = &conn;
+	struct imap_frame_limits lim = {
+		.max_line = cfg->max_preauth_line,
+		.max_literal = cfg->max_preauth_line,
+		.max_append = cfg->max_preauth_line,
+		.max_command = 2 * cfg->max_preauth_line,
+		.literal_plus = true,
+	};
+
+	c->cfg = cfg;
+	c->p = *p;
+	c->fd = client_fd;
+	c->ops.read = plain_read;
+	c->ops.write = plain_write;
+	c->loop = ev_loop_new();
+	c->state = LST_COMMAND;
+	buf_init(&c->in, IPC_MAX_PENDING);
+	buf_init(&c->out, OUT_MAX);
+	imap_framer_init(&c->fr, &lim);
+	arena_init(&c->arena, 4 * cfg->max_preauth_line + 65536);
+	if (set_nonblock(client_fd) == -1)
+		fatal("client socket");
+	c->master = ipc_chan_new(c->loop, master_fd, master_msg, c);
+	ev_io_init(&c->io, client_fd, client_io, c);
+	ev_timer_init(&c->timeout, timeout_cb, c);
+	ev_timer_start(c->loop, &c->timeout, (uint64_t)cfg->login_timeout * 1000);
+	login_reply(c, "* OK [CAPABILITY %s] %s Mailkeep ready.",
+	    login_capabilities(c), cfg->hostname);
+	if (ev_loop_run(c->loop) == -1)
+		fatalx("event loop failed");
+	_exit(0);
+}

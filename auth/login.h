@@ -1,0 +1,134 @@
+/*
+ * login.h - the login process: one client before it has authenticated.
+ *
+ * The master forks one per connection (daemon/master/children.c) and
+ * calls login_main(), already chrooted into an empty directory as
+ * login_user when running as root.  The process holds the client socket,
+ * its channel to the master and nothing else.  It speaks the IMAP
+ * not-authenticated state, forwards credentials to the master
+ * (IPC_LOGIN_AUTH), and on an OK verdict hands the socket and whatever
+ * the client pipelined to the master (IPC_LOGIN_HANDOFF), then exits.
+ *
+ *   login.c      the process: event loop, I/O, framing, timeouts, IPC
+ *   login_cmd.c  the commands of the not-authenticated state
+ *   sasl.c       SASL PLAIN messages and the LOGIN impersonation split
+ */
+#ifndef MK_LOGIN_H
+#define MK_LOGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/event.h"
+#include "common/imap.h"
+#include "common/imap_frame.h"
+#include "common/ipc.h"
+
+/* What the master knows about the connection and tells the child. */
+struct login_params {
+	bool loopback;	/* the client is on a loopback address */
+	bool tls;	/* the link is TLS (accepted on listen_tls) */
+};
+
+/* Never returns: exits when the client is gone or handed off. */
+__attribute__((noreturn))
+void login_main(const struct mk_config *cfg, int client_fd, int master_fd,
+	const struct login_params *p);
+
+/* Commands a client may send before logging in, at most. */
+#define LOGIN_MAX_COMMANDS 50
+
+struct login_conn;
+
+/* Raw byte I/O with the client.  Plaintext connections use the socket;
+ * a TLS layer replaces both functions (and keeps its session in ctx).
+ * Both return what read(2)/write(2) return, with errno EAGAIN when the
+ * operation would block. */
+struct login_io {
+	ssize_t (*read)(struct login_conn *c, void *p, size_t n);
+	ssize_t (*write)(struct login_conn *c, const void *p, size_t n);
+	void    *ctx;
+};
+
+enum lconn_state {
+	LST_COMMAND,		/* reading commands */
+	LST_SASL,		/* reading an AUTHENTICATE response line */
+	LST_WAIT,		/* credentials sent; waiting for the verdict */
+	LST_CLOSING,		/* BYE sent; exiting */
+};
+
+struct login_conn {
+	const struct mk_config *cfg;
+	struct login_params p;
+	struct ev_loop   *loop;
+	int               fd;
+	struct ev_io      io;
+	struct login_io   ops;
+	struct ipc_chan  *master;
+	struct buf        in, out;
+	struct imap_framer fr;
+	struct arena      arena;
+	struct ev_timer   timeout;
+	enum lconn_state  state;
+	unsigned          attempts;	/* credentials sent to the master */
+	unsigned          ncommands;
+	char              tag[128];	/* of the command being authenticated */
+	uint8_t           mech;
+};
+
+/* ---- login.c, for login_cmd.c ---- */
+
+/* Appends one response line (CRLF added) and tries to send it. */
+void login_reply(struct login_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Ends the process once the pending output is written. */
+__attribute__((noreturn))
+void login_finish(struct login_conn *c);
+/* Sends "* BYE text" and ends the process once it is written. */
+__attribute__((noreturn))
+void login_bye(struct login_conn *c, const char *text);
+/* Sends IPC_LOGIN_AUTH and waits for the verdict; wipes nothing itself. */
+void login_send_auth(struct login_conn *c, uint8_t mech, const char *authzid,
+	const char *authcid, const char *secret, size_t nsecret);
+/* True if clear-text credentials are allowed on this connection. */
+bool login_plaintext_ok(const struct login_conn *c);
+
+/* ---- login_cmd.c ---- */
+
+/* The CAPABILITY list for the greeting and the CAPABILITY command. */
+const char *login_capabilities(const struct login_conn *c);
+/* Executes one parsed command (or answers its parse error). */
+void login_command(struct login_conn *c, const struct imap_cmd *cmd,
+	int parse_rc, const char *parse_err);
+/* One line answering an AUTHENTICATE continuation. */
+void login_sasl_line(struct login_conn *c, const char *line, size_t len);
+/* The master's verdict on the credentials sent last. */
+void login_verdict_received(struct login_conn *c, uint8_t result,
+	const char *text);
+
+/* ---- sasl.c ---- */
+
+struct sasl_plain {
+	char  *buf;		/* decoded message; wiped by sasl_plain_free */
+	size_t len;
+	const char *authzid, *authcid, *passwd;
+	size_t npasswd;
+};
+
+/* Decodes a base64 PLAIN response (RFC 4616: authzid NUL authcid NUL
+ * passwd).  0, or -1 with *err set to the reason for a BAD. */
+int  sasl_plain_decode(const char *b64, size_t n, struct sasl_plain *sp,
+	const char **err);
+void sasl_plain_free(struct sasl_plain *sp);
+
+/* LOGIN "target<sep>admin": splits user at the separator into authzid
+ * (target) and authcid (admin).  False if sep is empty or absent. */
+bool sasl_split_login(const char *user, const char *sep, char *authzid,
+	size_t zlen, char *authcid, size_t clen);
+
+#endif
