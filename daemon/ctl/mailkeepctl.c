@@ -1,0 +1,972 @@
+/*
+ * mailkeepctl.c - the administration tool of a Mailkeep instance.
+ *
+ *   mailkeepctl [-c config] <command> [arguments]
+ *
+ * Creates an instance (init), and manages the users of the directory
+ * database: add, delete, list, set passwords, mark administrators, set
+ * quotas, read the impersonation audit trail.  Passwords are prompted
+ * for twice without echo on a terminal, or read as one line from
+ * standard input (scripts); never taken from the command line.  Every
+ * step of a deployment can be scripted: see usage_text below and
+ * doc/mailkeepctl.md.
+ *
+ * Exit status: 0 success, 1 failure, 2 usage error, 3 no instance (config
+ * or directory missing), 4 the user or instance already exists, 5 no
+ * such user, 6 invalid name or password.
+ */
+#include "auth/password.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/directory.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CONF "/etc/mailkeep/mailkeep.conf"
+#define PW_MAX 1024
+
+enum {
+	EX_OK_ = 0, EX_FAIL = 1, EX_USAGE_ = 2, EX_NOINSTANCE = 3,
+	EX_EXISTS = 4, EX_NOUSER = 5, EX_BADINPUT = 6,
+};
+
+struct ctx {
+	const char       *conf;		/* -c, $MAILKEEP_CONF or the default */
+	struct mk_config  cfg;
+	struct directory *dir;
+	int               argc;
+	char            **argv;		/* the command's arguments */
+};
+
+struct command {
+	const char *name;
+	const char *args;
+	const char *help;
+	int       (*fn)(struct ctx *);
+	bool        needs_instance;
+};
+
+static const struct command *find_command(const char *name);
+
+static const char usage_text[] =
+"usage: mailkeepctl [-c config] <command> [arguments]\n"
+"\n"
+"The configuration is -c, else $MAILKEEP_CONF, else " DEFAULT_CONF ".\n"
+"\n"
+"commands:\n"
+"%s"
+"\n"
+"Passwords are never arguments: on a terminal they are prompted for twice\n"
+"without echo; otherwise (or with --password-stdin) one line is read from\n"
+"standard input.\n"
+"\n"
+"Scripted deployment, no prompts:\n"
+"  mailkeepctl init /srv/mailkeep --listen 0.0.0.0:143 --hostname mail.example.org\n"
+"  export MAILKEEP_CONF=/srv/mailkeep/mailkeep.conf\n"
+"  printf '%%s\\n' \"$ALICE_PASSWORD\" | mailkeepctl useradd alice\n"
+"  printf '%%s\\n' \"$SUPPORT_PASSWORD\" | mailkeepctl useradd support --admin\n"
+"  mailkeepd -c /srv/mailkeep/mailkeep.conf    # or -f: foreground, log to stderr\n"
+"\n"
+"Exit status: 0 ok, 1 failure, 2 usage, 3 no instance, 4 already exists,\n"
+"5 no such user, 6 invalid name or password.\n"
+"'mailkeepctl help <command>' describes one command.\n";
+
+/* ---- small helpers ---- */
+
+static void
+errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+errmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mailkeepctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int
+usage_of(const struct command *c)
+{
+	fprintf(stderr, "usage: mailkeepctl [-c config] %s %s\n", c->name,
+	    c->args);
+	return EX_USAGE_;
+}
+
+/* Finds "--flag" among the arguments and removes it. */
+static bool
+take_flag(struct ctx *x, const char *flag)
+{
+	for (int i = 0; i < x->argc; i++)
+		if (strcmp(x->argv[i], flag) == 0) {
+			memmove(&x->argv[i], &x->argv[i + 1],
+			    (size_t)(x->argc - i - 1) * sizeof(char *));
+			x->argc--;
+			return true;
+		}
+	return false;
+}
+
+/* Finds "--opt VALUE" and removes both; NULL if absent, *bad if the
+ * value is missing. */
+static const char *
+take_opt(struct ctx *x, const char *opt, bool *bad)
+{
+	for (int i = 0; i < x->argc; i++) {
+		if (strcmp(x->argv[i], opt) != 0)
+			continue;
+		if (i + 1 >= x->argc) {
+			*bad = true;
+			return NULL;
+		}
+		const char *v = x->argv[i + 1];
+		memmove(&x->argv[i], &x->argv[i + 2],
+		    (size_t)(x->argc - i - 2) * sizeof(char *));
+		x->argc -= 2;
+		return v;
+	}
+	return NULL;
+}
+
+static bool
+has_stray_option(const struct ctx *x)
+{
+	for (int i = 0; i < x->argc; i++)
+		if (x->argv[i][0] == '-' && x->argv[i][1] == '-') {
+			errmsg("unknown option %s", x->argv[i]);
+			return true;
+		}
+	return false;
+}
+
+/* Canonical user name, or an error message and false. */
+static bool
+user_name(const char *in, char *out)
+{
+	const char *why;
+
+	if (!dir_name_canon(in, out, MK_USER_MAX, &why)) {
+		errmsg("invalid user name '%s': %s", in, why);
+		return false;
+	}
+	return true;
+}
+
+/* 0 found, else an exit status (message printed). */
+static int
+get_user(struct ctx *x, const char *name, struct dir_user *u)
+{
+	switch (dir_user_get(x->dir, name, u)) {
+	case 0:
+		return 0;
+	case MK_NOTFOUND:
+		errmsg("no such user: %s", name);
+		return EX_NOUSER;
+	default:
+		errmsg("directory: %s", dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+}
+
+static void
+human_kib(uint64_t kib, char *out, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	size_t i = 0;
+
+	while (kib >= 1024 && kib % 1024 == 0 && i + 1 < nitems(unit)) {
+		kib /= 1024;
+		i++;
+	}
+	snprintf(out, len, "%llu %s", (unsigned long long)kib, unit[i]);
+}
+
+/* ---- passwords ---- */
+
+static int
+read_line_fd(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n + 1 < len) {
+		char ch;
+		ssize_t r = read(fd, &ch, 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0 || ch == '\n')
+			break;
+		buf[n++] = ch;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return n + 1 >= len ? -1 : 0;
+}
+
+static int
+prompt(const char *text, char *buf, size_t len)
+{
+	struct termios old, quiet;
+	int rc;
+
+	fputs(text, stderr);
+	fflush(stderr);
+	if (tcgetattr(0, &old) == -1)
+		return -1;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	tcsetattr(0, TCSAFLUSH, &quiet);
+	rc = read_line_fd(0, buf, len);
+	tcsetattr(0, TCSAFLUSH, &old);
+	return rc;
+}
+
+/* Reads a new password (twice on a terminal) and hashes it. */
+static int
+new_password_hash(const char *user, bool from_stdin, char *hash, size_t len)
+{
+	char pw[PW_MAX], again[PW_MAX], text[128];
+	int rc = EX_OK_;
+
+	if (!from_stdin && isatty(0)) {
+		snprintf(text, sizeof(text), "New password for %s: ", user);
+		if (prompt(text, pw, sizeof(pw)) == -1 ||
+		    prompt("Again: ", again, sizeof(again)) == -1) {
+			errmsg("cannot read the password");
+			rc = EX_BADINPUT;
+		} else if (strcmp(pw, again) != 0) {
+			errmsg("the passwords differ");
+			rc = EX_BADINPUT;
+		}
+		explicit_bzero(again, sizeof(again));
+	} else if (read_line_fd(0, pw, sizeof(pw)) == -1) {
+		errmsg("password longer than %d bytes", PW_MAX - 2);
+		rc = EX_BADINPUT;
+	}
+	if (rc == EX_OK_ && pw[0] == '\0') {
+		errmsg("empty password (give it on standard input, one line)");
+		rc = EX_BADINPUT;
+	}
+	if (rc == EX_OK_ && password_hash(pw, hash, len) == -1) {
+		errmsg("hashing the password failed");
+		rc = EX_FAIL;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
+}
+
+/* ---- init ---- */
+
+static int
+make_dir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == -1 && errno != EEXIST) {
+		errmsg("mkdir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (chmod(path, mode) == -1) {
+		errmsg("chmod %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+run_useradd(const char *user)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == -1)
+		return -1;
+	if (pid == 0) {
+		execl("/usr/sbin/useradd", "useradd", "--system",
+		    "--no-create-home", "--home-dir", "/nonexistent",
+		    "--shell", "/usr/sbin/nologin", user, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+ensure_account(const char *user)
+{
+	if (getpwnam(user) != NULL)
+		return 0;
+	if (run_useradd(user) == -1) {
+		errmsg("could not create the system account %s with useradd",
+		    user);
+		return -1;
+	}
+	printf("created system account %s\n", user);
+	return 0;
+}
+
+static int
+write_config(const char *path, const struct mk_config *c,
+    const char *listen, const char *listen_tls)
+{
+	char tmp[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		errmsg("%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	fprintf(f,
+	    "# Mailkeep instance, written by 'mailkeepctl init'.\n"
+	    "# Every key and its default: etc/mailkeep.conf, doc/configuration.md.\n"
+	    "hostname = %s\n"
+	    "listen = %s\n", c->hostname, listen);
+	if (listen_tls != NULL)
+		fprintf(f, "listen_tls = %s\n", listen_tls);
+	fprintf(f,
+	    "data_dir = %s\n"
+	    "login_chroot = %s\n"
+	    "login_user = %s\n"
+	    "hash_user = %s\n", c->data_dir, c->login_chroot, c->login_user,
+	    c->hash_user);
+	if (fclose(f) == EOF || rename(tmp, path) == -1) {
+		errmsg("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+create_directory_db(const struct mk_config *c)
+{
+	char path[PATH_MAX], err[256];
+	struct directory *d;
+
+	if (config_path(c, path, sizeof(path), "directory.db") == -1) {
+		errmsg("data directory path too long");
+		return -1;
+	}
+	/* Password hashes: readable by its owner only, from the start. */
+	mode_t old = umask(077);
+	int rc = dir_open(path, true, &d, err, sizeof(err));
+	umask(old);
+	if (rc != 0) {
+		errmsg("%s: %s", path, err);
+		return -1;
+	}
+	dir_close(d);
+	chmod(path, 0600);
+	return 0;
+}
+
+static int
+init_paths(struct mk_config *c, const char *dir, const char *data_dir)
+{
+	int n1, n2;
+
+	if (data_dir != NULL && data_dir[0] != '/') {
+		errmsg("--data-dir must be an absolute path");
+		return -1;
+	}
+	n1 = data_dir != NULL ?
+	    snprintf(c->data_dir, sizeof(c->data_dir), "%s", data_dir) :
+	    snprintf(c->data_dir, sizeof(c->data_dir), "%s/data", dir);
+	n2 = snprintf(c->login_chroot, sizeof(c->login_chroot), "%s/empty", dir);
+	if (n1 < 0 || (size_t)n1 >= sizeof(c->data_dir) || n2 < 0 ||
+	    (size_t)n2 >= sizeof(c->login_chroot)) {
+		errmsg("instance path too long");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_init(struct ctx *x)
+{
+	bool bad = false, root = geteuid() == 0;
+	const char *listen = take_opt(x, "--listen", &bad);
+	const char *listen_tls = take_opt(x, "--listen-tls", &bad);
+	const char *hostname = take_opt(x, "--hostname", &bad);
+	const char *data_dir = take_opt(x, "--data-dir", &bad);
+	char dir[PATH_MAX], conf[PATH_MAX + 16], users[PATH_MAX];
+	struct mk_config c;
+	struct mk_listen l;
+	struct stat st;
+
+	if (bad || has_stray_option(x) || x->argc != 1)
+		return usage_of(find_command("init"));
+	if (listen == NULL)
+		listen = root ? "127.0.0.1:143" : "127.0.0.1:1143";
+	if (config_parse_listen(&l, listen, false) == -1 ||
+	    (listen_tls && config_parse_listen(&l, listen_tls, true) == -1)) {
+		errmsg("bad address: use ADDR:PORT or [V6ADDR]:PORT");
+		return EX_USAGE_;
+	}
+	if (mkdir(x->argv[0], 0755) == -1 && errno != EEXIST) {
+		errmsg("mkdir %s: %s", x->argv[0], strerror(errno));
+		return EX_FAIL;
+	}
+	if (realpath(x->argv[0], dir) == NULL) {
+		errmsg("%s: %s", x->argv[0], strerror(errno));
+		return EX_FAIL;
+	}
+	snprintf(conf, sizeof(conf), "%s/mailkeep.conf", dir);
+	if (stat(conf, &st) == 0) {
+		errmsg("%s already exists: %s is already an instance", conf, dir);
+		return EX_EXISTS;
+	}
+	config_defaults(&c);
+	if (hostname != NULL)
+		mk_strlcpy(c.hostname, hostname, sizeof(c.hostname));
+	if (init_paths(&c, dir, data_dir) == -1)
+		return EX_FAIL;
+	if (root && (ensure_account(c.login_user) == -1 ||
+	    ensure_account(c.hash_user) == -1))
+		return EX_FAIL;
+	/* As root, per-user uids must reach data/users/<name> through dir. */
+	if (make_dir(dir, root ? 0711 : 0755) == -1 ||
+	    make_dir(c.data_dir, root ? 0711 : 0700) == -1 ||
+	    config_path(&c, users, sizeof(users), "users") == -1 ||
+	    make_dir(users, root ? 0711 : 0700) == -1 ||
+	    make_dir(c.login_chroot, 0755) == -1 ||
+	    create_directory_db(&c) == -1 ||
+	    write_config(conf, &c, listen, listen_tls) == -1)
+		return EX_FAIL;
+	printf("instance created in %s\n\n"
+	    "next steps:\n"
+	    "  export MAILKEEP_CONF=%s\n"
+	    "  mailkeepctl useradd alice            # prompts for a password\n"
+	    "  printf '%%s\\n' \"$PW\" | mailkeepctl useradd bob   # from a script\n"
+	    "  mailkeepd -f -c %s      # foreground; without -f it daemonizes\n"
+	    "then connect an IMAP client to %s.\n", dir, conf, conf, listen);
+	return EX_OK_;
+}
+
+/* ---- users ---- */
+
+static int
+cmd_useradd(struct ctx *x)
+{
+	bool admin = take_flag(x, "--admin");
+	bool from_stdin = take_flag(x, "--password-stdin");
+	char name[MK_USER_MAX], hash[PASSWORD_HASH_MAX];
+	struct dir_user u;
+	uint32_t id;
+	int rc;
+
+	if (has_stray_option(x) || x->argc != 1)
+		return usage_of(find_command("useradd"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if (dir_user_get(x->dir, name, &u) == 0) {
+		errmsg("user %s already exists", name);
+		return EX_EXISTS;
+	}
+	if ((rc = new_password_hash(name, from_stdin, hash, sizeof(hash))) != 0)
+		return rc;
+	rc = dir_user_add(x->dir, name, hash, &id);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc == MK_EXISTS) {
+		errmsg("user %s already exists", name);
+		return EX_EXISTS;
+	}
+	if (rc != 0 || (admin && dir_user_set_admin(x->dir, name, true) != 0)) {
+		errmsg("adding %s: %s", name, dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	printf("user %s added (id %u%s)\n", name, id, admin ? ", admin" : "");
+	return EX_OK_;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) == -1)
+		fprintf(stderr, "mailkeepctl: remove %s: %s\n", path,
+		    strerror(errno));
+	return 0;
+}
+
+static int
+cmd_userdel(struct ctx *x)
+{
+	bool keep = take_flag(x, "--keep-mail");
+	char name[MK_USER_MAX], rel[MK_USER_MAX + 8], path[PATH_MAX];
+	struct dir_user u;
+	struct stat st;
+	int rc;
+
+	if (has_stray_option(x) || x->argc != 1)
+		return usage_of(find_command("userdel"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if ((rc = get_user(x, name, &u)) != 0)
+		return rc;
+	if (dir_user_del(x->dir, name) != 0) {
+		errmsg("deleting %s: %s", name, dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	snprintf(rel, sizeof(rel), "users/%s", name);
+	if (config_path(&x->cfg, path, sizeof(path), rel) == 0 &&
+	    lstat(path, &st) == 0) {
+		if (keep)
+			printf("mail kept in %s\n", path);
+		else
+			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	printf("user %s deleted\n", name);
+	return EX_OK_;
+}
+
+static void
+quota_str(int64_t v, uint64_t dflt, bool kib, char *out, size_t len)
+{
+	char n[32];
+	uint64_t eff = v < 0 ? dflt : (uint64_t)v;
+
+	if (eff == 0)
+		snprintf(n, sizeof(n), "unlimited");
+	else if (kib)
+		human_kib(eff, n, sizeof(n));
+	else
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)eff);
+	snprintf(out, len, "%s%s", n, v < 0 ? " (default)" : "");
+}
+
+static int
+print_user(const struct dir_user *u, void *arg)
+{
+	const struct mk_config *c = arg;
+	char st[48], msg[48];
+	const char *hs;
+
+	quota_str(u->quota_storage, c->quota_storage, true, st, sizeof(st));
+	quota_str(u->quota_messages, c->quota_messages, false, msg, sizeof(msg));
+	switch (password_hash_status(u->hash)) {
+	case PW_HASH_OK: hs = "ok"; break;
+	case PW_HASH_LEGACY: hs = "legacy (set a new password)"; break;
+	default: hs = "unusable (set a new password)"; break;
+	}
+	printf("%-24s %-5s %-22s %-18s %s\n", u->name, u->admin ? "yes" : "no",
+	    st, msg, hs);
+	return 0;
+}
+
+static int
+cmd_users(struct ctx *x)
+{
+	if (x->argc != 0)
+		return usage_of(find_command("users"));
+	printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN", "STORAGE QUOTA",
+	    "MESSAGE QUOTA", "PASSWORD HASH");
+	if (dir_user_foreach(x->dir, print_user, &x->cfg) != 0) {
+		errmsg("directory: %s", dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	return EX_OK_;
+}
+
+static int
+cmd_passwd(struct ctx *x)
+{
+	bool from_stdin = take_flag(x, "--password-stdin");
+	char name[MK_USER_MAX], hash[PASSWORD_HASH_MAX];
+	struct dir_user u;
+	int rc;
+
+	if (has_stray_option(x) || x->argc != 1)
+		return usage_of(find_command("passwd"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if ((rc = get_user(x, name, &u)) != 0)
+		return rc;
+	if ((rc = new_password_hash(name, from_stdin, hash, sizeof(hash))) != 0)
+		return rc;
+	rc = dir_user_set_hash(x->dir, name, hash);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc != 0) {
+		errmsg("setting the password of %s: %s", name, dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	printf("password of %s changed\n", name);
+	return EX_OK_;
+}
+
+static int
+cmd_admin(struct ctx *x)
+{
+	char name[MK_USER_MAX];
+	struct dir_user u;
+	bool on;
+	int rc;
+
+	if (x->argc != 2)
+		return usage_of(find_command("admin"));
+	if (strcmp(x->argv[1], "on") == 0)
+		on = true;
+	else if (strcmp(x->argv[1], "off") == 0)
+		on = false;
+	else
+		return usage_of(find_command("admin"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if ((rc = get_user(x, name, &u)) != 0)
+		return rc;
+	if (dir_user_set_admin(x->dir, name, on) != 0) {
+		errmsg("%s: %s", name, dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	printf("%s is %s an administrator\n", name, on ? "now" : "no longer");
+	return EX_OK_;
+}
+
+/* "default" -> -1, "unlimited"/"0" -> 0, else a number (sizes: K/M/G). */
+static bool
+parse_quota(const char *s, bool size, int64_t *out)
+{
+	uint64_t v, mult = 1;
+	char num[32];
+	size_t n = strlen(s);
+
+	if (strcmp(s, "default") == 0) {
+		*out = -1;
+		return true;
+	}
+	if (strcmp(s, "unlimited") == 0) {
+		*out = 0;
+		return true;
+	}
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	memcpy(num, s, n + 1);
+	if (size) {
+		/* KiB are the unit; M and G scale. */
+		switch (num[n - 1]) {
+		case 'K': case 'k': num[n - 1] = '\0'; break;
+		case 'M': case 'm': mult = 1024; num[n - 1] = '\0'; break;
+		case 'G': case 'g': mult = 1024 * 1024; num[n - 1] = '\0'; break;
+		default: break;
+		}
+	}
+	if (!parse_u64(num, (uint64_t)INT64_MAX / mult, &v))
+		return false;
+	*out = (int64_t)(v * mult);
+	return true;
+}
+
+static int
+cmd_quota(struct ctx *x)
+{
+	bool bad = false;
+	const char *storage = take_opt(x, "--storage", &bad);
+	const char *messages = take_opt(x, "--messages", &bad);
+	char name[MK_USER_MAX];
+	struct dir_user u;
+	int64_t s, m;
+	int rc;
+
+	if (bad || has_stray_option(x) || x->argc != 1 ||
+	    (storage == NULL && messages == NULL))
+		return usage_of(find_command("quota"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if ((rc = get_user(x, name, &u)) != 0)
+		return rc;
+	s = u.quota_storage;
+	m = u.quota_messages;
+	if ((storage && !parse_quota(storage, true, &s)) ||
+	    (messages && !parse_quota(messages, false, &m))) {
+		errmsg("bad quota: a number, 'unlimited' or 'default'");
+		return EX_USAGE_;
+	}
+	if (dir_user_set_quota(x->dir, name, s, m) != 0) {
+		errmsg("%s: %s", name, dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	u.quota_storage = s;
+	u.quota_messages = m;
+	printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN", "STORAGE QUOTA",
+	    "MESSAGE QUOTA", "PASSWORD HASH");
+	print_user(&u, &x->cfg);
+	return EX_OK_;
+}
+
+/* ---- audit ---- */
+
+struct audit_rows {
+	struct dir_audit *a;
+	size_t            n, cap;
+	const char       *user;
+};
+
+static int
+collect_audit(const struct dir_audit *a, void *arg)
+{
+	struct audit_rows *r = arg;
+
+	if (r->user != NULL && strcmp(a->admin, r->user) != 0 &&
+	    strcmp(a->target, r->user) != 0)
+		return 0;
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 64;
+		r->a = xreallocarray(r->a, r->cap, sizeof(*r->a));
+	}
+	r->a[r->n] = *a;
+	r->a[r->n].admin = xstrdup(a->admin);
+	r->a[r->n].target = xstrdup(a->target);
+	r->a[r->n].client = xstrdup(a->client);
+	r->a[r->n].method = xstrdup(a->method);
+	r->n++;
+	return 0;
+}
+
+static int
+by_start(const void *a, const void *b)
+{
+	const struct dir_audit *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void
+fmt_time(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0) {
+		snprintf(out, len, "(active)");
+		return;
+	}
+	localtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int
+cmd_audit(struct ctx *x)
+{
+	bool bad = false;
+	const char *user = take_opt(x, "--user", &bad);
+	const char *limit_s = take_opt(x, "--limit", &bad);
+	struct audit_rows r = { 0 };
+	char name[MK_USER_MAX];
+	uint64_t limit = 50;
+
+	if (bad || has_stray_option(x) || x->argc != 0 ||
+	    (limit_s && !parse_u64(limit_s, 1000000, &limit)))
+		return usage_of(find_command("audit"));
+	if (user != NULL) {
+		if (!user_name(user, name))
+			return EX_BADINPUT;
+		r.user = name;
+	}
+	if (dir_audit_foreach(x->dir, collect_audit, &r) != 0) {
+		errmsg("directory: %s", dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	qsort(r.a, r.n, sizeof(*r.a), by_start);
+	printf("%-19s  %-19s  %-16s %-16s %-9s %-15s %s\n", "START", "END",
+	    "ADMIN", "ACTING AS", "METHOD", "CLIENT", "SESSION");
+	/* The most recent rows, oldest first. */
+	for (size_t i = r.n > limit ? r.n - limit : 0; i < r.n; i++) {
+		char s[32], e[32];
+		fmt_time(r.a[i].start, s, sizeof(s));
+		fmt_time(r.a[i].end, e, sizeof(e));
+		printf("%-19s  %-19s  %-16s %-16s %-9s %-15s %016llx\n", s, e,
+		    r.a[i].admin, r.a[i].target, r.a[i].method, r.a[i].client,
+		    (unsigned long long)r.a[i].session);
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		free((char *)(uintptr_t)r.a[i].admin);
+		free((char *)(uintptr_t)r.a[i].target);
+		free((char *)(uintptr_t)r.a[i].client);
+		free((char *)(uintptr_t)r.a[i].method);
+	}
+	free(r.a);
+	return EX_OK_;
+}
+
+/* ---- dispatch ---- */
+
+static int cmd_help(struct ctx *x);
+
+static const struct command commands[] = {
+	{ "init", "DIR [--listen ADDR:PORT] [--listen-tls ADDR:PORT] "
+	    "[--hostname NAME] [--data-dir PATH]",
+	  "create an instance in DIR: DIR/mailkeep.conf, the data directory\n"
+	  "(DIR/data unless --data-dir) with an empty directory database, and\n"
+	  "the login chroot DIR/empty.  Listens on 127.0.0.1:1143 by default\n"
+	  "(127.0.0.1:143 as root).  As root it also creates the system accounts\n"
+	  "of login_user and hash_user if they are missing.", cmd_init, false },
+	{ "useradd", "NAME [--admin] [--password-stdin]",
+	  "add a user; the password is prompted for, or read from stdin.",
+	  cmd_useradd, true },
+	{ "userdel", "NAME [--keep-mail]",
+	  "delete a user and, unless --keep-mail, their mail.", cmd_userdel, true },
+	{ "users", "", "list the users: admin flag, quotas, password hash state.",
+	  cmd_users, true },
+	{ "passwd", "NAME [--password-stdin]", "set a user's password.",
+	  cmd_passwd, true },
+	{ "admin", "NAME on|off",
+	  "make a user an administrator (may act as other users via PROXYAUTH,\n"
+	  "a SASL authorization identity or LOGIN target*admin), or not.",
+	  cmd_admin, true },
+	{ "quota", "NAME [--storage SIZE] [--messages N]",
+	  "set a user's quota: a number (storage in KiB, or with M/G),\n"
+	  "'unlimited', or 'default' (the configured default).", cmd_quota, true },
+	{ "audit", "[--user NAME] [--limit N]",
+	  "show the impersonation audit trail (most recent N rows, default 50),\n"
+	  "optionally only the rows where NAME is the admin or the target.",
+	  cmd_audit, true },
+	{ "help", "[COMMAND]", "show this help, or one command's.", cmd_help,
+	  false },
+};
+
+static const struct command *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < nitems(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void
+print_usage(FILE *f)
+{
+	char list[4096];
+	size_t off = 0;
+
+	for (size_t i = 0; i < nitems(commands) && off < sizeof(list); i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off,
+		    "  %-8s %s\n", commands[i].name, commands[i].args);
+	fprintf(f, usage_text, list);
+}
+
+static int
+cmd_help(struct ctx *x)
+{
+	const struct command *c;
+
+	if (x->argc == 0) {
+		print_usage(stdout);
+		return EX_OK_;
+	}
+	if ((c = find_command(x->argv[0])) == NULL) {
+		errmsg("unknown command '%s'", x->argv[0]);
+		return EX_USAGE_;
+	}
+	printf("usage: mailkeepctl [-c config] %s %s\n\n%s\n", c->name, c->args,
+	    c->help);
+	if (strcmp(c->name, "useradd") == 0 || strcmp(c->name, "passwd") == 0)
+		printf("\nexample (scripted):\n  printf '%%s\\n' \"$PW\" | "
+		    "mailkeepctl -c /srv/mailkeep/mailkeep.conf %s alice\n",
+		    c->name);
+	return EX_OK_;
+}
+
+static int
+open_instance(struct ctx *x)
+{
+	char err[512], path[PATH_MAX];
+	struct stat st;
+
+	config_defaults(&x->cfg);
+	if (config_load(&x->cfg, x->conf, err, sizeof(err)) == -1) {
+		bool missing = stat(x->conf, &st) == -1 && errno == ENOENT;
+		errmsg("%s", err);
+		if (missing)
+			fprintf(stderr, "no instance there: create one with "
+			    "'mailkeepctl init DIR', then use -c DIR/mailkeep.conf "
+			    "or set MAILKEEP_CONF\n");
+		return missing ? EX_NOINSTANCE : EX_FAIL;
+	}
+	if (config_path(&x->cfg, path, sizeof(path), "directory.db") == -1 ||
+	    stat(path, &st) == -1) {
+		errmsg("no directory database at %s (data_dir of %s): is this an "
+		    "instance made by 'mailkeepctl init'?", path, x->conf);
+		return EX_NOINSTANCE;
+	}
+	if (dir_open(path, false, &x->dir, err, sizeof(err)) != 0) {
+		errmsg("%s: %s%s", path, err, access(path, R_OK | W_OK) == -1 ?
+		    " (run mailkeepctl as the instance's owner, or root)" : "");
+		return EX_FAIL;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctx x = { 0 };
+	const struct command *c;
+	const char *env = getenv("MAILKEEP_CONF");
+	int ch, rc;
+
+	log_init("mailkeepctl", true, 0);
+	log_set_role("mailkeepctl");
+	/* '+': stop at the command, its options are its own. */
+	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			x.conf = optarg;
+			break;
+		case 'h':
+			print_usage(stdout);
+			return EX_OK_;
+		default:
+			print_usage(stderr);
+			return EX_USAGE_;
+		}
+	}
+	if (optind >= argc) {
+		print_usage(stderr);
+		return EX_USAGE_;
+	}
+	if (strcmp(argv[optind], "--help") == 0) {
+		print_usage(stdout);
+		return EX_OK_;
+	}
+	if ((c = find_command(argv[optind])) == NULL) {
+		errmsg("unknown command '%s' (see mailkeepctl --help)", argv[optind]);
+		return EX_USAGE_;
+	}
+	if (x.conf == NULL)
+		x.conf = env != NULL && *env != '\0' ? env : DEFAULT_CONF;
+	x.argc = argc - optind - 1;
+	x.argv = argv + optind + 1;
+	if (take_flag(&x, "--help") || take_flag(&x, "-h")) {
+		x.argc = 1;
+		x.argv[0] = (char *)(uintptr_t)c->name;
+		return cmd_help(&x);
+	}
+	if (c->needs_instance && (rc = open_instance(&x)) != 0)
+		return rc;
+	rc = c->fn(&x);
+	if (x.dir != NULL)
+		dir_close(x.dir);
+	return rc;
+}
