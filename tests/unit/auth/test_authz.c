@@ -1,0 +1,369 @@
+/*
+ * test_authz.c - the master's login-channel state machine
+ * (daemon/master/children.c, authz.c) against a compromised login
+ * process.
+ *
+ * Each test forks a real child that plays a login process gone bad: it
+ * sends, over a real SEQPACKET channel, what our login code never would
+ * (a hand-off without an OK verdict, a second set of credentials while
+ * the first is being checked, a message of another process, a truncated
+ * message, more attempts than allowed).  The child is registered with
+ * login_attach(), exactly as login_spawn() does after fork, and the
+ * master's real event loop runs.  The tests assert that the master
+ * killed the child (SIGKILL, counted in master.nkilled), reaped it,
+ * created no session and no mailbox process, released the connection's
+ * slot, and kept no copy of the socket the child tried to hand off.
+ */
+#include "daemon/master/master.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/directory.h"
+
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/mk-authz-XXXXXX";
+static struct ev_loop *loop;
+static struct directory *dir;
+
+int
+test_authz_init(void)
+{
+	struct mk_config cfg;
+	char path[PATH_MAX], err[256];
+
+	log_init("test_authz", true, 0);
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	config_defaults(&cfg);
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", tmpdir);
+	cfg.max_auth_attempts = 2;
+	snprintf(path, sizeof(path), "%s/directory.db", tmpdir);
+	if (dir_open(path, true, &dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	loop = ev_loop_new();
+	return master_core_init(&cfg, loop, dir);
+}
+
+int
+test_authz_cleanup(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	hashpool_stop();
+	dir_close(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the fake login process ---- */
+
+typedef void (*script_fn)(int chan, int client, int report);
+
+static void
+send_msg(int chan, struct ipc_msg *m)
+{
+	if (ipc_send_now(chan, m) == -1)
+		_exit(3);
+}
+
+static void
+send_auth(int chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_AUTH);
+	ipc_put_u8(&m, IPC_MECH_LOGIN);
+	ipc_put_str(&m, "");
+	ipc_put_str(&m, "alice");
+	ipc_put_bytes(&m, "guess", 5);
+	send_msg(chan, &m);
+}
+
+static void
+send_handoff(int chan, int client)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
+	ipc_put_str(&m, "a1");
+	ipc_put_bytes(&m, "b1 SELECT INBOX\r\n", 17);
+	ipc_put_u32(&m, IPC_SESS_ADMIN);	/* a lie, too */
+	ipc_put_u32(&m, 0);
+	ipc_put_fd(&m, client);
+	send_msg(chan, &m);
+}
+
+/* Waits for the verdict and reports it to the test. */
+static void
+relay_verdict(int chan, int report)
+{
+	static uint8_t buf[IPC_MAX_MSG];
+	struct ipc_reader r;
+
+	if (ipc_recv_now(chan, buf, &r) == -1 || r.type != IPC_LOGIN_AUTH_RESULT)
+		_exit(4);
+	uint8_t res = ipc_get_u8(&r);
+	(void)!write(report, &res, 1);
+}
+
+static void
+script_handoff_unauthenticated(int chan, int client, int report)
+{
+	(void)report;
+	send_handoff(chan, client);
+}
+
+static void
+script_auth_twice(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	send_auth(chan);
+	send_auth(chan);
+}
+
+static void
+script_foreign_message(int chan, int client, int report)
+{
+	struct ipc_msg m;
+
+	(void)client;
+	(void)report;
+	ipc_msg_init(&m, IPC_HASH_RESULT);
+	ipc_put_u64(&m, 1);
+	ipc_put_u8(&m, 1);
+	send_msg(chan, &m);
+}
+
+static void
+script_truncated(int chan, int client, int report)
+{
+	struct ipc_msg m;
+
+	(void)client;
+	(void)report;
+	ipc_msg_init(&m, IPC_LOGIN_AUTH);
+	ipc_put_u8(&m, IPC_MECH_PLAIN);
+	ipc_put_str(&m, "");
+	send_msg(chan, &m);
+}
+
+static void
+script_handoff_after_refusal(int chan, int client, int report)
+{
+	send_auth(chan);
+	relay_verdict(chan, report);
+	send_handoff(chan, client);
+}
+
+static void
+script_too_many_attempts(int chan, int client, int report)
+{
+	(void)client;
+	for (int i = 0; i < 3; i++) {
+		send_auth(chan);
+		relay_verdict(chan, report);
+	}
+}
+
+/* ---- running one scenario ---- */
+
+struct outcome {
+	bool     killed;	/* the child died of SIGKILL (we reaped it) */
+	uint8_t  verdicts[4];	/* what the child was told */
+	size_t   nverdicts;
+	bool     client_closed;	/* nobody holds the handed-off socket */
+};
+
+static struct {
+	pid_t pid;
+	uint64_t deadline;
+} watch;
+
+static void
+watch_cb(struct ev_timer *t)
+{
+	/* children.c reaped the child once it is no longer in the table. */
+	if (children_count() == 0 || now_ms() > watch.deadline)
+		ev_loop_break(loop);
+	else
+		ev_timer_start(loop, t, 20);
+}
+
+static struct outcome
+run_script(script_fn fn, const char *addr)
+{
+	struct outcome o = { 0 };
+	int chan[2], client[2], report[2];
+	unsigned long killed_before = master.nkilled;
+	struct ev_timer t;
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, chan) == 0);
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, client) == 0);
+	CU_ASSERT_FATAL(pipe(report) == 0);
+	pid_t pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		ev_signals_reset();
+		close(chan[0]);
+		close(client[0]);
+		close(report[0]);
+		fn(chan[1], client[1], report[1]);
+		/* A compromised process would linger; the master must kill it. */
+		for (;;)
+			pause();
+	}
+	close(chan[1]);
+	close(client[1]);
+	close(report[1]);
+
+	struct peer p;
+	memset(&p, 0, sizeof(p));
+	mk_strlcpy(p.addr, addr, sizeof(p.addr));
+	p.rec = addr_get(addr);
+	p.rec->conns++;
+	master.nconn++;
+	login_attach(pid, chan[0], &p);
+
+	watch.pid = pid;
+	watch.deadline = now_ms() + 5000;
+	ev_timer_init(&t, watch_cb, NULL);
+	ev_timer_start(loop, &t, 20);
+	ev_loop_run(loop);
+	ev_timer_stop(loop, &t);
+
+	/* Still there after the deadline: fail, and clean up. */
+	if (children_count() != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		children_reap();
+	}
+	o.killed = master.nkilled == killed_before + 1 &&
+	    kill(pid, 0) == -1 && errno == ESRCH;
+	o.nverdicts = (size_t)read(report[0], o.verdicts, sizeof(o.verdicts));
+	if (o.nverdicts > sizeof(o.verdicts))
+		o.nverdicts = 0;
+	close(report[0]);
+	struct pollfd pfd = { .fd = client[0], .events = POLLIN };
+	char b;
+	o.client_closed = poll(&pfd, 1, 1000) == 1 && read(client[0], &b, 1) == 0;
+	close(client[0]);
+	return o;
+}
+
+static void
+assert_nothing_left(void)
+{
+	CU_ASSERT_EQUAL(children_count(), 0);
+	CU_ASSERT_EQUAL(sessions_count(), 0);
+	CU_ASSERT_EQUAL(mboxes_count(), 0);
+	CU_ASSERT_EQUAL(master.nconn, 0);
+}
+
+/* ---- the tests ---- */
+
+void
+test_handoff_without_auth_is_killed(void)
+{
+	struct outcome o = run_script(script_handoff_unauthenticated,
+	    "192.0.2.1");
+
+	CU_ASSERT_TRUE(o.killed);
+	CU_ASSERT_TRUE(o.client_closed);
+	assert_nothing_left();
+}
+
+void
+test_second_auth_while_checking_is_killed(void)
+{
+	struct outcome o = run_script(script_auth_twice, "192.0.2.2");
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_foreign_message_is_killed(void)
+{
+	struct outcome o = run_script(script_foreign_message, "192.0.2.3");
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_truncated_message_is_killed(void)
+{
+	struct outcome o = run_script(script_truncated, "192.0.2.4");
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+/* A throttled address gets its verdict without any hash worker (none
+ * runs in this test): the refusal comes first, the forged hand-off
+ * after it is a violation. */
+void
+test_handoff_after_refusal_is_killed(void)
+{
+	struct addr_rec *r = addr_get("192.0.2.5");
+
+	r->fails = master.cfg.auth_fail_limit;
+	r->window_start = now_ms();
+	struct outcome o = run_script(script_handoff_after_refusal, "192.0.2.5");
+
+	CU_ASSERT_EQUAL(o.nverdicts, 1);
+	CU_ASSERT_EQUAL(o.verdicts[0], IPC_AUTH_THROTTLED);
+	CU_ASSERT_TRUE(o.killed);
+	CU_ASSERT_TRUE(o.client_closed);
+	assert_nothing_left();
+}
+
+/* max_auth_attempts is 2 here: the master enforces it even if the login
+ * process does not. */
+void
+test_attempts_beyond_limit_are_killed(void)
+{
+	struct addr_rec *r = addr_get("192.0.2.6");
+
+	r->fails = master.cfg.auth_fail_limit;
+	r->window_start = now_ms();
+	struct outcome o = run_script(script_too_many_attempts, "192.0.2.6");
+
+	CU_ASSERT_EQUAL(o.nverdicts, 2);
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_failure_delay_doubles_and_is_capped(void)
+{
+	struct addr_rec *r = addr_get("198.51.100.7");
+	unsigned cap = master.cfg.auth_delay_max_ms;
+
+	CU_ASSERT_FALSE(addr_throttled(r));
+	CU_ASSERT_EQUAL(addr_fail(r), 250);
+	CU_ASSERT_EQUAL(addr_fail(r), 500);
+	CU_ASSERT_EQUAL(addr_fail(r), 1000);
+	for (int i = 0; i < 10; i++)
+		CU_ASSERT_TRUE(addr_fail(r) <= cap);
+	CU_ASSERT_EQUAL(addr_fail(r), cap);
+	while (r->fails < master.cfg.auth_fail_limit)
+		addr_fail(r);
+	CU_ASSERT_TRUE(addr_throttled(r));
+	/* The window passes: the address is forgiven. */
+	r->window_start -= (uint64_t)master.cfg.auth_fail_window * 1000 + 1;
+	CU_ASSERT_FALSE(addr_throttled(r));
+}
