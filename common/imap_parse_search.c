@@ -1,0 +1,246 @@
+/*
+ * imap_parse_search.c - the SEARCH grammar (RFC 3501 6.4.4) with ESEARCH
+ * return options (RFC 4731, RFC 5182 SAVE), WITHIN (RFC 5032) and MODSEQ
+ * (RFC 7162), for imap_parse().
+ *
+ * The result is a tree of struct search_key: the top-level keys become
+ * the children of one SK_AND node, a parenthesized list another SK_AND,
+ * NOT one child, OR two.  Nesting and the number of keys are bounded so
+ * a hostile command can neither exhaust the stack nor make the executor
+ * walk an enormous tree.
+ */
+#include "common/imap_parse_int.h"
+
+#include <string.h>
+
+enum arg {
+	A_NONE, A_STR, A_HEADER, A_DATE, A_NUM, A_NZNUM, A_SET, A_KEYWORD,
+	A_NOT, A_OR, A_MODSEQ,
+};
+
+static const struct {
+	const char          *name;
+	enum search_key_type type;
+	enum arg             arg;
+} keys[] = {
+	{ "ALL", SK_ALL, A_NONE }, { "ANSWERED", SK_ANSWERED, A_NONE },
+	{ "DELETED", SK_DELETED, A_NONE }, { "DRAFT", SK_DRAFT, A_NONE },
+	{ "FLAGGED", SK_FLAGGED, A_NONE }, { "NEW", SK_NEW, A_NONE },
+	{ "OLD", SK_OLD, A_NONE }, { "RECENT", SK_RECENT, A_NONE },
+	{ "SEEN", SK_SEEN, A_NONE }, { "UNANSWERED", SK_UNANSWERED, A_NONE },
+	{ "UNDELETED", SK_UNDELETED, A_NONE }, { "UNDRAFT", SK_UNDRAFT, A_NONE },
+	{ "UNFLAGGED", SK_UNFLAGGED, A_NONE }, { "UNSEEN", SK_UNSEEN, A_NONE },
+	{ "KEYWORD", SK_KEYWORD, A_KEYWORD },
+	{ "UNKEYWORD", SK_UNKEYWORD, A_KEYWORD },
+	{ "BCC", SK_BCC, A_STR }, { "CC", SK_CC, A_STR },
+	{ "FROM", SK_FROM, A_STR }, { "TO", SK_TO, A_STR },
+	{ "SUBJECT", SK_SUBJECT, A_STR }, { "BODY", SK_BODY, A_STR },
+	{ "TEXT", SK_TEXT, A_STR }, { "HEADER", SK_HEADER, A_HEADER },
+	{ "BEFORE", SK_BEFORE, A_DATE }, { "ON", SK_ON, A_DATE },
+	{ "SINCE", SK_SINCE, A_DATE }, { "SENTBEFORE", SK_SENTBEFORE, A_DATE },
+	{ "SENTON", SK_SENTON, A_DATE }, { "SENTSINCE", SK_SENTSINCE, A_DATE },
+	{ "LARGER", SK_LARGER, A_NUM }, { "SMALLER", SK_SMALLER, A_NUM },
+	{ "OLDER", SK_OLDER, A_NZNUM }, { "YOUNGER", SK_YOUNGER, A_NZNUM },
+	{ "UID", SK_UID, A_SET }, { "MODSEQ", SK_MODSEQ, A_MODSEQ },
+	{ "NOT", SK_NOT, A_NOT }, { "OR", SK_OR, A_OR },
+};
+
+static bool search_key(struct pstate *ps, int depth, struct search_key **out);
+
+static struct search_key *
+new_key(struct pstate *ps, enum search_key_type type)
+{
+	struct search_key *k;
+
+	if (ps->nkeys >= IP_MAX_SEARCH_KEYS) {
+		ip_fail(ps, "Too many search keys");
+		return NULL;
+	}
+	if ((k = ip_alloc(ps, sizeof(*k))) == NULL)
+		return NULL;
+	ps->nkeys++;
+	k->type = type;
+	return k;
+}
+
+/* MODSEQ ["/flags/<flag>" priv|shared|all] n (RFC 7162 3.1.5); the entry
+ * name and type are checked and then ignored, as Mailkeep keeps one
+ * mod-sequence per message. */
+static bool
+modseq_arg(struct pstate *ps, struct search_key *k)
+{
+	const char *entry, *type;
+	size_t n;
+
+	if (ip_peek(ps) == '"') {
+		if (!ip_string(ps, &entry, "entry name") ||
+		    strncmp(entry, "/flags/", 7) != 0 || entry[7] == '\0')
+			return ip_fail(ps, "Invalid MODSEQ entry name");
+		if (!ip_sp(ps, "entry name", "entry type") ||
+		    !ip_atom(ps, &type, &n, "entry type"))
+			return false;
+		if (!ip_eq(type, n, "priv") && !ip_eq(type, n, "shared") &&
+		    !ip_eq(type, n, "all"))
+			return ip_fail(ps, "Invalid MODSEQ entry type");
+		if (!ip_sp(ps, "entry type", "mod-sequence"))
+			return false;
+	}
+	return ip_number64(ps, IP_MODSEQ_MAX, &k->num, "mod-sequence");
+}
+
+static bool
+key_arg(struct pstate *ps, int depth, enum arg arg, const char *name,
+    struct search_key *k)
+{
+	uint32_t v;
+	size_t n;
+	const char *s;
+
+	if (arg != A_NONE && !ip_sp(ps, name, "search argument"))
+		return false;
+	switch (arg) {
+	case A_NONE:
+		return true;
+	case A_STR:
+		return ip_astring(ps, &k->str, "search string");
+	case A_HEADER:
+		return ip_astring(ps, &k->field, "header field name") &&
+		    ip_sp(ps, "header field name", "search string") &&
+		    ip_astring(ps, &k->str, "search string");
+	case A_DATE:
+		return ip_date(ps, &k->date);
+	case A_NUM:
+		return ip_number64(ps, UINT64_MAX, &k->num, "size");
+	case A_NZNUM:
+		if (!ip_nz_number(ps, &v, "interval"))
+			return false;
+		k->num = v;
+		return true;
+	case A_SET:
+		return ip_seqset(ps, &k->set);
+	case A_KEYWORD:
+		if (!ip_atom(ps, &s, &n, "keyword"))
+			return false;
+		if ((k->str = arena_strndup(ps->a, s, n)) == NULL)
+			return ip_oom(ps);
+		return true;
+	case A_MODSEQ:
+		return modseq_arg(ps, k);
+	case A_NOT:
+		return search_key(ps, depth + 1, &k->child);
+	case A_OR:
+		return search_key(ps, depth + 1, &k->child) &&
+		    ip_sp(ps, "first OR operand", "second OR operand") &&
+		    search_key(ps, depth + 1, &k->child->next);
+	}
+	return false;
+}
+
+/* "(" search-key *(SP search-key) ")", ps->p past the "(". */
+static bool
+key_list(struct pstate *ps, int depth, struct search_key *and, char close)
+{
+	struct search_key **tail = &and->child;
+
+	for (;;) {
+		if (!search_key(ps, depth + 1, tail))
+			return false;
+		tail = &(*tail)->next;
+		if (close != '\0' && ip_accept(ps, close))
+			return true;
+		if (close == '\0' && ip_eof(ps))
+			return true;
+		if (!ip_sp(ps, "search key", close ? "')'" : "search key"))
+			return false;
+	}
+}
+
+static bool
+search_key(struct pstate *ps, int depth, struct search_key **out)
+{
+	struct search_key *k;
+	const char *s;
+	size_t n, i;
+	int c = ip_peek(ps);
+
+	if (depth > IP_MAX_DEPTH)
+		return ip_fail(ps, "Search keys nested too deep");
+	if (c == '(') {
+		ps->p++;
+		if ((k = *out = new_key(ps, SK_AND)) == NULL)
+			return false;
+		return key_list(ps, depth, k, ')');
+	}
+	if ((c >= '0' && c <= '9') || c == '*' || c == '$') {
+		if ((k = *out = new_key(ps, SK_SEQSET)) == NULL)
+			return false;
+		return ip_seqset(ps, &k->set);
+	}
+	if (!ip_atom(ps, &s, &n, "search key"))
+		return false;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (ip_eq(s, n, keys[i].name))
+			break;
+	if (i == sizeof(keys) / sizeof(keys[0]))
+		return ip_fail(ps, "Unknown search key %.*s", (int)IP_SHOW(n), s);
+	if ((k = *out = new_key(ps, keys[i].type)) == NULL)
+		return false;
+	return key_arg(ps, depth, keys[i].arg, keys[i].name, k);
+}
+
+/* RETURN (MIN MAX ALL COUNT SAVE); RETURN () means ALL (RFC 4731). */
+static bool
+return_opts(struct pstate *ps, struct search_args *sa)
+{
+	static const struct { const char *name; unsigned bit; } opts[] = {
+		{ "MIN", SEARCH_RET_MIN }, { "MAX", SEARCH_RET_MAX },
+		{ "ALL", SEARCH_RET_ALL }, { "COUNT", SEARCH_RET_COUNT },
+		{ "SAVE", SEARCH_RET_SAVE },
+	};
+	const char *s;
+	size_t n, i;
+
+	sa->esearch = true;
+	if (!ip_sp(ps, "RETURN", "return options") ||
+	    !ip_expect(ps, '(', "Expected '(' after RETURN"))
+		return false;
+	if (ip_accept(ps, ')')) {
+		sa->ret = SEARCH_RET_ALL;
+		return true;
+	}
+	for (;;) {
+		if (!ip_atom(ps, &s, &n, "SEARCH return option"))
+			return false;
+		for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+			if (ip_eq(s, n, opts[i].name))
+				break;
+		if (i == sizeof(opts) / sizeof(opts[0]))
+			return ip_fail(ps, "Unknown SEARCH return option %.*s",
+			    (int)IP_SHOW(n), s);
+		sa->ret |= opts[i].bit;
+		if (ip_accept(ps, ')'))
+			return true;
+		if (!ip_sp(ps, "return option", "')'"))
+			return false;
+	}
+}
+
+bool
+ip_parse_search(struct pstate *ps)
+{
+	struct search_args *sa = &ps->cmd->u.search;
+
+	if (!ip_sp(ps, "SEARCH", "search key"))
+		return false;
+	if (ip_keyword(ps, "RETURN") &&
+	    (!return_opts(ps, sa) || !ip_sp(ps, "return options", "search key")))
+		return false;
+	if (ip_keyword(ps, "CHARSET") &&
+	    (!ip_sp(ps, "CHARSET", "charset name") ||
+	    !ip_astring(ps, &sa->charset, "charset name") ||
+	    !ip_sp(ps, "charset name", "search key")))
+		return false;
+	if ((sa->key = new_key(ps, SK_AND)) == NULL)
+		return false;
+	return key_list(ps, 0, sa->key, '\0');
+}
