@@ -289,6 +289,28 @@ make_dir(const char *path, mode_t mode)
 	return 0;
 }
 
+/* mkdir -p, 0755 */
+static int
+mkdir_parents(const char *path)
+{
+	char p[PATH_MAX];
+
+	if (mk_strlcpy(p, path, sizeof(p)) >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST)
+			return -1;
+		if ((*s = c) == '\0')
+			return 0;
+	}
+}
+
 static int
 run_useradd(const char *user)
 {
@@ -421,7 +443,7 @@ cmd_init(struct ctx *x)
 		errmsg("bad address: use ADDR:PORT or [V6ADDR]:PORT");
 		return EX_USAGE_;
 	}
-	if (mkdir(x->argv[0], 0755) == -1 && errno != EEXIST) {
+	if (mkdir_parents(x->argv[0]) == -1) {
 		errmsg("mkdir %s: %s", x->argv[0], strerror(errno));
 		return EX_FAIL;
 	}
@@ -928,6 +950,10 @@ main(int argc, char **argv)
 
 	log_init("mailkeepctl", true, 0);
 	log_set_role("mailkeepctl");
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		print_usage(stdout);
+		return EX_OK_;
+	}
 	/* '+': stop at the command, its options are its own. */
 	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
 		switch (ch) {
@@ -945,10 +971,6 @@ main(int argc, char **argv)
 	if (optind >= argc) {
 		print_usage(stderr);
 		return EX_USAGE_;
-	}
-	if (strcmp(argv[optind], "--help") == 0) {
-		print_usage(stdout);
-		return EX_OK_;
 	}
 	if ((c = find_command(argv[optind])) == NULL) {
 		errmsg("unknown command '%s' (see mailkeepctl --help)", argv[optind]);

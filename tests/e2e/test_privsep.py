@@ -1,0 +1,154 @@
+"""test_privsep.py - what each process may hold, checked from /proc.
+
+Run as root (CI): the login process runs as login_user inside its empty
+chroot and holds no descriptor of a database; as that uid the directory
+database cannot be opened; hash workers are confined the same way; a
+mailbox process runs as its user's own uid.  Run as an ordinary user,
+only the checks that hold in development mode run (no database
+descriptor in the login process, the log line saying so)."""
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mkharness import Server, is_root, proc_uid  # noqa: E402
+
+
+def fds(pid):
+    out = {}
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            out[int(fd)] = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            pass
+    return out
+
+
+class Privsep(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(users={'alice': 'apw'})
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop()
+        finally:
+            cls.server.cleanup()
+
+    def login_process(self, before):
+        """The child that appeared after a connection was accepted."""
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            new = [p for p in self.server.children() if p not in before]
+            if new:
+                return new[0]
+            time.sleep(0.05)
+        self.fail('no login process appeared')
+
+    def connect_and_find_login(self):
+        before = set(self.server.children())
+        c = self.server.client()
+        self.addCleanup(c.close)
+        return c, self.login_process(before)
+
+    def test_login_process_holds_no_database(self):
+        c, pid = self.connect_and_find_login()
+        for fd, target in fds(pid).items():
+            self.assertFalse(target.endswith('.db') or '.db-' in target or
+                             'directory' in target,
+                             'login process fd %d -> %s' % (fd, target))
+        sockets = [t for t in fds(pid).values() if t.startswith('socket:')]
+        self.assertEqual(len(sockets), 2)   # the client, the master channel
+
+    @unittest.skipUnless(is_root(), 'needs root: uids and chroot')
+    def test_login_process_uid_and_chroot(self):
+        c, pid = self.connect_and_find_login()
+        uid = self.server.uid_of('mailkeep-login')
+        self.assertEqual(proc_uid(pid), [uid] * 4)
+        root = os.readlink('/proc/%d/root' % pid)
+        self.assertEqual(root, self.server.path('empty'))
+        self.assertEqual(os.listdir(self.server.path('empty')), [])
+        st = os.stat(self.server.path('empty'))
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (0, 0o755))
+
+    @unittest.skipUnless(is_root(), 'needs root: uids')
+    def test_login_uid_cannot_open_directory(self):
+        uid = self.server.uid_of('mailkeep-login')
+        db = os.path.join(self.server.data_dir, 'directory.db')
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                try:
+                    open(db, 'rb').close()
+                    code = 1
+                except PermissionError:
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0,
+                         'login uid could open directory.db')
+        st = os.stat(db)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o600))
+
+    @unittest.skipUnless(is_root(), 'needs root: uids and chroot')
+    def test_hash_workers_confined(self):
+        uid = self.server.uid_of('mailkeep-auth')
+        workers = [p for p in self.server.children() if proc_uid(p) == [uid] * 4]
+        self.assertEqual(len(workers), 2)   # hash_workers default
+        for pid in workers:
+            self.assertEqual(os.readlink('/proc/%d/root' % pid),
+                             self.server.path('empty'))
+            for fd, target in fds(pid).items():
+                self.assertNotIn('.db', target)
+
+    @unittest.skipUnless(is_root(), 'needs root: uids')
+    def test_mailbox_process_uid(self):
+        c = self.server.client(login=('alice', 'apw'))
+        self.addCleanup(c.close)
+        st = os.stat(os.path.join(self.server.data_dir, 'users', 'alice'))
+        uid = st.st_uid
+        self.assertGreater(uid, 200000)     # mail_uid_base + user id
+        self.assertEqual((st.st_gid, st.st_mode & 0o777), (uid, 0o700))
+        procs = [p for p in self.server.children() if proc_uid(p) == [uid] * 4]
+        self.assertEqual(len(procs), 1)
+        for fd, target in fds(procs[0]).items():
+            self.assertNotIn('directory.db', target)
+
+    @unittest.skipIf(is_root(), 'development mode only')
+    def test_development_mode_logged(self):
+        self.assertIn('development mode: running as uid %d' % os.getuid(),
+                      self.server.logtext())
+
+
+class ForgedHandoff(unittest.TestCase):
+    """The master's refusal of a hand-off without authentication is shown
+    with a fake login process in tests/unit/auth/test_authz.c; here: a
+    killed login process does not take the master down."""
+
+    def test_killed_login_process_is_reaped(self):
+        with Server(users={'alice': 'apw'}) as s:
+            before = set(s.children())
+            c = s.client()
+            new = []
+            deadline = time.time() + 5
+            while not new and time.time() < deadline:
+                new = [p for p in s.children() if p not in before]
+                time.sleep(0.05)
+            os.kill(new[0], 9)
+            c.expect_closed()
+            time.sleep(0.3)
+            self.assertNotIn(new[0], s.children())
+            c2 = s.client()
+            self.assertRegex(c2.cmd('NOOP')[0], r' OK ')
+            c2.close()
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
