@@ -1,0 +1,204 @@
+/*
+ * mime.h - the message model: what FETCH and SEARCH need from a
+ * message's bytes, computed once when the message is stored.
+ *
+ * mime_analyze() parses a message (RFC 5322 + MIME, tolerant of what
+ * real mail does wrong) and returns, ready to send, the IMAP ENVELOPE,
+ * BODY and BODYSTRUCTURE values, the Date: header as an instant, and a
+ * compact serialized part table.  The store keeps all of it beside the
+ * message, so FETCH never parses MIME again: mime_section() maps a
+ * section of BODY[...] to a byte range of the stored message using the
+ * part table alone, mime_header_fields() filters a header block for
+ * HEADER.FIELDS[.NOT], mime_decode() does the BINARY decoding of one
+ * part, and mime_search_match() evaluates the text keys of SEARCH.
+ *
+ * Callers: store/ at APPEND/COPY/delivery (mime_analyze), the mailbox
+ * process for FETCH and SEARCH (everything else).
+ *
+ * Offsets refer to exactly the bytes given to mime_analyze(): the store
+ * must keep those bytes unchanged.  IMAP sizes assume CRLF line ends, so
+ * a caller that accepts bare-LF mail should pass it through
+ * mime_normalize_crlf() first and store the result (as Dovecot counts
+ * its "virtual" sizes); mime_analyze() itself handles LF-only input and
+ * then reports the sizes of the bytes as they are.
+ *
+ * Decisions where the RFCs leave room (documented in doc/mime.md):
+ * - A section naming a part that does not exist, and HEADER/TEXT/
+ *   HEADER.FIELDS of a part that is not message/rfc822, give MIME_NOPART;
+ *   the FETCH answer is then the empty string "" (Dovecot's behaviour),
+ *   not NIL, and not an error.
+ * - [1] of a non-multipart message is its body and [1.MIME] its header
+ *   (Dovecot); [n.MIME] of a message/rfc822 part is that part's own MIME
+ *   header.
+ * - Limits: MIME_MAX_DEPTH levels of nesting and MIME_MAX_PARTS parts;
+ *   a multipart or message/rfc822 entity past a limit is reported as an
+ *   application/octet-stream leaf (its bytes stay reachable by section).
+ */
+#ifndef MK_MIME_H
+#define MK_MIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/imap.h"
+#include "common/imapdate.h"
+
+struct arena;
+
+#define MIME_PARTS_VERSION 1	/* first byte of every part table */
+#define MIME_MAX_DEPTH     64	/* nesting of multipart and message/rfc822 */
+#define MIME_MAX_PARTS     5000	/* entities per message */
+#define MIME_CHARSET_MAX   40	/* longer charset names are not kept */
+
+enum mime_enc {
+	MIME_ENC_7BIT, MIME_ENC_8BIT, MIME_ENC_BINARY,
+	MIME_ENC_BASE64, MIME_ENC_QP,
+	MIME_ENC_UNKNOWN	/* BINARY answers NO [UNKNOWN-CTE] */
+};
+
+enum mime_class {
+	MIME_CLASS_OTHER,	/* any leaf that is not text/ */
+	MIME_CLASS_TEXT,	/* text/ leaf: has body-fld-lines, searched */
+	MIME_CLASS_MULTIPART,
+	MIME_CLASS_MESSAGE,	/* message/rfc822 or message/global */
+};
+
+/* Part flags */
+#define MIME_PF_DECODED_SIZE 0x01	/* decoded_size is known */
+#define MIME_PF_INVALID      0x02	/* content does not decode cleanly */
+
+/* One IMAP body part, as read back from a part table.  The root
+ * (npath == 0) is the message itself. */
+struct mime_part {
+	uint32_t        path[MIME_MAX_DEPTH + 1];
+	unsigned        npath;
+	enum mime_class cls;
+	enum mime_enc   enc;
+	unsigned        flags;		/* MIME_PF_* */
+	uint64_t        hdr_off, hdr_len;	/* MIME header, blank line included */
+	uint64_t        body_off, body_len;	/* body, in its transfer encoding */
+	uint64_t        lines;		/* body-fld-lines */
+	uint64_t        decoded_size;	/* BINARY.SIZE, if MIME_PF_DECODED_SIZE */
+	/* MIME_CLASS_MESSAGE: the encapsulated message's header and body */
+	uint64_t        msg_hdr_off, msg_hdr_len, msg_body_off, msg_body_len;
+	char            charset[MIME_CHARSET_MAX + 1];	/* "" if none given */
+};
+
+/* What mime_analyze() returns; everything lives in the caller's arena.
+ * The three structure strings are complete IMAP values (parenthesised
+ * lists; strings that need it are literals "{n}\r\n...").  They are not
+ * NUL-terminated: use the lengths. */
+struct mime_result {
+	const char          *envelope;
+	size_t               envelope_len;
+	const char          *body;		/* FETCH BODY (non-extensible) */
+	size_t               body_len;
+	const char          *bodystructure;
+	size_t               bodystructure_len;
+	bool                 has_date;		/* Date: was present and readable */
+	struct mk_time       date;
+	const unsigned char *parts;		/* serialized part table */
+	size_t               parts_len;
+	unsigned             nparts;		/* records in the table */
+	bool                 truncated;		/* a limit was reached */
+};
+
+/* Analyzes msg[0..len).  Never fails on bad MIME; -1 only when the arena
+ * ceiling is reached (out of memory for the structure). */
+int  mime_analyze(struct arena *a, const char *msg, size_t len,
+	struct mime_result *out);
+
+/* Bare LF -> CRLF (a lone CR is left alone).  *out is msg itself when
+ * nothing needed changing.  -1 when the arena ceiling is reached. */
+int  mime_normalize_crlf(struct arena *a, const char *msg, size_t len,
+	const char **out, size_t *outlen);
+
+/* ---- the part table ---- */
+
+#define MIME_NOPART 1	/* no such part (sections, BINARY) */
+
+/* Number of records, or -1 if the blob is not a part table this code
+ * can read (wrong version, truncated). */
+int  mime_parts_count(const void *parts, size_t plen);
+/* Record i (0 = the root message, then IMAP parts in pre-order).
+ * 0, or -1 if i is out of range or the blob is corrupt. */
+int  mime_parts_get(const void *parts, size_t plen, unsigned i,
+	struct mime_part *out);
+/* The record whose section path is path[0..npath); npath 0 = the root.
+ * 0 found, MIME_NOPART if no such part, -1 corrupt blob. */
+int  mime_parts_find(const void *parts, size_t plen, const uint32_t *path,
+	size_t npath, struct mime_part *out);
+
+/* ---- sections ---- */
+
+/* Where BODY[section] is in the message of msglen bytes: *off and *len.
+ * For SEC_HEADER_FIELDS[_NOT] the range is the header block to give to
+ * mime_header_fields().  0 found, MIME_NOPART (answer ""), -1 corrupt. */
+int  mime_section(const void *parts, size_t plen, uint64_t msglen,
+	const struct fetch_section *sec, uint64_t *off, uint64_t *len);
+
+/* HEADER.FIELDS (not_ false) or HEADER.FIELDS.NOT (not_ true) of the
+ * header block hdr[0..hlen): the matching fields whole (folded lines
+ * kept), in message order, then the blank line (CRLF) that RFC 3501
+ * requires, even when the block itself has none.  Names match
+ * case-insensitively.  Allocated in a; -1 only on the arena ceiling. */
+int  mime_header_fields(struct arena *a, const char *hdr, size_t hlen,
+	const char *const *fields, size_t nfields, bool not_,
+	char **out, size_t *outlen);
+
+/* ---- BINARY (RFC 3516) ---- */
+
+enum mime_decode_status {
+	MIME_DEC_OK = 0,
+	MIME_DEC_NOPART = MIME_NOPART,	/* answer "" as for BODY[] */
+	MIME_DEC_INVALID = 2,	/* decoded leniently; the input was damaged */
+	MIME_DEC_UNKNOWN_CTE = 3,	/* nothing decoded: NO [UNKNOWN-CTE] */
+};
+
+/* BINARY[path]: the part's body with its transfer encoding removed.  A
+ * leaf is decoded (base64, quoted-printable; identity encodings are
+ * returned as they are); a multipart or message/rfc822 part, whose
+ * encoding can only be an identity one, is returned as stored; the
+ * empty path is the whole message as stored.  *out points into msg or
+ * into a.  Returns a MIME_DEC_* status, or -1 (corrupt table, arena
+ * ceiling).  On MIME_DEC_INVALID the lenient decoding is in *out. */
+int  mime_binary(struct arena *a, const char *msg, size_t len,
+	const void *parts, size_t plen, const uint32_t *path, size_t npath,
+	const char **out, size_t *outlen);
+/* BINARY.SIZE[path] from the part table alone: the length mime_binary()
+ * would return.  Same statuses. */
+int  mime_binary_size(const void *parts, size_t plen, uint64_t msglen,
+	const uint32_t *path, size_t npath, uint64_t *size);
+
+/* Decodes src[0..len) from transfer encoding enc.  For identity
+ * encodings *out is src itself.  Returns MIME_DEC_OK, MIME_DEC_INVALID
+ * or MIME_DEC_UNKNOWN_CTE, or -1 on the arena ceiling. */
+int  mime_decode(struct arena *a, enum mime_enc enc, const char *src,
+	size_t len, const char **out, size_t *outlen);
+/* Decoded size without keeping the result; -1 for an unknown encoding. */
+int64_t mime_decoded_size(enum mime_enc enc, const char *src, size_t len,
+	bool *invalid);
+
+/* ---- SEARCH ---- */
+
+/* Evaluates one text key (SK_FROM, SK_TO, SK_CC, SK_BCC, SK_SUBJECT,
+ * SK_HEADER, SK_BODY, SK_TEXT) against a message and its part table; k->str
+ * is UTF-8.  1 match, 0 no match, -1 for another key type or a corrupt
+ * part table.  Header values are matched after RFC 2047 decoding, bodies
+ * of text parts after transfer decoding and conversion to UTF-8; the
+ * comparison is a case-insensitive substring match (ASCII, Latin-1
+ * supplement, Latin Extended-A, Greek and Cyrillic letters folded).
+ * HEADER with an empty string matches when the field is present. */
+int  mime_search_match(const char *msg, size_t len, const void *parts,
+	size_t plen, const struct search_key *k);
+
+/* ---- helpers shared with the rest of the store ---- */
+
+/* RFC 2047 decoding of an unstructured header value into UTF-8
+ * (unknown charsets are kept as sent).  Allocated in a; NULL on the
+ * arena ceiling. */
+char *mime_decode_words(struct arena *a, const char *s, size_t len,
+	size_t *outlen);
+
+#endif
