@@ -139,7 +139,6 @@ hashpool_start(unsigned n)
 {
 	ev_timer_init(&pool.restart, restart_cb, NULL);
 	pool.want = n;
-	pool.next_id = 1;
 	fill_pool(false);
 }
 
@@ -236,7 +235,7 @@ hashpool_submit(const char *hash, const uint8_t *secret, size_t nsecret,
 		return 0;
 	}
 	q = xcalloc(1, sizeof(*q));
-	q->id = pool.next_id++;
+	q->id = ++pool.next_id;	/* never 0: 0 means "refused" */
 	q->hash = xstrdup(hash);
 	q->secret = xmalloc(nsecret ? nsecret : 1);
 	memcpy(q->secret, secret, nsecret);

@@ -47,6 +47,8 @@ test_authz_init(void)
 	config_defaults(&cfg);
 	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", tmpdir);
 	cfg.max_auth_attempts = 2;
+	/* The fake clients use documentation addresses, not loopback. */
+	cfg.plaintext_auth = MK_PLAINTEXT_ALWAYS;
 	snprintf(path, sizeof(path), "%s/directory.db", tmpdir);
 	if (dir_open(path, true, &dir, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
@@ -343,6 +345,20 @@ test_attempts_beyond_limit_are_killed(void)
 	struct outcome o = run_script(script_too_many_attempts, "192.0.2.6");
 
 	CU_ASSERT_EQUAL(o.nverdicts, 2);
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+/* With plaintext_auth = loopback, a login process must not forward
+ * credentials of a remote plaintext client at all. */
+void
+test_credentials_against_policy_are_killed(void)
+{
+	master.cfg.plaintext_auth = MK_PLAINTEXT_LOOPBACK;
+	struct outcome o = run_script(script_handoff_after_refusal, "192.0.2.8");
+	master.cfg.plaintext_auth = MK_PLAINTEXT_ALWAYS;
+
+	CU_ASSERT_EQUAL(o.nverdicts, 0);
 	CU_ASSERT_TRUE(o.killed);
 	assert_nothing_left();
 }
