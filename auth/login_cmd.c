@@ -163,8 +163,9 @@ login_command(struct login_conn *c, const struct imap_cmd *cmd, int parse_rc,
 			break;
 	/* A command of a later state is refused whatever its arguments. */
 	if (i == nitems(commands) && cmd->id != CMD_UNKNOWN) {
-		login_reply(c, "%s BAD %s is not allowed in the not-authenticated "
-		    "state; log in first", cmd->tag, cmd->name);
+		login_reply(c, "%s BAD %s%s is not allowed in the "
+		    "not-authenticated state; log in first", cmd->tag,
+		    cmd->uid ? "UID " : "", cmd->name);
 		return;
 	}
 	if (parse_rc == -1) {

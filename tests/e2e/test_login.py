@@ -88,7 +88,7 @@ class PreAuth(Common):
                     'ENABLE CONDSTORE', 'UID FETCH 1 FLAGS', 'EXPUNGE',
                     'PROXYAUTH bob', 'SELECT'):
             tagged, _ = c.cmd(cmd)
-            name = cmd.split()[0]
+            name = ' '.join(cmd.split()[:2 if cmd.startswith('UID') else 1])
             self.assertRegex(tagged, r'^a\d+ BAD %s is not allowed in the '
                              r'not-authenticated state; log in first$' % name)
         tagged, _ = c.cmd('FROBNICATE')
