@@ -597,7 +597,7 @@ p_id(struct pstate *ps)
 		}
 	}
 	ps->cmd->u.id.kv = kv;
-	ps->cmd->u.id.nkv = n / 2;
+	ps->cmd->u.id.nkv = n;		/* entries: field, value, field, ... */
 	return true;
 }
 
@@ -1002,8 +1002,18 @@ append_msg(struct pstate *ps, struct append_msg *m)
 			return false;
 		m->has_date = true;
 	}
-	return ip_literal(ps, &m->data, &m->len, &m->binary, true,
-	    "message literal");
+	const char *data;
+	char *copy;
+
+	if (!ip_literal(ps, &data, &m->len, &m->binary, true,
+	    "message literal"))
+		return false;
+	/* A paused APPEND outlives the framer's buffer: copy it too. */
+	if ((copy = ip_alloc(ps, m->len + 1)) == NULL)
+		return false;
+	memcpy(copy, data, m->len);
+	m->data = copy;
+	return true;
 }
 
 static bool

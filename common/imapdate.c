@@ -175,10 +175,25 @@ imapdate_parse_datetime(const char *s, size_t len, struct mk_time *out)
 	return 0;
 }
 
+/* t->t shifted into its own zone, kept far from int64 overflow (beyond
+ * year 9999 nothing is meaningful anyway). */
+static int64_t
+local_time(const struct mk_time *t)
+{
+	const int64_t lim = (int64_t)1 << 50;
+	int64_t v = t->t;
+
+	if (v > lim)
+		v = lim;
+	if (v < -lim)
+		v = -lim;
+	return v + (int64_t)t->tz * 60;
+}
+
 int32_t
 imapdate_day(const struct mk_time *t)
 {
-	int64_t local = t->t + (int64_t)t->tz * 60;
+	int64_t local = local_time(t);
 	int64_t d = local / 86400;
 
 	if (local % 86400 < 0)
@@ -191,12 +206,13 @@ imapdate_format_datetime(const struct mk_time *t, char out[32])
 {
 	/* Years outside 0000..9999 cannot be written as date-year. */
 	const int64_t lo = -62167219200LL, hi = 253402300799LL;
-	int64_t local = t->t + (int64_t)t->tz * 60, y, secs, days;
+	int64_t local, y, secs, days;
 	int tz = t->tz;
 	unsigned m, d;
 
 	if (tz < -5999 || tz > 5999)
 		tz = 0;
+	local = local_time(&(struct mk_time){ .t = t->t, .tz = tz });
 	if (local < lo)
 		local = lo;
 	if (local > hi)

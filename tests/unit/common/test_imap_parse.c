@@ -6,6 +6,7 @@
  */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/arena.h"
@@ -281,7 +282,7 @@ test_parse_id(void)
 	CU_ASSERT_PTR_NOT_NULL(C.u.id.kv);
 	CU_ASSERT_EQUAL(C.u.id.nkv, 0);
 	OK("a ID (\"name\" \"Thunderbird\" \"version\" NIL \"os\" {5}\r\nLinux)");
-	CU_ASSERT_EQUAL_FATAL(C.u.id.nkv, 3);
+	CU_ASSERT_EQUAL_FATAL(C.u.id.nkv, 6);
 	CU_ASSERT_STRING_EQUAL(C.u.id.kv[0], "name");
 	CU_ASSERT_STRING_EQUAL(C.u.id.kv[1], "Thunderbird");
 	CU_ASSERT_STRING_EQUAL(C.u.id.kv[2], "version");
@@ -310,7 +311,7 @@ test_parse_id_limit(void)
 		    i ? " " : "", i);
 	snprintf(s + n, sizeof(s) - n, ")");
 	OK(s);
-	CU_ASSERT_EQUAL(C.u.id.nkv, 30);
+	CU_ASSERT_EQUAL(C.u.id.nkv, 60);
 	snprintf(s + n, sizeof(s) - n, " \"k30\" \"v\")");
 	BAD(s, "Too many ID fields");
 }
@@ -631,6 +632,20 @@ test_parse_append_multi_and_binary(void)
 	CU_ASSERT_EQUAL(m->nflags, 0);
 	CU_ASSERT_EQUAL(m->len, 1);
 	CU_ASSERT_PTR_NULL(m->next);
+}
+
+void
+test_parse_append_data_outlives_input(void)
+{
+	static const char src[] = "a APPEND INBOX {5}\r\nhello {3+}\r\nbye";
+	char *copy = strdup(src);
+
+	/* A paused APPEND keeps its tree after the framer reuses its buffer. */
+	CU_ASSERT_EQUAL_FATAL(parse_n(copy, sizeof(src) - 1), 0);
+	memset(copy, 'X', sizeof(src) - 1);
+	free(copy);
+	CU_ASSERT_EQUAL(memcmp(C.u.append.msgs->data, "hello", 5), 0);
+	CU_ASSERT_EQUAL(memcmp(C.u.append.msgs->next->data, "bye", 3), 0);
 }
 
 void

@@ -122,6 +122,20 @@ test_datetime_format_roundtrip(void)
 	t.t = -INT64_MAX / 2;
 	imapdate_format_datetime(&t, out);
 	CU_ASSERT_STRING_EQUAL(out, "01-Jan-0000 00:00:00 +0000");
+	/* No overflow at the extremes, whatever the zone. */
+	t.t = INT64_MAX;
+	t.tz = 600;
+	imapdate_format_datetime(&t, out);
+	CU_ASSERT_STRING_EQUAL(out, "31-Dec-9999 23:59:59 +1000");
+	(void)imapdate_day(&t);
+	t.t = INT64_MIN;
+	t.tz = -600;
+	imapdate_format_datetime(&t, out);
+	CU_ASSERT_STRING_EQUAL(out, "01-Jan-0000 00:00:00 -1000");
+	(void)imapdate_day(&t);
+	t.tz = 100000;
+	imapdate_format_datetime(&t, out);
+	CU_ASSERT_EQUAL(strlen(out), 26);
 }
 
 void
