@@ -244,6 +244,7 @@ struct imap_cmd {
 		struct { const char *user, *pass; } login;
 		struct { const char *mech; const char *ir; } auth; /* ir: NULL if absent, "" for "=" */
 		struct { const char **kv; size_t nkv; } id;	/* pairs; values may be NULL (NIL); kv NULL for "ID NIL" */
+		/* id.nkv counts entries: kv[0] field, kv[1] value, ... */
 		struct { const char **caps; size_t ncaps; } enable;
 		struct select_args select;
 		struct { const char *mailbox; unsigned use; } create; /* use: SPECIAL_USE_* (RFC 6154) */
@@ -267,7 +268,10 @@ struct imap_cmd {
 /* Parses one complete command, as assembled by the framer (line plus any
  * literals inline).  Returns 0, or -1 with a short human-readable reason
  * in *err (for "tag BAD <reason>").  cmd->tag is set whenever a tag could
- * be read, else to "*".  Everything is allocated in a. */
+ * be read, else to "*".  Everything is allocated in a.
+ * Also: on error, cmd->id and cmd->name are set if the command name was
+ * known; a mailbox name "INBOX" in any case comes back as "INBOX"; the
+ * AUTHENTICATE mechanism comes back upper-case. */
 struct arena;
 int  imap_parse(struct arena *a, const char *buf, size_t len,
 	struct imap_cmd *cmd, const char **err);
