@@ -266,6 +266,12 @@ session_start(const struct session_start *s)
 		.quota_messages = quota_or_default(s->user->quota_messages,
 		    master.cfg.quota_messages),
 	};
+	/* The trail is written before the session can do anything. */
+	if (s->method != IPC_IMP_NONE) {
+		se->audited = true;
+		authz_audit_start(s->authcid, s->user->name, s->method,
+		    se->peer.addr, se->id);
+	}
 	ipc_msg_init(&m, IPC_MBOX_SESSION);
 	ipc_put_session(&m, &is);
 	ipc_put_fd(&m, s->fd);
@@ -276,11 +282,6 @@ session_start(const struct session_start *s)
 	mb->nsess++;
 	nsessions_total++;
 	ev_timer_stop(master.loop, &mb->linger);
-	if (s->method != IPC_IMP_NONE) {
-		se->audited = true;
-		authz_audit_start(s->authcid, s->user->name, s->method,
-		    se->peer.addr, se->id);
-	}
 	log_debug("session %016llx for %s from %s",
 	    (unsigned long long)se->id, s->user->name, se->peer.addr);
 	return 0;
