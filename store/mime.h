@@ -118,6 +118,18 @@ int  mime_normalize_crlf(struct arena *a, const char *msg, size_t len,
 
 #define MIME_NOPART 1	/* no such part (sections, BINARY) */
 
+/* Walks the records in order (cheaper than mime_parts_get() per i). */
+struct mime_parts_iter {
+	const unsigned char *p;
+	size_t               n, i;
+	unsigned             left;
+};
+/* 0, or -1 if the blob is not a part table this code can read. */
+int  mime_parts_first(struct mime_parts_iter *it, const void *parts,
+	size_t plen);
+/* 1 and the next record in *out, 0 after the last, -1 corrupt. */
+int  mime_parts_next(struct mime_parts_iter *it, struct mime_part *out);
+
 /* Number of records, or -1 if the blob is not a part table this code
  * can read (wrong version, truncated). */
 int  mime_parts_count(const void *parts, size_t plen);

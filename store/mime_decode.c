@@ -304,7 +304,7 @@ mime_decode_words(struct arena *a, const char *s, size_t n, size_t *outlen)
 	bool after_word = false;
 	char *res;
 
-	buf_init(&b, 0);
+	mbuf_init(&b);
 	while (i < n) {
 		size_t j = s[i] == '=' ? encoded_word(&b, s, n, i) : 0;
 

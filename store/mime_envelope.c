@@ -300,11 +300,11 @@ w_addrs(struct buf *out, struct arena *ar, const char *v, size_t n,
 	struct addr a;
 	bool ingroup = false, group;
 
-	buf_init(&l.comment, 0);
-	buf_init(&a.name, 0);
-	buf_init(&a.route, 0);
-	buf_init(&a.mbox, 0);
-	buf_init(&a.host, 0);
+	mbuf_init(&l.comment);
+	mbuf_init(&a.name);
+	mbuf_init(&a.route);
+	mbuf_init(&a.mbox);
+	mbuf_init(&a.host);
 	while (l.i < l.n && *count < MAX_ADDRS) {
 		char c = lex_peek(&l);
 

@@ -13,6 +13,7 @@
 
 #include "common/arena.h"
 #include "common/buf.h"
+#include "common/imap_write.h"
 #include "common/util.h"
 #include "store/mime_int.h"
 
@@ -269,7 +270,7 @@ join_2231(struct arena *a, struct rawparam *rp, size_t nrp, size_t first)
 	int want = 0;
 	size_t j;
 
-	buf_init(&v, 0);
+	mbuf_init(&v);
 	for (;;) {
 		bool found = false;
 
@@ -302,7 +303,7 @@ read_params(struct arena *a, const char *s, size_t n, size_t i,
 	size_t nrp = 0;
 	struct buf b;
 
-	buf_init(&b, 0);
+	mbuf_init(&b);
 	while (i < n && nrp < max) {
 		size_t ns;
 
@@ -359,7 +360,7 @@ parse_params(struct arena *a, const char *v, size_t n, const char **value,
 	size_t i, nrp, j;
 
 	*params = NULL;
-	buf_init(&b, 0);
+	mbuf_init(&b);
 	i = read_value(v, n, 0, &b);
 	*value = buf_len(&b) > 0 ?
 	    arena_strndup(a, buf_ptr(&b), buf_len(&b)) : NULL;
@@ -390,26 +391,7 @@ parse_params(struct arena *a, const char *v, size_t n, const char **value,
 void
 mw_string(struct buf *b, const char *s, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '\0' || c == '\r' || c == '\n' || c >= 0x80)
-			break;
-	}
-	if (i < n) {
-		buf_printf(b, "{%zu}\r\n", n);
-		buf_add(b, s, n);
-		return;
-	}
-	buf_addc(b, '"');
-	for (i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_addc(b, '\\');
-		buf_addc(b, s[i]);
-	}
-	buf_addc(b, '"');
+	imapw_string(b, s, n);
 }
 
 void

@@ -18,6 +18,16 @@ struct arena;
 /* Part table record flag beside MIME_PF_*: message offsets follow. */
 #define REC_MSG 0x40
 
+/* An unbounded scratch buffer (its contents are bounded by the message
+ * it is built from) that always has storage, so buf_ptr() is valid even
+ * before the first byte is added. */
+static inline void
+mbuf_init(struct buf *b)
+{
+	buf_init(b, 0);
+	(void)buf_reserve(b, 64);
+}
+
 /* ---- header fields (mime_hdr.c) ---- */
 
 struct hfield {
@@ -64,7 +74,8 @@ size_t skip_cfws(const char *s, size_t n, size_t i);
 
 /* ---- IMAP output (mime_hdr.c) ---- */
 
-/* string: quoted if 7-bit without CR/LF/NUL, else a literal. */
+/* string: common/imap_write.h rules (quoted if short, 7-bit, without
+ * CR/LF/NUL, else a literal). */
 void  mw_string(struct buf *b, const char *s, size_t n);
 void  mw_nstring(struct buf *b, const char *s);	/* NULL -> NIL */
 

@@ -407,7 +407,7 @@ finish(struct mctx *c, struct ment *root, struct mime_result *out)
 	unsigned nrec = 0;
 	int rc = -1;
 
-	buf_init(&b, 0);
+	mbuf_init(&b);
 	if (mime_envelope(&b, c->a, c->msg + root->hdr_off, root->hdr_len) < 0)
 		goto out;
 	out->envelope_len = buf_len(&b);

@@ -27,6 +27,12 @@ struct sctx {
 	struct arena a;
 };
 
+static bool
+inside(uint64_t off, uint64_t len, size_t total)
+{
+	return off <= total && len <= total - off;
+}
+
 /* Does the folded text of s contain the needle? */
 static bool
 match_utf8(struct sctx *c, const char *s, size_t n)
@@ -98,27 +104,30 @@ match_text_part(struct sctx *c, const struct mime_part *p)
 static int
 match_all(struct sctx *c, const void *parts, size_t plen, bool headers)
 {
+	struct mime_parts_iter it;
 	struct mime_part p;
-	int n = mime_parts_count(parts, plen), i;
+	bool first = true;
+	int rc;
 
-	if (n < 0)
+	if (mime_parts_first(&it, parts, plen) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (mime_parts_get(parts, plen, (unsigned)i, &p) < 0 ||
-		    p.body_off + p.body_len > c->len ||
-		    p.hdr_off + p.hdr_len > c->len ||
-		    p.msg_hdr_off + p.msg_hdr_len > c->len)
+	while ((rc = mime_parts_next(&it, &p)) == 1) {
+		if (!inside(p.body_off, p.body_len, c->len) ||
+		    !inside(p.hdr_off, p.hdr_len, c->len) ||
+		    !inside(p.msg_hdr_off, p.msg_hdr_len, c->len))
 			return -1;
-		if (headers && i == 0 &&
+		if (headers && first &&
 		    match_value(c, c->msg + p.hdr_off, (size_t)p.hdr_len))
 			return 1;
 		if (headers && (p.flags & REC_MSG) && match_value(c,
 		    c->msg + p.msg_hdr_off, (size_t)p.msg_hdr_len))
 			return 1;
-		if (i > 0 && p.cls == MIME_CLASS_TEXT && match_text_part(c, &p))
+		/* the root's text is also record 1's, searched there */
+		if (!first && p.cls == MIME_CLASS_TEXT && match_text_part(c, &p))
 			return 1;
+		first = false;
 	}
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 static const char *
@@ -156,7 +165,7 @@ run(struct sctx *c, const void *parts, size_t plen,
 	if (name == NULL)
 		return -1;
 	if (mime_parts_get(parts, plen, 0, &root) < 0 ||
-	    root.hdr_off + root.hdr_len > c->len)
+	    !inside(root.hdr_off, root.hdr_len, c->len))
 		return -1;
 	return match_header(c, c->msg + root.hdr_off, (size_t)root.hdr_len,
 	    name) ? 1 : 0;
@@ -169,7 +178,7 @@ fold_needle(struct buf *nb, const char *s, bool collapse)
 	struct buf tmp;
 	size_t i;
 
-	buf_init(&tmp, 0);
+	mbuf_init(&tmp);
 	for (i = 0; s[i] != '\0'; i++) {
 		bool sp = s[i] == ' ' || s[i] == '\t';
 
@@ -195,9 +204,9 @@ mime_search_match(const char *msg, size_t len, const void *parts,
 	memset(&c, 0, sizeof(c));
 	c.msg = msg;
 	c.len = len;
-	buf_init(&c.tmp, 0);
-	buf_init(&c.fold, 0);
-	buf_init(&nb, 0);
+	mbuf_init(&c.tmp);
+	mbuf_init(&c.fold);
+	mbuf_init(&nb);
 	arena_init(&c.a, 0);
 	fold_needle(&nb, k->str, k->type != SK_BODY);
 	c.needle = buf_ptr(&nb);

@@ -115,6 +115,35 @@ open_table(struct rd *r, const void *parts, size_t plen)
 }
 
 int
+mime_parts_first(struct mime_parts_iter *it, const void *parts, size_t plen)
+{
+	struct rd r;
+	int n = open_table(&r, parts, plen);
+
+	if (n < 0)
+		return -1;
+	it->p = r.p;
+	it->n = r.n;
+	it->i = r.i;
+	it->left = (unsigned)n;
+	return 0;
+}
+
+int
+mime_parts_next(struct mime_parts_iter *it, struct mime_part *out)
+{
+	struct rd r = { it->p, it->n, it->i, false };
+
+	if (it->left == 0)
+		return 0;
+	if (!read_record(&r, out))
+		return -1;
+	it->i = r.i;
+	it->left--;
+	return 1;
+}
+
+int
 mime_parts_count(const void *parts, size_t plen)
 {
 	struct rd r;
@@ -142,21 +171,18 @@ int
 mime_parts_find(const void *parts, size_t plen, const uint32_t *path,
     size_t npath, struct mime_part *out)
 {
-	struct rd r;
-	int n = open_table(&r, parts, plen), k;
+	struct mime_parts_iter it;
+	int rc;
 
-	if (n < 0)
+	if (mime_parts_first(&it, parts, plen) < 0)
 		return -1;
 	if (npath > MIME_MAX_DEPTH + 1)
 		return MIME_NOPART;
-	for (k = 0; k < n; k++) {
-		if (!read_record(&r, out))
-			return -1;
+	while ((rc = mime_parts_next(&it, out)) == 1)
 		if (out->npath == npath &&
 		    memcmp(out->path, path, npath * sizeof(*path)) == 0)
 			return 0;
-	}
-	return MIME_NOPART;
+	return rc < 0 ? -1 : MIME_NOPART;
 }
 
 static int

@@ -287,7 +287,7 @@ mime_parts_build(struct mctx *c, const struct ment *root, struct buf *out,
 
 	(void)c;
 	memset(&p, 0, sizeof(p));
-	buf_init(&body, 0);
+	mbuf_init(&body);
 	p.out = &body;
 	put_record(&p, root);
 	put_msg(&p, root);

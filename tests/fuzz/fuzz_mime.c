@@ -1,0 +1,169 @@
+/*
+ * fuzz_mime.c - libFuzzer target for the message model (store/mime*.c).
+ *
+ * Each input is a message: it is analyzed, then every part the table
+ * lists is fetched the ways FETCH can (the part, its MIME header,
+ * HEADER/TEXT/HEADER.FIELDS where it is a message/rfc822), decoded as
+ * BINARY, sized, and searched, and the input is also searched with the
+ * text keys.  Every range must lie inside the message and every
+ * structure string must be balanced; ASan/UBSan catch the rest.  The
+ * part table is also read back after flipping a byte, since the reader
+ * must survive a damaged table too.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/imap.h"
+#include "store/mime.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Parentheses balance outside quoted strings and literals. */
+static void
+check_balanced(const char *s, size_t n)
+{
+	size_t i;
+	long depth = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"') {
+			for (i++; i < n && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+		} else if (s[i] == '{') {
+			size_t len = strtoul(s + i + 1, NULL, 10);
+			const char *nl = memchr(s + i, '\n', n - i);
+
+			if (nl == NULL || (size_t)(nl - s) + len >= n)
+				abort();
+			i = (size_t)(nl - s) + len;
+		} else if (s[i] == '(')
+			depth++;
+		else if (s[i] == ')' && --depth < 0)
+			abort();
+	}
+	if (depth != 0)
+		abort();
+}
+
+static void
+check_range(int rc, uint64_t off, uint64_t len, size_t size)
+{
+	if (rc == 0 && (off > size || len > size - off))
+		abort();
+	if (rc < 0)
+		abort();	/* a table we just built is never corrupt */
+}
+
+static void
+exercise_part(struct arena *a, const char *msg, size_t size,
+    const struct mime_result *r, const struct mime_part *p)
+{
+	static const char *fields[] = { "From", "Subject", "Content-Type" };
+	static const enum section_spec specs[] = {
+		SEC_WHOLE, SEC_MIME, SEC_HEADER, SEC_TEXT,
+		SEC_HEADER_FIELDS, SEC_HEADER_FIELDS_NOT,
+	};
+	struct fetch_section sec;
+	uint32_t path[MIME_MAX_DEPTH + 1];
+	uint64_t off, len, bsize;
+	const char *out;
+	size_t outlen, i;
+	int rc;
+
+	memcpy(path, p->path, p->npath * sizeof(path[0]));
+	memset(&sec, 0, sizeof(sec));
+	sec.part = path;
+	sec.npart = p->npath;
+	sec.fields = fields;
+	sec.nfields = 3;
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		sec.spec = specs[i];
+		rc = mime_section(r->parts, r->parts_len, size, &sec, &off, &len);
+		check_range(rc, off, len, size);
+		if (rc == 0 && (sec.spec == SEC_HEADER_FIELDS ||
+		    sec.spec == SEC_HEADER_FIELDS_NOT)) {
+			char *hf;
+			size_t hl;
+
+			if (mime_header_fields(a, msg + off, (size_t)len, fields,
+			    3, sec.spec == SEC_HEADER_FIELDS_NOT, &hf, &hl) < 0 ||
+			    hl > len + 4)
+				abort();
+		}
+	}
+	rc = mime_binary(a, msg, size, r->parts, r->parts_len, p->path,
+	    p->npath, &out, &outlen);
+	if (rc < 0)
+		abort();
+	if (mime_binary_size(r->parts, r->parts_len, size, p->path, p->npath,
+	    &bsize) == MIME_DEC_OK && rc == MIME_DEC_OK && bsize != outlen)
+		abort();	/* BINARY.SIZE must match BINARY */
+}
+
+static void
+exercise_search(const char *msg, size_t size, const struct mime_result *r)
+{
+	static const enum search_key_type keys[] = {
+		SK_FROM, SK_TO, SK_CC, SK_BCC, SK_SUBJECT, SK_BODY, SK_TEXT,
+		SK_HEADER,
+	};
+	struct search_key k;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		memset(&k, 0, sizeof(k));
+		k.type = keys[i];
+		k.str = i % 2 ? "e" : "\xc3\xa9t\xc3\xa9";
+		k.field = "Content-Type";
+		if (mime_search_match(msg, size, r->parts, r->parts_len, &k) < 0)
+			abort();
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct arena a;
+	struct mime_result r;
+	struct mime_part p;
+	const char *msg = (const char *)data, *norm;
+	size_t nlen;
+	int n, i;
+
+	arena_init(&a, 64u * 1024 * 1024);
+	if (mime_analyze(&a, msg, size, &r) < 0)
+		goto out;
+	check_balanced(r.envelope, r.envelope_len);
+	check_balanced(r.body, r.body_len);
+	check_balanced(r.bodystructure, r.bodystructure_len);
+	n = mime_parts_count(r.parts, r.parts_len);
+	if (n < 1 || (unsigned)n != r.nparts)
+		abort();
+	for (i = 0; i < n; i++) {
+		if (mime_parts_get(r.parts, r.parts_len, (unsigned)i, &p) < 0)
+			abort();
+		exercise_part(&a, msg, size, &r, &p);
+	}
+	exercise_search(msg, size, &r);
+	/* a damaged table must be refused or read safely, never overrun */
+	if (r.parts_len > 1) {
+		unsigned char *t = malloc(r.parts_len);
+
+		memcpy(t, r.parts, r.parts_len);
+		t[size % r.parts_len] ^= (unsigned char)(size | 1);
+		n = mime_parts_count(t, r.parts_len);
+		for (i = 0; i < n; i++)
+			(void)mime_parts_get(t, r.parts_len, (unsigned)i, &p);
+		free(t);
+	}
+	if (mime_normalize_crlf(&a, msg, size, &norm, &nlen) == 0 &&
+	    mime_analyze(&a, norm, nlen, &r) < 0)
+		abort();
+out:
+	arena_free(&a);
+	return 0;
+}

@@ -14,8 +14,8 @@
  * With MIME_REGEN=1 in the environment the files are rewritten from
  * this code's output instead (a default list of items for the message's
  * parts, then the other items the file had, e.g. SEARCH ones): review
- * the diff, and compare with another server (doc/mime.md), before
- * committing one.
+ * the diff, and compare with another server (the decisions where we
+ * differ from Dovecot are listed in store/mime.h), before committing one.
  */
 #include <CUnit/CUnit.h>
 #include <dirent.h>
