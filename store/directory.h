@@ -42,9 +42,11 @@ bool dir_name_canon(const char *name, char *out, size_t outlen,
 /* 0, MK_NOTFOUND or -1 */
 int  dir_user_get(struct directory *d, const char *name, struct dir_user *u);
 int  dir_user_get_by_id(struct directory *d, uint32_t id, struct dir_user *u);
-/* 0, MK_EXISTS or -1 */
+/* 0, MK_EXISTS, MK_INVALID (a name dir_name_canon() refuses, or a hash
+ * that is empty or longer than 255 bytes) or -1.  Ids are never reused. */
 int  dir_user_add(struct directory *d, const char *name, const char *hash,
 	uint32_t *id);
+/* 0, MK_NOTFOUND or -1; names are folded as dir_name_canon() does. */
 int  dir_user_del(struct directory *d, const char *name);
 int  dir_user_set_hash(struct directory *d, const char *name, const char *hash);
 int  dir_user_set_admin(struct directory *d, const char *name, bool admin);
@@ -64,6 +66,7 @@ struct dir_audit {
 
 int  dir_audit_start(struct directory *d, const struct dir_audit *a,
 	int64_t *row);
+/* Ends the running entry of session; MK_NOTFOUND if none runs. */
 int  dir_audit_end(struct directory *d, uint64_t session, int64_t end);
 int  dir_audit_foreach(struct directory *d,
 	int (*cb)(const struct dir_audit *a, void *arg), void *arg);

@@ -1,0 +1,633 @@
+/*
+ * store.c - the SQLite plumbing under store/ and the store's life cycle.
+ *
+ * Offers (store_int.h) the connection setup shared by a user's store and
+ * the directory: pragmas, file mode, the prepared-statement cache, error
+ * recording and transactions; and (store.h) store_open/close, the
+ * transaction calls of the mailbox process, store_changed_externally,
+ * streaming a message body, and quota usage.
+ * Called by the mailbox process, mailkeepctl, and directory.c.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* ---- errors ---- */
+
+int
+db_err(struct sqldb *db, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(db->err, sizeof(db->err), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+db_fail(struct sqldb *db, const char *what)
+{
+	int code = sqlite3_errcode(db->h);
+
+	snprintf(db->err, sizeof(db->err), "%s: %s", what, sqlite3_errmsg(db->h));
+	log_warnx("%s", db->err);
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		return MK_BUSY;
+	return -1;
+}
+
+/* ---- statement cache ---- */
+
+static size_t
+slot_hash(const char *sql, size_t nslots)
+{
+	uintptr_t p = (uintptr_t)sql;
+
+	p ^= p >> 17;
+	p *= (uintptr_t)0x9E3779B97F4A7C15ull;
+	return (size_t)(p >> 7) & (nslots - 1);
+}
+
+static struct db_slot *
+slot_find(struct sqldb *db, const char *sql)
+{
+	size_t i = slot_hash(sql, db->nslots);
+
+	while (db->slots[i].sql != NULL && db->slots[i].sql != sql)
+		i = (i + 1) & (db->nslots - 1);
+	return &db->slots[i];
+}
+
+static void
+slots_grow(struct sqldb *db)
+{
+	struct db_slot *old = db->slots;
+	size_t i, n = db->nslots;
+
+	db->nslots = n ? n * 2 : 64;
+	db->slots = xcalloc(db->nslots, sizeof(*db->slots));
+	for (i = 0; i < n; i++)
+		if (old[i].sql != NULL)
+			*slot_find(db, old[i].sql) = old[i];
+	free(old);
+}
+
+static sqlite3_stmt *
+prepare(struct sqldb *db, const char *sql, unsigned flags)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v3(db->h, sql, -1, flags, &st, NULL) != SQLITE_OK) {
+		db_fail(db, "prepare");
+		log_warnx("statement: %.200s", sql);
+		return NULL;
+	}
+	return st;
+}
+
+static sqlite3_stmt *
+transient(struct sqldb *db, const char *sql)
+{
+	sqlite3_stmt *st = prepare(db, sql, 0);
+
+	if (st == NULL)
+		return NULL;
+	if (db->ntransient == db->maxtransient) {
+		db->maxtransient = db->maxtransient ? db->maxtransient * 2 : 4;
+		db->transient = xreallocarray(db->transient, db->maxtransient,
+		    sizeof(*db->transient));
+	}
+	db->transient[db->ntransient++] = st;
+	return st;
+}
+
+sqlite3_stmt *
+db_stmt(struct sqldb *db, const char *sql)
+{
+	struct db_slot *sl;
+
+	if (2 * (db->nused + 1) > db->nslots)
+		slots_grow(db);
+	sl = slot_find(db, sql);
+	if (sl->sql == NULL) {
+		sqlite3_stmt *st = prepare(db, sql, SQLITE_PREPARE_PERSISTENT);
+		if (st == NULL)
+			return NULL;
+		sl->sql = sql;
+		sl->st = st;
+		db->nused++;
+	}
+	/* Still stepping for an outer caller: don't disturb it. */
+	if (sqlite3_stmt_busy(sl->st))
+		return transient(db, sql);
+	return sl->st;
+}
+
+void
+db_done(struct sqldb *db, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = db->ntransient; i-- > 0; ) {
+		if (db->transient[i] == st) {
+			sqlite3_finalize(st);
+			db->transient[i] = db->transient[--db->ntransient];
+			return;
+		}
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+int
+db_run(struct sqldb *db, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		rc = db_fail(db, what);
+		db_done(db, st);
+		return rc;
+	}
+	db_done(db, st);
+	return 0;
+}
+
+static int
+db_exec_cached(struct sqldb *db, const char *sql, const char *what)
+{
+	sqlite3_stmt *st = db_stmt(db, sql);
+
+	if (st == NULL)
+		return -1;
+	return db_run(db, st, what);
+}
+
+/* ---- opening ---- */
+
+static int
+pragma_str(struct sqldb *db, const char *sql, char *out, size_t outlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(db, sql);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && out != NULL) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		snprintf(out, outlen, "%s", t ? (const char *)t : "");
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc = db_fail(db, sql);
+		sqlite3_finalize(st);
+		return rc;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+db_configure(struct sqldb *db, bool fsync)
+{
+	char mode[16];
+	int rc;
+
+	if (sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS) != SQLITE_OK)
+		return db_fail(db, "busy_timeout");
+	if ((rc = pragma_str(db, "PRAGMA journal_mode=WAL", mode,
+	    sizeof(mode))) != 0)
+		return rc;
+	if (strcmp(mode, "wal") != 0)
+		return db_err(db, -1, "cannot use WAL (journal mode %s)", mode);
+	if ((rc = pragma_str(db, fsync ? "PRAGMA synchronous=FULL" :
+	    "PRAGMA synchronous=NORMAL", NULL, 0)) != 0)
+		return rc;
+	if ((rc = pragma_str(db, "PRAGMA foreign_keys=ON", NULL, 0)) != 0)
+		return rc;
+	/* A large APPEND grows the WAL; give the space back after the
+	 * next checkpoint instead of keeping the high-water mark. */
+	if ((rc = pragma_str(db, "PRAGMA journal_size_limit=67108864",
+	    NULL, 0)) != 0)
+		return rc;
+	/* Names in the schema never need a function from the file. */
+	return pragma_str(db, "PRAGMA trusted_schema=OFF", NULL, 0);
+}
+
+int
+db_open(struct sqldb *db, const char *path, bool create, bool fsync,
+    char *err, size_t errlen)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	mode_t old;
+	int rc;
+
+	memset(db, 0, sizeof(*db));
+	if (create)
+		flags |= SQLITE_OPEN_CREATE;
+	/* The file, its -wal and its -shm are created 0600: SQLite gives
+	 * the side files the mode of the database. */
+	old = umask(077);
+	rc = sqlite3_open_v2(path, &db->h, flags, NULL);
+	if (rc == SQLITE_OK)
+		rc = db_configure(db, fsync) == 0 ? SQLITE_OK : SQLITE_ERROR;
+	else
+		snprintf(db->err, sizeof(db->err), "%s", db->h ?
+		    sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+	umask(old);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, db->err);
+		sqlite3_close_v2(db->h);
+		db->h = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+db_close(struct sqldb *db)
+{
+	size_t i;
+
+	if (db->h == NULL)
+		return;
+	for (i = 0; i < db->nslots; i++)
+		if (db->slots[i].st != NULL)
+			sqlite3_finalize(db->slots[i].st);
+	for (i = 0; i < db->ntransient; i++)
+		sqlite3_finalize(db->transient[i]);
+	free(db->slots);
+	free(db->transient);
+	if (sqlite3_close(db->h) != SQLITE_OK)
+		log_warnx("close: %s", sqlite3_errmsg(db->h));
+	memset(db, 0, sizeof(*db));
+}
+
+/* ---- transactions ---- */
+
+int
+db_begin(struct sqldb *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		return db_err(db, -1, "a transaction is already open");
+	return db_exec_cached(db, "BEGIN IMMEDIATE", "begin");
+}
+
+int
+db_commit(struct sqldb *db)
+{
+	return db_exec_cached(db, "COMMIT", "commit");
+}
+
+void
+db_rollback(struct sqldb *db)
+{
+	/* SQLite may already have rolled back by itself (disk full). */
+	if (!sqlite3_get_autocommit(db->h))
+		(void)db_exec_cached(db, "ROLLBACK", "rollback");
+}
+
+int
+db_txn_enter(struct sqldb *db, enum db_txn *t)
+{
+	int rc;
+
+	if (sqlite3_get_autocommit(db->h)) {
+		*t = TXN_OWN;
+		rc = db_begin(db);
+	} else {
+		*t = TXN_SAVEPOINT;
+		rc = db_exec_cached(db, "SAVEPOINT mk_op", "savepoint");
+	}
+	if (rc != 0)
+		*t = TXN_NONE;
+	return rc;
+}
+
+int
+db_txn_leave(struct sqldb *db, enum db_txn t, int rc)
+{
+	if (t == TXN_OWN) {
+		if (rc == 0 && (rc = db_commit(db)) == 0)
+			return 0;
+		db_rollback(db);
+		return rc;
+	}
+	if (t == TXN_SAVEPOINT) {
+		if (rc == 0)
+			return db_exec_cached(db, "RELEASE mk_op", "release");
+		if (!sqlite3_get_autocommit(db->h)) {
+			(void)db_exec_cached(db, "ROLLBACK TO mk_op", "rollback to");
+			(void)db_exec_cached(db, "RELEASE mk_op", "release");
+		}
+	}
+	return rc;
+}
+
+/* ---- the store ---- */
+
+static int
+store_data_version(struct store *s, int64_t *v)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "PRAGMA data_version");
+
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		int rc = db_fail(&s->db, "data_version");
+		db_done(&s->db, st);
+		return rc;
+	}
+	*v = sqlite3_column_int64(st, 0);
+	db_done(&s->db, st);
+	return 0;
+}
+
+static int
+store_subscribe_new(struct store *s, const char *name)
+{
+	return store_sub_set(s, name, true);
+}
+
+/* INBOX always exists; a new store also gets the configured folders. */
+static int
+store_setup(struct store *s, bool fresh, const struct store_init_folder *init,
+    size_t ninit)
+{
+	struct mbox m;
+	enum db_txn t;
+	size_t i;
+	int rc;
+
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	rc = store_mbox_find(s, "INBOX", &m);
+	if (rc == MK_NOTFOUND)
+		rc = store_mbox_create(s, "INBOX", 0, &m);
+	if (rc == 0 && fresh)
+		rc = store_subscribe_new(s, "INBOX");
+	for (i = 0; rc == 0 && fresh && i < ninit; i++) {
+		rc = store_mbox_create(s, init[i].name, init[i].special_use, &m);
+		if (rc == MK_EXISTS)
+			rc = store_mbox_set_special_use(s, &m, init[i].special_use);
+		if (rc == 0)
+			rc = store_subscribe_new(s, m.name);
+		if (rc != 0 && rc != -1 && rc != MK_BUSY)
+			rc = db_err(&s->db, -1, "initial folder \"%s\": "
+			    "invalid name", init[i].name);
+	}
+	return db_txn_leave(&s->db, t, rc);
+}
+
+int
+store_open_with(const char *path, bool create, bool fsync,
+    const struct store_init_folder *init, size_t ninit,
+    const struct db_migration *mig, size_t nmig,
+    struct store **out, char *err, size_t errlen)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	int from = 0;
+
+	*out = NULL;
+	if (db_open(&s->db, path, create, fsync, err, errlen) != 0) {
+		free(s);
+		return -1;
+	}
+	if (db_migrate(&s->db, mig, nmig, &from) != 0 ||
+	    store_setup(s, from == 0, init, ninit) != 0 ||
+	    store_data_version(s, &s->data_version) != 0) {
+		snprintf(err, errlen, "%s: %s", path, s->db.err);
+		store_close(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+int
+store_open(const char *path, bool create, bool fsync,
+    const struct store_init_folder *init, size_t ninit,
+    struct store **out, char *err, size_t errlen)
+{
+	return store_open_with(path, create, fsync, init, ninit,
+	    store_migrations, store_nmigrations, out, err, errlen);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->db.h != NULL && !sqlite3_get_autocommit(s->db.h)) {
+		log_warnx("closing the store inside a transaction: rolled back");
+		db_rollback(&s->db);
+	}
+	db_close(&s->db);
+	free(s);
+}
+
+const char *
+store_errmsg(struct store *s)
+{
+	return s->db.err;
+}
+
+int
+store_schema_version(struct store *s)
+{
+	int v;
+
+	return db_user_version(&s->db, &v) == 0 ? v : -1;
+}
+
+int
+store_begin(struct store *s)
+{
+	return db_begin(&s->db);
+}
+
+int
+store_commit(struct store *s)
+{
+	return db_commit(&s->db);
+}
+
+void
+store_rollback(struct store *s)
+{
+	db_rollback(&s->db);
+}
+
+bool
+store_in_transaction(struct store *s)
+{
+	return !sqlite3_get_autocommit(s->db.h);
+}
+
+bool
+store_changed_externally(struct store *s)
+{
+	int64_t v;
+
+	/* data_version moves only for commits of other connections. */
+	if (store_data_version(s, &v) != 0)
+		return true;	/* can't tell: make the caller re-read */
+	if (v == s->data_version)
+		return false;
+	s->data_version = v;
+	return true;
+}
+
+/* ---- message bodies ---- */
+
+struct store_body {
+	struct store *s;
+	sqlite3_blob *blob;
+	uint64_t      size;
+};
+
+int
+store_body_open(struct store *s, int64_t body_id, struct store_body **b,
+    uint64_t *size)
+{
+	sqlite3_blob *blob = NULL;
+	int rc;
+
+	*b = NULL;
+	rc = sqlite3_blob_open(s->db.h, "main", "body_data", "data", body_id,
+	    0, &blob);
+	if (rc != SQLITE_OK) {
+		sqlite3_blob_close(blob);
+		/* blob_open reports a missing row as a plain error. */
+		if (rc == SQLITE_ERROR && strstr(sqlite3_errmsg(s->db.h),
+		    "no such rowid") != NULL)
+			return db_err(&s->db, MK_NOTFOUND, "no body %lld",
+			    (long long)body_id);
+		return db_fail(&s->db, "body open");
+	}
+	*b = xcalloc(1, sizeof(**b));
+	(*b)->s = s;
+	(*b)->blob = blob;
+	(*b)->size = (uint64_t)sqlite3_blob_bytes(blob);
+	if (size != NULL)
+		*size = (*b)->size;
+	return 0;
+}
+
+int
+store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n)
+{
+	if (off > b->size || n > b->size - off)
+		return db_err(&b->s->db, MK_INVALID, "body read %llu+%zu "
+		    "beyond %llu bytes", (unsigned long long)off, n,
+		    (unsigned long long)b->size);
+	if (n == 0)
+		return 0;
+	/* Bodies are far below 2 GiB (APPEND limits them), so int fits. */
+	if (sqlite3_blob_read(b->blob, buf, (int)n, (int)off) != SQLITE_OK)
+		return db_fail(&b->s->db, "body read");
+	return 0;
+}
+
+void
+store_body_close(struct store_body *b)
+{
+	if (b == NULL)
+		return;
+	sqlite3_blob_close(b->blob);
+	free(b);
+}
+
+/* ---- quota usage ---- */
+
+int
+quota_add(struct store *s, int64_t bytes, int64_t msgs)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "UPDATE quota_usage SET "
+	    "storage = storage + ?1, messages = messages + ?2 WHERE id = 1");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, bytes);
+	sqlite3_bind_int64(st, 2, msgs);
+	return db_run(&s->db, st, "quota update");
+}
+
+static int
+quota_read(struct store *s, const char *sql, struct quota_usage *u)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? db_err(&s->db, -1, "no quota row") :
+		    db_fail(&s->db, "quota read");
+		db_done(&s->db, st);
+		return rc;
+	}
+	u->storage = (uint64_t)sqlite3_column_int64(st, 0);
+	u->messages = (uint64_t)sqlite3_column_int64(st, 1);
+	db_done(&s->db, st);
+	return 0;
+}
+
+static const char SQL_QUOTA_KEPT[] =
+	"SELECT storage, messages FROM quota_usage WHERE id = 1";
+static const char SQL_QUOTA_ACTUAL[] =
+	"SELECT coalesce(sum(size), 0), count(*) FROM messages";
+static const char SQL_QUOTA_SET[] =
+	"UPDATE quota_usage SET storage = ?1, messages = ?2 WHERE id = 1";
+/* The per-mailbox counters are derived data too; repair them alike. */
+static const char SQL_COUNTS_FIX[] =
+	"UPDATE mailboxes SET (nmsgs, nunseen, ndeleted, bytes, deleted_bytes) ="
+	" (SELECT count(*), coalesce(sum((flags & 1) = 0), 0),"
+	"  coalesce(sum((flags & 8) != 0), 0), coalesce(sum(size), 0),"
+	"  coalesce(sum(CASE WHEN flags & 8 THEN size ELSE 0 END), 0)"
+	"  FROM messages WHERE mailbox_id = mailboxes.id)";
+
+int
+store_quota_usage(struct store *s, struct quota_usage *u)
+{
+	return quota_read(s, SQL_QUOTA_KEPT, u);
+}
+
+int
+store_quota_recompute(struct store *s, struct quota_usage *kept,
+    struct quota_usage *actual)
+{
+	sqlite3_stmt *st;
+	enum db_txn t;
+	int rc;
+
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	if ((rc = quota_read(s, SQL_QUOTA_KEPT, kept)) == 0 &&
+	    (rc = quota_read(s, SQL_QUOTA_ACTUAL, actual)) == 0) {
+		if ((st = db_stmt(&s->db, SQL_QUOTA_SET)) == NULL)
+			rc = -1;
+		else {
+			sqlite3_bind_int64(st, 1, (int64_t)actual->storage);
+			sqlite3_bind_int64(st, 2, (int64_t)actual->messages);
+			rc = db_run(&s->db, st, "quota set");
+		}
+	}
+	if (rc == 0) {
+		if ((st = db_stmt(&s->db, SQL_COUNTS_FIX)) == NULL)
+			rc = -1;
+		else
+			rc = db_run(&s->db, st, "mailbox counters");
+	}
+	return db_txn_leave(&s->db, t, rc);
+}

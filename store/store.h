@@ -14,7 +14,15 @@
  * expunged UIDs are remembered with the modseq of their expunge.
  *
  * Return convention: 0 success, MK_NOTFOUND / MK_EXISTS / MK_INVALID
- * where listed, -1 on a database error (store_errmsg() says which).
+ * where listed, MK_BUSY when the database stayed locked for the busy
+ * timeout (5 s), -1 on a database error (store_errmsg() says which).
+ *
+ * Transactions: a state-changing call made outside a transaction runs in
+ * one of its own (BEGIN IMMEDIATE ... COMMIT); inside the caller's it
+ * runs in a savepoint.  Either way a call that fails changes nothing, and
+ * the caller's earlier work in the same transaction stays.  Structs the
+ * caller passes (struct mbox *) are refreshed from the database only when
+ * the call succeeds; after store_rollback() the caller re-reads them.
  */
 #ifndef MK_STORE_H
 #define MK_STORE_H
@@ -60,7 +68,8 @@ void store_close(struct store *s);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Nesting is not supported. */
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Nesting is not supported
+ * (store_begin() inside a transaction returns -1). */
 int  store_begin(struct store *s);
 int  store_commit(struct store *s);
 void store_rollback(struct store *s);
@@ -91,8 +100,9 @@ struct mbox_status {
 };
 
 /* Case rules for INBOX: "inbox" -> "INBOX", "Inbox/x" -> "INBOX/x".
- * Validates (no empty levels, no NUL/CR/LF, no '*' '%', length) and writes
- * the canonical form; MK_INVALID if the name can't be a mailbox. */
+ * Validates (no empty levels, no control characters, no '*' '%', length)
+ * and writes the canonical form; MK_INVALID if the name can't be a
+ * mailbox.  The functions below that take a name apply it themselves. */
 int  store_mbox_canon(const char *name, char *out, size_t outlen);
 
 int  store_mbox_find(struct store *s, const char *name, struct mbox *out);
@@ -104,16 +114,23 @@ int  store_mbox_create(struct store *s, const char *name, unsigned special_use,
 	struct mbox *out);
 /* RFC 3501 DELETE: with children it loses its messages and becomes
  * \Noselect; a \Noselect with children is MK_INVALID; INBOX is MK_INVALID.
- * Quota usage drops by what is removed. */
+ * Quota usage drops by what is removed.  A \Noselect parent left without
+ * children goes too.  Subscriptions are not touched (RFC 3501 6.3.6). */
 int  store_mbox_delete(struct store *s, const char *name);
 /* RFC 3501 RENAME, children included.  Renaming INBOX moves its messages
  * to a new mailbox "to" and leaves INBOX empty (its children stay).
- * MK_NOTFOUND, MK_EXISTS (target exists), MK_INVALID (into itself). */
+ * MK_NOTFOUND, MK_EXISTS (target exists), MK_INVALID (into itself).
+ * A renamed mailbox keeps its UIDVALIDITY and UIDs; missing parents of
+ * "to" are created.  INBOX's moved UIDs count as expunged from INBOX (with
+ * a new modseq), and the new mailbox gets a fresh UIDVALIDITY. */
 int  store_mbox_rename(struct store *s, const char *from, const char *to);
-/* Visits every mailbox in name order; stop by returning non-zero. */
+/* Visits every mailbox in name order; stop by returning non-zero (which
+ * is returned).  Callbacks may call other store functions. */
 int  store_mbox_foreach(struct store *s,
 	int (*cb)(const struct mbox *m, void *arg), void *arg);
 bool store_mbox_has_children(struct store *s, const char *name);
+/* From counters kept with every change: O(1) however large m is.
+ * recent: messages never yet claimed by store_mbox_claim_recent(). */
 int  store_mbox_status(struct store *s, const struct mbox *m,
 	struct mbox_status *st);
 /* Takes the UIDs never yet announced as \Recent: [*from, *to) is this
@@ -124,7 +141,9 @@ int  store_mbox_set_special_use(struct store *s, struct mbox *m, unsigned use);
 
 /* Keywords defined in a mailbox (for the FLAGS response), in the spelling
  * first used.  store_keyword_canon() finds the defined spelling of kw
- * case-insensitively, defining it if new. */
+ * case-insensitively, defining it if new; MK_INVALID if kw is not an atom
+ * (or is a \system flag) or does not fit in out.  Appending or storing a
+ * keyword defines it as well. */
 int  store_keywords(struct store *s, const struct mbox *m,
 	int (*cb)(const char *kw, void *arg), void *arg);
 int  store_keyword_canon(struct store *s, const struct mbox *m, const char *kw,
@@ -139,14 +158,16 @@ int  store_sub_foreach(struct store *s,
 
 /* ---- messages ---- */
 
+/* Valid during the callback that receives it. */
 struct msg_row {
-	int64_t        id;
+	int64_t        id;		/* (mailbox id << 32) | uid */
 	uint32_t       uid;
 	int64_t        body_id;
 	uint64_t       size;
 	struct mk_time internaldate;
 	unsigned       flags;		/* MF_* */
-	const char    *keywords;	/* space-separated, "" if none */
+	const char    *keywords;	/* space-separated, "" if none:
+					 * defined spellings, sorted */
 	uint64_t       modseq;
 };
 
@@ -158,13 +179,18 @@ struct msg_new {
 	const char    *keywords;	/* space-separated canonical, or "" */
 };
 
-/* Appends to m (updated in place); *uid receives the new UID. */
+/* Appends to m (updated in place); *uid receives the new UID.  MK_INVALID
+ * for a zone beyond +-99:59, an invalid keyword, or a \Noselect m;
+ * MK_NOTFOUND if m was deleted.  The Date: header is parsed here for
+ * SENT* search. */
 int  store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
 	uint32_t *uid);
 /* All UIDs of a mailbox, ascending (malloc'd). */
 int  store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
 	size_t *n);
-/* Rows whose UID is in the resolved set, ascending by UID. */
+/* Rows whose UID is in the resolved set, ascending by UID.  The callback
+ * may call other store functions, including changing the flags of the
+ * row it is given (FETCH setting \Seen). */
 int  store_msg_foreach(struct store *s, const struct mbox *m,
 	const struct seqset *uids,
 	int (*cb)(const struct msg_row *r, void *arg), void *arg);
@@ -181,17 +207,26 @@ struct flag_change {
 	unsigned    flags;
 	const char *keywords;
 };
-/* Writes new flags for each message (all get one new modseq, returned). */
+/* Writes new flags for each message (all get one new modseq, returned).
+ * Keywords are made canonical (defined spellings, no duplicates).  A row
+ * whose flags and keywords are already as given keeps its modseq (RFC
+ * 7162 3.1.3), and UIDs no longer present are skipped; if nothing
+ * changes, *modseq is the mailbox's current HIGHESTMODSEQ. */
 int  store_msg_set_flags(struct store *s, struct mbox *m,
 	const struct flag_change *ch, size_t n, uint64_t *modseq);
-/* Removes the messages, remembers their UIDs as expunged, adjusts quota. */
+/* Removes the messages, remembers their UIDs as expunged, adjusts quota.
+ * UIDs no longer present are skipped. */
 int  store_msg_expunge(struct store *s, struct mbox *m, const uint32_t *uids,
 	size_t n);
-/* Copies (sharing bodies) into dst; newuids[i] is the UID of uids[i]'s copy. */
+/* Copies (sharing bodies) into dst; newuids[i] is the UID of uids[i]'s
+ * copy, 0 if uids[i] no longer exists.  Flags and internal date are kept;
+ * keywords take dst's defined spellings.  src == dst is allowed. */
 int  store_msg_copy(struct store *s, struct mbox *src, struct mbox *dst,
 	const uint32_t *uids, size_t n, uint32_t *newuids);
 
-/* Reading a message's bytes without loading all of it. */
+/* Reading a message's bytes without loading all of it.  MK_NOTFOUND for
+ * a body that is gone; store_body_read() is MK_INVALID beyond the end.
+ * An open handle pins a read snapshot: close it when the read is done. */
 struct store_body;
 int  store_body_open(struct store *s, int64_t body_id, struct store_body **b,
 	uint64_t *size);
@@ -205,7 +240,8 @@ struct quota_usage {
 	uint64_t messages;
 };
 int  store_quota_usage(struct store *s, struct quota_usage *u);
-/* Recounts from the messages; reports what the kept counters said. */
+/* Recounts from the messages; reports what the kept counters said, and
+ * stores the recount (and repairs the per-mailbox STATUS counters). */
 int  store_quota_recompute(struct store *s, struct quota_usage *kept,
 	struct quota_usage *actual);
 

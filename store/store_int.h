@@ -1,0 +1,148 @@
+/*
+ * store_int.h - what the files of store/ share and nobody else sees.
+ *
+ * The SQLite plumbing used by both databases (a user's store and the
+ * directory): opening with the right pragmas and file mode, a per-handle
+ * cache of prepared statements, error recording, transactions that nest
+ * as savepoints, and the schema migration runner.  Then the pieces of
+ * struct store that store.c, store_schema.c, store_mbox.c, store_msg.c
+ * and search.c pass between them.  Tests include it to drive the
+ * migration runner with their own migration lists.
+ */
+#ifndef MK_STORE_INT_H
+#define MK_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define DB_BUSY_TIMEOUT_MS 5000
+
+/* Every system flag bit that messages.flags may hold. */
+#define MF_ALL (MF_SEEN | MF_ANSWERED | MF_FLAGGED | MF_DELETED | MF_DRAFT)
+
+struct db_slot {
+	const char   *sql;	/* NULL: a free slot */
+	sqlite3_stmt *st;
+};
+
+/* One SQLite connection with its statement cache. */
+struct sqldb {
+	sqlite3        *h;
+	struct db_slot *slots;		/* open addressing, keyed by SQL pointer */
+	size_t          nslots, nused;
+	sqlite3_stmt  **transient;	/* copies made while the cached one runs */
+	size_t          ntransient, maxtransient;
+	char            err[256];
+};
+
+/* Opens path (0600 when created), WAL, synchronous FULL or NORMAL,
+ * foreign keys on, busy timeout.  -1 with a message in err. */
+int  db_open(struct sqldb *db, const char *path, bool create, bool fsync,
+	char *err, size_t errlen);
+void db_close(struct sqldb *db);
+
+/*
+ * Statements: sql must be a string with static storage (a literal or a
+ * static const array): its address is the cache key, so each statement
+ * is prepared once per connection (SQLITE_PREPARE_PERSISTENT) and reset
+ * by db_done().  If the cached statement is still running (a callback of
+ * a foreach called back into the store), a private copy is prepared and
+ * db_done() finalizes it.  NULL on failure, with db->err set.
+ */
+sqlite3_stmt *db_stmt(struct sqldb *db, const char *sql);
+void db_done(struct sqldb *db, sqlite3_stmt *st);
+/* Steps st once expecting no row, then db_done; 0 or db_fail(). */
+int  db_run(struct sqldb *db, sqlite3_stmt *st, const char *what);
+/* Records the connection's error as "what: message"; MK_BUSY for a
+ * lock timeout, else -1.  Logged. */
+int  db_fail(struct sqldb *db, const char *what);
+/* Records a message of ours; returns rc. */
+int  db_err(struct sqldb *db, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Transactions.  db_txn_enter() starts BEGIN IMMEDIATE when no
+ * transaction is open, else a savepoint inside the caller's, so that
+ * every state-changing store call is all or nothing either way.
+ * db_txn_leave() commits (or releases) when rc == 0, else rolls back
+ * to where db_txn_enter() was, and returns rc (or the commit's error).
+ */
+enum db_txn { TXN_NONE, TXN_OWN, TXN_SAVEPOINT };
+int  db_begin(struct sqldb *db);
+int  db_commit(struct sqldb *db);
+void db_rollback(struct sqldb *db);
+int  db_txn_enter(struct sqldb *db, enum db_txn *t);
+int  db_txn_leave(struct sqldb *db, enum db_txn t, int rc);
+
+/*
+ * Schema migrations.  A database's user_version is the last migration
+ * applied; db_migrate() applies the missing ones in order, each in its
+ * own transaction: first sql (may hold several statements), then run()
+ * (C code over existing rows, may be NULL), then user_version = version.
+ * A database newer than the list refuses to open.  *from receives the
+ * version found (0: a new file).
+ */
+struct db_migration {
+	int         version;
+	const char *what;
+	const char *sql;
+	int       (*run)(struct sqldb *db);
+};
+int  db_migrate(struct sqldb *db, const struct db_migration *m, size_t n,
+	int *from);
+int  db_user_version(struct sqldb *db, int *v);
+
+/* ---- the user store ---- */
+
+struct store {
+	struct sqldb db;
+	int64_t      data_version;
+};
+
+extern const struct db_migration store_migrations[];
+extern const size_t store_nmigrations;
+
+/* store_open() with a chosen migration list (tests simulate upgrades). */
+int  store_open_with(const char *path, bool create, bool fsync,
+	const struct store_init_folder *init, size_t ninit,
+	const struct db_migration *mig, size_t nmig,
+	struct store **out, char *err, size_t errlen);
+
+/* A UIDVALIDITY never handed out before in this store. */
+int  store_uidvalidity_next(struct store *s, uint32_t *out);
+
+/* Changes to a mailbox row that a message operation makes at once. */
+struct mbox_delta {
+	int64_t msgs, unseen, deleted, bytes, deleted_bytes;
+};
+void mbox_delta_row(struct mbox_delta *d, unsigned flags, uint64_t size,
+	int sign);
+/* Re-reads m by id: MK_NOTFOUND if it is gone, MK_INVALID if \Noselect. */
+int  mbox_reload(struct store *s, struct mbox *m);
+/* Writes uidnext, highestmodseq and the counters of mailbox id. */
+int  mbox_update(struct store *s, int64_t id, uint32_t uidnext,
+	uint64_t modseq, const struct mbox_delta *d);
+int  quota_add(struct store *s, int64_t bytes, int64_t msgs);
+
+/* Keywords: the defined spelling of kw in mailbox id (defining it when
+ * define is true; MK_NOTFOUND otherwise), and a whole keyword list made
+ * canonical: spellings as defined, duplicates dropped, sorted.  The
+ * result is malloc'd. */
+#define MK_KEYWORD_MAX 256
+int  kw_lookup(struct store *s, int64_t mbox_id, const char *kw, bool define,
+	char *out, size_t outlen);
+int  kw_normalize(struct store *s, int64_t mbox_id, const char *in,
+	char **out);
+
+/* The columns every message query selects, and their decoding. */
+#define MSG_COLS "uid, body_id, size, internaldate, tz, flags, keywords, modseq"
+void msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r);
+
+/* The top-level Date: header of a message, if it has a readable one. */
+bool msg_sent_date(const char *data, size_t len, struct mk_time *out);
+
+#endif
