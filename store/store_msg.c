@@ -1,0 +1,733 @@
+/*
+ * store_msg.c - messages: APPEND, flags, EXPUNGE, COPY, and reading them.
+ *
+ * Offers the message half of store.h.  Every state-changing call runs in
+ * one transaction (its own, or a savepoint in the caller's), re-reads the
+ * mailbox row inside it (another connection may have moved UIDNEXT or
+ * HIGHESTMODSEQ), takes one new modseq for all the rows it changes, and
+ * keeps the mailbox counters and quota_usage exact before it returns.
+ * The caller's struct mbox is refreshed only when the call succeeds.
+ * Called by the mailbox process (APPEND, STORE, FETCH, EXPUNGE, COPY,
+ * MOVE, CONDSTORE/QRESYNC) and mailkeepctl.
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* An IMAP zone is +-hhmm; a tighter bound lets search turn a calendar
+ * day into an index range on internaldate (search.c). */
+#define MK_TZ_MAX_MIN (99 * 60 + 59)
+
+/* Below this many changed rows the modseq index beats a mailbox scan. */
+#define CHANGED_INDEX_LIMIT 2048
+
+void
+msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r)
+{
+	const unsigned char *kw = sqlite3_column_text(st, 6);
+
+	r->uid = (uint32_t)sqlite3_column_int64(st, 0);
+	r->id = (int64_t)((uint64_t)mbox_id << 32 | r->uid);
+	r->body_id = sqlite3_column_int64(st, 1);
+	r->size = (uint64_t)sqlite3_column_int64(st, 2);
+	r->internaldate.t = sqlite3_column_int64(st, 3);
+	r->internaldate.tz = sqlite3_column_int(st, 4);
+	r->flags = (unsigned)sqlite3_column_int(st, 5);
+	r->keywords = kw ? (const char *)kw : "";
+	r->modseq = (uint64_t)sqlite3_column_int64(st, 7);
+}
+
+/* ---- the Date: header ---- */
+
+static bool
+field_is(const char *p, const char *le, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if ((size_t)(le - p) <= n || strncasecmp(p, name, n) != 0)
+		return false;
+	for (p += n; p < le && (*p == ' ' || *p == '\t'); p++)
+		;
+	if (p == le || *p != ':')
+		return false;
+	*val = p + 1;
+	return true;
+}
+
+static bool
+val_add(char *val, size_t *vlen, size_t cap, const char *p, size_t n)
+{
+	if (n >= cap - *vlen)
+		return false;
+	memcpy(val + *vlen, p, n);
+	*vlen += n;
+	return true;
+}
+
+/* The first Date: field of the top-level header (which ends at the first
+ * empty line, CRLF or bare LF), unfolded and parsed. */
+bool
+msg_sent_date(const char *data, size_t len, struct mk_time *out)
+{
+	const char *p = data, *end = data + len, *eol, *le, *v;
+	char val[512];
+	size_t vlen = 0;
+	bool in_date = false, found = false;
+
+	while (p < end) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		le = eol ? eol : end;
+		if (le > p && le[-1] == '\r')
+			le--;
+		if (le == p)
+			break;
+		if (*p == ' ' || *p == '\t') {
+			if (in_date && !val_add(val, &vlen, sizeof(val), p,
+			    (size_t)(le - p)))
+				return false;
+		} else if (in_date)
+			break;
+		else if (field_is(p, le, "Date", &v)) {
+			in_date = found = true;
+			if (!val_add(val, &vlen, sizeof(val), v,
+			    (size_t)(le - v)))
+				return false;
+		}
+		p = eol ? eol + 1 : end;
+	}
+	return found && imapdate_parse_rfc5322(val, vlen, out) == 0;
+}
+
+/* ---- APPEND ---- */
+
+static const char SQL_BODY_INSERT[] =
+	"INSERT INTO bodies (refs, size, has_sent, sent_t, sent_tz)"
+	" VALUES (1, ?1, ?2, ?3, ?4)";
+static const char SQL_BODY_DATA[] =
+	"INSERT INTO body_data (id, data) VALUES (?1, ?2)";
+static const char SQL_MSG_INSERT[] =
+	"INSERT INTO messages (mailbox_id, uid, body_id, size, internaldate,"
+	" tz, flags, keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	" ?8, ?9)";
+
+static int
+body_insert(struct store *s, const struct msg_new *n, int64_t *body_id)
+{
+	struct mk_time sent = { 0, 0 };
+	bool has_sent = msg_sent_date(n->data, n->len, &sent);
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(&s->db, SQL_BODY_INSERT)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)n->len);
+	sqlite3_bind_int(st, 2, has_sent);
+	sqlite3_bind_int64(st, 3, sent.t);
+	sqlite3_bind_int(st, 4, sent.tz);
+	if ((rc = db_run(&s->db, st, "body insert")) != 0)
+		return rc;
+	*body_id = sqlite3_last_insert_rowid(s->db.h);
+	if ((st = db_stmt(&s->db, SQL_BODY_DATA)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, *body_id);
+	if (n->len == 0)
+		sqlite3_bind_zeroblob(st, 2, 0);
+	else
+		sqlite3_bind_blob64(st, 2, n->data, n->len, SQLITE_STATIC);
+	return db_run(&s->db, st, "body data");
+}
+
+struct msg_ins {
+	int64_t        mbox_id;
+	uint32_t       uid;
+	int64_t        body_id;
+	uint64_t       size;
+	struct mk_time date;
+	unsigned       flags;
+	const char    *keywords;
+	uint64_t       modseq;
+};
+
+static int
+msg_insert(struct store *s, const struct msg_ins *m)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, SQL_MSG_INSERT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->mbox_id);
+	sqlite3_bind_int64(st, 2, m->uid);
+	sqlite3_bind_int64(st, 3, m->body_id);
+	sqlite3_bind_int64(st, 4, (int64_t)m->size);
+	sqlite3_bind_int64(st, 5, m->date.t);
+	sqlite3_bind_int(st, 6, m->date.tz);
+	sqlite3_bind_int(st, 7, (int)(m->flags & MF_ALL));
+	sqlite3_bind_text(st, 8, m->keywords, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, (int64_t)m->modseq);
+	return db_run(&s->db, st, "message insert");
+}
+
+static int
+uid_space(struct store *s, uint32_t uidnext)
+{
+	/* UIDs are 32-bit; UIDNEXT itself must still fit. */
+	if (uidnext == 0 || uidnext >= UINT32_MAX)
+		return db_err(&s->db, MK_INVALID, "UID space of the mailbox "
+		    "is exhausted");
+	return 0;
+}
+
+static int
+append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
+    uint32_t *uid)
+{
+	struct mbox_delta d = { 0 };
+	struct msg_ins mi;
+	char *kw = NULL;
+	int rc;
+
+	if ((rc = mbox_reload(s, cur)) != 0 ||
+	    (rc = uid_space(s, cur->uidnext)) != 0 ||
+	    (rc = kw_normalize(s, cur->id, n->keywords, &kw)) != 0)
+		goto out;
+	mi.mbox_id = cur->id;
+	mi.uid = cur->uidnext;
+	mi.size = n->len;
+	mi.date = n->internaldate;
+	mi.flags = n->flags & MF_ALL;
+	mi.keywords = kw;
+	mi.modseq = cur->highestmodseq + 1;
+	if ((rc = body_insert(s, n, &mi.body_id)) != 0 ||
+	    (rc = msg_insert(s, &mi)) != 0)
+		goto out;
+	mbox_delta_row(&d, mi.flags, mi.size, 1);
+	if ((rc = mbox_update(s, cur->id, mi.uid + 1, mi.modseq, &d)) != 0 ||
+	    (rc = quota_add(s, (int64_t)n->len, 1)) != 0)
+		goto out;
+	cur->uidnext = mi.uid + 1;
+	cur->highestmodseq = mi.modseq;
+	*uid = mi.uid;
+out:
+	free(kw);
+	return rc;
+}
+
+int
+store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
+    uint32_t *uid)
+{
+	struct mbox cur = *m;
+	enum db_txn t;
+	int rc;
+
+	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
+	    n->internaldate.tz > MK_TZ_MAX_MIN)
+		return db_err(&s->db, MK_INVALID, "zone out of range");
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, uid));
+	if (rc == 0)
+		*m = cur;
+	return rc;
+}
+
+/* ---- reading ---- */
+
+int
+store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
+    size_t *n)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT uid FROM messages"
+	    " WHERE mailbox_id = ?1 ORDER BY uid");
+	size_t cap = 0;
+	int rc;
+
+	*uids = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			*uids = xreallocarray(*uids, cap, sizeof(**uids));
+		}
+		(*uids)[(*n)++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	rc = rc == SQLITE_DONE ? 0 : db_fail(&s->db, "uids");
+	db_done(&s->db, st);
+	if (rc != 0) {
+		free(*uids);
+		*uids = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* Steps st (bound) and hands every row to cb; stops at cb's non-zero. */
+static int
+rows_each(struct store *s, sqlite3_stmt *st, int64_t mbox_id,
+    int (*cb)(const struct msg_row *r, void *arg), void *arg)
+{
+	struct msg_row r;
+	int rc = 0, step = SQLITE_DONE;
+
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		msg_row_read(st, mbox_id, &r);
+		rc = cb(&r, arg);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(&s->db, "messages");
+	db_done(&s->db, st);
+	return rc;
+}
+
+int
+store_msg_foreach(struct store *s, const struct mbox *m,
+    const struct seqset *uids,
+    int (*cb)(const struct msg_row *r, void *arg), void *arg)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < uids->n; i++) {
+		if (uids->r[i].hi < uids->r[i].lo)
+			continue;
+		st = db_stmt(&s->db, "SELECT " MSG_COLS " FROM messages"
+		    " WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3"
+		    " ORDER BY uid");
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, m->id);
+		sqlite3_bind_int64(st, 2, uids->r[i].lo);
+		sqlite3_bind_int64(st, 3, uids->r[i].hi);
+		rc = rows_each(s, st, m->id, cb, arg);
+	}
+	return rc;
+}
+
+/* Whether fewer than limit rows of the mailbox have modseq > since: then
+ * the modseq index wins over reading the mailbox in UID order. */
+static int
+modseq_few(struct store *s, int64_t mbox_id, uint64_t since, int64_t limit,
+    bool *few)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT count(*) FROM (SELECT 1"
+	    " FROM messages INDEXED BY messages_modseq WHERE mailbox_id = ?1"
+	    " AND modseq > ?2 LIMIT ?3)");
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, (int64_t)MK_MIN(since, (uint64_t)INT64_MAX));
+	sqlite3_bind_int64(st, 3, limit);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*few = sqlite3_column_int64(st, 0) < limit;
+	else
+		rc = db_fail(&s->db, "modseq count");
+	db_done(&s->db, st);
+	return rc;
+}
+
+int
+store_msg_changed_since(struct store *s, const struct mbox *m,
+    uint64_t modseq, int (*cb)(const struct msg_row *r, void *arg), void *arg)
+{
+	sqlite3_stmt *st;
+	bool few = false;
+	int rc;
+
+	if ((rc = modseq_few(s, m->id, modseq, CHANGED_INDEX_LIMIT, &few)) != 0)
+		return rc;
+	st = db_stmt(&s->db, few ?
+	    "SELECT " MSG_COLS " FROM messages INDEXED BY messages_modseq"
+	    " WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid" :
+	    "SELECT " MSG_COLS " FROM messages"
+	    " WHERE mailbox_id = ?1 AND +modseq > ?2 ORDER BY uid");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->id);
+	sqlite3_bind_int64(st, 2, (int64_t)MK_MIN(modseq, (uint64_t)INT64_MAX));
+	return rows_each(s, st, m->id, cb, arg);
+}
+
+int
+store_expunged_since(struct store *s, const struct mbox *m, uint64_t modseq,
+    int (*cb)(uint32_t uid, uint64_t modseq, void *arg), void *arg)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT uid, modseq FROM expunged"
+	    " WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid");
+	int rc = 0, step = SQLITE_DONE;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->id);
+	sqlite3_bind_int64(st, 2, (int64_t)MK_MIN(modseq, (uint64_t)INT64_MAX));
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb((uint32_t)sqlite3_column_int64(st, 0),
+		    (uint64_t)sqlite3_column_int64(st, 1), arg);
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(&s->db, "expunged");
+	db_done(&s->db, st);
+	return rc;
+}
+
+/* ---- flags ---- */
+
+/* One call usually gives many rows the same keyword list: normalize
+ * each distinct list once. */
+struct kw_memo {
+	char *in, *out;
+};
+
+static int
+kw_memo_get(struct store *s, int64_t mbox_id, struct kw_memo *mc,
+    const char *in, const char **out)
+{
+	char *res;
+	int rc;
+
+	if (in == NULL)
+		in = "";
+	if (mc->in != NULL && strcmp(mc->in, in) == 0) {
+		*out = mc->out;
+		return 0;
+	}
+	if ((rc = kw_normalize(s, mbox_id, in, &res)) != 0)
+		return rc;
+	free(mc->in);
+	free(mc->out);
+	mc->in = xstrdup(in);
+	mc->out = res;
+	*out = res;
+	return 0;
+}
+
+static void
+kw_memo_free(struct kw_memo *mc)
+{
+	free(mc->in);
+	free(mc->out);
+}
+
+struct msg_old {
+	int64_t  body_id;
+	uint64_t size;
+	unsigned flags;
+	char    *keywords;
+};
+
+static int
+msg_get(struct store *s, int64_t mbox_id, uint32_t uid, struct msg_old *o)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT body_id, size, flags,"
+	    " keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		o->body_id = sqlite3_column_int64(st, 0);
+		o->size = (uint64_t)sqlite3_column_int64(st, 1);
+		o->flags = (unsigned)sqlite3_column_int(st, 2);
+		o->keywords = xstrdup(sqlite3_column_text(st, 3) ?
+		    (const char *)sqlite3_column_text(st, 3) : "");
+		rc = 0;
+	} else
+		rc = rc == SQLITE_DONE ? MK_NOTFOUND : db_fail(&s->db, "message");
+	db_done(&s->db, st);
+	return rc;
+}
+
+static int
+flags_write(struct store *s, int64_t mbox_id, uint32_t uid, unsigned flags,
+    const char *kw, uint64_t modseq)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "UPDATE messages SET flags = ?3,"
+	    " keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_int(st, 3, (int)flags);
+	sqlite3_bind_text(st, 4, kw, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)modseq);
+	return db_run(&s->db, st, "flags");
+}
+
+/* Applies one change; *modseq is taken from cur on the first real one. */
+static int
+flag_change_one(struct store *s, struct mbox *cur, struct kw_memo *mc,
+    const struct flag_change *ch, uint64_t *modseq, struct mbox_delta *d)
+{
+	struct msg_old o;
+	const char *kw;
+	unsigned flags = ch->flags & MF_ALL;
+	int rc;
+
+	if ((rc = msg_get(s, cur->id, ch->uid, &o)) != 0)
+		return rc == MK_NOTFOUND ? 0 : rc;
+	if ((rc = kw_memo_get(s, cur->id, mc, ch->keywords, &kw)) == 0 &&
+	    (flags != o.flags || strcmp(kw, o.keywords) != 0)) {
+		if (*modseq == 0)
+			*modseq = cur->highestmodseq + 1;
+		rc = flags_write(s, cur->id, ch->uid, flags, kw, *modseq);
+		mbox_delta_row(d, o.flags, o.size, -1);
+		mbox_delta_row(d, flags, o.size, 1);
+	}
+	free(o.keywords);
+	return rc;
+}
+
+static int
+set_flags_txn(struct store *s, struct mbox *cur, const struct flag_change *ch,
+    size_t n, uint64_t *modseq)
+{
+	struct mbox_delta d = { 0 };
+	struct kw_memo mc = { NULL, NULL };
+	size_t i;
+	int rc;
+
+	*modseq = 0;
+	if ((rc = mbox_reload(s, cur)) != 0)
+		return rc;
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = flag_change_one(s, cur, &mc, &ch[i], modseq, &d);
+	kw_memo_free(&mc);
+	if (rc != 0 || *modseq == 0)
+		return rc;
+	if ((rc = mbox_update(s, cur->id, cur->uidnext, *modseq, &d)) == 0)
+		cur->highestmodseq = *modseq;
+	return rc;
+}
+
+int
+store_msg_set_flags(struct store *s, struct mbox *m,
+    const struct flag_change *ch, size_t n, uint64_t *modseq)
+{
+	struct mbox cur = *m;
+	enum db_txn t;
+	uint64_t ms = 0;
+	int rc;
+
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	rc = db_txn_leave(&s->db, t, set_flags_txn(s, &cur, ch, n, &ms));
+	if (rc != 0)
+		return rc;
+	*m = cur;
+	if (modseq != NULL)
+		*modseq = ms != 0 ? ms : cur.highestmodseq;
+	return 0;
+}
+
+/* ---- EXPUNGE ---- */
+
+static int
+body_unref(struct store *s, int64_t body_id)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "UPDATE bodies SET refs = refs - 1"
+	    " WHERE id = ?1 RETURNING refs");
+	int64_t refs = 1;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, body_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		refs = sqlite3_column_int64(st, 0);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : db_fail(&s->db, "body unref");
+	db_done(&s->db, st);
+	if (rc != 0 || refs > 0)
+		return rc;
+	/* The last message using it is gone; body_data follows (cascade). */
+	if ((st = db_stmt(&s->db, "DELETE FROM bodies WHERE id = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, body_id);
+	return db_run(&s->db, st, "body delete");
+}
+
+static int
+expunge_one(struct store *s, struct mbox *cur, uint32_t uid, uint64_t *modseq,
+    struct mbox_delta *d)
+{
+	struct msg_old o;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = msg_get(s, cur->id, uid, &o)) != 0)
+		return rc == MK_NOTFOUND ? 0 : rc;
+	free(o.keywords);
+	if (*modseq == 0)
+		*modseq = cur->highestmodseq + 1;
+	if ((st = db_stmt(&s->db, "DELETE FROM messages"
+	    " WHERE mailbox_id = ?1 AND uid = ?2")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, cur->id);
+	sqlite3_bind_int64(st, 2, uid);
+	if ((rc = db_run(&s->db, st, "expunge")) != 0)
+		return rc;
+	if ((st = db_stmt(&s->db, "INSERT OR REPLACE INTO expunged"
+	    " (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, cur->id);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_int64(st, 3, (int64_t)*modseq);
+	if ((rc = db_run(&s->db, st, "expunged")) != 0)
+		return rc;
+	mbox_delta_row(d, o.flags, o.size, -1);
+	return body_unref(s, o.body_id);
+}
+
+static int
+expunge_txn(struct store *s, struct mbox *cur, const uint32_t *uids, size_t n)
+{
+	struct mbox_delta d = { 0 };
+	uint64_t modseq = 0;
+	size_t i;
+	int rc;
+
+	if ((rc = mbox_reload(s, cur)) != 0)
+		return rc;
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = expunge_one(s, cur, uids[i], &modseq, &d);
+	if (rc != 0 || modseq == 0)
+		return rc;
+	if ((rc = mbox_update(s, cur->id, cur->uidnext, modseq, &d)) != 0 ||
+	    (rc = quota_add(s, d.bytes, d.msgs)) != 0)
+		return rc;
+	cur->highestmodseq = modseq;
+	return 0;
+}
+
+int
+store_msg_expunge(struct store *s, struct mbox *m, const uint32_t *uids,
+    size_t n)
+{
+	struct mbox cur = *m;
+	enum db_txn t;
+	int rc;
+
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	if ((rc = db_txn_leave(&s->db, t, expunge_txn(s, &cur, uids, n))) == 0)
+		*m = cur;
+	return rc;
+}
+
+/* ---- COPY ---- */
+
+struct copy_state {
+	struct mbox      src, dst;
+	struct kw_memo   mc;
+	struct mbox_delta d;
+	uint64_t         modseq;
+};
+
+static int
+copy_one(struct store *s, struct copy_state *c, uint32_t uid, uint32_t *newuid)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT body_id, size, internaldate,"
+	    " tz, flags, keywords FROM messages WHERE mailbox_id = ?1"
+	    " AND uid = ?2");
+	struct msg_ins mi;
+	char *srckw;
+	int rc;
+
+	*newuid = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, c->src.id);
+	sqlite3_bind_int64(st, 2, uid);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? 0 : db_fail(&s->db, "copy read");
+		db_done(&s->db, st);
+		return rc;	/* gone already: nothing to copy */
+	}
+	mi.body_id = sqlite3_column_int64(st, 0);
+	mi.size = (uint64_t)sqlite3_column_int64(st, 1);
+	mi.date.t = sqlite3_column_int64(st, 2);
+	mi.date.tz = sqlite3_column_int(st, 3);
+	mi.flags = (unsigned)sqlite3_column_int(st, 4);
+	srckw = xstrdup((const char *)sqlite3_column_text(st, 5));
+	db_done(&s->db, st);
+	/* Keywords are defined per mailbox: respell them for dst. */
+	rc = kw_memo_get(s, c->dst.id, &c->mc, srckw, &mi.keywords);
+	free(srckw);
+	if (rc != 0 || (rc = uid_space(s, c->dst.uidnext)) != 0)
+		return rc;
+	if (c->modseq == 0)
+		c->modseq = c->dst.highestmodseq + 1;
+	mi.mbox_id = c->dst.id;
+	mi.uid = c->dst.uidnext;
+	mi.modseq = c->modseq;
+	if ((rc = msg_insert(s, &mi)) != 0)
+		return rc;
+	if ((st = db_stmt(&s->db,
+	    "UPDATE bodies SET refs = refs + 1 WHERE id = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mi.body_id);
+	if ((rc = db_run(&s->db, st, "body ref")) != 0)
+		return rc;
+	mbox_delta_row(&c->d, mi.flags, mi.size, 1);
+	*newuid = c->dst.uidnext++;
+	return 0;
+}
+
+static int
+copy_txn(struct store *s, struct copy_state *c, const uint32_t *uids,
+    size_t n, uint32_t *newuids)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = mbox_reload(s, &c->src)) != 0 ||
+	    (rc = mbox_reload(s, &c->dst)) != 0)
+		return rc;
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = copy_one(s, c, uids[i], &newuids[i]);
+	if (rc != 0 || c->modseq == 0)
+		return rc;
+	if ((rc = mbox_update(s, c->dst.id, c->dst.uidnext, c->modseq,
+	    &c->d)) != 0 || (rc = quota_add(s, c->d.bytes, c->d.msgs)) != 0)
+		return rc;
+	c->dst.highestmodseq = c->modseq;
+	if (c->src.id == c->dst.id)
+		c->src = c->dst;
+	return 0;
+}
+
+int
+store_msg_copy(struct store *s, struct mbox *src, struct mbox *dst,
+    const uint32_t *uids, size_t n, uint32_t *newuids)
+{
+	struct copy_state c;
+	enum db_txn t;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.src = *src;
+	c.dst = *dst;
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	rc = db_txn_leave(&s->db, t, copy_txn(s, &c, uids, n, newuids));
+	kw_memo_free(&c.mc);
+	if (rc == 0) {
+		*src = c.src;
+		*dst = c.dst;
+	}
+	return rc;
+}
