@@ -1,0 +1,409 @@
+/*
+ * directory.c - the directory database: users, hashes, admin flag,
+ * quota limits, impersonation audit (see directory.h).
+ *
+ * Called by the master (logins, PROXYAUTH, quota limits) and mailkeepctl.
+ * The file is created 0600, WAL, through the same plumbing and migration
+ * runner as the user stores (store.c, store_schema.c).
+ *
+ * Schema version 1:
+ *   users(id AUTOINCREMENT, name UNIQUE, hash, admin, quota_storage,
+ *         quota_messages, created)
+ *       A mailbox process runs as mail_uid_base + id, so an id must never
+ *       be handed out twice: AUTOINCREMENT keeps a deleted user's id (and
+ *       the files that uid still owns) from going to a new user.
+ *   audit(id, started, ended, admin, target, client, method, session)
+ *       One row per impersonation; ended is 0 while the session runs.
+ *       The partial index finds the running row of a session.
+ */
+#include "store/directory.h"
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+struct directory {
+	struct sqldb db;
+};
+
+static const char DIR_SCHEMA_V1[] =
+	"CREATE TABLE users ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  hash TEXT NOT NULL,"
+	"  admin INTEGER NOT NULL DEFAULT 0,"
+	"  quota_storage INTEGER NOT NULL DEFAULT -1,"
+	"  quota_messages INTEGER NOT NULL DEFAULT -1,"
+	"  created INTEGER NOT NULL"
+	");"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  started INTEGER NOT NULL,"
+	"  ended INTEGER NOT NULL DEFAULT 0,"
+	"  admin TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  client TEXT NOT NULL,"
+	"  method TEXT NOT NULL,"
+	"  session INTEGER NOT NULL"
+	");"
+	"CREATE INDEX audit_running ON audit (session) WHERE ended = 0;";
+
+static const struct db_migration dir_migrations[] = {
+	{ 1, "initial schema", DIR_SCHEMA_V1, NULL },
+};
+
+#define USER_COLS "id, name, hash, admin, quota_storage, quota_messages, created"
+
+int
+dir_open(const char *path, bool create, struct directory **out, char *err,
+    size_t errlen)
+{
+	struct directory *d = xcalloc(1, sizeof(*d));
+	int from;
+
+	*out = NULL;
+	/* The directory holds hashes: always durable. */
+	if (db_open(&d->db, path, create, true, err, errlen) != 0) {
+		free(d);
+		return -1;
+	}
+	if (db_migrate(&d->db, dir_migrations, nitems(dir_migrations),
+	    &from) != 0) {
+		snprintf(err, errlen, "%s: %s", path, d->db.err);
+		dir_close(d);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+void
+dir_close(struct directory *d)
+{
+	if (d == NULL)
+		return;
+	db_close(&d->db);
+	free(d);
+}
+
+const char *
+dir_errmsg(struct directory *d)
+{
+	return d->db.err;
+}
+
+static bool
+name_bad(const char **why, const char *msg)
+{
+	*why = msg;
+	return false;
+}
+
+bool
+dir_name_canon(const char *name, char *out, size_t outlen, const char **why)
+{
+	size_t i, len = name ? strlen(name) : 0;
+
+	if (len == 0)
+		return name_bad(why, "empty user name");
+	if (len > MK_USER_MAX - 1)
+		return name_bad(why, "user name longer than 64 bytes");
+	if (len >= outlen)
+		return name_bad(why, "user name does not fit");
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			;
+		else if (i == 0)
+			return name_bad(why, "user name must start with a letter or "
+			    "digit");
+		else if (strchr("._@+-", c) == NULL)
+			return name_bad(why, "user name may hold only a-z 0-9 . _ @ "
+			    "+ -");
+		out[i] = c;
+	}
+	out[len] = '\0';
+	return true;
+}
+
+/* ---- users ---- */
+
+static void
+user_read(sqlite3_stmt *st, struct dir_user *u)
+{
+	const unsigned char *name = sqlite3_column_text(st, 1);
+	const unsigned char *hash = sqlite3_column_text(st, 2);
+
+	memset(u, 0, sizeof(*u));
+	u->id = (uint32_t)sqlite3_column_int64(st, 0);
+	mk_strlcpy(u->name, name ? (const char *)name : "", sizeof(u->name));
+	mk_strlcpy(u->hash, hash ? (const char *)hash : "", sizeof(u->hash));
+	u->admin = sqlite3_column_int(st, 3) != 0;
+	u->quota_storage = sqlite3_column_int64(st, 4);
+	u->quota_messages = sqlite3_column_int64(st, 5);
+	u->created = sqlite3_column_int64(st, 6);
+}
+
+static int
+user_fetch(struct directory *d, sqlite3_stmt *st, struct dir_user *u)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		user_read(st, u);
+		rc = 0;
+	} else if (rc == SQLITE_DONE)
+		rc = db_err(&d->db, MK_NOTFOUND, "no such user");
+	else
+		rc = db_fail(&d->db, "user read");
+	db_done(&d->db, st);
+	return rc;
+}
+
+int
+dir_user_get(struct directory *d, const char *name, struct dir_user *u)
+{
+	char canon[MK_USER_MAX];
+	const char *why;
+	sqlite3_stmt *st;
+
+	if (!dir_name_canon(name, canon, sizeof(canon), &why))
+		return db_err(&d->db, MK_NOTFOUND, "no such user");
+	st = db_stmt(&d->db, "SELECT " USER_COLS " FROM users WHERE name = ?1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+	return user_fetch(d, st, u);
+}
+
+int
+dir_user_get_by_id(struct directory *d, uint32_t id, struct dir_user *u)
+{
+	sqlite3_stmt *st = db_stmt(&d->db,
+	    "SELECT " USER_COLS " FROM users WHERE id = ?1");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	return user_fetch(d, st, u);
+}
+
+static int
+hash_check(struct directory *d, const char *hash)
+{
+	if (hash == NULL || *hash == '\0' ||
+	    strlen(hash) >= sizeof(((struct dir_user *)0)->hash))
+		return db_err(&d->db, MK_INVALID, "password hash empty or "
+		    "longer than 255 bytes");
+	return 0;
+}
+
+int
+dir_user_add(struct directory *d, const char *name, const char *hash,
+    uint32_t *id)
+{
+	char canon[MK_USER_MAX];
+	const char *why;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!dir_name_canon(name, canon, sizeof(canon), &why))
+		return db_err(&d->db, MK_INVALID, "%s", why);
+	if ((rc = hash_check(d, hash)) != 0)
+		return rc;
+	st = db_stmt(&d->db, "INSERT INTO users (name, hash, created)"
+	    " VALUES (?1, ?2, ?3)");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT)
+		rc = db_err(&d->db, MK_EXISTS, "user %s exists", canon);
+	else if (rc != SQLITE_DONE)
+		rc = db_fail(&d->db, "user add");
+	else {
+		rc = 0;
+		if (sqlite3_last_insert_rowid(d->db.h) > (int64_t)UINT32_MAX)
+			rc = db_err(&d->db, -1, "user id space exhausted");
+		else if (id != NULL)
+			*id = (uint32_t)sqlite3_last_insert_rowid(d->db.h);
+	}
+	db_done(&d->db, st);
+	return rc;
+}
+
+/* Runs an UPDATE / DELETE whose ?1 is the user name; MK_NOTFOUND if no
+ * row changed. */
+static int
+user_change(struct directory *d, sqlite3_stmt *st, const char *name)
+{
+	char canon[MK_USER_MAX];
+	const char *why;
+	int rc;
+
+	if (!dir_name_canon(name, canon, sizeof(canon), &why)) {
+		db_done(&d->db, st);
+		return db_err(&d->db, MK_NOTFOUND, "no such user");
+	}
+	sqlite3_bind_text(st, 1, canon, -1, SQLITE_TRANSIENT);
+	if ((rc = db_run(&d->db, st, "user change")) != 0)
+		return rc;
+	if (sqlite3_changes(d->db.h) == 0)
+		return db_err(&d->db, MK_NOTFOUND, "no such user");
+	return 0;
+}
+
+int
+dir_user_del(struct directory *d, const char *name)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "DELETE FROM users WHERE name = ?1");
+
+	return st == NULL ? -1 : user_change(d, st, name);
+}
+
+int
+dir_user_set_hash(struct directory *d, const char *name, const char *hash)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = hash_check(d, hash)) != 0)
+		return rc;
+	if ((st = db_stmt(&d->db,
+	    "UPDATE users SET hash = ?2 WHERE name = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	return user_change(d, st, name);
+}
+
+int
+dir_user_set_admin(struct directory *d, const char *name, bool admin)
+{
+	sqlite3_stmt *st = db_stmt(&d->db,
+	    "UPDATE users SET admin = ?2 WHERE name = ?1");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 2, admin);
+	return user_change(d, st, name);
+}
+
+int
+dir_user_set_quota(struct directory *d, const char *name, int64_t storage_kib,
+    int64_t messages)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "UPDATE users SET"
+	    " quota_storage = ?2, quota_messages = ?3 WHERE name = ?1");
+
+	if (st == NULL)
+		return -1;
+	/* Anything negative means "the configured default". */
+	sqlite3_bind_int64(st, 2, storage_kib < 0 ? -1 : storage_kib);
+	sqlite3_bind_int64(st, 3, messages < 0 ? -1 : messages);
+	return user_change(d, st, name);
+}
+
+int
+dir_user_foreach(struct directory *d,
+    int (*cb)(const struct dir_user *u, void *arg), void *arg)
+{
+	sqlite3_stmt *st = db_stmt(&d->db,
+	    "SELECT " USER_COLS " FROM users ORDER BY name");
+	struct dir_user u;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (st == NULL)
+		return -1;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		user_read(st, &u);
+		rc = cb(&u, arg);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(&d->db, "users");
+	db_done(&d->db, st);
+	explicit_bzero(&u, sizeof(u));
+	return rc;
+}
+
+/* ---- impersonation audit ---- */
+
+int
+dir_audit_start(struct directory *d, const struct dir_audit *a, int64_t *row)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "INSERT INTO audit (started, admin,"
+	    " target, client, method, session) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, a->start);
+	sqlite3_bind_text(st, 2, a->admin ? a->admin : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->target ? a->target : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, a->client ? a->client : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, a->method ? a->method : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (int64_t)a->session);
+	if ((rc = db_run(&d->db, st, "audit start")) != 0)
+		return rc;
+	if (row != NULL)
+		*row = sqlite3_last_insert_rowid(d->db.h);
+	return 0;
+}
+
+int
+dir_audit_end(struct directory *d, uint64_t session, int64_t end)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "UPDATE audit SET ended = ?2"
+	    " WHERE session = ?1 AND ended = 0");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)session);
+	/* 0 means "running": an end at the epoch is still an end. */
+	sqlite3_bind_int64(st, 2, end != 0 ? end : 1);
+	if ((rc = db_run(&d->db, st, "audit end")) != 0)
+		return rc;
+	if (sqlite3_changes(d->db.h) == 0)
+		return db_err(&d->db, MK_NOTFOUND, "no running audit session");
+	return 0;
+}
+
+int
+dir_audit_foreach(struct directory *d,
+    int (*cb)(const struct dir_audit *a, void *arg), void *arg)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "SELECT id, started, ended, admin,"
+	    " target, client, method, session FROM audit ORDER BY id");
+	struct dir_audit a;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (st == NULL)
+		return -1;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		a.id = sqlite3_column_int64(st, 0);
+		a.start = sqlite3_column_int64(st, 1);
+		a.end = sqlite3_column_int64(st, 2);
+		a.admin = (const char *)sqlite3_column_text(st, 3);
+		a.target = (const char *)sqlite3_column_text(st, 4);
+		a.client = (const char *)sqlite3_column_text(st, 5);
+		a.method = (const char *)sqlite3_column_text(st, 6);
+		a.session = (uint64_t)sqlite3_column_int64(st, 7);
+		rc = cb(&a, arg);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(&d->db, "audit");
+	db_done(&d->db, st);
+	return rc;
+}
