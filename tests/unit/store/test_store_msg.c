@@ -1,0 +1,567 @@
+/*
+ * test_store_msg.c - messages: APPEND, UIDs and rows, MODSEQ per call,
+ * CHANGEDSINCE and expunged UIDs, flags and keywords, EXPUNGE, COPY with
+ * shared bodies (refcount and deletion of the last copy), streaming a
+ * body at offsets, the Date: header, exact quota usage after a mixed
+ * workload and its recount.
+ */
+#include <CUnit/CUnit.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+#include "store_support.h"
+
+static char *dir;
+static struct store *S;
+
+static void
+setup(void)
+{
+	dir = ts_dir();
+	S = ts_open(dir);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(S);
+}
+
+static void
+teardown(void)
+{
+	store_close(S);
+	S = NULL;
+	ts_rmdir(dir);
+	dir = NULL;
+}
+
+static struct mbox
+mb(const char *name)
+{
+	struct mbox m;
+
+	memset(&m, 0, sizeof(m));
+	CU_ASSERT_EQUAL(store_mbox_find(S, name, &m), 0);
+	return m;
+}
+
+static int64_t
+q(const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(S->db.h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+struct rows {
+	struct msg_row r[16];
+	char           kw[16][64];
+	size_t         n;
+};
+
+static int
+rows_cb(const struct msg_row *r, void *arg)
+{
+	struct rows *x = arg;
+
+	if (x->n < 16) {
+		x->r[x->n] = *r;
+		snprintf(x->kw[x->n], sizeof(x->kw[0]), "%s", r->keywords);
+		x->r[x->n].keywords = x->kw[x->n];
+		x->n++;
+	}
+	return 0;
+}
+
+static struct seqset
+set2(struct seq_range *r, uint32_t a, uint32_t b, uint32_t c, uint32_t d)
+{
+	r[0].lo = a;
+	r[0].hi = b;
+	r[1].lo = c;
+	r[1].hi = d;
+	return (struct seqset){ r, 2, false };
+}
+
+void
+test_msg_append_rows(void)
+{
+	struct mbox in;
+	struct seq_range rr[2];
+	struct seqset set;
+	struct rows rows = { .n = 0 };
+	uint32_t *uids;
+	size_t n;
+
+	setup();
+	in = mb("INBOX");
+	CU_ASSERT_EQUAL(ts_append(S, &in, "first", MF_SEEN, "$a", 1000, 120), 1);
+	CU_ASSERT_EQUAL(in.uidnext, 2);
+	CU_ASSERT_EQUAL(in.highestmodseq, 2);
+	CU_ASSERT_EQUAL(ts_append(S, &in, "second!", 0, "", 2000, -300), 2);
+	CU_ASSERT_EQUAL(ts_append(S, &in, "3", MF_FLAGGED | MF_DRAFT, "", 3000,
+	    0), 3);
+	CU_ASSERT_EQUAL(in.highestmodseq, 4);
+	CU_ASSERT_EQUAL(store_msg_uids(S, &in, &uids, &n), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT(n == 3 && uids[0] == 1 && uids[1] == 2 && uids[2] == 3);
+	free(uids);
+	set = set2(rr, 1, 1, 3, 9);
+	CU_ASSERT_EQUAL(store_msg_foreach(S, &in, &set, rows_cb, &rows), 0);
+	CU_ASSERT_EQUAL_FATAL(rows.n, 2);
+	CU_ASSERT_EQUAL(rows.r[0].uid, 1);
+	CU_ASSERT_EQUAL(rows.r[0].size, 5);
+	CU_ASSERT_EQUAL(rows.r[0].internaldate.t, 1000);
+	CU_ASSERT_EQUAL(rows.r[0].internaldate.tz, 120);
+	CU_ASSERT_EQUAL(rows.r[0].flags, MF_SEEN);
+	CU_ASSERT_STRING_EQUAL(rows.r[0].keywords, "$a");
+	CU_ASSERT_EQUAL(rows.r[0].modseq, 2);
+	CU_ASSERT_EQUAL(rows.r[0].id, (int64_t)(((uint64_t)in.id << 32) | 1));
+	CU_ASSERT_EQUAL(rows.r[1].uid, 3);
+	CU_ASSERT_EQUAL(rows.r[1].flags, MF_FLAGGED | MF_DRAFT);
+	CU_ASSERT_STRING_EQUAL(rows.r[1].keywords, "");
+	CU_ASSERT_EQUAL(rows.r[1].modseq, 4);
+	CU_ASSERT_NOT_EQUAL(rows.r[0].body_id, rows.r[1].body_id);
+	teardown();
+}
+
+void
+test_msg_append_refused(void)
+{
+	struct mbox in, gone;
+	struct msg_new n = { "x", 1, { 1, 6000 }, 0, "" };
+	struct quota_usage u;
+	uint32_t uid = 0;
+
+	setup();
+	in = mb("INBOX");
+	/* A zone beyond +-99:59 can't come from IMAP. */
+	CU_ASSERT_EQUAL(store_msg_append(S, &in, &n, &uid), MK_INVALID);
+	n.internaldate.tz = 0;
+	n.keywords = "ok (bad";
+	CU_ASSERT_EQUAL(store_msg_append(S, &in, &n, &uid), MK_INVALID);
+	CU_ASSERT_EQUAL(in.uidnext, 1);
+	CU_ASSERT_EQUAL(mb("INBOX").uidnext, 1);
+	CU_ASSERT_EQUAL(store_quota_usage(S, &u), 0);
+	CU_ASSERT_EQUAL(u.messages, 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM keywords"), 0);
+	CU_ASSERT_EQUAL(store_mbox_create(S, "gone", 0, &gone), 0);
+	CU_ASSERT_EQUAL(store_mbox_delete(S, "gone"), 0);
+	n.keywords = "";
+	CU_ASSERT_EQUAL(store_msg_append(S, &gone, &n, &uid), MK_NOTFOUND);
+	teardown();
+}
+
+void
+test_msg_body_read_offsets(void)
+{
+	static const char text[] = "0123456789abcdefghij";
+	struct store_body *b;
+	struct mbox in;
+	struct rows rows = { .n = 0 };
+	struct seq_range r = { 1, 2 };
+	struct seqset set = { &r, 1, false };
+	uint64_t size = 0;
+	char buf[32];
+
+	setup();
+	in = mb("INBOX");
+	CU_ASSERT_EQUAL(ts_append(S, &in, text, 0, "", 1, 0), 1);
+	CU_ASSERT_EQUAL(ts_append(S, &in, "", 0, "", 1, 0), 2);
+	CU_ASSERT_EQUAL(store_msg_foreach(S, &in, &set, rows_cb, &rows), 0);
+	CU_ASSERT_EQUAL_FATAL(rows.n, 2);
+	CU_ASSERT_EQUAL_FATAL(store_body_open(S, rows.r[0].body_id, &b,
+	    &size), 0);
+	CU_ASSERT_EQUAL(size, 20);
+	CU_ASSERT_EQUAL(store_body_read(b, 0, buf, 20), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, text, 20), 0);
+	CU_ASSERT_EQUAL(store_body_read(b, 10, buf, 5), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, "abcde", 5), 0);
+	CU_ASSERT_EQUAL(store_body_read(b, 19, buf, 1), 0);
+	CU_ASSERT_EQUAL(buf[0], 'j');
+	CU_ASSERT_EQUAL(store_body_read(b, 20, buf, 0), 0);
+	CU_ASSERT_EQUAL(store_body_read(b, 15, buf, 6), MK_INVALID);
+	CU_ASSERT_EQUAL(store_body_read(b, 21, buf, 0), MK_INVALID);
+	store_body_close(b);
+	/* An empty message is a body of zero bytes. */
+	CU_ASSERT_EQUAL_FATAL(store_body_open(S, rows.r[1].body_id, &b,
+	    &size), 0);
+	CU_ASSERT_EQUAL(size, 0);
+	CU_ASSERT_EQUAL(store_body_read(b, 0, buf, 0), 0);
+	store_body_close(b);
+	CU_ASSERT_EQUAL(store_body_open(S, 987654, &b, &size), MK_NOTFOUND);
+	CU_ASSERT_PTR_NULL(b);
+	teardown();
+}
+
+void
+test_msg_modseq_and_changed_since(void)
+{
+	struct flag_change ch[3];
+	struct rows rows = { .n = 0 };
+	struct mbox in;
+	uint64_t ms = 0;
+
+	setup();
+	in = mb("INBOX");
+	ts_append(S, &in, "a", 0, "", 1, 0);	/* modseq 2 */
+	ts_append(S, &in, "b", 0, "", 1, 0);	/* 3 */
+	ts_append(S, &in, "c", 0, "", 1, 0);	/* 4 */
+	/* One call, one modseq for every row it changes; absent UIDs and
+	 * rows that don't change are left alone (RFC 7162 3.1.3). */
+	ch[0] = (struct flag_change){ 1, MF_SEEN, "" };
+	ch[1] = (struct flag_change){ 2, 0, "" };
+	ch[2] = (struct flag_change){ 3, MF_FLAGGED, "$x" };
+	CU_ASSERT_EQUAL(store_msg_set_flags(S, &in, ch, 3, &ms), 0);
+	CU_ASSERT_EQUAL(ms, 5);
+	CU_ASSERT_EQUAL(in.highestmodseq, 5);
+	CU_ASSERT_EQUAL(store_msg_changed_since(S, &in, 4, rows_cb, &rows), 0);
+	CU_ASSERT_EQUAL_FATAL(rows.n, 2);
+	CU_ASSERT(rows.r[0].uid == 1 && rows.r[0].modseq == 5 &&
+	    rows.r[0].flags == MF_SEEN);
+	CU_ASSERT(rows.r[1].uid == 3 && rows.r[1].modseq == 5 &&
+	    rows.r[1].flags == MF_FLAGGED);
+	CU_ASSERT_STRING_EQUAL(rows.r[1].keywords, "$x");
+	rows.n = 0;
+	CU_ASSERT_EQUAL(store_msg_changed_since(S, &in, 0, rows_cb, &rows), 0);
+	CU_ASSERT_EQUAL(rows.n, 3);
+	CU_ASSERT(rows.r[1].uid == 2 && rows.r[1].modseq == 3);
+	/* Nothing changes: no new modseq. */
+	ch[0] = (struct flag_change){ 1, MF_SEEN, "" };
+	ch[1] = (struct flag_change){ 77, MF_SEEN, "" };
+	CU_ASSERT_EQUAL(store_msg_set_flags(S, &in, ch, 2, &ms), 0);
+	CU_ASSERT_EQUAL(ms, 5);
+	CU_ASSERT_EQUAL(mb("INBOX").highestmodseq, 5);
+	/* A keyword alone is a change; spelling and order are not. */
+	ch[0] = (struct flag_change){ 3, MF_FLAGGED, "$X" };
+	CU_ASSERT_EQUAL(store_msg_set_flags(S, &in, ch, 1, &ms), 0);
+	CU_ASSERT_EQUAL(ms, 5);
+	ch[0] = (struct flag_change){ 3, MF_FLAGGED, "$x $y" };
+	CU_ASSERT_EQUAL(store_msg_set_flags(S, &in, ch, 1, &ms), 0);
+	CU_ASSERT_EQUAL(ms, 6);
+	ch[0] = (struct flag_change){ 3, MF_FLAGGED, "$Y  $X" };
+	CU_ASSERT_EQUAL(store_msg_set_flags(S, &in, ch, 1, &ms), 0);
+	CU_ASSERT_EQUAL(ms, 6);
+	rows.n = 0;
+	CU_ASSERT_EQUAL(store_msg_changed_since(S, &in, 5, rows_cb, &rows), 0);
+	CU_ASSERT_EQUAL_FATAL(rows.n, 1);
+	CU_ASSERT_STRING_EQUAL(rows.r[0].keywords, "$x $y");
+	/* Appends advance it too, and other mailboxes have their own. */
+	ts_append(S, &in, "d", 0, "", 1, 0);
+	CU_ASSERT_EQUAL(in.highestmodseq, 7);
+	teardown();
+}
+
+static int
+exp_cb(uint32_t uid, uint64_t modseq, void *arg)
+{
+	uint64_t *v = arg;
+
+	v[0]++;
+	v[2 * v[0] - 1] = uid;
+	v[2 * v[0]] = modseq;
+	return 0;
+}
+
+void
+test_msg_expunge(void)
+{
+	struct mbox in;
+	uint64_t v[16] = { 0 };
+	uint32_t *uids;
+	size_t n;
+
+	setup();
+	in = mb("INBOX");
+	ts_append(S, &in, "a", 0, "", 1, 0);
+	ts_append(S, &in, "b", 0, "", 1, 0);
+	ts_append(S, &in, "c", 0, "", 1, 0);	/* highestmodseq 4 */
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &in, (uint32_t[]){ 3, 1, 99 }, 3),
+	    0);
+	CU_ASSERT_EQUAL(in.highestmodseq, 5);
+	CU_ASSERT_EQUAL(store_msg_uids(S, &in, &uids, &n), 0);
+	CU_ASSERT(n == 1 && uids[0] == 2);
+	free(uids);
+	CU_ASSERT_EQUAL(store_expunged_since(S, &in, 4, exp_cb, v), 0);
+	CU_ASSERT_EQUAL(v[0], 2);
+	CU_ASSERT(v[1] == 1 && v[2] == 5 && v[3] == 3 && v[4] == 5);
+	v[0] = 0;
+	CU_ASSERT_EQUAL(store_expunged_since(S, &in, 5, exp_cb, v), 0);
+	CU_ASSERT_EQUAL(v[0], 0);
+	/* Nothing to expunge: no modseq. */
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &in, (uint32_t[]){ 1 }, 1), 0);
+	CU_ASSERT_EQUAL(in.highestmodseq, 5);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 1);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM body_data"), 1);
+	/* UIDs are never reused. */
+	CU_ASSERT_EQUAL(ts_append(S, &in, "d", 0, "", 1, 0), 4);
+	teardown();
+}
+
+void
+test_msg_copy_shares_body(void)
+{
+	struct mbox in, t;
+	struct rows rows = { .n = 0 };
+	struct seq_range r = { 1, 10 };
+	struct seqset all = { &r, 1, false };
+	struct store_body *b;
+	uint32_t nu[3];
+	uint64_t size;
+
+	setup();
+	in = mb("INBOX");
+	CU_ASSERT_EQUAL(store_mbox_create(S, "t", 0, &t), 0);
+	ts_append(S, &in, "shared body", MF_SEEN | MF_DELETED, "$Fwd", 50, 60);
+	ts_append(S, &in, "other", 0, "", 1, 0);
+	CU_ASSERT_EQUAL(store_keyword_canon(S, &t, "$FWD", (char[16]){ 0 }, 16),
+	    0);
+	CU_ASSERT_EQUAL(store_msg_copy(S, &in, &t, (uint32_t[]){ 1, 42, 1 }, 3,
+	    nu), 0);
+	CU_ASSERT(nu[0] == 1 && nu[1] == 0 && nu[2] == 2);
+	CU_ASSERT_EQUAL(t.uidnext, 3);
+	CU_ASSERT_EQUAL(t.highestmodseq, 2);	/* one modseq for the call */
+	CU_ASSERT_EQUAL(in.highestmodseq, 3);	/* the source is unchanged */
+	CU_ASSERT_EQUAL(store_msg_foreach(S, &t, &all, rows_cb, &rows), 0);
+	CU_ASSERT_EQUAL_FATAL(rows.n, 2);
+	CU_ASSERT_EQUAL(rows.r[0].flags, MF_SEEN | MF_DELETED);
+	CU_ASSERT_EQUAL(rows.r[0].internaldate.t, 50);
+	CU_ASSERT_EQUAL(rows.r[0].internaldate.tz, 60);
+	CU_ASSERT_EQUAL(rows.r[0].size, 11);
+	CU_ASSERT_EQUAL(rows.r[0].modseq, 2);
+	CU_ASSERT_STRING_EQUAL(rows.r[0].keywords, "$FWD");	/* t's spelling */
+	CU_ASSERT_EQUAL(rows.r[0].body_id, rows.r[1].body_id);
+	/* Stored once, used three times. */
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 2);
+	CU_ASSERT_EQUAL(q("SELECT max(refs) FROM bodies"), 3);
+	/* Copy within the same mailbox. */
+	CU_ASSERT_EQUAL(store_msg_copy(S, &in, &in, (uint32_t[]){ 2 }, 1, nu),
+	    0);
+	CU_ASSERT_EQUAL(nu[0], 3);
+	CU_ASSERT_EQUAL(in.uidnext, 4);
+	/* The body outlives the original... */
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &in, (uint32_t[]){ 1 }, 1), 0);
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &t, (uint32_t[]){ 1 }, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(store_body_open(S, rows.r[1].body_id, &b, &size),
+	    0);
+	CU_ASSERT_EQUAL(size, 11);
+	store_body_close(b);
+	/* ...and goes with its last message. */
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &t, (uint32_t[]){ 2 }, 1), 0);
+	CU_ASSERT_EQUAL(store_body_open(S, rows.r[1].body_id, &b, &size),
+	    MK_NOTFOUND);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 1);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM body_data"), 1);
+	CU_ASSERT_EQUAL(q("SELECT refs FROM bodies"), 2);
+	teardown();
+}
+
+void
+test_msg_sent_date(void)
+{
+	struct mk_time t;
+
+	{
+		static const char m[] = "Subject: x\r\nDate: Tue, 1 Jul 2003 "
+		    "10:52:37 +0200\r\n\r\nbody";
+		CU_ASSERT_TRUE(msg_sent_date(m, sizeof(m) - 1, &t));
+	}
+	CU_ASSERT_EQUAL(t.t, 1057049557);
+	CU_ASSERT_EQUAL(t.tz, 120);
+	/* Bare LF, folded, a space before the colon, lower case. */
+	{
+		static const char m[] = "X: y\ndate :  Tue,\n 1 Jul 2003\n\t"
+		    "10:52:37 -0000\nTo: z\n\nDate: Wed, 2 Jul 2003 00:00:00 +0000\n";
+		CU_ASSERT_TRUE(msg_sent_date(m, sizeof(m) - 1, &t));
+		CU_ASSERT_EQUAL(t.t, 1057056757);
+	}
+	/* The first Date: field wins. */
+	{
+		static const char m[] = "Date: Tue, 1 Jul 2003 10:52:37 +0000\r\n"
+		    "Date: Wed, 2 Jul 2003 10:52:37 +0000\r\n\r\n";
+		CU_ASSERT_TRUE(msg_sent_date(m, sizeof(m) - 1, &t));
+		CU_ASSERT_EQUAL(t.t, 1057056757);
+	}
+	/* A Date: in the body is not the message's. */
+	{
+		static const char m[] = "Subject: x\r\n\r\nDate: Tue, 1 Jul 2003 "
+		    "10:52:37 +0000\r\n";
+		CU_ASSERT_FALSE(msg_sent_date(m, sizeof(m) - 1, &t));
+	}
+	{
+		static const char m[] = "Dated: Tue, 1 Jul 2003 10:52:37 +0000\r\n"
+		    "X-Date: Tue, 1 Jul 2003 10:52:37 +0000\r\n\r\n";
+		CU_ASSERT_FALSE(msg_sent_date(m, sizeof(m) - 1, &t));
+	}
+	CU_ASSERT_FALSE(msg_sent_date("Date: yesterday\r\n\r\n", 19, &t));
+	CU_ASSERT_FALSE(msg_sent_date("", 0, &t));
+	/* No end of header: the whole text is header. */
+	CU_ASSERT_TRUE(msg_sent_date("Date: 1 Jul 2003 10:52 +0000", 28, &t));
+	CU_ASSERT_EQUAL(t.t, 1057056720);
+}
+
+void
+test_msg_sent_date_stored(void)
+{
+	struct mbox in;
+
+	setup();
+	in = mb("INBOX");
+	ts_append(S, &in, ts_msg("Tue, 1 Jul 2003 10:52:37 +0200", "s"), 0, "",
+	    1, 0);
+	ts_append(S, &in, ts_msg(NULL, "s"), 0, "", 1, 0);
+	CU_ASSERT_EQUAL(q("SELECT sent_t FROM bodies WHERE has_sent"),
+	    1057049557);
+	CU_ASSERT_EQUAL(q("SELECT sent_tz FROM bodies WHERE has_sent"), 120);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies WHERE NOT has_sent"), 1);
+	teardown();
+}
+
+static void
+assert_quota(uint64_t storage, uint64_t msgs)
+{
+	struct quota_usage u = { 0, 0 }, kept, actual;
+
+	CU_ASSERT_EQUAL(store_quota_usage(S, &u), 0);
+	CU_ASSERT_EQUAL(u.storage, storage);
+	CU_ASSERT_EQUAL(u.messages, msgs);
+	CU_ASSERT_EQUAL(store_quota_recompute(S, &kept, &actual), 0);
+	CU_ASSERT(kept.storage == actual.storage &&
+	    kept.messages == actual.messages);
+}
+
+void
+test_msg_quota_exact(void)
+{
+	struct quota_usage kept, actual, u;
+	struct mbox in, a, b;
+	uint32_t nu[4];
+
+	setup();
+	in = mb("INBOX");
+	CU_ASSERT_EQUAL(store_mbox_create(S, "a/b", 0, &b), 0);
+	a = mb("a");
+	ts_append(S, &in, "1234567890", 0, "", 1, 0);	/* 10 */
+	ts_append(S, &in, "12345", 0, "", 1, 0);	/* 5 */
+	ts_append(S, &a, "123", 0, "", 1, 0);		/* 3 */
+	ts_append(S, &b, "1234567", 0, "", 1, 0);	/* 7 */
+	assert_quota(25, 4);
+	/* Copies count in full. */
+	CU_ASSERT_EQUAL(store_msg_copy(S, &in, &b, (uint32_t[]){ 1, 2 }, 2, nu),
+	    0);
+	assert_quota(40, 6);
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &in, (uint32_t[]){ 1 }, 1), 0);
+	assert_quota(30, 5);
+	/* DELETE with children keeps the name, drops the messages. */
+	CU_ASSERT_EQUAL(store_mbox_delete(S, "a"), 0);
+	assert_quota(27, 4);
+	/* A move (copy + expunge in one transaction). */
+	CU_ASSERT_EQUAL(store_begin(S), 0);
+	CU_ASSERT_EQUAL(store_msg_copy(S, &b, &in, (uint32_t[]){ 1 }, 1, nu), 0);
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &b, (uint32_t[]){ 1 }, 1), 0);
+	CU_ASSERT_EQUAL(store_commit(S), 0);
+	assert_quota(27, 4);
+	/* RENAME INBOX moves, it doesn't add. */
+	CU_ASSERT_EQUAL(store_mbox_rename(S, "INBOX", "old"), 0);
+	assert_quota(27, 4);
+	CU_ASSERT_EQUAL(store_mbox_delete(S, "a/b"), 0);
+	assert_quota(12, 2);
+	/* A rolled-back append leaves the counters as they were. */
+	CU_ASSERT_EQUAL(store_begin(S), 0);
+	ts_append(S, &in, "123456789", 0, "", 1, 0);
+	store_rollback(S);
+	assert_quota(12, 2);
+	/* The recount repairs counters that drifted, and says what they
+	 * were. */
+	CU_ASSERT_EQUAL(sqlite3_exec(S->db.h, "UPDATE quota_usage SET "
+	    "storage = 999, messages = 99", NULL, NULL, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(store_quota_recompute(S, &kept, &actual), 0);
+	CU_ASSERT(kept.storage == 999 && kept.messages == 99);
+	CU_ASSERT(actual.storage == 12 && actual.messages == 2);
+	CU_ASSERT_EQUAL(store_quota_usage(S, &u), 0);
+	CU_ASSERT(u.storage == 12 && u.messages == 2);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 2);
+	teardown();
+}
+
+void
+test_msg_mailbox_counters_recount(void)
+{
+	struct quota_usage kept, actual;
+	struct mbox_status st;
+	struct mbox in;
+
+	setup();
+	in = mb("INBOX");
+	ts_append(S, &in, "123", MF_DELETED, "", 1, 0);
+	ts_append(S, &in, "12", MF_SEEN, "", 1, 0);
+	CU_ASSERT_EQUAL(sqlite3_exec(S->db.h, "UPDATE mailboxes SET nmsgs = 7,"
+	    " nunseen = 7, ndeleted = 7, bytes = 7, deleted_bytes = 7", NULL,
+	    NULL, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(store_quota_recompute(S, &kept, &actual), 0);
+	CU_ASSERT_EQUAL(store_mbox_status(S, &in, &st), 0);
+	CU_ASSERT(st.messages == 2 && st.unseen == 1 && st.deleted == 1 &&
+	    st.size == 5 && st.deleted_size == 3);
+	teardown();
+}
+
+/* A foreach callback may change the row it visits and read its body. */
+struct reenter {
+	struct mbox *m;
+	int          visits;
+	int          bad;
+};
+
+static int
+reenter_cb(const struct msg_row *r, void *arg)
+{
+	struct reenter *x = arg;
+	struct flag_change ch = { r->uid, r->flags | MF_SEEN, r->keywords };
+	struct store_body *b;
+	uint64_t size, ms;
+	char c;
+
+	x->visits++;
+	if (store_msg_set_flags(S, x->m, &ch, 1, &ms) != 0)
+		x->bad++;
+	if (store_body_open(S, r->body_id, &b, &size) != 0)
+		x->bad++;
+	else {
+		if (size != r->size || store_body_read(b, 0, &c, 1) != 0 ||
+		    c != 'm')
+			x->bad++;
+		store_body_close(b);
+	}
+	return 0;
+}
+
+void
+test_msg_foreach_reentrant(void)
+{
+	struct mbox in;
+	struct seq_range r = { 1, 100 };
+	struct seqset all = { &r, 1, false };
+	struct reenter x = { &in, 0, 0 };
+	struct mbox_status st;
+	int i;
+
+	setup();
+	in = mb("INBOX");
+	for (i = 0; i < 20; i++)
+		ts_append(S, &in, "msg", 0, "", i, 0);
+	CU_ASSERT_EQUAL(store_begin(S), 0);
+	CU_ASSERT_EQUAL(store_msg_foreach(S, &in, &all, reenter_cb, &x), 0);
+	CU_ASSERT_EQUAL(store_commit(S), 0);
+	CU_ASSERT_EQUAL(x.visits, 20);
+	CU_ASSERT_EQUAL(x.bad, 0);
+	CU_ASSERT_EQUAL(store_mbox_status(S, &in, &st), 0);
+	CU_ASSERT_EQUAL(st.unseen, 0);
+	CU_ASSERT_EQUAL(S->db.ntransient, 0);
+	teardown();
+}
