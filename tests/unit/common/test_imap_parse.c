@@ -332,6 +332,22 @@ test_parse_enable(void)
 }
 
 void
+test_parse_enable_limit(void)
+{
+	char s[1024];
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(s, sizeof(s), "a ENABLE");
+	for (i = 0; i < 32; i++)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, " X%d", i);
+	OK(s);
+	CU_ASSERT_EQUAL(C.u.enable.ncaps, 32);
+	snprintf(s + n, sizeof(s) - n, " Y");
+	BAD(s, "Too many capabilities");
+}
+
+void
 test_parse_select(void)
 {
 	OK("a SELECT inbox");
@@ -646,6 +662,22 @@ test_parse_append_data_outlives_input(void)
 	free(copy);
 	CU_ASSERT_EQUAL(memcmp(C.u.append.msgs->data, "hello", 5), 0);
 	CU_ASSERT_EQUAL(memcmp(C.u.append.msgs->next->data, "bye", 3), 0);
+}
+
+void
+test_parse_append_message_limit(void)
+{
+	static char s[8192];
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(s, sizeof(s), "a APPEND INBOX");
+	for (i = 0; i < 1000; i++)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, " {0}\r\n");
+	OK(s);
+	CU_ASSERT_EQUAL(C.u.append.nmsgs, 1000);
+	snprintf(s + n, sizeof(s) - n, " {0}\r\n");
+	BAD(s, "Too many messages");
 }
 
 void
