@@ -22,17 +22,51 @@
  * its "virtual" sizes); mime_analyze() itself handles LF-only input and
  * then reports the sizes of the bytes as they are.
  *
- * Decisions where the RFCs leave room (documented in doc/mime.md):
- * - A section naming a part that does not exist, and HEADER/TEXT/
- *   HEADER.FIELDS of a part that is not message/rfc822, give MIME_NOPART;
- *   the FETCH answer is then the empty string "" (Dovecot's behaviour),
- *   not NIL, and not an error.
- * - [1] of a non-multipart message is its body and [1.MIME] its header
- *   (Dovecot); [n.MIME] of a message/rfc822 part is that part's own MIME
- *   header.
- * - Limits: MIME_MAX_DEPTH levels of nesting and MIME_MAX_PARTS parts;
- *   a multipart or message/rfc822 entity past a limit is reported as an
- *   application/octet-stream leaf (its bytes stay reachable by section).
+ * Decisions where the RFCs leave room.  The golden corpus
+ * (tests/corpus) was compared item by item with Dovecot 2.3.19; we
+ * follow it except where marked (*), for the reason given.
+ * - Sections: a part that does not exist, and HEADER/TEXT/HEADER.FIELDS
+ *   of a part that is not message/rfc822, give MIME_NOPART, and FETCH
+ *   then answers "" (BINARY.SIZE 0), not NIL and not an error.  [1] of
+ *   a non-multipart message is its body, [1.MIME] its header; [n.MIME]
+ *   of a message/rfc822 part is that part's own MIME header.
+ * - HEADER.FIELDS[.NOT] always end with the blank line (*Dovecot omits
+ *   it for .NOT when the header block has none).
+ * - ENVELOPE: duplicate address fields are merged into one list; of
+ *   duplicate Date/Subject/In-Reply-To/Message-ID the last counts; a
+ *   missing mailbox or host is "MISSING_MAILBOX"/"MISSING_DOMAIN";
+ *   subjects and display names have folding removed and white space
+ *   collapsed, encoded words are not decoded.  (*) A quoted local part
+ *   keeps its quotes ("john q"), so mailbox@host stays a valid
+ *   address; Date/Message-ID/In-Reply-To are trimmed.
+ * - BODYSTRUCTURE: types, parameters and encodings as the message
+ *   spells them (*Dovecot lowercases a bare "TEXT/PLAIN; CHARSET=
+ *   US-ASCII"); defaults in lower case; "charset" "us-ascii" appended to
+ *   text parts without a charset; RFC 2231 continuations joined into
+ *   "name*" with the raw values concatenated.  (*) A Content-Type
+ *   without "type/subtype" means text/plain (RFC 2045 5.2); a CTE
+ *   written with a comment or folded is still understood; message/global
+ *   is encapsulated like message/rfc822 (RFC 6532); a message/rfc822
+ *   with a base64/QP encoding is not parsed (empty envelope and body,
+ *   as Dovecot sends, but BINARY decodes it).
+ * - Multipart: first Content-* field of each name counts; a multipart
+ *   without boundary or without any part gets one empty text/plain part.
+ *   (*) A delimiter line is "--boundary" followed only by white space or
+ *   "--" (Dovecot also takes "--boundaryXYZ", mistaking other lines and
+ *   longer inner boundaries for delimiters); the line end before a
+ *   delimiter belongs to the delimiter, also right after an inner close
+ *   delimiter (Dovecot then counts it into the inner part, 2 bytes more).
+ * - BINARY (RFC 3516) decodes leaves; a multipart or message part,
+ *   whose own encoding can only be an identity, is returned as stored
+ *   (*Dovecot also decodes the leaves inside it).  Damaged base64/QP
+ *   decodes leniently with MIME_DEC_INVALID, and the caller chooses
+ *   (Dovecot answers NO [PARSE]).
+ * - Sizes and line counts are those of the stored bytes (*with bare LF
+ *   input Dovecot counts CRLF; hence mime_normalize_crlf() at APPEND).
+ * - Limits: MIME_MAX_DEPTH levels of nesting and MIME_MAX_PARTS parts
+ *   (Dovecot: 100 and 10000); a multipart or message/rfc822 entity past
+ *   a limit is reported as an application/octet-stream leaf (its bytes
+ *   stay reachable by section) and mime_result.truncated is set.
  */
 #ifndef MK_MIME_H
 #define MK_MIME_H
@@ -207,9 +241,10 @@ int  mime_search_match(const char *msg, size_t len, const void *parts,
 
 /* ---- helpers shared with the rest of the store ---- */
 
-/* RFC 2047 decoding of an unstructured header value into UTF-8
- * (unknown charsets are kept as sent).  Allocated in a; NULL on the
- * arena ceiling. */
+/* RFC 2047 decoding of a header value into UTF-8; the bytes of a word
+ * in a charset iconv does not know are kept as they decode, a malformed
+ * word is kept as written.  Line ends are dropped.  Allocated in a;
+ * NULL on the arena ceiling. */
 char *mime_decode_words(struct arena *a, const char *s, size_t len,
 	size_t *outlen);
 

@@ -399,29 +399,32 @@ int
 utf8_fold(struct buf *out, const char *s, size_t n)
 {
 	size_t i = 0;
+	char *o;
 
+	/* folding never makes a character longer, so n bytes are enough */
 	if (buf_reserve(out, n) < 0)
 		return -1;
+	o = buf_ptr(out) + buf_len(out);
 	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
-		char tmp[4];
 
 		if (c < 0x80) {
-			buf_addc(out, (char)(c >= 'A' && c <= 'Z' ? c + 32 : c));
+			*o++ = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
 			i++;
 		} else if ((c & 0xe0) == 0xc0 && i + 1 < n &&
 		    (s[i + 1] & 0xc0) == 0x80) {
 			uint32_t cp = (uint32_t)(c & 0x1f) << 6 |
 			    ((unsigned char)s[i + 1] & 0x3f);
 
-			/* folding never leaves the 2-byte range here */
-			buf_add(out, tmp, put_utf8(tmp, fold_cp(cp)));
+			/* a 2-byte letter folds to 1 or 2 bytes */
+			o += put_utf8(o, fold_cp(cp));
 			i += 2;
 		} else {
-			buf_addc(out, (char)c);	/* other sequences as is */
+			*o++ = (char)c;	/* other sequences as they are */
 			i++;
 		}
 	}
+	out->len = (size_t)(o - buf_ptr(out));
 	return 0;
 }
 
