@@ -369,6 +369,8 @@ store_setup(struct store *s, bool fresh, const struct store_init_folder *init,
 	size_t i;
 	int rc;
 
+	if (!fresh && (rc = store_mbox_find(s, "INBOX", &m)) != MK_NOTFOUND)
+		return rc;
 	if ((rc = db_txn_enter(&s->db, &t)) != 0)
 		return rc;
 	rc = store_mbox_find(s, "INBOX", &m);
@@ -496,6 +498,21 @@ struct store_body {
 	uint64_t      size;
 };
 
+static bool
+body_exists(struct store *s, int64_t body_id)
+{
+	sqlite3_stmt *st = db_stmt(&s->db,
+	    "SELECT 1 FROM body_data WHERE id = ?1");
+	bool yes;
+
+	if (st == NULL)
+		return true;	/* can't tell: report the original error */
+	sqlite3_bind_int64(st, 1, body_id);
+	yes = sqlite3_step(st) != SQLITE_DONE;
+	db_done(&s->db, st);
+	return yes;
+}
+
 int
 store_body_open(struct store *s, int64_t body_id, struct store_body **b,
     uint64_t *size)
@@ -509,8 +526,7 @@ store_body_open(struct store *s, int64_t body_id, struct store_body **b,
 	if (rc != SQLITE_OK) {
 		sqlite3_blob_close(blob);
 		/* blob_open reports a missing row as a plain error. */
-		if (rc == SQLITE_ERROR && strstr(sqlite3_errmsg(s->db.h),
-		    "no such rowid") != NULL)
+		if (rc == SQLITE_ERROR && !body_exists(s, body_id))
 			return db_err(&s->db, MK_NOTFOUND, "no body %lld",
 			    (long long)body_id);
 		return db_fail(&s->db, "body open");

@@ -723,6 +723,14 @@ store_mbox_claim_recent(struct store *s, struct mbox *m, uint32_t *from,
 	enum db_txn t;
 	int rc;
 
+	/* Usually there is nothing new: then don't take the write lock. */
+	if ((rc = store_mbox_get(s, m->id, &cur)) != 0)
+		return rc;
+	if (cur.recent_uid >= cur.uidnext) {
+		*from = *to = cur.uidnext;
+		*m = cur;
+		return 0;
+	}
 	if ((rc = db_txn_enter(&s->db, &t)) != 0)
 		return rc;
 	if ((rc = store_mbox_get(s, m->id, &cur)) == 0)
