@@ -119,7 +119,8 @@ cn_not(struct arena *a, struct cnode *c)
 
 	if (c->kind == CN_CONST)
 		return cn_const(a, !c->val);
-	if (c->kind == CN_FLAGS)	/* one bit: NOT SEEN is UNSEEN */
+	/* One flag: NOT SEEN is UNSEEN. */
+	if (c->kind == CN_FLAGS && (c->mask & (c->mask - 1)) == 0)
 		return cn_flags(a, c->mask, c->want ^ c->mask);
 	if (c->kind == CN_NOT)
 		return c->child;
@@ -1141,6 +1142,8 @@ store_search(struct store *s, const struct mbox *m,
 	*uids = NULL;
 	*n = 0;
 	s->db.err[0] = '\0';
+	if (key == NULL)
+		return db_err(&s->db, MK_INVALID, "no search key");
 	if (ctx->nview == 0)
 		return 0;
 	arena_init(&a, 0);
