@@ -395,6 +395,42 @@ test_search_text_keys(void)
 	teardown();
 }
 
+/* Every text key reaches text_match as the parser built it. */
+static char seen_keys[256];
+
+static int
+record_match(struct store *s, const struct msg_row *r,
+    const struct search_key *k, void *arg)
+{
+	(void)s;
+	(void)arg;
+	if (r->uid == 1) {
+		size_t len = strlen(seen_keys);
+		snprintf(seen_keys + len, sizeof(seen_keys) - len, "%d:%s:%s,",
+		    (int)k->type, k->field ? k->field : "", k->str);
+	}
+	return r->uid == 1;
+}
+
+void
+test_search_text_key_types(void)
+{
+	struct search_ctx ctx;
+	char want[256];
+
+	setup();
+	ctx = ctx_default();
+	ctx.text_match = record_match;
+	seen_keys[0] = '\0';
+	CU_ASSERT_STRING_EQUAL(run_ctx("BCC a CC b FROM c TO d SUBJECT e BODY f "
+	    "TEXT g HEADER X-Spam h", &ctx, NULL), "1");
+	snprintf(want, sizeof(want), "%d::a,%d::b,%d::c,%d::d,%d::e,%d::f,"
+	    "%d::g,%d:X-Spam:h,", SK_BCC, SK_CC, SK_FROM, SK_TO, SK_SUBJECT,
+	    SK_BODY, SK_TEXT, SK_HEADER);
+	CU_ASSERT_STRING_EQUAL(seen_keys, want);
+	teardown();
+}
+
 void
 test_search_too_deep(void)
 {
