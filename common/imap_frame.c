@@ -220,7 +220,8 @@ start_literal(struct imap_framer *f, const struct lit *l)
 		const char *text = l->n > limit ? "Literal too large" :
 		    "Command too long";
 
-		if (f->is_append && !l->nonsync)
+		/* An APPEND too big to take is NO [TOOBIG] (RFC 4469, 7889). */
+		if (f->is_append)
 			note_error(f, "NO [TOOBIG]", text);
 		else
 			note_error(f, "BAD", text);

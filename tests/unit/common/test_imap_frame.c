@@ -404,6 +404,10 @@ test_frame_command_too_long(void)
 	snprintf(s, sizeof(s), "a LOGIN {60+}\r\n%060d {60+}\r\n%060d\r\nb NOOP\r\n",
 	    0, 0);
 	check_all_splits(&lim, s, strlen(s), "B:a BAD Command too long|C:b NOOP|");
+	/* In APPEND that is NO [TOOBIG], and the message is skipped. */
+	snprintf(s, sizeof(s), "a APPEND x {110+}\r\n%0110d\r\nb NOOP\r\n", 0);
+	check_all_splits(&lim, s, strlen(s),
+	    "B:a NO [TOOBIG] Command too long|C:b NOOP|");
 	/* Continuation lines count too. */
 	snprintf(s, sizeof(s), "a LOGIN {50+}\r\n%050d %060d\r\nb NOOP\r\n", 0, 0);
 	CU_ASSERT_STRING_EQUAL(run_all(&lim, s, strlen(s)),
