@@ -57,7 +57,8 @@ static const struct db_migration dir_migrations[] = {
 	{ 1, "initial schema", DIR_SCHEMA_V1, NULL },
 };
 
-#define USER_COLS "id, name, hash, admin, quota_storage, quota_messages, created"
+#define USER_COLS \
+	"id, name, hash, admin, quota_storage, quota_messages, created"
 
 int
 dir_open(const char *path, bool create, struct directory **out, char *err,

@@ -688,7 +688,8 @@ store_mbox_foreach(struct store *s, int (*cb)(const struct mbox *m, void *arg),
 }
 
 int
-store_mbox_status(struct store *s, const struct mbox *m, struct mbox_status *out)
+store_mbox_status(struct store *s, const struct mbox *m,
+    struct mbox_status *out)
 {
 	sqlite3_stmt *st = db_stmt(&s->db, "SELECT nmsgs, nunseen, ndeleted,"
 	    " bytes, deleted_bytes, (SELECT count(*) FROM messages"
