@@ -170,28 +170,29 @@ addr_reset(struct addr *a)
 	buf_reset(&a->host);
 }
 
-/* Writes buf contents as a string, or NIL if empty (and nil_empty). */
+/* Writes buf contents as a string, or NIL if empty (and nil_empty).
+ * The text goes through hdr_unfold() either way, which also keeps NUL
+ * (not allowed in any IMAP string) out; humans collapses white space. */
 static void
 w_field(struct buf *out, struct buf *b, bool nil_empty, struct arena *ar,
     bool humans)
 {
+	size_t n;
+	char *s;
+
 	if (buf_len(b) == 0 && nil_empty) {
 		buf_adds(out, "NIL");
 		return;
 	}
-	if (humans) {
-		size_t n;
-		char *s = hdr_unfold(ar, buf_ptr(b), buf_len(b), true, &n);
-
-		if (s != NULL) {
-			if (n == 0 && nil_empty)
-				buf_adds(out, "NIL");
-			else
-				mw_string(out, s, n);
-			return;
-		}
+	s = hdr_unfold(ar, buf_ptr(b), buf_len(b), humans, &n);
+	if (s == NULL) {	/* arena ceiling: mime_analyze() fails anyway */
+		s = "";
+		n = 0;
 	}
-	mw_string(out, buf_ptr(b), buf_len(b));
+	if (n == 0 && nil_empty)
+		buf_adds(out, "NIL");
+	else
+		mw_string(out, s, n);
 }
 
 static void

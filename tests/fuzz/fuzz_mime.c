@@ -21,13 +21,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Parentheses balance outside quoted strings and literals. */
+/* Parentheses balance outside quoted strings and literals, and there
+ * is no NUL anywhere. */
 static void
 check_balanced(const char *s, size_t n)
 {
 	size_t i;
 	long depth = 0;
 
+	if (memchr(s, '\0', n) != NULL)
+		abort();	/* no IMAP string may carry NUL */
 	for (i = 0; i < n; i++) {
 		if (s[i] == '"') {
 			for (i++; i < n && s[i] != '"'; i++)

@@ -442,3 +442,18 @@ test_binary_sizes(void)
 	CU_ASSERT_EQUAL(mime_binary_size(r.parts, r.parts_len, strlen(msg),
 	    &p9, 1, &sz), MIME_DEC_NOPART);
 }
+
+void
+test_nul_bytes(void)
+{
+	static const char msg[] = "From: \"a\0b\" <\"x\0y\"@[1\0.2]>\r\n"
+	    "Subject: s\0t\r\nContent-Type: text/plain; name=\"n\0m\"\r\n\r\n"
+	    "body\0with nul\r\n";
+	struct mime_result r;
+
+	CU_ASSERT_EQUAL_FATAL(mime_analyze(&A, msg, sizeof(msg) - 1, &r), 0);
+	/* no IMAP string may carry NUL: it becomes 0x80, as in Dovecot */
+	CU_ASSERT_PTR_NULL(memchr(r.envelope, '\0', r.envelope_len));
+	CU_ASSERT_PTR_NULL(memchr(r.bodystructure, '\0', r.bodystructure_len));
+	CU_ASSERT_PTR_NOT_NULL(memmem(r.envelope, r.envelope_len, "s\x80t", 3));
+}
