@@ -191,6 +191,16 @@ class Server:
         except OSError:
             return ''
 
+    SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
+                       'runtime error:')
+
+    def check_log(self):
+        """Fails if any process of the server reported a sanitizer error."""
+        text = self.logtext()
+        for mark in self.SANITIZER_MARKS:
+            if mark in text:
+                raise AssertionError('sanitizer report in the log:\n' + text)
+
     def stop(self, timeout=15):
         """SIGTERM; asserts a clean exit and no child left behind."""
         if self.proc is None:
@@ -210,6 +220,7 @@ class Server:
         if rc != 0:
             raise AssertionError('mailkeepd exited with %d:\n%s' %
                                  (rc, self.logtext()))
+        self.check_log()
         deadline = time.time() + 5
         left = [k for k in kids if alive(k)]
         while left and time.time() < deadline:

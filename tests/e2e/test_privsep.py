@@ -127,6 +127,60 @@ class Privsep(unittest.TestCase):
                       self.server.logtext())
 
 
+class Supervision(unittest.TestCase):
+    def test_reload_applies_limits(self):
+        with Server(users={'alice': 'apw'}) as s:
+            held = s.client()
+            other = s.client()
+            self.assertRegex(other.cmd('NOOP')[0], r' OK ')
+            other.close()
+            with open(s.conf, 'a') as f:
+                f.write('max_connections_per_ip = 1\nlisten = 127.0.0.1:1\n')
+            os.kill(s.pid, 1)
+            deadline = time.time() + 5
+            while 'configuration reloaded' not in s.logtext():
+                self.assertLess(time.time(), deadline, s.logtext())
+                time.sleep(0.05)
+            log = s.logtext()
+            self.assertIn('reload: max_connections_per_ip 200 -> 1', log)
+            self.assertIn('listen addresses changed', log)
+            c = s.client()   # the listener was kept; the limit applies
+            self.assertEqual(c.greeting, '* BYE Too many connections')
+            held.close()
+
+    def test_bad_reload_keeps_running(self):
+        with Server(users={'alice': 'apw'}) as s:
+            with open(s.conf, 'a') as f:
+                f.write('no_such_key = 1\n')
+            os.kill(s.pid, 1)
+            deadline = time.time() + 5
+            while 'reload failed' not in s.logtext():
+                self.assertLess(time.time(), deadline, s.logtext())
+                time.sleep(0.05)
+            self.assertIn("unknown key 'no_such_key'", s.logtext())
+            c = s.client()
+            self.assertRegex(c.cmd('NOOP')[0], r' OK ')
+            c.close()
+
+    @unittest.skipUnless(is_root(), 'needs root: hash workers found by uid')
+    def test_hash_worker_replaced(self):
+        with Server(users={'alice': 'apw'}) as s:
+            uid = s.uid_of('mailkeep-auth')
+            workers = [p for p in s.children() if proc_uid(p) == [uid] * 4]
+            self.assertEqual(len(workers), 2)
+            os.kill(workers[0], 9)
+            deadline = time.time() + 5
+            while True:
+                now = [p for p in s.children() if proc_uid(p) == [uid] * 4]
+                if len(now) == 2 and workers[0] not in now:
+                    break
+                self.assertLess(time.time(), deadline, s.logtext())
+                time.sleep(0.05)
+            self.assertIn('killed by signal 9', s.logtext())
+            c = s.client(login=('alice', 'apw'))
+            c.close()
+
+
 class ForgedHandoff(unittest.TestCase):
     """The master's refusal of a hand-off without authentication is shown
     with a fake login process in tests/unit/auth/test_authz.c; here: a
@@ -143,6 +197,7 @@ class ForgedHandoff(unittest.TestCase):
                 time.sleep(0.05)
             os.kill(new[0], 9)
             c.expect_closed()
+            c.close()
             time.sleep(0.3)
             self.assertNotIn(new[0], s.children())
             c2 = s.client()
