@@ -208,7 +208,7 @@ mime_search_match(const char *msg, size_t len, const void *parts,
 	mbuf_init(&c.fold);
 	mbuf_init(&nb);
 	arena_init(&c.a, 0);
-	fold_needle(&nb, k->str, k->type != SK_BODY);
+	fold_needle(&nb, k->str, k->type != SK_BODY && k->type != SK_TEXT);
 	c.needle = buf_ptr(&nb);
 	c.nlen = buf_len(&nb);
 	rc = run(&c, parts, plen, k);

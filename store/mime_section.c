@@ -108,8 +108,8 @@ open_table(struct rd *r, const void *parts, size_t plen)
 	if (get_byte(r) != MIME_PARTS_VERSION)
 		return -1;
 	n = get_varint(r);
-	/* a record takes at least 12 bytes */
-	if (r->bad || n == 0 || n > plen / 12 + 1 || n > MIME_MAX_PARTS * 2)
+	/* a record takes at least 10 bytes */
+	if (r->bad || n == 0 || n > plen / 10 || n > MIME_MAX_PARTS * 2)
 		return -1;
 	return (int)n;
 }
