@@ -40,7 +40,9 @@ enum ipc_type {
 	/* login -> master, only after an OK verdict, + client descriptor
 	 * (or the plaintext end of the TLS relay):
 	 *   str tag, bytes pending input, u32 flags (IPC_SESS_*),
-	 *   u32 enabled-before-login capabilities (unused: 0) */
+	 *   u32 enabled-before-login capabilities (unused: 0)
+	 * The master uses neither flags nor capabilities as facts: it
+	 * derives the session's flags from its own records. */
 	IPC_LOGIN_HANDOFF,
 
 	/* master -> hash worker: u64 request id, str stored hash, bytes secret */
@@ -60,7 +62,11 @@ enum ipc_type {
 	 * str text.  On OK the mailbox process must hand the session back. */
 	IPC_MBOX_PROXYAUTH_RESULT,
 	/* mailbox -> master, + client descriptor: u64 session id, str tag,
-	 * bytes pending input.  Only valid after an OK PROXYAUTH_RESULT. */
+	 * bytes pending input.  Only valid after an OK PROXYAUTH_RESULT.
+	 * It ends the session in the sender (no SESSION_END follows); the
+	 * master starts a new session, with a new id, in the target's
+	 * process.  The descriptor must be the session's own client socket
+	 * (the master compares its addresses with those it accepted). */
 	IPC_MBOX_HANDBACK,
 
 	IPC_TYPE_MAX
