@@ -23,12 +23,15 @@
 static void
 reset_signals(void)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1 };
+	static const int sigs[] = { SIGTERM, SIGHUP, SIGCHLD, SIGUSR1 };
 
 	ev_signals_reset();
 	for (size_t i = 0; i < nitems(sigs); i++)
 		signal(sigs[i], SIG_DFL);
-	/* SIGPIPE stays ignored: every child writes to sockets. */
+	/* Ctrl-C on a foreground mailkeepd reaches the whole process group:
+	 * only the master acts on it, and stops its children in order.
+	 * SIGPIPE stays ignored: every child writes to sockets. */
+	signal(SIGINT, SIG_IGN);
 }
 
 static void
