@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -232,6 +232,19 @@ int  store_body_open(struct store *s, int64_t body_id, struct store_body **b,
 	uint64_t *size);
 int  store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n);
 void store_body_close(struct store_body *b);
+
+/* The structure computed when a body was stored (store/mime.h): the
+ * ENVELOPE, BODY and BODYSTRUCTURE values ready to send, and the part
+ * table for mime_section().  Copied into a; MK_NOTFOUND if missing. */
+struct arena;
+struct body_struct {
+	const char *envelope, *body, *bodystructure;
+	size_t      envelope_len, body_len, bodystructure_len;
+	const void *parts;
+	size_t      parts_len;
+};
+int  store_body_struct(struct store *s, int64_t body_id, struct arena *a,
+	struct body_struct *out);
 
 /* ---- quota usage (limits live in the directory) ---- */
 

@@ -142,7 +142,11 @@ int  kw_normalize(struct store *s, int64_t mbox_id, const char *in,
 #define MSG_COLS "uid, body_id, size, internaldate, tz, flags, keywords, modseq"
 void msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r);
 
-/* The top-level Date: header of a message, if it has a readable one. */
-bool msg_sent_date(const char *data, size_t len, struct mk_time *out);
+/* Schema 2: message structure (store_struct.c). */
+struct mime_result;
+extern const char store_schema_v2[];
+int  body_struct_put(struct sqldb *db, int64_t body_id,
+	const struct mime_result *r);
+int  store_migrate_struct(struct sqldb *db);
 
 #endif

@@ -11,6 +11,8 @@
  * MOVE, CONDSTORE/QRESYNC) and mailkeepctl.
  */
 #include "store/store_int.h"
+#include "store/mime.h"
+#include "common/arena.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,67 +45,6 @@ msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r)
 	r->modseq = (uint64_t)sqlite3_column_int64(st, 7);
 }
 
-/* ---- the Date: header ---- */
-
-static bool
-field_is(const char *p, const char *le, const char *name, const char **val)
-{
-	size_t n = strlen(name);
-
-	if ((size_t)(le - p) <= n || strncasecmp(p, name, n) != 0)
-		return false;
-	for (p += n; p < le && (*p == ' ' || *p == '\t'); p++)
-		;
-	if (p == le || *p != ':')
-		return false;
-	*val = p + 1;
-	return true;
-}
-
-static bool
-val_add(char *val, size_t *vlen, size_t cap, const char *p, size_t n)
-{
-	if (n >= cap - *vlen)
-		return false;
-	memcpy(val + *vlen, p, n);
-	*vlen += n;
-	return true;
-}
-
-/* The first Date: field of the top-level header (which ends at the first
- * empty line, CRLF or bare LF), unfolded and parsed. */
-bool
-msg_sent_date(const char *data, size_t len, struct mk_time *out)
-{
-	const char *p = data, *end = data + len, *eol, *le, *v;
-	char val[512];
-	size_t vlen = 0;
-	bool in_date = false, found = false;
-
-	while (p < end) {
-		eol = memchr(p, '\n', (size_t)(end - p));
-		le = eol ? eol : end;
-		if (le > p && le[-1] == '\r')
-			le--;
-		if (le == p)
-			break;
-		if (*p == ' ' || *p == '\t') {
-			if (in_date && !val_add(val, &vlen, sizeof(val), p,
-			    (size_t)(le - p)))
-				return false;
-		} else if (in_date)
-			break;
-		else if (field_is(p, le, "Date", &v)) {
-			in_date = found = true;
-			if (!val_add(val, &vlen, sizeof(val), v,
-			    (size_t)(le - v)))
-				return false;
-		}
-		p = eol ? eol + 1 : end;
-	}
-	return found && imapdate_parse_rfc5322(val, vlen, out) == 0;
-}
-
 /* ---- APPEND ---- */
 
 static const char SQL_BODY_INSERT[] =
@@ -116,23 +57,36 @@ static const char SQL_MSG_INSERT[] =
 	" tz, flags, keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
 	" ?8, ?9)";
 
+/* Stores a body with the structure FETCH and SEARCH will need, computed
+ * here once (store_struct.c); its Date: gives the SENT* search date. */
 static int
 body_insert(struct store *s, const struct msg_new *n, int64_t *body_id)
 {
-	struct mk_time sent = { 0, 0 };
-	bool has_sent = msg_sent_date(n->data, n->len, &sent);
+	struct mime_result mr;
+	struct arena a;
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = db_stmt(&s->db, SQL_BODY_INSERT)) == NULL)
+	arena_init(&a, 0);
+	if (mime_analyze(&a, n->data, n->len, &mr) != 0) {
+		arena_free(&a);
+		return db_err(&s->db, -1, "out of memory analyzing a message");
+	}
+	if ((st = db_stmt(&s->db, SQL_BODY_INSERT)) == NULL) {
+		arena_free(&a);
 		return -1;
+	}
 	sqlite3_bind_int64(st, 1, (int64_t)n->len);
-	sqlite3_bind_int(st, 2, has_sent);
-	sqlite3_bind_int64(st, 3, sent.t);
-	sqlite3_bind_int(st, 4, sent.tz);
-	if ((rc = db_run(&s->db, st, "body insert")) != 0)
+	sqlite3_bind_int(st, 2, mr.has_date);
+	sqlite3_bind_int64(st, 3, mr.has_date ? mr.date.t : 0);
+	sqlite3_bind_int(st, 4, mr.has_date ? mr.date.tz : 0);
+	if ((rc = db_run(&s->db, st, "body insert")) == 0) {
+		*body_id = sqlite3_last_insert_rowid(s->db.h);
+		rc = body_struct_put(&s->db, *body_id, &mr);
+	}
+	arena_free(&a);
+	if (rc != 0)
 		return rc;
-	*body_id = sqlite3_last_insert_rowid(s->db.h);
 	if ((st = db_stmt(&s->db, SQL_BODY_DATA)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, *body_id);
@@ -223,17 +177,28 @@ store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
     uint32_t *uid)
 {
 	struct mbox cur = *m;
+	struct msg_new crlf = *n;
+	struct arena a;
 	enum db_txn t;
 	int rc;
 
 	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
 	    n->internaldate.tz > MK_TZ_MAX_MIN)
 		return db_err(&s->db, MK_INVALID, "zone out of range");
-	if ((rc = db_txn_enter(&s->db, &t)) != 0)
-		return rc;
-	rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, uid));
-	if (rc == 0)
-		*m = cur;
+	/* Mail with bare LF line ends is stored with CRLF, so that what we
+	 * send, and every size we report, is the RFC 5322 form. */
+	arena_init(&a, 0);
+	if (mime_normalize_crlf(&a, n->data, n->len, &crlf.data,
+	    &crlf.len) != 0) {
+		arena_free(&a);
+		return db_err(&s->db, -1, "out of memory");
+	}
+	if ((rc = db_txn_enter(&s->db, &t)) == 0) {
+		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, &crlf, uid));
+		if (rc == 0)
+			*m = cur;
+	}
+	arena_free(&a);
 	return rc;
 }
 

@@ -80,17 +80,6 @@ typedef enum cmd_result (*cmd_cont_fn)(struct client *c);
 #define CAP_QRESYNC   0x02
 #define CAP_UTF8      0x04
 
-/* The structure stored for a message body at APPEND time. */
-struct body_struct {
-	const char *envelope, *body, *bodystructure;
-	size_t      envelope_len, body_len, bodystructure_len;
-	const void *parts;
-	size_t      parts_len;
-};
-/* Loads it into arena a (store/, schema 2). */
-int store_body_struct(struct store *s, int64_t body_id, struct arena *a,
-	struct body_struct *out);
-
 /* One message's bytes and stored structure during a FETCH (msgdata.c). */
 struct msgdata {
 	int64_t            body_id;

@@ -363,50 +363,6 @@ test_msg_copy_shares_body(void)
 }
 
 void
-test_msg_sent_date(void)
-{
-	struct mk_time t;
-
-	{
-		static const char m[] = "Subject: x\r\nDate: Tue, 1 Jul 2003 "
-		    "10:52:37 +0200\r\n\r\nbody";
-		CU_ASSERT_TRUE(msg_sent_date(m, sizeof(m) - 1, &t));
-	}
-	CU_ASSERT_EQUAL(t.t, 1057049557);
-	CU_ASSERT_EQUAL(t.tz, 120);
-	/* Bare LF, folded, a space before the colon, lower case. */
-	{
-		static const char m[] = "X: y\ndate :  Tue,\n 1 Jul 2003\n\t"
-		    "10:52:37 -0000\nTo: z\n\nDate: Wed, 2 Jul 2003 00:00:00 +0000\n";
-		CU_ASSERT_TRUE(msg_sent_date(m, sizeof(m) - 1, &t));
-		CU_ASSERT_EQUAL(t.t, 1057056757);
-	}
-	/* The first Date: field wins. */
-	{
-		static const char m[] = "Date: Tue, 1 Jul 2003 10:52:37 +0000\r\n"
-		    "Date: Wed, 2 Jul 2003 10:52:37 +0000\r\n\r\n";
-		CU_ASSERT_TRUE(msg_sent_date(m, sizeof(m) - 1, &t));
-		CU_ASSERT_EQUAL(t.t, 1057056757);
-	}
-	/* A Date: in the body is not the message's. */
-	{
-		static const char m[] = "Subject: x\r\n\r\nDate: Tue, 1 Jul 2003 "
-		    "10:52:37 +0000\r\n";
-		CU_ASSERT_FALSE(msg_sent_date(m, sizeof(m) - 1, &t));
-	}
-	{
-		static const char m[] = "Dated: Tue, 1 Jul 2003 10:52:37 +0000\r\n"
-		    "X-Date: Tue, 1 Jul 2003 10:52:37 +0000\r\n\r\n";
-		CU_ASSERT_FALSE(msg_sent_date(m, sizeof(m) - 1, &t));
-	}
-	CU_ASSERT_FALSE(msg_sent_date("Date: yesterday\r\n\r\n", 19, &t));
-	CU_ASSERT_FALSE(msg_sent_date("", 0, &t));
-	/* No end of header: the whole text is header. */
-	CU_ASSERT_TRUE(msg_sent_date("Date: 1 Jul 2003 10:52 +0000", 28, &t));
-	CU_ASSERT_EQUAL(t.t, 1057056720);
-}
-
-void
 test_msg_sent_date_stored(void)
 {
 	struct mbox in;

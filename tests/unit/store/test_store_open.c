@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/arena.h"
 #include "common/imap.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -276,7 +277,8 @@ mig_fail(struct sqldb *db)
 void
 test_migration_runs_c_over_rows(void)
 {
-	struct db_migration mig[2];
+	struct db_migration mig[STORE_SCHEMA_VERSION + 1];
+	const int next = STORE_SCHEMA_VERSION + 1;
 	char *dir = ts_dir();
 	struct store *s = ts_open(dir);
 	struct mbox in;
@@ -284,28 +286,31 @@ test_migration_runs_c_over_rows(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &in), 0);
+	/* Bare LF is stored as CRLF: 3 lines either way. */
 	CU_ASSERT_EQUAL(ts_append(s, &in, "a\nb\nc\n", 0, "", 1, 0), 1);
 	CU_ASSERT_EQUAL(ts_append(s, &in, "one line\r\n", 0, "", 2, 0), 2);
 	store_close(s);
 
-	mig[0] = store_migrations[0];
-	mig[1] = (struct db_migration){ 2, "line counts",
+	/* The real list, plus a simulated next version. */
+	for (size_t i = 0; i < store_nmigrations; i++)
+		mig[i] = store_migrations[i];
+	mig[next - 1] = (struct db_migration){ next, "line counts",
 	    "ALTER TABLE bodies ADD COLUMN lines INTEGER", mig_lines };
 	lines_runs = 0;
 	CU_ASSERT_EQUAL_FATAL(store_open_with(ts_path(dir, "store.db"), false,
-	    false, NULL, 0, mig, 2, &s, err, sizeof(err)), 0);
+	    false, NULL, 0, mig, (size_t)next, &s, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(lines_runs, 1);
-	CU_ASSERT_EQUAL(store_schema_version(s), 2);
+	CU_ASSERT_EQUAL(store_schema_version(s), next);
 	CU_ASSERT_EQUAL(raw_int(s->db.h, "SELECT sum(lines) FROM bodies"), 4);
 	CU_ASSERT_EQUAL(raw_int(s->db.h,
 	    "SELECT lines FROM bodies ORDER BY id LIMIT 1"), 3);
 	store_close(s);
 	/* Applied once: reopening runs nothing. */
 	CU_ASSERT_EQUAL_FATAL(store_open_with(ts_path(dir, "store.db"), false,
-	    false, NULL, 0, mig, 2, &s, err, sizeof(err)), 0);
+	    false, NULL, 0, mig, (size_t)next, &s, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(lines_runs, 1);
 	store_close(s);
-	/* And code that knows only version 1 now refuses the file. */
+	/* And code that knows only the real versions now refuses the file. */
 	CU_ASSERT_EQUAL(store_open(ts_path(dir, "store.db"), false, false,
 	    NULL, 0, &s, err, sizeof(err)), -1);
 	ts_rmdir(dir);
@@ -314,23 +319,25 @@ test_migration_runs_c_over_rows(void)
 void
 test_migration_failure_rolls_back(void)
 {
-	struct db_migration mig[2];
+	struct db_migration mig[STORE_SCHEMA_VERSION + 1];
+	const int next = STORE_SCHEMA_VERSION + 1;
 	char *dir = ts_dir();
 	struct store *s = ts_open(dir);
 	char err[256] = "";
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	store_close(s);
-	mig[0] = store_migrations[0];
-	mig[1] = (struct db_migration){ 2, "doomed",
+	for (size_t i = 0; i < store_nmigrations; i++)
+		mig[i] = store_migrations[i];
+	mig[next - 1] = (struct db_migration){ next, "doomed",
 	    "ALTER TABLE bodies ADD COLUMN doomed INTEGER", mig_fail };
 	s = NULL;
 	CU_ASSERT_EQUAL(store_open_with(ts_path(dir, "store.db"), false, false,
-	    NULL, 0, mig, 2, &s, err, sizeof(err)), -1);
+	    NULL, 0, mig, (size_t)next, &s, err, sizeof(err)), -1);
 	CU_ASSERT_PTR_NULL(s);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "simulated failure"));
 	CU_ASSERT_EQUAL(raw_path_int(ts_path(dir, "store.db"),
-	    "PRAGMA user_version"), 1);
+	    "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	CU_ASSERT_EQUAL(raw_path_int(ts_path(dir, "store.db"),
 	    "SELECT count(*) FROM pragma_table_info('bodies')"
 	    " WHERE name = 'doomed'"), 0);
@@ -472,6 +479,50 @@ test_statement_cache(void)
 	CU_ASSERT_EQUAL(s->db.ntransient, 0);
 	db_done(&s->db, again);
 	CU_ASSERT_FALSE(sqlite3_stmt_busy(st));
+	store_close(s);
+	ts_rmdir(dir);
+}
+
+/* A store written by schema version 1 (no message structure) holding
+ * messages: opening it with this code computes the structure of each. */
+void
+test_migration_v2_computes_structure(void)
+{
+	char *dir = ts_dir();
+	struct store *s = NULL;
+	struct body_struct bs;
+	struct arena a;
+	struct mbox in;
+	char err[256];
+	sqlite3 *h;
+
+	CU_ASSERT_EQUAL_FATAL(store_open_with(ts_path(dir, "store.db"), true,
+	    false, NULL, 0, store_migrations, 1, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &in), 0);
+	store_close(s);
+	/* What version 1 code stored: rows written directly. */
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(ts_path(dir, "store.db"), &h),
+	    SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_exec(h,
+	    "INSERT INTO bodies (id, refs, size) VALUES (7, 1, 66);"
+	    "INSERT INTO body_data (id, data) VALUES (7, CAST("
+	    "'From: A <a@example.com>' || char(13,10) ||"
+	    "'Subject: old' || char(13,10) ||"
+	    "'Content-Type: text/plain' || char(13,10) || char(13,10) ||"
+	    "'body' || char(13,10) AS BLOB));", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), false, false,
+	    NULL, 0, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_schema_version(s), STORE_SCHEMA_VERSION);
+	arena_init(&a, 0);
+	CU_ASSERT_EQUAL_FATAL(store_body_struct(s, 7, &a, &bs), 0);
+	CU_ASSERT_PTR_NOT_NULL(memmem(bs.envelope, bs.envelope_len, "\"old\"", 5));
+	CU_ASSERT_PTR_NOT_NULL(memmem(bs.bodystructure, bs.bodystructure_len,
+	    "\"text\" \"plain\"", 14));
+	CU_ASSERT(bs.parts_len > 0);
+	CU_ASSERT_EQUAL(store_body_struct(s, 8, &a, &bs), MK_NOTFOUND);
+	arena_free(&a);
 	store_close(s);
 	ts_rmdir(dir);
 }
