@@ -80,7 +80,7 @@ store_migrate_struct(struct sqldb *db)
 	}
 	db_done(db, st);
 	arena_free(&a);
-	if (rc == 0)
+	if (rc == 0 && n > 0)
 		log_info("computed the structure of %zu stored messages", n);
 	return rc;
 }
