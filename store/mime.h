@@ -101,6 +101,8 @@ enum mime_class {
 /* Part flags */
 #define MIME_PF_DECODED_SIZE 0x01	/* decoded_size is known */
 #define MIME_PF_INVALID      0x02	/* content does not decode cleanly */
+#define MIME_PF_TEXTLIKE     0x04	/* a message/ leaf (delivery-status,
+					 * ...): searched as text, as Dovecot */
 
 /* One IMAP body part, as read back from a part table.  The root
  * (npath == 0) is the message itself. */

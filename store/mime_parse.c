@@ -389,6 +389,8 @@ parse_entity(struct mctx *c, struct ment *e, size_t off, size_t end,
 		return parse_entity(c, sub, e->body_off, e->body_off +
 		    e->body_len, false);
 	}
+	if (e->cls == MIME_CLASS_OTHER && ieq(e->type, "message"))
+		e->pflags |= MIME_PF_TEXTLIKE;
 	if (e->cls == MIME_CLASS_TEXT) {
 		const char *cs = param_get(e->params, "charset");
 

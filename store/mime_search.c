@@ -6,7 +6,7 @@
  *
  * Header values are compared after RFC 2047 decoding (every field of
  * the name counts, duplicates included).  BODY looks at every text
- * leaf, nested messages included, after transfer decoding and
+ * leaf and message/ leaf (delivery-status...), nested messages included, after transfer decoding and
  * conversion from the declared charset to UTF-8; TEXT adds the headers
  * of the message and of every encapsulated message.  Both sides are
  * case-folded (mime_decode.c) and compared as substrings, like
@@ -123,7 +123,8 @@ match_all(struct sctx *c, const void *parts, size_t plen, bool headers)
 		    c->msg + p.msg_hdr_off, (size_t)p.msg_hdr_len))
 			return 1;
 		/* the root's text is also record 1's, searched there */
-		if (!first && p.cls == MIME_CLASS_TEXT && match_text_part(c, &p))
+		if (!first && (p.cls == MIME_CLASS_TEXT ||
+		    (p.flags & MIME_PF_TEXTLIKE)) && match_text_part(c, &p))
 			return 1;
 		first = false;
 	}

@@ -92,7 +92,8 @@ read_record(struct rd *r, struct mime_part *o)
 	memcpy(o->charset, r->p + r->i, cl);
 	o->charset[cl] = '\0';
 	r->i += cl;
-	o->flags &= MIME_PF_DECODED_SIZE | MIME_PF_INVALID | REC_MSG;
+	o->flags &= MIME_PF_DECODED_SIZE | MIME_PF_INVALID | MIME_PF_TEXTLIKE |
+	    REC_MSG;
 	return true;
 }
 
