@@ -80,10 +80,14 @@ def children_of(pid):
 
 
 def proc_uid(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('Uid:'):
-                return [int(x) for x in line.split()[1:]]
+    """[real, effective, saved, fs] uid of pid; None if it is gone."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('Uid:'):
+                    return [int(x) for x in line.split()[1:]]
+    except OSError:
+        pass
     return None
 
 
