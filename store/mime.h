@@ -220,7 +220,7 @@ int  mime_binary_size(const void *parts, size_t plen, uint64_t msglen,
 	const uint32_t *path, size_t npath, uint64_t *size);
 
 /* Decodes src[0..len) from transfer encoding enc.  For identity
- * encodings *out is src itself.  Returns MIME_DEC_OK, MIME_DEC_INVALID
+ * encodings *out is src itself; for an unknown one, NULL.  Returns MIME_DEC_OK, MIME_DEC_INVALID
  * or MIME_DEC_UNKNOWN_CTE, or -1 on the arena ceiling. */
 int  mime_decode(struct arena *a, enum mime_enc enc, const char *src,
 	size_t len, const char **out, size_t *outlen);

@@ -176,6 +176,8 @@ mime_decode(struct arena *a, enum mime_enc enc, const char *src, size_t len,
 	bool inv = false;
 	char *p;
 
+	*out = NULL;
+	*outlen = 0;
 	if (enc == MIME_ENC_UNKNOWN)
 		return MIME_DEC_UNKNOWN_CTE;
 	if (enc != MIME_ENC_BASE64 && enc != MIME_ENC_QP) {

@@ -276,7 +276,7 @@ decode(enum mime_enc enc, const char *in, char **out)
 	size_t n;
 	int rc = mime_decode(&A, enc, in, strlen(in), &o, &n);
 
-	*out = arena_strndup(&A, o, n);
+	*out = rc == MIME_DEC_UNKNOWN_CTE ? NULL : arena_strndup(&A, o, n);
 	CU_ASSERT_EQUAL(mime_decoded_size(enc, in, strlen(in), NULL),
 	    rc == MIME_DEC_UNKNOWN_CTE ? -1 : (int64_t)n);
 	return rc;
