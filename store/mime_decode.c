@@ -245,6 +245,8 @@ charset_to_utf8(struct buf *out, const char *charset, const char *s,
 
 /* ---- RFC 2047 ---- */
 
+#define ENCODED_WORD_MAX 512
+
 /* Decodes the encoded word at s[i] ("=?cs?e?text?="); appends UTF-8 to
  * out and returns the index after it, or 0 if it is not one. */
 static size_t
@@ -262,8 +264,11 @@ encoded_word(struct buf *out, const char *s, size_t n, size_t i)
 	if (e >= n || s[e] != '?' || e == cs || e + 2 >= n || s[e + 2] != '?')
 		return 0;
 	t = e + 3;
+	/* RFC 2047 allows 75 characters; a generous cap keeps a header full
+	 * of unterminated "=?" linear to scan */
 	for (end = t; end + 1 < n && !(s[end] == '?' && s[end + 1] == '='); end++)
-		if (s[end] == ' ' || s[end] == '\r' || s[end] == '\n')
+		if (s[end] == ' ' || s[end] == '\r' || s[end] == '\n' ||
+		    end - i > ENCODED_WORD_MAX)
 			return 0;
 	if (end + 1 >= n)
 		return 0;
