@@ -220,8 +220,9 @@ int  mime_binary_size(const void *parts, size_t plen, uint64_t msglen,
 	const uint32_t *path, size_t npath, uint64_t *size);
 
 /* Decodes src[0..len) from transfer encoding enc.  For identity
- * encodings *out is src itself; for an unknown one, NULL.  Returns MIME_DEC_OK, MIME_DEC_INVALID
- * or MIME_DEC_UNKNOWN_CTE, or -1 on the arena ceiling. */
+ * encodings *out is src itself; for an unknown one, NULL.  Returns
+ * MIME_DEC_OK, MIME_DEC_INVALID or MIME_DEC_UNKNOWN_CTE, or -1 on the
+ * arena ceiling. */
 int  mime_decode(struct arena *a, enum mime_enc enc, const char *src,
 	size_t len, const char **out, size_t *outlen);
 /* Decoded size without keeping the result; -1 for an unknown encoding. */
@@ -231,8 +232,8 @@ int64_t mime_decoded_size(enum mime_enc enc, const char *src, size_t len,
 /* ---- SEARCH ---- */
 
 /* Evaluates one text key (SK_FROM, SK_TO, SK_CC, SK_BCC, SK_SUBJECT,
- * SK_HEADER, SK_BODY, SK_TEXT) against a message and its part table; k->str
- * is UTF-8.  1 match, 0 no match, -1 for another key type or a corrupt
+ * SK_HEADER, SK_BODY, SK_TEXT) against a message and its part table;
+ * k->str is UTF-8 (the executor refuses other SEARCH CHARSETs).  1 match, 0 no match, -1 for another key type or a corrupt
  * part table.  Header values are matched after RFC 2047 decoding, bodies
  * of text parts after transfer decoding and conversion to UTF-8; the
  * comparison is a case-insensitive substring match (ASCII, Latin-1
