@@ -350,6 +350,28 @@ run_list(struct client *c, const struct list_args *a, const char **pats,
 	}
 }
 
+static bool
+hides_subscribed(struct client *c, const struct list_args *a,
+    const char **pats, const struct listing *l, const char *parent)
+{
+	char *key = arena_printf(&c->arena, "%s/", parent);
+	size_t lo = 0, hi = l->nsubs;
+
+	if (key == NULL)
+		return false;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(l->subs[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < l->nsubs && is_below(l->subs[lo], parent); lo++)
+		if (!match_any(c, pats, a->npatterns, l->subs[lo]))
+			return true;
+	return false;
+}
+
 static void
 run_lsub(struct client *c, const struct list_args *a, const char **pats,
     struct listing *l)
@@ -364,7 +386,7 @@ run_lsub(struct client *c, const struct list_args *a, const char **pats,
 		}
 		/* A parent of a subscribed name, reachable by '%': shown as
 		 * \Noselect (RFC 3501 6.3.9). */
-		if (e->sub_children) {
+		if (e->sub_children && hides_subscribed(c, a, pats, l, e->name)) {
 			struct entry shadow = *e;
 			shadow.exists = false;
 			emit_list(c, a, &shadow, true, false);
