@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   3
+#define IPC_VERSION   4
 #define IPC_MAX_MSG   (256 * 1024)
 /* Pipelined client input that may travel with a session hand-off. */
 #define IPC_MAX_PENDING (64 * 1024)
@@ -69,7 +69,49 @@ enum ipc_type {
 	 * (the master compares its addresses with those it accepted). */
 	IPC_MBOX_HANDBACK,
 
+	/* master -> mailbox: u64 storage KiB, u64 messages (0 = unlimited).
+	 * The user's quota limits changed (SETQUOTA, mailkeepctl + SIGHUP). */
+	IPC_MBOX_QUOTA = 40,
+	/* mailbox -> master: u64 session id, str user whose limits are set
+	 * ("" = the process's own user), u8 has_storage, u64 storage KiB,
+	 * u8 has_messages, u64 messages.  A resource left out becomes
+	 * unlimited (RFC 9208 SETQUOTA replaces a root's limits).  Allowed
+	 * only when the process's own user is an admin (the master checks). */
+	IPC_MBOX_SETQUOTA,
+	/* master -> mailbox: u64 session id, u8 result (ipc_req_result),
+	 * str text */
+	IPC_MBOX_SETQUOTA_RESULT,
+
+	/* mailbox -> master: str mailbox, str identifier, str rights ("" to
+	 * remove).  The share index: the process's own user (the master's
+	 * record, never a claim) grants identifier these rights on mailbox.
+	 * Sent after the owner's SETACL, DELETEACL, RENAME or DELETE commits. */
+	IPC_MBOX_SHARE = 50,
+	/* mailbox -> master: u64 request id.  Which mailboxes of other users
+	 * grant this process's user, or "anyone", a right? */
+	IPC_MBOX_SHARES,
+	/* master -> mailbox: u64 request id, u32 n, n x (str owner,
+	 * str mailbox, str rights) */
+	IPC_MBOX_SHARES_RESULT,
+	/* mailbox -> master: u64 request id, str owner.  Asks for a channel
+	 * to owner's mailbox process; granted only if the index says owner
+	 * shares something with this process's user or with "anyone".  The
+	 * owner's process then gets an IPC_MBOX_SESSION with method
+	 * IPC_IMP_GUEST and authcid = this process's user. */
+	IPC_MBOX_GUEST_OPEN,
+	/* master -> mailbox: u64 request id, u8 result (ipc_req_result),
+	 * + our end of the channel on OK */
+	IPC_MBOX_GUEST_RESULT,
+
 	IPC_TYPE_MAX
+};
+
+/* Answers to mailbox-process requests. */
+enum ipc_req_result {
+	IPC_REQ_OK = 0,
+	IPC_REQ_DENIED,		/* not allowed: NO [NOPERM] */
+	IPC_REQ_NOTFOUND,	/* no such user: NO [NONEXISTENT] */
+	IPC_REQ_FAILED,		/* internal trouble: NO [UNAVAILABLE] */
 };
 
 enum ipc_auth_mech {
@@ -94,6 +136,9 @@ enum ipc_imp_method {
 	IPC_IMP_PROXYAUTH,
 	IPC_IMP_AUTHZID,	/* SASL PLAIN authorization identity */
 	IPC_IMP_SEPARATOR,	/* LOGIN target*admin */
+	IPC_IMP_GUEST,		/* another user's process reaching a shared
+				 * mailbox: authcid is that user, whose rights
+				 * (ACL) apply; the socket is an internal one */
 };
 
 #define IPC_SESS_TLS        0x01	/* client link is TLS (via the relay) */

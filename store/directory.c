@@ -53,8 +53,23 @@ static const char DIR_SCHEMA_V1[] =
 	");"
 	"CREATE INDEX audit_running ON audit (session) WHERE ended = 0;";
 
+/* The share index: who grants whom rights on which mailbox.  The ACL
+ * itself lives in the owner's store; this copy lets the master decide,
+ * without opening anyone's store, whether a user may reach another
+ * user's mailbox process at all, and lets LIST show shared folders. */
+static const char DIR_SCHEMA_V2[] =
+	"CREATE TABLE shares ("
+	"  owner_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+	"  mailbox TEXT NOT NULL,"
+	"  grantee TEXT NOT NULL,"
+	"  rights TEXT NOT NULL,"
+	"  PRIMARY KEY (owner_id, mailbox, grantee)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX shares_grantee ON shares (grantee, owner_id);";
+
 static const struct db_migration dir_migrations[] = {
 	{ 1, "initial schema", DIR_SCHEMA_V1, NULL },
+	{ 2, "share index", DIR_SCHEMA_V2, NULL },
 };
 
 #define USER_COLS \
@@ -405,6 +420,94 @@ dir_audit_foreach(struct directory *d,
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(&d->db, "audit");
+	db_done(&d->db, st);
+	return rc;
+}
+
+/* ---- the share index ---- */
+
+int
+dir_share_set(struct directory *d, uint32_t owner_id, const char *mailbox,
+    const char *grantee, const char *rights)
+{
+	sqlite3_stmt *st;
+
+	if (rights[0] == '\0')
+		st = db_stmt(&d->db, "DELETE FROM shares WHERE owner_id = ?1"
+		    " AND mailbox = ?2 AND grantee = ?3");
+	else
+		st = db_stmt(&d->db, "INSERT OR REPLACE INTO shares"
+		    " (owner_id, mailbox, grantee, rights) VALUES (?1, ?2, ?3, ?4)");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, grantee, -1, SQLITE_STATIC);
+	if (rights[0] != '\0')
+		sqlite3_bind_text(st, 4, rights, -1, SQLITE_STATIC);
+	return db_run(&d->db, st, "share");
+}
+
+int
+dir_shares_for(struct directory *d, const char *grantee,
+    int (*cb)(const char *owner, const char *mailbox, const char *rights,
+    void *arg), void *arg)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "SELECT u.name, s.mailbox, s.rights"
+	    " FROM shares s JOIN users u ON u.id = s.owner_id"
+	    " WHERE s.grantee IN (?1, 'anyone') AND u.name <> ?1"
+	    " ORDER BY u.name, s.mailbox");
+	int rc = 0, step = SQLITE_DONE;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, grantee, -1, SQLITE_STATIC);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2), arg);
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(&d->db, "shares");
+	db_done(&d->db, st);
+	return rc;
+}
+
+int
+dir_share_exists(struct directory *d, uint32_t owner_id, const char *grantee)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "SELECT 1 FROM shares"
+	    " WHERE owner_id = ?1 AND grantee IN (?2, 'anyone') LIMIT 1");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	sqlite3_bind_text(st, 2, grantee, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 :
+	    db_fail(&d->db, "share check");
+	db_done(&d->db, st);
+	return rc;
+}
+
+int
+dir_shares_of(struct directory *d, uint32_t owner_id,
+    int (*cb)(const char *mailbox, const char *grantee, const char *rights,
+    void *arg), void *arg)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "SELECT mailbox, grantee, rights"
+	    " FROM shares WHERE owner_id = ?1 ORDER BY mailbox, grantee");
+	int rc = 0, step = SQLITE_DONE;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = cb((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2), arg);
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(&d->db, "shares");
 	db_done(&d->db, st);
 	return rc;
 }

@@ -71,4 +71,22 @@ int  dir_audit_end(struct directory *d, uint64_t session, int64_t end);
 int  dir_audit_foreach(struct directory *d,
 	int (*cb)(const struct dir_audit *a, void *arg), void *arg);
 
+/* ---- the share index (a copy of what owners' ACLs grant) ---- */
+
+/* rights "" removes the entry. */
+int  dir_share_set(struct directory *d, uint32_t owner_id,
+	const char *mailbox, const char *grantee, const char *rights);
+/* Every (owner, mailbox, rights) granted to grantee or "anyone" by
+ * someone else, ordered by owner and mailbox. */
+int  dir_shares_for(struct directory *d, const char *grantee,
+	int (*cb)(const char *owner, const char *mailbox, const char *rights,
+	void *arg), void *arg);
+/* 1 if owner grants grantee (or "anyone") anything, 0 if not, -1. */
+int  dir_share_exists(struct directory *d, uint32_t owner_id,
+	const char *grantee);
+/* Every entry of one owner (for mailkeepctl). */
+int  dir_shares_of(struct directory *d, uint32_t owner_id,
+	int (*cb)(const char *mailbox, const char *grantee,
+	const char *rights, void *arg), void *arg);
+
 #endif

@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -245,6 +245,29 @@ struct body_struct {
 };
 int  store_body_struct(struct store *s, int64_t body_id, struct arena *a,
 	struct body_struct *out);
+
+/* ---- access control (RFC 4314), schema 3 ---- */
+
+/* The rights string stored for identifier on a mailbox (the owner is
+ * never stored: the owner has every right).  MK_NOTFOUND if none. */
+int  store_acl_get(struct store *s, int64_t mbox_id, const char *identifier,
+	char *rights, size_t len);
+/* rights "" removes the entry. */
+int  store_acl_set(struct store *s, int64_t mbox_id, const char *identifier,
+	const char *rights);
+int  store_acl_foreach(struct store *s, int64_t mbox_id,
+	int (*cb)(const char *identifier, const char *rights, void *arg),
+	void *arg);
+/* A new mailbox inherits its parent's ACL (RFC 4314 4, CREATE). */
+int  store_acl_copy(struct store *s, int64_t from_id, int64_t to_id);
+
+/* Per-user \Seen of a grantee who lacks the "s" right. */
+int  store_gseen_uids(struct store *s, const struct mbox *m, const char *user,
+	uint32_t **uids, size_t *n);
+int  store_gseen_set(struct store *s, const struct mbox *m, const char *user,
+	const uint32_t *uids, size_t n, bool on);
+int  store_gseen_count(struct store *s, const struct mbox *m,
+	const char *user, uint32_t *n);
 
 /* ---- quota usage (limits live in the directory) ---- */
 

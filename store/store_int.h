@@ -148,5 +148,7 @@ extern const char store_schema_v2[];
 int  body_struct_put(struct sqldb *db, int64_t body_id,
 	const struct mime_result *r);
 int  store_migrate_struct(struct sqldb *db);
+/* Schema 3: ACLs and per-user \Seen (store_acl.c). */
+extern const char store_schema_v3[];
 
 #endif

@@ -148,6 +148,7 @@ static const char SCHEMA_V1[] =
 const struct db_migration store_migrations[] = {
 	{ 1, "initial schema", SCHEMA_V1, NULL },
 	{ 2, "message structure", store_schema_v2, store_migrate_struct },
+	{ 3, "access control lists", store_schema_v3, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -24,6 +24,7 @@
 #define OUT_LOW   (64 * 1024)
 
 static void client_io(struct ev_io *io, uint32_t revents);
+static void do_hand_back(struct client *c);
 static void client_timer(struct ev_timer *t);
 static void process_input(struct client *c);
 
@@ -209,6 +210,10 @@ client_flush(struct client *c)
 		client_destroy(c);
 		return;
 	}
+	if (c->handback_ready && buf_len(&c->out) == 0) {
+		do_hand_back(c);
+		return;
+	}
 	/* Stop reading while output is backed up or a command is paused:
 	 * a client that doesn't read can't make us buffer its next
 	 * commands' output without bound. */
@@ -268,6 +273,9 @@ after_run(struct client *c, enum cmd_result r)
 	case RUN_IDLE:
 		c->idling = true;
 		arm_timer(c);
+		break;
+	case RUN_WAIT:
+		c->waiting = true;
 		break;
 	}
 }
@@ -409,8 +417,8 @@ process_input(struct client *c)
 
 	/* Bounded batch: one pipelining client can't monopolize the loop. */
 	for (int i = 0; i < 64 && progress; i++) {
-		if (c->dead || c->closing || c->cont != NULL ||
-		    c->handback || client_out_full(c))
+		if (c->dead || c->closing || c->cont != NULL || c->waiting ||
+		    c->handback || c->handback_ready || client_out_full(c))
 			return;
 		if (c->idling)
 			idle_step(c, &progress);
@@ -505,6 +513,62 @@ client_io(struct ev_io *io, uint32_t revents)
 		if (!c->dead && c->cmd == NULL && !c->idling)
 			arm_timer(c);
 	}
+	client_flush(c);
+}
+
+struct client *
+client_by_session(struct user *u, uint64_t id)
+{
+	for (struct client *c = u->clients; c; c = c->next)
+		if (c->session_id == id && !c->dead)
+			return c;
+	return NULL;
+}
+
+void
+client_resume(struct client *c)
+{
+	if (c->dead || !c->waiting)
+		return;
+	c->waiting = false;
+	finish_command(c);
+	if (!c->dead && !c->handback_ready) {
+		process_input(c);
+		client_flush(c);
+	}
+}
+
+/* Sends the socket and whatever the client pipelined after PROXYAUTH to
+ * the master, which passes them on to the target user's process. */
+static void
+do_hand_back(struct client *c)
+{
+	struct ipc_msg m;
+	size_t n = MK_MIN(buf_len(&c->in), (size_t)IPC_MAX_PENDING);
+
+	if (buf_len(&c->in) > IPC_MAX_PENDING) {
+		client_close(c, "Too much pipelined input after PROXYAUTH");
+		return;
+	}
+	ipc_msg_init(&m, IPC_MBOX_HANDBACK);
+	ipc_put_u64(&m, c->session_id);
+	ipc_put_str(&m, c->cmd->tag);
+	ipc_put_bytes(&m, buf_ptr(&c->in), n);
+	ipc_put_fd(&m, c->fd);
+	ipc_chan_send(c->user->master, &m);
+	/* The descriptor now travels with the message: forget ours. */
+	ev_io_stop(c->user->loop, &c->io);
+	c->fd = -1;
+	c->handback = true;
+	c->closing = true;
+	client_destroy(c);
+}
+
+void
+client_hand_back(struct client *c)
+{
+	c->waiting = false;
+	c->handback_ready = true;
 	client_flush(c);
 }
 

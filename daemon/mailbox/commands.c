@@ -35,6 +35,15 @@ static const struct cmd_def table[] = {
 	{ CMD_STORE,       ST_SELECTED, CF_NO_EXPUNGE | CF_WRITES, cmd_store },
 	{ CMD_COPY,        ST_SELECTED, CF_WRITES,     cmd_copy },
 	{ CMD_MOVE,        ST_SELECTED, CF_WRITES,     cmd_copy },
+	{ CMD_PROXYAUTH,   ST_AUTH,     0,             cmd_proxyauth },
+	{ CMD_GETACL,      ST_ANY,      0,             cmd_getacl },
+	{ CMD_SETACL,      ST_ANY,      CF_WRITES,     cmd_setacl },
+	{ CMD_DELETEACL,   ST_ANY,      CF_WRITES,     cmd_deleteacl },
+	{ CMD_LISTRIGHTS,  ST_ANY,      0,             cmd_listrights },
+	{ CMD_MYRIGHTS,    ST_ANY,      0,             cmd_myrights },
+	{ CMD_GETQUOTA,    ST_ANY,      0,             cmd_getquota },
+	{ CMD_GETQUOTAROOT, ST_ANY,     0,             cmd_getquotaroot },
+	{ CMD_SETQUOTA,    ST_ANY,      0,             cmd_setquota },
 };
 
 const struct cmd_def *

@@ -84,6 +84,18 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	case IPC_MBOX_SESSION:
 		on_session(u, r);
 		break;
+	case IPC_MBOX_PROXYAUTH_RESULT:
+		proxyauth_result(u, r);
+		break;
+	case IPC_MBOX_SETQUOTA_RESULT:
+		setquota_result(u, r);
+		break;
+	case IPC_MBOX_QUOTA:
+		u->quota_storage = ipc_get_u64(r);
+		u->quota_messages = ipc_get_u64(r);
+		if (!ipc_end(r))
+			fatalx("malformed QUOTA from the master");
+		break;
 	default:
 		fatalx("unexpected %s from the master", ipc_type_name(r->type));
 	}

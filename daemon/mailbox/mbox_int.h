@@ -58,6 +58,11 @@ struct view {
 	uint64_t       expunge_modseq;	/* expunges up to here were reported */
 	bool           dirty;		/* the mailbox changed since last sync */
 	bool           condstore;	/* CONDSTORE enabled for this selection */
+	unsigned       rights;		/* RT_* on this mailbox, at SELECT */
+	/* A guest without "s" has a \Seen of their own (guest_seen). */
+	bool           own_seen;
+	uint32_t      *seen;		/* their \Seen UIDs, ascending */
+	size_t         nseen;
 	struct seqset  searchres;	/* SEARCHRES "$": UIDs, resolved */
 };
 
@@ -72,6 +77,8 @@ enum cmd_result {
 	RUN_DONE,	/* the handler wrote the tagged response */
 	RUN_PAUSE,	/* output is streaming; the handler's cont() resumes it */
 	RUN_IDLE,	/* entered IDLE; input is read as bare lines */
+	RUN_WAIT,	/* waiting for an answer from the master (or from
+			 * another user's process); client_resume() ends it */
 };
 
 typedef enum cmd_result (*cmd_cont_fn)(struct client *c);
@@ -135,7 +142,9 @@ struct client {
 		void     *parts;
 		size_t    plen;
 	} tcache;
-	bool              handback;		/* waiting to hand the socket back */
+	bool              handback;		/* the socket went back to the master */
+	bool              handback_ready;	/* hand it back once output drains */
+	bool              waiting;		/* RUN_WAIT: input paused */
 };
 
 struct user {
@@ -149,7 +158,41 @@ struct user {
 	struct mstate    *mstates;
 	uint64_t          quota_storage;	/* KiB, 0 = unlimited */
 	uint64_t          quota_messages;
+	uint64_t          next_req;		/* ids of requests to the master */
 };
+
+/* ---- rights (rights.c, RFC 4314) ---- */
+
+#define RT_L 0x001	/* lookup: LIST */
+#define RT_R 0x002	/* read: SELECT, EXAMINE, STATUS, FETCH */
+#define RT_S 0x004	/* keep \Seen */
+#define RT_W 0x008	/* write other flags */
+#define RT_I 0x010	/* insert: APPEND, COPY into */
+#define RT_P 0x020	/* post */
+#define RT_K 0x040	/* create mailboxes below */
+#define RT_X 0x080	/* delete (and rename) the mailbox */
+#define RT_T 0x100	/* \Deleted */
+#define RT_E 0x200	/* expunge */
+#define RT_A 0x400	/* administer: the ACL commands */
+#define RT_ALL 0x7ff
+#define RIGHTS_STRLEN 16
+
+unsigned rights_parse(const char *s, bool *ok);
+void     rights_format(unsigned r, char out[RIGHTS_STRLEN]);
+bool     client_is_guest(const struct client *c);
+/* The name rights are checked for: the guest's, or the owner's. */
+const char *client_identity(const struct client *c);
+/* The session's rights on m: every right for the owner; for a guest the
+ * ACL entries for their name and "anyone" together. */
+unsigned rights_for(struct client *c, const struct mbox *m);
+/* May the session know that m exists ("l" or "r")? */
+bool     mbox_visible(struct client *c, const struct mbox *m);
+/* True if the session has all of need on m; else answers NO
+ * ([NONEXISTENT] if it may not see m, [NOPERM] if it may) and false. */
+bool     rights_check(struct client *c, const struct mbox *m, unsigned need,
+	const char *name);
+/* The system flags (MF_*) these rights allow storing (RFC 4314 4). */
+unsigned rights_filter_flags(unsigned rights, unsigned flags);
 
 /* ---- command table (commands.c) ---- */
 
@@ -192,6 +235,14 @@ void resp_flags(struct buf *b, unsigned flags, const char *keywords,
 	bool recent);
 
 /* ---- connections (client.c) ---- */
+
+/* Finishes a command that returned RUN_WAIT (its tagged answer set with
+ * resp_ok/no/bad) and goes on with the client's input. */
+void client_resume(struct client *c);
+struct client *client_by_session(struct user *u, uint64_t id);
+/* PROXYAUTH granted: the socket returns to the master once the output
+ * queued before it is written. */
+void client_hand_back(struct client *c);
 
 void client_new(struct user *u, int fd, const struct ipc_session *s);
 void client_close(struct client *c, const char *bye);
@@ -298,6 +349,27 @@ enum cmd_result cmd_copy(struct client *c);
 enum cmd_result cmd_idle(struct client *c);
 void            idle_line(struct client *c, const char *line, size_t len);
 void            idle_wake(struct client *c);
-enum cmd_result cmd_login_again(struct client *c);
+enum cmd_result cmd_getacl(struct client *c);
+enum cmd_result cmd_setacl(struct client *c);
+enum cmd_result cmd_deleteacl(struct client *c);
+enum cmd_result cmd_listrights(struct client *c);
+enum cmd_result cmd_myrights(struct client *c);
+/* The share index (cmd_acl.c): tell the master what this user grants. */
+void share_index_send(struct user *u, const char *mailbox,
+	const char *identifier, const char *rights);
+struct shared_list;
+/* ACL entries of name and its children, before a DELETE or RENAME. */
+void shared_snapshot(struct client *c, const char *name,
+	struct shared_list **out);
+/* ...and the index updates after it (to NULL for DELETE). */
+void shared_moved(struct client *c, struct shared_list *l, const char *from,
+	const char *to);
+void shared_free(struct shared_list *l);
+enum cmd_result cmd_proxyauth(struct client *c);
+void            proxyauth_result(struct user *u, struct ipc_reader *r);
+enum cmd_result cmd_getquota(struct client *c);
+enum cmd_result cmd_getquotaroot(struct client *c);
+enum cmd_result cmd_setquota(struct client *c);
+void            setquota_result(struct user *u, struct ipc_reader *r);
 
 #endif

@@ -11,6 +11,8 @@
  *               PROXYAUTH checks, the impersonation audit;
  *   hashpool.c  the hash-worker pool: queue, dispatch, restart;
  *   sessions.c  mailbox processes and the sessions they serve;
+ *   requests.c  what mailbox processes may ask: SETQUOTA, the share
+ *               index, channels to a sharing user's process;
  *   addrtab.c   per-client-address records: connections, failures.
  *
  * Everything runs in one event loop; the state lives in one struct
@@ -179,6 +181,28 @@ size_t sessions_count(void);
 size_t mboxes_count(void);
 /* Closes every mailbox channel (clean stop). */
 void   sessions_stop(void);
+
+/* A user's mailbox process, for the request handlers of requests.c. */
+struct mbox;
+const char  *mbox_user(const struct mbox *mb);	/* the master's record */
+uint32_t     mbox_user_id(const struct mbox *mb);
+bool         mbox_has_session(struct mbox *mb, uint64_t id);
+void         mbox_send(struct mbox *mb, struct ipc_msg *m);
+struct mbox *mbox_running(uint32_t user_id);	/* NULL if none */
+void         mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg);
+/* Kills a mailbox process that broke the protocol. */
+void         mbox_violation(struct mbox *mb, const char *why);
+
+/* ---- requests from mailbox processes (requests.c) ---- */
+
+/* Each checks the request against the master's own record of which
+ * user the process serves, then answers it. */
+void req_setquota(struct mbox *mb, struct ipc_reader *r);
+void req_share(struct mbox *mb, struct ipc_reader *r);
+void req_shares(struct mbox *mb, struct ipc_reader *r);
+void req_guest_open(struct mbox *mb, struct ipc_reader *r);
+/* Sends every running mailbox process its user's current limits. */
+void req_quota_push_all(void);
 
 /* ---- spawn.c ---- */
 

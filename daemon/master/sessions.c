@@ -214,6 +214,14 @@ refuse(int fd)
 	close(fd);
 }
 
+/* A guest session (a grantee reaching a shared mailbox) acts as the
+ * grantee with the grantee's rights: not an impersonation. */
+static bool
+is_impersonation(uint8_t method)
+{
+	return method != IPC_IMP_NONE && method != IPC_IMP_GUEST;
+}
+
 static uint32_t
 session_flags(const struct session_start *s)
 {
@@ -225,7 +233,7 @@ session_flags(const struct session_start *s)
 		f |= IPC_SESS_LOOPBACK;
 	if (s->authc_admin)
 		f |= IPC_SESS_ADMIN;
-	if (s->method != IPC_IMP_NONE && master.cfg.impersonation_no_seen)
+	if (is_impersonation(s->method) && master.cfg.impersonation_no_seen)
 		f |= IPC_SESS_NO_SEEN;
 	return f;
 }
@@ -267,7 +275,7 @@ session_start(const struct session_start *s)
 		    master.cfg.quota_messages),
 	};
 	/* The trail is written before the session can do anything. */
-	if (s->method != IPC_IMP_NONE) {
+	if (is_impersonation(s->method)) {
 		se->audited = true;
 		authz_audit_start(s->authcid, s->user->name, s->method,
 		    se->peer.addr, se->id);
@@ -351,7 +359,7 @@ mbox_free_if_done(struct mbox *mb)
 	ev_defer(master.loop, free, mb);
 }
 
-static void
+void
 mbox_violation(struct mbox *mb, const char *why)
 {
 	char msg[256];
@@ -462,10 +470,60 @@ mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 	case IPC_MBOX_HANDBACK:
 		on_handback(mb, r);
 		break;
+	case IPC_MBOX_SETQUOTA:
+		req_setquota(mb, r);
+		break;
+	case IPC_MBOX_SHARE:
+		req_share(mb, r);
+		break;
+	case IPC_MBOX_SHARES:
+		req_shares(mb, r);
+		break;
+	case IPC_MBOX_GUEST_OPEN:
+		req_guest_open(mb, r);
+		break;
 	default:
 		mbox_violation(mb, "unexpected message");
 		break;
 	}
+}
+
+/* ---- for requests.c ---- */
+
+const char *mbox_user(const struct mbox *mb) { return mb->name; }
+uint32_t mbox_user_id(const struct mbox *mb) { return mb->user_id; }
+
+bool
+mbox_has_session(struct mbox *mb, uint64_t id)
+{
+	return session_find(mb, id) != NULL;
+}
+
+void
+mbox_send(struct mbox *mb, struct ipc_msg *m)
+{
+	if (mb->chan == NULL) {
+		ipc_msg_free(m);
+		return;
+	}
+	ipc_chan_send(mb->chan, m);
+}
+
+struct mbox *
+mbox_running(uint32_t user_id)
+{
+	for (struct mbox *mb = mboxes; mb; mb = mb->next)
+		if (mb->chan != NULL && mb->user_id == user_id)
+			return mb;
+	return NULL;
+}
+
+void
+mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg)
+{
+	for (struct mbox *mb = mboxes; mb; mb = mb->next)
+		if (mb->chan != NULL)
+			cb(mb, arg);
 }
 
 void

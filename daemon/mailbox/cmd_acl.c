@@ -1,0 +1,320 @@
+/*
+ * cmd_acl.c - GETACL, SETACL, DELETEACL, LISTRIGHTS and MYRIGHTS
+ * (RFC 4314 3), and keeping the master's share index in step with the
+ * ACLs of this user's mailboxes.
+ *
+ * Identifiers are user names and "anyone".  The owner is implicit, always
+ * holds every right and cannot be given or denied any; negative rights
+ * ("-name") are not supported.  Rights are stored without the virtual
+ * "c" and "d" (rights.c recomputes them on output).
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "store/directory.h"
+#include "common/imap_write.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Rights as stored and sent to the share index: no virtual letters. */
+static void
+rights_plain(unsigned r, char out[RIGHTS_STRLEN])
+{
+	static const char order[] = "lrswipkxtea";
+	size_t n = 0;
+
+	for (size_t i = 0; order[i]; i++)
+		if (r & (1u << i))
+			out[n++] = order[i];
+	out[n] = '\0';
+}
+
+void
+share_index_send(struct user *u, const char *mailbox, const char *identifier,
+    const char *rights)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_SHARE);
+	ipc_put_str(&m, mailbox);
+	ipc_put_str(&m, identifier);
+	ipc_put_str(&m, rights);
+	ipc_chan_send(u->master, &m);
+}
+
+/* Finds a mailbox the session may administer; answers NO otherwise. */
+static bool
+acl_target(struct client *c, const char *arg, unsigned need, struct mbox *m)
+{
+	char name[MK_MBOX_NAME_MAX];
+	int rc;
+
+	if (!mbox_name_arg(c, arg, name, sizeof(name)))
+		return false;
+	rc = store_mbox_find(c->user->store, name, m);
+	if (rc == MK_NOTFOUND || (rc == 0 && !mbox_visible(c, m))) {
+		resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
+		return false;
+	}
+	if (rc != 0) {
+		resp_store_error(c, rc, "ACL");
+		return false;
+	}
+	if (need == 0) {
+		if (!(rights_for(c, m) & (RT_L | RT_R | RT_I | RT_K | RT_X | RT_A))) {
+			resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
+			return false;
+		}
+		return true;
+	}
+	return rights_check(c, m, need, name);
+}
+
+/* "anyone" or a user name, canonical; else answers and returns false. */
+static bool
+identifier_arg(struct client *c, const char *id, char *out, size_t outlen)
+{
+	const char *why;
+
+	if (id[0] == '-') {
+		resp_no(c, "[CANNOT] Negative rights are not supported");
+		return false;
+	}
+	if (str_ieq(id, "anyone")) {
+		mk_strlcpy(out, "anyone", outlen);
+		return true;
+	}
+	if (!dir_name_canon(id, out, outlen, &why)) {
+		resp_bad(c, "Invalid identifier: %s", why);
+		return false;
+	}
+	if (strcmp(out, c->user->name) == 0) {
+		resp_no(c, "[CANNOT] The owner always has every right on their "
+		    "own mailboxes");
+		return false;
+	}
+	return true;
+}
+
+struct acl_out {
+	struct buf *b;
+};
+
+static int
+write_entry(const char *identifier, const char *rights, void *arg)
+{
+	struct acl_out *o = arg;
+	char full[RIGHTS_STRLEN];
+	bool ok;
+
+	rights_format(rights_parse(rights, &ok), full);
+	buf_addc(o->b, ' ');
+	imapw_astring(o->b, identifier);
+	buf_addc(o->b, ' ');
+	imapw_astring(o->b, full);
+	return 0;
+}
+
+enum cmd_result
+cmd_getacl(struct client *c)
+{
+	struct acl_out o = { &c->out };
+	char all[RIGHTS_STRLEN];
+	struct mbox m;
+
+	if (!acl_target(c, c->cmd->u.mbox.mailbox, RT_A, &m))
+		return RUN_DONE;
+	rights_format(RT_ALL, all);
+	buf_adds(&c->out, "* ACL ");
+	imapw_mailbox(&c->out, m.name);
+	buf_addc(&c->out, ' ');
+	imapw_astring(&c->out, c->user->name);
+	buf_printf(&c->out, " %s", all);
+	if (store_acl_foreach(c->user->store, m.id, write_entry, &o) != 0)
+		return resp_store_error(c, -1, "GETACL");
+	buf_adds(&c->out, "\r\n");
+	return resp_ok(c, "GETACL completed");
+}
+
+static enum cmd_result
+set_rights(struct client *c, const struct mbox *m, const char *id,
+    const char *rights)
+{
+	int rc = store_acl_set(c->user->store, m->id, id, rights);
+
+	if (rc != 0)
+		return resp_store_error(c, rc, "SETACL");
+	share_index_send(c->user, m->name, id, rights);
+	log_info("user %s: %s now has \"%s\" on %s (set by %s)", c->user->name,
+	    id, rights, m->name, client_identity(c));
+	return resp_ok(c, "%s completed", c->cmd->name);
+}
+
+enum cmd_result
+cmd_setacl(struct client *c)
+{
+	const char *arg = c->cmd->u.acl.rights;
+	char id[MK_USER_MAX], cur[32], out[RIGHTS_STRLEN];
+	unsigned have = 0, r;
+	struct mbox m;
+	bool ok;
+
+	if (!acl_target(c, c->cmd->u.acl.mailbox, RT_A, &m) ||
+	    !identifier_arg(c, c->cmd->u.acl.identifier, id, sizeof(id)))
+		return RUN_DONE;
+	r = rights_parse(arg[0] == '+' || arg[0] == '-' ? arg + 1 : arg, &ok);
+	if (!ok)
+		return resp_bad(c, "Unknown right in \"%s\" (known: "
+		    "lrswipkxtecda)", arg);
+	if (store_acl_get(c->user->store, m.id, id, cur, sizeof(cur)) == 0)
+		have = rights_parse(cur, &ok);
+	if (arg[0] == '+')
+		r = have | r;
+	else if (arg[0] == '-')
+		r = have & ~r;
+	rights_plain(r, out);
+	return set_rights(c, &m, id, out);
+}
+
+enum cmd_result
+cmd_deleteacl(struct client *c)
+{
+	char id[MK_USER_MAX];
+	struct mbox m;
+
+	if (!acl_target(c, c->cmd->u.acl.mailbox, RT_A, &m) ||
+	    !identifier_arg(c, c->cmd->u.acl.identifier, id, sizeof(id)))
+		return RUN_DONE;
+	return set_rights(c, &m, id, "");
+}
+
+enum cmd_result
+cmd_listrights(struct client *c)
+{
+	const char *id = c->cmd->u.acl.identifier;
+	char all[RIGHTS_STRLEN];
+	struct mbox m;
+
+	if (!acl_target(c, c->cmd->u.acl.mailbox, RT_A, &m))
+		return RUN_DONE;
+	buf_adds(&c->out, "* LISTRIGHTS ");
+	imapw_mailbox(&c->out, m.name);
+	buf_addc(&c->out, ' ');
+	imapw_astring(&c->out, id);
+	if (strcmp(id, c->user->name) == 0) {
+		/* The owner's rights are fixed: all required, none optional. */
+		rights_format(RT_ALL, all);
+		buf_printf(&c->out, " %s\r\n", all);
+	} else
+		buf_adds(&c->out, " \"\" l r s w i p k x t e c d a\r\n");
+	return resp_ok(c, "LISTRIGHTS completed");
+}
+
+enum cmd_result
+cmd_myrights(struct client *c)
+{
+	char mine[RIGHTS_STRLEN];
+	struct mbox m;
+
+	if (!acl_target(c, c->cmd->u.mbox.mailbox, 0, &m))
+		return RUN_DONE;
+	rights_format(rights_for(c, &m), mine);
+	buf_adds(&c->out, "* MYRIGHTS ");
+	imapw_mailbox(&c->out, m.name);
+	buf_printf(&c->out, " %s\r\n", mine);
+	return resp_ok(c, "MYRIGHTS completed");
+}
+
+/* ---- the share index across DELETE and RENAME ---- */
+
+struct shared_box {
+	char *name;
+	char *identifier;
+	char *rights;
+};
+
+struct shared_list {
+	struct store      *s;
+	const char        *prefix;	/* the mailbox, and everything below */
+	struct shared_box *v;
+	size_t             n, cap;
+	const char        *cur;
+};
+
+static int
+collect_acl(const char *identifier, const char *rights, void *arg)
+{
+	struct shared_list *l = arg;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	l->v[l->n].name = xstrdup(l->cur);
+	l->v[l->n].identifier = xstrdup(identifier);
+	l->v[l->n].rights = xstrdup(rights);
+	l->n++;
+	return 0;
+}
+
+static int
+collect_mbox(const struct mbox *m, void *arg)
+{
+	struct shared_list *l = arg;
+	size_t n = strlen(l->prefix);
+
+	if (strcmp(m->name, l->prefix) != 0 &&
+	    !(strncmp(m->name, l->prefix, n) == 0 && m->name[n] == '/'))
+		return 0;
+	l->cur = m->name;
+	return store_acl_foreach(l->s, m->id, collect_acl, l);
+}
+
+void
+shared_snapshot(struct client *c, const char *name, struct shared_list **out)
+{
+	struct shared_list *l = xcalloc(1, sizeof(*l));
+
+	l->s = c->user->store;
+	l->prefix = name;
+	if (store_mbox_foreach(c->user->store, collect_mbox, l) != 0)
+		log_warnx("user %s: reading ACLs under %s: %s", c->user->name,
+		    name, store_errmsg(c->user->store));
+	*out = l;
+}
+
+/* After DELETE (to == NULL) or RENAME of the snapshot's mailbox. */
+void
+shared_moved(struct client *c, struct shared_list *l, const char *from,
+    const char *to)
+{
+	size_t nfrom = strlen(from);
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct shared_box *b = &l->v[i];
+		struct mbox m;
+		share_index_send(c->user, b->name, b->identifier, "");
+		if (to != NULL) {
+			char *now = xasprintf("%s%s", to, b->name + nfrom);
+			share_index_send(c->user, now, b->identifier, b->rights);
+			free(now);
+		} else if (store_mbox_find(c->user->store, b->name, &m) == 0) {
+			/* Kept as a \Noselect parent: still shared. */
+			share_index_send(c->user, b->name, b->identifier,
+			    b->rights);
+		}
+	}
+}
+
+void
+shared_free(struct shared_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].identifier);
+		free(l->v[i].rights);
+	}
+	free(l->v);
+	free(l);
+}

@@ -1,0 +1,135 @@
+/*
+ * rights.c - who may do what to a mailbox (RFC 4314).
+ *
+ * A mailbox process serves its own user, who owns every mailbox in the
+ * store and always has every right, and guest sessions: other users
+ * reaching a mailbox that this user shared (IPC_IMP_GUEST; the master
+ * vouches for the guest's name).  A guest's rights are the union of the
+ * ACL entries for their name and for "anyone".  Commands call
+ * rights_check() before acting; a guest who may neither list nor read a
+ * mailbox is told it does not exist, so ACL answers reveal nothing
+ * (RFC 4314 6).
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "common/util.h"
+
+#include <string.h>
+
+static const struct { char ch; unsigned bit; } letters[] = {
+	{ 'l', RT_L }, { 'r', RT_R }, { 's', RT_S }, { 'w', RT_W },
+	{ 'i', RT_I }, { 'p', RT_P }, { 'k', RT_K }, { 'x', RT_X },
+	{ 't', RT_T }, { 'e', RT_E }, { 'a', RT_A },
+};
+
+unsigned
+rights_parse(const char *s, bool *ok)
+{
+	unsigned r = 0;
+
+	*ok = true;
+	for (; *s; s++) {
+		bool known = false;
+		/* RFC 4314 2.1.1 virtual rights, as its examples expand
+		 * them: "c" is "k" and "x", "d" is "e" and "t". */
+		if (*s == 'c') {
+			r |= RT_K | RT_X;
+			continue;
+		}
+		if (*s == 'd') {
+			r |= RT_E | RT_T;
+			continue;
+		}
+		for (size_t i = 0; i < nitems(letters); i++)
+			if (letters[i].ch == *s) {
+				r |= letters[i].bit;
+				known = true;
+			}
+		if (!known)
+			*ok = false;
+	}
+	return r;
+}
+
+void
+rights_format(unsigned r, char out[RIGHTS_STRLEN])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nitems(letters) - 1; i++)
+		if (r & letters[i].bit)
+			out[n++] = letters[i].ch;
+	/* Virtual rights for RFC 2086 clients, before "a". */
+	if (r & (RT_K | RT_X))
+		out[n++] = 'c';
+	if (r & (RT_E | RT_T))
+		out[n++] = 'd';
+	if (r & RT_A)
+		out[n++] = 'a';
+	out[n] = '\0';
+}
+
+bool
+client_is_guest(const struct client *c)
+{
+	return c->method == IPC_IMP_GUEST;
+}
+
+const char *
+client_identity(const struct client *c)
+{
+	return client_is_guest(c) ? c->authcid : c->user->name;
+}
+
+unsigned
+rights_for(struct client *c, const struct mbox *m)
+{
+	char buf[32];
+	unsigned r = 0;
+	bool ok;
+
+	if (!client_is_guest(c))
+		return RT_ALL;
+	if (store_acl_get(c->user->store, m->id, c->authcid, buf,
+	    sizeof(buf)) == 0)
+		r |= rights_parse(buf, &ok);
+	if (store_acl_get(c->user->store, m->id, "anyone", buf,
+	    sizeof(buf)) == 0)
+		r |= rights_parse(buf, &ok);
+	return r;
+}
+
+bool
+mbox_visible(struct client *c, const struct mbox *m)
+{
+	return (rights_for(c, m) & (RT_L | RT_R)) != 0;
+}
+
+bool
+rights_check(struct client *c, const struct mbox *m, unsigned need,
+    const char *name)
+{
+	unsigned have = rights_for(c, m);
+	char miss[RIGHTS_STRLEN];
+
+	if ((have & need) == need)
+		return true;
+	if (!(have & (RT_L | RT_R)))
+		resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
+	else {
+		rights_format(need & ~have, miss);
+		resp_no(c, "[NOPERM] You lack the \"%s\" right on %s", miss, name);
+	}
+	return false;
+}
+
+unsigned
+rights_filter_flags(unsigned rights, unsigned flags)
+{
+	if (!(rights & RT_S))
+		flags &= ~MF_SEEN;
+	if (!(rights & RT_T))
+		flags &= ~MF_DELETED;
+	if (!(rights & RT_W))
+		flags &= MF_SEEN | MF_DELETED;
+	return flags;
+}
