@@ -602,6 +602,8 @@ cmd_fetch(struct client *c)
 		c->view.condstore = true;
 	if (c->view.readonly || c->no_seen)
 		st->set_seen = false;
+	if (st->set_seen && c->view.condstore)
+		st->want_uid = st->want_modseq = true;
 	if (a->vanished)
 		report_vanished(c, &uidset, a->changedsince);
 	c->cont_state = st;

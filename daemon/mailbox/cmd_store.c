@@ -82,7 +82,7 @@ report(struct client *c, const struct store_ctx *s, uint64_t modseq)
 		if (x->modified || (a->silent && !(v->condstore && x->changed)))
 			continue;
 		buf_printf(&c->out, "* %u FETCH (", view_seq_of(v, x->uid));
-		if (c->cmd->uid)
+		if (c->cmd->uid || v->condstore)
 			buf_printf(&c->out, "UID %u ", x->uid);
 		if (!a->silent) {
 			buf_adds(&c->out, "FLAGS ");

@@ -354,7 +354,7 @@ report_flags(const struct msg_row *r, void *arg)
 	if (r->uid >= s->old_uidnext || (seq = view_seq_of(v, r->uid)) == 0)
 		return 0;
 	buf_printf(&c->out, "* %u FETCH (", seq);
-	if (c->enabled & CAP_QRESYNC)
+	if (v->condstore || (c->enabled & CAP_QRESYNC))
 		buf_printf(&c->out, "UID %u ", r->uid);
 	buf_adds(&c->out, "FLAGS ");
 	resp_flags(&c->out, r->flags, r->keywords, view_is_recent(v, r->uid));
