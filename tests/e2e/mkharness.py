@@ -9,7 +9,9 @@ instance directory is made traversable for the per-user uids.
 
 Client(port) speaks IMAP as a client would: cmd('LOGIN alice pw')
 returns (tagged line, [untagged lines]) with automatic tags; literals in
-responses are read whole; every read has a timeout.
+responses are read whole; every read has a timeout.  cmd_bytes() is the
+same with bytes lines; append(mailbox, data, flags, date, literal_plus)
+sends one APPEND, waiting for the "+" of a synchronizing literal.
 
 Python 3 standard library only.
 """
@@ -370,6 +372,52 @@ class Client:
 
     def login(self, user, pw):
         return self.cmd('LOGIN %s %s' % (quote(user), quote(pw)))
+
+    def read_until_tagged_bytes(self, tag, timeout=None):
+        """read_until_tagged, with every line as bytes (literals exact)."""
+        untagged = []
+        tagb = tag.encode() + b' '
+        while True:
+            line = self.readline_bytes(timeout)
+            if line.startswith(tagb):
+                return line, untagged
+            untagged.append(line)
+
+    def cmd_bytes(self, text, timeout=None):
+        """cmd() that returns bytes: for byte-exact FETCH results."""
+        tag = self.next_tag()
+        self.send('%s %s\r\n' % (tag, text))
+        return self.read_until_tagged_bytes(tag, timeout)
+
+    def append(self, mailbox, data, flags=None, date=None,
+               literal_plus=False, timeout=None):
+        """APPEND one message: (tagged, [untagged]).  A synchronizing
+        literal waits for the "+" continuation; if the server answers
+        the tag instead, the data is not sent."""
+        if isinstance(data, str):
+            data = data.encode()
+        tag = self.next_tag()
+        head = '%s APPEND %s' % (tag, quote(mailbox))
+        if flags is not None:
+            head += ' (%s)' % ' '.join(flags)
+        if date is not None:
+            head += ' ' + quote(date)
+        if literal_plus:
+            self.send(('%s {%d+}\r\n' % (head, len(data))).encode() +
+                      data + b'\r\n')
+            return self.read_until_tagged(tag, timeout)
+        self.send('%s {%d}\r\n' % (head, len(data)))
+        untagged = []
+        while True:
+            line = self.readline(timeout)
+            if line.startswith('+'):
+                break
+            if line.startswith(tag + ' '):
+                return line, untagged
+            untagged.append(line)
+        self.send(data + b'\r\n')
+        tagged, more = self.read_until_tagged(tag, timeout)
+        return tagged, untagged + more
 
     def expect_closed(self, timeout=None):
         """Reads until EOF; returns the lines seen before it."""
