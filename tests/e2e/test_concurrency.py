@@ -1,0 +1,379 @@
+"""test_concurrency.py - two (or more) connections of one user: each sees
+the other's APPEND, STORE and EXPUNGE at the points RFC 3501 allows
+(never an EXPUNGE during FETCH, STORE or SEARCH), \\Recent goes to one
+session only, EXAMINE leaves it alone, IDLE is woken within a second;
+and CONDSTORE/QRESYNC across sessions: MODSEQ, UNCHANGEDSINCE and
+[MODIFIED], CHANGEDSINCE, VANISHED (EARLIER)."""
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mkimap import ImapCase, code, fetch_map, message  # noqa: E402
+
+
+class Concurrency(ImapCase):
+
+    def pair(self, n=2, mailbox=None):
+        """n clients of one new user; with mailbox, all have it selected
+        (after n messages were put in it by the first)."""
+        user = self.new_user()
+        cs = [self.connect(user) for _ in range(n)]
+        return user, cs
+
+    def no_expunge(self, lines):
+        self.assertEqual([l for l in lines if l.endswith(' EXPUNGE')], [],
+                         lines)
+
+    # ---- new messages, flags, expunges ----
+
+    def test_append_seen_at_noop(self):
+        _, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 2)
+        self.assertEqual(self.select(b)['exists'], 2)
+        self.fill(a, 'INBOX', 1)
+        tagged, unt = b.cmd('NOOP')
+        self.assertEqual((tagged[5:], unt), ('OK NOOP completed',
+                                             ['* 3 EXISTS', '* 3 RECENT']))
+        self.assertEqual(b.cmd('NOOP')[1], [])
+        # announced before the tagged response of any command
+        self.fill(a, 'INBOX', 1)
+        tagged, unt = b.cmd('FETCH 1 UID')
+        self.assertEqual(unt, ['* 1 FETCH (UID 1)', '* 4 EXISTS',
+                               '* 4 RECENT'])
+
+    def test_store_seen_by_other(self):
+        _, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 3)
+        self.select(a)
+        self.select(b)
+        self.assertEqual(a.cmd('STORE 2 +FLAGS (\\Flagged Kw)')[1],
+                         ['* 2 FETCH (FLAGS (\\Flagged \\Recent Kw))'])
+        # B did not claim \Recent: A did, at its SELECT
+        self.assertEqual(b.cmd('NOOP')[1],
+                         ['* 2 FETCH (FLAGS (\\Flagged Kw))'])
+        a.cmd('STORE 1,3 +FLAGS.SILENT (\\Seen)')
+        self.assertEqual(b.cmd('CHECK')[1],
+                         ['* 1 FETCH (FLAGS (\\Seen))',
+                          '* 3 FETCH (FLAGS (\\Seen))'])
+        # B's own STORE isn't echoed back to it as someone else's change
+        b.cmd('STORE 1 -FLAGS.SILENT (\\Seen)')
+        self.assertEqual(b.cmd('NOOP')[1], [])
+        self.assertEqual(a.cmd('NOOP')[1],
+                         ['* 1 FETCH (FLAGS (\\Recent))'])
+
+    def test_no_expunge_during_fetch_store_search(self):
+        _, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 4)
+        self.select(a)
+        self.select(b)
+        a.cmd('STORE 2,3 +FLAGS.SILENT (\\Deleted)')
+        self.assertEqual(a.cmd('EXPUNGE')[1], ['* 3 EXPUNGE', '* 2 EXPUNGE'])
+        # B still numbers 4 messages: FETCH, STORE and SEARCH by sequence
+        # number must not shift them under it
+        tagged, unt = b.cmd('FETCH 4 UID')
+        self.assertEqual(tagged[5:], 'OK FETCH completed')
+        self.assertEqual(unt[0], '* 4 FETCH (UID 4)')
+        self.no_expunge(unt)
+        tagged, unt = b.cmd('FETCH 1:4 UID')
+        self.no_expunge(unt)
+        self.assertRegex(tagged, r'^a\d+ (OK|NO) ')
+        got = fetch_map(unt)
+        self.assertEqual(got[1]['UID'], '1')
+        self.assertEqual(got[4]['UID'], '4')
+        tagged, unt = b.cmd('STORE 4 +FLAGS (\\Answered)')
+        self.no_expunge(unt)
+        self.assertIn('* 4 FETCH (FLAGS (\\Answered))', unt)
+        tagged, unt = b.cmd('SEARCH ANSWERED')
+        self.no_expunge(unt)
+        self.assertIn('* SEARCH 4', unt)
+        self.assertEqual(code(tagged), None)
+        # NOOP tells it, highest first, with the numbers valid as sent
+        tagged, unt = b.cmd('NOOP')
+        self.assertEqual([l for l in unt if l.endswith('EXPUNGE')],
+                         ['* 3 EXPUNGE', '* 2 EXPUNGE'])
+        got = fetch_map(b.cmd('FETCH 1:* UID')[1])
+        self.assertEqual({k: v['UID'] for k, v in got.items()},
+                         {1: '1', 2: '4'})
+
+    def test_uid_commands_may_report_expunge(self):
+        _, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 3)
+        self.select(a)
+        self.select(b)
+        a.cmd('STORE 1 +FLAGS.SILENT (\\Deleted)')
+        a.cmd('EXPUNGE')
+        tagged, unt = b.cmd('UID FETCH 3 UID')
+        self.assertEqual(unt, ['* 3 FETCH (UID 3)', '* 1 EXPUNGE'])
+
+    def test_fetch_of_expunged_ghost(self):
+        _, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 2)
+        self.select(a)
+        self.select(b)
+        a.cmd('STORE 1 +FLAGS.SILENT (\\Deleted)')
+        a.cmd('EXPUNGE')
+        # RFC 2180 4.1: the message is gone; B gets what is left and is
+        # told, without an EXPUNGE here
+        tagged, unt = b.cmd('FETCH 1:2 (UID BODY.PEEK[HEADER.FIELDS '
+                            '(SUBJECT)])')
+        self.no_expunge(unt)
+        self.assertRegex(tagged, r'^a\d+ (OK|NO \[EXPUNGEISSUED\]) ')
+        self.assertTrue(any(l.startswith('* 2 FETCH (UID 2 ') for l in unt))
+        # COPY of a set holding the ghost fails whole (RFC 2180 4.4.1);
+        # COPY may be followed by the EXPUNGE
+        tagged, unt = b.cmd('COPY 1:2 Trash')
+        self.assertRegex(tagged, r'^a\d+ NO \[EXPUNGEISSUED\] ')
+        self.assertEqual(unt, ['* 1 EXPUNGE'])
+        self.assertEqual(b.cmd('STATUS Trash (MESSAGES)')[1],
+                         ['* STATUS "Trash" (MESSAGES 0)'])
+        self.assertEqual(b.cmd('NOOP')[1], [])
+
+    def test_mailbox_deleted_or_renamed_under_a_session(self):
+        _, (a, b, c) = self.pair(3)
+        a.cmd('CREATE Doomed')
+        a.cmd('CREATE Moving')
+        self.fill(a, 'Moving', 2)
+        self.select(b, 'Doomed')
+        self.select(c, 'Moving')
+        self.assertEqual(a.cmd('DELETE Doomed')[0][5:], 'OK DELETE completed')
+        b.send('n1 NOOP\r\n')
+        self.assertEqual(b.expect_closed(), ['* BYE Selected mailbox was '
+                                             'deleted, have to disconnect'])
+        # a renamed mailbox stays selected, with its messages
+        self.assertEqual(a.cmd('RENAME Moving Moved')[0][5:],
+                         'OK RENAME completed')
+        tagged, unt = c.cmd('FETCH 1:* UID')
+        self.assertEqual(unt, ['* 1 FETCH (UID 1)', '* 2 FETCH (UID 2)'])
+        self.assertRegex(c.cmd('NOOP')[0], r'^a\d+ OK ')
+
+    # ---- \Recent ----
+
+    def test_recent_to_one_session(self):
+        _, (a, b, c) = self.pair(3)
+        self.select(a)
+        self.select(b)
+        self.fill(c, 'INBOX', 2)
+        ra = a.cmd('NOOP')[1]
+        rb = b.cmd('NOOP')[1]
+        self.assertEqual(ra, ['* 2 EXISTS', '* 2 RECENT'])
+        self.assertEqual(rb, ['* 2 EXISTS', '* 0 RECENT'])
+        self.assertEqual(a.cmd('FETCH 1:2 FLAGS')[1],
+                         ['* 1 FETCH (FLAGS (\\Recent))',
+                          '* 2 FETCH (FLAGS (\\Recent))'])
+        self.assertEqual(b.cmd('FETCH 1:2 FLAGS')[1],
+                         ['* 1 FETCH (FLAGS ())', '* 2 FETCH (FLAGS ())'])
+        self.assertEqual(a.cmd('SEARCH RECENT')[1], ['* SEARCH 1 2'])
+        self.assertEqual(b.cmd('SEARCH RECENT')[1], ['* SEARCH'])
+        # a later SELECT sees none; STATUS RECENT counts unclaimed ones
+        self.assertEqual(self.select(c)['recent'], 0)
+        self.assertEqual(c.cmd('STATUS INBOX (RECENT)')[1],
+                         ['* STATUS "INBOX" (RECENT 0)'])
+
+    def test_examine_keeps_recent(self):
+        user, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 2)
+        for _ in range(2):
+            info = self.select(b, examine=True)
+            self.assertEqual(info['recent'], 2)
+            self.assertEqual(b.cmd('FETCH 1 FLAGS')[1],
+                             ['* 1 FETCH (FLAGS (\\Recent))'])
+            b.cmd('CLOSE')
+        self.assertEqual(a.cmd('STATUS INBOX (RECENT)')[1],
+                         ['* STATUS "INBOX" (RECENT 2)'])
+        self.assertEqual(self.select(a)['recent'], 2)
+        self.assertEqual(self.select(b)['recent'], 0)
+        c = self.connect(user)
+        self.assertEqual(self.select(c, examine=True)['recent'], 0)
+
+    # ---- IDLE ----
+
+    def idle(self, c):
+        tag = c.next_tag()
+        c.send('%s IDLE\r\n' % tag)
+        self.assertEqual(c.readline(), '+ idling')
+        return tag
+
+    def test_idle_woken(self):
+        _, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 2)
+        self.select(a)
+        self.select(b)
+        tag = self.idle(b)
+        t0 = time.monotonic()
+        own = self.ok(a.append('INBOX', message(subject='wake')))
+        got = self.wait_lines(b, lambda l: len(l) == 2, timeout=1.0)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        # \Recent goes to exactly one of the two sessions (A holds the
+        # first two already)
+        self.assertEqual(got[0], '* 3 EXISTS')
+        self.assertEqual(own[0], '* 3 EXISTS')
+        self.assertIn((own[1], got[1]), [('* 3 RECENT', '* 0 RECENT'),
+                                         ('* 2 RECENT', '* 1 RECENT')])
+        a.cmd('STORE 1 +FLAGS.SILENT (\\Flagged)')
+        got = self.wait_lines(b, lambda l: len(l) >= 1, timeout=1.0)
+        self.assertEqual(got, ['* 1 FETCH (FLAGS (\\Flagged))'])
+        a.cmd('STORE 2 +FLAGS.SILENT (\\Deleted)')
+        self.wait_lines(b, lambda l: len(l) >= 1, timeout=1.0)
+        t0 = time.monotonic()
+        a.cmd('EXPUNGE')
+        got = self.wait_lines(b, lambda l: len(l) >= 1, timeout=1.0)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(got, ['* 2 EXPUNGE'])
+        b.send('DONE\r\n')
+        self.assertEqual(b.read_until_tagged(tag),
+                         ('%s OK IDLE terminated' % tag, []))
+        self.assertEqual(b.cmd('NOOP')[1], [])
+        got = fetch_map(b.cmd('FETCH 1:* UID')[1])
+        self.assertEqual({k: v['UID'] for k, v in got.items()},
+                         {1: '1', 2: '3'})
+
+    def test_idle_in_authenticated_state_and_bad_continuation(self):
+        _, (a, b) = self.pair()
+        tag = self.idle(b)
+        self.fill(a, 'INBOX', 1)
+        b.send('done\r\n')
+        self.assertEqual(b.read_until_tagged(tag)[0], '%s OK IDLE terminated'
+                         % tag)
+        self.select(b)
+        tag = self.idle(b)
+        b.send('NOOP\r\n')
+        self.assertRegex(b.read_until_tagged(tag)[0], '^%s BAD ' % tag)
+        self.assertRegex(b.cmd('NOOP')[0], r'^a\d+ OK ')
+
+    def test_idle_keepalive(self):
+        # idle_keepalive is not set small here; the server's own
+        # configuration test covers the interval.  An idler that was told
+        # of a change still answers DONE at once.
+        _, (a, b) = self.pair()
+        self.select(b)
+        tag = self.idle(b)
+        a.cmd('CREATE Other')
+        self.fill(a, 'Other', 1)
+        with self.assertRaises(OSError):
+            b.readline(timeout=0.3)
+        b.send('DONE\r\n')
+        self.assertEqual(b.read_until_tagged(tag)[1], [])
+
+    # ---- CONDSTORE / QRESYNC ----
+
+    def test_condstore(self):
+        _, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 3)
+        info = self.select(a, extra=' (CONDSTORE)')
+        hms = info['highestmodseq']
+        got = fetch_map(a.cmd('FETCH 1:3 (UID MODSEQ)')[1])
+        mods = {k: int(v['MODSEQ'][0]) for k, v in got.items()}
+        self.assertTrue(all(0 < m <= hms for m in mods.values()), mods)
+        # STORE reports the new MODSEQ, with UID (RFC 7162 3.1)
+        tagged, unt = a.cmd('STORE 1 +FLAGS (\\Seen)')
+        m = re.match(r'^\* 1 FETCH \(UID 1 FLAGS \(\\Seen \\Recent\) '
+                     r'MODSEQ \((\d+)\)\)$', unt[0])
+        self.assertTrue(m, unt)
+        m1 = int(m.group(1))
+        self.assertGreater(m1, hms)
+        # UNCHANGEDSINCE: message 1 changed after hms, 2 didn't
+        tagged, unt = a.cmd('STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)'
+                            % hms)
+        self.assertEqual(code(tagged), ('MODIFIED', '1'))
+        self.assertEqual(len(unt), 1)
+        self.assertRegex(unt[0], r'^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged '
+                         r'\\Recent\) MODSEQ \(\d+\)\)$')
+        tagged, unt = a.cmd('UID STORE 1 (UNCHANGEDSINCE %d) -FLAGS.SILENT '
+                            '(\\Seen)' % m1)
+        self.assertRegex(tagged, r'^a\d+ OK STORE completed$')
+        self.assertRegex(unt[0], r'^\* 1 FETCH \(UID 1 MODSEQ \(\d+\)\)$')
+        # CHANGEDSINCE lists only what changed after the given modseq
+        got = fetch_map(a.cmd('FETCH 1:* (FLAGS) (CHANGEDSINCE %d)' % hms)[1])
+        self.assertEqual(sorted(got), [1, 2])
+        self.assertIn('MODSEQ', got[1])
+        got = fetch_map(a.cmd('UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)'
+                              % m1)[1])
+        self.assertEqual(sorted(got), [1, 2])
+        # another session's change reaches a CONDSTORE session with MODSEQ
+        self.select(b)
+        b.cmd('STORE 3 +FLAGS.SILENT (\\Answered)')
+        unt = a.cmd('NOOP')[1]
+        self.assertEqual(len(unt), 1)
+        self.assertRegex(unt[0], r'^\* 3 FETCH \(UID 3 FLAGS \(\\Answered '
+                         r'\\Recent\) MODSEQ \(\d+\)\)$')
+        # SEARCH MODSEQ and STATUS HIGHESTMODSEQ agree
+        top = int(re.search(r'MODSEQ \((\d+)\)', unt[0]).group(1))
+        self.assertEqual(a.cmd('SEARCH MODSEQ %d' % top)[1],
+                         ['* SEARCH 3 (MODSEQ %d)' % top])
+        self.assertEqual(b.cmd('STATUS INBOX (HIGHESTMODSEQ)')[1],
+                         ['* STATUS "INBOX" (HIGHESTMODSEQ %d)' % top])
+
+    def test_qresync(self):
+        user, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 6)
+        info = self.select(a)
+        uv, hms = info['uidvalidity'], info['highestmodseq']
+        a.cmd('STORE 2,4,5 +FLAGS.SILENT (\\Deleted)')
+        a.cmd('EXPUNGE')
+        a.cmd('UID STORE 6 +FLAGS.SILENT (\\Seen)')
+        self.assertEqual(b.cmd('ENABLE QRESYNC')[1],
+                         ['* ENABLED CONDSTORE QRESYNC'])
+        tagged, unt = b.cmd('SELECT INBOX (QRESYNC (%d %d))' % (uv, hms))
+        self.assertEqual(tagged[5:], 'OK [READ-WRITE] SELECT completed')
+        self.assertIn('* VANISHED (EARLIER) 2,4:5', unt)
+        changed = [l for l in unt if ' FETCH ' in l]
+        self.assertEqual(len(changed), 1, unt)
+        self.assertRegex(changed[0], r'^\* 3 FETCH \(UID 6 FLAGS \(\\Seen\) '
+                         r'MODSEQ \(\d+\)\)$')
+        self.assertIn('* 3 EXISTS', unt)
+        # known UIDs limit what is reported
+        tagged, unt = b.cmd('SELECT INBOX (QRESYNC (%d %d 1:3))' % (uv, hms))
+        self.assertIn('* OK [CLOSED] Previous mailbox closed', unt)
+        self.assertIn('* VANISHED (EARLIER) 2', unt)
+        self.assertEqual([l for l in unt if ' FETCH ' in l], [])
+        # a wrong UIDVALIDITY gets the plain SELECT answer
+        tagged, unt = b.cmd('SELECT INBOX (QRESYNC (%d %d))' % (uv + 1, hms))
+        self.assertEqual([l for l in unt if 'VANISHED' in l or ' FETCH ' in l],
+                         [])
+        # UID FETCH ... (CHANGEDSINCE m VANISHED)
+        tagged, unt = b.cmd('UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)'
+                            % hms)
+        self.assertEqual(unt[0], '* VANISHED (EARLIER) 2,4:5')
+        self.assertEqual(len(unt), 2)
+        self.assertRegex(unt[1], r'^\* 3 FETCH \(UID 6 MODSEQ \(\d+\) FLAGS '
+                         r'\(\\Seen\)\)$')
+        # VANISHED needs QRESYNC enabled, UID FETCH and CHANGEDSINCE
+        self.assertRegex(b.cmd('FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)')
+                         [0], r'^a\d+ BAD ')
+        self.assertRegex(a.cmd('UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 '
+                               'VANISHED)')[0], r'^a\d+ BAD ')
+        self.assertRegex(a.cmd('SELECT INBOX (QRESYNC (%d 1))' % uv)[0],
+                         r'^a\d+ BAD ')
+        # expunges by another session reach a QRESYNC client as VANISHED
+        self.select(a)
+        a.cmd('STORE 1 +FLAGS.SILENT (\\Deleted)')
+        self.assertEqual(a.cmd('EXPUNGE')[1], ['* 1 EXPUNGE'])
+        tagged, unt = b.cmd('NOOP')
+        self.assertEqual(unt, ['* VANISHED 1'])
+        # and its own expunges too
+        b.cmd('STORE 1 +FLAGS.SILENT (\\Deleted)')
+        self.assertEqual(b.cmd('EXPUNGE')[1], ['* VANISHED 3'])
+
+    def test_qresync_after_long_absence(self):
+        user, (a,) = self.pair(1)
+        self.fill(a, 'INBOX', 30)
+        info = self.select(a)
+        uv, old = info['uidvalidity'], info['highestmodseq']
+        for rnd in range(5):
+            a.cmd('STORE %d +FLAGS.SILENT (\\Deleted)' % (rnd + 1))
+            a.cmd('EXPUNGE')
+            self.fill(a, 'INBOX', 1)
+        b = self.connect(user)
+        b.cmd('ENABLE QRESYNC')
+        tagged, unt = b.cmd('SELECT INBOX (QRESYNC (%d %d))' % (uv, old))
+        self.assertIn('* VANISHED (EARLIER) 1,3,5,7,9', unt)
+        news = [l for l in unt if ' FETCH ' in l]
+        self.assertEqual([re.search(r'UID (\d+)', l).group(1) for l in news],
+                         ['31', '32', '33', '34', '35'])
+
+
+if __name__ == '__main__':
+    unittest.main()
