@@ -1,0 +1,339 @@
+/*
+ * relay.c - the TLS relay of an authenticated connection (see tls.h).
+ *
+ * GnuTLS cannot move a session to another process, so after a TLS
+ * client has logged in its login process (auth/login.c) stays as the
+ * relay: it decrypts what the client sends into a socketpair whose other
+ * end the mailbox process serves, and encrypts what comes back.  The
+ * mailbox process sees a plaintext stream and does not know the
+ * difference.
+ *
+ * One event loop, two descriptors, two bounded buffers: "up" (client to
+ * mailbox process) and "down" (mailbox process to client).  A direction
+ * reads from its source only while its buffer has room, so a side that
+ * stops reading makes the other side's writes block instead of making
+ * the relay buffer without bound.  GnuTLS may hold decrypted bytes of
+ * a record it has already read from the socket; epoll cannot see those,
+ * so every pass tries to read whenever there is room rather than
+ * waiting to be told.  Each pass moves bytes as far as they go, then
+ * waits for the descriptors that can unblock something.
+ */
+#include "auth/tls.h"
+#include "common/buf.h"
+#include "common/event.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Largest read at once: one TLS record's worth of plaintext. */
+#define CHUNK 16384
+/* An empty buffer bigger than this is given back (idle relays stay small). */
+#define KEEP_CAP 4096
+
+struct relay {
+	struct ev_loop  *loop;
+	gnutls_session_t s;
+	int              tfd, pfd;	/* TLS client, plaintext side */
+	struct ev_io     tio, pio;
+	struct ev_timer  timer;
+	struct buf       up, down;
+	bool             t_eof, p_eof;	/* that side sends no more */
+	bool             t_hup, p_hup;	/* hung up: read without waiting */
+	bool             t_out_blocked;	/* a TLS write waits for the socket */
+	bool             t_in_wants_out;/* a TLS read waits to write */
+	bool             p_out_blocked;
+	bool             p_dead;	/* plaintext side takes no more bytes */
+	bool             p_shut;	/* plaintext side shut for writing */
+	bool             terminating;	/* SIGTERM seen */
+	bool             failed, done;
+};
+
+static bool
+has_room(const struct buf *b)
+{
+	return buf_len(b) < RELAY_BUF_MAX;
+}
+
+static void
+shrink_if_empty(struct buf *b)
+{
+	if (buf_len(b) == 0 && b->cap > KEEP_CAP)
+		buf_free(b);
+}
+
+/* ---- the four moves; each says whether anything changed ---- */
+
+/* Client -> up. */
+static bool
+tls_in(struct relay *r)
+{
+	bool moved = false;
+
+	r->t_in_wants_out = false;
+	while (!r->t_eof) {
+		size_t avail;
+		char *p = buf_tail(&r->up, CHUNK, &avail);
+		if (p == NULL || avail == 0)
+			break;
+		ssize_t n = tls_recv(r->s, p, MK_MIN(avail, (size_t)CHUNK));
+		if (n > 0) {
+			buf_commit(&r->up, (size_t)n);
+			moved = true;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN && !r->t_hup) {
+			r->t_in_wants_out = tls_wants_write(r->s);
+			break;
+		}
+		/* Its end of data, or a broken session: nothing to answer. */
+		if (n == -1 && errno != EAGAIN)
+			r->failed = true;
+		r->t_eof = true;
+		moved = true;
+	}
+	return moved;
+}
+
+/* Up -> plaintext side; once the client has finished and everything
+ * is delivered, the plaintext side is shut so the mailbox sees EOF. */
+static bool
+plain_out(struct relay *r)
+{
+	bool moved = false;
+
+	r->p_out_blocked = false;
+	while (buf_len(&r->up) > 0 && !r->p_dead) {
+		ssize_t n = send(r->pfd, buf_ptr(&r->up), buf_len(&r->up),
+		    MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&r->up, (size_t)n);
+			moved = true;
+		} else if (n == -1 && errno == EAGAIN) {
+			r->p_out_blocked = true;
+			break;
+		} else if (n == -1 && errno != EINTR) {
+			/* The session is over there: what it still sent us is
+			 * delivered, the client's input is not wanted. */
+			r->p_dead = true;
+			r->t_eof = true;
+			buf_reset(&r->up);
+			moved = true;
+		}
+	}
+	shrink_if_empty(&r->up);
+	if (r->t_eof && buf_len(&r->up) == 0 && !r->p_shut) {
+		shutdown(r->pfd, SHUT_WR);
+		r->p_shut = true;
+		moved = true;
+	}
+	return moved;
+}
+
+/* Plaintext side -> down. */
+static bool
+plain_in(struct relay *r)
+{
+	bool moved = false;
+
+	while (!r->p_eof) {
+		size_t avail;
+		char *p = buf_tail(&r->down, RELAY_BUF_MAX, &avail);
+		if (p == NULL || avail == 0)
+			break;
+		ssize_t n = recv(r->pfd, p, avail, 0);
+		if (n > 0) {
+			buf_commit(&r->down, (size_t)n);
+			moved = true;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN && !r->p_hup)
+			break;
+		r->p_eof = true;
+		moved = true;
+	}
+	return moved;
+}
+
+/* Down -> client. */
+static bool
+tls_out(struct relay *r)
+{
+	bool moved = false;
+
+	r->t_out_blocked = false;
+	while (buf_len(&r->down) > 0 && !r->failed) {
+		ssize_t n = tls_send(r->s, buf_ptr(&r->down), buf_len(&r->down));
+		if (n > 0) {
+			buf_consume(&r->down, (size_t)n);
+			moved = true;
+		} else if (n == -1 && errno == EAGAIN && !r->t_hup) {
+			r->t_out_blocked = true;
+			break;
+		} else if (n == -1 && errno != EINTR) {
+			r->failed = true;	/* the client is gone */
+			moved = true;
+		}
+	}
+	shrink_if_empty(&r->down);
+	return moved;
+}
+
+/* ---- the loop ---- */
+
+static void
+finish(struct relay *r)
+{
+	r->done = true;
+	ev_loop_break(r->loop);
+}
+
+static void
+watch(struct relay *r, struct ev_io *io, bool hup, uint32_t ev)
+{
+	if (hup || ev == 0)
+		ev_io_stop(r->loop, io);
+	else if (ev_io_set(r->loop, io, ev) == -1) {
+		log_warn("epoll");
+		r->failed = true;
+		finish(r);
+	}
+}
+
+static void
+set_interest(struct relay *r)
+{
+	uint32_t t = 0, p = 0;
+	bool reading_tls = !r->t_eof && has_room(&r->up);
+
+	if (reading_tls)
+		t |= EPOLLIN;
+	if (r->t_out_blocked || (reading_tls && r->t_in_wants_out))
+		t |= EPOLLOUT;
+	if (!r->p_eof && has_room(&r->down))
+		p |= EPOLLIN;
+	if (r->p_out_blocked)
+		p |= EPOLLOUT;
+	watch(r, &r->tio, r->t_hup, t);
+	watch(r, &r->pio, r->p_hup, p);
+}
+
+static void
+pump(struct relay *r)
+{
+	bool moved, any = false;
+
+	do {
+		moved = tls_in(r);
+		moved |= plain_out(r);
+		moved |= plain_in(r);
+		moved |= tls_out(r);
+		any |= moved;
+	} while (moved && !r->failed);
+
+	if (r->failed) {
+		finish(r);
+		return;
+	}
+	if (r->p_eof && buf_len(&r->down) == 0) {
+		/* The session ended and the client has all of it. */
+		tls_close(r->s, r->tfd, 1000);
+		finish(r);
+		return;
+	}
+	/* Finishing: give up if nothing moves for a while. */
+	if ((r->t_eof || r->p_eof) && !r->terminating &&
+	    (any || !ev_timer_armed(&r->timer)))
+		ev_timer_start(r->loop, &r->timer, RELAY_LINGER_MS);
+	set_interest(r);
+}
+
+static void
+tls_cb(struct ev_io *io, uint32_t revents)
+{
+	struct relay *r = io->arg;
+
+	if (revents & (EPOLLHUP | EPOLLERR))
+		r->t_hup = true;
+	pump(r);
+}
+
+static void
+plain_cb(struct ev_io *io, uint32_t revents)
+{
+	struct relay *r = io->arg;
+
+	if (revents & (EPOLLHUP | EPOLLERR))
+		r->p_hup = true;
+	pump(r);
+}
+
+static void
+timer_cb(struct ev_timer *t)
+{
+	struct relay *r = t->arg;
+
+	log_debug("relay: %s; closing", r->terminating ? "stopping" :
+	    "no progress while finishing");
+	r->failed = true;
+	finish(r);
+}
+
+/* The master is stopping: the mailbox process is told too and will end
+ * the session (its BYE still reaches the client); don't wait forever. */
+static void
+on_term(int signo, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)signo;
+	if (r->terminating)
+		return;
+	r->terminating = true;
+	ev_timer_start(r->loop, &r->timer, RELAY_SIGTERM_MS);
+}
+
+int
+relay_run(gnutls_session_t s, int tls_fd, int plain_fd)
+{
+	struct relay r;
+	int one = 1;
+
+	memset(&r, 0, sizeof(r));
+	r.loop = ev_loop_new();
+	r.s = s;
+	r.tfd = tls_fd;
+	r.pfd = plain_fd;
+	if (set_nonblock(tls_fd) == -1 || set_nonblock(plain_fd) == -1)
+		fatal("relay descriptors");
+	/* Whatever the relay has is all there is for now: send it. */
+	(void)setsockopt(tls_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	buf_init(&r.up, RELAY_BUF_MAX);
+	buf_init(&r.down, RELAY_BUF_MAX);
+	ev_io_init(&r.tio, tls_fd, tls_cb, &r);
+	ev_io_init(&r.pio, plain_fd, plain_cb, &r);
+	ev_timer_init(&r.timer, timer_cb, &r);
+	if (ev_signal(r.loop, SIGTERM, on_term, &r) == -1)
+		log_warn("relay: SIGTERM handler");
+	/* GnuTLS may already hold what the client sent after logging in. */
+	pump(&r);
+	if (!r.done && ev_loop_run(r.loop) == -1)
+		r.failed = true;
+	ev_io_stop(r.loop, &r.tio);
+	ev_io_stop(r.loop, &r.pio);
+	ev_timer_stop(r.loop, &r.timer);
+	buf_free(&r.up);
+	buf_free(&r.down);
+	ev_loop_free(r.loop);
+	return r.failed ? -1 : 0;
+}

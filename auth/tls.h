@@ -1,0 +1,97 @@
+/*
+ * tls.h - TLS with GnuTLS: server credentials, the clear-text policy,
+ * one connection's session, and the relay that keeps a connection
+ * encrypted after the login process has handed it on.
+ *
+ * The master loads the credentials (tls_creds_load) while it still holds
+ * its privileges, before it forks a login process, and again on SIGHUP;
+ * a login process inherits them across fork and never opens a key file.
+ * The login process (auth/login.c) runs the handshake, for STARTTLS or
+ * on an implicit-TLS listener, and once the client has authenticated it
+ * becomes the relay (relay.c) between the TLS client and a plaintext
+ * socketpair whose other end the master passes to the mailbox process.
+ *
+ *   tls.c    credentials, sessions, the handshake step, record I/O with
+ *            read(2)-like results
+ *   relay.c  the relay's event loop
+ */
+#ifndef MK_TLS_H
+#define MK_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <gnutls/gnutls.h>
+
+#include "common/config.h"
+
+/* Safe when tls_priority is not set: TLS 1.3 and 1.2 only, forward
+ * secret key exchanges only, AEAD ciphers only (see doc/tls.md). */
+#define TLS_DEFAULT_PRIORITY \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:" \
+	"-AES-128-CBC:-AES-256-CBC:-SHA1:%SERVER_PRECEDENCE"
+
+struct tls_creds {
+	gnutls_certificate_credentials_t cert;
+	gnutls_priority_t prio;
+	time_t           expires;	/* of the first certificate */
+};
+
+/* Reads the certificate chain and key (PEM) and checks the priority
+ * string.  0, or -1 with a message for the operator in err. */
+int  tls_creds_load(const char *cert, const char *key, const char *priority,
+	struct tls_creds **out, char *err, size_t errlen);
+void tls_creds_free(struct tls_creds *t);
+
+/* May clear-text credentials be accepted?  policy from the config;
+ * loopback: the client address is a loopback one; secure: TLS is on. */
+bool tls_plaintext_allowed(enum mk_plaintext_auth policy, bool loopback,
+	bool secure);
+
+/* A non-blocking server session on fd; NULL if GnuTLS refused (logged). */
+gnutls_session_t tls_session_new(const struct tls_creds *t, int fd);
+
+/* One step of the handshake: 1 done, 0 to be continued when fd is ready
+ * for *events (EPOLLIN or EPOLLOUT), -1 failed (logged; an alert was
+ * sent if one applies). */
+int  tls_handshake_step(gnutls_session_t s, uint32_t *events);
+
+/* Record I/O with the results of recv(2)/send(2): bytes, 0 at the end of
+ * the peer's data (close_notify, or TCP EOF without it), or -1 with errno
+ * EAGAIN, EINTR, or EPIPE for a failed session.  A client's attempt to
+ * renegotiate is refused with a warning alert and reading goes on. */
+ssize_t tls_recv(gnutls_session_t s, void *p, size_t n);
+ssize_t tls_send(gnutls_session_t s, const void *p, size_t n);
+/* True if the last call that returned EAGAIN was waiting to write. */
+bool tls_wants_write(gnutls_session_t s);
+/* Sends close_notify without waiting for the peer's; best effort, for
+ * at most wait_ms. */
+void tls_close(gnutls_session_t s, int fd, int wait_ms);
+
+/* ---- relay.c ---- */
+
+/* Each direction buffers at most this much (plus one TLS record inside
+ * GnuTLS); beyond it the relay stops reading from that direction's
+ * source until its destination has taken some, so neither side can
+ * make the relay hold more. */
+#define RELAY_BUF_MAX (64 * 1024)
+
+/* Relays between the client (session s, established, on tls_fd) and
+ * plain_fd, in both directions, until the connection is over:
+ *   - plain_fd reaches EOF (the mailbox process ended the session):
+ *     what it sent is delivered, close_notify follows;
+ *   - the client ends its data: what it sent is delivered and plain_fd
+ *     is shut for writing, so the mailbox process sees EOF; the relay
+ *     then waits for plain_fd's EOF as above;
+ *   - either side fails, or nothing moves for RELAY_LINGER_MS while the
+ *     relay is finishing, or SIGTERM's grace runs out.
+ * Returns 0 after a clean end, -1 after a failure; closes nothing. */
+int  relay_run(gnutls_session_t s, int tls_fd, int plain_fd);
+
+#define RELAY_LINGER_MS   30000
+#define RELAY_SIGTERM_MS  2000
+
+#endif
