@@ -5,8 +5,17 @@
  * freshly forked child that holds only the client socket and its channel
  * to the master, already chrooted and running as login_user when the
  * master is root.  It runs an event loop over three things: the client
- * (through struct login_io, so that a TLS layer can replace the plain
- * socket calls), the master channel, and the login_timeout timer.
+ * (through struct login_io, which the TLS layer replaces once the
+ * handshake is done), the master channel, and the login_timeout timer.
+ *
+ * TLS starts at once on a listen_tls connection (the greeting follows the
+ * handshake) or with STARTTLS.  After "OK Begin TLS negotiation" every
+ * byte already read from the client is discarded, so nothing sent in
+ * clear before the handshake is ever executed as if it came over TLS
+ * (the STARTTLS command injection of CVE-2011-0411); the master is
+ * told (IPC_LOGIN_STARTTLS) so that its clear-text policy lets the
+ * credentials through.  After an OK verdict a TLS connection is handed
+ * off as a socketpair and the process turns into its relay (relay.c).
  *
  * Input goes through the shared framer (common/imap_frame.c) with the
  * pre-authentication limits and then the shared parser; login_cmd.c
@@ -20,6 +29,7 @@
  * handlers could use.
  */
 #include "auth/login.h"
+#include "auth/tls.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -38,8 +48,10 @@
 static struct login_conn conn;
 
 static void process(struct login_conn *c);
+static void pump_input(struct login_conn *c);
+static void discard_cleartext(struct login_conn *c);
 
-/* ---- plaintext I/O (a TLS layer provides its own pair) ---- */
+/* ---- client I/O: the socket, or TLS once it is up ---- */
 
 static ssize_t
 plain_read(struct login_conn *c, void *p, size_t n)
@@ -51,6 +63,28 @@ static ssize_t
 plain_write(struct login_conn *c, const void *p, size_t n)
 {
 	return send(c->fd, p, n, MSG_NOSIGNAL);
+}
+
+static ssize_t
+tls_read(struct login_conn *c, void *p, size_t n)
+{
+	ssize_t r = tls_recv(c->ops.ctx, p, n);
+
+	c->read_wants_out = r == -1 && errno == EAGAIN &&
+	    tls_wants_write(c->ops.ctx);
+	return r;
+}
+
+static ssize_t
+tls_write(struct login_conn *c, const void *p, size_t n)
+{
+	return tls_send(c->ops.ctx, p, n);
+}
+
+static size_t
+tls_pending(struct login_conn *c)
+{
+	return gnutls_record_check_pending(c->ops.ctx);
 }
 
 /* ---- output ---- */
@@ -65,7 +99,13 @@ static void
 update_io(struct login_conn *c)
 {
 	uint32_t ev = (reading(c) ? EPOLLIN : 0) |
-	    (buf_len(&c->out) > 0 ? EPOLLOUT : 0);
+	    (buf_len(&c->out) > 0 ? EPOLLOUT : 0) |
+	    (reading(c) && c->read_wants_out ? EPOLLOUT : 0);
+
+	if (c->state == LST_HANDSHAKE)
+		ev = c->hs_events;
+	else if (c->state == LST_RELAY)
+		ev = 0;
 
 	if (ev == 0)
 		ev_io_stop(c->loop, &c->io);
@@ -109,6 +149,8 @@ void
 login_finish(struct login_conn *c)
 {
 	flush_all(c);
+	if (c->secure)
+		tls_close(c->ops.ctx, c->fd, FLUSH_MS);
 	/* The master learns of the end from the channel's EOF. */
 	_exit(0);
 }
@@ -145,15 +187,8 @@ login_bye(struct login_conn *c, const char *text)
 bool
 login_plaintext_ok(const struct login_conn *c)
 {
-	switch (c->cfg->plaintext_auth) {
-	case MK_PLAINTEXT_ALWAYS:
-		return true;
-	case MK_PLAINTEXT_LOOPBACK:
-		return c->p.tls || c->p.loopback;
-	case MK_PLAINTEXT_NEVER:
-		return c->p.tls;
-	}
-	return false;
+	return tls_plaintext_allowed(c->cfg->plaintext_auth, c->p.loopback,
+	    c->secure);
 }
 
 void
@@ -175,24 +210,56 @@ login_send_auth(struct login_conn *c, uint8_t mech, const char *authzid,
 	update_io(c);
 }
 
-/* The verdict was OK: the socket, the tag and the unread input go to
- * the master, which passes them to the user's mailbox process. */
-__attribute__((noreturn))
+/* The verdict was OK: the connection, the tag and the unread input go
+ * to the master, which passes them to the user's mailbox process.  In
+ * clear the connection is the client socket and we are done; over TLS
+ * it is a socketpair we relay to, once the event loop has returned. */
 static void
 handoff(struct login_conn *c)
 {
 	struct ipc_msg m;
 	size_t npending = MK_MIN(buf_len(&c->in), (size_t)IPC_MAX_PENDING);
+	int sp[2] = { -1, c->fd };
 
 	flush_all(c);
+	if (c->secure &&
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("socketpair");
+		login_bye(c, "Internal error, please try again later");
+	}
 	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
 	ipc_put_str(&m, c->tag);
 	ipc_put_bytes(&m, buf_ptr(&c->in), npending);
-	ipc_put_u32(&m, c->p.tls ? IPC_SESS_TLS : 0);
+	ipc_put_u32(&m, c->secure ? IPC_SESS_TLS : 0);
 	ipc_put_u32(&m, 0);
-	ipc_put_fd(&m, c->fd);
+	ipc_put_fd(&m, sp[1]);	/* closed here once sent */
 	ipc_chan_send(c->master, &m);
 	ipc_chan_flush(c->master);
+	if (!c->secure)
+		_exit(0);
+	c->relay_fd = sp[0];
+	c->state = LST_RELAY;
+	ev_timer_stop(c->loop, &c->timeout);
+	update_io(c);
+	ev_loop_break(c->loop);
+}
+
+/* After the hand-off of a TLS connection: everything of the login
+ * state goes, and what is left relays until the connection ends. */
+__attribute__((noreturn))
+static void
+become_relay(struct login_conn *c)
+{
+	gnutls_session_t s = c->ops.ctx;
+
+	ipc_chan_free(c->master);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	imap_framer_free(&c->fr);
+	arena_free(&c->arena);
+	ev_loop_free(c->loop);
+	int rc = relay_run(s, c->fd, c->relay_fd);
+	log_debug("relay ended%s", rc == 0 ? "" : " after a failure");
 	_exit(0);
 }
 
@@ -214,12 +281,14 @@ master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	text = ipc_get_str(r);
 	if (!ipc_end(r))
 		fatalx("malformed LOGIN_AUTH_RESULT");
-	if (result == IPC_AUTH_OK)
+	if (result == IPC_AUTH_OK) {
 		handoff(c);
+		return;
+	}
 	c->state = LST_COMMAND;
 	login_verdict_received(c, result, text);
 	/* Commands pipelined behind the failed one are already buffered. */
-	process(c);
+	pump_input(c);
 	update_io(c);
 }
 
@@ -305,53 +374,165 @@ process(struct login_conn *c)
 				run_command(c);
 			}
 			wipe_dead_input(&c->in);
+			if (c->state == LST_HANDSHAKE)
+				discard_cleartext(c);
 			break;
 		}
 	}
 }
 
-static void
+/* Reads what is there; returns how many bytes. */
+static size_t
 read_client(struct login_conn *c)
 {
+	size_t got = 0;
+
 	for (;;) {
 		size_t avail;
 		char *p = buf_tail(&c->in, READ_CHUNK, &avail);
 		if (p == NULL || avail == 0)
-			return;	/* full: process() drains it first */
+			return got;	/* full: process() drains it first */
 		ssize_t n = c->ops.read(c, p, avail);
 		if (n > 0) {
 			buf_commit(&c->in, (size_t)n);
-			if ((size_t)n < avail)
-				return;
+			got += (size_t)n;
+			/* A short socket read took all there was; a TLS read
+			 * returns one record and needs asking again. */
+			if ((size_t)n < avail && !c->secure)
+				return got;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
-			return;
+			return got;
 		/* EOF or a reset: nothing to say to anyone. */
 		_exit(0);
 	}
 }
+
+/* Reads and runs commands until one has to wait or the input is dry,
+ * including input the TLS layer decrypted but nobody asked for yet. */
+static void
+pump_input(struct login_conn *c)
+{
+	while (reading(c)) {
+		size_t got = read_client(c);
+		process(c);
+		if (got == 0 || c->ops.pending == NULL || c->ops.pending(c) == 0)
+			return;
+	}
+}
+
+/* ---- TLS ---- */
+
+static void
+greet(struct login_conn *c)
+{
+	login_reply(c, "* OK [CAPABILITY %s] %s Mailkeep ready.",
+	    login_capabilities(c), c->cfg->hostname);
+}
+
+static void
+report_starttls(struct login_conn *c)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_STARTTLS);
+	ipc_chan_send(c->master, &m);
+}
+
+static void
+handshake(struct login_conn *c)
+{
+	int rc = tls_handshake_step(c->ops.ctx, &c->hs_events);
+
+	if (rc == 0) {
+		update_io(c);
+		return;
+	}
+	/* A failed handshake leaves nobody to talk to, in clear or not. */
+	if (rc == -1)
+		_exit(0);
+	c->secure = true;
+	c->ops.read = tls_read;
+	c->ops.write = tls_write;
+	c->ops.pending = tls_pending;
+	c->state = LST_COMMAND;
+	if (c->p.implicit_tls)
+		greet(c);
+	else
+		report_starttls(c);
+	/* RFC 3501 6.2.1: no greeting after STARTTLS; the client asks for
+	 * CAPABILITY again, and may already have. */
+	pump_input(c);
+	update_io(c);
+}
+
+void
+login_starttls(struct login_conn *c, const char *tag)
+{
+	gnutls_session_t s = tls_session_new(c->p.tls, c->fd);
+
+	if (s == NULL) {
+		login_reply(c, "%s NO [UNAVAILABLE] TLS is not available now",
+		    tag);
+		return;
+	}
+	c->ops.ctx = s;
+	login_reply(c, "%s OK Begin TLS negotiation now", tag);
+	/* process() calls discard_cleartext() once the command is done. */
+	c->state = LST_HANDSHAKE;
+	c->hs_events = EPOLLIN;
+}
+
+/* Everything the client sent in clear after STARTTLS is dropped: it is
+ * not part of the TLS session, and running it as if it were is the
+ * command injection of CVE-2011-0411. */
+static void
+discard_cleartext(struct login_conn *c)
+{
+	struct imap_frame_limits lim = c->fr.lim;
+
+	flush_all(c);
+	if (buf_len(&c->out) > 0)
+		_exit(0);	/* the OK must precede the first TLS byte */
+	if (c->in.data != NULL)
+		explicit_bzero(c->in.data, c->in.cap);
+	buf_reset(&c->in);
+	imap_framer_free(&c->fr);
+	imap_framer_init(&c->fr, &lim);
+	update_io(c);
+}
+
+/* ---- events ---- */
 
 static void
 client_io(struct ev_io *io, uint32_t revents)
 {
 	struct login_conn *c = io->arg;
 
+	if (c->state == LST_HANDSHAKE) {
+		handshake(c);
+		return;
+	}
 	if ((revents & EPOLLOUT) && !flush_some(c))
 		_exit(0);
-	if (reading(c) && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-		read_client(c);
-		process(c);
-	}
+	if (reading(c) && ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+	    (c->read_wants_out && (revents & EPOLLOUT))))
+		pump_input(c);
 	update_io(c);
 }
 
 static void
 timeout_cb(struct ev_timer *t)
 {
-	login_bye(t->arg, "Autologout; authentication took too long");
+	struct login_conn *c = t->arg;
+
+	/* Mid-handshake there is no channel to say BYE on. */
+	if (c->state == LST_HANDSHAKE)
+		_exit(0);
+	login_bye(c, "Autologout; authentication took too long");
 }
 
 void
@@ -372,6 +553,7 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	c->fd = client_fd;
 	c->ops.read = plain_read;
 	c->ops.write = plain_write;
+	c->relay_fd = -1;
 	c->loop = ev_loop_new();
 	c->state = LST_COMMAND;
 	buf_init(&c->in, IPC_MAX_PENDING);
@@ -384,9 +566,17 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	ev_io_init(&c->io, client_fd, client_io, c);
 	ev_timer_init(&c->timeout, timeout_cb, c);
 	ev_timer_start(c->loop, &c->timeout, (uint64_t)cfg->login_timeout * 1000);
-	login_reply(c, "* OK [CAPABILITY %s] %s Mailkeep ready.",
-	    login_capabilities(c), cfg->hostname);
+	if (p->implicit_tls) {
+		if (p->tls == NULL || (c->ops.ctx = tls_session_new(p->tls,
+		    client_fd)) == NULL)
+			_exit(0);
+		c->state = LST_HANDSHAKE;
+		handshake(c);
+	} else
+		greet(c);
 	if (ev_loop_run(c->loop) == -1)
 		fatalx("event loop failed");
+	if (c->state == LST_RELAY)
+		become_relay(c);
 	_exit(0);
 }

@@ -4,14 +4,22 @@
  * The master forks one per connection (daemon/master/children.c) and
  * calls login_main(), already chrooted into an empty directory as
  * login_user when running as root.  The process holds the client socket,
- * its channel to the master and nothing else.  It speaks the IMAP
- * not-authenticated state, forwards credentials to the master
- * (IPC_LOGIN_AUTH), and on an OK verdict hands the socket and whatever
- * the client pipelined to the master (IPC_LOGIN_HANDOFF), then exits.
+ * its channel to the master, the TLS credentials the master loaded (if
+ * a certificate is configured) and nothing else.  It speaks the IMAP
+ * not-authenticated state, with TLS from the first byte on a listen_tls
+ * connection or after STARTTLS, forwards credentials to the master
+ * (IPC_LOGIN_AUTH), and on an OK verdict hands the connection and
+ * whatever the client pipelined to the master (IPC_LOGIN_HANDOFF).  A
+ * plaintext connection is handed off as the client socket itself and
+ * the process exits; a TLS connection is handed off as one end of a
+ * socketpair, and the process stays as the relay between the TLS client
+ * and that socketpair (auth/relay.c) until the connection ends.
  *
- *   login.c      the process: event loop, I/O, framing, timeouts, IPC
+ *   login.c      the process: event loop, I/O, framing, timeouts, IPC,
+ *                the TLS handshake and the switch to the relay
  *   login_cmd.c  the commands of the not-authenticated state
  *   sasl.c       SASL PLAIN messages and the LOGIN impersonation split
+ *   tls.c        GnuTLS credentials and sessions (auth/tls.h)
  */
 #ifndef MK_LOGIN_H
 #define MK_LOGIN_H
@@ -28,11 +36,15 @@
 #include "common/imap.h"
 #include "common/imap_frame.h"
 #include "common/ipc.h"
+#include "auth/tls.h"
 
 /* What the master knows about the connection and tells the child. */
 struct login_params {
-	bool loopback;	/* the client is on a loopback address */
-	bool tls;	/* the link is TLS (accepted on listen_tls) */
+	bool loopback;		/* the client is on a loopback address */
+	bool implicit_tls;	/* accepted on listen_tls: handshake first */
+	/* The master's credentials (inherited memory); NULL when no
+	 * certificate is configured: no STARTTLS then. */
+	const struct tls_creds *tls;
 };
 
 /* Never returns: exits when the client is gone or handed off. */
@@ -46,19 +58,23 @@ void login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 struct login_conn;
 
 /* Raw byte I/O with the client.  Plaintext connections use the socket;
- * a TLS layer replaces both functions (and keeps its session in ctx).
- * Both return what read(2)/write(2) return, with errno EAGAIN when the
- * operation would block. */
+ * once TLS is up, the TLS layer replaces the functions and keeps its
+ * session in ctx.  read and write return what read(2)/write(2) return,
+ * with errno EAGAIN when the operation would block; pending says how
+ * many bytes the layer holds already decrypted (epoll cannot see them). */
 struct login_io {
 	ssize_t (*read)(struct login_conn *c, void *p, size_t n);
 	ssize_t (*write)(struct login_conn *c, const void *p, size_t n);
-	void    *ctx;
+	size_t  (*pending)(struct login_conn *c);
+	void    *ctx;	/* gnutls_session_t once TLS has started */
 };
 
 enum lconn_state {
 	LST_COMMAND,		/* reading commands */
 	LST_SASL,		/* reading an AUTHENTICATE response line */
 	LST_WAIT,		/* credentials sent; waiting for the verdict */
+	LST_HANDSHAKE,		/* TLS handshake in progress */
+	LST_RELAY,		/* handed off: about to become the relay */
 	LST_CLOSING,		/* BYE sent; exiting */
 };
 
@@ -75,6 +91,10 @@ struct login_conn {
 	struct arena      arena;
 	struct ev_timer   timeout;
 	enum lconn_state  state;
+	bool              secure;	/* TLS is established */
+	uint32_t          hs_events;	/* what the handshake waits for */
+	bool              read_wants_out;	/* a TLS read waits to write */
+	int               relay_fd;	/* LST_RELAY: our end of the socketpair */
 	unsigned          attempts;	/* credentials sent to the master */
 	unsigned          ncommands;
 	char              tag[128];	/* of the command being authenticated */
@@ -97,6 +117,10 @@ void login_send_auth(struct login_conn *c, uint8_t mech, const char *authzid,
 	const char *authcid, const char *secret, size_t nsecret);
 /* True if clear-text credentials are allowed on this connection. */
 bool login_plaintext_ok(const struct login_conn *c);
+/* STARTTLS was accepted: answers OK with tag, then (once the command is
+ * done) drops every byte the client sent after it and starts the
+ * handshake.  Answers NO itself if no session can be made. */
+void login_starttls(struct login_conn *c, const char *tag);
 
 /* ---- login_cmd.c ---- */
 

@@ -18,9 +18,17 @@
 const char *
 login_capabilities(const struct login_conn *c)
 {
-	/* Only what works before login; STARTTLS comes with a TLS layer. */
-	return login_plaintext_ok(c) ?
-	    "IMAP4rev1 LITERAL+ SASL-IR ID AUTH=PLAIN" :
+	/* Only what works now.  STARTTLS needs a certificate and a link
+	 * that is not TLS yet; where clear-text credentials are refused,
+	 * LOGINDISABLED and no AUTH= (RFC 3501 6.2.3, RFC 9051 6.2.1). */
+	bool starttls = c->p.tls != NULL && !c->secure;
+
+	if (login_plaintext_ok(c))
+		return starttls ?
+		    "IMAP4rev1 LITERAL+ SASL-IR ID STARTTLS AUTH=PLAIN" :
+		    "IMAP4rev1 LITERAL+ SASL-IR ID AUTH=PLAIN";
+	return starttls ?
+	    "IMAP4rev1 LITERAL+ SASL-IR ID STARTTLS LOGINDISABLED" :
 	    "IMAP4rev1 LITERAL+ SASL-IR ID LOGINDISABLED";
 }
 
@@ -58,8 +66,13 @@ cmd_id(struct login_conn *c, const struct imap_cmd *cmd)
 static void
 cmd_starttls(struct login_conn *c, const struct imap_cmd *cmd)
 {
-	login_reply(c, "%s BAD STARTTLS is not supported (no certificate "
-	    "configured)", cmd->tag);
+	if (c->p.tls == NULL)
+		login_reply(c, "%s BAD STARTTLS is not supported (no certificate "
+		    "configured)", cmd->tag);
+	else if (c->secure)
+		login_reply(c, "%s BAD TLS is already active", cmd->tag);
+	else
+		login_starttls(c, cmd->tag);
 }
 
 static bool
@@ -67,8 +80,10 @@ refuse_plaintext(struct login_conn *c, const struct imap_cmd *cmd)
 {
 	if (login_plaintext_ok(c))
 		return false;
+	/* RFC 5530: the operation needs privacy the link does not have. */
 	login_reply(c, "%s NO [PRIVACYREQUIRED] Clear-text authentication is "
-	    "not allowed on this connection", cmd->tag);
+	    "not allowed on this connection%s", cmd->tag,
+	    c->p.tls != NULL ? "; use STARTTLS first" : "");
 	return true;
 }
 

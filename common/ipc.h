@@ -44,6 +44,14 @@ enum ipc_type {
 	 * The master uses neither flags nor capabilities as facts: it
 	 * derives the session's flags from its own records. */
 	IPC_LOGIN_HANDOFF,
+	/* login -> master, no fields: the client completed a STARTTLS
+	 * handshake.  Legal once, before any credentials, from a login
+	 * process of a plain listener that was given a certificate.  The
+	 * master cannot verify it and need not: the login process sees the
+	 * password either way; it only lets credentials through the
+	 * plaintext_auth check and marks the session TLS (which the
+	 * hand-off of a relay socketpair must then confirm). */
+	IPC_LOGIN_STARTTLS,
 
 	/* master -> hash worker: u64 request id, str stored hash, bytes secret */
 	IPC_HASH_CHECK = 20,

@@ -12,6 +12,13 @@
  * process is not behaving as our code does, i.e. it is compromised: it
  * is killed on the spot.  The user a hand-off acts on is always the one
  * this file recorded at the OK verdict, never anything the child says.
+ *
+ * The connection a hand-off carries is checked too.  On a plain link it
+ * must be the very socket the master accepted (compared by addresses).
+ * On a TLS link (a listen_tls connection, or one whose login process
+ * reported STARTTLS) it must be a stream socketpair made by that login
+ * process, which stays alive as the TLS relay (auth/relay.c); the
+ * master records that the session arrives through that relay.
  */
 #include "daemon/master/master.h"
 #include "auth/login.h"
@@ -163,11 +170,34 @@ same_addr(const struct sockaddr_storage *a, socklen_t alen,
 }
 
 bool
+peer_is_relay(int fd, pid_t pid)
+{
+	struct ucred cred;
+	int domain = -1, type = -1;
+	socklen_t len = sizeof(cred), ilen = sizeof(int);
+
+	/* For a socketpair the kernel records its creator as the peer of
+	 * both ends, whoever holds them now. */
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &ilen) == -1 ||
+	    domain != AF_UNIX)
+		return false;
+	ilen = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) == -1 ||
+	    type != SOCK_STREAM)
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return false;
+	return pid > 0 && cred.pid == pid;
+}
+
+bool
 peer_matches(int fd, const struct peer *p)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
+	if (p->relay != 0)
+		return peer_is_relay(fd, p->relay);
 	memset(&ss, 0, sizeof(ss));
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1 ||
 	    !same_addr(&ss, len, &p->remote, p->remotelen))
@@ -201,6 +231,7 @@ static const char *const state_name[] = {
 
 static void login_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 static void on_auth(struct login_child *lc, struct ipc_reader *r);
+static void on_starttls(struct login_child *lc, struct ipc_reader *r);
 static void on_handoff(struct login_child *lc, struct ipc_reader *r);
 
 /* What a login process may send, and when.  Everything else kills it. */
@@ -209,8 +240,9 @@ static const struct {
 	unsigned states;	/* bit per enum login_state */
 	void   (*fn)(struct login_child *, struct ipc_reader *);
 } login_msgs[] = {
-	{ IPC_LOGIN_AUTH,    1u << LS_NEW,           on_auth },
-	{ IPC_LOGIN_HANDOFF, 1u << LS_AUTHENTICATED, on_handoff },
+	{ IPC_LOGIN_AUTH,     1u << LS_NEW,           on_auth },
+	{ IPC_LOGIN_STARTTLS, 1u << LS_NEW,           on_starttls },
+	{ IPC_LOGIN_HANDOFF,  1u << LS_AUTHENTICATED, on_handoff },
 };
 
 static void
@@ -241,7 +273,7 @@ login_spawn(int fd, const struct peer *peer)
 {
 	struct spawn_drop d = {
 		.role = "login", .uid = master.login_uid, .gid = master.login_gid,
-		.chroot = master.cfg.login_chroot,
+		.chroot = master.cfg.login_chroot, .keep_tls = true,
 	};
 	struct peer p = *peer;
 	int sp[2];
@@ -254,7 +286,9 @@ login_spawn(int fd, const struct peer *peer)
 		pid = spawn_child(&d, keep, 2);
 		if (pid == 0) {
 			struct login_params lp = {
-				.loopback = p.loopback, .tls = p.tls,
+				.loopback = p.loopback,
+				.implicit_tls = p.implicit_tls,
+				.tls = master.tls,
 			};
 			login_main(&master.cfg, fd, sp[1], &lp);
 		}
@@ -267,7 +301,7 @@ login_spawn(int fd, const struct peer *peer)
 		peer_release(&p);
 		return;
 	}
-	login_attach(pid, sp[0], &p);
+	login_attach(pid, sp[0], &p)->tls_offered = master.tls != NULL;
 }
 
 /* The child's channel is gone (or we killed it): drop what it held. */
@@ -346,15 +380,8 @@ login_verdict_later(struct login_child *lc, enum ipc_auth_result res,
 static bool
 plaintext_allowed(const struct peer *p)
 {
-	switch (master.cfg.plaintext_auth) {
-	case MK_PLAINTEXT_ALWAYS:
-		return true;
-	case MK_PLAINTEXT_LOOPBACK:
-		return p->tls || p->loopback;
-	case MK_PLAINTEXT_NEVER:
-		return p->tls;
-	}
-	return false;
+	return tls_plaintext_allowed(master.cfg.plaintext_auth, p->loopback,
+	    p->tls);
 }
 
 static void
@@ -386,6 +413,35 @@ on_auth(struct login_child *lc, struct ipc_reader *r)
 	explicit_bzero((void *)(uintptr_t)r->p, r->len);
 }
 
+/* Only a process that was given credentials, on a plain listener, can
+ * have done a STARTTLS handshake, and only once, before credentials. */
+static void
+on_starttls(struct login_child *lc, struct ipc_reader *r)
+{
+	if (!ipc_end(r) || r->fd != -1)
+		login_violation(lc, "malformed LOGIN_STARTTLS");
+	else if (!lc->tls_offered || lc->peer.tls || lc->attempts > 0)
+		login_violation(lc, "STARTTLS report where none can have happened");
+	else
+		lc->peer.tls = true;
+}
+
+/* Which connection the hand-off carries: the accepted socket on a plain
+ * link, the login process's own relay socketpair on a TLS one.  False
+ * if it is neither. */
+static bool
+handoff_socket(struct login_child *lc, int fd, uint32_t flags)
+{
+	bool tls_claim = (flags & IPC_SESS_TLS) != 0;
+
+	if (!lc->peer.tls)
+		return !tls_claim && peer_matches(fd, &lc->peer);
+	if (!tls_claim || !peer_is_relay(fd, lc->pid))
+		return false;
+	lc->peer.relay = lc->pid;
+	return true;
+}
+
 static void
 on_handoff(struct login_child *lc, struct ipc_reader *r)
 {
@@ -395,16 +451,15 @@ on_handoff(struct login_child *lc, struct ipc_reader *r)
 	uint32_t flags = ipc_get_u32(r);
 	uint32_t caps = ipc_get_u32(r);
 
-	/* Flags and capabilities are the login process's claims: the master
-	 * derives the session's flags itself (sessions.c). */
-	(void)flags;
+	/* The flags must agree with what the master knows of the link; the
+	 * session's flags are derived by the master itself (sessions.c). */
 	(void)caps;
 	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
 	    *tag == '\0') {
 		login_violation(lc, "malformed LOGIN_HANDOFF");
 		return;
 	}
-	if (!peer_matches(r->fd, &lc->peer)) {
+	if (!handoff_socket(lc, r->fd, flags)) {
 		login_violation(lc, "handed off a socket that is not its client");
 		return;
 	}

@@ -9,6 +9,9 @@
  * opens the directory database and the listeners, then runs the event
  * loop: accept() with the connection limits, a login process per
  * connection (children.c), SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
+ * The TLS certificate and key are read here, at start-up and on every
+ * SIGHUP, while the master holds its privileges; login processes forked
+ * afterwards inherit them, and connections already open keep theirs.
  * The master reads no byte a client sends: past accept() it only reads
  * typed IPC messages from its children.
  */
@@ -26,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CONF  "/etc/mailkeep/mailkeep.conf"
@@ -62,16 +66,60 @@ usage(void)
 static const char *
 config_problem(const struct mk_config *cfg, char *buf, size_t len)
 {
+	bool cert = cfg->tls_cert[0] != '\0', key = cfg->tls_key[0] != '\0';
+
 	if (cfg->nlisten == 0)
 		return "no listen address (add e.g. 'listen = 127.0.0.1:143')";
+	if (cert != key)
+		return "tls_cert and tls_key go together: set both or neither";
 	for (int i = 0; i < cfg->nlisten; i++)
-		if (cfg->listen[i].tls) {
-			snprintf(buf, len, "listen_tls %s:%u: this version "
-			    "serves plaintext IMAP only; remove the line",
-			    cfg->listen[i].addr, cfg->listen[i].port);
+		if (cfg->listen[i].tls && !cert) {
+			snprintf(buf, len, "listen_tls %s:%u needs a certificate: "
+			    "set tls_cert and tls_key", cfg->listen[i].addr,
+			    cfg->listen[i].port);
 			return buf;
 		}
 	return NULL;
+}
+
+static bool
+has_tls_listener(const struct mk_config *cfg)
+{
+	for (int i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls)
+			return true;
+	return false;
+}
+
+/* Reads the configured certificate and key (none: *out is NULL). */
+static int
+load_tls(const struct mk_config *cfg, struct tls_creds **out, char *err,
+    size_t len)
+{
+	*out = NULL;
+	if (cfg->tls_cert[0] == '\0')
+		return 0;
+	return tls_creds_load(cfg->tls_cert, cfg->tls_key, cfg->tls_priority,
+	    out, err, len);
+}
+
+static void
+log_tls(const struct mk_config *cfg, const struct tls_creds *t)
+{
+	char when[32] = "unknown";
+	struct tm tm;
+
+	if (t == NULL) {
+		log_info("no TLS certificate configured: STARTTLS is not offered");
+		return;
+	}
+	if (t->expires != (time_t)-1 && gmtime_r(&t->expires, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+	if (t->expires != (time_t)-1 && t->expires < time(NULL))
+		log_warnx("TLS certificate %s expired on %s", cfg->tls_cert, when);
+	else
+		log_info("TLS certificate %s loaded (valid until %s)",
+		    cfg->tls_cert, when);
 }
 
 static void
@@ -282,6 +330,7 @@ accept_one(struct listener *L, int fd, struct peer *p)
 	}
 	net_addr_str((struct sockaddr *)&p->remote, p->addr, sizeof(p->addr));
 	p->loopback = net_is_loopback((struct sockaddr *)&p->remote);
+	p->implicit_tls = L->l.tls;
 	p->tls = L->l.tls;
 	struct addr_rec *rec = addr_get(p->addr);
 	if (master.nconn >= master.cfg.max_connections) {
@@ -384,8 +433,8 @@ static const struct field {
 	F(auth_fail_limit, F_UINT, false), F(auth_delay_max_ms, F_UINT, false),
 	F(login_timeout, F_UINT, false), F(autologout, F_UINT, false),
 	F(idle_keepalive, F_UINT, false), F(mailbox_linger, F_UINT, false),
-	F(tls_cert, F_STR, true), F(tls_key, F_STR, true),
-	F(tls_priority, F_STR, true), F(plaintext_auth, F_INT, false),
+	F(tls_cert, F_STR, false), F(tls_key, F_STR, false),
+	F(tls_priority, F_STR, false), F(plaintext_auth, F_INT, false),
 	F(impersonation_separator, F_STR, false),
 	F(impersonation_no_seen, F_BOOL, false),
 	F(quota_storage, F_U64, false), F(quota_messages, F_U64, false),
@@ -459,8 +508,7 @@ keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
 {
 #define KEEP(f) memcpy(&nc->f, &old->f, sizeof(nc->f))
 	KEEP(path); KEEP(data_dir); KEEP(login_chroot); KEEP(login_user);
-	KEEP(hash_user); KEEP(mail_uid_base); KEEP(tls_cert); KEEP(tls_key);
-	KEEP(tls_priority); KEEP(listen); KEEP(nlisten);
+	KEEP(hash_user); KEEP(mail_uid_base); KEEP(listen); KEEP(nlisten);
 #undef KEEP
 }
 
@@ -480,14 +528,29 @@ on_reload(int signo, void *arg)
 		return;
 	}
 	nc.verbose += cmdline_verbose;
-	if ((bad = config_problem(&nc, why, sizeof(why))) != NULL) {
+	if ((bad = config_problem(&nc, why, sizeof(why))) == NULL &&
+	    has_tls_listener(&master.cfg) && nc.tls_cert[0] == '\0')
+		bad = "the listen_tls sockets open until a restart need tls_cert "
+		    "and tls_key";
+	if (bad != NULL) {
 		log_warnx("reload failed, keeping the running configuration: %s",
 		    bad);
+		return;
+	}
+	/* Read again even if unchanged: a renewed certificate is the usual
+	 * reason for a SIGHUP.  Only new connections get it. */
+	struct tls_creds *tls;
+	if (load_tls(&nc, &tls, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s",
+		    err);
 		return;
 	}
 	int applied = diff_config(&master.cfg, &nc);
 	keep_restart_fields(&master.cfg, &nc);
 	master.cfg = nc;
+	tls_creds_free(master.tls);
+	master.tls = tls;
+	log_tls(&master.cfg, tls);
 	log_set_verbose(nc.verbose);
 	hashpool_resize(nc.hash_workers);
 	log_info("configuration reloaded from %s: %d change%s applied",
@@ -554,8 +617,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "mailkeepd: %s: %s\n", conf, bad);
 		return 1;
 	}
+	/* Still with every privilege: the key is typically root's alone. */
+	if (load_tls(&cfg, &master.tls, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
+		return 1;
+	}
 	log_init("mailkeepd", foreground, cfg.verbose);
 	log_set_role("master");
+	log_tls(&cfg, master.tls);
 	master.cfg = cfg;	/* for the messages of the checks below */
 	if (priv_is_root())
 		prepare_root(&cfg);
@@ -572,6 +641,8 @@ main(int argc, char **argv)
 	if (ev_loop_run(master.loop) == -1)
 		fatalx("event loop failed");
 	dir_close(master.dir);
+	tls_creds_free(master.tls);
+	master.tls = NULL;
 	addr_clear();
 	ev_loop_free(master.loop);
 	log_info("stopped");

@@ -32,6 +32,7 @@
 #include "common/net.h"
 #include "store/directory.h"
 #include "auth/password.h"
+#include "auth/tls.h"
 
 /* ---- per client address (addrtab.c) ---- */
 
@@ -60,12 +61,22 @@ struct peer {
 	socklen_t        remotelen, locallen;
 	char             addr[MK_ADDRSTRLEN];
 	bool             loopback;
-	bool             tls;		/* accepted on a listen_tls socket */
+	bool             implicit_tls;	/* accepted on a listen_tls socket */
+	/* The link is TLS: implicit_tls, or the login process reported a
+	 * STARTTLS handshake (it affects only what is advertised and logged). */
+	bool             tls;
+	/* Not 0: the session's socket is the relay socketpair this login
+	 * process made (TLS), not the accepted socket. */
+	pid_t            relay;
 	struct addr_rec *rec;
 };
 
-/* True if fd is a socket connected exactly as p was when accepted. */
+/* True if fd is the connection p describes: the socket connected exactly
+ * as p was when accepted, or for a relayed one a socketpair end that p's
+ * relay process made. */
 bool peer_matches(int fd, const struct peer *p);
+/* True if fd is a stream socketpair end created by process pid. */
+bool peer_is_relay(int fd, pid_t pid);
 /* Releases the connection's slot (total and per address). */
 void peer_release(struct peer *p);
 
@@ -97,6 +108,7 @@ struct login_child {
 	enum login_state state;
 	struct peer      peer;
 	bool             counted;	/* holds a connection slot */
+	bool             tls_offered;	/* forked with TLS credentials */
 	unsigned         attempts;
 	/* LS_CHECKING */
 	uint64_t         hash_req;	/* 0 when none in flight */
@@ -212,10 +224,12 @@ struct spawn_drop {
 	gid_t       gid;
 	const char *chroot;	/* NULL: none */
 	const char *chdir;	/* NULL: none (before the drop, as root) */
+	bool        keep_tls;	/* keeps master.tls (login processes only) */
 };
 
 /* Forks.  In the child: signals back to default, every descriptor but
- * keep[] (and 0-2) closed, log reopened, privileges dropped per d.
+ * keep[] (and 0-2) closed, the TLS credentials wiped unless d says keep
+ * them, log reopened, privileges dropped per d.
  * Returns the pid in the parent, 0 in the child, -1 on failure. */
 pid_t spawn_child(const struct spawn_drop *d, const int *keep, size_t nkeep);
 
@@ -225,6 +239,7 @@ struct master {
 	struct mk_config  cfg;
 	struct ev_loop   *loop;
 	struct directory *dir;
+	struct tls_creds *tls;		/* NULL: no certificate configured */
 	char              dummy_hash[PASSWORD_HASH_MAX];
 	bool              root;		/* privilege separation by uid */
 	bool              stopping;

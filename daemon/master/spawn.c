@@ -7,7 +7,9 @@
  * every inherited descriptor closed but the listed ones, then the
  * privilege drop of privsep.c.  What is left is a process that holds
  * nothing of the master's: no listener, no directory database, no other
- * child's channel.
+ * child's channel, and (unless it is a login process, which needs them)
+ * no TLS private key: the credentials are freed, which makes GnuTLS
+ * wipe the key, before the child runs any code of its own.
  */
 #include "daemon/master/master.h"
 #include "common/log.h"
@@ -38,6 +40,10 @@ static void
 child_setup(const struct spawn_drop *d, const int *keep, size_t nkeep)
 {
 	reset_signals();
+	if (!d->keep_tls && master.tls != NULL) {
+		tls_creds_free(master.tls);
+		master.tls = NULL;
+	}
 	/* Close syslog's socket by name before the sweep below: afterwards its
 	 * number may already belong to something else. */
 	if (!log_to_stderr())
