@@ -80,7 +80,8 @@ save_result(struct client *c, const uint32_t *uids, size_t n, unsigned ret)
 	/* The saved result outlives this command's arena. */
 	free(v->searchres.r);
 	v->searchres.r = xreallocarray(NULL, tmp.n + 1, sizeof(*tmp.r));
-	memcpy(v->searchres.r, tmp.r, tmp.n * sizeof(*tmp.r));
+	if (tmp.n > 0)
+		memcpy(v->searchres.r, tmp.r, tmp.n * sizeof(*tmp.r));
 	v->searchres.n = tmp.n;
 	v->searchres.dollar = false;
 }
