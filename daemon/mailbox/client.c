@@ -57,8 +57,13 @@ greet(struct client *c, const struct ipc_session *s)
 
 	buf_init(&caps, 0);
 	resp_capability_list(c, &caps);
-	buf_printf(&c->out, "%s OK [CAPABILITY %s] %s completed\r\n", s->tag,
-	    buf_cstr(&caps), s->okverb[0] ? s->okverb : "LOGIN");
+	if (s->method == IPC_IMP_GUEST)
+		/* A channel from the grantee's process: no command to answer. */
+		buf_printf(&c->out, "* PREAUTH [CAPABILITY %s] %s's mailboxes, "
+		    "shared with %s\r\n", buf_cstr(&caps), s->user, s->authcid);
+	else
+		buf_printf(&c->out, "%s OK [CAPABILITY %s] %s completed\r\n",
+		    s->tag, buf_cstr(&caps), s->okverb[0] ? s->okverb : "LOGIN");
 	buf_free(&caps);
 }
 
@@ -144,6 +149,7 @@ client_destroy(struct client *c)
 	if (c->cont_free != NULL && c->cmd != NULL)
 		c->cont_free(c);
 	c->cont_free = NULL;
+	proxy_free_all(c);
 	if (c->state == CS_SELECTED)
 		view_close(c);
 	ev_io_stop(u->loop, &c->io);
@@ -223,7 +229,7 @@ client_flush(struct client *c)
 	/* A paused command resumes from the write callback. */
 	if (buf_len(&c->out) > 0 || c->cont != NULL)
 		ev |= EPOLLOUT;
-	if (c->idling)
+	if (c->idling || c->proxy_idle)
 		ev |= EPOLLIN;
 	if (ev_io_set(c->user->loop, &c->io, ev) == -1)
 		client_destroy(c);
@@ -242,7 +248,7 @@ finish_command(struct client *c)
 {
 	const struct cmd_def *d = c->def;
 
-	if (c->state == CS_SELECTED && d != NULL) {
+	if (c->state == CS_SELECTED && c->proxy == NULL && d != NULL) {
 		bool allow = !(d->flags & CF_NO_EXPUNGE) || c->cmd->uid;
 		if (view_sync(c, allow) == -1) {
 			client_close(c, "Selected mailbox was deleted, have to disconnect");
@@ -275,6 +281,12 @@ after_run(struct client *c, enum cmd_result r)
 		arm_timer(c);
 		break;
 	case RUN_WAIT:
+		/* Some waits end before the handler returns (an answer that
+		 * needed nobody after all): then the command is done. */
+		if (c->tagged[0] != '\0') {
+			finish_command(c);
+			break;
+		}
 		c->waiting = true;
 		break;
 	}
@@ -346,7 +358,16 @@ execute(struct client *c, const char *data, size_t len)
 	c->cmd = cmd;
 	c->def = d;
 	c->tagged[0] = '\0';
+	{
+		enum cmd_result r;
+		if (proxy_command(c, data, len, &r)) {
+			after_run(c, r);
+			return;
+		}
+	}
 	after_run(c, d->run(c));
+	if (cmd->id == CMD_ENABLE)
+		proxy_enabled(c);
 }
 
 static void
@@ -410,6 +431,27 @@ idle_step(struct client *c, bool *progress)
 
 static void process_again(void *arg);
 
+/* The client's DONE during an IDLE relayed to an owner's process. */
+static void
+proxy_idle_step(struct client *c, bool *progress)
+{
+	enum frame_result r = imap_frame_line(&c->fr, &c->in);
+	size_t len;
+	const char *line;
+
+	*progress = r != FRAME_MORE;
+	if (r == FRAME_MORE)
+		return;
+	if (r != FRAME_COMMAND) {
+		client_close(c, "IDLE continuation line too long");
+		*progress = false;
+		return;
+	}
+	line = imap_frame_data(&c->fr, &len);
+	proxy_idle_line(c, line, len);
+	imap_frame_done(&c->fr);
+}
+
 static void
 process_input(struct client *c)
 {
@@ -417,6 +459,10 @@ process_input(struct client *c)
 
 	/* Bounded batch: one pipelining client can't monopolize the loop. */
 	for (int i = 0; i < 64 && progress; i++) {
+		if (c->proxy_idle && !c->dead) {
+			proxy_idle_step(c, &progress);
+			continue;
+		}
 		if (c->dead || c->closing || c->cont != NULL || c->waiting ||
 		    c->handback || c->handback_ready || client_out_full(c))
 			return;
@@ -506,6 +552,8 @@ client_io(struct ev_io *io, uint32_t revents)
 	}
 	if (c->cont != NULL && buf_len(&c->out) < OUT_LOW)
 		resume(c);
+	if (c->guests != NULL && buf_len(&c->out) < OUT_LOW)
+		proxy_client_drained(c);
 	if (c->dead)
 		return;
 	if (c->cont == NULL && !c->closing) {

@@ -53,6 +53,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids)
 {
 	const struct append_args *a = &c->cmd->u.append;
 	struct user *u = c->user;
+	unsigned rights = rights_for(c, m);
 	uint64_t bytes = 0;
 	size_t i = 0;
 	int rc;
@@ -77,6 +78,11 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids)
 			store_rollback(u->store);
 			return RUN_DONE;	/* flags_parse answered */
 		}
+		/* Flags the session may not set are dropped, not refused
+		 * (RFC 4314 4). */
+		n.flags = rights_filter_flags(rights, n.flags);
+		if (!(rights & RT_W))
+			n.keywords = "";
 		rc = store_msg_append(u->store, m, &n, &uids[i++]);
 	}
 	if (rc == 0)
@@ -114,6 +120,8 @@ cmd_append(struct client *c)
 		return resp_store_error(c, rc, "APPEND");
 	if (m.flags & MBOX_NOSELECT)
 		return resp_no(c, "[CANNOT] %s can't hold messages", name);
+	if (!rights_check(c, &m, RT_I, name))
+		return RUN_DONE;
 	uids = arena_array(&c->arena, a->nmsgs, sizeof(*uids));
 	if (uids == NULL)
 		return resp_no(c, "[LIMIT] Too many messages in one APPEND");

@@ -15,9 +15,13 @@
 #include <string.h>
 
 struct copy_ctx {
-	uint32_t *uids;
-	size_t    n;
-	uint64_t  bytes;
+	struct client *c;
+	uint32_t      *uids;
+	unsigned      *flags;
+	const char   **keywords;
+	size_t         n;
+	uint64_t       bytes;
+	unsigned       rights;	/* on the target */
 };
 
 static int
@@ -25,9 +29,38 @@ collect(const struct msg_row *r, void *arg)
 {
 	struct copy_ctx *x = arg;
 
+	x->flags[x->n] = r->flags;
+	x->keywords[x->n] = arena_strdup(&x->c->arena, r->keywords);
 	x->uids[x->n++] = r->uid;
 	x->bytes += r->size;
 	return 0;
+}
+
+/* Copies keep only the flags the session may set in the target (RFC 4314
+ * 4): \Seen needs "s", \Deleted "t", the rest (keywords too) "w". */
+static int
+filter_copies(struct client *c, struct mbox *dst, const struct copy_ctx *x,
+    const uint32_t *newuids)
+{
+	bool kw = (x->rights & RT_W) != 0;
+	struct flag_change *ch;
+	uint64_t modseq;
+	size_t n = 0;
+
+	if ((x->rights & RT_ALL) == RT_ALL)
+		return 0;
+	if ((ch = arena_array(&c->arena, x->n + 1, sizeof(*ch))) == NULL)
+		return -1;
+	for (size_t i = 0; i < x->n; i++) {
+		unsigned f = rights_filter_flags(x->rights, x->flags[i]);
+		if (f == x->flags[i] && (kw || x->keywords[i][0] == '\0'))
+			continue;
+		ch[n].uid = newuids[i];
+		ch[n].flags = f;
+		ch[n].keywords = kw ? x->keywords[i] : "";
+		n++;
+	}
+	return n ? store_msg_set_flags(c->user->store, dst, ch, n, &modseq) : 0;
 }
 
 static char *
@@ -85,6 +118,8 @@ do_copy(struct client *c, struct mbox *dst, struct copy_ctx *x,
 		return rc == 1 ? -2 : rc;
 	}
 	rc = store_msg_copy(u->store, src, dst, x->uids, x->n, newuids);
+	if (rc == 0)
+		rc = filter_copies(c, dst, x, newuids);
 	if (rc == 0 && move)
 		rc = store_msg_expunge(u->store, src, x->uids, x->n);
 	if (rc == 0)
@@ -105,7 +140,7 @@ cmd_copy(struct client *c)
 	struct mbox *src = &c->view.ms->m, dst;
 	char name[MK_MBOX_NAME_MAX];
 	struct seqset uidset, inview;
-	struct copy_ctx x = { 0 };
+	struct copy_ctx x = { .c = c };
 	uint32_t *uids, *newuids;
 	uint64_t before = src->highestmodseq;
 	size_t n;
@@ -124,13 +159,22 @@ cmd_copy(struct client *c)
 		return resp_store_error(c, rc, verb);
 	if (dst.id == src->id)
 		dst = *src;
+	if (!rights_check(c, &dst, RT_I, name))
+		return RUN_DONE;
+	if (move && !(c->view.rights & RT_T && c->view.rights & RT_E))
+		return resp_no(c, "[NOPERM] MOVE needs the \"t\" and \"e\" "
+		    "rights on this mailbox");
+	x.rights = rights_for(c, &dst);
 	n = view_uids_in(c, &uidset, &uids);
 	if (n == 0)
 		return resp_ok(c, "%s completed", verb);
 	seqset_from_sorted(&c->arena, uids, n, &inview);
 	x.uids = arena_array(&c->arena, n, sizeof(*x.uids));
+	x.flags = arena_array(&c->arena, n, sizeof(*x.flags));
+	x.keywords = arena_array(&c->arena, n, sizeof(*x.keywords));
 	newuids = arena_array(&c->arena, n, sizeof(*newuids));
-	if (x.uids == NULL || newuids == NULL)
+	if (x.uids == NULL || x.flags == NULL || x.keywords == NULL ||
+	    newuids == NULL)
 		return resp_no(c, "[LIMIT] Too many messages");
 	if ((rc = store_msg_foreach(u->store, src, &inview, collect, &x)) != 0)
 		return resp_store_error(c, rc, verb);

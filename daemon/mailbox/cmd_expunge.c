@@ -53,6 +53,8 @@ cmd_expunge(struct client *c)
 
 	if (c->view.readonly)
 		return resp_no(c, "[READ-ONLY] Mailbox is read-only");
+	if (!(c->view.rights & RT_E))
+		return resp_no(c, "[NOPERM] You lack the \"e\" right here");
 	if (mbox_search(c, &k, &uids, &n) != 0)
 		return resp_store_error(c, -1, "EXPUNGE");
 	if (c->cmd->uid) {

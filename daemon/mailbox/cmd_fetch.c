@@ -98,6 +98,29 @@ collect_row(const struct msg_row *r, void *arg)
 	return f->r.keywords == NULL ? -1 : 0;
 }
 
+/* A guest without "s" reads with a \Seen of their own. */
+static int
+mark_own_seen(struct client *c, struct fetch_state *st)
+{
+	uint32_t *uids = arena_array(&st->chunk, st->nrows + 1, sizeof(*uids));
+	size_t n = 0;
+
+	if (uids == NULL)
+		return -1;
+	for (size_t i = 0; i < st->nrows; i++)
+		if (!(view_flags(c, &st->rows[i].r) & MF_SEEN))
+			uids[n++] = st->rows[i].r.uid;
+	if (n == 0)
+		return 0;
+	if (view_set_seen(c, uids, n, true) != 0)
+		return -1;
+	for (size_t i = 0; i < st->nrows; i++)
+		for (size_t j = 0; j < n; j++)
+			if (st->rows[i].r.uid == uids[j])
+				st->rows[i].seen_set = true;
+	return 0;
+}
+
 /* Sets \Seen on the chunk's rows that lack it, in one transaction. */
 static int
 mark_seen(struct client *c, struct fetch_state *st)
@@ -109,6 +132,8 @@ mark_seen(struct client *c, struct fetch_state *st)
 	size_t n = 0;
 	int rc;
 
+	if (c->view.own_seen)
+		return mark_own_seen(c, st);
 	ch = arena_array(&st->chunk, st->nrows + 1, sizeof(*ch));
 	if (ch == NULL)
 		return -1;
@@ -395,7 +420,7 @@ write_item(struct client *c, struct fetch_state *st, const struct fetch_att *a)
 	switch (a->item) {
 	case FI_FLAGS:
 		buf_adds(&c->out, "FLAGS ");
-		resp_flags(&c->out, r->flags, r->keywords,
+		resp_flags(&c->out, view_flags(c, r), r->keywords,
 		    view_is_recent(&c->view, r->uid));
 		return 0;
 	case FI_UID:
@@ -451,7 +476,7 @@ begin_message(struct client *c, struct fetch_state *st)
 		 * 6.4.5: the server SHOULD send the new FLAGS). */
 		item_sep(c, st);
 		buf_adds(&c->out, "FLAGS ");
-		resp_flags(&c->out, f->r.flags, f->r.keywords,
+		resp_flags(&c->out, view_flags(c, &f->r), f->r.keywords,
 		    view_is_recent(&c->view, f->r.uid));
 	}
 	if (st->want_modseq) {
@@ -600,7 +625,12 @@ cmd_fetch(struct client *c)
 	}
 	if (a->changedsince_set)
 		c->view.condstore = true;
-	if (c->view.readonly || c->no_seen)
+	/* RFC 4314 4: the shared \Seen needs "s"; a guest without it has
+	 * their own, kept even in a mailbox read-only for them (not under
+	 * EXAMINE). */
+	if (c->no_seen || c->view.examined ||
+	    (c->view.readonly && !c->view.own_seen) ||
+	    (!(c->view.rights & RT_S) && !c->view.own_seen))
 		st->set_seen = false;
 	if (st->set_seen && c->view.condstore)
 		st->want_uid = st->want_modseq = true;

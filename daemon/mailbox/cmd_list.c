@@ -22,6 +22,8 @@ struct entry {
 	bool        exists;
 	bool        subscribed;
 	bool        children;		/* an existing mailbox below it */
+	bool        placeholder;	/* "Other Users", "Other Users/<owner>" */
+	bool        remote;		/* another user's shared mailbox */
 	bool        sub_children;	/* a subscribed name below it */
 	struct mbox m;
 };
@@ -114,7 +116,12 @@ static int
 collect_mbox(const struct mbox *m, void *arg)
 {
 	struct listing *l = arg;
-	struct entry *e = add_entry(l, m->name);
+	struct entry *e;
+
+	/* A guest lists only what grants them "l" (RFC 4314 4). */
+	if (client_is_guest(l->c) && !(rights_for(l->c, m) & RT_L))
+		return 0;
+	e = add_entry(l, m->name);
 
 	e->mflags = m->flags;
 	e->use = m->special_use;
@@ -180,6 +187,36 @@ is_below(const char *child, const char *parent)
 {
 	size_t n = strlen(parent);
 	return strncmp(child, parent, n) == 0 && child[n] == '/';
+}
+
+/* Other users' mailboxes that grant this user "l", and the two levels
+ * of namespace above them. */
+static void
+add_shared(struct listing *l)
+{
+	struct client *c = l->c;
+	bool ok;
+
+	for (size_t i = 0; i < c->nshares; i++) {
+		const struct share_entry *sh = &c->shares[i];
+		char *name, *owner;
+		if (!(rights_parse(sh->rights, &ok) & RT_L))
+			continue;
+		name = arena_printf(&c->arena, "Other Users/%s/%s", sh->owner,
+		    sh->mailbox);
+		owner = arena_printf(&c->arena, "Other Users/%s", sh->owner);
+		if (name == NULL || owner == NULL)
+			return;
+		struct entry *e = find_entry(l, name);
+		if (e == NULL)
+			e = add_entry(l, name);
+		e->exists = true;
+		e->remote = true;
+		if (find_entry(l, owner) == NULL)
+			add_entry(l, owner)->placeholder = true;
+		if (find_entry(l, "Other Users") == NULL)
+			add_entry(l, "Other Users")->placeholder = true;
+	}
 }
 
 /* Adds subscribed names that are not mailboxes, and every ancestor of a
@@ -281,12 +318,13 @@ emit_list(struct client *c, const struct list_args *a, const struct entry *e,
 	bool first = true;
 
 	buf_printf(b, "* %s (", lsub ? "LSUB" : "LIST");
-	if (!e->exists && !lsub && (a->sel & LIST_SEL_SUBSCRIBED))
+	if (!e->exists && !e->placeholder && !lsub &&
+	    (a->sel & LIST_SEL_SUBSCRIBED))
 		attr(b, &first, "\\NonExistent");
 	else if (!e->exists || (e->mflags & MBOX_NOSELECT))
 		attr(b, &first, "\\Noselect");
 	if (!lsub) {
-		if (e->exists || e->children)
+		if (e->exists || e->children || e->placeholder)
 			attr(b, &first, e->children ? "\\HasChildren" :
 			    "\\HasNoChildren");
 		if (e->subscribed && ((a->sel & LIST_SEL_SUBSCRIBED) ||
@@ -299,8 +337,9 @@ emit_list(struct client *c, const struct list_args *a, const struct entry *e,
 	if (childinfo)
 		buf_adds(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	buf_adds(b, "\r\n");
-	if (!lsub && (a->ret & LIST_RET_STATUS) && e->exists &&
-	    !(e->mflags & MBOX_NOSELECT)) {
+	if (!lsub && (a->ret & LIST_RET_STATUS) && e->exists && !e->remote &&
+	    !(e->mflags & MBOX_NOSELECT) &&
+	    (rights_for(c, &e->m) & RT_R)) {
 		struct mstate *ms = mstate_find(c->user, e->id);
 		const struct mbox *m = ms && !ms->gone ? &ms->m : &e->m;
 		buf_adds(b, "* STATUS ");
@@ -342,7 +381,7 @@ run_list(struct client *c, const struct list_args *a, const char **pats,
 				childinfo = true;
 			if (!e->subscribed && !childinfo)
 				continue;
-		} else if (!e->exists)
+		} else if (!e->exists && !e->placeholder)
 			continue;
 		if ((a->sel & LIST_SEL_SPECIAL_USE) && e->use == 0)
 			continue;
@@ -416,12 +455,15 @@ cmd_list(struct client *c)
 	if ((pats = full_patterns(c, a)) == NULL)
 		return resp_no(c, "[LIMIT] Too many patterns");
 	if (store_mbox_foreach(c->user->store, collect_mbox, &l) != 0 ||
-	    store_sub_foreach(c->user->store, collect_sub, &l) != 0) {
+	    (!client_is_guest(c) &&
+	    store_sub_foreach(c->user->store, collect_sub, &l) != 0)) {
 		free(l.e);
 		free(l.subs);
 		return resp_store_error(c, -1, lsub ? "LSUB" : "LIST");
 	}
 	qsort(l.subs, l.nsubs, sizeof(*l.subs), cmp_str);
+	if (!client_is_guest(c))
+		add_shared(&l);
 	if (lsub || (a->sel & LIST_SEL_SUBSCRIBED))
 		add_subscription_names(&l);
 	mark_relations(&l);

@@ -11,13 +11,54 @@
 
 #include <string.h>
 
+/* The closest existing ancestor of name ("a" for "a/b/c" if "a/b" is
+ * missing); false if none. */
+static bool
+nearest_parent(struct client *c, const char *name, struct mbox *out)
+{
+	char buf[MK_MBOX_NAME_MAX];
+	char *slash;
+
+	mk_strlcpy(buf, name, sizeof(buf));
+	while ((slash = strrchr(buf, '/')) != NULL) {
+		*slash = '\0';
+		if (store_mbox_find(c->user->store, buf, out) == 0)
+			return true;
+	}
+	return false;
+}
+
+struct inherit_ctx {
+	struct user *u;
+	const char  *name;
+};
+
+static int
+inherit_one(const char *identifier, const char *rights, void *arg)
+{
+	struct inherit_ctx *x = arg;
+
+	share_index_send(x->u, x->name, identifier, rights);
+	return 0;
+}
+
+/* The share index learns the rights a new mailbox inherited. */
+static void
+share_inherited(struct client *c, const struct mbox *parent, const char *name)
+{
+	struct inherit_ctx x = { c->user, name };
+
+	store_acl_foreach(c->user->store, parent->id, inherit_one, &x);
+}
+
 enum cmd_result
 cmd_create(struct client *c)
 {
 	const char *arg = c->cmd->u.create.mailbox;
 	char name[MK_MBOX_NAME_MAX], trimmed[MK_MBOX_NAME_MAX];
-	struct mbox m;
+	struct mbox m, parent;
 	size_t len = strlen(arg);
+	bool has_parent;
 	int rc;
 
 	/* "foo/" asks for a mailbox that will hold children: create "foo"
@@ -29,13 +70,33 @@ cmd_create(struct client *c)
 		return RUN_DONE;
 	if (strcmp(name, "INBOX") == 0)
 		return resp_no(c, "[ALREADYEXISTS] INBOX always exists");
+	has_parent = nearest_parent(c, name, &parent);
+	if (client_is_guest(c)) {
+		/* "k" on the nearest existing parent (RFC 4314 4). */
+		if (!has_parent)
+			return resp_no(c, "[NOPERM] Only %s can create mailboxes "
+			    "at the top level", c->user->name);
+		if (!rights_check(c, &parent, RT_K, parent.name))
+			return RUN_DONE;
+	}
+	if ((rc = store_begin(c->user->store)) != 0)
+		return resp_store_error(c, rc, "CREATE");
 	rc = store_mbox_create(c->user->store, name, c->cmd->u.create.use, &m);
+	/* A new mailbox starts with its parent's ACL (RFC 4314 4). */
+	if (rc == 0 && has_parent)
+		rc = store_acl_copy(c->user->store, parent.id, m.id);
+	if (rc == 0)
+		rc = store_commit(c->user->store);
+	else
+		store_rollback(c->user->store);
 	if (rc == MK_EXISTS)
 		return resp_no(c, "[ALREADYEXISTS] Mailbox already exists");
 	if (rc == MK_INVALID)
 		return resp_no(c, "[CANNOT] Can't create a mailbox of that name");
 	if (rc != 0)
 		return resp_store_error(c, rc, "CREATE");
+	if (has_parent)
+		share_inherited(c, &parent, name);
 	return resp_ok(c, "CREATE completed");
 }
 
@@ -43,6 +104,7 @@ enum cmd_result
 cmd_delete(struct client *c)
 {
 	char name[MK_MBOX_NAME_MAX];
+	struct shared_list *shares;
 	struct mbox m;
 	int rc;
 
@@ -51,11 +113,17 @@ cmd_delete(struct client *c)
 	if (strcmp(name, "INBOX") == 0)
 		return resp_no(c, "[CANNOT] INBOX can't be deleted");
 	rc = store_mbox_find(c->user->store, name, &m);
-	if (rc == MK_NOTFOUND)
+	if (rc == MK_NOTFOUND || (rc == 0 && !mbox_visible(c, &m)))
 		return resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
 	if (rc != 0)
 		return resp_store_error(c, rc, "DELETE");
+	if (!rights_check(c, &m, RT_X, name))
+		return RUN_DONE;
+	shared_snapshot(c, name, &shares);
 	rc = store_mbox_delete(c->user->store, name);
+	if (rc == 0)
+		shared_moved(c, shares, name, NULL);
+	shared_free(shares);
 	if (rc == MK_INVALID)
 		return resp_no(c, "[HASCHILDREN] Mailbox has children and no "
 		    "messages to delete; delete the children first");
@@ -75,6 +143,7 @@ enum cmd_result
 cmd_rename(struct client *c)
 {
 	char from[MK_MBOX_NAME_MAX], to[MK_MBOX_NAME_MAX];
+	struct shared_list *shares;
 	struct mbox m;
 	int rc;
 
@@ -84,11 +153,26 @@ cmd_rename(struct client *c)
 	if (strcmp(to, "INBOX") == 0)
 		return resp_no(c, "[ALREADYEXISTS] INBOX always exists");
 	rc = store_mbox_find(c->user->store, from, &m);
-	if (rc == MK_NOTFOUND)
+	if (rc == MK_NOTFOUND || (rc == 0 && !mbox_visible(c, &m)))
 		return resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", from);
 	if (rc != 0)
 		return resp_store_error(c, rc, "RENAME");
+	if (!rights_check(c, &m, RT_X, from))
+		return RUN_DONE;
+	if (client_is_guest(c)) {
+		struct mbox parent;
+		if (strcmp(from, "INBOX") == 0 || !nearest_parent(c, to, &parent))
+			return resp_no(c, "[NOPERM] Only %s can rename that",
+			    c->user->name);
+		if (!rights_check(c, &parent, RT_K, parent.name))
+			return RUN_DONE;
+	}
+	shared_snapshot(c, from, &shares);
 	rc = store_mbox_rename(c->user->store, from, to);
+	/* INBOX keeps its ACL: its messages move, the mailbox stays. */
+	if (rc == 0 && strcmp(from, "INBOX") != 0)
+		shared_moved(c, shares, from, to);
+	shared_free(shares);
 	if (rc == MK_EXISTS)
 		return resp_no(c, "[ALREADYEXISTS] Mailbox already exists: %s", to);
 	if (rc == MK_NOTFOUND)
@@ -111,6 +195,10 @@ cmd_subscribe(struct client *c)
 
 	if (!mbox_name_arg(c, c->cmd->u.mbox.mailbox, name, sizeof(name)))
 		return RUN_DONE;
+	/* A grantee's subscriptions are kept by their own process. */
+	if (client_is_guest(c))
+		return resp_no(c, "[CANNOT] Subscriptions belong to your own "
+		    "mailboxes");
 	/* A name may be subscribed before it exists, and stays subscribed
 	 * after it is deleted or renamed (RFC 3501 6.3.6). */
 	rc = store_sub_set(c->user->store, name, on);
@@ -129,6 +217,13 @@ status_items(struct client *c, const struct mbox *m, unsigned items,
 
 	if (store_mbox_status(c->user->store, m, &st) != 0)
 		return -1;
+	if (client_is_guest(c) && !(rights_for(c, m) & RT_S)) {
+		/* Their own \Seen, not the owner's. */
+		uint32_t seen;
+		if (store_gseen_count(c->user->store, m, c->authcid, &seen) != 0)
+			return -1;
+		st.unseen = st.messages > seen ? st.messages - seen : 0;
+	}
 	buf_addc(b, '(');
 #define ITEM(bit, fmt, val) do { if (items & (bit)) { \
 	buf_printf(b, "%s" fmt, sep, val); sep = " "; } } while (0)
@@ -163,6 +258,8 @@ cmd_status(struct client *c)
 		return resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
 	if (rc != 0)
 		return resp_store_error(c, rc, "STATUS");
+	if (!rights_check(c, &m, RT_R, name))
+		return RUN_DONE;
 	/* A selected mailbox's row may be fresher in memory. */
 	if ((ms = mstate_find(c->user, m.id)) != NULL && !ms->gone)
 		m = ms->m;

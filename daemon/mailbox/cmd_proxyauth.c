@@ -18,11 +18,14 @@ cmd_proxyauth(struct client *c)
 {
 	struct ipc_msg m;
 
-	if (c->proxyauth_done)
-		return resp_bad(c, "PROXYAUTH may be used once per session");
+	/* Once per session: a session that already acts as someone else
+	 * (PROXYAUTH, authzid, login separator) can't do it again.  A
+	 * refused attempt changes nothing, so it may be retried. */
 	if (c->method == IPC_IMP_GUEST)
 		return resp_bad(c, "PROXYAUTH is not available here");
-	c->proxyauth_done = true;
+	if (c->method != IPC_IMP_NONE)
+		return resp_bad(c, "PROXYAUTH may be used once per session; this "
+		    "session already acts as %s", c->user->name);
 	ipc_msg_init(&m, IPC_MBOX_PROXYAUTH);
 	ipc_put_u64(&m, c->session_id);
 	ipc_put_str(&m, c->cmd->u.proxyauth.user);

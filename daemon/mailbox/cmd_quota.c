@@ -48,12 +48,23 @@ write_quota(struct client *c, const char *root)
 	return 0;
 }
 
-/* "" or "user/<own name>" name the session's own root. */
+/* "" or "user/<own name>" name the session's own root; a guest sees
+ * the owner's root as "user/<owner>". */
 static bool
 own_root(struct client *c, const char *root)
 {
+	if (client_is_guest(c))
+		return strncmp(root, "user/", 5) == 0 &&
+		    strcmp(root + 5, c->user->name) == 0;
 	return root[0] == '\0' || (strncmp(root, "user/", 5) == 0 &&
 	    strcmp(root + 5, c->user->name) == 0);
+}
+
+static const char *
+root_name(struct client *c)
+{
+	return client_is_guest(c) ? arena_printf(&c->arena, "user/%s",
+	    c->user->name) : "";
 }
 
 enum cmd_result
@@ -63,7 +74,7 @@ cmd_getquota(struct client *c)
 
 	if (!own_root(c, root) || !has_limits(c->user))
 		return resp_no(c, "[NONEXISTENT] No such quota root");
-	if (write_quota(c, "") != 0)
+	if (write_quota(c, root_name(c)) != 0)
 		return resp_store_error(c, -1, "GETQUOTA");
 	return resp_ok(c, "GETQUOTA completed");
 }
@@ -85,10 +96,12 @@ cmd_getquotaroot(struct client *c)
 	buf_adds(&c->out, "* QUOTAROOT ");
 	imapw_mailbox(&c->out, name);
 	/* Without limits there is no root to report (RFC 9208 4.1.2). */
-	if (has_limits(c->user))
-		buf_adds(&c->out, " \"\"");
+	if (has_limits(c->user)) {
+		buf_addc(&c->out, ' ');
+		imapw_cstring(&c->out, root_name(c));
+	}
 	buf_adds(&c->out, "\r\n");
-	if (has_limits(c->user) && write_quota(c, "") != 0)
+	if (has_limits(c->user) && write_quota(c, root_name(c)) != 0)
 		return resp_store_error(c, -1, "GETQUOTAROOT");
 	return resp_ok(c, "GETQUOTAROOT completed");
 }

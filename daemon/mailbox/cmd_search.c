@@ -18,10 +18,73 @@ recent_cb(uint32_t uid, void *arg)
 	return view_is_recent(&c->view, uid);
 }
 
+static struct search_key *
+seen_key(struct client *c, const struct seqset *seen, bool negate)
+{
+	struct search_key *k = arena_alloc(&c->arena, sizeof(*k));
+	struct search_key *n;
+
+	if (k == NULL)
+		return NULL;
+	k->type = SK_UID;
+	k->set = *seen;
+	if (!negate)
+		return k;
+	if ((n = arena_alloc(&c->arena, sizeof(*n))) == NULL)
+		return NULL;
+	n->type = SK_NOT;
+	n->child = k;
+	return n;
+}
+
+/* A guest with their own \Seen: SEEN, UNSEEN and NEW are about that,
+ * so they become UID sets over it (the rest of the tree is kept). */
+static struct search_key *
+own_seen_keys(struct client *c, const struct search_key *k,
+    const struct seqset *seen)
+{
+	struct search_key *head = NULL, **tail = &head;
+
+	for (; k != NULL; k = k->next) {
+		struct search_key *x;
+		if (k->type == SK_SEEN || k->type == SK_UNSEEN) {
+			x = seen_key(c, seen, k->type == SK_UNSEEN);
+		} else if (k->type == SK_NEW) {
+			struct search_key *r = arena_alloc(&c->arena, sizeof(*r));
+			x = arena_alloc(&c->arena, sizeof(*x));
+			if (r == NULL || x == NULL)
+				return NULL;
+			r->type = SK_RECENT;
+			r->next = seen_key(c, seen, true);
+			x->type = SK_AND;
+			x->child = r;
+		} else {
+			x = arena_alloc(&c->arena, sizeof(*x));
+			if (x == NULL)
+				return NULL;
+			*x = *k;
+			x->next = NULL;
+			if (k->child != NULL &&
+			    (x->child = own_seen_keys(c, k->child, seen)) == NULL)
+				return NULL;
+		}
+		if (x == NULL)
+			return NULL;
+		*tail = x;
+		tail = &x->next;
+	}
+	return head;
+}
+
 int
 mbox_search(struct client *c, const struct search_key *key, uint32_t **uids,
     size_t *n)
 {
+	if (c->view.own_seen) {
+		const struct seqset *seen = view_seen_set(c);
+		if (seen == NULL || (key = own_seen_keys(c, key, seen)) == NULL)
+			return -1;
+	}
 	struct view *v = &c->view;
 	struct search_ctx ctx = {
 		.view = v->uids, .nview = v->n,

@@ -21,21 +21,33 @@ add_keyword(const char *kw, void *arg)
 	return 0;
 }
 
+/* PERMANENTFLAGS lists what this session may change (RFC 4314 5.1.1). */
 static void
 send_flags(struct client *c, const struct mbox *m, bool readonly)
 {
-	struct buf kws;
+	unsigned r = c->view.rights;
+	struct buf kws, perm;
 
 	buf_init(&kws, 0);
+	buf_init(&perm, 0);
 	store_keywords(c->user->store, m, add_keyword, &kws);
 	resp_untagged(c, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)",
 	    buf_cstr(&kws));
-	if (readonly)
-		resp_untagged(c, "OK [PERMANENTFLAGS ()] Read-only mailbox");
-	else
-		resp_untagged(c, "OK [PERMANENTFLAGS (\\Answered \\Flagged "
-		    "\\Deleted \\Seen \\Draft%s \\*)] Flags permitted",
-		    buf_cstr(&kws));
+	if (!readonly) {
+		if (r & RT_W)
+			buf_adds(&perm, " \\Answered \\Flagged");
+		if (r & RT_T)
+			buf_adds(&perm, " \\Deleted");
+		/* A guest without "s" keeps a \Seen of their own. */
+		if ((r & RT_S) || client_is_guest(c))
+			buf_adds(&perm, " \\Seen");
+		if (r & RT_W)
+			buf_printf(&perm, " \\Draft%s \\*", buf_cstr(&kws));
+	}
+	resp_untagged(c, "OK [PERMANENTFLAGS (%s)] %s",
+	    buf_len(&perm) ? buf_cstr(&perm) + 1 : "",
+	    readonly ? "Read-only mailbox" : "Flags permitted");
+	buf_free(&perm);
 	buf_free(&kws);
 }
 
@@ -88,7 +100,7 @@ qr_changed(const struct msg_row *r, void *arg)
 	if (seq == 0 || (q->known && !seqset_contains(q->known, r->uid)))
 		return 0;
 	buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", seq, r->uid);
-	resp_flags(&c->out, r->flags, r->keywords,
+	resp_flags(&c->out, view_flags(c, r), r->keywords,
 	    view_is_recent(&c->view, r->uid));
 	buf_printf(&c->out, " MODSEQ (%llu))\r\n", (unsigned long long)r->modseq);
 	return 0;
@@ -146,6 +158,8 @@ cmd_select(struct client *c)
 	char name[MK_MBOX_NAME_MAX];
 	struct mbox m;
 	struct mstate *ms;
+	unsigned rights;
+	bool examine_rights = false;
 	int rc;
 
 	close_current(c);
@@ -158,14 +172,26 @@ cmd_select(struct client *c)
 		return resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
 	if (rc != 0)
 		return resp_store_error(c, rc, "SELECT");
+	if (!rights_check(c, &m, RT_R, name))
+		return RUN_DONE;
+	rights = rights_for(c, &m);
+	/* RFC 4314 5.2: read-only unless some right changes the mailbox. */
+	if (!(rights & (RT_I | RT_E | RT_S | RT_W | RT_T)))
+		examine_rights = true;
 	ms = mstate_get(c->user, &m);
-	if (view_open(c, ms, examine) != 0) {
+	if (view_open(c, ms, examine || examine_rights) != 0) {
 		mstate_put(c->user, ms);
 		return resp_store_error(c, -1, "SELECT");
 	}
 	if (a->condstore || a->qresync || (c->enabled & CAP_CONDSTORE))
 		c->view.condstore = true;
-	send_flags(c, &ms->m, examine);
+	c->view.rights = rights;
+	c->view.examined = examine;
+	if (client_is_guest(c) && !(rights & RT_S) && view_load_seen(c) != 0) {
+		view_close(c);
+		return resp_store_error(c, -1, "SELECT");
+	}
+	send_flags(c, &ms->m, examine || examine_rights);
 	resp_untagged(c, "%zu EXISTS", c->view.n);
 	resp_untagged(c, "%u RECENT", view_recent_count(&c->view));
 	send_first_unseen(c);
@@ -175,8 +201,8 @@ cmd_select(struct client *c)
 	    (unsigned long long)ms->m.highestmodseq);
 	if (a->qresync)
 		qresync(c, a);
-	return resp_ok(c, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
-	    examine ? "EXAMINE" : "SELECT");
+	return resp_ok(c, "[%s] %s completed", examine || examine_rights ?
+	    "READ-ONLY" : "READ-WRITE", examine ? "EXAMINE" : "SELECT");
 }
 
 /* Removes \Deleted messages without telling the client (CLOSE). */
@@ -207,7 +233,8 @@ cmd_close(struct client *c)
 {
 	int rc = 0;
 
-	if (!c->view.readonly)
+	/* Without "e" the expunge is skipped, not refused (RFC 4314 4). */
+	if (!c->view.readonly && (c->view.rights & RT_E))
 		rc = silent_expunge(c);
 	view_close(c);
 	if (rc != 0)

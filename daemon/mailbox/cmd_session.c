@@ -88,7 +88,13 @@ cmd_enable(struct client *c)
 enum cmd_result
 cmd_namespace(struct client *c)
 {
-	resp_untagged(c, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+	/* Personal, then other users' mailboxes shared with this user
+	 * (RFC 2342); no public namespace. */
+	if (client_is_guest(c))
+		resp_untagged(c, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+	else
+		resp_untagged(c, "NAMESPACE ((\"\" \"/\")) "
+		    "((\"Other Users/\" \"/\")) NIL");
 	return resp_ok(c, "NAMESPACE completed");
 }
 

@@ -21,6 +21,11 @@ struct store_ctx {
 	struct client      *c;
 	unsigned            sys;
 	const char         *kws;
+	unsigned            mask;	/* system flags this session may change */
+	bool                kw_ok;	/* and keywords ("w") */
+	bool                own_seen;	/* \Seen goes to the guest's own */
+	uint32_t           *seen_on, *seen_off;
+	size_t              non, noff;
 	struct result      *res;
 	size_t              n;
 	struct flag_change *ch;
@@ -53,13 +58,26 @@ plan_row(const struct msg_row *r, void *arg)
 		x->modified = true;
 		return 0;
 	}
-	unsigned nf = apply_sys(r->flags, s->sys, a->op);
-	const char *nk = keywords_apply(&s->c->arena, r->keywords, s->kws, a->op);
+	/* Only what the session may change moves (RFC 4314 4); the rest
+	 * keeps its value even under FLAGS (replace). */
+	unsigned nf = (r->flags & ~s->mask) |
+	    (apply_sys(r->flags, s->sys, a->op) & s->mask);
+	const char *nk = s->kw_ok ? keywords_apply(&s->c->arena, r->keywords,
+	    s->kws, a->op) : r->keywords;
 	if (nk == NULL)
 		return -1;
+	if (s->own_seen) {
+		unsigned was = view_flags(s->c, r) & MF_SEEN;
+		unsigned now = apply_sys(was, s->sys & MF_SEEN, a->op) & MF_SEEN;
+		if (now && !was)
+			s->seen_on[s->non++] = r->uid;
+		else if (!now && was)
+			s->seen_off[s->noff++] = r->uid;
+		x->flags = (x->flags & ~MF_SEEN) | now;
+	}
 	if (nf == r->flags && strcmp(nk, r->keywords) == 0)
 		return 0;
-	x->flags = nf;
+	x->flags = s->own_seen ? (nf & ~MF_SEEN) | (x->flags & MF_SEEN) : nf;
 	x->keywords = nk;
 	x->changed = true;
 	s->ch[s->nch].uid = r->uid;
@@ -122,6 +140,32 @@ modified_answer(struct client *c, const struct store_ctx *s)
 	return resp_ok(c, "[MODIFIED %s] Conditional STORE failed", text);
 }
 
+/* Which flags this session may change; answers NO if none it asked for. */
+static bool
+store_rights(struct client *c, struct store_ctx *s)
+{
+	const struct view *v = &c->view;
+	unsigned r = v->rights;
+
+	s->own_seen = v->own_seen && !v->examined;
+	if (v->readonly && !s->own_seen) {
+		resp_no(c, "[READ-ONLY] Mailbox is read-only");
+		return false;
+	}
+	if (v->readonly)
+		r &= ~(RT_W | RT_T);	/* only their own \Seen */
+	s->mask = rights_filter_flags(r, MF_SEEN | MF_DELETED | MF_ANSWERED |
+	    MF_FLAGGED | MF_DRAFT);
+	if (s->own_seen)
+		s->mask &= ~MF_SEEN;
+	s->kw_ok = (r & RT_W) != 0;
+	if (s->mask == 0 && !s->kw_ok && !s->own_seen) {
+		resp_no(c, "[NOPERM] You may not change flags here");
+		return false;
+	}
+	return true;
+}
+
 enum cmd_result
 cmd_store(struct client *c)
 {
@@ -137,15 +181,18 @@ cmd_store(struct client *c)
 
 	if (view_uidset(c, &a->set, c->cmd->uid, &uidset) != 0)
 		return resp_bad(c, "Invalid message sequence number");
-	if (c->view.readonly)
-		return resp_no(c, "[READ-ONLY] Mailbox is read-only");
+	if (!store_rights(c, &s))
+		return RUN_DONE;
 	if (a->unchangedsince_set)
 		c->view.condstore = true;	/* RFC 7162 3.1: enables CONDSTORE */
 	n = view_uids_in(c, &uidset, &uids);
 	seqset_from_sorted(&c->arena, uids, n, &inview);
 	s.res = arena_array(&c->arena, n + 1, sizeof(*s.res));
 	s.ch = arena_array(&c->arena, n + 1, sizeof(*s.ch));
-	if (s.res == NULL || s.ch == NULL)
+	s.seen_on = arena_array(&c->arena, n + 1, sizeof(*s.seen_on));
+	s.seen_off = arena_array(&c->arena, n + 1, sizeof(*s.seen_off));
+	if (s.res == NULL || s.ch == NULL || s.seen_on == NULL ||
+	    s.seen_off == NULL)
 		return resp_no(c, "[LIMIT] Too many messages");
 	if ((rc = store_begin(u->store)) != 0)
 		return resp_store_error(c, rc, "STORE");
@@ -153,9 +200,21 @@ cmd_store(struct client *c)
 		store_rollback(u->store);
 		return RUN_DONE;
 	}
+	/* RFC 4314 4: fail only if none of the named flags may change. */
+	if (a->op != STORE_REPLACE && !(s.sys & s.mask) &&
+	    !(s.kw_ok && s.kws[0] != '\0') &&
+	    !(s.own_seen && (s.sys & MF_SEEN))) {
+		store_rollback(u->store);
+		return resp_no(c, "[NOPERM] You may not change %s here",
+		    a->nflags ? "these flags" : "flags");
+	}
 	rc = store_msg_foreach(u->store, m, &inview, plan_row, &s);
 	if (rc == 0 && s.nch > 0)
 		rc = store_msg_set_flags(u->store, m, s.ch, s.nch, &modseq);
+	if (rc == 0 && s.non > 0)
+		rc = view_set_seen(c, s.seen_on, s.non, true);
+	if (rc == 0 && s.noff > 0)
+		rc = view_set_seen(c, s.seen_off, s.noff, false);
 	if (rc == 0)
 		rc = store_commit(u->store);
 	if (rc != 0) {

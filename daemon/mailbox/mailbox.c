@@ -90,6 +90,12 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	case IPC_MBOX_SETQUOTA_RESULT:
 		setquota_result(u, r);
 		break;
+	case IPC_MBOX_GUEST_RESULT:
+		guest_result(u, r);
+		break;
+	case IPC_MBOX_SHARES_RESULT:
+		shares_result(u, r);
+		break;
 	case IPC_MBOX_QUOTA:
 		u->quota_storage = ipc_get_u64(r);
 		u->quota_messages = ipc_get_u64(r);

@@ -59,6 +59,7 @@ struct view {
 	bool           dirty;		/* the mailbox changed since last sync */
 	bool           condstore;	/* CONDSTORE enabled for this selection */
 	unsigned       rights;		/* RT_* on this mailbox, at SELECT */
+	bool           examined;	/* opened with EXAMINE */
 	/* A guest without "s" has a \Seen of their own (guest_seen). */
 	bool           own_seen;
 	uint32_t      *seen;		/* their \Seen UIDs, ascending */
@@ -104,6 +105,13 @@ struct section_data {
 	size_t      memlen;
 };
 
+/* What another user shares with this one (asked of the master). */
+struct share_entry {
+	const char *owner, *mailbox, *rights;
+};
+
+struct guest;
+
 struct client {
 	struct user      *user;
 	struct client    *next;
@@ -134,7 +142,13 @@ struct client {
 	bool              closing;		/* close once output drains */
 	bool              dead;		/* freed at end of loop iteration */
 	bool              again;		/* process_input queued to run again */
-	bool              proxyauth_done;
+	/* shared mailboxes of other users (proxy.c) */
+	struct guest     *guests;		/* channels to owners' processes */
+	struct guest     *proxy;		/* the selected mailbox is there */
+	bool              proxy_idle;		/* relaying an IDLE: DONE goes on */
+	uint64_t          shares_req;
+	struct share_entry *shares;		/* for LIST/LSUB, in the arena */
+	size_t            nshares;
 	struct {				/* SEARCH's last message read */
 		int64_t   body_id;
 		char     *data;
@@ -273,6 +287,13 @@ int  view_sync(struct client *c, bool allow_expunge);
  * if it was up to date, it stays so without echoing its own change. */
 void view_own_change(struct client *c, uint64_t before, uint64_t after);
 uint32_t view_seq_of(const struct view *v, uint32_t uid);	/* 0 if absent */
+/* A guest without "s": their own \Seen (guest_seen), loaded at SELECT. */
+int  view_load_seen(struct client *c);
+/* The flags this session sees on a message (own \Seen applied). */
+unsigned view_flags(const struct client *c, const struct msg_row *r);
+int  view_set_seen(struct client *c, const uint32_t *uids, size_t n, bool on);
+/* Their \Seen UIDs as a set in the command's arena (for SEARCH). */
+const struct seqset *view_seen_set(struct client *c);
 uint32_t view_recent_count(const struct view *v);
 bool view_is_recent(const struct view *v, uint32_t uid);
 void view_remove_uid(struct view *v, uint32_t uid);
@@ -365,6 +386,20 @@ void shared_snapshot(struct client *c, const char *name,
 void shared_moved(struct client *c, struct shared_list *l, const char *from,
 	const char *to);
 void shared_free(struct shared_list *l);
+/* proxy.c: other users' shared mailboxes */
+bool shared_name(const char *name, char *owner, size_t olen,
+	const char **rest);
+bool shared_placeholder(const char *name);
+/* Routes a command that concerns a shared mailbox; 1 if it did (*res
+ * set), 0 if the command is for this process's own store. */
+int  proxy_command(struct client *c, const char *raw, size_t len,
+	enum cmd_result *res);
+void proxy_enabled(struct client *c);
+void proxy_free_all(struct client *c);
+void proxy_client_drained(struct client *c);
+void proxy_idle_line(struct client *c, const char *line, size_t len);
+void guest_result(struct user *u, struct ipc_reader *r);
+void shares_result(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_proxyauth(struct client *c);
 void            proxyauth_result(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_getquota(struct client *c);

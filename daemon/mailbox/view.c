@@ -257,6 +257,7 @@ view_close(struct client *c)
 	free(v->uids);
 	free(v->recent);
 	free(v->searchres.r);
+	free(v->seen);
 	memset(v, 0, sizeof(*v));
 	c->state = CS_AUTH;
 }
@@ -272,6 +273,92 @@ view_own_change(struct client *c, uint64_t before, uint64_t after)
 		v->known_modseq = after;
 	if (v->expunge_modseq == before)
 		v->expunge_modseq = after;
+}
+
+/* ---- a guest's own \Seen ---- */
+
+int
+view_load_seen(struct client *c)
+{
+	struct view *v = &c->view;
+
+	v->own_seen = true;
+	return store_gseen_uids(c->user->store, &v->ms->m, c->authcid,
+	    &v->seen, &v->nseen);
+}
+
+static bool
+seen_has(const struct view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->nseen;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v->seen[mid] < uid)
+			lo = mid + 1;
+		else if (v->seen[mid] > uid)
+			hi = mid;
+		else
+			return true;
+	}
+	return false;
+}
+
+unsigned
+view_flags(const struct client *c, const struct msg_row *r)
+{
+	const struct view *v = &c->view;
+
+	if (!v->own_seen)
+		return r->flags;
+	return (r->flags & ~MF_SEEN) | (seen_has(v, r->uid) ? MF_SEEN : 0);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int
+view_set_seen(struct client *c, const uint32_t *uids, size_t n, bool on)
+{
+	struct view *v = &c->view;
+	size_t keep = 0;
+
+	if (store_gseen_set(c->user->store, &v->ms->m, c->authcid, uids, n,
+	    on) != 0)
+		return -1;
+	if (on) {
+		v->seen = xreallocarray(v->seen, v->nseen + n + 1,
+		    sizeof(*v->seen));
+		for (size_t i = 0; i < n; i++)
+			if (!seen_has(v, uids[i]))
+				v->seen[v->nseen + keep++] = uids[i];
+		v->nseen += keep;
+		qsort(v->seen, v->nseen, sizeof(*v->seen), cmp_u32);
+		return 0;
+	}
+	for (size_t i = 0; i < v->nseen; i++) {
+		bool drop = false;
+		for (size_t j = 0; j < n && !drop; j++)
+			drop = uids[j] == v->seen[i];
+		if (!drop)
+			v->seen[keep++] = v->seen[i];
+	}
+	v->nseen = keep;
+	return 0;
+}
+
+const struct seqset *
+view_seen_set(struct client *c)
+{
+	struct seqset *set = arena_alloc(&c->arena, sizeof(*set));
+
+	if (set != NULL)
+		seqset_from_sorted(&c->arena, c->view.seen, c->view.nseen, set);
+	return set;
 }
 
 /* ---- sync ---- */
@@ -357,7 +444,8 @@ report_flags(const struct msg_row *r, void *arg)
 	if (v->condstore || (c->enabled & CAP_QRESYNC))
 		buf_printf(&c->out, "UID %u ", r->uid);
 	buf_adds(&c->out, "FLAGS ");
-	resp_flags(&c->out, r->flags, r->keywords, view_is_recent(v, r->uid));
+	resp_flags(&c->out, view_flags(c, r), r->keywords,
+	    view_is_recent(v, r->uid));
 	if (v->condstore)
 		buf_printf(&c->out, " MODSEQ (%llu)",
 		    (unsigned long long)r->modseq);
