@@ -61,6 +61,7 @@ struct command {
 };
 
 static const struct command *find_command(const char *name);
+static int show_quota(struct ctx *x, const struct dir_user *u);
 
 static const char usage_text[] =
 "usage: mailkeepctl [-c config] <command> [arguments]\n"
@@ -708,13 +709,14 @@ cmd_quota(struct ctx *x)
 	int64_t s, m;
 	int rc;
 
-	if (bad || has_stray_option(x) || x->argc != 1 ||
-	    (storage == NULL && messages == NULL))
+	if (bad || has_stray_option(x) || x->argc != 1)
 		return usage_of(find_command("quota"));
 	if (!user_name(x->argv[0], name))
 		return EX_BADINPUT;
 	if ((rc = get_user(x, name, &u)) != 0)
 		return rc;
+	if (storage == NULL && messages == NULL)
+		return show_quota(x, &u);
 	s = u.quota_storage;
 	m = u.quota_messages;
 	if ((storage && !parse_quota(storage, true, &s)) ||
@@ -731,6 +733,255 @@ cmd_quota(struct ctx *x)
 	printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN", "STORAGE QUOTA",
 	    "MESSAGE QUOTA", "PASSWORD HASH");
 	print_user(&u, &x->cfg);
+	return EX_OK_;
+}
+
+/* ---- a user's store ---- */
+
+/* Opens name's store; 1 (and a message) if the user has none yet. */
+static int
+open_store(struct ctx *x, const char *name, struct store **s)
+{
+	char rel[MK_USER_MAX + 32], path[PATH_MAX], err[256];
+
+	snprintf(rel, sizeof(rel), "users/%s/store.db", name);
+	if (config_path(&x->cfg, path, sizeof(path), rel) != 0)
+		return -1;
+	if (access(path, F_OK) != 0) {
+		printf("%s has no mail stored yet (the store is created at the "
+		    "first login)\n", name);
+		return 1;
+	}
+	/* SQLite gives side files it creates the database file's owner, so
+	 * root opening it leaves it usable by the user's own uid. */
+	if (store_open(path, false, x->cfg.fsync, NULL, 0, s, err,
+	    sizeof(err)) != 0) {
+		errmsg("%s: %s", path, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+show_quota(struct ctx *x, const struct dir_user *u)
+{
+	struct quota_usage q = { 0, 0 };
+	struct store *s;
+	char lim[48], used[32];
+	int rc = open_store(x, u->name, &s);
+
+	if (rc < 0)
+		return EX_FAIL;
+	if (rc == 0) {
+		rc = store_quota_usage(s, &q);
+		store_close(s);
+		if (rc != 0)
+			return EX_FAIL;
+	}
+	human_kib((q.storage + 1023) / 1024, used, sizeof(used));
+	quota_str(u->quota_storage, x->cfg.quota_storage, true, lim, sizeof(lim));
+	printf("%s: storage %s used of %s\n", u->name, used, lim);
+	quota_str(u->quota_messages, x->cfg.quota_messages, false, lim,
+	    sizeof(lim));
+	printf("%s: messages %llu of %s\n", u->name,
+	    (unsigned long long)q.messages, lim);
+	return EX_OK_;
+}
+
+struct check_ctx {
+	struct ctx *x;
+	int         drift;
+	int         failed;
+};
+
+static int
+check_one(const struct dir_user *u, void *arg)
+{
+	struct check_ctx *k = arg;
+	struct quota_usage kept, actual;
+	struct store *s;
+	int rc = open_store(k->x, u->name, &s);
+
+	if (rc != 0) {
+		k->failed += rc < 0;
+		return 0;
+	}
+	rc = store_quota_recompute(s, &kept, &actual);
+	store_close(s);
+	if (rc != 0) {
+		errmsg("%s: recount failed", u->name);
+		k->failed++;
+		return 0;
+	}
+	if (kept.storage == actual.storage && kept.messages == actual.messages) {
+		printf("%s: ok (%llu bytes, %llu messages)\n", u->name,
+		    (unsigned long long)actual.storage,
+		    (unsigned long long)actual.messages);
+		return 0;
+	}
+	k->drift++;
+	printf("%s: DRIFT: kept %llu bytes / %llu messages, actual %llu bytes / "
+	    "%llu messages (corrected)\n", u->name,
+	    (unsigned long long)kept.storage, (unsigned long long)kept.messages,
+	    (unsigned long long)actual.storage,
+	    (unsigned long long)actual.messages);
+	return 0;
+}
+
+static int
+cmd_quota_check(struct ctx *x)
+{
+	struct check_ctx k = { .x = x };
+	char name[MK_USER_MAX];
+	struct dir_user u;
+	int rc;
+
+	if (has_stray_option(x) || x->argc > 1)
+		return usage_of(find_command("quota-check"));
+	if (x->argc == 1) {
+		if (!user_name(x->argv[0], name))
+			return EX_BADINPUT;
+		if ((rc = get_user(x, name, &u)) != 0)
+			return rc;
+		check_one(&u, &k);
+	} else if (dir_user_foreach(x->dir, check_one, &k) != 0) {
+		errmsg("%s", dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	if (k.drift)
+		printf("%d user%s had drifted; counters corrected\n", k.drift,
+		    k.drift == 1 ? "" : "s");
+	return k.failed ? EX_FAIL : EX_OK_;
+}
+
+/* ---- access control lists ---- */
+
+struct acl_print {
+	const char *mailbox;	/* NULL: every mailbox */
+	struct store *s;
+	int n;
+};
+
+static int
+print_acl_entry(const char *identifier, const char *rights, void *arg)
+{
+	struct acl_print *p = arg;
+
+	printf("%-32s %-24s %s\n", p->mailbox, identifier, rights);
+	p->n++;
+	return 0;
+}
+
+static int
+print_mbox_acl(const struct mbox *m, void *arg)
+{
+	struct acl_print *p = arg;
+	const char *want = p->mailbox;
+	int rc;
+
+	if (want != NULL && strcmp(want, m->name) != 0)
+		return 0;
+	p->mailbox = m->name;
+	rc = store_acl_foreach(p->s, m->id, print_acl_entry, p);
+	p->mailbox = want;
+	return rc;
+}
+
+static bool
+rights_ok(const char *r)
+{
+	return strspn(r, "lrswipkxtecda") == strlen(r) && strlen(r) <= 13;
+}
+
+/* Stored rights never hold the virtual c and d (RFC 4314 2.1.1). */
+static void
+expand_rights(const char *in, char *out, size_t len)
+{
+	static const char order[] = "lrswipkxtea";
+	bool want[sizeof(order)] = { false };
+	size_t n = 0;
+
+	for (const char *p = in; *p; p++) {
+		const char *hit = strchr(order, *p);
+		if (hit)
+			want[hit - order] = true;
+		else if (*p == 'c')
+			want[6] = want[7] = true;	/* k x */
+		else if (*p == 'd')
+			want[8] = want[9] = true;	/* t e */
+	}
+	for (size_t i = 0; order[i] && n + 1 < len; i++)
+		if (want[i])
+			out[n++] = order[i];
+	out[n] = '\0';
+}
+
+static int
+cmd_acl(struct ctx *x)
+{
+	struct acl_print p = { 0 };
+	char name[MK_USER_MAX], ident[MK_USER_MAX], mbox[MK_MBOX_NAME_MAX];
+	char rights[16];
+	struct dir_user u, g;
+	struct store *s;
+	struct mbox m;
+	int rc;
+
+	if (has_stray_option(x) || (x->argc != 1 && x->argc != 2 &&
+	    x->argc != 4))
+		return usage_of(find_command("acl"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if ((rc = get_user(x, name, &u)) != 0)
+		return rc;
+	if ((rc = open_store(x, name, &s)) != 0)
+		return rc < 0 ? EX_FAIL : EX_OK_;
+	if (x->argc < 4) {
+		p.s = s;
+		if (x->argc == 2 && store_mbox_canon(x->argv[1], mbox,
+		    sizeof(mbox)) == 0)
+			p.mailbox = mbox;
+		printf("%-32s %-24s %s\n", "MAILBOX", "IDENTIFIER", "RIGHTS");
+		rc = store_mbox_foreach(s, print_mbox_acl, &p);
+		store_close(s);
+		if (p.n == 0)
+			printf("(%s shares nothing%s%s)\n", name,
+			    p.mailbox ? " in " : "", p.mailbox ? p.mailbox : "");
+		return rc == 0 ? EX_OK_ : EX_FAIL;
+	}
+	/* acl NAME MAILBOX IDENTIFIER RIGHTS|none */
+	if (store_mbox_canon(x->argv[1], mbox, sizeof(mbox)) != 0 ||
+	    store_mbox_find(s, mbox, &m) != 0) {
+		errmsg("%s has no mailbox %s", name, x->argv[1]);
+		store_close(s);
+		return EX_FAIL;
+	}
+	if (strcmp(x->argv[2], "anyone") == 0)
+		mk_strlcpy(ident, "anyone", sizeof(ident));
+	else if (!user_name(x->argv[2], ident) || strcmp(ident, name) == 0 ||
+	    get_user(x, ident, &g) != 0) {
+		errmsg("identifier: 'anyone' or another existing user");
+		store_close(s);
+		return EX_BADINPUT;
+	}
+	if (strcmp(x->argv[3], "none") == 0)
+		rights[0] = '\0';
+	else if (!rights_ok(x->argv[3])) {
+		errmsg("rights: letters of lrswipkxtecda, or 'none'");
+		store_close(s);
+		return EX_BADINPUT;
+	} else
+		expand_rights(x->argv[3], rights, sizeof(rights));
+	rc = store_acl_set(s, m.id, ident, rights);
+	store_close(s);
+	/* The index the master consults follows the ACL. */
+	if (rc == 0)
+		rc = dir_share_set(x->dir, u.id, mbox, ident, rights);
+	if (rc != 0) {
+		errmsg("setting the ACL failed");
+		return EX_FAIL;
+	}
+	printf("%s: %s now has \"%s\" on %s\n", name, ident, rights, mbox);
 	return EX_OK_;
 }
 
@@ -857,8 +1108,17 @@ static const struct command commands[] = {
 	  "a SASL authorization identity or LOGIN target*admin), or not.",
 	  cmd_admin, true },
 	{ "quota", "NAME [--storage SIZE] [--messages N]",
-	  "set a user's quota: a number (storage in KiB, or with M/G),\n"
-	  "'unlimited', or 'default' (the configured default).", cmd_quota, true },
+	  "show a user's quota limits and usage, or set them: a number\n"
+	  "(storage in KiB, or with M/G), 'unlimited', or 'default' (the\n"
+	  "configured default).  A running server applies new limits on\n"
+	  "SIGHUP (or at the user's next login).", cmd_quota, true },
+	{ "quota-check", "[NAME]",
+	  "recount the quota usage of one user (or all) and report any drift "
+	  "from the kept counters, correcting them.", cmd_quota_check, true },
+	{ "acl", "NAME [MAILBOX [IDENTIFIER RIGHTS|none]]",
+	  "list the access control lists of a user's mailboxes, or set one "
+	  "entry (IDENTIFIER: another user or 'anyone'; RIGHTS: letters of "
+	  "lrswipkxtecda, RFC 4314).", cmd_acl, true },
 	{ "audit", "[--user NAME] [--limit N]",
 	  "show the impersonation audit trail (most recent N rows, default 50),\n"
 	  "optionally only the rows where NAME is the admin or the target.",

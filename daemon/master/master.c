@@ -553,6 +553,9 @@ on_reload(int signo, void *arg)
 	log_tls(&master.cfg, tls);
 	log_set_verbose(nc.verbose);
 	hashpool_resize(nc.hash_workers);
+	/* Quota defaults may have changed, and mailkeepctl may have set a
+	 * user's limits: running mailbox processes get them now. */
+	req_quota_push_all();
 	log_info("configuration reloaded from %s: %d change%s applied",
 	    nc.path, applied, applied == 1 ? "" : "s");
 }
