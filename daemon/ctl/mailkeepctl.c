@@ -17,6 +17,7 @@
  */
 #include "auth/password.h"
 #include "common/config.h"
+#include "common/imap.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "store/directory.h"
@@ -854,6 +855,158 @@ cmd_quota_check(struct ctx *x)
 	return k.failed ? EX_FAIL : EX_OK_;
 }
 
+/* ---- delivery ---- */
+
+/* sysexits(3) codes, as an MTA expects from a delivery agent. */
+#define DX_DATAERR  65
+#define DX_NOUSER   67
+#define DX_TEMPFAIL 75
+
+/* The user's directory and store, created (owned by the user's uid) if
+ * this is the first mail, as the master would at a first login. */
+static int
+ensure_store(struct ctx *x, const struct dir_user *u, struct store **s)
+{
+	char rel[MK_USER_MAX + 32], dir[PATH_MAX], path[PATH_MAX + 16], err[256];
+	uid_t uid = x->cfg.mail_uid_base + u->id;
+	const struct store_init_folder init[] = {
+		{ x->cfg.folder_drafts, SPECIAL_USE_DRAFTS },
+		{ x->cfg.folder_sent, SPECIAL_USE_SENT },
+		{ x->cfg.folder_trash, SPECIAL_USE_TRASH },
+		{ x->cfg.folder_junk, SPECIAL_USE_JUNK },
+	};
+	struct store_init_folder use[4];
+	size_t n = 0;
+	bool fresh;
+
+	snprintf(rel, sizeof(rel), "users/%s", u->name);
+	if (config_path(&x->cfg, dir, sizeof(dir), rel) != 0)
+		return -1;
+	if (mkdir(dir, 0700) == 0 && geteuid() == 0 && chown(dir, uid, uid) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	fresh = access(path, F_OK) != 0;
+	for (size_t i = 0; i < nitems(init); i++)
+		if (init[i].name[0] != '\0')
+			use[n++] = init[i];
+	if (store_open(path, true, x->cfg.fsync, use, n, s, err,
+	    sizeof(err)) != 0) {
+		errmsg("%s: %s", path, err);
+		return -1;
+	}
+	if (fresh && geteuid() == 0 && chown(path, uid, uid) != 0) {
+		store_close(*s);
+		return -1;
+	}
+	return 0;
+}
+
+static char *
+read_message(size_t max, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *p = xmalloc(cap);
+	ssize_t r;
+
+	while ((r = read(STDIN_FILENO, p + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n > max) {
+			free(p);
+			return NULL;
+		}
+		if (n == cap)
+			p = xreallocarray(p, cap *= 2, 1);
+	}
+	*len = n;
+	return p;
+}
+
+static int
+deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
+    const char *msg, size_t len)
+{
+	uint64_t qs = u->quota_storage < 0 ? x->cfg.quota_storage :
+	    (uint64_t)u->quota_storage;
+	uint64_t qm = u->quota_messages < 0 ? x->cfg.quota_messages :
+	    (uint64_t)u->quota_messages;
+	struct msg_new nm = { .data = msg, .len = len };
+	struct quota_usage q;
+	struct store *s;
+	struct mbox m;
+	uint32_t uid;
+	struct tm tm;
+	time_t now = time(NULL);
+	char name[MK_MBOX_NAME_MAX];
+	int rc;
+
+	if (ensure_store(x, u, &s) != 0)
+		return DX_TEMPFAIL;
+	/* A missing or bad target falls back to INBOX, as LDAs do. */
+	if (want == NULL || store_mbox_canon(want, name, sizeof(name)) != 0 ||
+	    store_mbox_find(s, name, &m) != 0 || (m.flags & MBOX_NOSELECT))
+		rc = store_mbox_find(s, "INBOX", &m);
+	else
+		rc = 0;
+	localtime_r(&now, &tm);
+	nm.internaldate.t = now;
+	nm.internaldate.tz = (int)(tm.tm_gmtoff / 60);
+	nm.keywords = "";
+	if (rc == 0)
+		rc = store_begin(s);
+	if (rc == 0 && (rc = store_quota_usage(s, &q)) == 0 &&
+	    ((qs && q.storage + len > qs * 1024) || (qm && q.messages + 1 > qm))) {
+		store_rollback(s);
+		store_close(s);
+		errmsg("%s: quota exceeded (mailbox full)", u->name);
+		return DX_TEMPFAIL;
+	}
+	if (rc == 0)
+		rc = store_msg_append(s, &m, &nm, &uid);
+	if (rc == 0)
+		rc = store_commit(s);
+	else
+		store_rollback(s);
+	store_close(s);
+	if (rc != 0) {
+		errmsg("%s: delivery failed", u->name);
+		return DX_TEMPFAIL;
+	}
+	printf("delivered to %s/%s, uid %u\n", u->name, m.name, uid);
+	return EX_OK_;
+}
+
+static int
+cmd_deliver(struct ctx *x)
+{
+	bool bad = false;
+	const char *mailbox = take_opt(x, "--mailbox", &bad);
+	char name[MK_USER_MAX];
+	struct dir_user u;
+	size_t len;
+	char *msg;
+	int rc;
+
+	if (bad || has_stray_option(x) || x->argc != 1)
+		return usage_of(find_command("deliver"));
+	if (!user_name(x->argv[0], name) ||
+	    dir_user_get(x->dir, name, &u) != 0) {
+		errmsg("%s: no such user", x->argv[0]);
+		return DX_NOUSER;
+	}
+	if ((msg = read_message(x->cfg.max_message, &len)) == NULL) {
+		errmsg("message larger than max_message");
+		return DX_DATAERR;
+	}
+	if (len == 0) {
+		free(msg);
+		errmsg("empty message");
+		return DX_DATAERR;
+	}
+	rc = deliver_to(x, &u, mailbox, msg, len);
+	free(msg);
+	return rc;
+}
+
 /* ---- access control lists ---- */
 
 struct acl_print {
@@ -1112,6 +1265,11 @@ static const struct command commands[] = {
 	  "(storage in KiB, or with M/G), 'unlimited', or 'default' (the\n"
 	  "configured default).  A running server applies new limits on\n"
 	  "SIGHUP (or at the user's next login).", cmd_quota, true },
+	{ "deliver", "NAME [--mailbox MAILBOX]",
+	  "deliver the message on standard input to a user (a local delivery\n"
+	  "agent for the MTA).  Exit status follows sysexits: 0 delivered,\n"
+	  "65 bad message, 67 no such user, 75 try again (quota full, error).",
+	  cmd_deliver, true },
 	{ "quota-check", "[NAME]",
 	  "recount the quota usage of one user (or all) and report any drift "
 	  "from the kept counters, correcting them.", cmd_quota_check, true },

@@ -8,7 +8,10 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +145,43 @@ open_store(struct user *u, const char *path)
 	}
 }
 
+/* Another process (mailkeepctl deliver, an admin tool) wrote the store:
+ * the kernel says so, and the sessions viewing a changed mailbox are
+ * told as if a session of ours had changed it (IDLE wakes up).  One
+ * watch per user process; nothing is polled. */
+static void
+store_written(struct ev_io *io, uint32_t revents)
+{
+	struct user *u = io->arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	(void)revents;
+	while (read(io->fd, buf, sizeof(buf)) > 0)
+		;
+	if (u->store != NULL && store_changed_externally(u->store))
+		mstates_refresh(u);
+}
+
+static void
+watch_store(struct user *u, const char *store_path)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	mk_strlcpy(dir, store_path, sizeof(dir));
+	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
+	    inotify_add_watch(fd, dirname(dir), IN_MODIFY | IN_CLOSE_WRITE) == -1) {
+		log_warn("inotify on %s: deliveries by other processes will be "
+		    "seen at the next command, not during IDLE", dir);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	ev_io_init(&u->watch, fd, store_written, u);
+	if (ev_io_start(u->loop, &u->watch, EPOLLIN) == -1)
+		close(fd);
+}
+
 /* Flush what can be flushed to clients still closing, briefly. */
 static void
 drain(struct user *u)
@@ -173,6 +213,7 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 	signal(SIGHUP, SIG_IGN);
 	u.master = ipc_chan_new(u.loop, master_fd, on_master, &u);
 	open_store(&u, store_path);
+	watch_store(&u, store_path);
 	log_debug("serving %s from %s", u.name, store_path);
 	ev_loop_run(u.loop);
 	drain(&u);

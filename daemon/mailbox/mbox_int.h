@@ -173,6 +173,7 @@ struct user {
 	uint64_t          quota_storage;	/* KiB, 0 = unlimited */
 	uint64_t          quota_messages;
 	uint64_t          next_req;		/* ids of requests to the master */
+	struct ev_io      watch;		/* inotify on the store's directory */
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
