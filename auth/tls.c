@@ -100,7 +100,7 @@ tls_creds_load(const char *cert, const char *key, const char *priority,
 
 	*out = NULL;
 	if (*priority == '\0')
-		priority = TLS_DEFAULT_PRIORITY;
+		priority = MK_TLS_DEFAULT_PRIORITY;
 	if ((grc = gnutls_priority_init(&t->prio, priority, &where)) < 0) {
 		snprintf(err, errlen, "tls_priority '%s': %s%s%s", priority,
 		    gnutls_strerror(grc), where ? " at " : "", where ? where : "");

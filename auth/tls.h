@@ -28,12 +28,6 @@
 
 #include "common/config.h"
 
-/* Safe when tls_priority is not set: TLS 1.3 and 1.2 only, forward
- * secret key exchanges only, AEAD ciphers only (see doc/tls.md). */
-#define TLS_DEFAULT_PRIORITY \
-	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:" \
-	"-AES-128-CBC:-AES-256-CBC:-SHA1:%SERVER_PRECEDENCE"
-
 struct tls_creds {
 	gnutls_certificate_credentials_t cert;
 	gnutls_priority_t prio;
@@ -41,7 +35,8 @@ struct tls_creds {
 };
 
 /* Reads the certificate chain and key (PEM) and checks the priority
- * string.  0, or -1 with a message for the operator in err. */
+ * string ("" means MK_TLS_DEFAULT_PRIORITY).  0, or -1 with a message
+ * for the operator in err. */
 int  tls_creds_load(const char *cert, const char *key, const char *priority,
 	struct tls_creds **out, char *err, size_t errlen);
 void tls_creds_free(struct tls_creds *t);

@@ -40,7 +40,7 @@ config_defaults(struct mk_config *c)
 	c->autologout = 1800;
 	c->idle_keepalive = 240;
 	c->mailbox_linger = 10;
-	mk_strlcpy(c->tls_priority, "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
+	mk_strlcpy(c->tls_priority, MK_TLS_DEFAULT_PRIORITY,
 	    sizeof(c->tls_priority));
 	c->plaintext_auth = MK_PLAINTEXT_LOOPBACK;
 	mk_strlcpy(c->impersonation_separator, "*",

@@ -26,6 +26,12 @@ struct mk_listen {
 	socklen_t sslen;
 };
 
+/* The default tls_priority: TLS 1.3 and 1.2 only, forward-secret key
+ * exchanges only, AEAD ciphers only (doc/tls.md says why). */
+#define MK_TLS_DEFAULT_PRIORITY \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:" \
+	"-AES-128-CBC:-AES-256-CBC:-SHA1:%SERVER_PRECEDENCE"
+
 enum mk_plaintext_auth {
 	MK_PLAINTEXT_LOOPBACK,	/* clear-text auth only from loopback (default) */
 	MK_PLAINTEXT_ALWAYS,
@@ -65,7 +71,7 @@ struct mk_config {
 
 	char     tls_cert[PATH_MAX];
 	char     tls_key[PATH_MAX];
-	char     tls_priority[256];
+	char     tls_priority[256];	/* GnuTLS priority string; "" = default */
 	enum mk_plaintext_auth plaintext_auth;
 
 	char     impersonation_separator[8];	/* "" disables LOGIN t*admin */

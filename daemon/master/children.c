@@ -261,6 +261,8 @@ login_attach(pid_t pid, int chan_fd, const struct peer *peer)
 	lc->pid = pid;
 	lc->peer = *peer;
 	lc->counted = peer->rec != NULL;
+	/* Forked just now, so it has the credentials the master has. */
+	lc->tls_offered = master.tls != NULL;
 	lc->state = LS_NEW;
 	ev_timer_init(&lc->delay, verdict_timer, lc);
 	lc->chan = ipc_chan_new(master.loop, chan_fd, login_msg, lc);
@@ -301,7 +303,7 @@ login_spawn(int fd, const struct peer *peer)
 		peer_release(&p);
 		return;
 	}
-	login_attach(pid, sp[0], &p)->tls_offered = master.tls != NULL;
+	login_attach(pid, sp[0], &p);
 }
 
 /* The child's channel is gone (or we killed it): drop what it held. */
