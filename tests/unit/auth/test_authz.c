@@ -13,12 +13,19 @@
  * killed the child (SIGKILL, counted in master.nkilled), reaped it,
  * created no session and no mailbox process, released the connection's
  * slot, and kept no copy of the socket the child tried to hand off.
+ *
+ * The TLS cases: a STARTTLS report is accepted only from a process that
+ * was given credentials, on a plain link, once, before credentials, and
+ * it then lets credentials through plaintext_auth = never; a TLS link's
+ * hand-off must be a socketpair of the login process's own making, with
+ * the TLS flag, and a plain link's must not be one.
  */
 #include "daemon/master/master.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "store/directory.h"
+#include "tests/unit/auth/tls_support.h"
 
 #include <CUnit/CUnit.h>
 #include <errno.h>
@@ -34,6 +41,9 @@
 static char tmpdir[] = "/tmp/mk-authz-XXXXXX";
 static struct ev_loop *loop;
 static struct directory *dir;
+static struct tls_creds *creds;
+/* Applied to the login child's record right after login_attach(). */
+static void (*prep_hook)(struct login_child *lc);
 
 int
 test_authz_init(void)
@@ -54,6 +64,10 @@ test_authz_init(void)
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
+	char cert[PATH_MAX], key[PATH_MAX];
+	if (tt_make_cert(tmpdir, "authz", cert, key) == -1 ||
+	    tls_creds_load(cert, key, "", &creds, err, sizeof(err)) != 0)
+		return -1;
 	loop = ev_loop_new();
 	return master_core_init(&cfg, loop, dir);
 }
@@ -65,6 +79,7 @@ test_authz_cleanup(void)
 
 	hashpool_stop();
 	dir_close(dir);
+	tls_creds_free(creds);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -237,7 +252,9 @@ run_script(script_fn fn, const char *addr)
 	p.rec = addr_get(addr);
 	p.rec->conns++;
 	master.nconn++;
-	login_attach(pid, chan[0], &p);
+	struct login_child *lc = login_attach(pid, chan[0], &p);
+	if (prep_hook != NULL)
+		prep_hook(lc);
 
 	watch.pid = pid;
 	watch.deadline = now_ms() + 5000;
@@ -382,4 +399,273 @@ test_failure_delay_doubles_and_is_capped(void)
 	/* The window passes: the address is forgiven. */
 	r->window_start -= (uint64_t)master.cfg.auth_fail_window * 1000 + 1;
 	CU_ASSERT_FALSE(addr_throttled(r));
+}
+
+/* ---- TLS ---- */
+
+static void
+send_starttls(int chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_STARTTLS);
+	send_msg(chan, &m);
+}
+
+static void
+send_handoff_flags(int chan, int fd, uint32_t flags)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
+	ipc_put_str(&m, "a1");
+	ipc_put_bytes(&m, "", 0);
+	ipc_put_u32(&m, flags);
+	ipc_put_u32(&m, 0);
+	ipc_put_fd(&m, fd);
+	send_msg(chan, &m);
+}
+
+static void
+script_starttls(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	send_starttls(chan);
+}
+
+static void
+script_starttls_twice(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	send_starttls(chan);
+	send_starttls(chan);
+}
+
+/* Behaves: reports STARTTLS, sends credentials, reports the verdict
+ * and leaves (so it is not killed). */
+static void
+script_starttls_then_auth(int chan, int client, int report)
+{
+	(void)client;
+	send_starttls(chan);
+	send_auth(chan);
+	relay_verdict(chan, report);
+	_exit(0);
+}
+
+static void
+script_auth_then_starttls(int chan, int client, int report)
+{
+	(void)client;
+	send_auth(chan);
+	relay_verdict(chan, report);
+	send_starttls(chan);
+}
+
+/* The test's own socket: a socketpair, but not this process's. */
+static void
+script_handoff_foreign_pair(int chan, int client, int report)
+{
+	(void)report;
+	send_handoff_flags(chan, client, IPC_SESS_TLS);
+}
+
+static void
+script_handoff_own_pair(int chan, uint32_t flags)
+{
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1)
+		_exit(5);
+	send_handoff_flags(chan, sp[1], flags);
+}
+
+static void
+script_handoff_own_pair_tls(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	script_handoff_own_pair(chan, IPC_SESS_TLS);
+}
+
+static void
+script_handoff_own_pair_no_flag(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	script_handoff_own_pair(chan, 0);
+}
+
+static void
+prep_authenticated_tls(struct login_child *lc)
+{
+	lc->state = LS_AUTHENTICATED;
+	lc->peer.implicit_tls = lc->peer.tls = true;
+}
+
+static void
+prep_authenticated_plain(struct login_child *lc)
+{
+	lc->state = LS_AUTHENTICATED;
+}
+
+static void
+prep_implicit_tls(struct login_child *lc)
+{
+	lc->peer.implicit_tls = lc->peer.tls = true;
+}
+
+/* Runs fn with master.tls set (as if a certificate were configured when
+ * the child was forked) and prep applied to its record. */
+static struct outcome
+run_tls_script(script_fn fn, const char *addr, void (*prep)(struct login_child *))
+{
+	master.tls = creds;
+	prep_hook = prep;
+	struct outcome o = run_script(fn, addr);
+	prep_hook = NULL;
+	master.tls = NULL;
+	return o;
+}
+
+void
+test_starttls_without_certificate_is_killed(void)
+{
+	struct outcome o = run_script(script_starttls, "192.0.2.20");
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_starttls_twice_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_starttls_twice, "192.0.2.21",
+	    NULL);
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_starttls_on_implicit_tls_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_starttls, "192.0.2.22",
+	    prep_implicit_tls);
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_starttls_after_credentials_is_killed(void)
+{
+	struct addr_rec *r = addr_get("192.0.2.23");
+
+	r->fails = master.cfg.auth_fail_limit;
+	r->window_start = now_ms();
+	struct outcome o = run_tls_script(script_auth_then_starttls,
+	    "192.0.2.23", NULL);
+
+	CU_ASSERT_EQUAL(o.nverdicts, 1);
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+/* plaintext_auth = never: after a STARTTLS report the credentials are
+ * legal (the throttled address makes the verdict come without a hash). */
+void
+test_starttls_lets_credentials_through_policy(void)
+{
+	struct addr_rec *r = addr_get("192.0.2.24");
+
+	r->fails = master.cfg.auth_fail_limit;
+	r->window_start = now_ms();
+	master.cfg.plaintext_auth = MK_PLAINTEXT_NEVER;
+	struct outcome o = run_tls_script(script_starttls_then_auth,
+	    "192.0.2.24", NULL);
+	master.cfg.plaintext_auth = MK_PLAINTEXT_ALWAYS;
+
+	CU_ASSERT_FALSE(o.killed);
+	CU_ASSERT_EQUAL(o.nverdicts, 1);
+	CU_ASSERT_EQUAL(o.verdicts[0], IPC_AUTH_THROTTLED);
+	assert_nothing_left();
+}
+
+void
+test_tls_handoff_of_foreign_socketpair_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_handoff_foreign_pair,
+	    "192.0.2.25", prep_authenticated_tls);
+
+	CU_ASSERT_TRUE(o.killed);
+	CU_ASSERT_TRUE(o.client_closed);
+	assert_nothing_left();
+}
+
+void
+test_tls_handoff_without_tls_flag_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_handoff_own_pair_no_flag,
+	    "192.0.2.26", prep_authenticated_tls);
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+/* No STARTTLS report: a relay socketpair on a plain link is a lie. */
+void
+test_relay_socket_on_plain_link_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_handoff_own_pair_tls,
+	    "192.0.2.27", prep_authenticated_plain);
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_peer_is_relay(void)
+{
+	int sp[2], sq[2], tcp;
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq) == 0);
+	tcp = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(tcp != -1);
+	CU_ASSERT_TRUE(peer_is_relay(sp[0], getpid()));
+	CU_ASSERT_TRUE(peer_is_relay(sp[1], getpid()));
+	CU_ASSERT_FALSE(peer_is_relay(sp[0], getpid() + 1));
+	CU_ASSERT_FALSE(peer_is_relay(sp[0], 0));
+	CU_ASSERT_FALSE(peer_is_relay(sq[0], getpid()));
+	CU_ASSERT_FALSE(peer_is_relay(tcp, getpid()));
+	/* Made by a child and passed on: still the child's. */
+	pid_t pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		int cp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, cp) == -1)
+			_exit(1);
+		struct ipc_msg m;
+		ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
+		ipc_put_fd(&m, cp[1]);
+		_exit(ipc_send_now(sq[1], &m) == 0 ? 0 : 2);
+	}
+	static uint8_t buf[IPC_MAX_MSG];
+	struct ipc_reader r;
+	CU_ASSERT_FATAL(ipc_recv_now(sq[0], buf, &r) == 0);
+	CU_ASSERT_TRUE(r.fd != -1);
+	CU_ASSERT_TRUE(peer_is_relay(r.fd, pid));
+	CU_ASSERT_FALSE(peer_is_relay(r.fd, getpid()));
+	int status;
+	waitpid(pid, &status, 0);
+	CU_ASSERT_TRUE(peer_is_relay(r.fd, pid));	/* even once it is gone */
+	close(r.fd);
+	close(sp[0]);
+	close(sp[1]);
+	close(sq[0]);
+	close(sq[1]);
+	close(tcp);
 }
