@@ -81,7 +81,7 @@ static const char *const caps[] = {
 	"ESEARCH", "SEARCHRES", "WITHIN", "LIST-EXTENDED", "LIST-STATUS",
 	"SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC",
 	"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "QUOTASET",
-	"ACL", "RIGHTS=texk",
+	"ACL", "RIGHTS=texk", "BINARY",
 };
 
 void
