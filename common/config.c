@@ -27,7 +27,8 @@ config_defaults(struct mk_config *c)
 	c->mail_uid_base = 200000;
 	c->hash_workers = 2;
 	c->max_line = 64 * 1024;
-	c->max_preauth_line = 8 * 1024;
+	/* RFC 2971 allows an ID of 30 pairs of 1024-byte strings. */
+	c->max_preauth_line = 64 * 1024;
 	c->max_literal = 64 * 1024;
 	c->max_message = 64 * 1024 * 1024;
 	c->max_connections = 20000;

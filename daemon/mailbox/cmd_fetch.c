@@ -621,10 +621,10 @@ cmd_fetch(struct client *c)
 		if (x->item == FI_FLAGS)
 			st->want_flags = true;
 		if (x->item == FI_MODSEQ)
-			c->view.condstore = true;
+			view_enable_condstore(c);
 	}
 	if (a->changedsince_set)
-		c->view.condstore = true;
+		view_enable_condstore(c);
 	/* RFC 4314 4: the shared \Seen needs "s"; a guest without it has
 	 * their own, kept even in a mailbox read-only for them (not under
 	 * EXAMINE). */

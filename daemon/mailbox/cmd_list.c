@@ -170,7 +170,8 @@ cmp_str(const void *a, const void *b)
 static bool
 is_subscribed(const struct listing *l, const char *name)
 {
-	return bsearch(&name, l->subs, l->nsubs, sizeof(*l->subs), cmp_str) != NULL;
+	return l->nsubs > 0 &&
+	    bsearch(&name, l->subs, l->nsubs, sizeof(*l->subs), cmp_str) != NULL;
 }
 
 static struct entry *
@@ -323,10 +324,16 @@ emit_list(struct client *c, const struct list_args *a, const struct entry *e,
 		attr(b, &first, "\\NonExistent");
 	else if (!e->exists || (e->mflags & MBOX_NOSELECT))
 		attr(b, &first, "\\Noselect");
-	if (!lsub) {
+	/* RFC 5258: an extended LIST with selection options reports
+	 * children only when asked to with RETURN (CHILDREN). */
+	bool children = !(a->sel & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIAL_USE)) ||
+	    (a->ret & LIST_RET_CHILDREN);
+	if (!lsub && children) {
 		if (e->exists || e->children || e->placeholder)
 			attr(b, &first, e->children ? "\\HasChildren" :
 			    "\\HasNoChildren");
+	}
+	if (!lsub) {
 		if (e->subscribed && ((a->sel & LIST_SEL_SUBSCRIBED) ||
 		    (a->ret & LIST_RET_SUBSCRIBED)))
 			attr(b, &first, "\\Subscribed");
@@ -365,6 +372,21 @@ full_patterns(struct client *c, const struct list_args *a)
 	return p;
 }
 
+/* RFC 5258 3.5: a parent is listed for RECURSIVEMATCH only on account
+ * of a subscribed descendant that the patterns do not list themselves. */
+static bool
+unlisted_subscribed_child(struct client *c, const struct list_args *a,
+    const char **pats, const struct listing *l, const struct entry *parent)
+{
+	if (!parent->sub_children)
+		return false;
+	for (size_t j = 0; j < l->n; j++)
+		if (l->e[j].subscribed && is_below(l->e[j].name, parent->name) &&
+		    !match_any(c, pats, a->npatterns, l->e[j].name))
+			return true;
+	return false;
+}
+
 static void
 run_list(struct client *c, const struct list_args *a, const char **pats,
     struct listing *l)
@@ -377,7 +399,8 @@ run_list(struct client *c, const struct list_args *a, const char **pats,
 		if (!match_any(c, pats, a->npatterns, e->name))
 			continue;
 		if (subsel) {
-			if ((a->sel & LIST_SEL_RECURSIVEMATCH) && e->sub_children)
+			if ((a->sel & LIST_SEL_RECURSIVEMATCH) &&
+			    unlisted_subscribed_child(c, a, pats, l, e))
 				childinfo = true;
 			if (!e->subscribed && !childinfo)
 				continue;
@@ -461,7 +484,8 @@ cmd_list(struct client *c)
 		free(l.subs);
 		return resp_store_error(c, -1, lsub ? "LSUB" : "LIST");
 	}
-	qsort(l.subs, l.nsubs, sizeof(*l.subs), cmp_str);
+	if (l.nsubs > 0)
+		qsort(l.subs, l.nsubs, sizeof(*l.subs), cmp_str);
 	if (!client_is_guest(c))
 		add_shared(&l);
 	if (lsub || (a->sel & LIST_SEL_SUBSCRIBED))

@@ -209,8 +209,20 @@ cmd_search(struct client *c)
 	if (uses_modseq(a->key)) {
 		struct maxmod mm = { 0 };
 		struct seqset set;
-		c->view.condstore = true;
-		seqset_from_sorted(&c->arena, uids, n, &set);
+		view_enable_condstore(c);
+		/* RFC 7162 3.1.5 with RFC 4731: when only MIN and/or MAX are
+		 * returned, MODSEQ is about those messages alone. */
+		if (a->esearch && n > 0 && (ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) &&
+		    !(ret & (SEARCH_RET_ALL | SEARCH_RET_COUNT))) {
+			uint32_t ends[2];
+			size_t k = 0;
+			if (ret & SEARCH_RET_MIN)
+				ends[k++] = uids[0];
+			if ((ret & SEARCH_RET_MAX) && (k == 0 || uids[n - 1] != uids[0]))
+				ends[k++] = uids[n - 1];
+			seqset_from_sorted(&c->arena, ends, k, &set);
+		} else
+			seqset_from_sorted(&c->arena, uids, n, &set);
 		if (n > 0)
 			store_msg_foreach(c->user->store, &c->view.ms->m, &set,
 			    max_modseq, &mm);

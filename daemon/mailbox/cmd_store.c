@@ -184,7 +184,7 @@ cmd_store(struct client *c)
 	if (!store_rights(c, &s))
 		return RUN_DONE;
 	if (a->unchangedsince_set)
-		c->view.condstore = true;	/* RFC 7162 3.1: enables CONDSTORE */
+		view_enable_condstore(c);
 	n = view_uids_in(c, &uidset, &uids);
 	seqset_from_sorted(&c->arena, uids, n, &inview);
 	s.res = arena_array(&c->arena, n + 1, sizeof(*s.res));

@@ -288,6 +288,7 @@ int  view_sync(struct client *c, bool allow_expunge);
  * if it was up to date, it stays so without echoing its own change. */
 void view_own_change(struct client *c, uint64_t before, uint64_t after);
 uint32_t view_seq_of(const struct view *v, uint32_t uid);	/* 0 if absent */
+void view_enable_condstore(struct client *c);
 /* A guest without "s": their own \Seen (guest_seen), loaded at SELECT. */
 int  view_load_seen(struct client *c);
 /* The flags this session sees on a message (own \Seen applied). */

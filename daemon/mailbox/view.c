@@ -275,6 +275,20 @@ view_own_change(struct client *c, uint64_t before, uint64_t after)
 		v->expunge_modseq = after;
 }
 
+/* RFC 7162 3.1: the first command that uses CONDSTORE in a selection
+ * turns it on, and the client is told the mailbox's HIGHESTMODSEQ. */
+void
+view_enable_condstore(struct client *c)
+{
+	struct view *v = &c->view;
+
+	if (v->condstore)
+		return;
+	v->condstore = true;
+	resp_untagged(c, "OK [HIGHESTMODSEQ %llu] Highest",
+	    (unsigned long long)v->ms->m.highestmodseq);
+}
+
 /* ---- a guest's own \Seen ---- */
 
 int
