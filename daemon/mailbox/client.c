@@ -325,6 +325,7 @@ execute(struct client *c, const char *data, size_t len)
 	struct imap_cmd *cmd;
 	const char *err = NULL;
 	const struct cmd_def *d;
+	bool enable;
 
 	arena_reset(&c->arena);
 	/* The command lives in the client's arena: a paused command keeps
@@ -365,8 +366,9 @@ execute(struct client *c, const char *data, size_t len)
 			return;
 		}
 	}
+	enable = cmd->id == CMD_ENABLE;
 	after_run(c, d->run(c));
-	if (cmd->id == CMD_ENABLE)
+	if (enable)
 		proxy_enabled(c);
 }
 
