@@ -343,6 +343,58 @@ w_addrs(struct buf *out, struct arena *ar, const char *v, size_t n,
 	buf_free(&a.host);
 }
 
+/* The addresses of one field value as plain text, "name <local@host>"
+ * each, comma separated: what SEARCH FROM/TO/CC/BCC match besides the
+ * raw header, so that an address written with comments or folding
+ * still matches its plain local@host form (as Dovecot does). */
+void
+mime_addr_plain(struct buf *out, struct arena *ar, const char *v, size_t n)
+{
+	struct alex l = { v, n, 0, { 0 } };
+	struct addr a;
+	bool group;
+	size_t count = 0;
+
+	mbuf_init(&l.comment);
+	mbuf_init(&a.name);
+	mbuf_init(&a.route);
+	mbuf_init(&a.mbox);
+	mbuf_init(&a.host);
+	while (l.i < l.n && count < MAX_ADDRS) {
+		char c = lex_peek(&l);
+		size_t ulen;
+		char *u;
+
+		if (c == '\0')
+			break;
+		if (c == ',' || c == ';') {
+			l.i++;
+			continue;
+		}
+		if (!parse_mailbox(&l, &a, &group) || group)
+			continue;
+		if (count++ > 0)
+			buf_adds(out, ", ");
+		u = hdr_unfold(ar, buf_ptr(&a.name), buf_len(&a.name), true, &ulen);
+		if (u != NULL && ulen > 0) {
+			buf_add(out, u, ulen);
+			buf_addc(out, ' ');
+		}
+		buf_addc(out, '<');
+		buf_add(out, buf_ptr(&a.mbox), buf_len(&a.mbox));
+		if (buf_len(&a.host) > 0) {
+			buf_addc(out, '@');
+			buf_add(out, buf_ptr(&a.host), buf_len(&a.host));
+		}
+		buf_addc(out, '>');
+	}
+	buf_free(&l.comment);
+	buf_free(&a.name);
+	buf_free(&a.route);
+	buf_free(&a.mbox);
+	buf_free(&a.host);
+}
+
 /* Every field called name, merged into one address list (as Dovecot
  * does with duplicates); false, writing nothing, if it has no address. */
 static bool

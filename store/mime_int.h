@@ -138,4 +138,8 @@ int   utf8_fold(struct buf *out, const char *s, size_t n);
 /* Substring search of needle in hay, both already folded. */
 bool  mem_contains(const char *hay, size_t hn, const char *needle, size_t nn);
 
+/* mime_envelope.c: a field's addresses as "name <local@host>, ..." */
+void mime_addr_plain(struct buf *out, struct arena *ar, const char *v,
+	size_t n);
+
 #endif

@@ -13,6 +13,7 @@
  * Dovecot's default search without full-text indexes.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "common/arena.h"
 #include "common/buf.h"
@@ -64,6 +65,18 @@ match_value(struct sctx *c, const char *v, size_t n)
 /* Any field called name whose decoded value contains the needle; with
  * an empty needle, any field called name. */
 static bool
+is_address_field(const char *name)
+{
+	static const char *const f[] = { "From", "To", "Cc", "Bcc", "Sender",
+	    "Reply-To" };
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (strcasecmp(name, f[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
 match_header(struct sctx *c, const char *h, size_t hlen, const char *name)
 {
 	struct hfield f;
@@ -74,6 +87,16 @@ match_header(struct sctx *c, const char *h, size_t hlen, const char *name)
 			continue;
 		if (c->nlen == 0 || match_value(c, f.val, f.vlen))
 			return true;
+		if (is_address_field(name)) {
+			struct buf plain;
+			bool hit;
+			mbuf_init(&plain);
+			mime_addr_plain(&plain, &c->a, f.val, f.vlen);
+			hit = match_value(c, buf_ptr(&plain), buf_len(&plain));
+			buf_free(&plain);
+			if (hit)
+				return true;
+		}
 	}
 	return false;
 }

@@ -383,6 +383,26 @@ test_search_keys(void)
 	CU_ASSERT_EQUAL(search(m, SK_BODY, NULL, ""), 1);
 }
 
+/* Address keys also match the parsed address (imaptest search-addresses):
+ * comments and white space inside an address don't hide it. */
+void
+test_search_parsed_addresses(void)
+{
+	const char *m = "From: <user-from (comment)@ (comment) domain.org>\r\n"
+	    "To: \"Real To\" <user-to@domain.org>, g: a@b.c, d@e.f;\r\n"
+	    "Cc: user-cc@domain.org (Real Cc)\r\n\r\nbody\r\n";
+
+	CU_ASSERT_EQUAL(search(m, SK_FROM, NULL, "user-from@domain.org"), 1);
+	CU_ASSERT_EQUAL(search(m, SK_FROM, NULL, "ser-fro"), 1);
+	CU_ASSERT_EQUAL(search(m, SK_FROM, NULL, "comment"), 1);
+	CU_ASSERT_EQUAL(search(m, SK_TO, NULL, "real to"), 1);
+	CU_ASSERT_EQUAL(search(m, SK_TO, NULL, "user-to@domain.org"), 1);
+	CU_ASSERT_EQUAL(search(m, SK_TO, NULL, "d@e.f"), 1);
+	CU_ASSERT_EQUAL(search(m, SK_CC, NULL, "real cc"), 1);
+	CU_ASSERT_EQUAL(search(m, SK_CC, NULL, "user-to"), 0);
+	CU_ASSERT_EQUAL(search(m, SK_FROM, NULL, "user-from@domain.org.uk"), 0);
+}
+
 void
 test_normalize_crlf(void)
 {
