@@ -179,9 +179,10 @@ mime_parts_find(const void *parts, size_t plen, const uint32_t *path,
 		return -1;
 	if (npath > MIME_MAX_DEPTH + 1)
 		return MIME_NOPART;
+	/* npath 0 (the whole message) may come with path NULL: no memcmp. */
 	while ((rc = mime_parts_next(&it, out)) == 1)
-		if (out->npath == npath &&
-		    memcmp(out->path, path, npath * sizeof(*path)) == 0)
+		if (out->npath == npath && (npath == 0 ||
+		    memcmp(out->path, path, npath * sizeof(*path)) == 0))
 			return 0;
 	return rc < 0 ? -1 : MIME_NOPART;
 }
