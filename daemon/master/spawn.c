@@ -20,6 +20,8 @@
 #include <signal.h>
 #include <string.h>
 #include <syslog.h>
+#include <stdio.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static void
@@ -34,6 +36,17 @@ reset_signals(void)
 	 * only the master acts on it, and stops its children in order.
 	 * SIGPIPE stays ignored: every child writes to sockets. */
 	signal(SIGINT, SIG_IGN);
+}
+
+/* "mk-<role>" in ps and top (15 bytes at most, the kernel's limit):
+ * mk-login, mk-hash, mk-mailbox/alice. */
+static void
+set_process_name(const char *role)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "mk-%s", role);
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 static void
@@ -51,6 +64,7 @@ child_setup(const struct spawn_drop *d, const int *keep, size_t nkeep)
 	close_all_fds_except(3, keep, nkeep);
 	log_init("mailkeepd", log_to_stderr(), log_get_verbose());
 	log_set_role(d->role);
+	set_process_name(d->role);
 	if (d->chdir != NULL && chdir(d->chdir) == -1)
 		fatal("chdir %s", d->chdir);
 	if (master.root)
