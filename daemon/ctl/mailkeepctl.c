@@ -16,6 +16,7 @@
  * such user, 6 invalid name or password.
  */
 #include "auth/password.h"
+#include "auth/tls.h"
 #include "common/config.h"
 #include "common/imap.h"
 #include "common/log.h"
@@ -366,6 +367,9 @@ write_config(const char *path, const struct mk_config *c,
 	    "listen = %s\n", c->hostname, listen);
 	if (listen_tls != NULL)
 		fprintf(f, "listen_tls = %s\n", listen_tls);
+	if (c->tls_cert[0] != '\0')
+		fprintf(f, "tls_cert = %s\ntls_key = %s\n", c->tls_cert,
+		    c->tls_key);
 	fprintf(f,
 	    "data_dir = %s\n"
 	    "login_chroot = %s\n"
@@ -402,6 +406,41 @@ create_directory_db(const struct mk_config *c)
 	return 0;
 }
 
+/* --tls-cert and --tls-key: both or neither, loadable as mailkeepd
+ * will load them, kept as absolute paths. */
+static int
+init_tls(struct mk_config *c, const char *cert, const char *key,
+    const char *listen_tls)
+{
+	struct tls_creds *t;
+	char err[512];
+
+	if ((cert == NULL) != (key == NULL)) {
+		errmsg("--tls-cert and --tls-key go together");
+		return -1;
+	}
+	if (cert == NULL) {
+		if (listen_tls != NULL)
+			errmsg("--listen-tls needs --tls-cert and --tls-key");
+		return listen_tls != NULL ? -1 : 0;
+	}
+	if (realpath(cert, c->tls_cert) == NULL) {
+		errmsg("%s: %s", cert, strerror(errno));
+		return -1;
+	}
+	if (realpath(key, c->tls_key) == NULL) {
+		errmsg("%s: %s", key, strerror(errno));
+		return -1;
+	}
+	if (tls_creds_load(c->tls_cert, c->tls_key, c->tls_priority, &t, err,
+	    sizeof(err)) == -1) {
+		errmsg("%s", err);
+		return -1;
+	}
+	tls_creds_free(t);
+	return 0;
+}
+
 static int
 init_paths(struct mk_config *c, const char *dir, const char *data_dir)
 {
@@ -431,6 +470,8 @@ cmd_init(struct ctx *x)
 	const char *listen_tls = take_opt(x, "--listen-tls", &bad);
 	const char *hostname = take_opt(x, "--hostname", &bad);
 	const char *data_dir = take_opt(x, "--data-dir", &bad);
+	const char *tls_cert = take_opt(x, "--tls-cert", &bad);
+	const char *tls_key = take_opt(x, "--tls-key", &bad);
 	char dir[PATH_MAX], conf[PATH_MAX + 16], users[PATH_MAX];
 	struct mk_config c;
 	struct mk_listen l;
@@ -445,6 +486,9 @@ cmd_init(struct ctx *x)
 		errmsg("bad address: use ADDR:PORT or [V6ADDR]:PORT");
 		return EX_USAGE_;
 	}
+	config_defaults(&c);
+	if (init_tls(&c, tls_cert, tls_key, listen_tls) == -1)
+		return EX_USAGE_;
 	if (mkdir_parents(x->argv[0]) == -1) {
 		errmsg("mkdir %s: %s", x->argv[0], strerror(errno));
 		return EX_FAIL;
@@ -458,7 +502,6 @@ cmd_init(struct ctx *x)
 		errmsg("%s already exists: %s is already an instance", conf, dir);
 		return EX_EXISTS;
 	}
-	config_defaults(&c);
 	if (hostname != NULL)
 		mk_strlcpy(c.hostname, hostname, sizeof(c.hostname));
 	if (init_paths(&c, dir, data_dir) == -1)
@@ -1241,12 +1284,14 @@ static int cmd_help(struct ctx *x);
 
 static const struct command commands[] = {
 	{ "init", "DIR [--listen ADDR:PORT] [--listen-tls ADDR:PORT] "
-	    "[--hostname NAME] [--data-dir PATH]",
+	    "[--hostname NAME] [--data-dir PATH] [--tls-cert PEM --tls-key PEM]",
 	  "create an instance in DIR: DIR/mailkeep.conf, the data directory\n"
 	  "(DIR/data unless --data-dir) with an empty directory database, and\n"
 	  "the login chroot DIR/empty.  Listens on 127.0.0.1:1143 by default\n"
-	  "(127.0.0.1:143 as root).  As root it also creates the system accounts\n"
-	  "of login_user and hash_user if they are missing.", cmd_init, false },
+	  "(127.0.0.1:143 as root).  With a certificate and its key (checked\n"
+	  "here) it offers STARTTLS, and --listen-tls needs them.  As root it\n"
+	  "also creates the system accounts of login_user and hash_user if\n"
+	  "they are missing.", cmd_init, false },
 	{ "useradd", "NAME [--admin] [--password-stdin]",
 	  "add a user; the password is prompted for, or read from stdin.",
 	  cmd_useradd, true },
