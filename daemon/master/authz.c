@@ -296,10 +296,12 @@ authz_audit_start(const char *admin, const char *target, uint8_t method,
 }
 
 void
-authz_audit_end(uint64_t session)
+authz_audit_end(const char *admin, const char *target, uint64_t session)
 {
-	log_audit("impersonation end: session=%016llx",
-	    (unsigned long long)session);
+	/* Like the start line, the end names both identities: a log reader
+	 * need not pair lines by session id to see who acted as whom. */
+	log_audit("impersonation end: admin=%s target=%s session=%016llx",
+	    admin, target, (unsigned long long)session);
 	if (dir_audit_end(master.dir, session, (int64_t)time(NULL)) != 0)
 		log_warnx("closing audit row of session %016llx: %s",
 		    (unsigned long long)session, dir_errmsg(master.dir));

@@ -149,7 +149,8 @@ enum ipc_auth_result authz_proxy(const char *admin, const char *target,
 /* Logs and records the start of an impersonated session. */
 void authz_audit_start(const char *admin, const char *target,
 	uint8_t method, const char *client, uint64_t session);
-void authz_audit_end(uint64_t session);
+void authz_audit_end(const char *admin, const char *target,
+	uint64_t session);
 const char *authz_method_name(uint8_t method);
 const char *authz_result_text(enum ipc_auth_result res);
 

@@ -319,7 +319,7 @@ session_remove(struct session *se, bool keep_conn)
 	mb->nsess--;
 	nsessions_total--;
 	if (se->audited)
-		authz_audit_end(se->id);
+		authz_audit_end(se->authcid, mb->name, se->id);
 	if (!keep_conn)
 		peer_release(&se->peer);
 	free(se);
