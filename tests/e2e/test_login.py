@@ -45,7 +45,8 @@ class Common(unittest.TestCase):
 
 class PreAuth(Common):
     # many failures happen here on purpose: keep the throttle out of it
-    config = {'auth_fail_limit': 1000, 'auth_delay_max_ms': 400}
+    config = {'auth_fail_limit': 1000, 'auth_delay_max_ms': 400,
+              'max_preauth_line': '8K'}
 
     def test_greeting(self):
         c = self.client()
