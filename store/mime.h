@@ -150,6 +150,12 @@ int  mime_analyze(struct arena *a, const char *msg, size_t len,
 int  mime_normalize_crlf(struct arena *a, const char *msg, size_t len,
 	const char **out, size_t *outlen);
 
+/* A message with NUL octets, with every part whose body holds one stored
+ * base64-encoded instead (RFC 3516 4.4); *out is msg itself when there
+ * is no NUL.  -1 on the arena ceiling. */
+int  mime_encode_nul_parts(struct arena *a, const char *msg, size_t len,
+	const char **out, size_t *outlen);
+
 /* ---- the part table ---- */
 
 #define MIME_NOPART 1	/* no such part (sections, BINARY) */

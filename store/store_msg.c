@@ -185,10 +185,14 @@ store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
 	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
 	    n->internaldate.tz > MK_TZ_MAX_MIN)
 		return db_err(&s->db, MK_INVALID, "zone out of range");
-	/* Mail with bare LF line ends is stored with CRLF, so that what we
-	 * send, and every size we report, is the RFC 5322 form. */
+	/* Parts holding NUL octets (a binary APPEND) are stored in base64
+	 * (RFC 3516); then mail with bare LF line ends is stored with CRLF,
+	 * so that what we send, and every size we report, is the RFC 5322
+	 * form. */
 	arena_init(&a, 0);
-	if (mime_normalize_crlf(&a, n->data, n->len, &crlf.data,
+	if (mime_encode_nul_parts(&a, n->data, n->len, &crlf.data,
+	    &crlf.len) != 0 ||
+	    mime_normalize_crlf(&a, crlf.data, crlf.len, &crlf.data,
 	    &crlf.len) != 0) {
 		arena_free(&a);
 		return db_err(&s->db, -1, "out of memory");

@@ -477,3 +477,36 @@ test_nul_bytes(void)
 	CU_ASSERT_PTR_NULL(memchr(r.bodystructure, '\0', r.bodystructure_len));
 	CU_ASSERT_PTR_NOT_NULL(memmem(r.envelope, r.envelope_len, "s\x80t", 3));
 }
+
+/* RFC 3516 4.4: parts with NUL are stored base64, other bytes untouched,
+ * and BINARY gives back the original octets. */
+void
+test_encode_nul_parts(void)
+{
+	static const char m[] =
+	    "From: a@b\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"
+	    "--x\r\nContent-Type: text/plain\r\n\r\nplain text\r\n"
+	    "--x\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: binary\r\n\r\n\0\1\2-\xff\r\n"
+	    "--x--\r\n";
+	const char *out, *dec;
+	size_t n, dl;
+	struct mime_result r;
+	struct mime_part p;
+	uint32_t path[1] = { 2 };
+
+	CU_ASSERT_EQUAL(mime_encode_nul_parts(&A, "no nul\r\n", 8, &out, &n), 0);
+	CU_ASSERT_EQUAL(n, 8);
+	CU_ASSERT_EQUAL(mime_encode_nul_parts(&A, m, sizeof(m) - 1, &out, &n), 0);
+	CU_ASSERT_PTR_NULL(memchr(out, '\0', n));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "plain text\r\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "Content-Transfer-Encoding: base64\r\n"));
+	CU_ASSERT_PTR_NULL(strstr(out, "Content-Transfer-Encoding: binary"));
+	CU_ASSERT_EQUAL(mime_analyze(&A, out, n, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(mime_parts_find(r.parts, r.parts_len, path, 1, &p), 0);
+	CU_ASSERT_EQUAL(p.enc, MIME_ENC_BASE64);
+	CU_ASSERT_EQUAL(mime_decode(&A, p.enc, out + p.body_off,
+	    (size_t)p.body_len, &dec, &dl), MIME_DEC_OK);
+	CU_ASSERT_EQUAL(dl, 7);
+	CU_ASSERT_EQUAL(memcmp(dec, "\0\1\2-\xff\r\n", 7), 0);
+}
