@@ -335,6 +335,17 @@ login_free(void *arg)
 static void
 login_exited(struct login_child *lc)
 {
+	if (lc->state == LS_AUTHENTICATED && lc->chan != NULL) {
+		uint8_t *buf = xmalloc(IPC_MAX_MSG);
+		struct ipc_reader r;
+		if (ipc_recv_now(ipc_chan_fd(lc->chan), buf, &r) == 0) {
+			if (!r.bad && r.type == IPC_LOGIN_HANDOFF)
+				login_msg(lc->chan, &r, lc);
+			if (r.fd != -1)
+				close(r.fd);
+		}
+		free(buf);
+	}
 	login_close(lc);
 	/* Deferred: an event of the current batch may still name it. */
 	ev_defer(master.loop, login_free, lc);
