@@ -7,11 +7,12 @@ and CONDSTORE/QRESYNC across sessions: MODSEQ, UNCHANGEDSINCE and
 import os
 import re
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkimap import ImapCase, code, fetch_map, message  # noqa: E402
+from mkimap import Closed, ImapCase, code, fetch_map, message  # noqa: E402
 
 
 class Concurrency(ImapCase):
@@ -148,6 +149,31 @@ class Concurrency(ImapCase):
         tagged, unt = c.cmd('FETCH 1:* UID')
         self.assertEqual(unt, ['* 1 FETCH (UID 1)', '* 2 FETCH (UID 2)'])
         self.assertRegex(c.cmd('NOOP')[0], r'^a\d+ OK ')
+
+    def test_concurrent_logins_all_served(self):
+        # a login process exits right after handing its client over; the
+        # master must still pass that client on (once lost ~1 in 100)
+        user = self.new_user()
+        results = []
+
+        def one():
+            c = self.server.client(timeout=10)
+            try:
+                tagged, _ = c.login(*user)
+                results.append(tagged.split(' ', 2)[1])
+                results.append(c.cmd('NOOP')[0].split(' ', 2)[1])
+            except (Closed, OSError) as e:
+                results.append(repr(e))
+            finally:
+                c.close()
+        for _ in range(80):
+            ts = [threading.Thread(target=one) for _ in range(2)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        self.assertEqual([r for r in results if r != 'OK'], [])
+        self.assertEqual(len(results), 320)
 
     # ---- \Recent ----
 
