@@ -62,8 +62,10 @@ plan_row(const struct msg_row *r, void *arg)
 	 * keeps its value even under FLAGS (replace). */
 	unsigned nf = (r->flags & ~s->mask) |
 	    (apply_sys(r->flags, s->sys, a->op) & s->mask);
+	/* Not r->keywords: the row's memory is gone once this returns, and
+	 * the planned change is written after the whole walk. */
 	const char *nk = s->kw_ok ? keywords_apply(&s->c->arena, r->keywords,
-	    s->kws, a->op) : r->keywords;
+	    s->kws, a->op) : x->keywords;
 	if (nk == NULL)
 		return -1;
 	if (s->own_seen) {
