@@ -83,6 +83,10 @@ struct guest {
 	struct gx     *queue, *qtail;	/* not sent yet */
 	unsigned       ntag;
 	bool           idle_cont;	/* relaying an IDLE: "+" seen */
+	/* The master refused the channel: the owner shares nothing with
+	 * this user, or there is no such user.  Either way the mailbox
+	 * does not exist as far as this user may know. */
+	bool           refused;
 };
 
 static void guest_io(struct ev_io *io, uint32_t revents);
@@ -349,6 +353,8 @@ guest_result(struct user *u, struct ipc_reader *r)
 			g->req = 0;
 			if (res != IPC_REQ_OK) {
 				g->dead = true;
+				g->refused = res == IPC_REQ_DENIED ||
+				    res == IPC_REQ_NOTFOUND;
 				fail_all(g);
 				return;
 			}
@@ -697,6 +703,19 @@ raw_body(struct buf *b, const char *raw, size_t len)
 
 /* ---- relaying a client's command ---- */
 
+/* The command's answer when g's channel could not be had or was lost. */
+static void
+channel_failed(struct client *c, struct guest *g)
+{
+	if (g->refused && c->cmd->id == CMD_GETQUOTA)
+		resp_no(c, "[NONEXISTENT] No such quota root");
+	else if (g->refused)
+		resp_no(c, "[NONEXISTENT] Mailbox doesn't exist");
+	else
+		resp_no(c, "[UNAVAILABLE] %s's mailboxes can't be reached now",
+		    g->owner);
+}
+
 static void
 relay_done(struct guest *g, struct gx *x, const char *status)
 {
@@ -704,8 +723,7 @@ relay_done(struct guest *g, struct gx *x, const char *status)
 
 	(void)x;
 	if (status == NULL)
-		resp_no(c, "[UNAVAILABLE] %s's mailboxes can't be reached now",
-		    g->owner);
+		channel_failed(c, g);
 	else
 		mk_strlcpy(c->tagged, status, sizeof(c->tagged));
 	c->proxy_idle = false;
@@ -1209,8 +1227,11 @@ static void
 fail_copy(struct xcopy *x, const char *status)
 {
 	struct client *c = x->c;
+	struct guest *g = x->dst != NULL && x->dst->dead ? x->dst : x->src;
 
-	if (status == NULL)
+	if (status == NULL && g != NULL)
+		channel_failed(c, g);
+	else if (status == NULL)
 		resp_no(c, "[UNAVAILABLE] The shared mailbox can't be reached now");
 	else
 		mk_strlcpy(c->tagged, status, sizeof(c->tagged));
@@ -1440,6 +1461,12 @@ write_target(struct xcopy *x)
 	}
 	if (x->n == 0) {
 		fail_copy(x, x->move ? "OK MOVE completed" : "OK COPY completed");
+		return;
+	}
+	/* The target's channel was refused or lost while the messages were
+	 * read: nothing would ever answer an APPEND queued on it. */
+	if (x->dst != NULL && x->dst->dead) {
+		fail_copy(x, NULL);
 		return;
 	}
 	if (x->dst == NULL)
