@@ -53,22 +53,19 @@ acl_target(struct client *c, const char *arg, unsigned need, struct mbox *m)
 	if (!mbox_name_arg(c, arg, name, sizeof(name)))
 		return false;
 	rc = store_mbox_find(c->user->store, name, m);
-	if (rc == MK_NOTFOUND || (rc == 0 && !mbox_visible(c, m))) {
-		resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
-		return false;
-	}
-	if (rc != 0) {
+	if (rc != 0 && rc != MK_NOTFOUND) {
 		resp_store_error(c, rc, "ACL");
 		return false;
 	}
-	if (need == 0) {
-		if (!(rights_for(c, m) & (RT_L | RT_R | RT_I | RT_K | RT_X | RT_A))) {
-			resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
-			return false;
-		}
-		return true;
+	/* MYRIGHTS (need 0) takes any of "l r i k x a" (RFC 4314 4): a
+	 * drop box's "i" alone is enough.  The others need "a", and who may
+	 * not see the mailbox learns nothing about it (RFC 4314 6). */
+	if (rc == MK_NOTFOUND || (need == 0 ? !(rights_for(c, m) &
+	    (RT_L | RT_R | RT_I | RT_K | RT_X | RT_A)) : !mbox_visible(c, m))) {
+		resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
+		return false;
 	}
-	return rights_check(c, m, need, name);
+	return need == 0 || rights_check(c, m, need, name);
 }
 
 /* "anyone" or a user name, canonical; else answers and returns false. */
