@@ -21,7 +21,10 @@ add_keyword(const char *kw, void *arg)
 	return 0;
 }
 
-/* PERMANENTFLAGS lists what this session may change (RFC 4314 5.1.1). */
+/* PERMANENTFLAGS lists what this session may change (RFC 4314 5.1.1).
+ * A guest without "s" keeps a \Seen of their own even where no right
+ * makes the mailbox read-write for them (RFC 4314 5.2 READ-ONLY): that
+ * \Seen is theirs to change, so it is listed; EXAMINE changes nothing. */
 static void
 send_flags(struct client *c, const struct mbox *m, bool readonly)
 {
@@ -33,6 +36,8 @@ send_flags(struct client *c, const struct mbox *m, bool readonly)
 	store_keywords(c->user->store, m, add_keyword, &kws);
 	resp_untagged(c, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)",
 	    buf_cstr(&kws));
+	if (readonly && c->view.own_seen && !c->view.examined)
+		buf_adds(&perm, " \\Seen");
 	if (!readonly) {
 		if (r & RT_W)
 			buf_adds(&perm, " \\Answered \\Flagged");
