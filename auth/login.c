@@ -34,6 +34,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -258,6 +259,9 @@ become_relay(struct login_conn *c)
 	imap_framer_free(&c->fr);
 	arena_free(&c->arena);
 	ev_loop_free(c->loop);
+	/* Give the freed pages back: a relay lives as long as its session,
+	 * and at thousands of sessions its private memory is what counts. */
+	malloc_trim(0);
 	int rc = relay_run(s, c->fd, c->relay_fd);
 	log_debug("relay ended%s", rc == 0 ? "" : " after a failure");
 	_exit(0);

@@ -25,6 +25,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -34,8 +35,9 @@
 
 /* Largest read at once: one TLS record's worth of plaintext. */
 #define CHUNK 16384
-/* An empty buffer bigger than this is given back (idle relays stay small). */
-#define KEEP_CAP 4096
+/* An empty buffer that grew beyond this during a burst is given back,
+ * so an idle relay stays small; below it, it is kept for the next read. */
+#define KEEP_CAP (2 * CHUNK + 1)
 
 struct relay {
 	struct ev_loop  *loop;
@@ -61,11 +63,15 @@ has_room(const struct buf *b)
 	return buf_len(b) < RELAY_BUF_MAX;
 }
 
+/* After a burst (a big FETCH or APPEND) the relay gives its grown
+ * buffer back to the system, not just to malloc. */
 static void
 shrink_if_empty(struct buf *b)
 {
-	if (buf_len(b) == 0 && b->cap > KEEP_CAP)
+	if (buf_len(b) == 0 && b->cap > KEEP_CAP) {
 		buf_free(b);
+		malloc_trim(0);
+	}
 }
 
 /* ---- the four moves; each says whether anything changed ---- */
@@ -146,7 +152,7 @@ plain_in(struct relay *r)
 
 	while (!r->p_eof) {
 		size_t avail;
-		char *p = buf_tail(&r->down, RELAY_BUF_MAX, &avail);
+		char *p = buf_tail(&r->down, CHUNK, &avail);
 		if (p == NULL || avail == 0)
 			break;
 		ssize_t n = recv(r->pfd, p, avail, 0);

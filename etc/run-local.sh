@@ -5,9 +5,12 @@
 #
 # Installs the missing build dependencies (apt-get, via etc/install-deps.sh),
 # builds into build/, creates an instance in ./local on first use
-# (127.0.0.1:1143, a user "demo" with a random password, printed and kept
+# (127.0.0.1:1143 with STARTTLS, 127.0.0.1:1993 with implicit TLS, a
+# self-signed certificate for localhost and 127.0.0.1 made with certtool
+# in local/tls/, a user "demo" with a random password, printed and kept
 # in local/demo-password), and runs mailkeepd in the foreground; Ctrl-C
-# stops it.  Safe to run again: it rebuilds and reuses the instance.
+# stops it.  Safe to run again: it rebuilds and reuses the instance (and
+# adds TLS to an instance made before TLS existed).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,9 +25,36 @@ ninja -C build daemon/mailkeepd daemon/mailkeepctl >/dev/null
 
 ctl="$top/build/daemon/mailkeepctl"
 conf="$top/local/mailkeep.conf"
+cert="$top/local/tls/localhost.crt"
+key="$top/local/tls/localhost.key"
+
+# A self-signed certificate naming the host as clients will dial it:
+# DNS:localhost and IP:127.0.0.1 (mbsync and others check the name even
+# when the certificate itself is pinned).
+if [ ! -f "$cert" ] || [ ! -f "$key" ]; then
+	mkdir -p local/tls
+	tmpl=$(mktemp)
+	cat > "$tmpl" <<TMPL
+organization = "Mailkeep local instance"
+cn = "localhost"
+dns_name = "localhost"
+ip_address = "127.0.0.1"
+expiration_days = 365
+tls_www_server
+signing_key
+TMPL
+	(umask 077 && certtool --generate-privkey --key-type=ecdsa \
+	    --curve=secp256r1 --outfile "$key" 2>/dev/null)
+	certtool --generate-self-signed --load-privkey "$key" \
+	    --template "$tmpl" --outfile "$cert" 2>/dev/null
+	rm -f "$tmpl"
+	chmod 600 "$key"
+	chmod 644 "$cert"
+fi
 
 if [ ! -f "$conf" ]; then
-	init_args="--listen 127.0.0.1:1143 --hostname localhost"
+	init_args="--listen 127.0.0.1:1143 --listen-tls 127.0.0.1:1993"
+	init_args="$init_args --tls-cert $cert --tls-key $key --hostname localhost"
 	if [ "$(id -u)" -eq 0 ]; then
 		# Each user's mailbox process runs as that user's own uid and must
 		# reach local/data/users/<name>: when the checkout sits under a
@@ -43,6 +73,9 @@ if [ ! -f "$conf" ]; then
 	fi
 	# shellcheck disable=SC2086
 	"$ctl" init "$top/local" $init_args >/dev/null
+elif ! grep -q '^tls_cert' "$conf"; then
+	printf 'listen_tls = 127.0.0.1:1993\ntls_cert = %s\ntls_key = %s\n' \
+	    "$cert" "$key" >> "$conf"
 fi
 
 if [ ! -f local/demo-password ]; then
@@ -57,10 +90,16 @@ fi
 
 cat <<MSG
 
-Mailkeep is starting on 127.0.0.1 port 1143 (Ctrl-C stops it).
+Mailkeep is starting on 127.0.0.1: port 1143 (STARTTLS) and port 1993
+(IMAPS, implicit TLS).  Ctrl-C stops it.
   user:     demo
   password: $(cat local/demo-password)
+  TLS certificate (self-signed, for localhost and 127.0.0.1):
+            $cert
+            SHA-256 $(certtool --fingerprint --hash sha256 --infile "$cert")
 Try:  telnet 127.0.0.1 1143   then   a LOGIN demo $(cat local/demo-password)
+      gnutls-cli --starttls-proto=imap -p 1143 --insecure 127.0.0.1
+      gnutls-cli -p 1993 --x509cafile $cert localhost      (IMAPS)
 Admin: build/daemon/mailkeepctl -c local/mailkeep.conf --help
 
 MSG
