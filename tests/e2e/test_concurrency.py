@@ -166,14 +166,14 @@ class Concurrency(ImapCase):
                 results.append(repr(e))
             finally:
                 c.close()
-        for _ in range(80):
+        for _ in range(60):
             ts = [threading.Thread(target=one) for _ in range(2)]
             for t in ts:
                 t.start()
             for t in ts:
                 t.join()
         self.assertEqual([r for r in results if r != 'OK'], [])
-        self.assertEqual(len(results), 320)
+        self.assertEqual(len(results), 240)
 
     # ---- \Recent ----
 

@@ -422,13 +422,15 @@ class Mailboxes(ImapCase):
                          flags=['\\Seen', '\\Deleted']))
         seen_size = len(message(subject='seen one'))
         st = self.status(c, 'box', 'MESSAGES RECENT UIDNEXT UIDVALIDITY '
-                         'UNSEEN HIGHESTMODSEQ SIZE DELETED')
+                         'UNSEEN HIGHESTMODSEQ SIZE DELETED DELETED-STORAGE')
         self.assertEqual(st['MESSAGES'], 4)
         self.assertEqual(st['RECENT'], 4)
         self.assertEqual(st['UIDNEXT'], 5)
         self.assertEqual(st['UNSEEN'], 3)
         self.assertEqual(st['SIZE'], sum(map(len, data)) + seen_size)
         self.assertEqual(st['DELETED'], 1)
+        # RFC 9208: KiB, rounded up
+        self.assertEqual(st['DELETED-STORAGE'], (seen_size + 1023) // 1024)
         self.assertGreater(st['UIDVALIDITY'], 0)
         self.assertGreater(st['HIGHESTMODSEQ'], 0)
         # each item asked for comes back once, in the server's order

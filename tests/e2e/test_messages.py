@@ -555,6 +555,7 @@ class Messages(ImapCase):
             'TO bob@example.org': [1, 2, 3, 4, 5, 6], 'BODY ' + 'x' * 20: [2, 3, 4, 5, 6],
             'HEADER Subject m5': [5], 'TEXT m6': [6], 'CC anyone': [],
             'CHARSET UTF-8 SUBJECT m2': [2], 'CHARSET US-ASCII SEEN': [1],
+            'OLDER 86400': [1, 2, 3, 4, 5, 6], 'YOUNGER 86400': [],
         }
         for key, want in cases.items():
             tagged, unt = c.cmd('SEARCH ' + key)
