@@ -87,6 +87,9 @@ struct guest {
 	 * this user, or there is no such user.  Either way the mailbox
 	 * does not exist as far as this user may know. */
 	bool           refused;
+	/* The owner-side name of the mailbox last asked for with SELECT
+	 * or EXAMINE: the selected one while c->proxy is this channel. */
+	char           mailbox[MK_MBOX_NAME_MAX];
 };
 
 static void guest_io(struct ev_io *io, uint32_t revents);
@@ -910,6 +913,7 @@ shared_select(struct client *c, const char *owner, const char *rest)
 		(void)same;
 	}
 	g = guest_get(c, owner);
+	mk_strlcpy(g->mailbox, rest, sizeof(g->mailbox));
 	buf_init(&b, 0);
 	write_select(&b, c->cmd, rest);
 	r = forward(c, g, GM_RELAY, NULL, select_done, NULL, &b);
@@ -1193,6 +1197,7 @@ struct xcopy {
 	uint32_t       dst_validity;
 	uint32_t      *newuids;
 	char           copyuid[512];
+	bool           may_remove;	/* MOVE: "t" and "e" on the source */
 };
 
 static void
@@ -1611,13 +1616,75 @@ read_local_msg(const struct msg_row *r, void *arg)
 	return lr->rc;
 }
 
+/* Reads the messages from the owner's process (the shared selection). */
+static void
+fetch_source(struct xcopy *x)
+{
+	struct client *c = x->c;
+	const struct imap_cmd *cmd = c->cmd;
+	struct gx *gx = gx_new(GM_COLLECT, fetched_all, x);
+	struct buf b;
+
+	gx->on_resp = fetched_one;
+	gx->collect_max = (size_t)c->user->cfg->max_message + 65536;
+	buf_init(&b, 0);
+	buf_adds(&b, cmd->uid ? "UID FETCH " : "FETCH ");
+	write_set(&b, &cmd->u.copy.set);
+	buf_adds(&b, " (UID FLAGS INTERNALDATE BODY.PEEK[])");
+	gx_send(x->src, gx, buf_ptr(&b), buf_len(&b));
+	buf_free(&b);
+}
+
+/* "* MYRIGHTS name rights" about the shared selection. */
+static void
+move_rights_resp(struct guest *g, struct gx *gx, const char *r, size_t n)
+{
+	struct xcopy *x = gx->arg;
+	const char *p = r + 11, *end = r + n;
+	struct buf name;
+	unsigned rights = 0;
+	bool ok;
+
+	if (n < 11 || strncmp(r, "* MYRIGHTS ", 11) != 0) {
+		if (g->c->proxy == g)	/* e.g. EXISTS: the client's business */
+			buf_add(&g->c->out, r, n);
+		return;
+	}
+	buf_init(&name, 0);
+	if (read_astring(&p, end, &name) && p < end && *p == ' ') {
+		char *text = xstrndup(p + 1, (size_t)(end - p - 1));
+		text[strcspn(text, "\r\n")] = '\0';
+		rights = rights_parse(text, &ok);
+		free(text);
+	}
+	buf_free(&name);
+	x->may_remove = (rights & (RT_T | RT_E)) == (RT_T | RT_E);
+}
+
+static void
+move_rights_done(struct guest *g, struct gx *gx, const char *status)
+{
+	struct xcopy *x = gx->arg;
+
+	(void)g;
+	if (status == NULL) {
+		fail_copy(x, NULL);
+		return;
+	}
+	if (strncmp(status, "OK", 2) != 0 || !x->may_remove) {
+		fail_copy(x, "NO [NOPERM] MOVE needs the \"t\" and \"e\" rights "
+		    "on this mailbox");
+		return;
+	}
+	fetch_source(x);
+}
+
 /* COPY or MOVE whose source or target is another user's mailbox. */
 static enum cmd_result
 cross_copy(struct client *c, struct guest *dst, const char *dst_name)
 {
 	const struct imap_cmd *cmd = c->cmd;
 	struct xcopy *x = xcalloc(1, sizeof(*x));
-	struct buf b;
 
 	x->c = c;
 	x->move = cmd->id == CMD_MOVE;
@@ -1625,16 +1692,22 @@ cross_copy(struct client *c, struct guest *dst, const char *dst_name)
 	x->dst = dst;
 	x->max = 4 * (uint64_t)c->user->cfg->max_message;
 	mk_strlcpy(x->dst_name, dst_name, sizeof(x->dst_name));
-	if (x->src != NULL) {
-		struct gx *gx = gx_new(GM_COLLECT, fetched_all, x);
-		gx->on_resp = fetched_one;
-		gx->collect_max = (size_t)c->user->cfg->max_message + 65536;
+	if (x->src != NULL && x->move) {
+		/* The originals go only if the grantee may remove them, as a
+		 * MOVE within one store checks: ask before copying anything,
+		 * so a refusal leaves no copy behind. */
+		struct gx *gx = gx_new(GM_COLLECT, move_rights_done, x);
+		struct buf b;
+		gx->on_resp = move_rights_resp;
 		buf_init(&b, 0);
-		buf_adds(&b, cmd->uid ? "UID FETCH " : "FETCH ");
-		write_set(&b, &cmd->u.copy.set);
-		buf_adds(&b, " (UID FLAGS INTERNALDATE BODY.PEEK[])");
+		buf_adds(&b, "MYRIGHTS ");
+		imapw_mailbox(&b, x->src->mailbox);
 		gx_send(x->src, gx, buf_ptr(&b), buf_len(&b));
 		buf_free(&b);
+		return RUN_WAIT;
+	}
+	if (x->src != NULL) {
+		fetch_source(x);
 		return RUN_WAIT;
 	}
 	/* Our own selected mailbox to someone else's. */
