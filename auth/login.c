@@ -328,7 +328,8 @@ run_command(struct login_conn *c)
 	login_command(c, &cmd, rc, err);
 	explicit_bzero((void *)(uintptr_t)data, len);
 	imap_frame_done(&c->fr);
-	arena_reset(&c->arena);
+	/* The parsed command may hold a password, even after a parse error. */
+	arena_reset_wipe(&c->arena);
 }
 
 static void

@@ -50,6 +50,14 @@ arena_reset(struct arena *a)
 }
 
 void
+arena_reset_wipe(struct arena *a)
+{
+	for (struct arena_chunk *c = a->head; c != NULL; c = c->next)
+		explicit_bzero(c->data, c->pos);
+	arena_reset(a);
+}
+
+void
 arena_free(struct arena *a)
 {
 	struct arena_chunk *c, *next;

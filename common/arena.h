@@ -21,6 +21,9 @@ struct arena {
 
 void  arena_init(struct arena *a, size_t max);
 void  arena_reset(struct arena *a);	/* free everything, keep first chunk */
+/* The same, zeroing every byte handed out first: for memory that held
+ * secrets (the login process's parsed commands hold passwords). */
+void  arena_reset_wipe(struct arena *a);
 void  arena_free(struct arena *a);
 /* 16-byte aligned, zeroed; NULL only when the ceiling is reached. */
 void *arena_alloc(struct arena *a, size_t n);

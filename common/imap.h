@@ -229,6 +229,7 @@ struct select_args {
 #define SPECIAL_USE_JUNK     0x10
 #define SPECIAL_USE_SENT     0x20
 #define SPECIAL_USE_TRASH    0x40
+#define SPECIAL_USE_UNKNOWN  0x80	/* CREATE named an attribute we don't know */
 
 struct quota_resource {
 	const char *name;	/* "STORAGE", "MESSAGE", ... as sent */

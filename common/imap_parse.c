@@ -791,10 +791,12 @@ use_attrs(struct pstate *ps, unsigned *use)
 		for (i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
 			if (ip_eq(s - 1, n + 1, attrs[i].name))
 				break;
+		/* Well formed but unknown: the executor answers NO [USEATTR]
+		 * (RFC 6154 3), not a syntax error. */
 		if (i == sizeof(attrs) / sizeof(attrs[0]))
-			return ip_fail(ps, "Unknown special-use attribute \\%.*s",
-			    (int)IP_SHOW(n), s);
-		*use |= attrs[i].bit;
+			*use |= SPECIAL_USE_UNKNOWN;
+		else
+			*use |= attrs[i].bit;
 		if (ip_accept(ps, ')'))
 			return true;
 		if (!ip_sp(ps, "special-use attribute", "')'"))

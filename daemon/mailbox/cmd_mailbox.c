@@ -70,6 +70,9 @@ cmd_create(struct client *c)
 		return RUN_DONE;
 	if (strcmp(name, "INBOX") == 0)
 		return resp_no(c, "[ALREADYEXISTS] INBOX always exists");
+	if (c->cmd->u.create.use & SPECIAL_USE_UNKNOWN)
+		return resp_no(c, "[USEATTR] Unknown special-use attribute; known: "
+		    "\\All \\Archive \\Drafts \\Flagged \\Junk \\Sent \\Trash");
 	has_parent = nearest_parent(c, name, &parent);
 	if (client_is_guest(c)) {
 		/* "k" on the nearest existing parent (RFC 4314 4). */

@@ -282,6 +282,8 @@ view_enable_condstore(struct client *c)
 {
 	struct view *v = &c->view;
 
+	/* For the rest of the connection, not just this selection. */
+	c->enabled |= CAP_CONDSTORE;
 	if (v->condstore)
 		return;
 	v->condstore = true;

@@ -425,7 +425,9 @@ test_parse_create(void)
 	    SPECIAL_USE_FLAGGED | SPECIAL_USE_JUNK | SPECIAL_USE_TRASH);
 	OK("a CREATE x (USE ())");
 	CU_ASSERT_EQUAL(C.u.create.use, 0);
-	BAD("a CREATE x (USE (\\Important))", "Unknown special-use attribute \\Important");
+	/* Well formed but unknown: parsed, and answered NO [USEATTR]. */
+	OK("a CREATE x (USE (\\Important \\Drafts))");
+	CU_ASSERT_EQUAL(C.u.create.use, SPECIAL_USE_UNKNOWN | SPECIAL_USE_DRAFTS);
 	BAD("a CREATE x (USE (Drafts))", "Invalid special-use attribute");
 	BAD("a CREATE x (FOO)", "Unknown CREATE parameter FOO");
 	BAD("a CREATE x (USE (\\Drafts) USE (\\Sent))", "Duplicate CREATE parameter");
