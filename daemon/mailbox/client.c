@@ -600,6 +600,11 @@ do_hand_back(struct client *c)
 		client_close(c, "Too much pipelined input after PROXYAUTH");
 		return;
 	}
+	/* Out of epoll before the descriptor goes: the message may be sent
+	 * and our copy closed at once, and a closed number can't be removed
+	 * while the socket lives on elsewhere - its next input would wake
+	 * this loop for a client that is freed. */
+	ev_io_stop(c->user->loop, &c->io);
 	ipc_msg_init(&m, IPC_MBOX_HANDBACK);
 	ipc_put_u64(&m, c->session_id);
 	ipc_put_str(&m, c->cmd->tag);
@@ -607,7 +612,6 @@ do_hand_back(struct client *c)
 	ipc_put_fd(&m, c->fd);
 	ipc_chan_send(c->user->master, &m);
 	/* The descriptor now travels with the message: forget ours. */
-	ev_io_stop(c->user->loop, &c->io);
 	c->fd = -1;
 	c->handback = true;
 	c->closing = true;
