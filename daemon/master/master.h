@@ -197,9 +197,17 @@ void   sessions_stop(void);
 
 /* A user's mailbox process, for the request handlers of requests.c. */
 struct mbox;
+/* Registers the mailbox process pid of user u, whose channel end is
+ * chan_fd: what mbox_spawn() does after fork, and how a test puts a fake
+ * mailbox process under the master's real checks (tests/unit/auth/
+ * test_mbox_authz.c).  The next session for u goes to it. */
+struct mbox *mbox_attach(pid_t pid, int chan_fd, const struct dir_user *u);
 const char  *mbox_user(const struct mbox *mb);	/* the master's record */
 uint32_t     mbox_user_id(const struct mbox *mb);
 bool         mbox_has_session(struct mbox *mb, uint64_t id);
+/* How session id came to act as the process's user (ipc_imp_method);
+ * -1 if the process has no such session. */
+int          mbox_session_method(struct mbox *mb, uint64_t id);
 void         mbox_send(struct mbox *mb, struct ipc_msg *m);
 struct mbox *mbox_running(uint32_t user_id);	/* NULL if none */
 void         mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg);

@@ -68,6 +68,16 @@ req_setquota(struct mbox *mb, struct ipc_reader *r)
 	}
 	if (target[0] == '\0')
 		target = mbox_user(mb);
+	/* The admin is the process's user, and only in a session where that
+	 * user logged in as themself: not a guest's, not an impersonation. */
+	if (mbox_session_method(mb, id) != IPC_IMP_NONE) {
+		log_warnx("SETQUOTA for %s refused: session %016llx in %s's "
+		    "process is not %s's own login", target,
+		    (unsigned long long)id, mbox_user(mb), mbox_user(mb));
+		setquota_answer(mb, id, IPC_REQ_DENIED,
+		    "SETQUOTA is for administrators only");
+		return;
+	}
 	if (dir_user_get(master.dir, mbox_user(mb), &admin) != 0 || !admin.admin) {
 		log_warnx("SETQUOTA for %s by %s refused: not an administrator",
 		    target, mbox_user(mb));

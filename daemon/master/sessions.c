@@ -12,8 +12,10 @@
  *
  * What a mailbox process may send depends on the session it names:
  *   SESSION_END   any session of its own;
- *   PROXYAUTH     an active session; answered from the directory, with
- *                 the process's own user (the master's record) as admin;
+ *   PROXYAUTH     an active session in which the process's own user
+ *                 logged in as themself (not a guest's, not one already
+ *                 acting as someone else); answered from the directory,
+ *                 with that user (the master's record) as the admin;
  *   HANDBACK      only after an OK PROXYAUTH_RESULT for that session,
  *                 with that session's client socket; the session then
  *                 continues in the target's process (audited).
@@ -168,16 +170,23 @@ mbox_spawn(const struct dir_user *u)
 		close(sp[0]);
 		return NULL;
 	}
+	log_debug("mailbox process %d started for %s", (int)pid, u->name);
+	return mbox_attach(pid, sp[0], u);
+}
+
+struct mbox *
+mbox_attach(pid_t pid, int chan_fd, const struct dir_user *u)
+{
 	struct mbox *mb = xcalloc(1, sizeof(*mb));
+
 	mb->pid = pid;
 	mb->user_id = u->id;
 	mk_strlcpy(mb->name, u->name, sizeof(mb->name));
 	ev_timer_init(&mb->linger, linger_cb, mb);
-	mb->chan = ipc_chan_new(master.loop, sp[0], mbox_msg, mb);
+	mb->chan = ipc_chan_new(master.loop, chan_fd, mbox_msg, mb);
 	mb->next = mboxes;
 	mboxes = mb;
 	child_add(pid, CHILD_MBOX, mb);
-	log_debug("mailbox process %d started for %s", (int)pid, u->name);
 	return mb;
 }
 
@@ -391,7 +400,7 @@ on_proxyauth(struct mbox *mb, struct ipc_reader *r)
 	struct ipc_msg m;
 
 	if (!ipc_end(r) || r->fd != -1 || (se = session_find(mb, id)) == NULL ||
-	    se->state != SS_ACTIVE) {
+	    se->state != SS_ACTIVE || se->method != IPC_IMP_NONE) {
 		mbox_violation(mb, "bad PROXYAUTH");
 		return;
 	}
@@ -497,6 +506,14 @@ bool
 mbox_has_session(struct mbox *mb, uint64_t id)
 {
 	return session_find(mb, id) != NULL;
+}
+
+int
+mbox_session_method(struct mbox *mb, uint64_t id)
+{
+	struct session *se = session_find(mb, id);
+
+	return se == NULL ? -1 : se->method;
 }
 
 void

@@ -1,0 +1,996 @@
+/*
+ * test_mbox_authz.c - what the master lets a mailbox process do
+ * (daemon/master/sessions.c, requests.c, authz.c), against compromised
+ * mailbox processes.
+ *
+ * A mailbox process runs with one user's uid and could be taken over by
+ * that user's mail (a parser bug).  Impersonation and shared access must
+ * then still pass the master's checks, which use the master's own record
+ * of whose process it is.  Each test forks fake mailbox processes,
+ * registers them with mbox_attach() exactly as mbox_spawn() does after
+ * fork, gives them sessions with the real session_start(), and runs the
+ * master's real event loop while they send what our mailbox code never
+ * would: a channel to a user who shares nothing with them, PROXYAUTH or
+ * SETQUOTA without being an administrator, a hand-off of a session the
+ * master never let go, malformed or foreign messages.  The tests assert
+ * the master's answers, what it did not do (no channel, no session for
+ * anyone else, no mailbox process forked, the directory and the audit
+ * trail unchanged) and that it killed the processes that broke the
+ * protocol.  Positive controls (an administrator's PROXYAUTH, a real
+ * share) show that the same fakes are served when they are entitled.
+ */
+#include "daemon/master/master.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/directory.h"
+
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/mk-mbauthz-XXXXXX";
+static struct ev_loop *loop;
+static struct directory *dir;
+static struct dir_user alice, bob, carol, admin, admin2;
+
+static int
+add_user(const char *name, bool is_admin, struct dir_user *u)
+{
+	uint32_t id;
+
+	if (dir_user_add(dir, name, "$6$salt$not-a-real-hash", &id) != 0 ||
+	    (is_admin && dir_user_set_admin(dir, name, true) != 0))
+		return -1;
+	return dir_user_get(dir, name, u);
+}
+
+int
+test_mbox_authz_init(void)
+{
+	struct mk_config cfg;
+	char path[PATH_MAX], err[256];
+
+	log_init("test_mbox_authz", true, 0);
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	config_defaults(&cfg);
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", tmpdir);
+	/* A process without sessions is let go at once. */
+	cfg.mailbox_linger = 0;
+	snprintf(path, sizeof(path), "%s/users", tmpdir);
+	if (mkdir(path, 0700) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/directory.db", tmpdir);
+	if (dir_open(path, true, &dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	if (add_user("alice", false, &alice) != 0 ||
+	    add_user("bob", false, &bob) != 0 ||
+	    add_user("carol", false, &carol) != 0 ||
+	    add_user("root-admin", true, &admin) != 0 ||
+	    add_user("admin2", true, &admin2) != 0)
+		return -1;
+	/* carol shares with bob, not with alice. */
+	if (dir_share_set(dir, carol.id, "Proj", "bob", "lr") != 0)
+		return -1;
+	loop = ev_loop_new();
+	return master_core_init(&cfg, loop, dir);
+}
+
+int
+test_mbox_authz_cleanup(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	dir_close(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the fake mailbox process ---- */
+
+/* What a script has in the child. */
+struct fake_io {
+	int      chan;		/* its end of the channel to the master */
+	int      report;	/* lines for the test */
+	int      client;	/* the client socket of its first session */
+	uint64_t sessions[4];	/* ids of the sessions it was given */
+	size_t   nsessions;
+};
+
+typedef void (*script_fn)(struct fake_io *io);
+
+struct fake {
+	const struct dir_user *user;
+	script_fn   script;
+	bool        session;	/* give it a client session at the start */
+	/* filled in by run() */
+	pid_t       pid;
+	int         report;	/* read end */
+	int         client;	/* the test's end of the session's socket */
+	char        said[1024];	/* what the script reported */
+	bool        killed;
+	bool        client_closed;
+};
+
+static uint8_t msgbuf[IPC_MAX_MSG];
+
+static const char *
+req_name(uint8_t res)
+{
+	switch (res) {
+	case IPC_REQ_OK: return "OK";
+	case IPC_REQ_DENIED: return "DENIED";
+	case IPC_REQ_NOTFOUND: return "NOTFOUND";
+	case IPC_REQ_FAILED: return "FAILED";
+	}
+	return "?";
+}
+
+static const char *
+auth_name(uint8_t res)
+{
+	switch (res) {
+	case IPC_AUTH_OK: return "OK";
+	case IPC_AUTH_NOT_ADMIN: return "NOT_ADMIN";
+	case IPC_AUTH_NO_SUCH_USER: return "NO_SUCH_USER";
+	case IPC_AUTH_TARGET_ADMIN: return "TARGET_ADMIN";
+	default: return "other";
+	}
+}
+
+static const char *
+method_name(uint8_t method)
+{
+	switch (method) {
+	case IPC_IMP_NONE: return "NONE";
+	case IPC_IMP_PROXYAUTH: return "PROXYAUTH";
+	case IPC_IMP_GUEST: return "GUEST";
+	default: return "other";
+	}
+}
+
+static void
+say(struct fake_io *io, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+say(struct fake_io *io, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		(void)!write(io->report, line, MK_MIN((size_t)n, sizeof(line) - 1));
+}
+
+static void
+send_msg(struct fake_io *io, struct ipc_msg *m)
+{
+	if (ipc_send_now(io->chan, m) == -1)
+		_exit(3);
+}
+
+/* The next message of one of the types wanted (others, such as quota
+ * pushes, are skipped); exits if the channel closes. */
+static void
+recv_type(struct fake_io *io, struct ipc_reader *r, uint32_t type)
+{
+	for (;;) {
+		if (ipc_recv_now(io->chan, msgbuf, r) == -1)
+			_exit(4);
+		if (r->type == type)
+			return;
+		if (r->fd != -1)
+			close(r->fd);
+	}
+}
+
+/* Waits for a session from the master and reports how it came. */
+static void
+take_session(struct fake_io *io)
+{
+	struct ipc_reader r;
+	struct ipc_session s;
+
+	recv_type(io, &r, IPC_MBOX_SESSION);
+	ipc_get_session(&r, &s);
+	if (!ipc_end(&r) || r.fd == -1)
+		_exit(5);
+	say(io, "session user=%s authcid=%s method=%s\n", s.user, s.authcid,
+	    method_name(s.method));
+	if (io->nsessions < nitems(io->sessions))
+		io->sessions[io->nsessions++] = s.id;
+	if (io->client == -1)
+		io->client = ipc_take_fd(&r);
+	else
+		close(ipc_take_fd(&r));
+}
+
+/* A well-behaved end: every session ends, then the master lets the
+ * process go (mailbox_linger 0) and it exits. */
+static void
+finish(struct fake_io *io)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+
+	for (size_t i = 0; i < io->nsessions; i++) {
+		ipc_msg_init(&m, IPC_MBOX_SESSION_END);
+		ipc_put_u64(&m, io->sessions[i]);
+		send_msg(io, &m);
+	}
+	while (ipc_recv_now(io->chan, msgbuf, &r) == 0)
+		if (r.fd != -1)
+			close(r.fd);
+	say(io, "exit\n");
+	_exit(0);
+}
+
+/* A compromised process lingers; the master must kill it. */
+static void
+hang(struct fake_io *io)
+{
+	(void)io;
+	for (;;)
+		pause();
+}
+
+static void
+guest_open(struct fake_io *io, uint64_t req, const char *owner)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_GUEST_OPEN);
+	ipc_put_u64(&m, req);
+	ipc_put_str(&m, owner);
+	send_msg(io, &m);
+	recv_type(io, &r, IPC_MBOX_GUEST_RESULT);
+	uint64_t id = ipc_get_u64(&r);
+	uint8_t res = ipc_get_u8(&r);
+	say(io, "guest %s req=%llu %s fd=%s\n", owner,
+	    (unsigned long long)id, req_name(res), r.fd != -1 ? "yes" : "no");
+	if (r.fd != -1)
+		close(r.fd);
+}
+
+static uint8_t
+proxyauth(struct fake_io *io, uint64_t session, const char *target)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_PROXYAUTH);
+	ipc_put_u64(&m, session);
+	ipc_put_str(&m, target);
+	send_msg(io, &m);
+	recv_type(io, &r, IPC_MBOX_PROXYAUTH_RESULT);
+	(void)ipc_get_u64(&r);
+	uint8_t res = ipc_get_u8(&r);
+	say(io, "proxyauth %s %s\n", target, auth_name(res));
+	return res;
+}
+
+static void
+handback(struct fake_io *io, uint64_t session, int fd)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_HANDBACK);
+	ipc_put_u64(&m, session);
+	ipc_put_str(&m, "a2");
+	ipc_put_bytes(&m, "a3 SELECT INBOX\r\n", 17);
+	ipc_put_fd(&m, fd);
+	send_msg(io, &m);
+}
+
+static void
+setquota(struct fake_io *io, uint64_t session, const char *target)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_SETQUOTA);
+	ipc_put_u64(&m, session);
+	ipc_put_str(&m, target);
+	ipc_put_u8(&m, 1);
+	ipc_put_u64(&m, 5);
+	ipc_put_u8(&m, 1);
+	ipc_put_u64(&m, 7);
+	send_msg(io, &m);
+	recv_type(io, &r, IPC_MBOX_SETQUOTA_RESULT);
+	(void)ipc_get_u64(&r);
+	say(io, "setquota %s %s\n", target[0] ? target : "(own)",
+	    req_name(ipc_get_u8(&r)));
+}
+
+/* ---- running fakes under the real master ---- */
+
+static bool
+said(const struct fake *f, const char *line)
+{
+	return strstr(f->said, line) != NULL;
+}
+
+static struct {
+	struct fake *f;
+	size_t       n;
+	uint64_t     deadline;
+} watch;
+
+static void
+watch_cb(struct ev_timer *t)
+{
+	if (children_count() == 0 || now_ms() > watch.deadline)
+		ev_loop_break(loop);
+	else
+		ev_timer_start(loop, t, 20);
+}
+
+static void
+give_session(struct fake *f)
+{
+	int sp[2];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0);
+	struct peer p;
+	memset(&p, 0, sizeof(p));
+	mk_strlcpy(p.addr, "192.0.2.44", sizeof(p.addr));
+	/* A socketpair made here stands for the client connection: the
+	 * master checks a handed-back socket by who made it (the relay
+	 * check), and that is this process. */
+	p.relay = getpid();
+	p.rec = addr_get(p.addr);
+	p.rec->conns++;
+	master.nconn++;
+	struct session_start s = {
+		.user = f->user, .authcid = f->user->name,
+		.authc_admin = f->user->admin, .method = IPC_IMP_NONE,
+		.okverb = "LOGIN", .tag = "a1", .peer = &p, .fd = sp[1],
+	};
+	CU_ASSERT_FATAL(session_start(&s) == 0);
+	f->client = sp[0];
+}
+
+static void
+run(struct fake *f, size_t n)
+{
+	unsigned long killed_before = master.nkilled;
+	int master_ends[8];
+	size_t nends = 0;
+	struct ev_timer t;
+
+	CU_ASSERT_FATAL(n <= nitems(master_ends));
+	for (size_t i = 0; i < n; i++) {
+		int chan[2], report[2];
+		CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, chan) == 0);
+		CU_ASSERT_FATAL(pipe(report) == 0);
+		pid_t pid = fork();
+		CU_ASSERT_FATAL(pid != -1);
+		if (pid == 0) {
+			struct fake_io io = { .chan = chan[1],
+			    .report = report[1], .client = -1 };
+			ev_signals_reset();
+			/* Only the master may hold the other end of a
+			 * channel, or its closing would go unseen. */
+			for (size_t k = 0; k < nends; k++)
+				close(master_ends[k]);
+			close(chan[0]);
+			close(report[0]);
+			f[i].script(&io);
+			_exit(6);
+		}
+		close(chan[1]);
+		close(report[1]);
+		f[i].pid = pid;
+		f[i].report = report[0];
+		f[i].client = -1;
+		master_ends[nends++] = chan[0];
+		mbox_attach(pid, chan[0], f[i].user);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (f[i].session)
+			give_session(&f[i]);
+
+	watch.f = f;
+	watch.n = n;
+	watch.deadline = now_ms() + 5000;
+	ev_timer_init(&t, watch_cb, NULL);
+	ev_timer_start(loop, &t, 20);
+	ev_loop_run(loop);
+	ev_timer_stop(loop, &t);
+
+	/* Still running after the deadline (a fake waiting for something
+	 * that never came, or a mailbox process the master forked): fail,
+	 * and clean up. */
+	CU_ASSERT_EQUAL(children_count(), 0);
+	if (children_count() != 0) {
+		children_terminate(SIGKILL);
+		watch.deadline = now_ms() + 2000;
+		ev_timer_start(loop, &t, 20);
+		ev_loop_run(loop);
+		ev_timer_stop(loop, &t);
+	}
+	for (size_t i = 0; i < n; i++) {
+		ssize_t got = read(f[i].report, f[i].said, sizeof(f[i].said) - 1);
+		f[i].said[got > 0 ? got : 0] = '\0';
+		close(f[i].report);
+		/* Gone without having said goodbye, and the master counted
+		 * a kill. */
+		f[i].killed = kill(f[i].pid, 0) == -1 && errno == ESRCH &&
+		    master.nkilled > killed_before && !said(&f[i], "exit\n");
+		if (f[i].client != -1) {
+			struct pollfd pfd = { .fd = f[i].client, .events = POLLIN };
+			char b;
+			f[i].client_closed = poll(&pfd, 1, 1000) == 1 &&
+			    read(f[i].client, &b, 1) == 0;
+			close(f[i].client);
+		}
+	}
+}
+
+static void
+assert_nothing_left(void)
+{
+	CU_ASSERT_EQUAL(children_count(), 0);
+	CU_ASSERT_EQUAL(sessions_count(), 0);
+	CU_ASSERT_EQUAL(mboxes_count(), 0);
+	CU_ASSERT_EQUAL(master.nconn, 0);
+}
+
+/* No mailbox process was ever forked for name (mbox_spawn() makes the
+ * user's directory first). */
+static bool
+never_spawned(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/users/%s", tmpdir, name);
+	return access(path, F_OK) == -1 && errno == ENOENT;
+}
+
+static int
+count_row(const struct dir_audit *a, void *arg)
+{
+	(void)a;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+audit_rows(void)
+{
+	int n = 0;
+
+	CU_ASSERT_EQUAL(dir_audit_foreach(dir, count_row, &n), 0);
+	return n;
+}
+
+
+/* ---- shared access: IPC_MBOX_GUEST_OPEN ---- */
+
+static void
+script_guest_open_refused(struct fake_io *io)
+{
+	take_session(io);
+	guest_open(io, 7, "carol");	/* shares with bob, not alice */
+	guest_open(io, 8, "nosuchuser");
+	guest_open(io, 9, "alice");	/* its own user: no guest needed */
+	finish(io);
+}
+
+void
+test_guest_open_without_share_is_denied(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_guest_open_refused,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0],
+	    "session user=alice authcid=alice method=NONE\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest carol req=7 DENIED fd=no\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest nosuchuser req=8 NOTFOUND fd=no\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest alice req=9 DENIED fd=no\n"));
+	CU_ASSERT_TRUE(said(&f[0], "exit\n"));
+	CU_ASSERT_FALSE(f[0].killed);
+	/* No process of carol's was started, so no channel exists. */
+	CU_ASSERT_TRUE(never_spawned("carol"));
+	CU_ASSERT_TRUE(never_spawned("nosuchuser"));
+	assert_nothing_left();
+}
+
+static void
+script_guest_open_granted(struct fake_io *io)
+{
+	take_session(io);
+	guest_open(io, 11, "carol");
+	finish(io);
+}
+
+static void
+script_owner(struct fake_io *io)
+{
+	take_session(io);	/* the guest session the master opens */
+	finish(io);
+}
+
+/* The positive control: carol shares with alice, so alice's process gets
+ * a channel, and carol's process a guest session naming alice. */
+void
+test_guest_open_with_share_is_granted(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_guest_open_granted,
+		  .session = true },
+		{ .user = &carol, .script = script_owner },
+	};
+
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Proj", "alice", "lr"), 0);
+	run(f, nitems(f));
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Proj", "alice", ""), 0);
+	CU_ASSERT_TRUE(said(&f[0], "guest carol req=11 OK fd=yes\n"));
+	CU_ASSERT_TRUE(said(&f[1],
+	    "session user=carol authcid=alice method=GUEST\n"));
+	CU_ASSERT_FALSE(f[0].killed || f[1].killed);
+	assert_nothing_left();
+}
+
+/* "anyone" in the index is a grant to every user. */
+void
+test_guest_open_with_anyone_share_is_granted(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_guest_open_granted,
+		  .session = true },
+		{ .user = &carol, .script = script_owner },
+	};
+
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Public", "anyone", "l"), 0);
+	run(f, nitems(f));
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Public", "anyone", ""), 0);
+	CU_ASSERT_TRUE(said(&f[0], "guest carol req=11 OK fd=yes\n"));
+	CU_ASSERT_TRUE(said(&f[1],
+	    "session user=carol authcid=alice method=GUEST\n"));
+	assert_nothing_left();
+}
+
+/* ---- PROXYAUTH ---- */
+
+static void
+script_proxyauth_non_admin(struct fake_io *io)
+{
+	take_session(io);
+	proxyauth(io, io->sessions[0], "bob");
+	proxyauth(io, io->sessions[0], "root-admin");
+	finish(io);
+}
+
+void
+test_proxyauth_from_non_admin_is_refused(void)
+{
+	int rows = audit_rows();
+	struct fake f[] = {
+		{ .user = &alice, .script = script_proxyauth_non_admin,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "proxyauth bob NOT_ADMIN\n"));
+	CU_ASSERT_TRUE(said(&f[0], "proxyauth root-admin NOT_ADMIN\n"));
+	CU_ASSERT_TRUE(said(&f[0], "exit\n"));
+	CU_ASSERT_FALSE(f[0].killed);
+	CU_ASSERT_TRUE(never_spawned("bob"));
+	CU_ASSERT_EQUAL(audit_rows(), rows);
+	assert_nothing_left();
+}
+
+static void
+script_handback_after_refusal(struct fake_io *io)
+{
+	take_session(io);
+	if (proxyauth(io, io->sessions[0], "bob") != IPC_AUTH_OK)
+		handback(io, io->sessions[0], io->client);
+	hang(io);
+}
+
+/* Refused, the process hands the client over anyway: killed, and the
+ * connection goes nowhere (no session for bob, nobody holds it). */
+void
+test_handback_after_refused_proxyauth_is_killed(void)
+{
+	int rows = audit_rows();
+	struct fake f[] = {
+		{ .user = &alice, .script = script_handback_after_refusal,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "proxyauth bob NOT_ADMIN\n"));
+	CU_ASSERT_TRUE(f[0].killed);
+	CU_ASSERT_TRUE(f[0].client_closed);
+	CU_ASSERT_TRUE(never_spawned("bob"));
+	CU_ASSERT_EQUAL(audit_rows(), rows);
+	assert_nothing_left();
+}
+
+static void
+script_handback_unasked(struct fake_io *io)
+{
+	take_session(io);
+	handback(io, io->sessions[0], io->client);
+	hang(io);
+}
+
+/* Even an administrator's process can't hand a session over without
+ * an OK PROXYAUTH for it. */
+void
+test_handback_without_proxyauth_is_killed(void)
+{
+	int rows = audit_rows();
+	struct fake f[] = {
+		{ .user = &admin, .script = script_handback_unasked,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	CU_ASSERT_TRUE(f[0].client_closed);
+	CU_ASSERT_EQUAL(audit_rows(), rows);
+	assert_nothing_left();
+}
+
+static void
+script_admin_proxyauth(struct fake_io *io)
+{
+	take_session(io);
+	proxyauth(io, io->sessions[0], "admin2");
+	proxyauth(io, io->sessions[0], "nosuchuser");
+	if (proxyauth(io, io->sessions[0], "alice") == IPC_AUTH_OK)
+		handback(io, io->sessions[0], io->client);
+	/* The session went back: this process has none, so the master
+	 * lets it go. */
+	finish(io);
+}
+
+static void
+script_target(struct fake_io *io)
+{
+	take_session(io);
+	finish(io);
+}
+
+/* The positive control: an administrator's session moves to alice's
+ * process, audited, with a new session id. */
+void
+test_proxyauth_by_admin_moves_the_session(void)
+{
+	int rows = audit_rows();
+	struct fake f[] = {
+		{ .user = &admin, .script = script_admin_proxyauth,
+		  .session = true },
+		{ .user = &alice, .script = script_target },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "proxyauth admin2 TARGET_ADMIN\n"));
+	CU_ASSERT_TRUE(said(&f[0], "proxyauth nosuchuser NO_SUCH_USER\n"));
+	CU_ASSERT_TRUE(said(&f[0], "proxyauth alice OK\n"));
+	CU_ASSERT_TRUE(said(&f[1],
+	    "session user=alice authcid=root-admin method=PROXYAUTH\n"));
+	CU_ASSERT_TRUE(said(&f[0], "exit\n") && said(&f[1], "exit\n"));
+	CU_ASSERT_FALSE(f[0].killed || f[1].killed);
+	CU_ASSERT_EQUAL(audit_rows(), rows + 1);
+	assert_nothing_left();
+}
+
+static void
+script_handback_foreign_socket(struct fake_io *io)
+{
+	int sp[2];
+
+	take_session(io);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1)
+		_exit(7);
+	if (proxyauth(io, io->sessions[0], "alice") == IPC_AUTH_OK)
+		handback(io, io->sessions[0], sp[0]);
+	hang(io);
+}
+
+/* An OK PROXYAUTH lets only the session's own connection move. */
+void
+test_handback_of_foreign_socket_is_killed(void)
+{
+	int rows = audit_rows();
+	struct fake f[] = {
+		{ .user = &admin, .script = script_handback_foreign_socket,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "proxyauth alice OK\n"));
+	CU_ASSERT_TRUE(f[0].killed);
+	CU_ASSERT_TRUE(never_spawned("alice"));
+	CU_ASSERT_EQUAL(audit_rows(), rows);
+	assert_nothing_left();
+}
+
+static void
+script_proxyauth_from_guest(struct fake_io *io)
+{
+	take_session(io);	/* bob's guest session */
+	proxyauth(io, io->sessions[0], "alice");
+	hang(io);
+}
+
+static void
+script_bob_opens_admin(struct fake_io *io)
+{
+	take_session(io);
+	guest_open(io, 21, "root-admin");
+	finish(io);
+}
+
+/* A guest session in an administrator's process acts as the guest: the
+ * master won't take it for the administrator. */
+void
+test_proxyauth_from_guest_session_is_killed(void)
+{
+	int rows = audit_rows();
+	struct fake f[] = {
+		{ .user = &bob, .script = script_bob_opens_admin,
+		  .session = true },
+		{ .user = &admin, .script = script_proxyauth_from_guest },
+	};
+
+	CU_ASSERT_EQUAL(dir_share_set(dir, admin.id, "Help", "bob", "lr"), 0);
+	run(f, nitems(f));
+	CU_ASSERT_EQUAL(dir_share_set(dir, admin.id, "Help", "bob", ""), 0);
+	CU_ASSERT_TRUE(said(&f[0], "guest root-admin req=21 OK fd=yes\n"));
+	CU_ASSERT_TRUE(said(&f[1],
+	    "session user=root-admin authcid=bob method=GUEST\n"));
+	CU_ASSERT_FALSE(said(&f[1], "proxyauth"));
+	CU_ASSERT_TRUE(f[1].killed);
+	CU_ASSERT_TRUE(never_spawned("alice"));
+	CU_ASSERT_EQUAL(audit_rows(), rows);
+	assert_nothing_left();
+}
+
+/* ---- SETQUOTA ---- */
+
+static void
+script_setquota(struct fake_io *io)
+{
+	take_session(io);
+	setquota(io, io->sessions[0], "bob");
+	setquota(io, io->sessions[0], "");
+	finish(io);
+}
+
+void
+test_setquota_from_non_admin_is_denied(void)
+{
+	struct dir_user a, b;
+	struct fake f[] = {
+		{ .user = &alice, .script = script_setquota, .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "setquota bob DENIED\n"));
+	CU_ASSERT_TRUE(said(&f[0], "setquota (own) DENIED\n"));
+	CU_ASSERT_FALSE(f[0].killed);
+	CU_ASSERT_EQUAL(dir_user_get(dir, "alice", &a), 0);
+	CU_ASSERT_EQUAL(dir_user_get(dir, "bob", &b), 0);
+	CU_ASSERT_EQUAL(a.quota_storage, -1);
+	CU_ASSERT_EQUAL(a.quota_messages, -1);
+	CU_ASSERT_EQUAL(b.quota_storage, -1);
+	CU_ASSERT_EQUAL(b.quota_messages, -1);
+	assert_nothing_left();
+}
+
+static void
+script_setquota_from_guest(struct fake_io *io)
+{
+	take_session(io);	/* bob's guest session */
+	setquota(io, io->sessions[0], "bob");
+	finish(io);
+}
+
+/* Not in an administrator's process either, if the session is a guest's. */
+void
+test_setquota_from_guest_session_is_denied(void)
+{
+	struct dir_user b;
+	struct fake f[] = {
+		{ .user = &bob, .script = script_bob_opens_admin,
+		  .session = true },
+		{ .user = &admin, .script = script_setquota_from_guest },
+	};
+
+	CU_ASSERT_EQUAL(dir_share_set(dir, admin.id, "Help", "bob", "lr"), 0);
+	run(f, nitems(f));
+	CU_ASSERT_EQUAL(dir_share_set(dir, admin.id, "Help", "bob", ""), 0);
+	CU_ASSERT_TRUE(said(&f[1], "setquota bob DENIED\n"));
+	CU_ASSERT_EQUAL(dir_user_get(dir, "bob", &b), 0);
+	CU_ASSERT_EQUAL(b.quota_storage, -1);
+	assert_nothing_left();
+}
+
+/* The positive control: the administrator's own session may. */
+void
+test_setquota_by_admin_is_applied(void)
+{
+	struct dir_user b;
+	struct fake f[] = {
+		{ .user = &admin, .script = script_setquota, .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "setquota bob OK\n"));
+	CU_ASSERT_EQUAL(dir_user_get(dir, "bob", &b), 0);
+	CU_ASSERT_EQUAL(b.quota_storage, 5);
+	CU_ASSERT_EQUAL(b.quota_messages, 7);
+	CU_ASSERT_EQUAL(dir_user_set_quota(dir, "bob", -1, -1), 0);
+	CU_ASSERT_EQUAL(dir_user_set_quota(dir, "root-admin", -1, -1), 0);
+	assert_nothing_left();
+}
+
+/* ---- protocol violations ---- */
+
+static void
+script_truncated_setquota(struct fake_io *io)
+{
+	struct ipc_msg m;
+
+	take_session(io);
+	ipc_msg_init(&m, IPC_MBOX_SETQUOTA);
+	ipc_put_u64(&m, io->sessions[0]);
+	send_msg(io, &m);
+	hang(io);
+}
+
+void
+test_malformed_message_is_killed(void)
+{
+	struct fake f[] = {
+		{ .user = &admin, .script = script_truncated_setquota,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	assert_nothing_left();
+}
+
+static void
+script_foreign_type(struct fake_io *io)
+{
+	struct ipc_msg m;
+
+	take_session(io);
+	/* What a login process says: "I checked alice's password". */
+	ipc_msg_init(&m, IPC_LOGIN_AUTH);
+	ipc_put_u8(&m, IPC_MECH_LOGIN);
+	ipc_put_str(&m, "");
+	ipc_put_str(&m, "bob");
+	ipc_put_bytes(&m, "x", 1);
+	send_msg(io, &m);
+	hang(io);
+}
+
+static void
+script_master_type(struct fake_io *io)
+{
+	struct ipc_msg m;
+
+	take_session(io);
+	/* A message only the master sends. */
+	ipc_msg_init(&m, IPC_MBOX_GUEST_RESULT);
+	ipc_put_u64(&m, 1);
+	ipc_put_u8(&m, IPC_REQ_OK);
+	send_msg(io, &m);
+	hang(io);
+}
+
+void
+test_message_not_for_the_master_is_killed(void)
+{
+	struct fake f[] = {
+		{ .user = &bob, .script = script_foreign_type, .session = true },
+		{ .user = &carol, .script = script_master_type, .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	CU_ASSERT_TRUE(f[1].killed);
+	assert_nothing_left();
+}
+
+static void
+script_other_session(struct fake_io *io)
+{
+	take_session(io);
+	/* A session id that is not this process's. */
+	proxyauth(io, io->sessions[0] ^ 1, "alice");
+	hang(io);
+}
+
+void
+test_request_for_another_session_is_killed(void)
+{
+	struct fake f[] = {
+		{ .user = &admin, .script = script_other_session,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_FALSE(said(&f[0], "proxyauth"));
+	CU_ASSERT_TRUE(f[0].killed);
+	CU_ASSERT_TRUE(never_spawned("alice"));
+	assert_nothing_left();
+}
+
+/* ---- the share index ---- */
+
+static int
+first_owner(const char *owner, const char *mailbox, const char *rights,
+    void *arg)
+{
+	(void)rights;
+	if (strcmp(mailbox, "Stolen") == 0)
+		mk_strlcpy(arg, owner, MK_USER_MAX);
+	return 0;
+}
+
+static void
+script_share(struct fake_io *io)
+{
+	struct ipc_msg m;
+
+	take_session(io);
+	/* No owner field: the entry can only be the process's own user's. */
+	ipc_msg_init(&m, IPC_MBOX_SHARE);
+	ipc_put_str(&m, "Stolen");
+	ipc_put_str(&m, "bob");
+	ipc_put_str(&m, "lr");
+	send_msg(io, &m);
+	ipc_msg_init(&m, IPC_MBOX_SHARE);
+	ipc_put_str(&m, "Stolen");
+	ipc_put_str(&m, "bob");
+	ipc_put_str(&m, "lr!");		/* not a right */
+	send_msg(io, &m);
+	hang(io);
+}
+
+void
+test_share_index_names_the_process_user(void)
+{
+	char owner[MK_USER_MAX] = "";
+	struct fake f[] = {
+		{ .user = &alice, .script = script_share, .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);	/* for the bad rights */
+	CU_ASSERT_EQUAL(dir_shares_for(dir, "bob", first_owner, owner), 0);
+	CU_ASSERT_STRING_EQUAL(owner, "alice");
+	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Stolen", "bob", ""), 0);
+	assert_nothing_left();
+}
