@@ -997,7 +997,8 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	if (rc == 0)
 		rc = store_begin(s);
 	if (rc == 0 && (rc = store_quota_usage(s, &q)) == 0 &&
-	    ((qs && q.storage + len > qs * 1024) || (qm && q.messages + 1 > qm))) {
+	    ((qs && (q.storage + len + 1023) / 1024 > qs) ||
+	    (qm && q.messages + 1 > qm))) {
 		store_rollback(s);
 		store_close(s);
 		errmsg("%s: quota exceeded (mailbox full)", u->name);

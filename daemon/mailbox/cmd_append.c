@@ -40,8 +40,10 @@ quota_check(struct client *c, uint64_t bytes, uint64_t count)
 		return 0;
 	if (store_quota_usage(u->store, &q) != 0)
 		return -1;
+	/* In KiB, rounded up, as GETQUOTA reports it: a limit near 2^64
+	 * bytes must not overflow into a tiny one. */
 	if (u->quota_storage != 0 &&
-	    q.storage + bytes > u->quota_storage * 1024)
+	    (q.storage + bytes + 1023) / 1024 > u->quota_storage)
 		return 1;
 	if (u->quota_messages != 0 && q.messages + count > u->quota_messages)
 		return 1;

@@ -201,6 +201,21 @@ class Commands(QuotaCase):
         self.assertIn('%s: storage 0 KiB used of 12345 KiB' % ADMIN[0],
                       self.server.ctl('quota', ADMIN[0]).stdout)
 
+    def test_huge_limit_is_not_a_tiny_one(self):
+        # 2^54 KiB is 2^64 bytes: the check must not wrap around to 0
+        bob = self.limited_user()
+        a = self.admin()
+        self.ok(a.cmd('SETQUOTA %s (STORAGE %d)' % (quote('user/' + bob[0]),
+                                                    2 ** 54)))
+        b = self.connect(bob)
+        self.ok(b.append('INBOX', sized(1000)))
+        p = self.server.ctl('deliver', bob[0], stdin='Subject: d\r\n\r\nx\r\n')
+        self.assertIn('delivered to %s/INBOX' % bob[0], p.stdout)
+        self.ok(a.cmd('SETQUOTA %s (STORAGE %d)' % (quote('user/' + bob[0]),
+                                                    2 ** 63 - 1)))
+        self.ok(b.append('INBOX', sized(1000)))
+        self.assertEqual(self.quota(b), {'STORAGE': (2, 2 ** 63 - 1)})
+
     def test_setquota_refusals(self):
         a = self.admin()
         tagged, _ = a.cmd('SETQUOTA "user/nosuchuser" (STORAGE 1)')
