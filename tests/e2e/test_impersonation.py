@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Server  # noqa: E402
+from mkharness import Server, free_port  # noqa: E402
 from mkimap import ImapCase, fetch_map, message, quote  # noqa: E402
 
 ADMIN = ('root-admin', 'secret-root-admin')
@@ -441,6 +441,57 @@ class NoSeen(AdminCase):
         self.select(c, 'INBOX')
         fm = fetch_map(self.ok(c.cmd('FETCH 1 BODY[]')))
         self.assertIn('\\Seen', fm[1]['FLAGS'])
+
+
+class OverTLS(AdminCase):
+    """PROXYAUTH on a TLS connection: the socket handed back and passed to
+    the target's process is the relay's socketpair, not the TCP one."""
+
+    @classmethod
+    def setUpClass(cls):
+        from test_tls import HAVE_CERTTOOL, make_cert
+        if not HAVE_CERTTOOL:
+            raise unittest.SkipTest('certtool (gnutls-bin) is not installed')
+        cls.tls_port = free_port()
+        cls.server = Server(admins=cls.admins, start=False)
+        cls.cert, key = make_cert(cls.server.tmp, 'server')
+        with open(cls.server.conf, 'a') as f:
+            f.write('listen_tls = 127.0.0.1:%d\ntls_cert = %s\n'
+                    'tls_key = %s\n' % (cls.tls_port, cls.cert, key))
+        cls.server.start()
+
+    def tls_client(self, implicit):
+        from test_tls import TLSClient, context
+        c = TLSClient(self.tls_port if implicit else self.server.port,
+                      context(self.cert))
+        self.addCleanup(c.close)
+        if implicit:
+            c.connect_tls()
+        else:
+            c.connect()
+            c.starttls()
+        return c
+
+    def check(self, implicit):
+        (alice, _), alice_data = self.user_with_mail('over tls')
+        c = self.tls_client(implicit)
+        self.ok(c.login(*ADMIN))
+        c.send('p1 PROXYAUTH %s\r\np2 NOOP\r\n' % alice)
+        self.assertRegex(c.read_until_tagged('p1')[0],
+                         r'^p1 OK \[CAPABILITY IMAP4rev1 ')
+        self.assertRegex(c.read_until_tagged('p2')[0], r'^p2 OK ')
+        self.assertEqual(self.inbox_bodies(c), [alice_data])
+        self.ok(c.cmd('LOGOUT'))
+        c.close()
+        row = self.wait_audit_ended(alice, 1)[0]
+        self.assertEqual((row['admin'], row['method'], row['client']),
+                         (ADMIN[0], 'PROXYAUTH', '127.0.0.1'))
+
+    def test_proxyauth_after_starttls(self):
+        self.check(implicit=False)
+
+    def test_proxyauth_on_implicit_tls(self):
+        self.check(implicit=True)
 
 
 class SeenByDefault(AdminCase):
