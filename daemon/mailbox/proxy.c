@@ -94,6 +94,7 @@ struct guest {
 
 static void guest_io(struct ev_io *io, uint32_t revents);
 static void guest_kill(struct guest *g, const char *why);
+static void guest_free(struct guest *g);
 static void guest_send_next(struct guest *g);
 
 /* ---- names ---- */
@@ -141,6 +142,24 @@ guest_find(struct client *c, const char *owner)
 
 static void gx_enable(struct guest *g);
 
+/* Drops the channels that died (refused by the master, or lost).  Called
+ * as a command starts, when nothing refers to them any more: their
+ * exchanges were failed, and only one command of a client runs at a
+ * time.  A client asking again and again can't pile them up. */
+static void
+guest_prune(struct client *c)
+{
+	struct guest **gp = &c->guests, *g;
+
+	while ((g = *gp) != NULL) {
+		if (g->dead && g != c->proxy) {
+			*gp = g->next;
+			guest_free(g);
+		} else
+			gp = &g->next;
+	}
+}
+
 static struct guest *
 guest_get(struct client *c, const char *owner)
 {
@@ -149,6 +168,7 @@ guest_get(struct client *c, const char *owner)
 
 	if (g != NULL)
 		return g;
+	guest_prune(c);
 	g = xcalloc(1, sizeof(*g));
 	g->c = c;
 	g->fd = -1;

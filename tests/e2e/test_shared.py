@@ -368,6 +368,22 @@ class Grants(SharedCase):
         self.assertRegex(b2.cmd('EXAMINE %s' % quote(self.name))[0],
                          r'^a\d+ NO \[NONEXISTENT\] ')
 
+    def test_refusals_leave_the_session_usable(self):
+        a, b = self.setup_share('lr')
+        carol = self.new_user()
+        for i in range(100):
+            for name in (shared(carol[0], 'INBOX'), shared('nosuchuser', 'X')):
+                self.assertRegex(b.cmd('EXAMINE %s' % quote(name))[0],
+                                 r'^a\d+ NO \[NONEXISTENT\] ')
+        self.assertEqual(self.select(b, self.name)['exists'], 3)
+        self.ok(b.append('INBOX', message(subject='mine')))
+        self.select(b, 'INBOX')
+        target = quote(shared(carol[0], 'X'))
+        for cmd in ('COPY 1 %s', 'MOVE 1 %s'):
+            self.assertRegex(b.cmd(cmd % target)[0],
+                             r'^a\d+ NO \[NONEXISTENT\] ')
+        self.assertEqual(self.select(b, 'INBOX')['exists'], 1)
+
     def test_owner_rename_and_delete(self):
         a, b = self.setup_share('lr')
         self.ok(a.cmd('CREATE Proj/Sub'))
