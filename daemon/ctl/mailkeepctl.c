@@ -1257,7 +1257,8 @@ cmd_audit(struct ctx *x)
 		errmsg("directory: %s", dir_errmsg(x->dir));
 		return EX_FAIL;
 	}
-	qsort(r.a, r.n, sizeof(*r.a), by_start);
+	if (r.n > 0)
+		qsort(r.a, r.n, sizeof(*r.a), by_start);
 	printf("%-19s  %-19s  %-16s %-16s %-9s %-15s %s\n", "START", "END",
 	    "ADMIN", "ACTING AS", "METHOD", "CLIENT", "SESSION");
 	/* The most recent rows, oldest first. */

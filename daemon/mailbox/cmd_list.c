@@ -268,7 +268,8 @@ lower_bound(const struct listing *l, const char *key)
 static void
 mark_relations(struct listing *l)
 {
-	qsort(l->e, l->n, sizeof(*l->e), cmp_entry_bytes);
+	if (l->n > 0)
+		qsort(l->e, l->n, sizeof(*l->e), cmp_entry_bytes);
 	for (size_t i = 0; i < l->n; i++)
 		l->e[i].subscribed = is_subscribed(l, l->e[i].name);
 	for (size_t i = 0; i < l->n; i++) {
@@ -491,7 +492,9 @@ cmd_list(struct client *c)
 	if (lsub || (a->sel & LIST_SEL_SUBSCRIBED))
 		add_subscription_names(&l);
 	mark_relations(&l);
-	qsort(l.e, l.n, sizeof(*l.e), cmp_entry);
+	/* A guest may see no mailbox at all: nothing to sort then. */
+	if (l.n > 0)
+		qsort(l.e, l.n, sizeof(*l.e), cmp_entry);
 	if (lsub)
 		run_lsub(c, a, pats, &l);
 	else
