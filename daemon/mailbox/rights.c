@@ -116,7 +116,12 @@ rights_check(struct client *c, const struct mbox *m, unsigned need,
 	if (!(have & (RT_L | RT_R)))
 		resp_no(c, "[NONEXISTENT] Mailbox doesn't exist: %s", name);
 	else {
-		rights_format(need & ~have, miss);
+		/* The letters themselves: "k", not "kc". */
+		size_t n = 0;
+		for (size_t i = 0; i < nitems(letters); i++)
+			if (need & ~have & letters[i].bit)
+				miss[n++] = letters[i].ch;
+		miss[n] = '\0';
 		resp_no(c, "[NOPERM] You lack the \"%s\" right on %s", miss, name);
 	}
 	return false;

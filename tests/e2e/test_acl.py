@@ -365,7 +365,9 @@ class Rights(AclCase):
                 'NOPERM')
         # without "k"
         self.ok(s.a.cmd('SETACL Proj %s lr' % s.bob[0]))
-        self.no(s.b.cmd('CREATE %s' % quote(s.name + '/Other')), 'NOPERM')
+        tagged = self.no(s.b.cmd('CREATE %s' % quote(s.name + '/Other')),
+                         'NOPERM')
+        self.assertIn('lack the "k" right', tagged)
         self.assertNotIn('Proj/Other', self.listed(s.a))
 
     def test_x_delete_and_rename(self):
