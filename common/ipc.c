@@ -222,6 +222,7 @@ ipc_type_name(uint32_t type)
 		[IPC_MBOX_SHARES_RESULT] = "MBOX_SHARES_RESULT",
 		[IPC_MBOX_GUEST_OPEN] = "MBOX_GUEST_OPEN",
 		[IPC_MBOX_GUEST_RESULT] = "MBOX_GUEST_RESULT",
+		[IPC_MBOX_SHARE_DONE] = "MBOX_SHARE_DONE",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

@@ -110,6 +110,10 @@ enum ipc_type {
 	/* master -> mailbox: u64 request id, u8 result (ipc_req_result),
 	 * + our end of the channel on OK */
 	IPC_MBOX_GUEST_RESULT,
+	/* master -> mailbox, no fields: one per IPC_MBOX_SHARE, in order,
+	 * once the index holds it.  SETACL and DELETEACL answer their client
+	 * only then, so the grantee's next LIST sees the change. */
+	IPC_MBOX_SHARE_DONE,
 
 	IPC_TYPE_MAX
 };

@@ -41,6 +41,23 @@ share_index_send(struct user *u, const char *mailbox, const char *identifier,
 	ipc_put_str(&m, identifier);
 	ipc_put_str(&m, rights);
 	ipc_chan_send(u->master, &m);
+	u->shares_sent++;
+}
+
+void
+share_index_done(struct user *u)
+{
+	struct client *c, *next;
+
+	u->shares_done++;
+	for (c = u->clients; c; c = next) {
+		next = c->next;
+		if (c->share_wait != 0 && c->share_wait <= u->shares_done) {
+			c->share_wait = 0;
+			resp_ok(c, "%s completed", c->cmd->name);
+			client_resume(c);
+		}
+	}
 }
 
 /* Finds a mailbox the session may administer; answers NO otherwise. */
@@ -145,7 +162,10 @@ set_rights(struct client *c, const struct mbox *m, const char *id,
 	share_index_send(c->user, m->name, id, rights);
 	log_info("user %s: %s now has \"%s\" on %s (set by %s)", c->user->name,
 	    id, rights, m->name, client_identity(c));
-	return resp_ok(c, "%s completed", c->cmd->name);
+	/* The OK waits for the master's index (share_index_done): once the
+	 * client has it, the grantee's LIST shows the change. */
+	c->share_wait = c->user->shares_sent;
+	return RUN_WAIT;
 }
 
 enum cmd_result

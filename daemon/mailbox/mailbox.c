@@ -99,6 +99,11 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	case IPC_MBOX_SHARES_RESULT:
 		shares_result(u, r);
 		break;
+	case IPC_MBOX_SHARE_DONE:
+		if (!ipc_end(r))
+			fatalx("malformed SHARE_DONE from the master");
+		share_index_done(u);
+		break;
 	case IPC_MBOX_QUOTA:
 		u->quota_storage = ipc_get_u64(r);
 		u->quota_messages = ipc_get_u64(r);

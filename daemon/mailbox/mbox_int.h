@@ -159,6 +159,8 @@ struct client {
 	bool              handback;		/* the socket went back to the master */
 	bool              handback_ready;	/* hand it back once output drains */
 	bool              waiting;		/* RUN_WAIT: input paused */
+	uint64_t          share_wait;		/* RUN_WAIT until shares_done
+						 * reaches this (SETACL) */
 };
 
 struct user {
@@ -173,6 +175,8 @@ struct user {
 	uint64_t          quota_storage;	/* KiB, 0 = unlimited */
 	uint64_t          quota_messages;
 	uint64_t          next_req;		/* ids of requests to the master */
+	uint64_t          shares_sent;		/* IPC_MBOX_SHARE messages */
+	uint64_t          shares_done;		/* ...the master has applied */
 	struct ev_io      watch;		/* inotify on the store's directory */
 };
 
@@ -380,6 +384,8 @@ enum cmd_result cmd_myrights(struct client *c);
 /* The share index (cmd_acl.c): tell the master what this user grants. */
 void share_index_send(struct user *u, const char *mailbox,
 	const char *identifier, const char *rights);
+/* The master applied one more of them (IPC_MBOX_SHARE_DONE). */
+void share_index_done(struct user *u);
 struct shared_list;
 /* ACL entries of name and its children, before a DELETE or RENAME. */
 void shared_snapshot(struct client *c, const char *name,

@@ -138,6 +138,7 @@ req_share(struct mbox *mb, struct ipc_reader *r)
 	const char *mailbox = ipc_get_str(r);
 	const char *grantee = ipc_get_str(r);
 	const char *rights = ipc_get_str(r);
+	struct ipc_msg m;
 
 	if (!ipc_end(r) || r->fd != -1 || mailbox[0] == '\0' ||
 	    grantee[0] == '\0' || !rights_valid(rights)) {
@@ -151,6 +152,8 @@ req_share(struct mbox *mb, struct ipc_reader *r)
 	else
 		log_info("share index: %s grants %s \"%s\" on %s", mbox_user(mb),
 		    grantee, rights, mailbox);
+	ipc_msg_init(&m, IPC_MBOX_SHARE_DONE);
+	mbox_send(mb, &m);
 }
 
 struct share_list {

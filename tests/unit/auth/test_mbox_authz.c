@@ -962,6 +962,7 @@ first_owner(const char *owner, const char *mailbox, const char *rights,
 static void
 script_share(struct fake_io *io)
 {
+	struct ipc_reader r;
 	struct ipc_msg m;
 
 	take_session(io);
@@ -971,6 +972,8 @@ script_share(struct fake_io *io)
 	ipc_put_str(&m, "bob");
 	ipc_put_str(&m, "lr");
 	send_msg(io, &m);
+	recv_type(io, &r, IPC_MBOX_SHARE_DONE);
+	say(io, "share done\n");
 	ipc_msg_init(&m, IPC_MBOX_SHARE);
 	ipc_put_str(&m, "Stolen");
 	ipc_put_str(&m, "bob");
@@ -988,6 +991,7 @@ test_share_index_names_the_process_user(void)
 	};
 
 	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "share done\n"));
 	CU_ASSERT_TRUE(f[0].killed);	/* for the bad rights */
 	CU_ASSERT_EQUAL(dir_shares_for(dir, "bob", first_owner, owner), 0);
 	CU_ASSERT_STRING_EQUAL(owner, "alice");
