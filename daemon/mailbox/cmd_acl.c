@@ -44,6 +44,15 @@ share_index_send(struct user *u, const char *mailbox, const char *identifier,
 	u->shares_sent++;
 }
 
+enum cmd_result
+share_index_ok(struct client *c)
+{
+	if (c->user->shares_done >= c->user->shares_sent)
+		return resp_ok(c, "%s completed", c->cmd->name);
+	c->share_wait = c->user->shares_sent;
+	return RUN_WAIT;
+}
+
 void
 share_index_done(struct user *u)
 {
@@ -162,10 +171,7 @@ set_rights(struct client *c, const struct mbox *m, const char *id,
 	share_index_send(c->user, m->name, id, rights);
 	log_info("user %s: %s now has \"%s\" on %s (set by %s)", c->user->name,
 	    id, rights, m->name, client_identity(c));
-	/* The OK waits for the master's index (share_index_done): once the
-	 * client has it, the grantee's LIST shows the change. */
-	c->share_wait = c->user->shares_sent;
-	return RUN_WAIT;
+	return share_index_ok(c);
 }
 
 enum cmd_result

@@ -100,7 +100,8 @@ cmd_create(struct client *c)
 		return resp_store_error(c, rc, "CREATE");
 	if (has_parent)
 		share_inherited(c, &parent, name);
-	return resp_ok(c, "CREATE completed");
+	/* Inherited entries reach the share index before the OK. */
+	return share_index_ok(c);
 }
 
 enum cmd_result
@@ -139,7 +140,7 @@ cmd_delete(struct client *c)
 	if (c->state == CS_SELECTED && c->view.ms->m.id == m.id)
 		view_close(c);
 	mbox_changed(c->user, m.id);
-	return resp_ok(c, "DELETE completed");
+	return share_index_ok(c);
 }
 
 enum cmd_result
@@ -186,7 +187,7 @@ cmd_rename(struct client *c)
 		return resp_store_error(c, rc, "RENAME");
 	/* Renaming INBOX moved its messages away: its viewers must hear. */
 	mbox_changed(c->user, m.id);
-	return resp_ok(c, "RENAME completed");
+	return share_index_ok(c);
 }
 
 enum cmd_result

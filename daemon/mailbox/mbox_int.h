@@ -386,6 +386,10 @@ void share_index_send(struct user *u, const char *mailbox,
 	const char *identifier, const char *rights);
 /* The master applied one more of them (IPC_MBOX_SHARE_DONE). */
 void share_index_done(struct user *u);
+/* "OK <command> completed" once the master has applied every update
+ * sent so far (RUN_WAIT until then), so that other users' LIST agrees
+ * with what this command changed. */
+enum cmd_result share_index_ok(struct client *c);
 struct shared_list;
 /* ACL entries of name and its children, before a DELETE or RENAME. */
 void shared_snapshot(struct client *c, const char *name,
