@@ -38,8 +38,8 @@ base64_encode(const void *p, size_t n, struct buf *out)
 	return 0;
 }
 
-static int
-b64val(unsigned char c)
+int
+base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -85,7 +85,7 @@ decode_strict(const char *s, size_t n, struct buf *out)
 		int k, nval = (i + 4 == n) ? 4 - (int)pad : 4;
 
 		for (k = 0; k < nval; k++) {
-			int v = b64val((unsigned char)s[i + (size_t)k]);
+			int v = base64_value((unsigned char)s[i + (size_t)k]);
 			if (v < 0)
 				return -1;
 			acc = acc << 6 | (uint32_t)v;
@@ -113,7 +113,7 @@ decode_loose(const char *s, size_t n, struct buf *out)
 			k = 0;
 			continue;
 		}
-		if ((v = b64val((unsigned char)s[i])) < 0)
+		if ((v = base64_value((unsigned char)s[i])) < 0)
 			continue;
 		acc = acc << 6 | (uint32_t)v;
 		if (++k == 4) {

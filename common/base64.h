@@ -17,6 +17,8 @@
 /* Appends the encoding of p[0..n) (padded, no line breaks) to out.
  * 0, or -1 if out's ceiling was reached. */
 int base64_encode(const void *p, size_t n, struct buf *out);
+/* The sextet of one base64 character, or -1 (also used by store/mime). */
+int base64_value(unsigned char c);
 
 /* Appends the decoding of s[0..n) to out.  strict: only the alphabet,
  * length a multiple of 4, '=' only as final padding; anything else is

@@ -16,24 +16,9 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/base64.h"
 #include "common/buf.h"
 #include "store/mime_int.h"
-
-static int
-b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 size_t
 b64_dec(const char *s, size_t n, char *out, bool *invalid)
@@ -44,7 +29,7 @@ b64_dec(const char *s, size_t n, char *out, bool *invalid)
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		int v = b64_val(c);
+		int v = base64_value(c);
 
 		if (v < 0) {
 			if (c == '=') {
