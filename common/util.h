@@ -20,6 +20,8 @@ void  *xcalloc(size_t n, size_t size);
 void  *xreallocarray(void *p, size_t n, size_t size);
 char  *xstrdup(const char *s);
 char  *xstrndup(const char *s, size_t n);
+/* n bytes of p (which need not hold a NUL), then a NUL. */
+char  *xmemdup0(const void *p, size_t n);
 char  *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wipe then free: for passwords and anything derived from them. */
 void   freezero(void *p, size_t len);

@@ -428,6 +428,8 @@ response_end(struct guest *g)
 
 	if (x == NULL || x->mode != GM_COLLECT)
 		return;
+	/* Terminated, so that no parser of a response can read past it. */
+	buf_cstr(&g->resp);
 	if (x->on_resp)
 		x->on_resp(g, x, buf_ptr(&g->resp), buf_len(&g->resp));
 	else if (c->proxy == g)
@@ -1539,7 +1541,7 @@ fetched_one(struct guest *g, struct gx *gx, const char *r, size_t n)
 	char *data = NULL;
 	size_t dlen = 0;
 
-	if (n < 10 || (p = strstr(r, " FETCH (")) == NULL || p > end) {
+	if (n < 10 || (p = memmem(r, n, " FETCH (", 8)) == NULL) {
 		if (g->c->proxy == g)	/* e.g. EXISTS: the client's business */
 			buf_add(&g->c->out, r, n);
 		return;
@@ -1623,7 +1625,7 @@ read_local_msg(const struct msg_row *r, void *arg)
 	buf_init(&fl, 0);
 	resp_flags(&fl, view_flags(lr->c, r), r->keywords, false);
 	/* resp_flags wrote "(...)": keep what is inside. */
-	m->flags = xstrndup(buf_ptr(&fl) + 1, buf_len(&fl) - 2);
+	m->flags = xmemdup0(buf_ptr(&fl) + 1, buf_len(&fl) - 2);
 	buf_free(&fl);
 	if (store_body_open(lr->c->user->store, r->body_id, &b, &size) != 0) {
 		lr->rc = -1;
@@ -1672,7 +1674,7 @@ move_rights_resp(struct guest *g, struct gx *gx, const char *r, size_t n)
 	}
 	buf_init(&name, 0);
 	if (read_astring(&p, end, &name) && p < end && *p == ' ') {
-		char *text = xstrndup(p + 1, (size_t)(end - p - 1));
+		char *text = xmemdup0(p + 1, (size_t)(end - p - 1));
 		text[strcspn(text, "\r\n")] = '\0';
 		rights = rights_parse(text, &ok);
 		free(text);
