@@ -33,35 +33,21 @@ set_tagged(struct client *c, const char *status, const char *fmt, va_list ap)
 	return RUN_DONE;
 }
 
-enum cmd_result
-resp_ok(struct client *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	set_tagged(c, "OK", fmt, ap);
-	va_end(ap);
-	return RUN_DONE;
+/* The three tagged answers differ only in their status word. */
+#define TAGGED_RESPONSE(fn, status)					\
+enum cmd_result								\
+fn(struct client *c, const char *fmt, ...)				\
+{									\
+	va_list ap;							\
+	va_start(ap, fmt);						\
+	set_tagged(c, status, fmt, ap);					\
+	va_end(ap);							\
+	return RUN_DONE;						\
 }
 
-enum cmd_result
-resp_no(struct client *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	set_tagged(c, "NO", fmt, ap);
-	va_end(ap);
-	return RUN_DONE;
-}
-
-enum cmd_result
-resp_bad(struct client *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	set_tagged(c, "BAD", fmt, ap);
-	va_end(ap);
-	return RUN_DONE;
-}
+TAGGED_RESPONSE(resp_ok, "OK")
+TAGGED_RESPONSE(resp_no, "NO")
+TAGGED_RESPONSE(resp_bad, "BAD")
 
 enum cmd_result
 resp_store_error(struct client *c, int rc, const char *what)
