@@ -33,7 +33,9 @@
 #include "store/directory.h"
 
 #include <CUnit/CUnit.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -144,12 +146,31 @@ struct fake_login {
 	char  addr[32];
 };
 
+/* The master's key for a textual client address (as accept_one()). */
+static void
+key_of(const char *addr, char *key, size_t len)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else {
+		CU_ASSERT_FATAL(inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1);
+		s6->sin6_family = AF_INET6;
+	}
+	addr_key((struct sockaddr *)&ss, key, len);
+}
+
 static void
 login_start(struct fake_login *f, const char *addr, const char *pw)
 {
 	int sp[2];
 	struct ipc_msg m;
 	struct peer p;
+	char key[MK_ADDRSTRLEN];
 
 	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
 	f->pid = idle_child();
@@ -158,7 +179,8 @@ login_start(struct fake_login *f, const char *addr, const char *pw)
 	mk_strlcpy(f->addr, addr, sizeof(f->addr));
 	memset(&p, 0, sizeof(p));
 	mk_strlcpy(p.addr, addr, sizeof(p.addr));
-	p.rec = addr_get(addr);
+	key_of(addr, key, sizeof(key));
+	p.rec = addr_get(key);
 	p.rec->conns++;
 	master.nconn++;
 	login_attach(f->pid, sp[0], &p);
@@ -277,6 +299,191 @@ worker_stop(void)
 {
 	close(worker.chan);
 	kill_and_reap(worker.pid);
+}
+
+/* ---- overload, per-network and per-account limits ---- */
+
+/* Runs first, before any worker answered: the pool assumes 100 ms per
+ * request until it has measured one.  With a 1 s login_timeout and one
+ * worker that does not answer, the queue soon holds more than the worker
+ * could serve in time, and further logins are refused at once
+ * (UNAVAILABLE) instead of queued to time out. */
+void
+test_overload_is_shed(void)
+{
+	struct fake_login f[20];
+	uint8_t v[4];
+	size_t refused = 0, first_refused = 0;
+	char addr[32];
+
+	master.cfg.login_timeout = 1;
+	acct_clear();
+	addr_clear();
+	worker_start();
+	for (size_t i = 0; i < nitems(f); i++) {
+		snprintf(addr, sizeof(addr), "203.0.113.%zu", i + 1);
+		login_start(&f[i], addr, "wrong");
+		pump(1);
+		if (login_verdicts(&f[i], v, 1) == 1) {
+			CU_ASSERT_EQUAL(v[0], IPC_AUTH_UNAVAILABLE);
+			if (refused++ == 0)
+				first_refused = i;
+		}
+	}
+	/* ~9 fit in the second (1 busy + 8 queued at 100 ms); the rest not. */
+	CU_ASSERT(first_refused >= 5 && first_refused <= 10);
+	CU_ASSERT_EQUAL(refused, nitems(f) - first_refused);
+	for (size_t i = 0; i < nitems(f); i++)
+		login_timeout(&f[i]);
+	worker_stop();
+	struct hashpool_stats st;
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.queued, 0);
+	CU_ASSERT_EQUAL(st.busy, 0);
+	master.cfg.login_timeout = 60;
+}
+
+/* Four logins from one IPv6 /64 are pending (the worker holds one, three
+ * are queued): a fifth from another address of the same /64 is refused
+ * without a hash; one from the next /64 is not.  When the four fail, the
+ * failures count for the whole /64. */
+void
+test_pending_per_network_is_capped(void)
+{
+	struct fake_login f[6];
+	uint8_t v[4];
+	const char *addrs[] = {
+		"2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1:ffff::3",
+		"2001:db8:0:1:1:2:3:4", "2001:db8:0:1::5", "2001:db8:0:2::1",
+	};
+	char key[MK_ADDRSTRLEN];
+
+	acct_clear();
+	addr_clear();
+	worker_start();
+	for (size_t i = 0; i < 6; i++) {
+		login_start(&f[i], addrs[i], "wrong");
+		pump(1);
+	}
+	for (size_t i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(login_verdicts(&f[i], v, 1), 0);
+	CU_ASSERT_EQUAL(login_verdicts(&f[4], v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_THROTTLED);
+	CU_ASSERT_EQUAL(login_verdicts(&f[5], v, 1), 0);
+	key_of(addrs[0], key, sizeof(key));
+	CU_ASSERT_STRING_EQUAL(key, "2001:db8:0:1::/64");
+	struct addr_rec *r = addr_get(key);
+	CU_ASSERT_EQUAL(r->pending, 4);
+	CU_ASSERT_EQUAL(r->fails, 0);
+	/* The pending ones count as failures already. */
+	r->fails = master.cfg.auth_fail_limit - 4;
+	r->window_start = now_ms();
+	CU_ASSERT_TRUE(addr_throttled(r));
+	r->fails = 0;
+	while (worker_answer())
+		;
+	pump(20);
+	CU_ASSERT_EQUAL(r->pending, 0);
+	CU_ASSERT_EQUAL(r->fails, 4);
+	for (size_t i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(login_verdicts(&f[i], v, 1), 1);
+		CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	}
+	for (size_t i = 0; i < 6; i++)
+		login_timeout(&f[i]);
+	worker_stop();
+}
+
+/* Guesses at one account from many networks: past the account's limit
+ * they are verified one at a time, and each failure is answered after a
+ * growing delay before the next starts; the user's correct password
+ * still succeeds, at once from a network it logged in from before. */
+void
+test_account_throttle_serializes_and_delays(void)
+{
+	struct fake_login f[6], user, home;
+	uint8_t v[4];
+	char addr[32];
+	struct hashpool_stats st;
+
+	master.cfg.auth_account_delay_max_ms = 400;
+	acct_clear();
+	addr_clear();
+	worker_start();
+	/* The user logs in once from home. */
+	login_start(&home, "198.51.100.200", "right");
+	pump(1);
+	CU_ASSERT_TRUE(worker_answer());
+	pump(2);
+	CU_ASSERT_EQUAL(login_verdicts(&home, v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	login_timeout(&home);
+	/* Three failures (the limit) from three networks, concurrently. */
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(addr, sizeof(addr), "10.%zu.0.1", i + 1);
+		login_start(&f[i], addr, "wrong");
+		pump(1);
+	}
+	while (worker_answer())
+		;
+	pump(10);
+	struct acct_rec *a = acct_get("alice", true);
+	CU_ASSERT_TRUE(acct_slow(a));
+	/* Now three more guessers and the user from a new network. */
+	for (size_t i = 3; i < 6; i++) {
+		snprintf(addr, sizeof(addr), "10.%zu.0.1", i + 1);
+		login_start(&f[i], addr, "wrong");
+		pump(1);
+	}
+	login_start(&user, "10.99.0.1", "right");
+	pump(1);
+	CU_ASSERT_EQUAL(acct_waiting(a), 3);	/* f[4], f[5], user */
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy + st.queued, 1);	/* f[3] only */
+	uint64_t t0 = now_ms(), t_first = 0;
+	/* f[3] fails: answered after 250 ms, and f[4] starts only then. */
+	CU_ASSERT_TRUE(worker_answer());
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy + st.queued, 0);
+	while (login_verdicts(&f[3], v, 1) == 0 && now_ms() - t0 < 3000)
+		pump(5);
+	t_first = now_ms() - t0;
+	CU_ASSERT(t_first >= 240);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	for (int i = 0; i < 100 && !worker_answer(); i++)
+		pump(5);
+	/* f[4] failed: 500 ms, capped at 400, before f[5] may start.
+	 * Meanwhile the user at home is not queued behind the guessers. */
+	t0 = now_ms();
+	login_start(&home, "198.51.100.200", "right");
+	pump(1);
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy, 1);
+	CU_ASSERT_TRUE(worker_answer());
+	pump(2);
+	CU_ASSERT_EQUAL(login_verdicts(&home, v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	CU_ASSERT(now_ms() - t0 < 300);
+	while (login_verdicts(&f[4], v, 1) == 0 && now_ms() - t0 < 3000)
+		pump(5);
+	CU_ASSERT(now_ms() - t0 >= 380);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	/* f[5] and then the user from the new network get their turns; the
+	 * user's right password succeeds. */
+	for (int i = 0; i < 400 && login_verdicts(&user, v, 1) == 0; i++) {
+		worker_answer();
+		pump(5);
+	}
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	CU_ASSERT_EQUAL(login_verdicts(&f[5], v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	for (size_t i = 0; i < 6; i++)
+		login_timeout(&f[i]);
+	login_timeout(&user);
+	login_timeout(&home);
+	worker_stop();
+	CU_ASSERT_TRUE(acct_idle());
+	master.cfg.auth_account_delay_max_ms = 4;
 }
 
 /* ---- the scenarios ---- */
