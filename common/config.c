@@ -202,7 +202,7 @@ static const struct key keys[] = {
 	UINTK("verbose", verbose, 0, 3),
 	UINTK("auth_throttle_ipv4_prefix", auth_throttle_ipv4_prefix, 8, 32),
 	UINTK("auth_throttle_ipv6_prefix", auth_throttle_ipv6_prefix, 16, 128),
-	UINTK("auth_max_pending_per_addr", auth_max_pending_per_addr, 1, 1000),
+	UINTK("auth_max_pending_per_addr", auth_max_pending_per_addr, 1, 1000000),
 	UINTK("auth_max_pending", auth_max_pending, 1, 1000000),
 	UINTK("auth_account_fail_limit", auth_account_fail_limit, 1, 1000000),
 	UINTK("auth_account_fail_window", auth_account_fail_window, 1, 86400),

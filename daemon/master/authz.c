@@ -248,6 +248,7 @@ start_hash(struct auth_attempt *a)
 	struct login_child *lc = a->lc;
 
 	lc->hash_req = hashpool_submit(a->hash, a->secret, a->nsecret,
+	    lc->started + (uint64_t)master.cfg.login_timeout * 1000,
 	    hash_done, a);
 	/* The pool has its own copy now. */
 	freezero(a->secret, a->nsecret);
@@ -271,8 +272,8 @@ waiter_start(struct acct_waiter *w)
 	start_hash(a);
 }
 
-/* True if a login submitted now would wait in the hash queue past the
- * moment its login process gives up. */
+/* True if a login submitted now would likely wait in the hash queue
+ * past the moment its login process gives up. */
 static bool
 overloaded(const struct login_child *lc)
 {
@@ -282,7 +283,9 @@ overloaded(const struct login_child *lc)
 	uint64_t deadline = lc->started + (uint64_t)master.cfg.login_timeout * 1000;
 	uint64_t expect = hashpool_expected_ms();
 
-	if (now + expect <= deadline)
+	/* A quarter of the time left is kept as a margin: the estimate is
+	 * an average, and the client must still be answered. */
+	if (now < deadline && expect <= (deadline - now) * 3 / 4)
 		return false;
 	shed++;
 	if (now - last_log >= 1000) {

@@ -48,6 +48,7 @@ struct hreq {
 	void         *arg;
 	bool          cancelled;
 	uint64_t      sent;		/* monotonic ms, when given to a worker */
+	uint64_t      deadline;		/* 0, or when nobody waits any more */
 	struct hreq  *next;
 };
 
@@ -72,7 +73,7 @@ static struct {
 	uint64_t         avg_ms;	/* moving average of a request's time */
 } pool;
 
-static void dispatch(void);
+static void dispatch(bool expire);
 static void worker_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 
 static void
@@ -130,7 +131,7 @@ hashpool_attach(pid_t pid, int chan_fd)
 	pool.alive++;
 	pool.last_start = w->started;
 	child_add(pid, CHILD_HASH, w);
-	dispatch();
+	dispatch(true);
 }
 
 /* Brings the pool up to its size.  Replacements for workers that died
@@ -151,7 +152,7 @@ fill_pool(bool paced)
 		if (pool.alive == before)
 			break;
 	}
-	dispatch();
+	dispatch(true);
 }
 
 static void
@@ -256,25 +257,45 @@ queue_pop(void)
 	return NULL;
 }
 
+/* expire: answer requests past their deadline (never from
+ * hashpool_submit(), whose caller is not ready for its callback yet). */
 static void
-dispatch(void)
+dispatch(bool expire)
 {
 	for (struct hworker *w = pool.workers; w && pool.qhead; w = w->next) {
 		if (w->chan == NULL || w->busy != NULL)
 			continue;
-		struct hreq *q = queue_pop();
+		struct hreq *q;
+		/* A request whose answer would come after its deadline is
+		 * answered "no answer" now: its login is told at once instead
+		 * of timing out, and the worker serves one that can still
+		 * make it.  (The callback may submit; that only queues.) */
+		while ((q = queue_pop()) != NULL && expire && q->deadline != 0 &&
+		    now_ms() + pool.avg_ms > q->deadline)
+			hreq_done(q, -1);
 		if (q == NULL)
 			break;
+		if (w->chan == NULL || w->busy != NULL) {
+			/* the callback used this worker: put q back first */
+			q->next = pool.qhead;
+			pool.qhead = q;
+			if (pool.qtail == NULL)
+				pool.qtail = q;
+			pool.qlen++;
+			continue;
+		}
 		send_request(w, q);
 	}
 }
 
 uint64_t
 hashpool_submit(const char *hash, const uint8_t *secret, size_t nsecret,
-    hash_done_cb cb, void *arg)
+    uint64_t deadline, hash_done_cb cb, void *arg)
 {
 	struct hreq *q;
 
+	if (deadline != 0 && now_ms() + pool.avg_ms > deadline)
+		return 0;
 	if (pool.qlen >= master.cfg.auth_max_pending) {
 		log_warnx("hash queue full (%u requests): refusing",
 		    master.cfg.auth_max_pending);
@@ -288,13 +309,14 @@ hashpool_submit(const char *hash, const uint8_t *secret, size_t nsecret,
 	q->nsecret = nsecret;
 	q->cb = cb;
 	q->arg = arg;
+	q->deadline = deadline;
 	if (pool.qtail)
 		pool.qtail->next = q;
 	else
 		pool.qhead = q;
 	pool.qtail = q;
 	pool.qlen++;
-	dispatch();
+	dispatch(false);
 	return q->id;
 }
 
@@ -327,6 +349,13 @@ hashpool_expected_ms(void)
 {
 	unsigned alive = pool.alive ? pool.alive : 1;
 	uint64_t avg = pool.avg_ms ? pool.avg_ms : INITIAL_HASH_MS;
+	uint64_t now = now_ms();
+
+	/* The average lags when the machine slows down all at once (a
+	 * burst): a request a worker has held for longer says more. */
+	for (struct hworker *w = pool.workers; w; w = w->next)
+		if (w->busy != NULL && now - w->busy->sent > avg)
+			avg = now - w->busy->sent;
 
 	/* Everything ahead of it, spread over the workers, then its own. */
 	return ((uint64_t)pool.qlen + pool.busy) * avg / alive + avg;
@@ -381,7 +410,7 @@ worker_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 	if (pool.avg_ms == 0)
 		pool.avg_ms = 1;
 	hreq_done(q, match);
-	dispatch();
+	dispatch(true);
 }
 
 void

@@ -215,9 +215,11 @@ void     hashpool_start(unsigned n);
 /* Adjusts the pool to n workers (after a reload). */
 void     hashpool_resize(unsigned n);
 /* Copies hash and secret; returns a request id, or 0 if the queue is
- * full (cb is not called then). */
+ * full (cb is not called then).  A request still queued when it could no
+ * longer be answered before deadline (monotonic ms; 0: none) is answered
+ * -1 instead of computed. */
 uint64_t hashpool_submit(const char *hash, const uint8_t *secret,
-	size_t nsecret, hash_done_cb cb, void *arg);
+	size_t nsecret, uint64_t deadline, hash_done_cb cb, void *arg);
 /* The callback of request id will not be called; a queued request
  * leaves the queue at once. */
 void     hashpool_cancel(uint64_t id);
