@@ -17,13 +17,15 @@ networks slow that account down while its real password still works.
 """
 import os
 import selectors
+import shutil
 import socket
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import HOST, Server  # noqa: E402
+from mkharness import HOST, Client, Server, is_root  # noqa: E402
 
 BURST = int(os.environ.get('MK_BURST', '1500'))
 
@@ -209,6 +211,67 @@ class AccountThrottle(unittest.TestCase):
             self.assertRegex(tagged, r' OK ')
             self.assertLess(time.monotonic() - t0, 0.9)
             c.close()
+
+
+NET_A = '2001:db8:1:2::'     # one /64 ...
+NET_B = '2001:db8:1:3::'     # ... and the next one
+V6_ADDRS = [NET_A + '1', NET_A + '2', NET_A + '3', NET_A + '4', NET_A + '5',
+            NET_B + '2']
+
+
+@unittest.skipUnless(is_root() and shutil.which('unshare') and
+                     shutil.which('ip'), 'needs root, unshare and ip: '
+                     'a network namespace with IPv6 addresses on lo')
+class IPv6Network(unittest.TestCase):
+    """Different addresses of one IPv6 /64 are one client network.  The
+    addresses are put on the loopback device of a network namespace of
+    the test's own (unshare -n), where the test runs IPv6Inner."""
+
+    def test_failures_count_per_64(self):
+        env = dict(os.environ, MK_IN_NETNS='1')
+        p = subprocess.run(['unshare', '-n', sys.executable,
+                            os.path.abspath(__file__), '-v', 'IPv6Inner'],
+                           env=env, capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn('Ran 1 test', p.stderr)
+        self.assertNotIn('skipped', p.stderr)
+
+
+@unittest.skipUnless(os.environ.get('MK_IN_NETNS'),
+                     'runs inside the namespace IPv6Network makes')
+class IPv6Inner(unittest.TestCase):
+
+    def test_inner(self):
+        subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+        for a in V6_ADDRS:
+            subprocess.run(['ip', 'addr', 'add', a + '/64', 'dev', 'lo',
+                            'nodad'], check=True)
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind((NET_A + '1', 0))
+        port6 = probe.getsockname()[1]
+        probe.close()
+        with Server(users={'alice': 'apw', 'bob': 'bpw'}, config={
+                'listen': '[%s1]:%d' % (NET_A, port6),
+                'plaintext_auth': 'always',
+                'auth_fail_limit': 3, 'auth_delay_max_ms': 100}) as s:
+            def login(src, user, pw):
+                c = Client(port6, host=NET_A + '1', source=src)
+                c.connect()
+                tagged, _ = c.login(user, pw)
+                c.close()
+                return tagged
+            for src, user in ((NET_A + '2', 'alice'), (NET_A + '3', 'bob'),
+                              (NET_A + '4', 'alice')):
+                self.assertIn('NO [AUTHENTICATIONFAILED]',
+                              login(src, user, 'wrong'))
+            # a fourth address of the same /64: refused without a hash
+            self.assertRegex(login(NET_A + '5', 'alice', 'apw'),
+                             r' NO \[UNAVAILABLE\] Too many failed')
+            # the next /64 is another network
+            self.assertRegex(login(NET_B + '2', 'alice', 'apw'), r' OK ')
+            self.assertIn('refusing login from %s5: 3 failures' % NET_A,
+                          s.logtext())
 
 
 if __name__ == '__main__':
