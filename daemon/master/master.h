@@ -13,7 +13,10 @@
  *   sessions.c  mailbox processes and the sessions they serve;
  *   requests.c  what mailbox processes may ask: SETQUOTA, the share
  *               index, channels to a sharing user's process;
- *   addrtab.c   per-client-address records: connections, failures.
+ *   addrtab.c   per-client-network records: connections, failures,
+ *               logins being verified;
+ *   accttab.c   per-account records: failures, the queue of a slowed
+ *               account.
  *
  * Everything runs in one event loop; the state lives in one struct
  * master, so each file reads as the handler of its own messages.
