@@ -432,9 +432,9 @@ hashpool_stop(void)
 	ev_timer_stop(master.loop, &pool.restart);
 	for (struct hworker *w = pool.workers; w; w = w->next)
 		worker_close(w);
-	/* A callback may submit again (the next attempt of a throttled
-	 * account); with no worker left that only queues, and is popped
-	 * here in turn. */
+	/* Callbacks never submit directly (a throttled account's next
+	 * attempt starts from a timer), but were one to, it would only
+	 * queue, and be popped here in turn. */
 	struct hreq *q;
 	while ((q = queue_pop()) != NULL)
 		hreq_done(q, -1);
