@@ -38,6 +38,13 @@ config_defaults(struct mk_config *c)
 	c->auth_fail_limit = 20;
 	c->auth_delay_max_ms = 5000;
 	c->login_timeout = 60;
+	c->auth_throttle_ipv4_prefix = 32;
+	c->auth_throttle_ipv6_prefix = 64;
+	c->auth_max_pending_per_addr = 4;
+	c->auth_max_pending = 4096;
+	c->auth_account_fail_limit = 10;
+	c->auth_account_fail_window = 900;
+	c->auth_account_delay_max_ms = 10000;
 	c->autologout = 1800;
 	c->idle_keepalive = 240;
 	c->mailbox_linger = 10;
@@ -193,6 +200,13 @@ static const struct key keys[] = {
 	STR("folder_junk", folder_junk),
 	BOOLK("fsync", fsync),
 	UINTK("verbose", verbose, 0, 3),
+	UINTK("auth_throttle_ipv4_prefix", auth_throttle_ipv4_prefix, 8, 32),
+	UINTK("auth_throttle_ipv6_prefix", auth_throttle_ipv6_prefix, 16, 128),
+	UINTK("auth_max_pending_per_addr", auth_max_pending_per_addr, 1, 1000000),
+	UINTK("auth_max_pending", auth_max_pending, 1, 1000000),
+	UINTK("auth_account_fail_limit", auth_account_fail_limit, 1, 1000000),
+	UINTK("auth_account_fail_window", auth_account_fail_window, 1, 86400),
+	UINTK("auth_account_delay_max_ms", auth_account_delay_max_ms, 0, 60000),
 };
 
 static int

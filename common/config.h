@@ -85,6 +85,18 @@ struct mk_config {
 
 	bool     fsync;			/* synchronous=FULL vs NORMAL */
 	int      verbose;
+
+	/* Password guessing (daemon/master/addrtab.c, accttab.c): client
+	 * addresses are counted by these prefixes (IPv4-mapped IPv6 as
+	 * IPv4); verifications pending per prefix and in all are capped;
+	 * failures per account slow that account down. */
+	unsigned auth_throttle_ipv4_prefix;
+	unsigned auth_throttle_ipv6_prefix;
+	unsigned auth_max_pending_per_addr;
+	unsigned auth_max_pending;	/* the hash queue's bound */
+	unsigned auth_account_fail_limit;
+	unsigned auth_account_fail_window;	/* seconds */
+	unsigned auth_account_delay_max_ms;
 };
 
 /* Fills in every default. */

@@ -443,8 +443,15 @@ ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m)
 	else
 		c->head = o;
 	c->tail = o;
-	if (chan_flush_some(c) == -1)
-		log_warn("ipc send");
+	/* A peer that has gone away is an ordinary event (a login process
+	 * whose client timed out while its verdict was on the way): its
+	 * EOF reaches the handler through the loop. */
+	if (chan_flush_some(c) == -1) {
+		if (errno == EPIPE || errno == ECONNRESET)
+			log_debug("ipc send: peer gone");
+		else
+			log_warn("ipc send");
+	}
 	update_interest(c);
 }
 

@@ -3,8 +3,15 @@
  *
  * authz_login() takes one IPC_LOGIN_AUTH (already accepted as legal by
  * children.c) to a verdict:
- *   - an address over auth_fail_limit in its window is refused at once,
- *     with no hash computed (THROTTLED);
+ *   - a client network (addrtab.c: the address cut to its prefix) whose
+ *     failures plus pending logins reach auth_fail_limit in its window,
+ *     or that has auth_max_pending_per_addr logins being verified, is
+ *     refused at once, with no hash computed (THROTTLED);
+ *   - when the hash queue is longer than the workers can serve before
+ *     this login process's login_timeout, the login is refused at once
+ *     (UNAVAILABLE) rather than queued to time out: load is shed early
+ *     and visibly, and the workers spend no time on logins nobody will
+ *     be waiting for;
  *   - the authentication identity is looked up in the directory; an
  *     unknown or invalid name is checked against a dummy hash, so the
  *     answer takes as long as for a real user (no user enumeration);
@@ -30,7 +37,14 @@
 #include <time.h>
 
 struct auth_attempt {
+	struct acct_waiter w;		/* its place at a slow account */
 	struct login_child *lc;
+	struct acct_rec *acct;		/* NULL: the name is not counted */
+	bool            serial;		/* holds the account's slot */
+	bool            counted;	/* pending at its network */
+	const char     *hash;		/* authc.hash or the dummy hash */
+	uint8_t        *secret;		/* kept only while it waits */
+	size_t          nsecret;
 	uint8_t         method;		/* ipc_imp_method */
 	bool            known;		/* authc names an existing user */
 	bool            target_ok;	/* authzid is a valid name */
@@ -113,8 +127,34 @@ lookup(const char *name, struct dir_user *u)
 static void
 attempt_free(struct auth_attempt *a)
 {
+	if (a->secret != NULL)
+		freezero(a->secret, a->nsecret);
 	explicit_bzero(a, sizeof(*a));
 	free(a);
+}
+
+/* Gives back what the attempt holds; for a failure, counts it at its
+ * network and account and returns the delay before answering it. */
+static unsigned
+attempt_end(struct auth_attempt *a, enum acct_outcome how)
+{
+	struct addr_rec *rec = a->lc->peer.rec;
+	unsigned delay = 0, d;
+
+	if (a->w.queued)
+		acct_cancel(a->acct, &a->w);
+	else if (a->acct != NULL) {
+		d = acct_done(a->acct, a->serial, how, rec ? rec->addr : "");
+		delay = MK_MAX(delay, d);
+	}
+	a->acct = NULL;
+	a->serial = false;
+	if (a->counted && rec != NULL) {
+		d = addr_end(rec, how == ACCT_FAILED);
+		delay = MK_MAX(delay, d);
+	}
+	a->counted = false;
+	return delay;
 }
 
 void
@@ -123,19 +163,19 @@ authz_abandon(struct login_child *lc)
 	if (lc->hash_req != 0)
 		hashpool_cancel(lc->hash_req);
 	lc->hash_req = 0;
-	if (lc->attempt != NULL)
+	if (lc->attempt != NULL) {
+		attempt_end(lc->attempt, ACCT_NO_ANSWER);
 		attempt_free(lc->attempt);
+	}
 	lc->attempt = NULL;
 }
 
 static void
-fail(struct login_child *lc, const struct auth_attempt *a)
+fail(struct login_child *lc, const struct auth_attempt *a, unsigned delay)
 {
-	unsigned delay = addr_fail(lc->peer.rec);
-
 	log_info("authentication failed for '%s' from %s (%u in window, "
 	    "answering in %u ms)", a->authcid, lc->peer.addr,
-	    lc->peer.rec->fails, delay);
+	    lc->peer.rec ? lc->peer.rec->fails : 0, delay);
 	login_verdict_later(lc, IPC_AUTH_FAILED, delay);
 }
 
@@ -189,13 +229,76 @@ hash_done(void *arg, int result)
 
 	lc->hash_req = 0;
 	lc->attempt = NULL;
-	if (result == -1)
+	if (result == -1) {
+		attempt_end(a, ACCT_NO_ANSWER);
 		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
-	else if (result == 1 && a->known)
+	} else if (result == 1 && a->known) {
+		attempt_end(a, ACCT_SUCCEEDED);
 		succeed(lc, a);
-	else
-		fail(lc, a);
+	} else
+		fail(lc, a, attempt_end(a, ACCT_FAILED));
 	attempt_free(a);
+}
+
+/* Hands the attempt to the hash pool; the verdict follows in
+ * hash_done(). */
+static void
+start_hash(struct auth_attempt *a)
+{
+	struct login_child *lc = a->lc;
+
+	lc->hash_req = hashpool_submit(a->hash, a->secret, a->nsecret,
+	    lc->started + (uint64_t)master.cfg.login_timeout * 1000,
+	    hash_done, a);
+	/* The pool has its own copy now. */
+	freezero(a->secret, a->nsecret);
+	a->secret = NULL;
+	a->nsecret = 0;
+	if (lc->hash_req == 0) {
+		lc->attempt = NULL;
+		attempt_end(a, ACCT_NO_ANSWER);
+		attempt_free(a);
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+	}
+}
+
+/* Its turn at a slow account has come. */
+static void
+waiter_start(struct acct_waiter *w)
+{
+	struct auth_attempt *a = (struct auth_attempt *)w;
+
+	a->serial = true;
+	start_hash(a);
+}
+
+/* True if a login submitted now would likely wait in the hash queue
+ * past the moment its login process gives up. */
+static bool
+overloaded(const struct login_child *lc)
+{
+	static uint64_t last_log;
+	static unsigned long shed;
+	uint64_t now = now_ms();
+	uint64_t deadline = lc->started + (uint64_t)master.cfg.login_timeout * 1000;
+	uint64_t expect = hashpool_expected_ms();
+
+	/* A quarter of the time left is kept as a margin: the estimate is
+	 * an average, and the client must still be answered. */
+	if (now < deadline && expect <= (deadline - now) * 3 / 4)
+		return false;
+	shed++;
+	if (now - last_log >= 1000) {
+		struct hashpool_stats st;
+		hashpool_stats(&st);
+		log_warnx("overloaded: refusing logins (%lu so far): %zu "
+		    "queued for %u hash workers at ~%llu ms each would take "
+		    "~%llu ms, past the login timeout", shed, st.queued,
+		    st.alive, (unsigned long long)st.avg_ms,
+		    (unsigned long long)expect);
+		last_log = now;
+	}
+	return true;
 }
 
 void
@@ -203,17 +306,30 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
     const char *authcid, const uint8_t *secret, size_t nsecret)
 {
 	struct auth_attempt *a;
-	const char *hash, *why;
+	struct addr_rec *rec = lc->peer.rec;
+	const char *why;
+	char canon[MK_USER_MAX];
 
-	if (addr_throttled(lc->peer.rec)) {
-		log_warnx("refusing login from %s: %u failures within %u s",
-		    lc->peer.addr, lc->peer.rec->fails,
+	if (rec != NULL && addr_throttled(rec)) {
+		log_warnx("refusing login from %s: %u failures and %u pending "
+		    "within %u s", lc->peer.addr, rec->fails, rec->pending,
 		    master.cfg.auth_fail_window);
 		login_verdict(lc, IPC_AUTH_THROTTLED);
 		return;
 	}
+	if (rec != NULL && addr_pending_full(rec)) {
+		log_warnx("refusing login from %s: %u logins from %s are "
+		    "being verified", lc->peer.addr, rec->pending, rec->addr);
+		login_verdict(lc, IPC_AUTH_THROTTLED);
+		return;
+	}
+	if (overloaded(lc)) {
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		return;
+	}
 	a = xcalloc(1, sizeof(*a));
 	a->lc = lc;
+	a->w.start = waiter_start;
 	log_name(a->authcid, sizeof(a->authcid), authcid);
 	int found = lookup(authcid, &a->authc);
 	if (found == -1) {
@@ -235,14 +351,35 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 			    IPC_IMP_SEPARATOR : IPC_IMP_AUTHZID;
 	}
 	/* Unknown users cost the same crypt_rn() as known ones. */
-	hash = a->known ? a->authc.hash : master.dummy_hash;
-	lc->hash_req = hashpool_submit(hash, secret, nsecret, hash_done, a);
-	if (lc->hash_req == 0) {
-		attempt_free(a);
-		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
-		return;
-	}
+	a->hash = a->known ? a->authc.hash : master.dummy_hash;
+	a->secret = xmalloc(nsecret ? nsecret : 1);
+	memcpy(a->secret, secret, nsecret);
+	a->nsecret = nsecret;
 	lc->attempt = a;
+	/* From here the attempt counts against its network until it ends. */
+	if (rec != NULL) {
+		addr_begin(rec);
+		a->counted = true;
+	}
+	/* Names that are not even valid cannot be anyone's account. */
+	if (dir_name_canon(authcid, canon, sizeof(canon), &why))
+		a->acct = acct_get(a->known ? a->authc.name : canon, a->known);
+	if (a->acct != NULL) {
+		switch (acct_enter(a->acct, rec ? rec->addr : "", &a->w)) {
+		case ACCT_GO:
+			break;
+		case ACCT_GO_SERIAL:
+			a->serial = true;
+			break;
+		case ACCT_WAIT:
+			log_info("login for '%s' from %s waits its turn: %u "
+			    "failures for the account (%zu waiting)",
+			    a->authcid, lc->peer.addr, acct_fails(a->acct),
+			    acct_waiting(a->acct));
+			return;
+		}
+	}
+	start_hash(a);
 }
 
 enum ipc_auth_result

@@ -260,6 +260,7 @@ login_attach(pid_t pid, int chan_fd, const struct peer *peer)
 
 	lc->pid = pid;
 	lc->peer = *peer;
+	lc->started = now_ms();
 	lc->counted = peer->rec != NULL;
 	/* Forked just now, so it has the credentials the master has. */
 	lc->tls_offered = master.tls != NULL;

@@ -8,6 +8,21 @@
  * are replaced (after a pause if they die young, so a crash loop cannot
  * spin the master); requests they held are answered "no answer".
  * Passwords are wiped as soon as they have been sent.
+ *
+ * The accounting must return to idle whatever happens: a cancelled
+ * request leaves the queue at once (a login process that timed out
+ * while queued must not keep a place, and the queue's length is what
+ * the overload estimate reads), and a cancelled request a worker holds
+ * frees that worker when its answer comes.  dispatch() fills every idle
+ * worker while anything is queued.  (It used to give each idle worker
+ * one look at the queue head and move on when that was a cancelled
+ * request: after a burst of timed-out logins the workers slept with
+ * thousands of dead requests queued before every new one.)
+ *
+ * The pool keeps a moving average of the time a worker takes per
+ * request, so authz.c can tell how long a newly queued request would
+ * wait (hashpool_expected_ms()) and refuse what cannot be served before
+ * its login process gives up.
  */
 #include "daemon/master/master.h"
 #include "auth/hashworker.h"
@@ -20,8 +35,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define QUEUE_MAX       4096
 #define RESTART_PAUSE_MS 1000
+/* Until a worker has answered, assume this much per request. */
+#define INITIAL_HASH_MS  100
 
 struct hreq {
 	uint64_t      id;
@@ -31,6 +47,8 @@ struct hreq {
 	hash_done_cb  cb;
 	void         *arg;
 	bool          cancelled;
+	uint64_t      sent;		/* monotonic ms, when given to a worker */
+	uint64_t      deadline;		/* 0, or when nobody waits any more */
 	struct hreq  *next;
 };
 
@@ -51,9 +69,11 @@ static struct {
 	uint64_t         next_id;
 	struct ev_timer  restart;
 	uint64_t         last_start;
+	unsigned         busy;		/* workers holding a request */
+	uint64_t         avg_ms;	/* moving average of a request's time */
 } pool;
 
-static void dispatch(void);
+static void dispatch(bool expire);
 static void worker_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 
 static void
@@ -94,16 +114,24 @@ spawn_worker(void)
 		close(sp[0]);
 		return;
 	}
+	hashpool_attach(pid, sp[0]);
+	log_debug("hash worker %d started", (int)pid);
+}
+
+void
+hashpool_attach(pid_t pid, int chan_fd)
+{
 	struct hworker *w = xcalloc(1, sizeof(*w));
+
 	w->pid = pid;
 	w->started = now_ms();
-	w->chan = ipc_chan_new(master.loop, sp[0], worker_msg, w);
+	w->chan = ipc_chan_new(master.loop, chan_fd, worker_msg, w);
 	w->next = pool.workers;
 	pool.workers = w;
 	pool.alive++;
 	pool.last_start = w->started;
 	child_add(pid, CHILD_HASH, w);
-	log_debug("hash worker %d started", (int)pid);
+	dispatch(true);
 }
 
 /* Brings the pool up to its size.  Replacements for workers that died
@@ -124,7 +152,7 @@ fill_pool(bool paced)
 		if (pool.alive == before)
 			break;
 	}
-	dispatch();
+	dispatch(true);
 }
 
 static void
@@ -138,6 +166,8 @@ void
 hashpool_start(unsigned n)
 {
 	ev_timer_init(&pool.restart, restart_cb, NULL);
+	if (pool.avg_ms == 0)
+		pool.avg_ms = INITIAL_HASH_MS;
 	pool.want = n;
 	fill_pool(false);
 }
@@ -155,6 +185,7 @@ worker_close(struct hworker *w)
 	if (w->busy) {
 		struct hreq *q = w->busy;
 		w->busy = NULL;
+		pool.busy--;
 		hreq_done(q, -1);
 	}
 }
@@ -201,23 +232,56 @@ send_request(struct hworker *w, struct hreq *q)
 	 * ipc_msg_free() wipes once it has been sent. */
 	explicit_bzero(q->secret, q->nsecret);
 	w->busy = q;
+	pool.busy++;
+	q->sent = now_ms();
 	ipc_chan_send(w->chan, &m);
 }
 
-static void
-dispatch(void)
+/* The first live request of the queue, or NULL; cancelled ones met on
+ * the way are freed (hashpool_cancel() unlinks them already, so this is
+ * only a second line). */
+static struct hreq *
+queue_pop(void)
 {
-	for (struct hworker *w = pool.workers; w && pool.qhead; w = w->next) {
-		if (w->chan == NULL || w->busy != NULL)
-			continue;
+	while (pool.qhead) {
 		struct hreq *q = pool.qhead;
 		pool.qhead = q->next;
 		if (pool.qhead == NULL)
 			pool.qtail = NULL;
 		pool.qlen--;
 		q->next = NULL;
-		if (q->cancelled) {
-			hreq_free(q);
+		if (!q->cancelled)
+			return q;
+		hreq_free(q);
+	}
+	return NULL;
+}
+
+/* expire: answer requests past their deadline (never from
+ * hashpool_submit(), whose caller is not ready for its callback yet). */
+static void
+dispatch(bool expire)
+{
+	for (struct hworker *w = pool.workers; w && pool.qhead; w = w->next) {
+		if (w->chan == NULL || w->busy != NULL)
+			continue;
+		struct hreq *q;
+		/* A request whose answer would come after its deadline is
+		 * answered "no answer" now: its login is told at once instead
+		 * of timing out, and the worker serves one that can still
+		 * make it.  (The callback may submit; that only queues.) */
+		while ((q = queue_pop()) != NULL && expire && q->deadline != 0 &&
+		    now_ms() + pool.avg_ms > q->deadline)
+			hreq_done(q, -1);
+		if (q == NULL)
+			break;
+		if (w->chan == NULL || w->busy != NULL) {
+			/* the callback used this worker: put q back first */
+			q->next = pool.qhead;
+			pool.qhead = q;
+			if (pool.qtail == NULL)
+				pool.qtail = q;
+			pool.qlen++;
 			continue;
 		}
 		send_request(w, q);
@@ -226,12 +290,15 @@ dispatch(void)
 
 uint64_t
 hashpool_submit(const char *hash, const uint8_t *secret, size_t nsecret,
-    hash_done_cb cb, void *arg)
+    uint64_t deadline, hash_done_cb cb, void *arg)
 {
 	struct hreq *q;
 
-	if (pool.qlen >= QUEUE_MAX) {
-		log_warnx("hash queue full (%d requests): refusing", QUEUE_MAX);
+	if (deadline != 0 && now_ms() + pool.avg_ms > deadline)
+		return 0;
+	if (pool.qlen >= master.cfg.auth_max_pending) {
+		log_warnx("hash queue full (%u requests): refusing",
+		    master.cfg.auth_max_pending);
 		return 0;
 	}
 	q = xcalloc(1, sizeof(*q));
@@ -242,25 +309,65 @@ hashpool_submit(const char *hash, const uint8_t *secret, size_t nsecret,
 	q->nsecret = nsecret;
 	q->cb = cb;
 	q->arg = arg;
+	q->deadline = deadline;
 	if (pool.qtail)
 		pool.qtail->next = q;
 	else
 		pool.qhead = q;
 	pool.qtail = q;
 	pool.qlen++;
-	dispatch();
+	dispatch(false);
 	return q->id;
 }
 
 void
 hashpool_cancel(uint64_t id)
 {
+	struct hreq **pp, *prev = NULL;
+
+	/* One a worker holds stays until its answer frees the worker. */
 	for (struct hworker *w = pool.workers; w; w = w->next)
-		if (w->busy && w->busy->id == id)
+		if (w->busy && w->busy->id == id) {
 			w->busy->cancelled = true;
-	for (struct hreq *q = pool.qhead; q; q = q->next)
-		if (q->id == id)
-			q->cancelled = true;
+			return;
+		}
+	for (pp = &pool.qhead; *pp; prev = *pp, pp = &(*pp)->next) {
+		struct hreq *q = *pp;
+		if (q->id != id)
+			continue;
+		*pp = q->next;
+		if (pool.qtail == q)
+			pool.qtail = prev;
+		pool.qlen--;
+		hreq_free(q);
+		return;
+	}
+}
+
+uint64_t
+hashpool_expected_ms(void)
+{
+	unsigned alive = pool.alive ? pool.alive : 1;
+	uint64_t avg = pool.avg_ms ? pool.avg_ms : INITIAL_HASH_MS;
+	uint64_t now = now_ms();
+
+	/* The average lags when the machine slows down all at once (a
+	 * burst): a request a worker has held for longer says more. */
+	for (struct hworker *w = pool.workers; w; w = w->next)
+		if (w->busy != NULL && now - w->busy->sent > avg)
+			avg = now - w->busy->sent;
+
+	/* Everything ahead of it, spread over the workers, then its own. */
+	return ((uint64_t)pool.qlen + pool.busy) * avg / alive + avg;
+}
+
+void
+hashpool_stats(struct hashpool_stats *st)
+{
+	st->alive = pool.alive;
+	st->busy = pool.busy;
+	st->queued = pool.qlen;
+	st->avg_ms = pool.avg_ms;
 }
 
 static void
@@ -297,8 +404,13 @@ worker_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 	}
 	struct hreq *q = w->busy;
 	w->busy = NULL;
+	pool.busy--;
+	uint64_t took = now_ms() - q->sent;
+	pool.avg_ms = pool.avg_ms ? (pool.avg_ms * 7 + took) / 8 : took;
+	if (pool.avg_ms == 0)
+		pool.avg_ms = 1;
 	hreq_done(q, match);
-	dispatch();
+	dispatch(true);
 }
 
 void
@@ -320,11 +432,10 @@ hashpool_stop(void)
 	ev_timer_stop(master.loop, &pool.restart);
 	for (struct hworker *w = pool.workers; w; w = w->next)
 		worker_close(w);
-	while (pool.qhead) {
-		struct hreq *q = pool.qhead;
-		pool.qhead = q->next;
+	/* Callbacks never submit directly (a throttled account's next
+	 * attempt starts from a timer), but were one to, it would only
+	 * queue, and be popped here in turn. */
+	struct hreq *q;
+	while ((q = queue_pop()) != NULL)
 		hreq_done(q, -1);
-	}
-	pool.qtail = NULL;
-	pool.qlen = 0;
 }

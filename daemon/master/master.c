@@ -332,7 +332,9 @@ accept_one(struct listener *L, int fd, struct peer *p)
 	p->loopback = net_is_loopback((struct sockaddr *)&p->remote);
 	p->implicit_tls = L->l.tls;
 	p->tls = L->l.tls;
-	struct addr_rec *rec = addr_get(p->addr);
+	char key[MK_ADDRSTRLEN];
+	addr_key((struct sockaddr *)&p->remote, key, sizeof(key));
+	struct addr_rec *rec = addr_get(key);
 	if (master.nconn >= master.cfg.max_connections) {
 		turn_away(fd, p, "max_connections reached");
 		return;
@@ -379,6 +381,7 @@ static void
 sweep_cb(struct ev_timer *t)
 {
 	addr_sweep();
+	acct_sweep();
 	ev_timer_start(master.loop, t, SWEEP_MS);
 }
 
@@ -441,6 +444,15 @@ static const struct field {
 	F(folder_drafts, F_STR, false), F(folder_sent, F_STR, false),
 	F(folder_trash, F_STR, false), F(folder_junk, F_STR, false),
 	F(fsync, F_BOOL, false), F(verbose, F_INT, false),
+	/* Records already keyed by the old prefix fade out with their
+	 * connections and windows. */
+	F(auth_throttle_ipv4_prefix, F_UINT, false),
+	F(auth_throttle_ipv6_prefix, F_UINT, false),
+	F(auth_max_pending_per_addr, F_UINT, false),
+	F(auth_max_pending, F_UINT, false),
+	F(auth_account_fail_limit, F_UINT, false),
+	F(auth_account_fail_window, F_UINT, false),
+	F(auth_account_delay_max_ms, F_UINT, false),
 #undef F
 };
 
@@ -647,6 +659,7 @@ main(int argc, char **argv)
 	tls_creds_free(master.tls);
 	master.tls = NULL;
 	addr_clear();
+	acct_clear();
 	ev_loop_free(master.loop);
 	log_info("stopped");
 	return 0;

@@ -13,7 +13,10 @@
  *   sessions.c  mailbox processes and the sessions they serve;
  *   requests.c  what mailbox processes may ask: SETQUOTA, the share
  *               index, channels to a sharing user's process;
- *   addrtab.c   per-client-address records: connections, failures.
+ *   addrtab.c   per-client-network records: connections, failures,
+ *               logins being verified;
+ *   accttab.c   per-account records: failures, the queue of a slowed
+ *               account.
  *
  * Everything runs in one event loop; the state lives in one struct
  * master, so each file reads as the handler of its own messages.
@@ -37,22 +40,73 @@
 /* ---- per client address (addrtab.c) ---- */
 
 struct addr_rec {
-	char             addr[MK_ADDRSTRLEN];
+	char             addr[MK_ADDRSTRLEN];	/* addr_key() */
 	unsigned         conns;		/* open connections from here */
 	unsigned         fails;		/* failed logins in the current window */
+	unsigned         pending;	/* logins being verified */
 	uint64_t         window_start;	/* monotonic ms of the window's first failure */
 	struct addr_rec *next;
 };
 
-struct addr_rec *addr_get(const char *addr);
+/* The key the master counts a client address under: the address cut to
+ * auth_throttle_ipv4_prefix / auth_throttle_ipv6_prefix bits ("a.b.c.d"
+ * or "net/bits"); an IPv4-mapped IPv6 address counts as IPv4. */
+void     addr_key(const struct sockaddr *sa, char *out, size_t outlen);
+struct addr_rec *addr_get(const char *key);
 /* One connection from r has ended. */
 void     addr_conn_done(struct addr_rec *r);
-/* True if r reached auth_fail_limit within auth_fail_window. */
+/* True if r's failures plus its pending verifications reached
+ * auth_fail_limit within auth_fail_window. */
 bool     addr_throttled(struct addr_rec *r);
+/* True if r has auth_max_pending_per_addr verifications pending. */
+bool     addr_pending_full(const struct addr_rec *r);
+/* A verification from r starts; it counts against r until it ends. */
+void     addr_begin(struct addr_rec *r);
+/* It ended; if it failed, counts the failure and returns the delay (ms)
+ * before answering it, else 0. */
+unsigned addr_end(struct addr_rec *r, bool failed);
 /* Counts one failure; returns the delay (ms) before answering it. */
 unsigned addr_fail(struct addr_rec *r);
 void     addr_sweep(void);
 void     addr_clear(void);
+
+/* ---- per account name (accttab.c) ---- */
+
+struct acct_rec;
+/* An attempt waiting for its turn at a slow account. */
+struct acct_waiter {
+	struct acct_waiter *prev, *next;
+	bool   queued;
+	/* Its turn: it holds the account's slot (as ACCT_GO_SERIAL). */
+	void (*start)(struct acct_waiter *w);
+};
+enum acct_gate {
+	ACCT_GO,		/* not slowed: verify now */
+	ACCT_GO_SERIAL,		/* verify now, holding the account's slot */
+	ACCT_WAIT,		/* queued: w->start() is called later */
+};
+enum acct_outcome { ACCT_SUCCEEDED, ACCT_FAILED, ACCT_NO_ANSWER };
+
+/* The record of a canonical name (known: a user of the directory);
+ * NULL when the table has no room for another name that is not a user. */
+struct acct_rec *acct_get(const char *name, bool known);
+/* True if the account reached auth_account_fail_limit in its window. */
+bool     acct_slow(struct acct_rec *a);
+unsigned acct_fails(const struct acct_rec *a);
+size_t   acct_waiting(const struct acct_rec *a);
+/* An attempt from network key (addr_key()) wants to verify. */
+enum acct_gate acct_enter(struct acct_rec *a, const char *key,
+	struct acct_waiter *w);
+/* A waiting (ACCT_WAIT, not yet started) attempt is abandoned. */
+void     acct_cancel(struct acct_rec *a, struct acct_waiter *w);
+/* An entered attempt ended (serial: it held the slot); returns the delay
+ * (ms) before a failure is answered, 0 if the account is not slow. */
+unsigned acct_done(struct acct_rec *a, bool serial, enum acct_outcome how,
+	const char *key);
+/* True if no attempt is held, running or waiting at any account. */
+bool     acct_idle(void);
+void     acct_sweep(void);
+void     acct_clear(void);
 
 /* The master's own record of a client connection: taken from accept(),
  * never from a child. */
@@ -110,6 +164,7 @@ struct login_child {
 	bool             counted;	/* holds a connection slot */
 	bool             tls_offered;	/* forked with TLS credentials */
 	unsigned         attempts;
+	uint64_t         started;	/* monotonic ms, at login_attach() */
 	/* LS_CHECKING */
 	uint64_t         hash_req;	/* 0 when none in flight */
 	struct ev_timer  delay;		/* a failure verdict waiting to go */
@@ -163,11 +218,27 @@ void     hashpool_start(unsigned n);
 /* Adjusts the pool to n workers (after a reload). */
 void     hashpool_resize(unsigned n);
 /* Copies hash and secret; returns a request id, or 0 if the queue is
- * full (cb is not called then). */
+ * full (cb is not called then).  A request still queued when it could no
+ * longer be answered before deadline (monotonic ms; 0: none) is answered
+ * -1 instead of computed. */
 uint64_t hashpool_submit(const char *hash, const uint8_t *secret,
-	size_t nsecret, hash_done_cb cb, void *arg);
-/* The callback of request id will not be called. */
+	size_t nsecret, uint64_t deadline, hash_done_cb cb, void *arg);
+/* The callback of request id will not be called; a queued request
+ * leaves the queue at once. */
 void     hashpool_cancel(uint64_t id);
+/* Registers the hash worker pid whose channel end is chan_fd: what
+ * spawning a worker does after fork, and how a test puts a fake worker
+ * under the real pool. */
+void     hashpool_attach(pid_t pid, int chan_fd);
+/* How long (ms) a request submitted now would take to be answered, from
+ * the queue's length and the workers' recent speed. */
+uint64_t hashpool_expected_ms(void);
+struct hashpool_stats {
+	unsigned alive, busy;	/* workers, and those holding a request */
+	size_t   queued;
+	uint64_t avg_ms;
+};
+void     hashpool_stats(struct hashpool_stats *st);
 void     hashpool_exited(void *obj, int status);
 void     hashpool_stop(void);
 

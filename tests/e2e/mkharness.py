@@ -102,6 +102,25 @@ def alive(pid):
         return False
 
 
+def wait_for(probe, timeout=10, interval=0.05, what=None):
+    """Polls probe() until it returns something true, and returns that.
+
+    Process state (which children exist, under which uid) changes a
+    moment after the event that causes it - a forked child drops its
+    privileges when the scheduler lets it - so a test samples it until it
+    holds, never once.  Raises AssertionError naming `what` and the last
+    value seen if it does not hold within timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.time() >= deadline:
+            raise AssertionError('not within %gs: %s (last: %r)' %
+                                 (timeout, what or probe, value))
+        time.sleep(interval)
+
+
 class CtlError(Exception):
     pass
 
@@ -190,6 +209,19 @@ class Server:
     def children(self):
         return children_of(self.proc.pid)
 
+    def children_as(self, account):
+        """The master's children running as account (all four uids)."""
+        uid = self.uid_of(account)
+        return [p for p in self.children() if proc_uid(p) == [uid] * 4]
+
+    def wait_hash_workers(self, n=2, timeout=10):
+        """Waits until n hash workers run with their privileges dropped
+        (right after start-up they may still be forking, or be root for
+        the moment before their drop); returns their pids."""
+        return wait_for(lambda: (lambda w: w if len(w) == n else None)(
+            self.children_as('mailkeep-auth')), timeout,
+            what='%d hash workers as mailkeep-auth' % n)
+
     def logtext(self):
         try:
             with open(self.logpath, 'rb') as f:
@@ -268,9 +300,9 @@ class Server:
             self.cleanup()
         return False
 
-    def client(self, login=None, timeout=5):
+    def client(self, login=None, timeout=5, source=None):
         """A connected Client; logged in as login=(user, pw) if given."""
-        c = Client(self.port, timeout=timeout)
+        c = Client(self.port, timeout=timeout, source=source)
         c.connect()
         if login is not None:
             tagged, _ = c.login(*login)
@@ -287,8 +319,11 @@ class Closed(Exception):
 
 
 class Client:
-    def __init__(self, port, host=HOST, timeout=5):
+    def __init__(self, port, host=HOST, timeout=5, source=None):
         self.addr = (host, port)
+        # source: the local address to connect from (any 127.x.y.z is
+        # loopback, so tests can play clients of several networks)
+        self.source = (source, 0) if source else None
         self.timeout = timeout
         self.sock = None
         self.buf = b''
@@ -296,7 +331,8 @@ class Client:
         self.ntag = 0
 
     def connect(self):
-        self.sock = socket.create_connection(self.addr, timeout=self.timeout)
+        self.sock = socket.create_connection(self.addr, timeout=self.timeout,
+                                             source_address=self.source)
         self.greeting = self.readline()
         return self.greeting
 

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Server, is_root, proc_uid  # noqa: E402
+from mkharness import Server, is_root, proc_uid, wait_for  # noqa: E402
 
 
 def fds(pid):
@@ -55,6 +55,12 @@ class Privsep(unittest.TestCase):
 
     def test_login_process_holds_no_database(self):
         c, pid = self.connect_and_find_login()
+        # A freshly forked child closes what it must not keep before it
+        # runs the login code: wait for that, not for a fixed moment.
+        c.cmd('NOOP')
+        wait_for(lambda: len([t for t in fds(pid).values()
+                              if t.startswith('socket:')]) == 2,
+                 what='login process with 2 sockets')
         for fd, target in fds(pid).items():
             self.assertFalse(target.endswith('.db') or '.db-' in target or
                              'directory' in target,
@@ -66,7 +72,9 @@ class Privsep(unittest.TestCase):
     def test_login_process_uid_and_chroot(self):
         c, pid = self.connect_and_find_login()
         uid = self.server.uid_of('mailkeep-login')
-        self.assertEqual(proc_uid(pid), [uid] * 4)
+        # the child drops its privileges a moment after fork
+        wait_for(lambda: proc_uid(pid) == [uid] * 4,
+                 what='login process as mailkeep-login')
         root = os.readlink('/proc/%d/root' % pid)
         self.assertEqual(root, self.server.path('empty'))
         self.assertEqual(os.listdir(self.server.path('empty')), [])
@@ -99,9 +107,7 @@ class Privsep(unittest.TestCase):
 
     @unittest.skipUnless(is_root(), 'needs root: uids and chroot')
     def test_hash_workers_confined(self):
-        uid = self.server.uid_of('mailkeep-auth')
-        workers = [p for p in self.server.children() if proc_uid(p) == [uid] * 4]
-        self.assertEqual(len(workers), 2)   # hash_workers default
+        workers = self.server.wait_hash_workers(2)   # hash_workers default
         for pid in workers:
             self.assertEqual(os.readlink('/proc/%d/root' % pid),
                              self.server.path('empty'))
@@ -116,7 +122,9 @@ class Privsep(unittest.TestCase):
         uid = st.st_uid
         self.assertGreater(uid, 200000)     # mail_uid_base + user id
         self.assertEqual((st.st_gid, st.st_mode & 0o777), (uid, 0o700))
-        procs = [p for p in self.server.children() if proc_uid(p) == [uid] * 4]
+        procs = wait_for(lambda: [p for p in self.server.children()
+                                  if proc_uid(p) == [uid] * 4],
+                         what='mailbox process as uid %d' % uid)
         self.assertEqual(len(procs), 1)
         for fd, target in fds(procs[0]).items():
             self.assertNotIn('directory.db', target)
@@ -165,17 +173,14 @@ class Supervision(unittest.TestCase):
     @unittest.skipUnless(is_root(), 'needs root: hash workers found by uid')
     def test_hash_worker_replaced(self):
         with Server(users={'alice': 'apw'}) as s:
-            uid = s.uid_of('mailkeep-auth')
-            workers = [p for p in s.children() if proc_uid(p) == [uid] * 4]
-            self.assertEqual(len(workers), 2)
+            # Right after start-up the workers may not have dropped their
+            # privileges yet (a loaded machine counted 0): wait for them.
+            workers = s.wait_hash_workers(2)
             os.kill(workers[0], 9)
-            deadline = time.time() + 5
-            while True:
-                now = [p for p in s.children() if proc_uid(p) == [uid] * 4]
-                if len(now) == 2 and workers[0] not in now:
-                    break
-                self.assertLess(time.time(), deadline, s.logtext())
-                time.sleep(0.05)
+            wait_for(lambda: (lambda now: len(now) == 2 and
+                              workers[0] not in now)(
+                         s.children_as('mailkeep-auth')),
+                     timeout=10, what='a replacement hash worker')
             self.assertIn('killed by signal 9', s.logtext())
             c = s.client(login=('alice', 'apw'))
             c.close()

@@ -32,7 +32,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (Client, Closed, Server, alive, free_port,  # noqa: E402
-                       is_root, proc_uid, quote, run_ctl)
+                       is_root, proc_uid, quote, run_ctl, wait_for)
 
 USERS = {'alice': 'alice pw', 'bob': 'bob-pw'}
 HAVE_CERTTOOL = shutil.which('certtool') is not None
@@ -452,9 +452,16 @@ class Relay(TLSCase):
         self.assertEqual(proc_uid(relay), [uid] * 4)
         self.assertEqual(os.readlink('/proc/%d/root' % relay),
                          self.server.path('empty'))
-        fds = [os.readlink('/proc/%d/fd/%s' % (relay, fd))
-               for fd in os.listdir('/proc/%d/fd' % relay)]
+
+        def relay_fds():
+            return [os.readlink('/proc/%d/fd/%s' % (relay, fd))
+                    for fd in os.listdir('/proc/%d/fd' % relay)]
         # the client and the socketpair end: no master channel, no file
+        # (the relay closes the channel a moment after the hand-off)
+        wait_for(lambda: len([f for f in relay_fds()
+                              if f.startswith('socket:')]) == 2,
+                 what='relay with 2 sockets')
+        fds = relay_fds()
         self.assertEqual(len([f for f in fds if f.startswith('socket:')]), 2,
                          fds)
         self.assertFalse([f for f in fds if '.db' in f or

@@ -28,6 +28,8 @@
 #include "tests/unit/auth/tls_support.h"
 
 #include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -399,6 +401,76 @@ test_failure_delay_doubles_and_is_capped(void)
 	/* The window passes: the address is forgiven. */
 	r->window_start -= (uint64_t)master.cfg.auth_fail_window * 1000 + 1;
 	CU_ASSERT_FALSE(addr_throttled(r));
+}
+
+static const char *
+key_of(const char *addr)
+{
+	static char key[MK_ADDRSTRLEN];
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else {
+		CU_ASSERT_FATAL(inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1);
+		s6->sin6_family = AF_INET6;
+	}
+	addr_key((struct sockaddr *)&ss, key, sizeof(key));
+	return key;
+}
+
+/* Addresses are counted by network: IPv4 by address (or the configured
+ * prefix), IPv6 by /64 (or the configured prefix), IPv4-mapped IPv6 as
+ * the IPv4 address it is. */
+void
+test_addresses_count_by_prefix(void)
+{
+	CU_ASSERT_STRING_EQUAL(key_of("192.0.2.77"), "192.0.2.77");
+	CU_ASSERT_STRING_EQUAL(key_of("::ffff:192.0.2.77"), "192.0.2.77");
+	CU_ASSERT_STRING_EQUAL(key_of("2001:db8:1:2::5"), "2001:db8:1:2::/64");
+	CU_ASSERT_STRING_EQUAL(key_of("2001:db8:1:2:ffff:eeee:dddd:cccc"),
+	    "2001:db8:1:2::/64");
+	CU_ASSERT_STRING_EQUAL(key_of("2001:db8:1:3::5"), "2001:db8:1:3::/64");
+	CU_ASSERT_PTR_EQUAL(addr_get(key_of("2001:db8:1:2::5")),
+	    addr_get(key_of("2001:db8:1:2::6")));
+
+	master.cfg.auth_throttle_ipv4_prefix = 24;
+	master.cfg.auth_throttle_ipv6_prefix = 48;
+	CU_ASSERT_STRING_EQUAL(key_of("192.0.2.77"), "192.0.2.0/24");
+	CU_ASSERT_STRING_EQUAL(key_of("::ffff:192.0.2.77"), "192.0.2.0/24");
+	CU_ASSERT_STRING_EQUAL(key_of("2001:db8:1:2::5"), "2001:db8:1::/48");
+	master.cfg.auth_throttle_ipv4_prefix = 20;
+	master.cfg.auth_throttle_ipv6_prefix = 57;
+	CU_ASSERT_STRING_EQUAL(key_of("192.0.31.77"), "192.0.16.0/20");
+	CU_ASSERT_STRING_EQUAL(key_of("2001:db8:1:2ff::5"),
+	    "2001:db8:1:280::/57");
+	master.cfg.auth_throttle_ipv6_prefix = 128;
+	CU_ASSERT_STRING_EQUAL(key_of("2001:db8:1:2::5"), "2001:db8:1:2::5");
+	master.cfg.auth_throttle_ipv4_prefix = 32;
+	master.cfg.auth_throttle_ipv6_prefix = 64;
+}
+
+/* A login counts as a failure from submission until it succeeds. */
+void
+test_pending_logins_count_as_failures(void)
+{
+	struct addr_rec *r = addr_get("198.51.100.9");
+
+	r->fails = master.cfg.auth_fail_limit - 2;
+	r->window_start = now_ms();
+	CU_ASSERT_FALSE(addr_throttled(r));
+	addr_begin(r);
+	addr_begin(r);
+	CU_ASSERT_TRUE(addr_throttled(r));
+	CU_ASSERT_EQUAL(addr_end(r, false), 0);	/* that one succeeded */
+	CU_ASSERT_FALSE(addr_throttled(r));
+	CU_ASSERT_TRUE(addr_end(r, true) > 0);	/* that one failed */
+	CU_ASSERT_EQUAL(r->fails, master.cfg.auth_fail_limit - 1);
+	CU_ASSERT_EQUAL(r->pending, 0);
+	r->fails = 0;
 }
 
 /* ---- TLS ---- */

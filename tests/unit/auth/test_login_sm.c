@@ -1,0 +1,635 @@
+/*
+ * test_login_sm.c - every pending login ends, whatever order things
+ * happen in (the master's login state machine: daemon/master/children.c,
+ * authz.c, hashpool.c, accttab.c, addrtab.c).
+ *
+ * Three fake login processes (L1, L2, L3, registered with login_attach()
+ * as login_spawn() does after fork) send credentials for one account;
+ * one fake hash worker (hashpool_attach()) holds one request at a time,
+ * and the test answers for it.  Then each of the 120 orders of five
+ * events is played:
+ *   H  the worker answers the request it holds;
+ *   V  time passes beyond every failure delay (a delayed verdict is due);
+ *   T  L2 times out: it closes its channel, then exits;
+ *   D  L1 dies: it is killed and reaped while its channel is still open;
+ *   W  the worker dies, and a new one is attached (as the pool does).
+ * in four variants: L1's password right or wrong, and the account not yet
+ * or already "slow" (its attempts serialized, accttab.c).  Afterwards the
+ * worker answers whatever it is given until nothing more comes, and then:
+ * L3, which stayed, got exactly one verdict, and it is OK (its password
+ * is right); once every process is gone the hash pool holds nothing
+ * (no request queued or in a worker), no network has a pending login,
+ * and no account holds or queues an attempt.
+ *
+ * The old dispatch() fails this: with L1's request in the worker and L2,
+ * L3 queued, L2's timeout left a cancelled request at the head that used
+ * up the worker's turn, and L3 was never verified.
+ */
+#include "daemon/master/master.h"
+#include "auth/password.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/directory.h"
+
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/mk-loginsm-XXXXXX";
+static struct ev_loop *loop;
+static struct directory *dir;
+
+int
+test_login_sm_init(void)
+{
+	struct mk_config cfg;
+	char path[PATH_MAX], err[256], hash[PASSWORD_HASH_MAX];
+	uint32_t id;
+
+	log_init("test_login_sm", true, 0);
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	config_defaults(&cfg);
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", tmpdir);
+	cfg.plaintext_auth = MK_PLAINTEXT_ALWAYS;
+	/* Short delays keep 480 scenarios quick; their order is the point. */
+	cfg.auth_delay_max_ms = 4;
+	cfg.auth_account_delay_max_ms = 4;
+	cfg.auth_account_fail_limit = 3;
+	snprintf(path, sizeof(path), "%s/directory.db", tmpdir);
+	if (dir_open(path, true, &dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	if (password_hash("right", hash, sizeof(hash)) != 0 ||
+	    dir_user_add(dir, "alice", hash, &id) != 0)
+		return -1;
+	loop = ev_loop_new();
+	return master_core_init(&cfg, loop, dir);
+}
+
+int
+test_login_sm_cleanup(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	hashpool_stop();
+	dir_close(dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- running the loop ---- */
+
+static void
+stop_cb(struct ev_timer *t)
+{
+	(void)t;
+	ev_loop_break(loop);
+}
+
+/* Runs the master's loop for ms. */
+static void
+pump(unsigned ms)
+{
+	struct ev_timer t;
+
+	ev_timer_init(&t, stop_cb, NULL);
+	ev_timer_start(loop, &t, ms);
+	ev_loop_run(loop);
+	ev_timer_stop(loop, &t);
+}
+
+/* A process that only waits to be killed: the pid of a fake child. */
+static pid_t
+idle_child(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		ev_signals_reset();
+		for (;;)
+			pause();
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	return pid;
+}
+
+/* Kills pid and runs the loop until the master has reaped it. */
+static void
+kill_and_reap(pid_t pid)
+{
+	size_t before = children_count();
+
+	kill(pid, SIGKILL);
+	for (int i = 0; i < 2000 && children_count() >= before; i++)
+		pump(1);
+	CU_ASSERT(children_count() < before);
+}
+
+/* ---- fake login processes ---- */
+
+struct fake_login {
+	pid_t pid;
+	int   chan;		/* the test's end; -1 once closed */
+	bool  alive;
+	char  addr[32];
+};
+
+/* The master's key for a textual client address (as accept_one()). */
+static void
+key_of(const char *addr, char *key, size_t len)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else {
+		CU_ASSERT_FATAL(inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1);
+		s6->sin6_family = AF_INET6;
+	}
+	addr_key((struct sockaddr *)&ss, key, len);
+}
+
+static void
+login_start(struct fake_login *f, const char *addr, const char *pw)
+{
+	int sp[2];
+	struct ipc_msg m;
+	struct peer p;
+	char key[MK_ADDRSTRLEN];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+	f->pid = idle_child();
+	f->chan = sp[1];
+	f->alive = true;
+	mk_strlcpy(f->addr, addr, sizeof(f->addr));
+	memset(&p, 0, sizeof(p));
+	mk_strlcpy(p.addr, addr, sizeof(p.addr));
+	key_of(addr, key, sizeof(key));
+	p.rec = addr_get(key);
+	p.rec->conns++;
+	master.nconn++;
+	login_attach(f->pid, sp[0], &p);
+
+	ipc_msg_init(&m, IPC_LOGIN_AUTH);
+	ipc_put_u8(&m, IPC_MECH_LOGIN);
+	ipc_put_str(&m, "");
+	ipc_put_str(&m, "alice");
+	ipc_put_bytes(&m, pw, strlen(pw));
+	CU_ASSERT_FATAL(ipc_send_now(f->chan, &m) == 0);
+}
+
+/* The verdicts the login process received so far (appended to out). */
+static size_t
+login_verdicts(struct fake_login *f, uint8_t *out, size_t max)
+{
+	static uint8_t buf[IPC_MAX_MSG];
+	size_t n = 0;
+	struct pollfd pfd = { .fd = f->chan, .events = POLLIN };
+
+	while (f->chan != -1 && poll(&pfd, 1, 0) == 1 &&
+	    (pfd.revents & POLLIN)) {
+		struct ipc_reader r;
+		if (ipc_recv_now(f->chan, buf, &r) == -1)
+			break;
+		CU_ASSERT_EQUAL(r.type, IPC_LOGIN_AUTH_RESULT);
+		if (n < max)
+			out[n] = ipc_get_u8(&r);
+		n++;
+	}
+	return n;
+}
+
+/* Its client timed out: the login process says BYE and exits, so the
+ * master sees the channel close first. */
+static void
+login_timeout(struct fake_login *f)
+{
+	if (!f->alive)
+		return;
+	close(f->chan);
+	f->chan = -1;
+	pump(1);
+	kill_and_reap(f->pid);
+	f->alive = false;
+}
+
+/* It is killed: the master reaps it before its channel's end is read. */
+static void
+login_death(struct fake_login *f)
+{
+	if (!f->alive)
+		return;
+	kill_and_reap(f->pid);
+	f->alive = false;
+	close(f->chan);
+	f->chan = -1;
+	pump(1);
+}
+
+/* ---- the fake hash worker ---- */
+
+static struct {
+	pid_t pid;
+	int   chan;
+} worker;
+
+static void
+worker_start(void)
+{
+	int sp[2];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+	worker.pid = idle_child();
+	worker.chan = sp[1];
+	hashpool_attach(worker.pid, sp[0]);
+	pump(2);
+}
+
+/* Answers the request the worker holds, if any; true if it did. */
+static bool
+worker_answer(void)
+{
+	static uint8_t buf[IPC_MAX_MSG];
+	struct pollfd pfd = { .fd = worker.chan, .events = POLLIN };
+	struct ipc_reader r;
+	struct ipc_msg m;
+	size_t n;
+
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN) ||
+	    ipc_recv_now(worker.chan, buf, &r) == -1)
+		return false;
+	CU_ASSERT_FATAL(r.type == IPC_HASH_CHECK);
+	uint64_t id = ipc_get_u64(&r);
+	(void)ipc_get_str(&r);
+	const uint8_t *pw = ipc_get_bytes(&r, &n);
+	CU_ASSERT_FATAL(ipc_end(&r));
+	ipc_msg_init(&m, IPC_HASH_RESULT);
+	ipc_put_u64(&m, id);
+	ipc_put_u8(&m, n == 5 && memcmp(pw, "right", 5) == 0);
+	CU_ASSERT_FATAL(ipc_send_now(worker.chan, &m) == 0);
+	pump(1);
+	return true;
+}
+
+static void
+worker_death(void)
+{
+	close(worker.chan);
+	kill_and_reap(worker.pid);
+	worker_start();
+}
+
+static void
+worker_stop(void)
+{
+	close(worker.chan);
+	kill_and_reap(worker.pid);
+}
+
+/* ---- overload, per-network and per-account limits ---- */
+
+/* Runs first, before any worker answered: the pool assumes 100 ms per
+ * request until it has measured one.  With a 1 s login_timeout and one
+ * worker that does not answer, the queue soon holds more than the worker
+ * could serve in time, and further logins are refused at once
+ * (UNAVAILABLE) instead of queued to time out. */
+void
+test_overload_is_shed(void)
+{
+	struct fake_login f[20];
+	uint8_t v[4];
+	size_t refused = 0, first_refused = 0;
+	char addr[32];
+
+	master.cfg.login_timeout = 1;
+	acct_clear();
+	addr_clear();
+	worker_start();
+	for (size_t i = 0; i < nitems(f); i++) {
+		snprintf(addr, sizeof(addr), "203.0.113.%zu", i + 1);
+		login_start(&f[i], addr, "wrong");
+		pump(1);
+		if (login_verdicts(&f[i], v, 1) == 1) {
+			CU_ASSERT_EQUAL(v[0], IPC_AUTH_UNAVAILABLE);
+			if (refused++ == 0)
+				first_refused = i;
+		}
+	}
+	/* ~9 fit in the second (1 busy + 8 queued at 100 ms); the rest not. */
+	CU_ASSERT(first_refused >= 5 && first_refused <= 10);
+	CU_ASSERT_EQUAL(refused, nitems(f) - first_refused);
+	for (size_t i = 0; i < nitems(f); i++)
+		login_timeout(&f[i]);
+	worker_stop();
+	struct hashpool_stats st;
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.queued, 0);
+	CU_ASSERT_EQUAL(st.busy, 0);
+	master.cfg.login_timeout = 60;
+}
+
+/* Four logins from one IPv6 /64 are pending (the worker holds one, three
+ * are queued): a fifth from another address of the same /64 is refused
+ * without a hash; one from the next /64 is not.  When the four fail, the
+ * failures count for the whole /64. */
+void
+test_pending_per_network_is_capped(void)
+{
+	struct fake_login f[6];
+	uint8_t v[4];
+	const char *addrs[] = {
+		"2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1:ffff::3",
+		"2001:db8:0:1:1:2:3:4", "2001:db8:0:1::5", "2001:db8:0:2::1",
+	};
+	char key[MK_ADDRSTRLEN];
+
+	acct_clear();
+	addr_clear();
+	worker_start();
+	for (size_t i = 0; i < 6; i++) {
+		login_start(&f[i], addrs[i], "wrong");
+		pump(1);
+	}
+	for (size_t i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(login_verdicts(&f[i], v, 1), 0);
+	CU_ASSERT_EQUAL(login_verdicts(&f[4], v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_THROTTLED);
+	CU_ASSERT_EQUAL(login_verdicts(&f[5], v, 1), 0);
+	key_of(addrs[0], key, sizeof(key));
+	CU_ASSERT_STRING_EQUAL(key, "2001:db8:0:1::/64");
+	struct addr_rec *r = addr_get(key);
+	CU_ASSERT_EQUAL(r->pending, 4);
+	CU_ASSERT_EQUAL(r->fails, 0);
+	/* The pending ones count as failures already. */
+	r->fails = master.cfg.auth_fail_limit - 4;
+	r->window_start = now_ms();
+	CU_ASSERT_TRUE(addr_throttled(r));
+	r->fails = 0;
+	while (worker_answer())
+		;
+	pump(20);
+	CU_ASSERT_EQUAL(r->pending, 0);
+	CU_ASSERT_EQUAL(r->fails, 4);
+	for (size_t i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(login_verdicts(&f[i], v, 1), 1);
+		CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	}
+	for (size_t i = 0; i < 6; i++)
+		login_timeout(&f[i]);
+	worker_stop();
+}
+
+/* Guesses at one account from many networks: past the account's limit
+ * they are verified one at a time, and each failure is answered after a
+ * growing delay before the next starts; the user's correct password
+ * still succeeds, at once from a network it logged in from before. */
+void
+test_account_throttle_serializes_and_delays(void)
+{
+	struct fake_login f[6], user, home;
+	uint8_t v[4];
+	char addr[32];
+	struct hashpool_stats st;
+
+	master.cfg.auth_account_delay_max_ms = 400;
+	acct_clear();
+	addr_clear();
+	worker_start();
+	/* The user logs in once from home. */
+	login_start(&home, "198.51.100.200", "right");
+	pump(1);
+	CU_ASSERT_TRUE(worker_answer());
+	pump(2);
+	CU_ASSERT_EQUAL(login_verdicts(&home, v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	login_timeout(&home);
+	/* Three failures (the limit) from three networks, concurrently. */
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(addr, sizeof(addr), "10.%zu.0.1", i + 1);
+		login_start(&f[i], addr, "wrong");
+		pump(1);
+	}
+	while (worker_answer())
+		;
+	pump(10);
+	struct acct_rec *a = acct_get("alice", true);
+	CU_ASSERT_TRUE(acct_slow(a));
+	/* Now three more guessers and the user from a new network. */
+	for (size_t i = 3; i < 6; i++) {
+		snprintf(addr, sizeof(addr), "10.%zu.0.1", i + 1);
+		login_start(&f[i], addr, "wrong");
+		pump(1);
+	}
+	login_start(&user, "10.99.0.1", "right");
+	pump(1);
+	CU_ASSERT_EQUAL(acct_waiting(a), 3);	/* f[4], f[5], user */
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy + st.queued, 1);	/* f[3] only */
+	uint64_t t0 = now_ms(), t_first = 0;
+	/* f[3] fails: answered after 250 ms, and f[4] starts only then. */
+	CU_ASSERT_TRUE(worker_answer());
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy + st.queued, 0);
+	while (login_verdicts(&f[3], v, 1) == 0 && now_ms() - t0 < 3000)
+		pump(5);
+	t_first = now_ms() - t0;
+	CU_ASSERT(t_first >= 240);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	for (int i = 0; i < 100 && !worker_answer(); i++)
+		pump(5);
+	/* f[4] failed: 500 ms, capped at 400, before f[5] may start.
+	 * Meanwhile the user at home is not queued behind the guessers. */
+	t0 = now_ms();
+	login_start(&home, "198.51.100.200", "right");
+	pump(1);
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy, 1);
+	CU_ASSERT_TRUE(worker_answer());
+	pump(2);
+	CU_ASSERT_EQUAL(login_verdicts(&home, v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	CU_ASSERT(now_ms() - t0 < 300);
+	while (login_verdicts(&f[4], v, 1) == 0 && now_ms() - t0 < 3000)
+		pump(5);
+	CU_ASSERT(now_ms() - t0 >= 380);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	/* f[5] and then the user from the new network get their turns; the
+	 * user's right password succeeds. */
+	for (int i = 0; i < 400 && login_verdicts(&user, v, 1) == 0; i++) {
+		worker_answer();
+		pump(5);
+	}
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	CU_ASSERT_EQUAL(login_verdicts(&f[5], v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	for (size_t i = 0; i < 6; i++)
+		login_timeout(&f[i]);
+	login_timeout(&user);
+	login_timeout(&home);
+	worker_stop();
+	CU_ASSERT_TRUE(acct_idle());
+	master.cfg.auth_account_delay_max_ms = 4;
+}
+
+/* ---- the scenarios ---- */
+
+static struct fake_login L1, L2, L3;
+
+static void
+play(char ev)
+{
+	switch (ev) {
+	case 'H':
+		worker_answer();
+		break;
+	case 'V':
+		pump(8);
+		break;
+	case 'T':
+		login_timeout(&L2);
+		break;
+	case 'D':
+		login_death(&L1);
+		break;
+	case 'W':
+		worker_death();
+		break;
+	}
+}
+
+/* Puts the account over its failure limit. */
+static void
+make_slow(void)
+{
+	struct acct_rec *a = acct_get("alice", true);
+	struct acct_waiter w = { 0 };
+
+	while (!acct_slow(a)) {
+		CU_ASSERT_FATAL(acct_enter(a, "198.51.100.1", &w) == ACCT_GO);
+		acct_done(a, false, ACCT_FAILED, "198.51.100.1");
+	}
+}
+
+static void
+scenario(const char *order, bool l1_right, bool slow)
+{
+	uint8_t v[4];
+	struct hashpool_stats st;
+	char what[64];
+
+	snprintf(what, sizeof(what), "%s l1=%s slow=%d", order,
+	    l1_right ? "right" : "wrong", slow);
+	acct_clear();
+	addr_clear();
+	if (slow)
+		make_slow();
+	worker_start();
+	login_start(&L1, "192.0.2.1", l1_right ? "right" : "wrong");
+	pump(1);
+	login_start(&L2, "192.0.2.2", "wrong");
+	pump(1);
+	login_start(&L3, "192.0.2.3", "right");
+	pump(1);
+	for (const char *p = order; *p; p++)
+		play(*p);
+	/* Whatever is left to verify is verified. */
+	for (int quiet = 0, i = 0; quiet < 3 && i < 200; i++) {
+		if (worker_answer())
+			quiet = 0;
+		else {
+			quiet++;
+			pump(8);
+		}
+	}
+	size_t n = login_verdicts(&L3, v, sizeof(v));
+	if (n != 1 || (v[0] != IPC_AUTH_OK && v[0] != IPC_AUTH_UNAVAILABLE))
+		fprintf(stderr, "\n%s: L3 got %zu verdicts (first %d)\n", what,
+		    n, n ? v[0] : -1);
+	/* UNAVAILABLE only if the worker died holding L3's request. */
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT(v[0] == IPC_AUTH_OK || (v[0] == IPC_AUTH_UNAVAILABLE &&
+	    strchr(order, 'W') != NULL));
+	/* L1 and L2, while they lived, got at most one verdict each. */
+	CU_ASSERT(login_verdicts(&L1, v, sizeof(v)) <= 1);
+	CU_ASSERT(login_verdicts(&L2, v, sizeof(v)) <= 1);
+
+	login_timeout(&L1);
+	login_timeout(&L2);
+	login_timeout(&L3);
+	worker_stop();
+	pump(1);
+	hashpool_stats(&st);
+	if (st.busy != 0 || st.queued != 0 || !acct_idle())
+		fprintf(stderr, "\n%s: pool busy %u queued %zu, accounts %s\n",
+		    what, st.busy, st.queued, acct_idle() ? "idle" : "busy");
+	CU_ASSERT_EQUAL(st.busy, 0);
+	CU_ASSERT_EQUAL(st.queued, 0);
+	CU_ASSERT_EQUAL(st.alive, 0);
+	CU_ASSERT_TRUE(acct_idle());
+	CU_ASSERT_EQUAL(addr_get("192.0.2.1")->pending, 0);
+	CU_ASSERT_EQUAL(addr_get("192.0.2.2")->pending, 0);
+	CU_ASSERT_EQUAL(addr_get("192.0.2.3")->pending, 0);
+	CU_ASSERT_EQUAL(children_count(), 0);
+	CU_ASSERT_EQUAL(master.nconn, 0);
+}
+
+/* Every order of the five events, by Heap's algorithm. */
+static void
+all_orders(bool l1_right, bool slow)
+{
+	char ev[] = "HVTDW";
+	size_t n = strlen(ev), c[8] = { 0 }, i = 0;
+
+	scenario(ev, l1_right, slow);
+	while (i < n) {
+		if (c[i] < i) {
+			size_t j = i % 2 == 0 ? 0 : c[i];
+			char t = ev[j];
+			ev[j] = ev[i];
+			ev[i] = t;
+			scenario(ev, l1_right, slow);
+			c[i]++;
+			i = 0;
+		} else
+			c[i++] = 0;
+	}
+}
+
+void
+test_every_order_ends_every_login(void)
+{
+	all_orders(false, false);
+}
+
+void
+test_every_order_ends_every_login_right_first(void)
+{
+	all_orders(true, false);
+}
+
+void
+test_every_order_slow_account(void)
+{
+	all_orders(false, true);
+}
+
+void
+test_every_order_slow_account_right_first(void)
+{
+	all_orders(true, true);
+}
