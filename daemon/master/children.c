@@ -468,7 +468,7 @@ on_handoff(struct login_child *lc, struct ipc_reader *r)
 	 * session's flags are derived by the master itself (sessions.c). */
 	(void)caps;
 	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
-	    *tag == '\0') {
+	    *tag == '\0' || strlen(tag) > IPC_IDENT_MAX) {
 		login_violation(lc, "malformed LOGIN_HANDOFF");
 		return;
 	}

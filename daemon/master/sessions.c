@@ -67,6 +67,7 @@ static struct mbox *mboxes;
 static size_t nsessions_total;
 
 static void mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
+static void session_remove(struct session *se, bool keep_conn);
 
 size_t sessions_count(void) { return nsessions_total; }
 
@@ -253,20 +254,53 @@ quota_or_default(int64_t v, uint64_t dflt)
 	return v < 0 ? dflt : (uint64_t)v;
 }
 
+/* An impersonation whose audit row could not be written: refused, as
+ * the tagged answer to the command that asked for it (the master
+ * writes it: no mailbox process was involved), then closed. */
+static void
+refuse_unaudited(const struct session_start *s)
+{
+	char line[IPC_IDENT_MAX + 160];
+	int n = snprintf(line, sizeof(line), "%s NO [UNAVAILABLE] %s refused: "
+	    "the audit trail can't be written\r\n", s->tag[0] ? s->tag : "*",
+	    s->okverb[0] ? s->okverb : "Impersonation");
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!send(s->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(s->fd);
+}
+
 int
 session_start(const struct session_start *s)
 {
-	struct mbox *mb = mbox_for(s->user);
+	uint64_t id = new_session_id();
+	bool audited = is_impersonation(s->method);
+	struct mbox *mb;
 	struct ipc_msg m;
 
-	if (mb == NULL) {
+	/* Fail closed: the trail is written before anything of the
+	 * target's is touched (not even its process started); without the
+	 * row there is no session. */
+	if (audited && authz_audit_start(s->authcid, s->user->name,
+	    s->method, s->peer->addr, id) != 0) {
+		log_warnx("%s of %s as %s from %s refused: no audit row",
+		    authz_method_name(s->method), s->authcid, s->user->name,
+		    s->peer->addr);
+		refuse_unaudited(s);
+		peer_release(s->peer);
+		return -1;
+	}
+	if ((mb = mbox_for(s->user)) == NULL) {
+		if (audited)
+			authz_audit_end(s->authcid, s->user->name, id);
 		refuse(s->fd);
 		peer_release(s->peer);
 		return -1;
 	}
 	struct session *se = xcalloc(1, sizeof(*se));
-	se->id = new_session_id();
+	se->id = id;
 	se->mb = mb;
+	se->audited = audited;
 	mk_strlcpy(se->authcid, s->authcid, sizeof(se->authcid));
 	se->method = s->method;
 	se->peer = *s->peer;
@@ -283,22 +317,22 @@ session_start(const struct session_start *s)
 		.quota_messages = quota_or_default(s->user->quota_messages,
 		    master.cfg.quota_messages),
 	};
-	/* The trail is written before the session can do anything. */
-	if (is_impersonation(s->method)) {
-		se->audited = true;
-		authz_audit_start(s->authcid, s->user->name, s->method,
-		    se->peer.addr, se->id);
-	}
 	ipc_msg_init(&m, IPC_MBOX_SESSION);
 	ipc_put_session(&m, &is);
 	ipc_put_fd(&m, s->fd);
-	ipc_chan_send(mb->chan, &m);
 
 	se->next = mb->sessions;
 	mb->sessions = se;
 	mb->nsess++;
 	nsessions_total++;
 	ev_timer_stop(master.loop, &mb->linger);
+	/* Unsendable (it cannot be: every field is bounded) or the process
+	 * just went: the client's socket went with the message. */
+	if (ipc_chan_send(mb->chan, &m) == -1) {
+		log_warn("session for %s not passed", s->user->name);
+		session_remove(se, false);
+		return -1;
+	}
 	log_debug("session %016llx for %s from %s",
 	    (unsigned long long)se->id, s->user->name, se->peer.addr);
 	return 0;
@@ -426,6 +460,7 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 	struct session *se;
 
 	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
+	    strlen(tag) > IPC_IDENT_MAX ||
 	    (se = session_find(mb, id)) == NULL || se->state != SS_PROXY_OK) {
 		mbox_violation(mb, "bad HANDBACK");
 		return;
@@ -516,14 +551,17 @@ mbox_session_method(struct mbox *mb, uint64_t id)
 	return se == NULL ? -1 : se->method;
 }
 
-void
+/* -1 if the message could not be queued (the process is gone, or the
+ * message is too large): the caller's request failed, the channel is
+ * as it was. */
+int
 mbox_send(struct mbox *mb, struct ipc_msg *m)
 {
 	if (mb->chan == NULL) {
 		ipc_msg_free(m);
-		return;
+		return -1;
 	}
-	ipc_chan_send(mb->chan, m);
+	return ipc_chan_send(mb->chan, m);
 }
 
 struct mbox *

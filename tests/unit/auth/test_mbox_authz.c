@@ -134,6 +134,7 @@ req_name(uint8_t res)
 	case IPC_REQ_DENIED: return "DENIED";
 	case IPC_REQ_NOTFOUND: return "NOTFOUND";
 	case IPC_REQ_FAILED: return "FAILED";
+	case IPC_REQ_LIMIT: return "LIMIT";
 	}
 	return "?";
 }
@@ -950,6 +951,17 @@ test_request_for_another_session_is_killed(void)
 /* ---- the share index ---- */
 
 static int
+count_share(const char *mailbox, const char *grantee, const char *rights,
+    void *arg)
+{
+	(void)mailbox;
+	(void)grantee;
+	(void)rights;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
 first_owner(const char *owner, const char *mailbox, const char *rights,
     void *arg)
 {
@@ -996,5 +1008,181 @@ test_share_index_names_the_process_user(void)
 	CU_ASSERT_EQUAL(dir_shares_for(dir, "bob", first_owner, owner), 0);
 	CU_ASSERT_STRING_EQUAL(owner, "alice");
 	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Stolen", "bob", ""), 0);
+	assert_nothing_left();
+}
+
+/* ---- bounds (issue 9): pages, field caps, entry limits ---- */
+
+static char long_name[1016];
+
+static void
+make_long_name(int i)
+{
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	snprintf(long_name, 8, "F%03d-", i);
+	long_name[5] = 'x';	/* snprintf's NUL */
+}
+
+/* Reads the whole paged answer to SHARES: every page within the
+ * message ceiling, entries counted, the last page says no more. */
+static void
+script_shares_pages(struct fake_io *io)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+	unsigned pages = 0, entries = 0;
+	size_t maxlen = 0;
+	bool more = true;
+
+	take_session(io);
+	ipc_msg_init(&m, IPC_MBOX_SHARES);
+	ipc_put_u64(&m, 5);
+	send_msg(io, &m);
+	while (more) {
+		recv_type(io, &r, IPC_MBOX_SHARES_RESULT);
+		maxlen = MK_MAX(maxlen, r.len);
+		if (ipc_get_u64(&r) != 5)
+			_exit(7);
+		more = ipc_get_u8(&r) != 0;
+		uint32_t n = ipc_get_u32(&r);
+		for (uint32_t i = 0; i < n; i++) {
+			ipc_get_str(&r);
+			ipc_get_str(&r);
+			ipc_get_str(&r);
+		}
+		if (!ipc_end(&r))
+			_exit(8);
+		entries += n;
+		pages++;
+	}
+	say(io, "pages=%u entries=%u maxlen=%zu\n", pages, entries, maxlen);
+	finish(io);
+}
+
+void
+test_shares_answer_comes_in_pages(void)
+{
+	struct fake f[] = {
+		{ .user = &carol, .script = script_shares_pages, .session = true },
+	};
+	unsigned pages = 0, entries = 0;
+	size_t maxlen = 0;
+
+	/* 300 mailboxes with 1 KiB names shared with everyone: 300 KiB,
+	 * more than one AF_UNIX message may carry. */
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL_FATAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", "lr"), 0);
+	}
+	run(f, nitems(f));
+	CU_ASSERT_FALSE(f[0].killed);
+	CU_ASSERT_TRUE(said(&f[0], "exit\n"));
+	const char *p = strstr(f[0].said, "pages=");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL(sscanf(p, "pages=%u entries=%u maxlen=%zu", &pages,
+	    &entries, &maxlen), 3);
+	/* carol also sees nothing of her own; bob's share is not hers */
+	CU_ASSERT_EQUAL(entries, 300);
+	CU_ASSERT_TRUE(pages >= 4);
+	CU_ASSERT_TRUE(maxlen <= IPC_MAX_MSG);
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", ""), 0);
+	}
+	assert_nothing_left();
+}
+
+static const char *bad_share_mailbox, *bad_share_grantee;
+
+static void
+script_bad_share(struct fake_io *io)
+{
+	struct ipc_msg m;
+
+	take_session(io);
+	ipc_msg_init(&m, IPC_MBOX_SHARE);
+	ipc_put_str(&m, bad_share_mailbox);
+	ipc_put_str(&m, bad_share_grantee);
+	ipc_put_str(&m, "lr");
+	send_msg(io, &m);
+	hang(io);
+}
+
+static void
+expect_bad_share(const char *mailbox, const char *grantee)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_bad_share, .session = true },
+	};
+
+	bad_share_mailbox = mailbox;
+	bad_share_grantee = grantee;
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	assert_nothing_left();
+}
+
+void
+test_share_with_unbounded_or_bad_fields_is_killed(void)
+{
+	char longest[1100];
+	int n = 0;
+
+	memset(longest, 'y', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	expect_bad_share(longest, "bob");	/* over MK_MBOX_NAME_MAX */
+	expect_bad_share("Ctl\x1b[2J", "bob");	/* a store refuses it */
+	expect_bad_share("Proj", "Bob");	/* not canonical */
+	expect_bad_share("Proj", "no body");
+	CU_ASSERT_EQUAL(dir_shares_of(dir, alice.id, count_share, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+}
+
+static void
+script_share_limit(struct fake_io *io)
+{
+	static const char *const who[] = { "bob", "carol", "admin2", "bob" };
+	static const char *const rights[] = { "lr", "lr", "lr", "lrs" };
+	struct ipc_reader r;
+	struct ipc_msg m;
+
+	take_session(io);
+	for (size_t i = 0; i < nitems(who); i++) {
+		ipc_msg_init(&m, IPC_MBOX_SHARE);
+		ipc_put_str(&m, "Team");
+		ipc_put_str(&m, who[i]);
+		ipc_put_str(&m, rights[i]);
+		send_msg(io, &m);
+		recv_type(io, &r, IPC_MBOX_SHARE_DONE);
+		uint8_t res = ipc_get_u8(&r);
+		if (!ipc_end(&r))
+			_exit(7);
+		say(io, "%s=%s ", who[i], req_name(res));
+	}
+	finish(io);
+}
+
+void
+test_share_beyond_the_limit_is_refused(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_share_limit, .session = true },
+	};
+	unsigned saved = master.cfg.acl_max_entries_per_mailbox;
+	int n = 0;
+
+	master.cfg.acl_max_entries_per_mailbox = 2;
+	run(f, nitems(f));
+	master.cfg.acl_max_entries_per_mailbox = saved;
+	CU_ASSERT_FALSE(f[0].killed);
+	/* the third new entry is refused; changing an existing one is not */
+	CU_ASSERT_TRUE(said(&f[0], "bob=OK carol=OK admin2=LIMIT bob=OK "));
+	CU_ASSERT_EQUAL(dir_shares_of(dir, alice.id, count_share, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Team", "bob", ""), 0);
+	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Team", "carol", ""), 0);
 	assert_nothing_left();
 }
