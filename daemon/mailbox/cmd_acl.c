@@ -30,7 +30,7 @@ rights_plain(unsigned r, char out[RIGHTS_STRLEN])
 	out[n] = '\0';
 }
 
-void
+int
 share_index_send(struct user *u, const char *mailbox, const char *identifier,
     const char *rights)
 {
@@ -43,8 +43,10 @@ share_index_send(struct user *u, const char *mailbox, const char *identifier,
 	/* Every field was checked where it entered (a store name, a
 	 * canonical identifier), so this goes; if it did not, no DONE
 	 * would come for it and the command would wait for ever. */
-	if (ipc_chan_send(u->master, &m) == 0)
-		u->shares_sent++;
+	if (ipc_chan_send(u->master, &m) == -1)
+		return -1;
+	u->shares_sent++;
+	return 0;
 }
 
 /* SETACL's entry as it was, to put back if the index refuses the new
@@ -259,7 +261,8 @@ set_rights(struct client *c, const struct mbox *m, const char *id,
 		return resp_store_error(c, rc, "SETACL");
 	c->acl_undo = u;
 	c->share_res = IPC_REQ_OK;
-	share_index_send(c->user, m->name, id, rights);
+	if (share_index_send(c->user, m->name, id, rights) == -1)
+		c->share_res = IPC_REQ_FAILED;	/* undone below */
 	log_info("user %s: %s now has \"%s\" on %s (set by %s)", c->user->name,
 	    id, rights, m->name, client_identity(c));
 	return share_index_ok(c);

@@ -387,8 +387,9 @@ enum cmd_result cmd_setacl(struct client *c);
 enum cmd_result cmd_deleteacl(struct client *c);
 enum cmd_result cmd_listrights(struct client *c);
 enum cmd_result cmd_myrights(struct client *c);
-/* The share index (cmd_acl.c): tell the master what this user grants. */
-void share_index_send(struct user *u, const char *mailbox,
+/* The share index (cmd_acl.c): tell the master what this user grants.
+ * -1 if the message could not be sent (no answer will come for it). */
+int  share_index_send(struct user *u, const char *mailbox,
 	const char *identifier, const char *rights);
 /* The master applied one more of them, or refused it (res, an
  * ipc_req_result) (IPC_MBOX_SHARE_DONE). */
