@@ -227,6 +227,40 @@ class AuditFailClosed(Case):
         self.assertEqual(len(self.audit_rows(db)), len(before) + 1)
 
 
+class HugeFields(Case):
+    """Lines and literals may be larger than an IPC message; the fields
+    that travel to another process are capped where they enter."""
+    config = {'max_preauth_line': '1M', 'max_line': '1M',
+              'max_literal': '1M'}
+
+    def send_literal(self, c, head, data, tail=b''):
+        tag = c.next_tag()
+        c.send(b'%s %s {%d}\r\n' % (tag.encode(), head, len(data)))
+        line = c.readline()
+        if not line.startswith('+'):
+            return line, []
+        c.send(data + tail + b'\r\n')
+        return c.read_until_tagged(tag, timeout=20)
+
+    def test_huge_password_is_refused_not_crashed(self):
+        user = self.new_user()
+        c = self.server.client(timeout=20)
+        self.addCleanup(c.close)
+        r = self.send_literal(c, b'LOGIN %s' % user[0].encode(),
+                              b'p' * (300 * 1024))
+        self.assertRegex(r[0], r'^a\d+ NO \[AUTHENTICATIONFAILED\]')
+        self.ok(c.cmd('NOOP'))
+        self.ok(c.login(*user))
+
+    def test_huge_proxyauth_name_is_refused(self):
+        user = self.new_user()
+        c, other = self.connect(user), self.connect(user)
+        r = self.send_literal(c, b'PROXYAUTH', b'u' * (300 * 1024))
+        self.assertRegex(r[0], r'^a\d+ (NO|BAD) ')
+        self.alive(c)
+        self.alive(other)
+
+
 class Names(unittest.TestCase):
     def test_reserved_names_refused(self):
         with Server(start=False) as s:
