@@ -252,14 +252,24 @@ open_directory(const struct mk_config *cfg)
 /* Every user's mailbox process runs as mail_uid_base + id: a uid that
  * a system account holds would hand that account's files to the user
  * (and the user's to it).  Checked at start; mailkeepctl useradd checks
- * each new user. */
+ * each new user.  Reserved names (made before useradd refused them) are
+ * reported. */
 static int
-uid_check_one(const struct dir_user *u, void *arg)
+user_check_one(const struct dir_user *u, void *arg)
 {
 	const struct mk_config *cfg = arg;
 	char owner[64];
 	uint32_t uid;
 
+	/* Made before useradd refused these names: an ACL entry for
+	 * "anyone" is every user's, so this user's account is ambiguous. */
+	if (dir_name_reserved(u->name))
+		log_warnx("user %s has a reserved name (an ACL identifier): "
+		    "rights granted to it are granted to every user; move its "
+		    "mail to a user of another name", u->name);
+	/* Without root nothing runs under those uids. */
+	if (!priv_is_root())
+		return 0;
 	switch (config_mail_uid(cfg, u->id, &uid, owner, sizeof(owner))) {
 	case 0:
 		return 0;
@@ -275,9 +285,9 @@ uid_check_one(const struct dir_user *u, void *arg)
 }
 
 static void
-check_uid_range(struct directory *d, const struct mk_config *cfg)
+check_users(struct directory *d, const struct mk_config *cfg)
 {
-	if (dir_user_foreach(d, uid_check_one, (void *)(uintptr_t)cfg) != 0)
+	if (dir_user_foreach(d, user_check_one, (void *)(uintptr_t)cfg) != 0)
 		fatalx("reading the users: %s", dir_errmsg(d));
 }
 
@@ -666,9 +676,7 @@ main(int argc, char **argv)
 	else
 		prepare_dev(&cfg);
 	struct directory *dir = open_directory(&cfg);
-	/* Without root nothing runs under those uids. */
-	if (priv_is_root())
-		check_uid_range(dir, &cfg);
+	check_users(dir, &cfg);
 	open_listeners(&cfg);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
