@@ -186,6 +186,8 @@ struct session_start {
 	size_t       npending;
 	struct peer *peer;		/* copied; its slot moves to the session */
 	int          fd;		/* taken */
+	uint64_t     id;		/* 0: a new one; else decided earlier */
+	bool         audited;		/* its audit row is written already */
 };
 
 /* Passes a client to its user's mailbox process, forking it if needed.

@@ -47,6 +47,8 @@ struct session {
 	bool             audited;
 	enum sess_state  state;
 	struct dir_user  proxy_target;	/* SS_PROXY_OK */
+	uint64_t         proxy_id;	/* SS_PROXY_OK: the target session's
+					 * id, its audit row written */
 	struct peer      peer;		/* holds the connection's slot */
 	struct session  *next;
 };
@@ -273,15 +275,15 @@ refuse_unaudited(const struct session_start *s)
 int
 session_start(const struct session_start *s)
 {
-	uint64_t id = new_session_id();
+	uint64_t id = s->id != 0 ? s->id : new_session_id();
 	bool audited = is_impersonation(s->method);
 	struct mbox *mb;
 	struct ipc_msg m;
 
 	/* Fail closed: the trail is written before anything of the
 	 * target's is touched (not even its process started); without the
-	 * row there is no session. */
-	if (audited && authz_audit_start(s->authcid, s->user->name,
+	 * row there is no session.  PROXYAUTH wrote it before its OK. */
+	if (audited && !s->audited && authz_audit_start(s->authcid, s->user->name,
 	    s->method, s->peer->addr, id) != 0) {
 		log_warnx("%s of %s as %s from %s refused: no audit row",
 		    authz_method_name(s->method), s->authcid, s->user->name,
@@ -363,6 +365,10 @@ session_remove(struct session *se, bool keep_conn)
 	nsessions_total--;
 	if (se->audited)
 		authz_audit_end(se->authcid, mb->name, se->id);
+	/* PROXYAUTH said OK (its row is written) but the socket never came
+	 * back: the row ends here, with no session behind it. */
+	if (se->state == SS_PROXY_OK && !keep_conn)
+		authz_audit_end(mb->name, se->proxy_target.name, se->proxy_id);
 	if (!keep_conn)
 		peer_release(&se->peer);
 	free(se);
@@ -441,12 +447,26 @@ on_proxyauth(struct mbox *mb, struct ipc_reader *r)
 	/* The admin is this process's user as the master knows it. */
 	enum ipc_auth_result res = authz_proxy(mb->name, target,
 	    &se->proxy_target);
-	if (res == IPC_AUTH_OK)
-		se->state = SS_PROXY_OK;
+	const char *text = authz_result_text(res);
+	/* Fail closed, and before the OK: the target session's audit row
+	 * is written now, so a directory that can't take it leaves the
+	 * administrator's session as it was, with a NO. */
+	if (res == IPC_AUTH_OK) {
+		se->proxy_id = new_session_id();
+		if (authz_audit_start(mb->name, se->proxy_target.name,
+		    IPC_IMP_PROXYAUTH, se->peer.addr, se->proxy_id) != 0) {
+			log_warnx("PROXYAUTH by %s to %s refused: no audit row",
+			    mb->name, se->proxy_target.name);
+			res = IPC_AUTH_UNAVAILABLE;
+			text = "The audit trail can't be written; PROXYAUTH "
+			    "refused.";
+		} else
+			se->state = SS_PROXY_OK;
+	}
 	ipc_msg_init(&m, IPC_MBOX_PROXYAUTH_RESULT);
 	ipc_put_u64(&m, id);
 	ipc_put_u8(&m, (uint8_t)res);
-	ipc_put_str(&m, authz_result_text(res));
+	ipc_put_str(&m, text);
 	ipc_chan_send(mb->chan, &m);
 }
 
@@ -475,11 +495,12 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 		.user = &target, .authcid = mb->name, .authc_admin = true,
 		.method = IPC_IMP_PROXYAUTH, .okverb = "PROXYAUTH", .tag = tag,
 		.pending = pending, .npending = npending, .peer = &peer,
-		.fd = ipc_take_fd(r),
+		.fd = ipc_take_fd(r), .id = se->proxy_id, .audited = true,
 	};
 	log_info("PROXYAUTH: %s's session %016llx continues as %s",
 	    mb->name, (unsigned long long)id, target.name);
-	/* The connection is not over: its slot moves to the new session. */
+	/* The connection is not over: its slot moves to the new session
+	 * (and the audit row written at the OK with it). */
 	session_remove(se, true);
 	session_start(&s);
 }
