@@ -409,6 +409,8 @@ struct ipc_chan {
 	ipc_handler     handler;
 	void           *arg;
 	struct outmsg  *head, *tail;
+	size_t          queued;	/* bytes in the queue */
+	bool            full_logged;	/* once per episode over the bound */
 	uint8_t        *rbuf;
 	bool            dead;
 };
@@ -465,6 +467,9 @@ chan_pop(struct ipc_chan *c)
 	c->head = o->next;
 	if (c->head == NULL)
 		c->tail = NULL;
+	c->queued -= buf_len(&o->m.b);
+	if (c->queued < IPC_QUEUE_MAX / 2)
+		c->full_logged = false;
 	ipc_msg_free(&o->m);
 	free(o);
 }
@@ -525,8 +530,19 @@ ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m)
 		errno = EMSGSIZE;
 		return -1;
 	}
+	if (c->queued + buf_len(&m->b) > IPC_QUEUE_MAX) {
+		if (!c->full_logged)
+			log_warnx("ipc %s message refused: %zu bytes wait for a "
+			    "peer that does not read", ipc_type_name(
+			    ipc_msg_type(m)), c->queued);
+		c->full_logged = true;
+		ipc_msg_free(m);
+		errno = ENOBUFS;
+		return -1;
+	}
 	o = xcalloc(1, sizeof(*o));
 	o->m = *m;
+	c->queued += buf_len(&o->m.b);
 	m->b.data = NULL;
 	m->fd = -1;
 	if (c->tail)

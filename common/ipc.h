@@ -45,6 +45,11 @@
  * names are below 1 KiB (MK_MBOX_NAME_MAX). */
 #define IPC_IDENT_MAX 256
 #define IPC_MBOX_MAX  1024
+/* Bytes a channel may hold queued for a peer that does not read: past
+ * it, ipc_chan_send() refuses (ENOBUFS), so a stalled or hostile peer
+ * costs the sender bounded memory (a paged answer per request it
+ * never reads, say).  Legitimate traffic stays far below. */
+#define IPC_QUEUE_MAX (16 * 1024 * 1024)
 /* A password (LOGIN, AUTHENTICATE PLAIN) the login process forwards. */
 #define IPC_SECRET_MAX 8192
 
@@ -262,8 +267,9 @@ typedef void (*ipc_handler)(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 
 struct ipc_chan *ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *arg);
 /* Queue for sending; takes ownership of m's buffer and descriptor.
- * Returns 0, or -1 (errno EMSGSIZE, or EPIPE on a dead channel) if this
- * message cannot go: the caller answers its request as failed.  One
+ * Returns 0, or -1 (errno EMSGSIZE; ENOBUFS when IPC_QUEUE_MAX bytes
+ * wait already; EPIPE on a dead channel) if this message cannot go: the
+ * caller answers its request as failed.  One
  * message that cannot be sent never kills a channel; only a broken
  * connection does (the handler then gets r == NULL). */
 int   ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m);

@@ -199,6 +199,50 @@ test_ipc_full_peer_queue_delays_and_kills_nothing(void)
 	pair_close(&p);
 }
 
+void
+test_ipc_queue_for_a_peer_that_never_reads_is_bounded(void)
+{
+	static uint8_t body[IPC_PAGE_MAX];
+	struct ipc_reader r;
+	struct ipc_msg m;
+	struct pair p;
+	size_t sent = 0;
+	int refused = 0, got = 0;
+
+	pair_open(&p);
+	for (int i = 0; i < 2 * IPC_QUEUE_MAX / IPC_PAGE_MAX; i++) {
+		ipc_msg_init(&m, IPC_MBOX_SHARES_RESULT);
+		ipc_put_bytes(&m, body, sizeof(body));
+		errno = 0;
+		if (ipc_chan_send(p.chan, &m) == 0)
+			sent++;
+		else {
+			CU_ASSERT_EQUAL(errno, ENOBUFS);
+			refused++;
+		}
+	}
+	CU_ASSERT_TRUE(refused > 0);
+	CU_ASSERT_TRUE(sent * IPC_PAGE_MAX <= IPC_QUEUE_MAX + 2 * IPC_MAX_MSG);
+	CU_ASSERT_EQUAL(p.seen.dead, 0);
+	/* once the peer reads, everything queued arrives, and new ones go */
+	for (int round = 0; round < 400 && (size_t)got < sent; round++) {
+		while ((size_t)got < sent && recv(p.peer, p.buf, IPC_MAX_MSG,
+		    MSG_DONTWAIT | MSG_PEEK) > 0) {
+			CU_ASSERT_EQUAL_FATAL(ipc_recv_now(p.peer, p.buf, &r), 0);
+			got++;
+		}
+		spin(p.loop, 5);
+	}
+	CU_ASSERT_EQUAL((size_t)got, sent);
+	ipc_msg_init(&m, IPC_MBOX_SHARE_DONE);
+	ipc_put_u8(&m, IPC_REQ_OK);
+	CU_ASSERT_EQUAL(ipc_chan_send(p.chan, &m), 0);
+	CU_ASSERT_EQUAL_FATAL(peer_recv(&p, &r), 0);
+	CU_ASSERT_EQUAL(r.type, IPC_MBOX_SHARE_DONE);
+	CU_ASSERT_EQUAL(p.seen.dead, 0);
+	pair_close(&p);
+}
+
 /* ---- log_escape ---- */
 
 void
