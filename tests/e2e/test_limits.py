@@ -277,6 +277,16 @@ class Names(unittest.TestCase):
                 self.assertNotEqual(p.returncode, 0, sep)
                 self.assertIn('impersonation_separator', p.stderr)
 
+    def test_mail_uid_base_below_1000_refused(self):
+        with Server(start=False, config={'mail_uid_base': 999}) as s:
+            p = s.ctl('users', check=False)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn('mail_uid_base', p.stderr)
+            with self.assertRaises(RuntimeError):
+                s.start(timeout=10)
+            s.proc = None
+            s.log.close()
+
     def test_uid_range_collision(self):
         # the first user's id is 1: base + 1 is the uid of "nobody"
         nobody = pwd.getpwnam('nobody').pw_uid
