@@ -1177,8 +1177,10 @@ shares_result(struct user *u, struct ipc_reader *r)
 		if (x->waiting && x->shares_req == id)
 			c = x;
 	/* Each entry takes at least 15 bytes on the wire (three lengths
-	 * and NULs), so n is bounded by the page it came in. */
-	if (c == NULL || n > IPC_MAX_MSG / 15) {
+	 * and NULs): a larger n cannot be in one message. */
+	if (n > IPC_MAX_MSG / 15)
+		fatalx("malformed SHARES_RESULT from the master");
+	if (c == NULL) {
 		/* Read to the end anyway: the master's message is trusted. */
 		for (uint32_t i = 0; i < n && !r->bad; i++) {
 			ipc_get_str(r);
