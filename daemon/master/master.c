@@ -483,6 +483,8 @@ static const struct field {
 	F(folder_drafts, F_STR, false), F(folder_sent, F_STR, false),
 	F(folder_trash, F_STR, false), F(folder_junk, F_STR, false),
 	F(fsync, F_BOOL, false), F(verbose, F_INT, false),
+	F(acl_max_entries_per_mailbox, F_UINT, false),
+	F(acl_max_shares_per_user, F_UINT, false),
 #undef F
 };
 
