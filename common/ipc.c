@@ -434,6 +434,12 @@ ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *arg)
 	return c;
 }
 
+size_t
+ipc_chan_queued(const struct ipc_chan *c)
+{
+	return c->queued;
+}
+
 int
 ipc_chan_fd(const struct ipc_chan *c)
 {

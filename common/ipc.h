@@ -273,6 +273,8 @@ struct ipc_chan *ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *ar
  * message that cannot be sent never kills a channel; only a broken
  * connection does (the handler then gets r == NULL). */
 int   ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m);
+/* Bytes queued and not yet taken by the peer (at most IPC_QUEUE_MAX). */
+size_t ipc_chan_queued(const struct ipc_chan *c);
 /* Try to flush the queue synchronously (blocking poll); for exit paths. */
 void  ipc_chan_flush(struct ipc_chan *c);
 void  ipc_chan_free(struct ipc_chan *c);

@@ -213,6 +213,8 @@ bool         mbox_has_session(struct mbox *mb, uint64_t id);
  * -1 if the process has no such session. */
 int          mbox_session_method(struct mbox *mb, uint64_t id);
 int          mbox_send(struct mbox *mb, struct ipc_msg *m);
+/* Bytes waiting in the channel to the process (0 if it is gone). */
+size_t       mbox_queued(const struct mbox *mb);
 struct mbox *mbox_running(uint32_t user_id);	/* NULL if none */
 void         mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg);
 /* Kills a mailbox process that broke the protocol. */

@@ -18,6 +18,7 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- quota ---- */
@@ -219,7 +220,9 @@ struct share_list {
 	struct ipc_msg m;	/* the page being filled: entries only */
 	uint32_t       n;
 	unsigned       pages;
+	uint32_t       total;
 	bool           failed;
+	bool           truncated;
 };
 
 static void
@@ -256,14 +259,23 @@ add_share(const char *owner, const char *mailbox, const char *rights,
 		    owner, strlen(mailbox));
 		return 0;
 	}
-	if (buf_len(&l->m.b) >= IPC_PAGE_MAX)
+	if (buf_len(&l->m.b) >= IPC_PAGE_MAX) {
+		/* The pages all wait in the channel until the process reads
+		 * them; its queue is bounded (IPC_QUEUE_MAX).  Stop with
+		 * room left for the last page, so the answer always ends. */
+		if (mbox_queued(l->mb) + 3 * IPC_MAX_MSG > IPC_QUEUE_MAX) {
+			l->truncated = true;
+			return 1;
+		}
 		page_send(l, true);
+	}
 	if (l->failed)
 		return 1;
 	ipc_put_str(&l->m, owner);
 	ipc_put_str(&l->m, mailbox);
 	ipc_put_str(&l->m, rights);
 	l->n++;
+	l->total++;
 	return 0;
 }
 
@@ -290,10 +302,19 @@ req_shares(struct mbox *mb, struct ipc_reader *r)
 	}
 	page_send(&l, false);
 	ipc_msg_free(&l.m);
-	if (l.failed)
-		log_warnx("share list of %s: a page could not be sent",
-		    mbox_user(mb));
-	else if (l.pages > 1)
+	/* A page that could not go was logged by ipc_chan_send() (once
+	 * per episode of a full queue: a process that asks without
+	 * reading does not flood the log). */
+	if (l.truncated && !l.failed) {
+		static time_t said;	/* at most a line a minute */
+		time_t now = time(NULL);
+		if (now - said >= 60) {
+			said = now;
+			log_warnx("share list of %s cut at %u entries: its "
+			    "process has not read what it asked before",
+			    mbox_user(mb), l.total);
+		}
+	} else if (l.pages > 1)
 		log_debug("share list of %s: %u pages", mbox_user(mb), l.pages);
 }
 

@@ -585,6 +585,12 @@ mbox_send(struct mbox *mb, struct ipc_msg *m)
 	return ipc_chan_send(mb->chan, m);
 }
 
+size_t
+mbox_queued(const struct mbox *mb)
+{
+	return mb->chan != NULL ? ipc_chan_queued(mb->chan) : 0;
+}
+
 struct mbox *
 mbox_running(uint32_t user_id)
 {

@@ -333,11 +333,20 @@ static struct {
 	struct fake *f;
 	size_t       n;
 	uint64_t     deadline;
+	size_t       max_queued;	/* most bytes seen waiting for a fake */
 } watch;
+
+static void
+sample_queue(struct mbox *mb, void *arg)
+{
+	(void)arg;
+	watch.max_queued = MK_MAX(watch.max_queued, mbox_queued(mb));
+}
 
 static void
 watch_cb(struct ev_timer *t)
 {
+	mboxes_foreach(sample_queue, NULL);
 	if (children_count() == 0 || now_ms() > watch.deadline)
 		ev_loop_break(loop);
 	else
@@ -1107,6 +1116,81 @@ test_shares_answer_comes_in_pages(void)
 	CU_ASSERT_EQUAL(entries, 300);
 	CU_ASSERT_TRUE(pages >= 4);
 	CU_ASSERT_TRUE(maxlen <= IPC_MAX_MSG);
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", ""), 0);
+	}
+	assert_nothing_left();
+}
+
+/* A process that asks and asks and reads nothing: the master queues at
+ * most IPC_QUEUE_MAX bytes for it, and every answer it did start has
+ * its last page. */
+static void
+script_shares_unread(struct fake_io *io)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+	unsigned started = 0, ended = 0;
+	uint64_t bytes = 0, last = 0;
+
+	take_session(io);
+	for (int i = 1; i <= 120; i++) {
+		ipc_msg_init(&m, IPC_MBOX_SHARES);
+		ipc_put_u64(&m, (uint64_t)i);
+		send_msg(io, &m);
+	}
+	usleep(500 * 1000);	/* the master answers into its queue */
+	for (;;) {
+		struct pollfd pfd = { .fd = io->chan, .events = POLLIN };
+		if (poll(&pfd, 1, 500) != 1 ||
+		    ipc_recv_now(io->chan, msgbuf, &r) == -1)
+			break;
+		if (r.type != IPC_MBOX_SHARES_RESULT)
+			continue;
+		bytes += r.len;
+		uint64_t id = ipc_get_u64(&r);
+		bool more = ipc_get_u8(&r) != 0;
+		if (id != last)
+			started++;
+		last = id;
+		if (!more)
+			ended++;
+	}
+	say(io, "started=%u ended=%u bytes=%llu\n", started, ended,
+	    (unsigned long long)bytes);
+	finish(io);
+}
+
+void
+test_shares_for_a_process_that_does_not_read_are_bounded(void)
+{
+	struct fake f[] = {
+		{ .user = &carol, .script = script_shares_unread, .session = true },
+	};
+	unsigned started = 0, ended = 0;
+	unsigned long long bytes = 0;
+
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL_FATAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", "lr"), 0);
+	}
+	watch.max_queued = 0;
+	run(f, nitems(f));
+	CU_ASSERT_FALSE(f[0].killed);
+	const char *p = strstr(f[0].said, "started=");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL(sscanf(p, "started=%u ended=%u bytes=%llu", &started,
+	    &ended, &bytes), 3);
+	/* 120 answers of 300 KiB would be 36 MiB waiting: the queue held
+	 * at most its bound, and it did fill */
+	CU_ASSERT_TRUE(watch.max_queued <= IPC_QUEUE_MAX);
+	CU_ASSERT_TRUE(watch.max_queued > IPC_QUEUE_MAX / 2);
+	/* whatever was answered was answered to the end */
+	CU_ASSERT_TRUE(started > 0);
+	CU_ASSERT_EQUAL(started, ended);
 	for (int i = 0; i < 300; i++) {
 		make_long_name(i);
 		CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, long_name,
