@@ -16,6 +16,7 @@ happens when one is hit (issue 9, items 3 and 8).
   Strings from clients reach the log with control characters escaped.
 
 Python 3 standard library only; run by meson (MK_BUILD_DIR)."""
+import base64
 import os
 import pwd
 import re
@@ -204,12 +205,19 @@ class AuditFailClosed(Case):
             self.addCleanup(c.close)
             r = c.cmd('LOGIN %s %s' % (quote(target[0] + '*' + ADMIN[0]),
                                        quote(ADMIN[1])))
-            self.assertRegex(r[0], r'^a\d+ NO ')
+            self.assertRegex(r[0], r'^a\d+ NO \[UNAVAILABLE\] .*audit')
             try:
                 r = c.cmd('SELECT INBOX')
                 self.assertNotRegex(r[0], r'^a\d+ OK ')
             except (Closed, OSError):
                 pass
+            # AUTHENTICATE PLAIN with an authorization identity: the same
+            raw = ('%s\0%s\0%s' % (target[0], ADMIN[0], ADMIN[1])).encode()
+            c = self.server.client()
+            self.addCleanup(c.close)
+            r = c.cmd('AUTHENTICATE PLAIN %s' %
+                      base64.b64encode(raw).decode())
+            self.assertRegex(r[0], r'^a\d+ NO \[UNAVAILABLE\] ')
             # no process was started for the target
             log = self.server.logtext()
             self.assertNotIn('serving %s ' % target[0], log)
