@@ -221,7 +221,7 @@ struct ipc_session {
 struct ipc_msg {
 	struct buf b;
 	int        fd;	/* -1: none */
-	bool       toobig;	/* a field did not fit: the message is unsendable */
+	bool       toobig;	/* a field did not fit: unsendable */
 };
 
 void ipc_msg_init(struct ipc_msg *m, enum ipc_type type);

@@ -250,11 +250,12 @@ set_rights(struct client *c, const struct mbox *m, const char *id,
 		    &total) != 0)
 			return resp_store_error(c, -1, "SETACL");
 		if (on_mbox >= cfg->acl_max_entries_per_mailbox)
-			return resp_no(c, "[LIMIT] %s already has %u ACL entries "
-			    "(acl_max_entries_per_mailbox)", m->name, on_mbox);
+			return resp_no(c, "[LIMIT] %s already has %u ACL "
+			    "entries (acl_max_entries_per_mailbox)", m->name,
+			    on_mbox);
 		if (total >= cfg->acl_max_shares_per_user)
-			return resp_no(c, "[LIMIT] Your mailboxes already have %u "
-			    "ACL entries (acl_max_shares_per_user)", total);
+			return resp_no(c, "[LIMIT] Your mailboxes already have "
+			    "%u ACL entries (acl_max_shares_per_user)", total);
 	}
 	rc = store_acl_set(c->user->store, m->id, id, rights);
 	if (rc != 0)

@@ -283,8 +283,8 @@ session_start(const struct session_start *s)
 	/* Fail closed: the trail is written before anything of the
 	 * target's is touched (not even its process started); without the
 	 * row there is no session.  PROXYAUTH wrote it before its OK. */
-	if (audited && !s->audited && authz_audit_start(s->authcid, s->user->name,
-	    s->method, s->peer->addr, id) != 0) {
+	if (audited && !s->audited && authz_audit_start(s->authcid,
+	    s->user->name, s->method, s->peer->addr, id) != 0) {
 		log_warnx("%s of %s as %s from %s refused: no audit row",
 		    authz_method_name(s->method), s->authcid, s->user->name,
 		    s->peer->addr);
