@@ -250,8 +250,8 @@ set_rights(struct client *c, const struct mbox *m, const char *id,
 		    &total) != 0)
 			return resp_store_error(c, -1, "SETACL");
 		if (on_mbox >= cfg->acl_max_entries_per_mailbox)
-			return resp_no(c, "[LIMIT] %s already has %u ACL "
-			    "entries (acl_max_entries_per_mailbox)", m->name,
+			return resp_no(c, "[LIMIT] The mailbox already has %u "
+			    "ACL entries (acl_max_entries_per_mailbox)",
 			    on_mbox);
 		if (total >= cfg->acl_max_shares_per_user)
 			return resp_no(c, "[LIMIT] Your mailboxes already have "
