@@ -1141,7 +1141,7 @@ script_shares_unread(struct fake_io *io)
 		ipc_put_u64(&m, (uint64_t)i);
 		send_msg(io, &m);
 	}
-	usleep(500 * 1000);	/* the master answers into its queue */
+	usleep(1500 * 1000);	/* the master answers into its queue */
 	for (;;) {
 		struct pollfd pfd = { .fd = io->chan, .events = POLLIN };
 		if (poll(&pfd, 1, 500) != 1 ||
