@@ -198,6 +198,17 @@ login_send_auth(struct login_conn *c, uint8_t mech, const char *authzid,
 {
 	struct ipc_msg m;
 
+	/* Bounded here, where they enter: no user name is longer than
+	 * IPC_IDENT_MAX, and a password of more than IPC_SECRET_MAX bytes
+	 * is nobody's.  The message stays far below IPC_MAX_MSG whatever
+	 * max_preauth_line allows. */
+	if (strlen(authzid) > IPC_IDENT_MAX || strlen(authcid) > IPC_IDENT_MAX ||
+	    nsecret > IPC_SECRET_MAX) {
+		c->attempts++;
+		login_reply(c, "%s NO [AUTHENTICATIONFAILED] Authentication "
+		    "failed.", c->tag);
+		return;
+	}
 	ipc_msg_init(&m, IPC_LOGIN_AUTH);
 	ipc_put_u8(&m, mech);
 	ipc_put_str(&m, authzid);

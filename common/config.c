@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,8 @@ config_defaults(struct mk_config *c)
 	mk_strlcpy(c->folder_trash, "Trash", sizeof(c->folder_trash));
 	mk_strlcpy(c->folder_junk, "Junk", sizeof(c->folder_junk));
 	c->fsync = true;
+	c->acl_max_entries_per_mailbox = 100;
+	c->acl_max_shares_per_user = 1000;
 }
 
 int
@@ -207,6 +210,9 @@ static const struct key keys[] = {
 	UINTK("auth_account_fail_limit", auth_account_fail_limit, 1, 1000000),
 	UINTK("auth_account_fail_window", auth_account_fail_window, 1, 86400),
 	UINTK("auth_account_delay_max_ms", auth_account_delay_max_ms, 0, 60000),
+	UINTK("acl_max_entries_per_mailbox", acl_max_entries_per_mailbox, 1,
+	    100000),
+	UINTK("acl_max_shares_per_user", acl_max_shares_per_user, 1, 1000000),
 };
 
 static int
@@ -349,7 +355,51 @@ config_load(struct mk_config *c, const char *path, char *err, size_t errlen)
 		}
 	}
 	free(text);
+	if (rc == 0)
+		rc = config_check(c, err, errlen);
 	return rc;
+}
+
+int
+config_check(const struct mk_config *c, char *err, size_t errlen)
+{
+	const char *sep = c->impersonation_separator;
+
+	/* "target*admin" is split at the separator: a character that may
+	 * appear in a user name would make some names mean an
+	 * impersonation (and the split ambiguous).  User names are
+	 * [a-z0-9._@+-] with upper case folded (store/directory.c). */
+	for (const char *p = sep; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (isalnum(ch) || strchr("._@+-", ch) != NULL || ch <= 0x20 ||
+		    ch >= 0x7f) {
+			snprintf(err, errlen, "%s: impersonation_separator '%s' "
+			    "holds '%c', which user names may contain (or a "
+			    "space or non-ASCII byte); use e.g. '*'", c->path,
+			    sep, ch > 0x20 && ch < 0x7f ? ch : '?');
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+config_mail_uid(const struct mk_config *c, uint32_t user_id, uint32_t *uid,
+    char *owner, size_t ownerlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	uint64_t u = (uint64_t)c->mail_uid_base + user_id;
+
+	/* (uid_t)-1 means "no change" to setresuid(): never a user's. */
+	if (u >= UINT32_MAX)
+		return -1;
+	*uid = (uint32_t)u;
+	if (getpwuid_r((uid_t)u, &pw, buf, sizeof(buf), &res) != 0 ||
+	    res == NULL)
+		return 0;
+	mk_strlcpy(owner, pw.pw_name, ownerlen);
+	return 1;
 }
 
 int

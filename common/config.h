@@ -97,6 +97,10 @@ struct mk_config {
 	unsigned auth_account_fail_limit;
 	unsigned auth_account_fail_window;	/* seconds */
 	unsigned auth_account_delay_max_ms;
+	/* Shared folders (doc/sharing.md): ACL entries other than the
+	 * owner's, per mailbox and over all of one user's mailboxes. */
+	unsigned acl_max_entries_per_mailbox;
+	unsigned acl_max_shares_per_user;
 };
 
 /* Fills in every default. */
@@ -106,6 +110,14 @@ void config_defaults(struct mk_config *c);
 int  config_load(struct mk_config *c, const char *path, char *err, size_t errlen);
 /* Parses "addr:port" / "[v6]:port" into l; -1 on error. */
 int  config_parse_listen(struct mk_listen *l, const char *spec, bool tls);
+/* Cross-key checks config_load() cannot make line by line (also run by
+ * the master and mailkeepctl on the defaults): -1 with a message. */
+int  config_check(const struct mk_config *c, char *err, size_t errlen);
+/* The uid the mailbox process of user id runs as (mail_uid_base + id).
+ * Returns 0 if no account has it, 1 if a system account does (its name
+ * in owner), -1 if base + id leaves the uid space. */
+int  config_mail_uid(const struct mk_config *c, uint32_t user_id,
+	uint32_t *uid, char *owner, size_t ownerlen);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

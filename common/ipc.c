@@ -19,6 +19,7 @@ ipc_msg_init(struct ipc_msg *m, enum ipc_type type)
 {
 	buf_init(&m->b, IPC_MAX_MSG);
 	m->fd = -1;
+	m->toobig = false;
 	ipc_put_u32(m, IPC_VERSION);
 	ipc_put_u32(m, (uint32_t)type);
 }
@@ -35,11 +36,20 @@ ipc_msg_free(struct ipc_msg *m)
 	m->fd = -1;
 }
 
+/* A field that does not fit marks the message unsendable rather than
+ * ending the process: the sender's ipc_chan_send() then fails that one
+ * request (fields are capped where they enter, so this is a bug or an
+ * attack, and it costs only the request). */
 static void
 put(struct ipc_msg *m, const void *p, size_t n)
 {
-	if (buf_add(&m->b, p, n) == -1)
-		fatalx("ipc message exceeds %d bytes", IPC_MAX_MSG);
+	if (m->toobig)
+		return;
+	if (buf_add(&m->b, p, n) == -1) {
+		m->toobig = true;
+		log_warnx("ipc message would exceed %d bytes: not sent",
+		    IPC_MAX_MSG);
+	}
 }
 
 void ipc_put_u8(struct ipc_msg *m, uint8_t v) { put(m, &v, 1); }
@@ -61,8 +71,12 @@ ipc_put_u64(struct ipc_msg *m, uint64_t v)
 void
 ipc_put_bytes(struct ipc_msg *m, const void *p, size_t n)
 {
-	if (n > IPC_MAX_MSG)
-		fatalx("ipc field too large");
+	if (n > IPC_MAX_MSG) {
+		if (!m->toobig)
+			log_warnx("ipc field of %zu bytes: message not sent", n);
+		m->toobig = true;
+		return;
+	}
 	ipc_put_u32(m, (uint32_t)n);
 	if (n)
 		put(m, p, n);
@@ -313,11 +327,34 @@ reader_init(struct ipc_reader *r, const uint8_t *p, size_t n, int fd, bool trunc
 		r->bad = true;
 }
 
+/* Linux refuses a SEQPACKET message above the send buffer (EMSGSIZE).
+ * A message within IPC_MAX_MSG must always go: make the buffer hold
+ * two of them (the kernel doubles the value and caps it at
+ * net.core.wmem_max, by default far above). */
+static void
+sndbuf_fit(int sock)
+{
+	int want = IPC_MAX_MSG + 4096, have = 0;
+	socklen_t len = sizeof(have);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 &&
+	    have >= 2 * want)
+		return;
+	if (setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == -1)
+		log_warn("SO_SNDBUF %d", want);
+}
+
 int
 ipc_send_now(int sock, struct ipc_msg *m)
 {
 	ssize_t r;
+	bool grown = false;
 
+	if (m->toobig || buf_len(&m->b) > IPC_MAX_MSG) {
+		ipc_msg_free(m);
+		errno = EMSGSIZE;
+		return -1;
+	}
 	for (;;) {
 		r = send_with_fd(sock, buf_ptr(&m->b), buf_len(&m->b), m->fd);
 		if (r >= 0)
@@ -329,7 +366,14 @@ ipc_send_now(int sock, struct ipc_msg *m)
 			poll(&pfd, 1, 1000);
 			continue;
 		}
+		if (errno == EMSGSIZE && !grown) {
+			grown = true;
+			sndbuf_fit(sock);
+			continue;
+		}
+		int saved = errno;
 		ipc_msg_free(m);
+		errno = saved;
 		return -1;
 	}
 	ipc_msg_free(m);
@@ -365,6 +409,8 @@ struct ipc_chan {
 	ipc_handler     handler;
 	void           *arg;
 	struct outmsg  *head, *tail;
+	size_t          queued;	/* bytes in the queue */
+	bool            full_logged;	/* once per episode over the bound */
 	uint8_t        *rbuf;
 	bool            dead;
 };
@@ -381,10 +427,17 @@ ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *arg)
 	c->arg = arg;
 	c->rbuf = xmalloc(IPC_MAX_MSG);
 	set_nonblock(fd);
+	sndbuf_fit(fd);
 	ev_io_init(&c->io, fd, chan_io, c);
 	if (ev_io_start(l, &c->io, EPOLLIN) == -1)
 		fatal("epoll add ipc channel");
 	return c;
+}
+
+size_t
+ipc_chan_queued(const struct ipc_chan *c)
+{
+	return c->queued;
 }
 
 int
@@ -401,10 +454,42 @@ update_interest(struct ipc_chan *c)
 	ev_io_set(c->loop, &c->io, EPOLLIN | (c->head ? EPOLLOUT : 0));
 }
 
-/* Returns -1 on a hard error. */
+static uint32_t
+ipc_msg_type(const struct ipc_msg *m)
+{
+	const uint8_t *p = (const uint8_t *)buf_ptr(&m->b);
+
+	if (buf_len(&m->b) < HDR_LEN)
+		return IPC_NONE;
+	return (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 |
+	    (uint32_t)p[6] << 8 | p[7];
+}
+
+static void
+chan_pop(struct ipc_chan *c)
+{
+	struct outmsg *o = c->head;
+
+	c->head = o->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	c->queued -= buf_len(&o->m.b);
+	if (c->queued < IPC_QUEUE_MAX / 2)
+		c->full_logged = false;
+	ipc_msg_free(&o->m);
+	free(o);
+}
+
+/* Returns -1 on a hard error: the connection itself is broken.  A
+ * message the socket refuses on its own account (EMSGSIZE, ENOBUFS)
+ * is dropped and logged; the channel goes on (its size was checked
+ * when it was queued, so this is the kernel's limit, not the peer's
+ * doing). */
 static int
 chan_flush_some(struct ipc_chan *c)
 {
+	bool grown = false;
+
 	while (c->head) {
 		struct outmsg *o = c->head;
 		ssize_t r = send_with_fd(c->io.fd, buf_ptr(&o->m.b),
@@ -414,28 +499,56 @@ chan_flush_some(struct ipc_chan *c)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
+			if (errno == EMSGSIZE && !grown) {
+				grown = true;
+				sndbuf_fit(c->io.fd);
+				continue;
+			}
+			if (errno == EMSGSIZE || errno == ENOBUFS) {
+				log_warn("ipc send of %zu bytes dropped",
+				    buf_len(&o->m.b));
+				chan_pop(c);
+				continue;
+			}
 			return -1;
 		}
-		c->head = o->next;
-		if (c->head == NULL)
-			c->tail = NULL;
-		ipc_msg_free(&o->m);
-		free(o);
+		chan_pop(c);
 	}
 	return 0;
 }
 
-void
+int
 ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m)
 {
 	struct outmsg *o;
 
 	if (c->dead) {
 		ipc_msg_free(m);
-		return;
+		errno = EPIPE;
+		return -1;
+	}
+	/* Refused here, before it is queued: the caller learns that this
+	 * request failed, and the channel is untouched. */
+	if (m->toobig || buf_len(&m->b) > IPC_MAX_MSG) {
+		log_warnx("ipc %s message of %zu bytes refused (limit %d)",
+		    ipc_type_name(ipc_msg_type(m)), buf_len(&m->b), IPC_MAX_MSG);
+		ipc_msg_free(m);
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (c->queued + buf_len(&m->b) > IPC_QUEUE_MAX) {
+		if (!c->full_logged)
+			log_warnx("ipc %s message refused: %zu bytes wait for a "
+			    "peer that does not read", ipc_type_name(
+			    ipc_msg_type(m)), c->queued);
+		c->full_logged = true;
+		ipc_msg_free(m);
+		errno = ENOBUFS;
+		return -1;
 	}
 	o = xcalloc(1, sizeof(*o));
 	o->m = *m;
+	c->queued += buf_len(&o->m.b);
 	m->b.data = NULL;
 	m->fd = -1;
 	if (c->tail)
@@ -445,7 +558,8 @@ ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m)
 	c->tail = o;
 	/* A peer that has gone away is an ordinary event (a login process
 	 * whose client timed out while its verdict was on the way): its
-	 * EOF reaches the handler through the loop. */
+	 * EOF, or EPOLLERR/EPOLLHUP, reaches the handler through the loop;
+	 * chan_io() declares it dead there, never inside a sender's call. */
 	if (chan_flush_some(c) == -1) {
 		if (errno == EPIPE || errno == ECONNRESET)
 			log_debug("ipc send: peer gone");
@@ -453,6 +567,7 @@ ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m)
 			log_warn("ipc send");
 	}
 	update_interest(c);
+	return 0;
 }
 
 void

@@ -23,10 +23,45 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   4
-#define IPC_MAX_MSG   (256 * 1024)
+#define IPC_VERSION   5
+/*
+ * The largest message, header included.  Linux refuses (EMSGSIZE) a
+ * SOCK_SEQPACKET message larger than the sender's send buffer less a
+ * small overhead; the default buffer (net.core.wmem_default) is 208 KiB.
+ * A message may therefore never approach that: anything that can grow
+ * without bound (the list of shares) travels in pages of at most
+ * IPC_PAGE_MAX bytes, and every string field is capped where it enters.
+ * ipc_chan_new() also raises SO_SNDBUF to hold two messages, so a host
+ * with a smaller wmem_default still carries the largest one.
+ */
+#define IPC_MAX_MSG   (128 * 1024)
 /* Pipelined client input that may travel with a session hand-off. */
 #define IPC_MAX_PENDING (64 * 1024)
+/* A paginated answer's page: its entries, below the message ceiling. */
+#define IPC_PAGE_MAX  (64 * 1024)
+/* Caps of string fields (bytes, without the NUL): user names are 64
+ * bytes (MK_USER_MAX), an identifier - a user name or "anyone" - or a
+ * name as a client typed it is refused above IPC_IDENT_MAX; mailbox
+ * names are below 1 KiB (MK_MBOX_NAME_MAX). */
+#define IPC_IDENT_MAX 256
+#define IPC_MBOX_MAX  1024
+/* Bytes a channel may hold queued for a peer that does not read: past
+ * it, ipc_chan_send() refuses (ENOBUFS), so a stalled or hostile peer
+ * costs the sender bounded memory (a paged answer per request it
+ * never reads, say).  Legitimate traffic stays far below. */
+#define IPC_QUEUE_MAX (16 * 1024 * 1024)
+/* A password (LOGIN, AUTHENTICATE PLAIN) the login process forwards. */
+#define IPC_SECRET_MAX 8192
+
+_Static_assert(IPC_SECRET_MAX + 2 * IPC_IDENT_MAX + 64 < IPC_MAX_MSG,
+    "credentials fit in a message");
+_Static_assert(IPC_MAX_PENDING + 4 * IPC_IDENT_MAX + 256 < IPC_MAX_MSG,
+    "a session hand-off (pending input + strings) fits in a message");
+_Static_assert(IPC_PAGE_MAX + 3 * (IPC_MBOX_MAX + IPC_IDENT_MAX) + 64 <
+    IPC_MAX_MSG, "a page plus one more entry fits in a message");
+_Static_assert(IPC_MAX_MSG + 1024 <= 212992 - 32,
+    "the largest message leaves room under the default 208 KiB send "
+    "buffer of an AF_UNIX socket (net.core.wmem_default)");
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -98,8 +133,11 @@ enum ipc_type {
 	/* mailbox -> master: u64 request id.  Which mailboxes of other users
 	 * grant this process's user, or "anyone", a right? */
 	IPC_MBOX_SHARES,
-	/* master -> mailbox: u64 request id, u32 n, n x (str owner,
-	 * str mailbox, str rights) */
+	/* master -> mailbox: one page of the answer: u64 request id,
+	 * u8 more (1: another page follows), u32 n, n x (str owner,
+	 * str mailbox, str rights).  Entries of a page take at most
+	 * IPC_PAGE_MAX bytes (plus the one that crossed it); the receiver
+	 * joins the pages until one says more = 0. */
 	IPC_MBOX_SHARES_RESULT,
 	/* mailbox -> master: u64 request id, str owner.  Asks for a channel
 	 * to owner's mailbox process; granted only if the index says owner
@@ -110,9 +148,12 @@ enum ipc_type {
 	/* master -> mailbox: u64 request id, u8 result (ipc_req_result),
 	 * + our end of the channel on OK */
 	IPC_MBOX_GUEST_RESULT,
-	/* master -> mailbox, no fields: one per IPC_MBOX_SHARE, in order,
-	 * once the index holds it.  SETACL and DELETEACL answer their client
-	 * only then, so the grantee's next LIST sees the change. */
+	/* master -> mailbox: u8 result (ipc_req_result); one per
+	 * IPC_MBOX_SHARE, in order, once the index holds it (OK) or the
+	 * master refused it (LIMIT: acl_max_*; FAILED: the directory could
+	 * not be written).  SETACL and DELETEACL answer their client only
+	 * then, so the grantee's next LIST sees the change; on a refusal
+	 * they undo the owner's change and answer NO. */
 	IPC_MBOX_SHARE_DONE,
 
 	IPC_TYPE_MAX
@@ -124,6 +165,7 @@ enum ipc_req_result {
 	IPC_REQ_DENIED,		/* not allowed: NO [NOPERM] */
 	IPC_REQ_NOTFOUND,	/* no such user: NO [NONEXISTENT] */
 	IPC_REQ_FAILED,		/* internal trouble: NO [UNAVAILABLE] */
+	IPC_REQ_LIMIT,		/* a configured bound: NO [LIMIT] */
 };
 
 enum ipc_auth_mech {
@@ -179,6 +221,7 @@ struct ipc_session {
 struct ipc_msg {
 	struct buf b;
 	int        fd;	/* -1: none */
+	bool       toobig;	/* a field did not fit: unsendable */
 };
 
 void ipc_msg_init(struct ipc_msg *m, enum ipc_type type);
@@ -223,8 +266,15 @@ struct ipc_chan;
 typedef void (*ipc_handler)(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 
 struct ipc_chan *ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *arg);
-/* Queue for sending; takes ownership of m's buffer and descriptor. */
-void  ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m);
+/* Queue for sending; takes ownership of m's buffer and descriptor.
+ * Returns 0, or -1 (errno EMSGSIZE; ENOBUFS when IPC_QUEUE_MAX bytes
+ * wait already; EPIPE on a dead channel) if this message cannot go: the
+ * caller answers its request as failed.  One
+ * message that cannot be sent never kills a channel; only a broken
+ * connection does (the handler then gets r == NULL). */
+int   ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m);
+/* Bytes queued and not yet taken by the peer (at most IPC_QUEUE_MAX). */
+size_t ipc_chan_queued(const struct ipc_chan *c);
 /* Try to flush the queue synchronously (blocking poll); for exit paths. */
 void  ipc_chan_flush(struct ipc_chan *c);
 void  ipc_chan_free(struct ipc_chan *c);

@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define MK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define MK_NORETURN __attribute__((noreturn))
@@ -28,6 +29,13 @@ void mk_log(int pri, const char *func, bool with_errno, const char *fmt, ...)
 	MK_PRINTF(4, 5);
 MK_NORETURN void mk_fatal(const char *func, bool with_errno, const char *fmt, ...)
 	MK_PRINTF(3, 4);
+
+/* Copies in to out (always NUL-terminated), writing every control
+ * character - C0, DEL, and C1 as UTF-8 (0xc2 0x80-0x9f) - as \xNN, so
+ * that a string another process or a client chose cannot forge log
+ * lines or drive a terminal.  Every log line goes through it.  Returns
+ * the length written; a truncated copy never ends inside an escape. */
+size_t log_escape(char *out, size_t outlen, const char *in);
 
 /* A second syslog stream with its own tag, for the impersonation audit. */
 void log_audit(const char *fmt, ...) MK_PRINTF(1, 2);

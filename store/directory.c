@@ -149,6 +149,19 @@ dir_name_canon(const char *name, char *out, size_t outlen, const char **why)
 	return true;
 }
 
+bool
+dir_name_reserved(const char *canon)
+{
+	/* RFC 4314 "anyone" means every user in an ACL; "anonymous" is the
+	 * conventional name of an unauthenticated user (RFC 4314 5.1.1). */
+	static const char *const reserved[] = { "anyone", "anonymous" };
+
+	for (size_t i = 0; i < nitems(reserved); i++)
+		if (strcmp(canon, reserved[i]) == 0)
+			return true;
+	return false;
+}
+
 /* ---- users ---- */
 
 static void
@@ -232,6 +245,9 @@ dir_user_add(struct directory *d, const char *name, const char *hash,
 
 	if (!dir_name_canon(name, canon, sizeof(canon), &why))
 		return db_err(&d->db, MK_INVALID, "%s", why);
+	if (dir_name_reserved(canon))
+		return db_err(&d->db, MK_INVALID, "user name %s is reserved",
+		    canon);
 	if ((rc = hash_check(d, hash)) != 0)
 		return rc;
 	st = db_stmt(&d->db, "INSERT INTO users (name, hash, created)"
@@ -425,6 +441,57 @@ dir_audit_foreach(struct directory *d,
 }
 
 /* ---- the share index ---- */
+
+int
+dir_user_next_id(struct directory *d, uint32_t *id)
+{
+	/* AUTOINCREMENT hands out one more than the largest id ever used,
+	 * which sqlite_sequence remembers (absent before the first user). */
+	sqlite3_stmt *st = db_stmt(&d->db, "SELECT max(coalesce((SELECT seq"
+	    " FROM sqlite_sequence WHERE name = 'users'), 0),"
+	    " coalesce((SELECT max(id) FROM users), 0)) + 1");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(st, 0);
+		rc = v > (int64_t)UINT32_MAX ? db_err(&d->db, -1,
+		    "user id space exhausted") : 0;
+		*id = (uint32_t)v;
+	} else
+		rc = db_fail(&d->db, "next user id");
+	db_done(&d->db, st);
+	return rc;
+}
+
+int
+dir_share_count(struct directory *d, uint32_t owner_id, const char *mailbox,
+    const char *grantee, unsigned n[2], bool *exists)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "SELECT count(*),"
+	    " coalesce(sum(mailbox = ?2), 0),"
+	    " coalesce(sum(mailbox = ?2 AND grantee = ?3), 0)"
+	    " FROM shares WHERE owner_id = ?1");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, grantee, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		n[0] = (unsigned)sqlite3_column_int64(st, 0);
+		n[1] = (unsigned)sqlite3_column_int64(st, 1);
+		*exists = sqlite3_column_int64(st, 2) != 0;
+		rc = 0;
+	} else
+		rc = db_fail(&d->db, "share count");
+	db_done(&d->db, st);
+	return rc;
+}
 
 int
 dir_share_set(struct directory *d, uint32_t owner_id, const char *mailbox,

@@ -39,6 +39,10 @@ const char *dir_errmsg(struct directory *d);
 bool dir_name_canon(const char *name, char *out, size_t outlen,
 	const char **why);
 
+/* Names no user may have: "anyone" (RFC 4314's every user), and
+ * "anonymous".  dir_user_add() refuses them (MK_INVALID). */
+bool dir_name_reserved(const char *canon);
+
 /* 0, MK_NOTFOUND or -1 */
 int  dir_user_get(struct directory *d, const char *name, struct dir_user *u);
 int  dir_user_get_by_id(struct directory *d, uint32_t id, struct dir_user *u);
@@ -84,6 +88,12 @@ int  dir_shares_for(struct directory *d, const char *grantee,
 /* 1 if owner grants grantee (or "anyone") anything, 0 if not, -1. */
 int  dir_share_exists(struct directory *d, uint32_t owner_id,
 	const char *grantee);
+/* The id the next dir_user_add() will give (for the uid check). */
+int  dir_user_next_id(struct directory *d, uint32_t *id);
+/* n[0]: owner's entries in all, n[1]: on mailbox; *exists: the entry
+ * (mailbox, grantee) is there.  0 or -1. */
+int  dir_share_count(struct directory *d, uint32_t owner_id,
+	const char *mailbox, const char *grantee, unsigned n[2], bool *exists);
 /* Every entry of one owner (for mailkeepctl). */
 int  dir_shares_of(struct directory *d, uint32_t owner_id,
 	int (*cb)(const char *mailbox, const char *grantee,

@@ -258,6 +258,9 @@ int  store_acl_set(struct store *s, int64_t mbox_id, const char *identifier,
 int  store_acl_foreach(struct store *s, int64_t mbox_id,
 	int (*cb)(const char *identifier, const char *rights, void *arg),
 	void *arg);
+/* Entries on one mailbox, and on all of them (acl_max_* bounds). */
+int  store_acl_count(struct store *s, int64_t mbox_id, unsigned *on_mbox,
+	unsigned *total);
 /* A new mailbox inherits its parent's ACL (RFC 4314 4, CREATE). */
 int  store_acl_copy(struct store *s, int64_t from_id, int64_t to_id);
 

@@ -105,6 +105,28 @@ store_acl_foreach(struct store *s, int64_t mbox_id,
 }
 
 int
+store_acl_count(struct store *s, int64_t mbox_id, unsigned *on_mbox,
+    unsigned *total)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT coalesce(sum(mailbox_id ="
+	    " ?1), 0), count(*) FROM acl");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*on_mbox = (unsigned)sqlite3_column_int64(st, 0);
+		*total = (unsigned)sqlite3_column_int64(st, 1);
+		rc = 0;
+	} else
+		rc = db_fail(&s->db, "acl count");
+	db_done(&s->db, st);
+	return rc;
+}
+
+int
 store_acl_copy(struct store *s, int64_t from_id, int64_t to_id)
 {
 	sqlite3_stmt *st = db_stmt(&s->db, "INSERT OR REPLACE INTO acl"

@@ -172,6 +172,40 @@ user_name(const char *in, char *out)
 	return true;
 }
 
+/* A new user's name and uid must mean no one else: not an ACL
+ * identifier ("anyone"), not a system account's uid. */
+static bool
+new_user_ok(struct ctx *x, const char *name)
+{
+	uint32_t id, uid;
+	char owner[64];
+	int rc;
+
+	if (dir_name_reserved(name)) {
+		errmsg("user name %s is reserved (it is an ACL identifier)",
+		    name);
+		return false;
+	}
+	if (dir_user_next_id(x->dir, &id) != 0) {
+		errmsg("%s", dir_errmsg(x->dir));
+		return false;
+	}
+	rc = config_mail_uid(&x->cfg, id, &uid, owner, sizeof(owner));
+	if (rc == -1) {
+		errmsg("mail_uid_base %u + user id %u leaves the uid space",
+		    x->cfg.mail_uid_base, id);
+		return false;
+	}
+	if (rc == 1) {
+		errmsg("the next user's uid %u (mail_uid_base %u + id %u) "
+		    "belongs to the system account %s: choose a mail_uid_base "
+		    "whose range no account uses", uid, x->cfg.mail_uid_base,
+		    id, owner);
+		return false;
+	}
+	return true;
+}
+
 /* 0 found, else an exit status (message printed). */
 static int
 get_user(struct ctx *x, const char *name, struct dir_user *u)
@@ -548,6 +582,8 @@ cmd_useradd(struct ctx *x)
 		errmsg("user %s already exists", name);
 		return EX_EXISTS;
 	}
+	if (!new_user_ok(x, name))
+		return EX_BADINPUT;
 	if ((rc = new_password_hash(name, from_stdin, hash, sizeof(hash))) != 0)
 		return rc;
 	rc = dir_user_add(x->dir, name, hash, &id);

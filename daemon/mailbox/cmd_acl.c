@@ -30,7 +30,7 @@ rights_plain(unsigned r, char out[RIGHTS_STRLEN])
 	out[n] = '\0';
 }
 
-void
+int
 share_index_send(struct user *u, const char *mailbox, const char *identifier,
     const char *rights)
 {
@@ -40,30 +40,94 @@ share_index_send(struct user *u, const char *mailbox, const char *identifier,
 	ipc_put_str(&m, mailbox);
 	ipc_put_str(&m, identifier);
 	ipc_put_str(&m, rights);
-	ipc_chan_send(u->master, &m);
+	/* Every field was checked where it entered (a store name, a
+	 * canonical identifier), so this goes; if it did not, no DONE
+	 * would come for it and the command would wait for ever. */
+	if (ipc_chan_send(u->master, &m) == -1)
+		return -1;
 	u->shares_sent++;
+	return 0;
+}
+
+/* SETACL's entry as it was, to put back if the index refuses the new
+ * one (the ACL and the index must agree: fail closed). */
+struct acl_undo {
+	int64_t mbox_id;
+	char    identifier[MK_USER_MAX];
+	char    rights[32];	/* "" : there was no entry */
+};
+
+static const char *
+share_res_text(uint8_t res)
+{
+	switch (res) {
+	case IPC_REQ_LIMIT:
+		return "[LIMIT] Too many ACL entries (acl_max_entries_per_"
+		    "mailbox, acl_max_shares_per_user)";
+	default:
+		return "[UNAVAILABLE] The share index can't be updated now; "
+		    "nothing was changed";
+	}
+}
+
+/* The command's index updates are all answered: OK, or for SETACL and
+ * DELETEACL that the master refused one, the entry restored and NO. */
+static enum cmd_result
+share_answer(struct client *c)
+{
+	struct acl_undo *u = c->acl_undo;
+	uint8_t res = c->share_res;
+
+	c->acl_undo = NULL;
+	c->share_res = IPC_REQ_OK;
+	if (res == IPC_REQ_OK)
+		return resp_ok(c, "%s completed", c->cmd->name);
+	if (u == NULL) {
+		/* CREATE, DELETE, RENAME: the mailbox change stands; the
+		 * index lags (a grantee may see a name that is gone, the
+		 * owner's process still checks every access). */
+		log_warnx("user %s: %s done, the share index not updated",
+		    c->user->name, c->cmd->name);
+		return resp_ok(c, "%s completed (shared mailbox list not "
+		    "updated)", c->cmd->name);
+	}
+	if (store_acl_set(c->user->store, u->mbox_id, u->identifier,
+	    u->rights) != 0)
+		log_warnx("user %s: restoring %s's ACL entry: %s; the ACL and "
+		    "the share index disagree", c->user->name, u->identifier,
+		    store_errmsg(c->user->store));
+	return resp_no(c, "%s", share_res_text(res));
 }
 
 enum cmd_result
 share_index_ok(struct client *c)
 {
 	if (c->user->shares_done >= c->user->shares_sent)
-		return resp_ok(c, "%s completed", c->cmd->name);
+		return share_answer(c);
 	c->share_wait = c->user->shares_sent;
 	return RUN_WAIT;
 }
 
 void
-share_index_done(struct user *u)
+share_index_done(struct user *u, uint8_t res)
 {
-	struct client *c, *next;
+	struct client *c, *next, *owner = NULL;
 
 	u->shares_done++;
+	/* A command's updates are sent together, in order: this one is the
+	 * waiting command's with the smallest end at or after it. */
+	for (c = u->clients; c; c = c->next)
+		if (c->share_wait != 0 && c->share_wait >= u->shares_done &&
+		    (owner == NULL || c->share_wait < owner->share_wait))
+			owner = c;
+	if (owner != NULL && res != IPC_REQ_OK && owner->share_res !=
+	    IPC_REQ_LIMIT)
+		owner->share_res = res;
 	for (c = u->clients; c; c = next) {
 		next = c->next;
 		if (c->share_wait != 0 && c->share_wait <= u->shares_done) {
 			c->share_wait = 0;
-			resp_ok(c, "%s completed", c->cmd->name);
+			share_answer(c);
 			client_resume(c);
 		}
 	}
@@ -164,11 +228,42 @@ static enum cmd_result
 set_rights(struct client *c, const struct mbox *m, const char *id,
     const char *rights)
 {
-	int rc = store_acl_set(c->user->store, m->id, id, rights);
+	const struct mk_config *cfg = c->user->cfg;
+	struct acl_undo *u = arena_alloc(&c->arena, sizeof(*u));
+	unsigned on_mbox, total;
+	int rc;
 
+	if (u == NULL)
+		return resp_no(c, "[LIMIT] Out of memory for this command");
+	u->mbox_id = m->id;
+	mk_strlcpy(u->identifier, id, sizeof(u->identifier));
+	rc = store_acl_get(c->user->store, m->id, id, u->rights,
+	    sizeof(u->rights));
+	if (rc == MK_NOTFOUND)
+		u->rights[0] = '\0';
+	else if (rc != 0)
+		return resp_store_error(c, rc, "SETACL");
+	/* A new entry must fit the bounds; changing or removing one
+	 * always may (the master checks the index the same way). */
+	if (rights[0] != '\0' && u->rights[0] == '\0') {
+		if (store_acl_count(c->user->store, m->id, &on_mbox,
+		    &total) != 0)
+			return resp_store_error(c, -1, "SETACL");
+		if (on_mbox >= cfg->acl_max_entries_per_mailbox)
+			return resp_no(c, "[LIMIT] The mailbox already has %u "
+			    "ACL entries (acl_max_entries_per_mailbox)",
+			    on_mbox);
+		if (total >= cfg->acl_max_shares_per_user)
+			return resp_no(c, "[LIMIT] Your mailboxes already have "
+			    "%u ACL entries (acl_max_shares_per_user)", total);
+	}
+	rc = store_acl_set(c->user->store, m->id, id, rights);
 	if (rc != 0)
 		return resp_store_error(c, rc, "SETACL");
-	share_index_send(c->user, m->name, id, rights);
+	c->acl_undo = u;
+	c->share_res = IPC_REQ_OK;
+	if (share_index_send(c->user, m->name, id, rights) == -1)
+		c->share_res = IPC_REQ_FAILED;	/* undone below */
 	log_info("user %s: %s now has \"%s\" on %s (set by %s)", c->user->name,
 	    id, rights, m->name, client_identity(c));
 	return share_index_ok(c);

@@ -82,6 +82,19 @@ cmd_create(struct client *c)
 		if (!rights_check(c, &parent, RT_K, parent.name))
 			return RUN_DONE;
 	}
+	/* What the new mailbox inherits counts against the owner's bound
+	 * on ACL entries (the share index refuses more anyway). */
+	if (has_parent) {
+		unsigned inherit, total;
+		if (store_acl_count(c->user->store, parent.id, &inherit,
+		    &total) != 0)
+			return resp_store_error(c, -1, "CREATE");
+		if (inherit > 0 && total + inherit >
+		    c->user->cfg->acl_max_shares_per_user)
+			return resp_no(c, "[LIMIT] %s would inherit %u ACL "
+			    "entries beyond acl_max_shares_per_user", name,
+			    inherit);
+	}
 	if ((rc = store_begin(c->user->store)) != 0)
 		return resp_store_error(c, rc, "CREATE");
 	rc = store_mbox_create(c->user->store, name, c->cmd->u.create.use, &m);

@@ -13,6 +13,8 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <string.h>
+
 enum cmd_result
 cmd_proxyauth(struct client *c)
 {
@@ -26,10 +28,14 @@ cmd_proxyauth(struct client *c)
 	if (c->method != IPC_IMP_NONE)
 		return resp_bad(c, "PROXYAUTH may be used once per session; this "
 		    "session already acts as %s", c->user->name);
+	/* Bounded where it enters: no user name is that long. */
+	if (strlen(c->cmd->u.proxyauth.user) > IPC_IDENT_MAX)
+		return resp_no(c, "No such user.");
 	ipc_msg_init(&m, IPC_MBOX_PROXYAUTH);
 	ipc_put_u64(&m, c->session_id);
 	ipc_put_str(&m, c->cmd->u.proxyauth.user);
-	ipc_chan_send(c->user->master, &m);
+	if (ipc_chan_send(c->user->master, &m) == -1)
+		return resp_no(c, "[UNAVAILABLE] PROXYAUTH can't be asked now");
 	return RUN_WAIT;
 }
 

@@ -119,7 +119,8 @@ cmd_setquota(struct client *c)
 		return resp_no(c, "[NOPERM] SETQUOTA is for administrators only");
 	if (root[0] == '\0')
 		target = "";
-	else if (strncmp(root, "user/", 5) == 0 && root[5] != '\0')
+	else if (strncmp(root, "user/", 5) == 0 && root[5] != '\0' &&
+	    strlen(root + 5) <= IPC_IDENT_MAX)
 		target = root + 5;
 	else
 		return resp_no(c, "[NONEXISTENT] No such quota root; use \"\" "
@@ -143,7 +144,8 @@ cmd_setquota(struct client *c)
 	ipc_put_u64(&m, storage);
 	ipc_put_u8(&m, has_messages);
 	ipc_put_u64(&m, messages);
-	ipc_chan_send(c->user->master, &m);
+	if (ipc_chan_send(c->user->master, &m) == -1)
+		return resp_no(c, "[UNAVAILABLE] SETQUOTA can't be asked now");
 	return RUN_WAIT;
 }
 

@@ -99,11 +99,13 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	case IPC_MBOX_SHARES_RESULT:
 		shares_result(u, r);
 		break;
-	case IPC_MBOX_SHARE_DONE:
+	case IPC_MBOX_SHARE_DONE: {
+		uint8_t res = ipc_get_u8(r);
 		if (!ipc_end(r))
 			fatalx("malformed SHARE_DONE from the master");
-		share_index_done(u);
+		share_index_done(u, res);
 		break;
+	}
 	case IPC_MBOX_QUOTA:
 		u->quota_storage = ipc_get_u64(r);
 		u->quota_messages = ipc_get_u64(r);

@@ -161,6 +161,12 @@ struct client {
 	bool              waiting;		/* RUN_WAIT: input paused */
 	uint64_t          share_wait;		/* RUN_WAIT until shares_done
 						 * reaches this (SETACL) */
+	uint8_t           share_res;		/* worst IPC_MBOX_SHARE_DONE
+						 * result for this command */
+	struct acl_undo  *acl_undo;		/* SETACL's previous entry, in
+						 * the arena: restored if the
+						 * index refuses the change */
+	size_t            shares_cap;		/* of shares[], paged answer */
 };
 
 struct user {
@@ -381,11 +387,13 @@ enum cmd_result cmd_setacl(struct client *c);
 enum cmd_result cmd_deleteacl(struct client *c);
 enum cmd_result cmd_listrights(struct client *c);
 enum cmd_result cmd_myrights(struct client *c);
-/* The share index (cmd_acl.c): tell the master what this user grants. */
-void share_index_send(struct user *u, const char *mailbox,
+/* The share index (cmd_acl.c): tell the master what this user grants.
+ * -1 if the message could not be sent (no answer will come for it). */
+int  share_index_send(struct user *u, const char *mailbox,
 	const char *identifier, const char *rights);
-/* The master applied one more of them (IPC_MBOX_SHARE_DONE). */
-void share_index_done(struct user *u);
+/* The master applied one more of them, or refused it (res, an
+ * ipc_req_result) (IPC_MBOX_SHARE_DONE). */
+void share_index_done(struct user *u, uint8_t res);
 /* "OK <command> completed" once the master has applied every update
  * sent so far (RUN_WAIT until then), so that other users' LIST agrees
  * with what this command changed. */

@@ -1151,23 +1151,36 @@ ask_shares(struct client *c)
 	struct ipc_msg m;
 
 	c->shares_req = ++c->user->next_req;
+	c->shares = NULL;
+	c->nshares = c->shares_cap = 0;
 	ipc_msg_init(&m, IPC_MBOX_SHARES);
 	ipc_put_u64(&m, c->shares_req);
-	ipc_chan_send(c->user->master, &m);
+	if (ipc_chan_send(c->user->master, &m) == -1) {
+		c->shares_req = 0;
+		return resp_no(c, "[UNAVAILABLE] Shared mailboxes can't be "
+		    "listed now");
+	}
 	return RUN_WAIT;
 }
 
+/* One page of the master's answer (ipc.h): entries are added to the
+ * session's list until the page that says no more follow. */
 void
 shares_result(struct user *u, struct ipc_reader *r)
 {
 	uint64_t id = ipc_get_u64(r);
+	bool more = ipc_get_u8(r) != 0;
 	uint32_t n = ipc_get_u32(r);
 	struct client *c = NULL;
 
 	for (struct client *x = u->clients; x; x = x->next)
 		if (x->waiting && x->shares_req == id)
 			c = x;
-	if (c == NULL || n > IPC_MAX_MSG / 6) {
+	/* Each entry takes at least 15 bytes on the wire (three lengths
+	 * and NULs): a larger n cannot be in one message. */
+	if (n > IPC_MAX_MSG / 15)
+		fatalx("malformed SHARES_RESULT from the master");
+	if (c == NULL) {
 		/* Read to the end anyway: the master's message is trusted. */
 		for (uint32_t i = 0; i < n && !r->bad; i++) {
 			ipc_get_str(r);
@@ -1178,18 +1191,33 @@ shares_result(struct user *u, struct ipc_reader *r)
 			fatalx("malformed SHARES_RESULT from the master");
 		return;
 	}
-	c->shares = arena_array(&c->arena, n + 1, sizeof(*c->shares));
-	c->nshares = 0;
-	for (uint32_t i = 0; i < n && c->shares != NULL; i++) {
+	if (c->nshares + n + 1 > c->shares_cap) {
+		size_t cap = MK_MAX(c->shares_cap * 2, c->nshares + n + 1);
+		struct share_entry *v = arena_array(&c->arena, cap, sizeof(*v));
+		if (v != NULL && c->nshares > 0)
+			memcpy(v, c->shares, c->nshares * sizeof(*v));
+		c->shares = v;
+		c->shares_cap = v != NULL ? cap : 0;
+		if (v == NULL)
+			c->nshares = 0;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const char *owner = ipc_get_str(r);
+		const char *mailbox = ipc_get_str(r);
+		const char *rights = ipc_get_str(r);
+		if (c->shares == NULL)
+			continue;	/* over the arena's ceiling: read on */
 		struct share_entry *e = &c->shares[c->nshares];
-		e->owner = arena_strdup(&c->arena, ipc_get_str(r));
-		e->mailbox = arena_strdup(&c->arena, ipc_get_str(r));
-		e->rights = arena_strdup(&c->arena, ipc_get_str(r));
+		e->owner = arena_strdup(&c->arena, owner);
+		e->mailbox = arena_strdup(&c->arena, mailbox);
+		e->rights = arena_strdup(&c->arena, rights);
 		if (e->owner && e->mailbox && e->rights)
 			c->nshares++;
 	}
 	if (!ipc_end(r))
 		fatalx("malformed SHARES_RESULT from the master");
+	if (more)
+		return;
 	c->shares_req = 0;
 	cmd_list(c);
 	client_resume(c);

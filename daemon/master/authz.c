@@ -413,7 +413,7 @@ authz_proxy(const char *admin, const char *target, struct dir_user *t)
 	return IPC_AUTH_OK;
 }
 
-void
+int
 authz_audit_start(const char *admin, const char *target, uint8_t method,
     const char *client, uint64_t session)
 {
@@ -424,12 +424,20 @@ authz_audit_start(const char *admin, const char *target, uint8_t method,
 	};
 	int64_t row;
 
+	/* The row first: without it the impersonation is refused, and
+	 * the log says so instead of announcing a start. */
+	if (dir_audit_start(master.dir, &a, &row) != 0) {
+		log_warnx("audit row for session %016llx: %s",
+		    (unsigned long long)session, dir_errmsg(master.dir));
+		log_audit("impersonation refused (audit row not written): "
+		    "admin=%s target=%s method=%s client=%s", admin, target,
+		    a.method, client);
+		return -1;
+	}
 	log_audit("impersonation start: admin=%s target=%s method=%s "
 	    "client=%s session=%016llx", admin, target, a.method, client,
 	    (unsigned long long)session);
-	if (dir_audit_start(master.dir, &a, &row) != 0)
-		log_warnx("audit row for session %016llx: %s",
-		    (unsigned long long)session, dir_errmsg(master.dir));
+	return 0;
 }
 
 void

@@ -409,6 +409,11 @@ on_auth(struct login_child *lc, struct ipc_reader *r)
 
 	if (!ipc_end(r) || r->fd != -1)
 		login_violation(lc, "malformed LOGIN_AUTH");
+	/* The login process caps these (auth/login.c): more would not fit
+	 * the hash worker's message. */
+	else if (strlen(authzid) > IPC_IDENT_MAX ||
+	    strlen(authcid) > IPC_IDENT_MAX || nsecret > IPC_SECRET_MAX)
+		login_violation(lc, "oversized LOGIN_AUTH");
 	else if (mech != IPC_MECH_LOGIN && mech != IPC_MECH_PLAIN)
 		login_violation(lc, "unknown mechanism");
 	else if (!plaintext_allowed(&lc->peer))
@@ -469,7 +474,7 @@ on_handoff(struct login_child *lc, struct ipc_reader *r)
 	 * session's flags are derived by the master itself (sessions.c). */
 	(void)caps;
 	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
-	    *tag == '\0') {
+	    *tag == '\0' || strlen(tag) > IPC_IDENT_MAX) {
 		login_violation(lc, "malformed LOGIN_HANDOFF");
 		return;
 	}

@@ -249,6 +249,48 @@ open_directory(const struct mk_config *cfg)
 	return d;
 }
 
+/* Every user's mailbox process runs as mail_uid_base + id: a uid that
+ * a system account holds would hand that account's files to the user
+ * (and the user's to it).  Checked at start; mailkeepctl useradd checks
+ * each new user.  Reserved names (made before useradd refused them) are
+ * reported. */
+static int
+user_check_one(const struct dir_user *u, void *arg)
+{
+	const struct mk_config *cfg = arg;
+	char owner[64];
+	uint32_t uid;
+
+	/* Made before useradd refused these names: an ACL entry for
+	 * "anyone" is every user's, so this user's account is ambiguous. */
+	if (dir_name_reserved(u->name))
+		log_warnx("user %s has a reserved name (an ACL identifier): "
+		    "rights granted to it are granted to every user; move its "
+		    "mail to a user of another name", u->name);
+	/* Without root nothing runs under those uids. */
+	if (!priv_is_root())
+		return 0;
+	switch (config_mail_uid(cfg, u->id, &uid, owner, sizeof(owner))) {
+	case 0:
+		return 0;
+	case 1:
+		fatalx("user %s would run as uid %u (mail_uid_base %u + id %u), "
+		    "which belongs to the system account %s: choose a "
+		    "mail_uid_base whose range no account uses", u->name, uid,
+		    cfg->mail_uid_base, u->id, owner);
+	default:
+		fatalx("user %s: mail_uid_base %u + id %u leaves the uid space",
+		    u->name, cfg->mail_uid_base, u->id);
+	}
+}
+
+static void
+check_users(struct directory *d, const struct mk_config *cfg)
+{
+	if (dir_user_foreach(d, user_check_one, (void *)(uintptr_t)cfg) != 0)
+		fatalx("reading the users: %s", dir_errmsg(d));
+}
+
 /* ---- listening ---- */
 
 static void accept_cb(struct ev_io *io, uint32_t revents);
@@ -453,6 +495,8 @@ static const struct field {
 	F(auth_account_fail_limit, F_UINT, false),
 	F(auth_account_fail_window, F_UINT, false),
 	F(auth_account_delay_max_ms, F_UINT, false),
+	F(acl_max_entries_per_mailbox, F_UINT, false),
+	F(acl_max_shares_per_user, F_UINT, false),
 #undef F
 };
 
@@ -646,6 +690,7 @@ main(int argc, char **argv)
 	else
 		prepare_dev(&cfg);
 	struct directory *dir = open_directory(&cfg);
+	check_users(dir, &cfg);
 	open_listeners(&cfg);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");

@@ -202,7 +202,9 @@ void authz_abandon(struct login_child *lc);
 enum ipc_auth_result authz_proxy(const char *admin, const char *target,
 	struct dir_user *t);
 /* Logs and records the start of an impersonated session. */
-void authz_audit_start(const char *admin, const char *target,
+/* 0, or -1 if the audit row could not be written: the impersonation
+ * must then not happen (fail closed). */
+int  authz_audit_start(const char *admin, const char *target,
 	uint8_t method, const char *client, uint64_t session);
 void authz_audit_end(const char *admin, const char *target,
 	uint64_t session);
@@ -255,6 +257,8 @@ struct session_start {
 	size_t       npending;
 	struct peer *peer;		/* copied; its slot moves to the session */
 	int          fd;		/* taken */
+	uint64_t     id;		/* 0: a new one; else decided earlier */
+	bool         audited;		/* its audit row is written already */
 };
 
 /* Passes a client to its user's mailbox process, forking it if needed.
@@ -279,7 +283,9 @@ bool         mbox_has_session(struct mbox *mb, uint64_t id);
 /* How session id came to act as the process's user (ipc_imp_method);
  * -1 if the process has no such session. */
 int          mbox_session_method(struct mbox *mb, uint64_t id);
-void         mbox_send(struct mbox *mb, struct ipc_msg *m);
+int          mbox_send(struct mbox *mb, struct ipc_msg *m);
+/* Bytes waiting in the channel to the process (0 if it is gone). */
+size_t       mbox_queued(const struct mbox *mb);
 struct mbox *mbox_running(uint32_t user_id);	/* NULL if none */
 void         mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg);
 /* Kills a mailbox process that broke the protocol. */

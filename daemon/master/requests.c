@@ -18,6 +18,7 @@
 
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- quota ---- */
@@ -132,65 +133,158 @@ rights_valid(const char *s)
 	return strspn(s, "lrswipkxteacd") == strlen(s) && strlen(s) <= 16;
 }
 
+static void
+share_done(struct mbox *mb, enum ipc_req_result res)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_SHARE_DONE);
+	ipc_put_u8(&m, (uint8_t)res);
+	mbox_send(mb, &m);
+}
+
+/* A grantee as the owner's process canonicalized it: "anyone" or a
+ * valid, already folded user name. */
+static bool
+grantee_valid(const char *g)
+{
+	char canon[MK_USER_MAX];
+	const char *why;
+
+	if (strcmp(g, "anyone") == 0)
+		return true;
+	return dir_name_canon(g, canon, sizeof(canon), &why) &&
+	    strcmp(canon, g) == 0;
+}
+
 void
 req_share(struct mbox *mb, struct ipc_reader *r)
 {
 	const char *mailbox = ipc_get_str(r);
 	const char *grantee = ipc_get_str(r);
 	const char *rights = ipc_get_str(r);
-	struct ipc_msg m;
+	char canon[MK_MBOX_NAME_MAX];
+	unsigned n[2];
+	bool exists;
 
-	if (!ipc_end(r) || r->fd != -1 || mailbox[0] == '\0' ||
-	    grantee[0] == '\0' || !rights_valid(rights)) {
+	/* The owner's process sends only names its store accepted: one
+	 * that is not (too long, control characters) is a lie. */
+	if (!ipc_end(r) || r->fd != -1 ||
+	    store_mbox_canon(mailbox, canon, sizeof(canon)) != 0 ||
+	    strcmp(canon, mailbox) != 0 || !grantee_valid(grantee) ||
+	    !rights_valid(rights)) {
 		mbox_violation(mb, "bad SHARE");
 		return;
 	}
+	/* The bounds hold for the index whatever the owner's process does
+	 * (it checks them itself first, to answer SETACL before writing). */
+	if (rights[0] != '\0') {
+		if (dir_share_count(master.dir, mbox_user_id(mb), mailbox,
+		    grantee, n, &exists) != 0) {
+			log_warnx("share index: %s", dir_errmsg(master.dir));
+			share_done(mb, IPC_REQ_FAILED);
+			return;
+		}
+		if (!exists && (n[0] >= master.cfg.acl_max_shares_per_user ||
+		    n[1] >= master.cfg.acl_max_entries_per_mailbox)) {
+			log_warnx("share index: %s may not grant %s on %s: %u "
+			    "entries on it, %u in all (acl_max_entries_per_"
+			    "mailbox %u, acl_max_shares_per_user %u)",
+			    mbox_user(mb), grantee, mailbox, n[1], n[0],
+			    master.cfg.acl_max_entries_per_mailbox,
+			    master.cfg.acl_max_shares_per_user);
+			share_done(mb, IPC_REQ_LIMIT);
+			return;
+		}
+	}
 	/* The owner is the process's user as the master knows it. */
 	if (dir_share_set(master.dir, mbox_user_id(mb), mailbox, grantee,
-	    rights) != 0)
+	    rights) != 0) {
+		/* Fail closed: the owner undoes its ACL change and says NO,
+		 * so the ACL and the index keep agreeing. */
 		log_warnx("share index: %s", dir_errmsg(master.dir));
-	else
-		log_info("share index: %s grants %s \"%s\" on %s", mbox_user(mb),
-		    grantee, rights, mailbox);
-	ipc_msg_init(&m, IPC_MBOX_SHARE_DONE);
-	mbox_send(mb, &m);
+		share_done(mb, IPC_REQ_FAILED);
+		return;
+	}
+	log_info("share index: %s grants %s \"%s\" on %s", mbox_user(mb),
+	    grantee, rights, mailbox);
+	share_done(mb, IPC_REQ_OK);
 }
 
+/* The answer to SHARES goes in pages: however many mailboxes others
+ * share, and however long their names, no message comes near the
+ * socket's limit (ipc.h, IPC_PAGE_MAX). */
 struct share_list {
-	struct ipc_msg m;
+	struct mbox   *mb;
+	uint64_t       id;
+	struct ipc_msg m;	/* the page being filled: entries only */
 	uint32_t       n;
-	size_t         count_at;
-	bool           full;
+	unsigned       pages;
+	uint32_t       total;
+	bool           failed;
+	bool           truncated;
 };
+
+static void
+page_send(struct share_list *l, bool more)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_SHARES_RESULT);
+	ipc_put_u64(&m, l->id);
+	ipc_put_u8(&m, more ? 1 : 0);
+	ipc_put_u32(&m, l->n);
+	/* the entries, without the page buffer's own header */
+	if (buf_add(&m.b, buf_ptr(&l->m.b) + 8, buf_len(&l->m.b) - 8) == -1)
+		m.toobig = true;
+	if (mbox_send(l->mb, &m) == -1)
+		l->failed = true;
+	ipc_msg_free(&l->m);
+	ipc_msg_init(&l->m, IPC_MBOX_SHARES_RESULT);
+	l->n = 0;
+	l->pages++;
+}
 
 static int
 add_share(const char *owner, const char *mailbox, const char *rights,
     void *arg)
 {
 	struct share_list *l = arg;
-	size_t need = strlen(owner) + strlen(mailbox) + strlen(rights) + 32;
 
-	/* A message has a ceiling; a user with more shares than fit sees
-	 * the first ones (logged). */
-	if (buf_len(&l->m.b) + need > IPC_MAX_MSG - 64) {
-		l->full = true;
-		return 1;
+	/* The index holds only what req_share() let in; a row that is
+	 * longer anyway (an older index) is left out, not sent. */
+	if (strlen(owner) >= MK_USER_MAX || strlen(mailbox) >= IPC_MBOX_MAX ||
+	    strlen(rights) > 16) {
+		log_warnx("share index: entry of %s on a %zu-byte name skipped",
+		    owner, strlen(mailbox));
+		return 0;
 	}
+	if (buf_len(&l->m.b) >= IPC_PAGE_MAX) {
+		/* The pages all wait in the channel until the process reads
+		 * them; its queue is bounded (IPC_QUEUE_MAX).  Stop with
+		 * room left for the last page, so the answer always ends. */
+		if (mbox_queued(l->mb) + 3 * IPC_MAX_MSG > IPC_QUEUE_MAX) {
+			l->truncated = true;
+			return 1;
+		}
+		page_send(l, true);
+	}
+	if (l->failed)
+		return 1;
 	ipc_put_str(&l->m, owner);
 	ipc_put_str(&l->m, mailbox);
 	ipc_put_str(&l->m, rights);
 	l->n++;
+	l->total++;
 	return 0;
 }
 
 void
 req_shares(struct mbox *mb, struct ipc_reader *r)
 {
-	uint64_t id = ipc_get_u64(r);
-	struct share_list l = { .n = 0 };
-	struct ipc_msg m;
-	char *p;
+	struct share_list l = { .mb = mb, .n = 0 };
 
+	l.id = ipc_get_u64(r);
 	if (!ipc_end(r) || r->fd != -1) {
 		mbox_violation(mb, "bad SHARES");
 		return;
@@ -198,18 +292,30 @@ req_shares(struct mbox *mb, struct ipc_reader *r)
 	ipc_msg_init(&l.m, IPC_MBOX_SHARES_RESULT);
 	if (dir_shares_for(master.dir, mbox_user(mb), add_share, &l) < 0)
 		log_warnx("share index: %s", dir_errmsg(master.dir));
-	if (l.full)
-		log_warnx("share list of %s truncated to %u entries",
-		    mbox_user(mb), l.n);
-	/* Header first: id and count, then the entries gathered above. */
-	ipc_msg_init(&m, IPC_MBOX_SHARES_RESULT);
-	ipc_put_u64(&m, id);
-	ipc_put_u32(&m, l.n);
-	p = buf_ptr(&l.m.b) + 8;	/* skip the entries message's header */
-	if (buf_add(&m.b, p, buf_len(&l.m.b) - 8) == -1)
-		fatalx("share list exceeds an IPC message");
+	/* The last page, possibly empty, ends the answer; after a page
+	 * that could not go, an empty one still does, so the asking
+	 * session gets an answer (shorter) rather than none. */
+	if (l.failed) {
+		ipc_msg_free(&l.m);
+		ipc_msg_init(&l.m, IPC_MBOX_SHARES_RESULT);
+		l.n = 0;
+	}
+	page_send(&l, false);
 	ipc_msg_free(&l.m);
-	mbox_send(mb, &m);
+	/* A page that could not go was logged by ipc_chan_send() (once
+	 * per episode of a full queue: a process that asks without
+	 * reading does not flood the log). */
+	if (l.truncated && !l.failed) {
+		static time_t said;	/* at most a line a minute */
+		time_t now = time(NULL);
+		if (now - said >= 60) {
+			said = now;
+			log_warnx("share list of %s cut at %u entries: its "
+			    "process has not read what it asked before",
+			    mbox_user(mb), l.total);
+		}
+	} else if (l.pages > 1)
+		log_debug("share list of %s: %u pages", mbox_user(mb), l.pages);
 }
 
 /* ---- a channel to a sharing user's process ---- */

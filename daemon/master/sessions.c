@@ -47,6 +47,8 @@ struct session {
 	bool             audited;
 	enum sess_state  state;
 	struct dir_user  proxy_target;	/* SS_PROXY_OK */
+	uint64_t         proxy_id;	/* SS_PROXY_OK: the target session's
+					 * id, its audit row written */
 	struct peer      peer;		/* holds the connection's slot */
 	struct session  *next;
 };
@@ -67,6 +69,7 @@ static struct mbox *mboxes;
 static size_t nsessions_total;
 
 static void mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
+static void session_remove(struct session *se, bool keep_conn);
 
 size_t sessions_count(void) { return nsessions_total; }
 
@@ -253,20 +256,53 @@ quota_or_default(int64_t v, uint64_t dflt)
 	return v < 0 ? dflt : (uint64_t)v;
 }
 
+/* An impersonation whose audit row could not be written: refused, as
+ * the tagged answer to the command that asked for it (the master
+ * writes it: no mailbox process was involved), then closed. */
+static void
+refuse_unaudited(const struct session_start *s)
+{
+	char line[IPC_IDENT_MAX + 160];
+	int n = snprintf(line, sizeof(line), "%s NO [UNAVAILABLE] %s refused: "
+	    "the audit trail can't be written\r\n", s->tag[0] ? s->tag : "*",
+	    s->okverb[0] ? s->okverb : "Impersonation");
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!send(s->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(s->fd);
+}
+
 int
 session_start(const struct session_start *s)
 {
-	struct mbox *mb = mbox_for(s->user);
+	uint64_t id = s->id != 0 ? s->id : new_session_id();
+	bool audited = is_impersonation(s->method);
+	struct mbox *mb;
 	struct ipc_msg m;
 
-	if (mb == NULL) {
+	/* Fail closed: the trail is written before anything of the
+	 * target's is touched (not even its process started); without the
+	 * row there is no session.  PROXYAUTH wrote it before its OK. */
+	if (audited && !s->audited && authz_audit_start(s->authcid,
+	    s->user->name, s->method, s->peer->addr, id) != 0) {
+		log_warnx("%s of %s as %s from %s refused: no audit row",
+		    authz_method_name(s->method), s->authcid, s->user->name,
+		    s->peer->addr);
+		refuse_unaudited(s);
+		peer_release(s->peer);
+		return -1;
+	}
+	if ((mb = mbox_for(s->user)) == NULL) {
+		if (audited)
+			authz_audit_end(s->authcid, s->user->name, id);
 		refuse(s->fd);
 		peer_release(s->peer);
 		return -1;
 	}
 	struct session *se = xcalloc(1, sizeof(*se));
-	se->id = new_session_id();
+	se->id = id;
 	se->mb = mb;
+	se->audited = audited;
 	mk_strlcpy(se->authcid, s->authcid, sizeof(se->authcid));
 	se->method = s->method;
 	se->peer = *s->peer;
@@ -283,22 +319,22 @@ session_start(const struct session_start *s)
 		.quota_messages = quota_or_default(s->user->quota_messages,
 		    master.cfg.quota_messages),
 	};
-	/* The trail is written before the session can do anything. */
-	if (is_impersonation(s->method)) {
-		se->audited = true;
-		authz_audit_start(s->authcid, s->user->name, s->method,
-		    se->peer.addr, se->id);
-	}
 	ipc_msg_init(&m, IPC_MBOX_SESSION);
 	ipc_put_session(&m, &is);
 	ipc_put_fd(&m, s->fd);
-	ipc_chan_send(mb->chan, &m);
 
 	se->next = mb->sessions;
 	mb->sessions = se;
 	mb->nsess++;
 	nsessions_total++;
 	ev_timer_stop(master.loop, &mb->linger);
+	/* Unsendable (it cannot be: every field is bounded) or the process
+	 * just went: the client's socket went with the message. */
+	if (ipc_chan_send(mb->chan, &m) == -1) {
+		log_warn("session for %s not passed", s->user->name);
+		session_remove(se, false);
+		return -1;
+	}
 	log_debug("session %016llx for %s from %s",
 	    (unsigned long long)se->id, s->user->name, se->peer.addr);
 	return 0;
@@ -329,6 +365,10 @@ session_remove(struct session *se, bool keep_conn)
 	nsessions_total--;
 	if (se->audited)
 		authz_audit_end(se->authcid, mb->name, se->id);
+	/* PROXYAUTH said OK (its row is written) but the socket never came
+	 * back: the row ends here, with no session behind it. */
+	if (se->state == SS_PROXY_OK && !keep_conn)
+		authz_audit_end(mb->name, se->proxy_target.name, se->proxy_id);
 	if (!keep_conn)
 		peer_release(&se->peer);
 	free(se);
@@ -407,12 +447,26 @@ on_proxyauth(struct mbox *mb, struct ipc_reader *r)
 	/* The admin is this process's user as the master knows it. */
 	enum ipc_auth_result res = authz_proxy(mb->name, target,
 	    &se->proxy_target);
-	if (res == IPC_AUTH_OK)
-		se->state = SS_PROXY_OK;
+	const char *text = authz_result_text(res);
+	/* Fail closed, and before the OK: the target session's audit row
+	 * is written now, so a directory that can't take it leaves the
+	 * administrator's session as it was, with a NO. */
+	if (res == IPC_AUTH_OK) {
+		se->proxy_id = new_session_id();
+		if (authz_audit_start(mb->name, se->proxy_target.name,
+		    IPC_IMP_PROXYAUTH, se->peer.addr, se->proxy_id) != 0) {
+			log_warnx("PROXYAUTH by %s to %s refused: no audit row",
+			    mb->name, se->proxy_target.name);
+			res = IPC_AUTH_UNAVAILABLE;
+			text = "The audit trail can't be written; PROXYAUTH "
+			    "refused.";
+		} else
+			se->state = SS_PROXY_OK;
+	}
 	ipc_msg_init(&m, IPC_MBOX_PROXYAUTH_RESULT);
 	ipc_put_u64(&m, id);
 	ipc_put_u8(&m, (uint8_t)res);
-	ipc_put_str(&m, authz_result_text(res));
+	ipc_put_str(&m, text);
 	ipc_chan_send(mb->chan, &m);
 }
 
@@ -426,6 +480,7 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 	struct session *se;
 
 	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
+	    strlen(tag) > IPC_IDENT_MAX ||
 	    (se = session_find(mb, id)) == NULL || se->state != SS_PROXY_OK) {
 		mbox_violation(mb, "bad HANDBACK");
 		return;
@@ -440,11 +495,12 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 		.user = &target, .authcid = mb->name, .authc_admin = true,
 		.method = IPC_IMP_PROXYAUTH, .okverb = "PROXYAUTH", .tag = tag,
 		.pending = pending, .npending = npending, .peer = &peer,
-		.fd = ipc_take_fd(r),
+		.fd = ipc_take_fd(r), .id = se->proxy_id, .audited = true,
 	};
 	log_info("PROXYAUTH: %s's session %016llx continues as %s",
 	    mb->name, (unsigned long long)id, target.name);
-	/* The connection is not over: its slot moves to the new session. */
+	/* The connection is not over: its slot moves to the new session
+	 * (and the audit row written at the OK with it). */
 	session_remove(se, true);
 	session_start(&s);
 }
@@ -516,14 +572,23 @@ mbox_session_method(struct mbox *mb, uint64_t id)
 	return se == NULL ? -1 : se->method;
 }
 
-void
+/* -1 if the message could not be queued (the process is gone, or the
+ * message is too large): the caller's request failed, the channel is
+ * as it was. */
+int
 mbox_send(struct mbox *mb, struct ipc_msg *m)
 {
 	if (mb->chan == NULL) {
 		ipc_msg_free(m);
-		return;
+		return -1;
 	}
-	ipc_chan_send(mb->chan, m);
+	return ipc_chan_send(mb->chan, m);
+}
+
+size_t
+mbox_queued(const struct mbox *mb)
+{
+	return mb->chan != NULL ? ipc_chan_queued(mb->chan) : 0;
 }
 
 struct mbox *

@@ -179,6 +179,25 @@ script_truncated(int chan, int client, int report)
 	send_msg(chan, &m);
 }
 
+/* Credentials no login process sends (it caps them): a password that,
+ * forwarded to a hash worker, would not fit one message. */
+static void
+script_oversized_auth(int chan, int client, int report)
+{
+	static uint8_t secret[IPC_SECRET_MAX + 1];
+	struct ipc_msg m;
+
+	(void)client;
+	(void)report;
+	memset(secret, 'p', sizeof(secret));
+	ipc_msg_init(&m, IPC_LOGIN_AUTH);
+	ipc_put_u8(&m, IPC_MECH_PLAIN);
+	ipc_put_str(&m, "");
+	ipc_put_str(&m, "alice");
+	ipc_put_bytes(&m, secret, sizeof(secret));
+	send_msg(chan, &m);
+}
+
 static void
 script_handoff_after_refusal(int chan, int client, int report)
 {
@@ -328,6 +347,15 @@ void
 test_truncated_message_is_killed(void)
 {
 	struct outcome o = run_script(script_truncated, "192.0.2.4");
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_oversized_credentials_are_killed(void)
+{
+	struct outcome o = run_script(script_oversized_auth, "192.0.2.40");
 
 	CU_ASSERT_TRUE(o.killed);
 	assert_nothing_left();

@@ -134,6 +134,7 @@ req_name(uint8_t res)
 	case IPC_REQ_DENIED: return "DENIED";
 	case IPC_REQ_NOTFOUND: return "NOTFOUND";
 	case IPC_REQ_FAILED: return "FAILED";
+	case IPC_REQ_LIMIT: return "LIMIT";
 	}
 	return "?";
 }
@@ -332,11 +333,20 @@ static struct {
 	struct fake *f;
 	size_t       n;
 	uint64_t     deadline;
+	size_t       max_queued;	/* most bytes seen waiting for a fake */
 } watch;
+
+static void
+sample_queue(struct mbox *mb, void *arg)
+{
+	(void)arg;
+	watch.max_queued = MK_MAX(watch.max_queued, mbox_queued(mb));
+}
 
 static void
 watch_cb(struct ev_timer *t)
 {
+	mboxes_foreach(sample_queue, NULL);
 	if (children_count() == 0 || now_ms() > watch.deadline)
 		ev_loop_break(loop);
 	else
@@ -471,6 +481,23 @@ count_row(const struct dir_audit *a, void *arg)
 	(void)a;
 	(*(int *)arg)++;
 	return 0;
+}
+
+static int
+count_running(const struct dir_audit *a, void *arg)
+{
+	if (a->end == 0)
+		(*(int *)arg)++;
+	return 0;
+}
+
+static int
+running_audit_rows(void)
+{
+	int n = 0;
+
+	CU_ASSERT_EQUAL(dir_audit_foreach(dir, count_running, &n), 0);
+	return n;
 }
 
 static int
@@ -728,7 +755,10 @@ test_handback_of_foreign_socket_is_killed(void)
 	CU_ASSERT_TRUE(said(&f[0], "proxyauth alice OK\n"));
 	CU_ASSERT_TRUE(f[0].killed);
 	CU_ASSERT_TRUE(never_spawned("alice"));
-	CU_ASSERT_EQUAL(audit_rows(), rows);
+	/* The row is written before the OK (fail closed: no row, no OK);
+	 * the socket never came, so it ended with the process. */
+	CU_ASSERT_EQUAL(audit_rows(), rows + 1);
+	CU_ASSERT_EQUAL(running_audit_rows(), 0);
 	assert_nothing_left();
 }
 
@@ -950,6 +980,17 @@ test_request_for_another_session_is_killed(void)
 /* ---- the share index ---- */
 
 static int
+count_share(const char *mailbox, const char *grantee, const char *rights,
+    void *arg)
+{
+	(void)mailbox;
+	(void)grantee;
+	(void)rights;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
 first_owner(const char *owner, const char *mailbox, const char *rights,
     void *arg)
 {
@@ -996,5 +1037,256 @@ test_share_index_names_the_process_user(void)
 	CU_ASSERT_EQUAL(dir_shares_for(dir, "bob", first_owner, owner), 0);
 	CU_ASSERT_STRING_EQUAL(owner, "alice");
 	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Stolen", "bob", ""), 0);
+	assert_nothing_left();
+}
+
+/* ---- bounds (issue 9): pages, field caps, entry limits ---- */
+
+static char long_name[1016];
+
+static void
+make_long_name(int i)
+{
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	snprintf(long_name, 8, "F%03d-", i);
+	long_name[5] = 'x';	/* snprintf's NUL */
+}
+
+/* Reads the whole paged answer to SHARES: every page within the
+ * message ceiling, entries counted, the last page says no more. */
+static void
+script_shares_pages(struct fake_io *io)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+	unsigned pages = 0, entries = 0;
+	size_t maxlen = 0;
+	bool more = true;
+
+	take_session(io);
+	ipc_msg_init(&m, IPC_MBOX_SHARES);
+	ipc_put_u64(&m, 5);
+	send_msg(io, &m);
+	while (more) {
+		recv_type(io, &r, IPC_MBOX_SHARES_RESULT);
+		maxlen = MK_MAX(maxlen, r.len);
+		if (ipc_get_u64(&r) != 5)
+			_exit(7);
+		more = ipc_get_u8(&r) != 0;
+		uint32_t n = ipc_get_u32(&r);
+		for (uint32_t i = 0; i < n; i++) {
+			ipc_get_str(&r);
+			ipc_get_str(&r);
+			ipc_get_str(&r);
+		}
+		if (!ipc_end(&r))
+			_exit(8);
+		entries += n;
+		pages++;
+	}
+	say(io, "pages=%u entries=%u maxlen=%zu\n", pages, entries, maxlen);
+	finish(io);
+}
+
+void
+test_shares_answer_comes_in_pages(void)
+{
+	struct fake f[] = {
+		{ .user = &carol, .script = script_shares_pages, .session = true },
+	};
+	unsigned pages = 0, entries = 0;
+	size_t maxlen = 0;
+
+	/* 300 mailboxes with 1 KiB names shared with everyone: 300 KiB,
+	 * more than one AF_UNIX message may carry. */
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL_FATAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", "lr"), 0);
+	}
+	run(f, nitems(f));
+	CU_ASSERT_FALSE(f[0].killed);
+	CU_ASSERT_TRUE(said(&f[0], "exit\n"));
+	const char *p = strstr(f[0].said, "pages=");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL(sscanf(p, "pages=%u entries=%u maxlen=%zu", &pages,
+	    &entries, &maxlen), 3);
+	/* carol also sees nothing of her own; bob's share is not hers */
+	CU_ASSERT_EQUAL(entries, 300);
+	CU_ASSERT_TRUE(pages >= 4);
+	CU_ASSERT_TRUE(maxlen <= IPC_MAX_MSG);
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", ""), 0);
+	}
+	assert_nothing_left();
+}
+
+/* A process that asks and asks and reads nothing: the master queues at
+ * most IPC_QUEUE_MAX bytes for it, and every answer it did start has
+ * its last page. */
+static void
+script_shares_unread(struct fake_io *io)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+	unsigned started = 0, ended = 0;
+	uint64_t bytes = 0, last = 0;
+
+	take_session(io);
+	for (int i = 1; i <= 120; i++) {
+		ipc_msg_init(&m, IPC_MBOX_SHARES);
+		ipc_put_u64(&m, (uint64_t)i);
+		send_msg(io, &m);
+	}
+	usleep(1500 * 1000);	/* the master answers into its queue */
+	for (;;) {
+		struct pollfd pfd = { .fd = io->chan, .events = POLLIN };
+		if (poll(&pfd, 1, 500) != 1 ||
+		    ipc_recv_now(io->chan, msgbuf, &r) == -1)
+			break;
+		if (r.type != IPC_MBOX_SHARES_RESULT)
+			continue;
+		bytes += r.len;
+		uint64_t id = ipc_get_u64(&r);
+		bool more = ipc_get_u8(&r) != 0;
+		if (id != last)
+			started++;
+		last = id;
+		if (!more)
+			ended++;
+	}
+	say(io, "started=%u ended=%u bytes=%llu\n", started, ended,
+	    (unsigned long long)bytes);
+	finish(io);
+}
+
+void
+test_shares_for_a_process_that_does_not_read_are_bounded(void)
+{
+	struct fake f[] = {
+		{ .user = &carol, .script = script_shares_unread, .session = true },
+	};
+	unsigned started = 0, ended = 0;
+	unsigned long long bytes = 0;
+
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL_FATAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", "lr"), 0);
+	}
+	watch.max_queued = 0;
+	run(f, nitems(f));
+	CU_ASSERT_FALSE(f[0].killed);
+	const char *p = strstr(f[0].said, "started=");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL(sscanf(p, "started=%u ended=%u bytes=%llu", &started,
+	    &ended, &bytes), 3);
+	/* 120 answers of 300 KiB would be 36 MiB waiting: the queue held
+	 * at most its bound, and it did fill */
+	CU_ASSERT_TRUE(watch.max_queued <= IPC_QUEUE_MAX);
+	CU_ASSERT_TRUE(watch.max_queued > IPC_QUEUE_MAX / 2);
+	/* whatever was answered was answered to the end */
+	CU_ASSERT_TRUE(started > 0);
+	CU_ASSERT_EQUAL(started, ended);
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", ""), 0);
+	}
+	assert_nothing_left();
+}
+
+static const char *bad_share_mailbox, *bad_share_grantee;
+
+static void
+script_bad_share(struct fake_io *io)
+{
+	struct ipc_msg m;
+
+	take_session(io);
+	ipc_msg_init(&m, IPC_MBOX_SHARE);
+	ipc_put_str(&m, bad_share_mailbox);
+	ipc_put_str(&m, bad_share_grantee);
+	ipc_put_str(&m, "lr");
+	send_msg(io, &m);
+	hang(io);
+}
+
+static void
+expect_bad_share(const char *mailbox, const char *grantee)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_bad_share, .session = true },
+	};
+
+	bad_share_mailbox = mailbox;
+	bad_share_grantee = grantee;
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	assert_nothing_left();
+}
+
+void
+test_share_with_unbounded_or_bad_fields_is_killed(void)
+{
+	char longest[1100];
+	int n = 0;
+
+	memset(longest, 'y', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	expect_bad_share(longest, "bob");	/* over MK_MBOX_NAME_MAX */
+	expect_bad_share("Ctl\x1b[2J", "bob");	/* a store refuses it */
+	expect_bad_share("Proj", "Bob");	/* not canonical */
+	expect_bad_share("Proj", "no body");
+	CU_ASSERT_EQUAL(dir_shares_of(dir, alice.id, count_share, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+}
+
+static void
+script_share_limit(struct fake_io *io)
+{
+	static const char *const who[] = { "bob", "carol", "admin2", "bob" };
+	static const char *const rights[] = { "lr", "lr", "lr", "lrs" };
+	struct ipc_reader r;
+	struct ipc_msg m;
+
+	take_session(io);
+	for (size_t i = 0; i < nitems(who); i++) {
+		ipc_msg_init(&m, IPC_MBOX_SHARE);
+		ipc_put_str(&m, "Team");
+		ipc_put_str(&m, who[i]);
+		ipc_put_str(&m, rights[i]);
+		send_msg(io, &m);
+		recv_type(io, &r, IPC_MBOX_SHARE_DONE);
+		uint8_t res = ipc_get_u8(&r);
+		if (!ipc_end(&r))
+			_exit(7);
+		say(io, "%s=%s ", who[i], req_name(res));
+	}
+	finish(io);
+}
+
+void
+test_share_beyond_the_limit_is_refused(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_share_limit, .session = true },
+	};
+	unsigned saved = master.cfg.acl_max_entries_per_mailbox;
+	int n = 0;
+
+	master.cfg.acl_max_entries_per_mailbox = 2;
+	run(f, nitems(f));
+	master.cfg.acl_max_entries_per_mailbox = saved;
+	CU_ASSERT_FALSE(f[0].killed);
+	/* the third new entry is refused; changing an existing one is not */
+	CU_ASSERT_TRUE(said(&f[0], "bob=OK carol=OK admin2=LIMIT bob=OK "));
+	CU_ASSERT_EQUAL(dir_shares_of(dir, alice.id, count_share, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Team", "bob", ""), 0);
+	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Team", "carol", ""), 0);
 	assert_nothing_left();
 }
