@@ -85,6 +85,9 @@ struct mk_config {
 
 	bool     fsync;			/* synchronous=FULL vs NORMAL */
 	int      verbose;
+	/* Channels to other users' mailbox processes (shared folders) one
+	 * user's process may hold open at once; the master enforces it. */
+	unsigned max_guest_channels;
 };
 
 /* Fills in every default. */

@@ -124,6 +124,8 @@ enum ipc_req_result {
 	IPC_REQ_DENIED,		/* not allowed: NO [NOPERM] */
 	IPC_REQ_NOTFOUND,	/* no such user: NO [NONEXISTENT] */
 	IPC_REQ_FAILED,		/* internal trouble: NO [UNAVAILABLE] */
+	IPC_REQ_LIMIT,		/* a bound was reached (max_guest_channels):
+				 * NO [LIMIT] */
 };
 
 enum ipc_auth_mech {
@@ -200,6 +202,11 @@ struct ipc_reader {
 	size_t         len, off;
 	int            fd;	/* received descriptor, -1 if none */
 	bool           bad;
+	/* The message came with a descriptor the kernel could not give us
+	 * (MSG_CTRUNC: this process is at its RLIMIT_NOFILE).  The fields
+	 * are intact and fd is -1: the receiver refuses what the
+	 * descriptor was for, and the channel stays up. */
+	bool           fd_lost;
 };
 
 uint8_t     ipc_get_u8(struct ipc_reader *r);

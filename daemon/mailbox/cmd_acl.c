@@ -169,6 +169,7 @@ set_rights(struct client *c, const struct mbox *m, const char *id,
 	if (rc != 0)
 		return resp_store_error(c, rc, "SETACL");
 	share_index_send(c->user, m->name, id, rights);
+	rights_changed(c->user);
 	log_info("user %s: %s now has \"%s\" on %s (set by %s)", c->user->name,
 	    id, rights, m->name, client_identity(c));
 	return share_index_ok(c);

@@ -103,6 +103,9 @@ mbox_changed(struct user *u, int64_t id)
 void
 mstates_refresh(struct user *u)
 {
+	/* Another program wrote the store (mailkeepctl acl among them): any
+	 * ACL may have changed. */
+	u->acl_gen++;
 	for (struct mstate *ms = u->mstates; ms; ms = ms->next) {
 		if (ms->gone)
 			continue;
