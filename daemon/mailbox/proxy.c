@@ -1951,12 +1951,16 @@ proxy_command(struct client *c, const char *raw, size_t len,
 	case CMD_GETQUOTA:
 		if (strncmp(cmd->u.getquota.root, "user/", 5) == 0 &&
 		    !str_ieq(cmd->u.getquota.root + 5, c->user->name)) {
+			struct guest *g = guest_get(c, cmd->u.getquota.root + 5);
 			struct buf b;
+			char *root = xasprintf("user/%s", g->owner);
 			buf_init(&b, 0);
 			buf_adds(&b, "GETQUOTA ");
-			imapw_cstring(&b, cmd->u.getquota.root);
-			*res = forward(c, guest_get(c, cmd->u.getquota.root + 5),
-			    GM_RELAY, NULL, NULL, NULL, &b);
+			/* The root in the owner's spelling: "user/ALICE" is
+			 * alice's, as the channel is. */
+			imapw_cstring(&b, root);
+			free(root);
+			*res = forward(c, g, GM_RELAY, NULL, NULL, NULL, &b);
 			buf_free(&b);
 			return 1;
 		}
