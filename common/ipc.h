@@ -103,12 +103,15 @@ enum ipc_type {
 	IPC_MBOX_SHARES_RESULT,
 	/* mailbox -> master: u64 request id, str owner.  Asks for a channel
 	 * to owner's mailbox process; granted only if the index says owner
-	 * shares something with this process's user or with "anyone".  The
+	 * (folded as logins are) shares something with this process's user
+	 * or with "anyone", and while that process holds fewer than
+	 * max_guest_channels guest sessions (else IPC_REQ_LIMIT).  The
 	 * owner's process then gets an IPC_MBOX_SESSION with method
 	 * IPC_IMP_GUEST and authcid = this process's user. */
 	IPC_MBOX_GUEST_OPEN,
 	/* master -> mailbox: u64 request id, u8 result (ipc_req_result),
-	 * + our end of the channel on OK */
+	 * + our end of the channel on OK (fd_lost if it could not be
+	 * received: the channel is lost, the request failed) */
 	IPC_MBOX_GUEST_RESULT,
 	/* master -> mailbox, no fields: one per IPC_MBOX_SHARE, in order,
 	 * once the index holds it.  SETACL and DELETEACL answer their client
