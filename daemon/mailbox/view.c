@@ -106,11 +106,18 @@ mstates_refresh(struct user *u)
 	/* Another program wrote the store (mailkeepctl acl among them): any
 	 * ACL may have changed. */
 	u->acl_gen++;
-	for (struct mstate *ms = u->mstates; ms; ms = ms->next) {
-		if (ms->gone)
+	for (struct mstate *ms = u->mstates, *next; ms; ms = next) {
+		if (ms->gone) {
+			next = ms->next;
 			continue;
+		}
+		/* A session woken here may leave the mailbox (a guest whose
+		 * "r" was revoked): held, ms outlives the wake-up. */
+		ms->refs++;
 		reload(u, ms);
 		wake_views(u, ms);
+		next = ms->next;
+		mstate_put(u, ms);
 	}
 }
 

@@ -440,9 +440,19 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 	const uint8_t *pending = ipc_get_bytes(r, &npending);
 	struct session *se;
 
-	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
+	if (!ipc_end(r) || (r->fd == -1 && !r->fd_lost) ||
+	    npending > IPC_MAX_PENDING ||
 	    (se = session_find(mb, id)) == NULL || se->state != SS_PROXY_OK) {
 		mbox_violation(mb, "bad HANDBACK");
+		return;
+	}
+	if (r->fd_lost) {
+		/* The master is out of descriptors: this connection is lost
+		 * (the sender let go of it), not the process that sent it. */
+		log_warnx("PROXYAUTH: %s's session %016llx: the connection "
+		    "could not be received (too many open files)", mb->name,
+		    (unsigned long long)id);
+		session_remove(se, false);
 		return;
 	}
 	if (!peer_matches(r->fd, &se->peer)) {
