@@ -64,6 +64,7 @@ config_defaults(struct mk_config *c)
 	c->fsync = true;
 	c->acl_max_entries_per_mailbox = 100;
 	c->acl_max_shares_per_user = 1000;
+	c->max_guest_channels = 64;
 }
 
 int
@@ -213,6 +214,7 @@ static const struct key keys[] = {
 	UINTK("acl_max_entries_per_mailbox", acl_max_entries_per_mailbox, 1,
 	    100000),
 	UINTK("acl_max_shares_per_user", acl_max_shares_per_user, 1, 1000000),
+	UINTK("max_guest_channels", max_guest_channels, 1, 100000),
 };
 
 static int

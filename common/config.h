@@ -101,6 +101,9 @@ struct mk_config {
 	 * owner's, per mailbox and over all of one user's mailboxes. */
 	unsigned acl_max_entries_per_mailbox;
 	unsigned acl_max_shares_per_user;
+	/* Channels to other users' mailbox processes (shared folders) one
+	 * user's process may hold open at once; the master enforces it. */
+	unsigned max_guest_channels;
 };
 
 /* Fills in every default. */

@@ -268,9 +268,14 @@ send_with_fd(int sock, const void *p, size_t n, int fd)
 	return sendmsg(sock, &msg, MSG_NOSIGNAL);
 }
 
-/* Returns bytes received, 0 on EOF, -1 on error (errno). */
+/* Returns bytes received, 0 on EOF, -1 on error (errno).  *trunc: the
+ * message itself was cut or carried more than one descriptor (malformed);
+ * *lost: a descriptor came with it that could not be installed - the
+ * kernel sets MSG_CTRUNC when the receiver is at its descriptor limit
+ * (EMFILE) and drops the descriptor, but the bytes arrive whole. */
 static ssize_t
-recv_with_fd(int sock, uint8_t *p, size_t n, int *fdp, bool *trunc)
+recv_with_fd(int sock, uint8_t *p, size_t n, int *fdp, bool *trunc,
+    bool *lost)
 {
 	struct iovec iov = { .iov_base = p, .iov_len = n };
 	union {
@@ -285,10 +290,20 @@ recv_with_fd(int sock, uint8_t *p, size_t n, int *fdp, bool *trunc)
 
 	*fdp = -1;
 	*trunc = false;
+	*lost = false;
 	if (r <= 0)
 		return r;
-	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+	if (msg.msg_flags & MSG_TRUNC)
 		*trunc = true;
+	if (msg.msg_flags & MSG_CTRUNC) {
+		/* Not a reason to end anyone: the control buffer holds four
+		 * descriptors where one is legal, so a cut here is this
+		 * process running out of descriptors (or a peer sending more
+		 * than four, which gets the same refusal). */
+		log_warnx("ipc: a descriptor could not be received (too many "
+		    "open files?)");
+		*lost = true;
+	}
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
 	    c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -310,10 +325,17 @@ recv_with_fd(int sock, uint8_t *p, size_t n, int *fdp, bool *trunc)
 }
 
 static void
-reader_init(struct ipc_reader *r, const uint8_t *p, size_t n, int fd, bool trunc)
+reader_init(struct ipc_reader *r, const uint8_t *p, size_t n, int fd,
+    bool trunc, bool lost)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
+	/* Whatever part of the descriptors arrived is not what was sent. */
+	if (lost && fd != -1) {
+		close(fd);
+		r->fd = -1;
+	}
+	r->fd_lost = lost;
 	r->p = p;
 	r->len = n;
 	if (trunc || n < HDR_LEN) {
@@ -384,15 +406,15 @@ int
 ipc_recv_now(int sock, uint8_t *buf, struct ipc_reader *r)
 {
 	int fd;
-	bool trunc;
+	bool trunc, lost;
 	ssize_t n;
 
 	do
-		n = recv_with_fd(sock, buf, IPC_MAX_MSG, &fd, &trunc);
+		n = recv_with_fd(sock, buf, IPC_MAX_MSG, &fd, &trunc, &lost);
 	while (n == -1 && errno == EINTR);
 	if (n <= 0)
 		return -1;
-	reader_init(r, buf, (size_t)n, fd, trunc);
+	reader_init(r, buf, (size_t)n, fd, trunc, lost);
 	return 0;
 }
 
@@ -608,16 +630,16 @@ chan_io(struct ev_io *io, uint32_t revents)
 	for (int i = 0; i < 32 && !c->dead; i++) {
 		struct ipc_reader r;
 		int fd;
-		bool trunc;
+		bool trunc, lost;
 		ssize_t n = recv_with_fd(c->io.fd, c->rbuf, IPC_MAX_MSG, &fd,
-		    &trunc);
+		    &trunc, &lost);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
 			chan_dead(c);
 			return;
 		}
-		reader_init(&r, c->rbuf, (size_t)n, fd, trunc);
+		reader_init(&r, c->rbuf, (size_t)n, fd, trunc, lost);
 		c->handler(c, &r, c->arg);
 		if (r.fd != -1)
 			close(r.fd);

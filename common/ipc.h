@@ -141,12 +141,15 @@ enum ipc_type {
 	IPC_MBOX_SHARES_RESULT,
 	/* mailbox -> master: u64 request id, str owner.  Asks for a channel
 	 * to owner's mailbox process; granted only if the index says owner
-	 * shares something with this process's user or with "anyone".  The
+	 * (folded as logins are) shares something with this process's user
+	 * or with "anyone", and while that process holds fewer than
+	 * max_guest_channels guest sessions (else IPC_REQ_LIMIT).  The
 	 * owner's process then gets an IPC_MBOX_SESSION with method
 	 * IPC_IMP_GUEST and authcid = this process's user. */
 	IPC_MBOX_GUEST_OPEN,
 	/* master -> mailbox: u64 request id, u8 result (ipc_req_result),
-	 * + our end of the channel on OK */
+	 * + our end of the channel on OK (fd_lost if it could not be
+	 * received: the channel is lost, the request failed) */
 	IPC_MBOX_GUEST_RESULT,
 	/* master -> mailbox: u8 result (ipc_req_result); one per
 	 * IPC_MBOX_SHARE, in order, once the index holds it (OK) or the
@@ -165,7 +168,8 @@ enum ipc_req_result {
 	IPC_REQ_DENIED,		/* not allowed: NO [NOPERM] */
 	IPC_REQ_NOTFOUND,	/* no such user: NO [NONEXISTENT] */
 	IPC_REQ_FAILED,		/* internal trouble: NO [UNAVAILABLE] */
-	IPC_REQ_LIMIT,		/* a configured bound: NO [LIMIT] */
+	IPC_REQ_LIMIT,		/* a configured bound (acl_max_*,
+				 * max_guest_channels): NO [LIMIT] */
 };
 
 enum ipc_auth_mech {
@@ -243,6 +247,11 @@ struct ipc_reader {
 	size_t         len, off;
 	int            fd;	/* received descriptor, -1 if none */
 	bool           bad;
+	/* The message came with a descriptor the kernel could not give us
+	 * (MSG_CTRUNC: this process is at its RLIMIT_NOFILE).  The fields
+	 * are intact and fd is -1: the receiver refuses what the
+	 * descriptor was for, and the channel stays up. */
+	bool           fd_lost;
 };
 
 uint8_t     ipc_get_u8(struct ipc_reader *r);

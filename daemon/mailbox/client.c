@@ -319,6 +319,34 @@ wrong_state(struct client *c, const struct imap_cmd *cmd,
 	return false;
 }
 
+/* After the selected mailbox was closed for want of the "r" right, a
+ * client that missed the "* OK [CLOSED]" still thinks it is selected:
+ * its commands of the selected state get a NO that says why (RFC 4314
+ * 5.1.1 allows refusing them until the mailbox is closed), rather than a
+ * BAD, and its CLOSE or UNSELECT succeeds.  True if answered here. */
+static bool
+revoked_answer(struct client *c, const struct imap_cmd *cmd,
+    const struct cmd_def *d)
+{
+	if (cmd->id == CMD_SELECT || cmd->id == CMD_EXAMINE ||
+	    cmd->id == CMD_LOGOUT || c->state != CS_AUTH) {
+		c->revoked = false;
+		return false;
+	}
+	if (d->states & ST_AUTH)
+		return false;
+	if (cmd->id == CMD_CLOSE || cmd->id == CMD_UNSELECT) {
+		c->revoked = false;
+		buf_printf(&c->out, "%s OK %s completed (the mailbox was "
+		    "already closed)\r\n", cmd->tag, cmd->name);
+		return true;
+	}
+	buf_printf(&c->out, "%s NO [NOPERM] %s%s refused: access to the "
+	    "selected mailbox was revoked and it was closed\r\n", cmd->tag,
+	    cmd->uid ? "UID " : "", cmd->name);
+	return true;
+}
+
 static void
 execute(struct client *c, const char *data, size_t len)
 {
@@ -352,10 +380,16 @@ execute(struct client *c, const char *data, size_t len)
 		    cmd->name ? cmd->name : "");
 		return;
 	}
-	if (wrong_state(c, cmd, d))
-		return;
 	if (store_changed_externally(c->user->store))
 		mstates_refresh(c->user);
+	/* The rights of a guest's selection are those of the ACL now, not
+	 * of the SELECT: a revoked right stops working here. */
+	if (c->state == CS_SELECTED)
+		rights_recheck(c);
+	if (c->revoked && revoked_answer(c, cmd, d))
+		return;
+	if (wrong_state(c, cmd, d))
+		return;
 	c->cmd = cmd;
 	c->def = d;
 	c->tagged[0] = '\0';

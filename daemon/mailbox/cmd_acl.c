@@ -96,6 +96,8 @@ share_answer(struct client *c)
 		log_warnx("user %s: restoring %s's ACL entry: %s; the ACL and "
 		    "the share index disagree", c->user->name, u->identifier,
 		    store_errmsg(c->user->store));
+	/* Sessions that saw the refused entry read their rights again. */
+	rights_changed(c->user);
 	return resp_no(c, "%s", share_res_text(res));
 }
 
@@ -264,6 +266,7 @@ set_rights(struct client *c, const struct mbox *m, const char *id,
 	c->share_res = IPC_REQ_OK;
 	if (share_index_send(c->user, m->name, id, rights) == -1)
 		c->share_res = IPC_REQ_FAILED;	/* undone below */
+	rights_changed(c->user);
 	log_info("user %s: %s now has \"%s\" on %s (set by %s)", c->user->name,
 	    id, rights, m->name, client_identity(c));
 	return share_index_ok(c);

@@ -25,8 +25,8 @@ add_keyword(const char *kw, void *arg)
  * A guest without "s" keeps a \Seen of their own even where no right
  * makes the mailbox read-write for them (RFC 4314 5.2 READ-ONLY): that
  * \Seen is theirs to change, so it is listed; EXAMINE changes nothing. */
-static void
-send_flags(struct client *c, const struct mbox *m, bool readonly)
+void
+select_send_flags(struct client *c, const struct mbox *m, bool readonly)
 {
 	unsigned r = c->view.rights;
 	struct buf kws, perm;
@@ -196,7 +196,8 @@ cmd_select(struct client *c)
 		view_close(c);
 		return resp_store_error(c, -1, "SELECT");
 	}
-	send_flags(c, &ms->m, examine || examine_rights);
+	c->view.rights_gen = c->user->acl_gen;
+	select_send_flags(c, &ms->m, examine || examine_rights);
 	resp_untagged(c, "%zu EXISTS", c->view.n);
 	resp_untagged(c, "%u RECENT", view_recent_count(&c->view));
 	send_first_unseen(c);

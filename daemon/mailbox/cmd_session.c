@@ -113,6 +113,11 @@ cmd_idle(struct client *c)
 void
 idle_wake(struct client *c)
 {
+	/* Rights first: a guest who lost "r" is told of nothing more. */
+	if (!rights_recheck(c)) {
+		client_flush(c);
+		return;
+	}
 	if (c->state == CS_SELECTED && view_sync(c, true) == -1) {
 		client_close(c, "Selected mailbox was deleted, have to disconnect");
 		return;

@@ -42,6 +42,17 @@ refuse_session(int fd, const struct ipc_session *s)
 	close(fd);
 }
 
+/* Tells the master that a session it sent is over (or never began). */
+static void
+end_session(struct user *u, uint64_t id)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_SESSION_END);
+	ipc_put_u64(&m, id);
+	ipc_chan_send(u->master, &m);
+}
+
 static void
 on_session(struct user *u, struct ipc_reader *r)
 {
@@ -49,20 +60,29 @@ on_session(struct user *u, struct ipc_reader *r)
 	int fd;
 
 	ipc_get_session(r, &s);
-	if (!ipc_end(r) || r->fd == -1)
+	if (!ipc_end(r) || (r->fd == -1 && !r->fd_lost))
 		fatalx("malformed session from the master");
-	fd = ipc_take_fd(r);
 	if (strcmp(s.user, u->name) != 0 || s.user_id != u->id)
 		fatalx("master sent a session for %s to %s's process",
 		    s.user, u->name);
+	if (r->fd_lost) {
+		/* Out of descriptors (e.g. many guests' channels): this one
+		 * session is refused - the master forgets it, the peer sees
+		 * its end close - and every other session goes on. */
+		log_warnx("session %016llx (%s%s%s): its connection could not "
+		    "be received (too many open files): refused",
+		    (unsigned long long)s.id, s.user,
+		    s.method == IPC_IMP_GUEST ? ", guest " : "",
+		    s.method == IPC_IMP_GUEST ? s.authcid : "");
+		end_session(u, s.id);
+		return;
+	}
+	fd = ipc_take_fd(r);
 	u->quota_storage = s.quota_storage;
 	u->quota_messages = s.quota_messages;
 	if (u->store == NULL) {
-		struct ipc_msg m;
 		refuse_session(fd, &s);
-		ipc_msg_init(&m, IPC_MBOX_SESSION_END);
-		ipc_put_u64(&m, s.id);
-		ipc_chan_send(u->master, &m);
+		end_session(u, s.id);
 		return;
 	}
 	client_new(u, fd, &s);

@@ -58,7 +58,8 @@ struct view {
 	uint64_t       expunge_modseq;	/* expunges up to here were reported */
 	bool           dirty;		/* the mailbox changed since last sync */
 	bool           condstore;	/* CONDSTORE enabled for this selection */
-	unsigned       rights;		/* RT_* on this mailbox, at SELECT */
+	unsigned       rights;		/* RT_* on this mailbox, as of... */
+	uint64_t       rights_gen;	/* ...this user->acl_gen */
 	bool           examined;	/* opened with EXAMINE */
 	/* A guest without "s" has a \Seen of their own (guest_seen). */
 	bool           own_seen;
@@ -146,6 +147,10 @@ struct client {
 	struct guest     *guests;		/* channels to owners' processes */
 	struct guest     *proxy;		/* the selected mailbox is there */
 	bool              proxy_idle;		/* relaying an IDLE: DONE goes on */
+	/* The selected mailbox was closed because this session's "r" right
+	 * on it was revoked; until the next SELECT/EXAMINE, commands of the
+	 * selected state get NO (not BAD) and CLOSE/UNSELECT get OK. */
+	bool              revoked;
 	uint64_t          shares_req;
 	struct share_entry *shares;		/* for LIST/LSUB, in the arena */
 	size_t            nshares;
@@ -184,6 +189,10 @@ struct user {
 	uint64_t          shares_sent;		/* IPC_MBOX_SHARE messages */
 	uint64_t          shares_done;		/* ...the master has applied */
 	struct ev_io      watch;		/* inotify on the store's directory */
+	/* Moves whenever an ACL may have changed (SETACL, DELETEACL, a
+	 * write by another program): a guest's selection re-reads its
+	 * rights at its next command (rights_recheck). */
+	uint64_t          acl_gen;
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -218,6 +227,15 @@ bool     rights_check(struct client *c, const struct mbox *m, unsigned need,
 	const char *name);
 /* The system flags (MF_*) these rights allow storing (RFC 4314 4). */
 unsigned rights_filter_flags(unsigned rights, unsigned flags);
+/* Before each command of a session with a mailbox selected, and when an
+ * idling one is woken: a guest's rights on the selection are read again
+ * if the ACL may have changed.  Without "r" the mailbox is closed
+ * ("* OK [CLOSED]", c->revoked); otherwise the new rights apply from
+ * this command on (FLAGS and PERMANENTFLAGS are sent if they changed).
+ * False if the selection was closed. */
+bool     rights_recheck(struct client *c);
+/* An ACL of this user's changed: bump acl_gen and tell idling guests. */
+void     rights_changed(struct user *u);
 
 /* ---- command table (commands.c) ---- */
 
@@ -365,6 +383,9 @@ enum cmd_result cmd_enable(struct client *c);
 enum cmd_result cmd_namespace(struct client *c);
 enum cmd_result cmd_check(struct client *c);
 enum cmd_result cmd_select(struct client *c);
+/* FLAGS and PERMANENTFLAGS of the selected mailbox (cmd_select.c). */
+void            select_send_flags(struct client *c, const struct mbox *m,
+	bool readonly);
 enum cmd_result cmd_close(struct client *c);
 enum cmd_result cmd_unselect(struct client *c);
 enum cmd_result cmd_create(struct client *c);

@@ -87,6 +87,8 @@ struct guest {
 	 * this user, or there is no such user.  Either way the mailbox
 	 * does not exist as far as this user may know. */
 	bool           refused;
+	/* Refused for max_guest_channels (here or by the master). */
+	bool           limited;
 	/* The owner-side name of the mailbox last asked for with SELECT
 	 * or EXAMINE: the selected one while c->proxy is this channel. */
 	char           mailbox[MK_MBOX_NAME_MAX];
@@ -98,6 +100,20 @@ static void guest_free(struct guest *g);
 static void guest_send_next(struct guest *g);
 
 /* ---- names ---- */
+
+/* User names are folded as logins are (dir_name_canon): "ALICE" and
+ * "aLiCe" are alice, so they share one channel, and every comparison of
+ * owners below is of folded names.  A name that can't be a user's stays
+ * as written: the master refuses it (NONEXISTENT). */
+static void
+owner_fold(char *owner, size_t olen)
+{
+	char canon[MK_USER_MAX];
+	const char *why;
+
+	if (dir_name_canon(owner, canon, sizeof(canon), &why))
+		mk_strlcpy(owner, canon, olen);
+}
 
 bool
 shared_name(const char *name, char *owner, size_t olen, const char **rest)
@@ -113,6 +129,7 @@ shared_name(const char *name, char *owner, size_t olen, const char **rest)
 		return false;
 	memcpy(owner, p, (size_t)(slash - p));
 	owner[slash - p] = '\0';
+	owner_fold(owner, olen);
 	*rest = slash + 1;
 	return true;
 }
@@ -160,13 +177,34 @@ guest_prune(struct client *c)
 	}
 }
 
-static struct guest *
-guest_get(struct client *c, const char *owner)
+/* Channels this process holds open or is asking for, all clients. */
+static unsigned
+guests_open(struct user *u)
 {
-	struct guest *g = guest_find(c, owner);
+	unsigned n = 0;
+
+	for (struct client *c = u->clients; c; c = c->next)
+		for (struct guest *g = c->guests; g; g = g->next)
+			if (!g->dead)
+				n++;
+	return n;
+}
+
+/* The client's channel to owner's process: the one it has (one per
+ * client and owner), or a new one asked of the master.  Over
+ * max_guest_channels the new one is born dead (limited): its commands
+ * fail at once with NO [LIMIT].  The master counts too, for a process
+ * that would not. */
+static struct guest *
+guest_get(struct client *c, const char *owner_arg)
+{
+	char owner[MK_USER_MAX];
+	struct guest *g;
 	struct ipc_msg m;
 
-	if (g != NULL)
+	mk_strlcpy(owner, owner_arg, sizeof(owner));
+	owner_fold(owner, sizeof(owner));
+	if ((g = guest_find(c, owner)) != NULL)
 		return g;
 	guest_prune(c);
 	g = xcalloc(1, sizeof(*g));
@@ -176,6 +214,16 @@ guest_get(struct client *c, const char *owner)
 	buf_init(&g->in, 0);
 	buf_init(&g->out, 0);
 	buf_init(&g->resp, 0);
+	if (guests_open(c->user) >= c->user->cfg->max_guest_channels) {
+		log_warnx("user %s: channel to %s's mailboxes refused: %u open "
+		    "(max_guest_channels)", c->user->name, owner,
+		    c->user->cfg->max_guest_channels);
+		g->dead = true;
+		g->limited = true;
+		g->next = c->guests;
+		c->guests = g;
+		return g;
+	}
 	g->req = ++c->user->next_req;
 	g->next = c->guests;
 	c->guests = g;
@@ -207,10 +255,17 @@ gx_new(enum gmode mode, gx_done_fn done, void *arg)
 	return x;
 }
 
-/* Queues "<tag> " + body (which ends without CRLF). */
+/* Queues "<tag> " + body (which ends without CRLF).  On a channel that
+ * is already dead (refused for the limit) the exchange fails at once. */
 static void
 gx_send(struct guest *g, struct gx *x, const char *body, size_t len)
 {
+	if (g->dead) {
+		if (x->on_done)
+			x->on_done(g, x, NULL);
+		gx_free(x);
+		return;
+	}
 	snprintf(x->tag, sizeof(x->tag), "g%u", ++g->ntag);
 	x->len = strlen(x->tag) + 1 + len + 2;
 	x->text = xmalloc(x->len + 1);
@@ -366,9 +421,13 @@ guest_result(struct user *u, struct ipc_reader *r)
 	uint8_t res = ipc_get_u8(r);
 	int fd;
 
-	if (!ipc_end(r) || (res == IPC_REQ_OK) != (r->fd != -1))
+	if (!ipc_end(r) || (res == IPC_REQ_OK) != (r->fd != -1 || r->fd_lost))
 		fatalx("malformed GUEST_RESULT from the master");
 	fd = ipc_take_fd(r);
+	/* Granted, but this process is out of descriptors: the channel is
+	 * lost (its other end closes with the message), the command fails. */
+	if (res == IPC_REQ_OK && fd == -1)
+		res = IPC_REQ_FAILED;
 	for (struct client *c = u->clients; c; c = c->next)
 		for (struct guest *g = c->guests; g; g = g->next) {
 			if (g->req != id || g->dead || g->fd != -1)
@@ -378,6 +437,7 @@ guest_result(struct user *u, struct ipc_reader *r)
 				g->dead = true;
 				g->refused = res == IPC_REQ_DENIED ||
 				    res == IPC_REQ_NOTFOUND;
+				g->limited = res == IPC_REQ_LIMIT;
 				fail_all(g);
 				return;
 			}
@@ -518,6 +578,33 @@ continuation(struct guest *g, const char *line, size_t n)
 	guest_kill(g, "unexpected continuation request");
 }
 
+/* The owner's process closed our selection on its own: this user's "r"
+ * right on it was taken away (rights.c, rights_recheck).  While a
+ * selection is relayed, the only other "* OK [CLOSED]" would come from a
+ * SELECT on the channel, and none is sent without leaving first
+ * (shared_select).  The client is told in its own names and is back in
+ * the authenticated state; commands of the selected state are refused
+ * until it selects again (client.c). */
+static void
+selection_revoked(struct guest *g)
+{
+	struct client *c = g->c;
+	char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner, g->mailbox);
+	struct buf b;
+
+	buf_init(&b, 0);
+	imapw_mailbox(&b, full);
+	buf_printf(&c->out, "* OK [CLOSED] Access to %s was revoked; the "
+	    "mailbox is closed\r\n", buf_cstr(&b));
+	buf_free(&b);
+	free(full);
+	log_info("user %s: %s's mailbox %s was closed: access revoked",
+	    c->user->name, g->owner, g->mailbox);
+	c->proxy = NULL;
+	c->state = CS_AUTH;
+	c->revoked = true;
+}
+
 /* Handles one line (with its CRLF) at the start of g->in; 0 if more
  * input is needed first. */
 static size_t
@@ -547,6 +634,11 @@ scan_line(struct guest *g)
 	}
 	if (first && p[0] == '+') {
 		continuation(g, p, n);
+		return n;
+	}
+	if (first && g->c->proxy == g && n >= 13 &&
+	    strncmp(p, "* OK [CLOSED]", 13) == 0) {
+		selection_revoked(g);
 		return n;
 	}
 	sink(g, p, n);
@@ -638,10 +730,15 @@ proxy_client_drained(struct client *c)
 void
 proxy_idle_line(struct client *c, const char *line, size_t len)
 {
-	struct guest *g = c->proxy;
+	struct guest *g;
 
 	c->proxy_idle = false;
-	if (g == NULL || g->dead)
+	/* The channel the IDLE runs on: the selection's, which may have
+	 * been closed meanwhile (access revoked) while the IDLE goes on. */
+	for (g = c->guests; g != NULL; g = g->next)
+		if (!g->dead && g->idle_cont)
+			break;
+	if (g == NULL)
 		return;
 	buf_add(&g->out, line, len);
 	buf_add(&g->out, "\r\n", 2);
@@ -732,7 +829,10 @@ raw_body(struct buf *b, const char *raw, size_t len)
 static void
 channel_failed(struct client *c, struct guest *g)
 {
-	if (g->refused && c->cmd->id == CMD_GETQUOTA)
+	if (g->limited)
+		resp_no(c, "[LIMIT] Too many other users' mailboxes are open "
+		    "at once; close some sessions and try again");
+	else if (g->refused && c->cmd->id == CMD_GETQUOTA)
 		resp_no(c, "[NONEXISTENT] No such quota root");
 	else if (g->refused)
 		resp_no(c, "[NONEXISTENT] Mailbox doesn't exist");
@@ -1878,13 +1978,17 @@ proxy_command(struct client *c, const char *raw, size_t len,
 		return 1;
 	case CMD_GETQUOTA:
 		if (strncmp(cmd->u.getquota.root, "user/", 5) == 0 &&
-		    strcmp(cmd->u.getquota.root + 5, c->user->name) != 0) {
+		    !str_ieq(cmd->u.getquota.root + 5, c->user->name)) {
+			struct guest *g = guest_get(c, cmd->u.getquota.root + 5);
 			struct buf b;
+			char *root = xasprintf("user/%s", g->owner);
 			buf_init(&b, 0);
 			buf_adds(&b, "GETQUOTA ");
-			imapw_cstring(&b, cmd->u.getquota.root);
-			*res = forward(c, guest_get(c, cmd->u.getquota.root + 5),
-			    GM_RELAY, NULL, NULL, NULL, &b);
+			/* The root in the owner's spelling: "user/ALICE" is
+			 * alice's, as the channel is. */
+			imapw_cstring(&b, root);
+			free(root);
+			*res = forward(c, g, GM_RELAY, NULL, NULL, NULL, &b);
 			buf_free(&b);
 			return 1;
 		}

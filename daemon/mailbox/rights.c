@@ -9,8 +9,16 @@
  * rights_check() before acting; a guest who may neither list nor read a
  * mailbox is told it does not exist, so ACL answers reveal nothing
  * (RFC 4314 6).
+ *
+ * A selection caches its rights (view.rights) and reads them again when
+ * the user's ACL generation moved (rights_recheck, before every command
+ * and on waking an IDLE): a revoked right stops working at the grantee's
+ * next command, and losing "r" closes the mailbox (RFC 4314 5.1.1 lets a
+ * server do either; closing, rather than a BYE, keeps the grantee's
+ * session - and its other shared mailboxes - usable).
  */
 #include "daemon/mailbox/mbox_int.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <string.h>
@@ -137,4 +145,48 @@ rights_filter_flags(unsigned rights, unsigned flags)
 	if (!(rights & RT_W))
 		flags &= MF_SEEN | MF_DELETED;
 	return flags;
+}
+
+bool
+rights_recheck(struct client *c)
+{
+	struct view *v = &c->view;
+	unsigned r, was;
+
+	if (!client_is_guest(c) || c->state != CS_SELECTED ||
+	    v->rights_gen == c->user->acl_gen)
+		return true;
+	r = rights_for(c, &v->ms->m);
+	v->rights_gen = c->user->acl_gen;
+	if (!(r & RT_R)) {
+		log_info("session %016llx: %s lost the \"r\" right on %s's "
+		    "%s: mailbox closed", (unsigned long long)c->session_id,
+		    c->authcid, c->user->name, v->ms->m.name);
+		view_close(c);
+		c->revoked = true;
+		resp_untagged(c, "OK [CLOSED] Access to this mailbox was "
+		    "revoked; it is closed");
+		return false;
+	}
+	was = v->rights;
+	v->rights = r;
+	/* RFC 4314 5.1.1: a server checking rights on each command SHOULD
+	 * tell the client when what it may store changed. */
+	if ((was ^ r) & (RT_S | RT_W | RT_T))
+		select_send_flags(c, &v->ms->m, v->readonly);
+	return true;
+}
+
+void
+rights_changed(struct user *u)
+{
+	u->acl_gen++;
+	/* The sessions running a command see it when their next begins;
+	 * an idling one would not before DONE, so it is told now. */
+	for (struct client *c = u->clients; c; c = c->next)
+		if (!c->dead && c->idling && client_is_guest(c) &&
+		    c->state == CS_SELECTED) {
+			rights_recheck(c);
+			client_flush(c);
+		}
 }

@@ -103,11 +103,21 @@ mbox_changed(struct user *u, int64_t id)
 void
 mstates_refresh(struct user *u)
 {
-	for (struct mstate *ms = u->mstates; ms; ms = ms->next) {
-		if (ms->gone)
+	/* Another program wrote the store (mailkeepctl acl among them): any
+	 * ACL may have changed. */
+	u->acl_gen++;
+	for (struct mstate *ms = u->mstates, *next; ms; ms = next) {
+		if (ms->gone) {
+			next = ms->next;
 			continue;
+		}
+		/* A session woken here may leave the mailbox (a guest whose
+		 * "r" was revoked): held, ms outlives the wake-up. */
+		ms->refs++;
 		reload(u, ms);
 		wake_views(u, ms);
+		next = ms->next;
+		mstate_put(u, ms);
 	}
 }
 

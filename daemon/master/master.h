@@ -290,6 +290,8 @@ struct mbox *mbox_running(uint32_t user_id);	/* NULL if none */
 void         mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg);
 /* Kills a mailbox process that broke the protocol. */
 void         mbox_violation(struct mbox *mb, const char *why);
+/* Guest sessions (shared-folder channels) open for grantee's process. */
+unsigned     guest_channels_of(const char *grantee);
 
 /* ---- requests from mailbox processes (requests.c) ---- */
 

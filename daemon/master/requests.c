@@ -338,15 +338,35 @@ req_guest_open(struct mbox *mb, struct ipc_reader *r)
 {
 	uint64_t id = ipc_get_u64(r);
 	const char *owner = ipc_get_str(r);
+	char canon[MK_USER_MAX];
+	const char *why;
 	struct dir_user u;
 	struct peer none;
+	unsigned open;
 	int sp[2], rc;
 
 	if (!ipc_end(r) || r->fd != -1) {
 		mbox_violation(mb, "bad GUEST_OPEN");
 		return;
 	}
-	rc = dir_user_get(master.dir, owner, &u);
+	/* Names are folded as logins are: "ALICE" is alice, one owner. */
+	if (!dir_name_canon(owner, canon, sizeof(canon), &why)) {
+		guest_answer(mb, id, IPC_REQ_NOTFOUND, -1);
+		return;
+	}
+	/* Each channel is a session and a descriptor in the owner's process
+	 * and in this one: a process may hold only so many, so no grantee
+	 * can run an owner's process out of descriptors by asking again and
+	 * again (the cap counts the master's own record of the sessions). */
+	if ((open = guest_channels_of(mbox_user(mb))) >=
+	    master.cfg.max_guest_channels) {
+		log_warnx("%s asked for a channel to %s's mailboxes with %u "
+		    "open (max_guest_channels): refused", mbox_user(mb), canon,
+		    open);
+		guest_answer(mb, id, IPC_REQ_LIMIT, -1);
+		return;
+	}
+	rc = dir_user_get(master.dir, canon, &u);
 	if (rc != 0) {
 		guest_answer(mb, id, rc == MK_NOTFOUND ? IPC_REQ_NOTFOUND :
 		    IPC_REQ_FAILED, -1);

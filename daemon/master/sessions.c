@@ -340,6 +340,21 @@ session_start(const struct session_start *s)
 	return 0;
 }
 
+unsigned
+guest_channels_of(const char *grantee)
+{
+	unsigned n = 0;
+
+	/* A guest session is a channel its grantee's process holds: the
+	 * master's own record, whatever that process says. */
+	for (struct mbox *mb = mboxes; mb; mb = mb->next)
+		for (struct session *se = mb->sessions; se; se = se->next)
+			if (se->method == IPC_IMP_GUEST &&
+			    strcmp(se->authcid, grantee) == 0)
+				n++;
+	return n;
+}
+
 static struct session *
 session_find(struct mbox *mb, uint64_t id)
 {
@@ -479,10 +494,19 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 	const uint8_t *pending = ipc_get_bytes(r, &npending);
 	struct session *se;
 
-	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
-	    strlen(tag) > IPC_IDENT_MAX ||
+	if (!ipc_end(r) || (r->fd == -1 && !r->fd_lost) ||
+	    npending > IPC_MAX_PENDING || strlen(tag) > IPC_IDENT_MAX ||
 	    (se = session_find(mb, id)) == NULL || se->state != SS_PROXY_OK) {
 		mbox_violation(mb, "bad HANDBACK");
+		return;
+	}
+	if (r->fd_lost) {
+		/* The master is out of descriptors: this connection is lost
+		 * (the sender let go of it), not the process that sent it. */
+		log_warnx("PROXYAUTH: %s's session %016llx: the connection "
+		    "could not be received (too many open files)", mb->name,
+		    (unsigned long long)id);
+		session_remove(se, false);
 		return;
 	}
 	if (!peer_matches(r->fd, &se->peer)) {

@@ -599,6 +599,59 @@ test_guest_open_with_anyone_share_is_granted(void)
 	assert_nothing_left();
 }
 
+static void
+script_guest_open_case_variants(struct fake_io *io)
+{
+	take_session(io);
+	guest_open(io, 31, "CAROL");
+	guest_open(io, 32, "Carol");
+	guest_open(io, 33, "cArOl");
+	guest_open(io, 34, "carol");
+	guest_open(io, 35, "CaRoL");
+	guest_open(io, 36, "car!ol");
+	finish(io);
+}
+
+static void
+script_owner_three(struct fake_io *io)
+{
+	take_session(io);
+	take_session(io);
+	take_session(io);
+	finish(io);
+}
+
+/* Issue 9 item 5: a grantee's process that asks again and again, under
+ * case variants of the owner's name, gets max_guest_channels channels
+ * (all to the one owner, whose name the master folds) and then LIMIT:
+ * the master counts from its own record, whatever the process does. */
+void
+test_guest_open_case_variants_are_capped(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_guest_open_case_variants,
+		  .session = true },
+		{ .user = &carol, .script = script_owner_three },
+	};
+	unsigned was = master.cfg.max_guest_channels;
+
+	master.cfg.max_guest_channels = 3;
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Proj", "alice", "lr"), 0);
+	run(f, nitems(f));
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Proj", "alice", ""), 0);
+	master.cfg.max_guest_channels = was;
+	CU_ASSERT_TRUE(said(&f[0], "guest CAROL req=31 OK fd=yes\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest Carol req=32 OK fd=yes\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest cArOl req=33 OK fd=yes\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest carol req=34 LIMIT fd=no\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest CaRoL req=35 LIMIT fd=no\n"));
+	CU_ASSERT_TRUE(said(&f[0], "guest car!ol req=36 NOTFOUND fd=no\n"));
+	CU_ASSERT_TRUE(said(&f[1],
+	    "session user=carol authcid=alice method=GUEST\n"));
+	CU_ASSERT_FALSE(f[0].killed || f[1].killed);
+	assert_nothing_left();
+}
+
 /* ---- PROXYAUTH ---- */
 
 static void
