@@ -54,6 +54,7 @@ config_defaults(struct mk_config *c)
 	mk_strlcpy(c->folder_trash, "Trash", sizeof(c->folder_trash));
 	mk_strlcpy(c->folder_junk, "Junk", sizeof(c->folder_junk));
 	c->fsync = true;
+	c->max_sessions_per_user = 50;
 }
 
 int
@@ -193,6 +194,7 @@ static const struct key keys[] = {
 	STR("folder_junk", folder_junk),
 	BOOLK("fsync", fsync),
 	UINTK("verbose", verbose, 0, 3),
+	UINTK("max_sessions_per_user", max_sessions_per_user, 1, 100000),
 };
 
 static int

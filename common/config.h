@@ -85,6 +85,8 @@ struct mk_config {
 
 	bool     fsync;			/* synchronous=FULL vs NORMAL */
 	int      verbose;
+
+	unsigned max_sessions_per_user;	/* one user's own sessions at once */
 };
 
 /* Fills in every default. */
