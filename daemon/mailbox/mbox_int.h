@@ -161,6 +161,12 @@ struct client {
 	bool              waiting;		/* RUN_WAIT: input paused */
 	uint64_t          share_wait;		/* RUN_WAIT until shares_done
 						 * reaches this (SETACL) */
+	/* The current APPEND's spooled literals (imap_frame.h), mapped
+	 * read-only; closed and unmapped when the command ends. */
+	int               spool_fd;
+	void             *spool_map;
+	size_t            spool_maplen;
+	bool              trim;		/* give memory back after this command */
 };
 
 struct user {
@@ -178,6 +184,7 @@ struct user {
 	uint64_t          shares_sent;		/* IPC_MBOX_SHARE messages */
 	uint64_t          shares_done;		/* ...the master has applied */
 	struct ev_io      watch;		/* inotify on the store's directory */
+	int               spool_dir;		/* <user dir>/tmp, or -1 */
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
