@@ -5,7 +5,10 @@
  *
  * All messages of one command go in one transaction: the tagged OK is
  * written after COMMIT, so an acknowledged message survives any crash,
- * and a failure stores none of them.
+ * and a failure stores none of them.  Each message is first turned into
+ * its stored form (store_msg_prepare), so the quota check counts what
+ * will be stored, not the literal.  Large literals arrive spooled to a
+ * file by the framer (client.c) and go to the store without a heap copy.
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/log.h"
