@@ -269,7 +269,8 @@ spool_literal(struct imap_framer *f, const struct lit *l)
 	if (f->nspooled >= SPOOLED_MAX)
 		return refuse_literal(f, l, "BAD", "Too many messages");
 	if (f->spool.check != NULL &&
-	    f->spool.check(f->spool.arg, f->spool_len + l->n) == -1)
+	    f->spool.check(f->spool.arg, buf_ptr(&f->cmd), f->cmd.len,
+	    f->spool_len + l->n) == -1)
 		return refuse_literal(f, l, "NO [OVERQUOTA]", "Quota exceeded");
 	if (f->spool_fd == -1 && (f->spool_fd = f->spool.open(f->spool.arg)) == -1)
 		return refuse_literal(f, l, "NO [SERVERBUG]",

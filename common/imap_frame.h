@@ -56,13 +56,15 @@ struct imap_frame_limits {
 
 /* Where large APPEND literals go (see above).  open(arg) returns a new
  * unnamed temporary file for this command's literals, or -1 (the APPEND
- * is refused with "NO [SERVERBUG]").  check(arg, total), if set, is
- * asked before each spooled literal is read, with the bytes the command
- * would then have spooled: -1 refuses the literal with "NO [OVERQUOTA]"
- * before the client sends it (for a synchronizing {n}). */
+ * is refused with "NO [SERVERBUG]").  check(arg, cmd, len, total), if
+ * set, is asked before each spooled literal is read, with the command
+ * assembled so far and the bytes it would then have spooled: -1 refuses
+ * the literal with "NO [OVERQUOTA]" before the client sends it (for a
+ * synchronizing {n}). */
 struct imap_frame_spool {
 	int   (*open)(void *arg);
-	int   (*check)(void *arg, uint64_t total);
+	int   (*check)(void *arg, const char *cmd, size_t len,
+		uint64_t total);
 	void   *arg;
 	size_t  min;		/* spool literals of at least this size, */
 	size_t  cmd_max;	/* or that would grow the buffer past this */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -75,16 +76,53 @@ spool_open(void *arg)
 	return fd;
 }
 
+/* The mailbox argument of "tag APPEND <mailbox> ...", when it is an
+ * atom or a quoted string; false otherwise (a literal). */
+static bool
+append_mailbox(const char *cmd, size_t len, char *out, size_t outlen)
+{
+	const char *p = memchr(cmd, ' ', len), *end = cmd + len;
+	size_t o = 0;
+
+	if (p == NULL || (size_t)(end - p) < 9 ||
+	    strncasecmp(p, " APPEND ", 8) != 0)
+		return false;
+	p += 8;
+	if (*p == '{' || *p == '~')
+		return false;
+	if (*p != '"') {
+		while (p < end && *p != ' ' && o + 1 < outlen)
+			out[o++] = *p++;
+		out[o] = '\0';
+		return o > 0;
+	}
+	for (p++; p < end && *p != '"' && o + 1 < outlen; p++) {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+	return p < end && *p == '"';
+}
+
 /* A literal larger than what the quota leaves can't be stored: refuse
  * it before the client sends it, rather than spool it to disk first.
  * (The stored form is never smaller than the literal; the check inside
- * APPEND's transaction is the one that counts.) */
+ * APPEND's transaction is the one that counts.)  Only for this user's
+ * own mailboxes: another user's shared mailbox counts against that
+ * owner, whose process checks (and a name we can't read here is left
+ * to the final check). */
 static int
-spool_check(void *arg, uint64_t total)
+spool_check(void *arg, const char *cmd, size_t len, uint64_t total)
 {
 	struct client *c = arg;
+	char name[MK_MBOX_NAME_MAX];
 
-	if (c->user->store == NULL || quota_check(c, total, 1) != 1)
+	/* "Other Users" is the shared namespace (proxy.c). */
+	if (c->user->store == NULL ||
+	    !append_mailbox(cmd, len, name, sizeof(name)) ||
+	    strncmp(name, "Other Users", 11) == 0 ||
+	    quota_check(c, total, 1) != 1)
 		return 0;
 	errno = EDQUOT;
 	return -1;

@@ -397,6 +397,30 @@ class MemoryCase(ImapCase):
         self.assert_nothing_left(user[0], pid)
         self.ok(c.cmd('NOOP'))
 
+    def test_spooled_append_to_shared_mailbox_counts_for_owner(self):
+        # bob is full; alice has room: bob's large APPEND into alice's
+        # shared folder is not refused by bob's quota (the early check
+        # applies to the user's own mailboxes only), is stored intact
+        # in alice's store and counts against alice.
+        alice = self.limited_user(20 * 1024)
+        bob = self.limited_user(1)
+        a = self.connect(alice, timeout=60)
+        self.ok(a.cmd('CREATE Proj'))
+        self.ok(a.cmd('SETACL Proj %s lrswi' % bob[0]))
+        b = self.connect(bob, timeout=60)
+        big = message(subject='from bob', body='') + b'q' * (3 * MB) + b'\r\n'
+        self.assertTagged(b.append('INBOX', big), 'NO', r'\[OVERQUOTA\]')
+        self.ok(b.append('Other Users/%s/Proj' % alice[0], big, timeout=60))
+        self.assertEqual(self.usage(a)[0], (len(big) + 1023) // 1024)
+        self.assertEqual(self.usage(b)[0], 0)
+        self.ok(a.cmd('SELECT Proj'))
+        tag = a.next_tag()
+        a.send('%s FETCH 1 BODY.PEEK[]\r\n' % tag)
+        h, n, tagged = read_literal_fetch(a, tag)
+        self.assertEqual((h, n), (hashlib.sha256(big).hexdigest(), len(big)))
+        self.assert_nothing_left(alice[0], mbox_pid(self.server, alice[0]))
+        self.assert_nothing_left(bob[0], mbox_pid(self.server, bob[0]))
+
     # ---- item 9: the pre-check counts the stored size ----
 
     def check_stored_size_precheck(self, size):

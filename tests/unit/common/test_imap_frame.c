@@ -559,10 +559,11 @@ t_spool_open(void *arg)
 }
 
 static int
-t_spool_check(void *arg, uint64_t total)
+t_spool_check(void *arg, const char *cmd, size_t len, uint64_t total)
 {
 	struct spool_ctx *x = arg;
 
+	CU_ASSERT_TRUE(len > 9 && memcmp(cmd + 1, " APPEND ", 8) == 0);
 	x->last_total = total;
 	return total > x->refuse_over ? -1 : 0;
 }
