@@ -33,8 +33,9 @@
 /* After a command that used more than this (arena, output buffer, a
  * spooled message), the memory is given back to the system. */
 #define TRIM_AT        (1024 * 1024)
-/* An output buffer grown past this is freed once it drains. */
-#define OUT_KEEP       (256 * 1024)
+/* An output buffer grown past this is freed once it drains (streamed
+ * FETCH output stays below CLIENT_OUT_HIGH plus one piece). */
+#define OUT_KEEP       (512 * 1024)
 
 static void client_io(struct ev_io *io, uint32_t revents);
 static void do_hand_back(struct client *c);
@@ -310,8 +311,9 @@ write_out(struct client *c)
 		}
 		buf_consume(&c->out, (size_t)n);
 	}
-	if (c->out.cap > OUT_KEEP) {
-		/* A big response went out: don't keep its buffer. */
+	if (c->out.cap > OUT_KEEP && c->cont == NULL) {
+		/* A big response went out: don't keep its buffer (but not
+		 * between the pieces of one streamed response). */
 		buf_free(&c->out);
 		malloc_trim(0);
 	}
