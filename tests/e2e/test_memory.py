@@ -8,6 +8,10 @@ items 6 and 9).
       messages are stored intact (RFC822.SIZE, SHA-256 of BODY[]);
   a BINARY (literal8) APPEND and a MULTIAPPEND of large messages are
       streamed the same way and stored intact;
+  a spooled literal lives in a file without a name: a mailbox process
+      killed mid-APPEND leaves no file and no row;
+  a large APPEND into another user's shared mailbox is checked against
+      the owner's quota, not the (full) sender's;
   max_sessions_per_user: one session more gets "* BYE Too many sessions
       for this user" and is closed; the others keep working;
   a streamed APPEND over the quota gets NO [OVERQUOTA] (before "+" when
@@ -30,6 +34,7 @@ Python 3 standard library only; run by meson (MK_BUILD_DIR)."""
 import hashlib
 import os
 import re
+import signal
 import sqlite3
 import sys
 import threading
@@ -37,7 +42,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Client, Closed, children_of  # noqa: E402
+from mkharness import Client, Closed, children_of, daemon_path  # noqa: E402
 from mkimap import ImapCase, message  # noqa: E402
 
 MB = 1000 * 1000
@@ -46,6 +51,13 @@ LINE = 80                          # body line length, CRLF included
 CHUNK_LINES = 12800                # 1,024,000 bytes per chunk
 NCHUNKS = 60                       # 61,440,000 bytes of body
 SESSIONS = 6                       # max_sessions_per_user in this server
+
+
+def sanitized():
+    """An ASan build: its shadow memory and quarantine make RSS say
+    nothing about our buffers, so the RSS bounds are not asserted."""
+    with open(daemon_path(), 'rb') as f:
+        return b'__asan_init' in f.read()
 
 
 def proc_mem(pid):
@@ -273,12 +285,16 @@ class MemoryCase(ImapCase):
                 (peak['RssFile'] - idle['RssFile']) / 2**20,
                 (after['VmRSS'] - idle['VmRSS']) / 2**20,
                 (after['RssAnon'] - idle['RssAnon']) / 2**20))
-        self.assertLess(fpeak['VmRSS'] - idle['VmRSS'], BOUND,
-                        'RSS while four 60 MB literals are in flight')
-        self.assertLess(peak['RssAnon'] - idle['RssAnon'], BOUND,
-                        'anonymous memory at any sample')
-        self.assertLess(after['VmRSS'] - idle['VmRSS'], BOUND,
-                        'RSS after the APPENDs')
+        asan = sanitized()
+        if asan:
+            sys.stderr.write('ASan build: RSS bounds not asserted\n')
+        else:
+            self.assertLess(fpeak['VmRSS'] - idle['VmRSS'], BOUND,
+                            'RSS while four 60 MB literals are in flight')
+            self.assertLess(peak['RssAnon'] - idle['RssAnon'], BOUND,
+                            'anonymous memory at any sample')
+            self.assertLess(after['VmRSS'] - idle['VmRSS'], BOUND,
+                            'RSS after the APPENDs')
 
         # Stored intact.
         c = conns[0]
@@ -303,8 +319,9 @@ class MemoryCase(ImapCase):
         fetched = proc_mem(pid)
         sys.stderr.write('after FETCH of the four: VmRSS +%.1f MiB\n' %
                          ((fetched['VmRSS'] - idle['VmRSS']) / 2**20))
-        self.assertLess(fetched['VmRSS'] - idle['VmRSS'], BOUND,
-                        'RSS after FETCHing the messages')
+        if not asan:
+            self.assertLess(fetched['VmRSS'] - idle['VmRSS'], BOUND,
+                            'RSS after FETCHing the messages')
         self.assert_nothing_left(user[0], pid)
 
     def test_binary_and_multiappend_streamed_intact(self):
@@ -346,6 +363,28 @@ class MemoryCase(ImapCase):
             self.assertEqual((h, n), (hashlib.sha256(want).hexdigest(),
                                       len(want)))
         self.assert_nothing_left(user[0], pid)
+
+    def test_killed_mid_append_leaves_no_file(self):
+        user = self.new_user()
+        c = self.connect(user, timeout=30)
+        pid = mbox_pid(self.server, user[0])
+        big = message(subject='cut', body='') + b'k' * (10 * MB) + b'\r\n'
+        tag = c.next_tag()
+        c.send(b'%s APPEND INBOX {%d+}\r\n' % (tag.encode(), len(big)) +
+               big[:len(big) // 2])
+        deadline = time.time() + 10
+        while not deleted_files(pid) and time.time() < deadline:
+            time.sleep(0.02)
+        # Spooled into a file that has no name.
+        self.assertEqual(len(deleted_files(pid)), 1)
+        self.assertEqual(self.spool_left(user[0]), [])
+        os.kill(pid, signal.SIGKILL)
+        c.expect_closed(timeout=10)
+        c2 = self.connect(user)
+        _, untagged = c2.cmd('STATUS INBOX (MESSAGES)')
+        self.assertIn('(MESSAGES 0)', ' '.join(untagged))
+        self.assertEqual(self.spool_left(user[0]), [])
+        self.assertEqual(self.store_rows(user[0]), [0, 0, 0])
 
     def test_max_sessions_per_user(self):
         user = self.new_user()
