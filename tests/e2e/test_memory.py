@@ -21,7 +21,8 @@ items 6 and 9).
       message whose NUL parts are stored base64-encoded, bare-LF mail
       stored with CRLF, and a MULTIAPPEND of them are refused when their
       stored size exceeds what is left even though their literals fit;
-      usage never exceeds the limit after an accepted command.
+      usage never exceeds the limit after an accepted command; the same
+      for mailkeepctl deliver.
 
 What "RSS" counts: VmRSS of /proc/PID/status is RssAnon (heap, stacks,
 anonymous mappings: memory only this process can give back) plus
@@ -505,6 +506,21 @@ class MemoryCase(ImapCase):
                           r'\[OVERQUOTA\]')
         self.assertLessEqual(self.usage(c)[0], limit_kib)
         self.assert_nothing_left(user[0], pid)
+
+    def test_delivery_precheck_uses_stored_size(self):
+        # mailkeepctl deliver: LF-terminated mail (what an MTA pipes in)
+        # is stored with CRLF; the check counts that.
+        user = self.limited_user(100)
+        lf = 'Subject: lf\n\n' + 'a\n' * 40000          # 80 KB, stored 120 KB
+        p = self.server.ctl('deliver', user[0], stdin=lf, check=False)
+        self.assertEqual(p.returncode, 75, p.stderr)
+        fits = 'Subject: fits\n\n' + 'b\n' * 30000      # stored 90 KB
+        p = self.server.ctl('deliver', user[0], stdin=fits, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        c = self.connect(user)
+        used, limit = self.usage(c)
+        self.assertEqual((used, limit), ((len(fits) + 30002 + 1023) // 1024,
+                                         100))
 
     def test_precheck_uses_stored_size_small(self):
         self.check_stored_size_precheck(40 * 1024)       # held in memory
