@@ -65,6 +65,7 @@ config_defaults(struct mk_config *c)
 	c->acl_max_entries_per_mailbox = 100;
 	c->acl_max_shares_per_user = 1000;
 	c->max_guest_channels = 64;
+	c->max_sessions_per_user = 50;
 }
 
 int
@@ -215,6 +216,7 @@ static const struct key keys[] = {
 	    100000),
 	UINTK("acl_max_shares_per_user", acl_max_shares_per_user, 1, 1000000),
 	UINTK("max_guest_channels", max_guest_channels, 1, 100000),
+	UINTK("max_sessions_per_user", max_sessions_per_user, 1, 100000),
 };
 
 static int

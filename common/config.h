@@ -104,6 +104,7 @@ struct mk_config {
 	/* Channels to other users' mailbox processes (shared folders) one
 	 * user's process may hold open at once; the master enforces it. */
 	unsigned max_guest_channels;
+	unsigned max_sessions_per_user;	/* one user's own sessions at once */
 };
 
 /* Fills in every default. */

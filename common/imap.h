@@ -164,6 +164,10 @@ struct append_msg {
 	const char        *data;	/* the literal, not NUL-terminated */
 	size_t             len;
 	bool               binary;	/* literal8 ~{n} */
+	/* The literal was spooled to a file by the framer, at spool_off;
+	 * data is NULL until the caller maps that file. */
+	bool               spooled;
+	uint64_t           spool_off;
 	struct append_msg *next;	/* MULTIAPPEND (RFC 3502) */
 };
 
@@ -276,6 +280,13 @@ struct imap_cmd {
 struct arena;
 int  imap_parse(struct arena *a, const char *buf, size_t len,
 	struct imap_cmd *cmd, const char **err);
+/* The same for a command some of whose APPEND literals the framer
+ * spooled (imap_frame_spooled()): they come back with spooled set.  A
+ * spooled literal anywhere but as an APPEND message is "too long". */
+struct imap_spooled;
+int  imap_parse_spooled(struct arena *a, const char *buf, size_t len,
+	const struct imap_spooled *sp, size_t nsp, struct imap_cmd *cmd,
+	const char **err);
 
 /* Name lookup for command tables; CMD_UNKNOWN if not a command. */
 enum imap_cmd_id imap_cmd_lookup(const char *name, size_t len);

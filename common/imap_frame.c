@@ -18,10 +18,13 @@
 #include "common/imap_frame.h"
 #include "common/util.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum {
 	ST_LINE,		/* reading a line into cmd */
@@ -36,8 +39,17 @@ enum {
 
 /* Internal steps return a frame_result, or this to keep going. */
 #define FRAME_CONTINUE (-1)
+/* spool_literal(): the literal will be spooled (else it was refused). */
+#define SPOOL_OK (-2)
 
 #define TAG_MAX 64
+
+/* Spooled literals per command: MULTIAPPEND takes at most 1000
+ * messages (IP_MAX_APPEND_MSGS); beyond this the command is refused. */
+#define SPOOLED_MAX 1024
+
+/* A command buffer that grew beyond this is freed after the command. */
+#define CMD_KEEP (256 * 1024)
 
 struct lit {
 	size_t n;		/* SIZE_MAX if the number overflowed */
@@ -53,13 +65,35 @@ imap_framer_init(struct imap_framer *f, const struct imap_frame_limits *lim)
 	buf_init(&f->cmd, lim->max_command + 4);
 	f->state = ST_LINE;
 	f->err_resp = "BAD";
+	f->spool_fd = -1;
 	mk_strlcpy(f->err_tag, "*", sizeof(f->err_tag));
+}
+
+static void
+spool_reset(struct imap_framer *f)
+{
+	if (f->spool_fd != -1)
+		close(f->spool_fd);
+	f->spool_fd = -1;
+	f->spool_len = 0;
+	f->nspooled = 0;
+	f->spooling = false;
 }
 
 void
 imap_framer_free(struct imap_framer *f)
 {
+	spool_reset(f);
+	free(f->spooled);
+	f->spooled = NULL;
+	f->capspooled = 0;
 	buf_free(&f->cmd);
+}
+
+void
+imap_framer_set_spool(struct imap_framer *f, const struct imap_frame_spool *sp)
+{
+	f->spool = *sp;
 }
 
 /* ASTRING-CHAR except "+", the tag alphabet of RFC 3501. */
@@ -164,6 +198,7 @@ literal_limit(const struct imap_framer *f)
 static void
 clear_command(struct imap_framer *f)
 {
+	spool_reset(f);
 	buf_reset(&f->cmd);
 	f->line_start = 0;
 	f->is_append = false;
@@ -204,13 +239,65 @@ skip_literal(struct imap_framer *f, const struct lit *l)
 	return FRAME_CONTINUE;
 }
 
+/* Refuses literal l of the current line: the client waits for "+" in
+ * vain and drops the command, or sends it anyway and it is skipped. */
+static int
+refuse_literal(struct imap_framer *f, const struct lit *l, const char *resp,
+    const char *text)
+{
+	note_error(f, resp, text);
+	if (!l->nonsync)
+		return frame_bad(f);
+	return skip_literal(f, l);
+}
+
+/* Should literal l go to the spool file rather than the buffer? */
+static bool
+want_spool(const struct imap_framer *f, const struct lit *l)
+{
+	return f->is_append && f->spool.open != NULL &&
+	    (l->n >= f->spool.min || f->cmd.len + l->n > f->spool.cmd_max);
+}
+
+/* Prepares the spool file for literal l, whose bytes start at cmd.len:
+ * SPOOL_OK, or what refusing it returned. */
+static int
+spool_literal(struct imap_framer *f, const struct lit *l)
+{
+	struct imap_spooled *sp;
+
+	if (f->nspooled >= SPOOLED_MAX)
+		return refuse_literal(f, l, "BAD", "Too many messages");
+	if (f->spool.check != NULL &&
+	    f->spool.check(f->spool.arg, buf_ptr(&f->cmd), f->cmd.len,
+	    f->spool_len + l->n) == -1)
+		return refuse_literal(f, l, "NO [OVERQUOTA]", "Quota exceeded");
+	if (f->spool_fd == -1 && (f->spool_fd = f->spool.open(f->spool.arg)) == -1)
+		return refuse_literal(f, l, "NO [SERVERBUG]",
+		    "Can't take the message now");
+	if (f->nspooled == f->capspooled) {
+		f->capspooled = f->capspooled ? f->capspooled * 2 : 4;
+		f->spooled = xreallocarray(f->spooled, f->capspooled,
+		    sizeof(*f->spooled));
+	}
+	sp = &f->spooled[f->nspooled++];
+	sp->at = f->cmd.len;
+	sp->off = f->spool_len;
+	sp->len = l->n;
+	f->spooling = true;
+	return SPOOL_OK;
+}
+
 /* The line just read into cmd announces literal l. */
 static int
 start_literal(struct imap_framer *f, const struct lit *l)
 {
 	size_t limit = literal_limit(f);
-	size_t room = f->lim.max_command > f->cmd.len + 2 ?
-	    f->lim.max_command - f->cmd.len - 2 : 0;
+	/* Spooled literals count towards the command's size as well. */
+	size_t used = f->cmd.len + 2 + (size_t)MK_MIN(f->spool_len,
+	    (uint64_t)f->lim.max_command);
+	size_t room = f->lim.max_command > used ? f->lim.max_command - used : 0;
+	int r;
 
 	if (l->nonsync && !f->lim.literal_plus) {
 		note_error(f, "BAD", "Non-synchronizing literals not allowed");
@@ -221,17 +308,14 @@ start_literal(struct imap_framer *f, const struct lit *l)
 		    "Command too long";
 
 		/* An APPEND too big to take is NO [TOOBIG] (RFC 4469, 7889). */
-		if (f->is_append)
-			note_error(f, "NO [TOOBIG]", text);
-		else
-			note_error(f, "BAD", text);
-		/* The client waits for "+" in vain and drops the command. */
-		if (!l->nonsync)
-			return frame_bad(f);
-		return skip_literal(f, l);
+		return refuse_literal(f, l, f->is_append ? "NO [TOOBIG]" : "BAD",
+		    text);
 	}
 	if (buf_add(&f->cmd, "\r\n", 2) == -1)
 		return frame_fatal(f, "Command too long");
+	f->spooling = false;
+	if (want_spool(f, l) && (r = spool_literal(f, l)) != SPOOL_OK)
+		return r;
 	f->nonsync = l->nonsync;
 	f->literal_size = l->n;
 	if (l->nonsync) {
@@ -385,6 +469,41 @@ skip_line(struct imap_framer *f, struct buf *in)
 	return skipped_line_end(f, f->skip_left > f->ntail);
 }
 
+/* Writes literal bytes to the spool file; -1 with errno on failure. */
+static int
+spool_write(struct imap_framer *f, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(f->spool_fd, p, n);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		f->spool_len += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* The spool file took no more (disk full, quota of the file system):
+ * the rest of the literal and its command are read and dropped. */
+static int
+spool_failed(struct imap_framer *f, int err, size_t left)
+{
+	bool full = err == ENOSPC || err == EDQUOT;
+
+	note_error(f, full ? "NO [OVERQUOTA]" : "NO [SERVERBUG]",
+	    full ? "No space to store the message" : "Can't store the message");
+	spool_reset(f);
+	buf_reset(&f->cmd);
+	f->skip_left = left;
+	f->literal_left = 0;
+	f->state = ST_SKIP_LITERAL;
+	return FRAME_CONTINUE;
+}
+
 static int
 copy_literal(struct imap_framer *f, struct buf *in, bool keep)
 {
@@ -392,7 +511,13 @@ copy_literal(struct imap_framer *f, struct buf *in, bool keep)
 	size_t n = MK_MIN(*left, buf_len(in));
 
 	if (n > 0) {
-		if (keep && buf_add(&f->cmd, buf_ptr(in), n) == -1)
+		if (keep && f->spooling) {
+			if (spool_write(f, buf_ptr(in), n) == -1) {
+				int e = errno;
+				buf_consume(in, n);
+				return spool_failed(f, e, *left - n);
+			}
+		} else if (keep && buf_add(&f->cmd, buf_ptr(in), n) == -1)
 			return frame_fatal(f, "Command too long");
 		buf_consume(in, n);
 	}
@@ -400,6 +525,7 @@ copy_literal(struct imap_framer *f, struct buf *in, bool keep)
 	if (*left > 0)
 		return FRAME_MORE;
 	if (keep) {
+		f->spooling = false;
 		f->line_start = f->cmd.len;
 		f->state = ST_LINE;
 	} else {
@@ -483,12 +609,35 @@ imap_frame_data(const struct imap_framer *f, size_t *len)
 	return f->cmd.data != NULL ? buf_ptr(&f->cmd) : "";
 }
 
+const struct imap_spooled *
+imap_frame_spooled(const struct imap_framer *f, size_t *n)
+{
+	*n = f->state == ST_COMMAND ? f->nspooled : 0;
+	return f->spooled;
+}
+
+int
+imap_frame_take_spool(struct imap_framer *f)
+{
+	int fd = f->spool_fd;
+
+	f->spool_fd = -1;
+	return fd;
+}
+
 void
 imap_frame_done(struct imap_framer *f)
 {
 	if (f->state != ST_COMMAND)
 		return;
 	clear_command(f);
+	if (f->cmd.cap > CMD_KEEP)
+		buf_free(&f->cmd);
+	if (f->capspooled > 16) {
+		free(f->spooled);
+		f->spooled = NULL;
+		f->capspooled = 0;
+	}
 	f->state = ST_LINE;
 }
 

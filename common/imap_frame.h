@@ -20,12 +20,21 @@
  *
  * Line endings: CRLF, and bare LF is tolerated.  Literals: {n}, {n+}
  * (RFC 7888 LITERAL+), ~{n} and ~{n+} (RFC 3516 literal8).
+ *
+ * Spooling (the mailbox process): with imap_framer_set_spool(), a large
+ * literal of an APPEND goes to a temporary file instead of the command
+ * buffer, so a 60 MB message costs a file, not 60 MB of memory.  The
+ * command buffer then holds the literal's announcement and CRLF but not
+ * its bytes; imap_frame_spooled() says where each spooled literal would
+ * have been (its offset in imap_frame_data()) and where it is in the
+ * file, and imap_parse_spooled() takes that table.
  */
 #ifndef MK_IMAP_FRAME_H
 #define MK_IMAP_FRAME_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 
@@ -45,8 +54,38 @@ struct imap_frame_limits {
 	bool   literal_plus;		/* accept {n+} (else BAD) */
 };
 
+/* Where large APPEND literals go (see above).  open(arg) returns a new
+ * unnamed temporary file for this command's literals, or -1 (the APPEND
+ * is refused with "NO [SERVERBUG]").  check(arg, cmd, len, total), if
+ * set, is asked before each spooled literal is read, with the command
+ * assembled so far and the bytes it would then have spooled: -1 refuses
+ * the literal with "NO [OVERQUOTA]" before the client sends it (for a
+ * synchronizing {n}). */
+struct imap_frame_spool {
+	int   (*open)(void *arg);
+	int   (*check)(void *arg, const char *cmd, size_t len,
+		uint64_t total);
+	void   *arg;
+	size_t  min;		/* spool literals of at least this size, */
+	size_t  cmd_max;	/* or that would grow the buffer past this */
+};
+
+/* One spooled literal: its bytes would start at offset at of the
+ * assembled command; they are in the spool file at off. */
+struct imap_spooled {
+	size_t   at;
+	uint64_t off;
+	size_t   len;
+};
+
 struct imap_framer {
 	struct imap_frame_limits lim;
+	struct imap_frame_spool spool;	/* open == NULL: never spool */
+	int        spool_fd;		/* this command's spool file, or -1 */
+	uint64_t   spool_len;
+	struct imap_spooled *spooled;	/* nspooled entries, ascending */
+	size_t     nspooled, capspooled;
+	bool       spooling;		/* private: the literal goes to the file */
 	struct buf cmd;			/* the command being assembled */
 	int        state;		/* private */
 	size_t     line_start;		/* private: offset of current line */
@@ -65,6 +104,8 @@ struct imap_framer {
 
 void imap_framer_init(struct imap_framer *f, const struct imap_frame_limits *lim);
 void imap_framer_free(struct imap_framer *f);
+void imap_framer_set_spool(struct imap_framer *f,
+	const struct imap_frame_spool *sp);
 /* Consumes from in as far as it can. */
 enum frame_result imap_frame(struct imap_framer *f, struct buf *in);
 /* One bare line (IDLE's DONE, an AUTHENTICATE response): no literal
@@ -75,6 +116,14 @@ void imap_frame_accept(struct imap_framer *f);
 void imap_frame_reject(struct imap_framer *f);
 /* The assembled command without its final line ending. */
 const char *imap_frame_data(const struct imap_framer *f, size_t *len);
+/* The spooled literals of the assembled command (none: n == 0). */
+const struct imap_spooled *imap_frame_spooled(const struct imap_framer *f,
+	size_t *n);
+/* Hands the command's spool file to the caller, who closes it; -1 if
+ * there is none.  Otherwise imap_frame_done() closes it. */
+int  imap_frame_take_spool(struct imap_framer *f);
+/* Ends the command; a command buffer grown past a few lines is freed,
+ * so that one big command does not pin its memory. */
 void imap_frame_done(struct imap_framer *f);
 /* True if a command is partly assembled (for clean shutdown decisions). */
 bool imap_frame_busy(const struct imap_framer *f);

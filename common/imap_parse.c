@@ -289,12 +289,24 @@ ip_literal(struct pstate *ps, const char **data, size_t *len, bool *binary,
 	if (p >= ps->end || *p != '\n')
 		return ip_fail(ps, "Expected CRLF after literal");
 	p++;
+	if (binary != NULL)
+		*binary = b;
+	ps->lit_spooled = NULL;
+	if (ps->nextsp < ps->nsp &&
+	    ps->sp[ps->nextsp].at == (size_t)(p - ps->base)) {
+		/* The bytes are in the framer's spool file, not here. */
+		ps->lit_spooled = &ps->sp[ps->nextsp++];
+		if (ps->lit_spooled->len != n)
+			return ip_fail(ps, "Invalid literal");
+		*data = NULL;
+		*len = n;
+		ps->p = p;
+		return true;
+	}
 	if (n > (size_t)(ps->end - p))
 		return ip_fail(ps, "Literal data missing");
 	*data = p;
 	*len = n;
-	if (binary != NULL)
-		*binary = b;
 	ps->p = p + n;
 	return true;
 }
@@ -307,6 +319,8 @@ literal_string(struct pstate *ps, const char **out, const char *what)
 
 	if (!ip_literal(ps, &data, &len, NULL, false, what))
 		return false;
+	if (data == NULL)
+		return ip_fail(ps, "%s too long", what);
 	if (memchr(data, '\0', len) != NULL)
 		return ip_fail(ps, "NUL in %s", what);
 	if ((*out = arena_strndup(ps->a, data, len)) == NULL)
@@ -1010,6 +1024,11 @@ append_msg(struct pstate *ps, struct append_msg *m)
 	if (!ip_literal(ps, &data, &m->len, &m->binary, true,
 	    "message literal"))
 		return false;
+	if (ps->lit_spooled != NULL) {
+		m->spooled = true;
+		m->spool_off = ps->lit_spooled->off;
+		return true;
+	}
 	/* A paused APPEND outlives the framer's buffer: copy it too. */
 	if ((copy = ip_alloc(ps, m->len + 1)) == NULL)
 		return false;
@@ -1244,7 +1263,8 @@ parse_command(struct pstate *ps)
 }
 
 int
-imap_parse(struct arena *a, const char *buf, size_t len, struct imap_cmd *cmd,
+imap_parse_spooled(struct arena *a, const char *buf, size_t len,
+    const struct imap_spooled *sp, size_t nsp, struct imap_cmd *cmd,
     const char **err)
 {
 	struct pstate ps;
@@ -1257,12 +1277,27 @@ imap_parse(struct arena *a, const char *buf, size_t len, struct imap_cmd *cmd,
 	cmd->name = "";
 	ps.a = a;
 	ps.p = buf;
+	ps.base = buf;
 	ps.end = buf + len;
 	ps.cmd = cmd;
+	ps.sp = sp;
+	ps.nsp = nsp;
 	if (!parse_tag(&ps) || !parse_command(&ps)) {
 		*err = ps.err != NULL ? ps.err : "Syntax error";
 		return -1;
 	}
+	if (ps.nextsp != ps.nsp) {
+		/* A spooled literal the grammar did not read as one. */
+		*err = "Literal too long";
+		return -1;
+	}
 	*err = NULL;
 	return 0;
+}
+
+int
+imap_parse(struct arena *a, const char *buf, size_t len, struct imap_cmd *cmd,
+    const char **err)
+{
+	return imap_parse_spooled(a, buf, len, NULL, 0, cmd, err);
 }

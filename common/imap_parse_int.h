@@ -16,6 +16,7 @@
 
 #include "common/arena.h"
 #include "common/imap.h"
+#include "common/imap_frame.h"
 
 /* Bounds on everything a client controls, so that a hostile command
  * costs at most linear time and memory in its length. */
@@ -43,6 +44,12 @@ struct pstate {
 	const char      *err;		/* first error, NULL while fine */
 	struct imap_cmd *cmd;
 	size_t           nkeys;		/* SEARCH keys allocated so far */
+	/* Literals the framer spooled to a file (imap_frame.h): their
+	 * bytes are not in the buffer.  Entries ascend, read in order. */
+	const char      *base;		/* start of the buffer */
+	const struct imap_spooled *sp;
+	size_t           nsp, nextsp;
+	const struct imap_spooled *lit_spooled;	/* set by ip_literal */
 };
 
 /* Errors: the first one recorded wins; both return false. */

@@ -36,6 +36,11 @@ bool   parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 int    set_nonblock(int fd);
 int    set_cloexec(int fd);
+/* A new temporary file in directory dirfd that has no name (O_TMPFILE,
+ * or a random name unlinked at once where the file system lacks it), so
+ * it vanishes with its last descriptor, crash or not.  Read-write,
+ * close-on-exec; -1 and errno on failure. */
+int    mk_tmpfile(int dirfd);
 /* Close every descriptor >= lowfd except those listed in keep[]. */
 void   close_all_fds_except(int lowfd, const int *keep, size_t nkeep);
 

@@ -155,6 +155,12 @@ int  mime_normalize_crlf(struct arena *a, const char *msg, size_t len,
  * is no NUL.  -1 on the arena ceiling. */
 int  mime_encode_nul_parts(struct arena *a, const char *msg, size_t len,
 	const char **out, size_t *outlen);
+/* The same, written piecewise through put (which returns -1 to stop),
+ * so that a large message need not be rebuilt in memory; writes msg
+ * unchanged when it has no NUL.  The structure is analyzed in a. */
+typedef int (*mime_put_fn)(void *arg, const char *p, size_t n);
+int  mime_encode_nul_parts_to(struct arena *a, const char *msg, size_t len,
+	mime_put_fn put, void *arg);
 
 /* ---- the part table ---- */
 

@@ -24,6 +24,11 @@
 
 #define B64_LINE 76
 
+/* Bodies are encoded this many input octets at a time: a multiple of
+ * 57, so every piece but the last gives whole 76-character lines and
+ * the output is that of encoding the body at once. */
+#define B64_PIECE (57 * 4096)
+
 /* Copies the header block hdr[0..n) without its Content-Transfer-Encoding
  * field(s), adding "Content-Transfer-Encoding: base64" before the blank
  * line that ends it. */
@@ -61,25 +66,33 @@ rewrite_header(struct buf *out, const char *hdr, size_t n)
 }
 
 static int
-encode_body(struct buf *out, const char *p, size_t n)
+encode_body(struct buf *tmp, const char *p, size_t n, mime_put_fn put,
+    void *arg)
 {
-	struct buf b64;
-	int rc;
+	for (size_t off = 0; off < n; off += B64_PIECE) {
+		size_t k = n - off < B64_PIECE ? n - off : B64_PIECE;
+		struct buf b64;
+		int rc;
 
-	buf_init(&b64, 0);
-	rc = base64_encode(p, n, &b64);
-	for (size_t i = 0; rc == 0 && i < buf_len(&b64); i += B64_LINE) {
-		size_t k = buf_len(&b64) - i < B64_LINE ? buf_len(&b64) - i : B64_LINE;
-		buf_add(out, buf_ptr(&b64) + i, k);
-		buf_adds(out, "\r\n");
+		buf_init(&b64, 0);
+		rc = base64_encode(p + off, k, &b64);
+		buf_reset(tmp);
+		for (size_t i = 0; rc == 0 && i < buf_len(&b64); i += B64_LINE) {
+			size_t l = buf_len(&b64) - i < B64_LINE ?
+			    buf_len(&b64) - i : B64_LINE;
+			buf_add(tmp, buf_ptr(&b64) + i, l);
+			buf_adds(tmp, "\r\n");
+		}
+		buf_free(&b64);
+		if (rc != 0 || put(arg, buf_ptr(tmp), buf_len(tmp)) != 0)
+			return -1;
 	}
-	buf_free(&b64);
-	return rc;
+	return 0;
 }
 
 int
-mime_encode_nul_parts(struct arena *a, const char *msg, size_t len,
-    const char **out, size_t *outlen)
+mime_encode_nul_parts_to(struct arena *a, const char *msg, size_t len,
+    mime_put_fn put, void *arg)
 {
 	struct mime_result r;
 	struct mime_parts_iter it;
@@ -87,12 +100,9 @@ mime_encode_nul_parts(struct arena *a, const char *msg, size_t len,
 	struct buf b;
 	uint64_t pos = 0, last_body = UINT64_MAX;
 	int rc;
-	char *res;
 
-	*out = msg;
-	*outlen = len;
 	if (memchr(msg, '\0', len) == NULL)
-		return 0;
+		return put(arg, msg, len);
 	if (mime_analyze(a, msg, len, &r) != 0 ||
 	    mime_parts_first(&it, r.parts, r.parts_len) != 0)
 		return -1;
@@ -106,21 +116,43 @@ mime_encode_nul_parts(struct arena *a, const char *msg, size_t len,
 		    memchr(msg + p.body_off, '\0', (size_t)p.body_len) == NULL)
 			continue;
 		last_body = p.body_off;
-		buf_add(&b, msg + pos, (size_t)(p.hdr_off - pos));
+		buf_reset(&b);
 		rewrite_header(&b, msg + p.hdr_off, (size_t)p.hdr_len);
-		if (encode_body(&b, msg + p.body_off, (size_t)p.body_len) != 0) {
+		if (put(arg, msg + pos, (size_t)(p.hdr_off - pos)) != 0 ||
+		    put(arg, buf_ptr(&b), buf_len(&b)) != 0 ||
+		    encode_body(&b, msg + p.body_off, (size_t)p.body_len, put,
+		    arg) != 0) {
 			buf_free(&b);
 			return -1;
 		}
 		pos = p.body_off + p.body_len;
 	}
-	if (rc < 0) {
-		buf_free(&b);
+	buf_free(&b);
+	if (rc < 0)
 		return -1;
-	}
-	buf_add(&b, msg + pos, len - (size_t)pos);
-	res = arena_alloc(a, buf_len(&b) + 1);
-	if (res == NULL) {
+	return put(arg, msg + pos, len - (size_t)pos);
+}
+
+static int
+put_buf(void *arg, const char *p, size_t n)
+{
+	return buf_add(arg, p, n);
+}
+
+int
+mime_encode_nul_parts(struct arena *a, const char *msg, size_t len,
+    const char **out, size_t *outlen)
+{
+	struct buf b;
+	char *res;
+
+	*out = msg;
+	*outlen = len;
+	if (memchr(msg, '\0', len) == NULL)
+		return 0;
+	buf_init(&b, 0);
+	if (mime_encode_nul_parts_to(a, msg, len, put_buf, &b) != 0 ||
+	    (res = arena_alloc(a, buf_len(&b) + 1)) == NULL) {
 		buf_free(&b);
 		return -1;
 	}

@@ -185,6 +185,35 @@ struct msg_new {
  * SENT* search. */
 int  store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
 	uint32_t *uid);
+
+/* A message turned into the form it is stored in (parts with NUL octets
+ * base64-encoded, RFC 3516; bare LF made CRLF) before the transaction, so
+ * that the quota check can use the size that will be stored.  A large
+ * message is read, rewritten and stored in pieces: from a file mapping
+ * whose pages are released behind the reader, into an unnamed temporary
+ * file, and into the database by incremental blob I/O; only the MIME
+ * analysis sees it whole (through the mapping, never a heap copy). */
+struct msg_src {
+	const char *data;	/* the message: in memory, or a mapping of fd */
+	size_t      len;
+	bool        file;	/* data is a file mapping (pages are released) */
+};
+/* Where store_msg_prepare() writes rewritten file-backed messages. */
+struct msg_tmp {
+	int      dirfd;		/* directory for unnamed temporary files */
+	int      fd;		/* -1 until needed; the caller closes it */
+	uint64_t len;		/* bytes in it so far */
+};
+struct msg_prep;
+/* -1 (errno set) if memory or the temporary file failed. */
+int  store_msg_prepare(const struct msg_src *src, struct msg_tmp *tmp,
+	struct msg_prep **out);
+/* The size the message will have in the store (its RFC822.SIZE). */
+uint64_t store_msg_prep_size(const struct msg_prep *p);
+/* store_msg_append() of a prepared message (n->data and n->len unused). */
+int  store_msg_append_prep(struct store *s, struct mbox *m,
+	const struct msg_new *n, const struct msg_prep *p, uint32_t *uid);
+void store_msg_prep_free(struct msg_prep *p);
 /* All UIDs of a mailbox, ascending (malloc'd). */
 int  store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
 	size_t *n);

@@ -103,6 +103,18 @@ struct store {
 	int64_t      data_version;
 };
 
+/* A message in its stored form (store_prep.c). */
+struct msg_prep {
+	const char *data;
+	uint64_t    len;
+	bool        file;	/* data is a file mapping */
+	void       *map;	/* our mapping of a rewritten copy, or NULL */
+	size_t      maplen;
+	char       *mem;	/* our rewritten copy on the heap, or NULL */
+};
+/* Releases the mapped pages of data[from, to) if file (store_prep.c). */
+void msg_pages_release(const char *data, size_t from, size_t to, bool file);
+
 extern const struct db_migration store_migrations[];
 extern const size_t store_nmigrations;
 

@@ -14,6 +14,7 @@
 #include "store/mime.h"
 #include "common/arena.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,18 +58,56 @@ static const char SQL_MSG_INSERT[] =
 	" tz, flags, keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
 	" ?8, ?9)";
 
-/* Stores a body with the structure FETCH and SEARCH will need, computed
- * here once (store_struct.c); its Date: gives the SENT* search date. */
+/* Blob I/O moves this much at a time. */
+#define BLOB_PIECE (256 * 1024)
+
+/* Fills the zeroblob of body_data row body_id from p in pieces, so that
+ * SQLite never builds the whole record in memory, and releases the
+ * mapped pages behind. */
 static int
-body_insert(struct store *s, const struct msg_new *n, int64_t *body_id)
+blob_fill(struct store *s, int64_t body_id, const struct msg_prep *p)
+{
+	sqlite3_blob *blob = NULL;
+	int rc;
+
+	rc = sqlite3_blob_open(s->db.h, "main", "body_data", "data", body_id,
+	    1, &blob);
+	for (uint64_t off = 0; rc == SQLITE_OK && off < p->len;
+	    off += BLOB_PIECE) {
+		uint64_t n = p->len - off < BLOB_PIECE ? p->len - off :
+		    BLOB_PIECE;
+
+		rc = sqlite3_blob_write(blob, p->data + off, (int)n, (int)off);
+		msg_pages_release(p->data, (size_t)off, (size_t)(off + n),
+		    p->file);
+	}
+	if (blob != NULL && sqlite3_blob_close(blob) != SQLITE_OK &&
+	    rc == SQLITE_OK)
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK)
+		return db_fail(&s->db, "body data");
+	return 0;
+}
+
+/* Stores a body with the structure FETCH and SEARCH will need, computed
+ * here once (store_struct.c); its Date: gives the SENT* search date.  A
+ * file-backed body goes in by incremental blob I/O (blob_fill). */
+static int
+body_insert(struct store *s, const struct msg_prep *p, int64_t *body_id)
 {
 	struct mime_result mr;
 	struct arena a;
 	sqlite3_stmt *st;
 	int rc;
 
+	if (p->len > INT_MAX)
+		return db_err(&s->db, MK_INVALID, "message too large to store");
 	arena_init(&a, 0);
-	if (mime_analyze(&a, n->data, n->len, &mr) != 0) {
+	rc = mime_analyze(&a, p->data, (size_t)p->len, &mr);
+	/* The analysis is the one pass that needs the message whole: give
+	 * its mapped pages back at once. */
+	msg_pages_release(p->data, 0, (size_t)p->len, p->file);
+	if (rc != 0) {
 		arena_free(&a);
 		return db_err(&s->db, -1, "out of memory analyzing a message");
 	}
@@ -76,7 +115,7 @@ body_insert(struct store *s, const struct msg_new *n, int64_t *body_id)
 		arena_free(&a);
 		return -1;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)n->len);
+	sqlite3_bind_int64(st, 1, (int64_t)p->len);
 	sqlite3_bind_int(st, 2, mr.has_date);
 	sqlite3_bind_int64(st, 3, mr.has_date ? mr.date.t : 0);
 	sqlite3_bind_int(st, 4, mr.has_date ? mr.date.tz : 0);
@@ -90,11 +129,14 @@ body_insert(struct store *s, const struct msg_new *n, int64_t *body_id)
 	if ((st = db_stmt(&s->db, SQL_BODY_DATA)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, *body_id);
-	if (n->len == 0)
-		sqlite3_bind_zeroblob(st, 2, 0);
+	if (p->len == 0 || p->file)
+		sqlite3_bind_zeroblob64(st, 2, p->file ? p->len : 0);
 	else
-		sqlite3_bind_blob64(st, 2, n->data, n->len, SQLITE_STATIC);
-	return db_run(&s->db, st, "body data");
+		sqlite3_bind_blob64(st, 2, p->data, p->len, SQLITE_STATIC);
+	if ((rc = db_run(&s->db, st, "body data")) != 0 || !p->file ||
+	    p->len == 0)
+		return rc;
+	return blob_fill(s, *body_id, p);
 }
 
 struct msg_ins {
@@ -139,7 +181,7 @@ uid_space(struct store *s, uint32_t uidnext)
 
 static int
 append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
-    uint32_t *uid)
+    const struct msg_prep *p, uint32_t *uid)
 {
 	struct mbox_delta d = { 0 };
 	struct msg_ins mi;
@@ -152,17 +194,17 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 		goto out;
 	mi.mbox_id = cur->id;
 	mi.uid = cur->uidnext;
-	mi.size = n->len;
+	mi.size = p->len;
 	mi.date = n->internaldate;
 	mi.flags = n->flags & MF_ALL;
 	mi.keywords = kw;
 	mi.modseq = cur->highestmodseq + 1;
-	if ((rc = body_insert(s, n, &mi.body_id)) != 0 ||
+	if ((rc = body_insert(s, p, &mi.body_id)) != 0 ||
 	    (rc = msg_insert(s, &mi)) != 0)
 		goto out;
 	mbox_delta_row(&d, mi.flags, mi.size, 1);
 	if ((rc = mbox_update(s, cur->id, mi.uid + 1, mi.modseq, &d)) != 0 ||
-	    (rc = quota_add(s, (int64_t)n->len, 1)) != 0)
+	    (rc = quota_add(s, (int64_t)p->len, 1)) != 0)
 		goto out;
 	cur->uidnext = mi.uid + 1;
 	cur->highestmodseq = mi.modseq;
@@ -173,36 +215,40 @@ out:
 }
 
 int
-store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
-    uint32_t *uid)
+store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
+    const struct msg_prep *p, uint32_t *uid)
 {
 	struct mbox cur = *m;
-	struct msg_new crlf = *n;
-	struct arena a;
 	enum db_txn t;
 	int rc;
 
 	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
 	    n->internaldate.tz > MK_TZ_MAX_MIN)
 		return db_err(&s->db, MK_INVALID, "zone out of range");
-	/* Parts holding NUL octets (a binary APPEND) are stored in base64
-	 * (RFC 3516); then mail with bare LF line ends is stored with CRLF,
-	 * so that what we send, and every size we report, is the RFC 5322
-	 * form. */
-	arena_init(&a, 0);
-	if (mime_encode_nul_parts(&a, n->data, n->len, &crlf.data,
-	    &crlf.len) != 0 ||
-	    mime_normalize_crlf(&a, crlf.data, crlf.len, &crlf.data,
-	    &crlf.len) != 0) {
-		arena_free(&a);
-		return db_err(&s->db, -1, "out of memory");
-	}
 	if ((rc = db_txn_enter(&s->db, &t)) == 0) {
-		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, &crlf, uid));
+		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, p, uid));
 		if (rc == 0)
 			*m = cur;
 	}
-	arena_free(&a);
+	return rc;
+}
+
+int
+store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
+    uint32_t *uid)
+{
+	/* Parts holding NUL octets (a binary APPEND) are stored in base64
+	 * (RFC 3516); then mail with bare LF line ends is stored with CRLF,
+	 * so that what we send, and every size we report, is the RFC 5322
+	 * form (store_prep.c). */
+	struct msg_src src = { .data = n->data, .len = n->len, .file = false };
+	struct msg_prep *p;
+	int rc;
+
+	if (store_msg_prepare(&src, NULL, &p) != 0)
+		return db_err(&s->db, -1, "out of memory");
+	rc = store_msg_append_prep(s, m, n, p, uid);
+	store_msg_prep_free(p);
 	return rc;
 }
 

@@ -1009,6 +1009,9 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	uint64_t qm = u->quota_messages < 0 ? x->cfg.quota_messages :
 	    (uint64_t)u->quota_messages;
 	struct msg_new nm = { .data = msg, .len = len };
+	struct msg_src src = { .data = msg, .len = len, .file = false };
+	struct msg_prep *prep;
+	uint64_t stored;
 	struct quota_usage q;
 	struct store *s;
 	struct mbox m;
@@ -1018,8 +1021,17 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	char name[MK_MBOX_NAME_MAX];
 	int rc;
 
-	if (ensure_store(x, u, &s) != 0)
+	/* The quota counts the stored form (bare LF made CRLF, NUL parts
+	 * base64), which may be larger than what came in. */
+	if (store_msg_prepare(&src, NULL, &prep) != 0) {
+		errmsg("%s: out of memory", u->name);
 		return DX_TEMPFAIL;
+	}
+	stored = store_msg_prep_size(prep);
+	if (ensure_store(x, u, &s) != 0) {
+		store_msg_prep_free(prep);
+		return DX_TEMPFAIL;
+	}
 	/* A missing or bad target falls back to INBOX, as LDAs do. */
 	if (want == NULL || store_mbox_canon(want, name, sizeof(name)) != 0 ||
 	    store_mbox_find(s, name, &m) != 0 || (m.flags & MBOX_NOSELECT))
@@ -1033,20 +1045,22 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	if (rc == 0)
 		rc = store_begin(s);
 	if (rc == 0 && (rc = store_quota_usage(s, &q)) == 0 &&
-	    ((qs && (q.storage + len + 1023) / 1024 > qs) ||
+	    ((qs && (q.storage + stored + 1023) / 1024 > qs) ||
 	    (qm && q.messages + 1 > qm))) {
 		store_rollback(s);
 		store_close(s);
+		store_msg_prep_free(prep);
 		errmsg("%s: quota exceeded (mailbox full)", u->name);
 		return DX_TEMPFAIL;
 	}
 	if (rc == 0)
-		rc = store_msg_append(s, &m, &nm, &uid);
+		rc = store_msg_append_prep(s, &m, &nm, prep, &uid);
 	if (rc == 0)
 		rc = store_commit(s);
 	else
 		store_rollback(s);
 	store_close(s);
+	store_msg_prep_free(prep);
 	if (rc != 0) {
 		errmsg("%s: delivery failed", u->name);
 		return DX_TEMPFAIL;

@@ -14,14 +14,28 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define IN_CHUNK  16384
 #define OUT_LOW   (64 * 1024)
+
+/* APPEND literals of this size, or beyond this much buffered command,
+ * are spooled to a file instead of memory (imap_frame.h). */
+#define SPOOL_MIN      (64 * 1024)
+#define SPOOL_CMD_MAX  (1024 * 1024)
+/* After a command that used more than this (arena, output buffer, a
+ * spooled message), the memory is given back to the system. */
+#define TRIM_AT        (1024 * 1024)
+/* An output buffer grown past this is freed once it drains (streamed
+ * FETCH output stays below CLIENT_OUT_HIGH plus one piece). */
+#define OUT_KEEP       (512 * 1024)
 
 static void client_io(struct ev_io *io, uint32_t revents);
 static void do_hand_back(struct client *c);
@@ -48,6 +62,95 @@ arm_timer(struct client *c)
 	unsigned secs = c->idling ? cfg->idle_keepalive : cfg->autologout;
 
 	ev_timer_start(c->user->loop, &c->timer, (uint64_t)secs * 1000);
+}
+
+/* imap_frame_spool hooks: an APPEND's large literals go to an unnamed
+ * file in the user's spool directory. */
+static int
+spool_open(void *arg)
+{
+	struct client *c = arg;
+	int fd = mk_tmpfile(c->user->spool_dir);
+
+	if (fd == -1)
+		log_warn("user %s: spool file", c->user->name);
+	return fd;
+}
+
+/* The mailbox argument of "tag APPEND <mailbox> ...", when it is an
+ * atom or a quoted string; false otherwise (a literal). */
+static bool
+append_mailbox(const char *cmd, size_t len, char *out, size_t outlen)
+{
+	const char *p = memchr(cmd, ' ', len), *end = cmd + len;
+	size_t o = 0;
+
+	if (p == NULL || (size_t)(end - p) < 9 ||
+	    strncasecmp(p, " APPEND ", 8) != 0)
+		return false;
+	p += 8;
+	if (*p == '{' || *p == '~')
+		return false;
+	if (*p != '"') {
+		while (p < end && *p != ' ' && o + 1 < outlen)
+			out[o++] = *p++;
+		out[o] = '\0';
+		return o > 0;
+	}
+	for (p++; p < end && *p != '"' && o + 1 < outlen; p++) {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+	return p < end && *p == '"';
+}
+
+/* A literal larger than what the quota leaves can't be stored: refuse
+ * it before the client sends it, rather than spool it to disk first.
+ * (The stored form is never smaller than the literal; the check inside
+ * APPEND's transaction is the one that counts.)  Only for this user's
+ * own mailboxes: another user's shared mailbox counts against that
+ * owner, whose process checks (and a name we can't read here is left
+ * to the final check). */
+static int
+spool_check(void *arg, const char *cmd, size_t len, uint64_t total)
+{
+	struct client *c = arg;
+	char name[MK_MBOX_NAME_MAX];
+
+	/* "Other Users" is the shared namespace (proxy.c). */
+	if (c->user->store == NULL ||
+	    !append_mailbox(cmd, len, name, sizeof(name)) ||
+	    strncmp(name, "Other Users", 11) == 0 ||
+	    quota_check(c, total, 1) != 1)
+		return 0;
+	errno = EDQUOT;
+	return -1;
+}
+
+static void
+spool_release(struct client *c)
+{
+	if (c->spool_map != NULL)
+		munmap(c->spool_map, c->spool_maplen);
+	if (c->spool_fd != -1)
+		close(c->spool_fd);
+	c->spool_map = NULL;
+	c->spool_maplen = 0;
+	c->spool_fd = -1;
+}
+
+/* Gives memory back after a big command: glibc keeps freed heap memory
+ * for reuse unless asked (as auth/relay.c does after a burst). */
+static void
+trim_after(struct client *c)
+{
+	if (!c->trim && c->arena.used <= TRIM_AT)
+		return;
+	c->trim = false;
+	arena_reset(&c->arena);
+	malloc_trim(0);
 }
 
 static void
@@ -97,6 +200,14 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 	buf_init(&c->in, IN_CHUNK * 4);
 	buf_init(&c->out, 0);
 	imap_framer_init(&c->fr, &lim);
+	c->spool_fd = -1;
+	if (u->spool_dir != -1) {
+		struct imap_frame_spool sp = {
+			.open = spool_open, .check = spool_check, .arg = c,
+			.min = SPOOL_MIN, .cmd_max = SPOOL_CMD_MAX,
+		};
+		imap_framer_set_spool(&c->fr, &sp);
+	}
 	arena_init(&c->arena, cfg->max_message + 32 * 1024 * 1024);
 	ev_io_init(&c->io, fd, client_io, c);
 	ev_timer_init(&c->timer, client_timer, c);
@@ -127,6 +238,7 @@ client_free(void *arg)
 {
 	struct client *c = arg;
 
+	spool_release(c);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	free(c->tcache.data);
@@ -150,6 +262,7 @@ client_destroy(struct client *c)
 		c->cont_free(c);
 	c->cont_free = NULL;
 	proxy_free_all(c);
+	spool_release(c);
 	if (c->state == CS_SELECTED)
 		view_close(c);
 	ev_io_stop(u->loop, &c->io);
@@ -197,6 +310,12 @@ write_out(struct client *c)
 			return -1;
 		}
 		buf_consume(&c->out, (size_t)n);
+	}
+	if (c->out.cap > OUT_KEEP && c->cont == NULL) {
+		/* A big response went out: don't keep its buffer (but not
+		 * between the pieces of one streamed response). */
+		buf_free(&c->out);
+		malloc_trim(0);
 	}
 	return 0;
 }
@@ -261,6 +380,10 @@ finish_command(struct client *c)
 	c->cont = NULL;
 	c->cont_state = NULL;
 	c->cont_free = NULL;
+	if (c->spool_fd != -1)
+		c->trim = true;
+	spool_release(c);
+	trim_after(c);
 	arena_reset(&c->arena);
 	if (c->state == CS_LOGOUT)
 		client_close(c, NULL);
@@ -347,12 +470,47 @@ revoked_answer(struct client *c, const struct imap_cmd *cmd,
 	return true;
 }
 
+/* The command's spooled APPEND literals become the client's, mapped
+ * read-only so that every path that reads a message (the store, the
+ * relay to a shared mailbox's owner) sees its bytes; pages are read in
+ * only where touched, and the store releases them behind its reads. */
+static bool
+spool_map(struct client *c, struct imap_cmd *cmd)
+{
+	uint64_t len = c->fr.spool_len;
+	void *map;
+
+	c->spool_fd = imap_frame_take_spool(&c->fr);
+	if (cmd->id != CMD_APPEND || c->spool_fd == -1 || len == 0 ||
+	    len > SIZE_MAX) {
+		spool_release(c);
+		reject(c, cmd->tag, "%s", "Literal too long");
+		return false;
+	}
+	map = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, c->spool_fd, 0);
+	if (map == MAP_FAILED) {
+		log_warn("user %s: mapping a spooled message", c->user->name);
+		buf_printf(&c->out, "%s NO [SERVERBUG] Can't read the message "
+		    "back\r\n", cmd->tag);
+		spool_release(c);
+		return false;
+	}
+	c->spool_map = map;
+	c->spool_maplen = (size_t)len;
+	for (struct append_msg *m = cmd->u.append.msgs; m; m = m->next)
+		if (m->spooled)
+			m->data = (const char *)map + m->spool_off;
+	return true;
+}
+
 static void
 execute(struct client *c, const char *data, size_t len)
 {
 	struct imap_cmd *cmd;
 	const char *err = NULL;
 	const struct cmd_def *d;
+	const struct imap_spooled *sp;
+	size_t nsp;
 	bool enable;
 
 	arena_reset(&c->arena);
@@ -361,11 +519,15 @@ execute(struct client *c, const char *data, size_t len)
 	cmd = arena_alloc(&c->arena, sizeof(*cmd));
 	if (cmd == NULL)
 		fatalx("arena exhausted before parsing");
-	if (imap_parse(&c->arena, data, len, cmd, &err) == -1) {
+	sp = imap_frame_spooled(&c->fr, &nsp);
+	if (imap_parse_spooled(&c->arena, data, len, sp, nsp, cmd,
+	    &err) == -1) {
 		reject(c, cmd->tag ? cmd->tag : "*", "%s",
 		    err ? err : "Syntax error");
 		return;
 	}
+	if (nsp > 0 && !spool_map(c, cmd))
+		return;
 	if (cmd->id == CMD_LOGIN || cmd->id == CMD_AUTHENTICATE) {
 		reject(c, cmd->tag, "%s", "Already authenticated");
 		return;
@@ -434,6 +596,12 @@ frame_step(struct client *c, bool *progress)
 		data = imap_frame_data(&c->fr, &len);
 		execute(c, data, len);
 		imap_frame_done(&c->fr);
+		if (c->cmd == NULL && c->spool_fd != -1) {
+			/* Refused before it ran: nothing else will. */
+			spool_release(c);
+			c->trim = true;
+			trim_after(c);
+		}
 		break;
 	}
 }

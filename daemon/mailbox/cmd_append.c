@@ -5,7 +5,10 @@
  *
  * All messages of one command go in one transaction: the tagged OK is
  * written after COMMIT, so an acknowledged message survives any crash,
- * and a failure stores none of them.
+ * and a failure stores none of them.  Each message is first turned into
+ * its stored form (store_msg_prepare), so the quota check counts what
+ * will be stored, not the literal.  Large literals arrive spooled to a
+ * file by the framer (client.c) and go to the store without a heap copy.
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/log.h"
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct mk_time
 now_local(void)
@@ -26,6 +30,15 @@ now_local(void)
 	t.t = now;
 	t.tz = (int)(tm.tm_gmtoff / 60);
 	return t;
+}
+
+static uint64_t
+bytes_of(struct msg_prep **preps, size_t n, uint64_t *sum)
+{
+	*sum = 0;
+	for (size_t i = 0; i < n; i++)
+		*sum += store_msg_prep_size(preps[i]);
+	return *sum;
 }
 
 /* Would adding count messages of bytes total exceed the user's quota?
@@ -50,28 +63,55 @@ quota_check(struct client *c, uint64_t bytes, uint64_t count)
 	return 0;
 }
 
+/* Every message of the command in its stored form, before the
+ * transaction: the quota check must see the size that will be stored,
+ * which a binary APPEND (NUL parts in base64, about 4/3) or bare-LF mail
+ * (CRLF) makes larger than the literal.  Spooled literals are rewritten
+ * file to file (store_prep.c), never into memory. */
+static int
+prepare_all(struct client *c, struct msg_prep **preps, struct msg_tmp *tmp,
+    uint64_t *bytes)
+{
+	const struct append_args *a = &c->cmd->u.append;
+	size_t i = 0;
+
+	*bytes = 0;
+	for (const struct append_msg *am = a->msgs; am; am = am->next, i++) {
+		struct msg_src src = {
+			.data = am->data, .len = am->len, .file = am->spooled,
+		};
+
+		if (store_msg_prepare(&src, am->spooled ? tmp : NULL,
+		    &preps[i]) != 0) {
+			log_warn("user %s: preparing an APPENDed message",
+			    c->user->name);
+			return -1;
+		}
+		*bytes += store_msg_prep_size(preps[i]);
+	}
+	return 0;
+}
+
 static enum cmd_result
-append_all(struct client *c, struct mbox *m, uint32_t *uids)
+append_all(struct client *c, struct mbox *m, uint32_t *uids,
+    struct msg_prep **preps)
 {
 	const struct append_args *a = &c->cmd->u.append;
 	struct user *u = c->user;
 	unsigned rights = rights_for(c, m);
-	uint64_t bytes = 0;
+	uint64_t bytes;
 	size_t i = 0;
 	int rc;
 
-	for (const struct append_msg *am = a->msgs; am; am = am->next)
-		bytes += am->len;
 	if ((rc = store_begin(u->store)) != 0)
 		return resp_store_error(c, rc, "APPEND");
-	rc = quota_check(c, bytes, a->nmsgs);
+	rc = quota_check(c, bytes_of(preps, a->nmsgs, &bytes), a->nmsgs);
 	if (rc == 1) {
 		store_rollback(u->store);
 		return resp_no(c, "[OVERQUOTA] Quota exceeded; nothing was stored");
 	}
 	for (const struct append_msg *am = a->msgs; rc == 0 && am; am = am->next) {
 		struct msg_new n = {
-			.data = am->data, .len = am->len,
 			.internaldate = am->has_date ? am->date : now_local(),
 		};
 		rc = flags_parse(c, m, am->flags, am->nflags, &n.flags,
@@ -85,7 +125,8 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids)
 		n.flags = rights_filter_flags(rights, n.flags);
 		if (!(rights & RT_W))
 			n.keywords = "";
-		rc = store_msg_append(u->store, m, &n, &uids[i++]);
+		rc = store_msg_append_prep(u->store, m, &n, preps[i], &uids[i]);
+		i++;
 	}
 	if (rc == 0)
 		rc = store_commit(u->store);
@@ -104,6 +145,9 @@ cmd_append(struct client *c)
 	struct seqset uidset;
 	struct mbox m;
 	uint32_t *uids;
+	struct msg_prep **preps;
+	struct msg_tmp tmp;
+	uint64_t bytes;
 	int rc;
 
 	if (!mbox_name_arg(c, a->mailbox, name, sizeof(name)))
@@ -125,9 +169,20 @@ cmd_append(struct client *c)
 	if (!rights_check(c, &m, RT_I, name))
 		return RUN_DONE;
 	uids = arena_array(&c->arena, a->nmsgs, sizeof(*uids));
-	if (uids == NULL)
+	preps = arena_array(&c->arena, a->nmsgs, sizeof(*preps));
+	if (uids == NULL || preps == NULL)
 		return resp_no(c, "[LIMIT] Too many messages in one APPEND");
-	append_all(c, &m, uids);
+	tmp.dirfd = c->user->spool_dir;
+	tmp.fd = -1;
+	tmp.len = 0;
+	if (prepare_all(c, preps, &tmp, &bytes) != 0)
+		resp_no(c, "[SERVERBUG] Can't store the message now");
+	else
+		append_all(c, &m, uids, preps);
+	for (size_t i = 0; i < a->nmsgs; i++)
+		store_msg_prep_free(preps[i]);
+	if (tmp.fd != -1)
+		close(tmp.fd);
 	if (c->tagged[0] != '\0')
 		return RUN_DONE;	/* an error was answered */
 	mbox_changed(c->user, m.id);

@@ -8,10 +8,15 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +214,43 @@ watch_store(struct user *u, const char *store_path)
 		close(fd);
 }
 
+/* <user dir>/tmp holds the unnamed temporary files of APPENDs being
+ * received (client.c) or rewritten (store_prep.c).  A directory of its
+ * own, because the inotify watch on the store's directory must not wake
+ * for every chunk written.  Only this process uses it: a name found
+ * there is a leftover of a crash (where O_TMPFILE is unsupported). */
+static void
+open_spool_dir(struct user *u, const char *store_path)
+{
+	char dir[PATH_MAX];
+	int dfd, fd;
+	DIR *d;
+	struct dirent *e;
+
+	u->spool_dir = -1;
+	mk_strlcpy(dir, store_path, sizeof(dir));
+	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1 ||
+	    (mkdirat(dfd, "tmp", 0700) == -1 && errno != EEXIST) ||
+	    (fd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1) {
+		log_warn("user %s: no spool directory in %s; large APPENDs "
+		    "are held in memory", u->name, dir);
+		if (dfd != -1)
+			close(dfd);
+		return;
+	}
+	close(dfd);
+	u->spool_dir = fd;
+	if ((fd = dup(u->spool_dir)) != -1 && (d = fdopendir(fd)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (strncmp(e->d_name, ".tmp.", 5) == 0)
+				(void)unlinkat(u->spool_dir, e->d_name, 0);
+		closedir(d);
+	} else if (fd != -1)
+		close(fd);
+}
+
 /* Flush what can be flushed to clients still closing, briefly. */
 static void
 drain(struct user *u)
@@ -238,8 +280,13 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 	    ev_signal(u.loop, SIGINT, on_term, &u) == -1)
 		fatal("signals");
 	signal(SIGHUP, SIG_IGN);
+	/* Allocations from 128 KiB up get their own mapping, returned to
+	 * the system on free(): a fixed threshold, since glibc's sliding
+	 * one would otherwise keep a big command's buffers in the heap. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	u.master = ipc_chan_new(u.loop, master_fd, on_master, &u);
 	open_store(&u, store_path);
+	open_spool_dir(&u, store_path);
 	watch_store(&u, store_path);
 	log_debug("serving %s from %s", u.name, store_path);
 	ev_loop_run(u.loop);

@@ -172,6 +172,12 @@ struct client {
 						 * the arena: restored if the
 						 * index refuses the change */
 	size_t            shares_cap;		/* of shares[], paged answer */
+	/* The current APPEND's spooled literals (imap_frame.h), mapped
+	 * read-only; closed and unmapped when the command ends. */
+	int               spool_fd;
+	void             *spool_map;
+	size_t            spool_maplen;
+	bool              trim;		/* give memory back after this command */
 };
 
 struct user {
@@ -193,6 +199,7 @@ struct user {
 	 * write by another program): a guest's selection re-reads its
 	 * rights at its next command (rights_recheck). */
 	uint64_t          acl_gen;
+	int               spool_dir;		/* <user dir>/tmp, or -1 */
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */

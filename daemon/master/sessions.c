@@ -250,6 +250,25 @@ session_flags(const struct session_start *s)
 	return f;
 }
 
+/* One user's own sessions (logins, and administrators acting as the
+ * user) are bounded: each holds descriptors and buffers in the user's
+ * process, and a TLS one a relay process too.  Guest channels are not
+ * counted against the owner: each is one of a grantee's sessions,
+ * already counted for the grantee, and counting it here would let any
+ * grantee lock the owner out. */
+static bool
+too_many_sessions(const struct mbox *mb, uint8_t method)
+{
+	unsigned n = 0;
+
+	if (method == IPC_IMP_GUEST)
+		return false;
+	for (const struct session *se = mb->sessions; se; se = se->next)
+		if (se->method != IPC_IMP_GUEST)
+			n++;
+	return n >= master.cfg.max_sessions_per_user;
+}
+
 static uint64_t
 quota_or_default(int64_t v, uint64_t dflt)
 {
@@ -296,6 +315,18 @@ session_start(const struct session_start *s)
 		if (audited)
 			authz_audit_end(s->authcid, s->user->name, id);
 		refuse(s->fd);
+		peer_release(s->peer);
+		return -1;
+	}
+	if (too_many_sessions(mb, s->method)) {
+		static const char bye[] =
+		    "* BYE Too many sessions for this user\r\n";
+
+		log_info("%s: refused a session: max_sessions_per_user (%u) "
+		    "reached", s->user->name, master.cfg.max_sessions_per_user);
+		(void)!send(s->fd, bye, sizeof(bye) - 1,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(s->fd);
 		peer_release(s->peer);
 		return -1;
 	}

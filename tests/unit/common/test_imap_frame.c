@@ -9,7 +9,13 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/arena.h"
+#include "common/imap.h"
 #include "common/imap_frame.h"
+#include "common/util.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 static const struct imap_frame_limits deflim = {
 	.max_line = 64, .max_literal = 100, .max_append = 1000,
@@ -532,4 +538,266 @@ test_frame_braces_not_at_end(void)
 	SPLITS("a LOGIN {}\r\n", "C:a LOGIN {}|");
 	SPLITS("a LOGIN {+}\r\n", "C:a LOGIN {+}|");
 	SPLITS("a LOGIN {x5}\r\n", "C:a LOGIN {x5}|");
+}
+
+/* ---- spooling APPEND literals to a file (imap_frame_spool) ---- */
+
+struct spool_ctx {
+	int      dirfd;
+	int      opened;
+	uint64_t refuse_over;	/* check() refuses totals beyond this */
+	uint64_t last_total;
+};
+
+static int
+t_spool_open(void *arg)
+{
+	struct spool_ctx *x = arg;
+
+	x->opened++;
+	return mk_tmpfile(x->dirfd);
+}
+
+static int
+t_spool_check(void *arg, const char *cmd, size_t len, uint64_t total)
+{
+	struct spool_ctx *x = arg;
+
+	CU_ASSERT_TRUE(len > 9 && memcmp(cmd + 1, " APPEND ", 8) == 0);
+	x->last_total = total;
+	return total > x->refuse_over ? -1 : 0;
+}
+
+static void
+spool_setup(struct imap_framer *f, struct spool_ctx *x, size_t min)
+{
+	struct imap_frame_spool sp = {
+		.open = t_spool_open, .check = t_spool_check, .arg = x,
+		.min = min, .cmd_max = 200,
+	};
+
+	memset(x, 0, sizeof(*x));
+	x->dirfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	x->refuse_over = UINT64_MAX;
+	CU_ASSERT_FATAL(x->dirfd != -1);
+	imap_framer_init(f, &deflim);
+	imap_framer_set_spool(f, &sp);
+}
+
+/* Feeds s in pieces of step bytes until a command is framed (literals
+ * accepted); FRAME_COMMAND, or what ended the run. */
+static enum frame_result
+feed_until_command(struct imap_framer *f, struct buf *in, const char *s,
+    size_t n, size_t step)
+{
+	size_t off = 0;
+
+	for (;;) {
+		enum frame_result r = imap_frame(f, in);
+		if (r == FRAME_LITERAL_WAIT) {
+			imap_frame_accept(f);
+			continue;
+		}
+		if (r != FRAME_MORE)
+			return r;
+		if (off == n)
+			return FRAME_MORE;
+		size_t k = n - off < step ? n - off : step;
+		buf_add(in, s + off, k);
+		off += k;
+	}
+}
+
+static void
+file_is(int fd, uint64_t off, const char *want, size_t n)
+{
+	char got[512];
+
+	CU_ASSERT_FATAL(n <= sizeof(got));
+	CU_ASSERT_EQUAL(pread(fd, got, n, (off_t)off), (ssize_t)n);
+	CU_ASSERT_EQUAL(memcmp(got, want, n), 0);
+}
+
+void
+test_frame_spool_multiappend_every_split(void)
+{
+	/* Two literals of >= 20 bytes go to the file, the 3-byte one
+	 * stays inline; the mailbox name literal (5) too. */
+	static const char s[] =
+	    "a APPEND {5}\r\nINBOX (\\Seen) {24}\r\n"
+	    "Subject: one\r\n\r\nbody 1\r\n {3+}\r\nabc"
+	    " ~{21+}\r\nSubject: 2\r\n\r\nb\0d\r\n\r\n\r\n";
+	size_t n = sizeof(s) - 1;
+
+	for (size_t step = 1; step <= n; step++) {
+		struct imap_framer f;
+		struct spool_ctx x;
+		struct buf in;
+		const struct imap_spooled *sp;
+		size_t nsp, len;
+		const char *d;
+		int fd;
+
+		spool_setup(&f, &x, 20);
+		buf_init(&in, 0);
+		CU_ASSERT_EQUAL_FATAL(feed_until_command(&f, &in, s, n, step),
+		    FRAME_COMMAND);
+		d = imap_frame_data(&f, &len);
+		sp = imap_frame_spooled(&f, &nsp);
+		CU_ASSERT_EQUAL_FATAL(nsp, 2);
+		CU_ASSERT_EQUAL(x.opened, 1);
+		CU_ASSERT_EQUAL(len, strlen("a APPEND {5}\r\nINBOX (\\Seen) "
+		    "{24}\r\n {3+}\r\nabc ~{21+}\r\n"));
+		CU_ASSERT_EQUAL(memcmp(d + sp[0].at - 6, "{24}\r\n", 6), 0);
+		CU_ASSERT_EQUAL(memcmp(d + sp[1].at - 7, "{21+}\r\n", 7), 0);
+		CU_ASSERT_EQUAL(sp[0].off, 0);
+		CU_ASSERT_EQUAL(sp[0].len, 24);
+		CU_ASSERT_EQUAL(sp[1].off, 24);
+		CU_ASSERT_EQUAL(sp[1].len, 21);
+		CU_ASSERT_EQUAL(x.last_total, 45);
+
+		/* The parser reads them as spooled, the others inline. */
+		struct arena a;
+		struct imap_cmd cmd;
+		const char *err = NULL;
+		arena_init(&a, 0);
+		CU_ASSERT_EQUAL_FATAL(imap_parse_spooled(&a, d, len, sp, nsp,
+		    &cmd, &err), 0);
+		const struct append_msg *m = cmd.u.append.msgs;
+		CU_ASSERT_STRING_EQUAL(cmd.u.append.mailbox, "INBOX");
+		CU_ASSERT_EQUAL(cmd.u.append.nmsgs, 3);
+		CU_ASSERT_TRUE(m->spooled && m->data == NULL && m->len == 24 &&
+		    m->spool_off == 0 && m->nflags == 1);
+		m = m->next;
+		CU_ASSERT_TRUE(!m->spooled && m->len == 3 &&
+		    memcmp(m->data, "abc", 3) == 0);
+		m = m->next;
+		CU_ASSERT_TRUE(m->spooled && m->binary && m->len == 21 &&
+		    m->spool_off == 24);
+		arena_free(&a);
+
+		fd = imap_frame_take_spool(&f);
+		CU_ASSERT_FATAL(fd != -1);
+		file_is(fd, 0, "Subject: one\r\n\r\nbody 1\r\n", 24);
+		file_is(fd, 24, "Subject: 2\r\n\r\nb\0d\r\n\r\n", 21);
+		close(fd);
+		imap_frame_done(&f);
+		/* The next command starts clean. */
+		buf_adds(&in, "b NOOP\r\n");
+		CU_ASSERT_EQUAL(imap_frame(&f, &in), FRAME_COMMAND);
+		CU_ASSERT_EQUAL((imap_frame_spooled(&f, &nsp), nsp), 0);
+		imap_frame_done(&f);
+		imap_framer_free(&f);
+		buf_free(&in);
+		close(x.dirfd);
+	}
+}
+
+void
+test_frame_spool_only_append(void)
+{
+	struct imap_framer f;
+	struct spool_ctx x;
+	struct buf in;
+	size_t nsp;
+
+	spool_setup(&f, &x, 1);
+	buf_init(&in, 0);
+	buf_adds(&in, "a LOGIN {3+}\r\nbob {2+}\r\npw\r\n");
+	CU_ASSERT_EQUAL(imap_frame(&f, &in), FRAME_COMMAND);
+	imap_frame_spooled(&f, &nsp);
+	CU_ASSERT_EQUAL(nsp, 0);
+	CU_ASSERT_EQUAL(x.opened, 0);
+	imap_frame_done(&f);
+	imap_framer_free(&f);
+	buf_free(&in);
+	close(x.dirfd);
+}
+
+void
+test_frame_spool_refused_by_check(void)
+{
+	struct imap_framer f;
+	struct spool_ctx x;
+	struct buf in;
+
+	spool_setup(&f, &x, 10);
+	x.refuse_over = 30;
+	buf_init(&in, 0);
+	/* Synchronizing: refused before "+", nothing spooled. */
+	buf_adds(&in, "a APPEND INBOX {40}\r\n");
+	CU_ASSERT_EQUAL(imap_frame(&f, &in), FRAME_BAD);
+	CU_ASSERT_STRING_EQUAL(f.err_tag, "a");
+	CU_ASSERT_STRING_EQUAL(f.err_resp, "NO [OVERQUOTA]");
+	CU_ASSERT_EQUAL(x.opened, 0);
+	/* Non-synchronizing: the bytes are skipped; the second literal
+	 * brings the command's total over. */
+	buf_adds(&in, "b APPEND INBOX {20+}\r\n01234567890123456789"
+	    " {20+}\r\n01234567890123456789\r\nc NOOP\r\n");
+	CU_ASSERT_EQUAL(imap_frame(&f, &in), FRAME_BAD);
+	CU_ASSERT_STRING_EQUAL(f.err_tag, "b");
+	CU_ASSERT_STRING_EQUAL(f.err_resp, "NO [OVERQUOTA]");
+	CU_ASSERT_EQUAL(x.last_total, 40);
+	CU_ASSERT_EQUAL(imap_frame(&f, &in), FRAME_COMMAND);
+	CU_ASSERT_EQUAL(f.spool_fd, -1);	/* the refused one's file closed */
+	imap_frame_done(&f);
+	imap_framer_free(&f);
+	buf_free(&in);
+	close(x.dirfd);
+}
+
+void
+test_frame_spooled_where_no_message_may_be(void)
+{
+	struct imap_framer f;
+	struct spool_ctx x;
+	struct buf in;
+	const struct imap_spooled *sp;
+	struct imap_cmd cmd;
+	struct arena a;
+	const char *d, *err = NULL;
+	size_t len, nsp;
+
+	/* A mailbox name of 30 bytes is spooled (min 10): "too long". */
+	spool_setup(&f, &x, 10);
+	buf_init(&in, 0);
+	buf_adds(&in, "a APPEND {30+}\r\n012345678901234567890123456789 "
+	    "{2+}\r\nhi\r\n");
+	CU_ASSERT_EQUAL_FATAL(imap_frame(&f, &in), FRAME_COMMAND);
+	d = imap_frame_data(&f, &len);
+	sp = imap_frame_spooled(&f, &nsp);
+	CU_ASSERT_EQUAL(nsp, 1);
+	arena_init(&a, 0);
+	CU_ASSERT_EQUAL(imap_parse_spooled(&a, d, len, sp, nsp, &cmd, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
+	arena_free(&a);
+	imap_frame_done(&f);
+	imap_framer_free(&f);
+	buf_free(&in);
+	close(x.dirfd);
+}
+
+void
+test_frame_big_command_buffer_freed_after(void)
+{
+	struct imap_frame_limits lim = deflim;
+	struct imap_framer f;
+	struct buf in;
+	char *lit = malloc(400 * 1024);
+
+	lim.max_append = lim.max_command = 1024 * 1024;
+	imap_framer_init(&f, &lim);
+	buf_init(&in, 0);
+	memset(lit, 'x', 400 * 1024);
+	buf_printf(&in, "a APPEND INBOX {%d+}\r\n", 400 * 1024);
+	buf_add(&in, lit, 400 * 1024);
+	buf_adds(&in, "\r\n");
+	CU_ASSERT_EQUAL(imap_frame(&f, &in), FRAME_COMMAND);
+	CU_ASSERT_TRUE(f.cmd.cap > 400 * 1024);
+	imap_frame_done(&f);
+	CU_ASSERT_EQUAL(f.cmd.cap, 0);
+	imap_framer_free(&f);
+	buf_free(&in);
+	free(lit);
 }

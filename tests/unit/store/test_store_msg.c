@@ -3,7 +3,8 @@
  * CHANGEDSINCE and expunged UIDs, flags and keywords, EXPUNGE, COPY with
  * shared bodies (refcount and deletion of the last copy), streaming a
  * body at offsets, the Date: header, exact quota usage after a mixed
- * workload and its recount.
+ * workload and its recount; messages prepared from a file mapping
+ * (rewritten file to file, blob I/O) stored as the memory path stores them.
  */
 #include <CUnit/CUnit.h>
 #include <sqlite3.h>
@@ -11,9 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/mime.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "store_support.h"
+#include "common/arena.h"
+#include "common/util.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static char *dir;
 static struct store *S;
@@ -520,4 +528,142 @@ test_msg_foreach_reentrant(void)
 	CU_ASSERT_EQUAL(st.unseen, 0);
 	CU_ASSERT_EQUAL(S->db.ntransient, 0);
 	teardown();
+}
+
+/* ---- messages prepared from a file (store_prep.c) ---- */
+
+/* A multipart message with bare LF line ends in its text part and a
+ * binary part holding NULs, larger than one base64 piece. */
+static char *
+mixed_message(size_t binlen, size_t *len)
+{
+	static const char head[] =
+	    "Subject: mixed\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\n"
+	    "Content-Type: text/plain\n\nline one\nline two\r\n--b\n"
+	    "Content-Type: application/octet-stream\n"
+	    "Content-Transfer-Encoding: binary\n\n";
+	static const char tail[] = "\n--b--\n";
+	char *m = malloc(sizeof(head) + binlen + sizeof(tail));
+	size_t n = 0;
+
+	memcpy(m, head, sizeof(head) - 1);
+	n = sizeof(head) - 1;
+	for (size_t i = 0; i < binlen; i++)
+		m[n++] = (char)(i * 7 % 251);	/* NULs, CRs, LFs */
+	memcpy(m + n, tail, sizeof(tail) - 1);
+	*len = n + sizeof(tail) - 1;
+	return m;
+}
+
+static bool
+body_is(int64_t body_id, const char *want, size_t n)
+{
+	struct store_body *b;
+	uint64_t size;
+	char *got;
+	bool ok;
+
+	if (store_body_open(S, body_id, &b, &size) != 0)
+		return false;
+	got = malloc(n + 1);
+	ok = size == n && store_body_read(b, 0, got, n) == 0 &&
+	    memcmp(got, want, n) == 0;
+	free(got);
+	store_body_close(b);
+	return ok;
+}
+
+static void
+check_file_prepared(const char *msg, size_t len)
+{
+	struct arena a;
+	const char *ref, *ref2;
+	size_t reflen, reflen2;
+	struct mbox in;
+	struct msg_prep *p;
+	struct rows rows = { .n = 0 };
+	struct seq_range r = { 1, 10 };
+	struct seqset set = { &r, 1, false };
+	uint32_t uid;
+	int fd, dirfd;
+	void *map;
+
+	/* What the in-memory path has always stored. */
+	arena_init(&a, 0);
+	CU_ASSERT_EQUAL_FATAL(mime_encode_nul_parts(&a, msg, len, &ref,
+	    &reflen), 0);
+	CU_ASSERT_EQUAL_FATAL(mime_normalize_crlf(&a, ref, reflen, &ref2,
+	    &reflen2), 0);
+
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = mk_tmpfile(dirfd);
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL_FATAL(write(fd, msg, len), (ssize_t)len);
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	CU_ASSERT_FATAL(map != MAP_FAILED);
+
+	struct msg_src src = { .data = map, .len = len, .file = true };
+	struct msg_tmp tmp = { .dirfd = dirfd, .fd = -1, .len = 0 };
+	struct msg_new n = { .internaldate = { 1, 0 }, .keywords = "" };
+
+	in = mb("INBOX");
+	CU_ASSERT_EQUAL_FATAL(store_msg_prepare(&src, &tmp, &p), 0);
+	CU_ASSERT_EQUAL(store_msg_prep_size(p), reflen2);
+	/* A rewrite went to the temporary file, never to the heap. */
+	CU_ASSERT_EQUAL(tmp.fd != -1, reflen2 != len || ref != msg);
+	CU_ASSERT_PTR_NULL(p->mem);
+	CU_ASSERT_EQUAL_FATAL(store_msg_append_prep(S, &in, &n, p, &uid), 0);
+	store_msg_prep_free(p);
+	/* The same through memory (store_msg_append). */
+	n.data = msg;
+	n.len = len;
+	CU_ASSERT_EQUAL_FATAL(store_msg_append(S, &in, &n, &uid), 0);
+
+	CU_ASSERT_EQUAL(store_msg_foreach(S, &in, &set, rows_cb, &rows), 0);
+	CU_ASSERT_EQUAL_FATAL(rows.n, 2);
+	CU_ASSERT_EQUAL(rows.r[0].size, reflen2);
+	CU_ASSERT_EQUAL(rows.r[1].size, reflen2);
+	CU_ASSERT_TRUE(body_is(rows.r[0].body_id, ref2, reflen2));
+	CU_ASSERT_TRUE(body_is(rows.r[1].body_id, ref2, reflen2));
+	/* Same structure computed both ways. */
+	CU_ASSERT_EQUAL(q("SELECT count(DISTINCT bodystructure) FROM "
+	    "body_struct"), 1);
+	CU_ASSERT_EQUAL(q("SELECT count(DISTINCT parts) FROM body_struct"), 1);
+	CU_ASSERT_EQUAL(q("SELECT storage FROM quota_usage"),
+	    (int64_t)(2 * reflen2));
+	munmap(map, len);
+	close(fd);
+	if (tmp.fd != -1)
+		close(tmp.fd);
+	close(dirfd);
+	arena_free(&a);
+}
+
+void
+test_msg_prepare_from_file_rewrites_like_memory(void)
+{
+	size_t len;
+	char *m = mixed_message(500000, &len);
+
+	setup();
+	check_file_prepared(m, len);
+	teardown();
+	free(m);
+}
+
+void
+test_msg_prepare_from_file_unchanged(void)
+{
+	size_t len = 300000;
+	char *m = malloc(len);
+
+	/* CRLF text without NUL: stored straight from the mapping. */
+	memcpy(m, "Subject: plain\r\n\r\n", 18);
+	for (size_t i = 18; i < len; i++)
+		m[i] = i % 40 == 38 ? '\r' : i % 40 == 39 ? '\n' : 'p';
+	setup();
+	check_file_prepared(m, len);
+	teardown();
+	free(m);
 }
