@@ -20,13 +20,14 @@
 #include "common/config.h"
 #include "common/imap.h"
 #include "common/log.h"
+#include "common/privsep.h"
+#include "common/userdir.h"
 #include "common/util.h"
 #include "store/directory.h"
 #include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,8 @@ struct ctx {
 	struct directory *dir;
 	int               argc;
 	char            **argv;		/* the command's arguments */
+	int               usersfd;	/* data_dir/users, or -1 until needed */
+	int               udir;		/* in a worker: users/<name>, or -1 */
 };
 
 struct command {
@@ -178,6 +181,9 @@ get_user(struct ctx *x, const char *name, struct dir_user *u)
 {
 	switch (dir_user_get(x->dir, name, u)) {
 	case 0:
+		/* No caller needs the hash; workers forked later must not
+		 * carry it. */
+		explicit_bzero(u->hash, sizeof(u->hash));
 		return 0;
 	case MK_NOTFOUND:
 		errmsg("no such user: %s", name);
@@ -528,6 +534,221 @@ cmd_init(struct ctx *x)
 	return EX_OK_;
 }
 
+/* ---- working in a user's directory: as that user ---- */
+
+/*
+ * data_dir/users/<name>/ belongs to the user's uid, whose mailbox
+ * process can put a link (to /etc/shadow, say) in place of store.db, its
+ * -wal or -shm file at any moment.  So nothing here opens, creates,
+ * chowns or walks anything inside it as root.  A command that works on a
+ * user's store forks a worker (as_user), which drops to the user's uid
+ * and gid (verified), opens users/<name> with O_NOFOLLOW relative to
+ * users/, checks it is the user's own directory, fchdir()s into it and
+ * opens the store by its bare name, refusing links (user_store_open).
+ * The worker prints its own output and reports through its exit status.
+ * It keeps no descriptor but stdin/out/err: directory.db stays with the
+ * root parent.  What root itself does to the entry users/<name> (create
+ * it, hand it over, remove it once empty) goes through common/userdir.h.
+ */
+
+/* Worker exit statuses beyond the command's own (EX_*, DX_*). */
+#define W_NOSTORE 40	/* the user has no store yet (message printed) */
+#define W_DRIFT   41	/* quota-check: counters corrected */
+#define W_BROKEN  42	/* the worker could not become the user */
+
+typedef int (*user_work)(struct ctx *x, void *arg);
+
+static uid_t
+mail_uid(const struct ctx *x, const struct dir_user *u)
+{
+	return x->cfg.mail_uid_base + u->id;
+}
+
+/* data_dir/users, opened once (root-owned, checked). */
+static int
+users_fd(struct ctx *x)
+{
+	char path[PATH_MAX], err[PATH_MAX + 128];
+
+	if (x->usersfd >= 0)
+		return x->usersfd;
+	if (config_path(&x->cfg, path, sizeof(path), "users") == -1) {
+		errmsg("data directory path too long");
+		return -1;
+	}
+	if ((x->usersfd = userdir_users_open(path, geteuid() == 0, err,
+	    sizeof(err))) == -1)
+		errmsg("%s", err);
+	return x->usersfd;
+}
+
+/* setgroups, setresgid, setresuid (priv_drop, which also checks root
+ * cannot be regained), then every id read back.  As an ordinary user
+ * (development mode) there is nothing to drop. */
+static bool
+become(uid_t uid)
+{
+	uid_t r, e, sv;
+	gid_t rg, eg, sg, groups[8];
+
+	if (geteuid() != 0 || uid == 0)
+		return true;
+	priv_drop(uid, (gid_t)uid, NULL);
+	return getresuid(&r, &e, &sv) == 0 && r == uid && e == uid &&
+	    sv == uid && getresgid(&rg, &eg, &sg) == 0 && rg == (gid_t)uid &&
+	    eg == (gid_t)uid && sg == (gid_t)uid &&
+	    getgroups((int)nitems(groups), groups) == 1 &&
+	    groups[0] == (gid_t)uid;
+}
+
+/* The worker, after fork. */
+static void __attribute__((noreturn))
+worker(struct ctx *x, const char *name, uid_t uid, user_work fn, void *arg)
+{
+	int keep[1] = { x->usersfd };
+	struct stat st;
+	int rc;
+
+	/* directory.db and whatever else root opened stay with the
+	 * parent; the worker must not touch them. */
+	close_all_fds_except(3, keep, 1);
+	x->dir = NULL;
+	if (!become(uid)) {
+		errmsg("could not become uid %u", (unsigned)uid);
+		_exit(W_BROKEN);
+	}
+	x->udir = openat(x->usersfd, name, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (x->udir == -1 && errno != ENOENT) {
+		errmsg("users/%s: %s", name, errno == ELOOP || errno == ENOTDIR ?
+		    "not a directory (a link or a file is in its place): refused" :
+		    strerror(errno));
+		_exit(W_BROKEN);
+	}
+	close(x->usersfd);
+	x->usersfd = -1;
+	if (x->udir != -1) {
+		if (fstat(x->udir, &st) == -1) {
+			errmsg("users/%s: %s", name, strerror(errno));
+			_exit(W_BROKEN);
+		}
+		if (st.st_uid != geteuid()) {
+			errmsg("users/%s belongs to uid %u, not %u: refused (the "
+			    "server hands it over at the user's next login)",
+			    name, (unsigned)st.st_uid, (unsigned)geteuid());
+			_exit(W_BROKEN);
+		}
+		/* The store is then opened by its bare name: SQLite sees a
+		 * path whose every component is a real directory. */
+		if (fchdir(x->udir) == -1) {
+			errmsg("users/%s: %s", name, strerror(errno));
+			_exit(W_BROKEN);
+		}
+	}
+	rc = fn(x, arg);
+	fflush(stdout);
+	fflush(stderr);
+	_exit(rc);
+}
+
+/* Runs fn in a worker as uid, inside users/<name>; returns fn's status,
+ * or -1 if the worker could not run or become the user (message
+ * printed). */
+static int
+as_user(struct ctx *x, const char *name, uid_t uid, user_work fn, void *arg)
+{
+	int status;
+	pid_t pid;
+
+	if (users_fd(x) == -1)
+		return -1;
+	/* Buffered output would be written twice. */
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		errmsg("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0)
+		worker(x, name, uid, fn, arg);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			errmsg("waitpid: %s", strerror(errno));
+			return -1;
+		}
+	if (WIFSIGNALED(status)) {
+		errmsg("the worker for %s died of signal %d", name,
+		    WTERMSIG(status));
+		return -1;
+	}
+	return WEXITSTATUS(status) == W_BROKEN ? -1 : WEXITSTATUS(status);
+}
+
+/* In a worker: the user's store in the current directory (users/<name>).
+ * store.db, store.db-wal and store.db-shm must each be missing or a
+ * regular file of our own uid: a link, or anything else, is refused
+ * before SQLite could follow it.  1 (message printed) if there is no
+ * store and create is false. */
+static int
+user_store_open(struct ctx *x, const char *name, bool create,
+    struct store **s)
+{
+	static const char *const files[] = {
+		"store.db", "store.db-wal", "store.db-shm",
+	};
+	const struct store_init_folder init[] = {
+		{ x->cfg.folder_drafts, SPECIAL_USE_DRAFTS },
+		{ x->cfg.folder_sent, SPECIAL_USE_SENT },
+		{ x->cfg.folder_trash, SPECIAL_USE_TRASH },
+		{ x->cfg.folder_junk, SPECIAL_USE_JUNK },
+	};
+	struct store_init_folder use[nitems(init)];
+	char err[256];
+	struct stat st;
+	size_t n = 0;
+
+	if (x->udir == -1 && !create) {
+		printf("%s has no mail stored yet (the store is created at the "
+		    "first login)\n", name);
+		return 1;
+	}
+	if (x->udir == -1) {
+		errmsg("users/%s is missing", name);
+		return -1;
+	}
+	for (size_t i = 0; i < nitems(files); i++) {
+		if (fstatat(x->udir, files[i], &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno != ENOENT) {
+				errmsg("users/%s/%s: %s", name, files[i],
+				    strerror(errno));
+				return -1;
+			}
+			if (i == 0 && !create) {
+				printf("%s has no mail stored yet (the store is "
+				    "created at the first login)\n", name);
+				return 1;
+			}
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+			errmsg("users/%s/%s is not a regular file of uid %u "
+			    "(a link?): refused", name, files[i],
+			    (unsigned)geteuid());
+			return -1;
+		}
+	}
+	/* An empty name in the config means: don't create that folder. */
+	for (size_t i = 0; create && i < nitems(init); i++)
+		if (init[i].name[0] != '\0')
+			use[n++] = init[i];
+	if (store_open_nofollow("store.db", create, x->cfg.fsync, use, n, s,
+	    err, sizeof(err)) != 0) {
+		errmsg("users/%s/%s", name, err);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- users ---- */
 
 static int
@@ -565,23 +786,57 @@ cmd_useradd(struct ctx *x)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+remove_work(struct ctx *x, void *arg)
 {
-	(void)st;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) == -1)
-		fprintf(stderr, "mailkeepctl: remove %s: %s\n", path,
-		    strerror(errno));
-	return 0;
+	(void)arg;
+	return x->udir == -1 || userdir_remove_contents(x->udir) == 0 ?
+	    EX_OK_ : EX_FAIL;
+}
+
+/* users/<name> goes: its contents removed by a worker running as the
+ * directory's owner (never following a link), then the emptied entry
+ * by root, relative to users/.  Anything else in its place (a link) is
+ * unlinked itself, never followed. */
+static int
+remove_user_dir(struct ctx *x, const char *name, bool keep)
+{
+	struct stat st;
+	int fd = users_fd(x);
+
+	if (fd == -1)
+		return EX_FAIL;
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? EX_OK_ : EX_FAIL;
+	if (keep) {
+		printf("mail kept in %s/users/%s\n", x->cfg.data_dir, name);
+		return EX_OK_;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(fd, name, 0) == -1) {
+			errmsg("remove users/%s: %s", name, strerror(errno));
+			return EX_FAIL;
+		}
+		printf("removed users/%s (not a directory: the entry itself)\n",
+		    name);
+		return EX_OK_;
+	}
+	if (as_user(x, name, st.st_uid, remove_work, NULL) != EX_OK_) {
+		errmsg("users/%s: not everything in it could be removed", name);
+		return EX_FAIL;
+	}
+	if (unlinkat(fd, name, AT_REMOVEDIR) == -1) {
+		errmsg("remove users/%s: %s", name, strerror(errno));
+		return EX_FAIL;
+	}
+	return EX_OK_;
 }
 
 static int
 cmd_userdel(struct ctx *x)
 {
 	bool keep = take_flag(x, "--keep-mail");
-	char name[MK_USER_MAX], rel[MK_USER_MAX + 8], path[PATH_MAX];
+	char name[MK_USER_MAX];
 	struct dir_user u;
-	struct stat st;
 	int rc;
 
 	if (has_stray_option(x) || x->argc != 1)
@@ -594,16 +849,9 @@ cmd_userdel(struct ctx *x)
 		errmsg("deleting %s: %s", name, dir_errmsg(x->dir));
 		return EX_FAIL;
 	}
-	snprintf(rel, sizeof(rel), "users/%s", name);
-	if (config_path(&x->cfg, path, sizeof(path), rel) == 0 &&
-	    lstat(path, &st) == 0) {
-		if (keep)
-			printf("mail kept in %s\n", path);
-		else
-			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	}
+	rc = remove_user_dir(x, name, keep);
 	printf("user %s deleted\n", name);
-	return EX_OK_;
+	return rc;
 }
 
 static void
@@ -782,37 +1030,14 @@ cmd_quota(struct ctx *x)
 
 /* ---- a user's store ---- */
 
-/* Opens name's store; 1 (and a message) if the user has none yet. */
 static int
-open_store(struct ctx *x, const char *name, struct store **s)
+show_quota_work(struct ctx *x, void *arg)
 {
-	char rel[MK_USER_MAX + 32], path[PATH_MAX], err[256];
-
-	snprintf(rel, sizeof(rel), "users/%s/store.db", name);
-	if (config_path(&x->cfg, path, sizeof(path), rel) != 0)
-		return -1;
-	if (access(path, F_OK) != 0) {
-		printf("%s has no mail stored yet (the store is created at the "
-		    "first login)\n", name);
-		return 1;
-	}
-	/* SQLite gives side files it creates the database file's owner, so
-	 * root opening it leaves it usable by the user's own uid. */
-	if (store_open(path, false, x->cfg.fsync, NULL, 0, s, err,
-	    sizeof(err)) != 0) {
-		errmsg("%s: %s", path, err);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-show_quota(struct ctx *x, const struct dir_user *u)
-{
+	const struct dir_user *u = arg;
 	struct quota_usage q = { 0, 0 };
 	struct store *s;
 	char lim[48], used[32];
-	int rc = open_store(x, u->name, &s);
+	int rc = user_store_open(x, u->name, false, &s);
 
 	if (rc < 0)
 		return EX_FAIL;
@@ -832,6 +1057,16 @@ show_quota(struct ctx *x, const struct dir_user *u)
 	return EX_OK_;
 }
 
+/* The usage is read by a worker as the user (as_user), which prints. */
+static int
+show_quota(struct ctx *x, const struct dir_user *u)
+{
+	int rc = as_user(x, u->name, mail_uid(x, u), show_quota_work,
+	    (void *)(uintptr_t)u);
+
+	return rc < 0 ? EX_FAIL : rc;
+}
+
 struct check_ctx {
 	struct ctx *x;
 	int         drift;
@@ -839,36 +1074,49 @@ struct check_ctx {
 };
 
 static int
-check_one(const struct dir_user *u, void *arg)
+check_work(struct ctx *x, void *arg)
 {
-	struct check_ctx *k = arg;
+	const struct dir_user *u = arg;
 	struct quota_usage kept, actual;
 	struct store *s;
-	int rc = open_store(k->x, u->name, &s);
+	int rc = user_store_open(x, u->name, false, &s);
 
-	if (rc != 0) {
-		k->failed += rc < 0;
-		return 0;
-	}
+	if (rc != 0)
+		return rc < 0 ? EX_FAIL : W_NOSTORE;
 	rc = store_quota_recompute(s, &kept, &actual);
 	store_close(s);
 	if (rc != 0) {
 		errmsg("%s: recount failed", u->name);
-		k->failed++;
-		return 0;
+		return EX_FAIL;
 	}
 	if (kept.storage == actual.storage && kept.messages == actual.messages) {
 		printf("%s: ok (%llu bytes, %llu messages)\n", u->name,
 		    (unsigned long long)actual.storage,
 		    (unsigned long long)actual.messages);
-		return 0;
+		return EX_OK_;
 	}
-	k->drift++;
 	printf("%s: DRIFT: kept %llu bytes / %llu messages, actual %llu bytes / "
 	    "%llu messages (corrected)\n", u->name,
 	    (unsigned long long)kept.storage, (unsigned long long)kept.messages,
 	    (unsigned long long)actual.storage,
 	    (unsigned long long)actual.messages);
+	return W_DRIFT;
+}
+
+static int
+check_one(const struct dir_user *u, void *arg)
+{
+	struct check_ctx *k = arg;
+	struct dir_user c = *u;
+	int rc;
+
+	explicit_bzero(c.hash, sizeof(c.hash));
+	rc = as_user(k->x, c.name, mail_uid(k->x, &c), check_work, &c);
+
+	if (rc == W_DRIFT)
+		k->drift++;
+	else if (rc != EX_OK_ && rc != W_NOSTORE)
+		k->failed++;
 	return 0;
 }
 
@@ -904,45 +1152,6 @@ cmd_quota_check(struct ctx *x)
 #define DX_DATAERR  65
 #define DX_NOUSER   67
 #define DX_TEMPFAIL 75
-
-/* The user's directory and store, created (owned by the user's uid) if
- * this is the first mail, as the master would at a first login. */
-static int
-ensure_store(struct ctx *x, const struct dir_user *u, struct store **s)
-{
-	char rel[MK_USER_MAX + 32], dir[PATH_MAX], path[PATH_MAX + 16], err[256];
-	uid_t uid = x->cfg.mail_uid_base + u->id;
-	const struct store_init_folder init[] = {
-		{ x->cfg.folder_drafts, SPECIAL_USE_DRAFTS },
-		{ x->cfg.folder_sent, SPECIAL_USE_SENT },
-		{ x->cfg.folder_trash, SPECIAL_USE_TRASH },
-		{ x->cfg.folder_junk, SPECIAL_USE_JUNK },
-	};
-	struct store_init_folder use[4];
-	size_t n = 0;
-	bool fresh;
-
-	snprintf(rel, sizeof(rel), "users/%s", u->name);
-	if (config_path(&x->cfg, dir, sizeof(dir), rel) != 0)
-		return -1;
-	if (mkdir(dir, 0700) == 0 && geteuid() == 0 && chown(dir, uid, uid) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/store.db", dir);
-	fresh = access(path, F_OK) != 0;
-	for (size_t i = 0; i < nitems(init); i++)
-		if (init[i].name[0] != '\0')
-			use[n++] = init[i];
-	if (store_open(path, true, x->cfg.fsync, use, n, s, err,
-	    sizeof(err)) != 0) {
-		errmsg("%s: %s", path, err);
-		return -1;
-	}
-	if (fresh && geteuid() == 0 && chown(path, uid, uid) != 0) {
-		store_close(*s);
-		return -1;
-	}
-	return 0;
-}
 
 static char *
 read_message(size_t max, size_t *len)
@@ -982,7 +1191,7 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	char name[MK_MBOX_NAME_MAX];
 	int rc;
 
-	if (ensure_store(x, u, &s) != 0)
+	if (user_store_open(x, u->name, true, &s) != 0)
 		return DX_TEMPFAIL;
 	/* A missing or bad target falls back to INBOX, as LDAs do. */
 	if (want == NULL || store_mbox_canon(want, name, sizeof(name)) != 0 ||
@@ -1019,6 +1228,46 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	return EX_OK_;
 }
 
+struct deliver_job {
+	const struct dir_user *u;
+	const char            *want;
+	const char            *msg;
+	size_t                 len;
+};
+
+static int
+deliver_work(struct ctx *x, void *arg)
+{
+	struct deliver_job *j = arg;
+
+	return deliver_to(x, j->u, j->want, j->msg, j->len);
+}
+
+/* Root only makes sure users/<name> exists and is the user's (created,
+ * or handed over from an earlier owner, through descriptors: see
+ * common/userdir.h); the store is opened and the message parsed and
+ * appended by a worker running as the user's uid. */
+static int
+deliver_as_user(struct ctx *x, const struct dir_user *u, const char *want,
+    const char *msg, size_t len)
+{
+	struct deliver_job j = { u, want, msg, len };
+	uid_t uid = mail_uid(x, u);
+	char err[PATH_MAX + 128];
+	int fd, rc;
+
+	if (users_fd(x) == -1)
+		return DX_TEMPFAIL;
+	if ((fd = userdir_open(x->usersfd, u->name, true, geteuid() == 0, uid,
+	    (gid_t)uid, err, sizeof(err))) == -1) {
+		errmsg("%s", err);
+		return DX_TEMPFAIL;
+	}
+	close(fd);
+	rc = as_user(x, u->name, uid, deliver_work, &j);
+	return rc < 0 ? DX_TEMPFAIL : rc;
+}
+
 static int
 cmd_deliver(struct ctx *x)
 {
@@ -1037,6 +1286,7 @@ cmd_deliver(struct ctx *x)
 		errmsg("%s: no such user", x->argv[0]);
 		return DX_NOUSER;
 	}
+	explicit_bzero(u.hash, sizeof(u.hash));
 	if ((msg = read_message(x->cfg.max_message, &len)) == NULL) {
 		errmsg("message larger than max_message");
 		return DX_DATAERR;
@@ -1046,7 +1296,7 @@ cmd_deliver(struct ctx *x)
 		errmsg("empty message");
 		return DX_DATAERR;
 	}
-	rc = deliver_to(x, &u, mailbox, msg, len);
+	rc = deliver_as_user(x, &u, mailbox, msg, len);
 	free(msg);
 	return rc;
 }
@@ -1113,15 +1363,57 @@ expand_rights(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
+struct acl_job {
+	const char *name;
+	const char *mailbox;	/* canonical; NULL: list every mailbox */
+	const char *ident;	/* NULL: list */
+	const char *rights;
+};
+
+/* In a worker as the user: list, or set one entry in the store. */
+static int
+acl_work(struct ctx *x, void *arg)
+{
+	const struct acl_job *j = arg;
+	struct acl_print p = { 0 };
+	struct store *s;
+	struct mbox m;
+	int rc = user_store_open(x, j->name, false, &s);
+
+	if (rc != 0)
+		return rc < 0 ? EX_FAIL : W_NOSTORE;
+	if (j->ident == NULL) {
+		p.s = s;
+		p.mailbox = j->mailbox;
+		printf("%-32s %-24s %s\n", "MAILBOX", "IDENTIFIER", "RIGHTS");
+		rc = store_mbox_foreach(s, print_mbox_acl, &p);
+		store_close(s);
+		if (p.n == 0)
+			printf("(%s shares nothing%s%s)\n", j->name,
+			    p.mailbox ? " in " : "", p.mailbox ? p.mailbox : "");
+		return rc == 0 ? EX_OK_ : EX_FAIL;
+	}
+	if (store_mbox_find(s, j->mailbox, &m) != 0) {
+		errmsg("%s has no mailbox %s", j->name, j->mailbox);
+		store_close(s);
+		return EX_FAIL;
+	}
+	rc = store_acl_set(s, m.id, j->ident, j->rights);
+	store_close(s);
+	if (rc != 0) {
+		errmsg("setting the ACL failed");
+		return EX_FAIL;
+	}
+	return EX_OK_;
+}
+
 static int
 cmd_acl(struct ctx *x)
 {
-	struct acl_print p = { 0 };
 	char name[MK_USER_MAX], ident[MK_USER_MAX], mbox[MK_MBOX_NAME_MAX];
 	char rights[16];
+	struct acl_job j = { 0 };
 	struct dir_user u, g;
-	struct store *s;
-	struct mbox m;
 	int rc;
 
 	if (has_stray_option(x) || (x->argc != 1 && x->argc != 2 &&
@@ -1131,26 +1423,18 @@ cmd_acl(struct ctx *x)
 		return EX_BADINPUT;
 	if ((rc = get_user(x, name, &u)) != 0)
 		return rc;
-	if ((rc = open_store(x, name, &s)) != 0)
-		return rc < 0 ? EX_FAIL : EX_OK_;
+	j.name = name;
 	if (x->argc < 4) {
-		p.s = s;
 		if (x->argc == 2 && store_mbox_canon(x->argv[1], mbox,
 		    sizeof(mbox)) == 0)
-			p.mailbox = mbox;
-		printf("%-32s %-24s %s\n", "MAILBOX", "IDENTIFIER", "RIGHTS");
-		rc = store_mbox_foreach(s, print_mbox_acl, &p);
-		store_close(s);
-		if (p.n == 0)
-			printf("(%s shares nothing%s%s)\n", name,
-			    p.mailbox ? " in " : "", p.mailbox ? p.mailbox : "");
-		return rc == 0 ? EX_OK_ : EX_FAIL;
+			j.mailbox = mbox;
+		rc = as_user(x, name, mail_uid(x, &u), acl_work, &j);
+		return rc < 0 ? EX_FAIL : rc == W_NOSTORE ? EX_OK_ : rc;
 	}
-	/* acl NAME MAILBOX IDENTIFIER RIGHTS|none */
-	if (store_mbox_canon(x->argv[1], mbox, sizeof(mbox)) != 0 ||
-	    store_mbox_find(s, mbox, &m) != 0) {
+	/* acl NAME MAILBOX IDENTIFIER RIGHTS|none: the arguments are
+	 * checked here, the store is changed by the worker. */
+	if (store_mbox_canon(x->argv[1], mbox, sizeof(mbox)) != 0) {
 		errmsg("%s has no mailbox %s", name, x->argv[1]);
-		store_close(s);
 		return EX_FAIL;
 	}
 	if (strcmp(x->argv[2], "anyone") == 0)
@@ -1158,23 +1442,25 @@ cmd_acl(struct ctx *x)
 	else if (!user_name(x->argv[2], ident) || strcmp(ident, name) == 0 ||
 	    get_user(x, ident, &g) != 0) {
 		errmsg("identifier: 'anyone' or another existing user");
-		store_close(s);
 		return EX_BADINPUT;
 	}
 	if (strcmp(x->argv[3], "none") == 0)
 		rights[0] = '\0';
 	else if (!rights_ok(x->argv[3])) {
 		errmsg("rights: letters of lrswipkxtecda, or 'none'");
-		store_close(s);
 		return EX_BADINPUT;
 	} else
 		expand_rights(x->argv[3], rights, sizeof(rights));
-	rc = store_acl_set(s, m.id, ident, rights);
-	store_close(s);
+	j.mailbox = mbox;
+	j.ident = ident;
+	j.rights = rights;
+	rc = as_user(x, name, mail_uid(x, &u), acl_work, &j);
+	if (rc == W_NOSTORE)
+		return EX_OK_;
+	if (rc != EX_OK_)
+		return rc < 0 ? EX_FAIL : rc;
 	/* The index the master consults follows the ACL. */
-	if (rc == 0)
-		rc = dir_share_set(x->dir, u.id, mbox, ident, rights);
-	if (rc != 0) {
+	if (dir_share_set(x->dir, u.id, mbox, ident, rights) != 0) {
 		errmsg("setting the ACL failed");
 		return EX_FAIL;
 	}
@@ -1408,7 +1694,7 @@ open_instance(struct ctx *x)
 int
 main(int argc, char **argv)
 {
-	struct ctx x = { 0 };
+	struct ctx x = { .usersfd = -1, .udir = -1 };
 	const struct command *c;
 	const char *env = getenv("MAILKEEP_CONF");
 	int ch, rc;
@@ -1455,5 +1741,7 @@ main(int argc, char **argv)
 	rc = c->fn(&x);
 	if (x.dir != NULL)
 		dir_close(x.dir);
+	if (x.usersfd != -1)
+		close(x.usersfd);
 	return rc;
 }
