@@ -634,7 +634,7 @@ worker(struct ctx *x, const char *name, uid_t uid, user_work fn, void *arg)
 		}
 		if (st.st_uid != geteuid()) {
 			errmsg("users/%s belongs to uid %u, not %u: refused (the "
-			    "server hands it over at the user's next login)",
+			    "server hands it over at the user's next login or delivery)",
 			    name, (unsigned)st.st_uid, (unsigned)geteuid());
 			_exit(W_BROKEN);
 		}
