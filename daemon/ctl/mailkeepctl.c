@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -55,6 +56,8 @@ struct ctx {
 	char            **argv;		/* the command's arguments */
 	int               usersfd;	/* data_dir/users, or -1 until needed */
 	int               udir;		/* in a worker: users/<name>, or -1 */
+	pid_t             spawner;	/* of the workers, or -1 */
+	int               wsock;	/* to the spawner, or -1 */
 };
 
 struct command {
@@ -63,6 +66,7 @@ struct command {
 	const char *help;
 	int       (*fn)(struct ctx *);
 	bool        needs_instance;
+	bool        workers;	/* works in users' directories (as_user) */
 };
 
 static const struct command *find_command(const char *name);
@@ -541,14 +545,22 @@ cmd_init(struct ctx *x)
  * process can put a link (to /etc/shadow, say) in place of store.db, its
  * -wal or -shm file at any moment.  So nothing here opens, creates,
  * chowns or walks anything inside it as root.  A command that works on a
- * user's store forks a worker (as_user), which drops to the user's uid
- * and gid (verified), opens users/<name> with O_NOFOLLOW relative to
+ * user's store has a worker do it (as_user), which drops to the user's
+ * uid and gid (verified), opens users/<name> with O_NOFOLLOW relative to
  * users/, checks it is the user's own directory, fchdir()s into it and
  * opens the store by its bare name, refusing links (user_store_open).
  * The worker prints its own output and reports through its exit status.
- * It keeps no descriptor but stdin/out/err: directory.db stays with the
- * root parent.  What root itself does to the entry users/<name> (create
- * it, hand it over, remove it once empty) goes through common/userdir.h.
+ *
+ * The worker parses a file the user wrote, so it must hold nothing
+ * worth stealing: workers are forked by a spawner that is itself forked
+ * before directory.db is opened (start_spawner), so no password hash
+ * was ever in their memory, and they keep no descriptor but stdin,
+ * stdout, stderr and users/.  The root parent sends the spawner one
+ * request per worker (struct work_req, over a socketpair; both sides
+ * are this same root program) and gets the exit status back.
+ *
+ * What root itself does to the entry users/<name> (create it, hand it
+ * over, remove it once empty) goes through common/userdir.h.
  */
 
 /* Worker exit statuses beyond the command's own (EX_*, DX_*). */
@@ -556,12 +568,49 @@ cmd_init(struct ctx *x)
 #define W_DRIFT   41	/* quota-check: counters corrected */
 #define W_BROKEN  42	/* the worker could not become the user */
 
-typedef int (*user_work)(struct ctx *x, void *arg);
+enum work_op {
+	WORK_QUOTA = 1,		/* print the quota usage */
+	WORK_CHECK,		/* quota-check one user */
+	WORK_ACL,		/* list, or set one entry */
+	WORK_DELIVER,		/* the message on stdin */
+	WORK_REMOVE,		/* empty users/<name> (userdel) */
+};
+
+struct work_req {
+	uint32_t op;			/* enum work_op */
+	uint32_t uid;			/* the worker runs as uid:uid */
+	char     name[MK_USER_MAX];	/* users/<name> */
+	int64_t  quota_storage;		/* QUOTA, DELIVER: the user's limits */
+	int64_t  quota_messages;
+	bool     has_mailbox;		/* ACL: one mailbox; DELIVER: --mailbox */
+	char     mailbox[MK_MBOX_NAME_MAX];
+	char     ident[MK_USER_MAX];	/* ACL: "" lists, else sets */
+	char     rights[16];
+};
+
+static int show_quota_work(struct ctx *x, const struct work_req *q);
+static int check_work(struct ctx *x, const struct work_req *q);
+static int acl_work(struct ctx *x, const struct work_req *q);
+static int deliver_work(struct ctx *x, const struct work_req *q);
+static int remove_work(struct ctx *x, const struct work_req *q);
 
 static uid_t
 mail_uid(const struct ctx *x, const struct dir_user *u)
 {
 	return x->cfg.mail_uid_base + u->id;
+}
+
+/* A request about user u, the rest zeroed. */
+static void
+work_init(struct ctx *x, struct work_req *q, enum work_op op,
+    const struct dir_user *u)
+{
+	memset(q, 0, sizeof(*q));
+	q->op = op;
+	q->uid = mail_uid(x, u);
+	mk_strlcpy(q->name, u->name, sizeof(q->name));
+	q->quota_storage = u->quota_storage;
+	q->quota_messages = u->quota_messages;
 }
 
 /* data_dir/users, opened once (root-owned, checked). */
@@ -601,87 +650,176 @@ become(uid_t uid)
 	    groups[0] == (gid_t)uid;
 }
 
-/* The worker, after fork. */
+/* The worker, forked by the spawner. */
 static void __attribute__((noreturn))
-worker(struct ctx *x, const char *name, uid_t uid, user_work fn, void *arg)
+worker(struct ctx *x, const struct work_req *q)
 {
 	int keep[1] = { x->usersfd };
 	struct stat st;
 	int rc;
 
-	/* directory.db and whatever else root opened stay with the
-	 * parent; the worker must not touch them. */
 	close_all_fds_except(3, keep, 1);
-	x->dir = NULL;
-	if (!become(uid)) {
-		errmsg("could not become uid %u", (unsigned)uid);
+	if (!become(q->uid)) {
+		errmsg("could not become uid %u", (unsigned)q->uid);
 		_exit(W_BROKEN);
 	}
-	x->udir = openat(x->usersfd, name, O_RDONLY | O_DIRECTORY |
+	x->udir = openat(x->usersfd, q->name, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
 	if (x->udir == -1 && errno != ENOENT) {
-		errmsg("users/%s: %s", name, errno == ELOOP || errno == ENOTDIR ?
-		    "not a directory (a link or a file is in its place): refused" :
-		    strerror(errno));
+		errmsg("users/%s: %s", q->name, errno == ELOOP ||
+		    errno == ENOTDIR ? "not a directory (a link or a file is "
+		    "in its place): refused" : strerror(errno));
 		_exit(W_BROKEN);
 	}
 	close(x->usersfd);
 	x->usersfd = -1;
 	if (x->udir != -1) {
 		if (fstat(x->udir, &st) == -1) {
-			errmsg("users/%s: %s", name, strerror(errno));
+			errmsg("users/%s: %s", q->name, strerror(errno));
 			_exit(W_BROKEN);
 		}
 		if (st.st_uid != geteuid()) {
 			errmsg("users/%s belongs to uid %u, not %u: refused (the "
-			    "server hands it over at the user's next login or delivery)",
-			    name, (unsigned)st.st_uid, (unsigned)geteuid());
+			    "server hands it over at the user's next login or "
+			    "delivery)", q->name, (unsigned)st.st_uid,
+			    (unsigned)geteuid());
 			_exit(W_BROKEN);
 		}
 		/* The store is then opened by its bare name: SQLite sees a
 		 * path whose every component is a real directory. */
 		if (fchdir(x->udir) == -1) {
-			errmsg("users/%s: %s", name, strerror(errno));
+			errmsg("users/%s: %s", q->name, strerror(errno));
 			_exit(W_BROKEN);
 		}
 	}
-	rc = fn(x, arg);
+	switch (q->op) {
+	case WORK_QUOTA:   rc = show_quota_work(x, q); break;
+	case WORK_CHECK:   rc = check_work(x, q); break;
+	case WORK_ACL:     rc = acl_work(x, q); break;
+	case WORK_DELIVER: rc = deliver_work(x, q); break;
+	case WORK_REMOVE:  rc = remove_work(x, q); break;
+	default:           rc = W_BROKEN; break;
+	}
 	fflush(stdout);
 	fflush(stderr);
 	_exit(rc);
 }
 
-/* Runs fn in a worker as uid, inside users/<name>; returns fn's status,
- * or -1 if the worker could not run or become the user (message
- * printed). */
+/* One worker for q; its exit status (W_BROKEN if it died). */
 static int
-as_user(struct ctx *x, const char *name, uid_t uid, user_work fn, void *arg)
+run_worker(struct ctx *x, const struct work_req *q)
 {
 	int status;
-	pid_t pid;
+	pid_t pid = fork();
 
-	if (users_fd(x) == -1)
-		return -1;
-	/* Buffered output would be written twice. */
-	fflush(stdout);
-	fflush(stderr);
-	if ((pid = fork()) == -1) {
+	if (pid == -1) {
 		errmsg("fork: %s", strerror(errno));
-		return -1;
+		return W_BROKEN;
 	}
 	if (pid == 0)
-		worker(x, name, uid, fn, arg);
+		worker(x, q);
 	while (waitpid(pid, &status, 0) == -1)
-		if (errno != EINTR) {
-			errmsg("waitpid: %s", strerror(errno));
-			return -1;
-		}
+		if (errno != EINTR)
+			return W_BROKEN;
 	if (WIFSIGNALED(status)) {
-		errmsg("the worker for %s died of signal %d", name,
+		errmsg("the worker for %s died of signal %d", q->name,
 		    WTERMSIG(status));
+		return W_BROKEN;
+	}
+	return WEXITSTATUS(status);
+}
+
+/* The spawner: what the config gave, users/ and nothing else. */
+static void __attribute__((noreturn))
+spawner(struct ctx *x, int sock)
+{
+	struct work_req q;
+	ssize_t n;
+
+	close_all_fds_except(3, &sock, 1);
+	x->usersfd = -1;
+	(void)users_fd(x);
+	for (;;) {
+		if ((n = recv(sock, &q, sizeof(q), 0)) == -1 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(q))
+			_exit(n == 0 ? 0 : 1);	/* 0: the parent is done */
+		q.name[sizeof(q.name) - 1] = '\0';
+		q.mailbox[sizeof(q.mailbox) - 1] = '\0';
+		q.ident[sizeof(q.ident) - 1] = '\0';
+		q.rights[sizeof(q.rights) - 1] = '\0';
+		int status = x->usersfd == -1 ? W_BROKEN : run_worker(x, &q);
+		if (send(sock, &status, sizeof(status), 0) != sizeof(status))
+			_exit(1);
+	}
+}
+
+/* Forks the spawner: called before directory.db is opened. */
+static int
+start_spawner(struct ctx *x)
+{
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		errmsg("socketpair: %s", strerror(errno));
 		return -1;
 	}
-	return WEXITSTATUS(status) == W_BROKEN ? -1 : WEXITSTATUS(status);
+	fflush(stdout);
+	fflush(stderr);
+	if ((x->spawner = fork()) == -1) {
+		errmsg("fork: %s", strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (x->spawner == 0) {
+		close(sp[0]);
+		spawner(x, sp[1]);
+	}
+	close(sp[1]);
+	x->wsock = sp[0];
+	return 0;
+}
+
+static void
+stop_spawner(struct ctx *x)
+{
+	if (x->spawner <= 0)
+		return;
+	close(x->wsock);
+	x->wsock = -1;
+	while (waitpid(x->spawner, NULL, 0) == -1 && errno == EINTR)
+		;
+	x->spawner = -1;
+}
+
+/* Has a worker carry out q; returns its status, or -1 if it could not
+ * run or become the user (message printed). */
+static int
+as_user(struct ctx *x, const struct work_req *q)
+{
+	int status;
+	ssize_t n;
+
+	if (x->wsock == -1) {
+		errmsg("no worker spawner (internal error)");
+		return -1;
+	}
+	/* The worker writes to the same stdout: ours goes first. */
+	fflush(stdout);
+	fflush(stderr);
+	if (send(x->wsock, q, sizeof(*q), 0) != (ssize_t)sizeof(*q)) {
+		errmsg("worker spawner: %s", strerror(errno));
+		return -1;
+	}
+	while ((n = recv(x->wsock, &status, sizeof(status), 0)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(status)) {
+		errmsg("worker spawner: no answer");
+		return -1;
+	}
+	return status == W_BROKEN ? -1 : status;
 }
 
 /* In a worker: the user's store in the current directory (users/<name>).
@@ -786,9 +924,9 @@ cmd_useradd(struct ctx *x)
 }
 
 static int
-remove_work(struct ctx *x, void *arg)
+remove_work(struct ctx *x, const struct work_req *q)
 {
-	(void)arg;
+	(void)q;
 	return x->udir == -1 || userdir_remove_contents(x->udir) == 0 ?
 	    EX_OK_ : EX_FAIL;
 }
@@ -800,6 +938,7 @@ remove_work(struct ctx *x, void *arg)
 static int
 remove_user_dir(struct ctx *x, const char *name, bool keep)
 {
+	struct work_req q = { .op = WORK_REMOVE };
 	struct stat st;
 	int fd = users_fd(x);
 
@@ -820,7 +959,9 @@ remove_user_dir(struct ctx *x, const char *name, bool keep)
 		    name);
 		return EX_OK_;
 	}
-	if (as_user(x, name, st.st_uid, remove_work, NULL) != EX_OK_) {
+	q.uid = st.st_uid;
+	mk_strlcpy(q.name, name, sizeof(q.name));
+	if (as_user(x, &q) != EX_OK_) {
 		errmsg("users/%s: not everything in it could be removed", name);
 		return EX_FAIL;
 	}
@@ -1031,13 +1172,12 @@ cmd_quota(struct ctx *x)
 /* ---- a user's store ---- */
 
 static int
-show_quota_work(struct ctx *x, void *arg)
+show_quota_work(struct ctx *x, const struct work_req *w)
 {
-	const struct dir_user *u = arg;
 	struct quota_usage q = { 0, 0 };
 	struct store *s;
 	char lim[48], used[32];
-	int rc = user_store_open(x, u->name, false, &s);
+	int rc = user_store_open(x, w->name, false, &s);
 
 	if (rc < 0)
 		return EX_FAIL;
@@ -1048,11 +1188,11 @@ show_quota_work(struct ctx *x, void *arg)
 			return EX_FAIL;
 	}
 	human_kib((q.storage + 1023) / 1024, used, sizeof(used));
-	quota_str(u->quota_storage, x->cfg.quota_storage, true, lim, sizeof(lim));
-	printf("%s: storage %s used of %s\n", u->name, used, lim);
-	quota_str(u->quota_messages, x->cfg.quota_messages, false, lim,
+	quota_str(w->quota_storage, x->cfg.quota_storage, true, lim, sizeof(lim));
+	printf("%s: storage %s used of %s\n", w->name, used, lim);
+	quota_str(w->quota_messages, x->cfg.quota_messages, false, lim,
 	    sizeof(lim));
-	printf("%s: messages %llu of %s\n", u->name,
+	printf("%s: messages %llu of %s\n", w->name,
 	    (unsigned long long)q.messages, lim);
 	return EX_OK_;
 }
@@ -1061,9 +1201,11 @@ show_quota_work(struct ctx *x, void *arg)
 static int
 show_quota(struct ctx *x, const struct dir_user *u)
 {
-	int rc = as_user(x, u->name, mail_uid(x, u), show_quota_work,
-	    (void *)(uintptr_t)u);
+	struct work_req q;
+	int rc;
 
+	work_init(x, &q, WORK_QUOTA, u);
+	rc = as_user(x, &q);
 	return rc < 0 ? EX_FAIL : rc;
 }
 
@@ -1074,9 +1216,8 @@ struct check_ctx {
 };
 
 static int
-check_work(struct ctx *x, void *arg)
+check_work(struct ctx *x, const struct work_req *u)
 {
-	const struct dir_user *u = arg;
 	struct quota_usage kept, actual;
 	struct store *s;
 	int rc = user_store_open(x, u->name, false, &s);
@@ -1107,11 +1248,11 @@ static int
 check_one(const struct dir_user *u, void *arg)
 {
 	struct check_ctx *k = arg;
-	struct dir_user c = *u;
+	struct work_req q;
 	int rc;
 
-	explicit_bzero(c.hash, sizeof(c.hash));
-	rc = as_user(k->x, c.name, mail_uid(k->x, &c), check_work, &c);
+	work_init(k->x, &q, WORK_CHECK, u);
+	rc = as_user(k->x, &q);
 
 	if (rc == W_DRIFT)
 		k->drift++;
@@ -1228,43 +1369,59 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	return EX_OK_;
 }
 
-struct deliver_job {
-	const struct dir_user *u;
-	const char            *want;
-	const char            *msg;
-	size_t                 len;
-};
-
+/* In a worker as the user: reads the message from stdin (nothing of it
+ * is read, let alone parsed, as root) and appends it. */
 static int
-deliver_work(struct ctx *x, void *arg)
+deliver_work(struct ctx *x, const struct work_req *q)
 {
-	struct deliver_job *j = arg;
+	struct dir_user u = { .quota_storage = q->quota_storage,
+	    .quota_messages = q->quota_messages };
+	size_t len;
+	char *msg;
+	int rc;
 
-	return deliver_to(x, j->u, j->want, j->msg, j->len);
+	mk_strlcpy(u.name, q->name, sizeof(u.name));
+	if ((msg = read_message(x->cfg.max_message, &len)) == NULL) {
+		errmsg("message larger than max_message");
+		return DX_DATAERR;
+	}
+	if (len == 0) {
+		free(msg);
+		errmsg("empty message");
+		return DX_DATAERR;
+	}
+	rc = deliver_to(x, &u, q->has_mailbox ? q->mailbox : NULL, msg, len);
+	free(msg);
+	return rc;
 }
 
 /* Root only makes sure users/<name> exists and is the user's (created,
  * or handed over from an earlier owner, through descriptors: see
- * common/userdir.h); the store is opened and the message parsed and
- * appended by a worker running as the user's uid. */
+ * common/userdir.h); a worker running as the user's uid reads the
+ * message, opens the store, parses and appends.  (The lmtp branch
+ * replaces this path.) */
 static int
-deliver_as_user(struct ctx *x, const struct dir_user *u, const char *want,
-    const char *msg, size_t len)
+deliver_as_user(struct ctx *x, const struct dir_user *u, const char *want)
 {
-	struct deliver_job j = { u, want, msg, len };
-	uid_t uid = mail_uid(x, u);
 	char err[PATH_MAX + 128];
+	struct work_req q;
 	int fd, rc;
 
+	work_init(x, &q, WORK_DELIVER, u);
+	/* Too long for any mailbox name: INBOX, as for any bad target. */
+	if (want != NULL && strlen(want) < sizeof(q.mailbox)) {
+		q.has_mailbox = true;
+		mk_strlcpy(q.mailbox, want, sizeof(q.mailbox));
+	}
 	if (users_fd(x) == -1)
 		return DX_TEMPFAIL;
-	if ((fd = userdir_open(x->usersfd, u->name, true, geteuid() == 0, uid,
-	    (gid_t)uid, err, sizeof(err))) == -1) {
+	if ((fd = userdir_open(x->usersfd, u->name, true, geteuid() == 0, q.uid,
+	    (gid_t)q.uid, err, sizeof(err))) == -1) {
 		errmsg("%s", err);
 		return DX_TEMPFAIL;
 	}
 	close(fd);
-	rc = as_user(x, u->name, uid, deliver_work, &j);
+	rc = as_user(x, &q);
 	return rc < 0 ? DX_TEMPFAIL : rc;
 }
 
@@ -1275,9 +1432,6 @@ cmd_deliver(struct ctx *x)
 	const char *mailbox = take_opt(x, "--mailbox", &bad);
 	char name[MK_USER_MAX];
 	struct dir_user u;
-	size_t len;
-	char *msg;
-	int rc;
 
 	if (bad || has_stray_option(x) || x->argc != 1)
 		return usage_of(find_command("deliver"));
@@ -1287,18 +1441,7 @@ cmd_deliver(struct ctx *x)
 		return DX_NOUSER;
 	}
 	explicit_bzero(u.hash, sizeof(u.hash));
-	if ((msg = read_message(x->cfg.max_message, &len)) == NULL) {
-		errmsg("message larger than max_message");
-		return DX_DATAERR;
-	}
-	if (len == 0) {
-		free(msg);
-		errmsg("empty message");
-		return DX_DATAERR;
-	}
-	rc = deliver_as_user(x, &u, mailbox, msg, len);
-	free(msg);
-	return rc;
+	return deliver_as_user(x, &u, mailbox);
 }
 
 /* ---- access control lists ---- */
@@ -1363,18 +1506,10 @@ expand_rights(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
-struct acl_job {
-	const char *name;
-	const char *mailbox;	/* canonical; NULL: list every mailbox */
-	const char *ident;	/* NULL: list */
-	const char *rights;
-};
-
 /* In a worker as the user: list, or set one entry in the store. */
 static int
-acl_work(struct ctx *x, void *arg)
+acl_work(struct ctx *x, const struct work_req *j)
 {
-	const struct acl_job *j = arg;
 	struct acl_print p = { 0 };
 	struct store *s;
 	struct mbox m;
@@ -1382,9 +1517,9 @@ acl_work(struct ctx *x, void *arg)
 
 	if (rc != 0)
 		return rc < 0 ? EX_FAIL : W_NOSTORE;
-	if (j->ident == NULL) {
+	if (j->ident[0] == '\0') {
 		p.s = s;
-		p.mailbox = j->mailbox;
+		p.mailbox = j->has_mailbox ? j->mailbox : NULL;
 		printf("%-32s %-24s %s\n", "MAILBOX", "IDENTIFIER", "RIGHTS");
 		rc = store_mbox_foreach(s, print_mbox_acl, &p);
 		store_close(s);
@@ -1412,8 +1547,8 @@ cmd_acl(struct ctx *x)
 {
 	char name[MK_USER_MAX], ident[MK_USER_MAX], mbox[MK_MBOX_NAME_MAX];
 	char rights[16];
-	struct acl_job j = { 0 };
 	struct dir_user u, g;
+	struct work_req j;
 	int rc;
 
 	if (has_stray_option(x) || (x->argc != 1 && x->argc != 2 &&
@@ -1423,12 +1558,12 @@ cmd_acl(struct ctx *x)
 		return EX_BADINPUT;
 	if ((rc = get_user(x, name, &u)) != 0)
 		return rc;
-	j.name = name;
+	work_init(x, &j, WORK_ACL, &u);
 	if (x->argc < 4) {
-		if (x->argc == 2 && store_mbox_canon(x->argv[1], mbox,
-		    sizeof(mbox)) == 0)
-			j.mailbox = mbox;
-		rc = as_user(x, name, mail_uid(x, &u), acl_work, &j);
+		if (x->argc == 2 && store_mbox_canon(x->argv[1], j.mailbox,
+		    sizeof(j.mailbox)) == 0)
+			j.has_mailbox = true;
+		rc = as_user(x, &j);
 		return rc < 0 ? EX_FAIL : rc == W_NOSTORE ? EX_OK_ : rc;
 	}
 	/* acl NAME MAILBOX IDENTIFIER RIGHTS|none: the arguments are
@@ -1451,10 +1586,11 @@ cmd_acl(struct ctx *x)
 		return EX_BADINPUT;
 	} else
 		expand_rights(x->argv[3], rights, sizeof(rights));
-	j.mailbox = mbox;
-	j.ident = ident;
-	j.rights = rights;
-	rc = as_user(x, name, mail_uid(x, &u), acl_work, &j);
+	j.has_mailbox = true;
+	mk_strlcpy(j.mailbox, mbox, sizeof(j.mailbox));
+	mk_strlcpy(j.ident, ident, sizeof(j.ident));
+	mk_strlcpy(j.rights, rights, sizeof(j.rights));
+	rc = as_user(x, &j);
 	if (rc == W_NOSTORE)
 		return EX_OK_;
 	if (rc != EX_OK_)
@@ -1584,7 +1720,8 @@ static const struct command commands[] = {
 	  "add a user; the password is prompted for, or read from stdin.",
 	  cmd_useradd, true },
 	{ "userdel", "NAME [--keep-mail]",
-	  "delete a user and, unless --keep-mail, their mail.", cmd_userdel, true },
+	  "delete a user and, unless --keep-mail, their mail.", cmd_userdel, true,
+	  true },
 	{ "users", "", "list the users: admin flag, quotas, password hash state.",
 	  cmd_users, true },
 	{ "passwd", "NAME [--password-stdin]", "set a user's password.",
@@ -1597,19 +1734,20 @@ static const struct command commands[] = {
 	  "show a user's quota limits and usage, or set them: a number\n"
 	  "(storage in KiB, or with M/G), 'unlimited', or 'default' (the\n"
 	  "configured default).  A running server applies new limits on\n"
-	  "SIGHUP (or at the user's next login).", cmd_quota, true },
+	  "SIGHUP (or at the user's next login).", cmd_quota, true, true },
 	{ "deliver", "NAME [--mailbox MAILBOX]",
 	  "deliver the message on standard input to a user (a local delivery\n"
 	  "agent for the MTA).  Exit status follows sysexits: 0 delivered,\n"
 	  "65 bad message, 67 no such user, 75 try again (quota full, error).",
-	  cmd_deliver, true },
+	  cmd_deliver, true, true },
 	{ "quota-check", "[NAME]",
 	  "recount the quota usage of one user (or all) and report any drift "
-	  "from the kept counters, correcting them.", cmd_quota_check, true },
+	  "from the kept counters, correcting them.", cmd_quota_check, true,
+	  true },
 	{ "acl", "NAME [MAILBOX [IDENTIFIER RIGHTS|none]]",
 	  "list the access control lists of a user's mailboxes, or set one "
 	  "entry (IDENTIFIER: another user or 'anyone'; RIGHTS: letters of "
-	  "lrswipkxtecda, RFC 4314).", cmd_acl, true },
+	  "lrswipkxtecda, RFC 4314).", cmd_acl, true, true },
 	{ "audit", "[--user NAME] [--limit N]",
 	  "show the impersonation audit trail (most recent N rows, default 50),\n"
 	  "optionally only the rows where NAME is the admin or the target.",
@@ -1662,7 +1800,7 @@ cmd_help(struct ctx *x)
 }
 
 static int
-open_instance(struct ctx *x)
+open_instance(struct ctx *x, bool workers)
 {
 	char err[512], path[PATH_MAX];
 	struct stat st;
@@ -1683,6 +1821,10 @@ open_instance(struct ctx *x)
 		    "instance made by 'mailkeepctl init'?", path, x->conf);
 		return EX_NOINSTANCE;
 	}
+	/* Before directory.db is opened: the workers' memory never holds a
+	 * password hash. */
+	if (workers && start_spawner(x) == -1)
+		return EX_FAIL;
 	if (dir_open(path, false, &x->dir, err, sizeof(err)) != 0) {
 		errmsg("%s: %s%s", path, err, access(path, R_OK | W_OK) == -1 ?
 		    " (run mailkeepctl as the instance's owner, or root)" : "");
@@ -1694,7 +1836,8 @@ open_instance(struct ctx *x)
 int
 main(int argc, char **argv)
 {
-	struct ctx x = { .usersfd = -1, .udir = -1 };
+	struct ctx x = { .usersfd = -1, .udir = -1, .spawner = -1,
+	    .wsock = -1 };
 	const struct command *c;
 	const char *env = getenv("MAILKEEP_CONF");
 	int ch, rc;
@@ -1736,12 +1879,15 @@ main(int argc, char **argv)
 		x.argv[0] = (char *)(uintptr_t)c->name;
 		return cmd_help(&x);
 	}
-	if (c->needs_instance && (rc = open_instance(&x)) != 0)
+	if (c->needs_instance && (rc = open_instance(&x, c->workers)) != 0) {
+		stop_spawner(&x);
 		return rc;
+	}
 	rc = c->fn(&x);
 	if (x.dir != NULL)
 		dir_close(x.dir);
 	if (x.usersfd != -1)
 		close(x.usersfd);
+	stop_spawner(&x);
 	return rc;
 }

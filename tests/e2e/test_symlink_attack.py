@@ -18,14 +18,18 @@ A hand-over of a directory left by an earlier user of the name (userdel
 Needs root (real uids); skipped with the reason printed otherwise.
 """
 import os
+import re
 import shutil
+import sqlite3
 import stat
+import subprocess
 import sys
-import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Closed, Server, is_root  # noqa: E402
+from mkharness import (Closed, Server, children_of, ctl_path, is_root,  # noqa: E402
+                       proc_uid)
 
 MESSAGE = 'From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n'
 PASSWD = b'root:x:0:0:root:/root:/bin/bash\n'
@@ -330,6 +334,81 @@ class WorkerUid(unittest.TestCase):
             p = s.ctl('userdel', 'erin', check=False)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertFalse(os.path.lexists(home))
+
+    def test_worker_is_the_user_and_holds_no_hash(self):
+        """While a delivery worker waits for the rest of the message on
+        stdin: it runs as the user's uid (all four ids), holds no
+        descriptor of directory.db, and no password hash is anywhere in
+        its memory - while its root parent's memory does hold one (the
+        control that the scan can see them)."""
+        with Server(users={'erin': 'pw-erin', 'frank': 'pw-frank'},
+                    start=False) as s:
+            s.ctl('deliver', 'erin', stdin=MESSAGE)
+            home = os.path.join(s.data_dir, 'users', 'erin')
+            uid = os.stat(home).st_uid
+            db = sqlite3.connect(os.path.join(s.data_dir, 'directory.db'))
+            hashes = [h.encode() for (h,) in
+                      db.execute('SELECT hash FROM users')]
+            db.close()
+            self.assertEqual(len(hashes), 2)
+            p = subprocess.Popen([ctl_path(), '-c', s.conf, 'deliver', 'erin'],
+                                 stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            try:
+                p.stdin.write(b'Subject: slow\r\n')
+                p.stdin.flush()
+                worker = None
+                deadline = time.time() + 10
+                while worker is None and time.time() < deadline:
+                    for k in children_of(p.pid):
+                        if proc_uid(k) == [uid] * 4:
+                            worker = k
+                    time.sleep(0.02)
+                self.assertIsNotNone(worker, 'no worker with uid %d' % uid)
+                fds = {}
+                for fd in os.listdir('/proc/%d/fd' % worker):
+                    try:
+                        fds[fd] = os.readlink('/proc/%d/fd/%s' % (worker, fd))
+                    except OSError:
+                        pass
+                for fd, target in fds.items():
+                    self.assertNotIn('directory.db', target)
+                    self.assertTrue(target.startswith('pipe:') or
+                                    target.startswith(s.data_dir), fds)
+                self.assertEqual(scan(worker, hashes), [])
+                self.assertNotEqual(scan(p.pid, hashes), [],
+                                    'control: the root parent read a hash')
+                p.stdin.write(b'\r\nbody\r\n')
+                p.stdin.close()
+                self.assertEqual(p.wait(timeout=30), 0, p.stderr.read())
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                p.stdout.close()
+                p.stderr.close()
+
+
+def scan(pid, needles):
+    """The needles found in pid's writable memory."""
+    found = set()
+    with open('/proc/%d/maps' % pid) as maps, \
+            open('/proc/%d/mem' % pid, 'rb', 0) as mem:
+        for line in maps:
+            m = re.match(r'([0-9a-f]+)-([0-9a-f]+) (\S+)', line)
+            if m is None or 'w' not in m.group(3) or 'r' not in m.group(3):
+                continue
+            lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            for n in needles:
+                if n in data:
+                    found.add(n)
+    return sorted(found)
 
 
 if __name__ == '__main__':
