@@ -749,7 +749,8 @@ spawner(struct ctx *x, int sock)
 		q.ident[sizeof(q.ident) - 1] = '\0';
 		q.rights[sizeof(q.rights) - 1] = '\0';
 		int status = x->usersfd == -1 ? W_BROKEN : run_worker(x, &q);
-		if (send(sock, &status, sizeof(status), 0) != sizeof(status))
+		if (send(sock, &status, sizeof(status), MSG_NOSIGNAL) !=
+		    sizeof(status))
 			_exit(1);
 	}
 }
@@ -808,7 +809,8 @@ as_user(struct ctx *x, const struct work_req *q)
 	/* The worker writes to the same stdout: ours goes first. */
 	fflush(stdout);
 	fflush(stderr);
-	if (send(x->wsock, q, sizeof(*q), 0) != (ssize_t)sizeof(*q)) {
+	if (send(x->wsock, q, sizeof(*q), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(*q)) {
 		errmsg("worker spawner: %s", strerror(errno));
 		return -1;
 	}
@@ -1216,28 +1218,29 @@ struct check_ctx {
 };
 
 static int
-check_work(struct ctx *x, const struct work_req *u)
+check_work(struct ctx *x, const struct work_req *q)
 {
+	const char *name = q->name;
 	struct quota_usage kept, actual;
 	struct store *s;
-	int rc = user_store_open(x, u->name, false, &s);
+	int rc = user_store_open(x, name, false, &s);
 
 	if (rc != 0)
 		return rc < 0 ? EX_FAIL : W_NOSTORE;
 	rc = store_quota_recompute(s, &kept, &actual);
 	store_close(s);
 	if (rc != 0) {
-		errmsg("%s: recount failed", u->name);
+		errmsg("%s: recount failed", name);
 		return EX_FAIL;
 	}
 	if (kept.storage == actual.storage && kept.messages == actual.messages) {
-		printf("%s: ok (%llu bytes, %llu messages)\n", u->name,
+		printf("%s: ok (%llu bytes, %llu messages)\n", name,
 		    (unsigned long long)actual.storage,
 		    (unsigned long long)actual.messages);
 		return EX_OK_;
 	}
 	printf("%s: DRIFT: kept %llu bytes / %llu messages, actual %llu bytes / "
-	    "%llu messages (corrected)\n", u->name,
+	    "%llu messages (corrected)\n", name,
 	    (unsigned long long)kept.storage, (unsigned long long)kept.messages,
 	    (unsigned long long)actual.storage,
 	    (unsigned long long)actual.messages);
@@ -1253,7 +1256,6 @@ check_one(const struct dir_user *u, void *arg)
 
 	work_init(k->x, &q, WORK_CHECK, u);
 	rc = as_user(k->x, &q);
-
 	if (rc == W_DRIFT)
 		k->drift++;
 	else if (rc != EX_OK_ && rc != W_NOSTORE)
