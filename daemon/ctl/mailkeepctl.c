@@ -737,8 +737,7 @@ spawner(struct ctx *x, int sock)
 	ssize_t n;
 
 	close_all_fds_except(3, &sock, 1);
-	x->usersfd = -1;
-	(void)users_fd(x);
+	x->usersfd = -1;	/* opened at the first request */
 	for (;;) {
 		if ((n = recv(sock, &q, sizeof(q), 0)) == -1 && errno == EINTR)
 			continue;
@@ -748,7 +747,7 @@ spawner(struct ctx *x, int sock)
 		q.mailbox[sizeof(q.mailbox) - 1] = '\0';
 		q.ident[sizeof(q.ident) - 1] = '\0';
 		q.rights[sizeof(q.rights) - 1] = '\0';
-		int status = x->usersfd == -1 ? W_BROKEN : run_worker(x, &q);
+		int status = users_fd(x) == -1 ? W_BROKEN : run_worker(x, &q);
 		if (send(sock, &status, sizeof(status), MSG_NOSIGNAL) !=
 		    sizeof(status))
 			_exit(1);

@@ -339,8 +339,8 @@ class WorkerUid(unittest.TestCase):
         """While a delivery worker waits for the rest of the message on
         stdin: it runs as the user's uid (all four ids), holds no
         descriptor of directory.db, and no password hash is anywhere in
-        its memory - while its root parent's memory does hold one (the
-        control that the scan can see them)."""
+        its memory or its spawner's - while its root parent's memory does
+        hold one (the control that the scan can see them)."""
         with Server(users={'erin': 'pw-erin', 'frank': 'pw-frank'},
                     start=False) as s:
             s.ctl('deliver', 'erin', stdin=MESSAGE)
@@ -377,6 +377,12 @@ class WorkerUid(unittest.TestCase):
                     self.assertTrue(target.startswith('pipe:') or
                                     target.startswith(s.data_dir), fds)
                 self.assertEqual(scan(worker, hashes), [])
+                # nor in the spawner that forked it (root, forked before
+                # directory.db was opened)
+                spawners = [k for k in children_of(p.pid)
+                            if k != worker and proc_uid(k) == [0] * 4]
+                self.assertEqual(len(spawners), 1)
+                self.assertEqual(scan(spawners[0], hashes), [])
                 self.assertNotEqual(scan(p.pid, hashes), [],
                                     'control: the root parent read a hash')
                 p.stdin.write(b'\r\nbody\r\n')
