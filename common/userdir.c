@@ -48,7 +48,7 @@ userdir_users_open(const char *users_path, bool root, char *err,
 }
 
 int
-userdir_open(int usersfd, const char *name, bool create, bool chown,
+userdir_open(int usersfd, const char *name, bool create, bool hand_over,
     uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	struct stat st;
@@ -75,7 +75,7 @@ userdir_open(int usersfd, const char *name, bool create, bool chown,
 		close(fd);
 		return -1;
 	}
-	if (chown && (st.st_uid != uid || st.st_gid != gid)) {
+	if (hand_over && (st.st_uid != uid || st.st_gid != gid)) {
 		/* Left by an earlier user of that name (userdel --keep-mail):
 		 * its contents go to the new owner, link by link never
 		 * followed. */

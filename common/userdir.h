@@ -23,18 +23,19 @@
 #include <sys/types.h>
 
 /* Opens data_dir/users (a directory root owns, with no write bit for
- * group or others when chown is true).  -1 with a message in err. */
+ * group or others, checked when root is true).  -1 with a message in
+ * err. */
 int  userdir_users_open(const char *users_path, bool root, char *err,
 	size_t errlen);
 
 /* users/<name> as a descriptor (O_NOFOLLOW | O_DIRECTORY): created 0700
- * when missing and create is set; when chown is set (root), handed to
+ * when missing and create is set; when hand_over is set (root), given to
  * uid:gid if someone else owns it, with everything beneath it (a
  * directory left by an earlier user of that name), and made 0700.
  * A symbolic link in place of the directory is refused (ELOOP).
  * Returns the descriptor, or -1 with a message in err (and errno; ENOENT
  * when it is missing and create is false). */
-int  userdir_open(int usersfd, const char *name, bool create, bool chown,
+int  userdir_open(int usersfd, const char *name, bool create, bool hand_over,
 	uid_t uid, gid_t gid, char *err, size_t errlen);
 
 /* Hands everything beneath the directory dfd to uid:gid without
