@@ -224,11 +224,12 @@ db_configure(struct sqldb *db, bool fsync)
 	return pragma_str(db, "PRAGMA trusted_schema=OFF", NULL, 0);
 }
 
-int
-db_open(struct sqldb *db, const char *path, bool create, bool fsync,
-    char *err, size_t errlen)
+/* extra: more SQLITE_OPEN_* flags (SQLITE_OPEN_NOFOLLOW). */
+static int
+db_open_flags(struct sqldb *db, const char *path, bool create, bool fsync,
+    int extra, char *err, size_t errlen)
 {
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | extra;
 	mode_t old;
 	int rc;
 
@@ -252,6 +253,13 @@ db_open(struct sqldb *db, const char *path, bool create, bool fsync,
 		return -1;
 	}
 	return 0;
+}
+
+int
+db_open(struct sqldb *db, const char *path, bool create, bool fsync,
+    char *err, size_t errlen)
+{
+	return db_open_flags(db, path, create, fsync, 0, err, errlen);
 }
 
 void
@@ -391,8 +399,8 @@ store_setup(struct store *s, bool fresh, const struct store_init_folder *init,
 	return db_txn_leave(&s->db, t, rc);
 }
 
-int
-store_open_with(const char *path, bool create, bool fsync,
+static int
+store_open_flags(const char *path, bool create, bool fsync, int extra,
     const struct store_init_folder *init, size_t ninit,
     const struct db_migration *mig, size_t nmig,
     struct store **out, char *err, size_t errlen)
@@ -401,7 +409,8 @@ store_open_with(const char *path, bool create, bool fsync,
 	int from = 0;
 
 	*out = NULL;
-	if (db_open(&s->db, path, create, fsync, err, errlen) != 0) {
+	if (db_open_flags(&s->db, path, create, fsync, extra, err,
+	    errlen) != 0) {
 		free(s);
 		return -1;
 	}
@@ -417,12 +426,31 @@ store_open_with(const char *path, bool create, bool fsync,
 }
 
 int
+store_open_with(const char *path, bool create, bool fsync,
+    const struct store_init_folder *init, size_t ninit,
+    const struct db_migration *mig, size_t nmig,
+    struct store **out, char *err, size_t errlen)
+{
+	return store_open_flags(path, create, fsync, 0, init, ninit, mig, nmig,
+	    out, err, errlen);
+}
+
+int
 store_open(const char *path, bool create, bool fsync,
     const struct store_init_folder *init, size_t ninit,
     struct store **out, char *err, size_t errlen)
 {
 	return store_open_with(path, create, fsync, init, ninit,
 	    store_migrations, store_nmigrations, out, err, errlen);
+}
+
+int
+store_open_nofollow(const char *path, bool create, bool fsync,
+    const struct store_init_folder *init, size_t ninit,
+    struct store **out, char *err, size_t errlen)
+{
+	return store_open_flags(path, create, fsync, SQLITE_OPEN_NOFOLLOW,
+	    init, ninit, store_migrations, store_nmigrations, out, err, errlen);
 }
 
 void

@@ -64,6 +64,13 @@ struct store_init_folder {
 int  store_open(const char *path, bool create, bool fsync,
 	const struct store_init_folder *init, size_t ninit,
 	struct store **out, char *err, size_t errlen);
+/* store_open() that refuses a symbolic link as the database file or in
+ * its path (SQLITE_OPEN_NOFOLLOW; SQLite checks every component, so give
+ * a path relative to a directory one has fchdir()ed into).  For code
+ * that opens a user's store on the user's behalf (mailkeepctl). */
+int  store_open_nofollow(const char *path, bool create, bool fsync,
+	const struct store_init_folder *init, size_t ninit,
+	struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);

@@ -20,18 +20,20 @@
 #include "common/config.h"
 #include "common/imap.h"
 #include "common/log.h"
+#include "common/privsep.h"
+#include "common/userdir.h"
 #include "common/util.h"
 #include "store/directory.h"
 #include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -52,6 +54,10 @@ struct ctx {
 	struct directory *dir;
 	int               argc;
 	char            **argv;		/* the command's arguments */
+	int               usersfd;	/* data_dir/users, or -1 until needed */
+	int               udir;		/* in a worker: users/<name>, or -1 */
+	pid_t             spawner;	/* of the workers, or -1 */
+	int               wsock;	/* to the spawner, or -1 */
 };
 
 struct command {
@@ -60,6 +66,7 @@ struct command {
 	const char *help;
 	int       (*fn)(struct ctx *);
 	bool        needs_instance;
+	bool        workers;	/* works in users' directories (as_user) */
 };
 
 static const struct command *find_command(const char *name);
@@ -212,6 +219,9 @@ get_user(struct ctx *x, const char *name, struct dir_user *u)
 {
 	switch (dir_user_get(x->dir, name, u)) {
 	case 0:
+		/* No caller needs the hash; workers forked later must not
+		 * carry it. */
+		explicit_bzero(u->hash, sizeof(u->hash));
 		return 0;
 	case MK_NOTFOUND:
 		errmsg("no such user: %s", name);
@@ -562,6 +572,356 @@ cmd_init(struct ctx *x)
 	return EX_OK_;
 }
 
+/* ---- working in a user's directory: as that user ---- */
+
+/*
+ * data_dir/users/<name>/ belongs to the user's uid, whose mailbox
+ * process can put a link (to /etc/shadow, say) in place of store.db, its
+ * -wal or -shm file at any moment.  So nothing here opens, creates,
+ * chowns or walks anything inside it as root.  A command that works on a
+ * user's store has a worker do it (as_user), which drops to the user's
+ * uid and gid (verified), opens users/<name> with O_NOFOLLOW relative to
+ * users/, checks it is the user's own directory, fchdir()s into it and
+ * opens the store by its bare name, refusing links (user_store_open).
+ * The worker prints its own output and reports through its exit status.
+ *
+ * The worker parses a file the user wrote, so it must hold nothing
+ * worth stealing: workers are forked by a spawner that is itself forked
+ * before directory.db is opened (start_spawner), so no password hash
+ * was ever in their memory, and they keep no descriptor but stdin,
+ * stdout, stderr and users/.  The root parent sends the spawner one
+ * request per worker (struct work_req, over a socketpair; both sides
+ * are this same root program) and gets the exit status back.
+ *
+ * What root itself does to the entry users/<name> (create it, hand it
+ * over, remove it once empty) goes through common/userdir.h.
+ */
+
+/* Worker exit statuses beyond the command's own (EX_*, DX_*). */
+#define W_NOSTORE 40	/* the user has no store yet (message printed) */
+#define W_DRIFT   41	/* quota-check: counters corrected */
+#define W_BROKEN  42	/* the worker could not become the user */
+
+enum work_op {
+	WORK_QUOTA = 1,		/* print the quota usage */
+	WORK_CHECK,		/* quota-check one user */
+	WORK_ACL,		/* list, or set one entry */
+	WORK_DELIVER,		/* the message on stdin */
+	WORK_REMOVE,		/* empty users/<name> (userdel) */
+};
+
+struct work_req {
+	uint32_t op;			/* enum work_op */
+	uint32_t uid;			/* the worker runs as uid:uid */
+	char     name[MK_USER_MAX];	/* users/<name> */
+	int64_t  quota_storage;		/* QUOTA, DELIVER: the user's limits */
+	int64_t  quota_messages;
+	bool     has_mailbox;		/* ACL: one mailbox; DELIVER: --mailbox */
+	char     mailbox[MK_MBOX_NAME_MAX];
+	char     ident[MK_USER_MAX];	/* ACL: "" lists, else sets */
+	char     rights[16];
+};
+
+static int show_quota_work(struct ctx *x, const struct work_req *q);
+static int check_work(struct ctx *x, const struct work_req *q);
+static int acl_work(struct ctx *x, const struct work_req *q);
+static int deliver_work(struct ctx *x, const struct work_req *q);
+static int remove_work(struct ctx *x, const struct work_req *q);
+
+static uid_t
+mail_uid(const struct ctx *x, const struct dir_user *u)
+{
+	return x->cfg.mail_uid_base + u->id;
+}
+
+/* A request about user u, the rest zeroed. */
+static void
+work_init(struct ctx *x, struct work_req *q, enum work_op op,
+    const struct dir_user *u)
+{
+	memset(q, 0, sizeof(*q));
+	q->op = op;
+	q->uid = mail_uid(x, u);
+	mk_strlcpy(q->name, u->name, sizeof(q->name));
+	q->quota_storage = u->quota_storage;
+	q->quota_messages = u->quota_messages;
+}
+
+/* data_dir/users, opened once (root-owned, checked). */
+static int
+users_fd(struct ctx *x)
+{
+	char path[PATH_MAX], err[PATH_MAX + 128];
+
+	if (x->usersfd >= 0)
+		return x->usersfd;
+	if (config_path(&x->cfg, path, sizeof(path), "users") == -1) {
+		errmsg("data directory path too long");
+		return -1;
+	}
+	if ((x->usersfd = userdir_users_open(path, geteuid() == 0, err,
+	    sizeof(err))) == -1)
+		errmsg("%s", err);
+	return x->usersfd;
+}
+
+/* setgroups, setresgid, setresuid (priv_drop, which also checks root
+ * cannot be regained), then every id read back.  As an ordinary user
+ * (development mode) there is nothing to drop. */
+static bool
+become(uid_t uid)
+{
+	uid_t r, e, sv;
+	gid_t rg, eg, sg, groups[8];
+
+	if (geteuid() != 0 || uid == 0)
+		return true;
+	priv_drop(uid, (gid_t)uid, NULL);
+	return getresuid(&r, &e, &sv) == 0 && r == uid && e == uid &&
+	    sv == uid && getresgid(&rg, &eg, &sg) == 0 && rg == (gid_t)uid &&
+	    eg == (gid_t)uid && sg == (gid_t)uid &&
+	    getgroups((int)nitems(groups), groups) == 1 &&
+	    groups[0] == (gid_t)uid;
+}
+
+/* The worker, forked by the spawner. */
+static void __attribute__((noreturn))
+worker(struct ctx *x, const struct work_req *q)
+{
+	int keep[1] = { x->usersfd };
+	struct stat st;
+	int rc;
+
+	close_all_fds_except(3, keep, 1);
+	if (!become(q->uid)) {
+		errmsg("could not become uid %u", (unsigned)q->uid);
+		_exit(W_BROKEN);
+	}
+	x->udir = openat(x->usersfd, q->name, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (x->udir == -1 && errno != ENOENT) {
+		errmsg("users/%s: %s", q->name, errno == ELOOP ||
+		    errno == ENOTDIR ? "not a directory (a link or a file is "
+		    "in its place): refused" : strerror(errno));
+		_exit(W_BROKEN);
+	}
+	close(x->usersfd);
+	x->usersfd = -1;
+	if (x->udir != -1) {
+		if (fstat(x->udir, &st) == -1) {
+			errmsg("users/%s: %s", q->name, strerror(errno));
+			_exit(W_BROKEN);
+		}
+		if (st.st_uid != geteuid()) {
+			errmsg("users/%s belongs to uid %u, not %u: refused (the "
+			    "server hands it over at the user's next login or "
+			    "delivery)", q->name, (unsigned)st.st_uid,
+			    (unsigned)geteuid());
+			_exit(W_BROKEN);
+		}
+		/* The store is then opened by its bare name: SQLite sees a
+		 * path whose every component is a real directory. */
+		if (fchdir(x->udir) == -1) {
+			errmsg("users/%s: %s", q->name, strerror(errno));
+			_exit(W_BROKEN);
+		}
+	}
+	switch (q->op) {
+	case WORK_QUOTA:   rc = show_quota_work(x, q); break;
+	case WORK_CHECK:   rc = check_work(x, q); break;
+	case WORK_ACL:     rc = acl_work(x, q); break;
+	case WORK_DELIVER: rc = deliver_work(x, q); break;
+	case WORK_REMOVE:  rc = remove_work(x, q); break;
+	default:           rc = W_BROKEN; break;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	_exit(rc);
+}
+
+/* One worker for q; its exit status (W_BROKEN if it died). */
+static int
+run_worker(struct ctx *x, const struct work_req *q)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == -1) {
+		errmsg("fork: %s", strerror(errno));
+		return W_BROKEN;
+	}
+	if (pid == 0)
+		worker(x, q);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return W_BROKEN;
+	if (WIFSIGNALED(status)) {
+		errmsg("the worker for %s died of signal %d", q->name,
+		    WTERMSIG(status));
+		return W_BROKEN;
+	}
+	return WEXITSTATUS(status);
+}
+
+/* The spawner: what the config gave, users/ and nothing else. */
+static void __attribute__((noreturn))
+spawner(struct ctx *x, int sock)
+{
+	struct work_req q;
+	ssize_t n;
+
+	close_all_fds_except(3, &sock, 1);
+	x->usersfd = -1;	/* opened at the first request */
+	for (;;) {
+		if ((n = recv(sock, &q, sizeof(q), 0)) == -1 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(q))
+			_exit(n == 0 ? 0 : 1);	/* 0: the parent is done */
+		q.name[sizeof(q.name) - 1] = '\0';
+		q.mailbox[sizeof(q.mailbox) - 1] = '\0';
+		q.ident[sizeof(q.ident) - 1] = '\0';
+		q.rights[sizeof(q.rights) - 1] = '\0';
+		int status = users_fd(x) == -1 ? W_BROKEN : run_worker(x, &q);
+		if (send(sock, &status, sizeof(status), MSG_NOSIGNAL) !=
+		    sizeof(status))
+			_exit(1);
+	}
+}
+
+/* Forks the spawner: called before directory.db is opened. */
+static int
+start_spawner(struct ctx *x)
+{
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		errmsg("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((x->spawner = fork()) == -1) {
+		errmsg("fork: %s", strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (x->spawner == 0) {
+		close(sp[0]);
+		spawner(x, sp[1]);
+	}
+	close(sp[1]);
+	x->wsock = sp[0];
+	return 0;
+}
+
+static void
+stop_spawner(struct ctx *x)
+{
+	if (x->spawner <= 0)
+		return;
+	close(x->wsock);
+	x->wsock = -1;
+	while (waitpid(x->spawner, NULL, 0) == -1 && errno == EINTR)
+		;
+	x->spawner = -1;
+}
+
+/* Has a worker carry out q; returns its status, or -1 if it could not
+ * run or become the user (message printed). */
+static int
+as_user(struct ctx *x, const struct work_req *q)
+{
+	int status;
+	ssize_t n;
+
+	if (x->wsock == -1) {
+		errmsg("no worker spawner (internal error)");
+		return -1;
+	}
+	/* The worker writes to the same stdout: ours goes first. */
+	fflush(stdout);
+	fflush(stderr);
+	if (send(x->wsock, q, sizeof(*q), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(*q)) {
+		errmsg("worker spawner: %s", strerror(errno));
+		return -1;
+	}
+	while ((n = recv(x->wsock, &status, sizeof(status), 0)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(status)) {
+		errmsg("worker spawner: no answer");
+		return -1;
+	}
+	return status == W_BROKEN ? -1 : status;
+}
+
+/* In a worker: the user's store in the current directory (users/<name>).
+ * store.db, store.db-wal and store.db-shm must each be missing or a
+ * regular file of our own uid: a link, or anything else, is refused
+ * before SQLite could follow it.  1 (message printed) if there is no
+ * store and create is false. */
+static int
+user_store_open(struct ctx *x, const char *name, bool create,
+    struct store **s)
+{
+	static const char *const files[] = {
+		"store.db", "store.db-wal", "store.db-shm",
+	};
+	const struct store_init_folder init[] = {
+		{ x->cfg.folder_drafts, SPECIAL_USE_DRAFTS },
+		{ x->cfg.folder_sent, SPECIAL_USE_SENT },
+		{ x->cfg.folder_trash, SPECIAL_USE_TRASH },
+		{ x->cfg.folder_junk, SPECIAL_USE_JUNK },
+	};
+	struct store_init_folder use[nitems(init)];
+	char err[256];
+	struct stat st;
+	size_t n = 0;
+
+	if (x->udir == -1 && !create) {
+		printf("%s has no mail stored yet (the store is created at the "
+		    "first login)\n", name);
+		return 1;
+	}
+	if (x->udir == -1) {
+		errmsg("users/%s is missing", name);
+		return -1;
+	}
+	for (size_t i = 0; i < nitems(files); i++) {
+		if (fstatat(x->udir, files[i], &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno != ENOENT) {
+				errmsg("users/%s/%s: %s", name, files[i],
+				    strerror(errno));
+				return -1;
+			}
+			if (i == 0 && !create) {
+				printf("%s has no mail stored yet (the store is "
+				    "created at the first login)\n", name);
+				return 1;
+			}
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+			errmsg("users/%s/%s is not a regular file of uid %u "
+			    "(a link?): refused", name, files[i],
+			    (unsigned)geteuid());
+			return -1;
+		}
+	}
+	/* An empty name in the config means: don't create that folder. */
+	for (size_t i = 0; create && i < nitems(init); i++)
+		if (init[i].name[0] != '\0')
+			use[n++] = init[i];
+	if (store_open_nofollow("store.db", create, x->cfg.fsync, use, n, s,
+	    err, sizeof(err)) != 0) {
+		errmsg("users/%s/%s", name, err);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- users ---- */
 
 static int
@@ -601,23 +961,60 @@ cmd_useradd(struct ctx *x)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+remove_work(struct ctx *x, const struct work_req *q)
 {
-	(void)st;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) == -1)
-		fprintf(stderr, "mailkeepctl: remove %s: %s\n", path,
-		    strerror(errno));
-	return 0;
+	(void)q;
+	return x->udir == -1 || userdir_remove_contents(x->udir) == 0 ?
+	    EX_OK_ : EX_FAIL;
+}
+
+/* users/<name> goes: its contents removed by a worker running as the
+ * directory's owner (never following a link), then the emptied entry
+ * by root, relative to users/.  Anything else in its place (a link) is
+ * unlinked itself, never followed. */
+static int
+remove_user_dir(struct ctx *x, const char *name, bool keep)
+{
+	struct work_req q = { .op = WORK_REMOVE };
+	struct stat st;
+	int fd = users_fd(x);
+
+	if (fd == -1)
+		return EX_FAIL;
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? EX_OK_ : EX_FAIL;
+	if (keep) {
+		printf("mail kept in %s/users/%s\n", x->cfg.data_dir, name);
+		return EX_OK_;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(fd, name, 0) == -1) {
+			errmsg("remove users/%s: %s", name, strerror(errno));
+			return EX_FAIL;
+		}
+		printf("removed users/%s (not a directory: the entry itself)\n",
+		    name);
+		return EX_OK_;
+	}
+	q.uid = st.st_uid;
+	mk_strlcpy(q.name, name, sizeof(q.name));
+	if (as_user(x, &q) != EX_OK_) {
+		errmsg("users/%s: not everything in it could be removed", name);
+		return EX_FAIL;
+	}
+	if (unlinkat(fd, name, AT_REMOVEDIR) == -1) {
+		errmsg("remove users/%s: %s", name, strerror(errno));
+		return EX_FAIL;
+	}
+	return EX_OK_;
 }
 
 static int
 cmd_userdel(struct ctx *x)
 {
 	bool keep = take_flag(x, "--keep-mail");
-	char name[MK_USER_MAX], rel[MK_USER_MAX + 8], path[PATH_MAX];
+	char name[MK_USER_MAX];
 	struct dir_user u;
-	struct stat st;
 	int rc;
 
 	if (has_stray_option(x) || x->argc != 1)
@@ -630,16 +1027,9 @@ cmd_userdel(struct ctx *x)
 		errmsg("deleting %s: %s", name, dir_errmsg(x->dir));
 		return EX_FAIL;
 	}
-	snprintf(rel, sizeof(rel), "users/%s", name);
-	if (config_path(&x->cfg, path, sizeof(path), rel) == 0 &&
-	    lstat(path, &st) == 0) {
-		if (keep)
-			printf("mail kept in %s\n", path);
-		else
-			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	}
+	rc = remove_user_dir(x, name, keep);
 	printf("user %s deleted\n", name);
-	return EX_OK_;
+	return rc;
 }
 
 static void
@@ -818,37 +1208,13 @@ cmd_quota(struct ctx *x)
 
 /* ---- a user's store ---- */
 
-/* Opens name's store; 1 (and a message) if the user has none yet. */
 static int
-open_store(struct ctx *x, const char *name, struct store **s)
-{
-	char rel[MK_USER_MAX + 32], path[PATH_MAX], err[256];
-
-	snprintf(rel, sizeof(rel), "users/%s/store.db", name);
-	if (config_path(&x->cfg, path, sizeof(path), rel) != 0)
-		return -1;
-	if (access(path, F_OK) != 0) {
-		printf("%s has no mail stored yet (the store is created at the "
-		    "first login)\n", name);
-		return 1;
-	}
-	/* SQLite gives side files it creates the database file's owner, so
-	 * root opening it leaves it usable by the user's own uid. */
-	if (store_open(path, false, x->cfg.fsync, NULL, 0, s, err,
-	    sizeof(err)) != 0) {
-		errmsg("%s: %s", path, err);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-show_quota(struct ctx *x, const struct dir_user *u)
+show_quota_work(struct ctx *x, const struct work_req *w)
 {
 	struct quota_usage q = { 0, 0 };
 	struct store *s;
 	char lim[48], used[32];
-	int rc = open_store(x, u->name, &s);
+	int rc = user_store_open(x, w->name, false, &s);
 
 	if (rc < 0)
 		return EX_FAIL;
@@ -859,13 +1225,25 @@ show_quota(struct ctx *x, const struct dir_user *u)
 			return EX_FAIL;
 	}
 	human_kib((q.storage + 1023) / 1024, used, sizeof(used));
-	quota_str(u->quota_storage, x->cfg.quota_storage, true, lim, sizeof(lim));
-	printf("%s: storage %s used of %s\n", u->name, used, lim);
-	quota_str(u->quota_messages, x->cfg.quota_messages, false, lim,
+	quota_str(w->quota_storage, x->cfg.quota_storage, true, lim, sizeof(lim));
+	printf("%s: storage %s used of %s\n", w->name, used, lim);
+	quota_str(w->quota_messages, x->cfg.quota_messages, false, lim,
 	    sizeof(lim));
-	printf("%s: messages %llu of %s\n", u->name,
+	printf("%s: messages %llu of %s\n", w->name,
 	    (unsigned long long)q.messages, lim);
 	return EX_OK_;
+}
+
+/* The usage is read by a worker as the user (as_user), which prints. */
+static int
+show_quota(struct ctx *x, const struct dir_user *u)
+{
+	struct work_req q;
+	int rc;
+
+	work_init(x, &q, WORK_QUOTA, u);
+	rc = as_user(x, &q);
+	return rc < 0 ? EX_FAIL : rc;
 }
 
 struct check_ctx {
@@ -875,36 +1253,48 @@ struct check_ctx {
 };
 
 static int
-check_one(const struct dir_user *u, void *arg)
+check_work(struct ctx *x, const struct work_req *q)
 {
-	struct check_ctx *k = arg;
+	const char *name = q->name;
 	struct quota_usage kept, actual;
 	struct store *s;
-	int rc = open_store(k->x, u->name, &s);
+	int rc = user_store_open(x, name, false, &s);
 
-	if (rc != 0) {
-		k->failed += rc < 0;
-		return 0;
-	}
+	if (rc != 0)
+		return rc < 0 ? EX_FAIL : W_NOSTORE;
 	rc = store_quota_recompute(s, &kept, &actual);
 	store_close(s);
 	if (rc != 0) {
-		errmsg("%s: recount failed", u->name);
-		k->failed++;
-		return 0;
+		errmsg("%s: recount failed", name);
+		return EX_FAIL;
 	}
 	if (kept.storage == actual.storage && kept.messages == actual.messages) {
-		printf("%s: ok (%llu bytes, %llu messages)\n", u->name,
+		printf("%s: ok (%llu bytes, %llu messages)\n", name,
 		    (unsigned long long)actual.storage,
 		    (unsigned long long)actual.messages);
-		return 0;
+		return EX_OK_;
 	}
-	k->drift++;
 	printf("%s: DRIFT: kept %llu bytes / %llu messages, actual %llu bytes / "
-	    "%llu messages (corrected)\n", u->name,
+	    "%llu messages (corrected)\n", name,
 	    (unsigned long long)kept.storage, (unsigned long long)kept.messages,
 	    (unsigned long long)actual.storage,
 	    (unsigned long long)actual.messages);
+	return W_DRIFT;
+}
+
+static int
+check_one(const struct dir_user *u, void *arg)
+{
+	struct check_ctx *k = arg;
+	struct work_req q;
+	int rc;
+
+	work_init(k->x, &q, WORK_CHECK, u);
+	rc = as_user(k->x, &q);
+	if (rc == W_DRIFT)
+		k->drift++;
+	else if (rc != EX_OK_ && rc != W_NOSTORE)
+		k->failed++;
 	return 0;
 }
 
@@ -940,45 +1330,6 @@ cmd_quota_check(struct ctx *x)
 #define DX_DATAERR  65
 #define DX_NOUSER   67
 #define DX_TEMPFAIL 75
-
-/* The user's directory and store, created (owned by the user's uid) if
- * this is the first mail, as the master would at a first login. */
-static int
-ensure_store(struct ctx *x, const struct dir_user *u, struct store **s)
-{
-	char rel[MK_USER_MAX + 32], dir[PATH_MAX], path[PATH_MAX + 16], err[256];
-	uid_t uid = x->cfg.mail_uid_base + u->id;
-	const struct store_init_folder init[] = {
-		{ x->cfg.folder_drafts, SPECIAL_USE_DRAFTS },
-		{ x->cfg.folder_sent, SPECIAL_USE_SENT },
-		{ x->cfg.folder_trash, SPECIAL_USE_TRASH },
-		{ x->cfg.folder_junk, SPECIAL_USE_JUNK },
-	};
-	struct store_init_folder use[4];
-	size_t n = 0;
-	bool fresh;
-
-	snprintf(rel, sizeof(rel), "users/%s", u->name);
-	if (config_path(&x->cfg, dir, sizeof(dir), rel) != 0)
-		return -1;
-	if (mkdir(dir, 0700) == 0 && geteuid() == 0 && chown(dir, uid, uid) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/store.db", dir);
-	fresh = access(path, F_OK) != 0;
-	for (size_t i = 0; i < nitems(init); i++)
-		if (init[i].name[0] != '\0')
-			use[n++] = init[i];
-	if (store_open(path, true, x->cfg.fsync, use, n, s, err,
-	    sizeof(err)) != 0) {
-		errmsg("%s: %s", path, err);
-		return -1;
-	}
-	if (fresh && geteuid() == 0 && chown(path, uid, uid) != 0) {
-		store_close(*s);
-		return -1;
-	}
-	return 0;
-}
 
 static char *
 read_message(size_t max, size_t *len)
@@ -1028,7 +1379,7 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 		return DX_TEMPFAIL;
 	}
 	stored = store_msg_prep_size(prep);
-	if (ensure_store(x, u, &s) != 0) {
+	if (user_store_open(x, u->name, true, &s) != 0) {
 		store_msg_prep_free(prep);
 		return DX_TEMPFAIL;
 	}
@@ -1069,24 +1420,18 @@ deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
 	return EX_OK_;
 }
 
+/* In a worker as the user: reads the message from stdin (nothing of it
+ * is read, let alone parsed, as root) and appends it. */
 static int
-cmd_deliver(struct ctx *x)
+deliver_work(struct ctx *x, const struct work_req *q)
 {
-	bool bad = false;
-	const char *mailbox = take_opt(x, "--mailbox", &bad);
-	char name[MK_USER_MAX];
-	struct dir_user u;
+	struct dir_user u = { .quota_storage = q->quota_storage,
+	    .quota_messages = q->quota_messages };
 	size_t len;
 	char *msg;
 	int rc;
 
-	if (bad || has_stray_option(x) || x->argc != 1)
-		return usage_of(find_command("deliver"));
-	if (!user_name(x->argv[0], name) ||
-	    dir_user_get(x->dir, name, &u) != 0) {
-		errmsg("%s: no such user", x->argv[0]);
-		return DX_NOUSER;
-	}
+	mk_strlcpy(u.name, q->name, sizeof(u.name));
 	if ((msg = read_message(x->cfg.max_message, &len)) == NULL) {
 		errmsg("message larger than max_message");
 		return DX_DATAERR;
@@ -1096,9 +1441,58 @@ cmd_deliver(struct ctx *x)
 		errmsg("empty message");
 		return DX_DATAERR;
 	}
-	rc = deliver_to(x, &u, mailbox, msg, len);
+	rc = deliver_to(x, &u, q->has_mailbox ? q->mailbox : NULL, msg, len);
 	free(msg);
 	return rc;
+}
+
+/* Root only makes sure users/<name> exists and is the user's (created,
+ * or handed over from an earlier owner, through descriptors: see
+ * common/userdir.h); a worker running as the user's uid reads the
+ * message, opens the store, parses and appends.  (The lmtp branch
+ * replaces this path.) */
+static int
+deliver_as_user(struct ctx *x, const struct dir_user *u, const char *want)
+{
+	char err[PATH_MAX + 128];
+	struct work_req q;
+	int fd, rc;
+
+	work_init(x, &q, WORK_DELIVER, u);
+	/* Too long for any mailbox name: INBOX, as for any bad target. */
+	if (want != NULL && strlen(want) < sizeof(q.mailbox)) {
+		q.has_mailbox = true;
+		mk_strlcpy(q.mailbox, want, sizeof(q.mailbox));
+	}
+	if (users_fd(x) == -1)
+		return DX_TEMPFAIL;
+	if ((fd = userdir_open(x->usersfd, u->name, true, geteuid() == 0, q.uid,
+	    (gid_t)q.uid, err, sizeof(err))) == -1) {
+		errmsg("%s", err);
+		return DX_TEMPFAIL;
+	}
+	close(fd);
+	rc = as_user(x, &q);
+	return rc < 0 ? DX_TEMPFAIL : rc;
+}
+
+static int
+cmd_deliver(struct ctx *x)
+{
+	bool bad = false;
+	const char *mailbox = take_opt(x, "--mailbox", &bad);
+	char name[MK_USER_MAX];
+	struct dir_user u;
+
+	if (bad || has_stray_option(x) || x->argc != 1)
+		return usage_of(find_command("deliver"));
+	if (!user_name(x->argv[0], name) ||
+	    dir_user_get(x->dir, name, &u) != 0) {
+		errmsg("%s: no such user", x->argv[0]);
+		return DX_NOUSER;
+	}
+	explicit_bzero(u.hash, sizeof(u.hash));
+	return deliver_as_user(x, &u, mailbox);
 }
 
 /* ---- access control lists ---- */
@@ -1163,15 +1557,49 @@ expand_rights(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
+/* In a worker as the user: list, or set one entry in the store. */
+static int
+acl_work(struct ctx *x, const struct work_req *j)
+{
+	struct acl_print p = { 0 };
+	struct store *s;
+	struct mbox m;
+	int rc = user_store_open(x, j->name, false, &s);
+
+	if (rc != 0)
+		return rc < 0 ? EX_FAIL : W_NOSTORE;
+	if (j->ident[0] == '\0') {
+		p.s = s;
+		p.mailbox = j->has_mailbox ? j->mailbox : NULL;
+		printf("%-32s %-24s %s\n", "MAILBOX", "IDENTIFIER", "RIGHTS");
+		rc = store_mbox_foreach(s, print_mbox_acl, &p);
+		store_close(s);
+		if (p.n == 0)
+			printf("(%s shares nothing%s%s)\n", j->name,
+			    p.mailbox ? " in " : "", p.mailbox ? p.mailbox : "");
+		return rc == 0 ? EX_OK_ : EX_FAIL;
+	}
+	if (store_mbox_find(s, j->mailbox, &m) != 0) {
+		errmsg("%s has no mailbox %s", j->name, j->mailbox);
+		store_close(s);
+		return EX_FAIL;
+	}
+	rc = store_acl_set(s, m.id, j->ident, j->rights);
+	store_close(s);
+	if (rc != 0) {
+		errmsg("setting the ACL failed");
+		return EX_FAIL;
+	}
+	return EX_OK_;
+}
+
 static int
 cmd_acl(struct ctx *x)
 {
-	struct acl_print p = { 0 };
 	char name[MK_USER_MAX], ident[MK_USER_MAX], mbox[MK_MBOX_NAME_MAX];
 	char rights[16];
 	struct dir_user u, g;
-	struct store *s;
-	struct mbox m;
+	struct work_req j;
 	int rc;
 
 	if (has_stray_option(x) || (x->argc != 1 && x->argc != 2 &&
@@ -1181,26 +1609,18 @@ cmd_acl(struct ctx *x)
 		return EX_BADINPUT;
 	if ((rc = get_user(x, name, &u)) != 0)
 		return rc;
-	if ((rc = open_store(x, name, &s)) != 0)
-		return rc < 0 ? EX_FAIL : EX_OK_;
+	work_init(x, &j, WORK_ACL, &u);
 	if (x->argc < 4) {
-		p.s = s;
-		if (x->argc == 2 && store_mbox_canon(x->argv[1], mbox,
-		    sizeof(mbox)) == 0)
-			p.mailbox = mbox;
-		printf("%-32s %-24s %s\n", "MAILBOX", "IDENTIFIER", "RIGHTS");
-		rc = store_mbox_foreach(s, print_mbox_acl, &p);
-		store_close(s);
-		if (p.n == 0)
-			printf("(%s shares nothing%s%s)\n", name,
-			    p.mailbox ? " in " : "", p.mailbox ? p.mailbox : "");
-		return rc == 0 ? EX_OK_ : EX_FAIL;
+		if (x->argc == 2 && store_mbox_canon(x->argv[1], j.mailbox,
+		    sizeof(j.mailbox)) == 0)
+			j.has_mailbox = true;
+		rc = as_user(x, &j);
+		return rc < 0 ? EX_FAIL : rc == W_NOSTORE ? EX_OK_ : rc;
 	}
-	/* acl NAME MAILBOX IDENTIFIER RIGHTS|none */
-	if (store_mbox_canon(x->argv[1], mbox, sizeof(mbox)) != 0 ||
-	    store_mbox_find(s, mbox, &m) != 0) {
+	/* acl NAME MAILBOX IDENTIFIER RIGHTS|none: the arguments are
+	 * checked here, the store is changed by the worker. */
+	if (store_mbox_canon(x->argv[1], mbox, sizeof(mbox)) != 0) {
 		errmsg("%s has no mailbox %s", name, x->argv[1]);
-		store_close(s);
 		return EX_FAIL;
 	}
 	if (strcmp(x->argv[2], "anyone") == 0)
@@ -1208,23 +1628,26 @@ cmd_acl(struct ctx *x)
 	else if (!user_name(x->argv[2], ident) || strcmp(ident, name) == 0 ||
 	    get_user(x, ident, &g) != 0) {
 		errmsg("identifier: 'anyone' or another existing user");
-		store_close(s);
 		return EX_BADINPUT;
 	}
 	if (strcmp(x->argv[3], "none") == 0)
 		rights[0] = '\0';
 	else if (!rights_ok(x->argv[3])) {
 		errmsg("rights: letters of lrswipkxtecda, or 'none'");
-		store_close(s);
 		return EX_BADINPUT;
 	} else
 		expand_rights(x->argv[3], rights, sizeof(rights));
-	rc = store_acl_set(s, m.id, ident, rights);
-	store_close(s);
+	j.has_mailbox = true;
+	mk_strlcpy(j.mailbox, mbox, sizeof(j.mailbox));
+	mk_strlcpy(j.ident, ident, sizeof(j.ident));
+	mk_strlcpy(j.rights, rights, sizeof(j.rights));
+	rc = as_user(x, &j);
+	if (rc == W_NOSTORE)
+		return EX_OK_;
+	if (rc != EX_OK_)
+		return rc < 0 ? EX_FAIL : rc;
 	/* The index the master consults follows the ACL. */
-	if (rc == 0)
-		rc = dir_share_set(x->dir, u.id, mbox, ident, rights);
-	if (rc != 0) {
+	if (dir_share_set(x->dir, u.id, mbox, ident, rights) != 0) {
 		errmsg("setting the ACL failed");
 		return EX_FAIL;
 	}
@@ -1348,7 +1771,8 @@ static const struct command commands[] = {
 	  "add a user; the password is prompted for, or read from stdin.",
 	  cmd_useradd, true },
 	{ "userdel", "NAME [--keep-mail]",
-	  "delete a user and, unless --keep-mail, their mail.", cmd_userdel, true },
+	  "delete a user and, unless --keep-mail, their mail.", cmd_userdel, true,
+	  true },
 	{ "users", "", "list the users: admin flag, quotas, password hash state.",
 	  cmd_users, true },
 	{ "passwd", "NAME [--password-stdin]", "set a user's password.",
@@ -1361,19 +1785,20 @@ static const struct command commands[] = {
 	  "show a user's quota limits and usage, or set them: a number\n"
 	  "(storage in KiB, or with M/G), 'unlimited', or 'default' (the\n"
 	  "configured default).  A running server applies new limits on\n"
-	  "SIGHUP (or at the user's next login).", cmd_quota, true },
+	  "SIGHUP (or at the user's next login).", cmd_quota, true, true },
 	{ "deliver", "NAME [--mailbox MAILBOX]",
 	  "deliver the message on standard input to a user (a local delivery\n"
 	  "agent for the MTA).  Exit status follows sysexits: 0 delivered,\n"
 	  "65 bad message, 67 no such user, 75 try again (quota full, error).",
-	  cmd_deliver, true },
+	  cmd_deliver, true, true },
 	{ "quota-check", "[NAME]",
 	  "recount the quota usage of one user (or all) and report any drift "
-	  "from the kept counters, correcting them.", cmd_quota_check, true },
+	  "from the kept counters, correcting them.", cmd_quota_check, true,
+	  true },
 	{ "acl", "NAME [MAILBOX [IDENTIFIER RIGHTS|none]]",
 	  "list the access control lists of a user's mailboxes, or set one "
 	  "entry (IDENTIFIER: another user or 'anyone'; RIGHTS: letters of "
-	  "lrswipkxtecda, RFC 4314).", cmd_acl, true },
+	  "lrswipkxtecda, RFC 4314).", cmd_acl, true, true },
 	{ "audit", "[--user NAME] [--limit N]",
 	  "show the impersonation audit trail (most recent N rows, default 50),\n"
 	  "optionally only the rows where NAME is the admin or the target.",
@@ -1426,7 +1851,7 @@ cmd_help(struct ctx *x)
 }
 
 static int
-open_instance(struct ctx *x)
+open_instance(struct ctx *x, bool workers)
 {
 	char err[512], path[PATH_MAX];
 	struct stat st;
@@ -1447,6 +1872,10 @@ open_instance(struct ctx *x)
 		    "instance made by 'mailkeepctl init'?", path, x->conf);
 		return EX_NOINSTANCE;
 	}
+	/* Before directory.db is opened: the workers' memory never holds a
+	 * password hash. */
+	if (workers && start_spawner(x) == -1)
+		return EX_FAIL;
 	if (dir_open(path, false, &x->dir, err, sizeof(err)) != 0) {
 		errmsg("%s: %s%s", path, err, access(path, R_OK | W_OK) == -1 ?
 		    " (run mailkeepctl as the instance's owner, or root)" : "");
@@ -1458,7 +1887,8 @@ open_instance(struct ctx *x)
 int
 main(int argc, char **argv)
 {
-	struct ctx x = { 0 };
+	struct ctx x = { .usersfd = -1, .udir = -1, .spawner = -1,
+	    .wsock = -1 };
 	const struct command *c;
 	const char *env = getenv("MAILKEEP_CONF");
 	int ch, rc;
@@ -1500,10 +1930,15 @@ main(int argc, char **argv)
 		x.argv[0] = (char *)(uintptr_t)c->name;
 		return cmd_help(&x);
 	}
-	if (c->needs_instance && (rc = open_instance(&x)) != 0)
+	if (c->needs_instance && (rc = open_instance(&x, c->workers)) != 0) {
+		stop_spawner(&x);
 		return rc;
+	}
 	rc = c->fn(&x);
 	if (x.dir != NULL)
 		dir_close(x.dir);
+	if (x.usersfd != -1)
+		close(x.usersfd);
+	stop_spawner(&x);
 	return rc;
 }

@@ -24,11 +24,11 @@
 #include "daemon/master/master.h"
 #include "daemon/mailbox/mailbox.h"
 #include "common/log.h"
+#include "common/userdir.h"
 #include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,50 +85,38 @@ mboxes_count(void)
 
 /* ---- the user's directory ---- */
 
-static uid_t fix_uid;
-
-static int
-fix_owner(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)flag;
-	(void)ftw;
-	if (st->st_uid != fix_uid && lchown(path, fix_uid, fix_uid) == -1)
-		log_warn("chown %s", path);
-	return 0;
-}
-
 /* data_dir/users/<name>, 0700, owned by the user's uid.  A directory left
  * by an earlier user of that name (userdel --keep-mail) is handed over to
- * the new uid. */
+ * the new uid.  The user's processes can replace anything inside it with
+ * a link, so nothing here names a path below users/ (common/userdir.h):
+ * the entry is opened with O_NOFOLLOW relative to users/, and a hand-over
+ * walks descriptors, never following a link or chowning a hard link. */
 static int
 user_dir(const struct dir_user *u, char *out, size_t outlen)
 {
-	char rel[MK_USER_MAX + 16];
+	char rel[MK_USER_MAX + 16], users[PATH_MAX], err[PATH_MAX + 128];
 	uid_t uid = master.cfg.mail_uid_base + u->id;
-	struct stat st;
+	int usersfd, fd;
 
 	snprintf(rel, sizeof(rel), "users/%s", u->name);
-	if (config_path(&master.cfg, out, outlen, rel) == -1) {
+	if (config_path(&master.cfg, out, outlen, rel) == -1 ||
+	    config_path(&master.cfg, users, sizeof(users), "users") == -1) {
 		log_warnx("path of %s's directory is too long", u->name);
 		return -1;
 	}
-	if (mkdir(out, 0700) == -1 && errno != EEXIST) {
-		log_warn("mkdir %s", out);
+	if ((usersfd = userdir_users_open(users, master.root, err,
+	    sizeof(err))) == -1) {
+		log_warnx("%s", err);
 		return -1;
 	}
-	if (lstat(out, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		log_warnx("%s is not a directory", out);
+	fd = userdir_open(usersfd, u->name, true, master.root, uid, uid, err,
+	    sizeof(err));
+	close(usersfd);
+	if (fd == -1) {
+		log_warnx("%s", err);
 		return -1;
 	}
-	if (master.root && st.st_uid != uid) {
-		fix_uid = uid;
-		if (nftw(out, fix_owner, 16, FTW_PHYS) == -1) {
-			log_warn("chown %s", out);
-			return -1;
-		}
-	}
-	if ((st.st_mode & 07777) != 0700 && chmod(out, 0700) == -1)
-		log_warn("chmod %s", out);
+	close(fd);
 	return 0;
 }
 
