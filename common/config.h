@@ -85,6 +85,16 @@ struct mk_config {
 
 	bool     fsync;			/* synchronous=FULL vs NORMAL */
 	int      verbose;
+
+	/* LMTP delivery (doc/lmtp.md). */
+	char     lmtp_socket[PATH_MAX];	/* "" = data_dir/lmtp, "none" = off */
+	unsigned lmtp_socket_mode;	/* permission bits of the socket */
+	char     lmtp_socket_group[64];	/* "" = leave root's group */
+	struct mk_listen lmtp_listen;	/* port 0: no TCP listener */
+	char     lmtp_domains[1024];	/* "" = any domain; else a list */
+	unsigned lmtp_max_recipients;	/* RCPTs per transaction */
+	unsigned lmtp_max_connections;
+	unsigned lmtp_timeout;		/* seconds waiting for a client */
 };
 
 /* Fills in every default. */
@@ -94,6 +104,12 @@ void config_defaults(struct mk_config *c);
 int  config_load(struct mk_config *c, const char *path, char *err, size_t errlen);
 /* Parses "addr:port" / "[v6]:port" into l; -1 on error. */
 int  config_parse_listen(struct mk_listen *l, const char *spec, bool tls);
+/* The LMTP socket's path (lmtp_socket, or data_dir/lmtp by default);
+ * -1 if LMTP over a unix socket is off or the path does not fit. */
+int  config_lmtp_socket(const struct mk_config *c, char *out, size_t outlen);
+/* True if domain is one of lmtp_domains (case-insensitive), or the
+ * list is empty. */
+bool config_lmtp_domain_ok(const struct mk_config *c, const char *domain);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

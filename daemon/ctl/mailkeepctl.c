@@ -32,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -900,154 +902,233 @@ cmd_quota_check(struct ctx *x)
 
 /* ---- delivery ---- */
 
+/*
+ * deliver is a thin LMTP client of the server's own delivery path
+ * (doc/lmtp.md): it connects to the LMTP socket and sends LHLO, MAIL,
+ * RCPT and DATA.  It opens no store and parses no message, so running
+ * it as root (as an MTA's mailbox_command may) gives the message no
+ * privilege: the recipient's mailbox process stores it as the
+ * recipient's uid.
+ */
+
 /* sysexits(3) codes, as an MTA expects from a delivery agent. */
-#define DX_DATAERR  65
-#define DX_NOUSER   67
-#define DX_TEMPFAIL 75
+#define DX_DATAERR   65
+#define DX_NOUSER    67
+#define DX_CANTCREAT 73
+#define DX_TEMPFAIL  75
+#define DX_NOPERM    77
+#define DX_CONFIG    78
+#define DX_REPLY_MAX 1024
 
-/* The user's directory and store, created (owned by the user's uid) if
- * this is the first mail, as the master would at a first login. */
+struct lmtp_conn {
+	int  fd;
+	char in[4096];
+	size_t off, len;
+	char text[DX_REPLY_MAX];	/* the last line of the last reply */
+};
+
+/* Reads one reply (all its lines); its code, or -1 if the connection
+ * failed or the reply is malformed. */
 static int
-ensure_store(struct ctx *x, const struct dir_user *u, struct store **s)
+lmtp_reply(struct lmtp_conn *c)
 {
-	char rel[MK_USER_MAX + 32], dir[PATH_MAX], path[PATH_MAX + 16], err[256];
-	uid_t uid = x->cfg.mail_uid_base + u->id;
-	const struct store_init_folder init[] = {
-		{ x->cfg.folder_drafts, SPECIAL_USE_DRAFTS },
-		{ x->cfg.folder_sent, SPECIAL_USE_SENT },
-		{ x->cfg.folder_trash, SPECIAL_USE_TRASH },
-		{ x->cfg.folder_junk, SPECIAL_USE_JUNK },
-	};
-	struct store_init_folder use[4];
-	size_t n = 0;
-	bool fresh;
-
-	snprintf(rel, sizeof(rel), "users/%s", u->name);
-	if (config_path(&x->cfg, dir, sizeof(dir), rel) != 0)
-		return -1;
-	if (mkdir(dir, 0700) == 0 && geteuid() == 0 && chown(dir, uid, uid) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/store.db", dir);
-	fresh = access(path, F_OK) != 0;
-	for (size_t i = 0; i < nitems(init); i++)
-		if (init[i].name[0] != '\0')
-			use[n++] = init[i];
-	if (store_open(path, true, x->cfg.fsync, use, n, s, err,
-	    sizeof(err)) != 0) {
-		errmsg("%s: %s", path, err);
-		return -1;
+	for (;;) {
+		char line[DX_REPLY_MAX];
+		size_t n = 0;
+		for (;;) {
+			if (c->len == 0) {
+				ssize_t r = read(c->fd, c->in, sizeof(c->in));
+				if (r == -1 && errno == EINTR)
+					continue;
+				if (r <= 0)
+					return -1;
+				c->off = 0;
+				c->len = (size_t)r;
+			}
+			char ch = c->in[c->off++];
+			c->len--;
+			if (ch == '\n')
+				break;
+			if (n + 1 < sizeof(line))
+				line[n++] = ch;
+		}
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		line[n] = '\0';
+		if (n < 3 || line[0] < '2' || line[0] > '5' ||
+		    (line[3] != ' ' && line[3] != '-' && line[3] != '\0'))
+			return -1;
+		if (line[3] != '-') {
+			mk_strlcpy(c->text, line, sizeof(c->text));
+			return (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+			    (line[2] - '0');
+		}
 	}
-	if (fresh && geteuid() == 0 && chown(path, uid, uid) != 0) {
-		store_close(*s);
-		return -1;
+}
+
+static int
+lmtp_write(struct lmtp_conn *c, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
 	}
 	return 0;
 }
 
-static char *
-read_message(size_t max, size_t *len)
+/* Sends a command; its reply code, or -1. */
+static int __attribute__((format(printf, 2, 3)))
+lmtp_cmd(struct lmtp_conn *c, const char *fmt, ...)
 {
-	size_t cap = 65536, n = 0;
-	char *p = xmalloc(cap);
-	ssize_t r;
+	char line[DX_REPLY_MAX];
+	va_list ap;
+	int n;
 
-	while ((r = read(STDIN_FILENO, p + n, cap - n)) > 0) {
-		n += (size_t)r;
-		if (n > max) {
-			free(p);
-			return NULL;
-		}
-		if (n == cap)
-			p = xreallocarray(p, cap *= 2, 1);
-	}
-	*len = n;
-	return p;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return -1;
+	memcpy(line + n, "\r\n", 2);
+	if (lmtp_write(c, line, (size_t)n + 2) == -1)
+		return -1;
+	return lmtp_reply(c);
 }
 
+/* The exit status for a reply that is not a success. */
 static int
-deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
-    const char *msg, size_t len)
+reply_status(const struct lmtp_conn *c, int code)
 {
-	uint64_t qs = u->quota_storage < 0 ? x->cfg.quota_storage :
-	    (uint64_t)u->quota_storage;
-	uint64_t qm = u->quota_messages < 0 ? x->cfg.quota_messages :
-	    (uint64_t)u->quota_messages;
-	struct msg_new nm = { .data = msg, .len = len };
-	struct quota_usage q;
-	struct store *s;
-	struct mbox m;
-	uint32_t uid;
-	struct tm tm;
-	time_t now = time(NULL);
-	char name[MK_MBOX_NAME_MAX];
-	int rc;
+	const char *enh = strlen(c->text) > 4 ? c->text + 4 : "";
 
-	if (ensure_store(x, u, &s) != 0)
+	errmsg("%s", code < 0 ? "the LMTP server closed the connection" :
+	    c->text);
+	if (code < 500)
 		return DX_TEMPFAIL;
-	/* A missing or bad target falls back to INBOX, as LDAs do. */
-	if (want == NULL || store_mbox_canon(want, name, sizeof(name)) != 0 ||
-	    store_mbox_find(s, name, &m) != 0 || (m.flags & MBOX_NOSELECT))
-		rc = store_mbox_find(s, "INBOX", &m);
-	else
-		rc = 0;
-	localtime_r(&now, &tm);
-	nm.internaldate.t = now;
-	nm.internaldate.tz = (int)(tm.tm_gmtoff / 60);
-	nm.keywords = "";
-	if (rc == 0)
-		rc = store_begin(s);
-	if (rc == 0 && (rc = store_quota_usage(s, &q)) == 0 &&
-	    ((qs && (q.storage + len + 1023) / 1024 > qs) ||
-	    (qm && q.messages + 1 > qm))) {
-		store_rollback(s);
-		store_close(s);
-		errmsg("%s: quota exceeded (mailbox full)", u->name);
-		return DX_TEMPFAIL;
+	if (strncmp(enh, "5.1.1", 5) == 0 || strncmp(enh, "5.1.2", 5) == 0)
+		return DX_NOUSER;
+	if (strncmp(enh, "5.3.4", 5) == 0)
+		return DX_DATAERR;	/* larger than max_message */
+	if (strncmp(enh, "5.2.", 4) == 0)
+		return DX_CANTCREAT;	/* the mailbox can never take it */
+	return DX_NOPERM;
+}
+
+/* Sends standard input as DATA: dot-stuffed, every line end CRLF.  Its
+ * size, or -1 if writing failed. */
+static int64_t
+send_stdin(struct lmtp_conn *c, const char *first, size_t nfirst)
+{
+	char in[65536], out[2 * sizeof(in) + 8];
+	bool bol = true, cr = false;
+	int64_t total = 0;
+	const char *p = first;
+	ssize_t r = (ssize_t)nfirst;
+
+	for (;;) {
+		size_t o = 0;
+		for (ssize_t i = 0; i < r; i++) {
+			char ch = p[i];
+			if (bol && ch == '.')
+				out[o++] = '.';
+			if (ch == '\n' && !cr)
+				out[o++] = '\r';
+			out[o++] = ch;
+			cr = ch == '\r';
+			bol = ch == '\n';
+		}
+		total += r;
+		if (lmtp_write(c, out, o) == -1)
+			return -1;
+		do
+			r = read(STDIN_FILENO, in, sizeof(in));
+		while (r == -1 && errno == EINTR);
+		if (r <= 0)
+			break;
+		p = in;
 	}
-	if (rc == 0)
-		rc = store_msg_append(s, &m, &nm, &uid);
-	if (rc == 0)
-		rc = store_commit(s);
-	else
-		store_rollback(s);
-	store_close(s);
-	if (rc != 0) {
-		errmsg("%s: delivery failed", u->name);
-		return DX_TEMPFAIL;
-	}
-	printf("delivered to %s/%s, uid %u\n", u->name, m.name, uid);
-	return EX_OK_;
+	if (!bol && lmtp_write(c, "\r\n", 2) == -1)
+		return -1;
+	if (lmtp_write(c, ".\r\n", 3) == -1)
+		return -1;
+	return total;
 }
 
 static int
 cmd_deliver(struct ctx *x)
 {
 	bool bad = false;
-	const char *mailbox = take_opt(x, "--mailbox", &bad);
-	char name[MK_USER_MAX];
-	struct dir_user u;
-	size_t len;
-	char *msg;
-	int rc;
+	const char *from = take_opt(x, "--from", &bad);
+	char path[PATH_MAX], err[512], first[4096];
+	struct sockaddr_un sun;
+	struct lmtp_conn *c;
+	struct timeval tv = { .tv_sec = 600 };
+	ssize_t nfirst;
+	int code, rc = DX_TEMPFAIL;
 
 	if (bad || has_stray_option(x) || x->argc != 1)
 		return usage_of(find_command("deliver"));
-	if (!user_name(x->argv[0], name) ||
-	    dir_user_get(x->dir, name, &u) != 0) {
+	if (from == NULL)
+		from = getenv("SENDER");	/* set by Postfix's local(8) */
+	if (from == NULL || strpbrk(from, "<>\r\n ") != NULL)
+		from = "";
+	if (strpbrk(x->argv[0], "<>@\r\n \"") != NULL || x->argv[0][0] == '\0') {
 		errmsg("%s: no such user", x->argv[0]);
 		return DX_NOUSER;
 	}
-	if ((msg = read_message(x->cfg.max_message, &len)) == NULL) {
-		errmsg("message larger than max_message");
-		return DX_DATAERR;
+	config_defaults(&x->cfg);
+	if (config_load(&x->cfg, x->conf, err, sizeof(err)) == -1) {
+		errmsg("%s", err);
+		return DX_CONFIG;
 	}
-	if (len == 0) {
-		free(msg);
+	if (config_lmtp_socket(&x->cfg, path, sizeof(path)) == -1 ||
+	    strlen(path) >= sizeof(sun.sun_path)) {
+		errmsg("no LMTP socket configured (lmtp_socket in %s)", x->conf);
+		return DX_CONFIG;
+	}
+	do
+		nfirst = read(STDIN_FILENO, first, sizeof(first));
+	while (nfirst == -1 && errno == EINTR);
+	if (nfirst <= 0) {
 		errmsg("empty message");
 		return DX_DATAERR;
 	}
-	rc = deliver_to(x, &u, mailbox, msg, len);
-	free(msg);
+	c = xcalloc(1, sizeof(*c));
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	mk_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		errmsg("%s: %s (is mailkeepd running?)", path, strerror(errno));
+		goto out;
+	}
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if ((code = lmtp_reply(c)) != 220 ||
+	    (code = lmtp_cmd(c, "LHLO %s", x->cfg.hostname)) != 250 ||
+	    (code = lmtp_cmd(c, "MAIL FROM:<%s>", from)) != 250 ||
+	    (code = lmtp_cmd(c, "RCPT TO:<%s>", x->argv[0])) != 250 ||
+	    (code = lmtp_cmd(c, "DATA")) != 354) {
+		rc = reply_status(c, code);
+		goto out;
+	}
+	code = send_stdin(c, first, (size_t)nfirst) < 0 ? -1 : lmtp_reply(c);
+	if (code != 250) {
+		rc = reply_status(c, code);
+		goto out;
+	}
+	(void)lmtp_cmd(c, "QUIT");
+	printf("delivered to %s/INBOX\n", x->argv[0]);
+	rc = EX_OK_;
+out:
+	if (c->fd != -1)
+		close(c->fd);
+	free(c);
 	return rc;
 }
 
@@ -1312,11 +1393,14 @@ static const struct command commands[] = {
 	  "(storage in KiB, or with M/G), 'unlimited', or 'default' (the\n"
 	  "configured default).  A running server applies new limits on\n"
 	  "SIGHUP (or at the user's next login).", cmd_quota, true },
-	{ "deliver", "NAME [--mailbox MAILBOX]",
-	  "deliver the message on standard input to a user (a local delivery\n"
-	  "agent for the MTA).  Exit status follows sysexits: 0 delivered,\n"
-	  "65 bad message, 67 no such user, 75 try again (quota full, error).",
-	  cmd_deliver, true },
+	{ "deliver", "NAME [--from SENDER]",
+	  "deliver the message on standard input to a user's INBOX through the\n"
+	  "server's LMTP socket (a local delivery agent for the MTA; the\n"
+	  "envelope sender is --from, else $SENDER).  Exit status follows\n"
+	  "sysexits: 0 delivered, 65 empty or too large, 67 no such user,\n"
+	  "73 larger than the user's quota, 75 try again (mailbox full, server\n"
+	  "down), 77 other refusals, 78 no LMTP socket configured.",
+	  cmd_deliver, false },
 	{ "quota-check", "[NAME]",
 	  "recount the quota usage of one user (or all) and report any drift "
 	  "from the kept counters, correcting them.", cmd_quota_check, true },

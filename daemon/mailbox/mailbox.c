@@ -59,13 +59,21 @@ on_session(struct user *u, struct ipc_reader *r)
 	u->quota_messages = s.quota_messages;
 	if (u->store == NULL) {
 		struct ipc_msg m;
-		refuse_session(fd, &s);
+		/* A delivery channel just closes: the LMTP process answers
+		 * 451 for that recipient. */
+		if (s.method == IPC_IMP_DELIVERY)
+			close(fd);
+		else
+			refuse_session(fd, &s);
 		ipc_msg_init(&m, IPC_MBOX_SESSION_END);
 		ipc_put_u64(&m, s.id);
 		ipc_chan_send(u->master, &m);
 		return;
 	}
-	client_new(u, fd, &s);
+	if (s.method == IPC_IMP_DELIVERY)
+		delivery_new(u, fd, &s);
+	else
+		client_new(u, fd, &s);
 }
 
 static void

@@ -48,6 +48,8 @@ struct session {
 	enum sess_state  state;
 	struct dir_user  proxy_target;	/* SS_PROXY_OK */
 	struct peer      peer;		/* holds the connection's slot */
+	void           (*on_end)(void *arg);	/* session_start's hook */
+	void            *end_arg;
 	struct session  *next;
 };
 
@@ -228,7 +230,8 @@ refuse(int fd)
 static bool
 is_impersonation(uint8_t method)
 {
-	return method != IPC_IMP_NONE && method != IPC_IMP_GUEST;
+	return method != IPC_IMP_NONE && method != IPC_IMP_GUEST &&
+	    method != IPC_IMP_DELIVERY;
 }
 
 static uint32_t
@@ -270,6 +273,8 @@ session_start(const struct session_start *s)
 	mk_strlcpy(se->authcid, s->authcid, sizeof(se->authcid));
 	se->method = s->method;
 	se->peer = *s->peer;
+	se->on_end = s->on_end;
+	se->end_arg = s->end_arg;
 	s->peer->rec = NULL;	/* the slot is the session's now */
 
 	struct ipc_session is = {
@@ -331,6 +336,8 @@ session_remove(struct session *se, bool keep_conn)
 		authz_audit_end(se->authcid, mb->name, se->id);
 	if (!keep_conn)
 		peer_release(&se->peer);
+	if (se->on_end != NULL)
+		se->on_end(se->end_arg);
 	free(se);
 	if (mb->nsess == 0 && mb->chan != NULL) {
 		if (master.cfg.mailbox_linger == 0)
