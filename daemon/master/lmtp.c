@@ -368,7 +368,8 @@ on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 		rcpt_answer(lc, id, IPC_REQ_FAILED, "", -1);
 		return;
 	}
-	if (!config_lmtp_domain_ok(&master.cfg, domain)) {
+	/* A bare local part ("postmaster", mailkeepctl deliver) is ours. */
+	if (*domain != '\0' && !config_lmtp_domain_ok(&master.cfg, domain)) {
 		rcpt_answer(lc, id, IPC_REQ_DENIED, "", -1);
 		return;
 	}
