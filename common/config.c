@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void
@@ -66,6 +67,10 @@ config_defaults(struct mk_config *c)
 	c->acl_max_shares_per_user = 1000;
 	c->max_guest_channels = 64;
 	c->max_sessions_per_user = 50;
+	c->lmtp_socket_mode = 0666;
+	c->lmtp_max_recipients = 50;
+	c->lmtp_max_connections = 32;
+	c->lmtp_timeout = 300;
 }
 
 int
@@ -217,6 +222,14 @@ static const struct key keys[] = {
 	UINTK("acl_max_shares_per_user", acl_max_shares_per_user, 1, 1000000),
 	UINTK("max_guest_channels", max_guest_channels, 1, 100000),
 	UINTK("max_sessions_per_user", max_sessions_per_user, 1, 100000),
+	STR("lmtp_socket", lmtp_socket),
+	{ "lmtp_socket_mode", K_SPECIAL, 0, 0, 0, 0 },
+	STR("lmtp_socket_group", lmtp_socket_group),
+	{ "lmtp_listen", K_SPECIAL, 0, 0, 0, 0 },
+	STR("lmtp_domains", lmtp_domains),
+	UINTK("lmtp_max_recipients", lmtp_max_recipients, 1, 1000),
+	UINTK("lmtp_max_connections", lmtp_max_connections, 1, 10000),
+	UINTK("lmtp_timeout", lmtp_timeout, 10, 3600),
 };
 
 static int
@@ -232,6 +245,23 @@ set_special(struct mk_config *c, const char *k, const char *v)
 		else
 			return -1;
 		return 0;
+	}
+	if (strcmp(k, "lmtp_socket_mode") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long mode = strtoul(v, &end, 8);
+		if (*v == '\0' || *end != '\0' || errno != 0 || mode > 0777)
+			return -1;
+		c->lmtp_socket_mode = (unsigned)mode;
+		return 0;
+	}
+	if (strcmp(k, "lmtp_listen") == 0) {
+		/* "" or "none": no TCP listener (the default). */
+		if (*v == '\0' || str_ieq(v, "none")) {
+			memset(&c->lmtp_listen, 0, sizeof(c->lmtp_listen));
+			return 0;
+		}
+		return config_parse_listen(&c->lmtp_listen, v, false);
 	}
 	/* listen / listen_tls */
 	if (c->nlisten >= MK_MAX_LISTEN)
@@ -412,4 +442,36 @@ config_path(const struct mk_config *c, char *out, size_t outlen,
 {
 	int n = snprintf(out, outlen, "%s/%s", c->data_dir, rel);
 	return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+}
+
+int
+config_lmtp_socket(const struct mk_config *c, char *out, size_t outlen)
+{
+	if (str_ieq(c->lmtp_socket, "none"))
+		return -1;
+	if (c->lmtp_socket[0] == '\0')
+		return config_path(c, out, outlen, "lmtp");
+	if (c->lmtp_socket[0] != '/' || strlen(c->lmtp_socket) >= outlen)
+		return -1;
+	mk_strlcpy(out, c->lmtp_socket, outlen);
+	return 0;
+}
+
+bool
+config_lmtp_domain_ok(const struct mk_config *c, const char *domain)
+{
+	const char *p = c->lmtp_domains;
+	size_t dl = strlen(domain);
+
+	if (*p == '\0')
+		return true;
+	/* Entries separated by commas and/or blanks. */
+	while (*p != '\0') {
+		p += strspn(p, ", \t");
+		size_t n = strcspn(p, ", \t");
+		if (n > 0 && n == dl && strncasecmp(p, domain, n) == 0)
+			return true;
+		p += n;
+	}
+	return false;
 }

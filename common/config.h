@@ -105,6 +105,15 @@ struct mk_config {
 	 * user's process may hold open at once; the master enforces it. */
 	unsigned max_guest_channels;
 	unsigned max_sessions_per_user;	/* one user's own sessions at once */
+	/* LMTP delivery (doc/lmtp.md). */
+	char     lmtp_socket[PATH_MAX];	/* "" = data_dir/lmtp, "none" = off */
+	unsigned lmtp_socket_mode;	/* permission bits of the socket */
+	char     lmtp_socket_group[64];	/* "" = leave root's group */
+	struct mk_listen lmtp_listen;	/* port 0: no TCP listener */
+	char     lmtp_domains[1024];	/* "" = any domain; else a list */
+	unsigned lmtp_max_recipients;	/* RCPTs per transaction */
+	unsigned lmtp_max_connections;
+	unsigned lmtp_timeout;		/* seconds waiting for a client */
 };
 
 /* Fills in every default. */
@@ -122,6 +131,12 @@ int  config_check(const struct mk_config *c, char *err, size_t errlen);
  * in owner), -1 if base + id leaves the uid space. */
 int  config_mail_uid(const struct mk_config *c, uint32_t user_id,
 	uint32_t *uid, char *owner, size_t ownerlen);
+/* The LMTP socket's path (lmtp_socket, or data_dir/lmtp by default);
+ * -1 if LMTP over a unix socket is off or the path does not fit. */
+int  config_lmtp_socket(const struct mk_config *c, char *out, size_t outlen);
+/* True if domain is one of lmtp_domains (case-insensitive), or the
+ * list is empty. */
+bool config_lmtp_domain_ok(const struct mk_config *c, const char *domain);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

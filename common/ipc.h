@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   5
+#define IPC_VERSION   6
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -159,6 +159,27 @@ enum ipc_type {
 	 * they undo the owner's change and answer NO. */
 	IPC_MBOX_SHARE_DONE,
 
+	/* LMTP delivery (doc/lmtp.md).  lmtp -> master: u64 request id,
+	 * str local part, str domain ("" if none) of one RCPT TO.  The
+	 * master looks the local part up in the directory (case-insensitive)
+	 * and checks the domain against lmtp_domains. */
+	IPC_LMTP_RCPT = 60,
+	/* master -> lmtp: u64 request id, u8 result (ipc_req_result:
+	 * OK, NOTFOUND = no such user, DENIED = not one of our domains,
+	 * FAILED = try later), str the user's canonical name ("" unless OK),
+	 * + on OK one end of a SEQPACKET delivery channel whose other end
+	 * is a session (method IPC_IMP_DELIVERY) of that user's mailbox
+	 * process.  Closing the channel ends that session. */
+	IPC_LMTP_RCPT_RESULT,
+	/* lmtp -> mailbox, on a delivery channel, + a sealed memfd holding
+	 * the message (CRLF lines, dot-unstuffed): str return path (without
+	 * <>), str recipient address as given in RCPT TO.  The mailbox
+	 * process stores it into INBOX in one transaction with the quota
+	 * check and answers once COMMIT has returned. */
+	IPC_LMTP_DELIVER,
+	/* mailbox -> lmtp: u8 result (ipc_dlv_result), str detail for logs */
+	IPC_LMTP_DELIVER_RESULT,
+
 	IPC_TYPE_MAX
 };
 
@@ -170,6 +191,16 @@ enum ipc_req_result {
 	IPC_REQ_FAILED,		/* internal trouble: NO [UNAVAILABLE] */
 	IPC_REQ_LIMIT,		/* a configured bound (acl_max_*,
 				 * max_guest_channels): NO [LIMIT] */
+};
+
+/* Outcome of one IPC_LMTP_DELIVER, mapped to LMTP replies by the LMTP
+ * process (doc/lmtp.md has the table). */
+enum ipc_dlv_result {
+	IPC_DLV_OK = 0,		/* committed: 250 2.0.0 */
+	IPC_DLV_OVERQUOTA,	/* mailbox full, may fit later: 452 4.2.2 */
+	IPC_DLV_TOOBIG,		/* larger than the whole quota: 552 5.2.3 */
+	IPC_DLV_TEMPFAIL,	/* store trouble: 451 4.3.0 */
+	IPC_DLV_REJECTED,	/* unusable message (size, seals): 554 5.6.0 */
 };
 
 enum ipc_auth_mech {
@@ -197,6 +228,8 @@ enum ipc_imp_method {
 	IPC_IMP_GUEST,		/* another user's process reaching a shared
 				 * mailbox: authcid is that user, whose rights
 				 * (ACL) apply; the socket is an internal one */
+	IPC_IMP_DELIVERY,	/* not a client: an LMTP delivery channel
+				 * (SEQPACKET, IPC_LMTP_DELIVER messages) */
 };
 
 #define IPC_SESS_TLS        0x01	/* client link is TLS (via the relay) */

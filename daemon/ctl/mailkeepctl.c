@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -606,7 +607,6 @@ enum work_op {
 	WORK_QUOTA = 1,		/* print the quota usage */
 	WORK_CHECK,		/* quota-check one user */
 	WORK_ACL,		/* list, or set one entry */
-	WORK_DELIVER,		/* the message on stdin */
 	WORK_REMOVE,		/* empty users/<name> (userdel) */
 };
 
@@ -614,9 +614,9 @@ struct work_req {
 	uint32_t op;			/* enum work_op */
 	uint32_t uid;			/* the worker runs as uid:uid */
 	char     name[MK_USER_MAX];	/* users/<name> */
-	int64_t  quota_storage;		/* QUOTA, DELIVER: the user's limits */
+	int64_t  quota_storage;		/* QUOTA: the user's limits */
 	int64_t  quota_messages;
-	bool     has_mailbox;		/* ACL: one mailbox; DELIVER: --mailbox */
+	bool     has_mailbox;		/* ACL: one mailbox */
 	char     mailbox[MK_MBOX_NAME_MAX];
 	char     ident[MK_USER_MAX];	/* ACL: "" lists, else sets */
 	char     rights[16];
@@ -625,7 +625,6 @@ struct work_req {
 static int show_quota_work(struct ctx *x, const struct work_req *q);
 static int check_work(struct ctx *x, const struct work_req *q);
 static int acl_work(struct ctx *x, const struct work_req *q);
-static int deliver_work(struct ctx *x, const struct work_req *q);
 static int remove_work(struct ctx *x, const struct work_req *q);
 
 static uid_t
@@ -730,7 +729,6 @@ worker(struct ctx *x, const struct work_req *q)
 	case WORK_QUOTA:   rc = show_quota_work(x, q); break;
 	case WORK_CHECK:   rc = check_work(x, q); break;
 	case WORK_ACL:     rc = acl_work(x, q); break;
-	case WORK_DELIVER: rc = deliver_work(x, q); break;
 	case WORK_REMOVE:  rc = remove_work(x, q); break;
 	default:           rc = W_BROKEN; break;
 	}
@@ -1326,173 +1324,234 @@ cmd_quota_check(struct ctx *x)
 
 /* ---- delivery ---- */
 
+/*
+ * deliver is a thin LMTP client of the server's own delivery path
+ * (doc/lmtp.md): it connects to the LMTP socket and sends LHLO, MAIL,
+ * RCPT and DATA.  It opens no store and parses no message, so running
+ * it as root (as an MTA's mailbox_command may) gives the message no
+ * privilege: the recipient's mailbox process stores it as the
+ * recipient's uid.
+ */
+
 /* sysexits(3) codes, as an MTA expects from a delivery agent. */
-#define DX_DATAERR  65
-#define DX_NOUSER   67
-#define DX_TEMPFAIL 75
+#define DX_DATAERR   65
+#define DX_NOUSER    67
+#define DX_CANTCREAT 73
+#define DX_TEMPFAIL  75
+#define DX_NOPERM    77
+#define DX_CONFIG    78
+#define DX_REPLY_MAX 1024
 
-static char *
-read_message(size_t max, size_t *len)
+struct lmtp_conn {
+	int  fd;
+	char in[4096];
+	size_t off, len;
+	char text[DX_REPLY_MAX];	/* the last line of the last reply */
+};
+
+/* Reads one reply (all its lines); its code, or -1 if the connection
+ * failed or the reply is malformed. */
+static int
+lmtp_reply(struct lmtp_conn *c)
 {
-	size_t cap = 65536, n = 0;
-	char *p = xmalloc(cap);
-	ssize_t r;
-
-	while ((r = read(STDIN_FILENO, p + n, cap - n)) > 0) {
-		n += (size_t)r;
-		if (n > max) {
-			free(p);
-			return NULL;
+	for (;;) {
+		char line[DX_REPLY_MAX];
+		size_t n = 0;
+		for (;;) {
+			if (c->len == 0) {
+				ssize_t r = read(c->fd, c->in, sizeof(c->in));
+				if (r == -1 && errno == EINTR)
+					continue;
+				if (r <= 0)
+					return -1;
+				c->off = 0;
+				c->len = (size_t)r;
+			}
+			char ch = c->in[c->off++];
+			c->len--;
+			if (ch == '\n')
+				break;
+			if (n + 1 < sizeof(line))
+				line[n++] = ch;
 		}
-		if (n == cap)
-			p = xreallocarray(p, cap *= 2, 1);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		line[n] = '\0';
+		if (n < 3 || line[0] < '2' || line[0] > '5' ||
+		    (line[3] != ' ' && line[3] != '-' && line[3] != '\0'))
+			return -1;
+		if (line[3] != '-') {
+			mk_strlcpy(c->text, line, sizeof(c->text));
+			return (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+			    (line[2] - '0');
+		}
 	}
-	*len = n;
-	return p;
 }
 
 static int
-deliver_to(struct ctx *x, const struct dir_user *u, const char *want,
-    const char *msg, size_t len)
+lmtp_write(struct lmtp_conn *c, const char *p, size_t n)
 {
-	uint64_t qs = u->quota_storage < 0 ? x->cfg.quota_storage :
-	    (uint64_t)u->quota_storage;
-	uint64_t qm = u->quota_messages < 0 ? x->cfg.quota_messages :
-	    (uint64_t)u->quota_messages;
-	struct msg_new nm = { .data = msg, .len = len };
-	struct msg_src src = { .data = msg, .len = len, .file = false };
-	struct msg_prep *prep;
-	uint64_t stored;
-	struct quota_usage q;
-	struct store *s;
-	struct mbox m;
-	uint32_t uid;
-	struct tm tm;
-	time_t now = time(NULL);
-	char name[MK_MBOX_NAME_MAX];
-	int rc;
-
-	/* The quota counts the stored form (bare LF made CRLF, NUL parts
-	 * base64), which may be larger than what came in. */
-	if (store_msg_prepare(&src, NULL, &prep) != 0) {
-		errmsg("%s: out of memory", u->name);
-		return DX_TEMPFAIL;
+	while (n > 0) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
 	}
-	stored = store_msg_prep_size(prep);
-	if (user_store_open(x, u->name, true, &s) != 0) {
-		store_msg_prep_free(prep);
-		return DX_TEMPFAIL;
-	}
-	/* A missing or bad target falls back to INBOX, as LDAs do. */
-	if (want == NULL || store_mbox_canon(want, name, sizeof(name)) != 0 ||
-	    store_mbox_find(s, name, &m) != 0 || (m.flags & MBOX_NOSELECT))
-		rc = store_mbox_find(s, "INBOX", &m);
-	else
-		rc = 0;
-	localtime_r(&now, &tm);
-	nm.internaldate.t = now;
-	nm.internaldate.tz = (int)(tm.tm_gmtoff / 60);
-	nm.keywords = "";
-	if (rc == 0)
-		rc = store_begin(s);
-	if (rc == 0 && (rc = store_quota_usage(s, &q)) == 0 &&
-	    ((qs && (q.storage + stored + 1023) / 1024 > qs) ||
-	    (qm && q.messages + 1 > qm))) {
-		store_rollback(s);
-		store_close(s);
-		store_msg_prep_free(prep);
-		errmsg("%s: quota exceeded (mailbox full)", u->name);
-		return DX_TEMPFAIL;
-	}
-	if (rc == 0)
-		rc = store_msg_append_prep(s, &m, &nm, prep, &uid);
-	if (rc == 0)
-		rc = store_commit(s);
-	else
-		store_rollback(s);
-	store_close(s);
-	store_msg_prep_free(prep);
-	if (rc != 0) {
-		errmsg("%s: delivery failed", u->name);
-		return DX_TEMPFAIL;
-	}
-	printf("delivered to %s/%s, uid %u\n", u->name, m.name, uid);
-	return EX_OK_;
+	return 0;
 }
 
-/* In a worker as the user: reads the message from stdin (nothing of it
- * is read, let alone parsed, as root) and appends it. */
-static int
-deliver_work(struct ctx *x, const struct work_req *q)
+/* Sends a command; its reply code, or -1. */
+static int __attribute__((format(printf, 2, 3)))
+lmtp_cmd(struct lmtp_conn *c, const char *fmt, ...)
 {
-	struct dir_user u = { .quota_storage = q->quota_storage,
-	    .quota_messages = q->quota_messages };
-	size_t len;
-	char *msg;
-	int rc;
+	char line[DX_REPLY_MAX];
+	va_list ap;
+	int n;
 
-	mk_strlcpy(u.name, q->name, sizeof(u.name));
-	if ((msg = read_message(x->cfg.max_message, &len)) == NULL) {
-		errmsg("message larger than max_message");
-		return DX_DATAERR;
-	}
-	if (len == 0) {
-		free(msg);
-		errmsg("empty message");
-		return DX_DATAERR;
-	}
-	rc = deliver_to(x, &u, q->has_mailbox ? q->mailbox : NULL, msg, len);
-	free(msg);
-	return rc;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return -1;
+	memcpy(line + n, "\r\n", 2);
+	if (lmtp_write(c, line, (size_t)n + 2) == -1)
+		return -1;
+	return lmtp_reply(c);
 }
 
-/* Root only makes sure users/<name> exists and is the user's (created,
- * or handed over from an earlier owner, through descriptors: see
- * common/userdir.h); a worker running as the user's uid reads the
- * message, opens the store, parses and appends.  (The lmtp branch
- * replaces this path.) */
+/* The exit status for a reply that is not a success. */
 static int
-deliver_as_user(struct ctx *x, const struct dir_user *u, const char *want)
+reply_status(const struct lmtp_conn *c, int code)
 {
-	char err[PATH_MAX + 128];
-	struct work_req q;
-	int fd, rc;
+	const char *enh = strlen(c->text) > 4 ? c->text + 4 : "";
 
-	work_init(x, &q, WORK_DELIVER, u);
-	/* Too long for any mailbox name: INBOX, as for any bad target. */
-	if (want != NULL && strlen(want) < sizeof(q.mailbox)) {
-		q.has_mailbox = true;
-		mk_strlcpy(q.mailbox, want, sizeof(q.mailbox));
-	}
-	if (users_fd(x) == -1)
+	errmsg("%s", code < 0 ? "the LMTP server closed the connection" :
+	    c->text);
+	if (code < 500)
 		return DX_TEMPFAIL;
-	if ((fd = userdir_open(x->usersfd, u->name, true, geteuid() == 0, q.uid,
-	    (gid_t)q.uid, err, sizeof(err))) == -1) {
-		errmsg("%s", err);
-		return DX_TEMPFAIL;
+	if (strncmp(enh, "5.1.1", 5) == 0 || strncmp(enh, "5.1.2", 5) == 0)
+		return DX_NOUSER;
+	if (strncmp(enh, "5.3.4", 5) == 0)
+		return DX_DATAERR;	/* larger than max_message */
+	if (strncmp(enh, "5.2.", 4) == 0)
+		return DX_CANTCREAT;	/* the mailbox can never take it */
+	return DX_NOPERM;
+}
+
+/* Sends standard input as DATA: dot-stuffed, every line end CRLF.  Its
+ * size, or -1 if writing failed. */
+static int64_t
+send_stdin(struct lmtp_conn *c, const char *first, size_t nfirst)
+{
+	char in[65536], out[2 * sizeof(in) + 8];
+	bool bol = true, cr = false;
+	int64_t total = 0;
+	const char *p = first;
+	ssize_t r = (ssize_t)nfirst;
+
+	for (;;) {
+		size_t o = 0;
+		for (ssize_t i = 0; i < r; i++) {
+			char ch = p[i];
+			if (bol && ch == '.')
+				out[o++] = '.';
+			if (ch == '\n' && !cr)
+				out[o++] = '\r';
+			out[o++] = ch;
+			cr = ch == '\r';
+			bol = ch == '\n';
+		}
+		total += r;
+		if (lmtp_write(c, out, o) == -1)
+			return -1;
+		do
+			r = read(STDIN_FILENO, in, sizeof(in));
+		while (r == -1 && errno == EINTR);
+		if (r <= 0)
+			break;
+		p = in;
 	}
-	close(fd);
-	rc = as_user(x, &q);
-	return rc < 0 ? DX_TEMPFAIL : rc;
+	if (!bol && lmtp_write(c, "\r\n", 2) == -1)
+		return -1;
+	if (lmtp_write(c, ".\r\n", 3) == -1)
+		return -1;
+	return total;
 }
 
 static int
 cmd_deliver(struct ctx *x)
 {
 	bool bad = false;
-	const char *mailbox = take_opt(x, "--mailbox", &bad);
-	char name[MK_USER_MAX];
-	struct dir_user u;
+	const char *from = take_opt(x, "--from", &bad);
+	char path[PATH_MAX], err[512], first[4096];
+	struct sockaddr_un sun;
+	struct lmtp_conn *c;
+	struct timeval tv = { .tv_sec = 600 };
+	ssize_t nfirst;
+	int code, rc = DX_TEMPFAIL;
 
 	if (bad || has_stray_option(x) || x->argc != 1)
 		return usage_of(find_command("deliver"));
-	if (!user_name(x->argv[0], name) ||
-	    dir_user_get(x->dir, name, &u) != 0) {
+	if (from == NULL)
+		from = getenv("SENDER");	/* set by Postfix's local(8) */
+	if (from == NULL || strpbrk(from, "<>\r\n ") != NULL)
+		from = "";
+	if (strpbrk(x->argv[0], "<>@\r\n \"") != NULL || x->argv[0][0] == '\0') {
 		errmsg("%s: no such user", x->argv[0]);
 		return DX_NOUSER;
 	}
-	explicit_bzero(u.hash, sizeof(u.hash));
-	return deliver_as_user(x, &u, mailbox);
+	config_defaults(&x->cfg);
+	if (config_load(&x->cfg, x->conf, err, sizeof(err)) == -1) {
+		errmsg("%s", err);
+		return DX_CONFIG;
+	}
+	if (config_lmtp_socket(&x->cfg, path, sizeof(path)) == -1 ||
+	    strlen(path) >= sizeof(sun.sun_path)) {
+		errmsg("no LMTP socket configured (lmtp_socket in %s)", x->conf);
+		return DX_CONFIG;
+	}
+	do
+		nfirst = read(STDIN_FILENO, first, sizeof(first));
+	while (nfirst == -1 && errno == EINTR);
+	if (nfirst <= 0) {
+		errmsg("empty message");
+		return DX_DATAERR;
+	}
+	c = xcalloc(1, sizeof(*c));
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	mk_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		errmsg("%s: %s (is mailkeepd running?)", path, strerror(errno));
+		goto out;
+	}
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if ((code = lmtp_reply(c)) != 220 ||
+	    (code = lmtp_cmd(c, "LHLO %s", x->cfg.hostname)) != 250 ||
+	    (code = lmtp_cmd(c, "MAIL FROM:<%s>", from)) != 250 ||
+	    (code = lmtp_cmd(c, "RCPT TO:<%s>", x->argv[0])) != 250 ||
+	    (code = lmtp_cmd(c, "DATA")) != 354) {
+		rc = reply_status(c, code);
+		goto out;
+	}
+	code = send_stdin(c, first, (size_t)nfirst) < 0 ? -1 : lmtp_reply(c);
+	if (code != 250) {
+		rc = reply_status(c, code);
+		goto out;
+	}
+	(void)lmtp_cmd(c, "QUIT");
+	printf("delivered to %s/INBOX\n", x->argv[0]);
+	rc = EX_OK_;
+out:
+	if (c->fd != -1)
+		close(c->fd);
+	free(c);
+	return rc;
 }
 
 /* ---- access control lists ---- */
@@ -1786,11 +1845,14 @@ static const struct command commands[] = {
 	  "(storage in KiB, or with M/G), 'unlimited', or 'default' (the\n"
 	  "configured default).  A running server applies new limits on\n"
 	  "SIGHUP (or at the user's next login).", cmd_quota, true, true },
-	{ "deliver", "NAME [--mailbox MAILBOX]",
-	  "deliver the message on standard input to a user (a local delivery\n"
-	  "agent for the MTA).  Exit status follows sysexits: 0 delivered,\n"
-	  "65 bad message, 67 no such user, 75 try again (quota full, error).",
-	  cmd_deliver, true, true },
+	{ "deliver", "NAME [--from SENDER]",
+	  "deliver the message on standard input to a user's INBOX through the\n"
+	  "server's LMTP socket (a local delivery agent for the MTA; the\n"
+	  "envelope sender is --from, else $SENDER).  Exit status follows\n"
+	  "sysexits: 0 delivered, 65 empty or too large, 67 no such user,\n"
+	  "73 larger than the user's quota, 75 try again (mailbox full, server\n"
+	  "down), 77 other refusals, 78 no LMTP socket configured.",
+	  cmd_deliver, false },
 	{ "quota-check", "[NAME]",
 	  "recount the quota usage of one user (or all) and report any drift "
 	  "from the kept counters, correcting them.", cmd_quota_check, true,

@@ -86,11 +86,19 @@ on_session(struct user *u, struct ipc_reader *r)
 	u->quota_storage = s.quota_storage;
 	u->quota_messages = s.quota_messages;
 	if (u->store == NULL) {
-		refuse_session(fd, &s);
+		/* A delivery channel just closes: the LMTP process answers
+		 * 451 for that recipient. */
+		if (s.method == IPC_IMP_DELIVERY)
+			close(fd);
+		else
+			refuse_session(fd, &s);
 		end_session(u, s.id);
 		return;
 	}
-	client_new(u, fd, &s);
+	if (s.method == IPC_IMP_DELIVERY)
+		delivery_new(u, fd, &s);
+	else
+		client_new(u, fd, &s);
 }
 
 static void

@@ -295,6 +295,8 @@ struct client *client_by_session(struct user *u, uint64_t id);
 void client_hand_back(struct client *c);
 
 void client_new(struct user *u, int fd, const struct ipc_session *s);
+/* An LMTP delivery channel (IPC_IMP_DELIVERY session, deliver.c). */
+void delivery_new(struct user *u, int fd, const struct ipc_session *s);
 void client_close(struct client *c, const char *bye);
 /* Push output and (re)arm write interest. */
 void client_flush(struct client *c);

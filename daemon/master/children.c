@@ -53,6 +53,7 @@ static const char *const kind_name[] = {
 	[CHILD_LOGIN] = "login process",
 	[CHILD_HASH] = "hash worker",
 	[CHILD_MBOX] = "mailbox process",
+	[CHILD_LMTP] = "LMTP process",
 };
 
 static void login_exited(struct login_child *lc);
@@ -154,6 +155,9 @@ children_reap(void)
 			break;
 		case CHILD_MBOX:
 			sessions_exited(c->obj, status);
+			break;
+		case CHILD_LMTP:
+			lmtp_exited(c->obj, status);
 			break;
 		}
 		free(c);

@@ -72,6 +72,9 @@ config_problem(const struct mk_config *cfg, char *buf, size_t len)
 		return "no listen address (add e.g. 'listen = 127.0.0.1:143')";
 	if (cert != key)
 		return "tls_cert and tls_key go together: set both or neither";
+	if (cfg->lmtp_socket[0] != '\0' && cfg->lmtp_socket[0] != '/' &&
+	    !str_ieq(cfg->lmtp_socket, "none"))
+		return "lmtp_socket must be an absolute path, or none";
 	for (int i = 0; i < cfg->nlisten; i++)
 		if (cfg->listen[i].tls && !cert) {
 			snprintf(buf, len, "listen_tls %s:%u needs a certificate: "
@@ -450,6 +453,7 @@ on_stop(int signo, void *arg)
 	ev_timer_stop(master.loop, &accept_pause);
 	ev_timer_stop(master.loop, &sweep_timer);
 	hashpool_stop();
+	lmtp_stop();
 	sessions_stop();
 	children_terminate(SIGTERM);
 	ev_timer_start(master.loop, &stop_timer, STOP_GRACE_MS);
@@ -497,6 +501,10 @@ static const struct field {
 	F(auth_account_delay_max_ms, F_UINT, false),
 	F(acl_max_entries_per_mailbox, F_UINT, false),
 	F(acl_max_shares_per_user, F_UINT, false),
+	F(lmtp_socket, F_STR, true), F(lmtp_socket_group, F_STR, true),
+	F(lmtp_socket_mode, F_UINT, true), F(lmtp_domains, F_STR, false),
+	F(lmtp_max_recipients, F_UINT, false),
+	F(lmtp_max_connections, F_UINT, false), F(lmtp_timeout, F_UINT, false),
 #undef F
 };
 
@@ -556,6 +564,10 @@ diff_config(const struct mk_config *old, struct mk_config *nc)
 	if (listen_changed(old, nc))
 		log_warnx("reload: listen addresses changed: take effect after "
 		    "a restart");
+	if (old->lmtp_listen.port != nc->lmtp_listen.port ||
+	    strcmp(old->lmtp_listen.addr, nc->lmtp_listen.addr) != 0)
+		log_warnx("reload: lmtp_listen changed: takes effect after "
+		    "a restart");
 	return applied;
 }
 
@@ -565,6 +577,8 @@ keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
 #define KEEP(f) memcpy(&nc->f, &old->f, sizeof(nc->f))
 	KEEP(path); KEEP(data_dir); KEEP(login_chroot); KEEP(login_user);
 	KEEP(hash_user); KEEP(mail_uid_base); KEEP(listen); KEEP(nlisten);
+	KEEP(lmtp_socket); KEEP(lmtp_socket_group); KEEP(lmtp_socket_mode);
+	KEEP(lmtp_listen);
 #undef KEEP
 }
 
@@ -692,11 +706,13 @@ main(int argc, char **argv)
 	struct directory *dir = open_directory(&cfg);
 	check_users(dir, &cfg);
 	open_listeners(&cfg);
+	lmtp_open(&cfg);
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	setup_loop(dir, &cfg);
 	hashpool_start(master.cfg.hash_workers);
 	start_listeners();
+	lmtp_start();
 	log_info("mailkeepd %s ready (config %s)", MK_VERSION, master.cfg.path);
 	if (ev_loop_run(master.loop) == -1)
 		fatalx("event loop failed");

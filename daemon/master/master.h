@@ -16,7 +16,9 @@
  *   addrtab.c   per-client-network records: connections, failures,
  *               logins being verified;
  *   accttab.c   per-account records: failures, the queue of a slowed
- *               account.
+ *               account;
+ *   lmtp.c      the LMTP listeners and LMTP session processes: accept,
+ *               fork, and the recipients they may ask for.
  *
  * Everything runs in one event loop; the state lives in one struct
  * master, so each file reads as the handler of its own messages.
@@ -136,7 +138,7 @@ void peer_release(struct peer *p);
 
 /* ---- children (children.c) ---- */
 
-enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX };
+enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX, CHILD_LMTP };
 
 void   children_init(void);
 void   child_add(pid_t pid, enum child_kind kind, void *obj);
@@ -259,6 +261,9 @@ struct session_start {
 	int          fd;		/* taken */
 	uint64_t     id;		/* 0: a new one; else decided earlier */
 	bool         audited;		/* its audit row is written already */
+	/* Called once when the session ends (NULL: nothing to do). */
+	void       (*on_end)(void *arg);
+	void        *end_arg;
 };
 
 /* Passes a client to its user's mailbox process, forking it if needed.
@@ -303,6 +308,18 @@ void req_shares(struct mbox *mb, struct ipc_reader *r);
 void req_guest_open(struct mbox *mb, struct ipc_reader *r);
 /* Sends every running mailbox process its user's current limits. */
 void req_quota_push_all(void);
+
+/* ---- LMTP (lmtp.c) ---- */
+
+/* Opens the unix socket and the TCP port, as root, before daemon(). */
+void lmtp_open(const struct mk_config *cfg);
+void lmtp_start(void);
+/* Stops accepting and removes the socket (clean stop). */
+void lmtp_stop(void);
+void lmtp_exited(void *obj, int status);
+/* Registers an LMTP process whose channel end is chan_fd (what the
+ * accept path does after fork, and what a unit test may use). */
+struct lmtp_child *lmtp_attach(pid_t pid, int chan_fd);
 
 /* ---- spawn.c ---- */
 

@@ -50,6 +50,8 @@ struct session {
 	uint64_t         proxy_id;	/* SS_PROXY_OK: the target session's
 					 * id, its audit row written */
 	struct peer      peer;		/* holds the connection's slot */
+	void           (*on_end)(void *arg);	/* session_start's hook */
+	void            *end_arg;
 	struct session  *next;
 };
 
@@ -219,7 +221,8 @@ refuse(int fd)
 static bool
 is_impersonation(uint8_t method)
 {
-	return method != IPC_IMP_NONE && method != IPC_IMP_GUEST;
+	return method != IPC_IMP_NONE && method != IPC_IMP_GUEST &&
+	    method != IPC_IMP_DELIVERY;
 }
 
 static uint32_t
@@ -325,6 +328,8 @@ session_start(const struct session_start *s)
 	mk_strlcpy(se->authcid, s->authcid, sizeof(se->authcid));
 	se->method = s->method;
 	se->peer = *s->peer;
+	se->on_end = s->on_end;
+	se->end_arg = s->end_arg;
 	s->peer->rec = NULL;	/* the slot is the session's now */
 
 	struct ipc_session is = {
@@ -405,6 +410,8 @@ session_remove(struct session *se, bool keep_conn)
 		authz_audit_end(mb->name, se->proxy_target.name, se->proxy_id);
 	if (!keep_conn)
 		peer_release(&se->peer);
+	if (se->on_end != NULL)
+		se->on_end(se->end_arg);
 	free(se);
 	if (mb->nsess == 0 && mb->chan != NULL) {
 		if (master.cfg.mailbox_linger == 0)

@@ -512,18 +512,26 @@ class MemoryCase(ImapCase):
 
     def test_delivery_precheck_uses_stored_size(self):
         # mailkeepctl deliver: LF-terminated mail (what an MTA pipes in)
-        # is stored with CRLF; the check counts that.
+        # is stored with CRLF; the check counts that.  80 KB raw would
+        # fit the 100 KiB quota; stored (120 KB) it is larger than the
+        # whole quota: 552 5.2.3, exit 73 (EX_CANTCREAT), not retried.
         user = self.limited_user(100)
         lf = 'Subject: lf\n\n' + 'a\n' * 40000          # 80 KB, stored 120 KB
         p = self.server.ctl('deliver', user[0], stdin=lf, check=False)
-        self.assertEqual(p.returncode, 75, p.stderr)
+        self.assertEqual(p.returncode, 73, p.stderr)
+        self.assertIn('5.2.3', p.stderr)
         fits = 'Subject: fits\n\n' + 'b\n' * 30000      # stored 90 KB
         p = self.server.ctl('deliver', user[0], stdin=fits, check=False)
         self.assertEqual(p.returncode, 0, p.stderr)
         c = self.connect(user)
         used, limit = self.usage(c)
-        self.assertEqual((used, limit), ((len(fits) + 30002 + 1023) // 1024,
-                                         100))
+        # Stored: CRLF line ends, plus the Return-Path: and Delivered-To:
+        # the LMTP path prepends.
+        self.ok(c.cmd('EXAMINE INBOX'))
+        _, untagged = c.cmd('FETCH 1 (RFC822.SIZE)')
+        size = int(re.search(r'RFC822\.SIZE (\d+)', ' '.join(untagged)).group(1))
+        self.assertGreaterEqual(size, len(fits) + 30002)
+        self.assertEqual((used, limit), ((size + 1023) // 1024, 100))
 
     def test_precheck_uses_stored_size_small(self):
         self.check_stored_size_precheck(40 * 1024)       # held in memory
