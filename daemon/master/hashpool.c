@@ -75,29 +75,15 @@ hreq_done(struct hreq *q, int result)
 static void
 spawn_worker(void)
 {
-	struct spawn_drop d = {
-		.role = "hash", .uid = master.hash_uid, .gid = master.hash_gid,
-		.chroot = master.cfg.login_chroot,
-	};
-	int sp[2];
-	pid_t pid;
+	int chan;
+	pid_t pid = spawn_hash(&chan);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair");
+	if (pid == -1)
 		return;
-	}
-	pid = spawn_child(&d, &sp[1], 1);
-	if (pid == 0)
-		hashworker_main(sp[1]);
-	close(sp[1]);
-	if (pid == -1) {
-		close(sp[0]);
-		return;
-	}
 	struct hworker *w = xcalloc(1, sizeof(*w));
 	w->pid = pid;
 	w->started = now_ms();
-	w->chan = ipc_chan_new(master.loop, sp[0], worker_msg, w);
+	w->chan = ipc_chan_new(master.loop, chan, worker_msg, w);
 	w->next = pool.workers;
 	pool.workers = w;
 	pool.alive++;
