@@ -1,0 +1,227 @@
+"""test_secrets.py - no child holds secrets it was not given.
+
+Run as root (it reads other processes' memory through /proc/PID/mem);
+as an ordinary user every test is skipped, saying why.
+
+The server has an administrator and many users with known, distinctive
+passwords.  Some log in (so the master has looked up their directory
+rows and SQLite has cached the users table); then many LOGINs are sent
+at once to a single hash worker, so that passwords wait in the master's
+queue.  While they wait, a fresh login process is started and a second
+hash worker is added (SIGHUP, hash_workers = 2).  Each process's
+readable memory (every readable mapping in /proc/PID/maps, read through
+/proc/PID/mem) must contain no plaintext password and no password hash
+string ($y$...) of the directory, nor the checksum part of one:
+
+  - the fresh login process, read while the passwords are queued;
+  - both hash workers, read once the queue has drained: a worker sees
+    the pair it is computing, and must have wiped it afterwards;
+  - a logged-in user's mailbox process.
+
+Before the spawner (daemon/master/spawner.c) these were forks of the
+master and held the SQLite page cache with every hash, the queued
+passwords and the directory rows of recent logins.
+"""
+import os
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mkharness import Client, Server, is_root  # noqa: E402
+
+NQUEUED = 24
+
+
+def comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
+def memory(pid):
+    """The readable memory of pid, as a list of bytes objects."""
+    chunks = []
+    with open('/proc/%d/maps' % pid) as f:
+        maps = f.read().splitlines()
+    with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
+        for line in maps:
+            fields = line.split()
+            if fields[1][0] != 'r':
+                continue
+            name = fields[5] if len(fields) > 5 else ''
+            if name in ('[vvar]', '[vsyscall]', '[vvar_vclock]'):
+                continue
+            lo, hi = (int(x, 16) for x in fields[0].split('-'))
+            try:
+                mem.seek(lo)
+                chunks.append(mem.read(hi - lo))
+            except (OSError, ValueError, OverflowError):
+                pass
+    return chunks
+
+
+def found(chunks, needles):
+    """The needles (name -> bytes) present in chunks."""
+    return sorted(name for name, n in needles.items()
+                  if any(n in c for c in chunks))
+
+
+@unittest.skipUnless(is_root(), 'needs root: reads /proc/PID/mem of '
+                     'processes running under other uids')
+class Secrets(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pw = {'boss': 'adminpw-' + secrets.token_hex(12),
+                  'alice': 'alicepw-' + secrets.token_hex(12),
+                  'bob': 'bobpw-' + secrets.token_hex(12)}
+        for i in range(NQUEUED):
+            cls.pw['q%02d' % i] = 'queuedpw-%02d-%s' % (i, secrets.token_hex(12))
+        cls.server = Server(users=cls.pw, admins=['boss'],
+                            config={'hash_workers': 1,
+                                    'auth_fail_limit': 1000})
+        db = sqlite3.connect(os.path.join(cls.server.data_dir,
+                                          'directory.db'))
+        cls.hashes = dict(db.execute('SELECT name, hash FROM users'))
+        db.close()
+        cls.needles = {}
+        for name, pw in cls.pw.items():
+            cls.needles['password of ' + name] = pw.encode()
+        for name, h in cls.hashes.items():
+            assert h.startswith('$y$'), h
+            cls.needles['hash of ' + name] = h.encode()
+            # the checksum alone: what an offline attack needs with the salt
+            cls.needles['hash checksum of ' + name] = \
+                h.rsplit('$', 1)[1].encode()
+        cls.run_scenario()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for c in cls.keep:
+                c.close()
+            cls.server.stop()
+        finally:
+            cls.server.cleanup()
+
+    @classmethod
+    def mk_procs(cls, prefix):
+        out = []
+        for pid in cls.server.children():
+            if comm(pid).startswith(prefix):
+                out.append(pid)
+        return out
+
+    @classmethod
+    def run_scenario(cls):
+        s = cls.server
+        cls.keep = []
+        # Logins that put directory rows (and the page cache) in the master.
+        for name in ('boss', 'alice', 'bob'):
+            c = s.client(login=(name, cls.pw[name]))
+            cls.keep.append(c)
+        # An admin impersonation: one more lookup of both rows.
+        c = s.client(login=('alice*boss', cls.pw['boss']))
+        c.close()
+        cls.mailbox = [p for p in cls.mk_procs('mk-mailbox/alic')]
+        # Many LOGINs at once for one hash worker: they queue in the master.
+        queued = []
+        for i in range(NQUEUED):
+            c = Client(s.port, timeout=60)
+            c.connect()
+            queued.append(c)
+        for i, c in enumerate(queued):
+            name = 'q%02d' % i
+            c.send(('a1 LOGIN %s %s\r\n' % (name, cls.pw[name])).encode())
+        time.sleep(0.2)   # the master has read them all and queued them
+        # A fresh login process, forked while the passwords wait.
+        before = set(cls.mk_procs('mk-login'))
+        fresh = s.client()
+        cls.keep.append(fresh)
+        deadline = time.time() + 5
+        new = []
+        while not new and time.time() < deadline:
+            new = [p for p in cls.mk_procs('mk-login') if p not in before]
+            time.sleep(0.01)
+        assert len(new) == 1, new
+        cls.fresh_login = new[0]
+        cls.fresh_login_mem = memory(cls.fresh_login)
+        # A second hash worker, started while the passwords wait.
+        workers_before = set(cls.mk_procs('mk-hash'))
+        with open(s.conf, 'a') as f:
+            f.write('hash_workers = 2\n')
+        os.kill(s.pid, signal.SIGHUP)
+        deadline = time.time() + 10
+        while (len(cls.mk_procs('mk-hash')) < 2 and
+               time.time() < deadline):
+            time.sleep(0.01)
+        cls.new_workers = [p for p in cls.mk_procs('mk-hash')
+                           if p not in workers_before]
+        # Still queued when the worker was forked?
+        cls.pending_at_reload = 0
+        for c in queued:
+            c.sock.setblocking(False)
+            try:
+                data = c.sock.recv(4096, socket.MSG_PEEK)
+            except BlockingIOError:
+                data = b''
+            c.sock.setblocking(True)
+            if b'a1 ' not in data:
+                cls.pending_at_reload += 1
+        # Let every queued login finish.
+        cls.results = []
+        for c in queued:
+            tagged, _ = c.read_until_tagged('a1', timeout=120)
+            cls.results.append(tagged)
+            c.close()
+        cls.workers = cls.mk_procs('mk-hash')
+        cls.workers_mem = {p: memory(p) for p in cls.workers}
+        cls.mailbox_mem = {p: memory(p) for p in cls.mailbox}
+
+    def test_0_scenario(self):
+        """The set-up did what the other tests rely on."""
+        self.assertEqual(len(self.hashes), NQUEUED + 3)
+        self.assertEqual(len(self.mailbox), 1)
+        self.assertEqual(len(self.new_workers), 1, self.server.logtext())
+        self.assertEqual(len(self.workers), 2)
+        self.assertTrue(all(re.match(r'a1 OK', t) for t in self.results),
+                        self.results)
+        # the reload came while logins were still waiting
+        self.assertGreater(self.pending_at_reload, 0)
+
+    def test_fresh_login_process(self):
+        self.assertEqual(found(self.fresh_login_mem, self.needles), [])
+
+    def test_hash_workers_after_their_jobs(self):
+        for pid, mem in self.workers_mem.items():
+            self.assertEqual(found(mem, self.needles), [],
+                             'hash worker %d' % pid)
+
+    def test_mailbox_process(self):
+        for pid, mem in self.mailbox_mem.items():
+            self.assertEqual(found(mem, self.needles), [],
+                             'mailbox process %d' % pid)
+
+    def test_children_not_dumpable(self):
+        pids = ([self.fresh_login] + list(self.workers_mem) +
+                list(self.mailbox_mem))
+        for pid in pids:
+            with open('/proc/%d/status' % pid) as f:
+                status = f.read()
+            # a non-dumpable process's /proc files belong to root
+            st = os.stat('/proc/%d/mem' % pid)
+            self.assertEqual(st.st_uid, 0, (pid, comm(pid)))
+            self.assertIn('mk-', comm(pid), status)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
