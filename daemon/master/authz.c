@@ -150,12 +150,15 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 	lc->method = a->method;
 	if (a->method == IPC_IMP_NONE) {
 		lc->user = a->authc;
+		/* The session needs the row, not the hash. */
+		dir_user_forget_hash(&lc->user);
 		log_info("user %s logged in from %s", a->authc.name,
 		    lc->peer.addr);
 		login_verdict(lc, IPC_AUTH_OK);
 		return;
 	}
 	int found = a->target_ok ? lookup(a->target, &target) : 0;
+	dir_user_forget_hash(&target);
 	const char *why = NULL;
 	if (found == -1) {
 		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
@@ -243,6 +246,9 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 		return;
 	}
 	lc->attempt = a;
+	/* The pool has its own copy (wiped when done); the attempt needs
+	 * only the rest of the row. */
+	dir_user_forget_hash(&a->authc);
 }
 
 enum ipc_auth_result
@@ -253,6 +259,7 @@ authz_proxy(const char *admin, const char *target, struct dir_user *t)
 
 	log_name(shown, sizeof(shown), target);
 	int found = lookup(admin, &u);
+	dir_user_forget_hash(&u);
 	if (found == -1)
 		return IPC_AUTH_UNAVAILABLE;
 	if (found == 0 || !u.admin) {
@@ -261,6 +268,7 @@ authz_proxy(const char *admin, const char *target, struct dir_user *t)
 		return IPC_AUTH_NOT_ADMIN;
 	}
 	found = lookup(target, t);
+	dir_user_forget_hash(t);
 	if (found == -1)
 		return IPC_AUTH_UNAVAILABLE;
 	if (found == 0) {

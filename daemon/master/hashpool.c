@@ -56,11 +56,22 @@ static struct {
 static void dispatch(void);
 static void worker_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 
+/* The password and the stored hash go as soon as the request is done
+ * with, answered or cancelled. */
+static void
+hreq_wipe(struct hreq *q)
+{
+	if (q->hash != NULL)
+		explicit_bzero(q->hash, strlen(q->hash));
+	explicit_bzero(q->secret, q->nsecret ? q->nsecret : 1);
+}
+
 static void
 hreq_free(struct hreq *q)
 {
+	hreq_wipe(q);
 	free(q->hash);
-	freezero(q->secret, q->nsecret);
+	free(q->secret);
 	free(q);
 }
 
@@ -242,11 +253,17 @@ void
 hashpool_cancel(uint64_t id)
 {
 	for (struct hworker *w = pool.workers; w; w = w->next)
-		if (w->busy && w->busy->id == id)
+		if (w->busy && w->busy->id == id) {
 			w->busy->cancelled = true;
+			hreq_wipe(w->busy);
+		}
 	for (struct hreq *q = pool.qhead; q; q = q->next)
-		if (q->id == id)
+		if (q->id == id) {
+			/* It stays queued (freed when its turn comes), but
+			 * its secrets go now. */
 			q->cancelled = true;
+			hreq_wipe(q);
+		}
 }
 
 static void

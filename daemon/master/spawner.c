@@ -116,8 +116,12 @@ set_process_name(const char *role)
 }
 
 /* Not dumpable: no core file, and /proc/PID/mem, maps, fd... of the
- * process are root's (with ptrace rights) only.  Set after the uid
- * change, which would reset it to the system's fs.suid_dumpable. */
+ * process are root's (with ptrace rights) only.  Set explicitly after
+ * the uid change, which would reset it to the system's
+ * fs.suid_dumpable.  Only with privilege separation: in development
+ * mode every process has the developer's uid, the master included, so
+ * it would protect nothing and only stop gdb and the tests' look at
+ * /proc/PID/fd. */
 static void
 no_dump(void)
 {
@@ -145,9 +149,10 @@ child_run(const struct child_req *rq)
 	set_process_name(rq->role);
 	if (rq->chdir != NULL && chdir(rq->chdir) == -1)
 		fatal("chdir %s", rq->chdir);
-	if (sp.root)
+	if (sp.root) {
 		priv_drop(rq->uid, rq->gid, rq->chroot);
-	no_dump();
+		no_dump();
+	}
 	switch (rq->kind) {
 	case CHILD_LOGIN: {
 		struct login_params lp = {
@@ -396,8 +401,9 @@ spawner_main(int master_fd, bool foreground)
 	log_init("mailkeepd", log_to_stderr(), log_get_verbose());
 	log_set_role("spawner");
 	set_process_name("spawner");
-	no_dump();
 	sp.root = priv_is_root();
+	if (sp.root)
+		no_dump();
 
 	uint8_t *buf = xmalloc(IPC_MAX_MSG);
 	for (;;) {
