@@ -28,12 +28,14 @@ import secrets
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Client, Server, is_root  # noqa: E402
+from mkharness import (Client, Server, alive, children_of,  # noqa: E402
+                       daemon_path, is_root)
 
 NQUEUED = 24
 
@@ -66,6 +68,12 @@ def memory(pid):
             except (OSError, ValueError, OverflowError):
                 pass
     return chunks
+
+
+def ppid(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        stat = f.read()
+    return int(stat[stat.rindex(')') + 2:].split()[1])
 
 
 def found(chunks, needles):
@@ -186,6 +194,8 @@ class Secrets(unittest.TestCase):
         cls.workers = cls.mk_procs('mk-hash')
         cls.workers_mem = {p: memory(p) for p in cls.workers}
         cls.mailbox_mem = {p: memory(p) for p in cls.mailbox}
+        cls.spawner = cls.mk_procs('mk-spawner')
+        cls.spawner_mem = {p: memory(p) for p in cls.spawner}
 
     def test_0_scenario(self):
         """The set-up did what the other tests rely on."""
@@ -211,6 +221,19 @@ class Secrets(unittest.TestCase):
             self.assertEqual(found(mem, self.needles), [],
                              'mailbox process %d' % pid)
 
+    def test_spawner(self):
+        """The spawner itself: one, the master's child, holding nothing."""
+        self.assertEqual(len(self.spawner), 1)
+        self.assertEqual(ppid(self.spawner[0]), self.server.pid)
+        for pid, mem in self.spawner_mem.items():
+            self.assertEqual(found(mem, self.needles), [],
+                             'spawner %d' % pid)
+
+    def test_children_are_the_masters(self):
+        """Re-parented to the master (its subreaper), which reaps them."""
+        for pid in [self.fresh_login] + self.workers + self.mailbox:
+            self.assertEqual(ppid(pid), self.server.pid, comm(pid))
+
     def test_children_not_dumpable(self):
         pids = ([self.fresh_login] + list(self.workers_mem) +
                 list(self.mailbox_mem))
@@ -221,6 +244,88 @@ class Secrets(unittest.TestCase):
             st = os.stat('/proc/%d/mem' % pid)
             self.assertEqual(st.st_uid, 0, (pid, comm(pid)))
             self.assertIn('mk-', comm(pid), status)
+
+
+class SpawnerLife(unittest.TestCase):
+    """What the master does around its spawner; runs as any user."""
+
+    def spawner_of(self, master):
+        for pid in children_of(master):
+            if comm(pid) == 'mk-spawner' and ppid(pid) == master:
+                return pid
+        self.fail('no spawner under %d' % master)
+
+    def test_lost_spawner_stops_the_master(self):
+        s = Server(users={'alice': 'apw'})
+        try:
+            c = s.client(login=('alice', 'apw'))
+            kids = [p for p in s.children()]
+            os.kill(self.spawner_of(s.pid), signal.SIGKILL)
+            rc = s.proc.wait(timeout=15)
+            s.proc = None
+            s.log.close()
+            self.assertEqual(rc, 1, s.logtext())
+            self.assertIn('no new process can be started; stopping',
+                          s.logtext())
+            self.assertIn('stopped: the spawner was lost', s.logtext())
+            c.expect_closed()
+            c.close()
+            deadline = time.time() + 5
+            while any(alive(k) for k in kids) and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual([k for k in kids if alive(k)], [])
+        finally:
+            s.cleanup()
+
+    def test_daemon_mode(self):
+        """Without -f: the command returns once the server is ready, and
+        the spawner and children are the detached master's."""
+        s = Server(users={'alice': 'apw'}, start=False)
+        try:
+            p = subprocess.run([daemon_path(), '-c', s.conf],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            c = s.client(login=('alice', 'apw'))
+            master = None
+            for name in os.listdir('/proc'):
+                if not name.isdigit():
+                    continue
+                try:
+                    with open('/proc/%s/cmdline' % name, 'rb') as f:
+                        argv = f.read().split(b'\0')
+                except OSError:
+                    continue
+                if (s.conf.encode() in argv and comm(int(name)) ==
+                        'mailkeepd'):
+                    master = int(name)
+            self.assertIsNotNone(master)
+            spawner = self.spawner_of(master)
+            kids = children_of(master)
+            self.assertIn(spawner, kids)
+            self.assertTrue(any(comm(k).startswith('mk-mailbox') and
+                                ppid(k) == master for k in kids))
+            c.close()
+            os.kill(master, signal.SIGTERM)
+            deadline = time.time() + 15
+            while (alive(master) or any(alive(k) for k in kids)) and \
+                    time.time() < deadline:
+                time.sleep(0.05)
+            self.assertFalse(alive(master))
+            self.assertEqual([k for k in kids if alive(k)], [])
+        finally:
+            s.cleanup()
+
+    def test_daemon_mode_start_failure(self):
+        """A start-up error after detaching still fails the command."""
+        s = Server(users={'alice': 'apw'}, start=False)
+        try:
+            os.remove(os.path.join(s.data_dir, 'directory.db'))
+            p = subprocess.run([daemon_path(), '-c', s.conf],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn('start-up failed', p.stderr)
+        finally:
+            s.cleanup()
 
 
 if __name__ == '__main__':
