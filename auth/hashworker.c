@@ -1,7 +1,7 @@
 /*
  * hashworker.c - the hash worker: IPC_HASH_CHECK in, IPC_HASH_RESULT out.
  *
- * Forked by the master (daemon/master/children.c), chrooted into an empty
+ * Forked by the spawner for the master (daemon/master/hashpool.c), chrooted into an empty
  * directory as hash_user when running as root.  It is synchronous: one
  * blocking receive, one crypt_rn(), one send.  The master is the only peer
  * and is more privileged, so a malformed request is a broken invariant

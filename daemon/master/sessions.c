@@ -1,10 +1,10 @@
 /*
  * sessions.c - mailbox processes and the sessions the master gave them.
  *
- * One mailbox process per user, forked on the first session: its
+ * One mailbox process per user, started on the first session: its
  * directory data_dir/users/<name> is created 0700 for the user's own uid
- * (mail_uid_base + id), then the child drops to that uid and runs
- * mailbox_main().  The master counts the sessions it sent each process
+ * (mail_uid_base + id), then the spawner forks the child, which drops to
+ * that uid and runs mailbox_main().  The master counts the sessions it sent each process
  * (IPC_MBOX_SESSION) and those that ended (IPC_MBOX_SESSION_END); when a
  * process has had none for mailbox_linger seconds, the master closes its
  * channel and the process exits (mailbox.h).  A process that is on its
