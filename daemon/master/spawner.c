@@ -381,6 +381,11 @@ void
 spawner_main(int master_fd, bool foreground)
 {
 	reset_signals();
+	/* Only the master ends the spawner, by closing the channel: a
+	 * SIGTERM to the whole group (systemd's stop, kill -TERM -PGID) must
+	 * not look to the master like a spawner that died. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (!log_to_stderr())
 		closelog();
 	close_all_fds_except(3, &master_fd, 1);
