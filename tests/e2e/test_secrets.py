@@ -174,6 +174,8 @@ class Secrets(unittest.TestCase):
             time.sleep(0.01)
         cls.new_workers = [p for p in cls.mk_procs('mk-hash')
                            if p not in workers_before]
+        # ... and read at once, while it works on its first request.
+        cls.new_worker_mem = {p: memory(p) for p in cls.new_workers}
         # Still queued when the worker was forked?
         cls.pending_at_reload = 0
         for c in queued:
@@ -210,6 +212,13 @@ class Secrets(unittest.TestCase):
 
     def test_fresh_login_process(self):
         self.assertEqual(found(self.fresh_login_mem, self.needles), [])
+
+    def test_new_hash_worker_during_the_queue(self):
+        """A worker may hold the pair it is computing, nothing more."""
+        for pid, mem in self.new_worker_mem.items():
+            users = {n.rsplit(' ', 1)[1] for n in found(mem, self.needles)}
+            self.assertLessEqual(len(users), 1,
+                                 'hash worker %d: %s' % (pid, sorted(users)))
 
     def test_hash_workers_after_their_jobs(self):
         for pid, mem in self.workers_mem.items():
