@@ -37,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (Client, Server, alive, children_of,  # noqa: E402
                        daemon_path, is_root)
 
-NQUEUED = 24
+NQUEUED = 40
+HUGE_MAPPING = 1 << 32
 
 
 def comm(pid):
@@ -49,7 +50,17 @@ def comm(pid):
 
 
 def memory(pid):
-    """The readable memory of pid, as a list of bytes objects."""
+    """The readable memory of pid, as a list of bytes objects: one
+    snapshot, taken with the process stopped (a hash worker reading its
+    next request while we read would show two jobs at once)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        return read_memory(pid)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def read_memory(pid):
     chunks = []
     with open('/proc/%d/maps' % pid) as f:
         maps = f.read().splitlines()
@@ -62,6 +73,10 @@ def memory(pid):
             if name in ('[vvar]', '[vsyscall]', '[vvar_vclock]'):
                 continue
             lo, hi = (int(x, 16) for x in fields[0].split('-'))
+            if hi - lo > HUGE_MAPPING:
+                # AddressSanitizer's shadow (terabytes reserved, never
+                # populated): shadow bytes, not program data
+                continue
             try:
                 mem.seek(lo)
                 chunks.append(mem.read(hi - lo))
@@ -74,6 +89,21 @@ def ppid(pid):
     with open('/proc/%d/stat' % pid) as f:
         stat = f.read()
     return int(stat[stat.rindex(')') + 2:].split()[1])
+
+
+def pending(clients):
+    """How many of clients have no answer to their a1 LOGIN yet."""
+    n = 0
+    for c in clients:
+        c.sock.setblocking(False)
+        try:
+            data = c.sock.recv(4096, socket.MSG_PEEK)
+        except BlockingIOError:
+            data = b''
+        c.sock.setblocking(True)
+        if b'a1 ' not in data:
+            n += 1
+    return n
 
 
 def found(chunks, needles):
@@ -151,18 +181,6 @@ class Secrets(unittest.TestCase):
             name = 'q%02d' % i
             c.send(('a1 LOGIN %s %s\r\n' % (name, cls.pw[name])).encode())
         time.sleep(0.2)   # the master has read them all and queued them
-        # A fresh login process, forked while the passwords wait.
-        before = set(cls.mk_procs('mk-login'))
-        fresh = s.client()
-        cls.keep.append(fresh)
-        deadline = time.time() + 5
-        new = []
-        while not new and time.time() < deadline:
-            new = [p for p in cls.mk_procs('mk-login') if p not in before]
-            time.sleep(0.01)
-        assert len(new) == 1, new
-        cls.fresh_login = new[0]
-        cls.fresh_login_mem = memory(cls.fresh_login)
         # A second hash worker, started while the passwords wait.
         workers_before = set(cls.mk_procs('mk-hash'))
         with open(s.conf, 'a') as f:
@@ -174,19 +192,25 @@ class Secrets(unittest.TestCase):
             time.sleep(0.01)
         cls.new_workers = [p for p in cls.mk_procs('mk-hash')
                            if p not in workers_before]
-        # ... and read at once, while it works on its first request.
-        cls.new_worker_mem = {p: memory(p) for p in cls.new_workers}
         # Still queued when the worker was forked?
-        cls.pending_at_reload = 0
-        for c in queued:
-            c.sock.setblocking(False)
-            try:
-                data = c.sock.recv(4096, socket.MSG_PEEK)
-            except BlockingIOError:
-                data = b''
-            c.sock.setblocking(True)
-            if b'a1 ' not in data:
-                cls.pending_at_reload += 1
+        cls.pending_at_reload = pending(queued)
+        # A fresh login process, forked while the passwords wait.
+        before = set(cls.mk_procs('mk-login'))
+        fresh = s.client()
+        cls.keep.append(fresh)
+        deadline = time.time() + 5
+        new = []
+        while not new and time.time() < deadline:
+            new = [p for p in cls.mk_procs('mk-login') if p not in before]
+            time.sleep(0.01)
+        assert len(new) == 1, new
+        cls.fresh_login = new[0]
+        cls.pending_at_fresh_login = pending(queued)
+        # Their memory is read now (slowly under a sanitizer), while
+        # the worker works on the queue; the login process has been
+        # idle since its fork.
+        cls.new_worker_mem = {p: memory(p) for p in cls.new_workers}
+        cls.fresh_login_mem = memory(cls.fresh_login)
         # Let every queued login finish.
         cls.results = []
         for c in queued:
@@ -207,8 +231,11 @@ class Secrets(unittest.TestCase):
         self.assertEqual(len(self.workers), 2)
         self.assertTrue(all(re.match(r'a1 OK', t) for t in self.results),
                         self.results)
-        # the reload came while logins were still waiting
-        self.assertGreater(self.pending_at_reload, 0)
+        # the reload and the fresh login came while logins still waited
+        self.assertGreater(self.pending_at_reload, 0, 'queue drained '
+                           'before the second hash worker started')
+        self.assertGreater(self.pending_at_fresh_login, 0, 'queue drained '
+                           'before the fresh login process started')
 
     def test_fresh_login_process(self):
         self.assertEqual(found(self.fresh_login_mem, self.needles), [])
