@@ -123,7 +123,8 @@ class Secrets(unittest.TestCase):
                   'alice': 'alicepw-' + secrets.token_hex(12),
                   'bob': 'bobpw-' + secrets.token_hex(12)}
         for i in range(NQUEUED):
-            cls.pw['q%02d' % i] = 'queuedpw-%02d-%s' % (i, secrets.token_hex(12))
+            cls.pw['q%02d' % i] = 'queuedpw-%02d-%s' % (
+                i, secrets.token_hex(12))
         cls.server = Server(users=cls.pw, admins=['boss'],
                             config={'hash_workers': 1,
                                     'auth_fail_limit': 1000})
