@@ -1,11 +1,11 @@
 /*
  * hashworker.c - the hash worker: IPC_HASH_CHECK in, IPC_HASH_RESULT out.
  *
- * Forked by the master (daemon/master/children.c), chrooted into an empty
- * directory as hash_user when running as root.  It is synchronous: one
- * blocking receive, one crypt_rn(), one send.  The master is the only peer
- * and is more privileged, so a malformed request is a broken invariant
- * and ends the worker.
+ * Forked by the spawner for the master (daemon/master/hashpool.c),
+ * chrooted into an empty directory as hash_user when running as root.
+ * It is synchronous: one blocking receive, one crypt_rn(), one send.
+ * The master is the only peer and is more privileged, so a malformed
+ * request is a broken invariant and ends the worker.
  */
 #include "auth/hashworker.h"
 #include "auth/password.h"

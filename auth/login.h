@@ -1,10 +1,10 @@
 /*
  * login.h - the login process: one client before it has authenticated.
  *
- * The master forks one per connection (daemon/master/children.c) and
- * calls login_main(), already chrooted into an empty directory as
+ * The spawner forks one per connection, at the master's request
+ * (daemon/master/children.c, spawner.c), and calls login_main(), already chrooted into an empty directory as
  * login_user when running as root.  The process holds the client socket,
- * its channel to the master, the TLS credentials the master loaded (if
+ * its channel to the master, the TLS credentials the spawner loaded (if
  * a certificate is configured) and nothing else.  It speaks the IMAP
  * not-authenticated state, with TLS from the first byte on a listen_tls
  * connection or after STARTTLS, forwards credentials to the master
@@ -42,7 +42,7 @@
 struct login_params {
 	bool loopback;		/* the client is on a loopback address */
 	bool implicit_tls;	/* accepted on listen_tls: handshake first */
-	/* The master's credentials (inherited memory); NULL when no
+	/* The spawner's credentials (inherited memory); NULL when no
 	 * certificate is configured: no STARTTLS then. */
 	const struct tls_creds *tls;
 };

@@ -3,9 +3,9 @@
  * one connection's session, and the relay that keeps a connection
  * encrypted after the login process has handed it on.
  *
- * The master loads the credentials (tls_creds_load) while it still holds
- * its privileges, before it forks a login process, and again on SIGHUP;
- * a login process inherits them across fork and never opens a key file.
+ * The spawner (daemon/master/spawner.c) loads the credentials
+ * (tls_creds_load) as root, at start and again on SIGHUP; a login
+ * process inherits them across fork and never opens a key file.
  * The login process (auth/login.c) runs the handshake, for STARTTLS or
  * on an implicit-TLS listener, and once the client has authenticated it
  * becomes the relay (relay.c) between the TLS client and a plaintext

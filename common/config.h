@@ -1,6 +1,7 @@
 /*
  * config.h - the one configuration file, parsed and validated once by the
- * master (and by mailkeepctl).  Children inherit the parsed struct across
+ * master (and by mailkeepctl).  The master sends the parsed struct to the
+ * spawner (IPC_SPAWN_CONFIG); children inherit the spawner's copy across
  * fork and use only their part of it.
  *
  * Format: "key = value" lines, '#' comments, sizes with K/M/G suffixes,

@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   6
+#define IPC_VERSION   7
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -179,6 +179,34 @@ enum ipc_type {
 	IPC_LMTP_DELIVER,
 	/* mailbox -> lmtp: u8 result (ipc_dlv_result), str detail for logs */
 	IPC_LMTP_DELIVER_RESULT,
+
+	/* The spawner (daemon/master/spawner.c) forks every child on the
+	 * master's request.  It was forked before the master read any
+	 * secret, and it trusts the master wholly (its parent, as root): a
+	 * malformed request is a bug and ends the spawner.
+	 * master -> spawner: bytes struct mk_config (the running
+	 * configuration, laid out by this same binary; sent at start and on
+	 * every reload).  The spawner loads the TLS credentials it names. */
+	IPC_SPAWN_CONFIG = 70,
+	/* spawner -> master: u8 ok, str error (why the config was refused) */
+	IPC_SPAWN_CONFIG_RESULT,
+	/* master -> spawner, + the accepted client socket: a login process.
+	 *   u8 loopback, u8 implicit_tls */
+	IPC_SPAWN_LOGIN,
+	/* master -> spawner, no fields: a hash worker. */
+	IPC_SPAWN_HASH,
+	/* master -> spawner: u32 user id, str user name: that user's
+	 * mailbox process (the master has made data_dir/users/<name>). */
+	IPC_SPAWN_MBOX,
+	/* master -> spawner, + the accepted LMTP connection: an LMTP
+	 * process.  str peer ("local", or the client's address) */
+	IPC_SPAWN_LMTP,
+	/* spawner -> master, the answer to each SPAWN_LOGIN/HASH/MBOX:
+	 *   u32 pid (0: failed), u32 errno (when failed),
+	 *   + the master's end of the child's channel when pid != 0.
+	 * The child is the master's own (PR_SET_CHILD_SUBREAPER): the
+	 * master reaps it, as any other. */
+	IPC_SPAWN_RESULT,
 
 	IPC_TYPE_MAX
 };

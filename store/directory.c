@@ -212,6 +212,12 @@ dir_user_get(struct directory *d, const char *name, struct dir_user *u)
 	return user_fetch(d, st, u);
 }
 
+void
+dir_user_forget_hash(struct dir_user *u)
+{
+	explicit_bzero(u->hash, sizeof(u->hash));
+}
+
 int
 dir_user_get_by_id(struct directory *d, uint32_t id, struct dir_user *u)
 {

@@ -46,6 +46,9 @@ bool dir_name_reserved(const char *canon);
 /* 0, MK_NOTFOUND or -1 */
 int  dir_user_get(struct directory *d, const char *name, struct dir_user *u);
 int  dir_user_get_by_id(struct directory *d, uint32_t id, struct dir_user *u);
+/* Wipes u's password hash: for a row used for anything but the
+ * password check (explicit_bzero, so the compiler keeps it). */
+void dir_user_forget_hash(struct dir_user *u);
 /* 0, MK_EXISTS, MK_INVALID (a name dir_name_canon() refuses, or a hash
  * that is empty or longer than 255 bytes) or -1.  Ids are never reused. */
 int  dir_user_add(struct directory *d, const char *name, const char *hash,

@@ -190,12 +190,15 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 	lc->method = a->method;
 	if (a->method == IPC_IMP_NONE) {
 		lc->user = a->authc;
+		/* The session needs the row, not the hash. */
+		dir_user_forget_hash(&lc->user);
 		log_info("user %s logged in from %s", a->authc.name,
 		    lc->peer.addr);
 		login_verdict(lc, IPC_AUTH_OK);
 		return;
 	}
 	int found = a->target_ok ? lookup(a->target, &target) : 0;
+	dir_user_forget_hash(&target);
 	const char *why = NULL;
 	if (found == -1) {
 		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
@@ -250,10 +253,13 @@ start_hash(struct auth_attempt *a)
 	lc->hash_req = hashpool_submit(a->hash, a->secret, a->nsecret,
 	    lc->started + (uint64_t)master.cfg.login_timeout * 1000,
 	    hash_done, a);
-	/* The pool has its own copy now. */
+	/* The pool has its own copies now (wiped when done); the attempt
+	 * needs only the rest of the row. */
 	freezero(a->secret, a->nsecret);
 	a->secret = NULL;
 	a->nsecret = 0;
+	a->hash = NULL;
+	dir_user_forget_hash(&a->authc);
 	if (lc->hash_req == 0) {
 		lc->attempt = NULL;
 		attempt_end(a, ACCT_NO_ANSWER);
@@ -390,6 +396,7 @@ authz_proxy(const char *admin, const char *target, struct dir_user *t)
 
 	log_name(shown, sizeof(shown), target);
 	int found = lookup(admin, &u);
+	dir_user_forget_hash(&u);
 	if (found == -1)
 		return IPC_AUTH_UNAVAILABLE;
 	if (found == 0 || !u.admin) {
@@ -398,6 +405,7 @@ authz_proxy(const char *admin, const char *target, struct dir_user *t)
 		return IPC_AUTH_NOT_ADMIN;
 	}
 	found = lookup(target, t);
+	dir_user_forget_hash(t);
 	if (found == -1)
 		return IPC_AUTH_UNAVAILABLE;
 	if (found == 0) {

@@ -140,6 +140,8 @@ children_reap(void)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (spawner_reaped(pid, status))
+			continue;
 		struct child **pp = slot_of(pid), *c = *pp;
 		if (c == NULL)
 			continue;
@@ -278,37 +280,17 @@ login_attach(pid_t pid, int chan_fd, const struct peer *peer)
 void
 login_spawn(int fd, const struct peer *peer)
 {
-	struct spawn_drop d = {
-		.role = "login", .uid = master.login_uid, .gid = master.login_gid,
-		.chroot = master.cfg.login_chroot, .keep_tls = true,
-	};
 	struct peer p = *peer;
-	int sp[2];
-	pid_t pid = -1;
+	int chan;
+	/* The spawner forks it: a fork of the master would copy password
+	 * hashes and queued passwords into a process facing the network. */
+	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, &chan);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
-		log_warn("socketpair");
-	else {
-		int keep[2] = { fd, sp[1] };
-		pid = spawn_child(&d, keep, 2);
-		if (pid == 0) {
-			struct login_params lp = {
-				.loopback = p.loopback,
-				.implicit_tls = p.implicit_tls,
-				.tls = master.tls,
-			};
-			login_main(&master.cfg, fd, sp[1], &lp);
-		}
-		close(sp[1]);
-		if (pid == -1)
-			close(sp[0]);
-	}
-	close(fd);
 	if (pid == -1) {
 		peer_release(&p);
 		return;
 	}
-	login_attach(pid, sp[0], &p);
+	login_attach(pid, chan, &p);
 }
 
 /* The child's channel is gone (or we killed it): drop what it held. */

@@ -76,11 +76,22 @@ static struct {
 static void dispatch(bool expire);
 static void worker_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 
+/* The password and the stored hash go as soon as the request is done
+ * with, answered or cancelled. */
+static void
+hreq_wipe(struct hreq *q)
+{
+	if (q->hash != NULL)
+		explicit_bzero(q->hash, strlen(q->hash));
+	explicit_bzero(q->secret, q->nsecret ? q->nsecret : 1);
+}
+
 static void
 hreq_free(struct hreq *q)
 {
+	hreq_wipe(q);
 	free(q->hash);
-	freezero(q->secret, q->nsecret);
+	free(q->secret);
 	free(q);
 }
 
@@ -95,26 +106,12 @@ hreq_done(struct hreq *q, int result)
 static void
 spawn_worker(void)
 {
-	struct spawn_drop d = {
-		.role = "hash", .uid = master.hash_uid, .gid = master.hash_gid,
-		.chroot = master.cfg.login_chroot,
-	};
-	int sp[2];
-	pid_t pid;
+	int chan;
+	pid_t pid = spawn_hash(&chan);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair");
+	if (pid == -1)
 		return;
-	}
-	pid = spawn_child(&d, &sp[1], 1);
-	if (pid == 0)
-		hashworker_main(sp[1]);
-	close(sp[1]);
-	if (pid == -1) {
-		close(sp[0]);
-		return;
-	}
-	hashpool_attach(pid, sp[0]);
+	hashpool_attach(pid, chan);
 	log_debug("hash worker %d started", (int)pid);
 }
 
@@ -228,9 +225,9 @@ send_request(struct hworker *w, struct hreq *q)
 	ipc_put_u64(&m, q->id);
 	ipc_put_str(&m, q->hash);
 	ipc_put_bytes(&m, q->secret, q->nsecret);
-	/* From here on the password lives only in the message, which
-	 * ipc_msg_free() wipes once it has been sent. */
-	explicit_bzero(q->secret, q->nsecret);
+	/* From here on the password and the hash live only in the message,
+	 * which ipc_msg_free() wipes once it has been sent. */
+	hreq_wipe(q);
 	w->busy = q;
 	pool.busy++;
 	q->sent = now_ms();

@@ -3,8 +3,8 @@
  *
  * The master opens the LMTP unix socket (lmtp_socket, by default
  * data_dir/lmtp) and, if configured, a TCP port (lmtp_listen), accepts
- * on them and forks an LMTP session process per connection, dropped and
- * chrooted like a login process (daemon/lmtp/lmtp.c speaks the
+ * on them and has the spawner fork an LMTP session process per
+ * connection, dropped and chrooted like a login process (daemon/lmtp/lmtp.c speaks the
  * protocol; the master reads no byte the client sends).  Over limit
  * (lmtp_max_connections) the master answers a fixed 421 itself.
  *
@@ -212,32 +212,16 @@ lmtp_attach(pid_t pid, int chan_fd)
 	return lc;
 }
 
+/* The spawner forks it (dropped and chrooted like a login process);
+ * it takes fd. */
 static void
-lmtp_spawn(int fd, const struct lmtp_params *p)
+lmtp_spawn(int fd, const char *peer)
 {
-	struct spawn_drop d = {
-		.role = "lmtp", .uid = master.login_uid, .gid = master.login_gid,
-		.chroot = master.cfg.login_chroot, .keep_tls = false,
-	};
-	int sp[2];
-	pid_t pid;
+	int chan;
+	pid_t pid = spawn_lmtp(fd, peer, &chan);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair");
-		close(fd);
-		return;
-	}
-	int keep[2] = { fd, sp[1] };
-	pid = spawn_child(&d, keep, 2);
-	if (pid == 0)
-		lmtp_main(&master.cfg, fd, sp[1], p);
-	close(sp[1]);
-	close(fd);
-	if (pid == -1) {
-		close(sp[0]);
-		return;
-	}
-	lmtp_attach(pid, sp[0]);
+	if (pid != -1)
+		lmtp_attach(pid, chan);
 }
 
 static void
@@ -251,7 +235,7 @@ lmtp_accept(struct ev_io *io, uint32_t revents)
 	for (int i = 0; i < 16 && !master.stopping; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		struct lmtp_params p;
+		char peer[64];
 		int fd = accept4(L->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_CLOEXEC);
 		if (fd == -1) {
@@ -268,13 +252,11 @@ lmtp_accept(struct ev_io *io, uint32_t revents)
 			close(fd);
 			continue;
 		}
-		memset(&p, 0, sizeof(p));
 		if (L->is_unix)
-			mk_strlcpy(p.peer, "local", sizeof(p.peer));
+			mk_strlcpy(peer, "local", sizeof(peer));
 		else
-			net_addr_str((struct sockaddr *)&ss, p.peer,
-			    sizeof(p.peer));
-		lmtp_spawn(fd, &p);
+			net_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
+		lmtp_spawn(fd, peer);
 	}
 }
 

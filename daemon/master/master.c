@@ -9,9 +9,12 @@
  * opens the directory database and the listeners, then runs the event
  * loop: accept() with the connection limits, a login process per
  * connection (children.c), SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
- * The TLS certificate and key are read here, at start-up and on every
- * SIGHUP, while the master holds its privileges; login processes forked
- * afterwards inherit them, and connections already open keep theirs.
+ * Before it reads any secret (the TLS key, directory.db) it forks the
+ * spawner (spawn.c, spawner.c), which forks every child from then on,
+ * so no child inherits the master's memory.  The TLS certificate and key
+ * are read here too, at start-up and on every SIGHUP, to check them; the
+ * spawner, sent the same configuration, loads its own copy for the login
+ * processes it forks afterwards (connections already open keep theirs).
  * The master reads no byte a client sends: past accept() it only reads
  * typed IPC messages from its children.
  */
@@ -22,6 +25,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -615,6 +619,16 @@ on_reload(int signo, void *arg)
 		    err);
 		return;
 	}
+	/* The spawner forks every new child with this configuration: if it
+	 * cannot take it, the master keeps the old one too. */
+	struct mk_config sent = nc;
+	keep_restart_fields(&master.cfg, &sent);
+	if (spawner_config(&sent, err, sizeof(err)) == -1) {
+		tls_creds_free(tls);
+		log_warnx("reload failed, keeping the running configuration: "
+		    "spawner: %s", err);
+		return;
+	}
 	int applied = diff_config(&master.cfg, &nc);
 	keep_restart_fields(&master.cfg, &nc);
 	master.cfg = nc;
@@ -628,6 +642,62 @@ on_reload(int signo, void *arg)
 	req_quota_push_all();
 	log_info("configuration reloaded from %s: %d change%s applied",
 	    nc.path, applied, applied == 1 ? "" : "s");
+}
+
+/* ---- detaching from the terminal ---- */
+
+/* daemon(3) would fork after the spawner is forked, leaving the spawner
+ * the child of the exiting parent.  So the master detaches first: the
+ * parent waits for a byte on a pipe (start-up succeeded) and exits 0, or
+ * sees EOF (the child died on a start-up error, logged) and exits 1. */
+static int detach_fd = -1;
+
+static void
+detach_start(void)
+{
+	int p[2];
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	pid_t pid = fork();
+	if (pid == -1)
+		fatal("fork");
+	if (pid > 0) {
+		close(p[1]);
+		ssize_t n;
+		do
+			n = read(p[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		if (n != 1)
+			fprintf(stderr, "mailkeepd: start-up failed (see the "
+			    "log)\n");
+		_exit(n == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	detach_fd = p[1];
+	if (setsid() == -1)
+		fatal("setsid");
+}
+
+static void
+detach_done(void)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if (null == -1)
+		fatal("/dev/null");
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+	if (null > 2)
+		close(null);
+	if (write(detach_fd, "", 1) != 1)
+		fatal("telling the parent we are ready");
+	close(detach_fd);
+	detach_fd = -1;
 }
 
 /* ---- main ---- */
@@ -690,25 +760,33 @@ main(int argc, char **argv)
 		fprintf(stderr, "mailkeepd: %s: %s\n", conf, bad);
 		return 1;
 	}
-	/* Still with every privilege: the key is typically root's alone. */
-	if (load_tls(&cfg, &master.tls, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
-		return 1;
-	}
 	log_init("mailkeepd", foreground, cfg.verbose);
 	log_set_role("master");
-	log_tls(&cfg, master.tls);
+	if (!foreground)
+		detach_start();
 	master.cfg = cfg;	/* for the messages of the checks below */
 	if (priv_is_root())
 		prepare_root(&cfg);
 	else
 		prepare_dev(&cfg);
+	/* Nothing secret has been read yet: the spawner, and every child it
+	 * will fork, starts from this memory. */
+	spawner_start(foreground);
+	/* Still with every privilege: the key is typically root's alone. */
+	if (load_tls(&cfg, &master.tls, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
+		spawner_stop();
+		return 1;
+	}
+	log_tls(&cfg, master.tls);
+	if (spawner_config(&cfg, err, sizeof(err)) == -1)
+		fatalx("spawner: %s", err);
 	struct directory *dir = open_directory(&cfg);
 	check_users(dir, &cfg);
 	open_listeners(&cfg);
 	lmtp_open(&cfg);
-	if (!foreground && daemon(0, 0) == -1)
-		fatal("daemon");
+	if (!foreground)
+		detach_done();
 	setup_loop(dir, &cfg);
 	hashpool_start(master.cfg.hash_workers);
 	start_listeners();
@@ -721,7 +799,12 @@ main(int argc, char **argv)
 	master.tls = NULL;
 	addr_clear();
 	acct_clear();
+	spawner_stop();
 	ev_loop_free(master.loop);
+	if (spawner_failed()) {
+		log_warnx("stopped: the spawner was lost");
+		return 1;
+	}
 	log_info("stopped");
 	return 0;
 }

@@ -4,7 +4,10 @@
  * The master is split by job, one file each:
  *   master.c    main(): config, start-up checks, listeners, accept(),
  *               signals (stop, reload, children), connection limits;
- *   spawn.c     fork + descriptor hygiene + privilege drop, for every child;
+ *   spawn.c     the master's side of the spawner: start it, ask it for
+ *               children, notice when it dies;
+ *   spawner.c   the spawner process: fork + descriptor hygiene +
+ *               privilege drop, for every child;
  *   children.c  the table of children (reaping, killing) and the login
  *               channels' state machine: which message is legal when;
  *   authz.c     credential and authorization decisions, failure delays,
@@ -321,22 +324,33 @@ void lmtp_exited(void *obj, int status);
  * accept path does after fork, and what a unit test may use). */
 struct lmtp_child *lmtp_attach(pid_t pid, int chan_fd);
 
-/* ---- spawn.c ---- */
+/* ---- spawn.c: asking the spawner (spawner.c) for children ---- */
 
-struct spawn_drop {
-	const char *role;	/* log role of the child */
-	uid_t       uid;	/* ignored unless root */
-	gid_t       gid;
-	const char *chroot;	/* NULL: none */
-	const char *chdir;	/* NULL: none (before the drop, as root) */
-	bool        keep_tls;	/* keeps master.tls (login processes only) */
-};
+/* Forks the spawner.  Called before the master opens directory.db,
+ * loads the TLS key or sees a password, so the spawner, and every child
+ * it forks, starts from memory that never held one.  Makes the master
+ * the subreaper of what the spawner forks.  Fatal on failure. */
+void  spawner_start(bool foreground);
+/* Sends cfg (at start, and the new one on a reload).  0, or -1 with the
+ * spawner's reason in err (e.g. it could not load the TLS key). */
+int   spawner_config(const struct mk_config *cfg, char *err, size_t errlen);
+/* Each returns the new child's pid with *chan = the master's end of its
+ * channel, or -1 (logged).  The child is the master's own: children.c
+ * reaps it.  spawn_login takes client_fd. */
+pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls, int *chan);
+pid_t spawn_hash(int *chan);
+pid_t spawn_mbox(uint32_t user_id, const char *name, int *chan);
+pid_t spawn_lmtp(int client_fd, const char *peer, int *chan);
+/* children.c: true if pid was the spawner (then handled here). */
+bool  spawner_reaped(pid_t pid, int status);
+/* True once the spawner died or stopped answering: the master stops. */
+bool  spawner_failed(void);
+/* Closes the spawner's channel and waits (bounded) for it to exit. */
+void  spawner_stop(void);
 
-/* Forks.  In the child: signals back to default, every descriptor but
- * keep[] (and 0-2) closed, the TLS credentials wiped unless d says keep
- * them, log reopened, privileges dropped per d.
- * Returns the pid in the parent, 0 in the child, -1 on failure. */
-pid_t spawn_child(const struct spawn_drop *d, const int *keep, size_t nkeep);
+/* spawner.c: the spawner process itself (never returns). */
+__attribute__((noreturn))
+void  spawner_main(int master_fd, bool foreground);
 
 /* ---- the one master state ---- */
 

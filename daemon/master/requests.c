@@ -79,14 +79,19 @@ req_setquota(struct mbox *mb, struct ipc_reader *r)
 		    "SETQUOTA is for administrators only");
 		return;
 	}
-	if (dir_user_get(master.dir, mbox_user(mb), &admin) != 0 || !admin.admin) {
+	rc = dir_user_get(master.dir, mbox_user(mb), &admin);
+	/* No password is checked here: the hashes go at once. */
+	dir_user_forget_hash(&admin);
+	if (rc != 0 || !admin.admin) {
 		log_warnx("SETQUOTA for %s by %s refused: not an administrator",
 		    target, mbox_user(mb));
 		setquota_answer(mb, id, IPC_REQ_DENIED,
 		    "SETQUOTA is for administrators only");
 		return;
 	}
-	if ((rc = dir_user_get(master.dir, target, &u)) != 0) {
+	rc = dir_user_get(master.dir, target, &u);
+	dir_user_forget_hash(&u);
+	if (rc != 0) {
 		setquota_answer(mb, id, rc == MK_NOTFOUND ? IPC_REQ_NOTFOUND :
 		    IPC_REQ_FAILED, rc == MK_NOTFOUND ? "No such user" :
 		    "Directory unavailable");
@@ -117,6 +122,7 @@ push_one(struct mbox *mb, void *arg)
 	(void)arg;
 	if (dir_user_get_by_id(master.dir, mbox_user_id(mb), &u) == 0)
 		push_quota(mb, &u);
+	dir_user_forget_hash(&u);
 }
 
 void
@@ -367,6 +373,7 @@ req_guest_open(struct mbox *mb, struct ipc_reader *r)
 		return;
 	}
 	rc = dir_user_get(master.dir, canon, &u);
+	dir_user_forget_hash(&u);
 	if (rc != 0) {
 		guest_answer(mb, id, rc == MK_NOTFOUND ? IPC_REQ_NOTFOUND :
 		    IPC_REQ_FAILED, -1);

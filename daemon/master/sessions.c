@@ -1,10 +1,10 @@
 /*
  * sessions.c - mailbox processes and the sessions the master gave them.
  *
- * One mailbox process per user, forked on the first session: its
+ * One mailbox process per user, started on the first session: its
  * directory data_dir/users/<name> is created 0700 for the user's own uid
- * (mail_uid_base + id), then the child drops to that uid and runs
- * mailbox_main().  The master counts the sessions it sent each process
+ * (mail_uid_base + id), then the spawner forks the child, which drops to
+ * that uid and runs mailbox_main().  The master counts the sessions it sent each process
  * (IPC_MBOX_SESSION) and those that ended (IPC_MBOX_SESSION_END); when a
  * process has had none for mailbox_linger seconds, the master closes its
  * channel and the process exits (mailbox.h).  A process that is on its
@@ -139,32 +139,18 @@ linger_cb(struct ev_timer *t)
 static struct mbox *
 mbox_spawn(const struct dir_user *u)
 {
-	char dir[PATH_MAX], store[PATH_MAX + 16], role[96];
-	uint32_t id = master.cfg.mail_uid_base + u->id;
-	int sp[2];
+	char dir[PATH_MAX];
+	int chan;
 
 	if (user_dir(u, dir, sizeof(dir)) == -1)
 		return NULL;
-	snprintf(store, sizeof(store), "%s/store.db", dir);
-	snprintf(role, sizeof(role), "mailbox/%s", u->name);
-	struct spawn_drop d = {
-		.role = role, .uid = id, .gid = id, .chroot = NULL,
-		.chdir = dir,
-	};
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair");
+	/* The spawner forks it, as u's uid, in dir: only the id and the
+	 * name leave the master (never u's hash). */
+	pid_t pid = spawn_mbox(u->id, u->name, &chan);
+	if (pid == -1)
 		return NULL;
-	}
-	pid_t pid = spawn_child(&d, &sp[1], 1);
-	if (pid == 0)
-		mailbox_main(&master.cfg, sp[1], u->id, u->name, store);
-	close(sp[1]);
-	if (pid == -1) {
-		close(sp[0]);
-		return NULL;
-	}
 	log_debug("mailbox process %d started for %s", (int)pid, u->name);
-	return mbox_attach(pid, sp[0], u);
+	return mbox_attach(pid, chan, u);
 }
 
 struct mbox *

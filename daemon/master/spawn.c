@@ -1,86 +1,275 @@
 /*
- * spawn.c - the one place where the master forks a child.
+ * spawn.c - the master's side of the spawner: every child comes from it.
  *
- * spawn_child() is used for login processes, hash workers and mailbox
- * processes alike.  In the child, in this order: signals back to their
- * defaults, syslog reconnected (it must be connected before a chroot),
- * every inherited descriptor closed but the listed ones, then the
- * privilege drop of privsep.c.  What is left is a process that holds
- * nothing of the master's: no listener, no directory database, no other
- * child's channel, and (unless it is a login process, which needs them)
- * no TLS private key: the credentials are freed, which makes GnuTLS
- * wipe the key, before the child runs any code of its own.
+ * The master no longer forks children itself: by the time it accepts a
+ * connection its memory has held password hashes (directory rows, the
+ * SQLite page cache), other clients' passwords queued for a hash worker
+ * and the TLS private key, and a fork would copy all of that into a
+ * login process facing the network.  Instead, main() calls
+ * spawner_start() before it opens directory.db or loads the key; the
+ * spawner (spawner.c) keeps that clean state and forks children on
+ * request.
+ *
+ * Requests are synchronous: one IPC_SPAWN_* message, one IPC_SPAWN_RESULT
+ * with the pid and the master's end of the child's channel.  The spawner
+ * forks twice (the middle process exits at once) and the master is
+ * PR_SET_CHILD_SUBREAPER, so every child is re-parented to the master:
+ * children.c reaps and kills them as before, and the children survive
+ * the spawner.  A spawner that dies, or does not answer within
+ * SPAWNER_TIMEOUT_MS, stops the master cleanly (its memory cannot make
+ * a clean spawner again); the service manager restarts mailkeepd.
  */
 #include "daemon/master/master.h"
 #include "common/log.h"
-#include "common/privsep.h"
 #include "common/util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
-#include <string.h>
-#include <syslog.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-static void
-reset_signals(void)
+/* A fork of the small spawner takes well under a millisecond; this only
+ * bounds a spawner that hangs, so the master cannot. */
+#define SPAWNER_TIMEOUT_MS 10000
+#define SPAWNER_STOP_MS    2000
+
+static struct {
+	pid_t    pid;		/* 0: not running (or reaped) */
+	int      fd;		/* -1: closed */
+	bool     failed;
+	uint8_t *buf;		/* IPC_MAX_MSG, for answers */
+} spw = { .fd = -1 };
+
+void
+spawner_start(bool foreground)
 {
-	static const int sigs[] = { SIGTERM, SIGHUP, SIGCHLD, SIGUSR1 };
+	int sv[2];
 
-	ev_signals_reset();
-	for (size_t i = 0; i < nitems(sigs); i++)
-		signal(sigs[i], SIG_DFL);
-	/* Ctrl-C on a foreground mailkeepd reaches the whole process group:
-	 * only the master acts on it, and stops its children in order.
-	 * SIGPIPE stays ignored: every child writes to sockets. */
-	signal(SIGINT, SIG_IGN);
-}
-
-/* "mk-<role>" in ps and top (15 bytes at most, the kernel's limit):
- * mk-login, mk-hash, mk-mailbox/alice. */
-static void
-set_process_name(const char *role)
-{
-	char name[16];
-
-	snprintf(name, sizeof(name), "mk-%s", role);
-	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
-}
-
-static void
-child_setup(const struct spawn_drop *d, const int *keep, size_t nkeep)
-{
-	reset_signals();
-	if (!d->keep_tls && master.tls != NULL) {
-		tls_creds_free(master.tls);
-		master.tls = NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		fatal("socketpair for the spawner");
+	pid_t pid = fork();
+	if (pid == -1)
+		fatal("fork the spawner");
+	if (pid == 0) {
+		close(sv[0]);
+		spawner_main(sv[1], foreground);
 	}
-	/* Close syslog's socket by name before the sweep below: afterwards its
-	 * number may already belong to something else. */
-	if (!log_to_stderr())
-		closelog();
-	close_all_fds_except(3, keep, nkeep);
-	log_init("mailkeepd", log_to_stderr(), log_get_verbose());
-	log_set_role(d->role);
-	set_process_name(d->role);
-	if (d->chdir != NULL && chdir(d->chdir) == -1)
-		fatal("chdir %s", d->chdir);
-	if (master.root)
-		priv_drop(d->uid, d->gid, d->chroot);
+	close(sv[1]);
+	spw.pid = pid;
+	spw.fd = sv[0];
+	spw.buf = xmalloc(IPC_MAX_MSG);
+	/* The spawner's grandchildren become ours when the middle process
+	 * exits: we reap them and may signal them as our own. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		fatal("PR_SET_CHILD_SUBREAPER");
+}
+
+bool
+spawner_failed(void)
+{
+	return spw.failed;
+}
+
+/* The spawner is gone or broken: no child can be started any more.
+ * Stop the way SIGTERM does (master.c), exiting non-zero. */
+static void
+spawner_lost(const char *why)
+{
+	if (spw.failed)
+		return;
+	spw.failed = true;
+	if (master.stopping)
+		return;
+	log_warnx("spawner %d %s: no new process can be started; stopping",
+	    (int)spw.pid, why);
+	if (spw.pid > 0)
+		kill(spw.pid, SIGKILL);
+	if (spw.fd != -1) {
+		close(spw.fd);
+		spw.fd = -1;
+	}
+	raise(SIGTERM);
+}
+
+bool
+spawner_reaped(pid_t pid, int status)
+{
+	if (spw.pid <= 0 || pid != spw.pid)
+		return false;
+	spw.pid = 0;
+	if (!master.stopping) {
+		char why[64];
+		if (WIFSIGNALED(status))
+			snprintf(why, sizeof(why), "was killed by signal %d",
+			    WTERMSIG(status));
+		else
+			snprintf(why, sizeof(why), "exited with status %d",
+			    WEXITSTATUS(status));
+		spawner_lost(why);
+	}
+	return true;
+}
+
+/* Sends m and waits for the answer of type want into *r (spw.buf).
+ * 0, or -1 when the spawner is gone (spawner_lost() has run). */
+static int
+call(struct ipc_msg *m, uint32_t want, struct ipc_reader *r)
+{
+	struct pollfd pfd = { .events = POLLIN };
+
+	if (spw.fd == -1) {
+		ipc_msg_free(m);
+		return -1;
+	}
+	if (ipc_send_now(spw.fd, m) == -1) {
+		spawner_lost("cannot be written to");
+		return -1;
+	}
+	pfd.fd = spw.fd;
+	int n;
+	do
+		n = poll(&pfd, 1, SPAWNER_TIMEOUT_MS);
+	while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		spawner_lost("did not answer in time");
+		return -1;
+	}
+	if (n == -1 || ipc_recv_now(spw.fd, spw.buf, r) == -1) {
+		spawner_lost("closed its channel");
+		return -1;
+	}
+	if (r->bad || r->type != want) {
+		if (r->fd != -1)
+			close(r->fd);
+		spawner_lost("sent an unexpected message");
+		return -1;
+	}
+	return 0;
+}
+
+int
+spawner_config(const struct mk_config *cfg, char *err, size_t errlen)
+{
+	struct ipc_msg m;
+	struct ipc_reader r;
+
+	ipc_msg_init(&m, IPC_SPAWN_CONFIG);
+	ipc_put_bytes(&m, cfg, sizeof(*cfg));
+	if (call(&m, IPC_SPAWN_CONFIG_RESULT, &r) == -1) {
+		snprintf(err, errlen, "the spawner is gone");
+		return -1;
+	}
+	uint8_t ok = ipc_get_u8(&r);
+	const char *why = ipc_get_str(&r);
+	if (!ipc_end(&r) || r.fd != -1) {
+		if (r.fd != -1)
+			close(r.fd);
+		spawner_lost("sent a malformed answer");
+		snprintf(err, errlen, "the spawner is gone");
+		return -1;
+	}
+	if (!ok) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static pid_t
+spawn(struct ipc_msg *m, const char *what, int *chan)
+{
+	struct ipc_reader r;
+
+	*chan = -1;
+	if (call(m, IPC_SPAWN_RESULT, &r) == -1)
+		return -1;
+	uint32_t pid = ipc_get_u32(&r);
+	uint32_t err = ipc_get_u32(&r);
+	if (!ipc_end(&r) || (pid != 0) != (r.fd != -1) || pid > INT32_MAX) {
+		if (r.fd != -1)
+			close(r.fd);
+		spawner_lost("sent a malformed answer");
+		return -1;
+	}
+	if (pid == 0) {
+		log_warnx("could not start a %s: %s", what, strerror((int)err));
+		return -1;
+	}
+	*chan = ipc_take_fd(&r);
+	return (pid_t)pid;
 }
 
 pid_t
-spawn_child(const struct spawn_drop *d, const int *keep, size_t nkeep)
+spawn_login(int client_fd, bool loopback, bool implicit_tls, int *chan)
 {
-	pid_t pid = fork();
+	struct ipc_msg m;
 
-	if (pid == -1) {
-		log_warn("fork %s", d->role);
-		return -1;
+	ipc_msg_init(&m, IPC_SPAWN_LOGIN);
+	ipc_put_u8(&m, loopback);
+	ipc_put_u8(&m, implicit_tls);
+	ipc_put_fd(&m, client_fd);
+	return spawn(&m, "login process", chan);
+}
+
+pid_t
+spawn_hash(int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_HASH);
+	return spawn(&m, "hash worker", chan);
+}
+
+pid_t
+spawn_mbox(uint32_t user_id, const char *name, int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_MBOX);
+	ipc_put_u32(&m, user_id);
+	ipc_put_str(&m, name);
+	return spawn(&m, "mailbox process", chan);
+}
+
+pid_t
+spawn_lmtp(int client_fd, const char *peer, int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_LMTP);
+	ipc_put_str(&m, peer);
+	ipc_put_fd(&m, client_fd);
+	return spawn(&m, "LMTP process", chan);
+}
+
+void
+spawner_stop(void)
+{
+	if (spw.fd != -1) {
+		close(spw.fd);	/* the spawner exits on EOF */
+		spw.fd = -1;
 	}
-	if (pid == 0)
-		child_setup(d, keep, nkeep);
-	return pid;
+	for (int waited = 0; spw.pid > 0; waited += 10) {
+		int status;
+		pid_t p = waitpid(spw.pid, &status, WNOHANG);
+		if (p == spw.pid || (p == -1 && errno == ECHILD))
+			break;
+		if (waited >= SPAWNER_STOP_MS) {
+			log_warnx("spawner %d did not exit: killing it",
+			    (int)spw.pid);
+			kill(spw.pid, SIGKILL);
+			(void)waitpid(spw.pid, &status, 0);
+			break;
+		}
+		usleep(10 * 1000);
+	}
+	spw.pid = 0;
+	free(spw.buf);
+	spw.buf = NULL;
 }

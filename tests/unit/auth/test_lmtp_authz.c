@@ -57,6 +57,15 @@ test_lmtp_authz_init(void)
 	if (dir_open(path, true, &dir, err, sizeof(err)) != 0 ||
 	    dir_user_add(dir, "alice", "$6$salt$not-a-real-hash", &id) != 0)
 		return -1;
+	/* The master asks a real spawner for alice's mailbox processes, as
+	 * mailkeepd does; unprivileged accounts for what it checks. */
+	snprintf(cfg.login_user, sizeof(cfg.login_user), "nobody");
+	snprintf(cfg.hash_user, sizeof(cfg.hash_user), "nobody");
+	spawner_start(true);
+	if (spawner_config(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "spawner: %s\n", err);
+		return -1;
+	}
 	loop = ev_loop_new();
 	return master_core_init(&cfg, loop, dir);
 }
@@ -66,6 +75,7 @@ test_lmtp_authz_cleanup(void)
 {
 	char cmd[PATH_MAX + 16];
 
+	spawner_stop();
 	dir_close(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	return system(cmd) == 0 ? 0 : -1;

@@ -1,0 +1,451 @@
+/*
+ * spawner.c - the spawner: the process that forks every child.
+ *
+ * Forked by the master (spawn.c) before the master opens directory.db,
+ * loads the TLS private key or receives a password, the spawner runs as
+ * root with nothing but its channel to the master, the log and what the
+ * master sends it: the running configuration (IPC_SPAWN_CONFIG, at start
+ * and on each reload).  From that configuration it loads the TLS
+ * credentials login processes need (spawner_tls_load(), the one place
+ * to change when the key moves to a process of its own).  It reads
+ * nothing a client sent and opens no database.
+ *
+ * On IPC_SPAWN_LOGIN / HASH / MBOX it makes the child's channel, forks a
+ * middle process that forks the child and exits at once, and answers
+ * IPC_SPAWN_RESULT with the child's pid and the master's end of the
+ * channel.  The child, re-parented to the master (its subreaper), goes
+ * through one sequence: signals back to their defaults, syslog
+ * reconnected (before a chroot), every descriptor but the listed ones
+ * closed, the TLS credentials wiped unless it is a login process, then
+ * the privilege drop of privsep.c and PR_SET_DUMPABLE 0, then its role's
+ * main function.  So a child holds its own descriptors, the clean
+ * configuration and (a login process) the TLS credentials: no directory
+ * row, no password hash, no other client's password.
+ *
+ * The master is the only peer, root, and our parent: a malformed request
+ * is a bug, and the spawner exits (the master then stops).  It exits
+ * too on EOF: the master is gone.
+ */
+#include "daemon/master/master.h"
+#include "daemon/mailbox/mailbox.h"
+#include "auth/hashworker.h"
+#include "auth/login.h"
+#include "daemon/lmtp/lmtp.h"
+#include "common/log.h"
+#include "common/privsep.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+static struct {
+	struct mk_config  cfg;
+	bool              have_cfg;
+	struct tls_creds *tls;		/* NULL: no certificate configured */
+	bool              root;
+	uid_t             login_uid, hash_uid;
+	gid_t             login_gid, hash_gid;
+} sp;
+
+/* What one child is: filled from the request and the clean config. */
+struct child_req {
+	const char *role;	/* log role: "login", "hash", "mailbox/<name>" */
+	uid_t       uid;
+	gid_t       gid;
+	const char *chroot;	/* NULL: none */
+	const char *chdir;	/* NULL: none (done as root, before the drop) */
+	bool        keep_tls;
+	int         keep[2];	/* descriptors the child keeps */
+	size_t      nkeep;
+	/* role parameters */
+	enum child_kind kind;
+	int         chan;	/* the child's end of its channel */
+	int         client;	/* login: the client socket */
+	bool        loopback, implicit_tls;
+	uint32_t    user_id;
+	const char *user;
+	const char *store;
+	const char *peer;	/* LMTP: "local" or the client's address */
+};
+
+/* The TLS credentials a login process gets.  Today: the certificate and
+ * key read from the configured files; a key-holder process would make
+ * this the certificate plus a key whose operations are IPC requests. */
+static int
+spawner_tls_load(const struct mk_config *cfg, struct tls_creds **out,
+    char *err, size_t errlen)
+{
+	*out = NULL;
+	if (cfg->tls_cert[0] == '\0')
+		return 0;
+	return tls_creds_load(cfg->tls_cert, cfg->tls_key, cfg->tls_priority,
+	    out, err, errlen);
+}
+
+/* ---- the child ---- */
+
+static void
+reset_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGHUP, SIGCHLD, SIGUSR1 };
+
+	for (size_t i = 0; i < nitems(sigs); i++)
+		signal(sigs[i], SIG_DFL);
+	/* Ctrl-C on a foreground mailkeepd reaches the whole process group:
+	 * only the master acts on it, and stops its children in order.
+	 * SIGPIPE stays ignored: every child writes to sockets. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* "mk-<role>" in ps and top (15 bytes at most, the kernel's limit):
+ * mk-login, mk-hash, mk-mailbox/alice, mk-spawner. */
+static void
+set_process_name(const char *role)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "mk-%s", role);
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+/* Not dumpable: no core file, and /proc/PID/mem, maps, fd... of the
+ * process are root's (with ptrace rights) only.  Set explicitly after
+ * the uid change, which would reset it to the system's
+ * fs.suid_dumpable.  Only with privilege separation: in development
+ * mode every process has the developer's uid, the master included, so
+ * it would protect nothing and only stop gdb and the tests' look at
+ * /proc/PID/fd. */
+static void
+no_dump(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("PR_SET_DUMPABLE");
+}
+
+__attribute__((noreturn))
+static void
+child_run(const struct child_req *rq)
+{
+	reset_signals();
+	if (!rq->keep_tls && sp.tls != NULL) {
+		/* GnuTLS wipes the key as it frees it. */
+		tls_creds_free(sp.tls);
+		sp.tls = NULL;
+	}
+	/* Close syslog's socket by name before the sweep below: afterwards its
+	 * number may already belong to something else. */
+	if (!log_to_stderr())
+		closelog();
+	close_all_fds_except(3, rq->keep, rq->nkeep);
+	log_init("mailkeepd", log_to_stderr(), log_get_verbose());
+	log_set_role(rq->role);
+	set_process_name(rq->role);
+	if (rq->chdir != NULL && chdir(rq->chdir) == -1)
+		fatal("chdir %s", rq->chdir);
+	if (sp.root) {
+		priv_drop(rq->uid, rq->gid, rq->chroot);
+		no_dump();
+	}
+	switch (rq->kind) {
+	case CHILD_LOGIN: {
+		struct login_params lp = {
+			.loopback = rq->loopback,
+			.implicit_tls = rq->implicit_tls,
+			.tls = sp.tls,
+		};
+		login_main(&sp.cfg, rq->client, rq->chan, &lp);
+	}
+	case CHILD_HASH:
+		hashworker_main(rq->chan);
+		_exit(0);
+	case CHILD_MBOX:
+		mailbox_main(&sp.cfg, rq->chan, rq->user_id, rq->user,
+		    rq->store);
+	case CHILD_LMTP: {
+		struct lmtp_params p;
+		memset(&p, 0, sizeof(p));
+		mk_strlcpy(p.peer, rq->peer, sizeof(p.peer));
+		lmtp_main(&sp.cfg, rq->client, rq->chan, &p);
+	}
+	}
+	fatalx("unknown child kind %d", (int)rq->kind);
+}
+
+/* Forks rq's child through a middle process, so that the child is
+ * re-parented to the master (our parent, its subreaper) at once.
+ * Returns its pid, or -1 with errno. */
+static pid_t
+fork_child(const struct child_req *rq)
+{
+	int p[2];
+	int32_t v = -EIO;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	pid_t mid = fork();
+	if (mid == -1) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		errno = e;
+		return -1;
+	}
+	if (mid == 0) {
+		close(p[0]);
+		pid_t pid = fork();
+		if (pid == 0)
+			child_run(rq);
+		v = pid == -1 ? -errno : (int32_t)pid;
+		(void)!write(p[1], &v, sizeof(v));
+		_exit(0);
+	}
+	close(p[1]);
+	ssize_t n;
+	do
+		n = read(p[0], &v, sizeof(v));
+	while (n == -1 && errno == EINTR);
+	close(p[0]);
+	while (waitpid(mid, NULL, 0) == -1 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(v) || v == 0) {
+		errno = EIO;
+		return -1;
+	}
+	if (v < 0) {
+		errno = -v;
+		return -1;
+	}
+	return (pid_t)v;
+}
+
+static void
+answer(int fd, pid_t pid, int err, int chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_RESULT);
+	ipc_put_u32(&m, pid > 0 ? (uint32_t)pid : 0);
+	ipc_put_u32(&m, pid > 0 ? 0 : (uint32_t)err);
+	if (pid > 0)
+		ipc_put_fd(&m, chan);
+	if (ipc_send_now(fd, &m) == -1)
+		fatal("answer to the master");
+}
+
+/* A user name as the master sends it: it becomes a path component. */
+static bool
+plain_name(const char *s)
+{
+	return *s != '\0' && *s != '.' && strchr(s, '/') == NULL &&
+	    strlen(s) < MK_USER_MAX;
+}
+
+static void
+on_spawn(int fd, struct ipc_reader *r)
+{
+	char role[96], dir[PATH_MAX], store[PATH_MAX + 16], rel[MK_USER_MAX + 16];
+	struct child_req rq;
+	int ch[2];
+
+	memset(&rq, 0, sizeof(rq));
+	rq.client = -1;
+	switch (r->type) {
+	case IPC_SPAWN_LOGIN:
+		rq.kind = CHILD_LOGIN;
+		rq.loopback = ipc_get_u8(r) != 0;
+		rq.implicit_tls = ipc_get_u8(r) != 0;
+		rq.client = ipc_take_fd(r);
+		if (!ipc_end(r) || rq.client == -1)
+			fatalx("malformed SPAWN_LOGIN");
+		rq.role = "login";
+		rq.uid = sp.login_uid;
+		rq.gid = sp.login_gid;
+		rq.chroot = sp.cfg.login_chroot;
+		rq.keep_tls = true;
+		break;
+	case IPC_SPAWN_HASH:
+		rq.kind = CHILD_HASH;
+		if (!ipc_end(r) || r->fd != -1)
+			fatalx("malformed SPAWN_HASH");
+		rq.role = "hash";
+		rq.uid = sp.hash_uid;
+		rq.gid = sp.hash_gid;
+		rq.chroot = sp.cfg.login_chroot;
+		break;
+	case IPC_SPAWN_MBOX:
+		rq.kind = CHILD_MBOX;
+		rq.user_id = ipc_get_u32(r);
+		rq.user = ipc_get_str(r);
+		if (!ipc_end(r) || r->fd != -1 || !plain_name(rq.user))
+			fatalx("malformed SPAWN_MBOX");
+		snprintf(rel, sizeof(rel), "users/%s", rq.user);
+		if (config_path(&sp.cfg, dir, sizeof(dir), rel) == -1)
+			fatalx("path of %s's directory is too long", rq.user);
+		snprintf(store, sizeof(store), "%s/store.db", dir);
+		snprintf(role, sizeof(role), "mailbox/%s", rq.user);
+		rq.role = role;
+		rq.uid = sp.cfg.mail_uid_base + rq.user_id;
+		rq.gid = rq.uid;
+		rq.chdir = dir;
+		rq.store = store;
+		break;
+	case IPC_SPAWN_LMTP:
+		rq.kind = CHILD_LMTP;
+		rq.peer = ipc_get_str(r);
+		rq.client = ipc_take_fd(r);
+		if (!ipc_end(r) || rq.client == -1 || strlen(rq.peer) >= 64)
+			fatalx("malformed SPAWN_LMTP");
+		rq.role = "lmtp";
+		rq.uid = sp.login_uid;
+		rq.gid = sp.login_gid;
+		rq.chroot = sp.cfg.login_chroot;
+		break;
+	default:
+		fatalx("unexpected %s from the master", ipc_type_name(r->type));
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) == -1) {
+		int e = errno;
+		log_warn("socketpair");
+		if (rq.client != -1)
+			close(rq.client);
+		answer(fd, -1, e, -1);
+		return;
+	}
+	rq.chan = ch[1];
+	rq.keep[rq.nkeep++] = ch[1];
+	if (rq.client != -1)
+		rq.keep[rq.nkeep++] = rq.client;
+	pid_t pid = fork_child(&rq);
+	int e = errno;
+	if (pid == -1)
+		log_warn("fork %s", rq.role);
+	close(ch[1]);
+	if (rq.client != -1)
+		close(rq.client);
+	if (pid == -1)
+		close(ch[0]);
+	answer(fd, pid, e, ch[0]);
+}
+
+/* ---- configuration ---- */
+
+static bool
+strings_terminated(const struct mk_config *c)
+{
+#define T(f) (memchr(c->f, '\0', sizeof(c->f)) != NULL)
+	return T(path) && T(hostname) && T(data_dir) && T(login_chroot) &&
+	    T(login_user) && T(hash_user) && T(tls_cert) && T(tls_key) &&
+	    T(tls_priority) && T(impersonation_separator) &&
+	    T(folder_drafts) && T(folder_sent) && T(folder_trash) &&
+	    T(folder_junk) && T(lmtp_socket) && T(lmtp_socket_group) &&
+	    T(lmtp_domains);
+#undef T
+}
+
+static void
+on_config(int fd, struct ipc_reader *r)
+{
+	struct mk_config nc;
+	struct tls_creds *tls = NULL;
+	char err[512] = "";
+	size_t n;
+	const uint8_t *p = ipc_get_bytes(r, &n);
+	bool ok = true;
+
+	if (!ipc_end(r) || r->fd != -1 || n != sizeof(nc))
+		fatalx("malformed SPAWN_CONFIG");
+	memcpy(&nc, p, sizeof(nc));
+	if (!strings_terminated(&nc))
+		fatalx("SPAWN_CONFIG with an unterminated string");
+	uid_t lu = 0, hu = 0;
+	gid_t lg = 0, hg = 0;
+	if (sp.root && (priv_lookup(nc.login_user, &lu, &lg) == -1 ||
+	    priv_lookup(nc.hash_user, &hu, &hg) == -1)) {
+		snprintf(err, sizeof(err), "login_user %s or hash_user %s does "
+		    "not exist", nc.login_user, nc.hash_user);
+		ok = false;
+	}
+	if (ok && spawner_tls_load(&nc, &tls, err, sizeof(err)) == -1)
+		ok = false;
+	if (ok) {
+		tls_creds_free(sp.tls);
+		sp.tls = tls;
+		sp.cfg = nc;
+		sp.have_cfg = true;
+		sp.login_uid = lu;
+		sp.login_gid = lg;
+		sp.hash_uid = hu;
+		sp.hash_gid = hg;
+		log_set_verbose(nc.verbose);
+	}
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_SPAWN_CONFIG_RESULT);
+	ipc_put_u8(&m, ok);
+	ipc_put_str(&m, ok ? "" : err);
+	if (ipc_send_now(fd, &m) == -1)
+		fatal("answer to the master");
+}
+
+/* ---- the process ---- */
+
+void
+spawner_main(int master_fd, bool foreground)
+{
+	reset_signals();
+	/* Only the master ends the spawner, by closing the channel: a
+	 * SIGTERM to the whole group (systemd's stop, kill -TERM -PGID) must
+	 * not look to the master like a spawner that died. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	if (!log_to_stderr())
+		closelog();
+	close_all_fds_except(3, &master_fd, 1);
+	if (!foreground) {
+		/* The master detaches from the terminal later; we must not
+		 * keep it. */
+		int null = open("/dev/null", O_RDWR);
+		if (null != -1) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+		if (chdir("/") == -1)
+			fatal("chdir /");
+	}
+	log_init("mailkeepd", log_to_stderr(), log_get_verbose());
+	log_set_role("spawner");
+	set_process_name("spawner");
+	sp.root = priv_is_root();
+	if (sp.root)
+		no_dump();
+
+	uint8_t *buf = xmalloc(IPC_MAX_MSG);
+	for (;;) {
+		struct ipc_reader r;
+
+		if (ipc_recv_now(master_fd, buf, &r) == -1)
+			_exit(0);	/* EOF: the master is gone or stopping */
+		if (r.bad)
+			fatalx("malformed message from the master");
+		if (r.type == IPC_SPAWN_CONFIG)
+			on_config(master_fd, &r);
+		else if (!sp.have_cfg)
+			fatalx("%s before any SPAWN_CONFIG",
+			    ipc_type_name(r.type));
+		else
+			on_spawn(master_fd, &r);
+		if (r.fd != -1)
+			close(r.fd);
+	}
+}
