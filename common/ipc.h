@@ -115,6 +115,26 @@ enum ipc_type {
 	 * only then, so the grantee's next LIST sees the change. */
 	IPC_MBOX_SHARE_DONE,
 
+	/* The TLS key holder (auth/keyholder.c), the only process that
+	 * holds the private key.
+	 * key holder -> master, once, after reading the key and chain:
+	 *   u8 ok, str error for the operator ("" when ok),
+	 *   bytes certificate chain (PEM; public) */
+	IPC_KEY_READY = 60,
+	/* master -> key holder, + one end of a fresh SEQPACKET socketpair,
+	 * no fields: a login process's channel (the other end is that
+	 * process's); only the requests below are served on it. */
+	IPC_KEY_CHANNEL,
+	/* login -> key holder: u32 gnutls_sign_algorithm_t, u32 GnuTLS sign
+	 * flags, bytes hash (for sign_hash) or data (for sign_data) */
+	IPC_KEY_SIGN_HASH,
+	IPC_KEY_SIGN_DATA,
+	/* login -> key holder: bytes ciphertext (TLS 1.2 RSA key exchange) */
+	IPC_KEY_DECRYPT,
+	/* key holder -> login: u32 GnuTLS result (0 or a negative code, as
+	 * two's complement), bytes signature or plaintext */
+	IPC_KEY_RESULT,
+
 	IPC_TYPE_MAX
 };
 

@@ -53,6 +53,7 @@ static const char *const kind_name[] = {
 	[CHILD_LOGIN] = "login process",
 	[CHILD_HASH] = "hash worker",
 	[CHILD_MBOX] = "mailbox process",
+	[CHILD_KEYHOLDER] = "TLS key holder",
 };
 
 static void login_exited(struct login_child *lc);
@@ -154,6 +155,9 @@ children_reap(void)
 			break;
 		case CHILD_MBOX:
 			sessions_exited(c->obj, status);
+			break;
+		case CHILD_KEYHOLDER:
+			keyholder_exited(c->obj, status);
 			break;
 		}
 		free(c);
@@ -280,17 +284,20 @@ login_spawn(int fd, const struct peer *peer)
 	struct peer p = *peer;
 	int sp[2];
 	pid_t pid = -1;
+	/* Its own channel to the key holder: the only way to the key. */
+	int kh = master.tls != NULL ? keyholder_channel_for_child() : -1;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		log_warn("socketpair");
 	else {
-		int keep[2] = { fd, sp[1] };
-		pid = spawn_child(&d, keep, 2);
+		int keep[3] = { fd, sp[1], kh };
+		pid = spawn_child(&d, keep, kh != -1 ? 3 : 2);
 		if (pid == 0) {
 			struct login_params lp = {
 				.loopback = p.loopback,
 				.implicit_tls = p.implicit_tls,
-				.tls = master.tls,
+				.tls = kh != -1 ? master.tls : NULL,
+				.kh_fd = kh,
 			};
 			login_main(&master.cfg, fd, sp[1], &lp);
 		}
@@ -299,11 +306,13 @@ login_spawn(int fd, const struct peer *peer)
 			close(sp[0]);
 	}
 	close(fd);
+	if (kh != -1)
+		close(kh);
 	if (pid == -1) {
 		peer_release(&p);
 		return;
 	}
-	login_attach(pid, sp[0], &p);
+	login_attach(pid, sp[0], &p)->tls_offered = kh != -1;
 }
 
 /* The child's channel is gone (or we killed it): drop what it held. */

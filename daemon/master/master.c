@@ -9,9 +9,11 @@
  * opens the directory database and the listeners, then runs the event
  * loop: accept() with the connection limits, a login process per
  * connection (children.c), SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
- * The TLS certificate and key are read here, at start-up and on every
- * SIGHUP, while the master holds its privileges; login processes forked
- * afterwards inherit them, and connections already open keep theirs.
+ * The TLS certificate and key are opened here, at start-up and on every
+ * SIGHUP, while the master holds its privileges, and read by the key
+ * holder it starts for them (keyholder.c); login processes forked
+ * afterwards get the chain and a channel to that key holder, and
+ * connections already open keep the one they had.
  * The master reads no byte a client sends: past accept() it only reads
  * typed IPC messages from its children.
  */
@@ -91,16 +93,19 @@ has_tls_listener(const struct mk_config *cfg)
 	return false;
 }
 
-/* Reads the configured certificate and key (none: *out is NULL). */
+/* Starts a key holder for the configured certificate and key, which
+ * replaces the running one (none configured: *out is NULL, and the
+ * running one is retired). */
 static int
 load_tls(const struct mk_config *cfg, struct tls_creds **out, char *err,
     size_t len)
 {
 	*out = NULL;
-	if (cfg->tls_cert[0] == '\0')
+	if (cfg->tls_cert[0] == '\0') {
+		keyholder_stop();
 		return 0;
-	return tls_creds_load(cfg->tls_cert, cfg->tls_key, cfg->tls_priority,
-	    out, err, len);
+	}
+	return keyholder_start(cfg, out, err, len);
 }
 
 static void
@@ -405,6 +410,7 @@ on_stop(int signo, void *arg)
 	ev_timer_stop(master.loop, &accept_pause);
 	ev_timer_stop(master.loop, &sweep_timer);
 	hashpool_stop();
+	keyholder_stop();
 	sessions_stop();
 	children_terminate(SIGTERM);
 	ev_timer_start(master.loop, &stop_timer, STOP_GRACE_MS);
@@ -538,7 +544,9 @@ on_reload(int signo, void *arg)
 		return;
 	}
 	/* Read again even if unchanged: a renewed certificate is the usual
-	 * reason for a SIGHUP.  Only new connections get it. */
+	 * reason for a SIGHUP.  Only new connections get it: a new key
+	 * holder replaces the running one, which ends once the handshakes
+	 * it serves are done. */
 	struct tls_creds *tls;
 	if (load_tls(&nc, &tls, err, sizeof(err)) == -1) {
 		log_warnx("reload failed, keeping the running configuration: %s",
@@ -620,14 +628,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "mailkeepd: %s: %s\n", conf, bad);
 		return 1;
 	}
-	/* Still with every privilege: the key is typically root's alone. */
-	if (load_tls(&cfg, &master.tls, err, sizeof(err)) == -1) {
+	/* While errors still reach the terminal: a key holder that reads
+	 * the pair and exits (the master never reads the key). */
+	if (cfg.tls_cert[0] != '\0' &&
+	    keyholder_check(&cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
 		return 1;
 	}
 	log_init("mailkeepd", foreground, cfg.verbose);
 	log_set_role("master");
-	log_tls(&cfg, master.tls);
 	master.cfg = cfg;	/* for the messages of the checks below */
 	if (priv_is_root())
 		prepare_root(&cfg);
@@ -638,6 +647,10 @@ main(int argc, char **argv)
 	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	setup_loop(dir, &cfg);
+	/* The key holder that serves: a child of this (detached) master. */
+	if (load_tls(&master.cfg, &master.tls, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	log_tls(&master.cfg, master.tls);
 	hashpool_start(master.cfg.hash_workers);
 	start_listeners();
 	log_info("mailkeepd %s ready (config %s)", MK_VERSION, master.cfg.path);

@@ -13,7 +13,8 @@
  *   sessions.c  mailbox processes and the sessions they serve;
  *   requests.c  what mailbox processes may ask: SETQUOTA, the share
  *               index, channels to a sharing user's process;
- *   addrtab.c   per-client-address records: connections, failures.
+ *   addrtab.c   per-client-address records: connections, failures;
+ *   keyholder.c the TLS key holder: start, replace, restart, channels.
  *
  * Everything runs in one event loop; the state lives in one struct
  * master, so each file reads as the handler of its own messages.
@@ -82,7 +83,7 @@ void peer_release(struct peer *p);
 
 /* ---- children (children.c) ---- */
 
-enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX };
+enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX, CHILD_KEYHOLDER };
 
 void   children_init(void);
 void   child_add(pid_t pid, enum child_kind kind, void *obj);
@@ -224,6 +225,25 @@ void req_shares(struct mbox *mb, struct ipc_reader *r);
 void req_guest_open(struct mbox *mb, struct ipc_reader *r);
 /* Sends every running mailbox process its user's current limits. */
 void req_quota_push_all(void);
+
+/* ---- the TLS key holder (keyholder.c) ---- */
+
+/* Before the master detaches: starts the key holder of cfg's tls_cert
+ * and tls_key in a child that only checks them and exits.  0, or -1
+ * with the reason for the operator in err. */
+int   keyholder_check(const struct mk_config *cfg, char *err, size_t errlen);
+/* Starts a key holder for cfg's files; on success *out are the public
+ * credentials (chain, priority) to offer, and the key holder replaces
+ * the current one, which ends once its channels are closed. */
+int   keyholder_start(const struct mk_config *cfg, struct tls_creds **out,
+	char *err, size_t errlen);
+/* A channel to the key holder for a child about to be forked (the
+ * caller passes it on and closes it), or -1: no key holder running. */
+int   keyholder_channel_for_child(void);
+void  keyholder_exited(void *obj, int status);
+/* Retires the current key holder (clean stop). */
+void  keyholder_stop(void);
+pid_t keyholder_pid(void);
 
 /* ---- spawn.c ---- */
 
