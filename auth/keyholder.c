@@ -211,36 +211,56 @@ master_msg(struct holder *h)
 	chan_add(h, ipc_take_fd(&r));
 }
 
-/* Runs one operation; its GnuTLS result, with *out filled on success. */
+/* One request, as read from a channel. */
+struct op {
+	uint32_t       type, algo, flags;
+	const uint8_t *in;
+	size_t         n;
+};
+
+/* Runs one well-formed operation; its GnuTLS result, with *out filled
+ * on success. */
 static int
-operate(struct holder *h, struct ipc_reader *r, gnutls_datum_t *out)
+operate(struct holder *h, const struct op *op, gnutls_datum_t *out)
 {
 	/* Flags GnuTLS itself passes for TLS signatures; nothing else. */
 	const unsigned allowed = GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA |
 	    GNUTLS_PRIVKEY_SIGN_FLAG_RSA_PSS;
-	uint32_t algo = 0, flags = 0;
-	size_t n;
-	const uint8_t *in;
+	gnutls_datum_t d = { .data = (unsigned char *)(uintptr_t)op->in,
+	    .size = (unsigned)op->n };
 
-	if (r->type != IPC_KEY_DECRYPT) {
-		algo = ipc_get_u32(r);
-		flags = ipc_get_u32(r);
-	}
-	in = ipc_get_bytes(r, &n);
-	if (!ipc_end(r) || n == 0 || n > OP_INPUT_MAX || (flags & ~allowed) ||
-	    (algo != GNUTLS_SIGN_UNKNOWN &&
-	    !gnutls_sign_supports_pk_algorithm(algo, h->pk)))
+	if (op->n == 0 || op->n > OP_INPUT_MAX || (op->flags & ~allowed) ||
+	    (op->algo != GNUTLS_SIGN_UNKNOWN &&
+	    !gnutls_sign_supports_pk_algorithm(op->algo, h->pk)))
 		return GNUTLS_E_INVALID_REQUEST;
-	gnutls_datum_t d = { .data = (unsigned char *)(uintptr_t)in,
-	    .size = (unsigned)n };
-	switch (r->type) {
+	switch (op->type) {
 	case IPC_KEY_SIGN_HASH:
-		return gnutls_privkey_sign_hash2(h->key, algo, flags, &d, out);
+		return gnutls_privkey_sign_hash2(h->key, op->algo, op->flags, &d,
+		    out);
 	case IPC_KEY_SIGN_DATA:
-		return gnutls_privkey_sign_data2(h->key, algo, flags, &d, out);
+		return gnutls_privkey_sign_data2(h->key, op->algo, op->flags, &d,
+		    out);
 	default:
 		return gnutls_privkey_decrypt_data(h->key, 0, &d, out);
 	}
+}
+
+/* Reads an operation request; false if it is not one our login code
+ * would send. */
+static bool
+parse_op(struct ipc_reader *r, struct op *op)
+{
+	memset(op, 0, sizeof(*op));
+	op->type = r->type;
+	if (r->fd != -1 || r->bad || (r->type != IPC_KEY_SIGN_HASH &&
+	    r->type != IPC_KEY_SIGN_DATA && r->type != IPC_KEY_DECRYPT))
+		return false;
+	if (r->type != IPC_KEY_DECRYPT) {
+		op->algo = ipc_get_u32(r);
+		op->flags = ipc_get_u32(r);
+	}
+	op->in = ipc_get_bytes(r, &op->n);
+	return ipc_end(r);
 }
 
 static void
@@ -248,6 +268,7 @@ client_msg(struct holder *h, int fd)
 {
 	struct ipc_reader r;
 	struct ipc_msg m;
+	struct op op;
 	gnutls_datum_t out = { 0 };
 	int rc;
 
@@ -257,11 +278,12 @@ client_msg(struct holder *h, int fd)
 			chan_close(h, fd);	/* the login process is done */
 		return;
 	}
-	if (r.fd != -1 || r.bad || (r.type != IPC_KEY_SIGN_HASH &&
-	    r.type != IPC_KEY_SIGN_DATA && r.type != IPC_KEY_DECRYPT)) {
+	if (!parse_op(&r, &op)) {
 		log_warnx("closing a channel: %s", r.fd != -1 ?
 		    "descriptor sent" : r.bad ? "malformed message" :
 		    ipc_type_name(r.type));
+		if (r.fd != -1)
+			close(r.fd);
 		chan_close(h, fd);
 		return;
 	}
@@ -271,7 +293,7 @@ client_msg(struct holder *h, int fd)
 		chan_close(h, fd);
 		return;
 	}
-	rc = operate(h, &r, &out);
+	rc = operate(h, &op, &out);
 	explicit_bzero(h->buf, r.len);
 	if (rc < 0)
 		log_info("%s refused: %s", ipc_type_name(r.type),
