@@ -82,13 +82,23 @@ static const char *const keyholder_calls[] = {
  * and the executable's name for the report, and its own threads'
  * bookkeeping.  Only in sanitizer builds. */
 static const char *const sanitizer_calls[] = {
-	"openat", "open", "readlink", "readlinkat", "sigaltstack",
+	"readlink", "readlinkat", "sigaltstack",
 	"rt_sigaction", "sched_yield", "prctl", "getrlimit", "prlimit64",
-	"newfstatat", "mprotect", "getdents64", "pipe2", "ioctl", "uname",
-	"getppid", "getuid", "geteuid", "kill", "tgkill",
+	"mprotect", "getdents64", "pipe2", "ioctl", "uname",
+	"getppid", "getuid", "geteuid", "gettid", "kill", "tgkill",
 	NULL
 };
 #endif
+
+bool
+sandbox_sanitizer_build(void)
+{
+#ifdef MK_SANITIZED
+	return true;
+#else
+	return false;
+#endif
+}
 
 const char *
 sandbox_role_name(enum sandbox_role role)
@@ -143,6 +153,29 @@ allow_conditional(scmp_filter_ctx ctx, enum sandbox_role role)
 	struct scmp_arg_cmp setfl = SCMP_A1(SCMP_CMP_EQ, F_SETFL);
 	rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &getfl);
 	rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &setfl);
+#ifdef MK_SANITIZED
+	/* The sanitizers read /proc/self/maps and the like for a report:
+	 * read-only opens, never a write or a creation. */
+	struct scmp_arg_cmp rdonly1 = SCMP_A1(SCMP_CMP_MASKED_EQ,
+	    O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND, O_RDONLY);
+	struct scmp_arg_cmp rdonly2 = SCMP_A2(SCMP_CMP_MASKED_EQ,
+	    O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND, O_RDONLY);
+	rule(ctx, SCMP_ACT_ALLOW, "open", 1, &rdonly1);
+	rule(ctx, SCMP_ACT_ALLOW, "openat", 1, &rdonly2);
+	/* They look for llvm-symbolizer by path, then would fork and exec
+	 * it: not found, the report is printed unsymbolized (addresses and
+	 * module offsets).  fstat() of a descriptor stays possible. */
+	static const char *const lookups[] = {
+		"stat", "lstat", "access", "faccessat", "faccessat2", "statx",
+	};
+	for (size_t i = 0; i < nitems(lookups); i++)
+		rule(ctx, SCMP_ACT_ERRNO(ENOENT), lookups[i], 0, NULL);
+	struct scmp_arg_cmp by_fd = SCMP_A3(SCMP_CMP_EQ, AT_EMPTY_PATH);
+	struct scmp_arg_cmp by_path = SCMP_A3(SCMP_CMP_NE, AT_EMPTY_PATH);
+	rule(ctx, SCMP_ACT_ALLOW, "newfstatat", 1, &by_fd);
+	rule(ctx, SCMP_ACT_ERRNO(ENOENT), "newfstatat", 1, &by_path);
+	rule(ctx, SCMP_ACT_ALLOW, "fstat", 0, NULL);
+#endif
 	/* syslog()'s reconnection: refused quietly (see the top). */
 	struct scmp_arg_cmp unix_dom = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
 	rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &unix_dom);

@@ -18,6 +18,7 @@
 #ifndef MK_SANDBOX_H
 #define MK_SANDBOX_H
 
+#include <stdbool.h>
 #include <sys/resource.h>
 
 enum sandbox_role {
@@ -37,6 +38,10 @@ void sandbox_apply(enum sandbox_role role, unsigned nofile);
 /* The hard RLIMIT_NOFILE inherited from the master: an unprivileged
  * child cannot raise it, so a larger nofile is cut to it. */
 rlim_t sandbox_nofile_max(void);
+
+/* True in a sanitizer build (ASan/UBSan), whose filters also allow
+ * what the sanitizers need, read-only opens included, to report. */
+bool sandbox_sanitizer_build(void);
 
 /* The role's name, for logs and tests. */
 const char *sandbox_role_name(enum sandbox_role role);

@@ -241,8 +241,8 @@ test_keyholder_signature_verifies_and_ops_are_bounded(void)
 	char why[256];
 	uint8_t hash[32];
 	gnutls_datum_t sig = { 0 }, hd = { hash, sizeof(hash) };
-	gnutls_pubkey_t pub;
-	gnutls_x509_crt_t crt;
+	gnutls_pubkey_t pub = NULL;
+	gnutls_x509_crt_t crt = NULL;
 
 	setup();
 	start(&h, cert, key, &ok, why, sizeof(why));
