@@ -253,7 +253,8 @@ struct spawn_drop {
 	gid_t       gid;
 	const char *chroot;	/* NULL: none */
 	const char *chdir;	/* NULL: none (before the drop, as root) */
-	bool        keep_tls;	/* keeps master.tls (login processes only) */
+	bool        keep_tls;	/* keeps master.tls, public credentials
+				 * (login processes only) */
 };
 
 /* Forks.  In the child: signals back to default, every descriptor but
@@ -268,7 +269,9 @@ struct master {
 	struct mk_config  cfg;
 	struct ev_loop   *loop;
 	struct directory *dir;
-	struct tls_creds *tls;		/* NULL: no certificate configured */
+	/* The certificate chain and priority from the running key holder
+	 * (no private key: keyholder.c); NULL: no certificate configured. */
+	struct tls_creds *tls;
 	char              dummy_hash[PASSWORD_HASH_MAX];
 	bool              root;		/* privilege separation by uid */
 	bool              stopping;

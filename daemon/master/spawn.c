@@ -8,8 +8,9 @@
  * privilege drop of privsep.c.  What is left is a process that holds
  * nothing of the master's: no listener, no directory database, no other
  * child's channel, and (unless it is a login process, which needs them)
- * no TLS private key: the credentials are freed, which makes GnuTLS
- * wipe the key, before the child runs any code of its own.
+ * no TLS credentials: the master's are public only (certificate chain and
+ * priority; the private key lives in the key holder, keyholder.c), and
+ * are freed anyway before the child runs any code of its own.
  */
 #include "daemon/master/master.h"
 #include "common/log.h"
