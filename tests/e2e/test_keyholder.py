@@ -103,9 +103,16 @@ def key_needles(key_path):
     return needles
 
 
+# Larger mappings are address-space reservations, not data: ASan's
+# shadow memory (terabytes, never touched where nothing lives).
+REGION_MAX = 1 << 30
+CHUNK = 1 << 20
+
+
 def scan(pid, needles):
     """Names of the needles found in pid's readable memory."""
     found = set()
+    overlap = max(len(n) for n in needles.values())
     with open('/proc/%d/maps' % pid) as f:
         maps = f.read().splitlines()
     with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
@@ -115,14 +122,19 @@ def scan(pid, needles):
                                                       '[vsyscall]')):
                 continue
             start, end = (int(x, 16) for x in fields[0].split('-'))
-            try:
-                mem.seek(start)
-                data = mem.read(end - start)
-            except (OSError, ValueError, OverflowError):
+            if end - start > REGION_MAX:
                 continue
-            for name, n in needles.items():
-                if name not in found and n in data:
-                    found.add(name)
+            tail = b''
+            for at in range(start, end, CHUNK):
+                try:
+                    mem.seek(at)
+                    data = tail + mem.read(min(CHUNK, end - at))
+                except (OSError, ValueError, OverflowError):
+                    break
+                for name, n in needles.items():
+                    if name not in found and n in data:
+                        found.add(name)
+                tail = data[-overlap:]
     return sorted(found)
 
 
