@@ -140,12 +140,13 @@ tls_creds_load(const char *cert, const char *key, const char *priority,
 /* Most chains are 1-3 certificates; a longer one is a mistake. */
 #define CHAIN_MAX 16
 
-/* The chain as GnuTLS's pcerts; *n in: room, out: how many. */
+/* The chain as GnuTLS's pcerts, sorted from the server certificate up
+ * as set_x509_key_mem() accepts it; *n in: room, out: how many. */
 static int
 import_chain(const gnutls_datum_t *pem, gnutls_pcert_st *pc, unsigned *n)
 {
 	return gnutls_pcert_list_import_x509_raw(pc, n, pem,
-	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
+	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_SORT);
 }
 
 int

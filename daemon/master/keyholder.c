@@ -306,7 +306,9 @@ keyholder_stop(void)
 {
 	if (timer_ready)
 		ev_timer_stop(master.loop, &restart_timer);
+	/* Not current any more: its end is not a death to repair. */
 	retire(current);
+	current = NULL;
 }
 
 pid_t
