@@ -128,6 +128,10 @@ log_exit(const struct child *c, int status)
 	    (master.stopping && WTERMSIG(status) == SIGTERM)))
 		log_debug("%s %d ended by signal %d", what, (int)c->pid,
 		    WTERMSIG(status));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		/* common/sandbox.c: a system call outside its role's list. */
+		log_warnx("%s %d killed by its sandbox (signal %d: a forbidden "
+		    "system call)", what, (int)c->pid, SIGSYS);
 	else if (WIFSIGNALED(status))
 		log_warnx("%s %d killed by signal %d%s", what, (int)c->pid,
 		    WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
