@@ -31,7 +31,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#if defined(MK_SANITIZER_BUILD) || defined(__SANITIZE_ADDRESS__)
 #define MK_SANITIZED 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
