@@ -30,15 +30,31 @@ static char dir[] = "/tmp/mk-kh-XXXXXX";
 static char cert[PATH_MAX], key[PATH_MAX], cert2[PATH_MAX], key2[PATH_MAX];
 static bool made;
 
+int
+test_keyholder_init(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	if (tt_make_cert(dir, "a", cert, key) == -1 ||
+	    tt_make_cert(dir, "b", cert2, key2) == -1)
+		return -1;
+	made = true;
+	return 0;
+}
+
+int
+test_keyholder_cleanup(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 static void
 setup(void)
 {
-	if (made)
-		return;
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	CU_ASSERT_FATAL(tt_make_cert(dir, "a", cert, key) == 0);
-	CU_ASSERT_FATAL(tt_make_cert(dir, "b", cert2, key2) == 0);
-	made = true;
+	CU_ASSERT_FATAL(made);
 }
 
 struct holder {
