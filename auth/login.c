@@ -29,7 +29,9 @@
  * handlers could use.
  */
 #include "auth/login.h"
+#include "auth/keyholder.h"
 #include "auth/tls.h"
+#include "common/sandbox.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -45,6 +47,9 @@
 #define READ_CHUNK   16384
 #define OUT_MAX      (256 * 1024)
 #define FLUSH_MS     2000
+/* Descriptors: client, master, key holder, epoll, the relay's socketpair
+ * and signalfd, the log, and room for a descriptor in flight. */
+#define LOGIN_NOFILE 16
 
 static struct login_conn conn;
 
@@ -470,6 +475,9 @@ handshake(struct login_conn *c)
 	/* A failed handshake leaves nobody to talk to, in clear or not. */
 	if (rc == -1)
 		_exit(0);
+	/* The key was needed for the handshake only: from here on this
+	 * process cannot even have it used. */
+	keyholder_disconnect();
 	c->secure = true;
 	c->ops.read = tls_read;
 	c->ops.write = tls_write;
@@ -485,10 +493,19 @@ handshake(struct login_conn *c)
 	update_io(c);
 }
 
+/* A server session with the key holder's key; NULL if none can be had. */
+static gnutls_session_t
+session_new(struct login_conn *c)
+{
+	if (c->p.tls == NULL || tls_creds_attach(c->p.tls, c->p.kh_fd) == -1)
+		return NULL;
+	return tls_session_new(c->p.tls, c->fd);
+}
+
 void
 login_starttls(struct login_conn *c, const char *tag)
 {
-	gnutls_session_t s = tls_session_new(c->p.tls, c->fd);
+	gnutls_session_t s = session_new(c);
 
 	if (s == NULL) {
 		login_reply(c, "%s NO [UNAVAILABLE] TLS is not available now",
@@ -582,9 +599,11 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	ev_io_init(&c->io, client_fd, client_io, c);
 	ev_timer_init(&c->timeout, timeout_cb, c);
 	ev_timer_start(c->loop, &c->timeout, (uint64_t)cfg->login_timeout * 1000);
+	/* Everything this process will ever open is open: from here on it
+	 * is confined to the calls of the login and relay code. */
+	sandbox_apply(SANDBOX_LOGIN, LOGIN_NOFILE);
 	if (p->implicit_tls) {
-		if (p->tls == NULL || (c->ops.ctx = tls_session_new(p->tls,
-		    client_fd)) == NULL)
+		if ((c->ops.ctx = session_new(c)) == NULL)
 			_exit(0);
 		c->state = LST_HANDSHAKE;
 		handshake(c);

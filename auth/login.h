@@ -4,8 +4,9 @@
  * The spawner forks one per connection, at the master's request
  * (daemon/master/children.c, spawner.c), and calls login_main(), already chrooted into an empty directory as
  * login_user when running as root.  The process holds the client socket,
- * its channel to the master, the TLS credentials the spawner loaded (if
- * a certificate is configured) and nothing else.  It speaks the IMAP
+ * its channel to the master, the TLS certificate chain and a channel to
+ * the key holder (if a certificate is configured; never the private
+ * key: auth/keyholder.h) and nothing else.  It speaks the IMAP
  * not-authenticated state, with TLS from the first byte on a listen_tls
  * connection or after STARTTLS, forwards credentials to the master
  * (IPC_LOGIN_AUTH), and on an OK verdict hands the connection and
@@ -42,9 +43,12 @@
 struct login_params {
 	bool loopback;		/* the client is on a loopback address */
 	bool implicit_tls;	/* accepted on listen_tls: handshake first */
-	/* The spawner's credentials (inherited memory); NULL when no
-	 * certificate is configured: no STARTTLS then. */
-	const struct tls_creds *tls;
+	/* The master's public credentials (inherited memory), completed
+	 * with kh_fd by tls_creds_attach() at the first handshake; NULL when
+	 * no certificate is configured or no key holder runs: no STARTTLS
+	 * then. */
+	struct tls_creds *tls;
+	int  kh_fd;		/* channel to the TLS key holder, or -1 */
 };
 
 /* Never returns: exits when the client is gone or handed off. */

@@ -1,15 +1,19 @@
 /*
  * tls.c - GnuTLS credentials and sessions (see tls.h).
  *
- * tls_creds_load() is called by the master (daemon/master/master.c) at
- * start-up and on SIGHUP; the files are read here, with our own error
- * messages, and the key's bytes are wiped once GnuTLS has parsed them.
+ * tls_creds_load() reads a certificate and key in-process (the key
+ * holder uses it, and so do tools and tests); the key's bytes are wiped
+ * once GnuTLS has parsed them.  tls_creds_public() is the master's
+ * key-less copy, built from the chain the key holder sent, and
+ * tls_creds_attach() completes it in a login process with a key whose
+ * operations go to the key holder (auth/keyholder.c).
  * The rest runs in the login process (auth/login.c) and its relay
  * (auth/relay.c): sessions are non-blocking, and the record functions
  * translate GnuTLS's codes into recv(2)/send(2) results so that callers
  * written for sockets need no TLS knowledge.
  */
 #include "auth/tls.h"
+#include "auth/keyholder.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -21,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/stat.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/x509.h>
 
 /* A certificate chain or key file larger than this is not one. */
@@ -45,20 +50,27 @@ read_pem(const char *key, const char *path, gnutls_datum_t *d, char *err,
 }
 
 static time_t
-first_expiry(gnutls_certificate_credentials_t cred)
+crt_expiry(const gnutls_datum_t *der)
 {
-	gnutls_datum_t der;
 	gnutls_x509_crt_t crt;
 	time_t t = (time_t)-1;
 
-	if (gnutls_certificate_get_crt_raw(cred, 0, 0, &der) < 0)
-		return t;
 	if (gnutls_x509_crt_init(&crt) < 0)
 		return t;
-	if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) >= 0)
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) >= 0)
 		t = gnutls_x509_crt_get_expiration_time(crt);
 	gnutls_x509_crt_deinit(crt);
 	return t;
+}
+
+static time_t
+first_expiry(gnutls_certificate_credentials_t cred)
+{
+	gnutls_datum_t der;
+
+	if (gnutls_certificate_get_crt_raw(cred, 0, 0, &der) < 0)
+		return (time_t)-1;
+	return crt_expiry(&der);
 }
 
 static int
@@ -125,6 +137,96 @@ tls_creds_load(const char *cert, const char *key, const char *priority,
 	return 0;
 }
 
+/* Most chains are 1-3 certificates; a longer one is a mistake. */
+#define CHAIN_MAX 16
+
+/* The chain as GnuTLS's pcerts, sorted from the server certificate up
+ * as set_x509_key_mem() accepts it; *n in: room, out: how many. */
+static int
+import_chain(const gnutls_datum_t *pem, gnutls_pcert_st *pc, unsigned *n)
+{
+	return gnutls_pcert_list_import_x509_raw(pc, n, pem,
+	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_SORT);
+}
+
+int
+tls_creds_public(const void *chain, size_t len, const char *priority,
+    struct tls_creds **out, char *err, size_t errlen)
+{
+	struct tls_creds *t = xcalloc(1, sizeof(*t));
+	gnutls_pcert_st pc[CHAIN_MAX];
+	unsigned n = CHAIN_MAX;
+	const char *where = NULL;
+	int grc;
+
+	*out = NULL;
+	if (*priority == '\0')
+		priority = MK_TLS_DEFAULT_PRIORITY;
+	if ((grc = gnutls_priority_init(&t->prio, priority, &where)) < 0) {
+		snprintf(err, errlen, "tls_priority '%s': %s%s%s", priority,
+		    gnutls_strerror(grc), where ? " at " : "", where ? where : "");
+		t->prio = NULL;
+		tls_creds_free(t);
+		return -1;
+	}
+	t->chain.data = xmalloc(len + 1);
+	memcpy(t->chain.data, chain, len);
+	t->chain.data[len] = '\0';
+	t->chain.size = (unsigned)len;
+	if ((grc = import_chain(&t->chain, pc, &n)) < 0) {
+		snprintf(err, errlen, "certificate chain: %s", gnutls_strerror(grc));
+		tls_creds_free(t);
+		return -1;
+	}
+	t->expires = crt_expiry(&pc[0].cert);
+	for (unsigned i = 0; i < n; i++)
+		gnutls_pcert_deinit(&pc[i]);
+	*out = t;
+	return 0;
+}
+
+int
+tls_creds_attach(struct tls_creds *t, int kh_fd)
+{
+	gnutls_pcert_st pc[CHAIN_MAX];
+	unsigned n = CHAIN_MAX;
+	gnutls_privkey_t key = NULL;
+	gnutls_certificate_credentials_t cred = NULL;
+	int grc;
+
+	if (t->cert != NULL)
+		return 0;	/* tls_creds_load: the key is here already */
+	if ((grc = import_chain(&t->chain, pc, &n)) < 0) {
+		log_warnx("certificate chain: %s", gnutls_strerror(grc));
+		return -1;
+	}
+	if ((grc = gnutls_certificate_allocate_credentials(&cred)) < 0 ||
+	    keyholder_privkey(kh_fd, pc[0].pubkey, &key) == -1) {
+		if (grc < 0)
+			log_warnx("GnuTLS: %s", gnutls_strerror(grc));
+		goto fail;
+	}
+	/* The key holder checked that key and certificate match; GnuTLS's
+	 * own check would cost a signature per connection. */
+	gnutls_certificate_set_flags(cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+	/* On success the credentials own the pcerts and the key. */
+	if ((grc = gnutls_certificate_set_key(cred, NULL, 0, pc, n, key)) < 0) {
+		log_warnx("TLS key set-up: %s", gnutls_strerror(grc));
+		goto fail;
+	}
+	gnutls_certificate_set_known_dh_params(cred, GNUTLS_SEC_PARAM_MEDIUM);
+	t->cert = cred;
+	return 0;
+fail:
+	if (key != NULL)
+		gnutls_privkey_deinit(key);
+	if (cred != NULL)
+		gnutls_certificate_free_credentials(cred);
+	for (unsigned i = 0; i < n; i++)
+		gnutls_pcert_deinit(&pc[i]);
+	return -1;
+}
+
 void
 tls_creds_free(struct tls_creds *t)
 {
@@ -134,6 +236,7 @@ tls_creds_free(struct tls_creds *t)
 		gnutls_certificate_free_credentials(t->cert);
 	if (t->prio != NULL)
 		gnutls_priority_deinit(t->prio);
+	free(t->chain.data);
 	free(t);
 }
 
@@ -161,6 +264,11 @@ tls_session_new(const struct tls_creds *t, int fd)
 	rc = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
 	if (rc < 0) {
 		log_warnx("gnutls_init: %s", gnutls_strerror(rc));
+		return NULL;
+	}
+	if (t->cert == NULL) {
+		log_warnx("TLS session set-up: no key attached");
+		gnutls_deinit(s);
 		return NULL;
 	}
 	if ((rc = gnutls_priority_set(s, t->prio)) < 0 ||

@@ -3,9 +3,14 @@
  * one connection's session, and the relay that keeps a connection
  * encrypted after the login process has handed it on.
  *
- * The spawner (daemon/master/spawner.c) loads the credentials
- * (tls_creds_load) as root, at start and again on SIGHUP; a login
- * process inherits them across fork and never opens a key file.
+ * The private key lives only in the key holder process (auth/keyholder.c),
+ * forked by the spawner at start-up and again on SIGHUP.  The master and
+ * the spawner keep the public half (tls_creds_public: the chain the key
+ * holder read, the priority string); a login process inherits that
+ * across fork together with its own channel to the key holder, and
+ * attaches them (tls_creds_attach): every signature or decryption of its
+ * handshake is a request on that channel.  No network-facing process
+ * ever has the key, and none opens a key file.
  * The login process (auth/login.c) runs the handshake, for STARTTLS or
  * on an implicit-TLS listener, and once the client has authenticated it
  * becomes the relay (relay.c) between the TLS client and a plaintext
@@ -29,16 +34,30 @@
 #include "common/config.h"
 
 struct tls_creds {
+	/* With a key: what a session uses.  NULL in the master's copy of
+	 * key-holder credentials (tls_creds_public) until a login process
+	 * attaches its channel (tls_creds_attach). */
 	gnutls_certificate_credentials_t cert;
 	gnutls_priority_t prio;
 	time_t           expires;	/* of the first certificate */
+	gnutls_datum_t   chain;		/* PEM chain, public (tls_creds_public) */
 };
 
 /* Reads the certificate chain and key (PEM) and checks the priority
  * string ("" means MK_TLS_DEFAULT_PRIORITY).  0, or -1 with a message
- * for the operator in err. */
+ * for the operator in err.  The key is then in this process's memory:
+ * for tools and tests; the daemon keeps it in the key holder. */
 int  tls_creds_load(const char *cert, const char *key, const char *priority,
 	struct tls_creds **out, char *err, size_t errlen);
+/* Credentials without a private key: the certificate chain (PEM, as the
+ * key holder sent it) and the priority string, checked.  What the
+ * master holds and its login processes inherit. */
+int  tls_creds_public(const void *chain, size_t len, const char *priority,
+	struct tls_creds **out, char *err, size_t errlen);
+/* In a login process: makes t usable for sessions, with a private key
+ * whose operations are requests on kh_fd to the key holder
+ * (auth/keyholder.c).  0, or -1 (logged). */
+int  tls_creds_attach(struct tls_creds *t, int kh_fd);
 void tls_creds_free(struct tls_creds *t);
 
 /* May clear-text credentials be accepted?  policy from the config;

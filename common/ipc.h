@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   7
+#define IPC_VERSION   8
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -186,12 +186,15 @@ enum ipc_type {
 	 * malformed request is a bug and ends the spawner.
 	 * master -> spawner: bytes struct mk_config (the running
 	 * configuration, laid out by this same binary; sent at start and on
-	 * every reload).  The spawner loads the TLS credentials it names. */
+	 * every reload). */
 	IPC_SPAWN_CONFIG = 70,
 	/* spawner -> master: u8 ok, str error (why the config was refused) */
 	IPC_SPAWN_CONFIG_RESULT,
 	/* master -> spawner, + the accepted client socket: a login process.
-	 *   u8 loopback, u8 implicit_tls */
+	 *   u8 loopback, u8 implicit_tls, u8 TLS: if set, the message is
+	 *   followed by IPC_SPAWN_KEYCHAN with the login process's channel
+	 *   to the key holder, and the process gets the spawner's public
+	 *   credentials (IPC_SPAWN_TLS); if not, no TLS. */
 	IPC_SPAWN_LOGIN,
 	/* master -> spawner, no fields: a hash worker. */
 	IPC_SPAWN_HASH,
@@ -201,12 +204,43 @@ enum ipc_type {
 	/* master -> spawner, + the accepted LMTP connection: an LMTP
 	 * process.  str peer ("local", or the client's address) */
 	IPC_SPAWN_LMTP,
-	/* spawner -> master, the answer to each SPAWN_LOGIN/HASH/MBOX:
+	/* master -> spawner, no fields: a TLS key holder.  The child opens
+	 * tls_cert and tls_key as root, then drops to hash_user in
+	 * login_chroot; the master reads its IPC_KEY_READY. */
+	IPC_SPAWN_KEYHOLDER,
+	/* master -> spawner, + a descriptor, no fields: see SPAWN_LOGIN. */
+	IPC_SPAWN_KEYCHAN,
+	/* master -> spawner: bytes certificate chain (PEM, as the current
+	 * key holder read it; empty: no TLS).  Answered with
+	 * IPC_SPAWN_CONFIG_RESULT. */
+	IPC_SPAWN_TLS,
+	/* spawner -> master, the answer to each SPAWN_LOGIN/HASH/MBOX/LMTP/
+	 * KEYHOLDER:
 	 *   u32 pid (0: failed), u32 errno (when failed),
 	 *   + the master's end of the child's channel when pid != 0.
 	 * The child is the master's own (PR_SET_CHILD_SUBREAPER): the
 	 * master reaps it, as any other. */
 	IPC_SPAWN_RESULT,
+
+	/* The TLS key holder (auth/keyholder.c), the only process that
+	 * holds the private key.
+	 * key holder -> master, once, after reading the key and chain:
+	 *   u8 ok, str error for the operator ("" when ok),
+	 *   bytes certificate chain (PEM; public) */
+	IPC_KEY_READY = 90,
+	/* master -> key holder, + one end of a fresh SEQPACKET socketpair,
+	 * no fields: a login process's channel (the other end is that
+	 * process's); only the requests below are served on it. */
+	IPC_KEY_CHANNEL,
+	/* login -> key holder: u32 gnutls_sign_algorithm_t, u32 GnuTLS sign
+	 * flags, bytes hash (for sign_hash) or data (for sign_data) */
+	IPC_KEY_SIGN_HASH,
+	IPC_KEY_SIGN_DATA,
+	/* login -> key holder: bytes ciphertext (TLS 1.2 RSA key exchange) */
+	IPC_KEY_DECRYPT,
+	/* key holder -> login: u32 GnuTLS result (0 or a negative code, as
+	 * two's complement), bytes signature or plaintext */
+	IPC_KEY_RESULT,
 
 	IPC_TYPE_MAX
 };

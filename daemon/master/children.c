@@ -54,6 +54,7 @@ static const char *const kind_name[] = {
 	[CHILD_HASH] = "hash worker",
 	[CHILD_MBOX] = "mailbox process",
 	[CHILD_LMTP] = "LMTP process",
+	[CHILD_KEYHOLDER] = "TLS key holder",
 };
 
 static void login_exited(struct login_child *lc);
@@ -128,6 +129,10 @@ log_exit(const struct child *c, int status)
 	    (master.stopping && WTERMSIG(status) == SIGTERM)))
 		log_debug("%s %d ended by signal %d", what, (int)c->pid,
 		    WTERMSIG(status));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		/* common/sandbox.c: a system call outside its role's list. */
+		log_warnx("%s %d killed by its sandbox (signal %d: a forbidden "
+		    "system call)", what, (int)c->pid, SIGSYS);
 	else if (WIFSIGNALED(status))
 		log_warnx("%s %d killed by signal %d%s", what, (int)c->pid,
 		    WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
@@ -160,6 +165,9 @@ children_reap(void)
 			break;
 		case CHILD_LMTP:
 			lmtp_exited(c->obj, status);
+			break;
+		case CHILD_KEYHOLDER:
+			keyholder_exited(c->obj, status);
 			break;
 		}
 		free(c);
@@ -282,15 +290,17 @@ login_spawn(int fd, const struct peer *peer)
 {
 	struct peer p = *peer;
 	int chan;
+	/* Its own channel to the key holder: the only way to the key. */
+	int kh = master.tls != NULL ? keyholder_channel_for_child() : -1;
 	/* The spawner forks it: a fork of the master would copy password
 	 * hashes and queued passwords into a process facing the network. */
-	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, &chan);
+	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, kh, &chan);
 
 	if (pid == -1) {
 		peer_release(&p);
 		return;
 	}
-	login_attach(pid, chan, &p);
+	login_attach(pid, chan, &p)->tls_offered = kh != -1;
 }
 
 /* The child's channel is gone (or we killed it): drop what it held. */

@@ -9,12 +9,13 @@
  * opens the directory database and the listeners, then runs the event
  * loop: accept() with the connection limits, a login process per
  * connection (children.c), SIGHUP reloads, SIGTERM/SIGINT stop cleanly.
- * Before it reads any secret (the TLS key, directory.db) it forks the
- * spawner (spawn.c, spawner.c), which forks every child from then on,
- * so no child inherits the master's memory.  The TLS certificate and key
- * are read here too, at start-up and on every SIGHUP, to check them; the
- * spawner, sent the same configuration, loads its own copy for the login
- * processes it forks afterwards (connections already open keep theirs).
+ * Before it reads any secret (directory.db) it forks the spawner
+ * (spawn.c, spawner.c), which forks every child from then on, so no
+ * child inherits the master's memory.  The TLS key is read by neither:
+ * the spawner forks a key holder (keyholder.c) that opens tls_cert and
+ * tls_key as root, at start-up and on every SIGHUP; login processes
+ * forked afterwards get the chain and a channel to that key holder, and
+ * connections already open keep the one they had.
  * The master reads no byte a client sends: past accept() it only reads
  * typed IPC messages from its children.
  */
@@ -98,16 +99,19 @@ has_tls_listener(const struct mk_config *cfg)
 	return false;
 }
 
-/* Reads the configured certificate and key (none: *out is NULL). */
+/* Starts a key holder for the configured certificate and key, which
+ * replaces the running one (none configured: *out is NULL, and the
+ * running one is retired). */
 static int
 load_tls(const struct mk_config *cfg, struct tls_creds **out, char *err,
     size_t len)
 {
 	*out = NULL;
-	if (cfg->tls_cert[0] == '\0')
-		return 0;
-	return tls_creds_load(cfg->tls_cert, cfg->tls_key, cfg->tls_priority,
-	    out, err, len);
+	if (cfg->tls_cert[0] == '\0') {
+		keyholder_stop();
+		return spawner_tls(NULL, 0, err, len);
+	}
+	return keyholder_start(cfg, out, err, len);
 }
 
 static void
@@ -458,6 +462,7 @@ on_stop(int signo, void *arg)
 	ev_timer_stop(master.loop, &sweep_timer);
 	hashpool_stop();
 	lmtp_stop();
+	keyholder_stop();
 	sessions_stop();
 	children_terminate(SIGTERM);
 	ev_timer_start(master.loop, &stop_timer, STOP_GRACE_MS);
@@ -611,22 +616,26 @@ on_reload(int signo, void *arg)
 		    bad);
 		return;
 	}
-	/* Read again even if unchanged: a renewed certificate is the usual
-	 * reason for a SIGHUP.  Only new connections get it. */
-	struct tls_creds *tls;
-	if (load_tls(&nc, &tls, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the running configuration: %s",
-		    err);
-		return;
-	}
 	/* The spawner forks every new child with this configuration: if it
 	 * cannot take it, the master keeps the old one too. */
 	struct mk_config sent = nc;
 	keep_restart_fields(&master.cfg, &sent);
 	if (spawner_config(&sent, err, sizeof(err)) == -1) {
-		tls_creds_free(tls);
 		log_warnx("reload failed, keeping the running configuration: "
 		    "spawner: %s", err);
+		return;
+	}
+	/* Read again even if unchanged: a renewed certificate is the usual
+	 * reason for a SIGHUP.  Only new connections get it: a new key
+	 * holder replaces the running one, which ends once the handshakes
+	 * it serves are done. */
+	struct tls_creds *tls;
+	if (load_tls(&sent, &tls, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: %s",
+		    err);
+		/* The spawner goes back to it too. */
+		if (spawner_config(&master.cfg, err, sizeof(err)) == -1)
+			log_warnx("spawner: %s", err);
 		return;
 	}
 	int applied = diff_config(&master.cfg, &nc);
@@ -772,22 +781,26 @@ main(int argc, char **argv)
 	/* Nothing secret has been read yet: the spawner, and every child it
 	 * will fork, starts from this memory. */
 	spawner_start(foreground);
-	/* Still with every privilege: the key is typically root's alone. */
-	if (load_tls(&cfg, &master.tls, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
+	if (spawner_config(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s: spawner: %s\n", conf, err);
 		spawner_stop();
 		return 1;
 	}
-	log_tls(&cfg, master.tls);
-	if (spawner_config(&cfg, err, sizeof(err)) == -1)
-		fatalx("spawner: %s", err);
 	struct directory *dir = open_directory(&cfg);
 	check_users(dir, &cfg);
 	open_listeners(&cfg);
 	lmtp_open(&cfg);
+	setup_loop(dir, &cfg);
+	/* While errors still reach the terminal: the key holder reads the
+	 * pair (the master never does). */
+	if (load_tls(&master.cfg, &master.tls, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
+		spawner_stop();
+		return 1;
+	}
+	log_tls(&master.cfg, master.tls);
 	if (!foreground)
 		detach_done();
-	setup_loop(dir, &cfg);
 	hashpool_start(master.cfg.hash_workers);
 	start_listeners();
 	lmtp_start();

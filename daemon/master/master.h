@@ -20,6 +20,7 @@
  *               logins being verified;
  *   accttab.c   per-account records: failures, the queue of a slowed
  *               account;
+ *   keyholder.c the TLS key holder: start, replace, restart, channels;
  *   lmtp.c      the LMTP listeners and LMTP session processes: accept,
  *               fork, and the recipients they may ask for.
  *
@@ -141,7 +142,8 @@ void peer_release(struct peer *p);
 
 /* ---- children (children.c) ---- */
 
-enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX, CHILD_LMTP };
+enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX, CHILD_LMTP,
+	CHILD_KEYHOLDER };
 
 void   children_init(void);
 void   child_add(pid_t pid, enum child_kind kind, void *obj);
@@ -324,6 +326,25 @@ void lmtp_exited(void *obj, int status);
  * accept path does after fork, and what a unit test may use). */
 struct lmtp_child *lmtp_attach(pid_t pid, int chan_fd);
 
+/* ---- the TLS key holder (keyholder.c) ---- */
+
+/* Has the spawner fork a key holder, which opens cfg's tls_cert and
+ * tls_key as root before it drops its privileges (the master never
+ * opens or reads the key).  On success *out are the public credentials
+ * (chain, priority) to offer, the spawner has the same chain for the
+ * login processes it forks, and the key holder replaces the current
+ * one, which ends once its channels are closed.  -1 with the reason for
+ * the operator in err. */
+int   keyholder_start(const struct mk_config *cfg, struct tls_creds **out,
+	char *err, size_t errlen);
+/* A channel to the key holder for a child about to be forked (the
+ * caller passes it on and closes it), or -1: no key holder running. */
+int   keyholder_channel_for_child(void);
+void  keyholder_exited(void *obj, int status);
+/* Retires the current key holder (clean stop). */
+void  keyholder_stop(void);
+pid_t keyholder_pid(void);
+
 /* ---- spawn.c: asking the spawner (spawner.c) for children ---- */
 
 /* Forks the spawner.  Called before the master opens directory.db,
@@ -332,15 +353,22 @@ struct lmtp_child *lmtp_attach(pid_t pid, int chan_fd);
  * the subreaper of what the spawner forks.  Fatal on failure. */
 void  spawner_start(bool foreground);
 /* Sends cfg (at start, and the new one on a reload).  0, or -1 with the
- * spawner's reason in err (e.g. it could not load the TLS key). */
+ * spawner's reason in err (e.g. login_user does not exist). */
 int   spawner_config(const struct mk_config *cfg, char *err, size_t errlen);
 /* Each returns the new child's pid with *chan = the master's end of its
  * channel, or -1 (logged).  The child is the master's own: children.c
- * reaps it.  spawn_login takes client_fd. */
-pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls, int *chan);
+ * reaps it.  spawn_login takes client_fd and kh_fd (its channel to the
+ * key holder, or -1: no TLS). */
+pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls, int kh_fd,
+	int *chan);
 pid_t spawn_hash(int *chan);
 pid_t spawn_mbox(uint32_t user_id, const char *name, int *chan);
 pid_t spawn_lmtp(int client_fd, const char *peer, int *chan);
+pid_t spawn_keyholder(int *chan);
+/* The certificate chain (PEM) of the key holder now current, for the
+ * login processes forked from now on (NULL, 0: no TLS).  0, or -1 with
+ * the spawner's reason in err. */
+int   spawner_tls(const void *chain, size_t len, char *err, size_t errlen);
 /* children.c: true if pid was the spawner (then handled here). */
 bool  spawner_reaped(pid_t pid, int status);
 /* True once the spawner died or stopped answering: the master stops. */
@@ -358,7 +386,9 @@ struct master {
 	struct mk_config  cfg;
 	struct ev_loop   *loop;
 	struct directory *dir;
-	struct tls_creds *tls;		/* NULL: no certificate configured */
+	/* The certificate chain and priority from the running key holder
+	 * (no private key: keyholder.c); NULL: no certificate configured. */
+	struct tls_creds *tls;
 	char              dummy_hash[PASSWORD_HASH_MAX];
 	bool              root;		/* privilege separation by uid */
 	bool              stopping;

@@ -4,14 +4,17 @@
  * The master no longer forks children itself: by the time it accepts a
  * connection its memory has held password hashes (directory rows, the
  * SQLite page cache), other clients' passwords queued for a hash worker
- * and the TLS private key, and a fork would copy all of that into a
- * login process facing the network.  Instead, main() calls
- * spawner_start() before it opens directory.db or loads the key; the
+ * and a fork would copy all of that into a login process facing the
+ * network.  Instead, main() calls spawner_start() before it opens
+ * directory.db; the
  * spawner (spawner.c) keeps that clean state and forks children on
  * request.
  *
  * Requests are synchronous: one IPC_SPAWN_* message, one IPC_SPAWN_RESULT
- * with the pid and the master's end of the child's channel.  The spawner
+ * with the pid and the master's end of the child's channel.  (A login
+ * process with TLS needs two descriptors, the client's socket and its
+ * channel to the key holder: IPC_SPAWN_LOGIN is followed by
+ * IPC_SPAWN_KEYCHAN, one descriptor per message.)  The spawner
  * forks twice (the middle process exits at once) and the master is
  * PR_SET_CHILD_SUBREAPER, so every child is re-parented to the master:
  * children.c reaps and kills them as before, and the children survive
@@ -153,15 +156,13 @@ call(struct ipc_msg *m, uint32_t want, struct ipc_reader *r)
 	return 0;
 }
 
-int
-spawner_config(const struct mk_config *cfg, char *err, size_t errlen)
+/* Sends m and reads the spawner's IPC_SPAWN_CONFIG_RESULT. */
+static int
+configure(struct ipc_msg *m, char *err, size_t errlen)
 {
-	struct ipc_msg m;
 	struct ipc_reader r;
 
-	ipc_msg_init(&m, IPC_SPAWN_CONFIG);
-	ipc_put_bytes(&m, cfg, sizeof(*cfg));
-	if (call(&m, IPC_SPAWN_CONFIG_RESULT, &r) == -1) {
+	if (call(m, IPC_SPAWN_CONFIG_RESULT, &r) == -1) {
 		snprintf(err, errlen, "the spawner is gone");
 		return -1;
 	}
@@ -179,6 +180,26 @@ spawner_config(const struct mk_config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int
+spawner_config(const struct mk_config *cfg, char *err, size_t errlen)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_CONFIG);
+	ipc_put_bytes(&m, cfg, sizeof(*cfg));
+	return configure(&m, err, errlen);
+}
+
+int
+spawner_tls(const void *chain, size_t len, char *err, size_t errlen)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_TLS);
+	ipc_put_bytes(&m, chain, len);
+	return configure(&m, err, errlen);
 }
 
 static pid_t
@@ -206,14 +227,30 @@ spawn(struct ipc_msg *m, const char *what, int *chan)
 }
 
 pid_t
-spawn_login(int client_fd, bool loopback, bool implicit_tls, int *chan)
+spawn_login(int client_fd, bool loopback, bool implicit_tls, int kh_fd,
+    int *chan)
 {
 	struct ipc_msg m;
 
 	ipc_msg_init(&m, IPC_SPAWN_LOGIN);
 	ipc_put_u8(&m, loopback);
 	ipc_put_u8(&m, implicit_tls);
+	ipc_put_u8(&m, kh_fd != -1);
 	ipc_put_fd(&m, client_fd);
+	if (kh_fd != -1) {
+		if (spw.fd == -1) {
+			ipc_msg_free(&m);
+			close(kh_fd);
+			return -1;
+		}
+		if (ipc_send_now(spw.fd, &m) == -1) {
+			spawner_lost("cannot be written to");
+			close(kh_fd);
+			return -1;
+		}
+		ipc_msg_init(&m, IPC_SPAWN_KEYCHAN);
+		ipc_put_fd(&m, kh_fd);
+	}
 	return spawn(&m, "login process", chan);
 }
 
@@ -235,6 +272,15 @@ spawn_mbox(uint32_t user_id, const char *name, int *chan)
 	ipc_put_u32(&m, user_id);
 	ipc_put_str(&m, name);
 	return spawn(&m, "mailbox process", chan);
+}
+
+pid_t
+spawn_keyholder(int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_KEYHOLDER);
+	return spawn(&m, "TLS key holder", chan);
 }
 
 pid_t

@@ -1,26 +1,29 @@
 /*
  * spawner.c - the spawner: the process that forks every child.
  *
- * Forked by the master (spawn.c) before the master opens directory.db,
- * loads the TLS private key or receives a password, the spawner runs as
- * root with nothing but its channel to the master, the log and what the
- * master sends it: the running configuration (IPC_SPAWN_CONFIG, at start
- * and on each reload).  From that configuration it loads the TLS
- * credentials login processes need (spawner_tls_load(), the one place
- * to change when the key moves to a process of its own).  It reads
- * nothing a client sent and opens no database.
+ * Forked by the master (spawn.c) before the master opens directory.db or
+ * receives a password, the spawner runs as root with nothing but its
+ * channel to the master, the log and what the master sends it: the
+ * running configuration (IPC_SPAWN_CONFIG, at start and on each reload)
+ * and the public half of the TLS credentials, the certificate chain the
+ * current key holder read (IPC_SPAWN_TLS).  It reads nothing a client
+ * sent, opens no database and never opens the private key: the key
+ * holder it forks opens that itself, as root, before its drop.
  *
- * On IPC_SPAWN_LOGIN / HASH / MBOX it makes the child's channel, forks a
- * middle process that forks the child and exits at once, and answers
- * IPC_SPAWN_RESULT with the child's pid and the master's end of the
- * channel.  The child, re-parented to the master (its subreaper), goes
- * through one sequence: signals back to their defaults, syslog
- * reconnected (before a chroot), every descriptor but the listed ones
- * closed, the TLS credentials wiped unless it is a login process, then
- * the privilege drop of privsep.c and PR_SET_DUMPABLE 0, then its role's
- * main function.  So a child holds its own descriptors, the clean
- * configuration and (a login process) the TLS credentials: no directory
- * row, no password hash, no other client's password.
+ * On IPC_SPAWN_LOGIN / HASH / MBOX / LMTP / KEYHOLDER it makes the
+ * child's channel, forks a middle process that forks the child and exits
+ * at once, and answers IPC_SPAWN_RESULT with the child's pid and the
+ * master's end of the channel.  The child, re-parented to the master
+ * (its subreaper), goes through one sequence: signals back to their
+ * defaults, syslog reconnected (before a chroot), every descriptor but
+ * the listed ones closed, the public TLS credentials dropped unless it is
+ * a login process, then the privilege drop of privsep.c and
+ * PR_SET_DUMPABLE 0, then its role's main function (which applies its
+ * seccomp filter, common/sandbox.c, once it has opened what it needs).
+ * So a child holds its own descriptors, the clean configuration and (a
+ * login process) the certificate chain and a channel to the key holder:
+ * no directory row, no password hash, no other client's password, no
+ * private key.
  *
  * The master is the only peer, root, and our parent: a malformed request
  * is a bug, and the spawner exits (the master then stops).  It exits
@@ -29,6 +32,7 @@
 #include "daemon/master/master.h"
 #include "daemon/mailbox/mailbox.h"
 #include "auth/hashworker.h"
+#include "auth/keyholder.h"
 #include "auth/login.h"
 #include "daemon/lmtp/lmtp.h"
 #include "common/log.h"
@@ -63,12 +67,13 @@ struct child_req {
 	const char *chroot;	/* NULL: none */
 	const char *chdir;	/* NULL: none (done as root, before the drop) */
 	bool        keep_tls;
-	int         keep[2];	/* descriptors the child keeps */
+	int         keep[3];	/* descriptors the child keeps */
 	size_t      nkeep;
 	/* role parameters */
 	enum child_kind kind;
 	int         chan;	/* the child's end of its channel */
 	int         client;	/* login: the client socket */
+	int         kh;		/* login: its channel to the key holder */
 	bool        loopback, implicit_tls;
 	uint32_t    user_id;
 	const char *user;
@@ -76,18 +81,26 @@ struct child_req {
 	const char *peer;	/* LMTP: "local" or the client's address */
 };
 
-/* The TLS credentials a login process gets.  Today: the certificate and
- * key read from the configured files; a key-holder process would make
- * this the certificate plus a key whose operations are IPC requests. */
-static int
-spawner_tls_load(const struct mk_config *cfg, struct tls_creds **out,
-    char *err, size_t errlen)
+/* The key holder's files, opened as root before the drop (the key is
+ * typically root's alone); it reads them itself.  On failure it tells
+ * the master why, as it would of a key it cannot use. */
+static void
+keyholder_files(int chan, int *cfd, int *kfd)
 {
-	*out = NULL;
-	if (cfg->tls_cert[0] == '\0')
-		return 0;
-	return tls_creds_load(cfg->tls_cert, cfg->tls_key, cfg->tls_priority,
-	    out, err, errlen);
+	char why[PATH_MAX + 64];
+
+	*cfd = open(sp.cfg.tls_cert, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (*cfd == -1) {
+		snprintf(why, sizeof(why), "tls_cert %s: %s", sp.cfg.tls_cert,
+		    strerror(errno));
+		keyholder_refuse(chan, why);
+	}
+	*kfd = open(sp.cfg.tls_key, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (*kfd == -1) {
+		snprintf(why, sizeof(why), "tls_key %s: %s", sp.cfg.tls_key,
+		    strerror(errno));
+		keyholder_refuse(chan, why);
+	}
 }
 
 /* ---- the child ---- */
@@ -151,6 +164,9 @@ child_run(const struct child_req *rq)
 	set_process_name(rq->role);
 	if (rq->chdir != NULL && chdir(rq->chdir) == -1)
 		fatal("chdir %s", rq->chdir);
+	int cfd = -1, kfd = -1;
+	if (rq->kind == CHILD_KEYHOLDER)
+		keyholder_files(rq->chan, &cfd, &kfd);
 	if (sp.root) {
 		priv_drop(rq->uid, rq->gid, rq->chroot);
 		no_dump();
@@ -160,7 +176,8 @@ child_run(const struct child_req *rq)
 		struct login_params lp = {
 			.loopback = rq->loopback,
 			.implicit_tls = rq->implicit_tls,
-			.tls = sp.tls,
+			.tls = rq->kh != -1 ? sp.tls : NULL,
+			.kh_fd = rq->kh,
 		};
 		login_main(&sp.cfg, rq->client, rq->chan, &lp);
 	}
@@ -170,6 +187,9 @@ child_run(const struct child_req *rq)
 	case CHILD_MBOX:
 		mailbox_main(&sp.cfg, rq->chan, rq->user_id, rq->user,
 		    rq->store);
+	case CHILD_KEYHOLDER:
+		keyholder_main(rq->chan, cfd, kfd, sp.cfg.max_connections,
+		    false);
 	case CHILD_LMTP: {
 		struct lmtp_params p;
 		memset(&p, 0, sizeof(p));
@@ -249,6 +269,22 @@ plain_name(const char *s)
 	    strlen(s) < MK_USER_MAX;
 }
 
+/* The IPC_SPAWN_KEYCHAN that follows a SPAWN_LOGIN with TLS: its
+ * descriptor. */
+static int
+take_keychan(int fd)
+{
+	static uint8_t *buf;
+	struct ipc_reader r;
+
+	if (buf == NULL)
+		buf = xmalloc(IPC_MAX_MSG);
+	if (ipc_recv_now(fd, buf, &r) == -1 || r.bad ||
+	    r.type != IPC_SPAWN_KEYCHAN || !ipc_end(&r) || r.fd == -1)
+		fatalx("SPAWN_LOGIN with TLS not followed by SPAWN_KEYCHAN");
+	return ipc_take_fd(&r);
+}
+
 static void
 on_spawn(int fd, struct ipc_reader *r)
 {
@@ -258,14 +294,18 @@ on_spawn(int fd, struct ipc_reader *r)
 
 	memset(&rq, 0, sizeof(rq));
 	rq.client = -1;
+	rq.kh = -1;
 	switch (r->type) {
 	case IPC_SPAWN_LOGIN:
 		rq.kind = CHILD_LOGIN;
 		rq.loopback = ipc_get_u8(r) != 0;
 		rq.implicit_tls = ipc_get_u8(r) != 0;
+		bool with_tls = ipc_get_u8(r) != 0;
 		rq.client = ipc_take_fd(r);
 		if (!ipc_end(r) || rq.client == -1)
 			fatalx("malformed SPAWN_LOGIN");
+		if (with_tls)
+			rq.kh = take_keychan(fd);
 		rq.role = "login";
 		rq.uid = sp.login_uid;
 		rq.gid = sp.login_gid;
@@ -298,6 +338,15 @@ on_spawn(int fd, struct ipc_reader *r)
 		rq.chdir = dir;
 		rq.store = store;
 		break;
+	case IPC_SPAWN_KEYHOLDER:
+		rq.kind = CHILD_KEYHOLDER;
+		if (!ipc_end(r) || r->fd != -1 || sp.cfg.tls_cert[0] == '\0')
+			fatalx("malformed SPAWN_KEYHOLDER");
+		rq.role = "keyholder";
+		rq.uid = sp.hash_uid;
+		rq.gid = sp.hash_gid;
+		rq.chroot = sp.cfg.login_chroot;
+		break;
 	case IPC_SPAWN_LMTP:
 		rq.kind = CHILD_LMTP;
 		rq.peer = ipc_get_str(r);
@@ -317,6 +366,8 @@ on_spawn(int fd, struct ipc_reader *r)
 		log_warn("socketpair");
 		if (rq.client != -1)
 			close(rq.client);
+		if (rq.kh != -1)
+			close(rq.kh);
 		answer(fd, -1, e, -1);
 		return;
 	}
@@ -324,6 +375,8 @@ on_spawn(int fd, struct ipc_reader *r)
 	rq.keep[rq.nkeep++] = ch[1];
 	if (rq.client != -1)
 		rq.keep[rq.nkeep++] = rq.client;
+	if (rq.kh != -1)
+		rq.keep[rq.nkeep++] = rq.kh;
 	pid_t pid = fork_child(&rq);
 	int e = errno;
 	if (pid == -1)
@@ -331,6 +384,8 @@ on_spawn(int fd, struct ipc_reader *r)
 	close(ch[1]);
 	if (rq.client != -1)
 		close(rq.client);
+	if (rq.kh != -1)
+		close(rq.kh);
 	if (pid == -1)
 		close(ch[0]);
 	answer(fd, pid, e, ch[0]);
@@ -352,10 +407,21 @@ strings_terminated(const struct mk_config *c)
 }
 
 static void
+config_answer(int fd, bool ok, const char *err)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_CONFIG_RESULT);
+	ipc_put_u8(&m, ok);
+	ipc_put_str(&m, ok ? "" : err);
+	if (ipc_send_now(fd, &m) == -1)
+		fatal("answer to the master");
+}
+
+static void
 on_config(int fd, struct ipc_reader *r)
 {
 	struct mk_config nc;
-	struct tls_creds *tls = NULL;
 	char err[512] = "";
 	size_t n;
 	const uint8_t *p = ipc_get_bytes(r, &n);
@@ -374,11 +440,7 @@ on_config(int fd, struct ipc_reader *r)
 		    "not exist", nc.login_user, nc.hash_user);
 		ok = false;
 	}
-	if (ok && spawner_tls_load(&nc, &tls, err, sizeof(err)) == -1)
-		ok = false;
 	if (ok) {
-		tls_creds_free(sp.tls);
-		sp.tls = tls;
 		sp.cfg = nc;
 		sp.have_cfg = true;
 		sp.login_uid = lu;
@@ -387,12 +449,31 @@ on_config(int fd, struct ipc_reader *r)
 		sp.hash_gid = hg;
 		log_set_verbose(nc.verbose);
 	}
-	struct ipc_msg m;
-	ipc_msg_init(&m, IPC_SPAWN_CONFIG_RESULT);
-	ipc_put_u8(&m, ok);
-	ipc_put_str(&m, ok ? "" : err);
-	if (ipc_send_now(fd, &m) == -1)
-		fatal("answer to the master");
+	config_answer(fd, ok, err);
+}
+
+/* The current key holder's chain: the public credentials login
+ * processes forked from now on inherit (their key operations go to the
+ * key holder over the channel each gets). */
+static void
+on_tls(int fd, struct ipc_reader *r)
+{
+	struct tls_creds *tls = NULL;
+	char err[512] = "";
+	size_t n;
+	const uint8_t *chain = ipc_get_bytes(r, &n);
+	bool ok = true;
+
+	if (!ipc_end(r) || r->fd != -1)
+		fatalx("malformed SPAWN_TLS");
+	if (n > 0 && tls_creds_public(chain, n, sp.cfg.tls_priority, &tls,
+	    err, sizeof(err)) == -1)
+		ok = false;
+	if (ok) {
+		tls_creds_free(sp.tls);
+		sp.tls = tls;
+	}
+	config_answer(fd, ok, err);
 }
 
 /* ---- the process ---- */
@@ -443,6 +524,8 @@ spawner_main(int master_fd, bool foreground)
 		else if (!sp.have_cfg)
 			fatalx("%s before any SPAWN_CONFIG",
 			    ipc_type_name(r.type));
+		else if (r.type == IPC_SPAWN_TLS)
+			on_tls(master_fd, &r);
 		else
 			on_spawn(master_fd, &r);
 		if (r.fd != -1)

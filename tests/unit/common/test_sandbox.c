@@ -1,0 +1,244 @@
+/*
+ * test_sandbox.c - common/sandbox.c: a child that applied a role's
+ * filter dies by SIGSYS on a call outside the list, keeps working on
+ * the calls inside it, and shows the limits from outside.
+ *
+ * Each case forks: the child applies the filter, writes one byte on a
+ * pipe (it is alive and still able to write), waits for the parent's
+ * go, then makes the forbidden call; the parent reads the child's
+ * /proc status and limits in between and collects its end with
+ * waitpid().  Nothing here needs root.
+ */
+#include "common/sandbox.h"
+
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum act {
+	ACT_OPEN, ACT_OPENAT, ACT_OPEN_WRITE, ACT_OPENAT_CREATE, ACT_OVERFLOW, ACT_EXECVE, ACT_SOCKET_INET, ACT_FORK,
+	ACT_MMAP_EXEC, ACT_PTRACE, ACT_SOCKET_UNIX, ACT_NOTHING,
+};
+
+/* What the child reports on the pipe before exiting by itself. */
+#define OK_ALIVE 'a'
+#define OK_EACCES 'e'
+
+static void
+child(enum sandbox_role role, enum act act, int wr, int go)
+{
+	char c;
+
+	sandbox_apply(role, 16);
+	if (write(wr, (char[]){ OK_ALIVE }, 1) != 1)
+		_exit(3);
+	if (read(go, &c, 1) != 1)
+		_exit(4);
+	switch (act) {
+	case ACT_OPEN:
+		syscall(SYS_open, "/etc/passwd", O_RDONLY);
+		break;
+	case ACT_OPENAT:
+		(void)open("/etc/passwd", O_RDONLY);
+		break;
+	case ACT_OPEN_WRITE:
+		syscall(SYS_open, "/dev/null", O_WRONLY);
+		break;
+	case ACT_OPENAT_CREATE:
+		(void)open("/tmp/mk-sandbox-must-not-exist", O_RDONLY | O_CREAT,
+		    0600);
+		break;
+	case ACT_OVERFLOW: {
+		/* A sanitizer report from inside the sandbox. */
+		char *volatile p = malloc(8);
+		p[8] = 1;
+		free(p);
+		break;
+	}
+	case ACT_EXECVE:
+		execl("/bin/true", "true", (char *)NULL);
+		break;
+	case ACT_SOCKET_INET:
+		(void)socket(AF_INET, SOCK_STREAM, 0);
+		break;
+	case ACT_FORK:
+		(void)fork();
+		break;
+	case ACT_MMAP_EXEC:
+		(void)mmap(NULL, 4096, PROT_READ | PROT_EXEC,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		break;
+	case ACT_PTRACE:
+		syscall(SYS_ptrace, 0, 0, 0, 0);
+		break;
+	case ACT_SOCKET_UNIX:
+		/* syslog's reconnection: refused, not fatal. */
+		if (socket(AF_UNIX, SOCK_DGRAM, 0) == -1 && errno == EACCES)
+			(void)!write(wr, (char[]){ OK_EACCES }, 1);
+		break;
+	case ACT_NOTHING:
+		break;
+	}
+	_exit(0);
+}
+
+static bool
+slurp_proc(pid_t pid, const char *what, char *out, size_t len)
+{
+	char path[64];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return true;
+}
+
+/* Runs act in a sandboxed child; returns its wait status.  *report is
+ * the last byte it wrote (0 if none); checks its /proc view. */
+static int
+run(enum sandbox_role role, enum act act, char *report)
+{
+	int up[2], down[2], status;
+	char c, buf[8192];
+	pid_t pid;
+
+	CU_ASSERT_FATAL(pipe(up) == 0 && pipe(down) == 0);
+	fflush(NULL);
+	pid = fork();
+	CU_ASSERT_FATAL(pid != -1);
+	if (pid == 0) {
+		close(up[0]);
+		close(down[1]);
+		child(role, act, up[1], down[0]);
+	}
+	close(up[1]);
+	close(down[0]);
+	CU_ASSERT_EQUAL(read(up[0], &c, 1), 1);
+	CU_ASSERT_EQUAL(c, OK_ALIVE);
+	/* Confined, as seen from outside. */
+	if (slurp_proc(pid, "status", buf, sizeof(buf))) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\nSeccomp:\t2\n"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\nNoNewPrivs:\t1\n"));
+	}
+	if (slurp_proc(pid, "limits", buf, sizeof(buf))) {
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Max processes             0"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Max open files            16"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Max core file size        0"));
+	}
+	CU_ASSERT_EQUAL(write(down[1], "g", 1), 1);
+	*report = 0;
+	while (read(up[0], &c, 1) == 1)
+		*report = c;
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	close(up[0]);
+	close(down[1]);
+	return status;
+}
+
+static bool
+killed_by_sigsys(enum sandbox_role role, enum act act)
+{
+	char report;
+	int status = run(role, act, &report);
+
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS;
+}
+
+void
+test_login_role_kills_forbidden_calls(void)
+{
+	/* Sanitizer builds let a report read /proc/self/maps. */
+	if (!sandbox_sanitizer_build()) {
+		CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_OPEN));
+		CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_OPENAT));
+	}
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_OPEN_WRITE));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_OPENAT_CREATE));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_EXECVE));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_SOCKET_INET));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_FORK));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_MMAP_EXEC));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_PTRACE));
+}
+
+void
+test_hash_and_keyholder_roles_kill_forbidden_calls(void)
+{
+	static const enum sandbox_role roles[] = {
+		SANDBOX_HASH, SANDBOX_KEYHOLDER,
+	};
+
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		if (!sandbox_sanitizer_build())
+			CU_ASSERT(killed_by_sigsys(roles[i], ACT_OPENAT));
+		CU_ASSERT(killed_by_sigsys(roles[i], ACT_OPENAT_CREATE));
+		CU_ASSERT(killed_by_sigsys(roles[i], ACT_EXECVE));
+		CU_ASSERT(killed_by_sigsys(roles[i], ACT_SOCKET_INET));
+		CU_ASSERT(killed_by_sigsys(roles[i], ACT_FORK));
+	}
+}
+
+void
+test_allowed_calls_and_syslog_reconnect_survive(void)
+{
+	char report;
+	int status = run(SANDBOX_LOGIN, ACT_NOTHING, &report);
+
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	status = run(SANDBOX_LOGIN, ACT_SOCKET_UNIX, &report);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL(report, OK_EACCES);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_BUILD 1
+#endif
+#endif
+
+void
+test_sanitizer_report_inside_sandbox(void)
+{
+#ifdef ASAN_BUILD
+	/* The child's report goes to a pipe: it must be there in full (the
+	 * filter let ASan read what it needs) and the child must die of
+	 * ASan's abort or exit, not of SIGSYS. */
+	int err[2], saved = dup(STDERR_FILENO), status;
+	char report, text[65536];
+	size_t len = 0;
+	ssize_t n;
+
+	CU_ASSERT_FATAL(pipe(err) == 0 && saved != -1);
+	dup2(err[1], STDERR_FILENO);
+	close(err[1]);
+	status = run(SANDBOX_LOGIN, ACT_OVERFLOW, &report);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	while (len < sizeof(text) - 1 &&
+	    (n = read(err[0], text + len, sizeof(text) - 1 - len)) > 0)
+		len += (size_t)n;
+	text[len] = '\0';
+	close(err[0]);
+	CU_ASSERT(!(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "ERROR: AddressSanitizer: "
+	    "heap-buffer-overflow"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "SUMMARY: AddressSanitizer"));
+#endif
+}
