@@ -16,11 +16,17 @@
  * have no length limit of their own: a long line is written through in
  * pieces, so mail with long lines, which MTAs relay as it is, is stored
  * as it is.
+ *
+ * Once its few buffers are allocated it applies the LMTP role of
+ * common/sandbox.c (lmtp_main): from then on it can use the descriptors
+ * it holds, make the message's sealed memfd, dup it and pass it on, and
+ * nothing else: no open(), no socket, no fork, no execve.
  */
 #include "daemon/lmtp/lmtp.h"
 #include "common/buf.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/sandbox.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -45,6 +51,16 @@
 /* The master answers a RCPT from its own directory: fast, unless it is
  * wedged, in which case the MTA should try again later. */
 #define RCPT_WAIT_MS (60 * 1000)
+/* The Received: line written above the message: at most this. */
+#define RECEIVED_MAX 512
+/* RLIMIT_NOFILE is lmtp_max_recipients (one delivery channel each) plus
+ * this: stdin/stdout/stderr, the log's socket, the client, the master's
+ * channel; at DATA the memfd, its dup on its way to a recipient and a
+ * descriptor arriving unasked with an answer; a sanitizer's report
+ * opening /proc/self/maps; two spare.  Descriptors are numbered from the
+ * lowest free one, so the count is what matters, not where the spawner
+ * left the client and the channel. */
+#define LMTP_FD_SLACK 12
 
 struct rcpt {
 	char addr[LMTP_MAX_PATH];	/* as given, without brackets */
@@ -469,7 +485,7 @@ read_data(struct lmtp *l, struct sink *s)
 static void
 received_header(struct lmtp *l, struct sink *s)
 {
-	char date[64], hdr[512];
+	char date[64], hdr[RECEIVED_MAX];
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
@@ -685,6 +701,12 @@ lmtp_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	/* A client that stops reading cannot hold us forever. */
 	if (setsockopt(client_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
 		log_warn("SO_SNDTIMEO");
+	/* Everything it will open is open: from here on, the calls of this
+	 * file only.  The message memfd is the one file it writes: at most
+	 * the Received: line and max_message bytes (sink_add() stops
+	 * there), which RLIMIT_FSIZE allows and no more. */
+	sandbox_apply_fsize(SANDBOX_LMTP, cfg->lmtp_max_recipients +
+	    LMTP_FD_SLACK, (rlim_t)cfg->max_message + RECEIVED_MAX);
 	reply(&l, "220 %s LMTP Mailkeep ready", cfg->hostname);
 	for (;;) {
 		char *line;

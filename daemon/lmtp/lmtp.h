@@ -5,7 +5,8 @@
  * The master accepts and forks it (daemon/master/lmtp.c) exactly like a
  * login process: uid login_user, chrooted into the empty login_chroot,
  * holding nothing but the client socket, its channel to the master and
- * the log.  It alone reads what the MTA sends.  For each RCPT TO it asks
+ * the log, and under the LMTP role of common/sandbox.c from before its
+ * greeting on.  It alone reads what the MTA sends.  For each RCPT TO it asks
  * the master (IPC_LMTP_RCPT) to resolve the local part; for a known user
  * the master answers with a delivery channel to that user's mailbox
  * process.  The message (DATA) is written, dot-unstuffed and with CRLF

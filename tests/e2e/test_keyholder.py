@@ -10,12 +10,15 @@ in big-endian (as the file has them) nor little-endian (as GMP limbs
 hold them in memory).  The key holder's memory does (the search works).
 Read through /proc/PID/mem: needs root.
 
-Confinement: login processes, relays, hash workers and the key holder
-show Seccomp: 2 and NoNewPrivs: 1 in /proc/PID/status, are not
-dumpable (their /proc files belong to root), and have the limits of
-common/sandbox.c in /proc/PID/limits (no processes, no file size, few
-descriptors).  The server's log is a pipe here, as under syslog, so
-RLIMIT_FSIZE 0 applies (with the log a regular file it cannot).
+Confinement: login processes, relays, hash workers, the key holder and
+LMTP processes show Seccomp: 2 and NoNewPrivs: 1 in /proc/PID/status,
+are not dumpable (their /proc files belong to root), and have the
+limits of common/sandbox.c in /proc/PID/limits (no processes, no file
+size, few descriptors; an LMTP process may write max_message plus its
+Received: line, into its message memfd, and has descriptors for
+lmtp_max_recipients channels plus a few).  The server's log is a pipe
+here, as under syslog, so RLIMIT_FSIZE applies (with the log a regular
+file it cannot).  A confined LMTP process still delivers.
 
 Lifecycle: the key holder runs as hash_user in the empty chroot; killed,
 it is restarted and STARTTLS works again; SIGHUP replaces it and the
@@ -38,6 +41,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (Client, Server, alive, daemon_path, is_root,  # noqa: E402
                        proc_uid)
+from test_lmtp import Lmtp, lmtp_pid, no_lmtp_deaths, wait_gone  # noqa: E402
 from test_tls import TLSClient, context  # noqa: E402
 
 USERS = {'alice': 'alice pw'}
@@ -189,6 +193,7 @@ class PipeLogServer(Server):
 
 class KeyCase(unittest.TestCase):
     keytype = 'ecdsa'
+    extra_conf = ''
 
     @classmethod
     def setUpClass(cls):
@@ -201,6 +206,7 @@ class KeyCase(unittest.TestCase):
         with open(cls.server.conf, 'a') as f:
             f.write('listen_tls = 127.0.0.1:%d\ntls_cert = %s\n'
                     'tls_key = %s\n' % (cls.tls_port, cls.cert, cls.key))
+            f.write(cls.extra_conf)
         cls.server.start()
 
     @classmethod
@@ -323,7 +329,17 @@ class KeyOutOfReachRSA(KeyOutOfReach):
     keytype = 'rsa'
 
 
+# daemon/lmtp/lmtp.c: RLIMIT_NOFILE lmtp_max_recipients + LMTP_FD_SLACK,
+# RLIMIT_FSIZE max_message + RECEIVED_MAX
+LMTP_MAX_RECIPIENTS = 7
+LMTP_MAX_MESSAGE = 100000
+LMTP_FD_SLACK = 12
+RECEIVED_MAX = 512
+
+
 class Confinement(KeyCase):
+    extra_conf = ('lmtp_max_recipients = %d\nmax_message = %d\n'
+                  % (LMTP_MAX_RECIPIENTS, LMTP_MAX_MESSAGE))
 
     def status(self, pid):
         with open('/proc/%d/status' % pid) as f:
@@ -338,13 +354,13 @@ class Confinement(KeyCase):
                     out[m.group(1)] = (m.group(2), m.group(3))
             return out
 
-    def assertConfined(self, pid, what, nofile_max):
+    def assertConfined(self, pid, what, nofile_max, fsize=0):
         st = self.status(pid)
         self.assertIn('\nSeccomp:\t2\n', st, what)
         self.assertIn('\nNoNewPrivs:\t1\n', st, what)
         lim = self.limits(pid)
         self.assertEqual(lim['Max processes'], ('0', '0'), what)
-        self.assertEqual(lim['Max file size'], ('0', '0'), what)
+        self.assertEqual(lim['Max file size'], (str(fsize), str(fsize)), what)
         self.assertEqual(lim['Max core file size'], ('0', '0'), what)
         self.assertLessEqual(int(lim['Max open files'][1]), nofile_max, what)
         if is_root():
@@ -372,6 +388,38 @@ class Confinement(KeyCase):
 
     def test_keyholder(self):
         self.assertConfined(self.keyholder(), 'key holder', 1 << 20)
+
+    def test_lmtp_process(self):
+        log_from = len(self.server.logtext())
+        bob = 'lmtpbob'
+        self.server.ctl('useradd', bob, '--password-stdin', stdin='bob pw\n')
+        before = set(self.server.children())
+        c = Lmtp(path=os.path.join(self.server.data_dir, 'lmtp'))
+        self.addCleanup(c.close)
+        pids = lmtp_pid(self.server, before)
+        self.assertEqual(len(pids), 1, pids)
+        nofile = LMTP_MAX_RECIPIENTS + LMTP_FD_SLACK
+        self.assertConfined(pids[0], 'LMTP process', nofile,
+                            fsize=LMTP_MAX_MESSAGE + RECEIVED_MAX)
+        self.assertEqual(self.limits(pids[0])['Max open files'],
+                         (str(nofile), str(nofile)))
+        # and it delivers: the memfd fits under its RLIMIT_FSIZE
+        self.assertRegex(c.cmd('LHLO k.example'), r'^250 ')
+        self.assertEqual(c.cmd('MAIL FROM:<a@b>'), '250 2.1.0 Sender OK')
+        for rcpt in ('alice', bob):
+            self.assertEqual(c.cmd('RCPT TO:<%s>' % rcpt),
+                             '250 2.1.5 Recipient OK')
+        self.assertRegex(c.cmd('RCPT TO:<nobody>'), r'^550 5\.1\.1 ')
+        self.assertRegex(c.cmd('DATA'), r'^354 ')
+        line = b'k' * 998 + b'\r\n'
+        c.send(b'Subject: k\r\n\r\n' + line * (LMTP_MAX_MESSAGE // 1000 - 1)
+               + b'.\r\n')
+        self.assertRegex(c.reply(), r'^250 2\.0\.0 <alice> ')
+        self.assertRegex(c.reply(), r'^250 2\.0\.0 <%s> ' % bob)
+        self.assertEqual(c.cmd('QUIT'), '221 2.0.0 Bye')
+        self.assertTrue(wait_gone(pids[0]))
+        time.sleep(0.2)
+        no_lmtp_deaths(self, self.server.logtext()[log_from:])
 
     @unittest.skipUnless(is_root(), 'needs root: uids and chroot')
     def test_keyholder_account_and_chroot(self):

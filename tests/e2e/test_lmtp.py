@@ -7,9 +7,13 @@ after DATA, the others 250 and readable over IMAP with the exact
 content: dot-unstuffed, bare LF stored as CRLF, Return-Path and
 Delivered-To added), PIPELINING, bad commands, the size and recipient
 limits, the timeout, an IDLE session told EXISTS, the LMTP process's
-privileges, `mailkeepctl deliver` as an LMTP client with its sysexits
-codes, and a message sent with Postfix's sendmail through a private
-Postfix instance whose transport is our LMTP socket.
+privileges and its sandbox (seccomp filter mode, no_new_privs, no
+processes, RLIMIT_NOFILE from lmtp_max_recipients, seen in /proc while
+it serves a full transaction), `mailkeepctl deliver` as an LMTP client
+with its sysexits codes, and a message sent with Postfix's sendmail
+through a private Postfix instance whose transport is our LMTP socket.
+After every test the log must show no LMTP process killed (by its
+sandbox's SIGSYS or any other signal) or failing.
 """
 import os
 import pwd
@@ -25,6 +29,61 @@ from mkharness import HOST, Server, free_port, is_root, run_ctl
 from mkimap import ImapCase, message
 
 MAX_MESSAGE = 64 * 1024
+# daemon/lmtp/lmtp.c: RLIMIT_NOFILE is lmtp_max_recipients + LMTP_FD_SLACK
+LMTP_FD_SLACK = 12
+KILLED_RE = re.compile(r'LMTP process \d+ (killed|exited with)')
+
+
+def lmtp_pid(server, before, timeout=5):
+    """The one mk-lmtp process among server's children not in before."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = []
+        for p in server.children():
+            if p in before:
+                continue
+            try:
+                with open('/proc/%d/comm' % p) as f:
+                    if f.read().strip() == 'mk-lmtp':
+                        found.append(p)
+            except OSError:
+                pass
+        if found:
+            return found
+        time.sleep(0.02)
+    return []
+
+
+def proc_limits(pid):
+    """{limit name: (soft, hard)} from /proc/PID/limits."""
+    out = {}
+    with open('/proc/%d/limits' % pid) as f:
+        for line in f.read().splitlines()[1:]:
+            m = re.match(r'^(.*?)\s{2,}(\S+)\s+(\S+)', line)
+            if m:
+                out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def wait_gone(pid, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                    time.sleep(0.05)
+                    continue
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def no_lmtp_deaths(test, text):
+    """Fails test if the log text shows an LMTP process killed (by its
+    sandbox's SIGSYS, SIGXFSZ...) or exiting with an error status."""
+    bad = [l for l in text.splitlines() if KILLED_RE.search(l)]
+    test.assertEqual(bad, [], 'LMTP process died:\n' + text[-3000:])
 
 
 class Lmtp:
@@ -97,6 +156,12 @@ class LmtpCase(ImapCase):
     @property
     def sock_path(self):
         return os.path.join(self.server.data_dir, 'lmtp')
+
+    def tearDown(self):
+        # the master logs a child's death when it reaps it: let it
+        time.sleep(0.2)
+        no_lmtp_deaths(self, self.server.logtext()[self._log_from:])
+        super().tearDown()
 
     def lmtp(self, tcp=False):
         c = Lmtp(port=self.lmtp_port) if tcp else Lmtp(path=self.sock_path)
@@ -367,6 +432,75 @@ class LmtpCase(ImapCase):
             self.assertEqual(os.readlink('/proc/%d/root' % pid),
                              self.server.path('empty'))
 
+    def test_lmtp_process_sandbox(self):
+        """Under common/sandbox.c's LMTP role: seccomp filter, no new
+        privileges, no processes, descriptors for lmtp_max_recipients
+        channels and a few more; and so confined it serves a full
+        transaction (several recipients, an unknown one, over quota, a
+        message near max_message and one over it, RSET, BDAT refused),
+        then ends by itself, not by a signal."""
+        users = [self.new_user() for _ in range(3)]
+        tiny = self.limited_user(1)
+        before = set(self.server.children())
+        c = self.lmtp()
+        pids = lmtp_pid(self.server, before)
+        self.assertEqual(len(pids), 1, pids)
+        pid = pids[0]
+        with open('/proc/%d/status' % pid) as f:
+            st = f.read()
+        self.assertIn('\nSeccomp:\t2\n', st)
+        self.assertIn('\nNoNewPrivs:\t1\n', st)
+        lim = proc_limits(pid)
+        self.assertEqual(lim['Max processes'], ('0', '0'))
+        self.assertEqual(lim['Max core file size'], ('0', '0'))
+        nofile = str(int(self.config['lmtp_max_recipients']) + LMTP_FD_SLACK)
+        self.assertEqual(lim['Max open files'], (nofile, nofile))
+        # the whole protocol, inside the filter
+        self.lhlo(c)
+        self.assertRegex(c.cmd('BDAT 10 LAST'), r'^502 5\.5\.1 ')
+        self.assertEqual(c.cmd('MAIL FROM:<a@b>'), '250 2.1.0 Sender OK')
+        self.assertEqual(c.cmd('RCPT TO:<%s>' % users[0][0]),
+                         '250 2.1.5 Recipient OK')
+        self.assertEqual(c.cmd('RSET'), '250 2.0.0 OK')
+        self.assertEqual(c.cmd('MAIL FROM:<a@b>'), '250 2.1.0 Sender OK')
+        for u in users + [tiny]:
+            self.assertEqual(c.cmd('RCPT TO:<%s@example.org>' % u[0]),
+                             '250 2.1.5 Recipient OK')
+        self.assertRegex(c.cmd('RCPT TO:<nosuchuser>'), r'^550 5\.1\.1 ')
+        self.assertRegex(c.cmd('RCPT TO:<x@elsewhere.test>'), r'^550 5\.1\.2 ')
+        self.assertRegex(c.cmd('DATA'), r'^354 ')
+        line = b'n' * 998 + b'\r\n'
+        big = b'Subject: near the limit\r\n\r\n' + line * (MAX_MESSAGE // 1000 - 2)
+        c.send(big + b'.\r\n')
+        replies = [c.reply() for _ in range(4)]
+        self.assertEqual([r[:3] for r in replies], ['250'] * 3 + ['552'],
+                         replies)
+        self.assertEqual(c.cmd('MAIL FROM:<a@b>'), '250 2.1.0 Sender OK')
+        self.assertEqual(c.cmd('RCPT TO:<%s>' % users[0][0]),
+                         '250 2.1.5 Recipient OK')
+        self.assertRegex(c.cmd('DATA'), r'^354 ')
+        c.send(b'Subject: over\r\n\r\n' + line * (MAX_MESSAGE // 1000 + 1)
+               + b'.\r\n')
+        self.assertRegex(c.reply(), r'^552 5\.3\.4 ')
+        self.assertEqual(c.cmd('QUIT'), '221 2.0.0 Bye')
+        self.assertTrue(wait_gone(pid))
+        for u in users:
+            got = self.bodies(u)
+            self.assertEqual(len(got), 1)
+            self.assertTrue(got[0].endswith(big), got[0][-100:])
+        # the client vanishing in the middle of DATA, channels held
+        before = set(self.server.children())
+        c = self.lmtp()
+        pid = lmtp_pid(self.server, before)[0]
+        self.lhlo(c)
+        c.cmd('MAIL FROM:<a@b>')
+        c.cmd('RCPT TO:<%s>' % users[1][0])
+        self.assertRegex(c.cmd('DATA'), r'^354 ')
+        c.send(b'Subject: cut\r\n\r\n' + line * 10)
+        c.close()
+        self.assertTrue(wait_gone(pid))
+        self.assertEqual(len(self.bodies(users[1])), 1)
+
     # ---- mailkeepctl deliver ----
 
     def deliver(self, user, data, conf=None, sender=None):
@@ -535,6 +669,8 @@ class PostfixToLmtp(ImapCase):
             b'\r\n\r\nSent through Postfix.\r\n.\r\n..two dots\r\n'),
             got[0][-200:])
         self.assertRegex(log, r'status=sent')
+        time.sleep(0.2)
+        no_lmtp_deaths(self, self.server.logtext()[self._log_from:])
 
     bodies = LmtpCase.bodies
 
