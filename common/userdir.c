@@ -116,8 +116,10 @@ dot_or_dotdot(const char *n)
 	return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
 }
 
+/* Hands what belongs to uid `from' (the directory's earlier owner)
+ * beneath dfd to uid:gid. */
 static int
-chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
+chown_tree(int dfd, uid_t from, uid_t uid, gid_t gid, int depth)
 {
 	struct dirent *de;
 	struct stat st;
@@ -143,6 +145,14 @@ chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
 		if (fd == -1 || fstat(fd, &st) == -1) {
 			log_warn("%s", n);
 			left++;
+		} else if (st.st_uid != from && st.st_uid != uid) {
+			/* Not the earlier user's: root's, say, which a hard
+			 * link may have brought here - one whose other names
+			 * have gone has a single link left, and is still not
+			 * the user's to be given. */
+			log_warnx("%s belongs to uid %u, not to the directory's "
+			    "owner: left alone", n, (unsigned)st.st_uid);
+			left++;
 		} else if (S_ISDIR(st.st_mode)) {
 			int sub = openat(dfd, n, O_RDONLY | O_DIRECTORY |
 			    O_NOFOLLOW | O_CLOEXEC);
@@ -154,7 +164,8 @@ chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
 				    "left alone", n);
 				left++;
 			} else {
-				left += chown_tree(sub, uid, gid, depth + 1);
+				left += chown_tree(sub, from, uid, gid,
+				    depth + 1);
 				if (fchown(sub, uid, gid) == -1) {
 					log_warn("chown %s", n);
 					left++;
@@ -186,7 +197,15 @@ chown_tree(int dfd, uid_t uid, gid_t gid, int depth)
 int
 userdir_chown_tree(int dfd, uid_t uid, gid_t gid)
 {
-	return chown_tree(dfd, uid, gid, 0);
+	struct stat st;
+
+	/* Whose the tree is to be handed over from: the directory's owner,
+	 * still (the caller changes the directory itself afterwards). */
+	if (fstat(dfd, &st) == -1) {
+		log_warn("fstat");
+		return 1;
+	}
+	return chown_tree(dfd, st.st_uid, uid, gid, 0);
 }
 
 static int

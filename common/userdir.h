@@ -38,12 +38,16 @@ int  userdir_users_open(const char *users_path, bool root, char *err,
 int  userdir_open(int usersfd, const char *name, bool create, bool hand_over,
 	uid_t uid, gid_t gid, char *err, size_t errlen);
 
-/* Hands everything beneath the directory dfd to uid:gid without
- * following a link: directories are entered with O_NOFOLLOW, a regular
- * file is changed through its own descriptor and only if it has one
- * link (a hard link to a file elsewhere is left alone), and symbolic
- * links, devices, FIFOs and sockets are left alone.  Returns the number
- * of entries left alone or not changed (0: all done). */
+/* Hands what belongs to the owner of the directory dfd (the earlier
+ * user) beneath it to uid:gid without following a link: directories
+ * are entered with O_NOFOLLOW, a regular file is changed through its
+ * own descriptor and only if it has one link (a hard link to a file
+ * elsewhere is left alone), and symbolic links, devices, FIFOs and
+ * sockets are left alone.  Whatever belongs to someone else (root's
+ * file, even with one link left: a hard link whose other names have
+ * gone) is left alone, and so is what is beneath such a directory.
+ * Call it before changing the directory itself.  Returns the number of
+ * entries left alone or not changed (0: all done). */
 int  userdir_chown_tree(int dfd, uid_t uid, gid_t gid);
 
 /* Removes everything beneath the directory dfd, never following a link:

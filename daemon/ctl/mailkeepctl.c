@@ -683,6 +683,17 @@ become(uid_t uid)
 	    groups[0] == (gid_t)uid;
 }
 
+/* In a worker: users/<name> is someone else's (an earlier user of the
+ * name, until the server hands it over). */
+static void __attribute__((noreturn))
+not_ours(const char *name, uid_t owner)
+{
+	errmsg("users/%s belongs to uid %u, not %u: refused (the server "
+	    "hands it over at the user's next login or delivery)", name,
+	    (unsigned)owner, (unsigned)geteuid());
+	_exit(W_BROKEN);
+}
+
 /* The worker, forked by the spawner. */
 static void __attribute__((noreturn))
 worker(struct ctx *x, const struct work_req *q)
@@ -698,26 +709,26 @@ worker(struct ctx *x, const struct work_req *q)
 	}
 	x->udir = openat(x->usersfd, q->name, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
-	if (x->udir == -1 && errno != ENOENT) {
-		errmsg("users/%s: %s", q->name, errno == ELOOP ||
-		    errno == ENOTDIR ? "not a directory (a link or a file is "
-		    "in its place): refused" : strerror(errno));
-		_exit(W_BROKEN);
-	}
-	close(x->usersfd);
-	x->usersfd = -1;
-	if (x->udir != -1) {
+	if (x->udir == -1) {
+		int e = errno;
+		/* An earlier user's directory (0700) cannot even be opened;
+		 * users/ still tells whose it is. */
+		if (e == EACCES && fstatat(x->usersfd, q->name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid != geteuid())
+			not_ours(q->name, st.st_uid);
+		if (e != ENOENT) {
+			errmsg("users/%s: %s", q->name, e == ELOOP ||
+			    e == ENOTDIR ? "not a directory (a link or a file "
+			    "is in its place): refused" : strerror(e));
+			_exit(W_BROKEN);
+		}
+	} else {
 		if (fstat(x->udir, &st) == -1) {
 			errmsg("users/%s: %s", q->name, strerror(errno));
 			_exit(W_BROKEN);
 		}
-		if (st.st_uid != geteuid()) {
-			errmsg("users/%s belongs to uid %u, not %u: refused (the "
-			    "server hands it over at the user's next login or "
-			    "delivery)", q->name, (unsigned)st.st_uid,
-			    (unsigned)geteuid());
-			_exit(W_BROKEN);
-		}
+		if (st.st_uid != geteuid())
+			not_ours(q->name, st.st_uid);
 		/* The store is then opened by its bare name: SQLite sees a
 		 * path whose every component is a real directory. */
 		if (fchdir(x->udir) == -1) {
@@ -725,6 +736,8 @@ worker(struct ctx *x, const struct work_req *q)
 			_exit(W_BROKEN);
 		}
 	}
+	close(x->usersfd);
+	x->usersfd = -1;
 	switch (q->op) {
 	case WORK_QUOTA:   rc = show_quota_work(x, q); break;
 	case WORK_CHECK:   rc = check_work(x, q); break;

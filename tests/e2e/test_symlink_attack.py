@@ -1,77 +1,79 @@
 """test_symlink_attack.py - root never works through a link a user planted.
 
 data_dir/users/<name>/ belongs to the user's uid, so that user's mailbox
-process can replace store.db, store.db-wal, store.db-shm (or, were users/
-ever writable, users/<name> itself) with a symbolic link to a file under
-/etc.  mailkeepctl runs as root; so does the master.  For every
-mailkeepctl command, and for a login through the master, each such link
-is planted in turn, pointing into a stand-in for /etc (a root-owned 0755
-directory holding a 0644 file with content, an empty 0640 file - SQLite
-would happily write a database into an empty file - and a name that does
-not exist).  The command must refuse, or act on the link's own directory
-entry only; the stand-in's files keep their content, owner, mode and
-mtime, and nothing new appears in it.
+process can replace store.db, store.db-wal or store.db-shm with a
+symbolic link to a file under /etc (or to a name that does not exist
+there), or, where the system lets users make them, a hard link to one;
+were users/ ever writable, users/<name> itself could be a link to /etc.
+Root must never open, create, write, chown or chmod anything through
+such a link.  Root deals with users/<name> in two places
+(doc/mailkeepctl.md, "What runs as which uid"):
 
-A hand-over of a directory left by an earlier user of the name (userdel
---keep-mail, then useradd) must not chown a hard link to a root file.
+* mailkeepctl: quota NAME, quota-check and acl work on the user's store
+  (through a worker that runs as the user), userdel removes the
+  directory (a worker running as its owner empties it); every other
+  command must leave it alone.
+* the master, before it spawns a user's mailbox process - at an IMAP
+  login, and at an LMTP delivery (over the socket, or by `mailkeepctl
+  deliver`, a client of that socket) - creates users/<name>, or hands
+  over a directory left by an earlier user of the name (userdel
+  --keep-mail, then useradd: a new id, so a new uid).
+
+Each case plants one link pointing into a stand-in for /etc: a
+root-owned 0755 directory holding passwd (0644, with content) and
+shadow (an empty 0640 file: SQLite run as root would write a database
+into it, or create one where a link to a missing name points, while the
+user's uid can do neither).  Then it runs the command or the server
+path, and checks that the stand-in is unchanged - its names, and the
+content, owner, group, mode and mtime of each file and of itself - and
+that the command refused (store commands), removed the link itself and
+nothing else (userdel) or left it alone, and that the master prepared
+the directory (0700 and the user's afterwards, handed over from the
+earlier uid) or refused a link in its place.  A hand-over also finds
+links to files the earlier user owns outside the directory, which must
+keep their owner too.  A case with no link planted is the control: the
+same steps succeed.
+
+Also: a hand-over leaves alone a file root owns even when one link is
+left (a hard link whose other name has gone), and a worker, caught
+while it waits for a lock the user holds on their store, runs as the
+user and holds no password hash.
 
 Needs root (real uids); skipped with the reason printed otherwise.
 """
 import os
 import re
 import shutil
+import signal
+import socket
 import sqlite3
 import stat
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (Closed, Server, children_of, ctl_path, is_root,  # noqa: E402
-                       proc_uid)
+                       proc_uid, wait_for)
 
 MESSAGE = 'From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n'
 PASSWD = b'root:x:0:0:root:/root:/bin/bash\n'
 SIDE = ('store.db', 'store.db-wal', 'store.db-shm')
+MAIL_UID_BASE = 200000          # the default mail_uid_base
 
-# What the link points at, in the stand-in for /etc.
-KINDS = ('passwd', 'shadow', 'absent')
-
-# Every mailkeepctl command, as the argument lists run in order (the last
-# one is judged).  'store': it works on alice's store and must refuse a
-# link there; 'del': it removes alice's directory; else it must not care.
-COMMANDS = [
-    ('deliver', 'store', [['deliver', 'alice']]),
-    ('deliver-mailbox', 'store', [['deliver', 'alice', '--mailbox',
-                                   'Sent']]),
-    ('quota', 'store', [['quota', 'alice']]),
-    ('quota-set', 'other', [['quota', 'alice', '--storage', '2G']]),
-    ('quota-check-one', 'store', [['quota-check', 'alice']]),
-    ('quota-check-all', 'store', [['quota-check']]),
-    ('acl-list', 'store', [['acl', 'alice']]),
-    ('acl-list-one', 'store', [['acl', 'alice', 'INBOX']]),
-    ('acl-set', 'store', [['acl', 'alice', 'INBOX', 'bob', 'lr']]),
-    ('userdel', 'del', [['userdel', 'alice']]),
-    ('userdel-keep', 'other', [['userdel', 'alice', '--keep-mail']]),
-    # useradd of a name whose directory is still there, then the first
-    # delivery, which hands the directory to the new uid
-    ('useradd-existing', 'store', [['userdel', 'alice', '--keep-mail'],
-                                   ['useradd', 'alice', '--password-stdin'],
-                                   ['deliver', 'alice']]),
-    ('passwd', 'other', [['passwd', 'alice', '--password-stdin']]),
-    ('admin', 'other', [['admin', 'alice', 'on']]),
-    ('users', 'other', [['users']]),
-    ('audit', 'other', [['audit', '--user', 'alice']]),
-]
+# What replaces an entry of the user's directory: a symbolic link to
+# the stand-in's passwd, shadow or to a name missing there, or a hard
+# link to passwd or shadow.
+KINDS = ('passwd', 'shadow', 'absent', 'hard:passwd', 'hard:shadow')
 
 
-def stdin_for(args):
-    if args[0] == 'deliver':
-        return MESSAGE
-    if args[0] in ('useradd', 'passwd'):
-        return 'pw\n'
-    return None
+def cases():
+    """(entry, kind): None, None is the control (nothing planted);
+    'dir' is users/<name> itself replaced by a link to the stand-in."""
+    out = [(None, None)]
+    out += [(e, k) for e in SIDE for k in KINDS]
+    out.append(('dir', 'etc'))
+    return out
 
 
 class FakeEtc:
@@ -82,36 +84,73 @@ class FakeEtc:
         self.reset()
 
     def reset(self):
-        """Back to the known state (a case that failed may have written
-        or created files here)."""
-        if os.path.lexists(self.dir):
+        """Back to the known state (a failed case may have changed it)."""
+        if os.path.islink(self.dir):
+            os.unlink(self.dir)
+        elif os.path.lexists(self.dir):
             shutil.rmtree(self.dir)
         os.mkdir(self.dir)
         os.chmod(self.dir, 0o755)
         self.make('passwd', PASSWD, 0o644)
         self.make('shadow', b'', 0o640)
+        # in the past, so a change now cannot keep the same value
+        os.utime(self.dir, ns=(10**18, 10**18))
 
     def make(self, name, data, mode):
         p = os.path.join(self.dir, name)
         with open(p, 'wb') as f:
             f.write(data)
         os.chmod(p, mode)
-        # an mtime in the past, so a write now cannot hit the same value
         os.utime(p, ns=(10**18, 10**18))
 
     def path(self, name):
         return os.path.join(self.dir, name)
 
     def snapshot(self):
-        out = {}
+        """Names, and (content, uid, gid, mode, type, mtime) of the
+        directory and of each file in it.  Not the link count: a hard
+        link planted elsewhere changes it; see nlink()."""
+        st = os.lstat(self.dir)
+        out = {'.': (None, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode),
+                     stat.S_IFMT(st.st_mode), st.st_mtime_ns)}
         for name in sorted(os.listdir(self.dir)):
             p = os.path.join(self.dir, name)
             st = os.lstat(p)
-            with open(p, 'rb') as f:
-                data = f.read()
+            data = None
+            if stat.S_ISREG(st.st_mode):
+                with open(p, 'rb') as f:
+                    data = f.read()
             out[name] = (data, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode),
-                         st.st_mtime_ns, st.st_nlink)
+                         stat.S_IFMT(st.st_mode), st.st_mtime_ns)
         return out
+
+    def nlink(self, name):
+        return os.lstat(self.path(name)).st_nlink
+
+    def assert_untouched(self, case, before, why):
+        after = self.snapshot()
+        if after != before:
+            case.fail('the stand-in for /etc changed: %s\n%s' %
+                      ('; '.join(changes(before, after)), why))
+        for name in ('absent', 'store.db', 'store.db-wal', 'store.db-shm'):
+            case.assertFalse(os.path.lexists(self.path(name)),
+                             'created at a link target: %s: %s' % (name, why))
+
+
+FIELDS = ('content', 'uid', 'gid', 'mode', 'type', 'mtime')
+
+
+def changes(before, after):
+    """What differs between two snapshots, briefly."""
+    out = ['%s appeared' % n for n in sorted(set(after) - set(before))]
+    out += ['%s went' % n for n in sorted(set(before) - set(after))]
+    for n in sorted(set(before) & set(after)):
+        for f, a, b in zip(FIELDS, before[n], after[n]):
+            if a != b:
+                if f == 'content':
+                    a, b = '%d bytes' % len(a), '%d bytes' % len(b)
+                out.append('%s: %s %s -> %s' % (n, f, a, b))
+    return out
 
 
 def remove_entry(path):
@@ -121,13 +160,161 @@ def remove_entry(path):
         shutil.rmtree(path)
 
 
+def plant(etc, home, uid, entry, kind):
+    """entry of the user's directory (or 'dir': the directory itself)
+    becomes a link: a symbolic one owned by uid, as if the user had made
+    it, or a hard link (the target's inode, root's).  Returns its path."""
+    if entry == 'dir':
+        remove_entry(home)
+        os.symlink(etc.dir, home)
+        os.lchown(home, uid, uid)
+        return home
+    link = os.path.join(home, entry)
+    remove_entry(link)
+    if kind.startswith('hard:'):
+        os.link(etc.path(kind[5:]), link)
+    else:
+        os.symlink(etc.path(kind), link)
+        os.lchown(link, uid, uid)
+    return link
+
+
+def entry_state(path):
+    """What identifies the entry itself (not what it points to)."""
+    st = os.lstat(path)
+    target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
+    return (stat.S_IFMT(st.st_mode), st.st_dev, st.st_ino, st.st_uid,
+            st.st_gid, target)
+
+
+def user_id(server, name):
+    """The user's id in directory.db, or None."""
+    db = sqlite3.connect(os.path.join(server.data_dir, 'directory.db'),
+                         timeout=10)
+    try:
+        row = db.execute('SELECT id FROM users WHERE name = ?',
+                         (name,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else row[0]
+
+
+def user_uid(server, name):
+    i = user_id(server, name)
+    return None if i is None else MAIL_UID_BASE + i
+
+
+def make_template(server, user, dest):
+    """A store written by the server: delivered to user, copied once the
+    user's mailbox process is gone (its WAL checkpointed and removed)."""
+    p = server.ctl('deliver', user, stdin=MESSAGE, check=False)
+    if p.returncode != 0:
+        raise AssertionError('deliver: %d %s' % (p.returncode, p.stderr))
+    home = os.path.join(server.data_dir, 'users', user)
+    uid = user_uid(server, user)
+    if os.stat(home).st_uid != uid:
+        raise AssertionError('users/%s is uid %d, not %d: mail_uid_base?' %
+                             (user, os.stat(home).st_uid, uid))
+    wait_gone(server, {uid})
+    left = sorted(os.listdir(home))
+    if left != ['store.db', 'tmp']:
+        raise AssertionError('after the mailbox process: %s' % left)
+    shutil.copyfile(os.path.join(home, 'store.db'), dest)
+
+
+def server_uids(server, uids):
+    """The master's children (mailbox processes are) running as uids."""
+    pid = server.pid
+    try:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+            kids = [int(k) for k in f.read().split()]
+    except FileNotFoundError:       # a kernel without CONFIG_PROC_CHILDREN
+        kids = server.children()
+    return [k for k in kids if (proc_uid(k) or [None])[0] in uids]
+
+
+def wait_gone(server, uids):
+    """Until no mailbox process of these uids is left (mailbox_linger is
+    0, so it ends with its last session)."""
+    wait_for(lambda: not server_uids(server, uids), 10, interval=0.01,
+             what='mailbox processes of uids %s gone' % sorted(uids))
+
+
+def fill_home(home, template, uid):
+    """users/<name>: a directory with a store, as the user would have."""
+    remove_entry(home)
+    os.mkdir(home, 0o700)
+    store = os.path.join(home, 'store.db')
+    shutil.copyfile(template, store)
+    os.chmod(store, 0o600)
+    os.chown(store, uid, uid)
+    os.chown(home, uid, uid)
+
+
+# ---------------------------------------------------------------------
+# mailkeepctl
+
+# (name, expect, steps): the steps run in order and the last one is
+# judged.  'refuse': it works on alice's store and must refuse a link
+# there; 'del': it removes alice's directory; 'ok': it must not care.
+# 'earlier-*': alice was deleted with --keep-mail and added again (a new
+# uid), so her directory still belongs to her earlier uid: the store
+# commands refuse it, userdel removes it.  earlier-useradd runs that
+# deletion and addition itself, in every case; for the others alice has
+# been deleted and added again once (an earlier uid is known), and each
+# case fills her directory as that earlier uid's (the same state, with
+# no password hashed per case).
+KEEP = ['userdel', 'alice', '--keep-mail']
+READD = ['useradd', 'alice', '--password-stdin']
+EARLIER = 'earlier'
+CTL = [
+    ('quota', 'refuse', [['quota', 'alice']]),
+    ('quota-set', 'ok', [['quota', 'alice', '--storage', '2G']]),
+    ('quota-check-one', 'refuse', [['quota-check', 'alice']]),
+    ('quota-check-all', 'refuse', [['quota-check']]),
+    ('acl-list', 'refuse', [['acl', 'alice']]),
+    ('acl-list-one', 'refuse', [['acl', 'alice', 'INBOX']]),
+    ('acl-set', 'refuse', [['acl', 'alice', 'INBOX', 'bob', 'lr']]),
+    ('userdel', 'del', [['userdel', 'alice']]),
+    ('userdel-keep', 'ok', [KEEP]),
+    ('passwd', 'ok', [['passwd', 'alice', '--password-stdin']]),
+    ('admin', 'ok', [['admin', 'alice', 'on']]),
+    ('users', 'ok', [['users']]),
+    ('audit', 'ok', [['audit', '--user', 'alice']]),
+    ('earlier-useradd', 'ok', [KEEP, READD]),
+    ('earlier-quota', 'refuse', [EARLIER, ['quota', 'alice']]),
+    ('earlier-quota-check', 'refuse', [EARLIER, ['quota-check']]),
+    ('earlier-acl-set', 'refuse', [EARLIER,
+                                   ['acl', 'alice', 'INBOX', 'bob', 'lr']]),
+    ('earlier-userdel', 'del', [EARLIER, ['userdel', 'alice']]),
+]
+
+
+def stdin_for(args):
+    if args[0] in ('useradd', 'passwd'):
+        return 'pw\n'
+    return None
+
+
 @unittest.skipUnless(is_root(), 'needs root: per-user uids')
 class CtlAttack(unittest.TestCase):
+    """Every mailkeepctl command, run as root with no server running,
+    against each link in alice's directory."""
+
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(users={'alice': 'pw', 'bob': 'pw'}, start=False)
+        cls.server = Server(users={'alice': 'pw', 'bob': 'pw'},
+                            config={'mailbox_linger': 0})
+        try:
+            cls.template = os.path.join(cls.server.tmp, 'template.db')
+            make_template(cls.server, 'alice', cls.template)
+            cls.server.stop()
+        except BaseException:
+            cls.server.cleanup()
+            raise
         cls.etc = FakeEtc(cls.server.tmp)
         cls.users = os.path.join(cls.server.data_dir, 'users')
+        cls.earlier_uid = None
 
     @classmethod
     def tearDownClass(cls):
@@ -136,192 +323,362 @@ class CtlAttack(unittest.TestCase):
     def ctl(self, args):
         return self.server.ctl(*args, stdin=stdin_for(args), check=False)
 
-    def fresh_alice(self):
-        """alice exists, with a store of her own and no side files."""
-        if 'alice' not in self.ctl(['users']).stdout.split():
-            p = self.ctl(['useradd', 'alice', '--password-stdin'])
+    def fresh_alice(self, earlier):
+        """alice exists, with a directory and a store (one message) and
+        no side files, of her own uid or (earlier) of an earlier uid
+        of hers.  Returns the directory and its owner."""
+        uid = user_uid(self.server, 'alice')
+        if uid is None:
+            p = self.ctl(READD)
             self.assertEqual(p.returncode, 0, p.stderr)
-        self.ctl(['admin', 'alice', 'off'])
+            uid = user_uid(self.server, 'alice')
+        if earlier and self.earlier_uid in (None, uid):
+            self.ctl(KEEP)
+            self.ctl(READD)
+            CtlAttack.earlier_uid = uid
+            uid = user_uid(self.server, 'alice')
+        if earlier:
+            uid = self.earlier_uid
         home = os.path.join(self.users, 'alice')
-        remove_entry(home)
-        p = self.ctl(['deliver', 'alice'])
-        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        for side in SIDE[1:]:
-            remove_entry(os.path.join(home, side))
-        st = os.stat(home)
-        self.assertNotEqual(st.st_uid, 0)
-        self.assertEqual(os.stat(os.path.join(home, 'store.db')).st_uid,
-                         st.st_uid)
-        return home, st.st_uid
+        fill_home(home, self.template, uid)
+        return home, uid
 
-    def plant(self, home, uid, entry, kind):
-        """entry of alice's directory (or 'dir': the directory itself)
-        becomes a link, owned by alice's uid as if she had made it."""
-        if entry == 'dir':
-            remove_entry(home)
-            link, target = home, self.etc.dir
-        else:
-            link, target = os.path.join(home, entry), self.etc.path(kind)
-            remove_entry(link)
-        os.symlink(target, link)
-        os.lchown(link, uid, uid)
-        return link
-
-    def check(self, name, what, steps, entry, kind):
-        home, uid = self.fresh_alice()
+    def check(self, expect, steps, entry, kind):
+        prepared = steps[0] == EARLIER
+        earlier = prepared or (steps[0] == KEEP and len(steps) > 1)
+        if prepared:
+            steps = steps[1:]
+        home, uid = self.fresh_alice(prepared)
         self.etc.reset()
-        link = self.plant(home, uid, entry, kind)
+        link = None
+        if entry is not None:
+            link = plant(self.etc, home, uid, entry, kind)
+            planted = entry_state(link)
         before = self.etc.snapshot()
         for args in steps:
             p = self.ctl(args)
-        out = p.stdout + p.stderr
-        self.assertEqual(self.etc.snapshot(), before,
-                         'the target changed: %s' % out)
-        self.assertFalse(os.path.lexists(self.etc.path('absent')),
-                         'a file was created at the target: %s' % out)
-        self.assertFalse(os.path.lexists(
-            os.path.join(self.etc.dir, 'store.db')), out)
-        if what == 'store':
+        out = 'exit %d: %s%s' % (p.returncode, p.stdout, p.stderr)
+        self.etc.assert_untouched(self, before, out)
+        hard = kind[5:] if kind and kind.startswith('hard:') else None
+        if entry is None and expect == 'refuse' and not earlier:
+            # the control: with no link the same command works
+            self.assertEqual(p.returncode, 0, out)
+            self.assertNotIn('refused', p.stderr)
+            if steps[-1][0] == 'quota':
+                self.assertIn('alice: messages 1 of', p.stdout)
+        elif expect == 'refuse':
             self.assertNotEqual(p.returncode, 0, out)
             self.assertIn('refused', p.stderr)
-        elif what == 'del':
-            # the link's own entry went, or the directory holding it
-            self.assertFalse(os.path.lexists(link), out)
+            if earlier and entry != 'dir':
+                self.assertIn('users/alice belongs to uid %d, not %d: '
+                              'refused' % (uid, user_uid(self.server,
+                                                         'alice')),
+                              p.stderr)
+        elif expect == 'del':
+            self.assertEqual(p.returncode, 0, out)
+            # the link's own entry went with the directory holding it
             self.assertFalse(os.path.lexists(home), out)
+            if hard:
+                self.assertEqual(self.etc.nlink(hard), 1, out)
         else:
             self.assertEqual(p.returncode, 0, out)
-        if entry != 'dir' and what != 'del':
-            # nothing followed it, nothing replaced it
-            self.assertTrue(os.path.islink(link), out)
+        if link is not None and expect != 'del':
+            # nothing replaced it, nothing changed its owner
+            self.assertEqual(entry_state(link), planted, out)
+            if hard:
+                self.assertEqual(self.etc.nlink(hard), 2, out)
 
     def run_command(self, name):
-        what, steps = [(w, s) for n, w, s in COMMANDS if n == name][0]
-        for entry in SIDE:
-            for kind in KINDS:
-                with self.subTest(entry=entry, target=kind):
-                    self.check(name, what, steps, entry, kind)
-        with self.subTest(entry='users/alice', target='etc'):
-            self.check(name, what, steps, 'dir', None)
+        expect, steps = [(e, s) for n, e, s in CTL if n == name][0]
+        for entry, kind in cases():
+            with self.subTest(entry=entry, target=kind):
+                self.check(expect, steps, entry, kind)
 
 
-def add_tests():
-    for name, _, _ in COMMANDS:
+def add_ctl_tests():
+    for name, _, _ in CTL:
         def t(self, name=name):
             self.run_command(name)
         t.__name__ = 'test_' + name.replace('-', '_')
         setattr(CtlAttack, t.__name__, t)
 
 
-add_tests()
+add_ctl_tests()
+
+
+# ---------------------------------------------------------------------
+# the master: login and LMTP delivery
+
+class Lmtp:
+    """Just enough of an LMTP client."""
+
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b''
+        self.greeting = self.reply()
+
+    def reply(self):
+        while True:
+            while b'\r\n' not in self.buf:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise EOFError('LMTP connection closed')
+                self.buf += data
+            line, self.buf = self.buf.split(b'\r\n', 1)
+            line = line.decode()
+            if line[3:4] != '-':
+                return line
+
+    def cmd(self, text):
+        self.sock.sendall(text.encode() + b'\r\n')
+        return self.reply()
+
+    def close(self):
+        self.sock.close()
+
+
+def lmtp_deliver(server, user):
+    """One message to user over the LMTP socket; True if delivered."""
+    c = Lmtp(os.path.join(server.data_dir, 'lmtp'))
+    try:
+        assert c.greeting.startswith('220 '), c.greeting
+        assert c.cmd('LHLO test.example.org').startswith('250'), 'LHLO'
+        assert c.cmd('MAIL FROM:<a@example.org>').startswith('250'), 'MAIL'
+        if not c.cmd('RCPT TO:<%s>' % user).startswith('250'):
+            c.cmd('QUIT')
+            return False
+        assert c.cmd('DATA').startswith('354'), 'DATA'
+        ok = c.cmd(MESSAGE + '.').startswith('250')
+        c.cmd('QUIT')
+        return ok
+    finally:
+        c.close()
+
+
+def ctl_deliver(server, user):
+    p = server.ctl('deliver', user, stdin=MESSAGE, check=False)
+    return p.returncode == 0
+
+
+def imap_login(server, user):
+    """Logs in, selects and appends; True if all of it worked.  The
+    server may refuse (a NO, or a BYE when it cannot prepare the user's
+    directory or the store cannot be opened)."""
+    try:
+        with server.client(timeout=10) as c:
+            tagged, _ = c.login(user, 'pw')
+            if ' OK' not in tagged:
+                return False
+            tagged, _ = c.cmd('SELECT INBOX')
+            if ' OK' not in tagged:
+                return False
+            tagged, _ = c.append('INBOX', MESSAGE)
+            c.cmd('LOGOUT')
+            return ' OK' in tagged
+    except (Closed, OSError):
+        return False
+
+
+TRIGGERS = {'login': imap_login, 'lmtp': lmtp_deliver,
+            'deliver': ctl_deliver}
 
 
 @unittest.skipUnless(is_root(), 'needs root: per-user uids')
 class MasterAttack(unittest.TestCase):
     """The master (root) prepares users/<name> before it spawns the
-    user's mailbox process; a login with links planted changes nothing
-    outside."""
+    user's mailbox process, at a login and at an LMTP delivery.  With a
+    link planted, nothing changes outside the directory; a directory of
+    an earlier user of the name is handed over to the new uid without
+    following a link or chowning a hard-linked file."""
 
-    def setUp(self):
-        self.users_list = ['u%d' % i for i in range(len(SIDE) + 1)]
-        self.server = Server(users={u: 'pw' for u in self.users_list},
-                             config={'mailbox_linger': 0})
-        self.addCleanup(self.server.cleanup)
-        self.etc = FakeEtc(self.server.tmp)
-        self.users = os.path.join(self.server.data_dir, 'users')
+    USER = 'carol'
 
-    def deliver(self, user):
-        p = self.server.ctl('deliver', user, stdin=MESSAGE, check=False)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        home = os.path.join(self.users, user)
-        for side in SIDE[1:]:
-            remove_entry(os.path.join(home, side))
-        return home, os.stat(home).st_uid
-
-    def login_and_use(self, user):
-        """Logs in and appends; the server may refuse (a NO, or closing
-        the connection when it cannot prepare the user's directory)."""
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(users={cls.USER: 'pw'},
+                            config={'mailbox_linger': 0})
         try:
-            with self.server.client() as c:
-                tagged, _ = c.login(user, 'pw')
-                if ' OK' in tagged:
-                    c.cmd('SELECT INBOX')
-                    c.append('INBOX', MESSAGE)
-                    c.cmd('LOGOUT')
-        except Closed:
-            pass
+            cls.template = os.path.join(cls.server.tmp, 'template.db')
+            make_template(cls.server, cls.USER, cls.template)
+        except BaseException:
+            cls.server.cleanup()
+            raise
+        cls.etc = FakeEtc(cls.server.tmp)
+        cls.home = os.path.join(cls.server.data_dir, 'users', cls.USER)
 
-    def test_login_with_links(self):
-        for i, entry in enumerate(SIDE + ('dir',)):
-            user = self.users_list[i]
-            home, uid = self.deliver(user)
-            if entry == 'dir':
-                remove_entry(home)
-                os.symlink(self.etc.dir, home)
-            else:
-                remove_entry(os.path.join(home, entry))
-                os.symlink(self.etc.path('passwd'),
-                           os.path.join(home, entry))
-            before = self.etc.snapshot()
-            self.login_and_use(user)
-            with self.subTest(entry=entry):
-                self.assertEqual(self.etc.snapshot(), before)
-                self.assertFalse(os.path.lexists(
-                    os.path.join(self.etc.dir, 'store.db')))
-        self.server.stop()
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop()
+        finally:
+            cls.server.cleanup()
 
-    def test_handover_leaves_hard_links_alone(self):
-        """A directory left by an earlier user of the name goes to the
-        new uid, but a hard link in it to a root file, a link and what a
-        link points to keep their owners."""
-        user = self.users_list[0]
-        home, old_uid = self.deliver(user)
-        os.link(self.etc.path('passwd'), os.path.join(home, 'hard'))
-        sub = os.path.join(home, 'sub')
-        os.mkdir(sub)
-        os.chown(sub, old_uid, old_uid)
-        os.symlink(self.etc.path('shadow'), os.path.join(sub, 'soft'))
-        os.lchown(os.path.join(sub, 'soft'), old_uid, old_uid)
-        self.server.ctl('userdel', user, '--keep-mail')
-        self.server.ctl('useradd', user, '--password-stdin', stdin='pw\n')
+    def readd(self):
+        """userdel --keep-mail, useradd: the same name, a new uid."""
+        self.server.ctl('userdel', self.USER, '--keep-mail')
+        self.server.ctl('useradd', self.USER, '--password-stdin',
+                        stdin='pw\n')
+        return user_uid(self.server, self.USER)
+
+    def check(self, trigger, earlier, entry, kind):
+        user, home = self.USER, self.home
+        self.etc.reset()
+        uid = user_uid(self.server, user)
+        fill_home(home, self.template, uid)
+        extra, outside = {}, {}
+        if earlier:
+            # more of what the earlier user may have left: a directory
+            # holding a symbolic link and a hard link into /etc, and a
+            # symbolic and a hard link to files of the earlier user's
+            # own outside users/<name> (these would be handed over by a
+            # walk that followed links or chowned hard links, even one
+            # that changes nothing root owns)
+            sub = os.path.join(home, 'sub')
+            os.mkdir(sub, 0o700)
+            os.chown(sub, uid, uid)
+            os.symlink(self.etc.path('shadow'), os.path.join(sub, 'soft'))
+            os.lchown(os.path.join(sub, 'soft'), uid, uid)
+            os.link(self.etc.path('passwd'), os.path.join(sub, 'hard'))
+            out = os.path.join(self.server.tmp, 'outside')
+            remove_entry(out)
+            os.mkdir(out, 0o755)
+            for name in ('mine-soft', 'mine-hard'):
+                with open(os.path.join(out, name), 'w') as f:
+                    f.write('the earlier user\'s\n')
+                os.chown(os.path.join(out, name), uid, uid)
+            os.symlink(os.path.join(out, 'mine-soft'),
+                       os.path.join(sub, 'soft-mine'))
+            os.lchown(os.path.join(sub, 'soft-mine'), uid, uid)
+            os.link(os.path.join(out, 'mine-hard'),
+                    os.path.join(sub, 'hard-mine'))
+            extra = {os.path.join(sub, n): entry_state(os.path.join(sub, n))
+                     for n in ('soft', 'hard', 'soft-mine', 'hard-mine')}
+            outside = {os.path.join(out, n): entry_state(os.path.join(out, n))
+                       for n in ('mine-soft', 'mine-hard')}
+        link = None
+        if entry is not None:
+            link = plant(self.etc, home, uid, entry, kind)
+            extra[link] = entry_state(link)
+        if entry != 'dir':
+            # the master makes it 0700: the sign that it prepared it
+            os.chmod(home, 0o755)
         before = self.etc.snapshot()
-        self.login_and_use(user)
-        after = self.etc.snapshot()
-        self.assertEqual(after, before)
-        st = os.stat(home)
-        self.assertNotEqual(st.st_uid, old_uid)     # handed over
-        self.assertEqual(os.stat(os.path.join(home, 'store.db')).st_uid,
-                         st.st_uid)
-        self.assertEqual(os.stat(sub).st_uid, st.st_uid)
-        self.assertEqual(os.stat(self.etc.path('passwd')).st_uid, 0)
-        self.server.stop()
+        old_uid, new_uid = uid, uid
+        if earlier:
+            new_uid = self.readd()
+            self.assertNotEqual(new_uid, old_uid)
+        logpos = len(self.server.logtext())
+        ok = TRIGGERS[trigger](self.server, user)
+        wait_gone(self.server, {old_uid, new_uid})
+        log = self.server.logtext()[logpos:]
+        why = '%s returned %s; log:\n%s' % (trigger, ok, log)
 
-    def test_ctl_handover_leaves_hard_links_alone(self):
-        """The same hand-over, done by mailkeepctl deliver."""
-        user = self.users_list[1]
-        home, old_uid = self.deliver(user)
-        os.link(self.etc.path('passwd'), os.path.join(home, 'hard'))
-        self.server.ctl('userdel', user, '--keep-mail')
-        self.server.ctl('useradd', user, '--password-stdin', stdin='pw\n')
-        before = self.etc.snapshot()
-        p = self.server.ctl('deliver', user, stdin=MESSAGE, check=False)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(self.etc.snapshot(), before)
-        self.assertNotEqual(os.stat(home).st_uid, old_uid)
-        self.server.stop()
+        self.etc.assert_untouched(self, before, why)
+        if entry == 'dir':
+            # refused, and the link left as it was
+            self.assertFalse(ok, why)
+            self.assertEqual(entry_state(home), extra[home], why)
+            self.assertIn('users/%s: not a directory (a link or a file is '
+                          'in its place): refused' % user, log)
+            return
+        st = os.lstat(home)
+        self.assertTrue(stat.S_ISDIR(st.st_mode), why)
+        self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)),
+                         (new_uid, new_uid, 0o700), why)
+        if entry is None:
+            self.assertTrue(ok, why)
+        if entry != 'store.db':
+            # a real store, with one link, handed over
+            self.assertEqual(os.lstat(os.path.join(home, 'store.db')).st_uid,
+                             new_uid, why)
+        if earlier:
+            self.assertEqual(os.lstat(os.path.join(home, 'sub')).st_uid,
+                             new_uid, why)
+        for p, state in outside.items():
+            self.assertEqual(entry_state(p), state, '%s: %s' % (p, why))
+        for p, state in extra.items():
+            # The hand-over left the links alone: not chowned, not
+            # replaced.  (The user's own process may have removed one:
+            # SQLite deletes a -wal or -shm file it closes.)
+            if os.path.lexists(p) and entry_state(p)[:3] == state[:3]:
+                self.assertEqual(entry_state(p), state, '%s: %s' % (p, why))
 
+    def run_trigger(self, trigger, earlier):
+        for entry, kind in cases():
+            with self.subTest(entry=entry, target=kind):
+                self.check(trigger, earlier, entry, kind)
+
+    def test_login(self):
+        self.run_trigger('login', False)
+
+    def test_lmtp(self):
+        self.run_trigger('lmtp', False)
+
+    def test_deliver(self):
+        self.run_trigger('deliver', False)
+
+    def test_login_hands_over(self):
+        self.run_trigger('login', True)
+
+    def test_lmtp_hands_over(self):
+        self.run_trigger('lmtp', True)
+
+    def test_deliver_hands_over(self):
+        self.run_trigger('deliver', True)
+
+    def test_handover_leaves_root_files_alone(self):
+        """A file root owns, in a directory left by an earlier user, is
+        not handed over even with a single link left: a hard link to
+        /etc/shadow, say, whose original name went away when shadow was
+        replaced (by rename, as passwd(1) does) is the only name of the
+        old shadow.  Nor is a directory root owns, or what is in it."""
+        for trigger in ('login', 'lmtp'):
+            with self.subTest(trigger=trigger):
+                self.etc.reset()
+                uid = user_uid(self.server, self.USER)
+                fill_home(self.home, self.template, uid)
+                self.etc.make('shadow-', b'root:$y$old-hash:::\n', 0o600)
+                old = os.path.join(self.home, 'old-shadow')
+                os.link(self.etc.path('shadow-'), old)
+                os.unlink(self.etc.path('shadow-'))
+                self.assertEqual(os.lstat(old).st_nlink, 1)
+                rootdir = os.path.join(self.home, 'rootdir')
+                os.mkdir(rootdir, 0o755)
+                with open(os.path.join(rootdir, 'f'), 'w') as f:
+                    f.write('root\n')
+                before = {p: entry_state(p) for p in
+                          (old, rootdir, os.path.join(rootdir, 'f'))}
+                new_uid = self.readd()
+                ok = TRIGGERS[trigger](self.server, self.USER)
+                wait_gone(self.server, {uid, new_uid})
+                self.assertTrue(ok, self.server.logtext()[-2000:])
+                self.assertEqual(os.stat(self.home).st_uid, new_uid)
+                self.assertEqual(os.stat(os.path.join(
+                    self.home, 'store.db')).st_uid, new_uid)
+                for p, state in before.items():
+                    self.assertEqual(entry_state(p), state, p)
+                self.assertEqual(stat.S_IMODE(os.lstat(old).st_mode), 0o600)
+
+
+# ---------------------------------------------------------------------
+# the workers
 
 @unittest.skipUnless(is_root(), 'needs root: per-user uids')
 class WorkerUid(unittest.TestCase):
-    """What a worker creates belongs to the user; userdel of a real tree
-    removes it all."""
+    """What a delivery creates belongs to the user; userdel of a real
+    tree removes it all; a worker is the user and holds no hash."""
 
     def test_store_and_userdel(self):
-        with Server(users={'erin': 'pw'}, start=False) as s:
+        with Server(users={'erin': 'pw'}, config={'mailbox_linger': 0}) as s:
             p = s.ctl('deliver', 'erin', stdin=MESSAGE, check=False)
             self.assertEqual(p.returncode, 0, p.stderr)
             home = os.path.join(s.data_dir, 'users', 'erin')
-            uid = os.stat(home).st_uid
-            self.assertNotEqual(uid, 0)
+            uid = user_uid(s, 'erin')
+            wait_gone(s, {uid})
+            self.assertEqual(os.stat(home).st_uid, uid)
+            self.assertIn('store.db', os.listdir(home))
             for name in os.listdir(home):
                 st = os.lstat(os.path.join(home, name))
                 self.assertEqual((st.st_uid, st.st_gid), (uid, uid), name)
@@ -336,46 +693,54 @@ class WorkerUid(unittest.TestCase):
             self.assertFalse(os.path.lexists(home))
 
     def test_worker_is_the_user_and_holds_no_hash(self):
-        """While a delivery worker waits for the rest of the message on
-        stdin: it runs as the user's uid (all four ids), holds no
-        descriptor of directory.db, and no password hash is anywhere in
-        its memory or its spawner's - while its root parent's memory does
-        hold one (the control that the scan can see them)."""
+        """An acl worker, caught while it waits for a write lock that a
+        process of the user holds on the store: it runs as the user's
+        uid (all four ids), holds no descriptor of directory.db, and no
+        password hash is anywhere in its memory or its spawner's - while
+        its root parent's memory does hold one (the control that the
+        scan can see them)."""
         with Server(users={'erin': 'pw-erin', 'frank': 'pw-frank'},
-                    start=False) as s:
+                    config={'mailbox_linger': 0}) as s:
             s.ctl('deliver', 'erin', stdin=MESSAGE)
             home = os.path.join(s.data_dir, 'users', 'erin')
-            uid = os.stat(home).st_uid
+            uid = user_uid(s, 'erin')
+            wait_gone(s, {uid})
             db = sqlite3.connect(os.path.join(s.data_dir, 'directory.db'))
             hashes = [h.encode() for (h,) in
                       db.execute('SELECT hash FROM users')]
             db.close()
             self.assertEqual(len(hashes), 2)
-            p = subprocess.Popen([ctl_path(), '-c', s.conf, 'deliver', 'erin'],
-                                 stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
+            store = os.path.join(home, 'store.db')
+            lock = WriteLock(store, uid)
+            p = stopped = None
             try:
-                p.stdin.write(b'Subject: slow\r\n')
-                p.stdin.flush()
-                worker = None
-                deadline = time.time() + 10
-                while worker is None and time.time() < deadline:
-                    for k in children_of(p.pid):
-                        if proc_uid(k) == [uid] * 4:
-                            worker = k
-                    time.sleep(0.02)
-                self.assertIsNotNone(worker, 'no worker with uid %d' % uid)
-                fds = {}
-                for fd in os.listdir('/proc/%d/fd' % worker):
-                    try:
-                        fds[fd] = os.readlink('/proc/%d/fd/%s' % (worker, fd))
-                    except OSError:
-                        pass
+                p = subprocess.Popen([ctl_path(), '-c', s.conf, 'acl', 'erin',
+                                      'INBOX', 'frank', 'lr'],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+                worker = wait_for(lambda: next(
+                    (k for k in children_of(p.pid)
+                     if proc_uid(k) == [uid] * 4), None), 10,
+                    what='a worker with uid %d' % uid)
+                # it has the store open and waits for the lock; stopped
+                # there, so that however long the scans below take its
+                # busy timeout cannot run out (SQLite counts the time
+                # it slept, not the time that passed)
+                fds = wait_for(lambda: (lambda f: f if store in f.values()
+                                        else None)(open_fds(worker)), 10,
+                               what='the worker has the store open')
+                os.kill(worker, signal.SIGSTOP)
+                stopped = worker
+                self.assertIsNone(p.poll())
                 for fd, target in fds.items():
                     self.assertNotIn('directory.db', target)
                     self.assertTrue(target.startswith('pipe:') or
-                                    target.startswith(s.data_dir), fds)
+                                    target == '/dev/null' or
+                                    target == home or
+                                    target.startswith(store), fds)
+                self.assertNotEqual(scan(p.pid, hashes), [],
+                                    'control: the root parent read a hash')
                 self.assertEqual(scan(worker, hashes), [])
                 # nor in the spawner that forked it (root, forked before
                 # directory.db was opened)
@@ -383,22 +748,84 @@ class WorkerUid(unittest.TestCase):
                             if k != worker and proc_uid(k) == [0] * 4]
                 self.assertEqual(len(spawners), 1)
                 self.assertEqual(scan(spawners[0], hashes), [])
-                self.assertNotEqual(scan(p.pid, hashes), [],
-                                    'control: the root parent read a hash')
-                p.stdin.write(b'\r\nbody\r\n')
-                p.stdin.close()
-                self.assertEqual(p.wait(timeout=30), 0, p.stderr.read())
+                self.assertIsNone(p.poll())
+                lock.release()
+                os.kill(worker, signal.SIGCONT)
+                stopped = None
+                out, err = p.communicate(timeout=30)
+                self.assertEqual(p.returncode, 0, err)
             finally:
-                if p.poll() is None:
+                if stopped is not None:
+                    os.kill(stopped, signal.SIGCONT)
+                lock.release()
+                if p is not None and p.poll() is None:
                     p.kill()
-                    p.wait()
-                p.stdout.close()
-                p.stderr.close()
+                if p is not None:
+                    p.communicate()
+            out = s.ctl('acl', 'erin', 'INBOX').stdout
+            self.assertRegex(out, r'INBOX\s+frank\s+lr\b')
 
 
-def scan(pid, needles):
-    """The needles found in pid's writable memory."""
+def open_fds(pid):
+    """{descriptor: what it names} of a process."""
+    fds = {}
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            fds[fd] = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            pass
+    return fds
+
+
+class WriteLock:
+    """A process of the user's uid (a fork of this one: it need not
+    exec anything the uid can reach) holding the store's write lock
+    until release()."""
+
+    def __init__(self, path, uid):
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                os.close(r1)
+                os.close(w2)
+                os.setgroups([uid])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                db = sqlite3.connect(path, isolation_level=None, timeout=10)
+                db.execute('BEGIN IMMEDIATE')
+                os.write(w1, b'L')
+                os.read(r2, 1)
+                db.execute('ROLLBACK')
+                db.close()
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        os.close(w1)
+        os.close(r2)
+        self.wake = w2
+        got = os.read(r1, 1)
+        os.close(r1)
+        if got != b'L':
+            self.release()
+            raise AssertionError('the lock was not taken')
+
+    def release(self):
+        if self.pid is None:
+            return
+        os.close(self.wake)
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        if status != 0:
+            raise AssertionError('the lock holder failed: %d' % status)
+
+
+def scan(pid, needles, chunk=1 << 22, largest=1 << 30):
+    """The needles found in pid's readable and writable memory (regions
+    larger than `largest`, such as a sanitizer's shadow, are skipped)."""
     found = set()
+    longest = max(len(n) for n in needles)
     with open('/proc/%d/maps' % pid) as maps, \
             open('/proc/%d/mem' % pid, 'rb', 0) as mem:
         for line in maps:
@@ -406,14 +833,20 @@ def scan(pid, needles):
             if m is None or 'w' not in m.group(3) or 'r' not in m.group(3):
                 continue
             lo, hi = int(m.group(1), 16), int(m.group(2), 16)
-            try:
-                mem.seek(lo)
-                data = mem.read(hi - lo)
-            except (OSError, ValueError, OverflowError):
+            if hi - lo > largest:
                 continue
-            for n in needles:
-                if n in data:
-                    found.add(n)
+            tail = b''
+            for at in range(lo, hi, chunk):
+                try:
+                    mem.seek(at)
+                    data = tail + mem.read(min(chunk, hi - at))
+                except (OSError, ValueError, OverflowError):
+                    tail = b''
+                    continue
+                for n in needles:
+                    if n in data:
+                        found.add(n)
+                tail = data[-longest:]
     return sorted(found)
 
 

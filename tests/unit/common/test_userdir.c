@@ -168,3 +168,68 @@ test_userdir_chown_tree_never_follows(void)
 	close(u);
 	teardown();
 }
+
+/* Only what the earlier owner owned is handed over: a file root owns
+ * stays root's even with a single link left (a hard link to a root file
+ * whose other name went away, as /etc/shadow's old inode does when the
+ * file is replaced by rename), and a directory root owns is neither
+ * changed nor entered. */
+void
+test_userdir_chown_tree_only_the_earlier_owners(void)
+{
+	struct stat st;
+	char err[256];
+	int u, fd;
+
+	if (geteuid() != 0)
+		return;		/* chown needs root */
+	setup();
+	u = users_fd();
+	fd = userdir_open(u, "alice", true, false, 0, 0, err, sizeof(err));
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	/* alice's, as uid 4000 */
+	CU_ASSERT_EQUAL(close(open(at("users/alice/store.db"),
+	    O_CREAT | O_WRONLY, 0600)), 0);
+	CU_ASSERT_EQUAL(mkdir(at("users/alice/sub"), 0700), 0);
+	CU_ASSERT_EQUAL(close(open(at("users/alice/sub/f"),
+	    O_CREAT | O_WRONLY, 0600)), 0);
+	CU_ASSERT_EQUAL(chown(at("users/alice/sub/f"), 4000, 4000), 0);
+	CU_ASSERT_EQUAL(chown(at("users/alice/sub"), 4000, 4000), 0);
+	CU_ASSERT_EQUAL(chown(at("users/alice/store.db"), 4000, 4000), 0);
+	/* root's: the only name left of an old etc/shadow, and a
+	 * directory holding a file of uid 4000 */
+	CU_ASSERT_EQUAL(close(open(at("etc/shadow"), O_CREAT | O_WRONLY,
+	    0600)), 0);
+	CU_ASSERT_EQUAL(link(at("etc/shadow"), at("users/alice/old-shadow")),
+	    0);
+	CU_ASSERT_EQUAL(unlink(at("etc/shadow")), 0);
+	CU_ASSERT_EQUAL(lstat(at("users/alice/old-shadow"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_nlink, 1);
+	CU_ASSERT_EQUAL(mkdir(at("users/alice/rootdir"), 0755), 0);
+	CU_ASSERT_EQUAL(close(open(at("users/alice/rootdir/f"),
+	    O_CREAT | O_WRONLY, 0600)), 0);
+	CU_ASSERT_EQUAL(chown(at("users/alice/rootdir/f"), 4000, 4000), 0);
+	CU_ASSERT_EQUAL(chown(at("users/alice"), 4000, 4000), 0);
+
+	fd = userdir_open(u, "alice", true, true, 5000, 5000, err, sizeof(err));
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	CU_ASSERT_EQUAL(lstat(at("users/alice"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_uid, 5000);
+	CU_ASSERT_EQUAL(lstat(at("users/alice/store.db"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_uid, 5000);
+	CU_ASSERT_EQUAL(lstat(at("users/alice/sub"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_uid, 5000);
+	CU_ASSERT_EQUAL(lstat(at("users/alice/sub/f"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_uid, 5000);
+	CU_ASSERT_EQUAL(lstat(at("users/alice/old-shadow"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_uid, 0);
+	CU_ASSERT_EQUAL(st.st_gid, 0);
+	CU_ASSERT_EQUAL(lstat(at("users/alice/rootdir"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_uid, 0);
+	CU_ASSERT_EQUAL(lstat(at("users/alice/rootdir/f"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_uid, 4000);
+	close(u);
+	teardown();
+}
