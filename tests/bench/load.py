@@ -74,6 +74,8 @@ DEFAULT_MIX = collections.OrderedDict([
 # second probability of APPEND (imaptest append=100,5): after each
 # message, the chance that a MULTIAPPEND goes on with another
 APPEND_MORE = 5
+# and of FETCH2 (fetch2=100,30): the chance that FETCH2 comes again
+FETCH2_AGAIN = 30
 CMD_NAMES = ['LOGIN', 'LIST', 'STATUS', 'SELECT', 'FETCH', 'FETCH2',
              'STORE', 'DELETE', 'EXPUNGE', 'APPEND', 'LOGOUT']
 
@@ -340,6 +342,40 @@ class Conn:
             elif resp.startswith(b'+'):
                 raise ImapError('unexpected continuation')
 
+    async def pipeline(self, cmds):
+        """Sends all of cmds [(line, literals)] at once (literals as
+        LITERAL+ non-synchronizing ones), then reads until each has its
+        tagged reply; returns [(status, text, time of the reply)]."""
+        tags, out = [], []
+        for line, literals in cmds:
+            self.tagn += 1
+            tag = b'a%d' % self.tagn
+            tags.append(tag)
+            out.append(tag + b' ')
+            for k, part in enumerate(line.split('\0')):
+                out.append(part.encode())
+                if k < len(literals):
+                    out.append(b'{%d+}\r\n' % len(literals[k]))
+                    out.append(literals[k])
+            out.append(b'\r\n')
+        try:
+            self.w.write(b''.join(out))
+        except (OSError, ssl.SSLError) as e:
+            raise ImapError('write: %s' % type(e).__name__)
+        done, pending = {}, set(tags)
+        while pending:
+            resp = await self.response_line()
+            if resp.startswith(b'*'):
+                self._untagged(resp)
+                continue
+            if resp.startswith(b'+'):
+                raise ImapError('unexpected continuation')
+            tag = resp.split(b' ', 1)[0]
+            if tag in pending:
+                pending.discard(tag)
+                done[tag] = self._tagged(resp, tag) + (time.monotonic(),)
+        return [done[t] for t in tags]
+
     def _tagged(self, resp, tag):
         rest = resp[len(tag) + 1:].rstrip(b'\r\n').decode('utf-8',
                                                           'replace')
@@ -384,10 +420,7 @@ async def run_client(idx, a, users, corpus, mix, stats, deadline, rng):
         conn = None
         now = time.monotonic
 
-        async def timed(name, line, literals=()):
-            t0 = now()
-            status, text = await conn.command(line, literals)
-            t1 = now()
+        def record(name, status, text, t0, t1):
             if t1 <= deadline:
                 stats.lat[name].append(t1 - t0)
                 if status != 'OK':
@@ -395,7 +428,36 @@ async def run_client(idx, a, users, corpus, mix, stats, deadline, rng):
                     if name in ('FETCH', 'FETCH2', 'STORE', 'DELETE') and \
                             RACE_RE.search(text):
                         stats.races += 1
+
+        async def timed(name, line, literals=()):
+            t0 = now()
+            status, text = await conn.command(line, literals)
+            record(name, status, text, t0, now())
             return status, text
+
+        queued = []
+
+        async def queue(name, line, literals=(), on_ok=None):
+            """timed(), or with --pipeline (and LITERAL+) kept for
+            flush(), which sends all that was queued at once."""
+            if a.pipeline and b'LITERAL+' in conn.caps:
+                queued.append((name, line, literals, on_ok))
+                return
+            status, _ = await timed(name, line, literals)
+            if status == 'OK' and on_ok:
+                on_ok()
+
+        async def flush():
+            if not queued:
+                return
+            cmds = list(queued)
+            del queued[:]
+            t0 = now()
+            res = await conn.pipeline([(c[1], c[2]) for c in cmds])
+            for (name, _, _, on_ok), (status, text, t1) in zip(cmds, res):
+                record(name, status, text, t0, t1)
+                if status == 'OK' and on_ok:
+                    on_ok()
 
         try:
             conn = await Conn.open(a)
@@ -408,18 +470,22 @@ async def run_client(idx, a, users, corpus, mix, stats, deadline, rng):
             selected = False
             while time.monotonic() < deadline:
                 if rng.randrange(100) < mix['list']:
-                    await timed('LIST', 'LIST "" "*"')
+                    await queue('LIST', 'LIST "" "*"')
                 if rng.randrange(100) < mix['status']:
-                    await timed('STATUS', 'STATUS %s (MESSAGES UNSEEN '
+                    await queue('STATUS', 'STATUS %s (MESSAGES UNSEEN '
                                 'RECENT)' % mailbox)
+                # the server may report expunges after these: the
+                # sequence numbers below are taken from the view after
+                await flush()
                 if not selected and rng.randrange(100) < mix['select']:
                     status, _ = await timed('SELECT', 'SELECT ' + mailbox)
                     selected = status == 'OK'
                 if selected:
-                    await selected_cycle(conn, timed, rng, mix, a, corpus,
+                    await selected_cycle(conn, queue, rng, mix, a, corpus,
                                          stats, mailbox)
                 elif rng.randrange(100) < mix['append']:
-                    await append(conn, timed, rng, corpus, stats, mailbox)
+                    await append(conn, queue, rng, corpus, stats, mailbox)
+                await flush()
                 if conn.bye:
                     stats.untagged_bye += 1
                     break
@@ -441,18 +507,23 @@ async def run_client(idx, a, users, corpus, mix, stats, deadline, rng):
                 conn.close()
 
 
-async def append(conn, timed, rng, corpus, stats, mailbox):
+async def append(conn, queue, rng, corpus, stats, mailbox):
     msgs = [corpus[rng.randrange(len(corpus))]]
     if b'MULTIAPPEND' in conn.caps:
         while rng.randrange(100) < APPEND_MORE and len(msgs) < 10:
             msgs.append(corpus[rng.randrange(len(corpus))])
     line = 'APPEND ' + mailbox + ''.join(' \0' for _ in msgs)
-    status, _ = await timed('APPEND', line, msgs)
-    if status == 'OK':
+
+    def ok():
         stats.appended += len(msgs)
+    await queue('APPEND', line, msgs, ok)
 
 
 async def selected_cycle(conn, timed, rng, mix, a, corpus, stats, mailbox):
+    """FETCH, FETCH2, STORE, DELETE, EXPUNGE, APPEND.  With --pipeline,
+    `timed` only queues, and every sequence number comes from the view
+    before the batch: the server reports no expunge while it answers
+    FETCH or STORE, and EXPUNGE is the last command that uses them."""
     def msgs():
         return conn.exists
 
@@ -468,8 +539,11 @@ async def selected_cycle(conn, timed, rng, mix, a, corpus, stats, mailbox):
         await timed('FETCH', 'FETCH %s (%s)' % (
             rand_range(rng, msgs(), min(msgs(), 100)), ' '.join(items)))
     if msgs() and rng.randrange(100) < mix['fetch2']:
-        await timed('FETCH2', 'FETCH %d (UID %s)' % (
-            rng.randint(1, msgs()), rng.choice(FETCH2_ITEMS)))
+        while True:
+            await timed('FETCH2', 'FETCH %d (UID %s)' % (
+                rng.randint(1, msgs()), rng.choice(FETCH2_ITEMS)))
+            if not msgs() or rng.randrange(100) >= FETCH2_AGAIN:
+                break
     if msgs() and rng.randrange(100) < mix['store']:
         n = msgs()
         count = rng.randrange(n if n < 10 else min(n // 5, 50)) + 1
@@ -499,14 +573,20 @@ async def selected_cycle(conn, timed, rng, mix, a, corpus, stats, mailbox):
 
 async def fill_users(a, users, corpus):
     """Brings every user's mailbox to a.msgs messages (untimed)."""
-    sem = asyncio.Semaphore(min(8, max(1, len(users))))
+    # 4 at a time: Mailkeep's auth_max_pending_per_addr default
+    sem = asyncio.Semaphore(min(4, max(1, len(users))))
     done = collections.Counter()
 
     async def one(k, user, pw):
         async with sem:
             c = await Conn.open(a)
             try:
-                st, text = await c.command('LOGIN "%s" "%s"' % (user, pw))
+                for _ in range(50):
+                    st, text = await c.command('LOGIN "%s" "%s"' % (user,
+                                                                    pw))
+                    if st == 'OK' or '[UNAVAILABLE]' not in text:
+                        break
+                    await asyncio.sleep(0.2)      # throttled: try again
                 if st != 'OK':
                     raise ImapError('fill: LOGIN %s: %s %s' % (user, st,
                                                                text))
@@ -697,10 +777,11 @@ def run(a):
         out.append(s)
 
     emit('load.py: %s:%d%s, %d clients over %d users, %g s, seed %s, '
-         'mix %s%s' % (a.host, a.port, ' (TLS)' if a.tls else '', a.clients,
-                       len(users), a.duration, a.seed,
-                       ','.join('%s=%d' % kv for kv in mix.items()),
-                       ', no logout' if a.no_logout else ''))
+         'mix %s%s%s' % (a.host, a.port, ' (TLS)' if a.tls else '',
+                         a.clients, len(users), a.duration, a.seed,
+                         ','.join('%s=%d' % kv for kv in mix.items()),
+                         ', no logout' if a.no_logout else '',
+                         ', pipelined' if a.pipeline else ''))
     if a.msgs and not a.no_fill:
         t0 = time.monotonic()
         n = asyncio.run(fill_users(a, users, corpus))
@@ -856,6 +937,10 @@ def main(argv=None):
     p.add_argument('--no-logout', action='store_true',
                    help='log in once per client and keep the connection '
                    '(imaptest logout=0)')
+    p.add_argument('--pipeline', action='store_true',
+                   help='send each cycle\'s commands at once, several in '
+                   'flight per connection, as imaptest does (needs '
+                   'LITERAL+; latency then counts from the batch\'s send)')
     p.add_argument('--mailbox', default='INBOX')
     p.add_argument('--msgs', type=int, default=30,
                    help='keep mailboxes around this many messages; fill '
