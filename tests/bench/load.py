@@ -55,6 +55,7 @@ Python 3 standard library only.
 import argparse
 import asyncio
 import collections
+import math
 import multiprocessing
 import os
 import random
@@ -136,7 +137,6 @@ def make_corpus(count, seed):
     text (60 %), multipart/alternative (25 %), multipart/mixed with a
     base64 attachment (15 %); a third are replies."""
     import base64
-    import math
     rng = random.Random('corpus-%s' % seed)
     out = []
     for i in range(count):
@@ -642,7 +642,8 @@ HZ = os.sysconf('SC_CLK_TCK')
 
 
 def _stat(pid):
-    """(comm, ppid, own ticks, reaped children's ticks) or None."""
+    """(comm, ppid, own ticks, reaped children's ticks, start time) or
+    None."""
     try:
         with open('/proc/%d/stat' % pid, 'rb') as f:
             data = f.read().decode('ascii', 'replace')
@@ -650,7 +651,8 @@ def _stat(pid):
         return None
     comm = data[data.index('(') + 1:data.rindex(')')]
     f = data[data.rindex(')') + 2:].split()
-    return comm, int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
+    return (comm, int(f[1]), int(f[11]) + int(f[12]),
+            int(f[13]) + int(f[14]), int(f[19]))
 
 
 def _all_stats():
@@ -664,11 +666,14 @@ def _all_stats():
 
 
 def find_server(name):
-    """The oldest process named `name` whose parent has another name."""
+    """The oldest process named `name` whose parent has another name,
+    and how many such processes there are."""
     stats = _all_stats()
     roots = [p for p, st in stats.items() if st[0] == name and
              stats.get(st[1], ('',))[0] != name]
-    return min(roots) if roots else None
+    if not roots:
+        return None, 0
+    return min(roots, key=lambda p: (stats[p][4], p)), len(roots)
 
 
 def process_tree(root, stats=None):
@@ -725,8 +730,9 @@ class PssSampler(threading.Thread):
 def percentile(sorted_vals, p):
     if not sorted_vals:
         return float('nan')
-    k = min(len(sorted_vals) - 1, max(0, int(round(
-        p / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    # nearest rank
+    k = min(len(sorted_vals) - 1,
+            max(0, math.ceil(p / 100.0 * len(sorted_vals)) - 1))
     return sorted_vals[k]
 
 
@@ -784,7 +790,10 @@ def run(a):
                          ', pipelined' if a.pipeline else ''))
     if a.msgs and not a.no_fill:
         t0 = time.monotonic()
-        n = asyncio.run(fill_users(a, users, corpus))
+        try:
+            n = asyncio.run(fill_users(a, users, corpus))
+        except ImapError as e:
+            raise SystemExit('filling the mailboxes: %s' % e)
         emit('filled %d mailboxes to %d messages: %d appended in %.1f s '
              '(corpus: %d messages, %.1f KB average)' % (
                  len(users), a.msgs, n, time.monotonic() - t0, len(corpus),
@@ -792,9 +801,13 @@ def run(a):
 
     server = a.server_pid
     if server is None and a.server_name:
-        server = find_server(a.server_name)
+        server, n = find_server(a.server_name)
         if server is None:
             raise SystemExit('no process named %s' % a.server_name)
+        if n > 1:
+            emit('note: %d process trees named %s; measuring the oldest, '
+                 'pid %d (use --server-pid to choose)' % (
+                     n, a.server_name, server))
     if server is not None:
         cpu0, n0 = tree_cpu(server)
         pss0, _ = tree_pss_kib(server)
