@@ -203,6 +203,7 @@ login_verdict_received(struct login_conn *c, uint8_t result, const char *text)
 		code = "[AUTHORIZATIONFAILED] ";
 		break;
 	case IPC_AUTH_THROTTLED:
+	case IPC_AUTH_BUSY:
 	case IPC_AUTH_UNAVAILABLE:
 		code = "[UNAVAILABLE] ";
 		break;

@@ -386,11 +386,16 @@ sndbuf_fit(int sock)
 		log_warn("SO_SNDBUF %d", want);
 }
 
+/* ipc_send_now() waits at most this long for descriptors in flight to
+ * be received (ETOOMANYREFS, see struct ipc_chan) before it fails. */
+#define REFS_WAIT_MAX_MS 5000
+
 int
 ipc_send_now(int sock, struct ipc_msg *m)
 {
 	ssize_t r;
 	bool grown = false;
+	unsigned waited = 0, pause = 2;
 
 	if (m->toobig || buf_len(&m->b) > IPC_MAX_MSG) {
 		ipc_msg_free(m);
@@ -411,6 +416,12 @@ ipc_send_now(int sock, struct ipc_msg *m)
 		if (errno == EMSGSIZE && !grown) {
 			grown = true;
 			sndbuf_fit(sock);
+			continue;
+		}
+		if (errno == ETOOMANYREFS && waited < REFS_WAIT_MAX_MS) {
+			poll(NULL, 0, (int)pause);
+			waited += pause;
+			pause = MK_MIN(pause * 2, 200u);
 			continue;
 		}
 		int saved = errno;
@@ -455,9 +466,23 @@ struct ipc_chan {
 	bool            full_logged;	/* once per episode over the bound */
 	uint8_t        *rbuf;
 	bool            dead;
+	/* ETOOMANYREFS: the sending uid has more descriptors in flight than
+	 * its RLIMIT_NOFILE (the kernel counts per uid, so the many login
+	 * processes of login_user with their small limits share it).  They
+	 * leave flight as soon as the receiver reads, so the send is tried
+	 * again after a pause, with no EPOLLOUT interest meanwhile (the
+	 * socket is writable: it would spin). */
+	struct ev_timer retry;
+	unsigned        retry_ms;	/* 0: not waiting */
 };
 
+/* The first pause after ETOOMANYREFS, doubled per retry up to the max. */
+#define REFS_RETRY_MS     2
+#define REFS_RETRY_MAX_MS 200
+
 static void chan_io(struct ev_io *io, uint32_t revents);
+static void chan_retry(struct ev_timer *t);
+static void chan_dead(struct ipc_chan *c);
 
 struct ipc_chan *
 ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *arg)
@@ -470,6 +495,7 @@ ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *arg)
 	c->rbuf = xmalloc(IPC_MAX_MSG);
 	set_nonblock(fd);
 	sndbuf_fit(fd);
+	ev_timer_init(&c->retry, chan_retry, c);
 	ev_io_init(&c->io, fd, chan_io, c);
 	if (ev_io_start(l, &c->io, EPOLLIN) == -1)
 		fatal("epoll add ipc channel");
@@ -493,7 +519,8 @@ update_interest(struct ipc_chan *c)
 {
 	if (c->dead)
 		return;
-	ev_io_set(c->loop, &c->io, EPOLLIN | (c->head ? EPOLLOUT : 0));
+	ev_io_set(c->loop, &c->io, EPOLLIN |
+	    (c->head && c->retry_ms == 0 ? EPOLLOUT : 0));
 }
 
 static uint32_t
@@ -541,6 +568,16 @@ chan_flush_some(struct ipc_chan *c)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
+			if (errno == ETOOMANYREFS) {
+				if (!ev_timer_armed(&c->retry)) {
+					c->retry_ms = c->retry_ms == 0 ?
+					    REFS_RETRY_MS : MK_MIN(c->retry_ms * 2,
+					    REFS_RETRY_MAX_MS);
+					ev_timer_start(c->loop, &c->retry,
+					    c->retry_ms);
+				}
+				return 0;
+			}
 			if (errno == EMSGSIZE && !grown) {
 				grown = true;
 				sndbuf_fit(c->io.fd);
@@ -555,8 +592,27 @@ chan_flush_some(struct ipc_chan *c)
 			return -1;
 		}
 		chan_pop(c);
+		c->retry_ms = 0;
 	}
 	return 0;
+}
+
+static void
+chan_retry(struct ev_timer *t)
+{
+	struct ipc_chan *c = t->arg;
+
+	if (c->dead)
+		return;
+	if (chan_flush_some(c) == -1) {
+		chan_dead(c);
+		return;
+	}
+	/* Sent: back to waiting for EPOLLOUT as usual; still refused: the
+	 * timer was armed again. */
+	if (!ev_timer_armed(&c->retry))
+		c->retry_ms = 0;
+	update_interest(c);
 }
 
 int
@@ -673,6 +729,7 @@ ipc_chan_free(struct ipc_chan *c)
 
 	if (c == NULL)
 		return;
+	ev_timer_stop(c->loop, &c->retry);
 	ev_io_stop(c->loop, &c->io);
 	close(c->io.fd);
 	for (o = c->head; o; o = next) {

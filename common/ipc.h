@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   8
+#define IPC_VERSION   9
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -279,6 +279,8 @@ enum ipc_auth_result {
 	IPC_AUTH_NOT_ADMIN,	/* PROXYAUTH by a non-admin: NO */
 	IPC_AUTH_NO_SUCH_USER,	/* PROXYAUTH target unknown: NO */
 	IPC_AUTH_TARGET_ADMIN,	/* PROXYAUTH/authzid target is an admin: NO */
+	IPC_AUTH_BUSY,		/* auth_max_pending_per_addr logins from this
+				 * address are being verified: [UNAVAILABLE] */
 };
 
 /* How a session came to be acting as its user. */

@@ -73,6 +73,9 @@ authz_result_text(enum ipc_auth_result res)
 		return "No such user.";
 	case IPC_AUTH_TARGET_ADMIN:
 		return "Administrators cannot be impersonated.";
+	case IPC_AUTH_BUSY:
+		return "Too many logins from your address are being verified "
+		    "at once; try again in a moment.";
 	}
 	return "Authentication failed.";
 }
@@ -326,7 +329,7 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 	if (rec != NULL && addr_pending_full(rec)) {
 		log_warnx("refusing login from %s: %u logins from %s are "
 		    "being verified", lc->peer.addr, rec->pending, rec->addr);
-		login_verdict(lc, IPC_AUTH_THROTTLED);
+		login_verdict(lc, IPC_AUTH_BUSY);
 		return;
 	}
 	if (overloaded(lc)) {

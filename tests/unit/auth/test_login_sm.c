@@ -368,7 +368,7 @@ test_pending_per_network_is_capped(void)
 	for (size_t i = 0; i < 4; i++)
 		CU_ASSERT_EQUAL(login_verdicts(&f[i], v, 1), 0);
 	CU_ASSERT_EQUAL(login_verdicts(&f[4], v, 1), 1);
-	CU_ASSERT_EQUAL(v[0], IPC_AUTH_THROTTLED);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_BUSY);
 	CU_ASSERT_EQUAL(login_verdicts(&f[5], v, 1), 0);
 	key_of(addrs[0], key, sizeof(key));
 	CU_ASSERT_STRING_EQUAL(key, "2001:db8:0:1::/64");
