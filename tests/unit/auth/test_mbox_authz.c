@@ -267,8 +267,9 @@ guest_open(struct fake_io *io, uint64_t req, const char *owner)
 	uint8_t res = ipc_get_u8(&r);
 	say(io, "guest %s req=%llu %s fd=%s\n", owner,
 	    (unsigned long long)id, req_name(res), r.fd != -1 ? "yes" : "no");
-	if (r.fd != -1)
-		close(r.fd);
+	/* The channel stays open until this process exits, as a session
+	 * would hold it: an owner may wait for its end. */
+	(void)ipc_take_fd(&r);
 }
 
 static uint8_t
@@ -615,9 +616,17 @@ script_guest_open_case_variants(struct fake_io *io)
 static void
 script_owner_three(struct fake_io *io)
 {
+	char b[64];
+
 	take_session(io);
 	take_session(io);
 	take_session(io);
+	/* The channels stay open until the grantee has gone (guest_open
+	 * keeps them): ending them earlier would give the grantee's later
+	 * requests room again, and need a new owner process, which no
+	 * spawner runs here. */
+	while (read(io->client, b, sizeof(b)) > 0)
+		;
 	finish(io);
 }
 
