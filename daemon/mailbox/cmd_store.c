@@ -202,13 +202,15 @@ cmd_store(struct client *c)
 		store_rollback(u->store);
 		return RUN_DONE;
 	}
-	/* RFC 4314 4: fail only if none of the named flags may change. */
-	if (a->op != STORE_REPLACE && !(s.sys & s.mask) &&
+	/* RFC 4314 4: fail only if none of the named flags may change.  An
+	 * empty list ("+FLAGS ()") names none: nothing to refuse, the STORE
+	 * changes nothing and succeeds. */
+	if (a->op != STORE_REPLACE && a->nflags > 0 && !(s.sys & s.mask) &&
 	    !(s.kw_ok && s.kws[0] != '\0') &&
 	    !(s.own_seen && (s.sys & MF_SEEN))) {
 		store_rollback(u->store);
-		return resp_no(c, "[NOPERM] You may not change %s here",
-		    a->nflags ? "these flags" : "flags");
+		return resp_no(c, "[NOPERM] You may not change these flags "
+		    "here");
 	}
 	rc = store_msg_foreach(u->store, m, &inview, plan_row, &s);
 	if (rc == 0 && s.nch > 0)
