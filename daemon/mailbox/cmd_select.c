@@ -217,6 +217,7 @@ silent_expunge(struct client *c)
 {
 	struct search_key k = { .type = SK_DELETED };
 	struct mbox *m = &c->view.ms->m;
+	struct ghost_batch gb;
 	uint32_t *uids;
 	size_t n;
 	int rc;
@@ -227,10 +228,13 @@ silent_expunge(struct client *c)
 		free(uids);
 		return 0;
 	}
-	rc = store_msg_expunge(c->user->store, m, uids, n);
+	rc = ghost_expunge(c, uids, n, &gb);
 	free(uids);
-	if (rc == 0)
+	if (rc == 0) {
+		ghosts_take(c->user, &gb);
 		mbox_changed(c->user, m->id);
+	} else
+		ghost_batch_free(&gb);
 	return rc;
 }
 

@@ -38,7 +38,22 @@ struct mstate {
 	struct mbox     m;
 	unsigned        refs;		/* sessions with it selected */
 	bool            gone;		/* deleted while selected */
+	/* Messages expunged while another session still had their UID in
+	 * its view ("ghosts", RFC 2180 4.1.1): their last row (keywords
+	 * malloc'd), ascending by UID; each holds its body in the store
+	 * until no view has the UID (ghosts_gc). */
+	struct msg_row *ghosts;
+	size_t          nghosts;
 	struct mstate  *next;
+};
+
+/* Ghost rows an expunge produced, taken by the mailbox once its
+ * transaction committed (ghosts_take) or dropped (ghost_batch_free). */
+struct ghost_batch {
+	struct client  *self;		/* the expunging session */
+	struct mstate  *ms;
+	struct msg_row *rows;
+	size_t          n, cap;
 };
 
 /* UID ranges [lo, hi] this session announced as \Recent. */
@@ -315,6 +330,15 @@ struct mstate *mstate_find(struct user *u, int64_t id);
 void mbox_changed(struct user *u, int64_t id);
 /* Re-read every cached mailbox row (after an external change). */
 void mstates_refresh(struct user *u);
+/* store_msg_expunge() of the selected mailbox for session c that keeps,
+ * as ghosts, the messages another session's view still holds; b is
+ * filled for ghosts_take() after the commit (or ghost_batch_free()). */
+int  ghost_expunge(struct client *c, const uint32_t *uids, size_t n,
+	struct ghost_batch *b);
+void ghosts_take(struct user *u, struct ghost_batch *b);
+void ghost_batch_free(struct ghost_batch *b);
+/* The ghost row of uid in ms, or NULL. */
+const struct msg_row *ghost_find(const struct mstate *ms, uint32_t uid);
 
 int  view_open(struct client *c, struct mstate *ms, bool readonly);
 void view_close(struct client *c);
