@@ -153,6 +153,8 @@ int  store_mbox_set_special_use(struct store *s, struct mbox *m, unsigned use);
  * keyword defines it as well. */
 int  store_keywords(struct store *s, const struct mbox *m,
 	int (*cb)(const char *kw, void *arg), void *arg);
+/* How many keywords are defined in m (they are only ever added). */
+int  store_keyword_count(struct store *s, const struct mbox *m, size_t *n);
 int  store_keyword_canon(struct store *s, const struct mbox *m, const char *kw,
 	char *out, size_t outlen);
 

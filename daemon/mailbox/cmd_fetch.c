@@ -234,6 +234,9 @@ load_chunk(struct client *c, struct fetch_state *st)
 	if (st->nrows < k && (rc = add_ghosts(c, st, k, &x)) != 0)
 		return rc;
 	st->pos += k;
+	/* Between two messages' responses: a keyword another session
+	 * defined meanwhile is announced before a FLAGS shows it. */
+	view_check_keywords(c);
 	if (st->set_seen)
 		return mark_seen(c, st);
 	return 0;

@@ -235,6 +235,7 @@ cmd_store(struct client *c)
 	 * nothing on them and reports nothing for them, as RFC 2180 4.2.1
 	 * has it for .SILENT and as other servers do for every STORE; the
 	 * EXPUNGE follows at the next command that may carry it. */
+	view_check_keywords(c);
 	report(c, &s, modseq);
 	return modified_answer(c, &s);
 }

@@ -81,6 +81,7 @@ struct view {
 	uint32_t      *seen;		/* their \Seen UIDs, ascending */
 	size_t         nseen;
 	struct seqset  searchres;	/* SEARCHRES "$": UIDs, resolved */
+	size_t         nkeywords;	/* keywords in the last FLAGS sent */
 };
 
 enum client_state {
@@ -350,6 +351,10 @@ int  view_sync(struct client *c, bool allow_expunge);
 void view_own_change(struct client *c, uint64_t before, uint64_t after);
 uint32_t view_seq_of(const struct view *v, uint32_t uid);	/* 0 if absent */
 void view_enable_condstore(struct client *c);
+/* Before a FETCH FLAGS that may name a keyword defined since the
+ * session's last FLAGS response: sends FLAGS (and PERMANENTFLAGS) again,
+ * so that every keyword it is shown was announced (RFC 3501 7.2.6). */
+void view_check_keywords(struct client *c);
 /* A guest without "s": their own \Seen (guest_seen), loaded at SELECT. */
 int  view_load_seen(struct client *c);
 /* The flags this session sees on a message (own \Seen applied). */

@@ -442,6 +442,19 @@ view_enable_condstore(struct client *c)
 	    (unsigned long long)v->ms->m.highestmodseq);
 }
 
+void
+view_check_keywords(struct client *c)
+{
+	struct view *v = &c->view;
+	size_t n;
+
+	if (c->state != CS_SELECTED ||
+	    store_keyword_count(c->user->store, &v->ms->m, &n) != 0 ||
+	    n == v->nkeywords)
+		return;
+	select_send_flags(c, &v->ms->m, v->readonly);
+}
+
 /* ---- a guest's own \Seen ---- */
 
 int
@@ -688,6 +701,8 @@ view_sync(struct client *c, bool allow_expunge)
 	    v->expunge_modseq == m->highestmodseq &&
 	    v->known_uidnext == m->uidnext)
 		return 0;
+	/* New keywords are announced before a FETCH FLAGS shows them. */
+	view_check_keywords(c);
 	if ((allow_expunge && sync_expunges(c) == -1) ||
 	    sync_flags(c) == -1 || sync_new(c) == -1) {
 		log_warnx("user %s: sync: %s", c->user->name,

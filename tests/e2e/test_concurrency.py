@@ -50,11 +50,16 @@ class Concurrency(ImapCase):
         self.fill(a, 'INBOX', 3)
         self.select(a)
         self.select(b)
+        # a new keyword: FLAGS (and PERMANENTFLAGS) say so first, to
+        # every session (RFC 3501 7.2.6)
+        kw = ['* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Kw)',
+              '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen '
+              '\\Draft Kw \\*)] Flags permitted']
         self.assertEqual(a.cmd('STORE 2 +FLAGS (\\Flagged Kw)')[1],
-                         ['* 2 FETCH (FLAGS (\\Flagged \\Recent Kw))'])
+                         kw + ['* 2 FETCH (FLAGS (\\Flagged \\Recent Kw))'])
         # B did not claim \Recent: A did, at its SELECT
         self.assertEqual(b.cmd('NOOP')[1],
-                         ['* 2 FETCH (FLAGS (\\Flagged Kw))'])
+                         kw + ['* 2 FETCH (FLAGS (\\Flagged Kw))'])
         a.cmd('STORE 1,3 +FLAGS.SILENT (\\Seen)')
         self.assertEqual(b.cmd('CHECK')[1],
                          ['* 1 FETCH (FLAGS (\\Seen))',

@@ -217,6 +217,30 @@ class Ghosts(ExpungeCase):
         self.assertEqual(self.held(user), (0, 2))
 
 
+class NewKeywords(ExpungeCase):
+    """imaptest: "Keyword used without being in FLAGS": a FETCH FLAGS
+    naming a keyword the session was never sent in FLAGS."""
+
+    def test_a_new_keyword_is_announced_before_it_is_shown(self):
+        user, a, b, _ = self.pair(2)
+        flags = '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)'
+        unt = self.ok(a.cmd('STORE 1 +FLAGS (Kw1)'))
+        self.assertEqual(unt[0], flags % ' Kw1')
+        self.assertRegex(unt[1], r'^\* OK \[PERMANENTFLAGS \(.* Kw1 ')
+        self.assertRegex(unt[2], r'^\* 1 FETCH \(FLAGS \(.*Kw1\)\)$')
+        self.assertEqual(len(unt), 3)
+        # known now: no FLAGS again
+        self.assertEqual(len(self.ok(a.cmd('STORE 2 +FLAGS (Kw1)'))), 1)
+        # another session: at its FETCH (no sync there), at its NOOP
+        unt = self.ok(b.cmd('FETCH 1 FLAGS'))
+        self.assertEqual(unt[0], flags % ' Kw1')
+        self.assertTrue(unt[2].startswith('* 1 FETCH (FLAGS ('), unt)
+        self.ok(a.cmd('STORE 2 +FLAGS.SILENT (Kw2)'))
+        unt = self.ok(b.cmd('NOOP'))
+        self.assertEqual(unt[0], flags % ' Kw1 Kw2')
+        self.assertIn('* 2 FETCH (FLAGS (Kw1 Kw2))', unt)
+
+
 class GuestGhosts(ExpungeCase):
     def test_guest_sessions_keep_their_ghosts(self):
         alice, bob = self.new_user(), self.new_user()
