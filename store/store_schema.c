@@ -23,8 +23,9 @@
  * bodies(id, refs, size, has_sent, sent_t, sent_tz)
  * body_data(id -> bodies, data BLOB)
  *                             A body is stored once and shared by COPY
- *                             (refs counts the messages using it; the row
- *                             goes with the last).  The bytes live in a
+ *                             (refs counts the messages using it, and
+ *                             the holds of version 4; the row goes with
+ *                             the last).  The bytes live in a
  *                             table of their own: columns added later by
  *                             ALTER TABLE (MIME structure in version 2)
  *                             land after every existing column, and a
