@@ -753,12 +753,13 @@ store_body_release(struct store *s, int64_t body_id)
 static int
 release_all_txn(struct store *s)
 {
+	/* Parenthesized: one statement each, however many pieces. */
 	static const char *const sql[] = {
-		"UPDATE bodies SET refs = refs - (SELECT n FROM held"
+		("UPDATE bodies SET refs = refs - (SELECT n FROM held"
 		" WHERE held.body_id = bodies.id)"
-		" WHERE id IN (SELECT body_id FROM held)",
-		"DELETE FROM bodies WHERE refs <= 0"
-		" AND id IN (SELECT body_id FROM held)",
+		" WHERE id IN (SELECT body_id FROM held)"),
+		("DELETE FROM bodies WHERE refs <= 0"
+		" AND id IN (SELECT body_id FROM held)"),
 		"DELETE FROM held",
 	};
 	int rc = 0;
