@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -153,6 +153,8 @@ int  store_mbox_set_special_use(struct store *s, struct mbox *m, unsigned use);
  * keyword defines it as well. */
 int  store_keywords(struct store *s, const struct mbox *m,
 	int (*cb)(const char *kw, void *arg), void *arg);
+/* How many keywords are defined in m (they are only ever added). */
+int  store_keyword_count(struct store *s, const struct mbox *m, size_t *n);
 int  store_keyword_canon(struct store *s, const struct mbox *m, const char *kw,
 	char *out, size_t outlen);
 
@@ -254,6 +256,22 @@ int  store_msg_set_flags(struct store *s, struct mbox *m,
  * UIDs no longer present are skipped. */
 int  store_msg_expunge(struct store *s, struct mbox *m, const uint32_t *uids,
 	size_t n);
+/* store_msg_expunge() that keeps the bodies of the messages hold(uid)
+ * picks (RFC 2180 4.1.1: other sessions may still FETCH them until they
+ * are told of the expunge).  Each such row is handed to keep() inside the
+ * transaction (take it only once the transaction commits); the message
+ * is gone from its mailbox, the counters and the quota as usual, but its
+ * body stays (one hold, in the held table) until store_body_release().
+ * hold and keep run with the store in a transaction: they must not call
+ * store functions. */
+int  store_msg_expunge_held(struct store *s, struct mbox *m,
+	const uint32_t *uids, size_t n, bool (*hold)(uint32_t uid, void *arg),
+	int (*keep)(const struct msg_row *r, void *arg), void *arg);
+/* Drops one hold on a body (deleting it if nothing else uses it). */
+int  store_body_release(struct store *s, int64_t body_id);
+/* Drops every hold: for the one process that takes holds, at start-up,
+ * so a crash leaves no body held for ever. */
+int  store_held_release_all(struct store *s);
 /* Copies (sharing bodies) into dst; newuids[i] is the UID of uids[i]'s
  * copy, 0 if uids[i] no longer exists.  Flags and internal date are kept;
  * keywords take dst's defined spellings.  src == dst is allowed. */

@@ -901,6 +901,24 @@ store_keywords(struct store *s, const struct mbox *m,
 }
 
 int
+store_keyword_count(struct store *s, const struct mbox *m, size_t *n)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT count(*) FROM keywords"
+	    " WHERE mailbox_id = ?1");
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = (size_t)sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(&s->db, "keyword count");
+	db_done(&s->db, st);
+	return rc;
+}
+
+int
 store_keyword_canon(struct store *s, const struct mbox *m, const char *kw,
     char *out, size_t outlen)
 {

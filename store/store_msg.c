@@ -575,17 +575,62 @@ body_unref(struct store *s, int64_t body_id)
 	return db_run(&s->db, st, "body delete");
 }
 
+/* What store_msg_expunge_held() was asked to keep. */
+struct expunge_hold {
+	bool (*hold)(uint32_t uid, void *arg);
+	int  (*keep)(const struct msg_row *r, void *arg);
+	void  *arg;
+};
+
+/* Hands the row to keep() and takes one hold on its body: the body
+ * outlives the row until store_body_release(). */
+static int
+hold_row(struct store *s, int64_t mbox_id, uint32_t uid,
+    const struct expunge_hold *h)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT " MSG_COLS " FROM messages"
+	    " WHERE mailbox_id = ?1 AND uid = ?2");
+	struct msg_row r;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = db_fail(&s->db, "held row");
+		db_done(&s->db, st);
+		return rc;
+	}
+	msg_row_read(st, mbox_id, &r);
+	rc = h->keep(&r, h->arg);
+	db_done(&s->db, st);
+	if (rc != 0)
+		return rc;
+	if ((st = db_stmt(&s->db, "INSERT INTO held (body_id, n) VALUES (?1, 1)"
+	    " ON CONFLICT (body_id) DO UPDATE SET n = n + 1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, r.body_id);
+	return db_run(&s->db, st, "hold body");
+}
+
 static int
 expunge_one(struct store *s, struct mbox *cur, uint32_t uid, uint64_t *modseq,
-    struct mbox_delta *d)
+    struct mbox_delta *d, const struct expunge_hold *h)
 {
 	struct msg_old o;
 	sqlite3_stmt *st;
+	bool held = false;
 	int rc;
 
 	if ((rc = msg_get(s, cur->id, uid, &o)) != 0)
 		return rc == MK_NOTFOUND ? 0 : rc;
 	free(o.keywords);
+	if (h != NULL && h->hold(uid, h->arg)) {
+		if ((rc = hold_row(s, cur->id, uid, h)) != 0)
+			return rc;
+		held = true;
+	}
 	if (*modseq == 0)
 		*modseq = cur->highestmodseq + 1;
 	if ((st = db_stmt(&s->db, "DELETE FROM messages"
@@ -604,11 +649,13 @@ expunge_one(struct store *s, struct mbox *cur, uint32_t uid, uint64_t *modseq,
 	if ((rc = db_run(&s->db, st, "expunged")) != 0)
 		return rc;
 	mbox_delta_row(d, o.flags, o.size, -1);
-	return body_unref(s, o.body_id);
+	/* A held body keeps the reference the message had. */
+	return held ? 0 : body_unref(s, o.body_id);
 }
 
 static int
-expunge_txn(struct store *s, struct mbox *cur, const uint32_t *uids, size_t n)
+expunge_txn(struct store *s, struct mbox *cur, const uint32_t *uids, size_t n,
+    const struct expunge_hold *h)
 {
 	struct mbox_delta d = { 0 };
 	uint64_t modseq = 0;
@@ -618,7 +665,7 @@ expunge_txn(struct store *s, struct mbox *cur, const uint32_t *uids, size_t n)
 	if ((rc = mbox_reload(s, cur)) != 0)
 		return rc;
 	for (i = 0; rc == 0 && i < n; i++)
-		rc = expunge_one(s, cur, uids[i], &modseq, &d);
+		rc = expunge_one(s, cur, uids[i], &modseq, &d, h);
 	if (rc != 0 || modseq == 0)
 		return rc;
 	if ((rc = mbox_update(s, cur->id, cur->uidnext, modseq, &d)) != 0 ||
@@ -638,9 +685,103 @@ store_msg_expunge(struct store *s, struct mbox *m, const uint32_t *uids,
 
 	if ((rc = db_txn_enter(&s->db, &t)) != 0)
 		return rc;
-	if ((rc = db_txn_leave(&s->db, t, expunge_txn(s, &cur, uids, n))) == 0)
+	if ((rc = db_txn_leave(&s->db, t, expunge_txn(s, &cur, uids, n,
+	    NULL))) == 0)
 		*m = cur;
 	return rc;
+}
+
+int
+store_msg_expunge_held(struct store *s, struct mbox *m, const uint32_t *uids,
+    size_t n, bool (*hold)(uint32_t uid, void *arg),
+    int (*keep)(const struct msg_row *r, void *arg), void *arg)
+{
+	struct expunge_hold h = { hold, keep, arg };
+	struct mbox cur = *m;
+	enum db_txn t;
+	int rc;
+
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	if ((rc = db_txn_leave(&s->db, t, expunge_txn(s, &cur, uids, n,
+	    &h))) == 0)
+		*m = cur;
+	return rc;
+}
+
+static int
+release_txn(struct store *s, int64_t body_id)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "UPDATE held SET n = n - 1"
+	    " WHERE body_id = ?1 RETURNING n");
+	int64_t left = -1;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, body_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		left = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	rc = rc == SQLITE_DONE ? 0 : db_fail(&s->db, "release");
+	db_done(&s->db, st);
+	if (rc != 0 || left < 0)
+		return rc;	/* not held (released at start-up already) */
+	if (left == 0) {
+		if ((st = db_stmt(&s->db,
+		    "DELETE FROM held WHERE body_id = ?1")) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, body_id);
+		if ((rc = db_run(&s->db, st, "release")) != 0)
+			return rc;
+	}
+	return body_unref(s, body_id);
+}
+
+int
+store_body_release(struct store *s, int64_t body_id)
+{
+	enum db_txn t;
+	int rc;
+
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	return db_txn_leave(&s->db, t, release_txn(s, body_id));
+}
+
+static int
+release_all_txn(struct store *s)
+{
+	/* Parenthesized: one statement each, however many pieces. */
+	static const char *const sql[] = {
+		("UPDATE bodies SET refs = refs - (SELECT n FROM held"
+		" WHERE held.body_id = bodies.id)"
+		" WHERE id IN (SELECT body_id FROM held)"),
+		("DELETE FROM bodies WHERE refs <= 0"
+		" AND id IN (SELECT body_id FROM held)"),
+		"DELETE FROM held",
+	};
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < nitems(sql); i++) {
+		sqlite3_stmt *st = db_stmt(&s->db, sql[i]);
+		if (st == NULL)
+			return -1;
+		rc = db_run(&s->db, st, "release all");
+	}
+	return rc;
+}
+
+int
+store_held_release_all(struct store *s)
+{
+	enum db_txn t;
+	int rc;
+
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	return db_txn_leave(&s->db, t, release_all_txn(s));
 }
 
 /* ---- COPY ---- */

@@ -23,8 +23,9 @@
  * bodies(id, refs, size, has_sent, sent_t, sent_tz)
  * body_data(id -> bodies, data BLOB)
  *                             A body is stored once and shared by COPY
- *                             (refs counts the messages using it; the row
- *                             goes with the last).  The bytes live in a
+ *                             (refs counts the messages using it, and
+ *                             the holds of version 4; the row goes with
+ *                             the last).  The bytes live in a
  *                             table of their own: columns added later by
  *                             ALTER TABLE (MIME structure in version 2)
  *                             land after every existing column, and a
@@ -59,6 +60,12 @@
  * subscriptions(name) WITHOUT ROWID
  * quota_usage(id = 1, storage, messages)  one row, kept exact by every
  *                             operation that adds or removes messages.
+ * held(body_id, n)  (version 4) bodies of expunged messages kept for
+ *                             sessions not yet told of the expunge (RFC
+ *                             2180 4.1.1): each hold is one of the body's
+ *                             refs; the mailbox process drops them all
+ *                             when it starts.  Not counted in the quota:
+ *                             the messages are gone.
  *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
@@ -149,6 +156,10 @@ const struct db_migration store_migrations[] = {
 	{ 1, "initial schema", SCHEMA_V1, NULL },
 	{ 2, "message structure", store_schema_v2, store_migrate_struct },
 	{ 3, "access control lists", store_schema_v3, NULL },
+	{ 4, "held bodies", "CREATE TABLE held ("
+	    "  body_id INTEGER PRIMARY KEY,"
+	    "  n INTEGER NOT NULL"
+	    ");", NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -109,6 +109,7 @@ do_copy(struct client *c, struct mbox *dst, struct copy_ctx *x,
 {
 	struct user *u = c->user;
 	struct mbox *src = &c->view.ms->m;
+	struct ghost_batch gb = { 0 };
 	int rc;
 
 	if ((rc = store_begin(u->store)) != 0)
@@ -121,14 +122,18 @@ do_copy(struct client *c, struct mbox *dst, struct copy_ctx *x,
 	if (rc == 0)
 		rc = filter_copies(c, dst, x, newuids);
 	if (rc == 0 && move)
-		rc = store_msg_expunge(u->store, src, x->uids, x->n);
+		rc = ghost_expunge(c, x->uids, x->n, &gb);
 	if (rc == 0)
 		rc = store_commit(u->store);
 	if (rc != 0) {
+		/* The holds were rolled back with the rest. */
+		ghost_batch_free(&gb);
 		store_rollback(u->store);
 		mstates_refresh(u);
+		return rc;
 	}
-	return rc;
+	ghosts_take(u, &gb);
+	return 0;
 }
 
 enum cmd_result

@@ -67,12 +67,15 @@ cmd_expunge(struct client *c)
 		n = keep;
 	}
 	if (n > 0) {
-		rc = store_msg_expunge(u->store, m, uids, n);
+		struct ghost_batch gb;
+		rc = ghost_expunge(c, uids, n, &gb);
 		if (rc != 0) {
+			ghost_batch_free(&gb);
 			free(uids);
 			mstates_refresh(u);
 			return resp_store_error(c, rc, "EXPUNGE");
 		}
+		ghosts_take(u, &gb);
 		expunge_report(c, uids, n);
 		mbox_changed(u, m->id);
 		view_own_change(c, before, m->highestmodseq);

@@ -27,6 +27,7 @@
 struct frow {
 	struct msg_row r;
 	bool           seen_set;	/* this FETCH set \Seen on it */
+	bool           ghost;		/* expunged; this session not yet told */
 };
 
 struct fetch_state {
@@ -108,7 +109,8 @@ mark_own_seen(struct client *c, struct fetch_state *st)
 	if (uids == NULL)
 		return -1;
 	for (size_t i = 0; i < st->nrows; i++)
-		if (!(view_flags(c, &st->rows[i].r) & MF_SEEN))
+		if (!st->rows[i].ghost &&
+		    !(view_flags(c, &st->rows[i].r) & MF_SEEN))
 			uids[n++] = st->rows[i].r.uid;
 	if (n == 0)
 		return 0;
@@ -137,8 +139,9 @@ mark_seen(struct client *c, struct fetch_state *st)
 	ch = arena_array(&st->chunk, st->nrows + 1, sizeof(*ch));
 	if (ch == NULL)
 		return -1;
+	/* A ghost is gone from the store: nothing to set on it. */
 	for (size_t i = 0; i < st->nrows; i++)
-		if (!(st->rows[i].r.flags & MF_SEEN)) {
+		if (!st->rows[i].ghost && !(st->rows[i].r.flags & MF_SEEN)) {
 			ch[n].uid = st->rows[i].r.uid;
 			ch[n].flags = st->rows[i].r.flags | MF_SEEN;
 			ch[n].keywords = st->rows[i].r.keywords;
@@ -157,13 +160,54 @@ mark_seen(struct client *c, struct fetch_state *st)
 		return rc;
 	}
 	for (size_t i = 0; i < st->nrows; i++)
-		if (!(st->rows[i].r.flags & MF_SEEN)) {
+		if (!st->rows[i].ghost && !(st->rows[i].r.flags & MF_SEEN)) {
 			st->rows[i].r.flags |= MF_SEEN;
 			st->rows[i].r.modseq = modseq;
 			st->rows[i].seen_set = true;
 		}
 	mbox_changed(u, m->id);
 	view_own_change(c, before, m->highestmodseq);
+	return 0;
+}
+
+/* Rows of the chunk the store no longer has were expunged by another
+ * session after this one last heard of expunges.  Those this process
+ * kept (ghosts, view.c) are answered from what they were (RFC 2180
+ * 4.1.1); only a message removed by another program (mailkeepctl) is
+ * really missing: the FETCH then ends in NO [EXPUNGEISSUED] (4.1.2). */
+static int
+add_ghosts(struct client *c, struct fetch_state *st, size_t k,
+    const struct collect *x)
+{
+	const struct mstate *ms = c->view.ms;
+	struct frow *rows = arena_array(&st->chunk, k + 1, sizeof(*rows));
+	size_t n = 0, j = 0;
+
+	if (rows == NULL)
+		return -1;
+	for (size_t i = 0; i < k; i++) {
+		uint32_t uid = st->uids[st->pos + i];
+		const struct msg_row *g;
+		if (j < st->nrows && st->rows[j].r.uid == uid) {
+			rows[n++] = st->rows[j++];
+			continue;
+		}
+		if ((g = ghost_find(ms, uid)) == NULL) {
+			if (!x->filter)
+				st->missing = true;
+			continue;
+		}
+		if (x->filter && g->modseq <= x->changedsince)
+			continue;
+		memset(&rows[n], 0, sizeof(rows[n]));
+		rows[n].r = *g;
+		rows[n].r.keywords = arena_strdup(&st->chunk, g->keywords);
+		if (rows[n].r.keywords == NULL)
+			return -1;
+		rows[n++].ghost = true;
+	}
+	st->rows = rows;
+	st->nrows = n;
 	return 0;
 }
 
@@ -187,9 +231,12 @@ load_chunk(struct client *c, struct fetch_state *st)
 	    collect_row, &x);
 	if (rc != 0)
 		return rc;
-	if (!x.filter && st->nrows < k)
-		st->missing = true;	/* expunged by another session */
+	if (st->nrows < k && (rc = add_ghosts(c, st, k, &x)) != 0)
+		return rc;
 	st->pos += k;
+	/* Between two messages' responses: a keyword another session
+	 * defined meanwhile is announced before a FLAGS shows it. */
+	view_check_keywords(c);
 	if (st->set_seen)
 		return mark_seen(c, st);
 	return 0;

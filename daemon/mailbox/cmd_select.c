@@ -11,13 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct kw_list {
+	struct buf b;
+	size_t     n;
+};
+
 static int
 add_keyword(const char *kw, void *arg)
 {
-	struct buf *b = arg;
+	struct kw_list *k = arg;
 
-	buf_addc(b, ' ');
-	buf_adds(b, kw);
+	buf_addc(&k->b, ' ');
+	buf_adds(&k->b, kw);
+	k->n++;
 	return 0;
 }
 
@@ -29,13 +35,15 @@ void
 select_send_flags(struct client *c, const struct mbox *m, bool readonly)
 {
 	unsigned r = c->view.rights;
-	struct buf kws, perm;
+	struct kw_list k = { .n = 0 };
+	struct buf perm;
 
-	buf_init(&kws, 0);
+	buf_init(&k.b, 0);
 	buf_init(&perm, 0);
-	store_keywords(c->user->store, m, add_keyword, &kws);
+	if (store_keywords(c->user->store, m, add_keyword, &k) == 0)
+		c->view.nkeywords = k.n;
 	resp_untagged(c, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)",
-	    buf_cstr(&kws));
+	    buf_cstr(&k.b));
 	if (readonly && c->view.own_seen && !c->view.examined)
 		buf_adds(&perm, " \\Seen");
 	if (!readonly) {
@@ -47,13 +55,13 @@ select_send_flags(struct client *c, const struct mbox *m, bool readonly)
 		if ((r & RT_S) || client_is_guest(c))
 			buf_adds(&perm, " \\Seen");
 		if (r & RT_W)
-			buf_printf(&perm, " \\Draft%s \\*", buf_cstr(&kws));
+			buf_printf(&perm, " \\Draft%s \\*", buf_cstr(&k.b));
 	}
 	resp_untagged(c, "OK [PERMANENTFLAGS (%s)] %s",
 	    buf_len(&perm) ? buf_cstr(&perm) + 1 : "",
 	    readonly ? "Read-only mailbox" : "Flags permitted");
 	buf_free(&perm);
-	buf_free(&kws);
+	buf_free(&k.b);
 }
 
 static void
@@ -217,6 +225,7 @@ silent_expunge(struct client *c)
 {
 	struct search_key k = { .type = SK_DELETED };
 	struct mbox *m = &c->view.ms->m;
+	struct ghost_batch gb;
 	uint32_t *uids;
 	size_t n;
 	int rc;
@@ -227,10 +236,13 @@ silent_expunge(struct client *c)
 		free(uids);
 		return 0;
 	}
-	rc = store_msg_expunge(c->user->store, m, uids, n);
+	rc = ghost_expunge(c, uids, n, &gb);
 	free(uids);
-	if (rc == 0)
+	if (rc == 0) {
+		ghosts_take(c->user, &gb);
 		mbox_changed(c->user, m->id);
+	} else
+		ghost_batch_free(&gb);
 	return rc;
 }
 

@@ -202,13 +202,15 @@ cmd_store(struct client *c)
 		store_rollback(u->store);
 		return RUN_DONE;
 	}
-	/* RFC 4314 4: fail only if none of the named flags may change. */
-	if (a->op != STORE_REPLACE && !(s.sys & s.mask) &&
+	/* RFC 4314 4: fail only if none of the named flags may change.  An
+	 * empty list ("+FLAGS ()") names none: nothing to refuse, the STORE
+	 * changes nothing and succeeds. */
+	if (a->op != STORE_REPLACE && a->nflags > 0 && !(s.sys & s.mask) &&
 	    !(s.kw_ok && s.kws[0] != '\0') &&
 	    !(s.own_seen && (s.sys & MF_SEEN))) {
 		store_rollback(u->store);
-		return resp_no(c, "[NOPERM] You may not change %s here",
-		    a->nflags ? "these flags" : "flags");
+		return resp_no(c, "[NOPERM] You may not change these flags "
+		    "here");
 	}
 	rc = store_msg_foreach(u->store, m, &inview, plan_row, &s);
 	if (rc == 0 && s.nch > 0)
@@ -228,9 +230,12 @@ cmd_store(struct client *c)
 		mbox_changed(u, m->id);
 		view_own_change(c, before, m->highestmodseq);
 	}
+	/* Messages of the set that another session expunged (this one has
+	 * not been told yet) are skipped: the STORE is accepted, changes
+	 * nothing on them and reports nothing for them, as RFC 2180 4.2.1
+	 * has it for .SILENT and as other servers do for every STORE; the
+	 * EXPUNGE follows at the next command that may carry it. */
+	view_check_keywords(c);
 	report(c, &s, modseq);
-	if (s.n < n)
-		return resp_no(c, "[EXPUNGEISSUED] Some messages were expunged "
-		    "by another session");
 	return modified_answer(c, &s);
 }

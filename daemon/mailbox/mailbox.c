@@ -182,7 +182,14 @@ open_store(struct user *u, const char *path)
 	    sizeof(err)) == -1) {
 		log_warnx("user %s: cannot open store %s: %s", u->name, path, err);
 		u->store = NULL;
+		return;
 	}
+	/* Bodies held for sessions of an earlier process of this user (one
+	 * that crashed before it let go of them): no session sees them now.
+	 * Only this process takes holds, and one runs per user. */
+	if (store_held_release_all(u->store) != 0)
+		log_warnx("user %s: releasing held bodies: %s", u->name,
+		    store_errmsg(u->store));
 }
 
 /* Another process (mailkeepctl deliver, an admin tool) wrote the store:

@@ -38,7 +38,22 @@ struct mstate {
 	struct mbox     m;
 	unsigned        refs;		/* sessions with it selected */
 	bool            gone;		/* deleted while selected */
+	/* Messages expunged while another session still had their UID in
+	 * its view ("ghosts", RFC 2180 4.1.1): their last row (keywords
+	 * malloc'd), ascending by UID; each holds its body in the store
+	 * until no view has the UID (ghosts_gc). */
+	struct msg_row *ghosts;
+	size_t          nghosts;
 	struct mstate  *next;
+};
+
+/* Ghost rows an expunge produced, taken by the mailbox once its
+ * transaction committed (ghosts_take) or dropped (ghost_batch_free). */
+struct ghost_batch {
+	struct client  *self;		/* the expunging session */
+	struct mstate  *ms;
+	struct msg_row *rows;
+	size_t          n, cap;
 };
 
 /* UID ranges [lo, hi] this session announced as \Recent. */
@@ -66,6 +81,7 @@ struct view {
 	uint32_t      *seen;		/* their \Seen UIDs, ascending */
 	size_t         nseen;
 	struct seqset  searchres;	/* SEARCHRES "$": UIDs, resolved */
+	size_t         nkeywords;	/* keywords in the last FLAGS sent */
 };
 
 enum client_state {
@@ -315,6 +331,15 @@ struct mstate *mstate_find(struct user *u, int64_t id);
 void mbox_changed(struct user *u, int64_t id);
 /* Re-read every cached mailbox row (after an external change). */
 void mstates_refresh(struct user *u);
+/* store_msg_expunge() of the selected mailbox for session c that keeps,
+ * as ghosts, the messages another session's view still holds; b is
+ * filled for ghosts_take() after the commit (or ghost_batch_free()). */
+int  ghost_expunge(struct client *c, const uint32_t *uids, size_t n,
+	struct ghost_batch *b);
+void ghosts_take(struct user *u, struct ghost_batch *b);
+void ghost_batch_free(struct ghost_batch *b);
+/* The ghost row of uid in ms, or NULL. */
+const struct msg_row *ghost_find(const struct mstate *ms, uint32_t uid);
 
 int  view_open(struct client *c, struct mstate *ms, bool readonly);
 void view_close(struct client *c);
@@ -326,6 +351,10 @@ int  view_sync(struct client *c, bool allow_expunge);
 void view_own_change(struct client *c, uint64_t before, uint64_t after);
 uint32_t view_seq_of(const struct view *v, uint32_t uid);	/* 0 if absent */
 void view_enable_condstore(struct client *c);
+/* Before a FETCH FLAGS that may name a keyword defined since the
+ * session's last FLAGS response: sends FLAGS (and PERMANENTFLAGS) again,
+ * so that every keyword it is shown was announced (RFC 3501 7.2.6). */
+void view_check_keywords(struct client *c);
 /* A guest without "s": their own \Seen (guest_seen), loaded at SELECT. */
 int  view_load_seen(struct client *c);
 /* The flags this session sees on a message (own \Seen applied). */

@@ -1445,16 +1445,20 @@ xcopy_copied(struct xcopy *x)
 		struct mbox *m = &c->view.ms->m;
 		uint32_t *uids = xreallocarray(NULL, x->n + 1, sizeof(*uids));
 		uint64_t before = m->highestmodseq;
+		struct ghost_batch gb;
 		for (size_t i = 0; i < x->n; i++)
 			uids[i] = x->m[i].uid;
-		if (store_msg_expunge(c->user->store, m, uids, x->n) == 0) {
+		if (ghost_expunge(c, uids, x->n, &gb) == 0) {
+			ghosts_take(c->user, &gb);
 			expunge_report(c, uids, x->n);
 			mbox_changed(c->user, m->id);
 			view_own_change(c, before, m->highestmodseq);
 			resp_ok(c, "MOVE completed");
-		} else
+		} else {
+			ghost_batch_free(&gb);
 			resp_no(c, "[SERVERBUG] Copied, but the originals "
 			    "could not be removed");
+		}
 		free(uids);
 		xcopy_free(x);
 		client_resume(c);

@@ -50,13 +50,152 @@ mstate_get(struct user *u, const struct mbox *m)
 	return ms;
 }
 
+/* ---- ghosts: expunged messages other sessions were not told of ---- */
+
+/* Does a session other than self still have uid in its view of ms? */
+static bool
+uid_seen_elsewhere(struct user *u, struct mstate *ms, struct client *self,
+    uint32_t uid)
+{
+	for (struct client *o = u->clients; o; o = o->next)
+		if (o != self && !o->dead && o->state == CS_SELECTED &&
+		    o->view.ms == ms && view_seq_of(&o->view, uid) != 0)
+			return true;
+	return false;
+}
+
+static bool
+ghost_hold(uint32_t uid, void *arg)
+{
+	struct ghost_batch *b = arg;
+
+	return uid_seen_elsewhere(b->self->user, b->ms, b->self, uid);
+}
+
+static int
+ghost_keep(const struct msg_row *r, void *arg)
+{
+	struct ghost_batch *b = arg;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->rows = xreallocarray(b->rows, b->cap, sizeof(*b->rows));
+	}
+	b->rows[b->n] = *r;
+	b->rows[b->n].keywords = xstrdup(r->keywords);
+	b->n++;
+	return 0;
+}
+
+int
+ghost_expunge(struct client *c, const uint32_t *uids, size_t n,
+    struct ghost_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->self = c;
+	b->ms = c->view.ms;
+	return store_msg_expunge_held(c->user->store, &b->ms->m, uids, n,
+	    ghost_hold, ghost_keep, b);
+}
+
+void
+ghost_batch_free(struct ghost_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free((char *)b->rows[i].keywords);
+	free(b->rows);
+	b->rows = NULL;
+	b->n = b->cap = 0;
+}
+
+static int
+cmp_row_uid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct msg_row *)a)->uid;
+	uint32_t y = ((const struct msg_row *)b)->uid;
+	return x < y ? -1 : x > y;
+}
+
+void
+ghosts_take(struct user *u, struct ghost_batch *b)
+{
+	struct mstate *ms = b->ms;
+
+	(void)u;
+	if (b->n == 0) {
+		ghost_batch_free(b);
+		return;
+	}
+	ms->ghosts = xreallocarray(ms->ghosts, ms->nghosts + b->n,
+	    sizeof(*ms->ghosts));
+	memcpy(&ms->ghosts[ms->nghosts], b->rows, b->n * sizeof(*b->rows));
+	ms->nghosts += b->n;
+	/* An expunged UID never comes back, so there are no duplicates. */
+	qsort(ms->ghosts, ms->nghosts, sizeof(*ms->ghosts), cmp_row_uid);
+	free(b->rows);
+	b->rows = NULL;
+	b->n = b->cap = 0;
+}
+
+const struct msg_row *
+ghost_find(const struct mstate *ms, uint32_t uid)
+{
+	size_t lo = 0, hi = ms->nghosts;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (ms->ghosts[mid].uid < uid)
+			lo = mid + 1;
+		else if (ms->ghosts[mid].uid > uid)
+			hi = mid;
+		else
+			return &ms->ghosts[mid];
+	}
+	return NULL;
+}
+
+/* Lets go of the ghosts no view holds any more (all of them when the
+ * last session leaves the mailbox): their bodies leave the store.  A
+ * release the store refuses (locked) is tried again at the next one. */
+static void
+ghosts_gc(struct user *u, struct mstate *ms, bool all)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < ms->nghosts; i++) {
+		struct msg_row *g = &ms->ghosts[i];
+		if ((!all && uid_seen_elsewhere(u, ms, NULL, g->uid)) ||
+		    (u->store != NULL &&
+		    store_body_release(u->store, g->body_id) != 0)) {
+			if (all)
+				log_warnx("user %s: body %lld stays held until "
+				    "restart: %s", u->name, (long long)g->body_id,
+				    store_errmsg(u->store));
+			else {
+				ms->ghosts[keep++] = *g;
+				continue;
+			}
+		}
+		free((char *)g->keywords);
+	}
+	ms->nghosts = keep;
+	if (keep == 0) {
+		free(ms->ghosts);
+		ms->ghosts = NULL;
+	}
+}
+
 void
 mstate_put(struct user *u, struct mstate *ms)
 {
 	struct mstate **pp;
 
-	if (--ms->refs > 0)
+	if (--ms->refs > 0) {
+		if (ms->nghosts > 0)
+			ghosts_gc(u, ms, false);
 		return;
+	}
+	ghosts_gc(u, ms, true);
 	for (pp = &u->mstates; *pp; pp = &(*pp)->next)
 		if (*pp == ms) {
 			*pp = ms->next;
@@ -261,15 +400,17 @@ void
 view_close(struct client *c)
 {
 	struct view *v = &c->view;
+	struct mstate *ms = v->ms;
 
-	if (v->ms != NULL)
-		mstate_put(c->user, v->ms);
 	free(v->uids);
 	free(v->recent);
 	free(v->searchres.r);
 	free(v->seen);
 	memset(v, 0, sizeof(*v));
 	c->state = CS_AUTH;
+	/* After the view is gone: the ghosts only it held are let go. */
+	if (ms != NULL)
+		mstate_put(c->user, ms);
 }
 
 void
@@ -299,6 +440,19 @@ view_enable_condstore(struct client *c)
 	v->condstore = true;
 	resp_untagged(c, "OK [HIGHESTMODSEQ %llu] Highest",
 	    (unsigned long long)v->ms->m.highestmodseq);
+}
+
+void
+view_check_keywords(struct client *c)
+{
+	struct view *v = &c->view;
+	size_t n;
+
+	if (c->state != CS_SELECTED ||
+	    store_keyword_count(c->user->store, &v->ms->m, &n) != 0 ||
+	    n == v->nkeywords)
+		return;
+	select_send_flags(c, &v->ms->m, v->readonly);
 }
 
 /* ---- a guest's own \Seen ---- */
@@ -453,6 +607,9 @@ sync_expunges(struct client *c)
 	}
 	free(s.gone);
 	v->expunge_modseq = v->ms->m.highestmodseq;
+	/* This session was told: a ghost nobody else sees can go. */
+	if (s.ngone > 0 && v->ms->nghosts > 0)
+		ghosts_gc(c->user, v->ms, false);
 	return 0;
 }
 
@@ -544,6 +701,8 @@ view_sync(struct client *c, bool allow_expunge)
 	    v->expunge_modseq == m->highestmodseq &&
 	    v->known_uidnext == m->uidnext)
 		return 0;
+	/* New keywords are announced before a FETCH FLAGS shows them. */
+	view_check_keywords(c);
 	if ((allow_expunge && sync_expunges(c) == -1) ||
 	    sync_flags(c) == -1 || sync_new(c) == -1) {
 		log_warnx("user %s: sync: %s", c->user->name,

@@ -370,15 +370,20 @@ class Messages(ImapCase):
         self.fill(c, 'INBOX', 3)
         self.select(c)
         run = lambda cmd: c.cmd(cmd)  # noqa: E731
+        # $Work is new: FLAGS and PERMANENTFLAGS announce it first
         self.assertEqual(run('STORE 1 +FLAGS (\\Flagged $Work)'),
                          ('a006 OK STORE completed',
-                          ['* 1 FETCH (FLAGS (\\Flagged \\Recent $Work))']))
+                          ['* FLAGS (\\Answered \\Flagged \\Deleted \\Seen '
+                           '\\Draft $Work)',
+                           '* OK [PERMANENTFLAGS (\\Answered \\Flagged '
+                           '\\Deleted \\Seen \\Draft $Work \\*)] Flags permitted',
+                           '* 1 FETCH (FLAGS (\\Flagged \\Recent $Work))']))
         self.assertEqual(run('STORE 1:2 +FLAGS (\\Seen $work)')[1],
                          ['* 1 FETCH (FLAGS (\\Flagged \\Seen \\Recent $Work))',
                           '* 2 FETCH (FLAGS (\\Seen \\Recent $Work))'])
         self.assertEqual(run('STORE 1 -FLAGS (\\Flagged $WORK)')[1],
                          ['* 1 FETCH (FLAGS (\\Seen \\Recent))'])
-        self.assertEqual(run('STORE 2 FLAGS (\\Answered Later)')[1],
+        self.assertEqual(run('STORE 2 FLAGS (\\Answered Later)')[1][2:],
                          ['* 2 FETCH (FLAGS (\\Answered \\Recent Later))'])
         self.assertEqual(run('STORE 3 FLAGS ()')[1],
                          ['* 3 FETCH (FLAGS (\\Recent))'])
@@ -615,7 +620,7 @@ class Messages(ImapCase):
         self.assertEqual(sorted(self.fetch(c, '$ UID')), [3, 6])
         self.assertEqual(sorted(self.fetch(c, '$ UID', uid=True)), [3, 6])
         self.assertEqual(c.cmd('SEARCH $ SMALLER 600')[1], ['* SEARCH 3'])
-        self.assertEqual(c.cmd('STORE $ +FLAGS (Saved)')[1],
+        self.assertEqual(c.cmd('STORE $ +FLAGS (Saved)')[1][2:],
                          ['* 3 FETCH (FLAGS (\\Flagged \\Recent $Work Saved))',
                           '* 6 FETCH (FLAGS (\\Draft \\Recent Junk Saved))'])
         self.assertEqual(code(c.cmd('COPY $ Trash')[0])[1].split()[1:],

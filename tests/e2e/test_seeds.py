@@ -255,9 +255,19 @@ class Seeds(ImapCase):
         # store: replace, then add, reported with every flag
         self.expect(c, 'store 1:2 flags \\Deleted', [
             '* 1 FETCH (FLAGS (\\Deleted))', '* 2 FETCH (FLAGS (\\Deleted))'])
+        # a new keyword is announced by FLAGS and PERMANENTFLAGS first,
+        # as in the seed
         self.expect(c, 'store 1:* flags $label1', [
+            '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $label1 '
+            'hasatt)',
+            '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen '
+            '\\Draft $label1 hasatt \\*)] Flags permitted',
             '* 1 FETCH (FLAGS ($label1))', '* 2 FETCH (FLAGS ($label1))'])
         self.expect(c, 'store 1:* +flags NonJunk', [
+            '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $label1 '
+            'hasatt NonJunk)',
+            '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen '
+            '\\Draft $label1 hasatt NonJunk \\*)] Flags permitted',
             '* 1 FETCH (FLAGS ($label1 NonJunk))',
             '* 2 FETCH (FLAGS ($label1 NonJunk))'])
         # copy then expunge; both gone ("* 1 EXPUNGE" twice in the seed:

@@ -667,3 +667,86 @@ test_msg_prepare_from_file_unchanged(void)
 	teardown();
 	free(m);
 }
+
+/* ---- held bodies (store_msg_expunge_held, schema 4) ---- */
+
+static bool
+hold_odd(uint32_t uid, void *arg)
+{
+	(void)arg;
+	return uid % 2 == 1;
+}
+
+static int
+keep_row(const struct msg_row *r, void *arg)
+{
+	struct rows *x = arg;
+
+	x->r[x->n] = *r;
+	x->r[x->n].keywords = "";	/* the row's text is gone after this */
+	x->n++;
+	return 0;
+}
+
+void
+test_msg_expunge_held(void)
+{
+	struct mbox in;
+	struct rows kept = { .n = 0 };
+	struct store_body *b;
+	struct quota_usage qu;
+	uint64_t size;
+	uint32_t nu[1];
+
+	setup();
+	in = mb("INBOX");
+	ts_append(S, &in, "one", MF_FLAGGED, "", 7, 0);
+	ts_append(S, &in, "two", 0, "", 8, 0);
+	ts_append(S, &in, "three", 0, "", 9, 0);
+	ts_append(S, &in, "four", 0, "", 10, 0);
+	/* message 3's body is shared with a copy */
+	CU_ASSERT_EQUAL(store_msg_copy(S, &in, &in, (uint32_t[]){ 3 }, 1, nu),
+	    0);
+	CU_ASSERT_EQUAL(store_msg_expunge_held(S, &in, (uint32_t[]){ 1, 2, 3 },
+	    3, hold_odd, keep_row, &kept), 0);
+	/* Held: 1 and 3, with their rows; gone from the mailbox and quota. */
+	CU_ASSERT_EQUAL_FATAL(kept.n, 2);
+	CU_ASSERT(kept.r[0].uid == 1 && kept.r[1].uid == 3);
+	CU_ASSERT_EQUAL(kept.r[0].flags, MF_FLAGGED);
+	CU_ASSERT_EQUAL(kept.r[0].size, 3);
+	CU_ASSERT_EQUAL(kept.r[0].internaldate.t, 7);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM messages"), 2);
+	CU_ASSERT_EQUAL(store_quota_usage(S, &qu), 0);
+	CU_ASSERT(qu.messages == 2 && qu.storage == 4 + 5);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM held"), 2);
+	/* 2's body went; 1's is readable; 3's is held and copied */
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 3);
+	CU_ASSERT_EQUAL_FATAL(store_body_open(S, kept.r[0].body_id, &b, &size),
+	    0);
+	CU_ASSERT_EQUAL(size, 3);
+	store_body_close(b);
+	/* Releasing 1 deletes its body; releasing 3 leaves the copy's. */
+	CU_ASSERT_EQUAL(store_body_release(S, kept.r[0].body_id), 0);
+	CU_ASSERT_EQUAL(store_body_open(S, kept.r[0].body_id, &b, &size),
+	    MK_NOTFOUND);
+	CU_ASSERT_EQUAL(store_body_release(S, kept.r[1].body_id), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM held"), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 2);
+	CU_ASSERT_EQUAL(q("SELECT refs FROM bodies WHERE id = (SELECT body_id"
+	    " FROM messages WHERE uid = 5)"), 1);
+	/* A second release of the same hold is a no-op. */
+	CU_ASSERT_EQUAL(store_body_release(S, kept.r[1].body_id), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 2);
+	/* Holds left by a process that died: dropped all at once. */
+	kept.n = 0;
+	CU_ASSERT_EQUAL(store_msg_expunge_held(S, &in, (uint32_t[]){ 4, 5 }, 2,
+	    hold_odd, keep_row, &kept), 0);
+	CU_ASSERT_EQUAL(kept.n, 1);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM held"), 1);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 1);
+	CU_ASSERT_EQUAL(store_held_release_all(S), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM held"), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM body_data"), 0);
+	teardown();
+}
