@@ -66,6 +66,10 @@ test_login_sm_init(void)
 	cfg.auth_delay_max_ms = 4;
 	cfg.auth_account_delay_max_ms = 4;
 	cfg.auth_account_fail_limit = 3;
+	/* These scenarios are about the hash path: every login is
+	 * verified by the (fake) worker.  The cache tests at the end turn
+	 * the credentials cache on for themselves. */
+	cfg.auth_cache_ttl = 0;
 	snprintf(path, sizeof(path), "%s/directory.db", tmpdir);
 	if (dir_open(path, true, &dir, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
