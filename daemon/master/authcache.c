@@ -93,16 +93,6 @@ authcache_set_clock(uint64_t (*fn)(void))
 	C.clock = fn;
 }
 
-static bool
-ct_equal(const uint8_t *x, const uint8_t *y, size_t n)
-{
-	volatile uint8_t d = 0;
-
-	for (size_t i = 0; i < n; i++)
-		d |= x[i] ^ y[i];
-	return d == 0;
-}
-
 static uint32_t
 bucket_of(const uint8_t *cred)
 {
@@ -190,15 +180,15 @@ authcache_configure(unsigned ttl_s, unsigned size)
 {
 	if (ttl_s == 0 || size == 0) {
 		if (C.a != NULL)
-			log_info("credentials cache off: %u entries dropped",
+			log_info("credentials cache off (%u entries dropped)",
 			    C.a->count);
 		unmap();
 		C.ttl_s = 0;
 		return 0;
 	}
 	if (C.a != NULL && C.a->cap != size) {
-		log_info("credentials cache resized to %u entries: %u "
-		    "entries dropped", size, C.a->count);
+		log_info("credentials cache resized to %u entries (%u "
+		    "entries dropped)", size, C.a->count);
 		unmap();
 	}
 	if (C.a == NULL && map(size) == -1) {
@@ -308,7 +298,7 @@ find(const uint8_t *cred)
 
 	/* Every entry of the bucket is compared, found or not. */
 	for (uint32_t i = C.b[bucket_of(cred)]; i != NONE; i = C.e[i].hnext)
-		if (ct_equal(C.e[i].cred, cred, AUTHCACHE_DIGEST))
+		if (password_ct_equal(C.e[i].cred, cred, AUTHCACHE_DIGEST))
 			found = i;
 	return found;
 }
@@ -341,7 +331,7 @@ authcache_check(const struct authcache_probe *p, uint32_t uid, bool admin)
 	/* The same name and password, but not the same account any more:
 	 * the password, the admin flag or the user itself changed. */
 	if (e->uid != uid || e->admin != admin ||
-	    !ct_equal(e->hdig, p->hdig, AUTHCACHE_DIGEST)) {
+	    !password_ct_equal(e->hdig, p->hdig, AUTHCACHE_DIGEST)) {
 		drop(i);
 		C.st.stale++;
 		return AUTHCACHE_STALE;
