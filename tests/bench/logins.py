@@ -11,6 +11,9 @@ Four figures, on one machine:
                  miss, then stored);
   warm cache     the cache on, a few users logging in again and again
                  (a mail client reopening its connections).
+Each phase also prints the server's CPU time per login (all its
+processes, login processes and spawner forks included) and how busy the
+whole machine was, since other work on the machine changes the rates.
 A login is: connect, read the greeting, LOGIN, read the tagged OK (which
 the user's mailbox process writes after the hand-off), close - the
 whole path, a login process forked per connection included.  Clients are
@@ -33,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'e2e'))
-from mkharness import HOST, Server  # noqa: E402
+from mkharness import HOST, Server, children_of  # noqa: E402
 
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
 CLIENTS = int(sys.argv[2]) if len(sys.argv) > 2 else 8
@@ -159,7 +162,7 @@ def raw_hash_rate(setting, seconds):
     wall = time.time() - t0
     for p in procs:
         p.join()
-    return n / wall
+    return n / wall, n
 
 
 def stored_hash(server, user):
@@ -172,10 +175,60 @@ def stored_hash(server, user):
         db.close()
 
 
-def report(what, ok, bad, wall):
-    print('%-12s %8.1f logins/s  (%d ok, %d failed, %.1f s)'
-          % (what, ok / wall, ok, bad, wall), flush=True)
-    return ok / wall
+TCK = os.sysconf('SC_CLK_TCK')
+
+
+def server_cpu(server):
+    """CPU seconds used so far by the server's processes: the master,
+    the spawner, the hash workers, mailbox processes, and (through the
+    master's and the spawner's counts of reaped children) every login
+    process and every spawner middle process that has ended."""
+    total = 0
+    for pid in [server.pid] + children_of(server.pid):
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                x = f.read()
+        except OSError:
+            continue
+        x = x[x.rindex(')') + 2:].split()
+        total += sum(int(v) for v in x[11:15])
+    return total / TCK
+
+
+def machine_busy():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+def measured(server, fn, *args):
+    """Runs fn(*args) -> (ok, bad, wall); adds the server's CPU seconds
+    and the whole machine's busy fraction over that time."""
+    c0, (b0, t0), k0 = server_cpu(server), machine_busy(), clients_cpu()
+    ok, bad, wall = fn(*args)
+    c1, (b1, t1), k1 = server_cpu(server), machine_busy(), clients_cpu()
+    return ok, bad, wall, c1 - c0, k1 - k0, (b1 - b0) / max(1, t1 - t0)
+
+
+def clients_cpu():
+    """CPU seconds of this script's ended child processes (clients,
+    hashers)."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def report(what, ok, bad, wall, cpu, kcpu, busy):
+    """Prints a phase; returns (logins/s, server CPU s per login,
+    client CPU s per login)."""
+    n = max(1, ok)
+    print('%-12s %8.1f logins/s  (%d ok, %d failed, %.1f s)\n'
+          '%12s server CPU %.2f ms/login, clients %.2f ms/login; machine '
+          '%.0f %% busy, load %.1f'
+          % (what, ok / wall, ok, bad, wall, '', 1000 * cpu / n,
+             1000 * kcpu / n, 100 * busy, os.getloadavg()[0]), flush=True)
+    return ok / wall, cpu / n, kcpu / n
 
 
 def main():
@@ -191,7 +244,8 @@ def main():
         setting = stored_hash(off, 'w0')
         print('hash: %s' % setting.decode()[:12], flush=True)
         per = [[('w%d' % i, 'pw-w%d' % i)] for i in range(CLIENTS)]
-        r_off = report('cache off', *timed(off.port, per, SECONDS))
+        r_off = report('cache off',
+                       *measured(off, timed, off.port, per, SECONDS))
     finally:
         off.stop()
         off.cleanup()
@@ -202,20 +256,36 @@ def main():
         per = [[('c%d' % j, 'pw-c%d' % j)
                 for j in range(i, COLD_USERS, CLIENTS)]
                for i in range(CLIENTS)]
-        r_cold = report('cold cache', *run_clients(on.port, per, 0))
+        r_cold = report('cold cache',
+                        *measured(on, run_clients, on.port, per, 0))
         per = [[('w%d' % i, 'pw-w%d' % i)] for i in range(CLIENTS)]
         run_clients(on.port, per, 0)            # warm them up
-        r_warm = report('warm cache', *timed(on.port, per, SECONDS))
+        r_warm = report('warm cache',
+                        *measured(on, timed, on.port, per, SECONDS))
     finally:
         on.stop()
         on.cleanup()
 
-    raw = raw_hash_rate(setting, SECONDS)
-    print('%-12s %8.1f hashes/s (%d processes calling crypt(3))'
-          % ('raw hash', raw, WORKERS))
-    print('cache off / raw hash rate: %.0f %%' % (100 * r_off / raw))
-    print('warm / cache off: x%.0f' % (r_warm / r_off))
-    print('cold / raw hash rate: %.0f %%' % (100 * r_cold / raw))
+    (b0, t0), k0 = machine_busy(), clients_cpu()
+    raw, nhash = raw_hash_rate(setting, SECONDS)
+    (b1, t1), k1 = machine_busy(), clients_cpu()
+    per_hash = (k1 - k0) / max(1, nhash)
+    print('%-12s %8.1f hashes/s (%d processes calling crypt(3))\n'
+          '%12s %.2f ms CPU/hash; machine %.0f %% busy, load %.1f'
+          % ('raw hash', raw, WORKERS, '', 1000 * per_hash,
+             100 * (b1 - b0) / max(1, t1 - t0), os.getloadavg()[0]))
+    print()
+    print('measured rates (depend on what else the machine runs):')
+    print('  cache off / raw hash rate:  %.0f %%' % (100 * r_off[0] / raw))
+    print('  cold cache / raw hash rate: %.0f %%' % (100 * r_cold[0] / raw))
+    print('  warm / cache off:           x%.0f' % (r_warm[0] / r_off[0]))
+    ncpu = os.cpu_count()
+    print('from CPU time (what %d otherwise idle cores would do):' % ncpu)
+    print('  cache off: a hash is %.0f %% of the server CPU of a login'
+          % (100 * per_hash / r_off[1]))
+    print('  warm cache: %.0f logins/s (server + these clients), %.0f '
+          '(server alone)' % (ncpu / (r_warm[1] + r_warm[2]),
+                               ncpu / r_warm[1]))
 
 
 if __name__ == '__main__':
