@@ -376,18 +376,22 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 			    IPC_IMP_SEPARATOR : IPC_IMP_AUTHZID;
 	}
 	/* The pair of the authentication identity, checked against the row
-	 * just read (its hash, its admin flag). */
-	if (a->known && authcache_enabled()) {
-		authcache_digest(a->authc.name, secret, nsecret, a->authc.hash,
+	 * just read (its id, hash and admin flag).  An unknown name takes
+	 * the same steps (it can only find the entry of a deleted user,
+	 * which is then dropped). */
+	if (authcache_enabled()) {
+		authcache_digest(a->known ? a->authc.name : a->authcid, secret,
+		    nsecret, a->known ? a->authc.hash : master.dummy_hash,
 		    &a->probe);
-		switch (authcache_check(&a->probe, a->authc.id,
-		    a->authc.admin)) {
+		switch (authcache_check(&a->probe, a->known ? a->authc.id : 0,
+		    a->known && a->authc.admin)) {
 		case AUTHCACHE_HIT:
-			a->cached = true;
+			a->cached = a->known;
 			break;
 		case AUTHCACHE_STALE:
-			log_debug("cached credentials of %s dropped: the user's "
-			    "password or admin flag changed", a->authc.name);
+			log_debug("cached credentials of '%s' dropped: the user's "
+			    "password, admin flag or account changed",
+			    a->authcid);
 			break;
 		default:
 			break;
