@@ -455,6 +455,12 @@ struct ipc_chan {
 	bool            full_logged;	/* once per episode over the bound */
 	uint8_t        *rbuf;
 	bool            dead;
+	/* The last send was refused with ETOOMANYREFS: too many
+	 * descriptors sent by this uid are still unread by their
+	 * receivers (the kernel counts them per user against the sender's
+	 * RLIMIT_NOFILE; a login process has 16).  It passes once the
+	 * master reads them, so the message stays queued. */
+	bool            refs_full;
 };
 
 static void chan_io(struct ev_io *io, uint32_t revents);
@@ -541,6 +547,10 @@ chan_flush_some(struct ipc_chan *c)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
+			if (errno == ETOOMANYREFS) {
+				c->refs_full = true;
+				return 0;
+			}
 			if (errno == EMSGSIZE && !grown) {
 				grown = true;
 				sndbuf_fit(c->io.fd);
@@ -554,6 +564,7 @@ chan_flush_some(struct ipc_chan *c)
 			}
 			return -1;
 		}
+		c->refs_full = false;
 		chan_pop(c);
 	}
 	return 0;
@@ -619,8 +630,11 @@ ipc_chan_flush(struct ipc_chan *c)
 		struct pollfd pfd = { .fd = c->io.fd, .events = POLLOUT };
 		if (chan_flush_some(c) == -1)
 			return;
+		/* Writable, but the descriptors in flight must be read
+		 * first: poll() would return at once. */
 		if (c->head)
-			poll(&pfd, 1, 100);
+			poll(c->refs_full ? NULL : &pfd, c->refs_full ? 0 : 1,
+			    c->refs_full ? 20 : 100);
 	}
 }
 
