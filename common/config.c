@@ -47,6 +47,8 @@ config_defaults(struct mk_config *c)
 	c->auth_account_fail_limit = 10;
 	c->auth_account_fail_window = 900;
 	c->auth_account_delay_max_ms = 10000;
+	c->auth_cache_ttl = 3600;
+	c->auth_cache_size = 10000;
 	c->autologout = 1800;
 	c->idle_keepalive = 240;
 	c->mailbox_linger = 10;
@@ -217,6 +219,8 @@ static const struct key keys[] = {
 	UINTK("auth_account_fail_limit", auth_account_fail_limit, 1, 1000000),
 	UINTK("auth_account_fail_window", auth_account_fail_window, 1, 86400),
 	UINTK("auth_account_delay_max_ms", auth_account_delay_max_ms, 0, 60000),
+	UINTK("auth_cache_ttl", auth_cache_ttl, 0, 7 * 86400),
+	UINTK("auth_cache_size", auth_cache_size, 1, 1000000),
 	UINTK("acl_max_entries_per_mailbox", acl_max_entries_per_mailbox, 1,
 	    100000),
 	UINTK("acl_max_shares_per_user", acl_max_shares_per_user, 1, 1000000),

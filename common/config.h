@@ -98,6 +98,12 @@ struct mk_config {
 	unsigned auth_account_fail_limit;
 	unsigned auth_account_fail_window;	/* seconds */
 	unsigned auth_account_delay_max_ms;
+	/* The master's verified-credentials cache (daemon/master/
+	 * authcache.c): how long a verified (user, password) pair is
+	 * trusted without a hash (seconds; 0: no cache), and how many
+	 * pairs are kept (least recently used first out). */
+	unsigned auth_cache_ttl;
+	unsigned auth_cache_size;
 	/* Shared folders (doc/sharing.md): ACL entries other than the
 	 * owner's, per mailbox and over all of one user's mailboxes. */
 	unsigned acl_max_entries_per_mailbox;

@@ -675,8 +675,11 @@ ipc_chan_flush(struct ipc_chan *c)
 		struct pollfd pfd = { .fd = c->io.fd, .events = POLLOUT };
 		if (chan_flush_some(c) == -1)
 			return;
+		/* Writable, but the descriptors in flight must be read
+		 * first: poll() would return at once. */
 		if (c->head)
-			poll(&pfd, 1, 100);
+			poll(c->retry_ms ? NULL : &pfd, c->retry_ms ? 0 : 1,
+			    c->retry_ms ? 20 : 100);
 	}
 }
 

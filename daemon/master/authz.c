@@ -15,7 +15,16 @@
  *   - the authentication identity is looked up in the directory; an
  *     unknown or invalid name is checked against a dummy hash, so the
  *     answer takes as long as for a real user (no user enumeration);
- *   - a hash worker compares (hashpool.c);
+ *   - a pair (authentication identity, password) that a hash worker
+ *     verified within auth_cache_ttl, for the same stored hash and admin
+ *     flag as the row just read, is decided by the credentials cache
+ *     (authcache.c) without a hash; it has passed the throttles above
+ *     and still takes its turn at a slow account like any other login;
+ *     only the load shedding, which protects the hash workers, does not
+ *     apply to it;
+ *   - otherwise a hash worker compares (hashpool.c); a match is put in
+ *     the cache (the pair of the authentication identity, so for an
+ *     administrator acting as another user, the administrator's);
  *   - with an authorization identity (SASL authzid, or LOGIN target*admin
  *     split by the login process), the authenticated user must be an
  *     admin and the target must exist and not be one;
@@ -48,6 +57,8 @@ struct auth_attempt {
 	uint8_t         method;		/* ipc_imp_method */
 	bool            known;		/* authc names an existing user */
 	bool            target_ok;	/* authzid is a valid name */
+	bool            cached;		/* decided by the credentials cache */
+	struct authcache_probe probe;	/* the pair's digests (cache on) */
 	struct dir_user authc;
 	char            authcid[MK_USER_MAX];	/* as sent, for logs */
 	char            target[MK_USER_MAX];	/* canonical authzid */
@@ -239,6 +250,10 @@ hash_done(void *arg, int result)
 		attempt_end(a, ACCT_NO_ANSWER);
 		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
 	} else if (result == 1 && a->known) {
+		/* A verified pair, whatever the authorization check below
+		 * decides: that is answered anew at every login. */
+		if (!a->cached)
+			authcache_put(&a->probe, a->authc.id, a->authc.admin);
 		attempt_end(a, ACCT_SUCCEEDED);
 		succeed(lc, a);
 	} else
@@ -247,12 +262,20 @@ hash_done(void *arg, int result)
 }
 
 /* Hands the attempt to the hash pool; the verdict follows in
- * hash_done(). */
+ * hash_done().  One the cache decided is answered now, as a match. */
 static void
 start_hash(struct auth_attempt *a)
 {
 	struct login_child *lc = a->lc;
 
+	if (a->cached) {
+		log_debug("credentials of %s from %s verified by the cache "
+		    "(no hash)", a->authc.name, lc->peer.addr);
+		hash_done(a, 1);
+		return;
+	}
+	log_debug("login of '%s' from %s goes to the hash workers", a->authcid,
+	    lc->peer.addr);
 	lc->hash_req = hashpool_submit(a->hash, a->secret, a->nsecret,
 	    lc->started + (uint64_t)master.cfg.login_timeout * 1000,
 	    hash_done, a);
@@ -332,10 +355,6 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 		login_verdict(lc, IPC_AUTH_BUSY);
 		return;
 	}
-	if (overloaded(lc)) {
-		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
-		return;
-	}
 	a = xcalloc(1, sizeof(*a));
 	a->lc = lc;
 	a->w.start = waiter_start;
@@ -359,11 +378,46 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 			a->method = mech == IPC_MECH_LOGIN ?
 			    IPC_IMP_SEPARATOR : IPC_IMP_AUTHZID;
 	}
-	/* Unknown users cost the same crypt_rn() as known ones. */
-	a->hash = a->known ? a->authc.hash : master.dummy_hash;
-	a->secret = xmalloc(nsecret ? nsecret : 1);
-	memcpy(a->secret, secret, nsecret);
-	a->nsecret = nsecret;
+	/* The pair of the authentication identity, checked against the row
+	 * just read (its id, hash and admin flag).  An unknown name takes
+	 * the same steps (it can only find the entry of a deleted user,
+	 * which is then dropped). */
+	if (authcache_enabled()) {
+		authcache_digest(a->known ? a->authc.name : a->authcid, secret,
+		    nsecret, a->known ? a->authc.hash : master.dummy_hash,
+		    &a->probe);
+		switch (authcache_check(&a->probe, a->known ? a->authc.id : 0,
+		    a->known && a->authc.admin)) {
+		case AUTHCACHE_HIT:
+			a->cached = a->known;
+			break;
+		case AUTHCACHE_STALE:
+			log_debug("cached credentials of '%s' dropped: the user's "
+			    "password, admin flag or account changed",
+			    a->authcid);
+			break;
+		default:
+			break;
+		}
+	}
+	/* Load shedding spares the hash workers; a login the cache decides
+	 * needs none. */
+	if (!a->cached && overloaded(lc)) {
+		attempt_free(a);
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		return;
+	}
+	if (a->cached) {
+		/* Nothing left to compare: neither password nor hash is
+		 * kept. */
+		dir_user_forget_hash(&a->authc);
+	} else {
+		/* Unknown users cost the same crypt_rn() as known ones. */
+		a->hash = a->known ? a->authc.hash : master.dummy_hash;
+		a->secret = xmalloc(nsecret ? nsecret : 1);
+		memcpy(a->secret, secret, nsecret);
+		a->nsecret = nsecret;
+	}
 	lc->attempt = a;
 	/* From here the attempt counts against its network until it ends. */
 	if (rec != NULL) {

@@ -2,7 +2,7 @@
  * core.c - the master's shared state and its set-up.
  *
  * master_core_init() fills struct master (config copy, event loop,
- * directory, account ids, the dummy hash) and wires SIGCHLD to the
+ * directory, account ids, the dummy hash, the credentials cache) and wires SIGCHLD to the
  * children table.  main() calls it after its start-up checks; the unit
  * tests call it to run the real state machines without listeners.
  */
@@ -65,6 +65,8 @@ master_core_init(const struct mk_config *cfg, struct ev_loop *loop,
 		    &master.hash_gid) == -1)
 			master.hash_uid = 0;
 	}
+	/* Off (and logged) if it cannot be set up: logins still work. */
+	(void)authcache_configure(cfg->auth_cache_ttl, cfg->auth_cache_size);
 	if (make_dummy_hash() == -1) {
 		log_warnx("cannot make the dummy hash");
 		return -1;

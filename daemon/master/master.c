@@ -435,6 +435,7 @@ sweep_cb(struct ev_timer *t)
 {
 	addr_sweep();
 	acct_sweep();
+	authcache_sweep();
 	ev_timer_start(master.loop, t, SWEEP_MS);
 }
 
@@ -508,6 +509,7 @@ static const struct field {
 	F(auth_account_fail_limit, F_UINT, false),
 	F(auth_account_fail_window, F_UINT, false),
 	F(auth_account_delay_max_ms, F_UINT, false),
+	F(auth_cache_ttl, F_UINT, false), F(auth_cache_size, F_UINT, false),
 	F(acl_max_entries_per_mailbox, F_UINT, false),
 	F(acl_max_shares_per_user, F_UINT, false),
 	F(lmtp_socket, F_STR, true), F(lmtp_socket_group, F_STR, true),
@@ -646,6 +648,7 @@ on_reload(int signo, void *arg)
 	log_tls(&master.cfg, tls);
 	log_set_verbose(nc.verbose);
 	hashpool_resize(nc.hash_workers);
+	(void)authcache_configure(nc.auth_cache_ttl, nc.auth_cache_size);
 	/* Quota defaults may have changed, and mailkeepctl may have set a
 	 * user's limits: running mailbox processes get them now. */
 	req_quota_push_all();
@@ -812,6 +815,7 @@ main(int argc, char **argv)
 	master.tls = NULL;
 	addr_clear();
 	acct_clear();
+	authcache_clear();
 	spawner_stop();
 	ev_loop_free(master.loop);
 	if (spawner_failed()) {

@@ -12,6 +12,8 @@
  *               channels' state machine: which message is legal when;
  *   authz.c     credential and authorization decisions, failure delays,
  *               PROXYAUTH checks, the impersonation audit;
+ *   authcache.c the verified-credentials cache (logins decided again
+ *               without a hash);
  *   hashpool.c  the hash-worker pool: queue, dispatch, restart;
  *   sessions.c  mailbox processes and the sessions they serve;
  *   requests.c  what mailbox processes may ask: SETQUOTA, the share
@@ -217,6 +219,55 @@ void authz_audit_end(const char *admin, const char *target,
 	uint64_t session);
 const char *authz_method_name(uint8_t method);
 const char *authz_result_text(enum ipc_auth_result res);
+
+/* ---- verified credentials (authcache.c) ---- */
+
+#define AUTHCACHE_DIGEST 32	/* HMAC-SHA256 */
+
+/* What a login is looked up (and, once verified, stored) by. */
+struct authcache_probe {
+	uint8_t cred[AUTHCACHE_DIGEST];	/* HMAC(key, user NUL password) */
+	uint8_t hdig[AUTHCACHE_DIGEST];	/* HMAC(key, NUL stored hash) */
+	bool    valid;			/* computed (the cache is on) */
+	uint32_t gen;			/* under which key */
+};
+enum authcache_result {
+	AUTHCACHE_MISS,		/* no entry for the pair */
+	AUTHCACHE_HIT,		/* verified, still valid: no hash needed */
+	AUTHCACHE_EXPIRED,	/* verified too long ago (entry dropped) */
+	AUTHCACHE_STALE,	/* the user's hash, admin flag or id changed
+				 * since (entry dropped) */
+};
+struct authcache_stats {
+	size_t   entries, capacity;
+	uint64_t hits, misses, expired, stale, evicted, stored;
+};
+
+/* Applies auth_cache_ttl and auth_cache_size (at start and on reload):
+ * ttl 0 empties and disables it; a new size empties it.  0, or -1 if
+ * the cache could not be set up (it is then off, and logged). */
+int  authcache_configure(unsigned ttl_s, unsigned size);
+bool authcache_enabled(void);
+/* Fills p for canonical user name, presented password and the user's
+ * stored hash string (p->valid false if the cache is off). */
+void authcache_digest(const char *user, const uint8_t *pw, size_t npw,
+	const char *hash, struct authcache_probe *p);
+/* Is p's pair verified for the directory row (uid, admin; its hash is
+ * in p->hdig) within the TTL?  A stale or expired entry is dropped. */
+enum authcache_result authcache_check(const struct authcache_probe *p,
+	uint32_t uid, bool admin);
+/* Records a pair a hash worker has just verified (successes only). */
+void authcache_put(const struct authcache_probe *p, uint32_t uid,
+	bool admin);
+/* Drops expired entries (the master's periodic sweep). */
+void authcache_sweep(void);
+void authcache_flush(void);
+size_t authcache_count(void);
+void authcache_stats(struct authcache_stats *st);
+/* Wipes and unmaps it (the master's exit; the tests). */
+void authcache_clear(void);
+/* The tests' clock (monotonic ms); NULL: now_ms(). */
+void authcache_set_clock(uint64_t (*fn)(void));
 
 /* ---- hash workers (hashpool.c) ---- */
 

@@ -21,6 +21,13 @@
  * (no request queued or in a worker), no network has a pending login,
  * and no account holds or queues an attempt.
  *
+ * The credentials cache (off for the scenarios) has its own tests at the
+ * end, with a worker that checks real hashes: a hit sends nothing to the
+ * hash pool yet passes the network throttles and waits its turn at a
+ * slow account; passwd/admin/userdel in the directory take effect at the
+ * next login; an administrator acting as another user caches his own
+ * pair only.
+ *
  * The old dispatch() fails this: with L1's request in the worker and L2,
  * L3 queued, L2's timeout left a cancelled request at the head that used
  * up the worker's turn, and L3 was never verified.
@@ -31,6 +38,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/directory.h"
+#include "store/store.h"
 
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
@@ -66,6 +74,10 @@ test_login_sm_init(void)
 	cfg.auth_delay_max_ms = 4;
 	cfg.auth_account_delay_max_ms = 4;
 	cfg.auth_account_fail_limit = 3;
+	/* These scenarios are about the hash path: every login is
+	 * verified by the (fake) worker.  The cache tests at the end turn
+	 * the credentials cache on for themselves. */
+	cfg.auth_cache_ttl = 0;
 	snprintf(path, sizeof(path), "%s/directory.db", tmpdir);
 	if (dir_open(path, true, &dir, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
@@ -165,7 +177,8 @@ key_of(const char *addr, char *key, size_t len)
 }
 
 static void
-login_start(struct fake_login *f, const char *addr, const char *pw)
+login_start_as(struct fake_login *f, const char *addr, const char *authzid,
+    const char *authcid, const char *pw)
 {
 	int sp[2];
 	struct ipc_msg m;
@@ -187,10 +200,16 @@ login_start(struct fake_login *f, const char *addr, const char *pw)
 
 	ipc_msg_init(&m, IPC_LOGIN_AUTH);
 	ipc_put_u8(&m, IPC_MECH_LOGIN);
-	ipc_put_str(&m, "");
-	ipc_put_str(&m, "alice");
+	ipc_put_str(&m, authzid);
+	ipc_put_str(&m, authcid);
 	ipc_put_bytes(&m, pw, strlen(pw));
 	CU_ASSERT_FATAL(ipc_send_now(f->chan, &m) == 0);
+}
+
+static void
+login_start(struct fake_login *f, const char *addr, const char *pw)
+{
+	login_start_as(f, addr, "", "alice", pw);
 }
 
 /* The verdicts the login process received so far (appended to out). */
@@ -246,6 +265,10 @@ login_death(struct fake_login *f)
 static struct {
 	pid_t pid;
 	int   chan;
+	/* Answers with password_verify() against the hash it was sent;
+	 * else "right" matches whatever the hash. */
+	bool  real;
+	unsigned answered;
 } worker;
 
 static void
@@ -275,12 +298,16 @@ worker_answer(void)
 		return false;
 	CU_ASSERT_FATAL(r.type == IPC_HASH_CHECK);
 	uint64_t id = ipc_get_u64(&r);
-	(void)ipc_get_str(&r);
+	const char *hash = ipc_get_str(&r);
 	const uint8_t *pw = ipc_get_bytes(&r, &n);
 	CU_ASSERT_FATAL(ipc_end(&r));
 	ipc_msg_init(&m, IPC_HASH_RESULT);
 	ipc_put_u64(&m, id);
-	ipc_put_u8(&m, n == 5 && memcmp(pw, "right", 5) == 0);
+	if (worker.real)
+		ipc_put_u8(&m, password_verify(pw, n, hash));
+	else
+		ipc_put_u8(&m, n == 5 && memcmp(pw, "right", 5) == 0);
+	worker.answered++;
 	CU_ASSERT_FATAL(ipc_send_now(worker.chan, &m) == 0);
 	pump(1);
 	return true;
@@ -632,4 +659,344 @@ void
 test_every_order_slow_account_right_first(void)
 {
 	all_orders(true, true);
+}
+
+/* ---- the credentials cache (daemon/master/authcache.c) ---- */
+
+/* The cache on, everything else fresh; the worker checks real hashes. */
+static void
+cache_setup(void)
+{
+	char hash[PASSWORD_HASH_MAX];
+	struct dir_user u;
+	uint32_t id;
+
+	CU_ASSERT_FATAL(authcache_configure(3600, 100) == 0);
+	authcache_flush();
+	acct_clear();
+	addr_clear();
+	if (dir_user_get(dir, "boss", &u) == MK_NOTFOUND) {
+		CU_ASSERT_FATAL(password_hash("bosspw", hash, sizeof(hash)) == 0);
+		CU_ASSERT_FATAL(dir_user_add(dir, "boss", hash, &id) == 0);
+		CU_ASSERT_FATAL(dir_user_set_admin(dir, "boss", true) == 0);
+		CU_ASSERT_FATAL(dir_user_add(dir, "boss2", hash, &id) == 0);
+		CU_ASSERT_FATAL(dir_user_set_admin(dir, "boss2", true) == 0);
+	}
+	worker.real = true;
+	worker_start();
+}
+
+static void
+cache_teardown(void)
+{
+	worker_stop();
+	worker.real = false;
+	authcache_configure(0, 100);
+	CU_ASSERT_TRUE(acct_idle());
+	CU_ASSERT_EQUAL(children_count(), 0);
+}
+
+/* One login to its verdict, the worker answering whatever it is sent;
+ * *hashed: the worker was asked (the cache did not decide it). */
+static uint8_t
+login_once(const char *addr, const char *authzid, const char *authcid,
+    const char *pw, bool *hashed)
+{
+	struct fake_login f;
+	uint8_t v[2] = { 0xff, 0xff };
+	unsigned before = worker.answered;
+	size_t n = 0;
+
+	login_start_as(&f, addr, authzid, authcid, pw);
+	pump(1);
+	for (int i = 0; i < 3000 && (n = login_verdicts(&f, v, 1)) == 0; i++) {
+		worker_answer();
+		pump(1);
+	}
+	CU_ASSERT_EQUAL(n, 1);
+	*hashed = worker.answered != before;
+	login_timeout(&f);
+	return v[0];
+}
+
+/* A second login with the same password is answered at once: nothing
+ * goes to the hash pool, nothing stays pending.  A wrong password is
+ * always hashed, and its failure is never remembered. */
+void
+test_cache_hit_needs_no_hash(void)
+{
+	struct fake_login f;
+	struct hashpool_stats st;
+	struct pollfd pfd;
+	uint8_t v[2];
+	bool hashed;
+
+	cache_setup();
+	CU_ASSERT_EQUAL(login_once("192.0.2.10", "", "alice", "right",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(authcache_count(), 1);
+
+	unsigned before = worker.answered;
+	login_start(&f, "192.0.2.11", "right");
+	pump(1);
+	CU_ASSERT_EQUAL(login_verdicts(&f, v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy, 0);
+	CU_ASSERT_EQUAL(st.queued, 0);
+	pfd.fd = worker.chan;
+	pfd.events = POLLIN;
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 0), 0);	/* the worker got nothing */
+	CU_ASSERT_EQUAL(worker.answered, before);
+	CU_ASSERT_EQUAL(addr_get("192.0.2.11")->pending, 0);
+	login_timeout(&f);
+
+	/* The name as the client spells it: the canonical pair is cached. */
+	CU_ASSERT_EQUAL(login_once("192.0.2.11", "", "ALICE", "right",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_FALSE(hashed);
+	/* Wrong passwords: hashed every time, failing every time. */
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(login_once("192.0.2.12", "", "alice", "wrong",
+		    &hashed), IPC_AUTH_FAILED);
+		CU_ASSERT_TRUE(hashed);
+		CU_ASSERT_EQUAL(login_once("192.0.2.12", "", "alice", "Right",
+		    &hashed), IPC_AUTH_FAILED);
+		CU_ASSERT_TRUE(hashed);
+	}
+	CU_ASSERT_EQUAL(addr_get("192.0.2.12")->fails, 4);
+	/* Another user with alice's password; an unknown name. */
+	CU_ASSERT_EQUAL(login_once("192.0.2.13", "", "boss", "right",
+	    &hashed), IPC_AUTH_FAILED);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(login_once("192.0.2.13", "", "nobody", "right",
+	    &hashed), IPC_AUTH_FAILED);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(authcache_count(), 1);
+	/* And alice's entry is still good. */
+	CU_ASSERT_EQUAL(login_once("192.0.2.14", "", "alice", "right",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_FALSE(hashed);
+	cache_teardown();
+}
+
+/* A login the cache would decide is still refused by a throttled
+ * network, and still waits its turn at a slow account. */
+void
+test_cache_hit_still_throttled(void)
+{
+	struct fake_login guess, user;
+	uint8_t v[2];
+	bool hashed;
+	char key[MK_ADDRSTRLEN];
+
+	cache_setup();
+	CU_ASSERT_EQUAL(login_once("192.0.2.20", "", "alice", "right",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	/* A network with auth_fail_limit failures in its window. */
+	key_of("192.0.2.21", key, sizeof(key));
+	struct addr_rec *r = addr_get(key);
+	r->fails = master.cfg.auth_fail_limit;
+	r->window_start = now_ms();
+	CU_ASSERT_EQUAL(login_once("192.0.2.21", "", "alice", "right",
+	    &hashed), IPC_AUTH_THROTTLED);
+	CU_ASSERT_FALSE(hashed);
+	r->fails = 0;
+	/* A network with auth_max_pending_per_addr logins pending. */
+	key_of("192.0.2.22", key, sizeof(key));
+	r = addr_get(key);
+	r->pending = master.cfg.auth_max_pending_per_addr;
+	CU_ASSERT_EQUAL(login_once("192.0.2.22", "", "alice", "right",
+	    &hashed), IPC_AUTH_BUSY);
+	r->pending = 0;
+
+	/* A slow account: a guess holds its slot (in the worker); the
+	 * cached login from a network alice never logged in from waits
+	 * behind it, and is then decided without a hash. */
+	make_slow();
+	login_start(&guess, "10.1.0.1", "wrong");
+	pump(1);
+	login_start(&user, "10.2.0.1", "right");
+	pump(1);
+	struct acct_rec *a = acct_get("alice", true);
+	CU_ASSERT_EQUAL(acct_waiting(a), 1);
+	CU_ASSERT_EQUAL(login_verdicts(&user, v, 1), 0);
+	unsigned before = worker.answered;
+	CU_ASSERT_TRUE(worker_answer());	/* the guess fails */
+	size_t n = 0;
+	for (int i = 0; i < 2000 && (n = login_verdicts(&user, v, 1)) == 0; i++)
+		pump(1);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	CU_ASSERT_EQUAL(worker.answered, before + 1);	/* the guess only */
+	CU_ASSERT_EQUAL(login_verdicts(&guess, v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_FAILED);
+	CU_ASSERT_EQUAL(acct_waiting(a), 0);
+	login_timeout(&guess);
+	login_timeout(&user);
+	cache_teardown();
+}
+
+/* Load shedding protects the hash workers: a login the cache decides
+ * needs none, so it is answered even while others are shed. */
+void
+test_cache_hit_not_shed_under_overload(void)
+{
+	struct fake_login f[40], user;
+	uint8_t v[2];
+	bool hashed;
+	char addr[32];
+	size_t i, shed = 0;
+
+	cache_setup();
+	CU_ASSERT_EQUAL(login_once("192.0.2.30", "", "alice", "right",
+	    &hashed), IPC_AUTH_OK);
+	master.cfg.login_timeout = 1;
+	/* The worker stops answering; guesses pile up until shed. */
+	for (i = 0; i < nitems(f) && shed == 0; i++) {
+		snprintf(addr, sizeof(addr), "198.18.%zu.1", i + 1);
+		login_start_as(&f[i], addr, "", "boss", "wrong");
+		pump(1);
+		if (login_verdicts(&f[i], v, 1) == 1 &&
+		    v[0] == IPC_AUTH_UNAVAILABLE)
+			shed++;
+	}
+	CU_ASSERT_EQUAL(shed, 1);
+	login_start(&user, "198.19.0.1", "right");
+	pump(1);
+	CU_ASSERT_EQUAL(login_verdicts(&user, v, 1), 1);
+	CU_ASSERT_EQUAL(v[0], IPC_AUTH_OK);
+	login_timeout(&user);
+	for (size_t j = 0; j < i; j++)
+		login_timeout(&f[j]);
+	master.cfg.login_timeout = 60;
+	cache_teardown();
+}
+
+/* mailkeepctl passwd, admin and userdel change the row the master reads
+ * at every login: the cached pair stops counting at the next login. */
+void
+test_cache_follows_directory_changes(void)
+{
+	char hash[PASSWORD_HASH_MAX];
+	bool hashed;
+	uint32_t id;
+
+	cache_setup();
+	CU_ASSERT_EQUAL(login_once("192.0.2.40", "", "alice", "right",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(login_once("192.0.2.40", "", "alice", "right",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_FALSE(hashed);
+	/* passwd */
+	CU_ASSERT_FATAL(password_hash("new", hash, sizeof(hash)) == 0);
+	CU_ASSERT_FATAL(dir_user_set_hash(dir, "alice", hash) == 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.41", "", "alice", "right",
+	    &hashed), IPC_AUTH_FAILED);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(authcache_count(), 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_FALSE(hashed);
+	/* passwd to the same password: a new salt, verified again */
+	CU_ASSERT_FATAL(password_hash("new", hash, sizeof(hash)) == 0);
+	CU_ASSERT_FATAL(dir_user_set_hash(dir, "alice", hash) == 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	/* admin on, admin off */
+	CU_ASSERT_FATAL(dir_user_set_admin(dir, "alice", true) == 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_FALSE(hashed);
+	CU_ASSERT_FATAL(dir_user_set_admin(dir, "alice", false) == 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	/* userdel: no such user (checked against the dummy hash) */
+	CU_ASSERT_FATAL(dir_user_del(dir, "alice") == 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.43", "", "alice", "new",
+	    &hashed), IPC_AUTH_FAILED);
+	CU_ASSERT_TRUE(hashed);
+	/* useradd again, same password: another id, another salt */
+	CU_ASSERT_FATAL(password_hash("new", hash, sizeof(hash)) == 0);
+	CU_ASSERT_FATAL(dir_user_add(dir, "alice", hash, &id) == 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.44", "", "alice", "new",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	/* Back to the password the other tests use. */
+	CU_ASSERT_FATAL(password_hash("right", hash, sizeof(hash)) == 0);
+	CU_ASSERT_FATAL(dir_user_set_hash(dir, "alice", hash) == 0);
+	cache_teardown();
+}
+
+/* An administrator acting as another user: the administrator's pair is
+ * cached, never the target's, and the authorization is decided anew at
+ * every login. */
+void
+test_cache_impersonation_caches_the_admin(void)
+{
+	bool hashed;
+
+	cache_setup();
+	CU_ASSERT_EQUAL(login_once("192.0.2.50", "alice", "boss", "bosspw",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_EQUAL(authcache_count(), 1);
+	/* boss's own login: cached */
+	CU_ASSERT_EQUAL(login_once("192.0.2.50", "", "boss", "bosspw",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_FALSE(hashed);
+	/* the target's name with the admin's password: not a pair seen */
+	CU_ASSERT_EQUAL(login_once("192.0.2.51", "", "alice", "bosspw",
+	    &hashed), IPC_AUTH_FAILED);
+	CU_ASSERT_TRUE(hashed);
+	/* again as alice: cached, and still authorized */
+	CU_ASSERT_EQUAL(login_once("192.0.2.50", "alice", "boss", "bosspw",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_FALSE(hashed);
+	/* as another administrator: cached credentials, refused target */
+	CU_ASSERT_EQUAL(login_once("192.0.2.50", "boss2", "boss", "bosspw",
+	    &hashed), IPC_AUTH_AUTHZ_FAILED);
+	CU_ASSERT_FALSE(hashed);
+	/* a user who is no administrator, cached: still refused */
+	CU_ASSERT_EQUAL(login_once("192.0.2.52", "", "alice", "right",
+	    &hashed), IPC_AUTH_OK);
+	CU_ASSERT_EQUAL(login_once("192.0.2.52", "boss", "alice", "right",
+	    &hashed), IPC_AUTH_AUTHZ_FAILED);
+	CU_ASSERT_FALSE(hashed);
+	/* boss loses the admin flag: his entry no longer counts, and he
+	 * may no longer act as alice */
+	CU_ASSERT_FATAL(dir_user_set_admin(dir, "boss", false) == 0);
+	CU_ASSERT_EQUAL(login_once("192.0.2.50", "alice", "boss", "bosspw",
+	    &hashed), IPC_AUTH_AUTHZ_FAILED);
+	CU_ASSERT_TRUE(hashed);
+	CU_ASSERT_FATAL(dir_user_set_admin(dir, "boss", true) == 0);
+	cache_teardown();
+}
+
+/* auth_cache_ttl = 0: every login is hashed. */
+void
+test_cache_off_hashes_every_login(void)
+{
+	bool hashed;
+
+	cache_setup();
+	CU_ASSERT_FATAL(authcache_configure(0, 100) == 0);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(login_once("192.0.2.60", "", "alice", "right",
+		    &hashed), IPC_AUTH_OK);
+		CU_ASSERT_TRUE(hashed);
+	}
+	CU_ASSERT_EQUAL(authcache_count(), 0);
+	cache_teardown();
 }
