@@ -671,7 +671,10 @@ ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m)
 void
 ipc_chan_flush(struct ipc_chan *c)
 {
-	for (int i = 0; i < 50 && c->head && !c->dead; i++) {
+	/* Bounded as ipc_send_now() is: a login process that gives up
+	 * here exits, and its client's connection with it. */
+	for (uint64_t start = now_ms(); c->head && !c->dead &&
+	    now_ms() - start < REFS_WAIT_MAX_MS;) {
 		struct pollfd pfd = { .fd = c->io.fd, .events = POLLOUT };
 		if (chan_flush_some(c) == -1)
 			return;
