@@ -102,15 +102,15 @@ out:
 	return rc;
 }
 
-int
-tls_creds_load(const char *cert, const char *key, const char *priority,
-    struct tls_creds **out, char *err, size_t errlen)
+/* New credentials with the priority string parsed ("" : the default);
+ * NULL with the reason in err. */
+static struct tls_creds *
+creds_new(const char *priority, char *err, size_t errlen)
 {
 	struct tls_creds *t = xcalloc(1, sizeof(*t));
 	const char *where = NULL;
 	int grc;
 
-	*out = NULL;
 	if (*priority == '\0')
 		priority = MK_TLS_DEFAULT_PRIORITY;
 	if ((grc = gnutls_priority_init(&t->prio, priority, &where)) < 0) {
@@ -118,8 +118,21 @@ tls_creds_load(const char *cert, const char *key, const char *priority,
 		    gnutls_strerror(grc), where ? " at " : "", where ? where : "");
 		t->prio = NULL;
 		tls_creds_free(t);
-		return -1;
+		return NULL;
 	}
+	return t;
+}
+
+int
+tls_creds_load(const char *cert, const char *key, const char *priority,
+    struct tls_creds **out, char *err, size_t errlen)
+{
+	struct tls_creds *t;
+	int grc;
+
+	*out = NULL;
+	if ((t = creds_new(priority, err, errlen)) == NULL)
+		return -1;
 	if ((grc = gnutls_certificate_allocate_credentials(&t->cert)) < 0) {
 		snprintf(err, errlen, "GnuTLS: %s", gnutls_strerror(grc));
 		t->cert = NULL;
@@ -153,22 +166,14 @@ int
 tls_creds_public(const void *chain, size_t len, const char *priority,
     struct tls_creds **out, char *err, size_t errlen)
 {
-	struct tls_creds *t = xcalloc(1, sizeof(*t));
+	struct tls_creds *t;
 	gnutls_pcert_st pc[CHAIN_MAX];
 	unsigned n = CHAIN_MAX;
-	const char *where = NULL;
 	int grc;
 
 	*out = NULL;
-	if (*priority == '\0')
-		priority = MK_TLS_DEFAULT_PRIORITY;
-	if ((grc = gnutls_priority_init(&t->prio, priority, &where)) < 0) {
-		snprintf(err, errlen, "tls_priority '%s': %s%s%s", priority,
-		    gnutls_strerror(grc), where ? " at " : "", where ? where : "");
-		t->prio = NULL;
-		tls_creds_free(t);
+	if ((t = creds_new(priority, err, errlen)) == NULL)
 		return -1;
-	}
 	t->chain.data = xmalloc(len + 1);
 	memcpy(t->chain.data, chain, len);
 	t->chain.data[len] = '\0';

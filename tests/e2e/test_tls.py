@@ -189,9 +189,19 @@ class TLSCase(unittest.TestCase):
         return [p for p in pids if alive(p)]
 
     def new_children(self, before, timeout=5):
+        """New login processes.  The spawner's short-lived middle process
+        (and the child before it names itself) are descendants of the
+        master too for a moment: only a process named mk-login counts."""
+        def is_login(pid):
+            try:
+                with open('/proc/%d/comm' % pid) as f:
+                    return f.read().startswith('mk-login')
+            except OSError:
+                return False
         deadline = time.time() + timeout
         while time.time() < deadline:
-            new = [p for p in self.server.children() if p not in before]
+            new = [p for p in self.server.children()
+                   if p not in before and is_login(p)]
             if new:
                 return new
             time.sleep(0.02)
