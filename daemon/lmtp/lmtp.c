@@ -673,7 +673,14 @@ command(struct lmtp *l, char *line, size_t n)
 		reply(l, "500 5.5.1 This is LMTP: say LHLO");
 		l->errors++;
 	} else if (IS("EXPN") || IS("HELP") || IS("TURN") || IS("BDAT")) {
-		reply(l, "502 5.5.1 Command not implemented");
+		/* Known, and deliberately not offered (RFC 5321 4.2.4: 502
+		 * for a recognized command the server does not provide):
+		 * EXPN would list who a name reaches, a delivery agent has no
+		 * lists and no help text, TURN is obsolete (RFC 2821), and
+		 * BDAT needs CHUNKING, which LHLO does not advertise. */
+		reply(l, "502 5.5.1 %s is not offered by this server",
+		    IS("EXPN") ? "EXPN" : IS("HELP") ? "HELP" :
+		    IS("TURN") ? "TURN" : "BDAT");
 		l->errors++;
 	} else {
 		reply(l, "500 5.5.1 Unknown command");
