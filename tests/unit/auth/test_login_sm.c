@@ -722,6 +722,14 @@ login_once(const char *addr, const char *authzid, const char *authcid,
 /* A second login with the same password is answered at once: nothing
  * goes to the hash pool, nothing stays pending.  A wrong password is
  * always hashed, and its failure is never remembered. */
+
+/* One login from addr, its verdict, and whether it took a hash. */
+#define EXPECT_LOGIN(addr, user, pw, verdict, took_hash) do {		\
+	bool hashed_;							\
+	CU_ASSERT_EQUAL(login_once(addr, "", user, pw, &hashed_), verdict);	\
+	CU_ASSERT_EQUAL(hashed_, took_hash);				\
+} while (0)
+
 void
 test_cache_hit_needs_no_hash(void)
 {
@@ -732,9 +740,7 @@ test_cache_hit_needs_no_hash(void)
 	bool hashed;
 
 	cache_setup();
-	CU_ASSERT_EQUAL(login_once("192.0.2.10", "", "alice", "right",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.10", "alice", "right", IPC_AUTH_OK, true);
 	CU_ASSERT_EQUAL(authcache_count(), 1);
 
 	unsigned before = worker.answered;
@@ -753,9 +759,7 @@ test_cache_hit_needs_no_hash(void)
 	login_timeout(&f);
 
 	/* The name as the client spells it: the canonical pair is cached. */
-	CU_ASSERT_EQUAL(login_once("192.0.2.11", "", "ALICE", "right",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_FALSE(hashed);
+	EXPECT_LOGIN("192.0.2.11", "ALICE", "right", IPC_AUTH_OK, false);
 	/* Wrong passwords: hashed every time, failing every time. */
 	for (int i = 0; i < 2; i++) {
 		CU_ASSERT_EQUAL(login_once("192.0.2.12", "", "alice", "wrong",
@@ -767,17 +771,11 @@ test_cache_hit_needs_no_hash(void)
 	}
 	CU_ASSERT_EQUAL(addr_get("192.0.2.12")->fails, 4);
 	/* Another user with alice's password; an unknown name. */
-	CU_ASSERT_EQUAL(login_once("192.0.2.13", "", "boss", "right",
-	    &hashed), IPC_AUTH_FAILED);
-	CU_ASSERT_TRUE(hashed);
-	CU_ASSERT_EQUAL(login_once("192.0.2.13", "", "nobody", "right",
-	    &hashed), IPC_AUTH_FAILED);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.13", "boss", "right", IPC_AUTH_FAILED, true);
+	EXPECT_LOGIN("192.0.2.13", "nobody", "right", IPC_AUTH_FAILED, true);
 	CU_ASSERT_EQUAL(authcache_count(), 1);
 	/* And alice's entry is still good. */
-	CU_ASSERT_EQUAL(login_once("192.0.2.14", "", "alice", "right",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_FALSE(hashed);
+	EXPECT_LOGIN("192.0.2.14", "alice", "right", IPC_AUTH_OK, false);
 	cache_teardown();
 }
 
@@ -792,17 +790,13 @@ test_cache_hit_still_throttled(void)
 	char key[MK_ADDRSTRLEN];
 
 	cache_setup();
-	CU_ASSERT_EQUAL(login_once("192.0.2.20", "", "alice", "right",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.20", "alice", "right", IPC_AUTH_OK, true);
 	/* A network with auth_fail_limit failures in its window. */
 	key_of("192.0.2.21", key, sizeof(key));
 	struct addr_rec *r = addr_get(key);
 	r->fails = master.cfg.auth_fail_limit;
 	r->window_start = now_ms();
-	CU_ASSERT_EQUAL(login_once("192.0.2.21", "", "alice", "right",
-	    &hashed), IPC_AUTH_THROTTLED);
-	CU_ASSERT_FALSE(hashed);
+	EXPECT_LOGIN("192.0.2.21", "alice", "right", IPC_AUTH_THROTTLED, false);
 	r->fails = 0;
 	/* A network with auth_max_pending_per_addr logins pending. */
 	key_of("192.0.2.22", key, sizeof(key));
@@ -884,58 +878,35 @@ void
 test_cache_follows_directory_changes(void)
 {
 	char hash[PASSWORD_HASH_MAX];
-	bool hashed;
 	uint32_t id;
 
 	cache_setup();
-	CU_ASSERT_EQUAL(login_once("192.0.2.40", "", "alice", "right",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
-	CU_ASSERT_EQUAL(login_once("192.0.2.40", "", "alice", "right",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_FALSE(hashed);
+	EXPECT_LOGIN("192.0.2.40", "alice", "right", IPC_AUTH_OK, true);
+	EXPECT_LOGIN("192.0.2.40", "alice", "right", IPC_AUTH_OK, false);
 	/* passwd */
 	CU_ASSERT_FATAL(password_hash("new", hash, sizeof(hash)) == 0);
 	CU_ASSERT_FATAL(dir_user_set_hash(dir, "alice", hash) == 0);
-	CU_ASSERT_EQUAL(login_once("192.0.2.41", "", "alice", "right",
-	    &hashed), IPC_AUTH_FAILED);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.41", "alice", "right", IPC_AUTH_FAILED, true);
 	CU_ASSERT_EQUAL(authcache_count(), 0);
-	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
-	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_FALSE(hashed);
+	EXPECT_LOGIN("192.0.2.42", "alice", "new", IPC_AUTH_OK, true);
+	EXPECT_LOGIN("192.0.2.42", "alice", "new", IPC_AUTH_OK, false);
 	/* passwd to the same password: a new salt, verified again */
 	CU_ASSERT_FATAL(password_hash("new", hash, sizeof(hash)) == 0);
 	CU_ASSERT_FATAL(dir_user_set_hash(dir, "alice", hash) == 0);
-	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.42", "alice", "new", IPC_AUTH_OK, true);
 	/* admin on, admin off */
 	CU_ASSERT_FATAL(dir_user_set_admin(dir, "alice", true) == 0);
-	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
-	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_FALSE(hashed);
+	EXPECT_LOGIN("192.0.2.42", "alice", "new", IPC_AUTH_OK, true);
+	EXPECT_LOGIN("192.0.2.42", "alice", "new", IPC_AUTH_OK, false);
 	CU_ASSERT_FATAL(dir_user_set_admin(dir, "alice", false) == 0);
-	CU_ASSERT_EQUAL(login_once("192.0.2.42", "", "alice", "new",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.42", "alice", "new", IPC_AUTH_OK, true);
 	/* userdel: no such user (checked against the dummy hash) */
 	CU_ASSERT_FATAL(dir_user_del(dir, "alice") == 0);
-	CU_ASSERT_EQUAL(login_once("192.0.2.43", "", "alice", "new",
-	    &hashed), IPC_AUTH_FAILED);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.43", "alice", "new", IPC_AUTH_FAILED, true);
 	/* useradd again, same password: another id, another salt */
 	CU_ASSERT_FATAL(password_hash("new", hash, sizeof(hash)) == 0);
 	CU_ASSERT_FATAL(dir_user_add(dir, "alice", hash, &id) == 0);
-	CU_ASSERT_EQUAL(login_once("192.0.2.44", "", "alice", "new",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.44", "alice", "new", IPC_AUTH_OK, true);
 	/* Back to the password the other tests use. */
 	CU_ASSERT_FATAL(password_hash("right", hash, sizeof(hash)) == 0);
 	CU_ASSERT_FATAL(dir_user_set_hash(dir, "alice", hash) == 0);
@@ -956,13 +927,9 @@ test_cache_impersonation_caches_the_admin(void)
 	CU_ASSERT_TRUE(hashed);
 	CU_ASSERT_EQUAL(authcache_count(), 1);
 	/* boss's own login: cached */
-	CU_ASSERT_EQUAL(login_once("192.0.2.50", "", "boss", "bosspw",
-	    &hashed), IPC_AUTH_OK);
-	CU_ASSERT_FALSE(hashed);
+	EXPECT_LOGIN("192.0.2.50", "boss", "bosspw", IPC_AUTH_OK, false);
 	/* the target's name with the admin's password: not a pair seen */
-	CU_ASSERT_EQUAL(login_once("192.0.2.51", "", "alice", "bosspw",
-	    &hashed), IPC_AUTH_FAILED);
-	CU_ASSERT_TRUE(hashed);
+	EXPECT_LOGIN("192.0.2.51", "alice", "bosspw", IPC_AUTH_FAILED, true);
 	/* again as alice: cached, and still authorized */
 	CU_ASSERT_EQUAL(login_once("192.0.2.50", "alice", "boss", "bosspw",
 	    &hashed), IPC_AUTH_OK);
