@@ -188,6 +188,7 @@ struct append_args {
 #define LIST_RET_CHILDREN       0x02
 #define LIST_RET_SPECIAL_USE    0x04
 #define LIST_RET_STATUS         0x08
+#define LIST_RET_MYRIGHTS       0x10	/* RFC 8440 */
 
 /* STATUS items, also used by LIST RETURN (STATUS (...)) */
 #define STATUS_MESSAGES      0x001
@@ -199,6 +200,7 @@ struct append_args {
 #define STATUS_SIZE          0x040
 #define STATUS_DELETED       0x080
 #define STATUS_DELETED_STORAGE 0x100	/* RFC 9208 */
+#define STATUS_APPENDLIMIT   0x200	/* RFC 7889 */
 
 struct list_args {
 	const char  *ref;

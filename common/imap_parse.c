@@ -546,6 +546,7 @@ status_atts(struct pstate *ps, unsigned *mask)
 		{ "UNSEEN", STATUS_UNSEEN }, { "HIGHESTMODSEQ", STATUS_HIGHESTMODSEQ },
 		{ "SIZE", STATUS_SIZE }, { "DELETED", STATUS_DELETED },
 		{ "DELETED-STORAGE", STATUS_DELETED_STORAGE },
+		{ "APPENDLIMIT", STATUS_APPENDLIMIT },
 	};
 	const char *s;
 	size_t n, i;
@@ -925,6 +926,8 @@ list_return_opts(struct pstate *ps, struct list_args *la)
 			la->ret |= LIST_RET_CHILDREN;
 		else if (ip_eq(s, n, "SPECIAL-USE"))
 			la->ret |= LIST_RET_SPECIAL_USE;
+		else if (ip_eq(s, n, "MYRIGHTS"))
+			la->ret |= LIST_RET_MYRIGHTS;
 		else if (ip_eq(s, n, "STATUS")) {
 			unsigned items;
 			if (!ip_sp(ps, "STATUS", "status items") ||

@@ -531,6 +531,9 @@ test_parse_list_extended(void)
 	OK("a LIST (SUBSCRIBED) \"\" (a b) RETURN (CHILDREN STATUS (SIZE))");
 	CU_ASSERT_EQUAL(C.u.list.npatterns, 2);
 	CU_ASSERT_EQUAL(C.u.list.status, STATUS_SIZE);
+	OK("a LIST \"\" * RETURN (MyRights STATUS (APPENDLIMIT SIZE))");
+	CU_ASSERT_EQUAL(C.u.list.ret, LIST_RET_MYRIGHTS | LIST_RET_STATUS);
+	CU_ASSERT_EQUAL(C.u.list.status, STATUS_APPENDLIMIT | STATUS_SIZE);
 	BAD("a LIST (RECURSIVEMATCH) \"\" %", "RECURSIVEMATCH needs another selection option");
 	BAD("a LIST (REMOTE RECURSIVEMATCH) \"\" %", "RECURSIVEMATCH needs");
 	BAD("a LIST (FOO) \"\" %", "Unknown LIST selection option FOO");
