@@ -421,6 +421,11 @@ enum cmd_result cmd_enable(struct client *c);
 enum cmd_result cmd_namespace(struct client *c);
 enum cmd_result cmd_check(struct client *c);
 enum cmd_result cmd_select(struct client *c);
+/* VANISHED (EARLIER) of the UIDs in range (NULL: all) expunged after
+ * since, for QRESYNC and UID FETCH ... VANISHED (cmd_select.c). */
+void vanished_since(struct client *c, const struct seqset *range,
+	uint64_t since);
+void resp_vanished_earlier(struct client *c, const struct seqset *set);
 /* FLAGS and PERMANENTFLAGS of the selected mailbox (cmd_select.c). */
 void            select_send_flags(struct client *c, const struct mbox *m,
 	bool readonly);
