@@ -52,6 +52,7 @@ config_defaults(struct mk_config *c)
 	c->autologout = 1800;
 	c->idle_keepalive = 240;
 	c->mailbox_linger = 10;
+	c->expunged_keep = 100000;
 	mk_strlcpy(c->tls_priority, MK_TLS_DEFAULT_PRIORITY,
 	    sizeof(c->tls_priority));
 	c->plaintext_auth = MK_PLAINTEXT_LOOPBACK;
@@ -196,6 +197,7 @@ static const struct key keys[] = {
 	UINTK("autologout", autologout, 60, 86400),
 	UINTK("idle_keepalive", idle_keepalive, 1, 3600),
 	UINTK("mailbox_linger", mailbox_linger, 0, 3600),
+	UINTK("expunged_keep", expunged_keep, 0, 100000000),
 	PATHK("tls_cert", tls_cert),
 	PATHK("tls_key", tls_key),
 	STR("tls_priority", tls_priority),

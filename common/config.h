@@ -69,6 +69,7 @@ struct mk_config {
 	unsigned autologout;		/* seconds idle before BYE (>= 1800) */
 	unsigned idle_keepalive;	/* seconds between "* OK Still here" */
 	unsigned mailbox_linger;	/* seconds a user process outlives its last session */
+	unsigned expunged_keep;		/* expunged UIDs kept per mailbox for QRESYNC */
 
 	char     tls_cert[PATH_MAX];
 	char     tls_key[PATH_MAX];

@@ -156,6 +156,18 @@ struct store_args {
 
 /* ---- APPEND ---- */
 
+/* One part of a CATENATE message (RFC 4469): a literal, or an IMAP URL
+ * (RFC 5092) of a message or section whose bytes are put in its place. */
+struct append_part {
+	const char        *url;		/* NULL: a TEXT literal */
+	const char        *data;	/* the literal, as for append_msg */
+	size_t             len;
+	bool               binary;
+	bool               spooled;
+	uint64_t           spool_off;
+	struct append_part *next;
+};
+
 struct append_msg {
 	const char       **flags;
 	size_t             nflags;
@@ -168,6 +180,10 @@ struct append_msg {
 	 * data is NULL until the caller maps that file. */
 	bool               spooled;
 	uint64_t           spool_off;
+	/* CATENATE: the parts, assembled into data/len (as if spooled)
+	 * before the command runs; nothing else sees them. */
+	struct append_part *parts;
+	size_t             nparts;
 	struct append_msg *next;	/* MULTIAPPEND (RFC 3502) */
 };
 
@@ -188,6 +204,7 @@ struct append_args {
 #define LIST_RET_CHILDREN       0x02
 #define LIST_RET_SPECIAL_USE    0x04
 #define LIST_RET_STATUS         0x08
+#define LIST_RET_MYRIGHTS       0x10	/* RFC 8440 */
 
 /* STATUS items, also used by LIST RETURN (STATUS (...)) */
 #define STATUS_MESSAGES      0x001
@@ -199,6 +216,7 @@ struct append_args {
 #define STATUS_SIZE          0x040
 #define STATUS_DELETED       0x080
 #define STATUS_DELETED_STORAGE 0x100	/* RFC 9208 */
+#define STATUS_APPENDLIMIT   0x200	/* RFC 7889 */
 
 struct list_args {
 	const char  *ref;
@@ -280,6 +298,11 @@ struct imap_cmd {
 struct arena;
 int  imap_parse(struct arena *a, const char *buf, size_t len,
 	struct imap_cmd *cmd, const char **err);
+/* A FETCH section-spec without its brackets ("1.2.MIME", "HEADER.FIELDS
+ * (SUBJECT)", "" for the whole message), as an IMAP URL's ;SECTION=
+ * names one (RFC 5092).  0, or -1 with *err. */
+int  imap_parse_section(struct arena *a, const char *text,
+	struct fetch_section *sec, const char **err);
 /* The same for a command some of whose APPEND literals the framer
  * spooled (imap_frame_spooled()): they come back with spooled set.  A
  * spooled literal anywhere but as an APPEND message is "too long". */

@@ -546,6 +546,7 @@ status_atts(struct pstate *ps, unsigned *mask)
 		{ "UNSEEN", STATUS_UNSEEN }, { "HIGHESTMODSEQ", STATUS_HIGHESTMODSEQ },
 		{ "SIZE", STATUS_SIZE }, { "DELETED", STATUS_DELETED },
 		{ "DELETED-STORAGE", STATUS_DELETED_STORAGE },
+		{ "APPENDLIMIT", STATUS_APPENDLIMIT },
 	};
 	const char *s;
 	size_t n, i;
@@ -925,6 +926,8 @@ list_return_opts(struct pstate *ps, struct list_args *la)
 			la->ret |= LIST_RET_CHILDREN;
 		else if (ip_eq(s, n, "SPECIAL-USE"))
 			la->ret |= LIST_RET_SPECIAL_USE;
+		else if (ip_eq(s, n, "MYRIGHTS"))
+			la->ret |= LIST_RET_MYRIGHTS;
 		else if (ip_eq(s, n, "STATUS")) {
 			unsigned items;
 			if (!ip_sp(ps, "STATUS", "status items") ||
@@ -1003,7 +1006,68 @@ p_status(struct pstate *ps)
 	    status_atts(ps, &ps->cmd->u.status.items);
 }
 
-/* One append-message of RFC 3502: [flag-list SP] [date-time SP] literal. */
+/* A literal of APPEND: copied out of the framer's buffer (a paused
+ * APPEND outlives it) unless the framer spooled it to a file. */
+static bool
+append_literal(struct pstate *ps, const char **out, size_t *len,
+    bool *binary, bool *spooled, uint64_t *spool_off, const char *what)
+{
+	const char *data;
+	char *copy;
+
+	if (!ip_literal(ps, &data, len, binary, true, what))
+		return false;
+	if (ps->lit_spooled != NULL) {
+		*spooled = true;
+		*spool_off = ps->lit_spooled->off;
+		return true;
+	}
+	if ((copy = ip_alloc(ps, *len + 1)) == NULL)
+		return false;
+	memcpy(copy, data, *len);
+	*out = copy;
+	return true;
+}
+
+/* "CATENATE" SP "(" cat-part *(SP cat-part) ")", RFC 4469 section 5:
+ * cat-part = "TEXT" SP literal / "URL" SP astring. */
+static bool
+catenate(struct pstate *ps, struct append_msg *m)
+{
+	struct append_part **tail = &m->parts;
+	const char *s;
+	size_t n;
+
+	if (!ip_expect(ps, '(', "Expected '(' after CATENATE"))
+		return false;
+	do {
+		struct append_part *cp;
+
+		if (m->nparts >= IP_MAX_CATENATE_PARTS)
+			return ip_fail(ps, "Too many CATENATE parts");
+		if ((cp = ip_alloc(ps, sizeof(*cp))) == NULL ||
+		    !ip_atom(ps, &s, &n, "CATENATE part") ||
+		    !ip_sp(ps, "CATENATE part", "its value"))
+			return false;
+		if (ip_eq(s, n, "TEXT")) {
+			if (!append_literal(ps, &cp->data, &cp->len, &cp->binary,
+			    &cp->spooled, &cp->spool_off, "TEXT literal"))
+				return false;
+		} else if (ip_eq(s, n, "URL")) {
+			if (!ip_astring(ps, &cp->url, "URL"))
+				return false;
+		} else
+			return ip_fail(ps, "Unknown CATENATE part %.*s",
+			    (int)IP_SHOW(n), s);
+		*tail = cp;
+		tail = &cp->next;
+		m->nparts++;
+	} while (ip_accept(ps, ' '));
+	return ip_expect(ps, ')', "Expected ')' after CATENATE parts");
+}
+
+/* One append-message of RFC 3502: [flag-list SP] [date-time SP] literal,
+ * or with CATENATE (RFC 4469) the parts instead of the literal. */
 static bool
 append_msg(struct pstate *ps, struct append_msg *m)
 {
@@ -1018,23 +1082,12 @@ append_msg(struct pstate *ps, struct append_msg *m)
 			return false;
 		m->has_date = true;
 	}
-	const char *data;
-	char *copy;
-
-	if (!ip_literal(ps, &data, &m->len, &m->binary, true,
-	    "message literal"))
-		return false;
-	if (ps->lit_spooled != NULL) {
-		m->spooled = true;
-		m->spool_off = ps->lit_spooled->off;
-		return true;
+	if (ps->end - ps->p > 9 && strncasecmp(ps->p, "CATENATE ", 9) == 0) {
+		ps->p += 9;
+		return catenate(ps, m);
 	}
-	/* A paused APPEND outlives the framer's buffer: copy it too. */
-	if ((copy = ip_alloc(ps, m->len + 1)) == NULL)
-		return false;
-	memcpy(copy, data, m->len);
-	m->data = copy;
-	return true;
+	return append_literal(ps, &m->data, &m->len, &m->binary, &m->spooled,
+	    &m->spool_off, "message literal");
 }
 
 static bool

@@ -382,3 +382,31 @@ ip_parse_store(struct pstate *ps)
 			return true;
 	}
 }
+
+int
+imap_parse_section(struct arena *a, const char *text,
+    struct fetch_section *sec, const char **err)
+{
+	struct pstate ps;
+	size_t n = strlen(text);
+	char *buf = arena_alloc(a, n + 3);
+
+	memset(sec, 0, sizeof(*sec));
+	if (buf == NULL) {
+		*err = "Out of memory";
+		return -1;
+	}
+	buf[0] = '[';
+	memcpy(buf + 1, text, n);
+	buf[n + 1] = ']';
+	memset(&ps, 0, sizeof(ps));
+	ps.a = a;
+	ps.p = ps.base = buf;
+	ps.end = buf + n + 2;
+	if (!section(&ps, sec, false) || !ip_eof(&ps)) {
+		*err = ps.err != NULL ? ps.err : "Invalid section";
+		return -1;
+	}
+	*err = NULL;
+	return 0;
+}

@@ -31,6 +31,7 @@
 #define IP_MAX_ENABLE		32
 #define IP_MAX_QUOTA_RES	16
 #define IP_MAX_APPEND_MSGS	1000
+#define IP_MAX_CATENATE_PARTS	100	/* per message (RFC 4469) */
 
 #define IP_MODSEQ_MAX		INT64_MAX	/* RFC 7162: 63-bit */
 

@@ -7,6 +7,7 @@
  * response writers (COPYUID, ESEARCH ALL, VANISHED).
  */
 #include "common/seqset.h"
+#include "common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +204,34 @@ seqset_from_sorted(struct arena *a, const uint32_t *v, size_t n,
 		}
 	}
 	out->n = k + 1;
+}
+
+void
+seqset_minus_sorted(struct arena *a, const struct seqset *in,
+    const uint32_t *v, size_t n, uint32_t max, struct seqset *out)
+{
+	size_t j = 0, k = 0;
+
+	memset(out, 0, sizeof(*out));
+	/* Each value removed splits at most one range in two. */
+	if ((out->r = arena_array(a, in->n + n + 1, sizeof(*out->r))) == NULL)
+		return;
+	for (size_t i = 0; i < in->n && in->r[i].lo <= max; i++) {
+		uint32_t lo = in->r[i].lo, hi = MK_MIN(in->r[i].hi, max);
+		while (j < n && v[j] < lo)
+			j++;
+		for (; j < n && v[j] <= hi; j++) {
+			if (v[j] > lo)
+				out->r[k++] = (struct seq_range){ lo, v[j] - 1 };
+			if (v[j] == hi)
+				break;
+			lo = v[j] + 1;
+		}
+		if (j < n && v[j] == hi)
+			continue;
+		out->r[k++] = (struct seq_range){ lo, hi };
+	}
+	out->n = k;
 }
 
 size_t

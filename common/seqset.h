@@ -43,6 +43,10 @@ uint64_t seqset_count(const struct seqset *s);
 /* Builds a resolved set from sorted (not necessarily unique) values. */
 void     seqset_from_sorted(struct arena *a, const uint32_t *v, size_t n,
 	struct seqset *out);
+/* The resolved set in, less the sorted values v[0..n), and at most max:
+ * e.g. the UIDs a client may know of that no longer exist. */
+void     seqset_minus_sorted(struct arena *a, const struct seqset *in,
+	const uint32_t *v, size_t n, uint32_t max, struct seqset *out);
 /* Writes a resolved set compactly, e.g. "1:3,7,9:12"; "" if empty.
  * Returns bytes that would be written (snprintf semantics). */
 size_t   seqset_format(const struct seqset *s, char *out, size_t outlen);

@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -235,10 +235,21 @@ int  store_msg_foreach(struct store *s, const struct mbox *m,
 /* Rows changed after modseq (flag changes and new messages). */
 int  store_msg_changed_since(struct store *s, const struct mbox *m,
 	uint64_t modseq, int (*cb)(const struct msg_row *r, void *arg), void *arg);
-/* UIDs expunged after modseq, ascending. */
+/* UIDs expunged after modseq, ascending.  Complete only for modseq at
+ * or above store_expunged_floor(): older rows may have been pruned. */
 int  store_expunged_since(struct store *s, const struct mbox *m,
 	uint64_t modseq, int (*cb)(uint32_t uid, uint64_t modseq, void *arg),
 	void *arg);
+/* The highest MODSEQ of an expunged UID no longer remembered (0: none
+ * pruned). */
+int  store_expunged_floor(struct store *s, const struct mbox *m,
+	uint64_t *floor);
+/* Forgets m's expunged UIDs beyond the newest keep of them, but none
+ * with a MODSEQ above below (what a live session has still to be
+ * told); raises the floor.  Prunes only once keep is exceeded by an
+ * eighth, so that it costs one write now and then.  0 or -1. */
+int  store_expunged_prune(struct store *s, const struct mbox *m,
+	uint32_t keep, uint64_t below);
 
 struct flag_change {
 	uint32_t    uid;

@@ -395,6 +395,103 @@ store_expunged_since(struct store *s, const struct mbox *m, uint64_t modseq,
 	return rc;
 }
 
+int
+store_expunged_floor(struct store *s, const struct mbox *m, uint64_t *floor)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT expunged_floor FROM"
+	    " mailboxes WHERE id = ?1");
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->id);
+	*floor = 0;
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		*floor = (uint64_t)sqlite3_column_int64(st, 0);
+		break;
+	case SQLITE_DONE:
+		rc = MK_NOTFOUND;
+		break;
+	default:
+		rc = db_fail(&s->db, "expunged floor");
+	}
+	db_done(&s->db, st);
+	return rc;
+}
+
+/* The MODSEQ of m's nth newest expunged row (0 if there are fewer). */
+static int
+expunged_nth_newest(struct store *s, int64_t mbox_id, uint32_t n,
+    uint64_t *modseq)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT modseq FROM expunged"
+	    " WHERE mailbox_id = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2");
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, n);
+	*modseq = 0;
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		*modseq = (uint64_t)sqlite3_column_int64(st, 0);
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = db_fail(&s->db, "expunged window");
+	}
+	db_done(&s->db, st);
+	return rc;
+}
+
+static int
+prune_txn(struct store *s, int64_t mbox_id, uint64_t cut)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = db_stmt(&s->db, "DELETE FROM expunged"
+	    " WHERE mailbox_id = ?1 AND modseq <= ?2")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, (int64_t)cut);
+	if ((rc = db_run(&s->db, st, "prune expunged")) != 0)
+		return rc;
+	if ((st = db_stmt(&s->db, "UPDATE mailboxes SET expunged_floor ="
+	    " MAX(expunged_floor, ?2) WHERE id = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, (int64_t)cut);
+	return db_run(&s->db, st, "expunged floor");
+}
+
+int
+store_expunged_prune(struct store *s, const struct mbox *m, uint32_t keep,
+    uint64_t below)
+{
+	uint64_t over, cut;
+	enum db_txn t;
+	int rc;
+
+	if (keep == 0)
+		return 0;
+	/* Rows sharing the cut's MODSEQ go together, so the floor stays
+	 * exact: every row above it is still there. */
+	if ((rc = expunged_nth_newest(s, m->id, keep + keep / 8, &over)) != 0 ||
+	    over == 0 ||
+	    (rc = expunged_nth_newest(s, m->id, keep, &cut)) != 0)
+		return rc;
+	cut = MK_MIN(cut, below);
+	if (cut == 0)
+		return 0;
+	if ((rc = db_txn_enter(&s->db, &t)) != 0)
+		return rc;
+	return db_txn_leave(&s->db, t, prune_txn(s, m->id, cut));
+}
+
 /* ---- flags ---- */
 
 /* One call usually gives many rows the same keyword list: normalize

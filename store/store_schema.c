@@ -67,6 +67,14 @@
  *                             when it starts.  Not counted in the quota:
  *                             the messages are gone.
  *
+ * mailboxes.expunged_floor  (version 5) the highest MODSEQ of an
+ *                             expunged row pruned from `expunged`, which
+ *                             keeps a window of each mailbox's newest
+ *                             (expunged_keep); a QRESYNC client older
+ *                             than the floor gets VANISHED computed from
+ *                             the UIDs that still exist (RFC 7162
+ *                             3.2.5.2).
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -160,6 +168,8 @@ const struct db_migration store_migrations[] = {
 	    "  body_id INTEGER PRIMARY KEY,"
 	    "  n INTEGER NOT NULL"
 	    ");", NULL },
+	{ 5, "expunged window", "ALTER TABLE mailboxes ADD COLUMN"
+	    " expunged_floor INTEGER NOT NULL DEFAULT 0;", NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -139,6 +139,7 @@ spool_release(struct client *c)
 	c->spool_map = NULL;
 	c->spool_maplen = 0;
 	c->spool_fd = -1;
+	catenate_release(c);
 }
 
 /* Gives memory back after a big command: glibc keeps freed heap memory
@@ -201,6 +202,7 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 	buf_init(&c->out, 0);
 	imap_framer_init(&c->fr, &lim);
 	c->spool_fd = -1;
+	c->cat_fd = -1;
 	if (u->spool_dir != -1) {
 		struct imap_frame_spool sp = {
 			.open = spool_open, .check = spool_check, .arg = c,
@@ -380,7 +382,7 @@ finish_command(struct client *c)
 	c->cont = NULL;
 	c->cont_state = NULL;
 	c->cont_free = NULL;
-	if (c->spool_fd != -1)
+	if (c->spool_fd != -1 || c->cat_fd != -1)
 		c->trim = true;
 	spool_release(c);
 	trim_after(c);
@@ -497,9 +499,13 @@ spool_map(struct client *c, struct imap_cmd *cmd)
 	}
 	c->spool_map = map;
 	c->spool_maplen = (size_t)len;
-	for (struct append_msg *m = cmd->u.append.msgs; m; m = m->next)
+	for (struct append_msg *m = cmd->u.append.msgs; m; m = m->next) {
 		if (m->spooled)
 			m->data = (const char *)map + m->spool_off;
+		for (struct append_part *p = m->parts; p; p = p->next)
+			if (p->spooled)
+				p->data = (const char *)map + p->spool_off;
+	}
 	return true;
 }
 
@@ -555,6 +561,10 @@ execute(struct client *c, const char *data, size_t len)
 	c->cmd = cmd;
 	c->def = d;
 	c->tagged[0] = '\0';
+	if (!catenate_assemble(c, cmd)) {
+		after_run(c, RUN_DONE);
+		return;
+	}
 	{
 		enum cmd_result r;
 		if (proxy_command(c, data, len, &r)) {

@@ -137,6 +137,32 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 	return RUN_DONE;
 }
 
+/* The mailbox an APPEND goes to, checked as RFC 3501 6.3.11 and RFC
+ * 4314 ask; false if it answered. */
+bool
+append_target(struct client *c, const char *mailbox, char *name,
+    size_t namelen, struct mbox *m)
+{
+	int rc;
+
+	if (!mbox_name_arg(c, mailbox, name, namelen))
+		return false;
+	rc = store_mbox_find(c->user->store, name, m);
+	if (rc == MK_NOTFOUND) {
+		resp_no(c, "[TRYCREATE] Mailbox doesn't exist: %s", name);
+		return false;
+	}
+	if (rc != 0) {
+		resp_store_error(c, rc, "APPEND");
+		return false;
+	}
+	if (m->flags & MBOX_NOSELECT) {
+		resp_no(c, "[CANNOT] %s can't hold messages", name);
+		return false;
+	}
+	return rights_check(c, m, RT_I, name);
+}
+
 enum cmd_result
 cmd_append(struct client *c)
 {
@@ -148,10 +174,7 @@ cmd_append(struct client *c)
 	struct msg_prep **preps;
 	struct msg_tmp tmp;
 	uint64_t bytes;
-	int rc;
 
-	if (!mbox_name_arg(c, a->mailbox, name, sizeof(name)))
-		return RUN_DONE;
 	for (const struct append_msg *am = a->msgs; am; am = am->next) {
 		if (am->len == 0)
 			return resp_no(c, "Can't store an empty message");
@@ -159,14 +182,7 @@ cmd_append(struct client *c)
 			return resp_no(c, "[TOOBIG] Message exceeds %zu bytes",
 			    c->user->cfg->max_message);
 	}
-	rc = store_mbox_find(c->user->store, name, &m);
-	if (rc == MK_NOTFOUND)
-		return resp_no(c, "[TRYCREATE] Mailbox doesn't exist: %s", name);
-	if (rc != 0)
-		return resp_store_error(c, rc, "APPEND");
-	if (m.flags & MBOX_NOSELECT)
-		return resp_no(c, "[CANNOT] %s can't hold messages", name);
-	if (!rights_check(c, &m, RT_I, name))
+	if (!append_target(c, a->mailbox, name, sizeof(name), &m))
 		return RUN_DONE;
 	uids = arena_array(&c->arena, a->nmsgs, sizeof(*uids));
 	preps = arena_array(&c->arena, a->nmsgs, sizeof(*preps));

@@ -597,51 +597,6 @@ fetch_continue(struct client *c)
 	return RUN_PAUSE;
 }
 
-struct vanished_ctx {
-	const struct seqset *set;
-	uint32_t            *v;
-	size_t               n, cap;
-};
-
-static int
-vanished_cb(uint32_t uid, uint64_t modseq, void *arg)
-{
-	struct vanished_ctx *x = arg;
-
-	(void)modseq;
-	if (!seqset_contains(x->set, uid))
-		return 0;
-	if (x->n == x->cap) {
-		x->cap = x->cap ? x->cap * 2 : 64;
-		x->v = xreallocarray(x->v, x->cap, sizeof(*x->v));
-	}
-	x->v[x->n++] = uid;
-	return 0;
-}
-
-/* UID FETCH ... (CHANGEDSINCE m VANISHED), RFC 7162 3.2.6. */
-static void
-report_vanished(struct client *c, const struct seqset *uids, uint64_t since)
-{
-	struct vanished_ctx x = { .set = uids };
-	struct seqset set;
-	size_t len;
-	char *text;
-
-	if (store_expunged_since(c->user->store, &c->view.ms->m, since,
-	    vanished_cb, &x) != 0 || x.n == 0) {
-		free(x.v);
-		return;
-	}
-	seqset_from_sorted(&c->arena, x.v, x.n, &set);
-	len = seqset_format(&set, NULL, 0);
-	text = xmalloc(len + 1);
-	seqset_format(&set, text, len + 1);
-	resp_untagged(c, "VANISHED (EARLIER) %s", text);
-	free(text);
-	free(x.v);
-}
-
 enum cmd_result
 cmd_fetch(struct client *c)
 {
@@ -682,7 +637,7 @@ cmd_fetch(struct client *c)
 	if (st->set_seen && c->view.condstore)
 		st->want_uid = st->want_modseq = true;
 	if (a->vanished)
-		report_vanished(c, &uidset, a->changedsince);
+		vanished_since(c, &uidset, a->changedsince);	/* RFC 7162 3.2.6 */
 	c->cont_state = st;
 	c->cont_free = fetch_abort;
 	return fetch_continue(c);

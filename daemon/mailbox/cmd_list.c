@@ -24,6 +24,7 @@ struct entry {
 	bool        children;		/* an existing mailbox below it */
 	bool        placeholder;	/* "Other Users", "Other Users/<owner>" */
 	bool        remote;		/* another user's shared mailbox */
+	unsigned    rights;		/* RT_*, of a remote one (share index) */
 	bool        sub_children;	/* a subscribed name below it */
 	struct mbox m;
 };
@@ -190,18 +191,34 @@ is_below(const char *child, const char *parent)
 	return strncmp(child, parent, n) == 0 && child[n] == '/';
 }
 
+/* The union of the share index's rows for sh (its own name's and
+ * "anyone"'s, which dir_shares_for() returns next to each other). */
+static unsigned
+share_rights(const struct client *c, size_t i, size_t *next)
+{
+	const struct share_entry *sh = &c->shares[i];
+	unsigned r = 0;
+	bool ok;
+
+	for (; i < c->nshares && strcmp(c->shares[i].owner, sh->owner) == 0 &&
+	    strcmp(c->shares[i].mailbox, sh->mailbox) == 0; i++)
+		r |= rights_parse(c->shares[i].rights, &ok);
+	*next = i;
+	return r;
+}
+
 /* Other users' mailboxes that grant this user "l", and the two levels
  * of namespace above them. */
 static void
 add_shared(struct listing *l)
 {
 	struct client *c = l->c;
-	bool ok;
 
-	for (size_t i = 0; i < c->nshares; i++) {
+	for (size_t i = 0, next; i < c->nshares; i = next) {
 		const struct share_entry *sh = &c->shares[i];
+		unsigned rights = share_rights(c, i, &next);
 		char *name, *owner;
-		if (!(rights_parse(sh->rights, &ok) & RT_L))
+		if (!(rights & RT_L))
 			continue;
 		name = arena_printf(&c->arena, "Other Users/%s/%s", sh->owner,
 		    sh->mailbox);
@@ -213,6 +230,7 @@ add_shared(struct listing *l)
 			e = add_entry(l, name);
 		e->exists = true;
 		e->remote = true;
+		e->rights = rights;
 		if (find_entry(l, owner) == NULL)
 			add_entry(l, owner)->placeholder = true;
 		if (find_entry(l, "Other Users") == NULL)
@@ -312,6 +330,23 @@ special_use_attrs(struct buf *b, bool *first, unsigned use)
 			attr(b, first, su[i].name);
 }
 
+/* RFC 8440: "* MYRIGHTS" after the LIST line of each selectable
+ * mailbox.  Another user's mailbox reports the rights of the share
+ * index, which SETACL keeps current; asking MYRIGHTS itself goes to the
+ * owner's process. */
+static void
+emit_myrights(struct client *c, const struct entry *e)
+{
+	char r[RIGHTS_STRLEN];
+
+	if (!e->exists || (e->mflags & MBOX_NOSELECT))
+		return;
+	rights_format(e->remote ? e->rights : rights_for(c, &e->m), r);
+	buf_adds(&c->out, "* MYRIGHTS ");
+	imapw_mailbox(&c->out, e->name);
+	buf_printf(&c->out, " %s\r\n", r);
+}
+
 static void
 emit_list(struct client *c, const struct list_args *a, const struct entry *e,
     bool lsub, bool childinfo)
@@ -356,6 +391,8 @@ emit_list(struct client *c, const struct list_args *a, const struct entry *e,
 		status_items(c, m, a->status, b);
 		buf_adds(b, "\r\n");
 	}
+	if (!lsub && (a->ret & LIST_RET_MYRIGHTS))
+		emit_myrights(c, e);
 }
 
 /* Joins reference and pattern (RFC 3501 6.3.8: the pattern is read

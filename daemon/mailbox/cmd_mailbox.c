@@ -224,6 +224,20 @@ cmd_subscribe(struct client *c)
 	return resp_ok(c, "%s completed", on ? "SUBSCRIBE" : "UNSUBSCRIBE");
 }
 
+/* RFC 7889: the largest message an APPEND to this user's mailboxes can
+ * store - max_message, or less when the whole storage quota is smaller
+ * (such a message could never fit).  A guest's STATUS runs in the
+ * owner's process, so a shared mailbox reports its owner's quota. */
+static uint64_t
+append_limit(const struct user *u)
+{
+	uint64_t lim = u->cfg->max_message;
+
+	if (u->quota_storage != 0 && u->quota_storage < lim / 1024)
+		lim = u->quota_storage * 1024;
+	return lim;
+}
+
 /* Writes " (MESSAGES n ...)" for the STATUS items asked for. */
 int
 status_items(struct client *c, const struct mbox *m, unsigned items,
@@ -255,6 +269,8 @@ status_items(struct client *c, const struct mbox *m, unsigned items,
 	ITEM(STATUS_DELETED, "DELETED %u", st.deleted);
 	ITEM(STATUS_DELETED_STORAGE, "DELETED-STORAGE %llu",
 	    (unsigned long long)(st.deleted_size + 1023) / 1024);
+	ITEM(STATUS_APPENDLIMIT, "APPENDLIMIT %llu",
+	    (unsigned long long)append_limit(c->user));
 #undef ITEM
 	buf_addc(b, ')');
 	return 0;

@@ -119,6 +119,55 @@ qr_changed(const struct msg_row *r, void *arg)
 	return 0;
 }
 
+/* "* VANISHED (EARLIER) set" unless the set is empty. */
+void
+resp_vanished_earlier(struct client *c, const struct seqset *set)
+{
+	char one[1], *text;
+	size_t len;
+
+	if (set->n == 0)
+		return;
+	len = seqset_format(set, one, sizeof(one));
+	text = xmalloc(len + 1);
+	seqset_format(set, text, len + 1);
+	resp_untagged(c, "VANISHED (EARLIER) %s", text);
+	free(text);
+}
+
+/* The expunges after since among the UIDs in range (every UID when
+ * NULL), as VANISHED (EARLIER).  Older than the store's window, every
+ * UID below UIDNEXT that the mailbox no longer has is reported instead:
+ * RFC 7162 3.2.5.2 lets a server include UIDs the client never saw. */
+void
+vanished_since(struct client *c, const struct seqset *range, uint64_t since)
+{
+	struct mbox *m = &c->view.ms->m;
+	struct qr_ctx q = { .c = c, .known = range };
+	struct seq_range all = { 1, UINT32_MAX };
+	struct seqset set;
+	uint64_t floor;
+
+	if (store_expunged_floor(c->user->store, m, &floor) != 0)
+		return;
+	if (since < floor) {
+		struct seqset every = { &all, 1, false };
+		if (m->uidnext > 1)
+			seqset_minus_sorted(&c->arena, range ? range : &every,
+			    c->view.uids, c->view.n, m->uidnext - 1, &set);
+		else
+			memset(&set, 0, sizeof(set));
+		resp_vanished_earlier(c, &set);
+		return;
+	}
+	if (store_expunged_since(c->user->store, m, since, qr_expunged,
+	    &q) == 0 && q.n > 0) {
+		seqset_from_sorted(&c->arena, q.gone, q.n, &set);
+		resp_vanished_earlier(c, &set);
+	}
+	free(q.gone);
+}
+
 static void
 qresync(struct client *c, const struct select_args *a)
 {
@@ -132,21 +181,7 @@ qresync(struct client *c, const struct select_args *a)
 		seqset_resolve(&c->arena, &a->known_uids, UINT32_MAX, &known);
 		q.known = &known;
 	}
-	if (store_expunged_since(c->user->store, m, a->modseq, qr_expunged,
-	    &q) == 0 && q.n > 0) {
-		struct seqset set;
-		char *text;
-		size_t len;
-		char one[1];
-
-		seqset_from_sorted(&c->arena, q.gone, q.n, &set);
-		len = seqset_format(&set, one, sizeof(one));
-		text = xmalloc(len + 1);
-		seqset_format(&set, text, len + 1);
-		resp_untagged(c, "VANISHED (EARLIER) %s", text);
-		free(text);
-	}
-	free(q.gone);
+	vanished_since(c, q.known, a->modseq);
 	store_msg_changed_since(c->user->store, m, a->modseq, qr_changed, &q);
 }
 

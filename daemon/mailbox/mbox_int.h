@@ -193,6 +193,9 @@ struct client {
 	int               spool_fd;
 	void             *spool_map;
 	size_t            spool_maplen;
+	int               cat_fd;		/* CATENATE's assembled messages */
+	void             *cat_map;
+	size_t            cat_maplen;
 	bool              trim;		/* give memory back after this command */
 };
 
@@ -420,7 +423,20 @@ enum cmd_result cmd_id(struct client *c);
 enum cmd_result cmd_enable(struct client *c);
 enum cmd_result cmd_namespace(struct client *c);
 enum cmd_result cmd_check(struct client *c);
+/* APPEND's target mailbox, checked; false if it answered (cmd_append.c). */
+bool append_target(struct client *c, const char *mailbox, char *name,
+	size_t namelen, struct mbox *m);
+/* APPEND ... CATENATE (cmd_catenate.c): assembles the catenated
+ * messages of cmd into a mapped file, as if spooled; false if it
+ * answered the command (BADURL, TOOBIG).  Released with the spool. */
+bool catenate_assemble(struct client *c, struct imap_cmd *cmd);
+void catenate_release(struct client *c);
 enum cmd_result cmd_select(struct client *c);
+/* VANISHED (EARLIER) of the UIDs in range (NULL: all) expunged after
+ * since, for QRESYNC and UID FETCH ... VANISHED (cmd_select.c). */
+void vanished_since(struct client *c, const struct seqset *range,
+	uint64_t since);
+void resp_vanished_earlier(struct client *c, const struct seqset *set);
 /* FLAGS and PERMANENTFLAGS of the selected mailbox (cmd_select.c). */
 void            select_send_flags(struct client *c, const struct mbox *m,
 	bool readonly);

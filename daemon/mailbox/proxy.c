@@ -1054,6 +1054,7 @@ write_status_items(struct buf *b, unsigned items)
 		{ STATUS_UNSEEN, "UNSEEN" }, { STATUS_HIGHESTMODSEQ, "HIGHESTMODSEQ" },
 		{ STATUS_SIZE, "SIZE" }, { STATUS_DELETED, "DELETED" },
 		{ STATUS_DELETED_STORAGE, "DELETED-STORAGE" },
+		{ STATUS_APPENDLIMIT, "APPENDLIMIT" },
 	};
 	const char *sep = "";
 

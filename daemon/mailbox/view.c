@@ -116,12 +116,30 @@ cmp_row_uid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The MODSEQ up to which every session with ms selected has been told
+ * of the expunges: their rows may go from the store's window. */
+static uint64_t
+expunges_told(struct user *u, const struct mstate *ms)
+{
+	uint64_t told = ms->m.highestmodseq;
+
+	for (struct client *o = u->clients; o; o = o->next)
+		if (!o->dead && o->state == CS_SELECTED && o->view.ms == ms)
+			told = MK_MIN(told, o->view.expunge_modseq);
+	return told;
+}
+
 void
 ghosts_take(struct user *u, struct ghost_batch *b)
 {
 	struct mstate *ms = b->ms;
 
-	(void)u;
+	/* After the commit: keeps `expunged` to a window (RFC 7162
+	 * 3.2.5.2); a failure only leaves more rows for next time. */
+	if (ms != NULL && store_expunged_prune(u->store, &ms->m,
+	    u->cfg->expunged_keep, expunges_told(u, ms)) != 0)
+		log_warnx("user %s: pruning expunged UIDs: %s", u->name,
+		    store_errmsg(u->store));
 	if (b->n == 0) {
 		ghost_batch_free(b);
 		return;

@@ -492,6 +492,7 @@ static const struct field {
 	F(auth_fail_limit, F_UINT, false), F(auth_delay_max_ms, F_UINT, false),
 	F(login_timeout, F_UINT, false), F(autologout, F_UINT, false),
 	F(idle_keepalive, F_UINT, false), F(mailbox_linger, F_UINT, false),
+	F(expunged_keep, F_UINT, false),
 	F(tls_cert, F_STR, false), F(tls_key, F_STR, false),
 	F(tls_priority, F_STR, false), F(plaintext_auth, F_INT, false),
 	F(impersonation_separator, F_STR, false),

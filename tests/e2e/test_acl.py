@@ -130,6 +130,43 @@ class Commands(AclCase):
         self.assertEqual(self.ok(a.cmd('MYRIGHTS inbox')),
                          ['* MYRIGHTS "INBOX" %s' % ALL])
 
+    def test_list_myrights(self):
+        """RFC 8440: LIST RETURN (MYRIGHTS) gives a MYRIGHTS response
+        after the LIST line of each selectable mailbox: all rights on
+        the user's own, the granted ones (the union of the grantee's and
+        "anyone"'s entries) on another user's, none for \\Noselect."""
+        s = self.share('lr')
+        self.ok(s.a.cmd('SETACL Proj anyone lw'))
+        self.ok(s.a.cmd('CREATE Other'))
+        self.ok(s.a.cmd('SETACL Other anyone ls'))
+        self.ok(s.b.cmd('CREATE Par/Kid'))
+        self.ok(s.b.cmd('DELETE Par'))
+        lines = self.ok(s.b.cmd('LIST "" * RETURN (MYRIGHTS)'))
+        mine = {}
+        for i, l in enumerate(lines):
+            if l.startswith('* MYRIGHTS '):
+                toks = parse(l)
+                mine[toks[2]] = toks[3]
+                # right after the mailbox's own LIST line
+                self.assertEqual(parse(lines[i - 1])[4], toks[2])
+        self.assertEqual(mine['INBOX'], ALL)
+        self.assertEqual(mine['Par/Kid'], ALL)
+        self.assertNotIn('Par', mine)
+        self.assertEqual(mine[s.name], 'lrw')
+        self.assertEqual(mine[shared(s.alice[0], 'Other')], 'ls')
+        self.assertNotIn('Other Users', mine)
+        # the same as MYRIGHTS itself asks the owner's process
+        self.assertEqual(self.ok(s.b.cmd('MYRIGHTS %s' % quote(s.name))),
+                         ['* MYRIGHTS %s lrw' % quote(s.name)])
+        # with STATUS: LIST, then STATUS, then MYRIGHTS
+        lines = self.ok(s.b.cmd('LIST "" INBOX RETURN (STATUS (MESSAGES) '
+                                'MYRIGHTS)'))
+        self.assertEqual(lines, ['* LIST (\\HasNoChildren) "/" "INBOX"',
+                                 '* STATUS "INBOX" (MESSAGES 0)',
+                                 '* MYRIGHTS "INBOX" %s' % ALL])
+        caps = self.ok(s.b.cmd('CAPABILITY'))[0].split()
+        self.assertIn('LIST-MYRIGHTS', caps)
+
     def test_capabilities(self):
         c = self.connect()
         caps = self.ok(c.cmd('CAPABILITY'))[0].split()

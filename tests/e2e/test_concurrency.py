@@ -6,6 +6,7 @@ and CONDSTORE/QRESYNC across sessions: MODSEQ, UNCHANGEDSINCE and
 [MODIFIED], CHANGEDSINCE, VANISHED (EARLIER)."""
 import os
 import re
+import sqlite3
 import sys
 import threading
 import time
@@ -407,6 +408,74 @@ class Concurrency(ImapCase):
         self.assertEqual([re.search(r'UID (\d+)', l).group(1) for l in news],
                          ['31', '32', '33', '34', '35'])
 
+
+
+def uidset(uids):
+    """"1:3,5" of sorted UIDs, as the server writes a set."""
+    out, i = [], 0
+    while i < len(uids):
+        j = i
+        while j + 1 < len(uids) and uids[j + 1] == uids[j] + 1:
+            j += 1
+        out.append(str(uids[i]) if i == j else '%d:%d' % (uids[i], uids[j]))
+        i = j + 1
+    return ','.join(out)
+
+
+class ExpungedWindow(ImapCase):
+    """QRESYNC past the window of expunged UIDs the store keeps
+    (expunged_keep): RFC 7162 3.2.5.2's full VANISHED list from the UIDs
+    that still exist, and never a lost EXPUNGE for a live session."""
+    config = {'expunged_keep': '8'}
+
+    def test_window(self):
+        user = self.new_user()
+        a, b = self.connect(user), self.connect(user)
+        self.fill(a, 'INBOX', 40)
+        info = self.select(a)
+        uv, old = info['uidvalidity'], info['highestmodseq']
+        b.cmd('ENABLE QRESYNC')
+        self.select(b)
+        gone = list(range(2, 41, 2)) + [1, 3, 5]
+        for uid in gone:
+            self.ok(a.cmd('UID STORE %d +FLAGS.SILENT (\\Deleted)' % uid))
+            self.ok(a.cmd('EXPUNGE'))
+        # b was selected all along: told of all 23, whatever the window
+        self.assertEqual(self.ok(b.cmd('NOOP')),
+                         ['* VANISHED %s' % uidset(sorted(gone))])
+        recent = int(re.search(r'HIGHESTMODSEQ (\d+)', self.ok(
+            a.cmd('STATUS INBOX (HIGHESTMODSEQ)'))[0]).group(1))
+        self.ok(a.cmd('UID STORE 7 +FLAGS.SILENT (\\Deleted)'))
+        self.ok(a.cmd('EXPUNGE'))
+        gone.append(7)
+        self.assertEqual(b.cmd('NOOP')[1], ['* VANISHED 7'])
+        left = [u for u in range(1, 41) if u not in gone]
+        c = self.connect(user)
+        c.cmd('ENABLE QRESYNC')
+        # within the window: only what the table says
+        unt = self.ok(c.cmd('SELECT INBOX (QRESYNC (%d %d))' % (uv, recent)))
+        self.assertIn('* VANISHED (EARLIER) 7', unt)
+        # older than the window: every UID below UIDNEXT not there
+        unt = self.ok(c.cmd('SELECT INBOX (QRESYNC (%d %d))' % (uv, old)))
+        vanished = [l for l in unt if 'VANISHED' in l]
+        self.assertEqual(vanished, ['* VANISHED (EARLIER) %s' %
+                                    uidset(sorted(gone))])
+        self.assertIn('* %d EXISTS' % len(left), unt)
+        # limited to the known UIDs
+        unt = self.ok(c.cmd('SELECT INBOX (QRESYNC (%d %d 1:9,39:45))'
+                            % (uv, old)))
+        self.assertIn('* VANISHED (EARLIER) 1:8,40', unt)
+        # and UID FETCH ... VANISHED, within the set asked for
+        unt = self.ok(c.cmd('UID FETCH 4:12 (FLAGS) (CHANGEDSINCE %d '
+                            'VANISHED)' % old))
+        self.assertEqual(unt[0], '* VANISHED (EARLIER) 4:8,10,12')
+        # the store kept its window, not every expunged UID
+        path = os.path.join(self.server.data_dir, 'users', user[0],
+                            'store.db')
+        db = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
+        self.addCleanup(db.close)
+        self.assertLessEqual(db.execute('SELECT count(*) FROM expunged')
+                             .fetchone()[0], 9)
 
 if __name__ == '__main__':
     unittest.main()

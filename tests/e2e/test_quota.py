@@ -262,6 +262,41 @@ class Commands(QuotaCase):
             time.sleep(0.05)
 
 
+class AppendLimit(QuotaCase):
+    config = {'max_message': '1M'}
+
+    def test_appendlimit(self):
+        """RFC 7889: STATUS APPENDLIMIT is max_message, or the whole
+        storage quota when that is smaller; a shared mailbox reports its
+        owner's; APPEND above it is refused."""
+        c = self.connect(self.limited_user())
+        caps = self.ok(c.cmd('CAPABILITY'))[0].split()
+        self.assertIn('APPENDLIMIT', caps)
+        max_message = 1024 * 1024
+        self.assertEqual(self.status(c, 'INBOX', 'APPENDLIMIT'),
+                         {'APPENDLIMIT': max_message})
+        bob = self.limited_user(storage=20)
+        b = self.connect(bob)
+        self.assertEqual(self.status(b, 'INBOX', 'APPENDLIMIT MESSAGES'),
+                         {'APPENDLIMIT': 20 * 1024, 'MESSAGES': 0})
+        tagged, _ = b.append('INBOX', sized(20 * 1024 + 1))
+        self.assertRegex(tagged, r'^a\d+ NO \[OVERQUOTA\] ')
+        # LIST-STATUS carries it too
+        lines = self.ok(b.cmd('LIST "" INBOX RETURN (STATUS (APPENDLIMIT))'))
+        self.assertIn('* STATUS "INBOX" (APPENDLIMIT %d)' % (20 * 1024),
+                      lines)
+        # a grantee sees the owner's limit on the owner's mailbox
+        self.ok(b.cmd('CREATE Drop'))
+        alice = self.limited_user()
+        self.ok(b.cmd('SETACL Drop %s lri' % alice[0]))
+        a = self.connect(alice)
+        name = 'Other Users/%s/Drop' % bob[0]
+        self.assertEqual(self.status(a, name, 'APPENDLIMIT'),
+                         {'APPENDLIMIT': 20 * 1024})
+        self.assertEqual(self.status(a, 'INBOX', 'APPENDLIMIT'),
+                         {'APPENDLIMIT': max_message})
+
+
 class OverQuota(QuotaCase):
     def trace(self, c, mbox='INBOX'):
         """What a refused change must not alter."""

@@ -18,6 +18,7 @@
 #include "common/buf.h"
 #include "common/imap.h"
 #include "common/imap_frame.h"
+#include "common/imap_url.h"
 #include "common/imap_write.h"
 #include "common/seqset.h"
 
@@ -69,6 +70,24 @@ roundtrip(const char *s)
 	buf_free(&b);
 }
 
+/* CATENATE's URLs go through the URL and section parsers, as the
+ * mailbox process will take them. */
+static void
+catenate_urls(const struct append_msg *m)
+{
+	struct imap_url u;
+	struct fetch_section sec;
+	const char *err;
+
+	arena_reset(&R);
+	for (const struct append_part *p = m->parts; p; p = p->next) {
+		if (p->url == NULL || imap_url_parse(p->url, &u, &err) != 0)
+			continue;
+		check(u.uid > 0 && u.mailbox[0] != '\0', "URL names a message");
+		(void)imap_parse_section(&R, u.section, &sec, &err);
+	}
+}
+
 static void
 parsed(const struct imap_cmd *c)
 {
@@ -95,6 +114,8 @@ parsed(const struct imap_cmd *c)
 		break;
 	case CMD_APPEND:
 		check(c->u.append.nmsgs > 0, "APPEND has a message");
+		for (const struct append_msg *m = c->u.append.msgs; m; m = m->next)
+			catenate_urls(m);
 		break;
 	default:
 		break;

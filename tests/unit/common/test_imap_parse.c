@@ -531,6 +531,9 @@ test_parse_list_extended(void)
 	OK("a LIST (SUBSCRIBED) \"\" (a b) RETURN (CHILDREN STATUS (SIZE))");
 	CU_ASSERT_EQUAL(C.u.list.npatterns, 2);
 	CU_ASSERT_EQUAL(C.u.list.status, STATUS_SIZE);
+	OK("a LIST \"\" * RETURN (MyRights STATUS (APPENDLIMIT SIZE))");
+	CU_ASSERT_EQUAL(C.u.list.ret, LIST_RET_MYRIGHTS | LIST_RET_STATUS);
+	CU_ASSERT_EQUAL(C.u.list.status, STATUS_APPENDLIMIT | STATUS_SIZE);
 	BAD("a LIST (RECURSIVEMATCH) \"\" %", "RECURSIVEMATCH needs another selection option");
 	BAD("a LIST (REMOTE RECURSIVEMATCH) \"\" %", "RECURSIVEMATCH needs");
 	BAD("a LIST (FOO) \"\" %", "Unknown LIST selection option FOO");
@@ -849,4 +852,66 @@ test_parse_arena_ceiling(void)
 	CU_ASSERT_EQUAL(imap_parse(&small, s, strlen(s), &c, &err), 0);
 	CU_ASSERT_EQUAL(c.u.store.nflags, 200);
 	arena_free(&small);
+}
+
+/* CATENATE (RFC 4469 section 5): TEXT literals and URLs, with flags and
+ * date before, mixed with plain messages in MULTIAPPEND. */
+void
+test_parse_append_catenate(void)
+{
+	const struct append_msg *m;
+	const struct append_part *p;
+
+	static const char src[] = "a APPEND Drafts (\\Seen) "
+	    "\"17-Jul-1996 02:44:25 -0700\" CATENATE "
+	    "(URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" "
+	    "TEXT {5}\r\nhello URL /INBOX/;UID=1 text ~{2}\r\n\0\1) {3}\r\nabc";
+
+	CU_ASSERT_EQUAL_FATAL(parse_n(src, sizeof(src) - 1), 0);
+	m = C.u.append.msgs;
+	CU_ASSERT_EQUAL(C.u.append.nmsgs, 2);
+	CU_ASSERT_EQUAL(m->nflags, 1);
+	CU_ASSERT_TRUE(m->has_date);
+	CU_ASSERT_EQUAL_FATAL(m->nparts, 4);
+	p = m->parts;
+	CU_ASSERT_STRING_EQUAL(p->url,
+	    "/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER");
+	p = p->next;
+	CU_ASSERT_PTR_NULL(p->url);
+	CU_ASSERT(p->len == 5 && memcmp(p->data, "hello", 5) == 0);
+	p = p->next;
+	CU_ASSERT_STRING_EQUAL(p->url, "/INBOX/;UID=1");
+	p = p->next;
+	CU_ASSERT(p->binary && p->len == 2 && memcmp(p->data, "\0\1", 2) == 0);
+	CU_ASSERT_PTR_NULL(p->next);
+	m = m->next;
+	CU_ASSERT_EQUAL(m->nparts, 0);
+	CU_ASSERT(m->len == 3 && memcmp(m->data, "abc", 3) == 0);
+	OK("a APPEND x catenate (url \"/x/;uid=1\") catenate (text {0}\r\n)");
+	CU_ASSERT_EQUAL(C.u.append.nmsgs, 2);
+	BAD("a APPEND x CATENATE ()", "Invalid CATENATE part");
+	BAD("a APPEND x CATENATE", "Invalid message literal");
+	BAD("a APPEND x CATENATE (TEXT \"x\")", "Invalid TEXT literal");
+	BAD("a APPEND x CATENATE (URL {1}\r\nx", "Expected ')' after CATENATE");
+	BAD("a APPEND x CATENATE (FOO x)", "Unknown CATENATE part FOO");
+	BAD("a APPEND x CATENATE (URL)", "Expected SP after CATENATE part");
+	BAD("a APPEND x CATENATE (URL ", "Missing URL");
+	BAD("a APPEND x CATENATE URL /x/;uid=1", "Expected '(' after CATENATE");
+	BAD("a APPEND x CATENATE (URL /x/;uid=1 )", "Invalid CATENATE part");
+}
+
+void
+test_parse_append_catenate_limit(void)
+{
+	static char s[8192];
+	size_t n;
+
+	n = (size_t)snprintf(s, sizeof(s), "a APPEND x CATENATE (URL /x/;UID=1");
+	for (int i = 1; i < 100; i++)
+		n += (size_t)snprintf(s + n, sizeof(s) - n, " TEXT {0}\r\n");
+	snprintf(s + n, sizeof(s) - n, ")");
+	OK(s);
+	CU_ASSERT_EQUAL(C.u.append.msgs->nparts, 100);
+	snprintf(s + n, sizeof(s) - n, " TEXT {0}\r\n)");
+	BAD(s, "Too many CATENATE parts");
 }

@@ -186,3 +186,37 @@ test_seqset_many_ranges(void)
 		    i == 10000 ? "" : ",", i);
 	CU_ASSERT_STRING_EQUAL(norm(s, 10000), "1:10000");
 }
+
+static const char *
+minus(const char *set, const uint32_t *v, size_t n, uint32_t max)
+{
+	static char out[256];
+	struct seqset parsed, in, res;
+
+	CU_ASSERT_EQUAL_FATAL(seqset_parse(&A, set, strlen(set), &parsed), 0);
+	seqset_resolve(&A, &parsed, UINT32_MAX, &in);
+	seqset_minus_sorted(&A, &in, v, n, max, &res);
+	seqset_format(&res, out, sizeof(out));
+	return out;
+}
+
+void
+test_seqset_minus_sorted(void)
+{
+	static const uint32_t v[] = { 1, 3, 4, 10, 12 };
+
+	/* QRESYNC past the expunged window: what no longer exists */
+	CU_ASSERT_STRING_EQUAL(minus("1:*", v, 5, 15), "2,5:9,11,13:15");
+	CU_ASSERT_STRING_EQUAL(minus("1:*", v, 5, 12), "2,5:9,11");
+	CU_ASSERT_STRING_EQUAL(minus("1:4", v, 5, 15), "2");
+	CU_ASSERT_STRING_EQUAL(minus("3:4,10", v, 5, 15), "");
+	CU_ASSERT_STRING_EQUAL(minus("2,5:11,20:30", v, 5, 25),
+	    "2,5:9,11,20:25");
+	CU_ASSERT_STRING_EQUAL(minus("1:*", v, 0, 3), "1:3");
+	CU_ASSERT_STRING_EQUAL(minus("13:20", v, 5, 12), "");
+	CU_ASSERT_STRING_EQUAL(minus("12", v, 5, 12), "");
+	CU_ASSERT_STRING_EQUAL(minus("1", v, 5, 12), "");
+	static const uint32_t top[] = { 4294967295u };
+	CU_ASSERT_STRING_EQUAL(minus("4294967290:*", top, 1, UINT32_MAX),
+	    "4294967290:4294967294");
+}

@@ -312,6 +312,50 @@ test_msg_expunge(void)
 	teardown();
 }
 
+/* The expunged window (QRESYNC, RFC 7162 3.2.5.2): rows beyond the
+ * newest `keep` go once there is an eighth more, never one a live
+ * session has yet to be told of, and the floor says what is gone. */
+void
+test_expunged_prune(void)
+{
+	struct mbox in;
+	uint64_t v[64] = { 0 }, floor;
+
+	setup();
+	in = mb("INBOX");
+	for (int i = 0; i < 20; i++)
+		ts_append(S, &in, "m", 0, "", 1, 0);	/* modseq 2..21 */
+	for (uint32_t uid = 1; uid <= 18; uid++)	/* modseq 22..39 */
+		CU_ASSERT_EQUAL(store_msg_expunge(S, &in, &uid, 1), 0);
+	CU_ASSERT_EQUAL(store_expunged_floor(S, &in, &floor), 0);
+	CU_ASSERT_EQUAL(floor, 0);
+	/* 18 rows, keep 17: under 17 + 17 / 8, nothing yet */
+	CU_ASSERT_EQUAL(store_expunged_prune(S, &in, 17, UINT64_MAX), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM expunged"), 18);
+	/* keep 8 but a session still owes UIDs from modseq 25 on */
+	CU_ASSERT_EQUAL(store_expunged_prune(S, &in, 8, 24), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM expunged"), 15);
+	CU_ASSERT_EQUAL(store_expunged_floor(S, &in, &floor), 0);
+	CU_ASSERT_EQUAL(floor, 24);
+	/* everyone told: down to the newest 8 (the cut is the 9th newest) */
+	CU_ASSERT_EQUAL(store_expunged_prune(S, &in, 8, UINT64_MAX), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM expunged"), 8);
+	CU_ASSERT_EQUAL(store_expunged_floor(S, &in, &floor), 0);
+	CU_ASSERT_EQUAL(floor, 31);
+	/* what is left above the floor is complete */
+	CU_ASSERT_EQUAL(store_expunged_since(S, &in, floor, exp_cb, v), 0);
+	CU_ASSERT_EQUAL(v[0], 8);
+	CU_ASSERT(v[1] == 11 && v[2] == 32);
+	/* keep 0: keep everything */
+	CU_ASSERT_EQUAL(store_expunged_prune(S, &in, 0, UINT64_MAX), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM expunged"), 8);
+	/* the floor never goes down */
+	CU_ASSERT_EQUAL(store_expunged_prune(S, &in, 1, 5), 0);
+	CU_ASSERT_EQUAL(store_expunged_floor(S, &in, &floor), 0);
+	CU_ASSERT_EQUAL(floor, 31);
+	teardown();
+}
+
 void
 test_msg_copy_shares_body(void)
 {
