@@ -228,11 +228,11 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 		client_close(c, NULL);
 		return;
 	}
-	log_info("session %016llx: user=%s%s%s client=%s%s",
+	log_info("session %016llx: user=%s%s%s client=%s%s%s",
 	    (unsigned long long)c->session_id, u->name,
 	    s->method != IPC_IMP_NONE ? " by=" : "",
 	    s->method != IPC_IMP_NONE ? s->authcid : "", c->client_addr,
-	    c->tls ? " tls" : "");
+	    c->tls ? " tls" : "", c->is_pop3 ? " pop3" : "");
 	if (c->is_pop3) {
 		pop3_start(c);
 		if (c->dead)
