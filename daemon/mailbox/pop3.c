@@ -434,6 +434,10 @@ update(struct client *c, size_t *ndeleted)
 	*ndeleted = nd;
 	if (nd == 0 && (ns == 0 || c->no_seen))
 		return 0;
+	/* Another program may have written INBOX since the session began:
+	 * the store works from the freshest row. */
+	if (store_changed_externally(u->store))
+		mstates_refresh(u);
 	memset(&gb, 0, sizeof(gb));
 	if ((rc = store_begin(u->store)) == 0 &&
 	    (rc = mark_seen(c, seen, ns)) == 0 &&

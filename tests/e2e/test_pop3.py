@@ -459,6 +459,21 @@ class POP3Case(unittest.TestCase):
         p.quit()
 
     @unittest.skipUnless(HAVE_CERTTOOL, 'certtool (gnutls-bin) is not installed')
+    def test_stls_drops_what_was_sent_in_clear_after_it(self):
+        # CVE-2011-0411: a command injected behind STLS in clear text
+        # must not run inside the TLS session.
+        s, f = self.raw()
+        f.readline()
+        s.sendall(b'STLS\r\nUSER alice\r\n')
+        self.assertEqual(f.readline(), b'+OK Begin TLS negotiation now\r\n')
+        t = self.tls_context().wrap_socket(s, server_hostname='localhost')
+        self.addCleanup(t.close)
+        t.sendall(b'PASS %s\r\n' % USERS['alice'].encode())
+        self.assertEqual(t.recv(4096), b'-ERR Send USER first\r\n')
+        t.sendall(b'QUIT\r\n')
+        self.assertTrue(t.recv(4096).startswith(b'+OK'))
+
+    @unittest.skipUnless(HAVE_CERTTOOL, 'certtool (gnutls-bin) is not installed')
     def test_pop3s(self):
         self.fill('sue', MESSAGES[3:4])
         p = poplib.POP3_SSL(HOST, self.pop3s_port, timeout=10,
