@@ -14,7 +14,9 @@ the session goes on; AUTH PLAIN (both forms, with an administrator's
 authorization identity), failures with [AUTH], pipelining, STLS and
 POP3S; the POP3 login process is confined as the IMAP one (as root).
 fetchmail (if installed) fetches everything into an MDA over STLS
-with the certificate checked, and deletes it from the server."""
+with the certificate checked, and deletes it from the server.  With
+plaintext_auth = never, USER and AUTH wait for STLS; login_timeout ends
+a session that does not log in."""
 import base64
 import os
 import poplib
@@ -567,6 +569,63 @@ class POP3Case(unittest.TestCase):
         r = subprocess.run(args, env=env, capture_output=True, text=True,
                            timeout=120)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+
+
+@unittest.skipUnless(HAVE_CERTTOOL, 'certtool (gnutls-bin) is not installed')
+class POP3Strict(unittest.TestCase):
+    """plaintext_auth = never and a short login_timeout: clear-text
+    credentials are refused until STLS, and a client that does not log
+    in in time is told and disconnected."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pop3_port = free_port()
+        cls.server = Server(users={'alice': 'alice pw'}, start=False)
+        cls.cert, key = make_cert(cls.server.tmp, 'server')
+        with open(cls.server.conf, 'a') as f:
+            f.write('listen_pop3 = %s:%d\ntls_cert = %s\ntls_key = %s\n'
+                    'plaintext_auth = never\nlogin_timeout = 2\n' %
+                    (HOST, cls.pop3_port, cls.cert, key))
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop()
+        finally:
+            cls.server.cleanup()
+
+    def test_clear_text_refused_until_stls(self):
+        p = poplib.POP3(HOST, self.pop3_port, timeout=10)
+        self.addCleanup(p.close)
+        caps = p.capa()
+        self.assertIn('STLS', caps)
+        self.assertNotIn('USER', caps)
+        self.assertNotIn('SASL', caps)
+        for cmd in ('USER alice', 'AUTH PLAIN'):
+            with self.assertRaises(poplib.error_proto) as e:
+                p._shortcmd(cmd)
+            self.assertTrue(e.exception.args[0].startswith(
+                b'-ERR [AUTH] Plaintext authentication is not allowed'))
+        p.stls(ssl.create_default_context(cafile=self.cert))
+        caps = p.capa()
+        self.assertIn('USER', caps)
+        self.assertEqual(caps['SASL'], ['PLAIN'])
+        p.user('alice')
+        self.assertTrue(p.pass_('alice pw').startswith(b'+OK Logged in'))
+        p.quit()
+
+    def test_login_timeout(self):
+        s = socket.create_connection((HOST, self.pop3_port), timeout=10)
+        self.addCleanup(s.close)
+        f = s.makefile('rb')
+        self.addCleanup(f.close)
+        self.assertTrue(f.readline().startswith(b'+OK'))
+        t0 = time.monotonic()
+        self.assertEqual(f.readline(), b'-ERR Autologout; authentication '
+                         b'took too long\r\n')
+        self.assertEqual(f.readline(), b'')
+        self.assertGreater(time.monotonic() - t0, 1)
 
 
 if __name__ == '__main__':
