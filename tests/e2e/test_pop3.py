@@ -628,5 +628,30 @@ class POP3Strict(unittest.TestCase):
         self.assertGreater(time.monotonic() - t0, 1)
 
 
+class POP3TurnedAway(unittest.TestCase):
+    """What the master itself answers a POP3 client it turns away is
+    POP3 too (-ERR [SYS/TEMP]), not IMAP's BYE."""
+
+    def test_too_many_connections(self):
+        port = free_port()
+        with Server(users={}, config={'listen_pop3': '%s:%d' % (HOST, port),
+                                      'max_connections_per_ip': 1}) as srv:
+            def greeted():
+                s = socket.create_connection((HOST, port), timeout=10)
+                line = s.makefile('rb').readline()
+                if line.startswith(b'+OK'):
+                    return s
+                s.close()
+                return None
+            # the harness's own probe may hold the slot for a moment
+            held = wait_for(greeted, what='a POP3 greeting')
+            self.addCleanup(held.close)
+            s = socket.create_connection((HOST, port), timeout=10)
+            self.addCleanup(s.close)
+            self.assertEqual(s.makefile('rb').readline(),
+                             b'-ERR [SYS/TEMP] Too many connections\r\n')
+            srv.check_log()
+
+
 if __name__ == '__main__':
     unittest.main()
