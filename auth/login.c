@@ -184,7 +184,8 @@ void
 login_bye(struct login_conn *c, const char *text)
 {
 	c->state = LST_CLOSING;
-	login_reply(c, "* BYE %s", text);
+	/* POP3 has no untagged answer: an -ERR is what clients expect. */
+	login_reply(c, login_is_pop3(c) ? "-ERR %s" : "* BYE %s", text);
 	login_finish(c);
 }
 
@@ -210,8 +211,11 @@ login_send_auth(struct login_conn *c, uint8_t mech, const char *authzid,
 	if (strlen(authzid) > IPC_IDENT_MAX || strlen(authcid) > IPC_IDENT_MAX ||
 	    nsecret > IPC_SECRET_MAX) {
 		c->attempts++;
-		login_reply(c, "%s NO [AUTHENTICATIONFAILED] Authentication "
-		    "failed.", c->tag);
+		if (login_is_pop3(c))
+			pop3_login_refused(c);
+		else
+			login_reply(c, "%s NO [AUTHENTICATIONFAILED] "
+			    "Authentication failed.", c->tag);
 		return;
 	}
 	ipc_msg_init(&m, IPC_LOGIN_AUTH);
@@ -306,7 +310,10 @@ master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 		return;
 	}
 	c->state = LST_COMMAND;
-	login_verdict_received(c, result, text);
+	if (login_is_pop3(c))
+		pop3_login_verdict(c, result, text);
+	else
+		login_verdict_received(c, result, text);
 	/* Commands pipelined behind the failed one are already buffered. */
 	pump_input(c);
 	update_io(c);
@@ -360,10 +367,55 @@ run_sasl_line(struct login_conn *c)
 	imap_frame_done(&c->fr);
 }
 
+/* One POP3 line: a command, or an AUTH response (LST_SASL). */
+static void
+run_pop3_line(struct login_conn *c)
+{
+	size_t len;
+	const char *data = imap_frame_data(&c->fr, &len);
+
+	if (c->state == LST_COMMAND)
+		count_command(c);
+	pop3_login_line(c, data, len);
+	explicit_bzero((void *)(uintptr_t)data, len);
+	imap_frame_done(&c->fr);
+	arena_reset_wipe(&c->arena);
+}
+
+/* POP3 has no literals: every command and response is one line. */
+static void
+process_pop3(struct login_conn *c)
+{
+	while (reading(c)) {
+		switch (imap_frame_line(&c->fr, &c->in)) {
+		case FRAME_MORE:
+			return;
+		case FRAME_BAD:
+			count_command(c);
+			c->state = LST_COMMAND;
+			login_reply(c, "-ERR %s", c->fr.err_text);
+			break;
+		case FRAME_LITERAL_WAIT:
+		case FRAME_FATAL:
+			login_bye(c, c->fr.err_text);
+		case FRAME_COMMAND:
+			run_pop3_line(c);
+			wipe_dead_input(&c->in);
+			if (c->state == LST_HANDSHAKE)
+				discard_cleartext(c);
+			break;
+		}
+	}
+}
+
 /* Runs every complete command in the input, until one needs to wait. */
 static void
 process(struct login_conn *c)
 {
+	if (login_is_pop3(c)) {
+		process_pop3(c);
+		return;
+	}
 	while (reading(c)) {
 		enum frame_result r = c->state == LST_SASL ?
 		    imap_frame_line(&c->fr, &c->in) : imap_frame(&c->fr, &c->in);
@@ -450,6 +502,10 @@ pump_input(struct login_conn *c)
 static void
 greet(struct login_conn *c)
 {
+	if (login_is_pop3(c)) {
+		pop3_login_greet(c);
+		return;
+	}
 	login_reply(c, "* OK [CAPABILITY %s] %s Mailkeep ready.",
 	    login_capabilities(c), c->cfg->hostname);
 }
@@ -508,12 +564,18 @@ login_starttls(struct login_conn *c, const char *tag)
 	gnutls_session_t s = session_new(c);
 
 	if (s == NULL) {
-		login_reply(c, "%s NO [UNAVAILABLE] TLS is not available now",
-		    tag);
+		if (login_is_pop3(c))
+			login_reply(c, "-ERR [SYS/TEMP] TLS is not available now");
+		else
+			login_reply(c, "%s NO [UNAVAILABLE] TLS is not available "
+			    "now", tag);
 		return;
 	}
 	c->ops.ctx = s;
-	login_reply(c, "%s OK Begin TLS negotiation now", tag);
+	if (login_is_pop3(c))
+		login_reply(c, "+OK Begin TLS negotiation now");
+	else
+		login_reply(c, "%s OK Begin TLS negotiation now", tag);
 	/* process() calls discard_cleartext() once the command is done. */
 	c->state = LST_HANDSHAKE;
 	c->hs_events = EPOLLIN;

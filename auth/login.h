@@ -19,6 +19,9 @@
  *   login.c      the process: event loop, I/O, framing, timeouts, IPC,
  *                the TLS handshake and the switch to the relay
  *   login_cmd.c  the commands of the not-authenticated state
+ *   login_pop3.c the POP3 personality: the AUTHORIZATION state of a
+ *                listen_pop3/listen_pop3s connection (the master says
+ *                which protocol the listener speaks: login_params.proto)
  *   sasl.c       SASL PLAIN messages and the LOGIN impersonation split
  *   tls.c        GnuTLS credentials and sessions (auth/tls.h)
  */
@@ -43,6 +46,7 @@
 struct login_params {
 	bool loopback;		/* the client is on a loopback address */
 	bool implicit_tls;	/* accepted on listen_tls: handshake first */
+	uint8_t proto;		/* enum mk_proto: IMAP, or POP3 (login_pop3.c) */
 	/* The master's public credentials (inherited memory), completed
 	 * with kh_fd by tls_creds_attach() at the first handshake; NULL when
 	 * no certificate is configured or no key holder runs: no STARTTLS
@@ -138,6 +142,17 @@ void login_sasl_line(struct login_conn *c, const char *line, size_t len);
 /* The master's verdict on the credentials sent last. */
 void login_verdict_received(struct login_conn *c, uint8_t result,
 	const char *text);
+
+/* ---- login_pop3.c: the same process speaking POP3 ---- */
+
+bool login_is_pop3(const struct login_conn *c);
+void pop3_login_greet(struct login_conn *c);
+/* One complete line: a command, or the response to AUTH's "+ ". */
+void pop3_login_line(struct login_conn *c, const char *line, size_t len);
+void pop3_login_verdict(struct login_conn *c, uint8_t result,
+	const char *text);
+/* The "-ERR" for credentials refused before they reach the master. */
+void pop3_login_refused(struct login_conn *c);
 
 /* ---- sasl.c ---- */
 

@@ -204,6 +204,8 @@ static const struct key keys[] = {
 	{ "plaintext_auth", K_SPECIAL, 0, 0, 0, 0 },
 	{ "listen", K_SPECIAL, 0, 0, 0, 0 },
 	{ "listen_tls", K_SPECIAL, 0, 0, 0, 0 },
+	{ "listen_pop3", K_SPECIAL, 0, 0, 0, 0 },
+	{ "listen_pop3s", K_SPECIAL, 0, 0, 0, 0 },
 	STR("impersonation_separator", impersonation_separator),
 	BOOLK("impersonation_no_seen", impersonation_no_seen),
 	U64K("quota_storage", quota_storage, 0, UINT64_MAX / 1024),
@@ -269,12 +271,14 @@ set_special(struct mk_config *c, const char *k, const char *v)
 		}
 		return config_parse_listen(&c->lmtp_listen, v, false);
 	}
-	/* listen / listen_tls */
+	/* listen / listen_tls / listen_pop3 / listen_pop3s */
 	if (c->nlisten >= MK_MAX_LISTEN)
 		return -1;
 	if (config_parse_listen(&c->listen[c->nlisten], v,
-	    strcmp(k, "listen_tls") == 0) == -1)
+	    strcmp(k, "listen_tls") == 0 || strcmp(k, "listen_pop3s") == 0) == -1)
 		return -1;
+	if (strncmp(k, "listen_pop3", 11) == 0)
+		c->listen[c->nlisten].proto = MK_PROTO_POP3;
 	c->nlisten++;
 	return 0;
 }
@@ -381,8 +385,7 @@ config_load(struct mk_config *c, const char *path, char *err, size_t errlen)
 			rc = -1;
 			break;
 		}
-		if (!listen_seen && (strcmp(k, "listen") == 0 ||
-		    strcmp(k, "listen_tls") == 0)) {
+		if (!listen_seen && strncmp(k, "listen", 6) == 0) {
 			/* The first listen line replaces the default set. */
 			c->nlisten = 0;
 			listen_seen = true;

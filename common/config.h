@@ -17,12 +17,20 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define MK_MAX_LISTEN 8
+#define MK_MAX_LISTEN 16
+
+/* What a listener speaks (travels as a u8 in IPC_SPAWN_LOGIN and the
+ * session record). */
+enum mk_proto {
+	MK_PROTO_IMAP = 0,
+	MK_PROTO_POP3 = 1,	/* listen_pop3, listen_pop3s (doc/pop3.md) */
+};
 
 struct mk_listen {
 	char     addr[64];	/* numeric address as written */
 	uint16_t port;
-	bool     tls;		/* implicit TLS (imaps) */
+	bool     tls;		/* implicit TLS (imaps, pop3s) */
+	uint8_t  proto;		/* enum mk_proto */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 };

@@ -112,6 +112,7 @@ ipc_put_session(struct ipc_msg *m, const struct ipc_session *s)
 	ipc_put_str(m, s->client);
 	ipc_put_str(m, s->tag);
 	ipc_put_str(m, s->okverb);
+	ipc_put_u8(m, s->proto);
 	ipc_put_bytes(m, s->pending, s->npending);
 	ipc_put_u64(m, s->quota_storage);
 	ipc_put_u64(m, s->quota_messages);
@@ -192,6 +193,7 @@ ipc_get_session(struct ipc_reader *r, struct ipc_session *s)
 	s->client = ipc_get_str(r);
 	s->tag = ipc_get_str(r);
 	s->okverb = ipc_get_str(r);
+	s->proto = ipc_get_u8(r);
 	s->pending = ipc_get_bytes(r, &s->npending);
 	s->quota_storage = ipc_get_u64(r);
 	s->quota_messages = ipc_get_u64(r);

@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   9
+#define IPC_VERSION   10
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -74,7 +74,8 @@ enum ipc_type {
 	IPC_LOGIN_AUTH_RESULT,
 	/* login -> master, only after an OK verdict, + client descriptor
 	 * (or the plaintext end of the TLS relay):
-	 *   str tag, bytes pending input, u32 flags (IPC_SESS_*),
+	 *   str tag ("" from a POP3 login process: POP3 has no tags),
+	 *   bytes pending input, u32 flags (IPC_SESS_*),
 	 *   u32 enabled-before-login capabilities (unused: 0)
 	 * The master uses neither flags nor capabilities as facts: it
 	 * derives the session's flags from its own records. */
@@ -191,7 +192,9 @@ enum ipc_type {
 	/* spawner -> master: u8 ok, str error (why the config was refused) */
 	IPC_SPAWN_CONFIG_RESULT,
 	/* master -> spawner, + the accepted client socket: a login process.
-	 *   u8 loopback, u8 implicit_tls, u8 TLS: if set, the message is
+	 *   u8 loopback, u8 implicit_tls, u8 proto (enum mk_proto: which
+	 *   protocol the listener speaks, IMAP or POP3), u8 TLS: if set, the
+	 *   message is
 	 *   followed by IPC_SPAWN_KEYCHAN with the login process's channel
 	 *   to the key holder, and the process gets the spawner's public
 	 *   credentials (IPC_SPAWN_TLS); if not, no TLS. */
@@ -312,6 +315,8 @@ struct ipc_session {
 	const char *client;	/* client address, for logs */
 	const char *tag;	/* tag of the command that authenticated */
 	const char *okverb;	/* what to say in the tagged OK: "LOGIN", "PROXYAUTH"... */
+	uint8_t     proto;	/* enum mk_proto of the listener (the master's
+				 * record): IMAP, or a POP3 session of INBOX */
 	const uint8_t *pending;	/* pipelined client bytes already read */
 	size_t      npending;
 	uint64_t    quota_storage;	/* KiB; 0 = unlimited */

@@ -7,7 +7,8 @@ set -eu
 
 build_pkgs="gcc pkg-config meson ninja-build python3 libgnutls28-dev \
 libsqlite3-dev libcrypt-dev libcunit1-dev libseccomp-dev gnutls-bin passwd"
-test_pkgs="$build_pkgs clang libclang-rt-14-dev llvm isync procps iproute2 postfix"
+test_pkgs="$build_pkgs clang libclang-rt-14-dev llvm isync procps iproute2 postfix \
+fetchmail"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;

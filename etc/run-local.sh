@@ -5,12 +5,13 @@
 #
 # Installs the missing build dependencies (apt-get, via etc/install-deps.sh),
 # builds into build/, creates an instance in ./local on first use
-# (127.0.0.1:1143 with STARTTLS, 127.0.0.1:1993 with implicit TLS, a
+# (127.0.0.1:1143 with STARTTLS, 127.0.0.1:1993 with implicit TLS, POP3
+# on 127.0.0.1:1110 with STLS and 127.0.0.1:1995 with implicit TLS, a
 # self-signed certificate for localhost and 127.0.0.1 made with certtool
 # in local/tls/, a user "demo" with a random password, printed and kept
 # in local/demo-password), and runs mailkeepd in the foreground; Ctrl-C
 # stops it.  Safe to run again: it rebuilds and reuses the instance (and
-# adds TLS to an instance made before TLS existed).
+# adds TLS and POP3 to an instance made before they existed).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,6 +78,10 @@ elif ! grep -q '^tls_cert' "$conf"; then
 	printf 'listen_tls = 127.0.0.1:1993\ntls_cert = %s\ntls_key = %s\n' \
 	    "$cert" "$key" >> "$conf"
 fi
+if ! grep -q '^listen_pop3' "$conf"; then
+	printf 'listen_pop3 = 127.0.0.1:1110\nlisten_pop3s = 127.0.0.1:1995\n' \
+	    >> "$conf"
+fi
 
 if [ ! -f local/demo-password ]; then
 	pw=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -91,7 +96,8 @@ fi
 cat <<MSG
 
 Mailkeep is starting on 127.0.0.1: port 1143 (STARTTLS) and port 1993
-(IMAPS, implicit TLS).  Ctrl-C stops it.
+(IMAPS, implicit TLS); POP3 on port 1110 (STLS) and 1995 (POP3S).
+Ctrl-C stops it.
   user:     demo
   password: $(cat local/demo-password)
   TLS certificate (self-signed, for localhost and 127.0.0.1):
@@ -100,6 +106,8 @@ Mailkeep is starting on 127.0.0.1: port 1143 (STARTTLS) and port 1993
 Try:  telnet 127.0.0.1 1143   then   a LOGIN demo $(cat local/demo-password)
       gnutls-cli --starttls-proto=imap -p 1143 --insecure 127.0.0.1
       gnutls-cli -p 1993 --x509cafile $cert localhost      (IMAPS)
+      telnet 127.0.0.1 1110   then   USER demo   PASS $(cat local/demo-password)
+      gnutls-cli -p 1995 --x509cafile $cert localhost      (POP3S)
 Admin: build/daemon/mailkeepctl -c local/mailkeep.conf --help
 
 MSG

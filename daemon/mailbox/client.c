@@ -11,6 +11,7 @@
 #include "daemon/mailbox/mbox_int.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/pop3.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -60,6 +61,9 @@ arm_timer(struct client *c)
 {
 	const struct mk_config *cfg = c->user->cfg;
 	unsigned secs = c->idling ? cfg->idle_keepalive : cfg->autologout;
+
+	if (c->is_pop3)
+		secs = MK_MAX(secs, POP3_AUTOLOGOUT_MIN);
 
 	ev_timer_start(c->user->loop, &c->timer, (uint64_t)secs * 1000);
 }
@@ -183,6 +187,11 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 		.max_command = cfg->max_message + 4 * cfg->max_line,
 		.literal_plus = true,
 	};
+	/* POP3 lines: RFC 2449 4, 255 octets with the CRLF. */
+	struct imap_frame_limits pop3_lim = {
+		.max_line = POP3_MAX_LINE, .max_literal = POP3_MAX_LINE,
+		.max_append = POP3_MAX_LINE, .max_command = 2 * POP3_MAX_LINE,
+	};
 
 	c->user = u;
 	c->fd = fd;
@@ -192,6 +201,7 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 	c->admin = (s->flags & IPC_SESS_ADMIN) != 0;
 	c->no_seen = (s->flags & IPC_SESS_NO_SEEN) != 0;
 	c->method = s->method;
+	c->is_pop3 = s->proto == MK_PROTO_POP3;
 	mk_strlcpy(c->authcid, s->authcid, sizeof(c->authcid));
 	mk_strlcpy(c->client_addr, s->client, sizeof(c->client_addr));
 	set_nonblock(fd);
@@ -200,10 +210,10 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 	/* Input is bounded by what one command may carry; output is ours. */
 	buf_init(&c->in, IN_CHUNK * 4);
 	buf_init(&c->out, 0);
-	imap_framer_init(&c->fr, &lim);
+	imap_framer_init(&c->fr, c->is_pop3 ? &pop3_lim : &lim);
 	c->spool_fd = -1;
 	c->cat_fd = -1;
-	if (u->spool_dir != -1) {
+	if (u->spool_dir != -1 && !c->is_pop3) {
 		struct imap_frame_spool sp = {
 			.open = spool_open, .check = spool_check, .arg = c,
 			.min = SPOOL_MIN, .cmd_max = SPOOL_CMD_MAX,
@@ -220,12 +230,17 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 		client_close(c, NULL);
 		return;
 	}
-	log_info("session %016llx: user=%s%s%s client=%s%s",
+	log_info("session %016llx: user=%s%s%s client=%s%s%s",
 	    (unsigned long long)c->session_id, u->name,
 	    s->method != IPC_IMP_NONE ? " by=" : "",
 	    s->method != IPC_IMP_NONE ? s->authcid : "", c->client_addr,
-	    c->tls ? " tls" : "");
-	greet(c, s);
+	    c->tls ? " tls" : "", c->is_pop3 ? " pop3" : "");
+	if (c->is_pop3) {
+		pop3_start(c);
+		if (c->dead)
+			return;
+	} else
+		greet(c, s);
 	if (s->npending > 0 && buf_add(&c->in, s->pending, s->npending) == -1) {
 		client_close(c, "Too much pipelined input");
 		return;
@@ -265,6 +280,8 @@ client_destroy(struct client *c)
 	c->cont_free = NULL;
 	proxy_free_all(c);
 	spool_release(c);
+	if (c->is_pop3)
+		pop3_end(c);
 	if (c->state == CS_SELECTED)
 		view_close(c);
 	ev_io_stop(u->loop, &c->io);
@@ -291,8 +308,10 @@ client_close(struct client *c, const char *bye)
 {
 	if (c->dead)
 		return;
+	/* POP3 has no untagged answer: an -ERR is what clients expect. */
 	if (bye != NULL)
-		buf_printf(&c->out, "* BYE %s\r\n", bye);
+		buf_printf(&c->out, c->is_pop3 ? "-ERR %s\r\n" : "* BYE %s\r\n",
+		    bye);
 	c->closing = true;
 	client_flush(c);
 }
@@ -682,6 +701,8 @@ process_input(struct client *c)
 			return;
 		if (c->idling)
 			idle_step(c, &progress);
+		else if (c->is_pop3)
+			pop3_step(c, &progress);
 		else
 			frame_step(c, &progress);
 	}
@@ -739,7 +760,10 @@ resume(struct client *c)
 		enum cmd_result r = fn(c);
 		if (r == RUN_PAUSE && c->cont == NULL)
 			c->cont = fn;
-		after_run(c, r);
+		if (!c->is_pop3)
+			after_run(c, r);
+		else if (r == RUN_DONE)
+			pop3_cmd_done(c);
 		if (write_out(c) == -1) {
 			client_destroy(c);
 			return;

@@ -38,7 +38,10 @@ static void
 refuse_session(int fd, const struct ipc_session *s)
 {
 	char line[512];
-	int n = snprintf(line, sizeof(line),
+	int n = s->proto == MK_PROTO_POP3 ?
+	    snprintf(line, sizeof(line), "-ERR [SYS/TEMP] Your maildrop can't "
+	    "be opened right now; try again later\r\n") :
+	    snprintf(line, sizeof(line),
 	    "%s NO [UNAVAILABLE] Your mailbox can't be opened right now; "
 	    "try again later\r\n* BYE Closing\r\n", s->tag);
 

@@ -128,6 +128,7 @@ struct share_entry {
 };
 
 struct guest;
+struct pop3_sess;
 
 struct client {
 	struct user      *user;
@@ -197,6 +198,9 @@ struct client {
 	void             *cat_map;
 	size_t            cat_maplen;
 	bool              trim;		/* give memory back after this command */
+	/* A POP3 session (pop3.c): its input is POP3 lines, not IMAP. */
+	bool              is_pop3;
+	struct pop3_sess *pop3;		/* its maildrop, once opened */
 };
 
 struct user {
@@ -219,6 +223,9 @@ struct user {
 	 * rights at its next command (rights_recheck). */
 	uint64_t          acl_gen;
 	int               spool_dir;		/* <user dir>/tmp, or -1 */
+	/* The POP3 session holding the maildrop lock (RFC 1939 8), or NULL:
+	 * one at a time per user; IMAP sessions are not affected. */
+	struct client    *pop3_lock;
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -376,6 +383,22 @@ int  view_uidset(struct client *c, const struct seqset *in, bool uid,
 /* UIDs of the view that are in a resolved UID set, into an arena array. */
 size_t view_uids_in(struct client *c, const struct seqset *uids,
 	uint32_t **out);
+
+/* ---- POP3 sessions (pop3.c) ---- */
+
+/* RFC 1939 3: an inactivity autologout timer of at least 10 minutes. */
+#define POP3_AUTOLOGOUT_MIN 600
+
+/* Takes the maildrop lock and opens INBOX, answering the client's PASS
+ * or AUTH ("+OK", or "-ERR [IN-USE]" and the session closes). */
+void pop3_start(struct client *c);
+/* Reads and runs one line of input (client.c's process_input()). */
+void pop3_step(struct client *c, bool *progress);
+/* A streamed answer (RUN_PAUSE) finished. */
+void pop3_cmd_done(struct client *c);
+/* The session ends (QUIT or not): lock and state go; the view is
+ * client.c's to close. */
+void pop3_end(struct client *c);
 
 /* ---- helpers shared by commands ---- */
 

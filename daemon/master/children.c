@@ -225,6 +225,19 @@ peer_matches(int fd, const struct peer *p)
 }
 
 void
+peer_refuse(int fd, uint8_t proto, const char *text)
+{
+	char line[256];
+	int n = proto == MK_PROTO_POP3 ?
+	    snprintf(line, sizeof(line), "-ERR [SYS/TEMP] %s\r\n", text) :
+	    snprintf(line, sizeof(line), "* BYE %s\r\n", text);
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+void
 peer_release(struct peer *p)
 {
 	if (p->rec == NULL)
@@ -294,7 +307,8 @@ login_spawn(int fd, const struct peer *peer)
 	int kh = master.tls != NULL ? keyholder_channel_for_child() : -1;
 	/* The spawner forks it: a fork of the master would copy password
 	 * hashes and queued passwords into a process facing the network. */
-	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, kh, &chan);
+	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, p.proto, kh,
+	    &chan);
 
 	if (pid == -1) {
 		peer_release(&p);
@@ -469,8 +483,12 @@ on_handoff(struct login_child *lc, struct ipc_reader *r)
 	/* The flags must agree with what the master knows of the link; the
 	 * session's flags are derived by the master itself (sessions.c). */
 	(void)caps;
+	/* An IMAP hand-off names the authenticating command's tag; POP3
+	 * has none. */
+	bool pop3 = lc->peer.proto == MK_PROTO_POP3;
+
 	if (!ipc_end(r) || r->fd == -1 || npending > IPC_MAX_PENDING ||
-	    *tag == '\0' || strlen(tag) > IPC_IDENT_MAX) {
+	    (*tag == '\0') != pop3 || strlen(tag) > IPC_IDENT_MAX) {
 		login_violation(lc, "malformed LOGIN_HANDOFF");
 		return;
 	}
@@ -481,7 +499,8 @@ on_handoff(struct login_child *lc, struct ipc_reader *r)
 	struct session_start s = {
 		.user = &lc->user, .authcid = lc->authcid,
 		.authc_admin = lc->authc_admin, .method = lc->method,
-		.okverb = lc->mech == IPC_MECH_PLAIN ? "AUTHENTICATE" : "LOGIN",
+		.okverb = lc->mech == IPC_MECH_PLAIN ? (pop3 ? "AUTH" :
+		    "AUTHENTICATE") : (pop3 ? "PASS" : "LOGIN"),
 		.tag = tag, .pending = pending, .npending = npending,
 		.peer = &lc->peer, .fd = ipc_take_fd(r),
 	};

@@ -82,8 +82,10 @@ config_problem(const struct mk_config *cfg, char *buf, size_t len)
 		return "lmtp_socket must be an absolute path, or none";
 	for (int i = 0; i < cfg->nlisten; i++)
 		if (cfg->listen[i].tls && !cert) {
-			snprintf(buf, len, "listen_tls %s:%u needs a certificate: "
-			    "set tls_cert and tls_key", cfg->listen[i].addr,
+			snprintf(buf, len, "%s %s:%u needs a certificate: "
+			    "set tls_cert and tls_key",
+			    cfg->listen[i].proto == MK_PROTO_POP3 ?
+			    "listen_pop3s" : "listen_tls", cfg->listen[i].addr,
 			    cfg->listen[i].port);
 			return buf;
 		}
@@ -328,8 +330,10 @@ start_listeners(void)
 		    &listeners[i]);
 		if (ev_io_start(master.loop, &listeners[i].io, EPOLLIN) == -1)
 			fatal("epoll add listener");
-		log_info("listening on %s port %u", listeners[i].l.addr,
-		    listeners[i].l.port);
+		log_info("listening on %s port %u (%s%s)", listeners[i].l.addr,
+		    listeners[i].l.port,
+		    listeners[i].l.proto == MK_PROTO_POP3 ? "POP3" : "IMAP",
+		    listeners[i].l.tls ? ", implicit TLS" : "");
 	}
 }
 
@@ -365,11 +369,8 @@ accept_backoff(void)
 static void
 turn_away(int fd, const struct peer *p, const char *which)
 {
-	static const char bye[] = "* BYE Too many connections\r\n";
-
 	log_warnx("refusing connection from %s: %s", p->addr, which);
-	(void)!send(fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
+	peer_refuse(fd, p->proto, "Too many connections");
 }
 
 static void
@@ -385,6 +386,7 @@ accept_one(struct listener *L, int fd, struct peer *p)
 	p->loopback = net_is_loopback((struct sockaddr *)&p->remote);
 	p->implicit_tls = L->l.tls;
 	p->tls = L->l.tls;
+	p->proto = L->l.proto;
 	char key[MK_ADDRSTRLEN];
 	addr_key((struct sockaddr *)&p->remote, key, sizeof(key));
 	struct addr_rec *rec = addr_get(key);
@@ -546,7 +548,8 @@ listen_changed(const struct mk_config *a, const struct mk_config *b)
 	for (int i = 0; i < a->nlisten; i++)
 		if (strcmp(a->listen[i].addr, b->listen[i].addr) != 0 ||
 		    a->listen[i].port != b->listen[i].port ||
-		    a->listen[i].tls != b->listen[i].tls)
+		    a->listen[i].tls != b->listen[i].tls ||
+		    a->listen[i].proto != b->listen[i].proto)
 			return true;
 	return false;
 }

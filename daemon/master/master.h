@@ -124,6 +124,7 @@ struct peer {
 	char             addr[MK_ADDRSTRLEN];
 	bool             loopback;
 	bool             implicit_tls;	/* accepted on a listen_tls socket */
+	uint8_t          proto;		/* enum mk_proto of its listener */
 	/* The link is TLS: implicit_tls, or the login process reported a
 	 * STARTTLS handshake (it affects only what is advertised and logged). */
 	bool             tls;
@@ -141,6 +142,9 @@ bool peer_matches(int fd, const struct peer *p);
 bool peer_is_relay(int fd, pid_t pid);
 /* Releases the connection's slot (total and per address). */
 void peer_release(struct peer *p);
+/* Tells a client the master turns away why, in its protocol ("* BYE"
+ * or POP3's "-ERR [SYS/TEMP]"), and closes fd. */
+void peer_refuse(int fd, uint8_t proto, const char *text);
 
 /* ---- children (children.c) ---- */
 
@@ -410,8 +414,8 @@ int   spawner_config(const struct mk_config *cfg, char *err, size_t errlen);
  * channel, or -1 (logged).  The child is the master's own: children.c
  * reaps it.  spawn_login takes client_fd and kh_fd (its channel to the
  * key holder, or -1: no TLS). */
-pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls, int kh_fd,
-	int *chan);
+pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls,
+	uint8_t proto, int kh_fd, int *chan);
 pid_t spawn_hash(int *chan);
 pid_t spawn_mbox(uint32_t user_id, const char *name, int *chan);
 pid_t spawn_lmtp(int client_fd, const char *peer, int *chan);

@@ -192,16 +192,6 @@ new_session_id(void)
 	return id;
 }
 
-/* The session could not be placed: say so rather than just hang up. */
-static void
-refuse(int fd)
-{
-	static const char bye[] = "* BYE Internal error, please try again later\r\n";
-
-	(void)!send(fd, bye, sizeof(bye) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
-}
-
 /* A guest session (a grantee reaching a shared mailbox) acts as the
  * grantee with the grantee's rights: not an impersonation. */
 static bool
@@ -259,7 +249,10 @@ static void
 refuse_unaudited(const struct session_start *s)
 {
 	char line[IPC_IDENT_MAX + 160];
-	int n = snprintf(line, sizeof(line), "%s NO [UNAVAILABLE] %s refused: "
+	int n = s->peer->proto == MK_PROTO_POP3 ?
+	    snprintf(line, sizeof(line), "-ERR [SYS/TEMP] Impersonation "
+	    "refused: the audit trail can't be written\r\n") :
+	    snprintf(line, sizeof(line), "%s NO [UNAVAILABLE] %s refused: "
 	    "the audit trail can't be written\r\n", s->tag[0] ? s->tag : "*",
 	    s->okverb[0] ? s->okverb : "Impersonation");
 
@@ -291,19 +284,18 @@ session_start(const struct session_start *s)
 	if ((mb = mbox_for(s->user)) == NULL) {
 		if (audited)
 			authz_audit_end(s->authcid, s->user->name, id);
-		refuse(s->fd);
+		/* The session could not be placed: say so rather than just
+		 * hang up. */
+		peer_refuse(s->fd, s->peer->proto, "Internal error, please try "
+		    "again later");
 		peer_release(s->peer);
 		return -1;
 	}
 	if (too_many_sessions(mb, s->method)) {
-		static const char bye[] =
-		    "* BYE Too many sessions for this user\r\n";
-
 		log_info("%s: refused a session: max_sessions_per_user (%u) "
 		    "reached", s->user->name, master.cfg.max_sessions_per_user);
-		(void)!send(s->fd, bye, sizeof(bye) - 1,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		close(s->fd);
+		peer_refuse(s->fd, s->peer->proto, "Too many sessions for this "
+		    "user");
 		peer_release(s->peer);
 		return -1;
 	}
@@ -322,7 +314,7 @@ session_start(const struct session_start *s)
 		.id = se->id, .user_id = s->user->id, .user = s->user->name,
 		.authcid = s->authcid, .method = s->method,
 		.flags = session_flags(s), .client = se->peer.addr,
-		.tag = s->tag, .okverb = s->okverb,
+		.tag = s->tag, .okverb = s->okverb, .proto = s->peer->proto,
 		.pending = s->pending, .npending = s->npending,
 		.quota_storage = quota_or_default(s->user->quota_storage,
 		    master.cfg.quota_storage),

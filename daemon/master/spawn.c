@@ -227,14 +227,15 @@ spawn(struct ipc_msg *m, const char *what, int *chan)
 }
 
 pid_t
-spawn_login(int client_fd, bool loopback, bool implicit_tls, int kh_fd,
-    int *chan)
+spawn_login(int client_fd, bool loopback, bool implicit_tls, uint8_t proto,
+    int kh_fd, int *chan)
 {
 	struct ipc_msg m;
 
 	ipc_msg_init(&m, IPC_SPAWN_LOGIN);
 	ipc_put_u8(&m, loopback);
 	ipc_put_u8(&m, implicit_tls);
+	ipc_put_u8(&m, proto);
 	ipc_put_u8(&m, kh_fd != -1);
 	ipc_put_fd(&m, client_fd);
 	if (kh_fd != -1) {

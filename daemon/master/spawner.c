@@ -75,6 +75,7 @@ struct child_req {
 	int         client;	/* login: the client socket */
 	int         kh;		/* login: its channel to the key holder */
 	bool        loopback, implicit_tls;
+	uint8_t     proto;	/* login: enum mk_proto */
 	uint32_t    user_id;
 	const char *user;
 	const char *store;
@@ -176,6 +177,7 @@ child_run(const struct child_req *rq)
 		struct login_params lp = {
 			.loopback = rq->loopback,
 			.implicit_tls = rq->implicit_tls,
+			.proto = rq->proto,
 			.tls = rq->kh != -1 ? sp.tls : NULL,
 			.kh_fd = rq->kh,
 		};
@@ -300,13 +302,16 @@ on_spawn(int fd, struct ipc_reader *r)
 		rq.kind = CHILD_LOGIN;
 		rq.loopback = ipc_get_u8(r) != 0;
 		rq.implicit_tls = ipc_get_u8(r) != 0;
+		rq.proto = ipc_get_u8(r);
 		bool with_tls = ipc_get_u8(r) != 0;
 		rq.client = ipc_take_fd(r);
-		if (!ipc_end(r) || rq.client == -1)
+		if (!ipc_end(r) || rq.client == -1 ||
+		    (rq.proto != MK_PROTO_IMAP && rq.proto != MK_PROTO_POP3))
 			fatalx("malformed SPAWN_LOGIN");
 		if (with_tls)
 			rq.kh = take_keychan(fd);
-		rq.role = "login";
+		/* mk-pop3-login in ps, as Dovecot's pop3-login. */
+		rq.role = rq.proto == MK_PROTO_POP3 ? "pop3-login" : "login";
 		rq.uid = sp.login_uid;
 		rq.gid = sp.login_gid;
 		rq.chroot = sp.cfg.login_chroot;

@@ -769,3 +769,75 @@ test_peer_is_relay(void)
 	close(sq[1]);
 	close(tcp);
 }
+
+/* ---- POP3: the protocol is the master's record, the tag must fit ---- */
+
+static void
+script_handoff_own_pair_tls_untagged(int chan, int client, int report)
+{
+	struct ipc_msg m;
+	int sp[2];
+
+	(void)client;
+	(void)report;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1)
+		_exit(5);
+	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
+	ipc_put_str(&m, "");
+	ipc_put_bytes(&m, "", 0);
+	ipc_put_u32(&m, IPC_SESS_TLS);
+	ipc_put_u32(&m, 0);
+	ipc_put_fd(&m, sp[1]);
+	send_msg(chan, &m);
+}
+
+static void
+prep_authenticated_tls_pop3(struct login_child *lc)
+{
+	prep_authenticated_tls(lc);
+	lc->peer.proto = MK_PROTO_POP3;
+}
+
+/* A POP3 login process has no tag to hand off: one that sends one is
+ * not running our code. */
+void
+test_pop3_handoff_with_a_tag_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_handoff_own_pair_tls,
+	    "192.0.2.28", prep_authenticated_tls_pop3);
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+/* ...and an IMAP one always has one. */
+void
+test_imap_handoff_without_a_tag_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_handoff_own_pair_tls_untagged,
+	    "192.0.2.29", prep_authenticated_tls);
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+/* Behaves: hands off untagged and leaves (so it is not killed). */
+static void
+script_handoff_untagged_and_leave(int chan, int client, int report)
+{
+	script_handoff_own_pair_tls_untagged(chan, client, report);
+	_exit(0);
+}
+
+/* The same untagged hand-off from a POP3 login process is legal: the
+ * master goes on to place the session (which fails here, with no user
+ * directory: the client is refused, the process not killed). */
+void
+test_pop3_handoff_without_a_tag_is_accepted(void)
+{
+	struct outcome o = run_tls_script(script_handoff_untagged_and_leave,
+	    "192.0.2.30", prep_authenticated_tls_pop3);
+
+	CU_ASSERT_FALSE(o.killed);
+	assert_nothing_left();
+}
