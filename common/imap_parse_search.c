@@ -226,6 +226,14 @@ return_opts(struct pstate *ps, struct search_args *sa)
 }
 
 bool
+ip_search_criteria(struct pstate *ps, struct search_key **out)
+{
+	if ((*out = new_key(ps, SK_AND)) == NULL)
+		return false;
+	return key_list(ps, 0, *out, '\0');
+}
+
+bool
 ip_parse_search(struct pstate *ps)
 {
 	struct search_args *sa = &ps->cmd->u.search;
@@ -240,7 +248,5 @@ ip_parse_search(struct pstate *ps)
 	    !ip_astring(ps, &sa->charset, "charset name") ||
 	    !ip_sp(ps, "charset name", "search key")))
 		return false;
-	if ((sa->key = new_key(ps, SK_AND)) == NULL)
-		return false;
-	return key_list(ps, 0, sa->key, '\0');
+	return ip_search_criteria(ps, &sa->key);
 }

@@ -162,5 +162,11 @@ int  body_struct_put(struct sqldb *db, int64_t body_id,
 int  store_migrate_struct(struct sqldb *db);
 /* Schema 3: ACLs and per-user \Seen (store_acl.c). */
 extern const char store_schema_v3[];
+/* Schema 5: sort keys (store_sort.c). */
+struct sort_keys;
+extern const char store_schema_v5[];
+int  body_sort_put(struct sqldb *db, int64_t body_id,
+	const struct sort_keys *k);
+int  store_migrate_sort(struct sqldb *db);
 
 #endif

@@ -66,6 +66,8 @@
  *                             refs; the mailbox process drops them all
  *                             when it starts.  Not counted in the quota:
  *                             the messages are gone.
+ * body_sort(id -> bodies, ...)  (version 5) the header keys of SORT and
+ *                             THREAD, computed at APPEND (store_sort.c).
  *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
@@ -160,6 +162,7 @@ const struct db_migration store_migrations[] = {
 	    "  body_id INTEGER PRIMARY KEY,"
 	    "  n INTEGER NOT NULL"
 	    ");", NULL },
+	{ 5, "sort keys", store_schema_v5, store_migrate_sort },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -435,6 +435,8 @@ enum cmd_result cmd_status(struct client *c);
 enum cmd_result cmd_append(struct client *c);
 enum cmd_result cmd_expunge(struct client *c);
 enum cmd_result cmd_search(struct client *c);
+enum cmd_result cmd_sort(struct client *c);
+enum cmd_result cmd_thread(struct client *c);
 enum cmd_result cmd_fetch(struct client *c);
 enum cmd_result cmd_store(struct client *c);
 enum cmd_result cmd_copy(struct client *c);
