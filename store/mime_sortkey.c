@@ -154,7 +154,7 @@ mime_base_subject(struct arena *a, const char *v, size_t n, bool *reply)
 	x.reply = false;
 	do {
 		strip_trailers(&x);
-		while (strip_leaders(&x) | strip_blob(&x))
+		while (strip_leaders(&x) || strip_blob(&x))
 			;
 	} while (strip_fwd(&x));
 	*reply = x.reply;

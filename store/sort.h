@@ -32,9 +32,10 @@ struct sort_msg {
 	struct sort_keys k;
 };
 
-/* What store_sort_load() must read: the dates and size only, or the
- * header keys too. */
-enum sort_need { SORT_NEED_ROWS, SORT_NEED_KEYS };
+/* What store_sort_load() must read: the dates and size only; with the
+ * keys of SORT (subject and addresses); or with those of THREAD
+ * (subject, Message-ID, references).  What is not read is "". */
+enum sort_need { SORT_NEED_ROWS, SORT_NEED_KEYS, SORT_NEED_THREAD };
 
 /* The messages of m whose UIDs are uids[0..n) (ascending), in that
  * order, with seq = index in uids + 1 and num = uid; strings in a.
@@ -50,6 +51,8 @@ bool sort_needs_keys(const struct sort_crit *c, size_t n);
  * 5256 section 3). */
 void sort_msgs(struct sort_msg **msgs, size_t n, const struct sort_crit *c,
 	size_t nc);
+/* The SORT response's data (after "* SORT"): " 3 1 2" ... */
+void sort_write(struct buf *out, struct sort_msg *const *msgs, size_t n);
 /* The THREAD response's data (after "* THREAD") for msgs[0..n) in
  * sequence order: " (1 2)(3)" ..., nothing when n is 0. */
 void thread_write(struct buf *out, struct sort_msg *msgs, size_t n,

@@ -116,9 +116,17 @@ store_migrate_sort(struct sqldb *db)
 static const char SQL_LOAD_ROWS[] =
 	"SELECT " LOAD_COLS " FROM messages m JOIN bodies b ON b.id = m.body_id"
 	" WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid";
+/* Only the columns asked for: a References list is long, and SORT
+ * never needs it. */
 static const char SQL_LOAD_KEYS[] =
 	"SELECT " LOAD_COLS ", k.subject, k.reply, k.from_mbox, k.to_mbox,"
-	" k.cc_mbox, k.disp_from, k.disp_to, k.msgid, k.refs"
+	" k.cc_mbox, k.disp_from, k.disp_to, NULL, NULL"
+	" FROM messages m JOIN bodies b ON b.id = m.body_id"
+	" LEFT JOIN body_sort k ON k.id = m.body_id"
+	" WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid";
+static const char SQL_LOAD_THREAD[] =
+	"SELECT " LOAD_COLS ", k.subject, k.reply, NULL, NULL, NULL, NULL,"
+	" NULL, k.msgid, k.refs"
 	" FROM messages m JOIN bodies b ON b.id = m.body_id"
 	" LEFT JOIN body_sort k ON k.id = m.body_id"
 	" WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 ORDER BY m.uid";
@@ -141,7 +149,8 @@ read_keys(sqlite3_stmt *st, struct arena *a, struct sort_keys *k)
 	    &k->dfrom, &k->dto, &k->msgid, &k->refs };
 
 	for (int i = 0; i < (int)nitems(text); i++)
-		if (text[i] != NULL && (*text[i] = col_str(a, st, 5 + i)) == NULL)
+		if (text[i] != NULL && sqlite3_column_type(st, 5 + i) !=
+		    SQLITE_NULL && (*text[i] = col_str(a, st, 5 + i)) == NULL)
 			return false;
 	k->reply = sqlite3_column_int(st, 6) != 0;
 	return true;
@@ -178,7 +187,7 @@ store_sort_load(struct store *s, const struct mbox *mb, const uint32_t *uids,
 		return db_err(&s->db, MK_INVALID, "%zu messages are too many "
 		    "to sort", n);
 	st = db_stmt(&s->db, need == SORT_NEED_KEYS ? SQL_LOAD_KEYS :
-	    SQL_LOAD_ROWS);
+	    need == SORT_NEED_THREAD ? SQL_LOAD_THREAD : SQL_LOAD_ROWS);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, mb->id);
@@ -196,7 +205,7 @@ store_sort_load(struct store *s, const struct mbox *mb, const uint32_t *uids,
 		memset(&v[o], 0, sizeof(v[o]));
 		read_row(st, &v[o]);
 		v[o].seq = (uint32_t)(i + 1);
-		if (need == SORT_NEED_KEYS && !read_keys(st, a, &v[o].k)) {
+		if (need != SORT_NEED_ROWS && !read_keys(st, a, &v[o].k)) {
 			rc = db_err(&s->db, MK_INVALID, "%zu messages are too "
 			    "many to sort", n);
 			break;

@@ -12,6 +12,19 @@
 #include "common/util.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* The criteria are ALL and nothing else (what webmail sends). */
+static bool
+only_all(const struct search_key *k)
+{
+	if (k->type != SK_AND || k->child == NULL)
+		return false;
+	for (k = k->child; k != NULL; k = k->next)
+		if (k->type != SK_ALL)
+			return false;
+	return true;
+}
 
 /* Searches, then loads the matches; *msgs in the command's arena with
  * num set to what the answer shows.  0, or -1 after answering NO. */
@@ -29,7 +42,13 @@ load(struct client *c, enum sort_need need, struct sort_msg **msgs,
 		    "%s", a->charset);
 		return -1;
 	}
-	if (mbox_search(c, a->key, &uids, &nu) != 0) {
+	if (only_all(a->key)) {
+		/* the view is the answer: no search (store_sort_load leaves
+		 * out what has no row any more, as the search would) */
+		nu = c->view.n;
+		uids = xreallocarray(NULL, nu + 1, sizeof(*uids));
+		memcpy(uids, c->view.uids, nu * sizeof(*uids));
+	} else if (mbox_search(c, a->key, &uids, &nu) != 0) {
 		resp_store_error(c, -1, what);
 		return -1;
 	}
@@ -67,8 +86,7 @@ cmd_sort(struct client *c)
 	if (n > 0)
 		sort_msgs(p, n, a->crit, a->ncrit);
 	buf_adds(&c->out, "* SORT");
-	for (size_t i = 0; i < n; i++)
-		buf_printf(&c->out, " %u", p[i]->num);
+	sort_write(&c->out, p, n);
 	buf_adds(&c->out, "\r\n");
 	return resp_ok(c, "SORT completed");
 }
@@ -79,7 +97,7 @@ cmd_thread(struct client *c)
 	struct sort_msg *msgs;
 	size_t n;
 
-	if (load(c, SORT_NEED_KEYS, &msgs, &n, "THREAD") != 0)
+	if (load(c, SORT_NEED_THREAD, &msgs, &n, "THREAD") != 0)
 		return RUN_DONE;
 	buf_adds(&c->out, "* THREAD");
 	thread_write(&c->out, msgs, n, c->cmd->u.sort.alg);
