@@ -160,6 +160,8 @@ enum thread_alg { THREAD_ORDEREDSUBJECT, THREAD_REFERENCES };
 struct sort_args {
 	struct sort_crit   crit[SORT_MAX_CRIT];	/* SORT */
 	size_t             ncrit;
+	bool               esearch;	/* SORT RETURN (...) (ESORT) */
+	unsigned           ret;		/* SEARCH_RET_*, as for SEARCH */
 	enum thread_alg    alg;			/* THREAD */
 	const char        *charset;
 	struct search_key *key;		/* an SK_AND, as for SEARCH */

@@ -1,7 +1,7 @@
 /*
  * imap_parse_sort.c - the SORT and THREAD grammar (RFC 5256 section 5,
- * with the DISPLAYFROM and DISPLAYTO keys of RFC 5957), for
- * imap_parse().  The search criteria after the charset are the SEARCH
+ * with the DISPLAYFROM and DISPLAYTO keys of RFC 5957 and the RETURN
+ * options of ESORT, RFC 5267 section 3), for imap_parse().  The search criteria after the charset are the SEARCH
  * grammar's (imap_parse_search.c), so every SEARCH key works here too.
  */
 #include "common/imap_parse_int.h"
@@ -72,8 +72,15 @@ ip_parse_sort(struct pstate *ps)
 {
 	struct sort_args *sa = &ps->cmd->u.sort;
 
-	return ip_sp(ps, "SORT", "sort criteria") && criteria(ps, sa) &&
-	    ip_sp(ps, "sort criteria", "charset") && search_criteria(ps, sa);
+	if (!ip_sp(ps, "SORT", "sort criteria"))
+		return false;
+	/* ESORT (RFC 5267 3): the return options of ESEARCH */
+	if (ip_keyword(ps, "RETURN") &&
+	    (!ip_return_opts(ps, &sa->esearch, &sa->ret) ||
+	    !ip_sp(ps, "return options", "sort criteria")))
+		return false;
+	return criteria(ps, sa) && ip_sp(ps, "sort criteria", "charset") &&
+	    search_criteria(ps, sa);
 }
 
 bool

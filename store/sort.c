@@ -110,6 +110,23 @@ sort_write(struct buf *out, struct sort_msg *const *msgs, size_t n)
 		put_num(out, msgs[i]->num, true);
 }
 
+void
+sort_write_set(struct buf *out, struct sort_msg *const *msgs, size_t n)
+{
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && msgs[j]->num == msgs[j - 1]->num + 1;
+		    j++)
+			;
+		if (i > 0)
+			buf_addc(out, ',');
+		put_num(out, msgs[i]->num, false);
+		if (j - i > 1) {
+			buf_addc(out, ':');
+			put_num(out, msgs[j - 1]->num, false);
+		}
+	}
+}
+
 /* ---- the tree shared by both algorithms ---- */
 
 #define NONE UINT32_MAX

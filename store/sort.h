@@ -53,6 +53,10 @@ void sort_msgs(struct sort_msg **msgs, size_t n, const struct sort_crit *c,
 	size_t nc);
 /* The SORT response's data (after "* SORT"): " 3 1 2" ... */
 void sort_write(struct buf *out, struct sort_msg *const *msgs, size_t n);
+/* The same as an ESORT sequence-set (RFC 5267 3.2): in sort order,
+ * with ranges for ascending runs only: "5,3:4,2,1". */
+void sort_write_set(struct buf *out, struct sort_msg *const *msgs,
+	size_t n);
 /* The THREAD response's data (after "* THREAD") for msgs[0..n) in
  * sequence order: " (1 2)(3)" ..., nothing when n is 0. */
 void thread_write(struct buf *out, struct sort_msg *msgs, size_t n,

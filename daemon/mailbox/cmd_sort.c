@@ -1,6 +1,8 @@
 /*
  * cmd_sort.c - SORT, UID SORT, THREAD and UID THREAD (RFC 5256, with
- * the DISPLAYFROM / DISPLAYTO keys of RFC 5957).
+ * the DISPLAYFROM / DISPLAYTO keys of RFC 5957, the RETURN options of
+ * ESORT, RFC 5267 section 3, SAVE of RFC 5182 and the MODSEQ of RFC
+ * 7162 3.1.5).
  *
  * The search is SEARCH's (mbox_search(), every key and charset rule
  * alike); the matching messages' sort keys come from the store's rows
@@ -68,6 +70,66 @@ load(struct client *c, enum sort_need need, struct sort_msg **msgs,
 	return 0;
 }
 
+/* The UIDs of msgs (loaded in UID order): ascending. */
+static uint32_t *
+uids_of(struct client *c, const struct sort_msg *msgs, size_t n)
+{
+	uint32_t *u = arena_array(&c->arena, n + 1, sizeof(*u));
+
+	for (size_t i = 0; u != NULL && i < n; i++)
+		u[i] = msgs[i].uid;
+	return u;
+}
+
+/* With RETURN options, MIN and/or MAX alone: only the first and last
+ * message in sort order count (for SAVE and MODSEQ); their UIDs,
+ * ascending, in ends. */
+static size_t
+min_max_only(unsigned ret, struct sort_msg *const *p, size_t n,
+    uint32_t ends[2])
+{
+	size_t k = 0;
+
+	if (n == 0 || !(ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) ||
+	    (ret & (SEARCH_RET_ALL | SEARCH_RET_COUNT)))
+		return 0;
+	if (ret & SEARCH_RET_MIN)
+		ends[k++] = p[0]->uid;
+	if ((ret & SEARCH_RET_MAX) && (k == 0 || p[n - 1]->uid != ends[0]))
+		ends[k++] = p[n - 1]->uid;
+	if (k == 2 && ends[0] > ends[1]) {
+		uint32_t t = ends[0];
+		ends[0] = ends[1];
+		ends[1] = t;
+	}
+	return k;
+}
+
+/* ESORT (RFC 5267 3): the ESEARCH response of RFC 4731, MIN and MAX
+ * being the first and last in sort order, ALL in sort order. */
+static void
+esort(struct client *c, struct sort_msg *const *p, size_t n, unsigned ret,
+    uint64_t modseq)
+{
+	struct buf *b = &c->out;
+
+	buf_printf(b, "* ESEARCH (TAG \"%s\")%s", c->cmd->tag,
+	    c->cmd->uid ? " UID" : "");
+	if (n > 0 && (ret & SEARCH_RET_MIN))
+		buf_printf(b, " MIN %u", p[0]->num);
+	if (n > 0 && (ret & SEARCH_RET_MAX))
+		buf_printf(b, " MAX %u", p[n - 1]->num);
+	if (ret & SEARCH_RET_COUNT)
+		buf_printf(b, " COUNT %zu", n);
+	if (n > 0 && (ret & SEARCH_RET_ALL)) {
+		buf_adds(b, " ALL ");
+		sort_write_set(b, p, n);
+	}
+	if (modseq)
+		buf_printf(b, " MODSEQ %llu", (unsigned long long)modseq);
+	buf_adds(b, "\r\n");
+}
+
 enum cmd_result
 cmd_sort(struct client *c)
 {
@@ -75,7 +137,9 @@ cmd_sort(struct client *c)
 	enum sort_need need = sort_needs_keys(a->crit, a->ncrit) ?
 	    SORT_NEED_KEYS : SORT_NEED_ROWS;
 	struct sort_msg *msgs, **p = NULL;
-	size_t n;
+	uint32_t *asc, ends[2];
+	uint64_t modseq;
+	size_t n, k;
 
 	if (load(c, need, &msgs, &n, "SORT") != 0)
 		return RUN_DONE;
@@ -85,8 +149,24 @@ cmd_sort(struct client *c)
 		p[i] = &msgs[i];
 	if (n > 0)
 		sort_msgs(p, n, a->crit, a->ncrit);
+	if ((asc = uids_of(c, msgs, n)) == NULL)
+		return resp_no(c, "[LIMIT] Result too large");
+	k = a->esearch ? min_max_only(a->ret, p, n, ends) : 0;
+	/* RFC 7162 3.1.5: a MODSEQ criterion adds the highest MODSEQ */
+	modseq = k > 0 ? mbox_search_modseq(c, a->key, ends, k) :
+	    mbox_search_modseq(c, a->key, asc, n);
+	if (a->esearch) {
+		if (a->ret & SEARCH_RET_SAVE)
+			mbox_save_result(c, k > 0 ? ends : asc, k > 0 ? k : n,
+			    SEARCH_RET_ALL);
+		if (a->ret & ~SEARCH_RET_SAVE)
+			esort(c, p, n, a->ret, modseq);
+		return resp_ok(c, "SORT completed");
+	}
 	buf_adds(&c->out, "* SORT");
 	sort_write(&c->out, p, n);
+	if (modseq)
+		buf_printf(&c->out, " (MODSEQ %llu)", (unsigned long long)modseq);
 	buf_adds(&c->out, "\r\n");
 	return resp_ok(c, "SORT completed");
 }

@@ -384,6 +384,14 @@ int  mbox_search(struct client *c, const struct search_key *key,
 int  mbox_text_match(struct store *s, const struct msg_row *r,
 	const struct search_key *k, void *arg);
 void msgdata_search_done(struct client *c);
+/* SEARCHRES: uids[0..n) (ascending) become "$"; with ret MIN and/or
+ * MAX alone, only the first and last of them (cmd_search.c). */
+void mbox_save_result(struct client *c, const uint32_t *uids, size_t n,
+	unsigned ret);
+/* RFC 7162 3.1.5: the highest mod-sequence of uids[0..n) (ascending)
+ * when key uses MODSEQ (CONDSTORE is then enabled), else 0. */
+uint64_t mbox_search_modseq(struct client *c, const struct search_key *key,
+	const uint32_t *uids, size_t n);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
 int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
 	const struct fetch_section *sec, struct section_data *out);

@@ -172,6 +172,64 @@ class Sort(ImapCase):
         # still usable
         self.assertEqual(self.sort(c, '(ARRIVAL) UTF-8 ALL'), [1, 2, 3, 4])
 
+    def esort(self, c, args, uid=False):
+        tagged, unt = c.cmd('%sSORT RETURN %s' % ('UID ' if uid else '', args))
+        self.assertRegex(tagged, r'^a\d+ OK SORT completed$', unt)
+        tag = tagged.split()[0]
+        lines = [u for u in unt if u.startswith('* ESEARCH')]
+        self.assertEqual(len(lines), 1, unt)
+        head = '* ESEARCH (TAG "%s")%s' % (tag, ' UID' if uid else '')
+        self.assertTrue(lines[0].startswith(head), lines[0])
+        return lines[0][len(head):]
+
+    def test_esort(self):
+        c = self.connect()
+        self.setup_box(c)
+        caps = self.ok(c.cmd('CAPABILITY'))[0].split()
+        self.assertIn('ESORT', caps)
+        # sizes: 2 < 3 < 1 < 4; MIN and MAX are first and last in order
+        self.assertEqual(self.esort(c, '(MIN MAX COUNT) (SIZE) UTF-8 ALL'),
+                         ' MIN 2 MAX 4 COUNT 4')
+        # ALL in sort order; ranges only where numbers ascend
+        self.assertEqual(self.esort(c, '(ALL) (SIZE) UTF-8 ALL'),
+                         ' ALL 2:3,1,4')
+        self.assertEqual(self.esort(c, '() (REVERSE SIZE) UTF-8 ALL'),
+                         ' ALL 4,1,3,2')
+        self.assertEqual(self.esort(c, '(ALL) (ARRIVAL) UTF-8 ALL'),
+                         ' ALL 1:4')
+        self.assertEqual(self.esort(c, '(MIN) (REVERSE SUBJECT) UTF-8 ALL',
+                                    uid=True), ' MIN 4')
+        # no match: only COUNT says anything
+        self.assertEqual(self.esort(c, '(MIN MAX ALL COUNT) (DATE) UTF-8 '
+                                    'SUBJECT nothing'), ' COUNT 0')
+        # SAVE: the first and last in sort order become "$"
+        tagged, unt = c.cmd('SORT RETURN (SAVE MIN MAX) (SIZE) UTF-8 ALL')
+        self.ok((tagged, unt))
+        self.assertEqual(self.sort(c, '(ARRIVAL) UTF-8 $'), [2, 4])
+        tagged, unt = c.cmd('SORT RETURN (SAVE) (SIZE) UTF-8 UID 1:2')
+        self.ok((tagged, unt))
+        self.assertEqual([u for u in unt if u.startswith('* ESEARCH')], [])
+        self.assertEqual(self.sort(c, '(REVERSE SIZE) UTF-8 $'), [1, 2])
+        tagged, _ = c.cmd('SORT RETURN (PARTIAL 1:2) (SIZE) UTF-8 ALL')
+        self.assertRegex(tagged, r'^a\d+ BAD .*PARTIAL')
+
+    def test_sort_modseq(self):
+        c = self.connect()
+        self.setup_box(c)
+        self.ok(c.cmd('STORE 3 +FLAGS (\\Flagged)'))
+        unt = self.ok(c.cmd('FETCH 3 (MODSEQ)'))
+        modseq = int(re.search(r'MODSEQ \((\d+)\)', ' '.join(unt)).group(1))
+        tagged, unt = c.cmd('SORT (SIZE) UTF-8 MODSEQ 1')
+        self.assertIn('* SORT 2 3 1 4 (MODSEQ %d)' % modseq, unt)
+        # MAX alone: the MODSEQ of that message (2, not the flagged 3)
+        unt = self.ok(c.cmd('FETCH 2 (MODSEQ)'))
+        mod2 = int(re.search(r'MODSEQ \((\d+)\)', ' '.join(unt)).group(1))
+        self.assertLess(mod2, modseq)
+        self.assertEqual(self.esort(c, '(MAX) (REVERSE SIZE) UTF-8 '
+                                    'MODSEQ 1'), ' MAX 2 MODSEQ %d' % mod2)
+        self.assertEqual(self.esort(c, '(COUNT) (SIZE) UTF-8 MODSEQ 1'),
+                         ' COUNT 4 MODSEQ %d' % modseq)
+
     def test_thread_orderedsubject(self):
         c = self.connect()
         self.setup_box(c)

@@ -137,3 +137,29 @@ test_thread_malformed(void)
 	BAD("a THREAD REFERENCES ALL", "search key");
 	BAD("a THREAD (REFERENCES) UTF-8 ALL", "threading algorithm");
 }
+
+void
+test_sort_return_options(void)
+{
+	OK("a SORT (DATE) UTF-8 ALL");
+	CU_ASSERT_FALSE(C.u.sort.esearch);
+	OK("a UID SORT RETURN (MIN MAX COUNT ALL SAVE) (REVERSE DATE) UTF-8 "
+	    "UNDELETED");
+	CU_ASSERT_TRUE(C.uid);
+	CU_ASSERT_TRUE(C.u.sort.esearch);
+	CU_ASSERT_EQUAL(C.u.sort.ret, SEARCH_RET_MIN | SEARCH_RET_MAX |
+	    SEARCH_RET_COUNT | SEARCH_RET_ALL | SEARCH_RET_SAVE);
+	CU_ASSERT_EQUAL(C.u.sort.ncrit, 1);
+	CU_ASSERT_TRUE(C.u.sort.crit[0].reverse);
+	/* RETURN () means ALL (RFC 5267 3.3) */
+	OK("a SORT RETURN () (SUBJECT) US-ASCII ALL");
+	CU_ASSERT_TRUE(C.u.sort.esearch);
+	CU_ASSERT_EQUAL(C.u.sort.ret, SEARCH_RET_ALL);
+	BAD("a SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
+	    "Unknown SEARCH return option PARTIAL");
+	BAD("a SORT RETURN MIN (DATE) UTF-8 ALL", "Expected '(' after RETURN");
+	BAD("a SORT RETURN (MIN) UTF-8 ALL", "Expected '(' before the sort");
+	/* THREAD has no return options */
+	BAD("a THREAD RETURN (ALL) REFERENCES UTF-8 ALL",
+	    "Unknown threading algorithm RETURN");
+}
