@@ -134,6 +134,7 @@ sort_write_set(struct buf *out, struct sort_msg *const *msgs, size_t n)
 struct tnode {
 	struct sort_msg *m;	/* NULL: a dummy */
 	uint32_t parent, child, last, next;
+	uint32_t nkids;		/* step 1: how many have it as parent */
 };
 
 struct tree {
@@ -148,7 +149,7 @@ node_new(struct tree *t, struct sort_msg *m)
 		t->cap = t->cap ? t->cap * 2 : 64;
 		t->v = xreallocarray(t->v, t->cap, sizeof(*t->v));
 	}
-	t->v[t->n] = (struct tnode){ m, NONE, NONE, NONE, NONE };
+	t->v[t->n] = (struct tnode){ m, NONE, NONE, NONE, NONE, 0 };
 	return (uint32_t)t->n++;
 }
 
@@ -451,14 +452,28 @@ idmap_put(struct idmap *m, const char *s, size_t n, uint32_t node)
 }
 
 /* Is a an ancestor of b, or b itself?  Then making a a child of b
- * would close a loop. */
+ * would close a loop.  A node nobody points to is no one's ancestor:
+ * the usual case (a new message) costs nothing, and a long reply
+ * chain is not walked once per message. */
 static bool
 is_ancestor(const struct tree *t, uint32_t a, uint32_t b)
 {
+	if (t->v[a].nkids == 0)
+		return a == b;
 	for (; b != NONE; b = t->v[b].parent)
 		if (b == a)
 			return true;
 	return false;
+}
+
+static void
+set_parent(struct tree *t, uint32_t x, uint32_t p)
+{
+	if (t->v[x].parent != NONE)
+		t->v[t->v[x].parent].nkids--;
+	t->v[x].parent = p;
+	if (p != NONE)
+		t->v[p].nkids++;
 }
 
 /* The node for a reference id: the message with it, or a dummy. */
@@ -500,15 +515,15 @@ link_refs(struct tree *t, struct idmap *ids, struct sort_msg *m)
 		/* 1A: keep an existing parent; never make a loop */
 		if (prev != NONE && t->v[y].parent == NONE &&
 		    !is_ancestor(t, y, prev))
-			t->v[y].parent = prev;
+			set_parent(t, y, prev);
 		prev = y;
 		r += len;
 		r += *r == ' ';
 	}
 	/* 1B: the last reference is the parent, or there is none */
-	t->v[x].parent = NONE;
+	set_parent(t, x, NONE);
 	if (prev != NONE && !is_ancestor(t, x, prev))
-		t->v[x].parent = prev;
+		set_parent(t, x, prev);
 }
 
 /* Steps 2 and 3: children lists under one root, dummies pruned. */
