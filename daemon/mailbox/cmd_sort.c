@@ -49,7 +49,8 @@ load(struct client *c, enum sort_need need, struct sort_msg **msgs,
 		 * out what has no row any more, as the search would) */
 		nu = c->view.n;
 		uids = xreallocarray(NULL, nu + 1, sizeof(*uids));
-		memcpy(uids, c->view.uids, nu * sizeof(*uids));
+		if (nu > 0)
+			memcpy(uids, c->view.uids, nu * sizeof(*uids));
 	} else if (mbox_search(c, a->key, &uids, &nu) != 0) {
 		resp_store_error(c, -1, what);
 		return -1;

@@ -605,6 +605,25 @@ selection_revoked(struct guest *g)
 	c->revoked = true;
 }
 
+/* The length of "* ESEARCH (TAG "gN")" at p when gN is the tag of the
+ * relayed exchange (SEARCH or SORT with RETURN), else 0: the client
+ * must see its own tag there (RFC 4731), not ours. */
+static size_t
+esearch_tag_len(const struct guest *g, const char *p, size_t n)
+{
+	char want[64];
+	int k;
+
+	if (g->x == NULL || g->x->mode != GM_RELAY || g->c->proxy != g ||
+	    g->c->cmd == NULL)
+		return 0;
+	k = snprintf(want, sizeof(want), "* ESEARCH (TAG \"%s\")", g->x->tag);
+	if (k <= 0 || (size_t)k >= sizeof(want) || n < (size_t)k ||
+	    memcmp(p, want, (size_t)k) != 0)
+		return 0;
+	return (size_t)k;
+}
+
 /* Handles one line (with its CRLF) at the start of g->in; 0 if more
  * input is needed first. */
 static size_t
@@ -612,7 +631,7 @@ scan_line(struct guest *g)
 {
 	const char *p = buf_ptr(&g->in);
 	const char *lf = memchr(p, '\n', buf_len(&g->in));
-	size_t n;
+	size_t n, skip;
 	uint64_t lit;
 	bool first = !g->in_resp;
 
@@ -641,7 +660,11 @@ scan_line(struct guest *g)
 		selection_revoked(g);
 		return n;
 	}
-	sink(g, p, n);
+	if (first && (skip = esearch_tag_len(g, p, n)) > 0) {
+		buf_printf(&g->c->out, "* ESEARCH (TAG \"%s\")", g->c->cmd->tag);
+		sink(g, p + skip, n - skip);
+	} else
+		sink(g, p, n);
 	if (literal_at_end(p, n, &lit)) {
 		g->lit_left = lit;
 		g->in_resp = true;
@@ -1897,6 +1920,7 @@ relayed_in_selection(enum imap_cmd_id id)
 {
 	switch (id) {
 	case CMD_FETCH: case CMD_STORE: case CMD_SEARCH: case CMD_EXPUNGE:
+	case CMD_SORT: case CMD_THREAD:
 	case CMD_CHECK: case CMD_NOOP: case CMD_IDLE:
 		return true;
 	default:

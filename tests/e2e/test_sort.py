@@ -230,6 +230,31 @@ class Sort(ImapCase):
         self.assertEqual(self.esort(c, '(COUNT) (SIZE) UTF-8 MODSEQ 1'),
                          ' COUNT 4 MODSEQ %d' % modseq)
 
+    def test_shared_mailbox(self):
+        # a grantee's SORT and THREAD run in the owner's process, on the
+        # owner's stored keys; an ESORT answer carries the client's tag
+        alice, bob = self.new_user(), self.new_user()
+        a = self.connect(alice)
+        self.ok(a.cmd('CREATE Proj'))
+        for m in SORTABLE:
+            self.ok(a.append('Proj', m))
+        self.ok(a.cmd('SETACL Proj %s lrs' % bob[0]))
+        b = self.connect(bob)
+        self.select(b, 'Other Users/%s/Proj' % alice[0])
+        self.assertEqual(self.sort(b, '(SUBJECT) UTF-8 ALL'), [2, 1, 3, 4])
+        self.assertEqual(self.sort(b, '(DISPLAYFROM) UTF-8 ALL', uid=True),
+                         [4, 2, 3, 1])
+        self.ok(b.cmd('STORE 2 +FLAGS (\\Seen)'))
+        self.assertEqual(self.sort(b, '(REVERSE DATE) UTF-8 UNSEEN'),
+                         [4, 3, 1])
+        self.assertEqual(self.esort(b, '(COUNT MIN) (SIZE) UTF-8 SEEN'),
+                         ' MIN 2 COUNT 1')
+        self.assertEqual(self.thread(b, 'ORDEREDSUBJECT UTF-8 ALL'),
+                         ' (2)(1 3)(4)')
+        # and the owner sorts the same stored keys
+        self.select(a, 'Proj')
+        self.assertEqual(self.sort(a, '(SUBJECT) UTF-8 ALL'), [2, 1, 3, 4])
+
     def test_thread_orderedsubject(self):
         c = self.connect()
         self.setup_box(c)

@@ -132,6 +132,7 @@ cm(const char *s)
 	const char *r;
 
 	buf_init(&b, 0);
+	buf_reserve(&b, 1);	/* storage even for "" */
 	casemap_utf8(&b, s, strlen(s));
 	r = arena_strndup(&A, buf_ptr(&b), buf_len(&b));
 	buf_free(&b);
@@ -183,6 +184,7 @@ next_id(const char *s, size_t *pos)
 	const char *r = NULL;
 
 	buf_init(&b, 0);
+	buf_reserve(&b, 1);
 	if (mime_next_msgid(s, strlen(s), pos, &b))
 		r = arena_strndup(&A, buf_ptr(&b), buf_len(&b));
 	buf_free(&b);
