@@ -87,27 +87,9 @@ migrate_one(struct sqldb *db, struct arena *a, sqlite3_stmt *st)
 int
 store_migrate_sort(struct sqldb *db)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT s.id, s.parts, d.data"
-	    " FROM body_struct s JOIN body_data d ON d.id = s.id");
-	struct arena a;
-	int rc = 0, step;
-	size_t n = 0;
-
-	if (st == NULL)
-		return -1;
-	arena_init(&a, 0);
-	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		arena_reset(&a);
-		rc = migrate_one(db, &a, st);
-		n++;
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = db_fail(db, "sort keys");
-	db_done(db, st);
-	arena_free(&a);
-	if (rc == 0 && n > 0)
-		log_info("computed the sort keys of %zu stored messages", n);
-	return rc;
+	return body_migrate_each(db, "SELECT s.id, s.parts, d.data"
+	    " FROM body_struct s JOIN body_data d ON d.id = s.id", migrate_one,
+	    "sort keys");
 }
 
 /* ---- loading ---- */

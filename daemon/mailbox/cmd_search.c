@@ -179,6 +179,22 @@ to_output(struct client *c, const uint32_t *uids, size_t n)
 	return out;
 }
 
+void
+mbox_esearch_head(struct client *c, unsigned ret, size_t n, uint32_t min,
+    uint32_t max)
+{
+	struct buf *b = &c->out;
+
+	buf_printf(b, "* ESEARCH (TAG \"%s\")%s", c->cmd->tag,
+	    c->cmd->uid ? " UID" : "");
+	if (n > 0 && (ret & SEARCH_RET_MIN))
+		buf_printf(b, " MIN %u", min);
+	if (n > 0 && (ret & SEARCH_RET_MAX))
+		buf_printf(b, " MAX %u", max);
+	if (ret & SEARCH_RET_COUNT)
+		buf_printf(b, " COUNT %zu", n);
+}
+
 static void
 esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
     uint64_t modseq)
@@ -186,14 +202,7 @@ esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
 	struct buf *b = &c->out;
 	struct seqset set;
 
-	buf_printf(b, "* ESEARCH (TAG \"%s\")%s", c->cmd->tag,
-	    c->cmd->uid ? " UID" : "");
-	if (n > 0 && (ret & SEARCH_RET_MIN))
-		buf_printf(b, " MIN %u", ids[0]);
-	if (n > 0 && (ret & SEARCH_RET_MAX))
-		buf_printf(b, " MAX %u", ids[n - 1]);
-	if (ret & SEARCH_RET_COUNT)
-		buf_printf(b, " COUNT %zu", n);
+	mbox_esearch_head(c, ret, n, n > 0 ? ids[0] : 0, n > 0 ? ids[n - 1] : 0);
 	if (n > 0 && (ret & SEARCH_RET_ALL)) {
 		size_t len;
 		char *text;

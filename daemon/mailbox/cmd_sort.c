@@ -114,14 +114,8 @@ esort(struct client *c, struct sort_msg *const *p, size_t n, unsigned ret,
 {
 	struct buf *b = &c->out;
 
-	buf_printf(b, "* ESEARCH (TAG \"%s\")%s", c->cmd->tag,
-	    c->cmd->uid ? " UID" : "");
-	if (n > 0 && (ret & SEARCH_RET_MIN))
-		buf_printf(b, " MIN %u", p[0]->num);
-	if (n > 0 && (ret & SEARCH_RET_MAX))
-		buf_printf(b, " MAX %u", p[n - 1]->num);
-	if (ret & SEARCH_RET_COUNT)
-		buf_printf(b, " COUNT %zu", n);
+	mbox_esearch_head(c, ret, n, n > 0 ? p[0]->num : 0,
+	    n > 0 ? p[n - 1]->num : 0);
 	if (n > 0 && (ret & SEARCH_RET_ALL)) {
 		buf_adds(b, " ALL ");
 		sort_write_set(b, p, n);

@@ -388,6 +388,11 @@ void msgdata_search_done(struct client *c);
  * MAX alone, only the first and last of them (cmd_search.c). */
 void mbox_save_result(struct client *c, const uint32_t *uids, size_t n,
 	unsigned ret);
+/* "* ESEARCH (TAG ...) [UID] [MIN min] [MAX max] [COUNT n]" of the
+ * current command (RFC 4731; ESORT, RFC 5267); the caller adds ALL,
+ * MODSEQ and the line end. */
+void mbox_esearch_head(struct client *c, unsigned ret, size_t n,
+	uint32_t min, uint32_t max);
 /* RFC 7162 3.1.5: the highest mod-sequence of uids[0..n) (ascending)
  * when key uses MODSEQ (CONDSTORE is then enabled), else 0. */
 uint64_t mbox_search_modseq(struct client *c, const struct search_key *key,
