@@ -5,12 +5,14 @@ a UTF-8 literal); charsets; empty results; THREAD ORDEREDSUBJECT and
 REFERENCES on a conversation with a missing parent, a loop and subject
 merging; copies sorting like their originals; malformed commands
 answered BAD with the connection still usable."""
+import imaplib
 import os
 import re
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mkharness import HOST  # noqa: E402
 from mkimap import ImapCase  # noqa: E402
 
 
@@ -300,6 +302,33 @@ class Sort(ImapCase):
                                      uid=True), ' (2 3)(4)')
         self.assertEqual(self.thread(c, 'REFERENCES UTF-8 1:2', uid=True),
                          ' (2 3)')
+
+
+class Imaplib(ImapCase):
+    """Python's imaplib, as webmail glue and scripts call it."""
+
+    def test_sort_and_thread_with_imaplib(self):
+        user, pw = self.new_user()
+        c = self.connect((user, pw))
+        for m in SORTABLE:
+            self.ok(c.append('INBOX', m))
+        m = imaplib.IMAP4(HOST, self.server.port, timeout=10)
+        self.addCleanup(m.logout)
+        m.login(user, pw)
+        typ, caps = m.capability()
+        self.assertIn(b'THREAD=REFERENCES', caps[0].split())
+        m.select('INBOX')
+        typ, data = m.sort('(REVERSE SIZE)', 'UTF-8', 'ALL')
+        self.assertEqual((typ, data), ('OK', [b'4 1 3 2']))
+        typ, data = m.uid('SORT', '(DISPLAYFROM)', 'UTF-8', 'ALL')
+        self.assertEqual((typ, data), ('OK', [b'4 2 3 1']))
+        typ, data = m.thread('ORDEREDSUBJECT', 'UTF-8', 'ALL')
+        self.assertEqual((typ, data), ('OK', [b'(2)(1 3)(4)']))
+        # both say reply or forward ("Re:", "(fwd)"): merged under a
+        # dummy, neither is the other's parent
+        typ, data = m.uid('THREAD', 'REFERENCES', 'UTF-8', 'SUBJECT',
+                          'banana')
+        self.assertEqual((typ, data), ('OK', [b'((1)(3))']))
 
 
 if __name__ == '__main__':
