@@ -624,6 +624,29 @@ esearch_tag_len(const struct guest *g, const char *p, size_t n)
 	return (size_t)k;
 }
 
+/* sink() of (a piece of) an untagged response; at its start, our tag
+ * in an ESEARCH becomes the client's. */
+static void
+sink_untagged(struct guest *g, const char *p, size_t n, bool first)
+{
+	size_t skip;
+
+	if (first && (skip = esearch_tag_len(g, p, n)) > 0) {
+		buf_printf(&g->c->out, "* ESEARCH (TAG \"%s\")", g->c->cmd->tag);
+		sink(g, p + skip, n - skip);
+	} else
+		sink(g, p, n);
+}
+
+/* Is the line at p (not yet complete) part of an untagged answer the
+ * client gets as it is? */
+static bool
+relaying_untagged(const struct guest *g, const char *p)
+{
+	return g->ready && g->x != NULL && g->x->mode == GM_RELAY &&
+	    g->c->proxy == g && (g->in_resp || p[0] == '*');
+}
+
 /* Handles one line (with its CRLF) at the start of g->in; 0 if more
  * input is needed first. */
 static size_t
@@ -631,13 +654,24 @@ scan_line(struct guest *g)
 {
 	const char *p = buf_ptr(&g->in);
 	const char *lf = memchr(p, '\n', buf_len(&g->in));
-	size_t n, skip;
+	size_t n;
 	uint64_t lit;
 	bool first = !g->in_resp;
 
 	if (lf == NULL) {
-		if (buf_len(&g->in) > GUEST_LINE_MAX)
+		if (buf_len(&g->in) <= GUEST_LINE_MAX)
+			return 0;
+		if (!relaying_untagged(g, p))
 			guest_kill(g, "line too long");
+		else {
+			/* A long untagged answer for the client (SEARCH, SORT
+			 * or THREAD of a large mailbox) goes on as it comes,
+			 * paced by the client's reading (scan) */
+			n = buf_len(&g->in);
+			sink_untagged(g, p, n, first);
+			g->in_resp = true;
+			return n;
+		}
 		return 0;
 	}
 	n = (size_t)(lf - p) + 1;
@@ -660,11 +694,7 @@ scan_line(struct guest *g)
 		selection_revoked(g);
 		return n;
 	}
-	if (first && (skip = esearch_tag_len(g, p, n)) > 0) {
-		buf_printf(&g->c->out, "* ESEARCH (TAG \"%s\")", g->c->cmd->tag);
-		sink(g, p + skip, n - skip);
-	} else
-		sink(g, p, n);
+	sink_untagged(g, p, n, first);
 	if (literal_at_end(p, n, &lit)) {
 		g->lit_left = lit;
 		g->in_resp = true;

@@ -257,6 +257,36 @@ class Sort(ImapCase):
         self.select(a, 'Proj')
         self.assertEqual(self.sort(a, '(SUBJECT) UTF-8 ALL'), [2, 1, 3, 4])
 
+    def test_shared_mailbox_large_answer(self):
+        # 30,000 numbers are a line longer than the owner's channel
+        # takes whole (64 KiB): it is relayed as it comes
+        alice, bob = self.new_user(), self.new_user()
+        a = self.connect(alice)
+        self.ok(a.cmd('CREATE Big'))
+        n = 30000
+        for start in range(1, n + 1, 1000):
+            parts = []
+            for i in range(start, start + 1000):
+                m = msg('m %05d' % (n + 1 - i))
+                parts.append(b' {%d+}\r\n%s' % (len(m), m))
+            tag = a.next_tag()
+            a.send(b'%s APPEND Big' % tag.encode() + b''.join(parts) +
+                   b'\r\n')
+            self.assertIn(' OK ', a.read_until_tagged(tag, timeout=120)[0])
+        self.ok(a.cmd('SETACL Big %s lr' % bob[0]))
+        b = self.connect(bob, timeout=60)
+        self.select(b, 'Other Users/%s/Big' % alice[0])
+        self.assertEqual(self.sort(b, '(SUBJECT) UTF-8 ALL'),
+                         list(range(n, 0, -1)))
+        self.assertEqual(self.sort(b, '(ARRIVAL) UTF-8 ALL', uid=True),
+                         list(range(1, n + 1)))
+        head = self.esort(b, '(ALL) (REVERSE SUBJECT) UTF-8 ALL')
+        self.assertEqual(head, ' ALL 1:%d' % n)
+        tagged, unt = b.cmd('SEARCH ALL')
+        self.assertEqual(len(unt[0].split()), n + 2)
+        # the channel is still good
+        self.assertEqual(self.sort(b, '(SUBJECT) UTF-8 1:2'), [2, 1])
+
     def test_thread_orderedsubject(self):
         c = self.connect()
         self.setup_box(c)
