@@ -5,8 +5,8 @@
  * and kept in body_sort (store_sort.c, schema version 5), so ordering
  * 100,000 messages reads rows, never a message.  The mailbox process
  * searches (store/search.h), loads the rows of the matching UIDs with
- * store_sort_load(), and orders them with sort_msgs() or writes the
- * threads with thread_write() (sort.c).
+ * store_sort_load(), and orders them with sort_msgs() (sort.c) or
+ * writes the threads with thread_write() (thread.c).
  */
 #ifndef MK_SORT_H
 #define MK_SORT_H
@@ -51,6 +51,9 @@ bool sort_needs_keys(const struct sort_crit *c, size_t n);
  * 5256 section 3). */
 void sort_msgs(struct sort_msg **msgs, size_t n, const struct sort_crit *c,
 	size_t nc);
+/* "123", or " 123" with sp: the answers' numbers (faster than printf,
+ * 100,000 times). */
+void sort_put_num(struct buf *out, uint32_t v, bool sp);
 /* The SORT response's data (after "* SORT"): " 3 1 2" ... */
 void sort_write(struct buf *out, struct sort_msg *const *msgs, size_t n);
 /* The same as an ESORT sequence-set (RFC 5267 3.2): in sort order,

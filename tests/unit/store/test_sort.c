@@ -1,6 +1,7 @@
 /*
- * test_sort.c - SORT ordering and the THREAD algorithms of RFC 5256
- * (store/sort.c) on messages built here: every key, REVERSE, ties;
+ * test_sort.c - SORT ordering (store/sort.c) and the THREAD algorithms
+ * of RFC 5256 (store/thread.c) on messages built here: every key,
+ * REVERSE, ties;
  * ORDEREDSUBJECT; REFERENCES with chains, missing parents (dummies
  * pruned and kept), loops in References, duplicate Message-IDs,
  * subject merging in each of its cases, date order, and reply chains
