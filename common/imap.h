@@ -39,6 +39,7 @@ enum imap_cmd_id {
 	/* selected */
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
+	CMD_SORT, CMD_THREAD,
 	CMD_COUNT
 };
 
@@ -138,6 +139,32 @@ struct search_args {
 	bool               esearch;	/* RETURN (...) was given */
 	unsigned           ret;		/* SEARCH_RET_*; RETURN () means ALL */
 	struct search_key *key;		/* an SK_AND of the top-level keys */
+};
+
+/* ---- SORT and THREAD (RFC 5256, RFC 5957) ---- */
+
+enum sort_crit_type {
+	SORT_ARRIVAL, SORT_CC, SORT_DATE, SORT_FROM, SORT_SIZE, SORT_SUBJECT,
+	SORT_TO, SORT_DISPLAYFROM, SORT_DISPLAYTO,
+};
+
+#define SORT_MAX_CRIT 16	/* more would only repeat a key */
+
+struct sort_crit {
+	enum sort_crit_type type;
+	bool                reverse;
+};
+
+enum thread_alg { THREAD_ORDEREDSUBJECT, THREAD_REFERENCES };
+
+struct sort_args {
+	struct sort_crit   crit[SORT_MAX_CRIT];	/* SORT */
+	size_t             ncrit;
+	bool               esearch;	/* SORT RETURN (...) (ESORT) */
+	unsigned           ret;		/* SEARCH_RET_*, as for SEARCH */
+	enum thread_alg    alg;			/* THREAD */
+	const char        *charset;
+	struct search_key *key;		/* an SK_AND, as for SEARCH */
 };
 
 /* ---- STORE ---- */
@@ -281,6 +308,7 @@ struct imap_cmd {
 		struct { const char *mailbox, *identifier, *rights; } acl; /* SETACL DELETEACL(rights NULL) LISTRIGHTS(rights NULL) */
 		struct { const char *user; } proxyauth;
 		struct search_args search;
+		struct sort_args sort;		/* SORT and THREAD */
 		struct fetch_args fetch;
 		struct store_args store;
 		struct { struct seqset set; const char *mailbox; } copy;	/* COPY and MOVE */

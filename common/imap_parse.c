@@ -1253,6 +1253,8 @@ static const struct cmd_def {
 	{ "STORE",        CMD_STORE,        ip_parse_store, C_UID },
 	{ "COPY",         CMD_COPY,         p_copy, C_UID },
 	{ "MOVE",         CMD_MOVE,         p_copy, C_UID },
+	{ "SORT",         CMD_SORT,         ip_parse_sort, C_UID },
+	{ "THREAD",       CMD_THREAD,       ip_parse_thread, C_UID },
 };
 
 static const struct cmd_def *

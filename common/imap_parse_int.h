@@ -120,5 +120,12 @@ bool ip_datetime(struct pstate *ps, struct mk_time *t);
 bool ip_parse_fetch(struct pstate *ps);
 bool ip_parse_store(struct pstate *ps);
 bool ip_parse_search(struct pstate *ps);
+/* search-key *(SP search-key) up to the end, as one SK_AND (SEARCH,
+ * SORT, THREAD). */
+bool ip_search_criteria(struct pstate *ps, struct search_key **out);
+/* "RETURN" was read: SP "(" [option *(SP option)] ")" (RFC 4731). */
+bool ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret);
+bool ip_parse_sort(struct pstate *ps);
+bool ip_parse_thread(struct pstate *ps);
 
 #endif

@@ -189,8 +189,8 @@ search_key(struct pstate *ps, int depth, struct search_key **out)
 }
 
 /* RETURN (MIN MAX ALL COUNT SAVE); RETURN () means ALL (RFC 4731). */
-static bool
-return_opts(struct pstate *ps, struct search_args *sa)
+bool
+ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret)
 {
 	static const struct { const char *name; unsigned bit; } opts[] = {
 		{ "MIN", SEARCH_RET_MIN }, { "MAX", SEARCH_RET_MAX },
@@ -200,12 +200,12 @@ return_opts(struct pstate *ps, struct search_args *sa)
 	const char *s;
 	size_t n, i;
 
-	sa->esearch = true;
+	*esearch = true;
 	if (!ip_sp(ps, "RETURN", "return options") ||
 	    !ip_expect(ps, '(', "Expected '(' after RETURN"))
 		return false;
 	if (ip_accept(ps, ')')) {
-		sa->ret = SEARCH_RET_ALL;
+		*ret = SEARCH_RET_ALL;
 		return true;
 	}
 	for (;;) {
@@ -217,12 +217,20 @@ return_opts(struct pstate *ps, struct search_args *sa)
 		if (i == sizeof(opts) / sizeof(opts[0]))
 			return ip_fail(ps, "Unknown SEARCH return option %.*s",
 			    (int)IP_SHOW(n), s);
-		sa->ret |= opts[i].bit;
+		*ret |= opts[i].bit;
 		if (ip_accept(ps, ')'))
 			return true;
 		if (!ip_sp(ps, "return option", "')'"))
 			return false;
 	}
+}
+
+bool
+ip_search_criteria(struct pstate *ps, struct search_key **out)
+{
+	if ((*out = new_key(ps, SK_AND)) == NULL)
+		return false;
+	return key_list(ps, 0, *out, '\0');
 }
 
 bool
@@ -233,14 +241,13 @@ ip_parse_search(struct pstate *ps)
 	if (!ip_sp(ps, "SEARCH", "search key"))
 		return false;
 	if (ip_keyword(ps, "RETURN") &&
-	    (!return_opts(ps, sa) || !ip_sp(ps, "return options", "search key")))
+	    (!ip_return_opts(ps, &sa->esearch, &sa->ret) ||
+	    !ip_sp(ps, "return options", "search key")))
 		return false;
 	if (ip_keyword(ps, "CHARSET") &&
 	    (!ip_sp(ps, "CHARSET", "charset name") ||
 	    !ip_astring(ps, &sa->charset, "charset name") ||
 	    !ip_sp(ps, "charset name", "search key")))
 		return false;
-	if ((sa->key = new_key(ps, SK_AND)) == NULL)
-		return false;
-	return key_list(ps, 0, sa->key, '\0');
+	return ip_search_criteria(ps, &sa->key);
 }

@@ -79,6 +79,7 @@
 #include "common/imapdate.h"
 
 struct arena;
+struct buf;
 
 #define MIME_PARTS_VERSION 1	/* first byte of every part table */
 #define MIME_MAX_DEPTH     64	/* nesting of multipart and message/rfc822 */
@@ -125,6 +126,20 @@ struct mime_part {
  * The three structure strings are complete IMAP values (parenthesised
  * lists; strings that need it are literals "{n}\r\n...").  They are not
  * NUL-terminated: use the lengths. */
+/* What SORT and THREAD need of a message (RFC 5256, RFC 5957), from its
+ * header (mime_sortkey.c).  Strings are in the canonical form of the
+ * i;unicode-casemap collation (memcmp order), "" when absent. */
+#define SORT_MAX_REFS 1000	/* References ids kept per message */
+struct sort_keys {
+	const char *subject;	/* base subject */
+	bool        reply;	/* the subject said reply or forward */
+	const char *from, *to, *cc;	/* addr-mailbox of the first address */
+	const char *dfrom, *dto;	/* display values (RFC 5957) */
+	const char *msgid;	/* normalized Message-ID, "" if none valid */
+	const char *refs;	/* the references of RFC 5256 section 4,
+				 * normalized ids separated by SP */
+};
+
 struct mime_result {
 	const char          *envelope;
 	size_t               envelope_len;
@@ -138,6 +153,7 @@ struct mime_result {
 	size_t               parts_len;
 	unsigned             nparts;		/* records in the table */
 	bool                 truncated;		/* a limit was reached */
+	struct sort_keys     sort;
 };
 
 /* Analyzes msg[0..len).  Never fails on bad MIME; -1 only when the arena
@@ -262,5 +278,20 @@ int  mime_search_match(const char *msg, size_t len, const void *parts,
  * NULL on the arena ceiling. */
 char *mime_decode_words(struct arena *a, const char *s, size_t len,
 	size_t *outlen);
+
+/* ---- sort keys (mime_sortkey.c) ---- */
+
+/* The keys of the header block h[0..hlen); -1 on the arena ceiling. */
+int   mime_sortkeys(struct arena *a, const char *h, size_t hlen,
+	struct sort_keys *k);
+/* The base subject (RFC 5256 2.1) of a raw Subject value, canonical
+ * (i;unicode-casemap); *reply as RFC 5256 section 4 defines a reply or
+ * forward.  NULL on the arena ceiling. */
+char *mime_base_subject(struct arena *a, const char *v, size_t n,
+	bool *reply);
+/* The next valid msg-id of s[*pos..n) normalized into out (reset
+ * first): brackets, quoting, comments and white space removed; false
+ * when there is none left. */
+bool  mime_next_msgid(const char *s, size_t n, size_t *pos, struct buf *out);
 
 #endif

@@ -395,6 +395,67 @@ mime_addr_plain(struct buf *out, struct arena *ar, const char *v, size_t n)
 	buf_free(&a.host);
 }
 
+/* The first address of one field value into a; false if none.  A
+ * group comes first as its start, as in ENVELOPE: the group's name is
+ * the mailbox (what Dovecot sorts a group by, and imaptest expects). */
+static bool
+first_in_value(struct addr *a, const char *v, size_t n)
+{
+	struct alex l = { v, n, 0, { 0 } };
+	bool group = false, found = false;
+
+	mbuf_init(&l.comment);
+	while (!found && l.i < l.n) {
+		char c = lex_peek(&l);
+
+		if (c == '\0')
+			break;
+		if (c == ',' || c == ';') {
+			l.i++;
+			continue;
+		}
+		found = parse_mailbox(&l, a, &group);
+	}
+	if (found && group) {
+		buf_reset(&a->mbox);
+		buf_add(&a->mbox, buf_ptr(&a->name), buf_len(&a->name));
+		buf_reset(&a->name);
+		buf_reset(&a->host);
+	}
+	buf_free(&l.comment);
+	return found;
+}
+
+bool
+mime_first_addr(struct arena *ar, const char *h, size_t hlen,
+    const char *name, struct mime_addr *out)
+{
+	struct hfield f;
+	struct addr a;
+	size_t pos = 0;
+	bool found = false;
+
+	mbuf_init(&a.name);
+	mbuf_init(&a.route);
+	mbuf_init(&a.mbox);
+	mbuf_init(&a.host);
+	while (!found && hdr_next(h, hlen, &pos, &f))
+		found = name_is(f.name, f.nlen, name) &&
+		    first_in_value(&a, f.val, f.vlen);
+	if (found) {
+		out->name = arena_strndup(ar, buf_ptr(&a.name), buf_len(&a.name));
+		out->mbox = arena_strndup(ar, buf_ptr(&a.mbox), buf_len(&a.mbox));
+		out->host = arena_strndup(ar, buf_ptr(&a.host), buf_len(&a.host));
+		found = out->name != NULL && out->mbox != NULL &&
+		    out->host != NULL;
+	}
+	buf_free(&a.name);
+	buf_free(&a.route);
+	buf_free(&a.mbox);
+	buf_free(&a.host);
+	return found;
+}
+
 /* Every field called name, merged into one address list (as Dovecot
  * does with duplicates); false, writing nothing, if it has no address. */
 static bool

@@ -142,4 +142,15 @@ bool  mem_contains(const char *hay, size_t hn, const char *needle, size_t nn);
 void mime_addr_plain(struct buf *out, struct arena *ar, const char *v,
 	size_t n);
 
+/* mime_envelope.c: the first address of the fields called name, as
+ * ENVELOPE parses it: display name as written (quotes removed, encoded
+ * words not decoded), local part, domain; a group's start gives its
+ * name as the local part.  False if there is none (or on the arena
+ * ceiling). */
+struct mime_addr {
+	const char *name, *mbox, *host;
+};
+bool mime_first_addr(struct arena *ar, const char *h, size_t hlen,
+	const char *name, struct mime_addr *out);
+
 #endif

@@ -441,6 +441,9 @@ finish(struct mctx *c, struct ment *root, struct mime_result *out)
 		out->has_date = d != NULL &&
 		    imapdate_parse_rfc5322(d, n, &out->date) == 0;
 	}
+	if (mime_sortkeys(c->a, c->msg + root->hdr_off, root->hdr_len,
+	    &out->sort) < 0)
+		goto out;
 	rc = 0;
 out:
 	buf_free(&b);

@@ -160,7 +160,22 @@ extern const char store_schema_v2[];
 int  body_struct_put(struct sqldb *db, int64_t body_id,
 	const struct mime_result *r);
 int  store_migrate_struct(struct sqldb *db);
+/* For migrations that compute something per stored body: runs fn on
+ * each row of sql (a static string) with a scratch arena reset per
+ * row, stops at the first error; logs how many were done ("computed
+ * the <what> of N stored messages"). */
+struct arena;
+typedef int (*body_row_fn)(struct sqldb *db, struct arena *a,
+	sqlite3_stmt *row);
+int  body_migrate_each(struct sqldb *db, const char *sql, body_row_fn fn,
+	const char *what);
 /* Schema 3: ACLs and per-user \Seen (store_acl.c). */
 extern const char store_schema_v3[];
+/* Schema 5: sort keys (store_sort.c). */
+struct sort_keys;
+extern const char store_schema_v5[];
+int  body_sort_put(struct sqldb *db, int64_t body_id,
+	const struct sort_keys *k);
+int  store_migrate_sort(struct sqldb *db);
 
 #endif

@@ -90,7 +90,8 @@ blob_fill(struct store *s, int64_t body_id, const struct msg_prep *p)
 }
 
 /* Stores a body with the structure FETCH and SEARCH will need, computed
- * here once (store_struct.c); its Date: gives the SENT* search date.  A
+ * here once (store_struct.c), and the sort keys (store_sort.c); its
+ * Date: gives the SENT* search date and the sort date.  A
  * file-backed body goes in by incremental blob I/O (blob_fill). */
 static int
 body_insert(struct store *s, const struct msg_prep *p, int64_t *body_id)
@@ -123,6 +124,8 @@ body_insert(struct store *s, const struct msg_prep *p, int64_t *body_id)
 		*body_id = sqlite3_last_insert_rowid(s->db.h);
 		rc = body_struct_put(&s->db, *body_id, &mr);
 	}
+	if (rc == 0)
+		rc = body_sort_put(&s->db, *body_id, &mr.sort);
 	arena_free(&a);
 	if (rc != 0)
 		return rc;

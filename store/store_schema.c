@@ -66,8 +66,10 @@
  *                             refs; the mailbox process drops them all
  *                             when it starts.  Not counted in the quota:
  *                             the messages are gone.
+ * body_sort(id -> bodies, ...)  (version 5) the header keys of SORT and
+ *                             THREAD, computed at APPEND (store_sort.c).
  *
- * mailboxes.expunged_floor  (version 5) the highest MODSEQ of an
+ * mailboxes.expunged_floor  (version 6) the highest MODSEQ of an
  *                             expunged row pruned from `expunged`, which
  *                             keeps a window of each mailbox's newest
  *                             (expunged_keep); a QRESYNC client older
@@ -168,7 +170,8 @@ const struct db_migration store_migrations[] = {
 	    "  body_id INTEGER PRIMARY KEY,"
 	    "  n INTEGER NOT NULL"
 	    ");", NULL },
-	{ 5, "expunged window", "ALTER TABLE mailboxes ADD COLUMN"
+	{ 5, "sort keys", store_schema_v5, store_migrate_sort },
+	{ 6, "expunged window", "ALTER TABLE mailboxes ADD COLUMN"
 	    " expunged_floor INTEGER NOT NULL DEFAULT 0;", NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);

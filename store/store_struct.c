@@ -53,36 +53,51 @@ body_struct_put(struct sqldb *db, int64_t body_id, const struct mime_result *r)
 	return db_run(db, st, "body structure");
 }
 
-/* Version 2: structure for every body stored before it existed. */
 int
-store_migrate_struct(struct sqldb *db)
+body_migrate_each(struct sqldb *db, const char *sql, body_row_fn fn,
+    const char *what)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT b.id, d.data FROM bodies b"
-	    " JOIN body_data d ON d.id = b.id");
+	sqlite3_stmt *st = db_stmt(db, sql);
 	struct arena a;
-	int rc = 0, step;
+	int rc = 0, step = SQLITE_DONE;
 	size_t n = 0;
 
 	if (st == NULL)
 		return -1;
 	arena_init(&a, 0);
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct mime_result r;
-		const char *data = sqlite3_column_blob(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 		arena_reset(&a);
-		if (mime_analyze(&a, data ? data : "", len, &r) != 0)
-			rc = db_err(db, -1, "out of memory analyzing body %lld",
-			    (long long)sqlite3_column_int64(st, 0));
-		else
-			rc = body_struct_put(db, sqlite3_column_int64(st, 0), &r);
+		rc = fn(db, &a, st);
 		n++;
 	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(db, what);
 	db_done(db, st);
 	arena_free(&a);
 	if (rc == 0 && n > 0)
-		log_info("computed the structure of %zu stored messages", n);
+		log_info("computed the %s of %zu stored messages", what, n);
 	return rc;
+}
+
+static int
+struct_of_row(struct sqldb *db, struct arena *a, sqlite3_stmt *st)
+{
+	struct mime_result r;
+	const char *data = sqlite3_column_blob(st, 1);
+	size_t len = (size_t)sqlite3_column_bytes(st, 1);
+
+	if (mime_analyze(a, data ? data : "", len, &r) != 0)
+		return db_err(db, -1, "out of memory analyzing body %lld",
+		    (long long)sqlite3_column_int64(st, 0));
+	return body_struct_put(db, sqlite3_column_int64(st, 0), &r);
+}
+
+/* Version 2: structure for every body stored before it existed. */
+int
+store_migrate_struct(struct sqldb *db)
+{
+	return body_migrate_each(db, "SELECT b.id, d.data FROM bodies b"
+	    " JOIN body_data d ON d.id = b.id", struct_of_row, "structure");
 }
 
 static const void *

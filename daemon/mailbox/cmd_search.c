@@ -122,8 +122,9 @@ max_modseq(const struct msg_row *r, void *arg)
 	return 0;
 }
 
-static void
-save_result(struct client *c, const uint32_t *uids, size_t n, unsigned ret)
+void
+mbox_save_result(struct client *c, const uint32_t *uids, size_t n,
+    unsigned ret)
 {
 	struct view *v = &c->view;
 	struct seqset tmp;
@@ -149,6 +150,23 @@ save_result(struct client *c, const uint32_t *uids, size_t n, unsigned ret)
 	v->searchres.dollar = false;
 }
 
+uint64_t
+mbox_search_modseq(struct client *c, const struct search_key *key,
+    const uint32_t *uids, size_t n)
+{
+	struct maxmod mm = { 0 };
+	struct seqset set;
+
+	if (!uses_modseq(key))
+		return 0;
+	view_enable_condstore(c);
+	seqset_from_sorted(&c->arena, uids, n, &set);
+	if (n > 0)
+		store_msg_foreach(c->user->store, &c->view.ms->m, &set,
+		    max_modseq, &mm);
+	return mm.max;
+}
+
 static uint32_t *
 to_output(struct client *c, const uint32_t *uids, size_t n)
 {
@@ -161,6 +179,22 @@ to_output(struct client *c, const uint32_t *uids, size_t n)
 	return out;
 }
 
+void
+mbox_esearch_head(struct client *c, unsigned ret, size_t n, uint32_t min,
+    uint32_t max)
+{
+	struct buf *b = &c->out;
+
+	buf_printf(b, "* ESEARCH (TAG \"%s\")%s", c->cmd->tag,
+	    c->cmd->uid ? " UID" : "");
+	if (n > 0 && (ret & SEARCH_RET_MIN))
+		buf_printf(b, " MIN %u", min);
+	if (n > 0 && (ret & SEARCH_RET_MAX))
+		buf_printf(b, " MAX %u", max);
+	if (ret & SEARCH_RET_COUNT)
+		buf_printf(b, " COUNT %zu", n);
+}
+
 static void
 esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
     uint64_t modseq)
@@ -168,14 +202,7 @@ esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
 	struct buf *b = &c->out;
 	struct seqset set;
 
-	buf_printf(b, "* ESEARCH (TAG \"%s\")%s", c->cmd->tag,
-	    c->cmd->uid ? " UID" : "");
-	if (n > 0 && (ret & SEARCH_RET_MIN))
-		buf_printf(b, " MIN %u", ids[0]);
-	if (n > 0 && (ret & SEARCH_RET_MAX))
-		buf_printf(b, " MAX %u", ids[n - 1]);
-	if (ret & SEARCH_RET_COUNT)
-		buf_printf(b, " COUNT %zu", n);
+	mbox_esearch_head(c, ret, n, n > 0 ? ids[0] : 0, n > 0 ? ids[n - 1] : 0);
 	if (n > 0 && (ret & SEARCH_RET_ALL)) {
 		size_t len;
 		char *text;
@@ -207,9 +234,6 @@ cmd_search(struct client *c)
 	if (mbox_search(c, a->key, &uids, &n) != 0)
 		return resp_store_error(c, -1, "SEARCH");
 	if (uses_modseq(a->key)) {
-		struct maxmod mm = { 0 };
-		struct seqset set;
-		view_enable_condstore(c);
 		/* RFC 7162 3.1.5 with RFC 4731: when only MIN and/or MAX are
 		 * returned, MODSEQ is about those messages alone. */
 		if (a->esearch && n > 0 && (ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) &&
@@ -220,16 +244,12 @@ cmd_search(struct client *c)
 				ends[k++] = uids[0];
 			if ((ret & SEARCH_RET_MAX) && (k == 0 || uids[n - 1] != uids[0]))
 				ends[k++] = uids[n - 1];
-			seqset_from_sorted(&c->arena, ends, k, &set);
+			modseq = mbox_search_modseq(c, a->key, ends, k);
 		} else
-			seqset_from_sorted(&c->arena, uids, n, &set);
-		if (n > 0)
-			store_msg_foreach(c->user->store, &c->view.ms->m, &set,
-			    max_modseq, &mm);
-		modseq = mm.max;
+			modseq = mbox_search_modseq(c, a->key, uids, n);
 	}
 	if (a->esearch && (ret & SEARCH_RET_SAVE))
-		save_result(c, uids, n, ret);
+		mbox_save_result(c, uids, n, ret);
 	ids = to_output(c, uids, n);
 	free(uids);
 	if (ids == NULL)

@@ -410,6 +410,19 @@ int  mbox_search(struct client *c, const struct search_key *key,
 int  mbox_text_match(struct store *s, const struct msg_row *r,
 	const struct search_key *k, void *arg);
 void msgdata_search_done(struct client *c);
+/* SEARCHRES: uids[0..n) (ascending) become "$"; with ret MIN and/or
+ * MAX alone, only the first and last of them (cmd_search.c). */
+void mbox_save_result(struct client *c, const uint32_t *uids, size_t n,
+	unsigned ret);
+/* "* ESEARCH (TAG ...) [UID] [MIN min] [MAX max] [COUNT n]" of the
+ * current command (RFC 4731; ESORT, RFC 5267); the caller adds ALL,
+ * MODSEQ and the line end. */
+void mbox_esearch_head(struct client *c, unsigned ret, size_t n,
+	uint32_t min, uint32_t max);
+/* RFC 7162 3.1.5: the highest mod-sequence of uids[0..n) (ascending)
+ * when key uses MODSEQ (CONDSTORE is then enabled), else 0. */
+uint64_t mbox_search_modseq(struct client *c, const struct search_key *key,
+	const uint32_t *uids, size_t n);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
 int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
 	const struct fetch_section *sec, struct section_data *out);
@@ -474,6 +487,8 @@ enum cmd_result cmd_status(struct client *c);
 enum cmd_result cmd_append(struct client *c);
 enum cmd_result cmd_expunge(struct client *c);
 enum cmd_result cmd_search(struct client *c);
+enum cmd_result cmd_sort(struct client *c);
+enum cmd_result cmd_thread(struct client *c);
 enum cmd_result cmd_fetch(struct client *c);
 enum cmd_result cmd_store(struct client *c);
 enum cmd_result cmd_copy(struct client *c);

@@ -605,6 +605,48 @@ selection_revoked(struct guest *g)
 	c->revoked = true;
 }
 
+/* The length of "* ESEARCH (TAG "gN")" at p when gN is the tag of the
+ * relayed exchange (SEARCH or SORT with RETURN), else 0: the client
+ * must see its own tag there (RFC 4731), not ours. */
+static size_t
+esearch_tag_len(const struct guest *g, const char *p, size_t n)
+{
+	char want[64];
+	int k;
+
+	if (g->x == NULL || g->x->mode != GM_RELAY || g->c->proxy != g ||
+	    g->c->cmd == NULL)
+		return 0;
+	k = snprintf(want, sizeof(want), "* ESEARCH (TAG \"%s\")", g->x->tag);
+	if (k <= 0 || (size_t)k >= sizeof(want) || n < (size_t)k ||
+	    memcmp(p, want, (size_t)k) != 0)
+		return 0;
+	return (size_t)k;
+}
+
+/* sink() of (a piece of) an untagged response; at its start, our tag
+ * in an ESEARCH becomes the client's. */
+static void
+sink_untagged(struct guest *g, const char *p, size_t n, bool first)
+{
+	size_t skip;
+
+	if (first && (skip = esearch_tag_len(g, p, n)) > 0) {
+		buf_printf(&g->c->out, "* ESEARCH (TAG \"%s\")", g->c->cmd->tag);
+		sink(g, p + skip, n - skip);
+	} else
+		sink(g, p, n);
+}
+
+/* Is the line at p (not yet complete) part of an untagged answer the
+ * client gets as it is? */
+static bool
+relaying_untagged(const struct guest *g, const char *p)
+{
+	return g->ready && g->x != NULL && g->x->mode == GM_RELAY &&
+	    g->c->proxy == g && (g->in_resp || p[0] == '*');
+}
+
 /* Handles one line (with its CRLF) at the start of g->in; 0 if more
  * input is needed first. */
 static size_t
@@ -617,8 +659,19 @@ scan_line(struct guest *g)
 	bool first = !g->in_resp;
 
 	if (lf == NULL) {
-		if (buf_len(&g->in) > GUEST_LINE_MAX)
+		if (buf_len(&g->in) <= GUEST_LINE_MAX)
+			return 0;
+		if (!relaying_untagged(g, p))
 			guest_kill(g, "line too long");
+		else {
+			/* A long untagged answer for the client (SEARCH, SORT
+			 * or THREAD of a large mailbox) goes on as it comes,
+			 * paced by the client's reading (scan) */
+			n = buf_len(&g->in);
+			sink_untagged(g, p, n, first);
+			g->in_resp = true;
+			return n;
+		}
 		return 0;
 	}
 	n = (size_t)(lf - p) + 1;
@@ -641,7 +694,7 @@ scan_line(struct guest *g)
 		selection_revoked(g);
 		return n;
 	}
-	sink(g, p, n);
+	sink_untagged(g, p, n, first);
 	if (literal_at_end(p, n, &lit)) {
 		g->lit_left = lit;
 		g->in_resp = true;
@@ -1898,6 +1951,7 @@ relayed_in_selection(enum imap_cmd_id id)
 {
 	switch (id) {
 	case CMD_FETCH: case CMD_STORE: case CMD_SEARCH: case CMD_EXPUNGE:
+	case CMD_SORT: case CMD_THREAD:
 	case CMD_CHECK: case CMD_NOOP: case CMD_IDLE:
 		return true;
 	default:
