@@ -5,9 +5,10 @@
  *
  * Creates an instance (init), and manages the users of the directory
  * database: add, delete, list, set passwords, mark administrators, set
- * quotas, read the impersonation audit trail.  Passwords are prompted
- * for twice without echo on a terminal, or read as one line from
- * standard input (scripts); never taken from the command line.  Every
+ * quotas, read the impersonation audit trail; back up and restore
+ * users (backup.c).  Passwords are prompted for twice without echo on
+ * a terminal, or read as one line from standard input (scripts); never
+ * taken from the command line.  Every
  * step of a deployment can be scripted: see usage_text below and
  * doc/mailkeepctl.md.
  *
