@@ -3,7 +3,8 @@
  *
  * mailkeepctl.c holds the tool's frame (options, the command table,
  * the instance, the users' commands) and the workers that run as a
- * user's uid; backup.c holds backup and restore, which use both.
+ * user's uid; backup.c holds backup and restore, which use both;
+ * live.c the requests to the running daemon (who, kick, reload, stats).
  */
 #ifndef MK_CTL_H
 #define MK_CTL_H
@@ -85,6 +86,12 @@ int  user_store_open(struct ctx *x, const char *name, bool create,
 	struct store **s);
 /* Removes users/<name> (unless keep), by a worker as its owner. */
 int  remove_user_dir(struct ctx *x, const char *name, bool keep);
+
+/* live.c: requests to the running daemon's control socket */
+int  cmd_who(struct ctx *x);
+int  cmd_kick(struct ctx *x);
+int  cmd_reload(struct ctx *x);
+int  cmd_stats(struct ctx *x);
 
 /* backup.c */
 int  cmd_backup(struct ctx *x);

@@ -1901,6 +1901,22 @@ static const struct command commands[] = {
 	  "a new user, or with --force over an existing user and store (a\n"
 	  "running mailbox process of the user is ended).",
 	  cmd_restore, true, true },
+	{ "who", "",
+	  "list the running daemon's sessions: user, who authenticated and\n"
+	  "how (login, proxyauth, authzid, separator), client address, TLS,\n"
+	  "idle time, since when, and the selected mailbox.", cmd_who, false },
+	{ "kick", "NAME",
+	  "end every session of a user (and every session the user opened as\n"
+	  "someone else) with a BYE, e.g. after a password change.",
+	  cmd_kick, false },
+	{ "reload", "",
+	  "have the running daemon re-read its configuration (as SIGHUP).",
+	  cmd_reload, false },
+	{ "stats", "",
+	  "show the running daemon's counters: connections, logins and\n"
+	  "failures (in all and in the last minute), the hash queue, and the\n"
+	  "sessions and store size of each running mailbox process.",
+	  cmd_stats, false },
 	{ "help", "[COMMAND]", "show this help, or one command's.", cmd_help,
 	  false },
 };

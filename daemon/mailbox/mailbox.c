@@ -139,6 +139,12 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 		share_index_done(u, res);
 		break;
 	}
+	case IPC_MBOX_STATE_REQ:
+		admin_state(u, r);
+		break;
+	case IPC_MBOX_KICK:
+		admin_kick(u, r);
+		break;
 	case IPC_MBOX_QUOTA:
 		u->quota_storage = ipc_get_u64(r);
 		u->quota_messages = ipc_get_u64(r);
@@ -290,6 +296,7 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 	u.cfg = cfg;
 	u.id = user_id;
 	mk_strlcpy(u.name, user, sizeof(u.name));
+	mk_strlcpy(u.store_path, store_path, sizeof(u.store_path));
 	u.loop = ev_loop_new();
 	if (ev_signal(u.loop, SIGTERM, on_term, &u) == -1 ||
 	    ev_signal(u.loop, SIGINT, on_term, &u) == -1)

@@ -194,6 +194,8 @@ struct client {
 	void             *spool_map;
 	size_t            spool_maplen;
 	bool              trim;		/* give memory back after this command */
+	uint64_t          last_cmd;		/* ev_now() of its last command
+						 * (IPC_MBOX_STATE's idle time) */
 };
 
 struct user {
@@ -216,6 +218,7 @@ struct user {
 	 * rights at its next command (rights_recheck). */
 	uint64_t          acl_gen;
 	int               spool_dir;		/* <user dir>/tmp, or -1 */
+	char              store_path[PATH_MAX];
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -479,6 +482,13 @@ void proxy_client_drained(struct client *c);
 void proxy_idle_line(struct client *c, const char *line, size_t len);
 void guest_result(struct user *u, struct ipc_reader *r);
 void shares_result(struct user *u, struct ipc_reader *r);
+
+/* ---- live administration (admin.c) ---- */
+
+/* IPC_MBOX_STATE_REQ: answers IPC_MBOX_STATE. */
+void admin_state(struct user *u, struct ipc_reader *r);
+/* IPC_MBOX_KICK: ends one session with a BYE. */
+void admin_kick(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_proxyauth(struct client *c);
 void            proxyauth_result(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_getquota(struct client *c);
