@@ -56,6 +56,7 @@ struct conn {
 	size_t             nin;
 	struct buf         out;
 	bool               answered;	/* out holds the whole answer */
+	bool               draining;	/* answer sent: reading to the end */
 	struct state_poll *poll;
 	struct conn       *next;
 };
@@ -98,7 +99,31 @@ conn_close(struct conn *c)
 	ev_defer(master.loop, conn_free, c);
 }
 
-/* Writes what the peer takes; closes once all is out. */
+/* The answer is out: the peer sees our end, and whatever it still
+ * sends is read and dropped until it closes (or the time is up).
+ * Closing with unread input would reset the connection, and the peer
+ * could lose the answer (a request that was too large, say). */
+static void
+conn_drain(struct conn *c)
+{
+	char junk[4096];
+	ssize_t n;
+
+	if (!c->draining) {
+		c->draining = true;
+		(void)shutdown(c->fd, SHUT_WR);
+		if (ev_io_set(master.loop, &c->io, EPOLLIN) == -1) {
+			conn_close(c);
+			return;
+		}
+	}
+	while ((n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT)) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		conn_close(c);
+}
+
+/* Writes what the peer takes; then drains. */
 static void
 conn_write(struct conn *c)
 {
@@ -117,7 +142,7 @@ conn_write(struct conn *c)
 		}
 		buf_consume(&c->out, (size_t)n);
 	}
-	conn_close(c);
+	conn_drain(c);
 }
 
 static void
@@ -316,7 +341,9 @@ conn_io(struct ev_io *io, uint32_t revents)
 {
 	struct conn *c = io->arg;
 
-	if (c->answered && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+	if (c->draining)
+		conn_drain(c);
+	else if (c->answered && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 		conn_write(c);
 	else if (!c->answered)
 		conn_read(c);
