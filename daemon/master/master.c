@@ -581,6 +581,10 @@ diff_config(const struct mk_config *old, struct mk_config *nc)
 	    strcmp(old->lmtp_listen.addr, nc->lmtp_listen.addr) != 0)
 		log_warnx("reload: lmtp_listen changed: takes effect after "
 		    "a restart");
+	if (old->metrics_listen.port != nc->metrics_listen.port ||
+	    strcmp(old->metrics_listen.addr, nc->metrics_listen.addr) != 0)
+		log_warnx("reload: metrics_listen changed: takes effect after "
+		    "a restart");
 	return applied;
 }
 
@@ -592,6 +596,7 @@ keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
 	KEEP(hash_user); KEEP(mail_uid_base); KEEP(listen); KEEP(nlisten);
 	KEEP(lmtp_socket); KEEP(lmtp_socket_group); KEEP(lmtp_socket_mode);
 	KEEP(lmtp_listen);
+	KEEP(metrics_listen);
 #undef KEEP
 }
 
