@@ -24,7 +24,11 @@
  *               account;
  *   keyholder.c the TLS key holder: start, replace, restart, channels;
  *   lmtp.c      the LMTP listeners and LMTP session processes: accept,
- *               fork, and the recipients they may ask for.
+ *               fork, and the recipients they may ask for;
+ *   control.c   the control socket (mailkeepctl who, kick, reload,
+ *               stats) and the metrics port;
+ *   stats.c     counters, and polls of the mailbox processes' state;
+ *   report.c    the text of who and stats, the Prometheus exposition.
  *
  * Everything runs in one event loop; the state lives in one struct
  * master, so each file reads as the handler of its own messages.
