@@ -662,6 +662,10 @@ restore_store(struct ctx *x, const struct dir_user *u, int fd, bool force)
 		return EX_FAIL;
 	work_init(x, &q, WORK_RESTORE, u);
 	q.force = force;
+	/* The user's mailbox process, if any, is a child of this
+	 * instance's master: another instance's processes (a test machine
+	 * may run several, with the same uids) are none of ours. */
+	q.master_pid = (int32_t)control_master_pid(x);
 	rc = as_user_fd(x, &q, fd);
 	if (rc == W_RUNNING)
 		return EX_FAIL;
@@ -763,17 +767,21 @@ backup_work(struct ctx *x, const struct work_req *q)
 }
 
 /* Set by restore_work: we run as the user's own uid (as root set
- * things up).  An ordinary user's development instance shares one uid
- * with everything, where processes cannot be told apart. */
+ * things up; an ordinary user's development instance shares one uid
+ * with everything, where processes cannot be told apart), and the pid
+ * of the running master (0: none). */
 static bool own_uid;
+static pid_t master_pid;
 
-/* Is pid a mailbox process of our uid?  From /proc/PID/status (its
- * other entries are root's: the process is not dumpable). */
+/* Is pid a mailbox process of our uid, child of our master?  From
+ * /proc/PID/status (its other entries are root's: the process is not
+ * dumpable). */
 static bool
 is_our_mailbox(long pid)
 {
 	char path[64], buf[2048];
 	unsigned r, e;
+	long ppid;
 	ssize_t n;
 	int fd;
 
@@ -785,10 +793,11 @@ is_our_mailbox(long pid)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	const char *uid = strstr(buf, "\nUid:");
+	const char *uid = strstr(buf, "\nUid:"), *pp = strstr(buf, "\nPPid:");
 	/* A zombie is gone already: only its reaping is left. */
 	return strncmp(buf, "Name:\tmk-mailbox/", 17) == 0 && uid != NULL &&
-	    strstr(buf, "\nState:\tZ") == NULL &&
+	    strstr(buf, "\nState:\tZ") == NULL && pp != NULL &&
+	    sscanf(pp, "\nPPid: %ld", &ppid) == 1 && ppid == master_pid &&
 	    sscanf(uid, "\nUid: %u %u", &r, &e) == 2 && r == getuid() &&
 	    e == getuid();
 }
@@ -801,7 +810,7 @@ mailbox_pids(pid_t *pids, size_t max)
 	size_t n = 0;
 	DIR *d;
 
-	if (!own_uid || (d = opendir("/proc")) == NULL)
+	if (!own_uid || master_pid <= 0 || (d = opendir("/proc")) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL && n < max) {
 		long pid = strtol(de->d_name, NULL, 10);
@@ -907,6 +916,7 @@ restore_work(struct ctx *x, const struct work_req *q)
 		return EX_FAIL;
 	}
 	own_uid = getuid() == q->uid && q->uid != 0;
+	master_pid = (pid_t)q->master_pid;
 	if ((rc = restore_precheck(q)) != EX_OK_)
 		return rc;
 	scratch_name(tmp, sizeof(tmp), "restore");

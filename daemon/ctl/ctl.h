@@ -63,6 +63,8 @@ struct work_req {
 	char     rights[16];
 	bool     force;			/* RESTORE: replace a store, end the
 					 * user's mailbox process */
+	int32_t  master_pid;		/* RESTORE: the running daemon's
+					 * master (0: none runs) */
 };
 
 struct command;
@@ -92,6 +94,9 @@ int  cmd_who(struct ctx *x);
 int  cmd_kick(struct ctx *x);
 int  cmd_reload(struct ctx *x);
 int  cmd_stats(struct ctx *x);
+/* The pid of the running daemon's master (the control socket's peer),
+ * or 0 if none answers there. */
+pid_t control_master_pid(struct ctx *x);
 
 /* backup.c */
 int  cmd_backup(struct ctx *x);

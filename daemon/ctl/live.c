@@ -21,17 +21,19 @@
 #define LIVE_TIMEOUT_S 15
 
 static int
-control_connect(struct ctx *x)
+control_connect_quiet(struct ctx *x, bool quiet)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = LIVE_TIMEOUT_S };
 	char err[512], path[PATH_MAX];
 	int fd;
 
-	config_defaults(&x->cfg);
-	if (config_load(&x->cfg, x->conf, err, sizeof(err)) == -1) {
-		errmsg("%s", err);
-		return -1;
+	if (!quiet) {
+		config_defaults(&x->cfg);
+		if (config_load(&x->cfg, x->conf, err, sizeof(err)) == -1) {
+			errmsg("%s", err);
+			return -1;
+		}
 	}
 	if (config_path(&x->cfg, path, sizeof(path), "control") == -1 ||
 	    strlen(path) >= sizeof(sun.sun_path)) {
@@ -41,8 +43,9 @@ control_connect(struct ctx *x)
 	mk_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		errmsg("%s: %s (is mailkeepd running? the control socket is "
-		    "root's)", path, strerror(errno));
+		if (!quiet)
+			errmsg("%s: %s (is mailkeepd running? the control "
+			    "socket is root's)", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -50,6 +53,30 @@ control_connect(struct ctx *x)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
+}
+
+static int
+control_connect(struct ctx *x)
+{
+	return control_connect_quiet(x, false);
+}
+
+/* The master is the peer of its control socket: the kernel says which
+ * process that is.  (x->cfg is loaded: the instance is open.) */
+pid_t
+control_master_pid(struct ctx *x)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd = control_connect_quiet(x, true);
+	pid_t pid = 0;
+
+	if (fd == -1)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+		pid = cr.pid;
+	close(fd);
+	return pid;
 }
 
 /* Prints the answer after its first line; the exit status from it. */
