@@ -822,8 +822,8 @@ mailbox_pids(pid_t *pids, size_t max)
 }
 
 /* Ends the user's mailbox processes (same uid: only ours can be
- * signalled): SIGTERM, on which each says BYE to its sessions.  0 once
- * they are gone. */
+ * signalled): SIGUSR1, on which each says BYE to its sessions and
+ * exits.  0 once they are gone. */
 static int
 end_mailbox_processes(const char *name)
 {
@@ -833,7 +833,7 @@ end_mailbox_processes(const char *name)
 	for (size_t i = 0; i < n; i++) {
 		printf("%s: ending mailbox process %ld (its sessions get BYE)\n",
 		    name, (long)pids[i]);
-		(void)kill(pids[i], SIGTERM);
+		(void)kill(pids[i], SIGUSR1);
 	}
 	fflush(stdout);
 	for (int ms = 0; n > 0 && ms < END_WAIT_MS; ms += 50) {

@@ -193,7 +193,8 @@ class Backup(unittest.TestCase):
         p = self.s.ctl('restore', 'alice', manifest, '--force')
         self.assertIn('ending mailbox process', p.stdout)
         lines = c.expect_closed(timeout=15)
-        self.assertTrue(any(l.startswith('* BYE') for l in lines), lines)
+        self.assertTrue(any(l.startswith('* BYE Your mailbox is being '
+                                         'restored') for l in lines), lines)
         c.close()
         c = self.s.client(login=('alice', USERS['alice']))
         got = subjects(c)
