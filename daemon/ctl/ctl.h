@@ -98,7 +98,7 @@ int  cmd_stats(struct ctx *x);
  * or 0 if none answers there. */
 pid_t control_master_pid(struct ctx *x);
 
-/* backup.c */
+/* backup.c (the commands, as root), backup_work.c (the workers) */
 int  cmd_backup(struct ctx *x);
 int  cmd_restore(struct ctx *x);
 int  backup_work(struct ctx *x, const struct work_req *q);
