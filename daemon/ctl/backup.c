@@ -13,8 +13,9 @@
  * doc/mailkeepctl.md, "Backup and restore").
  *
  * Who does what (doc/security.md): the store is read, and written back,
- * by a worker running as the user's uid inside users/<name> (ctl.h,
- * as_user_fd); root never opens anything in a user's directory.  Root
+ * by a worker running as the user's uid inside users/<name>
+ * (backup_work.c, forked through ctl.h's as_user_fd); root never opens
+ * anything in a user's directory.  Root
  * opens the files in DEST itself - a new name (O_EXCL, O_NOFOLLOW) in a
  * directory that no user's uid can change, checked from / down - and
  * hands the worker only the open descriptor, into which the worker
