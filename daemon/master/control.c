@@ -78,7 +78,6 @@ conn_free(void *arg)
 {
 	struct conn *c = arg;
 
-	state_poll_free(c->poll);
 	buf_free(&c->out);
 	free(c);
 }
@@ -88,6 +87,10 @@ conn_close(struct conn *c)
 {
 	ev_io_stop(master.loop, &c->io);
 	ev_timer_stop(master.loop, &c->timer);
+	/* At once: a poll still running must not call back into a closed
+	 * connection (nothing of a finished one is used after its call). */
+	state_poll_free(c->poll);
+	c->poll = NULL;
 	close(c->fd);
 	for (struct conn **pp = &conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
