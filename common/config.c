@@ -230,6 +230,7 @@ static const struct key keys[] = {
 	UINTK("acl_max_shares_per_user", acl_max_shares_per_user, 1, 1000000),
 	UINTK("max_guest_channels", max_guest_channels, 1, 100000),
 	UINTK("max_sessions_per_user", max_sessions_per_user, 1, 100000),
+	{ "metrics_listen", K_SPECIAL, 0, 0, 0, 0 },
 	STR("lmtp_socket", lmtp_socket),
 	{ "lmtp_socket_mode", K_SPECIAL, 0, 0, 0, 0 },
 	STR("lmtp_socket_group", lmtp_socket_group),
@@ -263,13 +264,15 @@ set_special(struct mk_config *c, const char *k, const char *v)
 		c->lmtp_socket_mode = (unsigned)mode;
 		return 0;
 	}
-	if (strcmp(k, "lmtp_listen") == 0) {
+	if (strcmp(k, "lmtp_listen") == 0 || strcmp(k, "metrics_listen") == 0) {
+		struct mk_listen *l = k[0] == 'l' ? &c->lmtp_listen :
+		    &c->metrics_listen;
 		/* "" or "none": no TCP listener (the default). */
 		if (*v == '\0' || str_ieq(v, "none")) {
-			memset(&c->lmtp_listen, 0, sizeof(c->lmtp_listen));
+			memset(l, 0, sizeof(*l));
 			return 0;
 		}
-		return config_parse_listen(&c->lmtp_listen, v, false);
+		return config_parse_listen(l, v, false);
 	}
 	/* listen / listen_tls / listen_pop3 / listen_pop3s */
 	if (c->nlisten >= MK_MAX_LISTEN)
@@ -407,6 +410,20 @@ int
 config_check(const struct mk_config *c, char *err, size_t errlen)
 {
 	const char *sep = c->impersonation_separator;
+	const struct mk_listen *ml = &c->metrics_listen;
+
+	/* The metrics are not authenticated: they name the users logged
+	 * in.  Only local monitoring (or a local proxy) may read them. */
+	if (ml->port != 0 && !((ml->ss.ss_family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)&ml->ss)->sin_addr.s_addr) >>
+	    24) == 127) || (ml->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)
+	    &ml->ss)->sin6_addr)))) {
+		snprintf(err, errlen, "%s: metrics_listen %s must be a loopback "
+		    "address (127.0.0.0/8 or ::1): the metrics are not "
+		    "authenticated", c->path, ml->addr);
+		return -1;
+	}
 
 	/* "target*admin" is split at the separator: a character that may
 	 * appear in a user name would make some names mean an

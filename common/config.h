@@ -130,6 +130,9 @@ struct mk_config {
 	unsigned lmtp_max_recipients;	/* RCPTs per transaction */
 	unsigned lmtp_max_connections;
 	unsigned lmtp_timeout;		/* seconds waiting for a client */
+	/* Live administration (doc/mailkeepctl.md): Prometheus metrics on
+	 * a loopback HTTP port; port 0: off (the default). */
+	struct mk_listen metrics_listen;
 };
 
 /* Fills in every default. */

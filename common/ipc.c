@@ -259,6 +259,9 @@ ipc_type_name(uint32_t type)
 		[IPC_KEY_SIGN_DATA] = "KEY_SIGN_DATA",
 		[IPC_KEY_DECRYPT] = "KEY_DECRYPT",
 		[IPC_KEY_RESULT] = "KEY_RESULT",
+		[IPC_MBOX_STATE_REQ] = "MBOX_STATE_REQ",
+		[IPC_MBOX_STATE] = "MBOX_STATE",
+		[IPC_MBOX_KICK] = "MBOX_KICK",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

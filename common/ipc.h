@@ -50,6 +50,10 @@
  * costs the sender bounded memory (a paged answer per request it
  * never reads, say).  Legitimate traffic stays far below. */
 #define IPC_QUEUE_MAX (16 * 1024 * 1024)
+/* IPC_MBOX_STATE: sessions listed, and the bytes of a mailbox name in
+ * it; an entry takes at most 8 + 4 + 4 + IPC_STATE_MBOX_MAX bytes. */
+#define IPC_STATE_MAX_SESSIONS 256
+#define IPC_STATE_MBOX_MAX     200
 /* A password (LOGIN, AUTHENTICATE PLAIN) the login process forwards. */
 #define IPC_SECRET_MAX 8192
 
@@ -59,6 +63,8 @@ _Static_assert(IPC_MAX_PENDING + 4 * IPC_IDENT_MAX + 256 < IPC_MAX_MSG,
     "a session hand-off (pending input + strings) fits in a message");
 _Static_assert(IPC_PAGE_MAX + 3 * (IPC_MBOX_MAX + IPC_IDENT_MAX) + 64 <
     IPC_MAX_MSG, "a page plus one more entry fits in a message");
+_Static_assert(IPC_STATE_MAX_SESSIONS * (IPC_STATE_MBOX_MAX + 17) + 64 <
+    IPC_MAX_MSG, "a mailbox process's state fits in a message");
 _Static_assert(IPC_MAX_MSG + 1024 <= 212992 - 32,
     "the largest message leaves room under the default 208 KiB send "
     "buffer of an AF_UNIX socket (net.core.wmem_default)");
@@ -244,6 +250,23 @@ enum ipc_type {
 	/* key holder -> login: u32 GnuTLS result (0 or a negative code, as
 	 * two's complement), bytes signature or plaintext */
 	IPC_KEY_RESULT,
+
+	/* Live administration (daemon/master/control.c): what the control
+	 * socket's who, stats and the metrics need from the mailbox
+	 * processes, and kick.
+	 * master -> mailbox: u64 request id.  Asked only when an
+	 * administrator (or the metrics scraper) asks; one at a time per
+	 * process. */
+	IPC_MBOX_STATE_REQ = 110,
+	/* mailbox -> master: u64 request id, u64 store bytes (the database
+	 * and its WAL), u32 sessions in all, u32 n (at most
+	 * IPC_STATE_MAX_SESSIONS), n x (u64 session id, str selected
+	 * mailbox ("" if none; at most IPC_STATE_MBOX_MAX bytes), u32
+	 * seconds since the session's last command) */
+	IPC_MBOX_STATE,
+	/* master -> mailbox: u64 session id, str text: end that session
+	 * with "* BYE text" (an administrator's kick). */
+	IPC_MBOX_KICK,
 
 	IPC_TYPE_MAX
 };

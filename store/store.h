@@ -85,6 +85,22 @@ bool store_in_transaction(struct store *s);
  * call; the caller then re-reads what it caches. */
 bool store_changed_externally(struct store *s);
 
+/* ---- whole-store copies (store_backup.c; mailkeepctl backup/restore) ----
+ * Through SQLite's online backup API, never a file copy of the WAL
+ * database. */
+/* Copies s, as one consistent snapshot taken while other connections
+ * keep committing, into a new database file at path, then runs
+ * PRAGMA integrity_check on the copy.  0, MK_BUSY, or -1; err says why. */
+int  store_backup_into(struct store *s, const char *path, char *err,
+	size_t errlen);
+/* Replaces everything in s by the content of from, in one write
+ * transaction of s (page sizes must match), then checks s's integrity.
+ * 0, MK_BUSY or -1 with err. */
+int  store_restore_from(struct store *s, struct store *from, char *err,
+	size_t errlen);
+/* PRAGMA integrity_check: 0 if "ok", else -1 and the first problem. */
+int  store_integrity_check(struct store *s, char *err, size_t errlen);
+
 /* ---- mailboxes ---- */
 
 #define MBOX_NOSELECT 0x01	/* kept only because it has children */

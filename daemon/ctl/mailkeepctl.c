@@ -5,9 +5,10 @@
  *
  * Creates an instance (init), and manages the users of the directory
  * database: add, delete, list, set passwords, mark administrators, set
- * quotas, read the impersonation audit trail.  Passwords are prompted
- * for twice without echo on a terminal, or read as one line from
- * standard input (scripts); never taken from the command line.  Every
+ * quotas, read the impersonation audit trail; back up and restore
+ * users (backup.c).  Passwords are prompted for twice without echo on
+ * a terminal, or read as one line from standard input (scripts); never
+ * taken from the command line.  Every
  * step of a deployment can be scripted: see usage_text below and
  * doc/mailkeepctl.md.
  *
@@ -15,6 +16,7 @@
  * or directory missing), 4 the user or instance already exists, 5 no
  * such user, 6 invalid name or password.
  */
+#include "daemon/ctl/ctl.h"
 #include "auth/password.h"
 #include "auth/tls.h"
 #include "common/config.h"
@@ -44,23 +46,6 @@
 #define DEFAULT_CONF "/etc/mailkeep/mailkeep.conf"
 #define PW_MAX 1024
 
-enum {
-	EX_OK_ = 0, EX_FAIL = 1, EX_USAGE_ = 2, EX_NOINSTANCE = 3,
-	EX_EXISTS = 4, EX_NOUSER = 5, EX_BADINPUT = 6,
-};
-
-struct ctx {
-	const char       *conf;		/* -c, $MAILKEEP_CONF or the default */
-	struct mk_config  cfg;
-	struct directory *dir;
-	int               argc;
-	char            **argv;		/* the command's arguments */
-	int               usersfd;	/* data_dir/users, or -1 until needed */
-	int               udir;		/* in a worker: users/<name>, or -1 */
-	pid_t             spawner;	/* of the workers, or -1 */
-	int               wsock;	/* to the spawner, or -1 */
-};
-
 struct command {
 	const char *name;
 	const char *args;
@@ -70,7 +55,6 @@ struct command {
 	bool        workers;	/* works in users' directories (as_user) */
 };
 
-static const struct command *find_command(const char *name);
 static int show_quota(struct ctx *x, const struct dir_user *u);
 
 static const char usage_text[] =
@@ -98,10 +82,7 @@ static const char usage_text[] =
 
 /* ---- small helpers ---- */
 
-static void
-errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
+void
 errmsg(const char *fmt, ...)
 {
 	va_list ap;
@@ -113,7 +94,7 @@ errmsg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static int
+int
 usage_of(const struct command *c)
 {
 	fprintf(stderr, "usage: mailkeepctl [-c config] %s %s\n", c->name,
@@ -122,7 +103,7 @@ usage_of(const struct command *c)
 }
 
 /* Finds "--flag" among the arguments and removes it. */
-static bool
+bool
 take_flag(struct ctx *x, const char *flag)
 {
 	for (int i = 0; i < x->argc; i++)
@@ -156,7 +137,7 @@ take_opt(struct ctx *x, const char *opt, bool *bad)
 	return NULL;
 }
 
-static bool
+bool
 has_stray_option(const struct ctx *x)
 {
 	for (int i = 0; i < x->argc; i++)
@@ -168,7 +149,7 @@ has_stray_option(const struct ctx *x)
 }
 
 /* Canonical user name, or an error message and false. */
-static bool
+bool
 user_name(const char *in, char *out)
 {
 	const char *why;
@@ -182,7 +163,7 @@ user_name(const char *in, char *out)
 
 /* A new user's name and uid must mean no one else: not an ACL
  * identifier ("anyone"), not a system account's uid. */
-static bool
+bool
 new_user_ok(struct ctx *x, const char *name)
 {
 	uint32_t id, uid;
@@ -215,7 +196,7 @@ new_user_ok(struct ctx *x, const char *name)
 }
 
 /* 0 found, else an exit status (message printed). */
-static int
+int
 get_user(struct ctx *x, const char *name, struct dir_user *u)
 {
 	switch (dir_user_get(x->dir, name, u)) {
@@ -598,43 +579,19 @@ cmd_init(struct ctx *x)
  * over, remove it once empty) goes through common/userdir.h.
  */
 
-/* Worker exit statuses beyond the command's own (EX_*, DX_*). */
-#define W_NOSTORE 40	/* the user has no store yet (message printed) */
-#define W_DRIFT   41	/* quota-check: counters corrected */
-#define W_BROKEN  42	/* the worker could not become the user */
-
-enum work_op {
-	WORK_QUOTA = 1,		/* print the quota usage */
-	WORK_CHECK,		/* quota-check one user */
-	WORK_ACL,		/* list, or set one entry */
-	WORK_REMOVE,		/* empty users/<name> (userdel) */
-};
-
-struct work_req {
-	uint32_t op;			/* enum work_op */
-	uint32_t uid;			/* the worker runs as uid:uid */
-	char     name[MK_USER_MAX];	/* users/<name> */
-	int64_t  quota_storage;		/* QUOTA: the user's limits */
-	int64_t  quota_messages;
-	bool     has_mailbox;		/* ACL: one mailbox */
-	char     mailbox[MK_MBOX_NAME_MAX];
-	char     ident[MK_USER_MAX];	/* ACL: "" lists, else sets */
-	char     rights[16];
-};
-
 static int show_quota_work(struct ctx *x, const struct work_req *q);
 static int check_work(struct ctx *x, const struct work_req *q);
 static int acl_work(struct ctx *x, const struct work_req *q);
 static int remove_work(struct ctx *x, const struct work_req *q);
 
-static uid_t
+uid_t
 mail_uid(const struct ctx *x, const struct dir_user *u)
 {
 	return x->cfg.mail_uid_base + u->id;
 }
 
 /* A request about user u, the rest zeroed. */
-static void
+void
 work_init(struct ctx *x, struct work_req *q, enum work_op op,
     const struct dir_user *u)
 {
@@ -647,7 +604,7 @@ work_init(struct ctx *x, struct work_req *q, enum work_op op,
 }
 
 /* data_dir/users, opened once (root-owned, checked). */
-static int
+int
 users_fd(struct ctx *x)
 {
 	char path[PATH_MAX], err[PATH_MAX + 128];
@@ -698,11 +655,11 @@ not_ours(const char *name, uid_t owner)
 static void __attribute__((noreturn))
 worker(struct ctx *x, const struct work_req *q)
 {
-	int keep[1] = { x->usersfd };
+	int keep[2] = { x->usersfd, x->xfd };
 	struct stat st;
 	int rc;
 
-	close_all_fds_except(3, keep, 1);
+	close_all_fds_except(3, keep, x->xfd >= 0 ? 2 : 1);
 	if (!become(q->uid)) {
 		errmsg("could not become uid %u", (unsigned)q->uid);
 		_exit(W_BROKEN);
@@ -743,6 +700,8 @@ worker(struct ctx *x, const struct work_req *q)
 	case WORK_CHECK:   rc = check_work(x, q); break;
 	case WORK_ACL:     rc = acl_work(x, q); break;
 	case WORK_REMOVE:  rc = remove_work(x, q); break;
+	case WORK_BACKUP:  rc = backup_work(x, q); break;
+	case WORK_RESTORE: rc = restore_work(x, q); break;
 	default:           rc = W_BROKEN; break;
 	}
 	fflush(stdout);
@@ -774,6 +733,52 @@ run_worker(struct ctx *x, const struct work_req *q)
 	return WEXITSTATUS(status);
 }
 
+/* A request, and the descriptor that may ride with it (SCM_RIGHTS). */
+static ssize_t
+send_req(int sock, const struct work_req *q, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)q,
+	    .iov_len = sizeof(*q) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+static ssize_t
+recv_req(int sock, struct work_req *q, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = q, .iov_len = sizeof(*q) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	struct cmsghdr *c;
+
+	*fd = -1;
+	if (n > 0 && (c = CMSG_FIRSTHDR(&mh)) != NULL &&
+	    c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return n;
+}
+
 /* The spawner: what the config gave, users/ and nothing else. */
 static void __attribute__((noreturn))
 spawner(struct ctx *x, int sock)
@@ -784,7 +789,7 @@ spawner(struct ctx *x, int sock)
 	close_all_fds_except(3, &sock, 1);
 	x->usersfd = -1;	/* opened at the first request */
 	for (;;) {
-		if ((n = recv(sock, &q, sizeof(q), 0)) == -1 && errno == EINTR)
+		if ((n = recv_req(sock, &q, &x->xfd)) == -1 && errno == EINTR)
 			continue;
 		if (n != (ssize_t)sizeof(q))
 			_exit(n == 0 ? 0 : 1);	/* 0: the parent is done */
@@ -793,6 +798,9 @@ spawner(struct ctx *x, int sock)
 		q.ident[sizeof(q.ident) - 1] = '\0';
 		q.rights[sizeof(q.rights) - 1] = '\0';
 		int status = users_fd(x) == -1 ? W_BROKEN : run_worker(x, &q);
+		if (x->xfd != -1)
+			close(x->xfd);
+		x->xfd = -1;
 		if (send(sock, &status, sizeof(status), MSG_NOSIGNAL) !=
 		    sizeof(status))
 			_exit(1);
@@ -843,6 +851,12 @@ stop_spawner(struct ctx *x)
 static int
 as_user(struct ctx *x, const struct work_req *q)
 {
+	return as_user_fd(x, q, -1);
+}
+
+int
+as_user_fd(struct ctx *x, const struct work_req *q, int fd)
+{
 	int status;
 	ssize_t n;
 
@@ -853,8 +867,7 @@ as_user(struct ctx *x, const struct work_req *q)
 	/* The worker writes to the same stdout: ours goes first. */
 	fflush(stdout);
 	fflush(stderr);
-	if (send(x->wsock, q, sizeof(*q), MSG_NOSIGNAL) !=
-	    (ssize_t)sizeof(*q)) {
+	if (send_req(x->wsock, q, fd) != (ssize_t)sizeof(*q)) {
 		errmsg("worker spawner: %s", strerror(errno));
 		return -1;
 	}
@@ -873,7 +886,7 @@ as_user(struct ctx *x, const struct work_req *q)
  * regular file of our own uid: a link, or anything else, is refused
  * before SQLite could follow it.  1 (message printed) if there is no
  * store and create is false. */
-static int
+int
 user_store_open(struct ctx *x, const char *name, bool create,
     struct store **s)
 {
@@ -983,7 +996,7 @@ remove_work(struct ctx *x, const struct work_req *q)
  * directory's owner (never following a link), then the emptied entry
  * by root, relative to users/.  Anything else in its place (a link) is
  * unlinked itself, never followed. */
-static int
+int
 remove_user_dir(struct ctx *x, const char *name, bool keep)
 {
 	struct work_req q = { .op = WORK_REMOVE };
@@ -1878,11 +1891,37 @@ static const struct command commands[] = {
 	  "show the impersonation audit trail (most recent N rows, default 50),\n"
 	  "optionally only the rows where NAME is the admin or the target.",
 	  cmd_audit, true },
+	{ "backup", "NAME|--all DEST",
+	  "copy a user's store (or every user's) while the server runs, with\n"
+	  "the user's directory row (password hash, admin flag, quotas,\n"
+	  "shares), into DEST/NAME.sqlite and DEST/NAME.manifest (0600).",
+	  cmd_backup, true, true },
+	{ "restore", "NAME MANIFEST [--force]",
+	  "restore a backup (DEST/OLD.manifest and its .sqlite) as user NAME:\n"
+	  "a new user, or with --force over an existing user and store (a\n"
+	  "running mailbox process of the user is ended).",
+	  cmd_restore, true, true },
+	{ "who", "",
+	  "list the running daemon's sessions: user, who authenticated and\n"
+	  "how (login, proxyauth, authzid, separator), client address, TLS,\n"
+	  "idle time, since when, and the selected mailbox.", cmd_who, false },
+	{ "kick", "NAME",
+	  "end every session of a user (and every session the user opened as\n"
+	  "someone else) with a BYE, e.g. after a password change.",
+	  cmd_kick, false },
+	{ "reload", "",
+	  "have the running daemon re-read its configuration (as SIGHUP).",
+	  cmd_reload, false },
+	{ "stats", "",
+	  "show the running daemon's counters: connections, logins and\n"
+	  "failures (in all and in the last minute), the hash queue, and the\n"
+	  "sessions and store size of each running mailbox process.",
+	  cmd_stats, false },
 	{ "help", "[COMMAND]", "show this help, or one command's.", cmd_help,
 	  false },
 };
 
-static const struct command *
+const struct command *
 find_command(const char *name)
 {
 	for (size_t i = 0; i < nitems(commands); i++)
@@ -1963,7 +2002,7 @@ int
 main(int argc, char **argv)
 {
 	struct ctx x = { .usersfd = -1, .udir = -1, .spawner = -1,
-	    .wsock = -1 };
+	    .wsock = -1, .xfd = -1 };
 	const struct command *c;
 	const char *env = getenv("MAILKEEP_CONF");
 	int ch, rc;

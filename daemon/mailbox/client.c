@@ -202,6 +202,7 @@ client_new(struct user *u, int fd, const struct ipc_session *s)
 	c->no_seen = (s->flags & IPC_SESS_NO_SEEN) != 0;
 	c->method = s->method;
 	c->is_pop3 = s->proto == MK_PROTO_POP3;
+	c->last_cmd = ev_now(u->loop);
 	mk_strlcpy(c->authcid, s->authcid, sizeof(c->authcid));
 	mk_strlcpy(c->client_addr, s->client, sizeof(c->client_addr));
 	set_nonblock(fd);
@@ -539,6 +540,7 @@ execute(struct client *c, const char *data, size_t len)
 	bool enable;
 
 	arena_reset(&c->arena);
+	c->last_cmd = ev_now(c->user->loop);
 	/* The command lives in the client's arena: a paused command keeps
 	 * it while other clients run theirs. */
 	cmd = arena_alloc(&c->arena, sizeof(*cmd));

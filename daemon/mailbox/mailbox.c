@@ -142,6 +142,12 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 		share_index_done(u, res);
 		break;
 	}
+	case IPC_MBOX_STATE_REQ:
+		admin_state(u, r);
+		break;
+	case IPC_MBOX_KICK:
+		admin_kick(u, r);
+		break;
 	case IPC_MBOX_QUOTA:
 		u->quota_storage = ipc_get_u64(r);
 		u->quota_messages = ipc_get_u64(r);
@@ -160,6 +166,21 @@ on_term(int signo, void *arg)
 
 	(void)signo;
 	say_bye_all(u, "Server shutting down");
+	ev_loop_break(u->loop);
+}
+
+/* SIGUSR1: mailkeepctl restore --force is about to replace the store
+ * (sent from the user's own uid); the next login gets a fresh process
+ * on the restored one. */
+static void
+on_restore(int signo, void *arg)
+{
+	struct user *u = arg;
+
+	(void)signo;
+	log_info("user %s: ending for a restore of the store", u->name);
+	say_bye_all(u, "Your mailbox is being restored from a backup: log in "
+	    "again in a moment");
 	ev_loop_break(u->loop);
 }
 
@@ -293,9 +314,11 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 	u.cfg = cfg;
 	u.id = user_id;
 	mk_strlcpy(u.name, user, sizeof(u.name));
+	mk_strlcpy(u.store_path, store_path, sizeof(u.store_path));
 	u.loop = ev_loop_new();
 	if (ev_signal(u.loop, SIGTERM, on_term, &u) == -1 ||
-	    ev_signal(u.loop, SIGINT, on_term, &u) == -1)
+	    ev_signal(u.loop, SIGINT, on_term, &u) == -1 ||
+	    ev_signal(u.loop, SIGUSR1, on_restore, &u) == -1)
 		fatal("signals");
 	signal(SIGHUP, SIG_IGN);
 	/* Allocations from 128 KiB up get their own mapping, returned to

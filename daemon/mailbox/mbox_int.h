@@ -201,6 +201,8 @@ struct client {
 	/* A POP3 session (pop3.c): its input is POP3 lines, not IMAP. */
 	bool              is_pop3;
 	struct pop3_sess *pop3;		/* its maildrop, once opened */
+	uint64_t          last_cmd;		/* ev_now() of its last command
+						 * (IPC_MBOX_STATE's idle time) */
 };
 
 struct user {
@@ -226,6 +228,7 @@ struct user {
 	/* The POP3 session holding the maildrop lock (RFC 1939 8), or NULL:
 	 * one at a time per user; IMAP sessions are not affected. */
 	struct client    *pop3_lock;
+	char              store_path[PATH_MAX];
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -533,6 +536,13 @@ void proxy_client_drained(struct client *c);
 void proxy_idle_line(struct client *c, const char *line, size_t len);
 void guest_result(struct user *u, struct ipc_reader *r);
 void shares_result(struct user *u, struct ipc_reader *r);
+
+/* ---- live administration (admin.c) ---- */
+
+/* IPC_MBOX_STATE_REQ: answers IPC_MBOX_STATE. */
+void admin_state(struct user *u, struct ipc_reader *r);
+/* IPC_MBOX_KICK: ends one session with a BYE. */
+void admin_kick(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_proxyauth(struct client *c);
 void            proxyauth_result(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_getquota(struct client *c);

@@ -387,6 +387,7 @@ login_verdict(struct login_child *lc, enum ipc_auth_result res)
 	ipc_put_str(&m, authz_result_text(res));
 	ipc_chan_send(lc->chan, &m);
 	lc->state = res == IPC_AUTH_OK ? LS_AUTHENTICATED : LS_NEW;
+	stats_login(res == IPC_AUTH_OK);
 }
 
 void

@@ -400,6 +400,7 @@ accept_one(struct listener *L, int fd, struct peer *p)
 	}
 	rec->conns++;
 	master.nconn++;
+	stats_connection();
 	p->rec = rec;
 	net_keepalive(fd);
 	login_spawn(fd, p);
@@ -465,6 +466,7 @@ on_stop(int signo, void *arg)
 	ev_timer_stop(master.loop, &sweep_timer);
 	hashpool_stop();
 	lmtp_stop();
+	control_stop();
 	keyholder_stop();
 	sessions_stop();
 	children_terminate(SIGTERM);
@@ -583,6 +585,10 @@ diff_config(const struct mk_config *old, struct mk_config *nc)
 	    strcmp(old->lmtp_listen.addr, nc->lmtp_listen.addr) != 0)
 		log_warnx("reload: lmtp_listen changed: takes effect after "
 		    "a restart");
+	if (old->metrics_listen.port != nc->metrics_listen.port ||
+	    strcmp(old->metrics_listen.addr, nc->metrics_listen.addr) != 0)
+		log_warnx("reload: metrics_listen changed: takes effect after "
+		    "a restart");
 	return applied;
 }
 
@@ -594,55 +600,49 @@ keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
 	KEEP(hash_user); KEEP(mail_uid_base); KEEP(listen); KEEP(nlisten);
 	KEEP(lmtp_socket); KEEP(lmtp_socket_group); KEEP(lmtp_socket_mode);
 	KEEP(lmtp_listen);
+	KEEP(metrics_listen);
 #undef KEEP
 }
 
-static void
-on_reload(int signo, void *arg)
+/* Re-reads the configuration file (SIGHUP, mailkeepctl reload). */
+int
+master_reload(char *err, size_t errlen)
 {
 	struct mk_config nc;
-	char err[512], why[256];
+	char why[256];
 	const char *bad;
 
-	(void)signo;
-	(void)arg;
 	config_defaults(&nc);
-	if (config_load(&nc, master.cfg.path, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the running configuration: %s",
-		    err);
-		return;
-	}
+	if (config_load(&nc, master.cfg.path, err, errlen) == -1)
+		goto failed;
 	nc.verbose += cmdline_verbose;
 	if ((bad = config_problem(&nc, why, sizeof(why))) == NULL &&
 	    has_tls_listener(&master.cfg) && nc.tls_cert[0] == '\0')
 		bad = "the listen_tls sockets open until a restart need tls_cert "
 		    "and tls_key";
 	if (bad != NULL) {
-		log_warnx("reload failed, keeping the running configuration: %s",
-		    bad);
-		return;
+		mk_strlcpy(err, bad, errlen);
+		goto failed;
 	}
 	/* The spawner forks every new child with this configuration: if it
 	 * cannot take it, the master keeps the old one too. */
 	struct mk_config sent = nc;
 	keep_restart_fields(&master.cfg, &sent);
-	if (spawner_config(&sent, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the running configuration: "
-		    "spawner: %s", err);
-		return;
+	char serr[512];
+	if (spawner_config(&sent, serr, sizeof(serr)) == -1) {
+		snprintf(err, errlen, "spawner: %s", serr);
+		goto failed;
 	}
 	/* Read again even if unchanged: a renewed certificate is the usual
 	 * reason for a SIGHUP.  Only new connections get it: a new key
 	 * holder replaces the running one, which ends once the handshakes
 	 * it serves are done. */
 	struct tls_creds *tls;
-	if (load_tls(&sent, &tls, err, sizeof(err)) == -1) {
-		log_warnx("reload failed, keeping the running configuration: %s",
-		    err);
+	if (load_tls(&sent, &tls, err, errlen) == -1) {
 		/* The spawner goes back to it too. */
-		if (spawner_config(&master.cfg, err, sizeof(err)) == -1)
-			log_warnx("spawner: %s", err);
-		return;
+		if (spawner_config(&master.cfg, serr, sizeof(serr)) == -1)
+			log_warnx("spawner: %s", serr);
+		goto failed;
 	}
 	int applied = diff_config(&master.cfg, &nc);
 	keep_restart_fields(&master.cfg, &nc);
@@ -658,6 +658,20 @@ on_reload(int signo, void *arg)
 	req_quota_push_all();
 	log_info("configuration reloaded from %s: %d change%s applied",
 	    nc.path, applied, applied == 1 ? "" : "s");
+	return 0;
+failed:
+	log_warnx("reload failed, keeping the running configuration: %s", err);
+	return -1;
+}
+
+static void
+on_reload(int signo, void *arg)
+{
+	char err[512];
+
+	(void)signo;
+	(void)arg;
+	(void)master_reload(err, sizeof(err));
 }
 
 /* ---- detaching from the terminal ---- */
@@ -797,6 +811,7 @@ main(int argc, char **argv)
 	check_users(dir, &cfg);
 	open_listeners(&cfg);
 	lmtp_open(&cfg);
+	control_open(&cfg);
 	setup_loop(dir, &cfg);
 	/* While errors still reach the terminal: the key holder reads the
 	 * pair (the master never does). */
@@ -811,6 +826,7 @@ main(int argc, char **argv)
 	hashpool_start(master.cfg.hash_workers);
 	start_listeners();
 	lmtp_start();
+	control_start();
 	log_info("mailkeepd %s ready (config %s)", MK_VERSION, master.cfg.path);
 	if (ev_loop_run(master.loop) == -1)
 		fatalx("event loop failed");

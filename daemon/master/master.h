@@ -24,7 +24,11 @@
  *               account;
  *   keyholder.c the TLS key holder: start, replace, restart, channels;
  *   lmtp.c      the LMTP listeners and LMTP session processes: accept,
- *               fork, and the recipients they may ask for.
+ *               fork, and the recipients they may ask for;
+ *   control.c   the control socket (mailkeepctl who, kick, reload,
+ *               stats) and the metrics port;
+ *   stats.c     counters, and polls of the mailbox processes' state;
+ *   report.c    the text of who and stats, the Prometheus exposition.
  *
  * Everything runs in one event loop; the state lives in one struct
  * master, so each file reads as the handler of its own messages.
@@ -36,6 +40,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "common/config.h"
 #include "common/event.h"
@@ -357,6 +362,95 @@ void         mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg);
 void         mbox_violation(struct mbox *mb, const char *why);
 /* Guest sessions (shared-folder channels) open for grantee's process. */
 unsigned     guest_channels_of(const char *grantee);
+
+/* For the live administration (control.c, stats.c). */
+pid_t        mbox_pid(const struct mbox *mb);
+unsigned     mbox_nsess(const struct mbox *mb);
+/* Sends IPC_MBOX_STATE_REQ; -1 if the process has MBOX_STATE_PENDING
+ * requests unanswered already, or is gone. */
+int          mbox_state_ask(struct mbox *mb, uint64_t req);
+/* A client session as the master knows it (guest and delivery channels
+ * are not client sessions and are left out). */
+struct session_info {
+	uint64_t    id;
+	const char *user;	/* whose mailbox */
+	const char *authcid;	/* who authenticated */
+	uint8_t     method;	/* ipc_imp_method */
+	const char *addr;
+	bool        tls;
+	pid_t       pid;	/* of the mailbox process */
+	time_t      started;
+};
+void         sessions_foreach(void (*cb)(const struct session_info *si,
+	void *arg), void *arg);
+/* Ends, with "* BYE text", every client session that acts as user or
+ * that user authenticated (impersonation included).  How many. */
+unsigned     sessions_kick(const char *user, const char *text);
+
+/* ---- counters and state polls (stats.c) ---- */
+
+struct master_counters {
+	uint64_t connections, logins_ok, logins_failed;
+	unsigned conns_minute, ok_minute, failed_minute;	/* last 60 s */
+};
+void stats_connection(void);
+/* A login verdict: ok, or refused for any reason. */
+void stats_login(bool ok);
+void stats_counters(struct master_counters *c);
+
+struct sess_report {
+	uint64_t id;
+	char     mailbox[IPC_STATE_MBOX_MAX + 1];
+	uint32_t idle;		/* seconds since its last command */
+};
+struct mbox_state {
+	char      user[MK_USER_MAX];
+	pid_t     pid;
+	unsigned  nsess;	/* the master's count */
+	uint64_t  req;		/* 0: not asked, or lost */
+	bool      answered;
+	uint64_t  store_bytes;
+	uint32_t  total, nlisted;
+	struct sess_report *sess;
+};
+struct state_poll {
+	struct mbox_state *st;
+	size_t             n, cap;
+	unsigned           waiting;
+	bool               done;
+	struct ev_timer    timer;
+	void             (*cb)(struct state_poll *p, void *arg);
+	void              *arg;
+	struct state_poll *next;
+};
+/* Asks every mailbox process; cb runs once all answered or the time
+ * is up (never inside this call).  Free with state_poll_free(), which
+ * may be called before cb (cb is then never called). */
+struct state_poll *state_poll_start(void (*cb)(struct state_poll *p,
+	void *arg), void *arg);
+void state_poll_free(struct state_poll *p);
+const struct sess_report *state_find_session(const struct state_poll *p,
+	uint64_t id);
+/* sessions.c: an IPC_MBOX_STATE (after the request id) from mb; false
+ * if malformed. */
+bool stats_state_answer(struct mbox *mb, uint64_t req, struct ipc_reader *r);
+/* sessions.c: mb's process is gone; its requests will not be answered. */
+void stats_state_lost(pid_t pid);
+
+/* ---- the control socket and the metrics port (control.c) ---- */
+
+/* Opens data_dir/control (0600, root's) and metrics_listen, before
+ * daemon(); starts accepting; stops and removes the socket. */
+void control_open(const struct mk_config *cfg);
+void control_start(void);
+void control_stop(void);
+/* report.c: the answers' text (who, stats; the Prometheus exposition),
+ * from the master's records and a finished poll. */
+void report_who(struct buf *out, const struct state_poll *p);
+void report_stats(struct buf *out, const struct state_poll *p);
+void report_metrics(struct buf *out, const struct state_poll *p);
+/* master.c: what SIGHUP does; 0, or -1 with the reason in err. */
+int  master_reload(char *err, size_t errlen);
 
 /* ---- requests from mailbox processes (requests.c) ---- */
 

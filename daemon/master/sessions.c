@@ -50,6 +50,7 @@ struct session {
 	uint64_t         proxy_id;	/* SS_PROXY_OK: the target session's
 					 * id, its audit row written */
 	struct peer      peer;		/* holds the connection's slot */
+	time_t           started;	/* for mailkeepctl who */
 	void           (*on_end)(void *arg);	/* session_start's hook */
 	void            *end_arg;
 	struct session  *next;
@@ -64,8 +65,13 @@ struct mbox {
 	struct session  *sessions;
 	unsigned         nsess;
 	struct ev_timer  linger;
+	unsigned         state_pending;	/* IPC_MBOX_STATE_REQs unanswered */
 	struct mbox     *next;
 };
+
+/* Requests for its state one process may owe at once (concurrent
+ * `who`, `stats` and scrapes); more are not sent. */
+#define MBOX_STATE_PENDING 4
 
 static struct mbox *mboxes;
 static size_t nsessions_total;
@@ -306,6 +312,7 @@ session_start(const struct session_start *s)
 	mk_strlcpy(se->authcid, s->authcid, sizeof(se->authcid));
 	se->method = s->method;
 	se->peer = *s->peer;
+	se->started = time(NULL);
 	se->on_end = s->on_end;
 	se->end_arg = s->end_arg;
 	s->peer->rec = NULL;	/* the slot is the session's now */
@@ -409,6 +416,10 @@ mbox_close(struct mbox *mb)
 		mb->chan = NULL;
 	}
 	ev_timer_stop(master.loop, &mb->linger);
+	if (mb->state_pending > 0) {
+		mb->state_pending = 0;
+		stats_state_lost(mb->pid);
+	}
 	while (mb->sessions)
 		session_remove(mb->sessions, false);
 }
@@ -533,6 +544,21 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 	session_start(&s);
 }
 
+/* Answers only what was asked (a count per process): an unasked or
+ * malformed one is a violation. */
+static void
+on_state(struct mbox *mb, struct ipc_reader *r)
+{
+	uint64_t req = ipc_get_u64(r);
+
+	if (r->fd != -1 || mb->state_pending == 0 ||
+	    !stats_state_answer(mb, req, r)) {
+		mbox_violation(mb, "bad STATE");
+		return;
+	}
+	mb->state_pending--;
+}
+
 static void
 mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 {
@@ -574,6 +600,9 @@ mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 		break;
 	case IPC_MBOX_GUEST_OPEN:
 		req_guest_open(mb, r);
+		break;
+	case IPC_MBOX_STATE:
+		on_state(mb, r);
 		break;
 	default:
 		mbox_violation(mb, "unexpected message");
@@ -634,6 +663,71 @@ mboxes_foreach(void (*cb)(struct mbox *mb, void *arg), void *arg)
 	for (struct mbox *mb = mboxes; mb; mb = mb->next)
 		if (mb->chan != NULL)
 			cb(mb, arg);
+}
+
+/* ---- for control.c and stats.c ---- */
+
+pid_t mbox_pid(const struct mbox *mb) { return mb->pid; }
+unsigned mbox_nsess(const struct mbox *mb) { return mb->nsess; }
+
+int
+mbox_state_ask(struct mbox *mb, uint64_t req)
+{
+	struct ipc_msg m;
+
+	if (mb->chan == NULL || mb->state_pending >= MBOX_STATE_PENDING)
+		return -1;
+	ipc_msg_init(&m, IPC_MBOX_STATE_REQ);
+	ipc_put_u64(&m, req);
+	if (ipc_chan_send(mb->chan, &m) == -1)
+		return -1;
+	mb->state_pending++;
+	return 0;
+}
+
+static bool
+is_client_session(const struct session *se)
+{
+	return se->method != IPC_IMP_GUEST && se->method != IPC_IMP_DELIVERY;
+}
+
+void
+sessions_foreach(void (*cb)(const struct session_info *si, void *arg),
+    void *arg)
+{
+	for (struct mbox *mb = mboxes; mb; mb = mb->next)
+		for (struct session *se = mb->sessions; se; se = se->next) {
+			if (mb->chan == NULL || !is_client_session(se))
+				continue;
+			struct session_info si = {
+				.id = se->id, .user = mb->name,
+				.authcid = se->authcid, .method = se->method,
+				.addr = se->peer.addr, .tls = se->peer.tls,
+				.pid = mb->pid, .started = se->started,
+			};
+			cb(&si, arg);
+		}
+}
+
+unsigned
+sessions_kick(const char *user, const char *text)
+{
+	unsigned n = 0;
+
+	for (struct mbox *mb = mboxes; mb; mb = mb->next)
+		for (struct session *se = mb->sessions; se; se = se->next) {
+			if (mb->chan == NULL || !is_client_session(se) ||
+			    (strcmp(mb->name, user) != 0 &&
+			    strcmp(se->authcid, user) != 0))
+				continue;
+			struct ipc_msg m;
+			ipc_msg_init(&m, IPC_MBOX_KICK);
+			ipc_put_u64(&m, se->id);
+			ipc_put_str(&m, text);
+			if (ipc_chan_send(mb->chan, &m) == 0)
+				n++;
+		}
+	return n;
 }
 
 void

@@ -335,6 +335,7 @@ static struct {
 	size_t       n;
 	uint64_t     deadline;
 	size_t       max_queued;	/* most bytes seen waiting for a fake */
+	void       (*before_loop)(void);	/* once the fakes have sessions */
 } watch;
 
 static void
@@ -419,6 +420,8 @@ run(struct fake *f, size_t n)
 		if (f[i].session)
 			give_session(&f[i]);
 
+	if (watch.before_loop != NULL)
+		watch.before_loop();
 	watch.f = f;
 	watch.n = n;
 	watch.deadline = now_ms() + 5000;
@@ -1350,5 +1353,192 @@ test_share_beyond_the_limit_is_refused(void)
 	CU_ASSERT_EQUAL(n, 2);
 	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Team", "bob", ""), 0);
 	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Team", "carol", ""), 0);
+	assert_nothing_left();
+}
+
+/* ---- live administration: IPC_MBOX_STATE and IPC_MBOX_KICK ---- */
+
+static struct state_poll *poll_seen;
+static int polls_done;
+
+static void
+poll_cb(struct state_poll *p, void *arg)
+{
+	(void)arg;
+	poll_seen = p;
+	polls_done++;
+}
+
+static void
+start_poll(void)
+{
+	poll_seen = NULL;
+	polls_done = 0;
+	(void)state_poll_start(poll_cb, NULL);
+}
+
+static void
+kick_alice(void)
+{
+	CU_ASSERT_EQUAL(sessions_kick("alice", "Bye now"), 1);
+}
+
+/* Sends an IPC_MBOX_STATE listing n entries (of its first session). */
+static void
+send_state(struct fake_io *io, uint64_t req, uint32_t n, const char *mbox)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_STATE);
+	ipc_put_u64(&m, req);
+	ipc_put_u64(&m, 4096);
+	ipc_put_u32(&m, n);
+	ipc_put_u32(&m, n);
+	for (uint32_t i = 0; i < n; i++) {
+		ipc_put_u64(&m, io->sessions[0]);
+		ipc_put_str(&m, mbox);
+		ipc_put_u32(&m, 42);
+	}
+	send_msg(io, &m);
+}
+
+static uint64_t
+state_request(struct fake_io *io)
+{
+	struct ipc_reader r;
+
+	recv_type(io, &r, IPC_MBOX_STATE_REQ);
+	uint64_t req = ipc_get_u64(&r);
+	if (!ipc_end(&r))
+		_exit(7);
+	return req;
+}
+
+static void
+script_state_unasked(struct fake_io *io)
+{
+	take_session(io);
+	send_state(io, 1, 1, "INBOX");
+	hang(io);
+}
+
+static void
+script_state_good(struct fake_io *io)
+{
+	take_session(io);
+	send_state(io, state_request(io), 1, "INBOX");
+	finish(io);
+}
+
+static void
+script_state_too_many(struct fake_io *io)
+{
+	take_session(io);
+	send_state(io, state_request(io), IPC_STATE_MAX_SESSIONS + 1, "x");
+	hang(io);
+}
+
+static void
+script_state_long_name(struct fake_io *io)
+{
+	char name[IPC_STATE_MBOX_MAX + 2];
+
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	take_session(io);
+	send_state(io, state_request(io), 1, name);
+	hang(io);
+}
+
+void
+test_state_answer_unasked_is_killed(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_state_unasked,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	assert_nothing_left();
+}
+
+void
+test_state_poll_collects_answers_and_kills_bad_ones(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_state_good, .session = true },
+		{ .user = &bob, .script = script_state_too_many,
+		  .session = true },
+		{ .user = &carol, .script = script_state_long_name,
+		  .session = true },
+	};
+	const struct sess_report *s;
+
+	watch.before_loop = start_poll;
+	run(f, nitems(f));
+	watch.before_loop = NULL;
+	CU_ASSERT_FALSE(f[0].killed);
+	CU_ASSERT_TRUE(f[1].killed);
+	CU_ASSERT_TRUE(f[2].killed);
+	/* done once, when the killed ones could no longer answer */
+	CU_ASSERT_EQUAL(polls_done, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(poll_seen);
+	CU_ASSERT_EQUAL(poll_seen->n, 3);
+	for (size_t i = 0; i < poll_seen->n; i++) {
+		const struct mbox_state *st = &poll_seen->st[i];
+		CU_ASSERT_EQUAL(st->answered, strcmp(st->user, "alice") == 0);
+		if (st->answered) {
+			CU_ASSERT_EQUAL(st->store_bytes, 4096);
+			CU_ASSERT_EQUAL(st->nlisted, 1);
+			s = state_find_session(poll_seen, st->sess[0].id);
+			CU_ASSERT_PTR_NOT_NULL(s);
+			if (s != NULL) {
+				CU_ASSERT_STRING_EQUAL(s->mailbox, "INBOX");
+				CU_ASSERT_EQUAL(s->idle, 42);
+			}
+		}
+	}
+	state_poll_free(poll_seen);
+	assert_nothing_left();
+}
+
+static void
+script_kicked(struct fake_io *io)
+{
+	struct ipc_reader r;
+
+	take_session(io);
+	recv_type(io, &r, IPC_MBOX_KICK);
+	uint64_t id = ipc_get_u64(&r);
+	const char *text = ipc_get_str(&r);
+	if (!ipc_end(&r))
+		_exit(7);
+	say(io, "kick %s %s\n", id == io->sessions[0] ? "mine" : "other",
+	    text);
+	finish(io);
+}
+
+static void
+script_not_kicked(struct fake_io *io)
+{
+	take_session(io);
+	finish(io);
+}
+
+void
+test_kick_reaches_only_the_users_sessions(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_kicked, .session = true },
+		{ .user = &bob, .script = script_not_kicked, .session = true },
+	};
+
+	watch.before_loop = kick_alice;
+	run(f, nitems(f));
+	watch.before_loop = NULL;
+	CU_ASSERT_TRUE(said(&f[0], "kick mine Bye now\n"));
+	CU_ASSERT_FALSE(f[1].killed);
+	CU_ASSERT_FALSE(said(&f[1], "kick"));
 	assert_nothing_left();
 }
