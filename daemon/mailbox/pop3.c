@@ -510,6 +510,7 @@ run_line(struct client *c, const char *line, size_t len)
 	const char *err;
 
 	arena_reset(&c->arena);
+	c->last_cmd = ev_now(c->user->loop);	/* "who"'s idle time */
 	if (pop3_parse(&c->arena, line, len, &cmd, &err) == -1) {
 		if (cmd.id == POP3_UNKNOWN)
 			buf_printf(&c->out, "-ERR %s%s%s\r\n", err,
