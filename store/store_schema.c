@@ -66,6 +66,15 @@
  *                             refs; the mailbox process drops them all
  *                             when it starts.  Not counted in the quota:
  *                             the messages are gone.
+ * import_state(source, key, mailbox_id, uid)  (version 5) what
+ *                             mailkeepctl import brought in from which
+ *                             source (a Maildir, an mbox, an IMAP
+ *                             account) under which key (folder and file
+ *                             name, offset, or UIDVALIDITY:UID), written
+ *                             with the message, so a re-run after an
+ *                             interruption skips it.  Not dropped with
+ *                             the mailbox: a message the user deleted is
+ *                             not brought back by a re-run.
  *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
@@ -160,6 +169,13 @@ const struct db_migration store_migrations[] = {
 	    "  body_id INTEGER PRIMARY KEY,"
 	    "  n INTEGER NOT NULL"
 	    ");", NULL },
+	{ 5, "import state", "CREATE TABLE import_state ("
+	    "  source TEXT NOT NULL,"
+	    "  key TEXT NOT NULL,"
+	    "  mailbox_id INTEGER NOT NULL,"
+	    "  uid INTEGER NOT NULL,"
+	    "  PRIMARY KEY (source, key)"
+	    ") WITHOUT ROWID;", NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

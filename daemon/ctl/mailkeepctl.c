@@ -23,6 +23,7 @@
 #include "common/privsep.h"
 #include "common/userdir.h"
 #include "common/util.h"
+#include "daemon/ctl/import.h"
 #include "store/directory.h"
 #include "store/store.h"
 
@@ -608,6 +609,7 @@ enum work_op {
 	WORK_CHECK,		/* quota-check one user */
 	WORK_ACL,		/* list, or set one entry */
 	WORK_REMOVE,		/* empty users/<name> (userdel) */
+	WORK_IMPORT,		/* import mail from source */
 };
 
 struct work_req {
@@ -620,12 +622,15 @@ struct work_req {
 	char     mailbox[MK_MBOX_NAME_MAX];
 	char     ident[MK_USER_MAX];	/* ACL: "" lists, else sets */
 	char     rights[16];
+	char     source[PATH_MAX];	/* IMPORT: absolute path or URL */
 };
 
 static int show_quota_work(struct ctx *x, const struct work_req *q);
 static int check_work(struct ctx *x, const struct work_req *q);
 static int acl_work(struct ctx *x, const struct work_req *q);
 static int remove_work(struct ctx *x, const struct work_req *q);
+static int import_work(struct ctx *x, const struct work_req *q, int chan,
+    pid_t reader);
 
 static uid_t
 mail_uid(const struct ctx *x, const struct dir_user *u)
@@ -700,9 +705,15 @@ worker(struct ctx *x, const struct work_req *q)
 {
 	int keep[1] = { x->usersfd };
 	struct stat st;
-	int rc;
+	pid_t reader = -1;
+	int rc, chan = -1;
 
 	close_all_fds_except(3, keep, 1);
+	/* The reader of a local source starts as root: it opens the source
+	 * without following links, then drops to the source's owner. */
+	if (q->op == WORK_IMPORT && !import_source_is_url(q->source) &&
+	    (chan = import_reader_start(q->source, &reader)) == -1)
+		_exit(EX_FAIL);
 	if (!become(q->uid)) {
 		errmsg("could not become uid %u", (unsigned)q->uid);
 		_exit(W_BROKEN);
@@ -743,6 +754,7 @@ worker(struct ctx *x, const struct work_req *q)
 	case WORK_CHECK:   rc = check_work(x, q); break;
 	case WORK_ACL:     rc = acl_work(x, q); break;
 	case WORK_REMOVE:  rc = remove_work(x, q); break;
+	case WORK_IMPORT:  rc = import_work(x, q, chan, reader); break;
 	default:           rc = W_BROKEN; break;
 	}
 	fflush(stdout);
@@ -792,6 +804,7 @@ spawner(struct ctx *x, int sock)
 		q.mailbox[sizeof(q.mailbox) - 1] = '\0';
 		q.ident[sizeof(q.ident) - 1] = '\0';
 		q.rights[sizeof(q.rights) - 1] = '\0';
+		q.source[sizeof(q.source) - 1] = '\0';
 		int status = users_fd(x) == -1 ? W_BROKEN : run_worker(x, &q);
 		if (send(sock, &status, sizeof(status), MSG_NOSIGNAL) !=
 		    sizeof(status))
@@ -1727,6 +1740,86 @@ cmd_acl(struct ctx *x)
 	return EX_OK_;
 }
 
+/* ---- import ---- */
+
+/*
+ * import reads another server's mail (doc/migration.md): a reader
+ * process reads the source as the source's owner (a local tree) or
+ * fetches it (an IMAP account), and the worker, as the user's uid,
+ * writes the store (daemon/ctl/import*.c).
+ */
+
+static uint64_t
+effective(int64_t v, uint64_t dflt)
+{
+	return v < 0 ? dflt : (uint64_t)v;
+}
+
+static int
+import_work(struct ctx *x, const struct work_req *q, int chan, pid_t reader)
+{
+	struct import_opts o = {
+		.user = q->name, .source = q->source,
+		.quota_kib = effective(q->quota_storage, x->cfg.quota_storage),
+		.quota_msgs = effective(q->quota_messages,
+		    x->cfg.quota_messages),
+		.max_message = x->cfg.max_message,
+	};
+	struct store *s;
+	int rc;
+
+	if (chan == -1 && (chan = import_imap_reader_start(q->source,
+	    &reader)) == -1)
+		return EX_FAIL;
+	if (user_store_open(x, q->name, true, &s) != 0)
+		rc = EX_FAIL;
+	else {
+		rc = import_run(&o, s, chan);
+		store_close(s);
+	}
+	close(chan);
+	while (waitpid(reader, NULL, 0) == -1 && errno == EINTR)
+		;
+	return rc;
+}
+
+static int
+cmd_import(struct ctx *x)
+{
+	char name[MK_USER_MAX], err[PATH_MAX + 128], cwd[PATH_MAX];
+	struct dir_user u;
+	struct work_req q;
+	int rc, fd;
+
+	if (has_stray_option(x) || x->argc != 2)
+		return usage_of(find_command("import"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if ((rc = get_user(x, name, &u)) != 0)
+		return rc;
+	work_init(x, &q, WORK_IMPORT, &u);
+	if (import_source_is_url(x->argv[1]) || x->argv[1][0] == '/')
+		rc = snprintf(q.source, sizeof(q.source), "%s", x->argv[1]);
+	else if (getcwd(cwd, sizeof(cwd)) != NULL)
+		rc = snprintf(q.source, sizeof(q.source), "%s/%s", cwd,
+		    x->argv[1]);
+	else
+		rc = -1;
+	if (rc < 0 || (size_t)rc >= sizeof(q.source)) {
+		errmsg("source path too long");
+		return EX_USAGE_;
+	}
+	/* users/<name> as the server prepares it at a first login. */
+	if (users_fd(x) == -1 || (fd = userdir_open(x->usersfd, name, true,
+	    geteuid() == 0, q.uid, q.uid, err, sizeof(err))) == -1) {
+		errmsg("users/%s: %s", name, err);
+		return EX_FAIL;
+	}
+	close(fd);
+	rc = as_user(x, &q);
+	return rc < 0 ? EX_FAIL : rc;
+}
+
 /* ---- audit ---- */
 
 struct audit_rows {
@@ -1874,6 +1967,16 @@ static const struct command commands[] = {
 	  "list the access control lists of a user's mailboxes, or set one "
 	  "entry (IDENTIFIER: another user or 'anyone'; RIGHTS: letters of "
 	  "lrswipkxtecda, RFC 4314).", cmd_acl, true, true },
+	{ "import", "NAME SOURCE",
+	  "import mail into a user's store from another server: SOURCE is a\n"
+	  "Maildir++ directory (Dovecot, Courier), an mbox file (into INBOX)\n"
+	  "or a directory of mbox files, or imap://USER@HOST[:PORT] or\n"
+	  "imaps://... with the password on standard input.  Folders, flags,\n"
+	  "keywords, internal dates and subscriptions come along; UIDVALIDITY\n"
+	  "and UIDs too where the folder here never held mail.  Run it again\n"
+	  "to continue after an interruption: nothing is imported twice.\n"
+	  "Exit status 7: some messages did not fit the quota (or max_message)\n"
+	  "and are listed.  See doc/migration.md.", cmd_import, true, true },
 	{ "audit", "[--user NAME] [--limit N]",
 	  "show the impersonation audit trail (most recent N rows, default 50),\n"
 	  "optionally only the rows where NAME is the admin or the target.",

@@ -1,0 +1,69 @@
+/*
+ * import.h - mailkeepctl import: its two processes and the channel
+ * between them (doc/migration.md).
+ *
+ * The reader (import_src.c) is forked by the worker of mailkeepctl
+ * while it is still root.  It opens the source without following any
+ * symbolic link, drops to the uid and gid of the source's owner, lists
+ * what it holds, and then answers requests for message bodies.  The
+ * worker (import.c) drops to the Mailkeep user's uid and writes the
+ * user's store.  So each side holds only one side's rights: the reader
+ * can read nothing its owner could not, the worker can write nothing
+ * but the user's store.
+ *
+ * The channel (a stream socketpair) carries records: one type byte, a
+ * 32-bit payload length, the payload.  Payload fields are u32/u64/i64
+ * in host order (both ends are this program) and strings as a u32
+ * length and the bytes.  Reader to worker, first the listing:
+ *   'S' str name                       a subscription
+ *   'F' str name, u32 uidvalidity, u32 uidnext     a folder (0: unknown)
+ *   'M' str key, u32 uid, u32 flags, str keywords, i64 date, i32 tz,
+ *       u64 size                        a message of the last folder
+ *   'W' str text                        a warning for the administrator
+ *   'E'                                 end of the listing
+ * then, for each request 'B' (u32 folder, u32 message, counted from 0
+ * in listing order) from the worker, 'D' (the bytes) or 'X' (str why).
+ * The worker ends with 'Q' or by closing.  The worker trusts nothing
+ * from the reader: every length is bounded, every index checked.
+ */
+#ifndef MK_IMPORT_H
+#define MK_IMPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define IMP_REC_MAX   (64 * 1024)	/* a listing record */
+#define IMP_KEY_MAX   1400		/* folder + '\t' + file name */
+
+/* Exit statuses of import beyond mailkeepctl's. */
+#define IMP_EX_PARTIAL 7	/* some messages did not fit (quota, size) */
+
+struct store;
+
+struct import_opts {
+	const char *user;
+	const char *source;	/* as given: an absolute path or a URL */
+	uint64_t    quota_kib;	/* effective limits, 0 unlimited */
+	uint64_t    quota_msgs;
+	uint64_t    max_message;
+};
+
+/* In the worker while still root: forks the reader for a local source
+ * (an absolute path), which walks it without following links and drops
+ * to its owner.  Returns the worker's end of the channel and the
+ * reader's pid, or -1 (message printed). */
+int  import_reader_start(const char *path, pid_t *pid);
+/* The same for a remote IMAP account (imap:// or imaps://): the reader
+ * runs as the worker's own uid, after the worker dropped to it; the
+ * password is read from standard input before anything else. */
+int  import_imap_reader_start(const char *url, pid_t *pid);
+bool import_source_is_url(const char *source);
+
+/* In the worker as the user: imports everything the reader lists that
+ * the store has not yet got from this source.  Returns an exit status
+ * (0, IMP_EX_PARTIAL, or 1). */
+int  import_run(const struct import_opts *o, struct store *s, int chan);
+
+#endif
