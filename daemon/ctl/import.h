@@ -50,6 +50,29 @@ struct import_opts {
 	uint64_t    max_message;
 };
 
+/* ---- the reader's end of the channel (import_chan.c) ---- */
+
+struct imp_meta {
+	const char *key;
+	uint32_t    uid, flags;
+	const char *keywords;
+	int64_t     date;
+	int32_t     tz;
+	uint64_t    size;
+};
+void imp_write_all(int fd, const void *p, size_t n);
+bool imp_read_all(int fd, void *p, size_t n);
+void imp_send_warn(int chan, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void imp_send_folder(int chan, const char *name, uint32_t uidvalidity,
+	uint32_t uidnext);
+void imp_send_msg(int chan, const struct imp_meta *m);
+void imp_send_sub(int chan, const char *name);
+void imp_send_end(int chan);
+void imp_send_err(int chan, const char *why);
+void imp_send_body(int chan, const char *p, size_t n);
+bool imp_next_request(int chan, uint32_t *folder, uint32_t *msg);
+
 /* In the worker while still root: forks the reader for a local source
  * (an absolute path), which walks it without following links and drops
  * to its owner.  Returns the worker's end of the channel and the
@@ -57,8 +80,10 @@ struct import_opts {
 int  import_reader_start(const char *path, pid_t *pid);
 /* The same for a remote IMAP account (imap:// or imaps://): the reader
  * runs as the worker's own uid, after the worker dropped to it; the
- * password is read from standard input before anything else. */
-int  import_imap_reader_start(const char *url, pid_t *pid);
+ * password is read from standard input before anything else.  ca: a
+ * PEM file of trusted authorities, or NULL/"" for the system's. */
+int  import_imap_reader_start(const char *url, const char *ca,
+	size_t max_message, pid_t *pid);
 bool import_source_is_url(const char *source);
 
 /* In the worker as the user: imports everything the reader lists that

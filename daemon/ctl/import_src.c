@@ -71,91 +71,6 @@ struct reader {
 	size_t             maplen;
 };
 
-/* ---- the channel ---- */
-
-struct rec {
-	char   b[IMP_REC_MAX + 5];
-	size_t n;
-};
-
-static void __attribute__((noreturn))
-lost(void)
-{
-	_exit(1);	/* the worker went away: nothing left to do */
-}
-
-static void
-write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			lost();
-		c += w;
-		n -= (size_t)w;
-	}
-}
-
-static void
-rec_start(struct rec *r, char type)
-{
-	r->b[0] = type;
-	r->n = 5;
-}
-
-static void
-rec_put(struct rec *r, const void *p, size_t n)
-{
-	if (r->n + n > sizeof(r->b))
-		n = 0;	/* every field is bounded below the record size */
-	memcpy(r->b + r->n, p, n);
-	r->n += n;
-}
-
-static void
-rec_u32(struct rec *r, uint32_t v)
-{
-	rec_put(r, &v, sizeof(v));
-}
-
-static void
-rec_str(struct rec *r, const char *s)
-{
-	uint32_t n = (uint32_t)strnlen(s, 4096);
-
-	rec_u32(r, n);
-	rec_put(r, s, n);
-}
-
-static void
-rec_send(struct reader *rd, struct rec *r)
-{
-	uint32_t len = (uint32_t)(r->n - 5);
-
-	memcpy(r->b + 1, &len, sizeof(len));
-	write_all(rd->chan, r->b, r->n);
-}
-
-static void __attribute__((format(printf, 2, 3)))
-warn_rec(struct reader *rd, const char *fmt, ...)
-{
-	struct rec *r = xmalloc(sizeof(*r));
-	char text[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	rec_start(r, 'W');
-	rec_str(r, text);
-	rec_send(rd, r);
-	free(r);
-}
-
 /* ---- opening without following links ---- */
 
 /* Opens name in dir, refusing a link; a directory if want_dir.  Checks
@@ -264,46 +179,6 @@ msg_add(struct src_folder *f)
 	return &f->msgs[f->n++];
 }
 
-static void
-send_folder(struct reader *rd, const char *name, uint32_t uidvalidity,
-    uint32_t uidnext)
-{
-	struct rec *r = xmalloc(sizeof(*r));
-
-	rec_start(r, 'F');
-	rec_str(r, name);
-	rec_u32(r, uidvalidity);
-	rec_u32(r, uidnext);
-	rec_send(rd, r);
-	free(r);
-}
-
-struct msg_meta {
-	const char *key;
-	uint32_t    uid, flags;
-	const char *keywords;
-	int64_t     date;
-	int32_t     tz;
-	uint64_t    size;
-};
-
-static void
-send_msg(struct reader *rd, const struct msg_meta *m)
-{
-	struct rec *r = xmalloc(sizeof(*r));
-
-	rec_start(r, 'M');
-	rec_str(r, m->key);
-	rec_u32(r, m->uid);
-	rec_u32(r, m->flags);
-	rec_str(r, m->keywords);
-	rec_put(r, &m->date, sizeof(m->date));
-	rec_put(r, &m->tz, sizeof(m->tz));
-	rec_put(r, &m->size, sizeof(m->size));
-	rec_send(rd, r);
-	free(r);
-}
-
 /* ---- Maildir ---- */
 
 struct uid_ent {
@@ -402,10 +277,17 @@ md_scan_sub(struct reader *rd, int dir, const char *sub, struct md_folder *mf,
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
 		if (!S_ISREG(st.st_mode) || (rd->check_owner && st.st_uid != 0)) {
-			warn_rec(rd, "%s: %s/%s skipped (%s)", fname, sub,
+			imp_send_warn(rd->chan, "%s: %s/%s skipped (%s)", fname, sub,
 			    de->d_name, S_ISLNK(st.st_mode) ? "a symbolic link" :
 			    !S_ISREG(st.st_mode) ? "not a regular file" :
 			    "not root's, while reading a tree of root's");
+			continue;
+		}
+		/* What the owner cannot read is reported now, not as a
+		 * failure in the middle of the import. */
+		if (faccessat(fd, de->d_name, R_OK, AT_EACCESS) == -1) {
+			imp_send_warn(rd->chan, "%s: %s/%s skipped (%s)", fname,
+			    sub, de->d_name, strerror(errno));
 			continue;
 		}
 		mf->files = xreallocarray(mf->files, mf->nfiles + 1,
@@ -471,13 +353,13 @@ md_send(struct reader *rd, struct src_folder *sf, struct md_folder *mf,
 	struct tm tm;
 
 	qsort(mf->files, mf->nfiles, sizeof(*mf->files), md_file_cmp);
-	send_folder(rd, name, mf->hdr.uidvalidity, (uint32_t)md_uidnext(mf));
+	imp_send_folder(rd->chan, name, mf->hdr.uidvalidity, (uint32_t)md_uidnext(mf));
 	for (size_t i = 0; i < mf->nfiles; i++) {
 		struct md_file *f = &mf->files[i];
 		const char *fn = strchr(f->file, '/') + 1;
 		time_t t = (time_t)f->mtime;
 		uint32_t mask;
-		struct msg_meta m = { .key = key, .keywords = kw,
+		struct imp_meta m = { .key = key, .keywords = kw,
 		    .uid = f->uid, .date = f->mtime, .size = f->size };
 		m.flags = maildir_info_flags(fn, &mask);
 		md_keywords(mf, mask, kw, sizeof(kw));
@@ -485,7 +367,7 @@ md_send(struct reader *rd, struct src_folder *sf, struct md_folder *mf,
 		    (int)maildir_base_len(fn), fn);
 		localtime_r(&t, &tm);
 		m.tz = (int32_t)(tm.tm_gmtoff / 60);
-		send_msg(rd, &m);
+		imp_send_msg(rd->chan, &m);
 		struct src_msg *sm = msg_add(sf);
 		sm->file = f->file;
 		sm->size = f->size;
@@ -511,7 +393,7 @@ md_folder(struct reader *rd, const char *rel, const char *name)
 	int dir = open_rel(rd, rel, true);
 
 	if (dir == -1) {
-		warn_rec(rd, "%s: cannot open %s: %s", name, *rel ? rel : ".",
+		imp_send_warn(rd->chan, "%s: cannot open %s: %s", name, *rel ? rel : ".",
 		    strerror(errno));
 		return;
 	}
@@ -566,17 +448,6 @@ md_folder_dirs(struct reader *rd, char ***out)
 	return n;
 }
 
-static void
-send_sub(struct reader *rd, const char *name)
-{
-	struct rec *r = xmalloc(sizeof(*r));
-
-	rec_start(r, 'S');
-	rec_str(r, name);
-	rec_send(rd, r);
-	free(r);
-}
-
 struct sub_ctx {
 	struct reader *rd;
 	char         **dirs;	/* Maildir++ folder directories, or NULL */
@@ -597,11 +468,11 @@ on_sub(const char *name, void *arg)
 		for (size_t i = 0; i < sc->ndirs; i++)
 			if (strcmp(sc->dirs[i], dotted) == 0 &&
 			    maildir_folder_name(dotted, mapped, sizeof(mapped))) {
-				send_sub(sc->rd, mapped);
+				imp_send_sub(sc->rd->chan, mapped);
 				return;
 			}
 	}
-	send_sub(sc->rd, name);
+	imp_send_sub(sc->rd->chan, name);
 }
 
 static void
@@ -672,14 +543,14 @@ mb_file(struct reader *rd, const char *rel, const char *name)
 	char *map;
 
 	if (fd == -1) {
-		warn_rec(rd, "%s: cannot open: %s", *rel ? rel : name,
+		imp_send_warn(rd->chan, "%s: cannot open: %s", *rel ? rel : name,
 		    strerror(errno));
 		return;
 	}
 	map = map_file(fd, &len);
 	close(fd);
 	if (map != NULL && !mbox_next(map, len, &pos, &mm)) {
-		warn_rec(rd, "%s: not an mbox (no From_ line at its start): "
+		imp_send_warn(rd->chan, "%s: not an mbox (no From_ line at its start): "
 		    "skipped", *rel ? rel : name);
 		munmap(map, len);
 		return;
@@ -687,7 +558,7 @@ mb_file(struct reader *rd, const char *rel, const char *name)
 	sf = folder_add(rd, rel);
 	/* UIDs from X-IMAPbase / X-UID (Dovecot, UW-IMAP) count only if
 	 * every message has one and they ascend. */
-	struct msg_meta *ms = NULL;
+	struct imp_meta *ms = NULL;
 	uint32_t uidvalidity = 0, uidnext = 0, last = 0;
 	bool uids_ok = map != NULL;
 	for (first = 0, pos = 0; map != NULL && mbox_next(map, len, &pos, &mm);
@@ -702,7 +573,7 @@ mb_file(struct reader *rd, const char *rel, const char *name)
 		last = meta.uid;
 		ms = xreallocarray(ms, first + 1, sizeof(*ms));
 		snprintf(key, sizeof(key), "%s\t%zu", name, mm.from);
-		ms[first] = (struct msg_meta){ .key = xstrdup(key),
+		ms[first] = (struct imp_meta){ .key = xstrdup(key),
 		    .uid = meta.uid, .flags = meta.flags,
 		    .keywords = xstrdup(meta.keywords), .date = mm.date,
 		    .tz = mm.tz, .size = mm.len };
@@ -713,11 +584,11 @@ mb_file(struct reader *rd, const char *rel, const char *name)
 	}
 	if (!uids_ok || uidvalidity == 0)
 		uidvalidity = uidnext = 0;
-	send_folder(rd, name, uidvalidity, uidnext > last ? uidnext : last + 1);
+	imp_send_folder(rd->chan, name, uidvalidity, uidnext > last ? uidnext : last + 1);
 	for (size_t i = 0; i < first; i++) {
 		if (uidvalidity == 0)
 			ms[i].uid = 0;
-		send_msg(rd, &ms[i]);
+		imp_send_msg(rd->chan, &ms[i]);
 		free((char *)(uintptr_t)ms[i].key);
 		free((char *)(uintptr_t)ms[i].keywords);
 	}
@@ -741,7 +612,7 @@ mb_dir(struct reader *rd, const char *rel, int depth)
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
-		warn_rec(rd, "%s: cannot open: %s", rel, strerror(errno));
+		imp_send_warn(rd->chan, "%s: cannot open: %s", rel, strerror(errno));
 		return;
 	}
 	while ((de = readdir(d)) != NULL)
@@ -762,7 +633,7 @@ mb_dir(struct reader *rd, const char *rel, int depth)
 			mb_file(rd, child, depth == 0 &&
 			    strcasecmp(names[i], "inbox") == 0 ? "INBOX" : child);
 		else
-			warn_rec(rd, "%s skipped (%s)", child,
+			imp_send_warn(rd->chan, "%s skipped (%s)", child,
 			    S_ISLNK(st.st_mode) ? "a symbolic link" :
 			    "not a regular file or directory");
 		free(names[i]);
@@ -786,28 +657,6 @@ list_mbox(struct reader *rd)
 /* ---- bodies ---- */
 
 static void
-send_err(struct reader *rd, const char *why)
-{
-	struct rec *r = xmalloc(sizeof(*r));
-
-	rec_start(r, 'X');
-	rec_str(r, why);
-	rec_send(rd, r);
-	free(r);
-}
-
-static void
-send_body(struct reader *rd, const char *p, size_t n)
-{
-	char h[5] = { 'D' };
-	uint32_t len = (uint32_t)n;
-
-	memcpy(h + 1, &len, sizeof(len));
-	write_all(rd->chan, h, sizeof(h));
-	write_all(rd->chan, p, n);
-}
-
-static void
 body_maildir(struct reader *rd, const struct src_folder *f,
     const struct src_msg *m)
 {
@@ -819,7 +668,7 @@ body_maildir(struct reader *rd, const struct src_folder *f,
 	snprintf(path, sizeof(path), "%s%s%s", f->rel, *f->rel ? "/" : "",
 	    m->file);
 	if ((fd = open_rel(rd, path, false)) == -1) {
-		send_err(rd, errno == ENOENT ? "the file is gone (moved by a "
+		imp_send_err(rd->chan, errno == ENOENT ? "the file is gone (moved by a "
 		    "flag change? run the import again)" : strerror(errno));
 		return;
 	}
@@ -834,9 +683,9 @@ body_maildir(struct reader *rd, const struct src_folder *f,
 	}
 	close(fd);
 	if (n != m->size)
-		send_err(rd, "the file changed since it was listed");
+		imp_send_err(rd->chan, "the file changed since it was listed");
 	else
-		send_body(rd, buf, n);
+		imp_send_body(rd->chan, buf, n);
 	free(buf);
 }
 
@@ -853,7 +702,7 @@ body_mbox(struct reader *rd, size_t fi, const struct src_msg *m)
 		rd->map = NULL;
 		rd->mapped = SIZE_MAX;
 		if ((fd = open_rel(rd, rd->folders[fi].rel, false)) == -1) {
-			send_err(rd, strerror(errno));
+			imp_send_err(rd->chan, strerror(errno));
 			return;
 		}
 		rd->map = map_file(fd, &rd->maplen);
@@ -861,41 +710,21 @@ body_mbox(struct reader *rd, size_t fi, const struct src_msg *m)
 		rd->mapped = fi;
 	}
 	if (rd->map == NULL || m->off + m->len > rd->maplen) {
-		send_err(rd, "the mbox file changed since it was listed");
+		imp_send_err(rd->chan, "the mbox file changed since it was listed");
 		return;
 	}
 	out = xmalloc(m->len + 1);
 	n = mbox_unescape(rd->map + m->off, m->len, out);
-	send_body(rd, out, n);
+	imp_send_body(rd->chan, out, n);
 	free(out);
-}
-
-static bool
-read_all(int fd, void *p, size_t n)
-{
-	char *c = p;
-
-	while (n > 0) {
-		ssize_t r = read(fd, c, n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		c += r;
-		n -= (size_t)r;
-	}
-	return true;
 }
 
 static void __attribute__((noreturn))
 serve(struct reader *rd)
 {
-	char req[9];
 	uint32_t fi, mi;
 
-	while (read_all(rd->chan, req, sizeof(req)) && req[0] == 'B') {
-		memcpy(&fi, req + 1, 4);
-		memcpy(&mi, req + 5, 4);
+	while (imp_next_request(rd->chan, &fi, &mi)) {
 		if (fi >= rd->nfolders || mi >= rd->folders[fi].n)
 			_exit(1);
 		if (rd->kind == SRC_MAILDIR)
@@ -968,11 +797,11 @@ reader_main(int chan, const char *path)
 	struct stat st;
 
 	if ((rd.root = open_source(path, &st, err, sizeof(err))) == -1) {
-		warn_rec(&rd, "%s", err);
+		imp_send_warn(rd.chan, "%s", err);
 		_exit(1);
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-		warn_rec(&rd, "%s: neither a directory nor a file", path);
+		imp_send_warn(rd.chan, "%s: neither a directory nor a file", path);
 		_exit(1);
 	}
 	rd.kind = source_kind(rd.root, &st);
@@ -984,7 +813,7 @@ reader_main(int chan, const char *path)
 		list_maildir(&rd);
 	else
 		list_mbox(&rd);
-	write_all(chan, "E\0\0\0\0", 5);
+	imp_send_end(chan);
 	serve(&rd);
 }
 

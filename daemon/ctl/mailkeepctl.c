@@ -27,6 +27,7 @@
 #include "store/directory.h"
 #include "store/store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -623,6 +624,7 @@ struct work_req {
 	char     ident[MK_USER_MAX];	/* ACL: "" lists, else sets */
 	char     rights[16];
 	char     source[PATH_MAX];	/* IMPORT: absolute path or URL */
+	char     tls_ca[PATH_MAX];	/* IMPORT: trusted CAs, or "" */
 };
 
 static int show_quota_work(struct ctx *x, const struct work_req *q);
@@ -805,6 +807,7 @@ spawner(struct ctx *x, int sock)
 		q.ident[sizeof(q.ident) - 1] = '\0';
 		q.rights[sizeof(q.rights) - 1] = '\0';
 		q.source[sizeof(q.source) - 1] = '\0';
+		q.tls_ca[sizeof(q.tls_ca) - 1] = '\0';
 		int status = users_fd(x) == -1 ? W_BROKEN : run_worker(x, &q);
 		if (send(sock, &status, sizeof(status), MSG_NOSIGNAL) !=
 		    sizeof(status))
@@ -1769,7 +1772,7 @@ import_work(struct ctx *x, const struct work_req *q, int chan, pid_t reader)
 	int rc;
 
 	if (chan == -1 && (chan = import_imap_reader_start(q->source,
-	    &reader)) == -1)
+	    q->tls_ca, x->cfg.max_message, &reader)) == -1)
 		return EX_FAIL;
 	if (user_store_open(x, q->name, true, &s) != 0)
 		rc = EX_FAIL;
@@ -1783,15 +1786,51 @@ import_work(struct ctx *x, const struct work_req *q, int chan, pid_t reader)
 	return rc;
 }
 
+/* One spelling per source, since the import state is keyed by it:
+ * a path without "//", "/./" or a trailing '/', a URL as
+ * scheme://user@host:port with the host in lower case. */
+static void
+canon_source(char *s)
+{
+	char *p, *at, *end;
+
+	if (import_source_is_url(s)) {
+		at = strrchr(s, '@');
+		p = strchr(s, ':') + 3;
+		if (at == NULL || at < p)
+			return;	/* the reader says what is wrong */
+		for (end = at + 1; *end != '\0' && *end != '/'; end++)
+			*end = (char)tolower((unsigned char)*end);
+		*end = '\0';
+		if (strchr(at, ':') == NULL && strchr(at, ']') == NULL &&
+		    strlen(s) + 5 < PATH_MAX)
+			strcat(s, s[4] == 's' ? ":993" : ":143");
+		return;
+	}
+	for (p = s; *p != '\0';) {
+		if (p[0] == '/' && p[1] == '/')
+			memmove(p, p + 1, strlen(p));
+		else if (p[0] == '/' && p[1] == '.' && (p[2] == '/' ||
+		    p[2] == '\0'))
+			memmove(p, p + 2, strlen(p + 1));
+		else
+			p++;
+	}
+	while (strlen(s) > 1 && s[strlen(s) - 1] == '/')
+		s[strlen(s) - 1] = '\0';
+}
+
 static int
 cmd_import(struct ctx *x)
 {
+	bool bad = false;
+	const char *ca = take_opt(x, "--tls-ca", &bad);
 	char name[MK_USER_MAX], err[PATH_MAX + 128], cwd[PATH_MAX];
 	struct dir_user u;
 	struct work_req q;
 	int rc, fd;
 
-	if (has_stray_option(x) || x->argc != 2)
+	if (bad || has_stray_option(x) || x->argc != 2)
 		return usage_of(find_command("import"));
 	if (!user_name(x->argv[0], name))
 		return EX_BADINPUT;
@@ -1805,10 +1844,12 @@ cmd_import(struct ctx *x)
 		    x->argv[1]);
 	else
 		rc = -1;
-	if (rc < 0 || (size_t)rc >= sizeof(q.source)) {
-		errmsg("source path too long");
+	if (rc < 0 || (size_t)rc >= sizeof(q.source) || (ca != NULL &&
+	    mk_strlcpy(q.tls_ca, ca, sizeof(q.tls_ca)) >= sizeof(q.tls_ca))) {
+		errmsg("path too long");
 		return EX_USAGE_;
 	}
+	canon_source(q.source);
 	/* users/<name> as the server prepares it at a first login. */
 	if (users_fd(x) == -1 || (fd = userdir_open(x->usersfd, name, true,
 	    geteuid() == 0, q.uid, q.uid, err, sizeof(err))) == -1) {
@@ -1967,11 +2008,13 @@ static const struct command commands[] = {
 	  "list the access control lists of a user's mailboxes, or set one "
 	  "entry (IDENTIFIER: another user or 'anyone'; RIGHTS: letters of "
 	  "lrswipkxtecda, RFC 4314).", cmd_acl, true, true },
-	{ "import", "NAME SOURCE",
+	{ "import", "NAME SOURCE [--tls-ca PEM]",
 	  "import mail into a user's store from another server: SOURCE is a\n"
 	  "Maildir++ directory (Dovecot, Courier), an mbox file (into INBOX)\n"
 	  "or a directory of mbox files, or imap://USER@HOST[:PORT] or\n"
-	  "imaps://... with the password on standard input.  Folders, flags,\n"
+	  "imaps://... with the password on standard input (the server's\n"
+	  "certificate is checked against the system's authorities, or the\n"
+	  "PEM file --tls-ca).  Folders, flags,\n"
 	  "keywords, internal dates and subscriptions come along; UIDVALIDITY\n"
 	  "and UIDs too where the folder here never held mail.  Run it again\n"
 	  "to continue after an interruption: nothing is imported twice.\n"
