@@ -27,7 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -503,7 +503,8 @@ fetch_body(struct imp *im, size_t fi, size_t mi, size_t *len,
 	memcpy(req + 5, &m, 4);
 	*fatal = true;
 	*why = "the source reader stopped";
-	if (write(im->chan, req, sizeof(req)) != (ssize_t)sizeof(req) ||
+	if (send(im->chan, req, sizeof(req), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(req) ||
 	    !read_all(im->chan, h, sizeof(h)))
 		return NULL;
 	memcpy(&n, h + 1, sizeof(n));
@@ -609,6 +610,12 @@ import_one(struct imp *im, size_t fi, size_t mi, struct mbox *mb, bool keep)
 	nm.uid = keep ? m->uid : 0;
 	if ((rc = store_msg_append_prep(im->s, mb, &nm, prep, &uid)) == 0)
 		rc = store_import_mark(im->s, im->o->source, m->key, mb, uid);
+	if (rc == MK_INVALID) {
+		/* this message (the call changed nothing), not the import */
+		skip(im, f, m, store_errmsg(im->s));
+		rc = 0;
+		goto out;
+	}
 	if (rc != 0) {
 		complain("%s: %s", f->name, store_errmsg(im->s));
 		goto out;
@@ -648,8 +655,12 @@ import_folder(struct imp *im, size_t fi)
 			continue;
 		if (m->size > im->o->max_message)
 			skip(im, f, m, "larger than max_message");
-		else if (import_one(im, fi, i, &mb, keep) != 0)
+		else if (import_one(im, fi, i, &mb, keep) != 0) {
+			/* What the batch holds so far is whole: keep it. */
+			if (batch_commit(im) != 0)
+				store_rollback(im->s);
 			return -1;
+		}
 		progress(im, false);
 	}
 	if ((rc = batch_commit(im)) != 0)
@@ -745,7 +756,7 @@ import_run(const struct import_opts *o, struct store *s, int chan)
 	report(&im);
 	rc = rc != 0 ? 1 : im.nskip > 0 ? IMP_EX_PARTIAL : 0;
 out:
-	(void)!write(chan, "Q", 1);
+	(void)send(chan, "Q", 1, MSG_NOSIGNAL);
 	imp_free(&im);
 	return rc;
 }

@@ -989,7 +989,8 @@ import_imap_reader_start(const char *url, const char *ca, size_t max_message,
 		return -1;
 	}
 	if (*pid == 0) {
-		close(sp[0]);
+		/* stdin (the password), stdout, stderr and the channel */
+		close_all_fds_except(3, &sp[1], 1);
 		imap_main(sp[1], url, ca, max_message);
 	}
 	close(sp[1]);

@@ -835,8 +835,9 @@ import_reader_start(const char *path, pid_t *pid)
 		return -1;
 	}
 	if (*pid == 0) {
-		close(sp[0]);
-		/* The reader needs no standard input (the worker's). */
+		/* Nothing of the worker's but stdout and stderr: not its
+		 * standard input, not users/. */
+		close_all_fds_except(3, &sp[1], 1);
 		close(STDIN_FILENO);
 		reader_main(sp[1], path);
 	}
