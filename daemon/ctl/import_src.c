@@ -240,7 +240,8 @@ md_read_uidlist(struct reader *rd, int dir, struct md_folder *mf)
 		p = nl ? nl + 1 : end;
 	}
 	free(text);
-	qsort(mf->uids, mf->nuids, sizeof(*mf->uids), uid_ent_cmp);
+	if (mf->nuids > 0)
+		qsort(mf->uids, mf->nuids, sizeof(*mf->uids), uid_ent_cmp);
 }
 
 static uint32_t
@@ -352,7 +353,8 @@ md_send(struct reader *rd, struct src_folder *sf, struct md_folder *mf,
 	char key[IMP_KEY_MAX], kw[2048];
 	struct tm tm;
 
-	qsort(mf->files, mf->nfiles, sizeof(*mf->files), md_file_cmp);
+	if (mf->nfiles > 0)
+		qsort(mf->files, mf->nfiles, sizeof(*mf->files), md_file_cmp);
 	imp_send_folder(rd->chan, name, mf->hdr.uidvalidity, (uint32_t)md_uidnext(mf));
 	for (size_t i = 0; i < mf->nfiles; i++) {
 		struct md_file *f = &mf->files[i];
