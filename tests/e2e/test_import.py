@@ -483,6 +483,43 @@ class ImportCase(ImapCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn('standard input', p.stderr)
 
+    @unittest.skipUnless(shutil.which('certtool'), 'certtool missing')
+    def test_imap_tls(self):
+        from test_tls import make_cert
+        from mkharness import free_port
+        tls_port = free_port()
+        src = Server(users={'old': 'old-secret'}, start=False)
+        self.addCleanup(src.cleanup)
+        crt, key = make_cert(src.tmp, 'server')
+        os.chmod(crt, 0o644)
+        with open(src.conf, 'a') as f:
+            f.write('listen_tls = 127.0.0.1:%d\ntls_cert = %s\n'
+                    'tls_key = %s\n' % (tls_port, crt, key))
+        src.start()
+        c = src.client(login=('old', 'old-secret'), timeout=10)
+        self.addCleanup(c.close)
+        self.ok(c.append('INBOX', body(1).replace(b'\n', b'\r\n'),
+                         flags=['\\Seen']))
+        user, pw = self.new_user()
+        # imaps://, and imap:// (STARTTLS, since the server offers it):
+        # the certificate is checked, so only --tls-ca makes them work
+        for url in ('imaps://old@127.0.0.1:%d' % tls_port,
+                    'imap://old@127.0.0.1:%d' % src.port):
+            p = run_import(self.server, user, url, stdin='old-secret\n')
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn('TLS with 127.0.0.1', p.stderr)
+        p = run_import(self.server, user, 'imaps://old@127.0.0.1:%d' %
+                       tls_port, stdin='old-secret\n', extra=['--tls-ca', crt])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        want = dump(src, 'old', 'old-secret')['folders']['INBOX']
+        self.assertEqual(dump(self.server, user, pw)['folders']['INBOX'], want)
+        user2, pw2 = self.new_user()
+        p = run_import(self.server, user2, 'imap://old@127.0.0.1:%d' %
+                       src.port, stdin='old-secret\n', extra=['--tls-ca', crt])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(dump(self.server, user2, pw2)['folders']['INBOX'],
+                         want)
+
     # ---- resume, quota, progress ----
 
     def big_maildir(self, name, n, size):
