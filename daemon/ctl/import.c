@@ -109,23 +109,6 @@ complain(const char *fmt, ...)
 
 /* ---- the channel ---- */
 
-static bool
-read_all(int fd, void *p, size_t n)
-{
-	char *c = p;
-
-	while (n > 0) {
-		ssize_t r = read(fd, c, n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		c += r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
 struct rd {
 	const char *p, *end;
 	bool        bad;
@@ -175,10 +158,10 @@ read_rec(int fd, char *buf, size_t max, size_t *len)
 	char h[5];
 	uint32_t n;
 
-	if (!read_all(fd, h, sizeof(h)))
+	if (!imp_read_all(fd, h, sizeof(h)))
 		return 0;
 	memcpy(&n, h + 1, sizeof(n));
-	if (n > max || !read_all(fd, buf, n))
+	if (n > max || !imp_read_all(fd, buf, n))
 		return 0;
 	*len = n;
 	return h[0];
@@ -505,14 +488,14 @@ fetch_body(struct imp *im, size_t fi, size_t mi, size_t *len,
 	*why = "the source reader stopped";
 	if (send(im->chan, req, sizeof(req), MSG_NOSIGNAL) !=
 	    (ssize_t)sizeof(req) ||
-	    !read_all(im->chan, h, sizeof(h)))
+	    !imp_read_all(im->chan, h, sizeof(h)))
 		return NULL;
 	memcpy(&n, h + 1, sizeof(n));
 	if ((h[0] != 'D' && h[0] != 'X') || n > im->o->max_message + 4096 ||
 	    (h[0] == 'X' && n >= IMP_REC_MAX))
 		return NULL;
 	buf = xmalloc((size_t)n + 1);
-	if (!read_all(im->chan, buf, n)) {
+	if (!imp_read_all(im->chan, buf, n)) {
 		free(buf);
 		return NULL;
 	}

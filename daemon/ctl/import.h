@@ -72,6 +72,10 @@ void imp_send_end(int chan);
 void imp_send_err(int chan, const char *why);
 void imp_send_body(int chan, const char *p, size_t n);
 bool imp_next_request(int chan, uint32_t *folder, uint32_t *msg);
+/* Forks a reader: 0 in the child (*chan its end; every descriptor but
+ * stdio and *chan closed), its pid in the parent (*chan ours), -1 with
+ * a message printed. */
+pid_t imp_fork(int *chan);
 
 /* In the worker while still root: forks the reader for a local source
  * (an absolute path), which walks it without following links and drops

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,4 +186,33 @@ imp_next_request(int chan, uint32_t *folder, uint32_t *msg)
 	memcpy(folder, req + 1, 4);
 	memcpy(msg, req + 5, 4);
 	return true;
+}
+
+pid_t
+imp_fork(int *chan)
+{
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		fprintf(stderr, "mailkeepctl: socketpair: %s\n", strerror(errno));
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		fprintf(stderr, "mailkeepctl: fork: %s\n", strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Nothing of the worker's but stdio: not users/. */
+		close_all_fds_except(3, &sp[1], 1);
+		*chan = sp[1];
+		return 0;
+	}
+	close(sp[1]);
+	*chan = sp[0];
+	return pid;
 }

@@ -974,25 +974,9 @@ int
 import_imap_reader_start(const char *url, const char *ca, size_t max_message,
     pid_t *pid)
 {
-	int sp[2];
+	int chan;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
-		fprintf(stderr, "mailkeepctl: socketpair: %s\n", strerror(errno));
-		return -1;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	if ((*pid = fork()) == -1) {
-		fprintf(stderr, "mailkeepctl: fork: %s\n", strerror(errno));
-		close(sp[0]);
-		close(sp[1]);
-		return -1;
-	}
-	if (*pid == 0) {
-		/* stdin (the password), stdout, stderr and the channel */
-		close_all_fds_except(3, &sp[1], 1);
-		imap_main(sp[1], url, ca, max_message);
-	}
-	close(sp[1]);
-	return sp[0];
+	if ((*pid = imp_fork(&chan)) == 0)
+		imap_main(chan, url, ca, max_message);
+	return *pid == -1 ? -1 : chan;
 }

@@ -418,27 +418,27 @@ str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The folder names of the tree, sorted (parents before children). */
-static size_t
-md_folder_dirs(struct reader *rd, char ***out)
+/* The entries of the directory fd (which stays open), sorted: those
+ * whose name starts with '.' ("." and ".." aside) if dots, else the
+ * others.  -1 if it cannot be read. */
+static ssize_t
+dir_names(int fd, bool dots, char ***out)
 {
-	int fd = dup(rd->root);
-	char name[MK_MBOX_NAME_MAX], **v = NULL;
+	int dfd = dup(fd);
 	struct dirent *de;
-	struct stat st;
+	char **v = NULL;
 	size_t n = 0;
 	DIR *d;
 
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		*out = NULL;
-		return 0;
+	*out = NULL;
+	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (!maildir_folder_name(de->d_name, name, sizeof(name)) ||
-		    fstatat(rd->root, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISDIR(st.st_mode))
+		if ((de->d_name[0] == '.') != dots ||
+		    strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n++] = xstrdup(de->d_name);
@@ -447,7 +447,27 @@ md_folder_dirs(struct reader *rd, char ***out)
 	if (n > 0)
 		qsort(v, n, sizeof(*v), str_cmp);
 	*out = v;
-	return n;
+	return (ssize_t)n;
+}
+
+/* The folder directories of the tree, sorted (parents before children). */
+static size_t
+md_folder_dirs(struct reader *rd, char ***out)
+{
+	char name[MK_MBOX_NAME_MAX];
+	struct stat st;
+	ssize_t n = dir_names(rd->root, true, out);
+	size_t k = 0;
+
+	for (ssize_t i = 0; i < n; i++) {
+		if (maildir_folder_name((*out)[i], name, sizeof(name)) &&
+		    fstatat(rd->root, (*out)[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode))
+			(*out)[k++] = (*out)[i];
+		else
+			free((*out)[i]);
+	}
+	return k;
 }
 
 struct sub_ctx {
@@ -606,28 +626,19 @@ mb_dir(struct reader *rd, const char *rel, int depth)
 {
 	int fd = open_rel(rd, rel, true);
 	char **names = NULL, child[PATH_MAX];
-	struct dirent *de;
 	struct stat st;
-	size_t n = 0;
-	DIR *d;
+	ssize_t n = fd == -1 ? -1 : dir_names(fd, false, &names);
 
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+	if (n == -1) {
+		imp_send_warn(rd->chan, "%s: cannot open: %s", rel, strerror(errno));
 		if (fd != -1)
 			close(fd);
-		imp_send_warn(rd->chan, "%s: cannot open: %s", rel, strerror(errno));
 		return;
 	}
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.') {
-			names = xreallocarray(names, n + 1, sizeof(*names));
-			names[n++] = xstrdup(de->d_name);
-		}
-	if (n > 0)
-		qsort(names, n, sizeof(*names), str_cmp);
-	for (size_t i = 0; i < n; i++) {
+	for (ssize_t i = 0; i < n; i++) {
 		snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "",
 		    names[i]);
-		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) == -1)
+		if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == -1)
 			;
 		else if (S_ISDIR(st.st_mode) && depth < MBOX_DEPTH_MAX)
 			mb_dir(rd, child, depth + 1);
@@ -641,7 +652,7 @@ mb_dir(struct reader *rd, const char *rel, int depth)
 		free(names[i]);
 	}
 	free(names);
-	closedir(d);
+	close(fd);
 }
 
 static void
@@ -822,27 +833,12 @@ reader_main(int chan, const char *path)
 int
 import_reader_start(const char *path, pid_t *pid)
 {
-	int sp[2];
+	int chan;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
-		fprintf(stderr, "mailkeepctl: socketpair: %s\n", strerror(errno));
-		return -1;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	if ((*pid = fork()) == -1) {
-		fprintf(stderr, "mailkeepctl: fork: %s\n", strerror(errno));
-		close(sp[0]);
-		close(sp[1]);
-		return -1;
-	}
-	if (*pid == 0) {
-		/* Nothing of the worker's but stdout and stderr: not its
-		 * standard input, not users/. */
-		close_all_fds_except(3, &sp[1], 1);
+	if ((*pid = imp_fork(&chan)) == 0) {
+		/* It needs no standard input (the worker's). */
 		close(STDIN_FILENO);
-		reader_main(sp[1], path);
+		reader_main(chan, path);
 	}
-	close(sp[1]);
-	return sp[0];
+	return *pid == -1 ? -1 : chan;
 }
