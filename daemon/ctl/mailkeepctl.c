@@ -5,7 +5,8 @@
  *
  * Creates an instance (init), and manages the users of the directory
  * database: add, delete, list, set passwords, mark administrators, set
- * quotas, read the impersonation audit trail.  Passwords are prompted
+ * quotas, read the impersonation audit trail, import mail from another
+ * server (import*.c).  Passwords are prompted
  * for twice without echo on a terminal, or read as one line from
  * standard input (scripts); never taken from the command line.  Every
  * step of a deployment can be scripted: see usage_text below and
@@ -13,7 +14,8 @@
  *
  * Exit status: 0 success, 1 failure, 2 usage error, 3 no instance (config
  * or directory missing), 4 the user or instance already exists, 5 no
- * such user, 6 invalid name or password.
+ * such user, 6 invalid name or password, 7 an import left messages out
+ * (quota, size).
  */
 #include "auth/password.h"
 #include "auth/tls.h"
@@ -95,7 +97,7 @@ static const char usage_text[] =
 "  mailkeepd -c /srv/mailkeep/mailkeep.conf    # or -f: foreground, log to stderr\n"
 "\n"
 "Exit status: 0 ok, 1 failure, 2 usage, 3 no instance, 4 already exists,\n"
-"5 no such user, 6 invalid name or password.\n"
+"5 no such user, 6 invalid name or password, 7 import left messages out.\n"
 "'mailkeepctl help <command>' describes one command.\n";
 
 /* ---- small helpers ---- */
