@@ -887,9 +887,11 @@ list_folder(struct ireader *r, size_t fi)
 
 /* ---- bodies ---- */
 
-static struct fetch_items body_item;
+/* The body of the message being fetched: copied, since the tagged
+ * answer that follows is read into the same response buffer. */
+static char    *body_data;
+static size_t   body_len;
 static uint32_t body_uid;
-static bool body_seen;
 
 static void
 on_body(struct ireader *r, struct tok *t)
@@ -898,8 +900,9 @@ on_body(struct ireader *r, struct tok *t)
 
 	(void)r;
 	if (parse_fetch(t, &fi) && fi.has_body && fi.uid == body_uid) {
-		body_item = fi;
-		body_seen = true;
+		free(body_data);
+		body_data = xmemdup0(fi.body, fi.body_len);
+		body_len = fi.body_len;
 	}
 }
 
@@ -913,16 +916,17 @@ send_one_body(struct ireader *r, uint32_t fi, uint32_t mi)
 		imp_send_err(r->chan, "the folder cannot be examined");
 		return;
 	}
-	body_seen = false;
 	body_uid = f->uids[mi];
 	int rc = command(r, on_body, text, sizeof(text),
 	    "UID FETCH %u (UID BODY.PEEK[])", body_uid);
 	if (rc != 0)
 		imp_send_err(r->chan, text);
-	else if (!body_seen)
+	else if (body_data == NULL)
 		imp_send_err(r->chan, "gone from the source");
 	else
-		imp_send_body(r->chan, body_item.body, body_item.body_len);
+		imp_send_body(r->chan, body_data, body_len);
+	free(body_data);
+	body_data = NULL;
 }
 
 static void __attribute__((noreturn))

@@ -17,7 +17,9 @@
       files with a subfolder and .subscriptions;
   an IMAP account on a second Mailkeep instance: folders, flags,
       keywords, internal dates, subscriptions, UIDVALIDITY and UIDs;
-      the password only on standard input;
+      the password only on standard input; imaps:// and STARTTLS with
+      the certificate checked; a real Dovecot IMAP server (when
+      installed) with Courier's "INBOX." namespace and "." separator;
   resume: an import killed (SIGKILL, the whole process group) midway,
       then run again: every message once, none missing;
   quota: what does not fit is listed and the exit status is 7; after
@@ -519,6 +521,110 @@ class ImportCase(ImapCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(dump(self.server, user2, pw2)['folders']['INBOX'],
                          want)
+
+    @unittest.skipUnless(shutil.which('dovecot') and is_root(),
+                         'dovecot (dovecot-imapd) is not installed, or not '
+                         'root')
+    def test_imap_dovecot_server(self):
+        """A real Dovecot IMAP server with Courier's namespace: folders
+        under "INBOX." with "." between levels, which become Work/Sub."""
+        from mkharness import Client, free_port
+        import grp
+        port = free_port()
+        d = self.mkdir('dovecot-imap')
+        os.makedirs(os.path.join(d, 'home'))
+        os.chown(os.path.join(d, 'home'), *other_uid())
+        group = grp.getgrgid(other_uid()[1]).gr_name
+        with open(os.path.join(d, 'users'), 'w') as fh:
+            fh.write('old:{PLAIN}old-secret\n')
+        conf = os.path.join(d, 'dovecot.conf')
+        with open(conf, 'w') as fh:
+            fh.write("""base_dir = %(d)s/run
+state_dir = %(d)s/state
+instance_name = mk-import-%(port)d
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+log_path = %(d)s/log
+default_internal_user = nobody
+default_login_user = nobody
+default_internal_group = %(group)s
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:%(d)s/home/%%u/Maildir
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN %(d)s/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=%(group)s home=%(d)s/home/%%u
+}
+namespace inbox {
+  inbox = yes
+  separator = .
+  prefix = INBOX.
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    port = %(port)d
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service anvil {
+  chroot =
+}
+""" % {'d': d, 'port': port, 'group': group})
+        dv = subprocess.Popen(['dovecot', '-F', '-c', conf],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+        def stop():
+            dv.terminate()
+            dv.wait(30)
+        self.addCleanup(stop)
+
+        class Dovecot:
+            def client(self, login, timeout=10):
+                c = Client(port, timeout=timeout)
+                c.connect()
+                tagged, _ = c.login(*login)
+                assert ' OK' in tagged, tagged
+                return c
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                c = Dovecot().client(('old', 'old-secret'))
+                break
+            except (OSError, AssertionError):
+                if time.monotonic() > deadline or dv.poll() is not None:
+                    self.skipTest('dovecot did not start')
+                time.sleep(0.1)
+        self.addCleanup(c.close)
+        self.ok(c.cmd('CREATE INBOX.Work.Sub'))
+        self.ok(c.cmd('SUBSCRIBE INBOX.Work.Sub'))
+        for i, (box, flags) in enumerate([
+                ('INBOX', ['\\Seen']), ('INBOX', ['\\Answered', 'NonJunk']),
+                ('INBOX.Work.Sub', ['\\Flagged', '$Label1']),
+                ('INBOX.Work.Sub', [])]):
+            self.ok(c.append(box, body(i).replace(b'\n', b'\r\n') +
+                             b'x' * (200 * i), flags=flags,
+                             date='0%d-Feb-2021 08:00:00 +0000' % (i + 1)))
+        want = dump(Dovecot(), 'old', 'old-secret')
+        user, pw = self.new_user()
+        p = run_import(self.server, user, 'imap://old@127.0.0.1:%d' % port,
+                       stdin='old-secret\n')
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        got = dump(self.server, user, pw)
+        for name, f in want['folders'].items():
+            ours = name if name == 'INBOX' else \
+                name[len('INBOX.'):].replace('.', '/')
+            self.assertEqual(got['folders'][ours], f, name)
+        self.assertIn('Work/Sub', got['subs'])
 
     # ---- resume, quota, progress ----
 
