@@ -23,7 +23,8 @@
   resume: an import killed (SIGKILL, the whole process group) midway,
       then run again: every message once, none missing;
   quota: what does not fit is listed and the exit status is 7; after
-      the quota is raised the same import brings the rest;
+      the quota is raised the same import brings the rest; a message
+      over max_message is left out the same way;
   progress: plain lines without a terminal, a bar on one (a pty).
 
 Python 3 standard library only; run by meson (MK_BUILD_DIR)."""
@@ -696,6 +697,25 @@ service anvil {
         got = dump(self.server, user, pw)['folders']['INBOX']['msgs']
         self.assertEqual(len(got), 10)
         self.assertEqual(len(set(v[2] for v in got.values())), 10)
+
+    def test_max_message(self):
+        srv = Server(users={'small': 'pw-small'},
+                     config={'max_message': '20000'}, start=False)
+        self.addCleanup(srv.cleanup)
+        top = self.mkdir('maxmsg')
+        md = Maildir(top).folder('INBOX', 1500000200)
+        md.add('INBOX', body(1), 'S')
+        md.add('INBOX', body(2, '\n' + 'z' * 30000), 'S')
+        md.add('INBOX', body(3), '')
+        md.write()
+        p = run_import(srv, 'small', top)
+        self.assertEqual(p.returncode, 7, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r'NOT imported: 1 message .*\n.*larger '
+                         r'than max_message')
+        srv.start()
+        got = dump(srv, 'small', 'pw-small')['folders']['INBOX']['msgs']
+        msgs = md.folders['INBOX']['msgs']
+        self.assertEqual(sorted(got), [msgs[0]['uid'], msgs[2]['uid']])
 
     def test_progress_lines_and_bar(self):
         user, _ = self.new_user()
