@@ -26,6 +26,8 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,17 +292,19 @@ command(struct ireader *r, void (*cb)(struct ireader *, struct tok *),
 	struct iconn *c = &r->c;
 	char line[2048], tag[16];
 	va_list ap;
-	int n;
+	int n, tl;
 
-	snprintf(tag, sizeof(tag), "i%u", ++c->tag);
+	tl = snprintf(tag, sizeof(tag), "i%u", ++c->tag);
+	memcpy(line, tag, (size_t)tl + 1);
+	line[tl++] = ' ';
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	n = vsnprintf(line + tl, sizeof(line) - (size_t)tl - 2, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+	if (n < 0 || (size_t)n >= sizeof(line) - (size_t)tl - 2)
 		die(r, "internal error: command too long");
-	memcpy(line + n, "\r\n", 3);
-	if (!c_write(c, tag, strlen(tag)) || !c_write(c, " ", 1) ||
-	    !c_write(c, line, (size_t)n + 2))
+	/* One write per command: pieces would wait on delayed ACKs. */
+	memcpy(line + tl + n, "\r\n", 3);
+	if (!c_write(c, line, (size_t)(tl + n) + 2))
 		die(r, "the IMAP server closed the connection");
 	for (;;) {
 		if (!read_resp(c))
@@ -432,7 +436,7 @@ tcp_connect(struct ireader *r, const struct url *u)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *a;
 	struct timeval tv = { .tv_sec = IO_TIMEOUT };
-	int rc;
+	int rc, one = 1;
 
 	if ((rc = getaddrinfo(u->host, u->port, &hints, &res)) != 0)
 		die(r, "%s: %s", u->host, gai_strerror(rc));
@@ -449,6 +453,7 @@ tcp_connect(struct ireader *r, const struct url *u)
 	freeaddrinfo(res);
 	if (r->c.fd == -1)
 		die(r, "%s port %s: %s", u->host, u->port, strerror(errno));
+	(void)setsockopt(r->c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(r->c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(r->c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
