@@ -615,6 +615,42 @@ out:
 	return rc == 0 ? batch_maybe_commit(im) : -1;
 }
 
+/* Tells the reader which messages of folder fi will be asked for, in
+ * order ('W'), so that it may fetch them in batches. */
+static int
+send_want(struct imp *im, size_t fi)
+{
+	const struct ifolder *f = &im->f[fi];
+	char *buf = xmalloc(9 + f->n * 4), *p = buf;
+	uint32_t n = 0, v = (uint32_t)fi;
+	size_t len;
+	int rc = 0;
+
+	for (size_t i = 0; i < f->n; i++)
+		if (!f->msgs[i].done && f->msgs[i].size <= im->o->max_message) {
+			v = (uint32_t)i;
+			memcpy(buf + 9 + 4 * n++, &v, 4);
+		}
+	buf[0] = 'W';
+	v = (uint32_t)fi;
+	memcpy(buf + 1, &v, 4);
+	memcpy(buf + 5, &n, 4);
+	for (len = 9 + (size_t)n * 4; len > 0;) {
+		ssize_t k = send(im->chan, p, len, MSG_NOSIGNAL);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			complain("the source reader stopped");
+			rc = -1;
+			break;
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	free(buf);
+	return rc;
+}
+
 static int
 import_folder(struct imp *im, size_t fi)
 {
@@ -626,7 +662,8 @@ import_folder(struct imp *im, size_t fi)
 
 	for (size_t i = 0; i < f->n; i++)
 		todo += !f->msgs[i].done;
-	if ((rc = target_mbox(im, f, &mb, &keep)) != 0)
+	if ((rc = target_mbox(im, f, &mb, &keep)) != 0 ||
+	    (rc = send_want(im, fi)) != 0)
 		return rc;
 	if (!im->tty)
 		say("import: folder %s: %zu message%s to import, %zu already "

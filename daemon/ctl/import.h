@@ -23,7 +23,11 @@
  *   'E'                                 end of the listing
  * then, for each request 'B' (u32 folder, u32 message, counted from 0
  * in listing order) from the worker, 'D' (the bytes) or 'X' (str why).
- * The worker ends with 'Q' or by closing.  The worker trusts nothing
+ * Before a folder's first 'B' the worker sends 'W' (u32 folder, u32
+ * count, then count u32 message indexes, ascending): the messages it
+ * will ask for, in that order, so a reader may fetch them in batches
+ * (IMAP); a reader may also ignore it.  The worker ends with 'Q' or by
+ * closing.  The worker trusts nothing
  * from the reader: every length is bounded, every index checked.
  */
 #ifndef MK_IMPORT_H
@@ -71,7 +75,11 @@ void imp_send_sub(int chan, const char *name);
 void imp_send_end(int chan);
 void imp_send_err(int chan, const char *why);
 void imp_send_body(int chan, const char *p, size_t n);
-bool imp_next_request(int chan, uint32_t *folder, uint32_t *msg);
+/* The next request: 'B' (a folder, b message), 'W' (a folder, b count;
+ * that many message indexes follow: read them, or imp_skip_want()), or
+ * 0 at the end ('Q', the worker gone, anything else). */
+char imp_next_request(int chan, uint32_t *a, uint32_t *b);
+bool imp_skip_want(int chan, uint32_t count);
 /* Forks a reader: 0 in the child (*chan its end; every descriptor but
  * stdio and *chan closed), its pid in the parent (*chan ours), -1 with
  * a message printed. */

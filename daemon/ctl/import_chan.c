@@ -174,17 +174,30 @@ imp_send_body(int chan, const char *p, size_t n)
 	imp_write_all(chan, p, n);
 }
 
-/* The next request: true with the folder and message indexes, false at
- * the end ('Q' or the worker gone). */
-bool
-imp_next_request(int chan, uint32_t *folder, uint32_t *msg)
+char
+imp_next_request(int chan, uint32_t *a, uint32_t *b)
 {
 	char req[9];
 
-	if (!imp_read_all(chan, req, sizeof(req)) || req[0] != 'B')
-		return false;
-	memcpy(folder, req + 1, 4);
-	memcpy(msg, req + 5, 4);
+	if (!imp_read_all(chan, req, sizeof(req)) ||
+	    (req[0] != 'B' && req[0] != 'W'))
+		return 0;
+	memcpy(a, req + 1, 4);
+	memcpy(b, req + 5, 4);
+	return req[0];
+}
+
+bool
+imp_skip_want(int chan, uint32_t count)
+{
+	uint32_t idx[256];
+
+	while (count > 0) {
+		uint32_t n = count < 256 ? count : 256;
+		if (!imp_read_all(chan, idx, n * sizeof(*idx)))
+			return false;
+		count -= n;
+	}
 	return true;
 }
 

@@ -39,6 +39,8 @@
 
 #define PW_MAX     1024
 #define IO_TIMEOUT 120		/* seconds without a byte from the server */
+#define BATCH_MAX  32		/* bodies fetched by one command */
+#define BATCH_BYTES (4u << 20)	/* ... announcing at most this much */
 
 struct iconn {
 	int                              fd;
@@ -53,11 +55,14 @@ struct iconn {
 };
 
 struct rfolder {
-	char    *remote;	/* the name on the server */
-	char    *name;		/* ours, '/' between levels */
-	uint32_t uidvalidity, uidnext, exists;
-	uint32_t *uids;
+	char     *remote;	/* the name on the server */
+	char     *name;		/* ours, '/' between levels */
+	uint32_t  uidvalidity, uidnext, exists;
+	uint32_t *uids;		/* listed messages, ascending */
+	uint64_t *sizes;
 	size_t    n;
+	uint32_t *want;		/* what the worker will ask for ('W') */
+	size_t    nwant, wpos;
 };
 
 struct ireader {
@@ -876,6 +881,7 @@ list_folder(struct ireader *r, size_t fi)
 		qsort(metas, nmetas, sizeof(*metas), meta_cmp);
 	imp_send_folder(r->chan, f->name, f->uidvalidity, f->uidnext);
 	f->uids = xreallocarray(NULL, nmetas ? nmetas : 1, sizeof(*f->uids));
+	f->sizes = xreallocarray(NULL, nmetas ? nmetas : 1, sizeof(*f->sizes));
 	for (size_t i = 0; i < nmetas; i++) {
 		struct fetch_items *m = &metas[i];
 		if (i > 0 && m->uid == metas[i - 1].uid)
@@ -886,52 +892,127 @@ list_folder(struct ireader *r, size_t fi)
 		    .flags = m->flags, .keywords = m->keywords,
 		    .date = m->date.t, .tz = m->date.tz, .size = m->size };
 		imp_send_msg(r->chan, &im);
+		f->sizes[f->n] = m->size;
 		f->uids[f->n++] = m->uid;
 	}
 }
 
 /* ---- bodies ---- */
 
-/* The body of the message being fetched: copied, since the tagged
- * answer that follows is read into the same response buffer. */
-static char    *body_data;
-static size_t   body_len;
-static uint32_t body_uid;
+/*
+ * Bodies come in batches: one UID FETCH for up to BATCH_MAX of the
+ * messages the worker said it will ask for next (its 'W' list), so a
+ * migration over a long network path pays one round trip per batch,
+ * not per message.  Each body is copied out of the response buffer
+ * (the next response is read into it) and kept until asked for.
+ */
+static struct batch {
+	size_t   fi, n;
+	uint32_t mi[BATCH_MAX];
+	char    *data[BATCH_MAX];
+	size_t   len[BATCH_MAX];
+} B;
+
+static void
+batch_clear(void)
+{
+	for (size_t i = 0; i < B.n; i++)
+		free(B.data[i]);
+	memset(&B, 0, sizeof(B));
+}
 
 static void
 on_body(struct ireader *r, struct tok *t)
 {
 	struct fetch_items fi;
 
-	(void)r;
-	if (parse_fetch(t, &fi) && fi.has_body && fi.uid == body_uid) {
-		free(body_data);
-		body_data = xmemdup0(fi.body, fi.body_len);
-		body_len = fi.body_len;
+	if (!parse_fetch(t, &fi) || !fi.has_body)
+		return;
+	for (size_t i = 0; i < B.n; i++)
+		if (r->f[B.fi].uids[B.mi[i]] == fi.uid && B.data[i] == NULL) {
+			B.data[i] = xmemdup0(fi.body, fi.body_len);
+			B.len[i] = fi.body_len;
+		}
+}
+
+/* The batch starting with message mi: it and the wanted ones after it. */
+static void
+batch_plan(struct rfolder *f, size_t fi, uint32_t mi)
+{
+	uint64_t bytes = f->sizes[mi];
+
+	batch_clear();
+	B.fi = fi;
+	B.mi[B.n++] = mi;
+	while (f->wpos < f->nwant && f->want[f->wpos] <= mi)
+		f->wpos++;
+	for (size_t w = f->wpos; w < f->nwant && B.n < BATCH_MAX; w++) {
+		if (bytes + f->sizes[f->want[w]] > BATCH_BYTES)
+			break;
+		bytes += f->sizes[f->want[w]];
+		B.mi[B.n++] = f->want[w];
 	}
+}
+
+static int
+batch_fetch(struct ireader *r, char *text, size_t tlen)
+{
+	struct rfolder *f = &r->f[B.fi];
+	char set[BATCH_MAX * 11 + 1];
+	size_t o = 0;
+
+	for (size_t i = 0; i < B.n; i++)
+		o += (size_t)snprintf(set + o, sizeof(set) - o, "%s%u",
+		    i ? "," : "", f->uids[B.mi[i]]);
+	return command(r, on_body, text, tlen, "UID FETCH %s (UID BODY.PEEK[])",
+	    set);
 }
 
 static void
 send_one_body(struct ireader *r, uint32_t fi, uint32_t mi)
 {
-	struct rfolder *f = &r->f[fi];
 	char text[400];
+	size_t i;
 
-	if (!select_folder(r, fi)) {
-		imp_send_err(r->chan, "the folder cannot be examined");
-		return;
+	for (i = 0; i < B.n && !(B.fi == fi && B.mi[i] == mi); i++)
+		;
+	if (i == B.n) {
+		if (!select_folder(r, fi)) {
+			imp_send_err(r->chan, "the folder cannot be examined");
+			return;
+		}
+		batch_plan(&r->f[fi], fi, mi);
+		if (batch_fetch(r, text, sizeof(text)) != 0) {
+			batch_clear();
+			imp_send_err(r->chan, text);
+			return;
+		}
+		i = 0;
 	}
-	body_uid = f->uids[mi];
-	int rc = command(r, on_body, text, sizeof(text),
-	    "UID FETCH %u (UID BODY.PEEK[])", body_uid);
-	if (rc != 0)
-		imp_send_err(r->chan, text);
-	else if (body_data == NULL)
+	if (B.data[i] == NULL)
 		imp_send_err(r->chan, "gone from the source");
 	else
-		imp_send_body(r->chan, body_data, body_len);
-	free(body_data);
-	body_data = NULL;
+		imp_send_body(r->chan, B.data[i], B.len[i]);
+	free(B.data[i]);
+	B.data[i] = NULL;
+	B.mi[i] = UINT32_MAX;	/* asked for once */
+}
+
+/* 'W': the messages of folder fi the worker will ask for, in order. */
+static void
+read_want(struct ireader *r, uint32_t fi, uint32_t count)
+{
+	struct rfolder *f = &r->f[fi];
+
+	free(f->want);
+	f->want = xreallocarray(NULL, count ? count : 1, sizeof(*f->want));
+	if (!imp_read_all(r->chan, f->want, count * sizeof(*f->want)))
+		_exit(1);
+	for (uint32_t i = 0; i < count; i++)
+		if (f->want[i] >= f->n || (i > 0 && f->want[i] <= f->want[i - 1]))
+			_exit(1);	/* not the protocol: the worker is ours */
+	f->nwant = count;
+	f->wpos = 0;
 }
 
 static void __attribute__((noreturn))
@@ -942,6 +1023,7 @@ imap_main(int chan, const char *url, const char *ca, size_t max_message)
 	const char *why;
 	struct url u;
 	uint32_t fi, mi;
+	char t;
 
 	if (!parse_url(url, &u, &why))
 		die(&r, "%s: %s", url, why);
@@ -970,10 +1052,13 @@ imap_main(int chan, const char *url, const char *ca, size_t max_message)
 		list_folder(&r, i);
 	free(metas);
 	imp_send_end(chan);
-	while (imp_next_request(chan, &fi, &mi)) {
-		if (fi >= r.nf || mi >= r.f[fi].n)
+	while ((t = imp_next_request(chan, &fi, &mi)) != 0) {
+		if (fi >= r.nf || mi > r.f[fi].n || (t == 'B' && mi == r.f[fi].n))
 			_exit(1);
-		send_one_body(&r, fi, mi);
+		if (t == 'W')
+			read_want(&r, fi, mi);
+		else
+			send_one_body(&r, fi, mi);
 	}
 	(void)command(&r, NULL, NULL, 0, "LOGOUT");
 	_exit(0);

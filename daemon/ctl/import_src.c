@@ -736,10 +736,18 @@ static void __attribute__((noreturn))
 serve(struct reader *rd)
 {
 	uint32_t fi, mi;
+	char t;
 
-	while (imp_next_request(rd->chan, &fi, &mi)) {
-		if (fi >= rd->nfolders || mi >= rd->folders[fi].n)
+	while ((t = imp_next_request(rd->chan, &fi, &mi)) != 0) {
+		if (fi >= rd->nfolders || mi > rd->folders[fi].n ||
+		    (t == 'B' && mi == rd->folders[fi].n))
 			_exit(1);
+		/* Reading a file costs no round trip: no batches here. */
+		if (t == 'W') {
+			if (!imp_skip_want(rd->chan, mi))
+				_exit(1);
+			continue;
+		}
 		if (rd->kind == SRC_MAILDIR)
 			body_maildir(rd, &rd->folders[fi],
 			    &rd->folders[fi].msgs[mi]);
