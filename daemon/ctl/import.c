@@ -471,6 +471,34 @@ clean_keywords(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
+/* The header of the reader's next reply, after printing the warnings
+ * that come before it (a reader that gives up says why first). */
+static bool
+next_reply(struct imp *im, char h[5])
+{
+	uint32_t n;
+
+	for (;;) {
+		if (!imp_read_all(im->chan, h, 5))
+			return false;
+		if (h[0] != 'W')
+			return true;
+		memcpy(&n, h + 1, sizeof(n));
+		if (n >= IMP_REC_MAX)
+			return false;
+		char *buf = xmalloc((size_t)n + 1);
+		if (!imp_read_all(im->chan, buf, n)) {
+			free(buf);
+			return false;
+		}
+		struct rd r = { buf, buf + n, false };
+		char *s = get_str(&r);
+		complain("%s", s);
+		free(s);
+		free(buf);
+	}
+}
+
 /* Asks the reader for message mi of folder fi; the bytes (malloc'd) or
  * NULL with *why set.  *fatal when the channel is unusable. */
 static char *
@@ -487,8 +515,9 @@ fetch_body(struct imp *im, size_t fi, size_t mi, size_t *len,
 	*fatal = true;
 	*why = "the source reader stopped";
 	if (send(im->chan, req, sizeof(req), MSG_NOSIGNAL) !=
-	    (ssize_t)sizeof(req) ||
-	    !imp_read_all(im->chan, h, sizeof(h)))
+	    (ssize_t)sizeof(req))
+		return NULL;
+	if (!next_reply(im, h))
 		return NULL;
 	memcpy(&n, h + 1, sizeof(n));
 	if ((h[0] != 'D' && h[0] != 'X') || n > im->o->max_message + 4096 ||
@@ -662,8 +691,15 @@ import_folder(struct imp *im, size_t fi)
 
 	for (size_t i = 0; i < f->n; i++)
 		todo += !f->msgs[i].done;
-	if ((rc = target_mbox(im, f, &mb, &keep)) != 0 ||
-	    (rc = send_want(im, fi)) != 0)
+	if ((rc = target_mbox(im, f, &mb, &keep)) == MK_INVALID) {
+		/* a name the store refuses: this folder, not the import */
+		for (size_t i = 0; i < f->n; i++)
+			if (!f->msgs[i].done)
+				skip(im, f, &f->msgs[i], "the folder's name cannot "
+				    "be a mailbox name here");
+		return 0;
+	}
+	if (rc != 0 || (rc = send_want(im, fi)) != 0)
 		return rc;
 	if (!im->tty)
 		say("import: folder %s: %zu message%s to import, %zu already "

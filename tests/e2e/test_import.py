@@ -8,7 +8,8 @@
       mtimes), UIDVALIDITY and UIDs kept, subscriptions; a second run
       imports nothing; as root the tree belongs to another uid and is
       read as that uid (a root-only file in it stays out), and a
-      symbolic link in it or in the path is never followed;
+      symbolic link in it or in the path is never followed; a folder
+      whose name cannot be a mailbox here is left out and listed;
   a tree made by the real Dovecot (doveadm save / flags / subscribe),
       when doveadm is installed (skipped otherwise);
   an mbox file (>From unescaping, Status/X-Status/X-Keywords flags,
@@ -287,6 +288,22 @@ class ImportCase(ImapCase):
         p = self.import_ok(user, top)
         self.assertRegex(p.stdout, r'0 messages to import, 8 already')
         self.assertEqual(dump(self.server, user, pw), got)
+
+    def test_folder_name_refused(self):
+        user, pw = self.new_user()
+        top = self.mkdir('badname')
+        md = Maildir(top).folder('INBOX', 1500000300)
+        md.folder('Bad%Name', 1500000301)
+        md.add('INBOX', body(1), 'S')
+        md.add('Bad%Name', body(2), 'S')
+        md.write()
+        p = run_import(self.server, user, top)
+        self.assertEqual(p.returncode, 7, p.stdout + p.stderr)
+        self.assertIn("Bad%Name: ", p.stdout)
+        self.assertIn("cannot be a mailbox name here", p.stdout)
+        got = dump(self.server, user, pw)['folders']
+        self.assertEqual(len(got['INBOX']['msgs']), 1)
+        self.assertNotIn('Bad%Name', got)
 
     def test_symlink_in_path_refused(self):
         user, _ = self.new_user()
