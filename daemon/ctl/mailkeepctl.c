@@ -2016,12 +2016,12 @@ static const struct command commands[] = {
 	  "or a directory of mbox files, or imap://USER@HOST[:PORT] or\n"
 	  "imaps://... with the password on standard input (the server's\n"
 	  "certificate is checked against the system's authorities, or the\n"
-	  "PEM file --tls-ca).  Folders, flags,\n"
-	  "keywords, internal dates and subscriptions come along; UIDVALIDITY\n"
-	  "and UIDs too where the folder here never held mail.  Run it again\n"
-	  "to continue after an interruption: nothing is imported twice.\n"
-	  "Exit status 7: some messages did not fit the quota (or max_message)\n"
-	  "and are listed.  See doc/migration.md.", cmd_import, true, true },
+	  "PEM file --tls-ca).  Folders, flags, keywords, internal dates and\n"
+	  "subscriptions come along; UIDVALIDITY and UIDs too where the folder\n"
+	  "here never held mail.  Run it again to continue after an\n"
+	  "interruption: nothing is imported twice.  Exit status 7: some\n"
+	  "messages did not fit the quota (or max_message) and are listed.\n"
+	  "See doc/migration.md.", cmd_import, true, true },
 	{ "audit", "[--user NAME] [--limit N]",
 	  "show the impersonation audit trail (most recent N rows, default 50),\n"
 	  "optionally only the rows where NAME is the admin or the target.",
