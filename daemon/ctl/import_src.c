@@ -552,64 +552,80 @@ map_file(int fd, size_t *len)
 	return p;
 }
 
-/* Lists one mbox file: each message's meta from its own headers. */
+/* The messages of one mapped mbox file, with what their own headers
+ * say; the UIDs of X-IMAPbase / X-UID (Dovecot, UW-IMAP) only if every
+ * message has one and they ascend (else *uidvalidity is 0). */
+static size_t
+mb_scan(const char *map, size_t len, const char *name, struct src_folder *sf,
+    struct imp_meta **out, uint32_t *uidvalidity, uint32_t *uidnext)
+{
+	struct imp_meta *ms = NULL;
+	struct mbox_meta meta;
+	struct mbox_msg mm;
+	char key[IMP_KEY_MAX];
+	uint32_t last = 0;
+	bool uids_ok = true;
+	size_t n = 0, pos = 0;
+
+	*uidvalidity = *uidnext = 0;
+	while (map != NULL && mbox_next(map, len, &pos, &mm)) {
+		mbox_meta_parse(map + mm.off, mm.len, &meta);
+		if (n == 0) {
+			*uidvalidity = meta.uidvalidity;
+			*uidnext = meta.uidnext;
+		}
+		uids_ok = uids_ok && meta.uid > last;
+		last = meta.uid;
+		if ((n & (n - 1)) == 0)
+			ms = xreallocarray(ms, n ? n * 2 : 1, sizeof(*ms));
+		snprintf(key, sizeof(key), "%s\t%zu", name, mm.from);
+		ms[n++] = (struct imp_meta){ .key = xstrdup(key),
+		    .uid = meta.uid, .flags = meta.flags,
+		    .keywords = xstrdup(meta.keywords), .date = mm.date,
+		    .tz = mm.tz, .size = mm.len };
+		struct src_msg *sm = msg_add(sf);
+		sm->off = mm.off;
+		sm->len = sm->size = mm.len;
+	}
+	if (!uids_ok || *uidvalidity == 0)
+		*uidvalidity = 0;
+	*uidnext = *uidvalidity == 0 ? 0 : MK_MAX(*uidnext, last + 1);
+	for (size_t i = 0; *uidvalidity == 0 && i < n; i++)
+		ms[i].uid = 0;
+	*out = ms;
+	return n;
+}
+
+/* Lists one mbox file. */
 static void
 mb_file(struct reader *rd, const char *rel, const char *name)
 {
 	int fd = open_rel(rd, rel, false);
+	const char *shown = *rel ? rel : name;
 	struct src_folder *sf;
+	struct imp_meta *ms;
 	struct mbox_msg mm;
-	struct mbox_meta meta;
-	char key[IMP_KEY_MAX];
-	size_t len = 0, pos = 0, first;
+	uint32_t uidvalidity, uidnext;
+	size_t len = 0, pos = 0, n;
 	char *map;
 
 	if (fd == -1) {
-		imp_send_warn(rd->chan, "%s: cannot open: %s", *rel ? rel : name,
+		imp_send_warn(rd->chan, "%s: cannot open: %s", shown,
 		    strerror(errno));
 		return;
 	}
 	map = map_file(fd, &len);
 	close(fd);
 	if (map != NULL && !mbox_next(map, len, &pos, &mm)) {
-		imp_send_warn(rd->chan, "%s: not an mbox (no From_ line at its start): "
-		    "skipped", *rel ? rel : name);
+		imp_send_warn(rd->chan, "%s: not an mbox (no From_ line at its "
+		    "start): skipped", shown);
 		munmap(map, len);
 		return;
 	}
 	sf = folder_add(rd, rel);
-	/* UIDs from X-IMAPbase / X-UID (Dovecot, UW-IMAP) count only if
-	 * every message has one and they ascend. */
-	struct imp_meta *ms = NULL;
-	uint32_t uidvalidity = 0, uidnext = 0, last = 0;
-	bool uids_ok = map != NULL;
-	for (first = 0, pos = 0; map != NULL && mbox_next(map, len, &pos, &mm);
-	    first++) {
-		mbox_meta_parse(map + mm.off, mm.len, &meta);
-		if (first == 0) {
-			uidvalidity = meta.uidvalidity;
-			uidnext = meta.uidnext;
-		}
-		if (meta.uid <= last)
-			uids_ok = false;
-		last = meta.uid;
-		ms = xreallocarray(ms, first + 1, sizeof(*ms));
-		snprintf(key, sizeof(key), "%s\t%zu", name, mm.from);
-		ms[first] = (struct imp_meta){ .key = xstrdup(key),
-		    .uid = meta.uid, .flags = meta.flags,
-		    .keywords = xstrdup(meta.keywords), .date = mm.date,
-		    .tz = mm.tz, .size = mm.len };
-		struct src_msg *sm = msg_add(sf);
-		sm->off = mm.off;
-		sm->len = mm.len;
-		sm->size = mm.len;
-	}
-	if (!uids_ok || uidvalidity == 0)
-		uidvalidity = uidnext = 0;
-	imp_send_folder(rd->chan, name, uidvalidity, uidnext > last ? uidnext : last + 1);
-	for (size_t i = 0; i < first; i++) {
-		if (uidvalidity == 0)
-			ms[i].uid = 0;
+	n = mb_scan(map, len, name, sf, &ms, &uidvalidity, &uidnext);
+	imp_send_folder(rd->chan, name, uidvalidity, uidnext);
+	for (size_t i = 0; i < n; i++) {
 		imp_send_msg(rd->chan, &ms[i]);
 		free((char *)(uintptr_t)ms[i].key);
 		free((char *)(uintptr_t)ms[i].keywords);
