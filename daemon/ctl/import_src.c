@@ -302,18 +302,31 @@ md_scan_sub(struct reader *rd, int dir, const char *sub, struct md_folder *mf,
 	closedir(d);
 }
 
+/* Compares two file names by their base names (before ':'). */
+static int
+base_cmp(const char *x, const char *y)
+{
+	size_t xl = maildir_base_len(x), yl = maildir_base_len(y);
+	int c = memcmp(x, y, MK_MIN(xl, yl));
+
+	return c != 0 ? c : xl < yl ? -1 : xl > yl;
+}
+
 /* Files with a UID first, in UID order (so UIDs can be kept), then the
- * ones the uidlist does not know yet, oldest name first. */
+ * ones the uidlist does not know yet, oldest name first; two names of
+ * one message (its base) side by side. */
 static int
 md_file_cmp(const void *a, const void *b)
 {
 	const struct md_file *x = a, *y = b;
+	int c;
 
 	if ((x->uid == 0) != (y->uid == 0))
 		return x->uid == 0 ? 1 : -1;
 	if (x->uid != y->uid)
 		return x->uid < y->uid ? -1 : 1;
-	return strcmp(strchr(x->file, '/') + 1, strchr(y->file, '/') + 1);
+	c = base_cmp(strchr(x->file, '/') + 1, strchr(y->file, '/') + 1);
+	return c != 0 ? c : strcmp(x->file, y->file);
 }
 
 /* Keyword letters to names, space-separated. */
@@ -351,6 +364,7 @@ md_send(struct reader *rd, struct src_folder *sf, struct md_folder *mf,
     const char *name)
 {
 	char key[IMP_KEY_MAX], kw[2048];
+	const char *prev = NULL;
 	struct tm tm;
 
 	if (mf->nfiles > 0)
@@ -361,6 +375,15 @@ md_send(struct reader *rd, struct src_folder *sf, struct md_folder *mf,
 		const char *fn = strchr(f->file, '/') + 1;
 		time_t t = (time_t)f->mtime;
 		uint32_t mask;
+		/* Caught moving from new/ to cur/ (the old server still
+		 * runs): one message, imported once. */
+		if (prev != NULL && base_cmp(fn, prev) == 0) {
+			imp_send_warn(rd->chan, "%s: %s: a second name of one "
+			    "message, skipped", name, f->file);
+			free(f->file);
+			continue;
+		}
+		prev = fn;
 		struct imp_meta m = { .key = key, .keywords = kw,
 		    .uid = f->uid, .date = f->mtime, .size = f->size };
 		m.flags = maildir_info_flags(fn, &mask);

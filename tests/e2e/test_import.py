@@ -10,6 +10,7 @@
       read as that uid (a root-only file in it stays out), and a
       symbolic link in it or in the path is never followed; a folder
       whose name cannot be a mailbox here is left out and listed;
+  a message caught moving from new/ to cur/ comes once;
   a tree made by the real Dovecot (doveadm save / flags / subscribe),
       when doveadm is installed (skipped otherwise);
   an mbox file (>From unescaping, Status/X-Status/X-Keywords flags,
@@ -239,6 +240,12 @@ class ImportCase(ImapCase):
         md.add('Work/Sub', body(8).replace(b'\n', b'\r\n'), 'S')
         md.subs = ['INBOX', 'Work/Sub']
         md.write()
+        # caught moving from new/ to cur/ by a running server: the cur/
+        # name (with its flags) is the one imported, once
+        moving = md.folders['INBOX']['msgs'][3]
+        cur = os.path.join(top, 'cur', moving['base'] + ':2,S')
+        shutil.copy2(moving['path'], cur)
+        moving['flags'] = 'S'
         return md
 
     def check_maildir(self, md, got, keep_uids=True):
@@ -278,6 +285,7 @@ class ImportCase(ImapCase):
             os.chmod(secret, 0o600)
         p = self.import_ok(user, top)
         self.assertIn('a symbolic link', p.stderr)
+        self.assertIn('a second name of one message', p.stderr)
         got = dump(self.server, user, pw)
         self.check_maildir(md, got)
         for f in got['folders'].values():
