@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store;
 
@@ -202,6 +202,9 @@ struct msg_new {
 	struct mk_time internaldate;
 	unsigned       flags;
 	const char    *keywords;	/* space-separated canonical, or "" */
+	uint32_t       uid;		/* 0: UIDNEXT; else this UID when it
+					 * is not below UIDNEXT (an import
+					 * keeping the source's UIDs) */
 };
 
 /* Appends to m (updated in place); *uid receives the new UID.  MK_INVALID
@@ -364,5 +367,23 @@ int  store_quota_usage(struct store *s, struct quota_usage *u);
  * stores the recount (and repairs the per-mailbox STATUS counters). */
 int  store_quota_recompute(struct store *s, struct quota_usage *kept,
 	struct quota_usage *actual);
+
+/* ---- migration imports (mailkeepctl import), schema 5 ---- */
+
+/* Gives m, which must never have held a message (UIDNEXT 1), the
+ * UIDVALIDITY of the mailbox it is imported from, so that clients keep
+ * their caches; later UIDVALIDITYs of this store stay above it.
+ * MK_INVALID if m has had messages. */
+int  store_mbox_adopt_uidvalidity(struct store *s, struct mbox *m,
+	uint32_t uidvalidity);
+/* Raises m's UIDNEXT to uidnext (no-op if it is already there). */
+int  store_mbox_raise_uidnext(struct store *s, struct mbox *m,
+	uint32_t uidnext);
+/* What an import already brought in: one row per (source, key), written
+ * in the transaction that appends the message, so a re-run skips it. */
+int  store_import_mark(struct store *s, const char *source, const char *key,
+	const struct mbox *m, uint32_t uid);
+int  store_import_foreach(struct store *s, const char *source,
+	int (*cb)(const char *key, void *arg), void *arg);
 
 #endif

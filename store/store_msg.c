@@ -191,12 +191,13 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	char *kw = NULL;
 	int rc;
 
-	if ((rc = mbox_reload(s, cur)) != 0 ||
-	    (rc = uid_space(s, cur->uidnext)) != 0 ||
+	if ((rc = mbox_reload(s, cur)) != 0)
+		goto out;
+	mi.uid = n->uid >= cur->uidnext ? n->uid : cur->uidnext;
+	if ((rc = uid_space(s, mi.uid)) != 0 ||
 	    (rc = kw_normalize(s, cur->id, n->keywords, &kw)) != 0)
 		goto out;
 	mi.mbox_id = cur->id;
-	mi.uid = cur->uidnext;
 	mi.size = p->len;
 	mi.date = n->internaldate;
 	mi.flags = n->flags & MF_ALL;

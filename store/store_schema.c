@@ -77,6 +77,16 @@
  *                             the UIDs that still exist (RFC 7162
  *                             3.2.5.2).
  *
+ * import_state(source, key, mailbox_id, uid)  (version 7) what
+ *                             mailkeepctl import brought in from which
+ *                             source (a Maildir, an mbox, an IMAP
+ *                             account) under which key (folder and file
+ *                             name, offset, or UIDVALIDITY:UID), written
+ *                             with the message, so a re-run after an
+ *                             interruption skips it.  Not dropped with
+ *                             the mailbox: a message the user deleted is
+ *                             not brought back by a re-run.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -173,6 +183,13 @@ const struct db_migration store_migrations[] = {
 	{ 5, "sort keys", store_schema_v5, store_migrate_sort },
 	{ 6, "expunged window", "ALTER TABLE mailboxes ADD COLUMN"
 	    " expunged_floor INTEGER NOT NULL DEFAULT 0;", NULL },
+	{ 7, "import state", "CREATE TABLE import_state ("
+	    "  source TEXT NOT NULL,"
+	    "  key TEXT NOT NULL,"
+	    "  mailbox_id INTEGER NOT NULL,"
+	    "  uid INTEGER NOT NULL,"
+	    "  PRIMARY KEY (source, key)"
+	    ") WITHOUT ROWID;", NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -49,6 +49,7 @@ enum work_op {
 	WORK_REMOVE,		/* empty users/<name> (userdel) */
 	WORK_BACKUP,		/* copy the store into xfd */
 	WORK_RESTORE,		/* replace the store by the copy in xfd */
+	WORK_IMPORT,		/* import mail from source */
 };
 
 struct work_req {
@@ -65,6 +66,8 @@ struct work_req {
 					 * user's mailbox process */
 	int32_t  master_pid;		/* RESTORE: the running daemon's
 					 * master (0: none runs) */
+	char     source[PATH_MAX];	/* IMPORT: absolute path or URL */
+	char     tls_ca[PATH_MAX];	/* IMPORT: trusted CAs, or "" */
 };
 
 struct command;

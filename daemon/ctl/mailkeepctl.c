@@ -6,15 +6,17 @@
  * Creates an instance (init), and manages the users of the directory
  * database: add, delete, list, set passwords, mark administrators, set
  * quotas, read the impersonation audit trail; back up and restore
- * users (backup.c).  Passwords are prompted for twice without echo on
- * a terminal, or read as one line from standard input (scripts); never
- * taken from the command line.  Every
+ * users (backup.c); import mail from another server (import*.c).
+ * Passwords are prompted for twice without echo on a terminal, or read
+ * as one line from standard input (scripts); never taken from the
+ * command line.  Every
  * step of a deployment can be scripted: see usage_text below and
  * doc/mailkeepctl.md.
  *
  * Exit status: 0 success, 1 failure, 2 usage error, 3 no instance (config
  * or directory missing), 4 the user or instance already exists, 5 no
- * such user, 6 invalid name or password.
+ * such user, 6 invalid name or password, 7 an import left messages out
+ * (quota, size).
  */
 #include "daemon/ctl/ctl.h"
 #include "auth/password.h"
@@ -25,9 +27,11 @@
 #include "common/privsep.h"
 #include "common/userdir.h"
 #include "common/util.h"
+#include "daemon/ctl/import.h"
 #include "store/directory.h"
 #include "store/store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -77,7 +81,7 @@ static const char usage_text[] =
 "  mailkeepd -c /srv/mailkeep/mailkeep.conf    # or -f: foreground, log to stderr\n"
 "\n"
 "Exit status: 0 ok, 1 failure, 2 usage, 3 no instance, 4 already exists,\n"
-"5 no such user, 6 invalid name or password.\n"
+"5 no such user, 6 invalid name or password, 7 import left messages out.\n"
 "'mailkeepctl help <command>' describes one command.\n";
 
 /* ---- small helpers ---- */
@@ -583,6 +587,8 @@ static int show_quota_work(struct ctx *x, const struct work_req *q);
 static int check_work(struct ctx *x, const struct work_req *q);
 static int acl_work(struct ctx *x, const struct work_req *q);
 static int remove_work(struct ctx *x, const struct work_req *q);
+static int import_work(struct ctx *x, const struct work_req *q, int chan,
+    pid_t reader);
 
 uid_t
 mail_uid(const struct ctx *x, const struct dir_user *u)
@@ -657,9 +663,15 @@ worker(struct ctx *x, const struct work_req *q)
 {
 	int keep[2] = { x->usersfd, x->xfd };
 	struct stat st;
-	int rc;
+	pid_t reader = -1;
+	int rc, chan = -1;
 
 	close_all_fds_except(3, keep, x->xfd >= 0 ? 2 : 1);
+	/* The reader of a local source starts as root: it opens the source
+	 * without following links, then drops to the source's owner. */
+	if (q->op == WORK_IMPORT && !import_source_is_url(q->source) &&
+	    (chan = import_reader_start(q->source, &reader)) == -1)
+		_exit(EX_FAIL);
 	if (!become(q->uid)) {
 		errmsg("could not become uid %u", (unsigned)q->uid);
 		_exit(W_BROKEN);
@@ -702,6 +714,7 @@ worker(struct ctx *x, const struct work_req *q)
 	case WORK_REMOVE:  rc = remove_work(x, q); break;
 	case WORK_BACKUP:  rc = backup_work(x, q); break;
 	case WORK_RESTORE: rc = restore_work(x, q); break;
+	case WORK_IMPORT:  rc = import_work(x, q, chan, reader); break;
 	default:           rc = W_BROKEN; break;
 	}
 	fflush(stdout);
@@ -797,6 +810,8 @@ spawner(struct ctx *x, int sock)
 		q.mailbox[sizeof(q.mailbox) - 1] = '\0';
 		q.ident[sizeof(q.ident) - 1] = '\0';
 		q.rights[sizeof(q.rights) - 1] = '\0';
+		q.source[sizeof(q.source) - 1] = '\0';
+		q.tls_ca[sizeof(q.tls_ca) - 1] = '\0';
 		int status = users_fd(x) == -1 ? W_BROKEN : run_worker(x, &q);
 		if (x->xfd != -1)
 			close(x->xfd);
@@ -1740,6 +1755,124 @@ cmd_acl(struct ctx *x)
 	return EX_OK_;
 }
 
+/* ---- import ---- */
+
+/*
+ * import reads another server's mail (doc/migration.md): a reader
+ * process reads the source as the source's owner (a local tree) or
+ * fetches it (an IMAP account), and the worker, as the user's uid,
+ * writes the store (daemon/ctl/import*.c).
+ */
+
+static uint64_t
+effective(int64_t v, uint64_t dflt)
+{
+	return v < 0 ? dflt : (uint64_t)v;
+}
+
+static int
+import_work(struct ctx *x, const struct work_req *q, int chan, pid_t reader)
+{
+	struct import_opts o = {
+		.user = q->name, .source = q->source,
+		.quota_kib = effective(q->quota_storage, x->cfg.quota_storage),
+		.quota_msgs = effective(q->quota_messages,
+		    x->cfg.quota_messages),
+		.max_message = x->cfg.max_message,
+	};
+	struct store *s;
+	int rc;
+
+	if (chan == -1 && (chan = import_imap_reader_start(q->source,
+	    q->tls_ca, x->cfg.max_message, &reader)) == -1)
+		return EX_FAIL;
+	if (user_store_open(x, q->name, true, &s) != 0)
+		rc = EX_FAIL;
+	else {
+		rc = import_run(&o, s, chan);
+		store_close(s);
+	}
+	close(chan);
+	while (waitpid(reader, NULL, 0) == -1 && errno == EINTR)
+		;
+	return rc;
+}
+
+/* One spelling per source, since the import state is keyed by it:
+ * a path without "//", "/./" or a trailing '/', a URL as
+ * scheme://user@host:port with the host in lower case. */
+static void
+canon_source(char *s)
+{
+	char *p, *at, *end;
+
+	if (import_source_is_url(s)) {
+		at = strrchr(s, '@');
+		p = strchr(s, ':') + 3;
+		if (at == NULL || at < p)
+			return;	/* the reader says what is wrong */
+		for (end = at + 1; *end != '\0' && *end != '/'; end++)
+			*end = (char)tolower((unsigned char)*end);
+		*end = '\0';
+		if (strchr(at, ':') == NULL && strchr(at, ']') == NULL &&
+		    strlen(s) + 5 < PATH_MAX)
+			strcat(s, s[4] == 's' ? ":993" : ":143");
+		return;
+	}
+	for (p = s; *p != '\0';) {
+		if (p[0] == '/' && p[1] == '/')
+			memmove(p, p + 1, strlen(p));
+		else if (p[0] == '/' && p[1] == '.' && (p[2] == '/' ||
+		    p[2] == '\0'))
+			memmove(p, p + 2, strlen(p + 1));
+		else
+			p++;
+	}
+	while (strlen(s) > 1 && s[strlen(s) - 1] == '/')
+		s[strlen(s) - 1] = '\0';
+}
+
+static int
+cmd_import(struct ctx *x)
+{
+	bool bad = false;
+	const char *ca = take_opt(x, "--tls-ca", &bad);
+	char name[MK_USER_MAX], err[PATH_MAX + 128], cwd[PATH_MAX];
+	struct dir_user u;
+	struct work_req q;
+	int rc, fd;
+
+	if (bad || has_stray_option(x) || x->argc != 2)
+		return usage_of(find_command("import"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if ((rc = get_user(x, name, &u)) != 0)
+		return rc;
+	work_init(x, &q, WORK_IMPORT, &u);
+	if (import_source_is_url(x->argv[1]) || x->argv[1][0] == '/')
+		rc = snprintf(q.source, sizeof(q.source), "%s", x->argv[1]);
+	else if (getcwd(cwd, sizeof(cwd)) != NULL)
+		rc = snprintf(q.source, sizeof(q.source), "%s/%s", cwd,
+		    x->argv[1]);
+	else
+		rc = -1;
+	if (rc < 0 || (size_t)rc >= sizeof(q.source) || (ca != NULL &&
+	    mk_strlcpy(q.tls_ca, ca, sizeof(q.tls_ca)) >= sizeof(q.tls_ca))) {
+		errmsg("path too long");
+		return EX_USAGE_;
+	}
+	canon_source(q.source);
+	/* users/<name> as the server prepares it at a first login. */
+	if (users_fd(x) == -1 || (fd = userdir_open(x->usersfd, name, true,
+	    geteuid() == 0, q.uid, q.uid, err, sizeof(err))) == -1) {
+		errmsg("users/%s: %s", name, err);
+		return EX_FAIL;
+	}
+	close(fd);
+	rc = as_user(x, &q);
+	return rc < 0 ? EX_FAIL : rc;
+}
+
 /* ---- audit ---- */
 
 struct audit_rows {
@@ -1887,6 +2020,18 @@ static const struct command commands[] = {
 	  "list the access control lists of a user's mailboxes, or set one "
 	  "entry (IDENTIFIER: another user or 'anyone'; RIGHTS: letters of "
 	  "lrswipkxtecda, RFC 4314).", cmd_acl, true, true },
+	{ "import", "NAME SOURCE [--tls-ca PEM]",
+	  "import mail into a user's store from another server: SOURCE is a\n"
+	  "Maildir++ directory (Dovecot, Courier), an mbox file (into INBOX)\n"
+	  "or a directory of mbox files, or imap://USER@HOST[:PORT] or\n"
+	  "imaps://... with the password on standard input (the server's\n"
+	  "certificate is checked against the system's authorities, or the\n"
+	  "PEM file --tls-ca).  Folders, flags, keywords, internal dates and\n"
+	  "subscriptions come along; UIDVALIDITY and UIDs too where the folder\n"
+	  "here never held mail.  Run it again to continue after an\n"
+	  "interruption: nothing is imported twice.  Exit status 7: some\n"
+	  "messages did not fit the quota (or max_message) and are listed.\n"
+	  "See doc/migration.md.", cmd_import, true, true },
 	{ "audit", "[--user NAME] [--limit N]",
 	  "show the impersonation audit trail (most recent N rows, default 50),\n"
 	  "optionally only the rows where NAME is the admin or the target.",
