@@ -36,6 +36,7 @@ enum imap_cmd_id {
 	CMD_GETQUOTA, CMD_GETQUOTAROOT, CMD_SETQUOTA,
 	CMD_GETACL, CMD_SETACL, CMD_DELETEACL, CMD_LISTRIGHTS, CMD_MYRIGHTS,
 	CMD_PROXYAUTH,
+	CMD_COMPRESS,
 	/* selected */
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
@@ -262,6 +263,7 @@ struct imap_cmd {
 		struct { const char *root; struct quota_resource *res; size_t nres; } setquota;
 		struct { const char *mailbox, *identifier, *rights; } acl; /* SETACL DELETEACL(rights NULL) LISTRIGHTS(rights NULL) */
 		struct { const char *user; } proxyauth;
+		struct { const char *mech; } compress;	/* RFC 4978: as sent */
 		struct search_args search;
 		struct fetch_args fetch;
 		struct store_args store;

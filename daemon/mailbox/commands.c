@@ -44,6 +44,7 @@ static const struct cmd_def table[] = {
 	{ CMD_GETQUOTA,    ST_ANY,      0,             cmd_getquota },
 	{ CMD_GETQUOTAROOT, ST_ANY,     0,             cmd_getquotaroot },
 	{ CMD_SETQUOTA,    ST_ANY,      0,             cmd_setquota },
+	{ CMD_COMPRESS,    ST_ANY,      0,             cmd_compress },
 };
 
 const struct cmd_def *

@@ -194,6 +194,11 @@ struct client {
 	void             *spool_map;
 	size_t            spool_maplen;
 	bool              trim;		/* give memory back after this command */
+	/* COMPRESS=DEFLATE (RFC 4978): the stream between c->in/c->out and
+	 * the socket once active; made by the command, started right after
+	 * its tagged OK (finish_command). */
+	struct zstream   *z;
+	struct zstream   *z_next;
 };
 
 struct user {
@@ -439,6 +444,7 @@ enum cmd_result cmd_fetch(struct client *c);
 enum cmd_result cmd_store(struct client *c);
 enum cmd_result cmd_copy(struct client *c);
 enum cmd_result cmd_idle(struct client *c);
+enum cmd_result cmd_compress(struct client *c);
 void            idle_line(struct client *c, const char *line, size_t len);
 void            idle_wake(struct client *c);
 enum cmd_result cmd_getacl(struct client *c);

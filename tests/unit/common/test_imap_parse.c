@@ -773,6 +773,20 @@ test_parse_proxyauth(void)
 	BAD("a PROXYAUTH a b", "Unexpected extra arguments");
 }
 
+void
+test_parse_compress(void)
+{
+	OK("a COMPRESS DEFLATE");
+	CU_ASSERT_EQUAL(C.id, CMD_COMPRESS);
+	CU_ASSERT_STRING_EQUAL(C.u.compress.mech, "DEFLATE");
+	/* Any atom: the mailbox process says which ones it knows. */
+	OK("a compress zstd");
+	CU_ASSERT_STRING_EQUAL(C.u.compress.mech, "zstd");
+	BAD("a COMPRESS", "Missing compression mechanism");
+	BAD("a COMPRESS \"DEFLATE\"", "compression mechanism");
+	BAD("a COMPRESS DEFLATE x", "Unexpected extra arguments");
+}
+
 /* ---- selected ---- */
 
 void
