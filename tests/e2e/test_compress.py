@@ -11,7 +11,9 @@ OK's CRLF: several commands, a multi-MB APPEND literal and FETCH byte
 for byte, IDLE woken by another session again and again; every burst of
 responses is flushed (the client decodes each tagged answer without the
 server sending more); sessions of one user (one process) each have their
-own compressor; a decompression bomb (megabytes that inflate to
+own compressor; a shared folder's data, which comes from its owner's
+process, goes out through the grantee's compressed stream (FETCH, IDLE);
+a decompression bomb (megabytes that inflate to
 gigabytes) ends with a BYE that says why and the mailbox process's
 memory does not grow; corrupt data ends the session with a BYE, and the
 user's other sessions go on; PROXYAUTH after COMPRESS is refused.
@@ -316,6 +318,32 @@ class Plain(Scenarios, ImapCase):
                             (rss0, peak))
         self.assertRegex(other.cmd('NOOP')[0], OK_RE)
         self.assertEqual(mbox_pid(self.server, user[0]), pid)
+
+
+class Shared(ImapCase):
+    """A folder another user shares: its data comes from the owner's
+    process over a plain channel and goes out through the grantee's
+    compressed stream."""
+
+    def test_shared_folder_through_compressed_session(self):
+        alice, bob = self.new_user(), self.new_user()
+        a = self.connect(alice)
+        self.assertRegex(a.cmd('CREATE Proj')[0], OK_RE)
+        msg = message(300000, 9)
+        self.assertRegex(a.append('Proj', msg)[0], OK_RE)
+        self.assertRegex(a.cmd('SETACL Proj %s lrswi' % bob[0])[0], OK_RE)
+        b = self.connect(bob)
+        self.assertRegex(compress(b), OK_RE)
+        name = quote('Other Users/%s/Proj' % alice[0])
+        self.assertRegex(b.cmd('SELECT %s' % name)[0], OK_RE)
+        self.assertEqual(fetch_body(self, b, 1, len(msg)), msg)
+        tag = b.next_tag()
+        b.send('%s IDLE\r\n' % tag)
+        self.assertEqual(b.readline(), '+ idling')
+        self.assertRegex(a.append('Proj', message(2000, 10))[0], OK_RE)
+        self.assertEqual(b.readline(timeout=5), '* 2 EXISTS')
+        b.send('DONE\r\n')
+        self.assertRegex(b.read_until_tagged(tag)[0], OK_RE)
 
 
 class ProxyAuth(ImapCase):
