@@ -37,6 +37,7 @@ enum imap_cmd_id {
 	CMD_GETACL, CMD_SETACL, CMD_DELETEACL, CMD_LISTRIGHTS, CMD_MYRIGHTS,
 	CMD_PROXYAUTH,
 	CMD_COMPRESS,
+	CMD_GETMETADATA, CMD_SETMETADATA,
 	/* selected */
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
@@ -225,6 +226,35 @@ struct select_args {
 	struct seqset match_seqs, match_uids;
 };
 
+/* ---- METADATA (RFC 5464) ---- */
+
+/* Entry names come back lower-case (they are case-insensitive), valid
+ * (RFC 5464 3.2: "/private/..." or "/shared/...", no "//", no trailing
+ * "/", no "*", "%", control or non-ASCII characters).  GETMETADATA also
+ * takes "/private" and "/shared" alone, as roots for DEPTH. */
+#define META_DEPTH_INFINITY UINT32_MAX
+
+struct meta_entry {
+	const char *name;
+	const char *value;	/* NULL for NIL; may hold NUL (literal8) */
+	size_t      len;
+};
+
+struct getmetadata_args {
+	const char  *mailbox;	/* "" for server entries */
+	bool         has_maxsize;
+	uint32_t     maxsize;
+	uint32_t     depth;	/* 0, 1 or META_DEPTH_INFINITY */
+	const char **entries;
+	size_t       nentries;
+};
+
+struct setmetadata_args {
+	const char        *mailbox;
+	struct meta_entry *entries;
+	size_t             nentries;
+};
+
 /* ---- the rest ---- */
 
 #define SPECIAL_USE_ALL      0x01
@@ -264,6 +294,8 @@ struct imap_cmd {
 		struct { const char *mailbox, *identifier, *rights; } acl; /* SETACL DELETEACL(rights NULL) LISTRIGHTS(rights NULL) */
 		struct { const char *user; } proxyauth;
 		struct { const char *mech; } compress;	/* RFC 4978: as sent */
+		struct getmetadata_args getmeta;
+		struct setmetadata_args setmeta;
 		struct search_args search;
 		struct fetch_args fetch;
 		struct store_args store;

@@ -1208,6 +1208,8 @@ static const struct cmd_def {
 	{ "MYRIGHTS",     CMD_MYRIGHTS,     p_mbox, 0 },
 	{ "PROXYAUTH",    CMD_PROXYAUTH,    p_proxyauth, 0 },
 	{ "COMPRESS",     CMD_COMPRESS,     p_compress, 0 },
+	{ "GETMETADATA",  CMD_GETMETADATA,  ip_parse_getmetadata, 0 },
+	{ "SETMETADATA",  CMD_SETMETADATA,  ip_parse_setmetadata, 0 },
 	{ "CHECK",        CMD_CHECK,        p_none, 0 },
 	{ "CLOSE",        CMD_CLOSE,        p_none, 0 },
 	{ "UNSELECT",     CMD_UNSELECT,     p_none, 0 },

@@ -31,6 +31,7 @@
 #define IP_MAX_ENABLE		32
 #define IP_MAX_QUOTA_RES	16
 #define IP_MAX_APPEND_MSGS	1000
+#define IP_MAX_META_ENTRIES	256
 
 #define IP_MODSEQ_MAX		INT64_MAX	/* RFC 7162: 63-bit */
 
@@ -119,5 +120,7 @@ bool ip_datetime(struct pstate *ps, struct mk_time *t);
 bool ip_parse_fetch(struct pstate *ps);
 bool ip_parse_store(struct pstate *ps);
 bool ip_parse_search(struct pstate *ps);
+bool ip_parse_getmetadata(struct pstate *ps);
+bool ip_parse_setmetadata(struct pstate *ps);
 
 #endif

@@ -162,5 +162,7 @@ int  body_struct_put(struct sqldb *db, int64_t body_id,
 int  store_migrate_struct(struct sqldb *db);
 /* Schema 3: ACLs and per-user \Seen (store_acl.c). */
 extern const char store_schema_v3[];
+/* Schema 5: METADATA entries (store_meta.c). */
+extern const char store_schema_v5[];
 
 #endif

@@ -67,6 +67,9 @@
  *                             when it starts.  Not counted in the quota:
  *                             the messages are gone.
  *
+ * metadata(mailbox_id, user, name, value)  (version 5) RFC 5464 entries;
+ *                             see store_meta.c.  Counted in quota_usage.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -160,6 +163,7 @@ const struct db_migration store_migrations[] = {
 	    "  body_id INTEGER PRIMARY KEY,"
 	    "  n INTEGER NOT NULL"
 	    ");", NULL },
+	{ 5, "metadata", store_schema_v5, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -445,6 +445,8 @@ enum cmd_result cmd_store(struct client *c);
 enum cmd_result cmd_copy(struct client *c);
 enum cmd_result cmd_idle(struct client *c);
 enum cmd_result cmd_compress(struct client *c);
+enum cmd_result cmd_getmetadata(struct client *c);
+enum cmd_result cmd_setmetadata(struct client *c);
 void            idle_line(struct client *c, const char *line, size_t len);
 void            idle_wake(struct client *c);
 enum cmd_result cmd_getacl(struct client *c);

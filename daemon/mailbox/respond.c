@@ -68,6 +68,7 @@ static const char *const caps[] = {
 	"SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC",
 	"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "QUOTASET",
 	"ACL", "RIGHTS=texk", "BINARY",
+	"METADATA", "METADATA-SERVER",
 };
 
 void
