@@ -214,6 +214,25 @@ class Plain(Scenarios, ImapCase):
         self.assertTrue(data.endswith(b'\x00\x00\xff\xff'), data)
         self.assertEqual(plain, b'n1 OK NOOP completed\r\n')
 
+    def test_compress_pipelined_behind_a_command(self):
+        """COMPRESS may follow another command in the same packet (as
+        imaptest sends it); only what comes after COMPRESS must wait."""
+        c = self.connect()
+        c.send('p1 LIST "" ""\r\np2 COMPRESS DEFLATE\r\n')
+        self.assertRegex(c.read_until_tagged('p1')[0], r'^p1 OK ')
+        self.assertRegex(c.read_until_tagged('p2')[0], r'^p2 OK DEFLATE')
+        self.assertEqual(c.buf, b'')
+        enc = zlib.compressobj(6, zlib.DEFLATED, -15)
+        dec = zlib.decompressobj(-15)
+        c.sock.sendall(enc.compress(b'p3 NOOP\r\n') +
+                       enc.flush(zlib.Z_SYNC_FLUSH))
+        plain = b''
+        while not plain.endswith(b'\r\n'):
+            chunk = c.sock.recv(4096)
+            self.assertTrue(chunk)
+            plain += dec.decompress(chunk)
+        self.assertEqual(plain, b'p3 OK NOOP completed\r\n')
+
     def test_refusals_keep_the_connection(self):
         c = self.connect()
         self.assertRegex(c.cmd('COMPRESS ZSTD')[0],
