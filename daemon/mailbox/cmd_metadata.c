@@ -144,10 +144,12 @@ cmd_getmetadata(struct client *c)
 		g.found = false;
 		rc = store_meta_foreach(c->user->store, t.id, entry_user(c, e),
 		    e, a->depth, get_one, &g);
-		/* An entry that does not exist is answered NIL (RFC 5464
-		 * 4.2: the METADATA response is required); a scope alone
-		 * ("/shared") is not an entry. */
-		if (rc == 0 && !g.found && strchr(e + 1, '/') != NULL)
+		/* An entry asked for by name that does not exist is answered
+		 * NIL (RFC 5464 4.2: the METADATA response is required); with
+		 * DEPTH only what exists below it is (the example of 4.2.2),
+		 * and a scope alone ("/shared") is not an entry. */
+		if (rc == 0 && !g.found && a->depth == 0 &&
+		    strchr(e + 1, '/') != NULL)
 			get_one(e, NULL, 0, &g);
 	}
 	if (rc != 0) {
