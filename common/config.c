@@ -70,6 +70,11 @@ config_defaults(struct mk_config *c)
 	c->acl_max_shares_per_user = 1000;
 	c->max_guest_channels = 64;
 	c->max_sessions_per_user = 50;
+	/* Below max_literal, so that a value too big gets METADATA MAXSIZE
+	 * rather than the framer's "Literal too large". */
+	c->metadata_max_value = 16 * 1024;
+	c->metadata_max_entries = 1000;
+	c->metadata_max_total = 1024 * 1024;
 	c->lmtp_socket_mode = 0666;
 	c->lmtp_max_recipients = 50;
 	c->lmtp_max_connections = 32;
@@ -231,6 +236,10 @@ static const struct key keys[] = {
 	UINTK("max_guest_channels", max_guest_channels, 1, 100000),
 	UINTK("max_sessions_per_user", max_sessions_per_user, 1, 100000),
 	{ "metrics_listen", K_SPECIAL, 0, 0, 0, 0 },
+	SIZEK("metadata_max_value", metadata_max_value, 1024, 64 * 1024 * 1024),
+	UINTK("metadata_max_entries", metadata_max_entries, 10, 1000000),
+	SIZEK("metadata_max_total", metadata_max_total, 1024,
+	    1024ULL * 1024 * 1024),
 	STR("lmtp_socket", lmtp_socket),
 	{ "lmtp_socket_mode", K_SPECIAL, 0, 0, 0, 0 },
 	STR("lmtp_socket_group", lmtp_socket_group),

@@ -121,6 +121,11 @@ struct mk_config {
 	 * user's process may hold open at once; the master enforces it. */
 	unsigned max_guest_channels;
 	unsigned max_sessions_per_user;	/* one user's own sessions at once */
+	/* METADATA (RFC 5464, doc/capabilities.md): one value's bytes, and
+	 * entries and value bytes over all of one user's store. */
+	size_t   metadata_max_value;
+	unsigned metadata_max_entries;
+	size_t   metadata_max_total;
 	/* LMTP delivery (doc/lmtp.md). */
 	char     lmtp_socket[PATH_MAX];	/* "" = data_dir/lmtp, "none" = off */
 	unsigned lmtp_socket_mode;	/* permission bits of the socket */

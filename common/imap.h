@@ -36,6 +36,8 @@ enum imap_cmd_id {
 	CMD_GETQUOTA, CMD_GETQUOTAROOT, CMD_SETQUOTA,
 	CMD_GETACL, CMD_SETACL, CMD_DELETEACL, CMD_LISTRIGHTS, CMD_MYRIGHTS,
 	CMD_PROXYAUTH,
+	CMD_COMPRESS,
+	CMD_GETMETADATA, CMD_SETMETADATA,
 	/* selected */
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
@@ -269,6 +271,35 @@ struct select_args {
 	struct seqset match_seqs, match_uids;
 };
 
+/* ---- METADATA (RFC 5464) ---- */
+
+/* Entry names come back lower-case (they are case-insensitive), valid
+ * (RFC 5464 3.2: "/private/..." or "/shared/...", no "//", no trailing
+ * "/", no "*", "%", control or non-ASCII characters).  GETMETADATA also
+ * takes "/private" and "/shared" alone, as roots for DEPTH. */
+#define META_DEPTH_INFINITY UINT32_MAX
+
+struct meta_entry {
+	const char *name;
+	const char *value;	/* NULL for NIL; may hold NUL (literal8) */
+	size_t      len;
+};
+
+struct getmetadata_args {
+	const char  *mailbox;	/* "" for server entries */
+	bool         has_maxsize;
+	uint32_t     maxsize;
+	uint32_t     depth;	/* 0, 1 or META_DEPTH_INFINITY */
+	const char **entries;
+	size_t       nentries;
+};
+
+struct setmetadata_args {
+	const char        *mailbox;
+	struct meta_entry *entries;
+	size_t             nentries;
+};
+
 /* ---- the rest ---- */
 
 #define SPECIAL_USE_ALL      0x01
@@ -307,6 +338,9 @@ struct imap_cmd {
 		struct { const char *root; struct quota_resource *res; size_t nres; } setquota;
 		struct { const char *mailbox, *identifier, *rights; } acl; /* SETACL DELETEACL(rights NULL) LISTRIGHTS(rights NULL) */
 		struct { const char *user; } proxyauth;
+		struct { const char *mech; } compress;	/* RFC 4978: as sent */
+		struct getmetadata_args getmeta;
+		struct setmetadata_args setmeta;
 		struct search_args search;
 		struct sort_args sort;		/* SORT and THREAD */
 		struct fetch_args fetch;

@@ -1185,6 +1185,22 @@ p_proxyauth(struct pstate *ps)
 	    ip_astring(ps, &ps->cmd->u.proxyauth.user, "user name");
 }
 
+/* COMPRESS mechanism (RFC 4978): an atom; which ones exist is the
+ * executor's business. */
+static bool
+p_compress(struct pstate *ps)
+{
+	const char *s;
+	size_t n;
+
+	if (!ip_sp(ps, "COMPRESS", "compression mechanism") ||
+	    !ip_atom(ps, &s, &n, "compression mechanism"))
+		return false;
+	if ((ps->cmd->u.compress.mech = arena_strndup(ps->a, s, n)) == NULL)
+		return ip_oom(ps);
+	return true;
+}
+
 static bool
 p_copy(struct pstate *ps)
 {
@@ -1244,6 +1260,9 @@ static const struct cmd_def {
 	{ "LISTRIGHTS",   CMD_LISTRIGHTS,   p_acl, 0 },
 	{ "MYRIGHTS",     CMD_MYRIGHTS,     p_mbox, 0 },
 	{ "PROXYAUTH",    CMD_PROXYAUTH,    p_proxyauth, 0 },
+	{ "COMPRESS",     CMD_COMPRESS,     p_compress, 0 },
+	{ "GETMETADATA",  CMD_GETMETADATA,  ip_parse_getmetadata, 0 },
+	{ "SETMETADATA",  CMD_SETMETADATA,  ip_parse_setmetadata, 0 },
 	{ "CHECK",        CMD_CHECK,        p_none, 0 },
 	{ "CLOSE",        CMD_CLOSE,        p_none, 0 },
 	{ "UNSELECT",     CMD_UNSELECT,     p_none, 0 },

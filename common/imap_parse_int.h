@@ -32,6 +32,7 @@
 #define IP_MAX_QUOTA_RES	16
 #define IP_MAX_APPEND_MSGS	1000
 #define IP_MAX_CATENATE_PARTS	100	/* per message (RFC 4469) */
+#define IP_MAX_META_ENTRIES	256
 
 #define IP_MODSEQ_MAX		INT64_MAX	/* RFC 7162: 63-bit */
 
@@ -127,5 +128,7 @@ bool ip_search_criteria(struct pstate *ps, struct search_key **out);
 bool ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret);
 bool ip_parse_sort(struct pstate *ps);
 bool ip_parse_thread(struct pstate *ps);
+bool ip_parse_getmetadata(struct pstate *ps);
+bool ip_parse_setmetadata(struct pstate *ps);
 
 #endif

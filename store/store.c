@@ -629,8 +629,10 @@ quota_read(struct store *s, const char *sql, struct quota_usage *u)
 
 static const char SQL_QUOTA_KEPT[] =
 	"SELECT storage, messages FROM quota_usage WHERE id = 1";
+/* METADATA values count as storage (store_meta.c). */
 static const char SQL_QUOTA_ACTUAL[] =
-	"SELECT coalesce(sum(size), 0), count(*) FROM messages";
+	"SELECT coalesce(sum(size), 0) + (SELECT coalesce(sum(length(value)),"
+	" 0) FROM metadata), count(*) FROM messages";
 static const char SQL_QUOTA_SET[] =
 	"UPDATE quota_usage SET storage = ?1, messages = ?2 WHERE id = 1";
 /* The per-mailbox counters are derived data too; repair them alike. */

@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 struct store;
 
@@ -355,6 +355,25 @@ int  store_gseen_set(struct store *s, const struct mbox *m, const char *user,
 	const uint32_t *uids, size_t n, bool on);
 int  store_gseen_count(struct store *s, const struct mbox *m,
 	const char *user, uint32_t *n);
+
+/* ---- METADATA (RFC 5464; store_meta.c) ---- */
+
+/* The mailbox id of server entries (the "" mailbox). */
+#define STORE_META_SERVER 0
+/* Sets (value != NULL) or deletes one entry; user is "" for /shared
+ * entries, the setter's name for /private ones.  Quota usage follows. */
+int  store_meta_set(struct store *s, int64_t mbox_id, const char *user,
+	const char *name, const void *value, size_t len);
+/* Visits root and the entries up to depth levels below it (depth
+ * UINT32_MAX: all), in name order; stop by returning non-zero. */
+int  store_meta_foreach(struct store *s, int64_t mbox_id, const char *user,
+	const char *root, uint32_t depth,
+	int (*cb)(const char *name, const void *value, size_t len, void *arg),
+	void *arg);
+/* Entries and value bytes over the whole store (the per-user limits). */
+int  store_meta_usage(struct store *s, uint64_t *count, uint64_t *bytes);
+/* INBOX renamed: its entries are copied to the new mailbox too. */
+int  store_meta_copy(struct store *s, int64_t from_id, int64_t to_id);
 
 /* ---- quota usage (limits live in the directory) ---- */
 

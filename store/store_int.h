@@ -177,5 +177,7 @@ extern const char store_schema_v5[];
 int  body_sort_put(struct sqldb *db, int64_t body_id,
 	const struct sort_keys *k);
 int  store_migrate_sort(struct sqldb *db);
+/* Schema 8: METADATA entries (store_meta.c). */
+extern const char store_schema_v8[];
 
 #endif

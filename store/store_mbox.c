@@ -532,7 +532,8 @@ rename_inbox(struct store *s, const char *to)
 	    (rc = mbox_create_parents(s, to)) != 0 ||
 	    (rc = mbox_insert(s, to, 0, &nm)) != 0 ||
 	    (rc = run_2id(s, SQL_INBOX_TAKE, nm.id, in.id, "rename")) != 0 ||
-	    (rc = run_2id(s, SQL_INBOX_KEYWORDS, in.id, nm.id, "rename")) != 0)
+	    (rc = run_2id(s, SQL_INBOX_KEYWORDS, in.id, nm.id, "rename")) != 0 ||
+	    (rc = store_meta_copy(s, in.id, nm.id)) != 0)
 		return rc;
 	if (in.highestmodseq >= (uint64_t)INT64_MAX)
 		return db_err(&s->db, -1, "MODSEQ space exhausted");

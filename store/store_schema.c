@@ -87,6 +87,9 @@
  *                             the mailbox: a message the user deleted is
  *                             not brought back by a re-run.
  *
+ * metadata(mailbox_id, user, name, value)  (version 8) RFC 5464 entries;
+ *                             see store_meta.c.  Counted in quota_usage.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -190,6 +193,7 @@ const struct db_migration store_migrations[] = {
 	    "  uid INTEGER NOT NULL,"
 	    "  PRIMARY KEY (source, key)"
 	    ") WITHOUT ROWID;", NULL },
+	{ 8, "metadata", store_schema_v8, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

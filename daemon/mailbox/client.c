@@ -7,12 +7,18 @@
  * tagged status is kept aside (c->tagged) so that the untagged updates
  * about other sessions' changes (view_sync) go out before it, as RFC 3501
  * 7 requires of a server telling a client about changes.
+ *
+ * COMPRESS (RFC 4978): c->in and c->out stay plaintext, so commands
+ * never know; once active, the session's zstream sits between them and
+ * the socket.  Over TLS the socket is the relay's socketpair, so the
+ * relay encrypts what was compressed here, as RFC 4978 orders.
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/pop3.h"
 #include "common/util.h"
+#include "common/zstream.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -42,6 +48,15 @@ static void client_io(struct ev_io *io, uint32_t revents);
 static void do_hand_back(struct client *c);
 static void client_timer(struct ev_timer *t);
 static void process_input(struct client *c);
+static bool more_input(struct client *c);
+
+/* Bytes not on the wire yet: the plaintext backlog, and under COMPRESS
+ * what the compressor holds. */
+static bool
+out_pending(const struct client *c)
+{
+	return buf_len(&c->out) > 0 || (c->z != NULL && zs_out_pending(c->z));
+}
 
 bool
 client_out_full(const struct client *c)
@@ -261,6 +276,8 @@ client_free(void *arg)
 	buf_free(&c->out);
 	free(c->tcache.data);
 	free(c->tcache.parts);
+	zs_free(c->z);
+	zs_free(c->z_next);
 	imap_framer_free(&c->fr);
 	arena_free(&c->arena);
 	free(c);
@@ -317,13 +334,12 @@ client_close(struct client *c, const char *bye)
 	client_flush(c);
 }
 
-/* Writes as much as the socket takes.  Returns -1 if the peer is gone. */
+/* Sends b as far as the socket takes it: -1 if the peer is gone. */
 static int
-write_out(struct client *c)
+send_buf(int fd, struct buf *b)
 {
-	while (buf_len(&c->out) > 0) {
-		ssize_t n = send(c->fd, buf_ptr(&c->out), buf_len(&c->out),
-		    MSG_NOSIGNAL);
+	while (buf_len(b) > 0) {
+		ssize_t n = send(fd, buf_ptr(b), buf_len(b), MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -331,8 +347,42 @@ write_out(struct client *c)
 				return 0;
 			return -1;
 		}
-		buf_consume(&c->out, (size_t)n);
+		buf_consume(b, (size_t)n);
 	}
+	return 0;
+}
+
+/* Under COMPRESS: c->out is compressed a window at a time, so that what
+ * the socket does not take stays in c->out, where the flow control of
+ * streaming commands sees it. */
+static int
+send_compressed(struct client *c)
+{
+	struct buf *w = zs_wire_out(c->z);
+
+	for (;;) {
+		if (zs_deflate(c->z, &c->out) == -1) {
+			log_warnx("session %016llx: %s",
+			    (unsigned long long)c->session_id, zs_error(c->z));
+			return -1;
+		}
+		if (buf_len(w) == 0)
+			return 0;
+		if (send_buf(c->fd, w) == -1)
+			return -1;
+		if (buf_len(w) > 0)
+			return 0;	/* the socket is full */
+	}
+}
+
+/* Writes as much as the socket takes.  Returns -1 if the peer is gone. */
+static int
+write_out(struct client *c)
+{
+	if ((c->z != NULL ? send_compressed(c) : send_buf(c->fd, &c->out)) == -1)
+		return -1;
+	if (buf_len(&c->out) > 0)
+		return 0;
 	if (c->out.cap > OUT_KEEP && c->cont == NULL) {
 		/* A big response went out: don't keep its buffer (but not
 		 * between the pieces of one streamed response). */
@@ -353,11 +403,11 @@ client_flush(struct client *c)
 		client_destroy(c);
 		return;
 	}
-	if (c->closing && buf_len(&c->out) == 0) {
+	if (c->closing && !out_pending(c)) {
 		client_destroy(c);
 		return;
 	}
-	if (c->handback_ready && buf_len(&c->out) == 0) {
+	if (c->handback_ready && !out_pending(c)) {
 		do_hand_back(c);
 		return;
 	}
@@ -368,7 +418,7 @@ client_flush(struct client *c)
 	if (!c->closing && c->cont == NULL && !client_out_full(c))
 		ev |= EPOLLIN;
 	/* A paused command resumes from the write callback. */
-	if (buf_len(&c->out) > 0 || c->cont != NULL)
+	if (out_pending(c) || c->cont != NULL)
 		ev |= EPOLLOUT;
 	if (c->idling || c->proxy_idle)
 		ev |= EPOLLIN;
@@ -384,6 +434,29 @@ state_name(enum client_state s)
 	return s == CS_SELECTED ? "selected" : "authenticated";
 }
 
+/* COMPRESS answered OK: compression starts right after that answer's
+ * CRLF (RFC 4978 3), so what is queued goes out as it is.  Input is
+ * inflated from here on; a client that pipelined behind COMPRESS was
+ * refused by the command, so c->in holds nothing from before. */
+static void
+compress_start(struct client *c)
+{
+	const struct mk_config *cfg = c->user->cfg;
+
+	c->z = c->z_next;
+	c->z_next = NULL;
+	if (zs_out_raw(c->z, buf_ptr(&c->out), buf_len(&c->out)) == -1)
+		fatalx("compress: queuing output");
+	buf_reset(&c->out);
+	/* No command, literals included, is longer than max_message plus
+	 * its lines; a client whose input inflates further without a
+	 * command completing is sending a decompression bomb. */
+	zs_set_budget(c->z, (uint64_t)cfg->max_message +
+	    8 * (uint64_t)cfg->max_line + 4 * IN_CHUNK);
+	log_info("session %016llx: COMPRESS=DEFLATE active",
+	    (unsigned long long)c->session_id);
+}
+
 static void
 finish_command(struct client *c)
 {
@@ -397,6 +470,8 @@ finish_command(struct client *c)
 		}
 	}
 	buf_printf(&c->out, "%s %s\r\n", c->cmd->tag, c->tagged);
+	if (c->z_next != NULL)
+		compress_start(c);
 	c->cmd = NULL;
 	c->def = NULL;
 	c->cont = NULL;
@@ -607,9 +682,11 @@ frame_step(struct client *c, bool *progress)
 	const char *data;
 
 	*progress = true;
+	if (r != FRAME_MORE && c->z != NULL)
+		zs_progress(c->z);
 	switch (r) {
 	case FRAME_MORE:
-		*progress = false;
+		*progress = more_input(c);
 		break;
 	case FRAME_LITERAL_WAIT:
 		imap_frame_accept(&c->fr);
@@ -646,9 +723,11 @@ idle_step(struct client *c, bool *progress)
 
 	*progress = true;
 	if (r == FRAME_MORE) {
-		*progress = false;
+		*progress = more_input(c);
 		return;
 	}
+	if (c->z != NULL)
+		zs_progress(c->z);
 	if (r != FRAME_COMMAND) {
 		client_close(c, "IDLE continuation line too long");
 		*progress = false;
@@ -674,9 +753,13 @@ proxy_idle_step(struct client *c, bool *progress)
 	size_t len;
 	const char *line;
 
-	*progress = r != FRAME_MORE;
-	if (r == FRAME_MORE)
+	if (r == FRAME_MORE) {
+		*progress = more_input(c);
 		return;
+	}
+	*progress = true;
+	if (c->z != NULL)
+		zs_progress(c->z);
 	if (r != FRAME_COMMAND) {
 		client_close(c, "IDLE continuation line too long");
 		*progress = false;
@@ -727,9 +810,62 @@ process_again(void *arg)
 	client_flush(c);
 }
 
+/* Under COMPRESS: inflates what was received into c->in, as far as it
+ * has room.  False if the stream is broken (the session is closing). */
+static bool
+inflate_in(struct client *c)
+{
+	char bye[160];
+
+	if (zs_inflate(c->z, &c->in) >= 0)
+		return true;
+	log_warnx("session %016llx: COMPRESS: %s",
+	    (unsigned long long)c->session_id, zs_error(c->z));
+	snprintf(bye, sizeof(bye), "Compression error: %s", zs_error(c->z));
+	client_close(c, bye);
+	return false;
+}
+
+/* The framer wants more input: under COMPRESS, more may be inflated
+ * from what was received without reading the socket.  True if it was. */
+static bool
+more_input(struct client *c)
+{
+	size_t before = buf_len(&c->in);
+
+	if (c->z == NULL || c->closing || !zs_in_pending(c->z))
+		return false;
+	return inflate_in(c) && buf_len(&c->in) > before;
+}
+
+static void
+read_compressed(struct client *c)
+{
+	size_t avail;
+	char *p = zs_in_tail(c->z, &avail);
+	ssize_t n;
+
+	if (p != NULL) {
+		do
+			n = recv(c->fd, p, avail, 0);
+		while (n == -1 && errno == EINTR);
+		if (n == 0 || (n == -1 && errno != EAGAIN)) {
+			client_destroy(c);
+			return;
+		}
+		if (n > 0)
+			zs_in_commit(c->z, (size_t)n);
+	}
+	inflate_in(c);
+}
+
 static void
 read_in(struct client *c)
 {
+	if (c->z != NULL) {
+		read_compressed(c);
+		return;
+	}
 	for (;;) {
 		size_t avail;
 		char *p = buf_tail(&c->in, IN_CHUNK, &avail);

@@ -28,6 +28,11 @@ cmd_proxyauth(struct client *c)
 	if (c->method != IPC_IMP_NONE)
 		return resp_bad(c, "PROXYAUTH may be used once per session; this "
 		    "session already acts as %s", c->user->name);
+	/* The socket moves to the target's process, which could not know
+	 * this connection's compressor state. */
+	if (c->z != NULL)
+		return resp_no(c, "PROXYAUTH is not possible after COMPRESS; "
+		    "use it before COMPRESS");
 	/* Bounded where it enters: no user name is that long. */
 	if (strlen(c->cmd->u.proxyauth.user) > IPC_IDENT_MAX)
 		return resp_no(c, "No such user.");

@@ -46,6 +46,9 @@ static const struct cmd_def table[] = {
 	{ CMD_GETQUOTA,    ST_ANY,      0,             cmd_getquota },
 	{ CMD_GETQUOTAROOT, ST_ANY,     0,             cmd_getquotaroot },
 	{ CMD_SETQUOTA,    ST_ANY,      0,             cmd_setquota },
+	{ CMD_COMPRESS,    ST_ANY,      0,             cmd_compress },
+	{ CMD_GETMETADATA, ST_ANY,      0,             cmd_getmetadata },
+	{ CMD_SETMETADATA, ST_ANY,      CF_WRITES,     cmd_setmetadata },
 };
 
 const struct cmd_def *

@@ -203,6 +203,11 @@ struct client {
 	struct pop3_sess *pop3;		/* its maildrop, once opened */
 	uint64_t          last_cmd;		/* ev_now() of its last command
 						 * (IPC_MBOX_STATE's idle time) */
+	/* COMPRESS=DEFLATE (RFC 4978): the stream between c->in/c->out and
+	 * the socket once active; made by the command, started right after
+	 * its tagged OK (finish_command). */
+	struct zstream   *z;
+	struct zstream   *z_next;
 };
 
 struct user {
@@ -496,6 +501,9 @@ enum cmd_result cmd_fetch(struct client *c);
 enum cmd_result cmd_store(struct client *c);
 enum cmd_result cmd_copy(struct client *c);
 enum cmd_result cmd_idle(struct client *c);
+enum cmd_result cmd_compress(struct client *c);
+enum cmd_result cmd_getmetadata(struct client *c);
+enum cmd_result cmd_setmetadata(struct client *c);
 void            idle_line(struct client *c, const char *line, size_t len);
 void            idle_wake(struct client *c);
 enum cmd_result cmd_getacl(struct client *c);

@@ -990,7 +990,7 @@ rewrite_name(struct guest *g, struct gx *x, const char *r, size_t n)
 	/* Only the responses that name a mailbox first are rewritten. */
 	size_t wl = (size_t)(sp - (r + 2));
 	static const char *const named[] = { "STATUS", "ACL", "LISTRIGHTS",
-	    "MYRIGHTS", "QUOTAROOT" };
+	    "MYRIGHTS", "QUOTAROOT", "METADATA" };
 	bool hit = false;
 	for (size_t i = 0; i < nitems(named); i++)
 		hit |= wl == strlen(named[i]) && strncmp(r + 2, named[i], wl) == 0;
@@ -1175,6 +1175,51 @@ join_flags(struct arena *a, const char **flags, size_t n)
 	return res;
 }
 
+/* METADATA commands (RFC 5464) on the owner's name of the mailbox. */
+static void
+write_getmetadata(struct buf *b, const struct getmetadata_args *a,
+    const char *rest)
+{
+	buf_adds(b, "GETMETADATA (");
+	if (a->has_maxsize)
+		buf_printf(b, "MAXSIZE %u ", a->maxsize);
+	if (a->depth == META_DEPTH_INFINITY)
+		buf_adds(b, "DEPTH infinity) ");
+	else
+		buf_printf(b, "DEPTH %u) ", a->depth);
+	imapw_mailbox(b, rest);
+	buf_adds(b, " (");
+	for (size_t i = 0; i < a->nentries; i++) {
+		if (i > 0)
+			buf_addc(b, ' ');
+		imapw_astring(b, a->entries[i]);
+	}
+	buf_addc(b, ')');
+}
+
+static void
+write_setmetadata(struct buf *b, const struct setmetadata_args *a,
+    const char *rest)
+{
+	buf_adds(b, "SETMETADATA ");
+	imapw_mailbox(b, rest);
+	buf_adds(b, " (");
+	for (size_t i = 0; i < a->nentries; i++) {
+		const struct meta_entry *e = &a->entries[i];
+		if (i > 0)
+			buf_addc(b, ' ');
+		imapw_astring(b, e->name);
+		if (e->value == NULL)
+			buf_adds(b, " NIL");
+		else {
+			/* Any bytes, NUL too: a non-synchronizing literal8. */
+			buf_printf(b, " ~{%zu+}\r\n", e->len);
+			buf_add(b, e->value, e->len);
+		}
+	}
+	buf_addc(b, ')');
+}
+
 /* Builds the owner-side form of an authenticated-state command whose
  * mailbox argument is shared; false if the command can't be forwarded. */
 static bool
@@ -1226,6 +1271,13 @@ write_named(struct client *c, struct buf *b, const char *rest,
 			    m->nflags), m->has_date, &m->date, m->data, m->len,
 			    m->binary);
 		return true;
+	case CMD_GETMETADATA:
+		write_getmetadata(b, &cmd->u.getmeta, rest);
+		*mode = GM_COLLECT;
+		return true;
+	case CMD_SETMETADATA:
+		write_setmetadata(b, &cmd->u.setmeta, rest);
+		return true;
 	default:
 		return false;
 	}
@@ -1253,6 +1305,10 @@ cmd_mailbox_arg(const struct imap_cmd *cmd)
 		return cmd->u.acl.mailbox;
 	case CMD_APPEND:
 		return cmd->u.append.mailbox;
+	case CMD_GETMETADATA:
+		return cmd->u.getmeta.mailbox;
+	case CMD_SETMETADATA:
+		return cmd->u.setmeta.mailbox;
 	case CMD_RENAME:
 		return cmd->u.rename.from;
 	default:

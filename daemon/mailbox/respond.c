@@ -70,18 +70,20 @@ static const char *const caps[] = {
 	"ACL", "RIGHTS=texk", "BINARY", "APPENDLIMIT", "LIST-MYRIGHTS",
 	"STATUS=SIZE", "CATENATE",
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT",
-	"THREAD=REFERENCES",
+	"THREAD=REFERENCES", "METADATA", "METADATA-SERVER",
 };
 
 void
 resp_capability_list(struct client *c, struct buf *b)
 {
-	(void)c;
 	for (size_t i = 0; i < nitems(caps); i++) {
 		if (i > 0)
 			buf_addc(b, ' ');
 		buf_adds(b, caps[i]);
 	}
+	/* Not on a channel from another user's process (cmd_compress). */
+	if (!client_is_guest(c))
+		buf_adds(b, " COMPRESS=DEFLATE");
 }
 
 void

@@ -11,5 +11,7 @@ scratch=$2
 seeds=$3
 shift 3
 mkdir -p "$scratch/corpus" "$scratch/artifacts"
-exec "$fuzzer" -artifact_prefix="$scratch/artifacts/" "$@" \
+# libFuzzer reports a crash with exit code 77 by default, which meson
+# counts as a skipped test: make a finding a failure.
+exec "$fuzzer" -artifact_prefix="$scratch/artifacts/" -error_exitcode=1 "$@" \
     "$scratch/corpus" "$seeds"

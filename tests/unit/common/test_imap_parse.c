@@ -776,6 +776,87 @@ test_parse_proxyauth(void)
 	BAD("a PROXYAUTH a b", "Unexpected extra arguments");
 }
 
+void
+test_parse_getmetadata(void)
+{
+	OK("a GETMETADATA \"\" /shared/comment");
+	CU_ASSERT_EQUAL(C.id, CMD_GETMETADATA);
+	CU_ASSERT_STRING_EQUAL(C.u.getmeta.mailbox, "");
+	CU_ASSERT_EQUAL(C.u.getmeta.nentries, 1);
+	CU_ASSERT_STRING_EQUAL(C.u.getmeta.entries[0], "/shared/comment");
+	CU_ASSERT_FALSE(C.u.getmeta.has_maxsize);
+	CU_ASSERT_EQUAL(C.u.getmeta.depth, 0);
+	OK("a GETMETADATA inbox (MAXSIZE 1024 DEPTH infinity) "
+	    "(/Private/Comment /shared/Vendor/x)");
+	CU_ASSERT_STRING_EQUAL(C.u.getmeta.mailbox, "INBOX");
+	CU_ASSERT(C.u.getmeta.has_maxsize);
+	CU_ASSERT_EQUAL(C.u.getmeta.maxsize, 1024);
+	CU_ASSERT_EQUAL(C.u.getmeta.depth, META_DEPTH_INFINITY);
+	CU_ASSERT_EQUAL(C.u.getmeta.nentries, 2);
+	CU_ASSERT_STRING_EQUAL(C.u.getmeta.entries[0], "/private/comment");
+	CU_ASSERT_STRING_EQUAL(C.u.getmeta.entries[1], "/shared/vendor/x");
+	OK("a GETMETADATA Work (DEPTH 1) /shared");
+	CU_ASSERT_EQUAL(C.u.getmeta.depth, 1);
+	/* the grammar's order: options before the mailbox */
+	OK("a GETMETADATA (depth 1 maxsize 5) Work /shared");
+	CU_ASSERT_STRING_EQUAL(C.u.getmeta.mailbox, "Work");
+	CU_ASSERT_EQUAL(C.u.getmeta.depth, 1);
+	CU_ASSERT_EQUAL(C.u.getmeta.maxsize, 5);
+	BAD("a GETMETADATA INBOX /comment", "must begin with /private");
+	BAD("a GETMETADATA INBOX /shared//x", "\"//\"");
+	BAD("a GETMETADATA INBOX /shared/x/", "must not end");
+	BAD("a GETMETADATA INBOX \"/shared/*\"", "Invalid character");
+	BAD("a GETMETADATA INBOX \"/shared/a%\"", "Invalid character");
+	BAD("a GETMETADATA INBOX \"/shared/\xc3\xa9\"", "Invalid character");
+	BAD("a GETMETADATA (DEPTH 2) INBOX /shared/x", "DEPTH must be");
+	BAD("a GETMETADATA (FOO) INBOX /shared/x", "Unknown GETMETADATA option");
+	BAD("a GETMETADATA (MAXSIZE 1 MAXSIZE 2) INBOX /shared/x", "twice");
+	BAD("a GETMETADATA INBOX", "Missing entry names");
+	BAD("a GETMETADATA INBOX (/shared/a", "Missing entry name or ')'");
+}
+
+void
+test_parse_setmetadata(void)
+{
+	OK("a SETMETADATA INBOX (/private/comment \"My comment\" "
+	    "/shared/comment NIL)");
+	CU_ASSERT_EQUAL(C.id, CMD_SETMETADATA);
+	CU_ASSERT_EQUAL(C.u.setmeta.nentries, 2);
+	CU_ASSERT_STRING_EQUAL(C.u.setmeta.entries[0].name, "/private/comment");
+	CU_ASSERT_EQUAL(C.u.setmeta.entries[0].len, 10);
+	CU_ASSERT(memcmp(C.u.setmeta.entries[0].value, "My comment", 10) == 0);
+	CU_ASSERT_PTR_NULL(C.u.setmeta.entries[1].value);
+	/* a literal8 may carry NUL */
+	{
+		static const char lit8[] =
+		    "a SETMETADATA \"\" (/shared/vendor/x/bin ~{3}\r\na\0b)";
+		CU_ASSERT_EQUAL_FATAL(parse_n(lit8, sizeof(lit8) - 1), 0);
+	}
+	CU_ASSERT_EQUAL(C.u.setmeta.entries[0].len, 3);
+	CU_ASSERT(memcmp(C.u.setmeta.entries[0].value, "a\0b", 3) == 0);
+	OK("a SETMETADATA INBOX (/shared/comment {0}\r\n)");
+	CU_ASSERT_EQUAL(C.u.setmeta.entries[0].len, 0);
+	CU_ASSERT_PTR_NOT_NULL(C.u.setmeta.entries[0].value);
+	BAD("a SETMETADATA INBOX (/shared \"x\")", "needs a component");
+	BAD("a SETMETADATA INBOX /shared/comment \"x\"", "Expected '('");
+	BAD("a SETMETADATA INBOX (/shared/comment)", "Expected SP after entry");
+	BAD("a SETMETADATA INBOX (/other/comment \"x\")", "must begin with");
+}
+
+void
+test_parse_compress(void)
+{
+	OK("a COMPRESS DEFLATE");
+	CU_ASSERT_EQUAL(C.id, CMD_COMPRESS);
+	CU_ASSERT_STRING_EQUAL(C.u.compress.mech, "DEFLATE");
+	/* Any atom: the mailbox process says which ones it knows. */
+	OK("a compress zstd");
+	CU_ASSERT_STRING_EQUAL(C.u.compress.mech, "zstd");
+	BAD("a COMPRESS", "Missing compression mechanism");
+	BAD("a COMPRESS \"DEFLATE\"", "compression mechanism");
+	BAD("a COMPRESS DEFLATE x", "Unexpected extra arguments");
+}
+
 /* ---- selected ---- */
 
 void
