@@ -85,6 +85,7 @@ struct mk_config {
 	         folder_junk[64];
 
 	bool     fsync;			/* synchronous=FULL vs NORMAL */
+	bool     fts;			/* keep and use the full-text index */
 	int      verbose;
 
 	/* Password guessing (daemon/master/addrtab.c, accttab.c): client

@@ -416,6 +416,8 @@ store_open_flags(const char *path, bool create, bool fsync, int extra,
 	}
 	if (db_migrate(&s->db, mig, nmig, &from) != 0 ||
 	    store_setup(s, from == 0, init, ninit) != 0 ||
+	    (nmig > 0 && mig[nmig - 1].version >= 5 &&
+	    store_fts_open(s) != 0) ||
 	    store_data_version(s, &s->data_version) != 0) {
 		snprintf(err, errlen, "%s: %s", path, s->db.err);
 		store_close(s);

@@ -66,6 +66,9 @@
  *                             refs; the mailbox process drops them all
  *                             when it starts.  Not counted in the quota:
  *                             the messages are gone.
+ * fts_pending(id, state) and meta 'fts'  (version 5) the full-text
+ *                             index's bookkeeping; the FTS5 table itself
+ *                             is built when SQLite can (store_fts.c).
  *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
@@ -160,6 +163,7 @@ const struct db_migration store_migrations[] = {
 	    "  body_id INTEGER PRIMARY KEY,"
 	    "  n INTEGER NOT NULL"
 	    ");", NULL },
+	{ 5, "full-text index", store_schema_v5, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -216,6 +216,7 @@ struct user {
 	 * rights at its next command (rights_recheck). */
 	uint64_t          acl_gen;
 	int               spool_dir;		/* <user dir>/tmp, or -1 */
+	struct ev_timer   fts_timer;		/* the idle indexer (fts_idle.c) */
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -384,6 +385,9 @@ int  mbox_search(struct client *c, const struct search_key *key,
 int  mbox_text_match(struct store *s, const struct msg_row *r,
 	const struct search_key *k, void *arg);
 void msgdata_search_done(struct client *c);
+/* The full-text index's idle batches (fts_idle.c). */
+void fts_idle_start(struct user *u);
+void fts_idle_kick(struct user *u);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
 int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
 	const struct fetch_section *sec, struct section_data *out);
