@@ -464,6 +464,8 @@ store_close(struct store *s)
 		log_warnx("closing the store inside a transaction: rolled back");
 		db_rollback(&s->db);
 	}
+	fts_queue_drop(s);
+	free(s->fq);
 	db_close(&s->db);
 	free(s);
 }
@@ -491,12 +493,15 @@ store_begin(struct store *s)
 int
 store_commit(struct store *s)
 {
-	return db_commit(&s->db);
+	int rc = fts_queue_flush(s);
+
+	return rc != 0 ? rc : db_commit(&s->db);
 }
 
 void
 store_rollback(struct store *s)
 {
+	fts_queue_drop(s);
 	db_rollback(&s->db);
 }
 

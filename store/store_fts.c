@@ -271,6 +271,89 @@ fts_doc_put(struct store *s, int64_t id, const struct fts_doc *d)
 	return pending_set(s, id, "DELETE FROM fts_pending WHERE id = ?1");
 }
 
+/* Queued texts beyond this are written at once (still correct, in the
+ * caller's transaction; only slower). */
+#define FTS_QUEUE_MAX (16u << 20)
+
+struct fts_queued {
+	int64_t        id;
+	struct fts_doc doc;
+};
+
+static size_t
+doc_bytes(const struct fts_doc *d)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < MIME_FTS_NCOLS; i++)
+		n += buf_len(&d->col[i]);
+	return n;
+}
+
+int
+fts_doc_defer(struct store *s, int64_t id, struct fts_doc *d)
+{
+	struct fts_queued *q;
+
+	if (!d->on || d->rc != 0)
+		return fts_doc_put(s, id, d);
+	if (s->nfq == s->capfq) {
+		s->capfq = s->capfq ? s->capfq * 2 : 64;
+		s->fq = xreallocarray(s->fq, s->capfq, sizeof(*s->fq));
+	}
+	q = &s->fq[s->nfq++];
+	q->id = id;
+	q->doc = *d;
+	s->fq_bytes += doc_bytes(d);
+	/* the texts are the queue's now */
+	for (int i = 0; i < MIME_FTS_NCOLS; i++)
+		buf_init(&d->col[i], 0);
+	return s->fq_bytes > FTS_QUEUE_MAX ? fts_queue_flush(s) : 0;
+}
+
+void
+fts_queue_drop(struct store *s)
+{
+	for (size_t i = 0; i < s->nfq; i++)
+		fts_doc_free(&s->fq[i].doc);
+	s->nfq = 0;
+	s->fq_bytes = 0;
+}
+
+/* A queued message may have gone since (an expunge in the same
+ * transaction, a savepoint rolled back): only what is still pending is
+ * written. */
+static int
+still_pending(struct store *s, int64_t id, bool *yes)
+{
+	sqlite3_stmt *st = db_stmt(&s->db,
+	    "SELECT 1 FROM fts_pending WHERE id = ?1 AND state = 0");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	*yes = rc == SQLITE_ROW;
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_fail(&s->db, "fts pending");
+	db_done(&s->db, st);
+	return rc;
+}
+
+int
+fts_queue_flush(struct store *s)
+{
+	bool yes;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < s->nfq; i++)
+		if ((rc = still_pending(s, s->fq[i].id, &yes)) == 0 && yes)
+			rc = fts_doc_put(s, s->fq[i].id, &s->fq[i].doc);
+	fts_queue_drop(s);
+	return rc;
+}
+
 int
 fts_copy(struct store *s, int64_t from, int64_t to)
 {

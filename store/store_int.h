@@ -105,6 +105,8 @@ struct store {
 	int64_t      data_version;
 	bool         fts;		/* the full-text index is kept */
 	bool         fts_write;	/* index new messages as they come */
+	struct fts_queued *fq;	/* rows waiting for the caller's COMMIT */
+	size_t       nfq, capfq, fq_bytes;
 };
 
 /* A message in its stored form (store_prep.c). */
@@ -188,6 +190,14 @@ void fts_doc_make(struct fts_doc *d, const char *msg, size_t len,
  * it unindexable); without d->on it stays pending. */
 int  fts_doc_put(struct store *s, int64_t id, const struct fts_doc *d);
 void fts_doc_free(struct fts_doc *d);
+/* fts_doc_put() at the caller's COMMIT (store_commit), for messages
+ * stored inside a transaction of the caller's: FTS5 writes out what it
+ * has gathered at every SAVEPOINT, and each store call inside a caller's
+ * transaction is one, so a row per message would cost a segment per
+ * message (a MULTIAPPEND three times slower).  Takes d's texts. */
+int  fts_doc_defer(struct store *s, int64_t id, struct fts_doc *d);
+int  fts_queue_flush(struct store *s);
+void fts_queue_drop(struct store *s);
 /* COPY: the copy's row from the original's (pending if that is). */
 int  fts_copy(struct store *s, int64_t from, int64_t to);
 /* Rows of an expunged message, of a purged mailbox; RENAME INBOX. */

@@ -192,7 +192,7 @@ uid_space(struct store *s, uint32_t uidnext)
 
 static int
 append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
-    const struct msg_prep *p, uint32_t *uid)
+    const struct msg_prep *p, bool defer, uint32_t *uid)
 {
 	struct mbox_delta d = { 0 };
 	struct fts_doc doc;
@@ -214,7 +214,8 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	mi.modseq = cur->highestmodseq + 1;
 	if ((rc = body_insert(s, p, &doc, &mi.body_id)) != 0 ||
 	    (rc = msg_insert(s, &mi)) != 0 ||
-	    (rc = fts_doc_put(s, msg_id(mi.mbox_id, mi.uid), &doc)) != 0)
+	    (rc = defer ? fts_doc_defer(s, msg_id(mi.mbox_id, mi.uid), &doc) :
+	    fts_doc_put(s, msg_id(mi.mbox_id, mi.uid), &doc)) != 0)
 		goto out;
 	mbox_delta_row(&d, mi.flags, mi.size, 1);
 	if ((rc = mbox_update(s, cur->id, mi.uid + 1, mi.modseq, &d)) != 0 ||
@@ -241,7 +242,8 @@ store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
 	    n->internaldate.tz > MK_TZ_MAX_MIN)
 		return db_err(&s->db, MK_INVALID, "zone out of range");
 	if ((rc = db_txn_enter(&s->db, &t)) == 0) {
-		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, p, uid));
+		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, p,
+		    t == TXN_SAVEPOINT, uid));
 		if (rc == 0)
 			*m = cur;
 	}

@@ -852,3 +852,32 @@ test_fts_reset_rebuilds(void)
 	integrity(f.s);
 	fx_close(&f);
 }
+
+/* Inside a caller's transaction (MULTIAPPEND, LMTP) rows are written at
+ * its COMMIT; what was expunged or rolled back meanwhile is not. */
+void
+test_fts_rows_at_callers_commit(void)
+{
+	uint32_t uid2 = 2;
+	struct fx f;
+
+	fx_open(&f);
+	CU_ASSERT_EQUAL(store_begin(f.s), 0);
+	combo_fill(&f);
+	CU_ASSERT_EQUAL(count_sql(f.s, "SELECT count(*) FROM fts"), 0);
+	CU_ASSERT_EQUAL(count_sql(f.s, "SELECT count(*) FROM fts_pending"), 4);
+	CU_ASSERT_EQUAL(store_msg_expunge(f.s, &f.m, &uid2, 1), 0);
+	CU_ASSERT_EQUAL(store_commit(f.s), 0);
+	CU_ASSERT_EQUAL(count_sql(f.s, "SELECT count(*) FROM fts"), 3);
+	integrity(f.s);
+	CU_ASSERT_EQUAL(store_begin(f.s), 0);
+	add(&f, COMBO_MSGS[0], strlen(COMBO_MSGS[0]));
+	store_rollback(f.s);
+	CU_ASSERT_EQUAL(store_begin(f.s), 0);
+	CU_ASSERT_EQUAL(store_commit(f.s), 0);
+	CU_ASSERT_EQUAL(count_sql(f.s, "SELECT count(*) FROM fts"), 3);
+	integrity(f.s);
+	fx_view(&f);
+	CU_ASSERT_EQUAL(calls_for(&f, "BODY zebra", "1,3"), 0);
+	fx_close(&f);
+}
