@@ -1369,7 +1369,7 @@ fts_progress(const char *name, uint64_t done, uint64_t total, bool tty,
 static int
 fts_work(struct ctx *x, const struct work_req *q)
 {
-	uint64_t total, left, indexed, never, done = 0;
+	uint64_t total, left, indexed, never;
 	bool tty = isatty(STDOUT_FILENO);
 	struct store *s;
 	unsigned n, last = 0;
@@ -1388,7 +1388,6 @@ fts_work(struct ctx *x, const struct work_req *q)
 	fts_progress(q->name, 0, total, tty, &last);
 	do {
 		rc = store_fts_index(s, FTS_CTL_BATCH, 0, false, &n, &left);
-		done += n;
 		if (rc == 0)
 			fts_progress(q->name, total - left, total, tty, &last);
 	} while (rc == 0 && left > 0 && n > 0);
