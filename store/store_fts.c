@@ -264,8 +264,10 @@ fts_doc_put(struct store *s, int64_t id, const struct fts_doc *d)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
 	for (int i = 0; i < MIME_FTS_NCOLS; i++)
-		sqlite3_bind_text64(st, i + 2, buf_ptr(&d->col[i]),
-		    buf_len(&d->col[i]), SQLITE_STATIC, SQLITE_UTF8);
+		/* an empty buffer may have no storage at all */
+		sqlite3_bind_text64(st, i + 2, buf_len(&d->col[i]) ?
+		    buf_ptr(&d->col[i]) : "", buf_len(&d->col[i]),
+		    SQLITE_STATIC, SQLITE_UTF8);
 	if ((rc = db_run(&s->db, st, "fts insert")) != 0)
 		return rc;
 	return pending_set(s, id, "DELETE FROM fts_pending WHERE id = ?1");

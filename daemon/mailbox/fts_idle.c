@@ -9,8 +9,12 @@
  * turn of the event loop: a command that arrives meanwhile waits for
  * one batch at most.  When another process holds the store's write lock
  * the batch is not waited for but tried again later.  SEARCH is exact
- * meanwhile (it scans what is pending).  Called by mailbox.c at start
- * and cmd_copy.c after a COPY; nothing here runs with fts = no.
+ * meanwhile (it scans what is pending).  With fts_at_append = no every
+ * new message is left pending, and indexing waits until no command has
+ * added one for FTS_QUIET_MS: a bulk import runs at full speed and is
+ * indexed after.  Called by mailbox.c at start and after each command
+ * that adds messages (APPEND, COPY, MOVE, delivery); nothing here runs
+ * with fts = no.
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/log.h"
@@ -20,6 +24,7 @@
 #define FTS_NEXT_MS    5	/* between batches: the loop serves others */
 #define FTS_BUSY_MS    1000	/* the store was locked by someone else */
 #define FTS_START_MS   500
+#define FTS_QUIET_MS   1000	/* fts_at_append = no: idle this long */
 
 static void
 fts_turn(struct ev_timer *t)
@@ -52,12 +57,19 @@ fts_turn(struct ev_timer *t)
 void
 fts_idle_kick(struct user *u)
 {
+	unsigned wait = u->cfg->fts_at_append ? FTS_NEXT_MS : FTS_QUIET_MS;
 	uint64_t left = 0;
 
-	if (u->store == NULL || !u->cfg->fts || ev_timer_armed(&u->fts_timer))
+	if (u->store == NULL || !u->cfg->fts)
 		return;
+	if (ev_timer_armed(&u->fts_timer)) {
+		/* not while messages keep coming in */
+		if (!u->cfg->fts_at_append)
+			ev_timer_start(u->loop, &u->fts_timer, wait);
+		return;
+	}
 	if (store_fts_pending(u->store, &left) == 0 && left > 0)
-		ev_timer_start(u->loop, &u->fts_timer, FTS_NEXT_MS);
+		ev_timer_start(u->loop, &u->fts_timer, wait);
 }
 
 void
@@ -68,7 +80,7 @@ fts_idle_start(struct user *u)
 	ev_timer_init(&u->fts_timer, fts_turn, u);
 	if (u->store == NULL)
 		return;
-	store_fts_write(u->store, u->cfg->fts);
+	store_fts_write(u->store, u->cfg->fts && u->cfg->fts_at_append);
 	if (!u->cfg->fts || store_fts_pending(u->store, &left) != 0 ||
 	    left == 0)
 		return;

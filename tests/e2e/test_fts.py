@@ -2,8 +2,8 @@
 the real daemon: the golden corpus (tests/corpus) appended over IMAP
 gives the same answers to every search with `fts = yes` as with
 `fts = no` (the scan); the index holds every message as it arrives and
-loses them at EXPUNGE; messages stored while it was off are indexed by
-the user's process when it is idle; `mailkeepctl fts-rebuild` builds it
+loses them at EXPUNGE; messages stored while it was off, or with
+`fts_at_append = no`, are indexed by the user's process when it is idle; `mailkeepctl fts-rebuild` builds it
 anew while sessions run, with a progress bar on a terminal and lines
 otherwise."""
 import glob
@@ -178,6 +178,23 @@ class FtsTest(unittest.TestCase):
         wait_for(lambda: store_counts(self.server, 'alice') == (n, n, 0),
                  timeout=30)
         self.assertEqual(self.search_all(c), scan)
+
+    def test_index_after_the_appends(self):
+        self.server.stop()
+        with open(self.server.conf, 'a') as f:
+            f.write('fts_at_append = no\n')
+        self.server.start()
+        c = self.login()
+        self.fill(c)
+        n = len(self.msgs)
+        # nothing indexed while messages keep coming (1 s of quiet first)
+        m, rows, pending = store_counts(self.server, 'alice')
+        self.assertEqual((m, rows + pending), (n, n))
+        self.assertGreater(pending, 0)
+        early = self.search_all(c)
+        wait_for(lambda: store_counts(self.server, 'alice') == (n, n, 0),
+                 timeout=30)
+        self.assertEqual(self.search_all(c), early)
 
     def test_fts_rebuild(self):
         c = self.login()
