@@ -37,6 +37,8 @@ struct walk {
 	struct arena a;
 	unit_fn     fn;
 	void       *arg;
+	size_t      limit;	/* the indexer's: no part longer is decoded */
+	bool        over;	/* ...and one was */
 };
 
 static void
@@ -137,6 +139,13 @@ visit_text_part(struct walk *w, const struct mime_part *p)
 	size_t dl;
 	int st;
 
+	/* Decoding never makes a part longer than it is sent (charsets
+	 * aside, checked after): a part longer than the index takes is
+	 * not decoded into memory at APPEND only to be dropped. */
+	if (w->limit > 0 && p->body_len > w->limit) {
+		w->over = true;
+		return true;
+	}
 	arena_reset(&w->a);
 	st = mime_decode(&w->a, p->enc, src, (size_t)p->body_len, &dec, &dl);
 	if (st == MIME_DEC_UNKNOWN_CTE) {
@@ -411,6 +420,7 @@ mime_fts_doc(const char *msg, size_t len, const void *parts, size_t plen,
 	int rc = 0, i;
 
 	walk_init(&w, msg, len, collect, &c);
+	w.limit = max;
 	if (!root_header(&w, parts, plen, &h, &hlen))
 		rc = -1;
 	for (i = 0; rc == 0 && i < MIME_FTS_HEADERS; i++) {
@@ -424,7 +434,7 @@ mime_fts_doc(const char *msg, size_t len, const void *parts, size_t plen,
 	if (rc == 0 && !c.too_big)
 		rc = visit_all(&w, parts, plen, false, true) < 0 ? -1 : 0;
 	walk_free(&w);
-	if (rc == 0 && c.too_big)
+	if (rc == 0 && (c.too_big || w.over))
 		rc = 1;
 	return rc;
 }
