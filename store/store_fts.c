@@ -47,7 +47,7 @@
 
 bool store_fts_unavailable;
 
-const char store_schema_v5[] =
+const char store_schema_fts[] =
 	"CREATE TABLE fts_pending ("
 	"  id INTEGER PRIMARY KEY,"
 	"  state INTEGER NOT NULL DEFAULT 0"

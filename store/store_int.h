@@ -172,7 +172,7 @@ extern const char store_schema_v3[];
 /* Schema 5: the full-text index (store_fts.c).  store_fts_open() runs
  * at every open, after the migrations: it builds the index where SQLite
  * can and none is kept, and stops keeping it where SQLite cannot. */
-extern const char store_schema_v5[];
+extern const char store_schema_fts[];
 extern const char *const store_fts_cols[MIME_FTS_NCOLS];
 /* Test hook: behave as a SQLite without FTS5 trigram would. */
 extern bool store_fts_unavailable;

@@ -163,7 +163,7 @@ const struct db_migration store_migrations[] = {
 	    "  body_id INTEGER PRIMARY KEY,"
 	    "  n INTEGER NOT NULL"
 	    ");", NULL },
-	{ 5, "full-text index", store_schema_v5, NULL },
+	{ 5, "full-text index", store_schema_fts, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

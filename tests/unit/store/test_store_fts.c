@@ -5,8 +5,8 @@
  * equal to the scan's on the golden corpus (tests/corpus) with the
  * index complete, partly built and absent, NOT / OR combinations, and
  * the index kept exact by APPEND, COPY, EXPUNGE (held bodies too),
- * DELETE, RENAME INBOX, a migration from schema 4, a SQLite without FTS5
- * and messages too large to index.  The scan is the real matcher
+ * DELETE, RENAME INBOX, a migration from the schema before, a SQLite
+ * without FTS5 and messages too large to index.  The scan is the real matcher
  * (mime_search_match), as in the mailbox process.
  */
 #include <CUnit/CUnit.h>
@@ -745,11 +745,11 @@ test_fts_too_large_is_scanned(void)
 	fx_close(&f);
 }
 
-/* A store of schema 4 with mail: the migration only creates the
- * bookkeeping; the next open builds an empty index, every message
- * pending, and batches fill it. */
+/* A store of the schema before the index's with mail: the migration
+ * only creates the bookkeeping; the next open builds an empty index,
+ * every message pending, and batches fill it. */
 void
-test_fts_migration_from_4(void)
+test_fts_migration_from_before(void)
 {
 	char *dir = ts_dir(), err[256];
 	struct store *s;
@@ -757,21 +757,27 @@ test_fts_migration_from_4(void)
 	unsigned done;
 	uint64_t left;
 	struct fx f;
+	size_t before = 0;
 
+	while (before < store_nmigrations &&
+	    store_migrations[before].sql != store_schema_fts)
+		before++;
+	CU_ASSERT_FATAL(before > 0 && before < store_nmigrations);
 	CU_ASSERT_EQUAL_FATAL(store_open_with(ts_path(dir, "store.db"), true,
-	    false, NULL, 0, store_migrations, 4, &s, err, sizeof(err)), 0);
+	    false, NULL, 0, store_migrations, before, &s, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &m), 0);
 	for (size_t i = 0; i < nitems(COMBO_MSGS); i++)
 		CU_ASSERT_NOT_EQUAL(ts_append(s, &m, COMBO_MSGS[i], 0, "",
 		    1700000000, 0), 0);
-	CU_ASSERT_EQUAL(store_schema_version(s), 4);
+	CU_ASSERT_EQUAL(store_schema_version(s),
+	    store_migrations[before - 1].version);
 	store_close(s);
 	memset(&f, 0, sizeof(f));
 	f.dir = dir;
 	f.s = ts_open(dir);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f.s);
 	arena_init(&f.a, 0);
-	CU_ASSERT_EQUAL(store_schema_version(f.s), 5);
+	CU_ASSERT_EQUAL(store_schema_version(f.s), STORE_SCHEMA_VERSION);
 	CU_ASSERT_EQUAL(store_mbox_find(f.s, "INBOX", &f.m), 0);
 	fx_view(&f);
 	CU_ASSERT_EQUAL(store_fts_pending(f.s, &left), 0);
