@@ -66,6 +66,8 @@ config_defaults(struct mk_config *c)
 	mk_strlcpy(c->folder_trash, "Trash", sizeof(c->folder_trash));
 	mk_strlcpy(c->folder_junk, "Junk", sizeof(c->folder_junk));
 	c->fsync = true;
+	c->fts = true;
+	c->fts_at_append = true;
 	c->acl_max_entries_per_mailbox = 100;
 	c->acl_max_shares_per_user = 1000;
 	c->max_guest_channels = 64;
@@ -220,6 +222,8 @@ static const struct key keys[] = {
 	STR("folder_trash", folder_trash),
 	STR("folder_junk", folder_junk),
 	BOOLK("fsync", fsync),
+	BOOLK("fts", fts),
+	BOOLK("fts_at_append", fts_at_append),
 	UINTK("verbose", verbose, 0, 3),
 	UINTK("auth_throttle_ipv4_prefix", auth_throttle_ipv4_prefix, 8, 32),
 	UINTK("auth_throttle_ipv6_prefix", auth_throttle_ipv6_prefix, 16, 128),

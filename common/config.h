@@ -94,6 +94,8 @@ struct mk_config {
 	         folder_junk[64];
 
 	bool     fsync;			/* synchronous=FULL vs NORMAL */
+	bool     fts;			/* keep and use the full-text index */
+	bool     fts_at_append;		/* index in the message's transaction */
 	int      verbose;
 
 	/* Password guessing (daemon/master/addrtab.c, accttab.c): client

@@ -75,6 +75,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/imap.h"
 #include "common/imapdate.h"
 
@@ -269,6 +270,27 @@ int64_t mime_decoded_size(enum mime_enc enc, const char *src, size_t len,
  * HEADER with an empty string matches when the field is present. */
 int  mime_search_match(const char *msg, size_t len, const void *parts,
 	size_t plen, const struct search_key *k);
+/* The folded needle mime_search_match() looks for (header keys: runs of
+ * white space as one SP). */
+void mime_search_needle(struct buf *out, const struct search_key *k);
+
+/* The texts of the full-text index (store_fts.c): per column, the units
+ * mime_search_match() compares with, folded, made valid UTF-8 (a byte
+ * that is not becomes U+FFFD) and joined by U+FFFD.  A needle that
+ * mime_fts_needle() accepts is found in a column exactly when the
+ * matcher finds it in one of the column's units.  Columns: the five
+ * header keys, every header block (TEXT's headers), every text part
+ * (BODY).  0; 1 when more than max bytes (nothing usable); -1 for a
+ * corrupt part table.  cols[] are initialized buffers, appended to. */
+enum {
+	MIME_FTS_SUBJECT, MIME_FTS_FROM, MIME_FTS_TO, MIME_FTS_CC,
+	MIME_FTS_BCC, MIME_FTS_HEADERS, MIME_FTS_BODY, MIME_FTS_NCOLS
+};
+int  mime_fts_doc(const char *msg, size_t len, const void *parts, size_t plen,
+	size_t max, struct buf cols[MIME_FTS_NCOLS]);
+/* Whether the index can answer needle s[0..n) (folded) exactly: valid
+ * UTF-8 of 3 characters or more (trigrams), no U+FFFD-U+FFFF. */
+bool mime_fts_needle(const char *s, size_t n);
 
 /* ---- helpers shared with the rest of the store ---- */
 

@@ -23,6 +23,7 @@
  */
 #include "store/search.h"
 #include "store/store_int.h"
+#include "store/mime_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,11 @@ struct compiler {
 	const struct mbox       *m;
 	const struct search_ctx *ctx;
 	struct arena            *a;
+	bool                     fts;	/* text keys may ask the index */
+	bool                     fts_ready;	/* pend is read */
+	bool                     fts_txn;	/* we opened the read snapshot */
+	uint32_t                *pend;	/* UIDs the index does not hold */
+	size_t                   npend;
 };
 
 /* One message as the evaluator sees it. */
@@ -297,6 +303,221 @@ compile_set(struct compiler *c, const struct search_key *k)
 static int compile(struct compiler *c, const struct search_key *k, int depth,
 	struct cnode **out);
 
+/* ---- text keys through the full-text index ---- */
+
+static const struct {
+	enum search_key_type type;
+	int                  col;
+	const char          *field;
+} fts_keys[] = {
+	{ SK_SUBJECT, MIME_FTS_SUBJECT, "Subject" },
+	{ SK_FROM, MIME_FTS_FROM, "From" },
+	{ SK_TO, MIME_FTS_TO, "To" },
+	{ SK_CC, MIME_FTS_CC, "Cc" },
+	{ SK_BCC, MIME_FTS_BCC, "Bcc" },
+};
+
+/* The index column(s) for k, and whether a hit is the scan's answer. */
+static enum search_fts
+fts_columns(const struct search_key *k, struct buf *q)
+{
+	size_t i;
+
+	if (k->type == SK_BODY || k->type == SK_TEXT) {
+		buf_printf(q, "{%s%s%s}", k->type == SK_TEXT ?
+		    store_fts_cols[MIME_FTS_HEADERS] : "",
+		    k->type == SK_TEXT ? " " : "", store_fts_cols[MIME_FTS_BODY]);
+		return SEARCH_FTS_EXACT;
+	}
+	for (i = 0; i < nitems(fts_keys); i++) {
+		if (k->type == fts_keys[i].type || (k->type == SK_HEADER &&
+		    k->field != NULL && str_ieq(k->field, fts_keys[i].field))) {
+			buf_adds(q, store_fts_cols[fts_keys[i].col]);
+			return SEARCH_FTS_EXACT;
+		}
+	}
+	if (k->type != SK_HEADER || k->field == NULL ||
+	    str_ieq(k->field, "Sender") || str_ieq(k->field, "Reply-To"))
+		return SEARCH_FTS_NO;
+	buf_adds(q, store_fts_cols[MIME_FTS_HEADERS]);
+	return SEARCH_FTS_FILTER;
+}
+
+enum search_fts
+store_search_fts_plan(const struct search_key *k, struct buf *query)
+{
+	enum search_fts use;
+	struct buf nb;
+	size_t i;
+
+	buf_reset(query);
+	if (k->str == NULL)
+		return SEARCH_FTS_NO;
+	mbuf_init(&nb);
+	mime_search_needle(&nb, k);
+	use = mime_fts_needle(buf_ptr(&nb), buf_len(&nb)) ?
+	    fts_columns(k, query) : SEARCH_FTS_NO;
+	if (use != SEARCH_FTS_NO) {
+		/* a phrase: the trigrams of the needle, in a row */
+		buf_adds(query, " : \"");
+		for (i = 0; i < buf_len(&nb); i++) {
+			if (buf_ptr(&nb)[i] == '"')
+				buf_addc(query, '"');
+			buf_addc(query, buf_ptr(&nb)[i]);
+		}
+		buf_addc(query, '"');
+	}
+	buf_free(&nb);
+	if (use == SEARCH_FTS_NO)
+		buf_reset(query);
+	return use;
+}
+
+/* UIDs of m from the rows of a statement whose column 0 is a message id
+ * (bound to m's range as ?2, ?3), ascending; -1 on a database error. */
+static int
+fts_uids(struct compiler *c, sqlite3_stmt *st, uint32_t **uids, size_t *n)
+{
+	size_t cap = 0;
+	int rc;
+
+	*uids = NULL;
+	*n = 0;
+	sqlite3_bind_int64(st, 2, (int64_t)((uint64_t)c->m->id << 32));
+	sqlite3_bind_int64(st, 3, (int64_t)((uint64_t)c->m->id << 32 |
+	    UINT32_MAX));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			*uids = xreallocarray(*uids, cap, sizeof(**uids));
+		}
+		(*uids)[(*n)++] = (uint32_t)(sqlite3_column_int64(st, 0) &
+		    UINT32_MAX);
+	}
+	rc = rc == SQLITE_DONE ? 0 : db_fail(&c->s->db, "full-text search");
+	db_done(&c->s->db, st);
+	return rc;
+}
+
+/* The snapshot every index answer of this search comes from, so that a
+ * message is in exactly one of the index and the pending list. */
+static int
+fts_begin(struct compiler *c)
+{
+	sqlite3_stmt *st;
+
+	if (c->fts_ready)
+		return 0;
+	if (sqlite3_get_autocommit(c->s->db.h)) {
+		if ((st = db_stmt(&c->s->db, "BEGIN")) == NULL ||
+		    db_run(&c->s->db, st, "search snapshot") != 0)
+			return -1;
+		c->fts_txn = true;
+	}
+	st = db_stmt(&c->s->db, "SELECT id FROM fts_pending"
+	    " WHERE id BETWEEN ?2 AND ?3 ORDER BY id");
+	if (st == NULL || fts_uids(c, st, &c->pend, &c->npend) != 0)
+		return -1;
+	c->fts_ready = true;
+	return 0;
+}
+
+static void
+fts_end(struct compiler *c)
+{
+	sqlite3_stmt *st;
+
+	if (c->fts_txn && (st = db_stmt(&c->s->db, "COMMIT")) != NULL)
+		(void)db_run(&c->s->db, st, "search snapshot");
+	c->fts_txn = false;
+	free(c->pend);
+	c->pend = NULL;
+}
+
+static struct cnode *
+cn_uidv(struct arena *a, const uint32_t *v, size_t n)
+{
+	struct cnode *node;
+	struct seqset set;
+
+	if (n == 0)
+		return cn_const(a, false);
+	seqset_from_sorted(a, v, n, &set);
+	node = cn_new(a, CN_UIDS);
+	node->r = set.r;
+	node->nr = set.n;
+	return node;
+}
+
+/* Sorted union of two sorted, disjoint UID lists (malloc'd). */
+static uint32_t *
+uidv_union(const uint32_t *x, size_t nx, const uint32_t *y, size_t ny)
+{
+	uint32_t *u = xreallocarray(NULL, nx + ny + 1, sizeof(*u));
+	size_t i = 0, j = 0, k = 0;
+
+	while (i < nx || j < ny)
+		u[k++] = j == ny || (i < nx && x[i] < y[j]) ? x[i++] : y[j++];
+	return u;
+}
+
+/* k answered through the index: EXACT is "indexed hit, or pending and
+ * the scan says so", FILTER "indexed candidate or pending, and the scan
+ * says so".  Both are k itself, evaluated cheaply. */
+static struct cnode *
+fts_node(struct compiler *c, enum search_fts use, struct cnode *t,
+    const uint32_t *hits, size_t nhits)
+{
+	struct cnode *items[2];
+	uint32_t *u;
+
+	if (use == SEARCH_FTS_FILTER) {
+		u = uidv_union(hits, nhits, c->pend, c->npend);
+		items[0] = cn_uidv(c->a, u, nhits + c->npend);
+		free(u);
+		items[1] = t;
+		return cn_list(c->a, CN_AND, items, 2);
+	}
+	items[0] = cn_uidv(c->a, c->pend, c->npend);
+	items[1] = t;
+	items[1] = cn_list(c->a, CN_AND, items, 2);
+	items[0] = cn_uidv(c->a, hits, nhits);
+	return cn_list(c->a, CN_OR, items, 2);
+}
+
+static int
+compile_text(struct compiler *c, const struct search_key *k,
+    struct cnode **out)
+{
+	struct cnode *t = cn_new(c->a, CN_TEXT);
+	enum search_fts use = SEARCH_FTS_NO;
+	uint32_t *hits = NULL;
+	size_t nhits = 0;
+	sqlite3_stmt *st;
+	struct buf q;
+	int rc = -1;
+
+	t->key = k;
+	t->text = true;
+	*out = t;
+	if (!c->fts)
+		return 0;
+	buf_init(&q, 0);
+	if ((use = store_search_fts_plan(k, &q)) != SEARCH_FTS_NO &&
+	    fts_begin(c) == 0 && (st = db_stmt(&c->s->db, "SELECT rowid"
+	    " FROM fts WHERE fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3"
+	    " ORDER BY rowid")) != NULL) {
+		sqlite3_bind_text(st, 1, buf_cstr(&q), -1, SQLITE_STATIC);
+		rc = fts_uids(c, st, &hits, &nhits);
+	}
+	buf_free(&q);
+	/* An index that fails is logged (db_fail) and the scan answers. */
+	if (use != SEARCH_FTS_NO && rc == 0)
+		*out = fts_node(c, use, t, hits, nhits);
+	free(hits);
+	return 0;
+}
+
 static int
 compile_list(struct compiler *c, const struct search_key *k, int depth,
     struct cnode **out)
@@ -370,10 +591,7 @@ compile(struct compiler *c, const struct search_key *k, int depth,
 		return rc;
 	case SK_BCC: case SK_CC: case SK_FROM: case SK_TO: case SK_SUBJECT:
 	case SK_BODY: case SK_TEXT: case SK_HEADER:
-		*out = cn_new(c->a, CN_TEXT);
-		(*out)->key = k;
-		(*out)->text = true;
-		return 0;
+		return compile_text(c, k, out);
 	case SK_BEFORE: case SK_ON: case SK_SINCE:
 		*out = compile_day(c->a, CN_LDAY, k->type, k->date);
 		return 0;
@@ -1147,12 +1365,16 @@ store_search(struct store *s, const struct mbox *m,
 	if (ctx->nview == 0)
 		return 0;
 	arena_init(&a, 0);
+	memset(&c, 0, sizeof(c));
 	c.s = s;
 	c.m = m;
 	c.ctx = ctx;
 	c.a = &a;
+	c.fts = ctx->fts && store_fts_on(s);
 	plan_init(&p);
-	if ((rc = compile(&c, key, 0, &root)) == 0) {
+	rc = compile(&c, key, 0, &root);
+	fts_end(&c);
+	if (rc == 0) {
 		plan_absorb(&a, &p, root);
 		plan_view(&a, &p, ctx);
 		plan_order(&p);

@@ -47,6 +47,10 @@ struct search_ctx {
 	                         const struct msg_row *r,
 	                         const struct search_key *k, void *text_arg);
 	void                *text_arg;
+	/* Answer text keys from the full-text index where it can
+	 * (store_search_fts_plan()); messages it does not hold yet are
+	 * still asked of text_match, so results are the same either way. */
+	bool                 fts;
 };
 
 /* Matching UIDs, ascending, all of them in the view (malloc'd array,
@@ -54,6 +58,18 @@ struct search_ctx {
  * SEARCH_MAX_DEPTH or an OR / NOT without its operands; -1 on a
  * database error or a failing (or missing) text_match. */
 #define SEARCH_MAX_DEPTH 128
+
+/* How the full-text index answers text key k: not at all (a string of
+ * fewer than 3 characters after folding, one the index cannot hold, a
+ * HEADER Sender / Reply-To, whose addresses are also compared
+ * rewritten), exactly (BODY, TEXT, SUBJECT, FROM, TO, CC, BCC and
+ * HEADER of those five), or as a filter whose candidates text_match
+ * confirms (HEADER of any other field: its value is part of the header
+ * block the index holds).  *query receives the FTS5 query. */
+enum search_fts { SEARCH_FTS_NO, SEARCH_FTS_EXACT, SEARCH_FTS_FILTER };
+struct buf;
+enum search_fts store_search_fts_plan(const struct search_key *k,
+	struct buf *query);
 int store_search(struct store *s, const struct mbox *m,
 	const struct search_key *key, const struct search_ctx *ctx,
 	uint32_t **uids, size_t *n);

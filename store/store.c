@@ -399,6 +399,17 @@ store_setup(struct store *s, bool fresh, const struct store_init_folder *init,
 	return db_txn_leave(&s->db, t, rc);
 }
 
+/* Whether the list (tests pass shorter ones) reaches the full-text
+ * index's migration: its tables exist only then. */
+static bool
+mig_has_fts(const struct db_migration *mig, size_t nmig)
+{
+	for (size_t i = 0; i < nmig; i++)
+		if (mig[i].sql == store_schema_fts)
+			return true;
+	return false;
+}
+
 static int
 store_open_flags(const char *path, bool create, bool fsync, int extra,
     const struct store_init_folder *init, size_t ninit,
@@ -416,6 +427,7 @@ store_open_flags(const char *path, bool create, bool fsync, int extra,
 	}
 	if (db_migrate(&s->db, mig, nmig, &from) != 0 ||
 	    store_setup(s, from == 0, init, ninit) != 0 ||
+	    (mig_has_fts(mig, nmig) && store_fts_open(s) != 0) ||
 	    store_data_version(s, &s->data_version) != 0) {
 		snprintf(err, errlen, "%s: %s", path, s->db.err);
 		store_close(s);
@@ -462,6 +474,8 @@ store_close(struct store *s)
 		log_warnx("closing the store inside a transaction: rolled back");
 		db_rollback(&s->db);
 	}
+	fts_queue_drop(s);
+	free(s->fq);
 	db_close(&s->db);
 	free(s);
 }
@@ -489,12 +503,15 @@ store_begin(struct store *s)
 int
 store_commit(struct store *s)
 {
-	return db_commit(&s->db);
+	int rc = fts_queue_flush(s);
+
+	return rc != 0 ? rc : db_commit(&s->db);
 }
 
 void
 store_rollback(struct store *s)
 {
+	fts_queue_drop(s);
 	db_rollback(&s->db);
 }
 

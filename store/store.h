@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 struct store;
 
@@ -374,6 +374,29 @@ int  store_meta_foreach(struct store *s, int64_t mbox_id, const char *user,
 int  store_meta_usage(struct store *s, uint64_t *count, uint64_t *bytes);
 /* INBOX renamed: its entries are copied to the new mailbox too. */
 int  store_meta_copy(struct store *s, int64_t from_id, int64_t to_id);
+
+/* ---- the full-text index (schema 9, store_fts.c, doc/search.md) ---- */
+
+/* Whether the index is kept in this store (SQLite has FTS5 trigram). */
+bool store_fts_on(struct store *s);
+/* Whether new messages are indexed as they are stored (default yes;
+ * the config's fts = no turns it off): if not they wait, pending. */
+void store_fts_write(struct store *s, bool on);
+/* Messages waiting to be indexed (unindexable ones not counted). */
+int  store_fts_pending(struct store *s, uint64_t *left);
+/* Indexes up to max pending messages in one transaction, stopping after
+ * budget_ms (0: no limit); nowait: MK_BUSY at once if another process
+ * holds the write lock.  *done indexed, *left still pending after. */
+int  store_fts_index(struct store *s, unsigned max, unsigned budget_ms,
+	bool nowait, unsigned *done, uint64_t *left);
+/* Drops the index and starts it anew, every message pending; MK_INVALID
+ * if SQLite cannot hold one. */
+int  store_fts_reset(struct store *s);
+/* Merges the index's segments into one (after a rebuild). */
+int  store_fts_optimize(struct store *s);
+/* Messages the index holds, and those it never will (too large). */
+int  store_fts_counts(struct store *s, uint64_t *indexed,
+	uint64_t *unindexable);
 
 /* ---- quota usage (limits live in the directory) ---- */
 

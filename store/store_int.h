@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
+#include "store/mime.h"
 #include "store/store.h"
 
 #define DB_BUSY_TIMEOUT_MS 5000
@@ -101,6 +103,10 @@ int  db_user_version(struct sqldb *db, int *v);
 struct store {
 	struct sqldb db;
 	int64_t      data_version;
+	bool         fts;		/* the full-text index is kept */
+	bool         fts_write;	/* index new messages as they come */
+	struct fts_queued *fq;	/* rows waiting for the caller's COMMIT */
+	size_t       nfq, capfq, fq_bytes;
 };
 
 /* A message in its stored form (store_prep.c). */
@@ -179,5 +185,41 @@ int  body_sort_put(struct sqldb *db, int64_t body_id,
 int  store_migrate_sort(struct sqldb *db);
 /* Schema 8: METADATA entries (store_meta.c). */
 extern const char store_schema_v8[];
+
+/* Schema 5: the full-text index (store_fts.c).  store_fts_open() runs
+ * at every open, after the migrations: it builds the index where SQLite
+ * can and none is kept, and stops keeping it where SQLite cannot. */
+extern const char store_schema_fts[];
+extern const char *const store_fts_cols[MIME_FTS_NCOLS];
+/* Test hook: behave as a SQLite without FTS5 trigram would. */
+extern bool store_fts_unavailable;
+int  store_fts_open(struct store *s);
+/* One message's texts, computed before its row is written. */
+struct fts_doc {
+	struct buf col[MIME_FTS_NCOLS];
+	int        rc;		/* mime_fts_doc()'s */
+	bool       on;		/* to be indexed at all */
+};
+void fts_doc_init(struct store *s, struct fts_doc *d);
+void fts_doc_make(struct fts_doc *d, const char *msg, size_t len,
+	const void *parts, size_t plen);
+/* In the message's transaction, after its row: indexes it (or marks
+ * it unindexable); without d->on it stays pending. */
+int  fts_doc_put(struct store *s, int64_t id, const struct fts_doc *d);
+void fts_doc_free(struct fts_doc *d);
+/* fts_doc_put() at the caller's COMMIT (store_commit), for messages
+ * stored inside a transaction of the caller's: FTS5 writes out what it
+ * has gathered at every SAVEPOINT, and each store call inside a caller's
+ * transaction is one, so a row per message would cost a segment per
+ * message (a MULTIAPPEND three times slower).  Takes d's texts. */
+int  fts_doc_defer(struct store *s, int64_t id, struct fts_doc *d);
+int  fts_queue_flush(struct store *s);
+void fts_queue_drop(struct store *s);
+/* COPY: the copy's row from the original's (pending if that is). */
+int  fts_copy(struct store *s, int64_t from, int64_t to);
+/* Rows of an expunged message, of a purged mailbox; RENAME INBOX. */
+int  fts_drop(struct store *s, int64_t id);
+int  fts_drop_mbox(struct store *s, int64_t mbox_id);
+int  fts_move_mbox(struct store *s, int64_t from, int64_t to);
 
 #endif

@@ -383,6 +383,7 @@ mbox_purge(struct store *s, int64_t id)
 	    (rc = run_id(s, SQL_PURGE_BODIES, id, "purge bodies")) != 0 ||
 	    (rc = purge_quota(s, id)) != 0 ||
 	    (rc = run_id(s, SQL_PURGE_MSGS, id, "purge messages")) != 0 ||
+	    (rc = fts_drop_mbox(s, id)) != 0 ||
 	    (rc = run_id(s, SQL_PURGE_EXPUNGED, id, "purge expunged")) != 0)
 		return rc;
 	return run_id(s, SQL_PURGE_KEYWORDS, id, "purge keywords");
@@ -539,7 +540,8 @@ rename_inbox(struct store *s, const char *to)
 		return db_err(&s->db, -1, "MODSEQ space exhausted");
 	if ((rc = run_2id(s, SQL_INBOX_VANISH, in.id,
 	    (int64_t)in.highestmodseq + 1, "rename")) != 0 ||
-	    (rc = run_2id(s, SQL_INBOX_MOVE, in.id, nm.id, "rename")) != 0)
+	    (rc = run_2id(s, SQL_INBOX_MOVE, in.id, nm.id, "rename")) != 0 ||
+	    (rc = fts_move_mbox(s, in.id, nm.id)) != 0)
 		return rc;
 	return run_2id(s, SQL_INBOX_EMPTY, in.id,
 	    (int64_t)in.highestmodseq + 1, "rename");

@@ -94,7 +94,8 @@ blob_fill(struct store *s, int64_t body_id, const struct msg_prep *p)
  * Date: gives the SENT* search date and the sort date.  A
  * file-backed body goes in by incremental blob I/O (blob_fill). */
 static int
-body_insert(struct store *s, const struct msg_prep *p, int64_t *body_id)
+body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
+    int64_t *body_id)
 {
 	struct mime_result mr;
 	struct arena a;
@@ -105,6 +106,10 @@ body_insert(struct store *s, const struct msg_prep *p, int64_t *body_id)
 		return db_err(&s->db, MK_INVALID, "message too large to store");
 	arena_init(&a, 0);
 	rc = mime_analyze(&a, p->data, (size_t)p->len, &mr);
+	/* The index's texts come from the same pass over the pages. */
+	if (rc == 0)
+		fts_doc_make(doc, p->data, (size_t)p->len, mr.parts,
+		    mr.parts_len);
 	/* The analysis is the one pass that needs the message whole: give
 	 * its mapped pages back at once. */
 	msg_pages_release(p->data, 0, (size_t)p->len, p->file);
@@ -140,6 +145,12 @@ body_insert(struct store *s, const struct msg_prep *p, int64_t *body_id)
 	    p->len == 0)
 		return rc;
 	return blob_fill(s, *body_id, p);
+}
+
+static int64_t
+msg_id(int64_t mbox_id, uint32_t uid)
+{
+	return (int64_t)((uint64_t)mbox_id << 32 | uid);
 }
 
 struct msg_ins {
@@ -184,13 +195,15 @@ uid_space(struct store *s, uint32_t uidnext)
 
 static int
 append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
-    const struct msg_prep *p, uint32_t *uid)
+    const struct msg_prep *p, bool defer, uint32_t *uid)
 {
 	struct mbox_delta d = { 0 };
+	struct fts_doc doc;
 	struct msg_ins mi;
 	char *kw = NULL;
 	int rc;
 
+	fts_doc_init(s, &doc);
 	if ((rc = mbox_reload(s, cur)) != 0)
 		goto out;
 	mi.uid = n->uid >= cur->uidnext ? n->uid : cur->uidnext;
@@ -203,8 +216,10 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	mi.flags = n->flags & MF_ALL;
 	mi.keywords = kw;
 	mi.modseq = cur->highestmodseq + 1;
-	if ((rc = body_insert(s, p, &mi.body_id)) != 0 ||
-	    (rc = msg_insert(s, &mi)) != 0)
+	if ((rc = body_insert(s, p, &doc, &mi.body_id)) != 0 ||
+	    (rc = msg_insert(s, &mi)) != 0 ||
+	    (rc = defer ? fts_doc_defer(s, msg_id(mi.mbox_id, mi.uid), &doc) :
+	    fts_doc_put(s, msg_id(mi.mbox_id, mi.uid), &doc)) != 0)
 		goto out;
 	mbox_delta_row(&d, mi.flags, mi.size, 1);
 	if ((rc = mbox_update(s, cur->id, mi.uid + 1, mi.modseq, &d)) != 0 ||
@@ -214,6 +229,7 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	cur->highestmodseq = mi.modseq;
 	*uid = mi.uid;
 out:
+	fts_doc_free(&doc);
 	free(kw);
 	return rc;
 }
@@ -230,7 +246,8 @@ store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
 	    n->internaldate.tz > MK_TZ_MAX_MIN)
 		return db_err(&s->db, MK_INVALID, "zone out of range");
 	if ((rc = db_txn_enter(&s->db, &t)) == 0) {
-		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, p, uid));
+		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, p,
+		    t == TXN_SAVEPOINT, uid));
 		if (rc == 0)
 			*m = cur;
 	}
@@ -739,7 +756,8 @@ expunge_one(struct store *s, struct mbox *cur, uint32_t uid, uint64_t *modseq,
 		return -1;
 	sqlite3_bind_int64(st, 1, cur->id);
 	sqlite3_bind_int64(st, 2, uid);
-	if ((rc = db_run(&s->db, st, "expunge")) != 0)
+	if ((rc = db_run(&s->db, st, "expunge")) != 0 ||
+	    (rc = fts_drop(s, msg_id(cur->id, uid))) != 0)
 		return rc;
 	if ((st = db_stmt(&s->db, "INSERT OR REPLACE INTO expunged"
 	    " (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)")) == NULL)
@@ -931,7 +949,9 @@ copy_one(struct store *s, struct copy_state *c, uint32_t uid, uint32_t *newuid)
 	mi.mbox_id = c->dst.id;
 	mi.uid = c->dst.uidnext;
 	mi.modseq = c->modseq;
-	if ((rc = msg_insert(s, &mi)) != 0)
+	if ((rc = msg_insert(s, &mi)) != 0 ||
+	    (rc = fts_copy(s, msg_id(c->src.id, uid),
+	    msg_id(mi.mbox_id, mi.uid))) != 0)
 		return rc;
 	if ((st = db_stmt(&s->db,
 	    "UPDATE bodies SET refs = refs + 1 WHERE id = ?1")) == NULL)

@@ -90,6 +90,10 @@
  * metadata(mailbox_id, user, name, value)  (version 8) RFC 5464 entries;
  *                             see store_meta.c.  Counted in quota_usage.
  *
+ * fts_pending(id, state) and meta 'fts'  (version 9) the full-text
+ *                             index's bookkeeping; the FTS5 table itself
+ *                             is built when SQLite can (store_fts.c).
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -194,6 +198,7 @@ const struct db_migration store_migrations[] = {
 	    "  PRIMARY KEY (source, key)"
 	    ") WITHOUT ROWID;", NULL },
 	{ 8, "metadata", store_schema_v8, NULL },
+	{ 9, "full-text index", store_schema_fts, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

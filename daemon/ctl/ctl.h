@@ -50,6 +50,7 @@ enum work_op {
 	WORK_BACKUP,		/* copy the store into xfd */
 	WORK_RESTORE,		/* replace the store by the copy in xfd */
 	WORK_IMPORT,		/* import mail from source */
+	WORK_FTS,		/* rebuild the full-text index */
 };
 
 struct work_req {

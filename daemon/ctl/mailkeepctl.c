@@ -589,6 +589,7 @@ static int acl_work(struct ctx *x, const struct work_req *q);
 static int remove_work(struct ctx *x, const struct work_req *q);
 static int import_work(struct ctx *x, const struct work_req *q, int chan,
     pid_t reader);
+static int fts_work(struct ctx *x, const struct work_req *q);
 
 uid_t
 mail_uid(const struct ctx *x, const struct dir_user *u)
@@ -715,6 +716,7 @@ worker(struct ctx *x, const struct work_req *q)
 	case WORK_BACKUP:  rc = backup_work(x, q); break;
 	case WORK_RESTORE: rc = restore_work(x, q); break;
 	case WORK_IMPORT:  rc = import_work(x, q, chan, reader); break;
+	case WORK_FTS:     rc = fts_work(x, q); break;
 	default:           rc = W_BROKEN; break;
 	}
 	fflush(stdout);
@@ -1360,6 +1362,118 @@ cmd_quota_check(struct ctx *x)
 	if (k.drift)
 		printf("%d user%s had drifted; counters corrected\n", k.drift,
 		    k.drift == 1 ? "" : "s");
+	return k.failed ? EX_FAIL : EX_OK_;
+}
+
+/* ---- the full-text index ---- */
+
+/* Batches as in the mailbox process's idle indexing, each committed, so
+ * the user's sessions go on (and SEARCH stays exact) during a rebuild. */
+#define FTS_CTL_BATCH 500
+#define FTS_BAR       40
+
+static void
+fts_progress(const char *name, uint64_t done, uint64_t total, bool tty,
+    unsigned *last)
+{
+	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
+	int fill = (int)(pct * FTS_BAR / 100);
+
+	if (tty) {
+		printf("\r%s: [%.*s%*s] %3u%% %llu/%llu", name, fill,
+		    "########################################", FTS_BAR - fill,
+		    "", pct, (unsigned long long)done,
+		    (unsigned long long)total);
+	} else if (pct / 10 != *last / 10 || done == total) {
+		/* one line per tenth: a log, not a screen */
+		printf("%s: %u%% (%llu of %llu messages)\n", name, pct,
+		    (unsigned long long)done, (unsigned long long)total);
+	}
+	*last = pct;
+	fflush(stdout);
+}
+
+static int
+fts_work(struct ctx *x, const struct work_req *q)
+{
+	uint64_t total, left, indexed, never;
+	bool tty = isatty(STDOUT_FILENO);
+	struct store *s;
+	unsigned n, last = 0;
+	int rc = user_store_open(x, q->name, false, &s);
+
+	if (rc != 0)
+		return rc < 0 ? EX_FAIL : W_NOSTORE;
+	if ((rc = store_fts_reset(s)) != 0 ||
+	    (rc = store_fts_pending(s, &total)) != 0) {
+		errmsg("%s: %s", q->name, store_errmsg(s));
+		store_close(s);
+		return EX_FAIL;
+	}
+	printf("%s: indexing %llu messages\n", q->name,
+	    (unsigned long long)total);
+	fts_progress(q->name, 0, total, tty, &last);
+	do {
+		rc = store_fts_index(s, FTS_CTL_BATCH, 0, false, &n, &left);
+		if (rc == 0)
+			fts_progress(q->name, total - left, total, tty, &last);
+	} while (rc == 0 && left > 0 && n > 0);
+	if (tty)
+		printf("\n");
+	if (rc == 0)
+		rc = store_fts_optimize(s);
+	if (rc == 0)
+		rc = store_fts_counts(s, &indexed, &never);
+	if (rc != 0) {
+		errmsg("%s: %s", q->name, store_errmsg(s));
+		store_close(s);
+		return EX_FAIL;
+	}
+	store_close(s);
+	printf("%s: %llu messages indexed", q->name,
+	    (unsigned long long)indexed);
+	if (never > 0)
+		printf(", %llu too large (SEARCH reads them)",
+		    (unsigned long long)never);
+	printf("\n");
+	return EX_OK_;
+}
+
+static int
+fts_one(const struct dir_user *u, void *arg)
+{
+	struct check_ctx *k = arg;
+	struct work_req q;
+	int rc;
+
+	work_init(k->x, &q, WORK_FTS, u);
+	rc = as_user(k->x, &q);
+	if (rc != EX_OK_ && rc != W_NOSTORE)
+		k->failed++;
+	return 0;
+}
+
+static int
+cmd_fts_rebuild(struct ctx *x)
+{
+	struct check_ctx k = { .x = x };
+	bool all = take_flag(x, "--all");
+	char name[MK_USER_MAX];
+	struct dir_user u;
+	int rc;
+
+	if (has_stray_option(x) || x->argc != (all ? 0 : 1))
+		return usage_of(find_command("fts-rebuild"));
+	if (!all) {
+		if (!user_name(x->argv[0], name))
+			return EX_BADINPUT;
+		if ((rc = get_user(x, name, &u)) != 0)
+			return rc;
+		fts_one(&u, &k);
+	} else if (dir_user_foreach(x->dir, fts_one, &k) != 0) {
+		errmsg("%s", dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
 	return k.failed ? EX_FAIL : EX_OK_;
 }
 
@@ -2015,6 +2129,11 @@ static const struct command commands[] = {
 	{ "quota-check", "[NAME]",
 	  "recount the quota usage of one user (or all) and report any drift "
 	  "from the kept counters, correcting them.", cmd_quota_check, true,
+	  true },
+	{ "fts-rebuild", "NAME|--all",
+	  "build a user's full-text index anew (or every user's), in batches\n"
+	  "while the server runs; SEARCH stays exact meanwhile.  A progress bar\n"
+	  "on a terminal, a line per tenth otherwise.", cmd_fts_rebuild, true,
 	  true },
 	{ "acl", "NAME [MAILBOX [IDENTIFIER RIGHTS|none]]",
 	  "list the access control lists of a user's mailboxes, or set one "

@@ -134,6 +134,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		store_rollback(u->store);
 		return resp_store_error(c, rc, "APPEND");
 	}
+	fts_idle_kick(u);
 	return RUN_DONE;
 }
 

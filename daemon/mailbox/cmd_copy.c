@@ -133,6 +133,8 @@ do_copy(struct client *c, struct mbox *dst, struct copy_ctx *x,
 		return rc;
 	}
 	ghosts_take(u, &gb);
+	/* Copies of messages not yet indexed wait to be. */
+	fts_idle_kick(u);
 	return 0;
 }
 

@@ -92,6 +92,7 @@ mbox_search(struct client *c, const struct search_key *key, uint32_t **uids,
 		.now = client_now(c),
 		.saved = &v->searchres,
 		.text_match = mbox_text_match, .text_arg = c,
+		.fts = c->user->cfg->fts,
 	};
 
 	int rc = store_search(c->user->store, &v->ms->m, key, &ctx, uids, n);

@@ -192,6 +192,7 @@ store_it(struct user *u, const char *msg, size_t len, uint32_t *uid)
 		return IPC_DLV_TEMPFAIL;
 	}
 	mbox_changed(u, m.id);
+	fts_idle_kick(u);
 	return IPC_DLV_OK;
 }
 

@@ -234,6 +234,7 @@ struct user {
 	 * one at a time per user; IMAP sessions are not affected. */
 	struct client    *pop3_lock;
 	char              store_path[PATH_MAX];
+	struct ev_timer   fts_timer;		/* the idle indexer (fts_idle.c) */
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -431,6 +432,9 @@ void mbox_esearch_head(struct client *c, unsigned ret, size_t n,
  * when key uses MODSEQ (CONDSTORE is then enabled), else 0. */
 uint64_t mbox_search_modseq(struct client *c, const struct search_key *key,
 	const uint32_t *uids, size_t n);
+/* The full-text index's idle batches (fts_idle.c). */
+void fts_idle_start(struct user *u);
+void fts_idle_kick(struct user *u);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
 int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
 	const struct fetch_section *sec, struct section_data *out);

@@ -9,8 +9,8 @@ Root must never open, create, write, chown or chmod anything through
 such a link.  Root deals with users/<name> in two places
 (doc/mailkeepctl.md, "What runs as which uid"):
 
-* mailkeepctl: quota NAME, quota-check and acl work on the user's store
-  (through a worker that runs as the user), userdel removes the
+* mailkeepctl: quota NAME, quota-check, acl and fts-rebuild work on the
+  user's store (through a worker that runs as the user), userdel removes the
   directory (a worker running as its owner empties it); every other
   command must leave it alone.
 * the master, before it spawns a user's mailbox process - at an IMAP
@@ -275,6 +275,8 @@ CTL = [
     ('acl-list', 'refuse', [['acl', 'alice']]),
     ('acl-list-one', 'refuse', [['acl', 'alice', 'INBOX']]),
     ('acl-set', 'refuse', [['acl', 'alice', 'INBOX', 'bob', 'lr']]),
+    ('fts-rebuild-one', 'refuse', [['fts-rebuild', 'alice']]),
+    ('fts-rebuild-all', 'refuse', [['fts-rebuild', '--all']]),
     ('userdel', 'del', [['userdel', 'alice']]),
     ('userdel-keep', 'ok', [KEEP]),
     ('passwd', 'ok', [['passwd', 'alice', '--password-stdin']]),
@@ -286,6 +288,7 @@ CTL = [
     ('earlier-quota-check', 'refuse', [EARLIER, ['quota-check']]),
     ('earlier-acl-set', 'refuse', [EARLIER,
                                    ['acl', 'alice', 'INBOX', 'bob', 'lr']]),
+    ('earlier-fts-rebuild', 'refuse', [EARLIER, ['fts-rebuild', 'alice']]),
     ('earlier-userdel', 'del', [EARLIER, ['userdel', 'alice']]),
 ]
 
