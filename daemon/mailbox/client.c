@@ -594,7 +594,11 @@ frame_step(struct client *c, bool *progress)
 		break;
 	case FRAME_COMMAND:
 		data = imap_frame_data(&c->fr, &len);
+		if (c->user->store != NULL)
+			store_read_begin(c->user->store);
 		execute(c, data, len);
+		if (c->user->store != NULL)
+			store_read_end(c->user->store);
 		imap_frame_done(&c->fr);
 		if (c->cmd == NULL && c->spool_fd != -1) {
 			/* Refused before it ran: nothing else will. */

@@ -22,6 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The fsync setting is handed to the store as it is. */
+_Static_assert((int)MK_FSYNC_NO == (int)STORE_SYNC_NONE &&
+    (int)MK_FSYNC_ALL == (int)STORE_SYNC_ALL &&
+    (int)MK_FSYNC_MESSAGES == (int)STORE_SYNC_MESSAGES,
+    "enum mk_fsync and enum store_sync must agree");
+
 static void
 say_bye_all(struct user *u, const char *why)
 {
@@ -178,7 +184,7 @@ open_store(struct user *u, const char *path)
 	for (size_t i = 0; i < nitems(init); i++)
 		if (init[i].name[0] != '\0')
 			use[n++] = init[i];
-	if (store_open(path, true, cfg->fsync, use, n, &u->store, err,
+	if (store_open(path, true, (enum store_sync)cfg->fsync, use, n, &u->store, err,
 	    sizeof(err)) == -1) {
 		log_warnx("user %s: cannot open store %s: %s", u->name, path, err);
 		u->store = NULL;

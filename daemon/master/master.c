@@ -499,7 +499,7 @@ static const struct field {
 	F(quota_storage, F_U64, false), F(quota_messages, F_U64, false),
 	F(folder_drafts, F_STR, false), F(folder_sent, F_STR, false),
 	F(folder_trash, F_STR, false), F(folder_junk, F_STR, false),
-	F(fsync, F_BOOL, false), F(verbose, F_INT, false),
+	F(fsync, F_INT, false), F(verbose, F_INT, false),
 	/* Records already keyed by the old prefix fade out with their
 	 * connections and windows. */
 	F(auth_throttle_ipv4_prefix, F_UINT, false),
