@@ -421,6 +421,8 @@ db_txn_leave(struct sqldb *db, enum db_txn t, int rc)
 
 /* ---- the store ---- */
 
+#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-256"	/* KiB */
+
 static int
 store_data_version(struct store *s, int64_t *v)
 {
@@ -478,8 +480,7 @@ store_setup(struct store *s, bool fresh, const struct store_init_folder *init,
 
 static int
 store_open_flags(const char *path, bool create, enum store_sync sync,
-    int extra,
-    const struct store_init_folder *init, size_t ninit,
+    int extra, const struct store_init_folder *init, size_t ninit,
     const struct db_migration *mig, size_t nmig,
     struct store **out, char *err, size_t errlen)
 {
@@ -492,7 +493,12 @@ store_open_flags(const char *path, bool create, enum store_sync sync,
 		free(s);
 		return -1;
 	}
-	if (db_migrate(&s->db, mig, nmig, &from) != 0 ||
+	/* One process per user keeps its store open: SQLite's default
+	 * cache (2 MB) would soon hold all of a small store, message bodies
+	 * included, in every process.  The b-tree pages a command walks fit
+	 * in far less; bodies are read again from the kernel's page cache. */
+	if (pragma_str(&s->db, STORE_CACHE_PRAGMA, NULL, 0) != 0 ||
+	    db_migrate(&s->db, mig, nmig, &from) != 0 ||
 	    store_setup(s, from == 0, init, ninit) != 0 ||
 	    store_data_version(s, &s->data_version) != 0) {
 		snprintf(err, errlen, "%s: %s", path, s->db.err);
