@@ -265,6 +265,8 @@ client_destroy(struct client *c)
 	spool_release(c);
 	if (c->state == CS_SELECTED)
 		view_close(c);
+	if (c->idling)
+		user_watch_update(u);
 	ev_io_stop(u->loop, &c->io);
 	ev_timer_stop(u->loop, &c->timer);
 	if (c->fd != -1)
@@ -401,6 +403,7 @@ after_run(struct client *c, enum cmd_result r)
 		break;
 	case RUN_IDLE:
 		c->idling = true;
+		user_watch_update(c->user);
 		arm_timer(c);
 		break;
 	case RUN_WAIT:
@@ -631,6 +634,7 @@ idle_step(struct client *c, bool *progress)
 	c->idling = false;
 	idle_line(c, line, len);
 	imap_frame_done(&c->fr);
+	user_watch_update(c->user);
 	if (!c->idling) {
 		arm_timer(c);
 		finish_command(c);
