@@ -210,8 +210,9 @@ db_configure(struct sqldb *db, enum store_sync sync)
 		return rc;
 	if (strcmp(mode, "wal") != 0)
 		return db_err(db, -1, "cannot use WAL (journal mode %s)", mode);
-	if ((rc = pragma_str(db, sync == STORE_SYNC_ALL ? "PRAGMA synchronous=FULL" :
-	    "PRAGMA synchronous=NORMAL", NULL, 0)) != 0)
+	if ((rc = pragma_str(db, sync == STORE_SYNC_ALL ?
+	    "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+	    NULL, 0)) != 0)
 		return rc;
 	if ((rc = pragma_str(db, "PRAGMA foreign_keys=ON", NULL, 0)) != 0)
 		return rc;
@@ -293,8 +294,8 @@ db_close(struct sqldb *db)
 
 /*
  * A command's reads in one read transaction (store_read_begin): SQLite
- * takes and drops its WAL read locks (fcntl on the -shm file) around
- * every statement run on its own, a dozen per command.  A write
+ * takes and drops its locks (fcntl on the database and its -shm file)
+ * around every statement run on its own, a dozen per command.  A write
  * transaction is never nested in the read one: the read one ends first
  * (a read snapshot that another program's commit made stale can't be
  * upgraded to a write), and a new one starts after the write commits.
@@ -375,6 +376,10 @@ void
 db_rollback(struct sqldb *db)
 {
 	db->sync_due = false;
+	/* The command's read transaction is open again: the write was
+	 * committed (only its sync failed), or never began. */
+	if (db->group_open)
+		return;
 	/* SQLite may already have rolled back by itself (disk full). */
 	if (!sqlite3_get_autocommit(db->h))
 		(void)db_exec_cached(db, "ROLLBACK", "rollback");
