@@ -33,8 +33,12 @@
 /* After a command that used more than this (arena, output buffer, a
  * spooled message), the memory is given back to the system. */
 #define TRIM_AT        (1024 * 1024)
-/* An output buffer grown past this is freed once it drains (streamed
- * FETCH output stays below CLIENT_OUT_HIGH plus one piece). */
+/* An output buffer grown past OUT_SPARE is freed once it drains: one
+ * process serves many sessions, and a buffer kept at the size of each
+ * session's largest response was most of an idle process's heap.  Past
+ * OUT_KEEP the memory is also handed back to the system at once
+ * (streamed FETCH output stays below CLIENT_OUT_HIGH plus one piece). */
+#define OUT_SPARE      (16 * 1024)
 #define OUT_KEEP       (512 * 1024)
 
 static void client_io(struct ev_io *io, uint32_t revents);
@@ -313,11 +317,13 @@ write_out(struct client *c)
 		}
 		buf_consume(&c->out, (size_t)n);
 	}
-	if (c->out.cap > OUT_KEEP && c->cont == NULL) {
+	if (c->out.cap > OUT_SPARE && c->cont == NULL) {
 		/* A big response went out: don't keep its buffer (but not
 		 * between the pieces of one streamed response). */
+		bool huge = c->out.cap > OUT_KEEP;
 		buf_free(&c->out);
-		malloc_trim(0);
+		if (huge)
+			malloc_trim(0);
 	}
 	return 0;
 }
