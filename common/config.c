@@ -65,7 +65,7 @@ config_defaults(struct mk_config *c)
 	mk_strlcpy(c->folder_sent, "Sent", sizeof(c->folder_sent));
 	mk_strlcpy(c->folder_trash, "Trash", sizeof(c->folder_trash));
 	mk_strlcpy(c->folder_junk, "Junk", sizeof(c->folder_junk));
-	c->fsync = true;
+	c->fsync = MK_FSYNC_MESSAGES;
 	c->fts = true;
 	c->fts_at_append = true;
 	c->acl_max_entries_per_mailbox = 100;
@@ -221,7 +221,7 @@ static const struct key keys[] = {
 	STR("folder_sent", folder_sent),
 	STR("folder_trash", folder_trash),
 	STR("folder_junk", folder_junk),
-	BOOLK("fsync", fsync),
+	{ "fsync", K_SPECIAL, 0, 0, 0, 0 },
 	BOOLK("fts", fts),
 	BOOLK("fts_at_append", fts_at_append),
 	UINTK("verbose", verbose, 0, 3),
@@ -264,6 +264,18 @@ set_special(struct mk_config *c, const char *k, const char *v)
 			c->plaintext_auth = MK_PLAINTEXT_ALWAYS;
 		else if (str_ieq(v, "no") || str_ieq(v, "never"))
 			c->plaintext_auth = MK_PLAINTEXT_NEVER;
+		else
+			return -1;
+		return 0;
+	}
+	if (strcmp(k, "fsync") == 0) {
+		bool b;
+		if (str_ieq(v, "messages"))
+			c->fsync = MK_FSYNC_MESSAGES;
+		else if (str_ieq(v, "all") || (parse_bool(v, &b) && b))
+			c->fsync = MK_FSYNC_ALL;
+		else if (parse_bool(v, &b))
+			c->fsync = MK_FSYNC_NO;
 		else
 			return -1;
 		return 0;

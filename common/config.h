@@ -47,6 +47,14 @@ enum mk_plaintext_auth {
 	MK_PLAINTEXT_NEVER,
 };
 
+/* When a user store's commit waits for the disk (fsync; the numbers
+ * are those of store.h's STORE_SYNC_*). */
+enum mk_fsync {
+	MK_FSYNC_NO = 0,	/* never: only checkpoints sync */
+	MK_FSYNC_ALL = 1,	/* every commit (synchronous=FULL) */
+	MK_FSYNC_MESSAGES = 2,	/* commits that add a message (default) */
+};
+
 struct mk_config {
 	char     path[PATH_MAX];
 	char     hostname[256];		/* greeting and ID */
@@ -93,7 +101,7 @@ struct mk_config {
 	char     folder_drafts[64], folder_sent[64], folder_trash[64],
 	         folder_junk[64];
 
-	bool     fsync;			/* synchronous=FULL vs NORMAL */
+	enum mk_fsync fsync;		/* user stores; directory: always */
 	bool     fts;			/* keep and use the full-text index */
 	bool     fts_at_append;		/* index in the message's transaction */
 	int      verbose;

@@ -198,7 +198,7 @@ pragma_str(struct sqldb *db, const char *sql, char *out, size_t outlen)
 }
 
 static int
-db_configure(struct sqldb *db, bool fsync)
+db_configure(struct sqldb *db, enum store_sync sync)
 {
 	char mode[16];
 	int rc;
@@ -210,10 +210,18 @@ db_configure(struct sqldb *db, bool fsync)
 		return rc;
 	if (strcmp(mode, "wal") != 0)
 		return db_err(db, -1, "cannot use WAL (journal mode %s)", mode);
-	if ((rc = pragma_str(db, fsync ? "PRAGMA synchronous=FULL" :
-	    "PRAGMA synchronous=NORMAL", NULL, 0)) != 0)
+	if ((rc = pragma_str(db, sync == STORE_SYNC_ALL ?
+	    "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+	    NULL, 0)) != 0)
 		return rc;
 	if ((rc = pragma_str(db, "PRAGMA foreign_keys=ON", NULL, 0)) != 0)
+		return rc;
+	/* Some builds (Debian's) zero every freed page: an EXPUNGE would
+	 * write each body out once more as zeros, to the WAL and then to the
+	 * file.  FAST clears what lies in pages written anyway; a freed
+	 * page keeps its bytes until reused (the file is the user's, 0600,
+	 * as the messages were). */
+	if ((rc = pragma_str(db, "PRAGMA secure_delete=FAST", NULL, 0)) != 0)
 		return rc;
 	/* A large APPEND grows the WAL; give the space back after the
 	 * next checkpoint instead of keeping the high-water mark. */
@@ -226,14 +234,15 @@ db_configure(struct sqldb *db, bool fsync)
 
 /* extra: more SQLITE_OPEN_* flags (SQLITE_OPEN_NOFOLLOW). */
 static int
-db_open_flags(struct sqldb *db, const char *path, bool create, bool fsync,
-    int extra, char *err, size_t errlen)
+db_open_flags(struct sqldb *db, const char *path, bool create,
+    enum store_sync sync, int extra, char *err, size_t errlen)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | extra;
 	mode_t old;
 	int rc;
 
 	memset(db, 0, sizeof(*db));
+	db->sync = sync;
 	if (create)
 		flags |= SQLITE_OPEN_CREATE;
 	/* The file, its -wal and its -shm are created 0600: SQLite gives
@@ -241,7 +250,7 @@ db_open_flags(struct sqldb *db, const char *path, bool create, bool fsync,
 	old = umask(077);
 	rc = sqlite3_open_v2(path, &db->h, flags, NULL);
 	if (rc == SQLITE_OK)
-		rc = db_configure(db, fsync) == 0 ? SQLITE_OK : SQLITE_ERROR;
+		rc = db_configure(db, sync) == 0 ? SQLITE_OK : SQLITE_ERROR;
 	else
 		snprintf(db->err, sizeof(db->err), "%s", db->h ?
 		    sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
@@ -256,10 +265,10 @@ db_open_flags(struct sqldb *db, const char *path, bool create, bool fsync,
 }
 
 int
-db_open(struct sqldb *db, const char *path, bool create, bool fsync,
-    char *err, size_t errlen)
+db_open(struct sqldb *db, const char *path, bool create,
+    enum store_sync sync, char *err, size_t errlen)
 {
-	return db_open_flags(db, path, create, fsync, 0, err, errlen);
+	return db_open_flags(db, path, create, sync, 0, err, errlen);
 }
 
 void
@@ -283,26 +292,98 @@ db_close(struct sqldb *db)
 
 /* ---- transactions ---- */
 
+/*
+ * A command's reads in one read transaction (store_read_begin): SQLite
+ * takes and drops its locks (fcntl on the database and its -shm file)
+ * around every statement run on its own, a dozen per command.  A write
+ * transaction is never nested in the read one: the read one ends first
+ * (a read snapshot that another program's commit made stale can't be
+ * upgraded to a write), and a new one starts after the write commits.
+ */
+static void
+group_pause(struct sqldb *db)
+{
+	if (!db->group_open)
+		return;
+	db->group_open = false;
+	if (!sqlite3_get_autocommit(db->h))
+		(void)db_exec_cached(db, "COMMIT", "end of reads");
+}
+
+static void
+group_resume(struct sqldb *db)
+{
+	if (!db->group || db->group_open || !sqlite3_get_autocommit(db->h))
+		return;
+	if (db_exec_cached(db, "BEGIN", "reads") == 0)
+		db->group_open = true;
+}
+
 int
 db_begin(struct sqldb *db)
 {
+	int rc;
+
+	group_pause(db);
 	if (!sqlite3_get_autocommit(db->h))
 		return db_err(db, -1, "a transaction is already open");
-	return db_exec_cached(db, "BEGIN IMMEDIATE", "begin");
+	rc = db_exec_cached(db, "BEGIN IMMEDIATE", "begin");
+	if (rc != 0)
+		group_resume(db);
+	return rc;
+}
+
+void
+db_sync_at_commit(struct sqldb *db)
+{
+	db->sync_due = true;
+}
+
+/* fdatasync of the WAL file, which holds every commit not yet
+ * checkpointed: what synchronous=FULL does at each commit, here only for
+ * the commits that ask for it.  The commit has happened either way; a
+ * failure here means it may not survive a crash of the machine. */
+static int
+wal_sync(struct sqldb *db)
+{
+	sqlite3_file *f = NULL;
+
+	if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+	    &f) != SQLITE_OK || f == NULL || f->pMethods == NULL)
+		return db_err(db, -1, "sync: no WAL file");
+	if (f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+		log_warnx("sync of the WAL file failed");
+		return db_err(db, -1, "sync: the disk refused the write");
+	}
+	return 0;
 }
 
 int
 db_commit(struct sqldb *db)
 {
-	return db_exec_cached(db, "COMMIT", "commit");
+	bool due = db->sync_due && db->sync == STORE_SYNC_MESSAGES;
+	int rc;
+
+	db->sync_due = false;
+	rc = db_exec_cached(db, "COMMIT", "commit");
+	if (rc == 0 && due)
+		rc = wal_sync(db);
+	group_resume(db);
+	return rc;
 }
 
 void
 db_rollback(struct sqldb *db)
 {
+	db->sync_due = false;
+	/* The command's read transaction is open again: the write was
+	 * committed (only its sync failed), or never began. */
+	if (db->group_open)
+		return;
 	/* SQLite may already have rolled back by itself (disk full). */
 	if (!sqlite3_get_autocommit(db->h))
 		(void)db_exec_cached(db, "ROLLBACK", "rollback");
+	group_resume(db);
 }
 
 int
@@ -310,6 +391,7 @@ db_txn_enter(struct sqldb *db, enum db_txn *t)
 {
 	int rc;
 
+	group_pause(db);
 	if (sqlite3_get_autocommit(db->h)) {
 		*t = TXN_OWN;
 		rc = db_begin(db);
@@ -343,6 +425,8 @@ db_txn_leave(struct sqldb *db, enum db_txn t, int rc)
 }
 
 /* ---- the store ---- */
+
+#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-256"	/* KiB */
 
 static int
 store_data_version(struct store *s, int64_t *v)
@@ -411,8 +495,8 @@ mig_has_fts(const struct db_migration *mig, size_t nmig)
 }
 
 static int
-store_open_flags(const char *path, bool create, bool fsync, int extra,
-    const struct store_init_folder *init, size_t ninit,
+store_open_flags(const char *path, bool create, enum store_sync sync,
+    int extra, const struct store_init_folder *init, size_t ninit,
     const struct db_migration *mig, size_t nmig,
     struct store **out, char *err, size_t errlen)
 {
@@ -420,12 +504,17 @@ store_open_flags(const char *path, bool create, bool fsync, int extra,
 	int from = 0;
 
 	*out = NULL;
-	if (db_open_flags(&s->db, path, create, fsync, extra, err,
+	if (db_open_flags(&s->db, path, create, sync, extra, err,
 	    errlen) != 0) {
 		free(s);
 		return -1;
 	}
-	if (db_migrate(&s->db, mig, nmig, &from) != 0 ||
+	/* One process per user keeps its store open: SQLite's default
+	 * cache (2 MB) would soon hold all of a small store, message bodies
+	 * included, in every process.  The b-tree pages a command walks fit
+	 * in far less; bodies are read again from the kernel's page cache. */
+	if (pragma_str(&s->db, STORE_CACHE_PRAGMA, NULL, 0) != 0 ||
+	    db_migrate(&s->db, mig, nmig, &from) != 0 ||
 	    store_setup(s, from == 0, init, ninit) != 0 ||
 	    (mig_has_fts(mig, nmig) && store_fts_open(s) != 0) ||
 	    store_data_version(s, &s->data_version) != 0) {
@@ -438,30 +527,30 @@ store_open_flags(const char *path, bool create, bool fsync, int extra,
 }
 
 int
-store_open_with(const char *path, bool create, bool fsync,
+store_open_with(const char *path, bool create, enum store_sync sync,
     const struct store_init_folder *init, size_t ninit,
     const struct db_migration *mig, size_t nmig,
     struct store **out, char *err, size_t errlen)
 {
-	return store_open_flags(path, create, fsync, 0, init, ninit, mig, nmig,
+	return store_open_flags(path, create, sync, 0, init, ninit, mig, nmig,
 	    out, err, errlen);
 }
 
 int
-store_open(const char *path, bool create, bool fsync,
+store_open(const char *path, bool create, enum store_sync sync,
     const struct store_init_folder *init, size_t ninit,
     struct store **out, char *err, size_t errlen)
 {
-	return store_open_with(path, create, fsync, init, ninit,
+	return store_open_with(path, create, sync, init, ninit,
 	    store_migrations, store_nmigrations, out, err, errlen);
 }
 
 int
-store_open_nofollow(const char *path, bool create, bool fsync,
+store_open_nofollow(const char *path, bool create, enum store_sync sync,
     const struct store_init_folder *init, size_t ninit,
     struct store **out, char *err, size_t errlen)
 {
-	return store_open_flags(path, create, fsync, SQLITE_OPEN_NOFOLLOW,
+	return store_open_flags(path, create, sync, SQLITE_OPEN_NOFOLLOW,
 	    init, ninit, store_migrations, store_nmigrations, out, err, errlen);
 }
 
@@ -518,7 +607,21 @@ store_rollback(struct store *s)
 bool
 store_in_transaction(struct store *s)
 {
-	return !sqlite3_get_autocommit(s->db.h);
+	return !sqlite3_get_autocommit(s->db.h) && !s->db.group_open;
+}
+
+void
+store_read_begin(struct store *s)
+{
+	s->db.group = true;
+	group_resume(&s->db);
+}
+
+void
+store_read_end(struct store *s)
+{
+	s->db.group = false;
+	group_pause(&s->db);
 }
 
 bool

@@ -57,18 +57,36 @@ struct store_init_folder {
 	unsigned    special_use;	/* SPECIAL_USE_* from common/imap.h */
 };
 
+/*
+ * When a commit waits for the disk.  A commit is in the WAL file (the
+ * page cache) when COMMIT returns, so a killed process loses nothing in
+ * any mode; the modes differ on a crash of the machine itself:
+ *   STORE_SYNC_NONE      only checkpoints sync (synchronous=NORMAL): the
+ *                        last commits before a power loss may be lost;
+ *   STORE_SYNC_ALL       every commit is synced (synchronous=FULL);
+ *   STORE_SYNC_MESSAGES  a commit that adds a message (APPEND, COPY,
+ *                        MOVE, delivery) is synced before it returns;
+ *                        other commits (flags, expunges, \Recent) are
+ *                        not, and a sync covers every commit before it.
+ * false and true mean NONE and ALL.
+ */
+enum store_sync {
+	STORE_SYNC_NONE = 0,
+	STORE_SYNC_ALL = 1,
+	STORE_SYNC_MESSAGES = 2,
+};
+
 /* Opens (creating when create is true) and migrates the store at path.
  * A new store gets INBOX plus the folders in init[] (subscribed).
- * fsync selects synchronous=FULL (else NORMAL).  On failure returns -1
- * with a message in err. */
-int  store_open(const char *path, bool create, bool fsync,
+ * On failure returns -1 with a message in err. */
+int  store_open(const char *path, bool create, enum store_sync sync,
 	const struct store_init_folder *init, size_t ninit,
 	struct store **out, char *err, size_t errlen);
 /* store_open() that refuses a symbolic link as the database file or in
  * its path (SQLITE_OPEN_NOFOLLOW; SQLite checks every component, so give
  * a path relative to a directory one has fchdir()ed into).  For code
  * that opens a user's store on the user's behalf (mailkeepctl). */
-int  store_open_nofollow(const char *path, bool create, bool fsync,
+int  store_open_nofollow(const char *path, bool create, enum store_sync sync,
 	const struct store_init_folder *init, size_t ninit,
 	struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
@@ -81,6 +99,12 @@ int  store_begin(struct store *s);
 int  store_commit(struct store *s);
 void store_rollback(struct store *s);
 bool store_in_transaction(struct store *s);
+/* Between these, reads share one read transaction (one snapshot, one
+ * set of locks) instead of one each; a write transaction (store_begin,
+ * any store_* call that writes) ends it first and a new one follows the
+ * commit.  For one command's work: nothing may wait in between. */
+void store_read_begin(struct store *s);
+void store_read_end(struct store *s);
 /* True if another connection (e.g. mailkeepctl) committed since the last
  * call; the caller then re-reads what it caches. */
 bool store_changed_externally(struct store *s);

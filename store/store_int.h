@@ -34,6 +34,10 @@ struct db_slot {
 /* One SQLite connection with its statement cache. */
 struct sqldb {
 	sqlite3        *h;
+	enum store_sync sync;		/* when a commit waits for the disk */
+	bool            sync_due;	/* the open transaction adds a message */
+	bool            group;		/* between store_read_begin and _end */
+	bool            group_open;	/* its read transaction is open */
 	struct db_slot *slots;		/* open addressing, keyed by SQL pointer */
 	size_t          nslots, nused;
 	sqlite3_stmt  **transient;	/* copies made while the cached one runs */
@@ -41,10 +45,10 @@ struct sqldb {
 	char            err[256];
 };
 
-/* Opens path (0600 when created), WAL, synchronous FULL or NORMAL,
- * foreign keys on, busy timeout.  -1 with a message in err. */
-int  db_open(struct sqldb *db, const char *path, bool create, bool fsync,
-	char *err, size_t errlen);
+/* Opens path (0600 when created), WAL, synchronous FULL (STORE_SYNC_ALL)
+ * or NORMAL, foreign keys on, busy timeout.  -1 with a message in err. */
+int  db_open(struct sqldb *db, const char *path, bool create,
+	enum store_sync sync, char *err, size_t errlen);
 void db_close(struct sqldb *db);
 
 /*
@@ -76,6 +80,9 @@ int  db_err(struct sqldb *db, int rc, const char *fmt, ...)
 enum db_txn { TXN_NONE, TXN_OWN, TXN_SAVEPOINT };
 int  db_begin(struct sqldb *db);
 int  db_commit(struct sqldb *db);
+/* Under STORE_SYNC_MESSAGES: the open transaction adds a message, so its
+ * COMMIT syncs the WAL before it returns (db_commit). */
+void db_sync_at_commit(struct sqldb *db);
 void db_rollback(struct sqldb *db);
 int  db_txn_enter(struct sqldb *db, enum db_txn *t);
 int  db_txn_leave(struct sqldb *db, enum db_txn t, int rc);
@@ -125,7 +132,7 @@ extern const struct db_migration store_migrations[];
 extern const size_t store_nmigrations;
 
 /* store_open() with a chosen migration list (tests simulate upgrades). */
-int  store_open_with(const char *path, bool create, bool fsync,
+int  store_open_with(const char *path, bool create, enum store_sync sync,
 	const struct store_init_folder *init, size_t ninit,
 	const struct db_migration *mig, size_t nmig,
 	struct store **out, char *err, size_t errlen);

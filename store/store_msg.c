@@ -180,6 +180,8 @@ msg_insert(struct store *s, const struct msg_ins *m)
 	sqlite3_bind_int(st, 7, (int)(m->flags & MF_ALL));
 	sqlite3_bind_text(st, 8, m->keywords, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, (int64_t)m->modseq);
+	/* New mail is what no client can send again: on disk before OK. */
+	db_sync_at_commit(&s->db);
 	return db_run(&s->db, st, "message insert");
 }
 
@@ -399,7 +401,11 @@ int
 store_expunged_since(struct store *s, const struct mbox *m, uint64_t modseq,
     int (*cb)(uint32_t uid, uint64_t modseq, void *arg), void *arg)
 {
+	/* By MODSEQ, then sorted: without the hint SQLite walks every UID
+	 * the mailbox ever expunged to avoid the sort, and the table only
+	 * grows. */
 	sqlite3_stmt *st = db_stmt(&s->db, "SELECT uid, modseq FROM expunged"
+	    " INDEXED BY expunged_modseq"
 	    " WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid");
 	int rc = 0, step = SQLITE_DONE;
 

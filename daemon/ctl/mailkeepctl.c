@@ -955,7 +955,8 @@ user_store_open(struct ctx *x, const char *name, bool create,
 	for (size_t i = 0; create && i < nitems(init); i++)
 		if (init[i].name[0] != '\0')
 			use[n++] = init[i];
-	if (store_open_nofollow("store.db", create, x->cfg.fsync, use, n, s,
+	if (store_open_nofollow("store.db", create,
+	    (enum store_sync)x->cfg.fsync, use, n, s,
 	    err, sizeof(err)) != 0) {
 		errmsg("users/%s/%s", name, err);
 		return -1;

@@ -40,8 +40,12 @@
 /* After a command that used more than this (arena, output buffer, a
  * spooled message), the memory is given back to the system. */
 #define TRIM_AT        (1024 * 1024)
-/* An output buffer grown past this is freed once it drains (streamed
- * FETCH output stays below CLIENT_OUT_HIGH plus one piece). */
+/* An output buffer grown past OUT_SPARE is freed once it drains: one
+ * process serves many sessions, and a buffer kept at the size of each
+ * session's largest response was most of an idle process's heap.  Past
+ * OUT_KEEP the memory is also handed back to the system at once
+ * (streamed FETCH output stays below CLIENT_OUT_HIGH plus one piece). */
+#define OUT_SPARE      (16 * 1024)
 #define OUT_KEEP       (512 * 1024)
 
 static void client_io(struct ev_io *io, uint32_t revents);
@@ -302,6 +306,8 @@ client_destroy(struct client *c)
 		pop3_end(c);
 	if (c->state == CS_SELECTED)
 		view_close(c);
+	if (c->idling)
+		user_watch_update(u);
 	ev_io_stop(u->loop, &c->io);
 	ev_timer_stop(u->loop, &c->timer);
 	if (c->fd != -1)
@@ -383,11 +389,13 @@ write_out(struct client *c)
 		return -1;
 	if (buf_len(&c->out) > 0)
 		return 0;
-	if (c->out.cap > OUT_KEEP && c->cont == NULL) {
+	if (c->out.cap > OUT_SPARE && c->cont == NULL) {
 		/* A big response went out: don't keep its buffer (but not
 		 * between the pieces of one streamed response). */
+		bool huge = c->out.cap > OUT_KEEP;
 		buf_free(&c->out);
-		malloc_trim(0);
+		if (huge)
+			malloc_trim(0);
 	}
 	return 0;
 }
@@ -498,6 +506,7 @@ after_run(struct client *c, enum cmd_result r)
 		break;
 	case RUN_IDLE:
 		c->idling = true;
+		user_watch_update(c->user);
 		arm_timer(c);
 		break;
 	case RUN_WAIT:
@@ -702,7 +711,11 @@ frame_step(struct client *c, bool *progress)
 		break;
 	case FRAME_COMMAND:
 		data = imap_frame_data(&c->fr, &len);
+		if (c->user->store != NULL)
+			store_read_begin(c->user->store);
 		execute(c, data, len);
+		if (c->user->store != NULL)
+			store_read_end(c->user->store);
 		imap_frame_done(&c->fr);
 		if (c->cmd == NULL && c->spool_fd != -1) {
 			/* Refused before it ran: nothing else will. */
@@ -737,6 +750,7 @@ idle_step(struct client *c, bool *progress)
 	c->idling = false;
 	idle_line(c, line, len);
 	imap_frame_done(&c->fr);
+	user_watch_update(c->user);
 	if (!c->idling) {
 		arm_timer(c);
 		finish_command(c);

@@ -22,6 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The fsync setting is handed to the store as it is. */
+_Static_assert((int)MK_FSYNC_NO == (int)STORE_SYNC_NONE &&
+    (int)MK_FSYNC_ALL == (int)STORE_SYNC_ALL &&
+    (int)MK_FSYNC_MESSAGES == (int)STORE_SYNC_MESSAGES,
+    "enum mk_fsync and enum store_sync must agree");
+
 static void
 say_bye_all(struct user *u, const char *why)
 {
@@ -202,7 +208,7 @@ open_store(struct user *u, const char *path)
 	for (size_t i = 0; i < nitems(init); i++)
 		if (init[i].name[0] != '\0')
 			use[n++] = init[i];
-	if (store_open(path, true, cfg->fsync, use, n, &u->store, err,
+	if (store_open(path, true, (enum store_sync)cfg->fsync, use, n, &u->store, err,
 	    sizeof(err)) == -1) {
 		log_warnx("user %s: cannot open store %s: %s", u->name, path, err);
 		u->store = NULL;
@@ -219,7 +225,8 @@ open_store(struct user *u, const char *path)
 /* Another process (mailkeepctl deliver, an admin tool) wrote the store:
  * the kernel says so, and the sessions viewing a changed mailbox are
  * told as if a session of ours had changed it (IDLE wakes up).  One
- * watch per user process; nothing is polled. */
+ * watch per user process, there only while a session idles
+ * (user_watch_update); nothing is polled. */
 static void
 store_written(struct ev_io *io, uint32_t revents)
 {
@@ -233,24 +240,58 @@ store_written(struct ev_io *io, uint32_t revents)
 		mstates_refresh(u);
 }
 
+/*
+ * The watch on the store's directory is there only while some session
+ * idles.  Every other session checks the store's data_version at its
+ * next command (client.c execute), which is when RFC 3501 lets it be
+ * told; and with the watch on, each write of our own commits to the WAL
+ * queued an event for ourselves, some 6 % of a busy process's CPU.
+ * When the watch comes back, whatever another program committed in the
+ * meantime is looked for at once.
+ */
+void
+user_watch_update(struct user *u)
+{
+	bool want = false;
+
+	if (u->watch_dir == NULL)
+		return;
+	for (struct client *c = u->clients; c && !want; c = c->next)
+		want = c->idling && !c->dead;
+	if (want && u->watch_wd == -1) {
+		u->watch_wd = inotify_add_watch(u->watch.fd, u->watch_dir,
+		    IN_MODIFY | IN_CLOSE_WRITE);
+		if (u->watch_wd == -1)
+			log_warn("inotify on %s: changes by other processes "
+			    "will be seen at the next command, not during IDLE",
+			    u->watch_dir);
+		else if (u->store != NULL && store_changed_externally(u->store))
+			mstates_refresh(u);
+	} else if (!want && u->watch_wd != -1) {
+		(void)inotify_rm_watch(u->watch.fd, u->watch_wd);
+		u->watch_wd = -1;
+	}
+}
+
 static void
 watch_store(struct user *u, const char *store_path)
 {
 	char dir[PATH_MAX];
 	int fd;
 
+	u->watch_wd = -1;
 	mk_strlcpy(dir, store_path, sizeof(dir));
-	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
-	    inotify_add_watch(fd, dirname(dir), IN_MODIFY | IN_CLOSE_WRITE) == -1) {
-		log_warn("inotify on %s: deliveries by other processes will be "
-		    "seen at the next command, not during IDLE", dir);
-		if (fd != -1)
-			close(fd);
+	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+		log_warn("inotify: changes by other processes will be seen at "
+		    "the next command, not during IDLE");
 		return;
 	}
 	ev_io_init(&u->watch, fd, store_written, u);
-	if (ev_io_start(u->loop, &u->watch, EPOLLIN) == -1)
+	if (ev_io_start(u->loop, &u->watch, EPOLLIN) == -1) {
 		close(fd);
+		return;
+	}
+	u->watch_dir = xstrdup(dirname(dir));
 }
 
 /* <user dir>/tmp holds the unnamed temporary files of APPENDs being

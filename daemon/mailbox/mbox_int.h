@@ -225,6 +225,8 @@ struct user {
 	uint64_t          shares_sent;		/* IPC_MBOX_SHARE messages */
 	uint64_t          shares_done;		/* ...the master has applied */
 	struct ev_io      watch;		/* inotify on the store's directory */
+	char             *watch_dir;		/* ...that directory, or NULL */
+	int               watch_wd;		/* -1: not watched (no IDLE) */
 	/* Moves whenever an ACL may have changed (SETACL, DELETEACL, a
 	 * write by another program): a guest's selection re-reads its
 	 * rights at its next command (rights_recheck). */
@@ -350,6 +352,9 @@ struct mstate *mstate_find(struct user *u, int64_t id);
 void mbox_changed(struct user *u, int64_t id);
 /* Re-read every cached mailbox row (after an external change). */
 void mstates_refresh(struct user *u);
+/* Watches the store's directory while a session idles (mailbox.c);
+ * called whenever a session starts or stops idling. */
+void user_watch_update(struct user *u);
 /* store_msg_expunge() of the selected mailbox for session c that keeps,
  * as ghosts, the messages another session's view still holds; b is
  * filled for ghosts_take() after the commit (or ghost_batch_free()). */

@@ -504,7 +504,7 @@ static const struct field {
 	F(quota_storage, F_U64, false), F(quota_messages, F_U64, false),
 	F(folder_drafts, F_STR, false), F(folder_sent, F_STR, false),
 	F(folder_trash, F_STR, false), F(folder_junk, F_STR, false),
-	F(fsync, F_BOOL, false), F(verbose, F_INT, false),
+	F(fsync, F_INT, false), F(verbose, F_INT, false),
 	F(fts, F_BOOL, false), F(fts_at_append, F_BOOL, false),
 	/* Records already keyed by the old prefix fade out with their
 	 * connections and windows. */

@@ -1,0 +1,230 @@
+/*
+ * test_store_sync.c - when a user store's commits wait for the disk
+ * (enum store_sync: NONE, ALL, MESSAGES), and the per-command read
+ * transaction (store_read_begin / store_read_end).
+ *
+ * The syncs are counted by a VFS that is SQLite's own default VFS with
+ * one method wrapped: every file it opens is the real file (real
+ * descriptors, real fdatasync); xSync is counted before it is passed on.
+ */
+#include <CUnit/CUnit.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "common/imap.h"
+#include "store/store.h"
+#include "store/store_int.h"
+#include "store_support.h"
+
+static sqlite3_vfs counting_vfs;
+static sqlite3_vfs *real_vfs;
+/* The default VFS gives files of different kinds different method
+ * tables (the database locks, its journals don't): one copy of each. */
+#define NTABLES 8
+static const sqlite3_io_methods *real_methods[NTABLES];
+static sqlite3_io_methods counting_methods[NTABLES];
+static int ntables;
+static int nsyncs;
+
+static int
+counting_sync(sqlite3_file *f, int flags)
+{
+	int i = (int)(f->pMethods - counting_methods);
+
+	nsyncs++;
+	return real_methods[i]->xSync(f, flags);
+}
+
+static const sqlite3_io_methods *
+counting_table(const sqlite3_io_methods *real)
+{
+	int i;
+
+	for (i = 0; i < ntables; i++)
+		if (real_methods[i] == real)
+			return &counting_methods[i];
+	CU_ASSERT_FATAL(ntables < NTABLES);
+	real_methods[i] = real;
+	counting_methods[i] = *real;
+	counting_methods[i].xSync = counting_sync;
+	ntables++;
+	return &counting_methods[i];
+}
+
+/* Opens the real file in place, then swaps in a copy of its method
+ * table whose xSync counts. */
+static int
+counting_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+    int flags, int *out)
+{
+	int rc = real_vfs->xOpen(real_vfs, name, f, flags, out);
+
+	(void)vfs;
+	if (rc == SQLITE_OK && f->pMethods != NULL)
+		f->pMethods = counting_table(f->pMethods);
+	return rc;
+}
+
+static void
+counting_install(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	counting_vfs = *real_vfs;
+	counting_vfs.zName = "mk-counting";
+	counting_vfs.pNext = NULL;
+	counting_vfs.xOpen = counting_open;
+	CU_ASSERT_EQUAL(sqlite3_vfs_register(&counting_vfs, 1), SQLITE_OK);
+}
+
+static void
+counting_remove(void)
+{
+	sqlite3_vfs_unregister(&counting_vfs);
+	sqlite3_vfs_register(real_vfs, 1);
+}
+
+static uint32_t
+messages(struct store *s, const struct mbox *m)
+{
+	struct mbox_status st;
+
+	if (store_mbox_status(s, m, &st) != 0)
+		return 0;
+	return st.messages;
+}
+
+struct sync_counts {
+	int append, flags, expunge;
+};
+
+/* Syncs made by an APPEND, a flag change and an EXPUNGE in a store
+ * opened with sync. */
+static struct sync_counts
+count_syncs(enum store_sync sync)
+{
+	struct sync_counts n = { -1, -1, -1 };
+	char *dir = ts_dir(), err[256];
+	struct store *s = NULL;
+	struct mbox m;
+	uint32_t uid;
+	struct flag_change ch = { .flags = MF_FLAGGED, .keywords = "" };
+
+	counting_install();
+	if (store_open(ts_path(dir, "store.db"), true, sync, NULL, 0, &s, err,
+	    sizeof(err)) != 0) {
+		CU_FAIL(err);
+		goto out;
+	}
+	CU_ASSERT_EQUAL_FATAL(store_mbox_find(s, "INBOX", &m), 0);
+	/* The first append also sets the WAL up; count a second one. */
+	CU_ASSERT_NOT_EQUAL(ts_append(s, &m, ts_msg(NULL, "a"), 0, "", 0, 0), 0);
+	nsyncs = 0;
+	uid = ts_append(s, &m, ts_msg(NULL, "b"), 0, "", 0, 0);
+	CU_ASSERT_NOT_EQUAL(uid, 0);
+	n.append = nsyncs;
+	ch.uid = uid;
+	nsyncs = 0;
+	CU_ASSERT_EQUAL(store_msg_set_flags(s, &m, &ch, 1, NULL), 0);
+	n.flags = nsyncs;
+	nsyncs = 0;
+	CU_ASSERT_EQUAL(store_msg_expunge(s, &m, &uid, 1), 0);
+	n.expunge = nsyncs;
+out:
+	store_close(s);
+	counting_remove();
+	ts_rmdir(dir);
+	return n;
+}
+
+void
+test_sync_messages_only_new_mail(void)
+{
+	struct sync_counts n = count_syncs(STORE_SYNC_MESSAGES);
+
+	CU_ASSERT_TRUE(n.append >= 1);
+	CU_ASSERT_EQUAL(n.flags, 0);
+	CU_ASSERT_EQUAL(n.expunge, 0);
+}
+
+void
+test_sync_all_every_commit(void)
+{
+	struct sync_counts n = count_syncs(STORE_SYNC_ALL);
+
+	CU_ASSERT_TRUE(n.append >= 1);
+	CU_ASSERT_TRUE(n.flags >= 1);
+	CU_ASSERT_TRUE(n.expunge >= 1);
+}
+
+void
+test_sync_none(void)
+{
+	struct sync_counts n = count_syncs(STORE_SYNC_NONE);
+
+	CU_ASSERT_EQUAL(n.append, 0);
+	CU_ASSERT_EQUAL(n.flags, 0);
+	CU_ASSERT_EQUAL(n.expunge, 0);
+}
+
+/* A message appended without a sync is still there for the next
+ * connection: a commit is in the WAL when COMMIT returns. */
+void
+test_sync_none_commit_visible(void)
+{
+	char *dir = ts_dir(), err[256];
+	struct store *s = NULL, *t = NULL;
+	struct mbox m;
+
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), true,
+	    STORE_SYNC_NONE, NULL, 0, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_mbox_find(s, "INBOX", &m), 0);
+	CU_ASSERT_NOT_EQUAL(ts_append(s, &m, ts_msg(NULL, "a"), 0, "", 0, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), false,
+	    STORE_SYNC_NONE, NULL, 0, &t, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_mbox_find(t, "INBOX", &m), 0);
+	CU_ASSERT_EQUAL(messages(t, &m), 1);
+	store_close(t);
+	store_close(s);
+	ts_rmdir(dir);
+}
+
+/* Inside a command's read transaction: writes still work (the read
+ * transaction ends first, so a commit by another connection in between
+ * can't make the write fail), and reads after them see them. */
+void
+test_read_group_writes(void)
+{
+	char *dir = ts_dir(), err[256];
+	struct store *s = NULL, *t = NULL;
+	struct mbox m, m2;
+
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), true,
+	    STORE_SYNC_NONE, NULL, 0, &s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), false,
+	    STORE_SYNC_NONE, NULL, 0, &t, err, sizeof(err)), 0);
+	store_read_begin(s);
+	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &m), 0);
+	CU_ASSERT_FALSE(store_in_transaction(s));
+	/* Another connection commits after this snapshot was taken. */
+	CU_ASSERT_EQUAL(store_mbox_find(t, "INBOX", &m2), 0);
+	CU_ASSERT_NOT_EQUAL(ts_append(t, &m2, ts_msg(NULL, "t"), 0, "", 0, 0),
+	    0);
+	/* A write of ours now: a new write transaction, not an upgrade. */
+	CU_ASSERT_NOT_EQUAL(ts_append(s, &m, ts_msg(NULL, "s"), 0, "", 0, 0), 0);
+	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &m), 0);
+	CU_ASSERT_EQUAL(messages(s, &m), 2);
+	/* An explicit transaction, as APPEND and STORE take. */
+	CU_ASSERT_EQUAL(store_begin(s), 0);
+	CU_ASSERT_TRUE(store_in_transaction(s));
+	CU_ASSERT_EQUAL(store_commit(s), 0);
+	CU_ASSERT_FALSE(store_in_transaction(s));
+	store_read_end(s);
+	/* No transaction is left open: the other connection can write. */
+	CU_ASSERT_NOT_EQUAL(ts_append(t, &m2, ts_msg(NULL, "u"), 0, "", 0, 0),
+	    0);
+	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &m), 0);
+	CU_ASSERT_EQUAL(messages(s, &m), 3);
+	store_close(t);
+	store_close(s);
+	ts_rmdir(dir);
+}
