@@ -232,9 +232,9 @@ open_scratch_copy(struct ctx *x, const char *tmp, struct store **src)
 		return -1;
 	}
 	close(fd);
-	if (store_open_nofollow(tmp, false, x->cfg.fsync, NULL, 0, src, err,
-	    sizeof(err)) != 0 || store_integrity_check(*src, err,
-	    sizeof(err)) != 0) {
+	if (store_open_nofollow(tmp, false, (enum store_sync)x->cfg.fsync,
+	    NULL, 0, src, err, sizeof(err)) != 0 ||
+	    store_integrity_check(*src, err, sizeof(err)) != 0) {
 		errmsg("the backup: %s", err);
 		store_close(*src);
 		*src = NULL;
