@@ -204,7 +204,8 @@ def corpus_overhead():
         if d:
             msgs.append(d)
     copies = max(1, 3000 // len(msgs))
-    with Server(users={'c': 'pw'}, config={'fts': 'yes'}) as s:
+    with Server(users={'c': 'pw'},
+                config={'fts': 'yes', 'fts_at_append': 'yes'}) as s:
         c = s.client(login=('c', 'pw'), timeout=300)
         fill(c, (m for _ in range(copies) for m in msgs))
         c.close()
@@ -223,7 +224,7 @@ def main():
     print('bench_fts: %d messages of ~2 KiB, %s' % (N, time.strftime(
         '%Y-%m-%d')))
     with Server(users={'alice': 'pw', 'bob': 'pw'},
-                config={'fts': 'yes'}) as s:
+                config={'fts': 'yes', 'fts_at_append': 'yes'}) as s:
         c = s.client(login=('alice', 'pw'), timeout=600)
         rate_on = fill(c, messages(N))
         c.cmd('SELECT INBOX', timeout=600)

@@ -92,7 +92,7 @@ def store_counts(server, user):
 class FtsTest(unittest.TestCase):
     def setUp(self):
         self.server = Server(users={'alice': 'pw', 'bob': 'pw2'},
-                             config={'fts': 'yes'})
+                             config={'fts': 'yes', 'fts_at_append': 'yes'})
         self.addCleanup(self.server.cleanup)
         self.msgs = corpus_messages()
         self.keys = corpus_searches()
