@@ -6,6 +6,8 @@ tested (MK_BUILD_DIR) into a temporary DESTDIR, then checks:
   - the installed files, relative to the prefix, are exactly EXPECTED;
   - the binaries are in sbin and run (-h prints the usage);
   - the systemd unit names the installed mailkeepd, no @VAR@ is left;
+  - the real systemd-sysusers/-tmpfiles, run on the installed files in a
+    scratch root, create the accounts and directories (when installed);
   - every key of common/config.c's table is an ".It Cm" entry of
     mailkeep.conf(5), and the man pages pass "mandoc -T lint" when mandoc
     is installed (skipped, and said so, when it is not).
@@ -78,6 +80,43 @@ def man_keys(page):
     return keys
 
 
+def apply_systemd_files(root, failures):
+    """Run the real systemd-sysusers and systemd-tmpfiles on the installed
+    files against a scratch root: the accounts mailkeepd's defaults name
+    exist with no shell, the instance directory and the login chroot are
+    root's with the modes mailkeepctl init and mailkeepd expect."""
+    tools = ("systemd-sysusers", "systemd-tmpfiles")
+    if not all(shutil.which(t) for t in tools):
+        print("skip sysusers.d/tmpfiles.d (systemd tools not installed)")
+        return
+    with tempfile.TemporaryDirectory(prefix="mk-sysroot-") as sysroot:
+        os.mkdir(sysroot + "/etc")
+        r1 = subprocess.run(["systemd-sysusers", "--root", sysroot,
+                             str(root / "lib/sysusers.d/mailkeep.conf")],
+                            capture_output=True, text=True)
+        r2 = subprocess.run(["systemd-tmpfiles", "--root", sysroot, "--create",
+                             str(root / "lib/tmpfiles.d/mailkeep.conf")],
+                            capture_output=True, text=True)
+        check(r1.returncode == 0 and r2.returncode == 0,
+              "systemd-sysusers and systemd-tmpfiles take the files", failures)
+        passwd = Path(sysroot + "/etc/passwd").read_text() \
+            if os.path.exists(sysroot + "/etc/passwd") else ""
+        defaults = (SRC / "common/config.c").read_text()
+        for user in ("mailkeep-login", "mailkeep-auth"):
+            line = [l for l in passwd.splitlines() if l.startswith(user + ":")]
+            check(f'"{user}"' in defaults and len(line) == 1
+                  and line[0].endswith(":/usr/sbin/nologin"),
+                  f"sysusers.d creates {user} (config.c's default), no shell",
+                  failures)
+        for d, mode in (("var/lib/mailkeep", 0o711),
+                        ("var/lib/mailkeep/empty", 0o755)):
+            st = os.lstat(os.path.join(sysroot, d)) \
+                if os.path.isdir(os.path.join(sysroot, d)) else None
+            check(st is not None and st.st_uid == 0 and
+                  (st.st_mode & 0o7777) == mode,
+                  f"tmpfiles.d creates /{d} root's, {mode:o}", failures)
+
+
 def check(cond, what, failures):
     print(("ok   " if cond else "FAIL ") + what)
     if not cond:
@@ -114,6 +153,8 @@ def main():
                   "unit's ExecStart is the installed mailkeepd", failures)
             check(re.search(r"@[A-Z]+@", u) is None,
                   "unit has no unsubstituted @VAR@", failures)
+        if not (want - got):
+            apply_systemd_files(root, failures)
         conf5 = root / opt["mandir"] / "man5/mailkeep.conf.5"
         if conf5.exists():
             documented = man_keys(conf5)
