@@ -69,8 +69,9 @@ struct imp {
 	size_t          nsubs;
 	char          **done;	/* import_state keys, sorted */
 	size_t          ndone;
-	/* counters */
-	uint64_t todo_msgs, todo_bytes, done_msgs, done_bytes, already;
+	/* planned: what this run will import (the source less what an
+	 * earlier run brought in, already); done: imported so far. */
+	uint64_t planned_msgs, planned_bytes, done_msgs, done_bytes, already;
 	uint64_t uid_changed, failed;
 	struct skipped *skip;
 	size_t          nskip;
@@ -288,8 +289,8 @@ load_done(struct imp *im)
 			if (m->done)
 				im->already++;
 			else {
-				im->todo_msgs++;
-				im->todo_bytes += m->size;
+				im->planned_msgs++;
+				im->planned_bytes += m->size;
 			}
 		}
 	return 0;
@@ -333,20 +334,20 @@ progress(struct imp *im, bool last)
 	if (!last && now - im->last_shown < (im->tty ? 100u : 5000u))
 		return;
 	im->last_shown = now;
-	frac = im->todo_bytes ? (double)done / (double)im->todo_bytes : 1.0;
+	frac = im->planned_bytes ? (double)done / (double)im->planned_bytes : 1.0;
 	bps = el > 0 ? (double)im->done_bytes * 1000.0 / (double)el : 0;
 	fmt_bytes(im->done_bytes + im->skip_bytes, db, sizeof(db));
-	fmt_bytes(im->todo_bytes, tb, sizeof(tb));
+	fmt_bytes(im->planned_bytes, tb, sizeof(tb));
 	fmt_bytes((uint64_t)bps, rate, sizeof(rate));
-	if (bps > 0 && im->todo_bytes > done)
-		fmt_secs((uint64_t)((double)(im->todo_bytes - done) / bps), left,
+	if (bps > 0 && im->planned_bytes > done)
+		fmt_secs((uint64_t)((double)(im->planned_bytes - done) / bps), left,
 		    sizeof(left));
 	else
 		snprintf(left, sizeof(left), "%s", last ? "0m00s" : "?");
 	if (!im->tty) {
 		say("import: %llu/%llu messages, %s/%s, %s/s, %s left",
 		    (unsigned long long)(im->done_msgs + im->nskip),
-		    (unsigned long long)im->todo_msgs, db, tb, rate, left);
+		    (unsigned long long)im->planned_msgs, db, tb, rate, left);
 		return;
 	}
 	size_t fill = (size_t)(frac * 30 + 0.5);
@@ -355,7 +356,7 @@ progress(struct imp *im, bool last)
 	bar[30] = '\0';
 	fprintf(stderr, "\r[%s] %3d%% %llu/%llu msgs %s/%s %s/s %s left \033[K",
 	    bar, (int)(frac * 100), (unsigned long long)(im->done_msgs +
-	    im->nskip), (unsigned long long)im->todo_msgs, db, tb, rate, left);
+	    im->nskip), (unsigned long long)im->planned_msgs, db, tb, rate, left);
 	if (last)
 		fputc('\n', stderr);
 	fflush(stderr);
@@ -685,12 +686,12 @@ import_folder(struct imp *im, size_t fi)
 {
 	struct ifolder *f = &im->f[fi];
 	struct mbox mb;
-	size_t todo = 0;
+	size_t pending = 0;
 	bool keep;
 	int rc;
 
 	for (size_t i = 0; i < f->n; i++)
-		todo += !f->msgs[i].done;
+		pending += !f->msgs[i].done;
 	if ((rc = target_mbox(im, f, &mb, &keep)) == MK_INVALID) {
 		/* a name the store refuses: this folder, not the import */
 		for (size_t i = 0; i < f->n; i++)
@@ -703,8 +704,8 @@ import_folder(struct imp *im, size_t fi)
 		return rc;
 	if (!im->tty)
 		say("import: folder %s: %zu message%s to import, %zu already "
-		    "imported%s", f->name, todo, todo == 1 ? "" : "s",
-		    f->n - todo, keep ? ", UIDs kept" : "");
+		    "imported%s", f->name, pending, pending == 1 ? "" : "s",
+		    f->n - pending, keep ? ", UIDs kept" : "");
 	for (size_t i = 0; i < f->n; i++) {
 		const struct imsg *m = &f->msgs[i];
 		if (m->done)
@@ -800,7 +801,7 @@ import_run(const struct import_opts *o, struct store *s, int chan)
 		goto out;
 	say("import: %s into %s: %zu folder%s, %llu message%s to import, %llu "
 	    "already imported", o->source, o->user, im.nf, im.nf == 1 ? "" :
-	    "s", (unsigned long long)im.todo_msgs, im.todo_msgs == 1 ? "" : "s",
+	    "s", (unsigned long long)im.planned_msgs, im.planned_msgs == 1 ? "" : "s",
 	    (unsigned long long)im.already);
 	im.t0 = im.last_shown = now_ms();
 	rc = 0;
