@@ -1,0 +1,576 @@
+/*
+ * context.c - the update contexts of CONTEXT=SEARCH and CONTEXT=SORT
+ * (RFC 5267 4.3) and CANCELUPDATE (4.3.5).
+ *
+ * A SEARCH or SORT with RETURN (UPDATE) leaves its search program and
+ * its result with the session, which is then told, by ESEARCH ADDTO and
+ * REMOVEFROM under the command's tag, whenever a message starts or stops
+ * matching: new messages, flag changes (its own too), expunges.  Updates
+ * stop when the mailbox is closed or CANCELUPDATE names the tag.
+ *
+ * How (the strategy of RFC 5267 Appendix B): a context keeps its result
+ * as UIDs (ascending for SEARCH, in sort order for SORT) and the
+ * mod-sequence it reflects.  At each view_sync() the messages whose
+ * MODSEQ passed it (a flag change and an APPEND both move it) or that
+ * joined the view since are searched again, restricted to those UIDs,
+ * and compared with the result; an expunged message leaves the result
+ * just before its EXPUNGE or VANISHED is written (4.3.4).  SORT places a
+ * new match by binary search, reading the stored sort keys of one
+ * message per step: sort keys never change, so a flag change never
+ * moves a message.  All of it runs in this process, which serves every
+ * session of the user: no IPC.
+ *
+ * Sequence numbers and "$" in the program mean what they meant when the
+ * command ran (RFC 5267 4.3, RFC 5182), so they become UID sets when the
+ * context is made.  OLDER/YOUNGER are re-evaluated only for messages
+ * that change (RFC 5032 2 lets updates of those lag).
+ */
+#include "daemon/mailbox/mbox_int.h"
+#include "store/sort.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct update_ctx {
+	struct update_ctx *next;
+	char               tag[65];	/* the parser's longest tag, 64 */
+	bool               uid;		/* UID SEARCH / UID SORT: UIDs */
+	bool               sort;
+	struct sort_crit   crit[SORT_MAX_CRIT];
+	size_t             ncrit;
+	enum sort_need     need;
+	struct arena       a;		/* the frozen search program */
+	struct search_key *key;
+	uint32_t          *res;		/* the result: UIDs */
+	size_t             n, cap;
+	uint64_t           modseq;	/* changes up to here are in res */
+	uint32_t           uidnext;	/* view UIDs from here: not judged */
+};
+
+/* ---- making one ---- */
+
+static bool
+freeze_set(struct client *c, struct arena *a, const struct search_key *k,
+    struct search_key *x)
+{
+	struct seqset tmp;
+
+	if (view_uidset(c, &k->set, k->type == SK_UID, &tmp) != 0)
+		return false;
+	x->type = SK_UID;
+	x->set.dollar = false;
+	x->set.n = tmp.n;
+	x->set.r = arena_array(a, tmp.n + 1, sizeof(*tmp.r));
+	if (x->set.r == NULL)
+		return false;
+	if (tmp.n > 0)
+		memcpy(x->set.r, tmp.r, tmp.n * sizeof(*tmp.r));
+	return true;
+}
+
+/* A copy of the tree k in a, sequence sets and "$" as UIDs. */
+static struct search_key *
+freeze(struct client *c, struct arena *a, const struct search_key *k)
+{
+	struct search_key *head = NULL, **tail = &head, *x;
+
+	for (; k != NULL; k = k->next) {
+		if ((x = arena_alloc(a, sizeof(*x))) == NULL)
+			return NULL;
+		*x = *k;
+		x->next = NULL;
+		if ((k->type == SK_SEQSET || k->set.dollar) &&
+		    !freeze_set(c, a, k, x))
+			return NULL;
+		if ((k->str && (x->str = arena_strdup(a, k->str)) == NULL) ||
+		    (k->field && (x->field = arena_strdup(a, k->field)) == NULL))
+			return NULL;
+		if (k->type == SK_UID && !k->set.dollar && k->set.n > 0) {
+			x->set.r = arena_array(a, k->set.n, sizeof(*k->set.r));
+			if (x->set.r == NULL)
+				return NULL;
+			memcpy(x->set.r, k->set.r, k->set.n * sizeof(*k->set.r));
+		}
+		if (k->child && (x->child = freeze(c, a, k->child)) == NULL)
+			return NULL;
+		*tail = x;
+		tail = &x->next;
+	}
+	return head;
+}
+
+static struct update_ctx *
+find(struct client *c, const char *tag, struct update_ctx ***pp)
+{
+	struct update_ctx **p;
+
+	for (p = &c->contexts; *p; p = &(*p)->next)
+		if (strcmp((*p)->tag, tag) == 0) {
+			if (pp)
+				*pp = p;
+			return *p;
+		}
+	return NULL;
+}
+
+bool
+context_tag_used(struct client *c, const char *tag)
+{
+	return find(c, tag, NULL) != NULL;
+}
+
+static void
+ctx_free(struct update_ctx *x)
+{
+	arena_free(&x->a);
+	free(x->res);
+	free(x);
+}
+
+static size_t
+count(const struct client *c)
+{
+	size_t n = 0;
+
+	for (const struct update_ctx *x = c->contexts; x; x = x->next)
+		n++;
+	return n;
+}
+
+void
+context_add(struct client *c, const struct search_key *key,
+    const struct sort_crit *crit, size_t ncrit, const uint32_t *uids,
+    size_t n)
+{
+	struct update_ctx *x;
+
+	/* A guest session: the grantee's process already said NOUPDATE. */
+	if (client_is_guest(c))
+		return;
+	if (count(c) >= CONTEXT_MAX) {
+		resp_untagged(c, "NO [NOUPDATE \"%s\"] Too many update contexts "
+		    "(at most %d): CANCELUPDATE one first", c->cmd->tag,
+		    CONTEXT_MAX);
+		return;
+	}
+	x = xcalloc(1, sizeof(*x));
+	mk_strlcpy(x->tag, c->cmd->tag, sizeof(x->tag));
+	x->uid = c->cmd->uid;
+	x->sort = crit != NULL;
+	if (x->sort) {
+		memcpy(x->crit, crit, ncrit * sizeof(*crit));
+		x->ncrit = ncrit;
+		x->need = sort_needs_keys(crit, ncrit) ? SORT_NEED_KEYS :
+		    SORT_NEED_ROWS;
+	}
+	arena_init(&x->a, 0);
+	if ((x->key = freeze(c, &x->a, key)) == NULL) {
+		ctx_free(x);
+		resp_untagged(c, "NO [NOUPDATE \"%s\"] The search program is "
+		    "too large to keep", c->cmd->tag);
+		return;
+	}
+	x->cap = n + 16;
+	x->res = xreallocarray(NULL, x->cap, sizeof(*x->res));
+	if (n > 0)
+		memcpy(x->res, uids, n * sizeof(*uids));
+	x->n = n;
+	x->modseq = c->view.ms->m.highestmodseq;
+	x->uidnext = c->view.known_uidnext;
+	x->next = c->contexts;
+	c->contexts = x;
+}
+
+void
+context_free_all(struct client *c)
+{
+	while (c->contexts != NULL) {
+		struct update_ctx *x = c->contexts;
+		c->contexts = x->next;
+		ctx_free(x);
+	}
+}
+
+enum cmd_result
+cmd_cancelupdate(struct client *c)
+{
+	const struct imap_cmd *cmd = c->cmd;
+	struct update_ctx *x, **pp;
+	size_t i;
+
+	/* All named tags or none: a typo does not cancel half of a list. */
+	for (i = 0; i < cmd->u.cancelupdate.ntags; i++)
+		if (!find(c, cmd->u.cancelupdate.tags[i], NULL))
+			return resp_bad(c, "No update context has the tag \"%s\"",
+			    cmd->u.cancelupdate.tags[i]);
+	for (i = 0; i < cmd->u.cancelupdate.ntags; i++)
+		if ((x = find(c, cmd->u.cancelupdate.tags[i], &pp)) != NULL) {
+			*pp = x->next;
+			ctx_free(x);
+		}
+	return resp_ok(c, "CANCELUPDATE completed, no further updates");
+}
+
+/* ---- writing updates ---- */
+
+static uint32_t
+num(const struct client *c, const struct update_ctx *x, uint32_t uid)
+{
+	return x->uid ? uid : view_seq_of(&c->view, uid);
+}
+
+static void
+head(struct client *c, const struct update_ctx *x, const char *item)
+{
+	buf_printf(&c->out, "* ESEARCH (TAG \"%s\")%s %s (", x->tag,
+	    x->uid ? " UID" : "", item);
+}
+
+/* "(0 set)" of SEARCH: the UIDs ascending, as numbers of the context. */
+static void
+write_set(struct client *c, const struct update_ctx *x, const char *item,
+    const uint32_t *uids, size_t n)
+{
+	uint32_t *v = xreallocarray(NULL, n, sizeof(*v));
+	struct seqset set;
+	char *text;
+	size_t len;
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = num(c, x, uids[i]);
+	seqset_from_sorted(&c->arena, v, n, &set);
+	len = seqset_format(&set, NULL, 0);
+	text = xmalloc(len + 1);
+	seqset_format(&set, text, len + 1);
+	head(c, x, item);
+	buf_printf(&c->out, "0 %s)\r\n", text);
+	free(text);
+	free(v);
+}
+
+/* SEARCH: the first index whose UID is not below uid. */
+static size_t
+lower(const struct update_ctx *x, uint32_t uid)
+{
+	size_t lo = 0, hi = x->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (x->res[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The index of uid in the result, or SIZE_MAX. */
+static size_t
+pos_in(const struct update_ctx *x, uint32_t uid)
+{
+	size_t i;
+
+	if (!x->sort) {
+		i = lower(x, uid);
+		return i < x->n && x->res[i] == uid ? i : SIZE_MAX;
+	}
+	for (i = 0; i < x->n; i++)
+		if (x->res[i] == uid)
+			return i;
+	return SIZE_MAX;
+}
+
+static void
+res_remove(struct update_ctx *x, size_t i)
+{
+	memmove(&x->res[i], &x->res[i + 1], (x->n - i - 1) * sizeof(*x->res));
+	x->n--;
+}
+
+static void
+res_insert(struct update_ctx *x, size_t i, uint32_t uid)
+{
+	if (x->n == x->cap) {
+		x->cap = x->cap * 2 + 16;
+		x->res = xreallocarray(x->res, x->cap, sizeof(*x->res));
+	}
+	memmove(&x->res[i + 1], &x->res[i], (x->n - i) * sizeof(*x->res));
+	x->res[i] = uid;
+	x->n++;
+}
+
+/* Drops uids[0..n) (ascending) from x's result; REMOVEFROM for those it
+ * held, in the numbering before they go. */
+static void
+remove_uids(struct client *c, struct update_ctx *x, const uint32_t *uids,
+    size_t n)
+{
+	uint32_t *gone = xreallocarray(NULL, n + 1, sizeof(*gone));
+	size_t ngone = 0, i, p;
+	bool first = true;
+
+	for (i = 0; i < n; i++)
+		if (pos_in(x, uids[i]) != SIZE_MAX)
+			gone[ngone++] = uids[i];
+	if (ngone > 0 && !x->sort)
+		write_set(c, x, "REMOVEFROM", gone, ngone);
+	else if (ngone > 0)
+		head(c, x, "REMOVEFROM");
+	/* SORT: one pair per message, the highest position first, so each
+	 * position is still valid when the client reaches it. */
+	for (i = x->n; x->sort && ngone > 0 && i-- > 0;) {
+		uint32_t uid = x->res[i];
+		bool hit = false;
+		for (p = 0; p < ngone && !hit; p++)
+			hit = gone[p] == uid;
+		if (!hit)
+			continue;
+		buf_printf(&c->out, "%s%zu %u", first ? "" : " ", i + 1,
+		    num(c, x, uid));
+		first = false;
+	}
+	if (ngone > 0 && x->sort)
+		buf_adds(&c->out, ")\r\n");
+	for (i = 0; i < ngone; i++)
+		res_remove(x, pos_in(x, gone[i]));
+	free(gone);
+}
+
+void
+context_expunged(struct client *c, const uint32_t *uids, size_t n)
+{
+	for (struct update_ctx *x = c->contexts; x && n > 0; x = x->next)
+		remove_uids(c, x, uids, n);
+}
+
+/* ---- SORT: where a new match goes ---- */
+
+/* The sort keys of uid into *out (a's memory); false if it has no row
+ * any more (an expunged message other sessions still see). */
+static bool
+load_one(struct client *c, const struct update_ctx *x, struct arena *a,
+    uint32_t uid, struct sort_msg *out)
+{
+	struct sort_msg *m;
+	size_t n;
+
+	if (store_sort_load(c->user->store, &c->view.ms->m, &uid, 1, x->need,
+	    a, &m, &n) != 0 || n != 1)
+		return false;
+	*out = *m;
+	out->seq = uid;	/* ties go by UID, which is sequence order */
+	return true;
+}
+
+/* The index at which uid belongs in x's sorted result. */
+static size_t
+sort_position(struct client *c, const struct update_ctx *x, struct arena *a,
+    const struct sort_msg *m)
+{
+	size_t lo = 0, hi = x->n;
+	struct sort_msg probe;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		/* A message without a row is on its way out: any place
+		 * beside it is consistent with the client's list. */
+		if (!load_one(c, x, a, x->res[mid], &probe) ||
+		    sort_cmp(m, &probe, x->crit, x->ncrit) > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Adds uids[0..n) (ascending, none in the result) to x's result;
+ * ADDTO.  SORT: one pair per message, each position counted after the
+ * ones before it were inserted, as the client applies them. */
+static void
+add_uids(struct client *c, struct update_ctx *x, const uint32_t *uids,
+    size_t n)
+{
+	struct arena a;
+	struct sort_msg m;
+	bool first = true;
+	size_t i, p;
+
+	if (n == 0)
+		return;
+	if (!x->sort) {
+		write_set(c, x, "ADDTO", uids, n);
+		for (i = 0; i < n; i++)
+			res_insert(x, lower(x, uids[i]), uids[i]);
+		return;
+	}
+	arena_init(&a, 0);
+	for (i = 0; i < n; i++) {
+		if (!load_one(c, x, &a, uids[i], &m))
+			continue;	/* expunged meanwhile: not a match */
+		p = sort_position(c, x, &a, &m);
+		res_insert(x, p, uids[i]);
+		if (first)
+			head(c, x, "ADDTO");
+		buf_printf(&c->out, "%s%zu %u", first ? "" : " ", p + 1,
+		    num(c, x, uids[i]));
+		first = false;
+		arena_reset(&a);
+	}
+	if (!first)
+		buf_adds(&c->out, ")\r\n");
+	arena_free(&a);
+}
+
+/* ---- following the mailbox ---- */
+
+struct cands {
+	const struct view *v;
+	uint32_t          *u;
+	size_t             n, cap;
+	bool               beyond;	/* a changed row not in the view yet */
+};
+
+static void
+cand_add(struct cands *k, uint32_t uid)
+{
+	if (k->n == k->cap) {
+		k->cap = k->cap * 2 + 64;
+		k->u = xreallocarray(k->u, k->cap, sizeof(*k->u));
+	}
+	k->u[k->n++] = uid;
+}
+
+static int
+changed_row(const struct msg_row *r, void *arg)
+{
+	struct cands *k = arg;
+
+	if (r->uid >= k->v->known_uidnext)
+		k->beyond = true;
+	else if (view_seq_of(k->v, r->uid) != 0)
+		cand_add(k, r->uid);
+	return 0;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The UIDs x must judge again, ascending and once each: changed since
+ * its modseq, new in the view since its uidnext.  -1 on a store
+ * error. */
+static int
+candidates(struct client *c, const struct update_ctx *x, struct cands *k)
+{
+	const struct view *v = &c->view;
+	size_t i, j;
+
+	memset(k, 0, sizeof(*k));
+	k->v = v;
+	if (x->modseq < v->ms->m.highestmodseq &&
+	    store_msg_changed_since(c->user->store, &v->ms->m, x->modseq,
+	    changed_row, k) != 0) {
+		free(k->u);
+		k->u = NULL;
+		return -1;
+	}
+	for (i = v->n; i > 0 && v->uids[i - 1] >= x->uidnext; i--)
+		cand_add(k, v->uids[i - 1]);
+	if (k->n == 0)
+		return 0;
+	qsort(k->u, k->n, sizeof(*k->u), cmp_u32);
+	for (i = j = 1; i < k->n; i++)
+		if (k->u[i] != k->u[j - 1])
+			k->u[j++] = k->u[i];
+	k->n = j;
+	return 0;
+}
+
+/* The context's program, restricted to the candidates' UIDs. */
+static struct search_key *
+restricted(struct client *c, const struct update_ctx *x,
+    const struct cands *k)
+{
+	struct search_key *and = arena_alloc(&c->arena, sizeof(*and));
+	struct search_key *prog = arena_alloc(&c->arena, sizeof(*prog));
+	struct search_key *only = arena_alloc(&c->arena, sizeof(*only));
+
+	if (and == NULL || prog == NULL || only == NULL)
+		return NULL;
+	*prog = *x->key;
+	prog->next = only;
+	only->type = SK_UID;
+	seqset_from_sorted(&c->arena, k->u, k->n, &only->set);
+	and->type = SK_AND;
+	and->child = prog;
+	return and;
+}
+
+static bool
+has(const uint32_t *v, size_t n, uint32_t uid)
+{
+	return bsearch(&uid, v, n, sizeof(*v), cmp_u32) != NULL;
+}
+
+/* Judges x's candidates again: REMOVEFROM what stopped matching, then
+ * ADDTO what started. */
+static int
+judge(struct client *c, struct update_ctx *x, const struct cands *k)
+{
+	struct search_key *key = restricted(c, x, k);
+	uint32_t *match, *out, *in;
+	size_t nm, nout = 0, nin = 0;
+
+	if (key == NULL || mbox_search(c, key, &match, &nm) != 0)
+		return -1;
+	out = xreallocarray(NULL, k->n + 1, sizeof(*out));
+	in = xreallocarray(NULL, k->n + 1, sizeof(*in));
+	for (size_t i = 0; i < k->n; i++) {
+		bool was = pos_in(x, k->u[i]) != SIZE_MAX;
+		bool is = has(match, nm, k->u[i]);
+		if (was && !is)
+			out[nout++] = k->u[i];
+		else if (is && !was)
+			in[nin++] = k->u[i];
+	}
+	if (nout > 0)
+		remove_uids(c, x, out, nout);
+	add_uids(c, x, in, nin);
+	free(out);
+	free(in);
+	free(match);
+	return 0;
+}
+
+void
+context_sync(struct client *c)
+{
+	const struct view *v = &c->view;
+	struct cands k;
+
+	if (c->state != CS_SELECTED || v->ms == NULL)
+		return;
+	for (struct update_ctx *x = c->contexts; x; x = x->next) {
+		if (x->modseq >= v->ms->m.highestmodseq &&
+		    x->uidnext >= v->known_uidnext)
+			continue;
+		if (candidates(c, x, &k) != 0 ||
+		    (k.n > 0 && judge(c, x, &k) != 0)) {
+			/* Left behind: judged again at the next sync. */
+			log_warnx("user %s: update context %s: %s",
+			    c->user->name, x->tag, store_errmsg(c->user->store));
+			free(k.u);
+			continue;
+		}
+		/* A change past the view's end waits for its EXISTS. */
+		if (!k.beyond)
+			x->modseq = v->ms->m.highestmodseq;
+		x->uidnext = v->known_uidnext;
+		free(k.u);
+	}
+}
