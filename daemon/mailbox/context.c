@@ -45,11 +45,20 @@ struct update_ctx {
 	struct search_key *key;
 	uint32_t          *res;		/* the result: UIDs */
 	size_t             n, cap;
+	uint32_t          *asc;		/* SORT: res ascending, for lookups */
+	size_t             acap;
 	uint64_t           modseq;	/* changes up to here are in res */
 	uint32_t           uidnext;	/* view UIDs from here: not judged */
 };
 
 /* ---- making one ---- */
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
 
 static bool
 freeze_set(struct client *c, struct arena *a, const struct search_key *k,
@@ -126,6 +135,7 @@ ctx_free(struct update_ctx *x)
 {
 	arena_free(&x->a);
 	free(x->res);
+	free(x->asc);
 	free(x);
 }
 
@@ -177,6 +187,13 @@ context_add(struct client *c, const struct search_key *key,
 	if (n > 0)
 		memcpy(x->res, uids, n * sizeof(*uids));
 	x->n = n;
+	if (x->sort) {
+		x->acap = x->cap;
+		x->asc = xreallocarray(NULL, x->acap, sizeof(*x->asc));
+		if (n > 0)
+			memcpy(x->asc, uids, n * sizeof(*uids));
+		qsort(x->asc, n, sizeof(*x->asc), cmp_u32);
+	}
 	x->modseq = c->view.ms->m.highestmodseq;
 	x->uidnext = c->view.known_uidnext;
 	x->next = c->contexts;
@@ -250,55 +267,92 @@ write_set(struct client *c, const struct update_ctx *x, const char *item,
 	free(v);
 }
 
-/* SEARCH: the first index whose UID is not below uid. */
-static size_t
-lower(const struct update_ctx *x, uint32_t uid)
+static bool
+has(const uint32_t *v, size_t n, uint32_t uid)
 {
-	size_t lo = 0, hi = x->n;
+	return n > 0 && bsearch(&uid, v, n, sizeof(*v), cmp_u32) != NULL;
+}
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (x->res[mid] < uid)
-			lo = mid + 1;
+/* Is uid in the result? */
+static bool
+member(const struct update_ctx *x, uint32_t uid)
+{
+	return x->sort ? has(x->asc, x->n, uid) : has(x->res, x->n, uid);
+}
+
+/* Drops from v[0..*n) the UIDs in gone[0..ng) (ascending), in one pass
+ * that keeps v's order. */
+static void
+filter_out(uint32_t *v, size_t *n, const uint32_t *gone, size_t ng)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!has(gone, ng, v[i]))
+			v[keep++] = v[i];
+	*n = keep;
+}
+
+/* Merges add[0..na) (ascending, none in it) into the ascending v. */
+static void
+merge_in(uint32_t **v, size_t n, size_t *cap, const uint32_t *add,
+    size_t na)
+{
+	size_t i = n, j = na, k = n + na;
+
+	if (k > *cap) {
+		*cap = k + k / 2 + 16;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+	}
+	while (j > 0) {
+		if (i > 0 && (*v)[i - 1] > add[j - 1])
+			(*v)[--k] = (*v)[--i];
 		else
-			hi = mid;
+			(*v)[--k] = add[--j];
 	}
-	return lo;
 }
 
-/* The index of uid in the result, or SIZE_MAX. */
-static size_t
-pos_in(const struct update_ctx *x, uint32_t uid)
-{
-	size_t i;
-
-	if (!x->sort) {
-		i = lower(x, uid);
-		return i < x->n && x->res[i] == uid ? i : SIZE_MAX;
-	}
-	for (i = 0; i < x->n; i++)
-		if (x->res[i] == uid)
-			return i;
-	return SIZE_MAX;
-}
-
+/* nums[0..n) in their order, ascending runs as ranges: "5,3:4,2". */
 static void
-res_remove(struct update_ctx *x, size_t i)
+put_nums(struct buf *b, const uint32_t *nums, size_t n)
 {
-	memmove(&x->res[i], &x->res[i + 1], (x->n - i - 1) * sizeof(*x->res));
-	x->n--;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && nums[j] == nums[j - 1] + 1; j++)
+			;
+		buf_printf(b, i > 0 ? ",%u" : "%u", nums[i]);
+		if (j - i > 1)
+			buf_printf(b, ":%u", nums[j - 1]);
+	}
 }
 
+/* SORT: REMOVEFROM pairs for the indexes of res in gone, the highest
+ * first so that each position is still valid when the client gets to
+ * it, a run of neighbours as one pair. */
 static void
-res_insert(struct update_ctx *x, size_t i, uint32_t uid)
+sort_removefrom(struct client *c, const struct update_ctx *x,
+    const uint32_t *gone, size_t ng)
 {
-	if (x->n == x->cap) {
-		x->cap = x->cap * 2 + 16;
-		x->res = xreallocarray(x->res, x->cap, sizeof(*x->res));
+	uint32_t *nums = xreallocarray(NULL, ng + 1, sizeof(*nums));
+	bool first = true;
+	size_t i = x->n, lo, k;
+
+	head(c, x, "REMOVEFROM");
+	while (i > 0) {
+		if (!has(gone, ng, x->res[i - 1])) {
+			i--;
+			continue;
+		}
+		for (lo = i - 1; lo > 0 && has(gone, ng, x->res[lo - 1]); lo--)
+			;
+		for (k = lo; k < i; k++)
+			nums[k - lo] = num(c, x, x->res[k]);
+		buf_printf(&c->out, "%s%zu ", first ? "" : " ", lo + 1);
+		put_nums(&c->out, nums, i - lo);
+		first = false;
+		i = lo;
 	}
-	memmove(&x->res[i + 1], &x->res[i], (x->n - i) * sizeof(*x->res));
-	x->res[i] = uid;
-	x->n++;
+	buf_adds(&c->out, ")\r\n");
+	free(nums);
 }
 
 /* Drops uids[0..n) (ascending) from x's result; REMOVEFROM for those it
@@ -308,33 +362,20 @@ remove_uids(struct client *c, struct update_ctx *x, const uint32_t *uids,
     size_t n)
 {
 	uint32_t *gone = xreallocarray(NULL, n + 1, sizeof(*gone));
-	size_t ngone = 0, i, p;
-	bool first = true;
+	size_t ng = 0, left;
 
-	for (i = 0; i < n; i++)
-		if (pos_in(x, uids[i]) != SIZE_MAX)
-			gone[ngone++] = uids[i];
-	if (ngone > 0 && !x->sort)
-		write_set(c, x, "REMOVEFROM", gone, ngone);
-	else if (ngone > 0)
-		head(c, x, "REMOVEFROM");
-	/* SORT: one pair per message, the highest position first, so each
-	 * position is still valid when the client reaches it. */
-	for (i = x->n; x->sort && ngone > 0 && i-- > 0;) {
-		uint32_t uid = x->res[i];
-		bool hit = false;
-		for (p = 0; p < ngone && !hit; p++)
-			hit = gone[p] == uid;
-		if (!hit)
-			continue;
-		buf_printf(&c->out, "%s%zu %u", first ? "" : " ", i + 1,
-		    num(c, x, uid));
-		first = false;
+	for (size_t i = 0; i < n; i++)
+		if (member(x, uids[i]))
+			gone[ng++] = uids[i];
+	if (ng > 0 && !x->sort)
+		write_set(c, x, "REMOVEFROM", gone, ng);
+	else if (ng > 0) {
+		sort_removefrom(c, x, gone, ng);
+		left = x->n;
+		filter_out(x->asc, &left, gone, ng);
 	}
-	if (ngone > 0 && x->sort)
-		buf_adds(&c->out, ")\r\n");
-	for (i = 0; i < ngone; i++)
-		res_remove(x, pos_in(x, gone[i]));
+	if (ng > 0)
+		filter_out(x->res, &x->n, gone, ng);
 	free(gone);
 }
 
@@ -345,10 +386,12 @@ context_expunged(struct client *c, const uint32_t *uids, size_t n)
 		remove_uids(c, x, uids, n);
 }
 
-/* ---- SORT: where a new match goes ---- */
+/* ---- SORT: where new matches go ---- */
 
-/* The sort keys of uid into *out (a's memory); false if it has no row
- * any more (an expunged message other sessions still see). */
+/* A few new matches: each placed by binary search, reading one
+ * message's keys per step; a message without a row (expunged, still in
+ * some view) is on its way out, and any place beside it is consistent
+ * with the client's list. */
 static bool
 load_one(struct client *c, const struct update_ctx *x, struct arena *a,
     uint32_t uid, struct sort_msg *out)
@@ -364,19 +407,16 @@ load_one(struct client *c, const struct update_ctx *x, struct arena *a,
 	return true;
 }
 
-/* The index at which uid belongs in x's sorted result. */
 static size_t
 sort_position(struct client *c, const struct update_ctx *x, struct arena *a,
-    const struct sort_msg *m)
+    const uint32_t *res, size_t n, const struct sort_msg *m)
 {
-	size_t lo = 0, hi = x->n;
+	size_t lo = 0, hi = n;
 	struct sort_msg probe;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		/* A message without a row is on its way out: any place
-		 * beside it is consistent with the client's list. */
-		if (!load_one(c, x, a, x->res[mid], &probe) ||
+		if (!load_one(c, x, a, res[mid], &probe) ||
 		    sort_cmp(m, &probe, x->crit, x->ncrit) > 0)
 			lo = mid + 1;
 		else
@@ -385,42 +425,162 @@ sort_position(struct client *c, const struct update_ctx *x, struct arena *a,
 	return lo;
 }
 
-/* Adds uids[0..n) (ascending, none in the result) to x's result;
- * ADDTO.  SORT: one pair per message, each position counted after the
- * ones before it were inserted, as the client applies them. */
-static void
-add_uids(struct client *c, struct update_ctx *x, const uint32_t *uids,
-    size_t n)
+/* The new order of res with add[0..na) placed one by one: its length,
+ * out[] and isnew[] filled. */
+static int
+sort_few(struct client *c, const struct update_ctx *x, struct arena *a,
+    const uint32_t *add, size_t na, uint32_t *out, bool *isnew)
 {
-	struct arena a;
 	struct sort_msg m;
-	bool first = true;
-	size_t i, p;
+	size_t k = x->n, p;
 
-	if (n == 0)
-		return;
-	if (!x->sort) {
-		write_set(c, x, "ADDTO", uids, n);
-		for (i = 0; i < n; i++)
-			res_insert(x, lower(x, uids[i]), uids[i]);
-		return;
+	memcpy(out, x->res, k * sizeof(*out));
+	for (size_t i = 0; i < na; i++, arena_reset(a)) {
+		if (!load_one(c, x, a, add[i], &m))
+			continue;	/* expunged meanwhile: no match */
+		p = sort_position(c, x, a, out, k, &m);
+		memmove(&out[p + 1], &out[p], (k - p) * sizeof(*out));
+		memmove(&isnew[p + 1], &isnew[p], (k - p) * sizeof(*isnew));
+		out[p] = add[i];
+		isnew[p] = true;
+		k++;
 	}
-	arena_init(&a, 0);
-	for (i = 0; i < n; i++) {
-		if (!load_one(c, x, &a, uids[i], &m))
-			continue;	/* expunged meanwhile: not a match */
-		p = sort_position(c, x, &a, &m);
-		res_insert(x, p, uids[i]);
+	return (int)k;
+}
+
+/* Many new matches: the new order as one merge of res (in its order)
+ * with the new ones sorted, every key read once.  Its length, out[] and
+ * isnew[] filled; -1 if the keys cannot be read. */
+static int
+sort_merge(struct client *c, const struct update_ctx *x, struct arena *a,
+    const uint32_t *add, size_t na, uint32_t *out, bool *isnew)
+{
+	size_t nall = x->n + na, acap = nall + 1;
+	uint32_t *all = xreallocarray(NULL, acap, sizeof(*all));
+	struct sort_msg *msgs, **np, *o;
+	size_t nm, nn = 0, i = 0, j = 0, k = 0;
+
+	memcpy(all, x->asc, x->n * sizeof(*all));
+	merge_in(&all, x->n, &acap, add, na);
+	if (store_sort_load(c->user->store, &c->view.ms->m, all, nall,
+	    x->need, a, &msgs, &nm) != 0 ||
+	    (np = arena_array(a, na + 1, sizeof(*np))) == NULL) {
+		free(all);
+		return -1;
+	}
+	free(all);
+	/* the loaded rows are ascending by UID: a binary search finds one */
+	for (size_t m = 0; m < nm; m++)
+		if (has(add, na, msgs[m].uid))
+			np[nn++] = &msgs[m];
+	sort_msgs(np, nn, x->crit, x->ncrit);
+	while (i < x->n || j < nn) {
+		o = NULL;
+		if (i < x->n) {
+			size_t lo = 0, hi = nm;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				if (msgs[mid].uid < x->res[i])
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			o = lo < nm && msgs[lo].uid == x->res[i] ? &msgs[lo] :
+			    NULL;
+		}
+		if (j == nn || (i < x->n && (o == NULL ||
+		    sort_cmp(np[j], o, x->crit, x->ncrit) > 0))) {
+			isnew[k] = false;
+			out[k++] = x->res[i++];
+		} else {
+			isnew[k] = true;
+			out[k++] = np[j++]->uid;
+		}
+	}
+	return (int)k;
+}
+
+/* ADDTO of the new entries of out[0..n) (final order): positions
+ * ascending, so each is valid after the ones before it; neighbours as
+ * one pair. */
+static void
+sort_addto(struct client *c, const struct update_ctx *x, const uint32_t *out,
+    const bool *isnew, size_t n)
+{
+	uint32_t *nums = xreallocarray(NULL, n + 1, sizeof(*nums));
+	bool first = true;
+	size_t i = 0, j;
+
+	while (i < n) {
+		if (!isnew[i]) {
+			i++;
+			continue;
+		}
+		for (j = i; j < n && isnew[j]; j++)
+			nums[j - i] = num(c, x, out[j]);
 		if (first)
 			head(c, x, "ADDTO");
-		buf_printf(&c->out, "%s%zu %u", first ? "" : " ", p + 1,
-		    num(c, x, uids[i]));
+		buf_printf(&c->out, "%s%zu ", first ? "" : " ", i + 1);
+		put_nums(&c->out, nums, j - i);
 		first = false;
-		arena_reset(&a);
+		i = j;
 	}
 	if (!first)
 		buf_adds(&c->out, ")\r\n");
+	free(nums);
+}
+
+#define SORT_FEW 16	/* more new matches: one merge, not searches */
+
+/* SORT: the new matches in place; -1 (nothing changed) if their keys
+ * cannot be read. */
+static int
+sort_add(struct client *c, struct update_ctx *x, const uint32_t *uids,
+    size_t n)
+{
+	size_t cap = x->n + n + 16, na = 0;
+	uint32_t *out = xreallocarray(NULL, cap, sizeof(*out));
+	uint32_t *added = xreallocarray(NULL, n + 1, sizeof(*added));
+	bool *isnew = xcalloc(cap, sizeof(*isnew));
+	struct arena a;
+	int k;
+
+	arena_init(&a, 0);
+	k = n > SORT_FEW ? sort_merge(c, x, &a, uids, n, out, isnew) :
+	    sort_few(c, x, &a, uids, n, out, isnew);
 	arena_free(&a);
+	if (k >= 0) {
+		sort_addto(c, x, out, isnew, (size_t)k);
+		for (size_t i = 0; i < (size_t)k; i++)
+			if (isnew[i])
+				added[na++] = out[i];
+		qsort(added, na, sizeof(*added), cmp_u32);
+		merge_in(&x->asc, x->n, &x->acap, added, na);
+		free(x->res);
+		x->res = out;
+		x->cap = cap;
+		x->n = (size_t)k;
+	} else
+		free(out);
+	free(added);
+	free(isnew);
+	return k < 0 ? -1 : 0;
+}
+
+/* Adds uids[0..n) (ascending, none in the result) to x's result;
+ * ADDTO.  -1 if it could not (SORT keys unreadable): nothing sent. */
+static int
+add_uids(struct client *c, struct update_ctx *x, const uint32_t *uids,
+    size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (x->sort)
+		return sort_add(c, x, uids, n);
+	write_set(c, x, "ADDTO", uids, n);
+	merge_in(&x->res, x->n, &x->cap, uids, n);
+	x->n += n;
+	return 0;
 }
 
 /* ---- following the mailbox ---- */
@@ -452,13 +612,6 @@ changed_row(const struct msg_row *r, void *arg)
 	else if (view_seq_of(k->v, r->uid) != 0)
 		cand_add(k, r->uid);
 	return 0;
-}
-
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* The UIDs x must judge again, ascending and once each: changed since
@@ -511,12 +664,6 @@ restricted(struct client *c, const struct update_ctx *x,
 	return and;
 }
 
-static bool
-has(const uint32_t *v, size_t n, uint32_t uid)
-{
-	return bsearch(&uid, v, n, sizeof(*v), cmp_u32) != NULL;
-}
-
 /* Judges x's candidates again: REMOVEFROM what stopped matching, then
  * ADDTO what started. */
 static int
@@ -525,13 +672,14 @@ judge(struct client *c, struct update_ctx *x, const struct cands *k)
 	struct search_key *key = restricted(c, x, k);
 	uint32_t *match, *out, *in;
 	size_t nm, nout = 0, nin = 0;
+	int rc;
 
 	if (key == NULL || mbox_search(c, key, &match, &nm) != 0)
 		return -1;
 	out = xreallocarray(NULL, k->n + 1, sizeof(*out));
 	in = xreallocarray(NULL, k->n + 1, sizeof(*in));
 	for (size_t i = 0; i < k->n; i++) {
-		bool was = pos_in(x, k->u[i]) != SIZE_MAX;
+		bool was = member(x, k->u[i]);
 		bool is = has(match, nm, k->u[i]);
 		if (was && !is)
 			out[nout++] = k->u[i];
@@ -540,11 +688,11 @@ judge(struct client *c, struct update_ctx *x, const struct cands *k)
 	}
 	if (nout > 0)
 		remove_uids(c, x, out, nout);
-	add_uids(c, x, in, nin);
+	rc = add_uids(c, x, in, nin);
 	free(out);
 	free(in);
 	free(match);
-	return 0;
+	return rc;
 }
 
 void

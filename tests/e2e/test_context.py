@@ -236,15 +236,16 @@ class Context(ImapCase):
             a, 'UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNDELETED')
         self.assertEqual(esearch_result(unt)['ALL'], '1:3')
         order = [1, 2, 3]
-        # a new message goes where SUBJECT puts it: after bravo
+        # new messages go where SUBJECT puts them: alpha first, charlie
+        # after bravo; positions ascending, each valid after the last
         self.ok(b.append('INBOX', message(subject='charlie')))
         self.ok(b.append('INBOX', message(subject='alpha')))
         unt = self.noop(a)
         adds = esearches(unt, tag)
         self.assertEqual(adds, ['* ESEARCH (TAG "%s") UID ADDTO '
-                                '(2 4 1 5)' % tag])
-        order[1:1] = [4]
+                                '(1 5 3 4)' % tag])
         order[0:0] = [5]
+        order[2:2] = [4]
         # REMOVEFROM names the position the message had
         self.ok(b.cmd('UID STORE 2 +FLAGS (\\Deleted)'))
         unt = self.noop(a)
@@ -265,6 +266,48 @@ class Context(ImapCase):
         removed = '* ESEARCH (TAG "%s") REMOVEFROM (2 2)' % tag2
         self.assertIn(removed, unt)
         self.assertLess(unt.index(removed), unt.index('* 2 EXPUNGE'))
+
+    def test_sort_update_many(self):
+        """More than a few changes at once (the merge path): the list a
+        client keeps from the pairs alone equals a fresh SORT."""
+        user = self.new_user()
+        a = self.connect(user)
+        words = ['w%02d' % ((i * 7) % 23) for i in range(23)]
+        for w in words:
+            self.ok(a.append('INBOX', message(subject=w), flags=['\\Seen']))
+        self.select(a)
+        b = self.other(user)
+        crit = '(REVERSE SUBJECT) UTF-8 UNSEEN'
+        tag, unt = self.update(a, 'UID SORT RETURN (UPDATE ALL) ' + crit)
+        have = []
+
+        def apply(lines):
+            for l in esearches(lines, tag):
+                m = re.match(r'\* ESEARCH \(TAG "[^"]+"\) UID '
+                             r'(ADDTO|REMOVEFROM) \((.*)\)$', l)
+                self.assertIsNotNone(m, l)
+                toks = m.group(2).split()
+                for pos, nums in zip(toks[0::2], toks[1::2]):
+                    pos, nums = int(pos), expand_set(nums)
+                    if m.group(1) == 'ADDTO':
+                        have[pos - 1:pos - 1] = nums
+                    else:
+                        self.assertEqual(have[pos - 1:pos - 1 + len(nums)],
+                                         nums, l)
+                        del have[pos - 1:pos - 1 + len(nums)]
+
+        def fresh():
+            r = esearch_result(self.ok(a.cmd('UID SORT RETURN (ALL) ' +
+                                             crit)))
+            return expand_set(r['ALL']) if 'ALL' in r else []
+        for step in ('STORE 1:* -FLAGS (\\Seen)', 'STORE 3:9 +FLAGS (\\Seen)',
+                     'STORE 2,5,11:20 +FLAGS (\\Seen)',
+                     'STORE 4:15 -FLAGS (\\Seen)'):
+            self.ok(b.cmd(step))
+            apply(self.noop(a))
+            want = fresh()
+            self.assertEqual(have, want, step)
+        self.assertGreater(len(have), 10)
 
     def test_cancelupdate(self):
         user, a = self.box(3)
