@@ -60,22 +60,37 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* x's set as UIDs: "$" the saved result, sequence numbers the UIDs at
+ * those positions of the view now (as store/search.c reads them: past
+ * the end is nothing). */
 static bool
 freeze_set(struct client *c, struct arena *a, const struct search_key *k,
     struct search_key *x)
 {
-	struct seqset tmp;
+	const struct view *v = &c->view;
+	struct seqset res;
+	size_t i, nr = 0;
 
-	if (view_uidset(c, &k->set, k->type == SK_UID, &tmp) != 0)
-		return false;
 	x->type = SK_UID;
 	x->set.dollar = false;
-	x->set.n = tmp.n;
-	x->set.r = arena_array(a, tmp.n + 1, sizeof(*tmp.r));
-	if (x->set.r == NULL)
+	if (k->set.dollar)
+		res = v->searchres;
+	else
+		seqset_resolve(&c->arena, &k->set, (uint32_t)v->n, &res);
+	if ((x->set.r = arena_array(a, res.n + 1, sizeof(*res.r))) == NULL)
 		return false;
-	if (tmp.n > 0)
-		memcpy(x->set.r, tmp.r, tmp.n * sizeof(*tmp.r));
+	for (i = 0; i < res.n; i++) {
+		struct seq_range r = res.r[i];
+		if (!k->set.dollar) {
+			r.hi = MK_MIN(r.hi, (uint32_t)v->n);
+			if (r.lo < 1 || r.lo > r.hi)
+				continue;
+			r.lo = v->uids[r.lo - 1];
+			r.hi = v->uids[r.hi - 1];
+		}
+		x->set.r[nr++] = r;
+	}
+	x->set.n = nr;
 	return true;
 }
 
@@ -178,8 +193,8 @@ context_add(struct client *c, const struct search_key *key,
 	arena_init(&x->a, 0);
 	if ((x->key = freeze(c, &x->a, key)) == NULL) {
 		ctx_free(x);
-		resp_untagged(c, "NO [NOUPDATE \"%s\"] The search program is "
-		    "too large to keep", c->cmd->tag);
+		resp_untagged(c, "NO [NOUPDATE \"%s\"] Out of memory for the "
+		    "update context", c->cmd->tag);
 		return;
 	}
 	x->cap = n + 16;

@@ -224,6 +224,19 @@ class Context(ImapCase):
         unt = self.noop(a)
         self.assertEqual(esearches(unt, tag),
                          ['* ESEARCH (TAG "%s") ADDTO (0 2)' % tag])
+        # "$" is the saved result of then, whatever is saved later
+        self.ok(a.cmd('SEARCH RETURN (SAVE) 3:4'))
+        t2, unt = self.update(a, 'UID SEARCH RETURN (UPDATE) $ SEEN')
+        self.ok(a.cmd('SEARCH RETURN (SAVE) 1'))
+        self.ok(b.cmd('STORE 1:4 +FLAGS (\\Seen)'))
+        self.assertEqual(esearches(self.noop(a), t2),
+                         ['* ESEARCH (TAG "%s") UID ADDTO (0 4:5)' % t2])
+        # numbers past the end are nothing, as in the search itself
+        t3, unt = self.update(a, 'SEARCH RETURN (UPDATE COUNT) 2:10 DRAFT')
+        self.assertFalse([l for l in unt if 'NOUPDATE' in l])
+        self.ok(b.cmd('STORE 1:* +FLAGS (\\Draft)'))
+        self.assertEqual(esearches(self.noop(a), t3),
+                         ['* ESEARCH (TAG "%s") ADDTO (0 2:4)' % t3])
 
     def test_sort_update_positions(self):
         user = self.new_user()
