@@ -404,9 +404,9 @@ context_expunged(struct client *c, const uint32_t *uids, size_t n)
 /* ---- SORT: where new matches go ---- */
 
 /* A few new matches: each placed by binary search, reading one
- * message's keys per step; a message without a row (expunged, still in
- * some view) is on its way out, and any place beside it is consistent
- * with the client's list. */
+ * message's keys per step.  A message without a row (expunged, still
+ * in this view until its EXPUNGE may be sent) is on its way out: it is
+ * stepped over, and the rows around it decide. */
 static bool
 load_one(struct client *c, const struct update_ctx *x, struct arena *a,
     uint32_t uid, struct sort_msg *out)
@@ -422,20 +422,37 @@ load_one(struct client *c, const struct update_ctx *x, struct arena *a,
 	return true;
 }
 
+/* The nearest index to mid in [lo, hi) with a row, its keys in *p;
+ * SIZE_MAX if none has one. */
+static size_t
+probe_near(struct client *c, const struct update_ctx *x, struct arena *a,
+    const uint32_t *res, size_t lo, size_t hi, size_t mid,
+    struct sort_msg *p)
+{
+	for (size_t d = 0; mid + d < hi || mid >= lo + d; d++) {
+		if (mid + d < hi && load_one(c, x, a, res[mid + d], p))
+			return mid + d;
+		if (d > 0 && mid >= lo + d && load_one(c, x, a, res[mid - d], p))
+			return mid - d;
+	}
+	return SIZE_MAX;
+}
+
 static size_t
 sort_position(struct client *c, const struct update_ctx *x, struct arena *a,
     const uint32_t *res, size_t n, const struct sort_msg *m)
 {
-	size_t lo = 0, hi = n;
+	size_t lo = 0, hi = n, q;
 	struct sort_msg probe;
 
 	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (!load_one(c, x, a, res[mid], &probe) ||
-		    sort_cmp(m, &probe, x->crit, x->ncrit) > 0)
-			lo = mid + 1;
+		q = probe_near(c, x, a, res, lo, hi, lo + (hi - lo) / 2, &probe);
+		if (q == SIZE_MAX)
+			break;	/* nothing but rows on their way out */
+		if (sort_cmp(m, &probe, x->crit, x->ncrit) > 0)
+			lo = q + 1;
 		else
-			hi = mid;
+			hi = q;
 	}
 	return lo;
 }
@@ -463,6 +480,22 @@ sort_few(struct client *c, const struct update_ctx *x, struct arena *a,
 	return (int)k;
 }
 
+/* The row of uid among msgs[0..n) (ascending by UID), or NULL. */
+static struct sort_msg *
+find_msg(struct sort_msg *msgs, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && msgs[lo].uid == uid ? &msgs[lo] : NULL;
+}
+
 /* Many new matches: the new order as one merge of res (in its order)
  * with the new ones sorted, every key read once.  Its length, out[] and
  * isnew[] filled; -1 if the keys cannot be read. */
@@ -474,43 +507,26 @@ sort_merge(struct client *c, const struct update_ctx *x, struct arena *a,
 	uint32_t *all = xreallocarray(NULL, acap, sizeof(*all));
 	struct sort_msg *msgs, **np, *o;
 	size_t nm, nn = 0, i = 0, j = 0, k = 0;
+	int rc;
 
 	memcpy(all, x->asc, x->n * sizeof(*all));
 	merge_in(&all, x->n, &acap, add, na);
-	if (store_sort_load(c->user->store, &c->view.ms->m, all, nall,
-	    x->need, a, &msgs, &nm) != 0 ||
-	    (np = arena_array(a, na + 1, sizeof(*np))) == NULL) {
-		free(all);
-		return -1;
-	}
+	rc = store_sort_load(c->user->store, &c->view.ms->m, all, nall,
+	    x->need, a, &msgs, &nm);
 	free(all);
-	/* the loaded rows are ascending by UID: a binary search finds one */
+	if (rc != 0 || (np = arena_array(a, na + 1, sizeof(*np))) == NULL)
+		return -1;
 	for (size_t m = 0; m < nm; m++)
 		if (has(add, na, msgs[m].uid))
 			np[nn++] = &msgs[m];
 	sort_msgs(np, nn, x->crit, x->ncrit);
 	while (i < x->n || j < nn) {
-		o = NULL;
-		if (i < x->n) {
-			size_t lo = 0, hi = nm;
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-				if (msgs[mid].uid < x->res[i])
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			o = lo < nm && msgs[lo].uid == x->res[i] ? &msgs[lo] :
-			    NULL;
-		}
-		if (j == nn || (i < x->n && (o == NULL ||
-		    sort_cmp(np[j], o, x->crit, x->ncrit) > 0))) {
-			isnew[k] = false;
-			out[k++] = x->res[i++];
-		} else {
-			isnew[k] = true;
-			out[k++] = np[j++]->uid;
-		}
+		/* an old entry without a row goes first (see load_one) */
+		o = i < x->n ? find_msg(msgs, nm, x->res[i]) : NULL;
+		isnew[k] = !(j == nn || (i < x->n && (o == NULL ||
+		    sort_cmp(np[j], o, x->crit, x->ncrit) > 0)));
+		out[k] = isnew[k] ? np[j++]->uid : x->res[i++];
+		k++;
 	}
 	return (int)k;
 }

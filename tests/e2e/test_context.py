@@ -280,6 +280,51 @@ class Context(ImapCase):
         self.assertIn(removed, unt)
         self.assertLess(unt.index(removed), unt.index('* 2 EXPUNGE'))
 
+    def apply_sort(self, lines, tag, have):
+        """Applies the UID ADDTO / REMOVEFROM pairs of tag to have."""
+        for l in esearches(lines, tag):
+            m = re.match(r'\* ESEARCH \(TAG "[^"]+"\) UID '
+                         r'(ADDTO|REMOVEFROM) \((.*)\)$', l)
+            self.assertIsNotNone(m, l)
+            toks = m.group(2).split()
+            for pos, nums in zip(toks[0::2], toks[1::2]):
+                pos, nums = int(pos), expand_set(nums)
+                if m.group(1) == 'ADDTO':
+                    have[pos - 1:pos - 1] = nums
+                else:
+                    self.assertEqual(have[pos - 1:pos - 1 + len(nums)],
+                                     nums, l)
+                    del have[pos - 1:pos - 1 + len(nums)]
+
+    def test_sort_update_beside_unreported_expunge(self):
+        """New matches placed while an expunged message is still in the
+        session's view (FETCH by sequence number holds EXPUNGE back)."""
+        user = self.new_user()
+        a = self.connect(user)
+        for w in ('d', 'b', 'f'):
+            self.ok(a.append('INBOX', message(subject=w)))
+        self.select(a)
+        b = self.other(user)
+        crit = '(SUBJECT) UTF-8 ALL'
+        tag, unt = self.update(a, 'UID SORT RETURN (UPDATE ALL) ' + crit)
+        have = expand_set(esearch_result(unt)['ALL'])
+        self.ok(b.cmd('STORE 1 +FLAGS (\\Deleted)'))
+        self.ok(b.cmd('EXPUNGE'))
+        for n, few in ((20, False), (2, True)):
+            for i in range(n):
+                self.ok(b.append('INBOX', message(
+                    subject='%s%02d' % ('ca'[few], i))))
+            unt = self.ok(a.cmd('FETCH 1 (FLAGS)'))
+            self.assertFalse([l for l in unt if 'EXPUNGE' in l])
+            self.apply_sort(unt, tag, have)
+        unt = self.noop(a)
+        self.assertIn('* 1 EXPUNGE', unt)
+        self.apply_sort(unt, tag, have)
+        fresh = esearch_result(self.ok(a.cmd('UID SORT RETURN (ALL) ' +
+                                             crit)))
+        self.assertEqual(have, expand_set(fresh['ALL']))
+        self.assertEqual(len(have), 24)
+
     def test_sort_update_many(self):
         """More than a few changes at once (the merge path): the list a
         client keeps from the pairs alone equals a fresh SORT."""
@@ -295,19 +340,7 @@ class Context(ImapCase):
         have = []
 
         def apply(lines):
-            for l in esearches(lines, tag):
-                m = re.match(r'\* ESEARCH \(TAG "[^"]+"\) UID '
-                             r'(ADDTO|REMOVEFROM) \((.*)\)$', l)
-                self.assertIsNotNone(m, l)
-                toks = m.group(2).split()
-                for pos, nums in zip(toks[0::2], toks[1::2]):
-                    pos, nums = int(pos), expand_set(nums)
-                    if m.group(1) == 'ADDTO':
-                        have[pos - 1:pos - 1] = nums
-                    else:
-                        self.assertEqual(have[pos - 1:pos - 1 + len(nums)],
-                                         nums, l)
-                        del have[pos - 1:pos - 1 + len(nums)]
+            self.apply_sort(lines, tag, have)
 
         def fresh():
             r = esearch_result(self.ok(a.cmd('UID SORT RETURN (ALL) ' +
