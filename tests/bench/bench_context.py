@@ -9,7 +9,8 @@ contexts (SEARCH UNSEEN and SORT (DATE) UNSEEN) is told of another
 session's changes, and what is timed is that session's NOOP, which
 carries the EXISTS / FETCH / EXPUNGE and the ADDTO / REMOVEFROM: one
 APPEND, 1,000 flag changes, every message's flag changed (the SORT
-context then takes the merge path), an expunge of 1,000.  Wall time
+context then takes the merge path), an expunge of 1,000.  Beside it, the
+same NOOP of a third session without contexts: what the updates add.  Wall time
 from sending to the tagged answer, and the mailbox process's CPU time
 (/proc/PID/stat, 10 ms resolution), best of 3 for the pages.
 
@@ -61,6 +62,8 @@ def main():
         a.cmd('SELECT Big')
         b = srv.client(login=('bench', 'pw'), timeout=600)
         b.cmd('SELECT Big')
+        plain = srv.client(login=('bench', 'pw'), timeout=600)
+        plain.cmd('SELECT Big')
         print('load average %.1f %.1f %.1f on %d CPUs' % (
             os.getloadavg() + (os.cpu_count(),)))
         print('\n%-52s %8s %8s %10s' % ('command (%d messages)' % N,
@@ -93,6 +96,7 @@ def main():
         for what, step in steps:
             step()
             row('NOOP after ' + what, *timed(a, pid, 'NOOP'))
+            row('  the same without contexts', *timed(plain, pid, 'NOOP'))
         a.cmd('LOGOUT')
         b.cmd('LOGOUT')
     finally:
