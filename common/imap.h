@@ -42,6 +42,7 @@ enum imap_cmd_id {
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
 	CMD_SORT, CMD_THREAD,
+	CMD_CANCELUPDATE,
 	CMD_COUNT
 };
 
@@ -135,11 +136,22 @@ struct search_key {
 #define SEARCH_RET_ALL   0x04
 #define SEARCH_RET_COUNT 0x08
 #define SEARCH_RET_SAVE  0x10
+/* CONTEXT=SEARCH / CONTEXT=SORT (RFC 5267 4.3, 4.4; RFC 9394) */
+#define SEARCH_RET_UPDATE  0x20
+#define SEARCH_RET_PARTIAL 0x40
+
+/* PARTIAL lo:hi, |lo| <= |hi|, both of one sign: positions in the
+ * result counted from its start (1 is the first), or from its end
+ * when negative (-1 is the last, RFC 9394). */
+struct search_partial {
+	int64_t lo, hi;
+};
 
 struct search_args {
 	const char        *charset;	/* NULL if not given */
 	bool               esearch;	/* RETURN (...) was given */
 	unsigned           ret;		/* SEARCH_RET_*; RETURN () means ALL */
+	struct search_partial partial;	/* with SEARCH_RET_PARTIAL */
 	struct search_key *key;		/* an SK_AND of the top-level keys */
 };
 
@@ -164,6 +176,7 @@ struct sort_args {
 	size_t             ncrit;
 	bool               esearch;	/* SORT RETURN (...) (ESORT) */
 	unsigned           ret;		/* SEARCH_RET_*, as for SEARCH */
+	struct search_partial partial;
 	enum thread_alg    alg;			/* THREAD */
 	const char        *charset;
 	struct search_key *key;		/* an SK_AND, as for SEARCH */
@@ -343,6 +356,7 @@ struct imap_cmd {
 		struct setmetadata_args setmeta;
 		struct search_args search;
 		struct sort_args sort;		/* SORT and THREAD */
+		struct { const char **tags; size_t ntags; } cancelupdate;
 		struct fetch_args fetch;
 		struct store_args store;
 		struct { struct seqset set; const char *mailbox; } copy;	/* COPY and MOVE */

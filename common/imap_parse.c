@@ -1274,6 +1274,7 @@ static const struct cmd_def {
 	{ "MOVE",         CMD_MOVE,         p_copy, C_UID },
 	{ "SORT",         CMD_SORT,         ip_parse_sort, C_UID },
 	{ "THREAD",       CMD_THREAD,       ip_parse_thread, C_UID },
+	{ "CANCELUPDATE", CMD_CANCELUPDATE, ip_parse_cancelupdate, 0 },
 };
 
 static const struct cmd_def *

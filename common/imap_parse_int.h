@@ -23,6 +23,7 @@
 #define IP_MAX_TAG		64
 #define IP_MAX_DEPTH		64	/* SEARCH nesting: ( ), NOT, OR */
 #define IP_MAX_SEARCH_KEYS	1024
+#define IP_MAX_CANCEL		64	/* CANCELUPDATE tags */
 #define IP_MAX_FETCH_ATTS	64
 #define IP_MAX_HEADER_FIELDS	256
 #define IP_MAX_LIST_PATTERNS	32
@@ -125,7 +126,9 @@ bool ip_parse_search(struct pstate *ps);
  * SORT, THREAD). */
 bool ip_search_criteria(struct pstate *ps, struct search_key **out);
 /* "RETURN" was read: SP "(" [option *(SP option)] ")" (RFC 4731). */
-bool ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret);
+bool ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret,
+	struct search_partial *partial);
+bool ip_parse_cancelupdate(struct pstate *ps);
 bool ip_parse_sort(struct pstate *ps);
 bool ip_parse_thread(struct pstate *ps);
 bool ip_parse_getmetadata(struct pstate *ps);

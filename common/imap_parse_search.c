@@ -1,6 +1,7 @@
 /*
  * imap_parse_search.c - the SEARCH grammar (RFC 3501 6.4.4) with ESEARCH
- * return options (RFC 4731, RFC 5182 SAVE), WITHIN (RFC 5032) and MODSEQ
+ * return options (RFC 4731, RFC 5182 SAVE, RFC 5267 CONTEXT, UPDATE and
+ * PARTIAL with RFC 9394's negative ranges), WITHIN (RFC 5032) and MODSEQ
  * (RFC 7162), for imap_parse().
  *
  * The result is a tree of struct search_key: the top-level keys become
@@ -188,14 +189,54 @@ search_key(struct pstate *ps, int depth, struct search_key **out)
 	return key_arg(ps, depth, keys[i].arg, keys[i].name, k);
 }
 
-/* RETURN (MIN MAX ALL COUNT SAVE); RETURN () means ALL (RFC 4731). */
+/* One end of a PARTIAL range: ["-"] nz-number (RFC 9394). */
+static bool
+partial_end(struct pstate *ps, int64_t *v)
+{
+	bool neg = ip_accept(ps, '-');
+	uint32_t n;
+
+	if (!ip_nz_number(ps, &n, "PARTIAL range"))
+		return false;
+	*v = neg ? -(int64_t)n : (int64_t)n;
+	return true;
+}
+
+/* PARTIAL lo:hi (RFC 5267 4.4): no "*", no 0, one sign for both ends;
+ * 500:400 is 400:500, -500:-400 is -400:-500. */
+static bool
+partial_range(struct pstate *ps, struct search_partial *p)
+{
+	int64_t t;
+
+	if (!ip_sp(ps, "PARTIAL", "range") || !partial_end(ps, &p->lo))
+		return false;
+	if (!ip_expect(ps, ':', "PARTIAL needs a range lo:hi"))
+		return false;
+	if (!partial_end(ps, &p->hi))
+		return false;
+	if ((p->lo < 0) != (p->hi < 0))
+		return ip_fail(ps, "PARTIAL range ends must have the same sign");
+	if ((p->lo > 0 && p->lo > p->hi) || (p->lo < 0 && p->lo < p->hi)) {
+		t = p->lo;
+		p->lo = p->hi;
+		p->hi = t;
+	}
+	return true;
+}
+
+/* RETURN (MIN MAX ALL COUNT SAVE CONTEXT UPDATE PARTIAL lo:hi);
+ * RETURN () means ALL (RFC 4731).  CONTEXT is a hint (RFC 5267 4.2). */
 bool
-ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret)
+ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret,
+    struct search_partial *partial)
 {
 	static const struct { const char *name; unsigned bit; } opts[] = {
 		{ "MIN", SEARCH_RET_MIN }, { "MAX", SEARCH_RET_MAX },
 		{ "ALL", SEARCH_RET_ALL }, { "COUNT", SEARCH_RET_COUNT },
-		{ "SAVE", SEARCH_RET_SAVE },
+		{ "SAVE", SEARCH_RET_SAVE }, { "CONTEXT", 0 },
+		{ "UPDATE", SEARCH_RET_UPDATE },
+		{ "PARTIAL", SEARCH_RET_PARTIAL },
 	};
 	const char *s;
 	size_t n, i;
@@ -217,12 +258,25 @@ ip_return_opts(struct pstate *ps, bool *esearch, unsigned *ret)
 		if (i == sizeof(opts) / sizeof(opts[0]))
 			return ip_fail(ps, "Unknown SEARCH return option %.*s",
 			    (int)IP_SHOW(n), s);
+		if (*ret & opts[i].bit & (SEARCH_RET_UPDATE | SEARCH_RET_PARTIAL))
+			return ip_fail(ps, "%s may be given only once",
+			    opts[i].name);
 		*ret |= opts[i].bit;
+		if (opts[i].bit == SEARCH_RET_PARTIAL &&
+		    !partial_range(ps, partial))
+			return false;
 		if (ip_accept(ps, ')'))
-			return true;
+			break;
 		if (!ip_sp(ps, "return option", "')'"))
 			return false;
 	}
+	/* RFC 5267 4.4: one of PARTIAL or ALL at most */
+	if ((*ret & SEARCH_RET_PARTIAL) && (*ret & SEARCH_RET_ALL))
+		return ip_fail(ps, "PARTIAL and ALL cannot be used together");
+	/* RETURN (CONTEXT) asks for nothing else: ALL, as RETURN () */
+	if (*ret == 0)
+		*ret = SEARCH_RET_ALL;
+	return true;
 }
 
 bool
@@ -241,7 +295,7 @@ ip_parse_search(struct pstate *ps)
 	if (!ip_sp(ps, "SEARCH", "search key"))
 		return false;
 	if (ip_keyword(ps, "RETURN") &&
-	    (!ip_return_opts(ps, &sa->esearch, &sa->ret) ||
+	    (!ip_return_opts(ps, &sa->esearch, &sa->ret, &sa->partial) ||
 	    !ip_sp(ps, "return options", "search key")))
 		return false;
 	if (ip_keyword(ps, "CHARSET") &&
@@ -250,4 +304,26 @@ ip_parse_search(struct pstate *ps)
 	    !ip_sp(ps, "charset name", "search key")))
 		return false;
 	return ip_search_criteria(ps, &sa->key);
+}
+
+/* CANCELUPDATE 1*(SP quoted) (RFC 5267 4.3.5): the tags of searching
+ * commands whose updates should stop. */
+bool
+ip_parse_cancelupdate(struct pstate *ps)
+{
+	const char *tag;
+	size_t cap = 0;
+
+	do {
+		if (!ip_sp(ps, "CANCELUPDATE", "quoted tag"))
+			return false;
+		if (ip_peek(ps) != '"')
+			return ip_fail(ps, "CANCELUPDATE takes quoted tags");
+		if (!ip_string(ps, &tag, "tag") ||
+		    !ip_push_str(ps, &ps->cmd->u.cancelupdate.tags,
+		    &ps->cmd->u.cancelupdate.ntags, &cap, tag, IP_MAX_CANCEL,
+		    "tags"))
+			return false;
+	} while (!ip_eof(ps));
+	return true;
 }

@@ -76,7 +76,7 @@ ip_parse_sort(struct pstate *ps)
 		return false;
 	/* ESORT (RFC 5267 3): the return options of ESEARCH */
 	if (ip_keyword(ps, "RETURN") &&
-	    (!ip_return_opts(ps, &sa->esearch, &sa->ret) ||
+	    (!ip_return_opts(ps, &sa->esearch, &sa->ret, &sa->partial) ||
 	    !ip_sp(ps, "return options", "sort criteria")))
 		return false;
 	return criteria(ps, sa) && ip_sp(ps, "sort criteria", "charset") &&

@@ -65,6 +65,15 @@ cmp_msgs(const void *pa, const void *pb, void *arg)
 	return CMP(a->seq, b->seq);
 }
 
+int
+sort_cmp(const struct sort_msg *a, const struct sort_msg *b,
+    const struct sort_crit *c, size_t nc)
+{
+	struct crits cr = { c, nc };
+
+	return cmp_msgs(&a, &b, &cr);
+}
+
 bool
 sort_needs_keys(const struct sort_crit *c, size_t n)
 {

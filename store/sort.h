@@ -51,6 +51,9 @@ bool sort_needs_keys(const struct sort_crit *c, size_t n);
  * 5256 section 3). */
 void sort_msgs(struct sort_msg **msgs, size_t n, const struct sort_crit *c,
 	size_t nc);
+/* The order of sort_msgs(): <0, 0 or >0 as a comes before b. */
+int  sort_cmp(const struct sort_msg *a, const struct sort_msg *b,
+	const struct sort_crit *c, size_t nc);
 /* "123", or " 123" with sp: the answers' numbers (faster than printf,
  * 100,000 times). */
 void sort_put_num(struct buf *out, uint32_t v, bool sp);

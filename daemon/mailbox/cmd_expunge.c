@@ -16,6 +16,8 @@ expunge_report(struct client *c, const uint32_t *uids, size_t n)
 
 	if (n == 0)
 		return;
+	/* RFC 5267 4.3.4: REMOVEFROM before the expunge it follows from */
+	context_expunged(c, uids, n);
 	if (c->enabled & CAP_QRESYNC) {
 		struct seqset set;
 		size_t len;

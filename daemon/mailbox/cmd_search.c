@@ -1,6 +1,7 @@
 /*
  * cmd_search.c - SEARCH and UID SEARCH (RFC 3501 6.4.4) with ESEARCH
- * (RFC 4731), SEARCHRES (RFC 5182), WITHIN (RFC 5032) and MODSEQ
+ * (RFC 4731), SEARCHRES (RFC 5182), CONTEXT=SEARCH (RFC 5267: PARTIAL
+ * here, UPDATE in context.c), WITHIN (RFC 5032) and MODSEQ
  * (RFC 7162).  The keys are evaluated by store/search.c: indexed columns
  * in SQL, text keys on decoded message text.
  */
@@ -196,70 +197,156 @@ mbox_esearch_head(struct client *c, unsigned ret, size_t n, uint32_t min,
 		buf_printf(b, " COUNT %zu", n);
 }
 
+bool
+mbox_partial_span(const struct search_partial *p, size_t n, size_t *from,
+    size_t *to)
+{
+	uint64_t lo = (uint64_t)(p->lo > 0 ? p->lo : -p->lo);
+	uint64_t hi = (uint64_t)(p->hi > 0 ? p->hi : -p->hi);
+
+	if (lo > n)
+		return false;
+	if (p->lo > 0) {
+		*from = (size_t)lo - 1;
+		*to = (size_t)MK_MIN(hi, (uint64_t)n);
+	} else {
+		/* RFC 9394: -1 is the last result */
+		*to = n - ((size_t)lo - 1);
+		*from = hi >= n ? 0 : n - (size_t)hi;
+	}
+	return true;
+}
+
+void
+mbox_partial_head(struct client *c, const struct search_partial *p)
+{
+	buf_printf(&c->out, " PARTIAL (%lld:%lld ", (long long)p->lo,
+	    (long long)p->hi);
+}
+
+void
+mbox_write_set(struct client *c, const uint32_t *ids, size_t n)
+{
+	struct seqset set;
+	size_t len;
+	char *text;
+
+	seqset_from_sorted(&c->arena, ids, n, &set);
+	len = seqset_format(&set, NULL, 0);
+	text = xmalloc(len + 1);
+	seqset_format(&set, text, len + 1);
+	buf_adds(&c->out, text);
+	free(text);
+}
+
 static void
-esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
-    uint64_t modseq)
+esearch(struct client *c, const uint32_t *ids, size_t n,
+    const struct search_args *a, uint64_t modseq)
 {
 	struct buf *b = &c->out;
-	struct seqset set;
+	size_t from, to;
 
-	mbox_esearch_head(c, ret, n, n > 0 ? ids[0] : 0, n > 0 ? ids[n - 1] : 0);
-	if (n > 0 && (ret & SEARCH_RET_ALL)) {
-		size_t len;
-		char *text;
-		seqset_from_sorted(&c->arena, ids, n, &set);
-		len = seqset_format(&set, NULL, 0);
-		text = xmalloc(len + 1);
-		seqset_format(&set, text, len + 1);
-		buf_printf(b, " ALL %s", text);
-		free(text);
+	mbox_esearch_head(c, a->ret, n, n > 0 ? ids[0] : 0,
+	    n > 0 ? ids[n - 1] : 0);
+	if (n > 0 && (a->ret & SEARCH_RET_ALL)) {
+		buf_adds(b, " ALL ");
+		mbox_write_set(c, ids, n);
+	}
+	if (a->ret & SEARCH_RET_PARTIAL) {
+		mbox_partial_head(c, &a->partial);
+		if (mbox_partial_span(&a->partial, n, &from, &to))
+			mbox_write_set(c, ids + from, to - from);
+		else
+			buf_adds(b, "NIL");
+		buf_addc(b, ')');
 	}
 	if (modseq)
 		buf_printf(b, " MODSEQ %llu", (unsigned long long)modseq);
 	buf_adds(b, "\r\n");
 }
 
+bool
+mbox_update_ok(struct client *c, unsigned ret)
+{
+	if (!(ret & SEARCH_RET_UPDATE) || !context_tag_used(c, c->cmd->tag))
+		return true;
+	resp_bad(c, "Tag %s already names an update context; use a new tag "
+	    "(RFC 5267 4.3)", c->cmd->tag);
+	return false;
+}
+
+/* SAVE (RFC 5182) of the ascending uids[0..n); with PARTIAL, of what it
+ * returned. */
+static void
+save(struct client *c, const struct search_args *a, const uint32_t *uids,
+    size_t n)
+{
+	size_t from = 0, to = 0;
+
+	if (!(a->ret & SEARCH_RET_PARTIAL)) {
+		mbox_save_result(c, uids, n, a->ret);
+		return;
+	}
+	if (!mbox_partial_span(&a->partial, n, &from, &to))
+		from = to = 0;
+	mbox_save_result(c, uids + from, to - from, SEARCH_RET_ALL);
+}
+
+static uint64_t
+search_modseq(struct client *c, const struct search_args *a,
+    const uint32_t *uids, size_t n)
+{
+	unsigned ret = a->ret;
+
+	if (!uses_modseq(a->key))
+		return 0;
+	/* RFC 7162 3.1.5 with RFC 4731: when only MIN and/or MAX are
+	 * returned, MODSEQ is about those messages alone. */
+	if (a->esearch && n > 0 && (ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) &&
+	    !(ret & (SEARCH_RET_ALL | SEARCH_RET_COUNT | SEARCH_RET_PARTIAL))) {
+		uint32_t ends[2];
+		size_t k = 0;
+		if (ret & SEARCH_RET_MIN)
+			ends[k++] = uids[0];
+		if ((ret & SEARCH_RET_MAX) && (k == 0 || uids[n - 1] != uids[0]))
+			ends[k++] = uids[n - 1];
+		return mbox_search_modseq(c, a->key, ends, k);
+	}
+	return mbox_search_modseq(c, a->key, uids, n);
+}
+
 enum cmd_result
 cmd_search(struct client *c)
 {
 	const struct search_args *a = &c->cmd->u.search;
-	unsigned ret = a->ret;
 	uint32_t *uids, *ids;
-	uint64_t modseq = 0;
+	uint64_t modseq;
 	size_t n;
 
 	if (a->charset && !str_ieq(a->charset, "UTF-8") &&
 	    !str_ieq(a->charset, "US-ASCII"))
 		return resp_no(c, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported "
 		    "charset %s", a->charset);
+	if (!mbox_update_ok(c, a->ret))
+		return RUN_DONE;
 	if (mbox_search(c, a->key, &uids, &n) != 0)
 		return resp_store_error(c, -1, "SEARCH");
-	if (uses_modseq(a->key)) {
-		/* RFC 7162 3.1.5 with RFC 4731: when only MIN and/or MAX are
-		 * returned, MODSEQ is about those messages alone. */
-		if (a->esearch && n > 0 && (ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) &&
-		    !(ret & (SEARCH_RET_ALL | SEARCH_RET_COUNT))) {
-			uint32_t ends[2];
-			size_t k = 0;
-			if (ret & SEARCH_RET_MIN)
-				ends[k++] = uids[0];
-			if ((ret & SEARCH_RET_MAX) && (k == 0 || uids[n - 1] != uids[0]))
-				ends[k++] = uids[n - 1];
-			modseq = mbox_search_modseq(c, a->key, ends, k);
-		} else
-			modseq = mbox_search_modseq(c, a->key, uids, n);
-	}
-	if (a->esearch && (ret & SEARCH_RET_SAVE))
-		mbox_save_result(c, uids, n, ret);
-	ids = to_output(c, uids, n);
-	free(uids);
-	if (ids == NULL)
+	modseq = search_modseq(c, a, uids, n);
+	if (a->esearch && (a->ret & SEARCH_RET_SAVE))
+		save(c, a, uids, n);
+	if ((ids = to_output(c, uids, n)) == NULL) {
+		free(uids);
 		return resp_no(c, "[LIMIT] Result too large");
+	}
 	if (a->esearch) {
-		if (ret & ~SEARCH_RET_SAVE)
-			esearch(c, ids, n, ret, modseq);
+		if (a->ret & ~SEARCH_RET_SAVE)
+			esearch(c, ids, n, a, modseq);
+		if (a->ret & SEARCH_RET_UPDATE)
+			context_add(c, a->key, NULL, 0, uids, n);
+		free(uids);
 		return resp_ok(c, "SEARCH completed");
 	}
+	free(uids);
 	buf_adds(&c->out, "* SEARCH");
 	for (size_t i = 0; i < n; i++)
 		buf_printf(&c->out, " %u", ids[i]);

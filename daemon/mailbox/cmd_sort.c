@@ -1,8 +1,9 @@
 /*
  * cmd_sort.c - SORT, UID SORT, THREAD and UID THREAD (RFC 5256, with
  * the DISPLAYFROM / DISPLAYTO keys of RFC 5957, the RETURN options of
- * ESORT, RFC 5267 section 3, SAVE of RFC 5182 and the MODSEQ of RFC
- * 7162 3.1.5).
+ * ESORT, RFC 5267 section 3, PARTIAL and UPDATE of CONTEXT=SORT, section
+ * 4 (updates: context.c), SAVE of RFC 5182 and the MODSEQ of RFC 7162
+ * 3.1.5).
  *
  * The search is SEARCH's (mbox_search(), every key and charset rule
  * alike); the matching messages' sort keys come from the store's rows
@@ -107,22 +108,76 @@ min_max_only(unsigned ret, struct sort_msg *const *p, size_t n,
 }
 
 /* ESORT (RFC 5267 3): the ESEARCH response of RFC 4731, MIN and MAX
- * being the first and last in sort order, ALL in sort order. */
+ * being the first and last in sort order, ALL and PARTIAL (4.4) in sort
+ * order. */
 static void
-esort(struct client *c, struct sort_msg *const *p, size_t n, unsigned ret,
-    uint64_t modseq)
+esort(struct client *c, struct sort_msg *const *p, size_t n, uint64_t modseq)
 {
+	const struct sort_args *a = &c->cmd->u.sort;
 	struct buf *b = &c->out;
+	size_t from, to;
 
-	mbox_esearch_head(c, ret, n, n > 0 ? p[0]->num : 0,
+	mbox_esearch_head(c, a->ret, n, n > 0 ? p[0]->num : 0,
 	    n > 0 ? p[n - 1]->num : 0);
-	if (n > 0 && (ret & SEARCH_RET_ALL)) {
+	if (n > 0 && (a->ret & SEARCH_RET_ALL)) {
 		buf_adds(b, " ALL ");
 		sort_write_set(b, p, n);
+	}
+	if (a->ret & SEARCH_RET_PARTIAL) {
+		mbox_partial_head(c, &a->partial);
+		if (mbox_partial_span(&a->partial, n, &from, &to))
+			sort_write_set(b, p + from, to - from);
+		else
+			buf_adds(b, "NIL");
+		buf_addc(b, ')');
 	}
 	if (modseq)
 		buf_printf(b, " MODSEQ %llu", (unsigned long long)modseq);
 	buf_adds(b, "\r\n");
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The UIDs of p[from..to), in sort order; ascending with asc. */
+static uint32_t *
+uids_in_order(struct client *c, struct sort_msg *const *p, size_t from,
+    size_t to, bool asc)
+{
+	uint32_t *u = arena_array(&c->arena, to - from + 1, sizeof(*u));
+
+	for (size_t i = from; u != NULL && i < to; i++)
+		u[i - from] = p[i]->uid;
+	if (u != NULL && asc)
+		qsort(u, to - from, sizeof(*u), cmp_u32);
+	return u;
+}
+
+/* SAVE (RFC 5182): what MIN/MAX returned (k ends), what PARTIAL
+ * returned, or every match (asc). */
+static bool
+sort_save(struct client *c, struct sort_msg *const *p, size_t n,
+    const uint32_t *ends, size_t k, const uint32_t *asc)
+{
+	const struct sort_args *a = &c->cmd->u.sort;
+	size_t from = 0, to = 0;
+	uint32_t *u;
+
+	if (!(a->ret & SEARCH_RET_PARTIAL)) {
+		mbox_save_result(c, k > 0 ? ends : asc, k > 0 ? k : n,
+		    SEARCH_RET_ALL);
+		return true;
+	}
+	if (!mbox_partial_span(&a->partial, n, &from, &to))
+		from = to = 0;
+	if ((u = uids_in_order(c, p, from, to, true)) == NULL)
+		return false;
+	mbox_save_result(c, u, to - from, SEARCH_RET_ALL);
+	return true;
 }
 
 enum cmd_result
@@ -132,10 +187,12 @@ cmd_sort(struct client *c)
 	enum sort_need need = sort_needs_keys(a->crit, a->ncrit) ?
 	    SORT_NEED_KEYS : SORT_NEED_ROWS;
 	struct sort_msg *msgs, **p = NULL;
-	uint32_t *asc, ends[2];
+	uint32_t *asc, *sorted, ends[2];
 	uint64_t modseq;
 	size_t n, k;
 
+	if (!mbox_update_ok(c, a->ret))
+		return RUN_DONE;
 	if (load(c, need, &msgs, &n, "SORT") != 0)
 		return RUN_DONE;
 	if (n > 0 && (p = arena_array(&c->arena, n, sizeof(*p))) == NULL)
@@ -146,16 +203,22 @@ cmd_sort(struct client *c)
 		sort_msgs(p, n, a->crit, a->ncrit);
 	if ((asc = uids_of(c, msgs, n)) == NULL)
 		return resp_no(c, "[LIMIT] Result too large");
-	k = a->esearch ? min_max_only(a->ret, p, n, ends) : 0;
+	k = a->esearch && !(a->ret & SEARCH_RET_PARTIAL) ?
+	    min_max_only(a->ret, p, n, ends) : 0;
 	/* RFC 7162 3.1.5: a MODSEQ criterion adds the highest MODSEQ */
 	modseq = k > 0 ? mbox_search_modseq(c, a->key, ends, k) :
 	    mbox_search_modseq(c, a->key, asc, n);
 	if (a->esearch) {
-		if (a->ret & SEARCH_RET_SAVE)
-			mbox_save_result(c, k > 0 ? ends : asc, k > 0 ? k : n,
-			    SEARCH_RET_ALL);
+		if ((a->ret & SEARCH_RET_SAVE) && !sort_save(c, p, n, ends, k,
+		    asc))
+			return resp_no(c, "[LIMIT] Result too large");
 		if (a->ret & ~SEARCH_RET_SAVE)
-			esort(c, p, n, a->ret, modseq);
+			esort(c, p, n, modseq);
+		if (a->ret & SEARCH_RET_UPDATE) {
+			if ((sorted = uids_in_order(c, p, 0, n, false)) == NULL)
+				return resp_no(c, "[LIMIT] Result too large");
+			context_add(c, a->key, a->crit, a->ncrit, sorted, n);
+		}
 		return resp_ok(c, "SORT completed");
 	}
 	buf_adds(&c->out, "* SORT");

@@ -37,6 +37,7 @@ static const struct cmd_def table[] = {
 	{ CMD_MOVE,        ST_SELECTED, CF_WRITES,     cmd_copy },
 	{ CMD_SORT,        ST_SELECTED, CF_NO_EXPUNGE, cmd_sort },
 	{ CMD_THREAD,      ST_SELECTED, CF_NO_EXPUNGE, cmd_thread },
+	{ CMD_CANCELUPDATE, ST_SELECTED, 0,            cmd_cancelupdate },
 	{ CMD_PROXYAUTH,   ST_AUTH,     0,             cmd_proxyauth },
 	{ CMD_GETACL,      ST_ANY,      0,             cmd_getacl },
 	{ CMD_SETACL,      ST_ANY,      CF_WRITES,     cmd_setacl },

@@ -129,6 +129,7 @@ struct share_entry {
 
 struct guest;
 struct pop3_sess;
+struct update_ctx;
 
 struct client {
 	struct user      *user;
@@ -208,6 +209,10 @@ struct client {
 	 * its tagged OK (finish_command). */
 	struct zstream   *z;
 	struct zstream   *z_next;
+	/* CONTEXT=SEARCH/SORT update contexts of the selection (context.c);
+	 * never on a guest session (its own \Seen moves no MODSEQ): the
+	 * grantee's process answers NOUPDATE for those. */
+	struct update_ctx *contexts;
 };
 
 struct user {
@@ -398,6 +403,28 @@ int  view_uidset(struct client *c, const struct seqset *in, bool uid,
 size_t view_uids_in(struct client *c, const struct seqset *uids,
 	uint32_t **out);
 
+/* ---- update contexts (context.c, RFC 5267 4.3) ---- */
+
+/* Per session; RFC 5267 4.3.1 asks for at least one. */
+#define CONTEXT_MAX 10
+
+/* A SEARCH or SORT with RETURN (UPDATE) answered: keep its program and
+ * result (UIDs: ascending for SEARCH; in sort order for SORT, crit set),
+ * or write "* NO [NOUPDATE ...]" when the session has CONTEXT_MAX. */
+void context_add(struct client *c, const struct search_key *key,
+	const struct sort_crit *crit, size_t ncrit, const uint32_t *uids,
+	size_t n);
+/* Does a live context have this tag (a new UPDATE with it is BAD)? */
+bool context_tag_used(struct client *c, const char *tag);
+/* Before uids[0..n) (ascending) leave the view as EXPUNGE or VANISHED:
+ * REMOVEFROM for the contexts that held them. */
+void context_expunged(struct client *c, const uint32_t *uids, size_t n);
+/* At the end of view_sync(): ADDTO / REMOVEFROM for what changed. */
+void context_sync(struct client *c);
+/* The selection ends: so do its contexts. */
+void context_free_all(struct client *c);
+enum cmd_result cmd_cancelupdate(struct client *c);
+
 /* ---- POP3 sessions (pop3.c) ---- */
 
 /* RFC 1939 3: an inactivity autologout timer of at least 10 minutes. */
@@ -433,6 +460,17 @@ void mbox_save_result(struct client *c, const uint32_t *uids, size_t n,
  * MODSEQ and the line end. */
 void mbox_esearch_head(struct client *c, unsigned ret, size_t n,
 	uint32_t min, uint32_t max);
+/* PARTIAL (RFC 5267 4.4, RFC 9394): the indexes [*from, *to) of a
+ * result of n that p names; false if it names none of them. */
+bool mbox_partial_span(const struct search_partial *p, size_t n,
+	size_t *from, size_t *to);
+/* " PARTIAL (lo:hi " of an ESEARCH; the caller adds the set or NIL. */
+void mbox_partial_head(struct client *c, const struct search_partial *p);
+/* ids[0..n) (ascending) as a sequence-set. */
+void mbox_write_set(struct client *c, const uint32_t *ids, size_t n);
+/* False, having answered BAD, when ret has UPDATE and the command's tag
+ * already names an update context (RFC 5267 4.3). */
+bool mbox_update_ok(struct client *c, unsigned ret);
 /* RFC 7162 3.1.5: the highest mod-sequence of uids[0..n) (ascending)
  * when key uses MODSEQ (CONDSTORE is then enabled), else 0. */
 uint64_t mbox_search_modseq(struct client *c, const struct search_key *key,

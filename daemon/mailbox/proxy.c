@@ -2015,6 +2015,22 @@ relayed_in_selection(enum imap_cmd_id id)
 	}
 }
 
+/* RFC 5267 4.3.1: no update contexts on another user's mailbox (the
+ * owner's process would send them under the channel's tags); the owner's
+ * side keeps none for a guest session (context_add), the client is told
+ * here, and the command's other return options are answered. */
+static void
+update_refused(struct client *c)
+{
+	const struct imap_cmd *cmd = c->cmd;
+	unsigned ret = cmd->id == CMD_SEARCH ? cmd->u.search.ret :
+	    cmd->id == CMD_SORT ? cmd->u.sort.ret : 0;
+
+	if (ret & SEARCH_RET_UPDATE)
+		resp_untagged(c, "NO [NOUPDATE \"%s\"] Updates are not "
+		    "available for other users' mailboxes", cmd->tag);
+}
+
 static enum cmd_result
 copy_command(struct client *c, const char *raw, size_t len)
 {
@@ -2059,6 +2075,7 @@ proxy_command(struct client *c, const char *raw, size_t len,
 		return 0;
 	if (c->proxy != NULL) {
 		if (relayed_in_selection(cmd->id)) {
+			update_refused(c);
 			*res = forward_raw(c, c->proxy, raw, len, NULL);
 			return 1;
 		}

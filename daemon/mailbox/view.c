@@ -420,6 +420,7 @@ view_close(struct client *c)
 	struct view *v = &c->view;
 	struct mstate *ms = v->ms;
 
+	context_free_all(c);
 	free(v->uids);
 	free(v->recent);
 	free(v->searchres.r);
@@ -611,6 +612,8 @@ sync_expunges(struct client *c)
 	if (store_expunged_since(c->user->store, &v->ms->m, v->expunge_modseq,
 	    collect_expunged, &s) != 0)
 		return -1;
+	/* RFC 5267 4.3.4: REMOVEFROM before the expunge it follows from */
+	context_expunged(c, s.gone, s.ngone);
 	if (s.ngone > 0 && (c->enabled & CAP_QRESYNC)) {
 		for (size_t i = 0; i < s.ngone; i++)
 			view_remove_uid(v, s.gone[i]);
@@ -717,8 +720,10 @@ view_sync(struct client *c, bool allow_expunge)
 	m = &v->ms->m;
 	if (!v->dirty && v->known_modseq == m->highestmodseq &&
 	    v->expunge_modseq == m->highestmodseq &&
-	    v->known_uidnext == m->uidnext)
+	    v->known_uidnext == m->uidnext) {
+		context_sync(c);	/* the session's own changes */
 		return 0;
+	}
 	/* New keywords are announced before a FETCH FLAGS shows them. */
 	view_check_keywords(c);
 	if ((allow_expunge && sync_expunges(c) == -1) ||
@@ -728,6 +733,7 @@ view_sync(struct client *c, bool allow_expunge)
 		return 0;	/* try again at the next command */
 	}
 	v->dirty = v->expunge_modseq != m->highestmodseq;
+	context_sync(c);
 	return 0;
 }
 

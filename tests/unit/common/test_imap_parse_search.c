@@ -304,3 +304,75 @@ test_search_key_count_limit(void)
 	snprintf(s + n, sizeof(s) - n, " SEEN");
 	BAD(s, "Too many search keys");
 }
+
+/* CONTEXT=SEARCH (RFC 5267 4.2-4.4) and RFC 9394's negative PARTIAL */
+void
+test_search_context_return_options(void)
+{
+	OK("a SEARCH RETURN (PARTIAL 1:100) ALL");
+	CU_ASSERT_TRUE(C.u.search.esearch);
+	CU_ASSERT_EQUAL(C.u.search.ret, SEARCH_RET_PARTIAL);
+	CU_ASSERT_EQUAL(C.u.search.partial.lo, 1);
+	CU_ASSERT_EQUAL(C.u.search.partial.hi, 100);
+	/* 500:400 is 400:500 */
+	OK("a UID SEARCH RETURN (partial 500:400 COUNT) UNSEEN");
+	CU_ASSERT_EQUAL(C.u.search.ret, SEARCH_RET_PARTIAL | SEARCH_RET_COUNT);
+	CU_ASSERT_EQUAL(C.u.search.partial.lo, 400);
+	CU_ASSERT_EQUAL(C.u.search.partial.hi, 500);
+	/* from the end: -1 is the last; kept as -1:-100 either way */
+	OK("a SEARCH RETURN (PARTIAL -1:-100) ALL");
+	CU_ASSERT_EQUAL(C.u.search.partial.lo, -1);
+	CU_ASSERT_EQUAL(C.u.search.partial.hi, -100);
+	OK("a SEARCH RETURN (PARTIAL -100:-1) ALL");
+	CU_ASSERT_EQUAL(C.u.search.partial.lo, -1);
+	CU_ASSERT_EQUAL(C.u.search.partial.hi, -100);
+	OK("a SEARCH RETURN (PARTIAL 4294967295:1) ALL");
+	CU_ASSERT_EQUAL(C.u.search.partial.hi, 4294967295LL);
+	/* UPDATE and the CONTEXT hint; CONTEXT alone asks for ALL */
+	OK("a SEARCH RETURN (UPDATE COUNT CONTEXT) DELETED");
+	CU_ASSERT_EQUAL(C.u.search.ret, SEARCH_RET_UPDATE | SEARCH_RET_COUNT);
+	OK("a SEARCH RETURN (UPDATE) SEEN");
+	CU_ASSERT_EQUAL(C.u.search.ret, SEARCH_RET_UPDATE);
+	OK("a SEARCH RETURN (CONTEXT) SEEN");
+	CU_ASSERT_EQUAL(C.u.search.ret, SEARCH_RET_ALL);
+}
+
+void
+test_search_context_return_options_bad(void)
+{
+	BAD("a SEARCH RETURN (PARTIAL 1) ALL", "PARTIAL needs a range lo:hi");
+	BAD("a SEARCH RETURN (PARTIAL 1:*) ALL", "PARTIAL range");
+	BAD("a SEARCH RETURN (PARTIAL *:1) ALL", "PARTIAL range");
+	BAD("a SEARCH RETURN (PARTIAL 0:10) ALL", "PARTIAL range");
+	BAD("a SEARCH RETURN (PARTIAL 1:-10) ALL", "same sign");
+	BAD("a SEARCH RETURN (PARTIAL -1:10) ALL", "same sign");
+	BAD("a SEARCH RETURN (PARTIAL -0:-1) ALL", "PARTIAL range");
+	BAD("a SEARCH RETURN (PARTIAL 4294967296:1) ALL", "PARTIAL range");
+	BAD("a SEARCH RETURN (PARTIAL) ALL", "PARTIAL");
+	BAD("a SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
+	    "PARTIAL may be given only once");
+	BAD("a SEARCH RETURN (UPDATE UPDATE) ALL",
+	    "UPDATE may be given only once");
+	/* RFC 5267 4.4: PARTIAL or ALL, not both */
+	BAD("a SEARCH RETURN (ALL PARTIAL 1:2) ALL", "PARTIAL and ALL");
+	BAD("a SEARCH RETURN (PARTIAL 1:2 ALL) ALL", "PARTIAL and ALL");
+	BAD("a SEARCH RETURN (PARTIAL 1:2", "Missing ')'");
+}
+
+void
+test_cancelupdate(void)
+{
+	OK("a CANCELUPDATE \"b01\"");
+	CU_ASSERT_EQUAL(C.id, CMD_CANCELUPDATE);
+	CU_ASSERT_EQUAL(C.u.cancelupdate.ntags, 1);
+	CU_ASSERT_STRING_EQUAL(C.u.cancelupdate.tags[0], "b01");
+	OK("a cancelupdate \"x\" \"y.2\" \"z\"");
+	CU_ASSERT_EQUAL(C.u.cancelupdate.ntags, 3);
+	CU_ASSERT_STRING_EQUAL(C.u.cancelupdate.tags[2], "z");
+	BAD("a CANCELUPDATE", "Missing");
+	BAD("a CANCELUPDATE ", "CANCELUPDATE takes quoted tags");
+	BAD("a CANCELUPDATE b01", "CANCELUPDATE takes quoted tags");
+	BAD("a CANCELUPDATE \"b01\" ", "CANCELUPDATE takes quoted tags");
+	BAD("a CANCELUPDATE \"b01", "tag");
+	BAD("a UID CANCELUPDATE \"b01\"", "UID");
+}

@@ -155,8 +155,12 @@ test_sort_return_options(void)
 	OK("a SORT RETURN () (SUBJECT) US-ASCII ALL");
 	CU_ASSERT_TRUE(C.u.sort.esearch);
 	CU_ASSERT_EQUAL(C.u.sort.ret, SEARCH_RET_ALL);
-	BAD("a SORT RETURN (PARTIAL 1:5) (DATE) UTF-8 ALL",
-	    "Unknown SEARCH return option PARTIAL");
+	/* CONTEXT=SORT (RFC 5267 4): SEARCH's options, PARTIAL included */
+	OK("a SORT RETURN (PARTIAL 5:1 UPDATE) (DATE) UTF-8 ALL");
+	CU_ASSERT_EQUAL(C.u.sort.ret, SEARCH_RET_PARTIAL | SEARCH_RET_UPDATE);
+	CU_ASSERT_EQUAL(C.u.sort.partial.lo, 1);
+	CU_ASSERT_EQUAL(C.u.sort.partial.hi, 5);
+	BAD("a SORT RETURN (PARTIAL 1:*) (DATE) UTF-8 ALL", "PARTIAL range");
 	BAD("a SORT RETURN MIN (DATE) UTF-8 ALL", "Expected '(' after RETURN");
 	BAD("a SORT RETURN (MIN) UTF-8 ALL", "Expected '(' before the sort");
 	/* THREAD has no return options */
