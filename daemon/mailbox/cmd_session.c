@@ -120,10 +120,15 @@ idle_wake(struct client *c)
 		client_flush(c);
 		return;
 	}
+	if (!notify_wants_selected(c)) {
+		client_flush(c);
+		return;
+	}
 	if (c->state == CS_SELECTED && view_sync(c, true) == -1) {
 		client_close(c, "Selected mailbox was deleted, have to disconnect");
 		return;
 	}
+	notify_fetch_new(c);
 	client_flush(c);
 }
 

@@ -251,10 +251,11 @@ mbox_changed(struct user *u, int64_t id)
 {
 	struct mstate *ms = mstate_find(u, id);
 
-	if (ms == NULL || ms->gone)
-		return;
-	reload(u, ms);
-	wake_views(u, ms);
+	if (ms != NULL && !ms->gone) {
+		reload(u, ms);
+		wake_views(u, ms);
+	}
+	notify_mbox_changed(u, id);
 }
 
 void
@@ -276,6 +277,7 @@ mstates_refresh(struct user *u)
 		next = ms->next;
 		mstate_put(u, ms);
 	}
+	notify_all_changed(u);
 }
 
 /* ---- the view ---- */
@@ -709,6 +711,7 @@ view_sync(struct client *c, bool allow_expunge)
 {
 	struct view *v = &c->view;
 	struct mbox *m;
+	uint32_t known;
 
 	if (c->state != CS_SELECTED)
 		return 0;
@@ -721,6 +724,7 @@ view_sync(struct client *c, bool allow_expunge)
 		return 0;
 	/* New keywords are announced before a FETCH FLAGS shows them. */
 	view_check_keywords(c);
+	known = v->known_uidnext;
 	if ((allow_expunge && sync_expunges(c) == -1) ||
 	    sync_flags(c) == -1 || sync_new(c) == -1) {
 		log_warnx("user %s: sync: %s", c->user->name,
@@ -728,6 +732,8 @@ view_sync(struct client *c, bool allow_expunge)
 		return 0;	/* try again at the next command */
 	}
 	v->dirty = v->expunge_modseq != m->highestmodseq;
+	if (v->known_uidnext > known)
+		notify_new_uids(c, known);
 	return 0;
 }
 
