@@ -644,7 +644,8 @@ report_flags(const struct msg_row *r, void *arg)
 	if (r->uid >= s->old_uidnext || (seq = view_seq_of(v, r->uid)) == 0)
 		return 0;
 	buf_printf(&c->out, "* %u FETCH (", seq);
-	if (v->condstore || (c->enabled & CAP_QRESYNC))
+	/* NOTIFY's FlagChange names the UID too (RFC 5465 5.1). */
+	if (v->condstore || (c->enabled & CAP_QRESYNC) || c->notify != NULL)
 		buf_printf(&c->out, "UID %u ", r->uid);
 	buf_adds(&c->out, "FLAGS ");
 	resp_flags(&c->out, view_flags(c, r), r->keywords,
