@@ -129,6 +129,7 @@ idle_wake(struct client *c)
 		return;
 	}
 	notify_fetch_new(c);
+	notify_check_overflow(c);
 	client_flush(c);
 }
 

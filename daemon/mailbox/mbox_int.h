@@ -582,6 +582,8 @@ void notify_fetch_new(struct client *c);
 /* The FETCH of notify_fetch_new ended (client.c's finish_command). */
 void notify_fetch_done(struct client *c);
 bool notify_any_event(const struct client *c, unsigned ev);
+/* Output past NOTIFY's bound: NOTIFICATIONOVERFLOW, notifications off. */
+void notify_check_overflow(struct client *c);
 /* False if NOTIFY asked for no events of the selected mailbox (then
  * IDLE doesn't send them either, RFC 5465 4). */
 bool notify_wants_selected(const struct client *c);

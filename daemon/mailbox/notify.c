@@ -60,6 +60,10 @@ struct notify {
 	struct nwatch       *w;
 	size_t               nw, capw;
 	bool                 dirty;	/* some watch is */
+	bool                 overflowed;	/* ends once pending is sent */
+	/* LIST and METADATA responses for a session busy streaming a
+	 * response: sent when it is done (notify_after_command). */
+	struct buf           pending;
 	uint32_t             fetch_from;	/* new UIDs from here: FETCH */
 	/* The FETCH of our own: what it borrowed from the session. */
 	struct arena         scratch;
@@ -76,9 +80,17 @@ notify_free(struct client *c)
 		return;
 	arena_free(&n->arena);
 	arena_free(&n->scratch);
+	buf_free(&n->pending);
 	free(n->w);
 	free(n);
 	c->notify = NULL;
+}
+
+/* Does the session take notifications (NOTIFY SET, no overflow)? */
+static bool
+active(const struct client *c)
+{
+	return c->notify != NULL && !c->notify->overflowed && !c->dead;
 }
 
 /* ---- which mailboxes a filter takes ---- */
@@ -151,16 +163,51 @@ can_write(const struct client *c)
 	    !c->handback_ready && !c->notify_fetching;
 }
 
+/* Where a notification goes: the output, or what waits for the end of
+ * a streamed response. */
+static struct buf *
+out_for(struct client *c)
+{
+	return can_write(c) ? &c->out : &c->notify->pending;
+}
+
 static void
 overflow_check(struct client *c)
 {
-	if (c->notify == NULL || buf_len(&c->out) <= NOTIFY_OUT_MAX)
+	size_t n;
+
+	if (c->notify == NULL || c->notify->overflowed)
+		return;
+	n = buf_len(&c->out) + buf_len(&c->notify->pending);
+	if (n <= NOTIFY_OUT_MAX)
 		return;
 	log_info("session %016llx: NOTIFY overflow, %zu bytes unread",
-	    (unsigned long long)c->session_id, buf_len(&c->out));
-	resp_untagged(c, "OK [NOTIFICATIONOVERFLOW] The client reads too "
-	    "slowly; notifications are off (as after NOTIFY NONE)");
-	notify_free(c);
+	    (unsigned long long)c->session_id, n);
+	buf_adds(out_for(c), "* OK [NOTIFICATIONOVERFLOW] The client reads "
+	    "too slowly; notifications are off (as after NOTIFY NONE)\r\n");
+	if (can_write(c))
+		notify_free(c);
+	else
+		c->notify->overflowed = true;
+}
+
+void
+notify_check_overflow(struct client *c)
+{
+	overflow_check(c);
+}
+
+/* What waited for the end of a streamed response goes out now. */
+static void
+send_pending(struct client *c)
+{
+	struct notify *n = c->notify;
+	bool over = n->overflowed;
+
+	buf_add(&c->out, buf_ptr(&n->pending), buf_len(&n->pending));
+	buf_reset(&n->pending);
+	if (over)
+		notify_free(c);
 }
 
 /* ---- STATUS for watched mailboxes ---- */
@@ -320,7 +367,8 @@ push_selected(struct client *c)
 {
 	struct notify *n = c->notify;
 
-	if (n->sel == NULL || c->idling || c->cmd != NULL || !can_write(c))
+	if (n->sel == NULL || c->idling || c->cmd != NULL || !can_write(c) ||
+	    c->state != CS_SELECTED || c->proxy != NULL)
 		return;
 	if (view_sync(c, n->sel->filter == NF_SELECTED) == -1) {
 		client_close(c, "Selected mailbox was deleted, have to disconnect");
@@ -415,7 +463,14 @@ notify_fetch_done(struct client *c)
 	c->arena = n->scratch;
 	n->scratch = keep;
 	arena_reset(&n->scratch);
-	overflow_check(c);
+	/* What came while it streamed. */
+	notify_after_command(c);
+	if (c->notify != NULL && c->state == CS_SELECTED && c->view.dirty) {
+		if (c->idling)
+			idle_wake(c);
+		else
+			push_selected(c);
+	}
 }
 
 bool
@@ -463,7 +518,7 @@ notify_mbox_changed(struct user *u, int64_t id)
 {
 	for (struct client *c = u->clients, *next; c; c = next) {
 		next = c->next;
-		if (c->notify != NULL && !c->dead)
+		if (active(c))
 			mailbox_changed_for(c, id);
 	}
 }
@@ -473,7 +528,7 @@ notify_all_changed(struct user *u)
 {
 	for (struct client *c = u->clients, *next; c; c = next) {
 		next = c->next;
-		if (c->notify == NULL || c->dead)
+		if (!active(c))
 			continue;
 		for (size_t i = 0; i < c->notify->nw; i++)
 			c->notify->w[i].dirty = true;
@@ -492,7 +547,8 @@ notify_after_command(struct client *c)
 {
 	if (c->notify == NULL || !can_write(c))
 		return;
-	if (c->notify->dirty)
+	send_pending(c);
+	if (c->notify != NULL && c->notify->dirty)
 		flush_watches(c);
 	if (c->notify != NULL)
 		notify_fetch_new(c);
@@ -505,32 +561,28 @@ static void
 write_list(struct client *c, const char *name, const char *oldname)
 {
 	struct store *s = c->user->store;
+	struct buf *b = out_for(c);
 	struct mbox m;
-	bool exists = store_mbox_find(s, name, &m) == 0;
-	const char *sep = "";
 
-	buf_adds(&c->out, "* LIST (");
-	if (!exists) {
-		buf_adds(&c->out, "\\NonExistent");
-		sep = " ";
-	} else {
-		if (m.flags & MBOX_NOSELECT) {
-			buf_adds(&c->out, "\\Noselect ");
-		}
-		buf_adds(&c->out, store_mbox_has_children(s, name) ?
+	buf_adds(b, "* LIST (");
+	if (store_mbox_find(s, name, &m) != 0)
+		buf_adds(b, "\\NonExistent");
+	else {
+		if (m.flags & MBOX_NOSELECT)
+			buf_adds(b, "\\Noselect ");
+		buf_adds(b, store_mbox_has_children(s, name) ?
 		    "\\HasChildren" : "\\HasNoChildren");
-		sep = " ";
 	}
 	if (store_sub_has(s, name))
-		buf_printf(&c->out, "%s\\Subscribed", sep);
-	buf_adds(&c->out, ") \"/\" ");
-	imapw_mailbox(&c->out, name);
+		buf_adds(b, " \\Subscribed");
+	buf_adds(b, ") \"/\" ");
+	imapw_mailbox(b, name);
 	if (oldname != NULL) {
-		buf_adds(&c->out, " (\"OLDNAME\" (");
-		imapw_mailbox(&c->out, oldname);
-		buf_adds(&c->out, "))");
+		buf_adds(b, " (\"OLDNAME\" (");
+		imapw_mailbox(b, oldname);
+		buf_adds(b, "))");
 	}
-	buf_adds(&c->out, "\r\n");
+	buf_adds(b, "\r\n");
 }
 
 static bool
@@ -555,7 +607,7 @@ tell_list(struct client *self, unsigned ev, const char *name,
 	    parent_of(name, parent, sizeof(parent));
 
 	for (struct client *c = self->user->clients; c; c = c->next) {
-		if (c == self || c->notify == NULL || c->dead ||
+		if (c == self || !active(c) ||
 		    !(events_for(c, name) & ev ||
 		    (also != NULL && events_for(c, also) & ev)))
 			continue;
@@ -577,7 +629,7 @@ watch_new_name(struct user *u, const char *name)
 	if (store_mbox_find(u->store, name, &m) != 0)
 		return;
 	for (struct client *c = u->clients; c; c = c->next)
-		if (c->notify != NULL && !c->dead)
+		if (active(c))
 			watch_if_wanted(c, &m);
 }
 
@@ -614,26 +666,27 @@ notify_metadata(struct client *self, const char *mailbox,
 	/* A guest's /private entries are the guest's own. */
 	for (struct client *c = self->user->clients; c; c = c->next) {
 		bool any = false;
-		if (c == self || c->notify == NULL || c->dead)
+		if (c == self || !active(c))
 			continue;
 		if (server ? !(c->notify->args.groups != NULL &&
 		    notify_any_event(c, ev)) : !(events_for(c, mailbox) & ev))
 			continue;
+		struct buf *b = out_for(c);
 		for (size_t i = 0; i < n; i++) {
 			if (client_is_guest(self) &&
 			    strncmp(e[i].name, "/private", 8) == 0)
 				continue;
 			if (!any) {
-				buf_adds(&c->out, "* METADATA ");
-				imapw_mailbox(&c->out, mailbox);
-				buf_adds(&c->out, " (");
+				buf_adds(b, "* METADATA ");
+				imapw_mailbox(b, mailbox);
+				buf_adds(b, " (");
 			} else
-				buf_addc(&c->out, ' ');
-			imapw_astring(&c->out, e[i].name);
+				buf_addc(b, ' ');
+			imapw_astring(b, e[i].name);
 			any = true;
 		}
 		if (any)
-			buf_adds(&c->out, ")\r\n");
+			buf_adds(b, ")\r\n");
 		overflow_check(c);
 		if (can_write(c))
 			client_flush(c);
@@ -709,6 +762,7 @@ notify_new(struct client *c)
 
 	arena_init(&n->arena, 0);
 	arena_init(&n->scratch, 0);
+	buf_init(&n->pending, 0);
 	if (imap_parse(&n->arena, c->raw, c->rawlen, &cmd, &err) != 0) {
 		arena_free(&n->arena);
 		arena_free(&n->scratch);

@@ -333,6 +333,25 @@ class Mailboxes(NotifyCase):
         self.assertEqual(self.ok(a.cmd('CREATE mine')), [])
         self.quiet(a)
 
+    def test_not_inside_a_streamed_response(self):
+        """A session busy streaming a FETCH is told after it."""
+        a, b = self.pair()
+        body = ('y' * 998 + '\r\n') * 1500
+        data = message(subject='big', body=body)
+        self.ok(b.append('INBOX', data))
+        self.select(a, 'INBOX')
+        self.ok(a.cmd('NOTIFY SET (personal (MailboxName))'))
+        a.send('f1 FETCH 1 BODY.PEEK[]\r\n')
+        time.sleep(0.3)        # a reads nothing: its FETCH pauses
+        self.ok(b.cmd('CREATE during'))
+        lines = []
+        while not lines or not lines[-1].startswith(b'f1 '):
+            lines.append(a.readline_bytes(timeout=5))
+        self.assertEqual(len(lines), 2)
+        self.assertTrue(lines[0].endswith(data + b')'))
+        self.assertEqual(a.readline(timeout=3),
+                         '* LIST (\\HasNoChildren) "/" "during"')
+
     def test_mailbox_name_filtered(self):
         a, b = self.pair()
         self.ok(a.cmd('NOTIFY SET (subtree work (MailboxName))'))
