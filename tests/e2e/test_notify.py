@@ -31,6 +31,19 @@ from mkimap import ImapCase, code, message, parse  # noqa: E402
 OK_RE = r'^a\d+ OK '
 
 
+class SlowClient(Client):
+    """A client with a tiny receive buffer, so that the server's output
+    backs up as soon as it stops reading."""
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.addr)
+        self.greeting = self.readline()
+        return self.greeting
+
+
 class NotifyCase(ImapCase):
 
     def pair(self):
@@ -335,8 +348,13 @@ class Mailboxes(NotifyCase):
 
     def test_not_inside_a_streamed_response(self):
         """A session busy streaming a FETCH is told after it."""
-        a, b = self.pair()
-        body = ('y' * 998 + '\r\n') * 1500
+        user, pw = self.new_user()
+        b = self.connect((user, pw))
+        a = SlowClient(self.server.port, timeout=10)
+        a.connect()
+        self.addCleanup(a.close)
+        self.ok(a.login(user, pw))
+        body = ('y' * 998 + '\r\n') * 8000
         data = message(subject='big', body=body)
         self.ok(b.append('INBOX', data))
         self.select(a, 'INBOX')
@@ -409,19 +427,6 @@ class Mailboxes(NotifyCase):
         self.ok(b.cmd('CREATE other'))
         self.ok(b.cmd('SETMETADATA other (/shared/comment "no")'))
         self.quiet(a)
-
-
-class SlowClient(Client):
-    """A client with a tiny receive buffer, so that the server's output
-    backs up as soon as it stops reading."""
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.addr)
-        self.greeting = self.readline()
-        return self.greeting
 
 
 class Overflow(NotifyCase):
