@@ -115,6 +115,9 @@ cmd_idle(struct client *c)
 void
 idle_wake(struct client *c)
 {
+	/* NOTIFY's own FETCH is streaming: it catches up when done. */
+	if (c->notify_fetching)
+		return;
 	/* Rights first: a guest who lost "r" is told of nothing more. */
 	if (!rights_recheck(c)) {
 		client_flush(c);
