@@ -171,6 +171,21 @@ out_for(struct client *c)
 	return can_write(c) ? &c->out : &c->notify->pending;
 }
 
+/* What waited for the end of a streamed response goes out now. */
+static void
+send_pending(struct client *c)
+{
+	struct notify *n = c->notify;
+	bool over = n->overflowed;
+
+	if (buf_len(&n->pending) > 0) {
+		buf_add(&c->out, buf_ptr(&n->pending), buf_len(&n->pending));
+		buf_reset(&n->pending);
+	}
+	if (over)
+		notify_free(c);
+}
+
 static void
 overflow_check(struct client *c)
 {
@@ -183,31 +198,18 @@ overflow_check(struct client *c)
 		return;
 	log_info("session %016llx: NOTIFY overflow, %zu bytes unread",
 	    (unsigned long long)c->session_id, n);
-	buf_adds(out_for(c), "* OK [NOTIFICATIONOVERFLOW] The client reads "
-	    "too slowly; notifications are off (as after NOTIFY NONE)\r\n");
+	/* Everything queued before it goes out first. */
+	c->notify->overflowed = true;
+	buf_adds(&c->notify->pending, "* OK [NOTIFICATIONOVERFLOW] The client "
+	    "reads too slowly; notifications are off (as after NOTIFY NONE)\r\n");
 	if (can_write(c))
-		notify_free(c);
-	else
-		c->notify->overflowed = true;
+		send_pending(c);
 }
 
 void
 notify_check_overflow(struct client *c)
 {
 	overflow_check(c);
-}
-
-/* What waited for the end of a streamed response goes out now. */
-static void
-send_pending(struct client *c)
-{
-	struct notify *n = c->notify;
-	bool over = n->overflowed;
-
-	buf_add(&c->out, buf_ptr(&n->pending), buf_len(&n->pending));
-	buf_reset(&n->pending);
-	if (over)
-		notify_free(c);
 }
 
 /* ---- STATUS for watched mailboxes ---- */
@@ -795,7 +797,7 @@ cmd_notify(struct client *c)
 		return resp_no(c, "[SERVERBUG] NOTIFY failed");
 	buf_init(&sw.out, 0);
 	rc = store_mbox_foreach(c->user->store, watch_initial, &sw);
-	if (rc == 0)
+	if (rc == 0 && buf_len(&sw.out) > 0)
 		buf_add(&c->out, buf_ptr(&sw.out), buf_len(&sw.out));
 	buf_free(&sw.out);
 	if (sw.over) {
