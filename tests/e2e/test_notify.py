@@ -402,6 +402,8 @@ class Mailboxes(NotifyCase):
         self.ok(b.append('box', message()))
         name, st = self.status_of(a.readline(timeout=3))
         self.assertEqual((name, st['MESSAGES']), ('box', 2))
+        self.ok(b.cmd('UNSUBSCRIBE box'))
+        self.ok(b.append('box', message()))      # no longer taken
         self.quiet(a)
 
     def test_new_mailbox_is_watched(self):
