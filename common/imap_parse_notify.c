@@ -62,20 +62,16 @@ is_selected(enum notify_filter f)
 static bool
 mailbox_list(struct pstate *ps, struct notify_group *g)
 {
+	bool list = ip_accept(ps, '(');
 	size_t cap = 0;
 	const char *name;
 
-	if (!ip_accept(ps, '(')) {
-		return ip_mailbox(ps, &name) &&
-		    ip_push_str(ps, &g->mailboxes, &g->nmailboxes, &cap, name,
-		    IP_MAX_NOTIFY_MAILBOXES, "mailbox names");
-	}
 	for (;;) {
 		if (!ip_mailbox(ps, &name) ||
 		    !ip_push_str(ps, &g->mailboxes, &g->nmailboxes, &cap, name,
 		    IP_MAX_NOTIFY_MAILBOXES, "mailbox names"))
 			return false;
-		if (ip_accept(ps, ')'))
+		if (!list || ip_accept(ps, ')'))
 			return true;
 		if (!ip_sp(ps, "mailbox name", "')' after mailbox names"))
 			return false;

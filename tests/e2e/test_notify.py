@@ -51,6 +51,16 @@ class NotifyCase(ImapCase):
         user = self.new_user()
         return self.connect(user), self.connect(user)
 
+    def slow_pair(self):
+        """pair(), the watcher a SlowClient."""
+        user, pw = self.new_user()
+        b = self.connect((user, pw))
+        a = SlowClient(self.server.port, timeout=10)
+        a.connect()
+        self.addCleanup(a.close)
+        self.ok(a.login(user, pw))
+        return a, b
+
     def quiet(self, c, wait=0.4):
         """Asserts that nothing arrives unasked within wait seconds."""
         try:
@@ -185,13 +195,19 @@ class Messages(NotifyCase):
         self.assertEqual(unt, [])
         self.quiet(a)
 
-    def test_only_what_was_asked(self):
+    def watched_box(self, events, more=''):
+        """(watcher, actor): the actor has "box" (one message) selected,
+        the watcher asked for events on it."""
         a, b = self.pair()
         self.ok(b.cmd('CREATE box'))
         self.ok(b.append('box', message()))
-        self.ok(a.cmd('NOTIFY SET (mailboxes box (MessageNew '
-                      'MessageExpunge)) (mailboxes INBOX NONE)'))
+        self.ok(a.cmd('NOTIFY SET (mailboxes box (%s))%s' % (events, more)))
         self.select(b, 'box')
+        return a, b
+
+    def test_only_what_was_asked(self):
+        a, b = self.watched_box('MessageNew MessageExpunge',
+                                ' (mailboxes INBOX NONE)')
         self.ok(b.cmd('STORE 1 +FLAGS (\\Flagged)'))    # FlagChange: no
         self.ok(b.append('INBOX', message()))            # INBOX: no
         self.ok(b.append('box', message()))
@@ -200,12 +216,7 @@ class Messages(NotifyCase):
         self.quiet(a)
 
     def test_flag_change_without_condstore(self):
-        a, b = self.pair()
-        self.ok(b.cmd('CREATE box'))
-        self.ok(b.append('box', message()))
-        self.ok(a.cmd('NOTIFY SET (mailboxes box (MessageNew '
-                      'MessageExpunge FlagChange))'))
-        self.select(b, 'box')
+        a, b = self.watched_box('MessageNew MessageExpunge FlagChange')
         self.ok(b.cmd('STORE 1 +FLAGS (\\Seen)'))
         name, st = self.status_of(a.readline(timeout=3))
         self.assertEqual(st, {'UNSEEN': 0})
@@ -348,12 +359,7 @@ class Mailboxes(NotifyCase):
 
     def test_not_inside_a_streamed_response(self):
         """A session busy streaming a FETCH is told after it."""
-        user, pw = self.new_user()
-        b = self.connect((user, pw))
-        a = SlowClient(self.server.port, timeout=10)
-        a.connect()
-        self.addCleanup(a.close)
-        self.ok(a.login(user, pw))
+        a, b = self.slow_pair()
         body = ('y' * 998 + '\r\n') * 8000
         data = message(subject='big', body=body)
         self.ok(b.append('INBOX', data))
@@ -434,13 +440,8 @@ class Mailboxes(NotifyCase):
 class Overflow(NotifyCase):
 
     def test_overflow(self):
-        user, pw = self.new_user()
-        b = self.connect((user, pw))
+        a, b = self.slow_pair()
         self.fill(b, 'INBOX', 400)
-        a = SlowClient(self.server.port, timeout=10)
-        a.connect()
-        self.addCleanup(a.close)
-        self.ok(a.login(user, pw))
         self.select(a, 'INBOX')
         self.ok(a.cmd('NOTIFY SET (selected (MessageNew MessageExpunge '
                       'FlagChange))'))
