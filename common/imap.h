@@ -329,6 +329,7 @@ struct notify_group {
 	size_t               nmailboxes;
 	unsigned             events;	/* NEV_*; 0 for NONE */
 	struct fetch_att    *fetch;	/* MessageNew's, selected filters only */
+	const char          *text;	/* the group as written, "(...)" */
 	struct notify_group *next;
 };
 

@@ -162,14 +162,23 @@ static bool
 group(struct pstate *ps, struct notify_group **out)
 {
 	struct notify_group *g = ip_alloc(ps, sizeof(*g));
+	const char *start = ps->p;
+	char *text;
 
 	if (g == NULL)
 		return false;
 	*out = g;
-	return ip_expect(ps, '(', "Expected '(' before an event group") &&
-	    filter(ps, g) && ip_sp(ps, "mailbox filter", "events") &&
-	    events_list(ps, g) &&
-	    ip_expect(ps, ')', "Expected ')' after the events");
+	if (!ip_expect(ps, '(', "Expected '(' before an event group") ||
+	    !filter(ps, g) || !ip_sp(ps, "mailbox filter", "events") ||
+	    !events_list(ps, g) ||
+	    !ip_expect(ps, ')', "Expected ')' after the events"))
+		return false;
+	/* A shared mailbox's selected filter is passed on as written. */
+	if ((text = ip_alloc(ps, (size_t)(ps->p - start) + 1)) == NULL)
+		return false;
+	memcpy(text, start, (size_t)(ps->p - start));
+	g->text = text;
+	return true;
 }
 
 bool

@@ -557,6 +557,9 @@ bool shared_placeholder(const char *name);
 int  proxy_command(struct client *c, const char *raw, size_t len,
 	enum cmd_result *res);
 void proxy_enabled(struct client *c);
+/* The session's NOTIFY changed, or a shared mailbox was selected: the
+ * selection's channel gets the selected filter (or NOTIFY NONE). */
+void proxy_notify(struct client *c);
 void proxy_free_all(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_idle_line(struct client *c, const char *line, size_t len);
@@ -587,6 +590,9 @@ void notify_check_overflow(struct client *c);
 /* False if NOTIFY asked for no events of the selected mailbox (then
  * IDLE doesn't send them either, RFC 5465 4). */
 bool notify_wants_selected(const struct client *c);
+/* The SELECTED or SELECTED-DELAYED group as the client wrote it, or
+ * NULL: a shared mailbox's owner process applies it (proxy_notify). */
+const char *notify_selected_group(const struct client *c);
 /* Done by self: name created or deleted (oldname NULL) or renamed. */
 void notify_mailbox_name(struct client *self, const char *name,
 	const char *oldname);

@@ -25,8 +25,10 @@
  * (notify_after_command).  One that doesn't read what it is told gets
  * "* OK [NOTIFICATIONOVERFLOW]" once its unsent output passes
  * NOTIFY_OUT_MAX, and from then on is as after NOTIFY NONE (RFC 5465
- * 5.8).  Other users' shared mailboxes are not watched: their changes
- * happen in their owners' processes.
+ * 5.8).  Other users' shared mailboxes: when one is selected, the
+ * selected filter goes to its owner's process on the guest channel
+ * (proxy_notify), which applies it to the session there and sends what
+ * it tells back through the channel; unselected ones are not watched.
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/imap_write.h"
@@ -372,6 +374,11 @@ push_selected(struct client *c)
 	if (n->sel == NULL || c->idling || c->cmd != NULL || !can_write(c) ||
 	    c->state != CS_SELECTED || c->proxy != NULL)
 		return;
+	/* A grantee who lost "r" is told of nothing more. */
+	if (client_is_guest(c) && !rights_recheck(c)) {
+		client_flush(c);
+		return;
+	}
 	if (view_sync(c, n->sel->filter == NF_SELECTED) == -1) {
 		client_close(c, "Selected mailbox was deleted, have to disconnect");
 		return;
@@ -473,6 +480,13 @@ notify_fetch_done(struct client *c)
 		else
 			push_selected(c);
 	}
+}
+
+const char *
+notify_selected_group(const struct client *c)
+{
+	return c->notify != NULL && c->notify->sel != NULL ?
+	    c->notify->sel->text : NULL;
 }
 
 bool
@@ -707,6 +721,17 @@ notify_any_event(const struct client *c, unsigned ev)
 
 /* ---- the command ---- */
 
+/* A grantee's session (a channel from their process) takes only the
+ * selected filter: the rest is the grantee's process's (proxy_notify). */
+static bool
+only_selected(const struct notify_args *a)
+{
+	for (const struct notify_group *g = a->groups; g; g = g->next)
+		if (g->filter != NF_SELECTED && g->filter != NF_SELECTED_DELAYED)
+			return false;
+	return true;
+}
+
 static bool
 has_unknown(const struct notify_args *a)
 {
@@ -785,16 +810,20 @@ cmd_notify(struct client *c)
 	struct set_walk sw = { .c = c, .status = a->status };
 	int rc;
 
-	if (client_is_guest(c))
-		return resp_no(c, "[CANNOT] NOTIFY is not available here");
+	if (client_is_guest(c) && !only_selected(a))
+		return resp_no(c, "[CANNOT] Only SELECTED and SELECTED-DELAYED "
+		    "here");
 	if (has_unknown(a))
 		return resp_no(c, "[BADEVENT (" SUPPORTED_EVENTS ")] Unsupported "
 		    "event (no ANNOTATE here)");
 	notify_free(c);
-	if (a->none)
+	if (a->none) {
+		proxy_notify(c);
 		return resp_ok(c, "NOTIFY completed; no more notifications");
+	}
 	if ((c->notify = notify_new(c)) == NULL)
 		return resp_no(c, "[SERVERBUG] NOTIFY failed");
+	proxy_notify(c);
 	buf_init(&sw.out, 0);
 	rc = store_mbox_foreach(c->user->store, watch_initial, &sw);
 	if (rc == 0 && buf_len(&sw.out) > 0)

@@ -14,7 +14,9 @@ sending exactly what NOTIFY asks for; MailboxName (create, rename with
 OLDNAME, delete with \\NonExistent); SubscriptionChange and the
 SUBSCRIBED filter following the subscriptions; MailboxMetadataChange and
 ServerMetadataChange; NOTIFY NONE; NOTIFICATIONOVERFLOW for a client
-that stops reading.
+that stops reading; notifications wait for the end of a streamed
+response; SELECTED on another user's shared mailbox (applied by the
+owner's process, relayed through the guest channel).
 
 Python 3 standard library only."""
 import os
@@ -435,6 +437,58 @@ class Mailboxes(NotifyCase):
         self.ok(b.cmd('CREATE other'))
         self.ok(b.cmd('SETMETADATA other (/shared/comment "no")'))
         self.quiet(a)
+
+
+class Shared(NotifyCase):
+    """SELECTED on another user's shared mailbox: the owner's process
+    applies it, and what it sends comes through the guest channel."""
+
+    def share(self):
+        alice, bob = self.new_user(), self.new_user()
+        a = self.connect(alice)
+        self.ok(a.cmd('CREATE Proj'))
+        self.fill(a, 'Proj', 2)
+        self.ok(a.cmd('SETACL Proj %s lrs' % bob[0]))
+        return a, self.connect(bob), 'Other Users/%s/Proj' % alice[0]
+
+    def until_fetch(self, c):
+        lines = []
+        while not lines or ' FETCH ' not in lines[-1]:
+            lines.append(c.readline(timeout=3))
+        return lines
+
+    def test_selected_shared(self):
+        a, b, name = self.share()
+        self.select(b, name)
+        self.ok(b.cmd('NOTIFY SET (selected (MessageNew (UID '
+                      'BODY.PEEK[HEADER.FIELDS (SUBJECT)]) MessageExpunge '
+                      'FlagChange)) (personal (MailboxName))'))
+        self.ok(a.append('Proj', message(subject='from alice')))
+        lines = self.until_fetch(b)
+        self.assertIn('* 3 EXISTS', lines)
+        v = parse(lines[-1])
+        items = dict(zip(v[3][::2], v[3][1::2]))
+        self.assertEqual((v[1], items['UID']), ('3', '3'))
+        self.assertIn(b'from alice', items['BODY[HEADER.FIELDS (SUBJECT)]'])
+        self.ok(a.cmd('SELECT Proj'))
+        self.ok(a.cmd('STORE 1 +FLAGS (\\Deleted)'))
+        self.assertRegex(b.readline(timeout=3), r'^\* 1 FETCH \(UID 1 FLAGS ')
+        self.ok(a.cmd('EXPUNGE'))
+        self.assertEqual(b.readline(timeout=3), '* 1 EXPUNGE')
+        self.ok(b.cmd('NOTIFY NONE'))
+        self.ok(a.append('Proj', message()))
+        self.quiet(b)
+        self.assertIn('* 3 EXISTS', self.ok(b.cmd('NOOP')))
+
+    def test_set_before_select(self):
+        a, b, name = self.share()
+        self.ok(b.cmd('NOTIFY SET (selected (MessageNew (UID) '
+                      'MessageExpunge))'))
+        self.select(b, name)
+        self.ok(a.append('Proj', message()))
+        lines = self.until_fetch(b)
+        self.assertIn('* 3 EXISTS', lines)
+        self.assertEqual(lines[-1], '* 3 FETCH (UID 3)')
 
 
 class Overflow(NotifyCase):

@@ -901,6 +901,10 @@ test_parse_notify_groups(void)
 	g = C.u.notify.groups;
 	CU_ASSERT_FALSE(C.u.notify.status);
 	CU_ASSERT_EQUAL(g->filter, NF_SELECTED_DELAYED);
+	/* as written: a shared mailbox's owner gets it so */
+	CU_ASSERT_STRING_EQUAL(g->text,
+	    "(selected-delayed (messagenew messageexpunge))");
+	CU_ASSERT_STRING_EQUAL(g->next->next->text, "(subscribed NONE)");
 	CU_ASSERT_PTR_NULL(g->fetch);
 	CU_ASSERT_EQUAL(g->next->filter, NF_INBOXES);
 	CU_ASSERT_EQUAL(g->next->next->filter, NF_SUBSCRIBED);
