@@ -1036,7 +1036,8 @@ client_timer(struct ev_timer *t)
 {
 	struct client *c = t->arg;
 
-	if (c->idling) {
+	/* Not inside NOTIFY's own FETCH streaming during the IDLE. */
+	if (c->idling && c->cont == NULL) {
 		buf_adds(&c->out, "* OK Still here\r\n");
 		arm_timer(c);
 		client_flush(c);
