@@ -38,6 +38,7 @@ enum imap_cmd_id {
 	CMD_PROXYAUTH,
 	CMD_COMPRESS,
 	CMD_GETMETADATA, CMD_SETMETADATA,
+	CMD_NOTIFY,
 	/* selected */
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
@@ -313,6 +314,44 @@ struct setmetadata_args {
 	size_t             nentries;
 };
 
+/* ---- NOTIFY (RFC 5465) ---- */
+
+/* Events, as bits.  NEV_UNKNOWN: an event-ext atom the server doesn't
+ * know, or AnnotationChange (no ANNOTATE here); the command answers NO
+ * [BADEVENT ...] for them (RFC 5465 3.1), so they are kept apart. */
+#define NEV_MESSAGENEW        0x001
+#define NEV_MESSAGEEXPUNGE    0x002
+#define NEV_FLAGCHANGE        0x004
+#define NEV_ANNOTATIONCHANGE  0x008
+#define NEV_MAILBOXNAME       0x010
+#define NEV_SUBSCRIPTIONCHANGE 0x020
+#define NEV_MAILBOXMETADATA   0x040	/* MailboxMetadataChange */
+#define NEV_SERVERMETADATA    0x080	/* ServerMetadataChange */
+#define NEV_UNKNOWN           0x100
+#define NEV_MESSAGE (NEV_MESSAGENEW | NEV_MESSAGEEXPUNGE | NEV_FLAGCHANGE | \
+	NEV_ANNOTATIONCHANGE)
+
+enum notify_filter {
+	NF_SELECTED, NF_SELECTED_DELAYED, NF_INBOXES, NF_PERSONAL,
+	NF_SUBSCRIBED, NF_SUBTREE, NF_MAILBOXES,
+};
+
+struct notify_group {
+	enum notify_filter   filter;
+	const char         **mailboxes;	/* SUBTREE, MAILBOXES */
+	size_t               nmailboxes;
+	unsigned             events;	/* NEV_*; 0 for NONE */
+	struct fetch_att    *fetch;	/* MessageNew's, selected filters only */
+	const char          *text;	/* the group as written, "(...)" */
+	struct notify_group *next;
+};
+
+struct notify_args {
+	bool                 none;	/* NOTIFY NONE */
+	bool                 status;	/* SET STATUS */
+	struct notify_group *groups;
+};
+
 /* ---- the rest ---- */
 
 #define SPECIAL_USE_ALL      0x01
@@ -354,6 +393,7 @@ struct imap_cmd {
 		struct { const char *mech; } compress;	/* RFC 4978: as sent */
 		struct getmetadata_args getmeta;
 		struct setmetadata_args setmeta;
+		struct notify_args notify;
 		struct search_args search;
 		struct sort_args sort;		/* SORT and THREAD */
 		struct { const char **tags; size_t ntags; } cancelupdate;

@@ -251,6 +251,19 @@ fetch_atts(struct pstate *ps, struct fetch_args *fa)
 	}
 }
 
+bool
+ip_fetch_att_list(struct pstate *ps, struct fetch_att **atts)
+{
+	struct fetch_args fa = { .atts = NULL };
+
+	if (ip_peek(ps) != '(')
+		return ip_fail(ps, "Expected '(' before FETCH attributes");
+	if (!fetch_atts(ps, &fa))
+		return false;
+	*atts = fa.atts;
+	return true;
+}
+
 /* "(" fetch-modifier *(SP fetch-modifier) ")" of RFC 7162. */
 static bool
 fetch_modifiers(struct pstate *ps, struct fetch_args *fa)

@@ -34,6 +34,8 @@
 #define IP_MAX_APPEND_MSGS	1000
 #define IP_MAX_CATENATE_PARTS	100	/* per message (RFC 4469) */
 #define IP_MAX_META_ENTRIES	256
+#define IP_MAX_NOTIFY_GROUPS	64
+#define IP_MAX_NOTIFY_MAILBOXES	256	/* per SUBTREE / MAILBOXES */
 
 #define IP_MODSEQ_MAX		INT64_MAX	/* RFC 7162: 63-bit */
 
@@ -133,5 +135,8 @@ bool ip_parse_sort(struct pstate *ps);
 bool ip_parse_thread(struct pstate *ps);
 bool ip_parse_getmetadata(struct pstate *ps);
 bool ip_parse_setmetadata(struct pstate *ps);
+bool ip_parse_notify(struct pstate *ps);
+/* "(" fetch-att *(SP fetch-att) ")" (NOTIFY's MessageNew). */
+bool ip_fetch_att_list(struct pstate *ps, struct fetch_att **atts);
 
 #endif

@@ -300,6 +300,8 @@ client_destroy(struct client *c)
 	if (c->cont_free != NULL && c->cmd != NULL)
 		c->cont_free(c);
 	c->cont_free = NULL;
+	c->notify_fetching = false;
+	notify_free(c);
 	proxy_free_all(c);
 	spool_release(c);
 	if (c->is_pop3)
@@ -470,12 +472,19 @@ finish_command(struct client *c)
 {
 	const struct cmd_def *d = c->def;
 
+	if (c->notify_fetching) {
+		/* NOTIFY's FETCH of new messages: no tag, nothing to sync. */
+		notify_fetch_done(c);
+		return;
+	}
 	if (c->state == CS_SELECTED && c->proxy == NULL && d != NULL) {
 		bool allow = !(d->flags & CF_NO_EXPUNGE) || c->cmd->uid;
 		if (view_sync(c, allow) == -1) {
 			client_close(c, "Selected mailbox was deleted, have to disconnect");
 			return;
 		}
+		if (d->id == CMD_APPEND || d->id == CMD_COPY || d->id == CMD_MOVE)
+			notify_forget_new(c);
 	}
 	buf_printf(&c->out, "%s %s\r\n", c->cmd->tag, c->tagged);
 	if (c->z_next != NULL)
@@ -492,6 +501,8 @@ finish_command(struct client *c)
 	arena_reset(&c->arena);
 	if (c->state == CS_LOGOUT)
 		client_close(c, NULL);
+	else
+		notify_after_command(c);
 }
 
 static void
@@ -678,7 +689,11 @@ execute(struct client *c, const char *data, size_t len)
 		}
 	}
 	enable = cmd->id == CMD_ENABLE;
+	c->raw = data;
+	c->rawlen = len;
+	c->user->actor = c;
 	after_run(c, d->run(c));
+	c->user->actor = NULL;
 	if (enable)
 		proxy_enabled(c);
 }
@@ -909,7 +924,9 @@ resume(struct client *c)
 	while (c->cont != NULL && !c->dead && !client_out_full(c)) {
 		cmd_cont_fn fn = c->cont;
 		c->cont = NULL;
+		c->user->actor = c;
 		enum cmd_result r = fn(c);
+		c->user->actor = NULL;
 		if (r == RUN_PAUSE && c->cont == NULL)
 			c->cont = fn;
 		if (!c->is_pop3)
@@ -1019,7 +1036,8 @@ client_timer(struct ev_timer *t)
 {
 	struct client *c = t->arg;
 
-	if (c->idling) {
+	/* Not inside NOTIFY's own FETCH streaming during the IDLE. */
+	if (c->idling && c->cont == NULL) {
 		buf_adds(&c->out, "* OK Still here\r\n");
 		arm_timer(c);
 		client_flush(c);

@@ -113,6 +113,7 @@ cmd_create(struct client *c)
 		return resp_store_error(c, rc, "CREATE");
 	if (has_parent)
 		share_inherited(c, &parent, name);
+	notify_mailbox_name(c, name, NULL);
 	/* Inherited entries reach the share index before the OK. */
 	return share_index_ok(c);
 }
@@ -153,6 +154,7 @@ cmd_delete(struct client *c)
 	if (c->state == CS_SELECTED && c->view.ms->m.id == m.id)
 		view_close(c);
 	mbox_changed(c->user, m.id);
+	notify_mailbox_name(c, name, NULL);
 	return share_index_ok(c);
 }
 
@@ -200,6 +202,7 @@ cmd_rename(struct client *c)
 		return resp_store_error(c, rc, "RENAME");
 	/* Renaming INBOX moved its messages away: its viewers must hear. */
 	mbox_changed(c->user, m.id);
+	notify_mailbox_name(c, to, from);
 	return share_index_ok(c);
 }
 
@@ -221,6 +224,7 @@ cmd_subscribe(struct client *c)
 	rc = store_sub_set(c->user->store, name, on);
 	if (rc != 0)
 		return resp_store_error(c, rc, on ? "SUBSCRIBE" : "UNSUBSCRIBE");
+	notify_subscription(c, name);
 	return resp_ok(c, "%s completed", on ? "SUBSCRIBE" : "UNSUBSCRIBE");
 }
 

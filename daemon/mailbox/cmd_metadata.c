@@ -263,5 +263,6 @@ cmd_setmetadata(struct client *c)
 	}
 	if ((rc = store_commit(c->user->store)) != 0)
 		return resp_store_error(c, rc, "SETMETADATA");
+	notify_metadata(c, t.name, a->entries, a->nentries);
 	return resp_ok(c, "SETMETADATA completed");
 }

@@ -115,8 +115,15 @@ cmd_idle(struct client *c)
 void
 idle_wake(struct client *c)
 {
+	/* NOTIFY's own FETCH is streaming: it catches up when done. */
+	if (c->notify_fetching)
+		return;
 	/* Rights first: a guest who lost "r" is told of nothing more. */
 	if (!rights_recheck(c)) {
+		client_flush(c);
+		return;
+	}
+	if (!notify_wants_selected(c)) {
 		client_flush(c);
 		return;
 	}
@@ -124,6 +131,8 @@ idle_wake(struct client *c)
 		client_close(c, "Selected mailbox was deleted, have to disconnect");
 		return;
 	}
+	notify_fetch_new(c);
+	notify_check_overflow(c);
 	client_flush(c);
 }
 

@@ -130,6 +130,7 @@ struct share_entry {
 struct guest;
 struct pop3_sess;
 struct update_ctx;
+struct notify;
 
 struct client {
 	struct user      *user;
@@ -213,6 +214,11 @@ struct client {
 	 * never on a guest session (its own \Seen moves no MODSEQ): the
 	 * grantee's process answers NOUPDATE for those. */
 	struct update_ctx *contexts;
+	/* NOTIFY (notify.c): what the session asked for, or NULL. */
+	struct notify    *notify;
+	bool              notify_fetching;	/* its own FETCH runs */
+	const char       *raw;			/* the current command's bytes */
+	size_t            rawlen;
 };
 
 struct user {
@@ -242,6 +248,9 @@ struct user {
 	struct client    *pop3_lock;
 	char              store_path[PATH_MAX];
 	struct ev_timer   fts_timer;		/* the idle indexer (fts_idle.c) */
+	/* The session whose command is running, if any: NOTIFY does not
+	 * tell a session of its own changes (RFC 5465 5). */
+	struct client    *actor;
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -586,11 +595,48 @@ bool shared_placeholder(const char *name);
 int  proxy_command(struct client *c, const char *raw, size_t len,
 	enum cmd_result *res);
 void proxy_enabled(struct client *c);
+/* The session's NOTIFY changed, or a shared mailbox was selected: the
+ * selection's channel gets the selected filter (or NOTIFY NONE). */
+void proxy_notify(struct client *c);
 void proxy_free_all(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_idle_line(struct client *c, const char *line, size_t len);
 void guest_result(struct user *u, struct ipc_reader *r);
 void shares_result(struct user *u, struct ipc_reader *r);
+
+/* ---- NOTIFY (notify.c, RFC 5465) ---- */
+
+enum cmd_result cmd_notify(struct client *c);
+void notify_free(struct client *c);
+/* A mailbox's messages changed (mbox_changed), or any may have
+ * (mstates_refresh: another program wrote the store). */
+void notify_mbox_changed(struct user *u, int64_t id);
+void notify_all_changed(struct user *u);
+/* After a command's tagged answer: what waited for it. */
+void notify_after_command(struct client *c);
+/* view_sync announced UIDs from "from" on: their MessageNew FETCH is
+ * due (notify_fetch_new); notify_forget_new: not for the session's own
+ * APPEND or COPY (RFC 5465 5.2). */
+void notify_new_uids(struct client *c, uint32_t from);
+void notify_forget_new(struct client *c);
+void notify_fetch_new(struct client *c);
+/* The FETCH of notify_fetch_new ended (client.c's finish_command). */
+void notify_fetch_done(struct client *c);
+bool notify_any_event(const struct client *c, unsigned ev);
+/* Output past NOTIFY's bound: NOTIFICATIONOVERFLOW, notifications off. */
+void notify_check_overflow(struct client *c);
+/* False if NOTIFY asked for no events of the selected mailbox (then
+ * IDLE doesn't send them either, RFC 5465 4). */
+bool notify_wants_selected(const struct client *c);
+/* The SELECTED or SELECTED-DELAYED group as the client wrote it, or
+ * NULL: a shared mailbox's owner process applies it (proxy_notify). */
+const char *notify_selected_group(const struct client *c);
+/* Done by self: name created or deleted (oldname NULL) or renamed. */
+void notify_mailbox_name(struct client *self, const char *name,
+	const char *oldname);
+void notify_subscription(struct client *self, const char *name);
+void notify_metadata(struct client *self, const char *mailbox,
+	const struct meta_entry *e, size_t n);
 
 /* ---- live administration (admin.c) ---- */
 

@@ -89,6 +89,7 @@ struct guest {
 	bool           refused;
 	/* Refused for max_guest_channels (here or by the master). */
 	bool           limited;
+	bool           notified;	/* NOTIFY SET was sent on it */
 	/* The owner-side name of the mailbox last asked for with SELECT
 	 * or EXAMINE: the selected one while c->proxy is this channel. */
 	char           mailbox[MK_MBOX_NAME_MAX];
@@ -819,6 +820,31 @@ gx_enable(struct guest *g)
 	    (e & CAP_QRESYNC) ? " QRESYNC" : "");
 }
 
+/* NOTIFY's selected filter is the owner's to apply (RFC 5465 SELECTED
+ * on a shared mailbox): what its session there sends about the
+ * selection is relayed as any unsolicited response (sink).  Its answer
+ * to the NOTIFY itself is the owner's business; the untagged responses
+ * of its implicit NOOP go to the client. */
+void
+proxy_notify(struct client *c)
+{
+	struct guest *g = c->proxy;
+	const char *sel = notify_selected_group(c);
+
+	if (g == NULL || g->dead)
+		return;
+	/* A literal inside (a header field name) can't go as it came. */
+	if (sel != NULL && strchr(sel, '{') == NULL) {
+		gx_sendf(g, gx_new(GM_RELAY, gx_done_swallow, NULL),
+		    "NOTIFY SET %s", sel);
+		g->notified = true;
+	} else if (g->notified) {
+		gx_sendf(g, gx_new(GM_RELAY, gx_done_swallow, NULL),
+		    "NOTIFY NONE");
+		g->notified = false;
+	}
+}
+
 /* A set as the client wrote it ('*' for SEQ_STAR). */
 static void
 write_set(struct buf *b, const struct seqset *s)
@@ -1036,6 +1062,7 @@ select_done(struct guest *g, struct gx *x, const char *status)
 	if (status != NULL && strncmp(status, "OK", 2) == 0) {
 		c->proxy = g;
 		c->state = CS_SELECTED;
+		proxy_notify(c);
 	}
 	relay_done(g, x, status);
 }

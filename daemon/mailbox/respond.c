@@ -72,6 +72,7 @@ static const char *const caps[] = {
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT",
 	"CONTEXT=SEARCH", "CONTEXT=SORT",
 	"THREAD=REFERENCES", "METADATA", "METADATA-SERVER",
+	"NOTIFY",
 };
 
 void

@@ -251,10 +251,11 @@ mbox_changed(struct user *u, int64_t id)
 {
 	struct mstate *ms = mstate_find(u, id);
 
-	if (ms == NULL || ms->gone)
-		return;
-	reload(u, ms);
-	wake_views(u, ms);
+	if (ms != NULL && !ms->gone) {
+		reload(u, ms);
+		wake_views(u, ms);
+	}
+	notify_mbox_changed(u, id);
 }
 
 void
@@ -276,6 +277,7 @@ mstates_refresh(struct user *u)
 		next = ms->next;
 		mstate_put(u, ms);
 	}
+	notify_all_changed(u);
 }
 
 /* ---- the view ---- */
@@ -645,7 +647,8 @@ report_flags(const struct msg_row *r, void *arg)
 	if (r->uid >= s->old_uidnext || (seq = view_seq_of(v, r->uid)) == 0)
 		return 0;
 	buf_printf(&c->out, "* %u FETCH (", seq);
-	if (v->condstore || (c->enabled & CAP_QRESYNC))
+	/* NOTIFY's FlagChange names the UID too (RFC 5465 5.1). */
+	if (v->condstore || (c->enabled & CAP_QRESYNC) || c->notify != NULL)
 		buf_printf(&c->out, "UID %u ", r->uid);
 	buf_adds(&c->out, "FLAGS ");
 	resp_flags(&c->out, view_flags(c, r), r->keywords,
@@ -712,6 +715,7 @@ view_sync(struct client *c, bool allow_expunge)
 {
 	struct view *v = &c->view;
 	struct mbox *m;
+	uint32_t known;
 
 	if (c->state != CS_SELECTED)
 		return 0;
@@ -726,6 +730,7 @@ view_sync(struct client *c, bool allow_expunge)
 	}
 	/* New keywords are announced before a FETCH FLAGS shows them. */
 	view_check_keywords(c);
+	known = v->known_uidnext;
 	if ((allow_expunge && sync_expunges(c) == -1) ||
 	    sync_flags(c) == -1 || sync_new(c) == -1) {
 		log_warnx("user %s: sync: %s", c->user->name,
@@ -734,6 +739,8 @@ view_sync(struct client *c, bool allow_expunge)
 	}
 	v->dirty = v->expunge_modseq != m->highestmodseq;
 	context_sync(c);
+	if (v->known_uidnext > known)
+		notify_new_uids(c, known);
 	return 0;
 }
 

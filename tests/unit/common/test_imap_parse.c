@@ -857,6 +857,108 @@ test_parse_compress(void)
 	BAD("a COMPRESS DEFLATE x", "Unexpected extra arguments");
 }
 
+void
+test_parse_notify_groups(void)
+{
+	const struct notify_group *g;
+
+	OK("a notify none");
+	CU_ASSERT_EQUAL(C.id, CMD_NOTIFY);
+	CU_ASSERT_TRUE(C.u.notify.none);
+	CU_ASSERT_PTR_NULL(C.u.notify.groups);
+	OK("a NOTIFY SET STATUS (selected (MessageNew (UID "
+	    "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT)]) MessageExpunge)) "
+	    "(subtree (Lists \"Other Lists\") (MessageNew MessageExpunge "
+	    "FlagChange)) (mailboxes inbox NONE) (personal (MailboxName "
+	    "SubscriptionChange MailboxMetadataChange ServerMetadataChange))");
+	CU_ASSERT_FALSE(C.u.notify.none);
+	CU_ASSERT_TRUE(C.u.notify.status);
+	g = C.u.notify.groups;
+	CU_ASSERT_EQUAL_FATAL(g->filter, NF_SELECTED);
+	CU_ASSERT_EQUAL(g->events, NEV_MESSAGENEW | NEV_MESSAGEEXPUNGE);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g->fetch);
+	CU_ASSERT_EQUAL(g->fetch->item, FI_UID);
+	CU_ASSERT_EQUAL_FATAL(g->fetch->next->item, FI_BODY_SECTION);
+	CU_ASSERT_TRUE(g->fetch->next->peek);
+	CU_ASSERT_EQUAL(g->fetch->next->sec.nfields, 3);
+	g = g->next;
+	CU_ASSERT_EQUAL_FATAL(g->filter, NF_SUBTREE);
+	CU_ASSERT_EQUAL_FATAL(g->nmailboxes, 2);
+	CU_ASSERT_STRING_EQUAL(g->mailboxes[1], "Other Lists");
+	CU_ASSERT_EQUAL(g->events,
+	    NEV_MESSAGENEW | NEV_MESSAGEEXPUNGE | NEV_FLAGCHANGE);
+	g = g->next;
+	CU_ASSERT_EQUAL_FATAL(g->filter, NF_MAILBOXES);
+	CU_ASSERT_STRING_EQUAL(g->mailboxes[0], "INBOX");
+	CU_ASSERT_EQUAL(g->events, 0);
+	g = g->next;
+	CU_ASSERT_EQUAL_FATAL(g->filter, NF_PERSONAL);
+	CU_ASSERT_EQUAL(g->events, NEV_MAILBOXNAME | NEV_SUBSCRIPTIONCHANGE |
+	    NEV_MAILBOXMETADATA | NEV_SERVERMETADATA);
+	CU_ASSERT_PTR_NULL(g->next);
+	OK("a NOTIFY SET (selected-delayed (messagenew messageexpunge)) "
+	    "(inboxes (MessageNew MessageExpunge)) (subscribed NONE)");
+	g = C.u.notify.groups;
+	CU_ASSERT_FALSE(C.u.notify.status);
+	CU_ASSERT_EQUAL(g->filter, NF_SELECTED_DELAYED);
+	/* as written: a shared mailbox's owner gets it so */
+	CU_ASSERT_STRING_EQUAL(g->text,
+	    "(selected-delayed (messagenew messageexpunge))");
+	CU_ASSERT_STRING_EQUAL(g->next->next->text, "(subscribed NONE)");
+	CU_ASSERT_PTR_NULL(g->fetch);
+	CU_ASSERT_EQUAL(g->next->filter, NF_INBOXES);
+	CU_ASSERT_EQUAL(g->next->next->filter, NF_SUBSCRIBED);
+	/* Unknown events and AnnotationChange parse: the executor answers
+	 * NO [BADEVENT] (RFC 5465 3.1), not BAD. */
+	OK("a NOTIFY SET (personal (MessageNew MessageExpunge "
+	    "AnnotationChange x-Future))");
+	CU_ASSERT_EQUAL(C.u.notify.groups->events, NEV_MESSAGENEW |
+	    NEV_MESSAGEEXPUNGE | NEV_ANNOTATIONCHANGE | NEV_UNKNOWN);
+}
+
+void
+test_parse_notify_bad(void)
+{
+	BAD("a NOTIFY", "Missing SET or NONE");
+	BAD("a NOTIFY GET", "NOTIFY takes SET or NONE");
+	BAD("a NOTIFY NONE (personal NONE)", "Unexpected extra arguments");
+	BAD("a NOTIFY SET", "Missing event groups");
+	BAD("a NOTIFY SET STATUS", "Missing event groups");
+	BAD("a NOTIFY SET personal", "Expected '(' before an event group");
+	BAD("a NOTIFY SET (personal)", "Expected SP after mailbox filter");
+	BAD("a NOTIFY SET (personal ())", "event");
+	BAD("a NOTIFY SET (personal (MailboxName)", "Expected ')' after");
+	BAD("a NOTIFY SET (personal MessageNew)", "Expected '(' or NONE");
+	BAD("a NOTIFY SET (all (MailboxName))", "Unknown NOTIFY mailbox filter");
+	BAD("a NOTIFY SET (subtree (MailboxName))", "Expected SP");
+	BAD("a NOTIFY SET (mailboxes () (MailboxName))", "mailbox name");
+	/* RFC 5465 5: the pairs */
+	BAD("a NOTIFY SET (personal (MessageNew))", "given together");
+	BAD("a NOTIFY SET (personal (MessageExpunge MailboxName))",
+	    "given together");
+	BAD("a NOTIFY SET (personal (FlagChange))", "need MessageNew");
+	BAD("a NOTIFY SET (personal (AnnotationChange MessageNew))",
+	    "given together");
+	/* 6.1: one selected filter, message events only */
+	BAD("a NOTIFY SET (selected (MessageNew MessageExpunge)) "
+	    "(selected (MessageNew MessageExpunge))", "Only one");
+	BAD("a NOTIFY SET (selected NONE) (selected-delayed NONE)", "Only one");
+	BAD("a NOTIFY SET (selected (MailboxName))", "Only message events");
+	BAD("a NOTIFY SET (selected-delayed (SubscriptionChange))",
+	    "Only message events");
+	/* fetch attributes: only after MessageNew of a selected filter */
+	BAD("a NOTIFY SET (personal (MessageNew (UID) MessageExpunge))",
+	    "only allowed with SELECTED");
+	BAD("a NOTIFY SET (selected (MessageNew (FOO) MessageExpunge))",
+	    "Unknown FETCH attribute");
+	BAD("a NOTIFY SET (selected (MessageNew (UID MessageExpunge))",
+	    "Unknown FETCH attribute");
+	BAD("a NOTIFY SET (selected (MessageNew () MessageExpunge))",
+	    "FETCH attribute");
+	BAD("a NOTIFY SET (personal (MailboxName)) ",
+	    "Expected '(' before an event group");
+}
+
 /* ---- selected ---- */
 
 void
