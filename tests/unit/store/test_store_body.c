@@ -485,3 +485,54 @@ test_body_fts_indexes_compressed(void)
 	free(m);
 	teardown();
 }
+
+/* A store of schema 9 (every body one blob) opens at 12 with its bodies
+ * read as before, and takes compressed ones beside them. */
+void
+test_body_migration_from_v9(void)
+{
+	char *big = text_msg(2 * CH + 3), *got, err[256];
+	const char *small = "Subject: old\r\n\r\nold body\r\n";
+	size_t n;
+	uint32_t u1, u2, u3;
+
+	setup(false);
+	u1 = put(small, strlen(small));
+	u2 = put(big, 2 * CH + 3);
+	/* as version 9 stored them: one blob each */
+	x("INSERT INTO body_data (id, data) SELECT 2, CAST('' AS BLOB)");
+	store_close(S);
+	{
+		sqlite3 *h;
+		sqlite3_stmt *st;
+		CU_ASSERT_EQUAL_FATAL(sqlite3_open(ts_path(dir, "store.db"), &h),
+		    SQLITE_OK);
+		CU_ASSERT_EQUAL(sqlite3_prepare_v2(h, "UPDATE body_data SET "
+		    "data = ?1 WHERE id = 2", -1, &st, NULL), SQLITE_OK);
+		sqlite3_bind_blob(st, 1, big, 2 * CH + 3, SQLITE_STATIC);
+		CU_ASSERT_EQUAL(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+		CU_ASSERT_EQUAL(sqlite3_exec(h, "DROP TRIGGER body_chunks_gone;"
+		    "DROP TABLE body_chunks; ALTER TABLE bodies DROP COLUMN chunk;"
+		    "PRAGMA user_version = 9;", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+	}
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), false,
+	    STORE_SYNC_NONE, NULL, 0, &S, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_schema_version(S), STORE_SCHEMA_VERSION);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies WHERE chunk = 0"), 2);
+	store_set_compress(S, true, 3, 0);
+	CU_ASSERT_EQUAL_FATAL(store_mbox_find(S, "INBOX", &In), 0);
+	u3 = put(big, 2 * CH + 3);
+	CU_ASSERT_EQUAL(store_body_load(S, body_of(u1), &got, &n), 0);
+	CU_ASSERT(n == strlen(small) && memcmp(got, small, n) == 0);
+	free(got);
+	CU_ASSERT_EQUAL(range_ok(body_of(u2), big, CH - 7, CH + 9), 0);
+	CU_ASSERT_EQUAL(range_ok(body_of(u3), big, CH - 7, CH + 9), 0);
+	CU_ASSERT(q("SELECT sum(length(data)) FROM body_chunks") < CH);
+	/* the old blob goes with its message as before */
+	CU_ASSERT_EQUAL(store_msg_expunge(S, &In, &u2, 1), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM body_data"), 1);
+	free(big);
+	teardown();
+}
