@@ -35,9 +35,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 sys.path.insert(0, HERE)
 from mkharness import Server  # noqa: E402
+from bench_fts import fill as multiappend  # noqa: E402
 from bench_fts import message as text_message, paragraph, wrap  # noqa: E402
 
-TARGET_MIB = float(sys.argv[1]) if len(sys.argv) > 1 else 64
+TARGET_MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 64
 CORPUS = os.path.join(HERE, '..', 'corpus')
 HUGE = 30 * 1024 * 1024
 PIECE = 1024 * 1024
@@ -141,29 +142,18 @@ def huge_message():
 
 
 def fill(c, msgs):
-    """MULTIAPPEND in batches of about BATCH_BYTES; seconds taken."""
+    """MULTIAPPEND in batches of about BATCH_BYTES (bench_fts.fill does
+    each); seconds taken."""
     start = time.monotonic()
     batch, size = [], 0
-
-    def flush():
-        tag = c.next_tag()
-        parts = [tag.encode() + b' APPEND INBOX']
-        for m in batch:
-            parts.append(b' {%d+}\r\n' % len(m) + m)
-        c.send(b''.join(parts) + b'\r\n')
-        t, _ = c.read_until_tagged(tag, timeout=600)
-        if ' OK' not in t:
-            raise RuntimeError('APPEND: %s' % t)
-        batch.clear()
-
     for m in msgs:
         batch.append(m)
         size += len(m)
         if size >= BATCH_BYTES:
-            flush()
-            size = 0
+            multiappend(c, batch)
+            batch, size = [], 0
     if batch:
-        flush()
+        multiappend(c, batch)
     return time.monotonic() - start
 
 
