@@ -343,7 +343,7 @@ struct store_body;
 int  store_body_open(struct store *s, int64_t body_id, struct store_body **b,
 	uint64_t *size);
 int  store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n);
-void store_body_rest(struct store_body *b);
+void store_body_rest(struct store_body *b);	/* NULL: nothing */
 void store_body_close(struct store_body *b);
 /* The whole body in *data (malloc'd, NUL-terminated, *len bytes). */
 int  store_body_load(struct store *s, int64_t body_id, char **data,

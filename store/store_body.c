@@ -421,6 +421,8 @@ store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n)
 void
 store_body_rest(struct store_body *b)
 {
+	if (b == NULL)
+		return;
 	if (b->blob != NULL)
 		sqlite3_blob_close(b->blob);
 	b->blob = NULL;

@@ -10,6 +10,7 @@ damaged row answered by closing that FETCH only.
 Python 3 standard library only; run by meson (MK_BUILD_DIR)."""
 import hashlib
 import os
+import poplib
 import random
 import re
 import shutil
@@ -21,7 +22,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import ctl_path  # noqa: E402
+from mkharness import HOST, ctl_path, free_port  # noqa: E402
 from mkimap import ImapCase, message  # noqa: E402
 
 CH = 64 * 1024
@@ -87,9 +88,13 @@ def set_conf(server, key, value):
         f.write(text + '%s = %s\n' % (key, value))
 
 
+POP3_PORT = free_port()
+
+
 class Storage(ImapCase):
     config = {'compress_bodies': 'yes', 'compress_min_size': '1K',
-              'fts': 'no', 'lmtp_domains': 'example.org'}
+              'fts': 'no', 'lmtp_domains': 'example.org',
+              'listen_pop3': '%s:%d' % (HOST, POP3_PORT)}
 
     def fetch(self, c, uid, item):
         tagged, untagged = c.cmd_bytes('UID FETCH %d (%s)' % (uid, item))
@@ -257,6 +262,26 @@ class Storage(ImapCase):
         uid = int(unt[0].split()[-1])
         self.assertEqual(literal_of(self.fetch(c, uid, 'BODY.PEEK[]'),
                                     'BODY[]'), imported)
+
+    def test_pop3_retr_streams_compressed(self):
+        user = self.new_user()
+        c = self.connect(user)
+        body = text_body(3 * 1024 * 1024, 8).replace('\r\nmail ',
+                                                     '\r\n.mail ')
+        msgs = [message(subject='by pop3', body=body),
+                message(subject='second', body=text_body(200000, 9))]
+        for m in msgs:
+            self.put(c, m)
+        c.close()
+        p = poplib.POP3(HOST, POP3_PORT, timeout=60)
+        try:
+            p.user(user[0])
+            p.pass_(user[1])
+            for i, m in enumerate(msgs):
+                _, lines, octets = p.retr(i + 1)
+                self.assertEqual(b'\r\n'.join(lines) + b'\r\n', m)
+        finally:
+            p.quit()
 
     def test_backup_restore_keeps_compressed_bodies(self):
         user = self.new_user()
