@@ -381,6 +381,10 @@ class MixedStore(ImapCase):
                                          % (uid, 4000, 70000))[1],
                              'BODY[]<4000>')
             self.assertEqual(got, m[4000:74000], uid)
+        # one FETCH streaming the three in a row, each through its reader
+        _, unt = c.cmd_bytes('UID FETCH 1:3 BODY.PEEK[]')
+        self.assertEqual([literal_of([u], 'BODY[]') for u in unt],
+                         [old_small, old_big, new])
         self.ok(c.cmd('UID COPY 1:3 INBOX'))
         self.select(c)
         for uid, m in ((4, old_small), (5, old_big), (6, new)):
