@@ -349,12 +349,11 @@ static int
 stream_piece(struct client *c, struct fetch_state *st)
 {
 	size_t n = (size_t)MK_MIN(st->s_left, (uint64_t)STREAM_PIECE);
-	uint64_t size;
 
 	if (buf_reserve(&c->out, n) == -1)
 		return -1;
 	if (st->s_b == NULL &&
-	    store_body_open(c->user->store, st->s_body, &st->s_b, &size) != 0)
+	    store_body_open(c->user->store, st->s_body, &st->s_b, NULL) != 0)
 		return -1;
 	if (store_body_read(st->s_b, st->s_off, buf_ptr(&c->out) +
 	    buf_len(&c->out), n) != 0)
@@ -602,8 +601,7 @@ fetch_continue(struct client *c)
 		}
 		begin_message(c, st);
 	}
-	if (st->s_b != NULL)
-		store_body_rest(st->s_b);
+	store_body_rest(st->s_b);
 	c->cont = fetch_continue;
 	return RUN_PAUSE;
 }

@@ -264,7 +264,6 @@ stream_piece(struct client *c, const struct pop3_msg *m)
 {
 	struct pop3_sess *p = c->pop3;
 	size_t n = (size_t)MK_MIN(m->size - p->off, (uint64_t)PIECE), used;
-	uint64_t size;
 	int rc;
 
 	if (p->piece == NULL)
@@ -274,8 +273,6 @@ stream_piece(struct client *c, const struct pop3_msg *m)
 	if (p->body == NULL && store_body_open(c->user->store, m->body_id,
 	    &p->body, NULL) != 0)
 		return -1;
-	size = m->size;
-	n = (size_t)MK_MIN((uint64_t)n, size > p->off ? size - p->off : 0);
 	rc = n == 0 ? -1 : store_body_read(p->body, p->off, p->piece, n);
 	if (rc != 0 || pop3_stuff(&p->st, p->piece, n, &c->out, &used) != 0)
 		return -1;
