@@ -221,8 +221,10 @@ body_bytes_put(struct store *s, int64_t body_id, const struct msg_prep *p)
 	bool compress = s->z_on && p->len > 0 && p->len >= s->z_min;
 
 	/* A body bigger than one chunk is chunked even uncompressed: FETCH
-	 * then streams it at one lookup per chunk. */
-	if (!compress && p->len <= CHUNK_TEXT)
+	 * then streams it at one lookup per chunk.  A rowid too big to
+	 * shift (never reached by counting) keeps the one-blob layout. */
+	if ((!compress && p->len <= CHUNK_TEXT) ||
+	    body_id >= (int64_t)1 << (62 - CHUNK_SHIFT))
 		return blob_put(s, body_id, p);
 	return chunks_put(s, body_id, p, compress);
 }

@@ -649,7 +649,8 @@ body_unref(struct store *s, int64_t body_id)
 	db_done(&s->db, st);
 	if (rc != 0 || refs > 0)
 		return rc;
-	/* The last message using it is gone; body_data follows (cascade). */
+	/* The last message using it is gone; body_data follows (cascade),
+	 * body_chunks too (trigger, schema 12). */
 	if ((st = db_stmt(&s->db, "DELETE FROM bodies WHERE id = ?1")) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, body_id);
