@@ -71,6 +71,11 @@ config_defaults(struct mk_config *c)
 	 * server's CPU in imaptest's mix (doc/benchmarks.md): new messages
 	 * are indexed when the user's process is idle instead. */
 	c->fts_at_append = false;
+	c->compress_bodies = true;
+	/* zstd's default: most of the ratio of the higher levels at a
+	 * fraction of their time (doc/benchmarks.md). */
+	c->compress_level = 3;
+	c->compress_min_size = 1024;
 	c->acl_max_entries_per_mailbox = 100;
 	c->acl_max_shares_per_user = 1000;
 	c->max_guest_channels = 64;
@@ -227,6 +232,9 @@ static const struct key keys[] = {
 	{ "fsync", K_SPECIAL, 0, 0, 0, 0 },
 	BOOLK("fts", fts),
 	BOOLK("fts_at_append", fts_at_append),
+	BOOLK("compress_bodies", compress_bodies),
+	UINTK("compress_level", compress_level, 1, 19),
+	SIZEK("compress_min_size", compress_min_size, 0, 2047ULL * 1024 * 1024),
 	UINTK("verbose", verbose, 0, 3),
 	UINTK("auth_throttle_ipv4_prefix", auth_throttle_ipv4_prefix, 8, 32),
 	UINTK("auth_throttle_ipv6_prefix", auth_throttle_ipv6_prefix, 16, 128),

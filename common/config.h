@@ -104,6 +104,10 @@ struct mk_config {
 	enum mk_fsync fsync;		/* user stores; directory: always */
 	bool     fts;			/* keep and use the full-text index */
 	bool     fts_at_append;		/* index in the message's transaction */
+	/* Message bodies stored compressed (store/store_body.c). */
+	bool     compress_bodies;
+	unsigned compress_level;	/* zstd's, 1-19 */
+	size_t   compress_min_size;	/* smaller bodies are stored as sent */
 	int      verbose;
 
 	/* Password guessing (daemon/master/addrtab.c, accttab.c): client

@@ -6,7 +6,7 @@
 set -eu
 
 build_pkgs="gcc pkg-config meson ninja-build python3 libgnutls28-dev \
-libsqlite3-dev libcrypt-dev libcunit1-dev libseccomp-dev zlib1g-dev gnutls-bin \
+libsqlite3-dev libcrypt-dev libcunit1-dev libseccomp-dev zlib1g-dev libzstd-dev gnutls-bin \
 passwd"
 test_pkgs="$build_pkgs clang libclang-rt-14-dev llvm isync procps iproute2 postfix \
 fetchmail"

@@ -38,6 +38,7 @@
 #define MK_EXISTS   2
 #define MK_INVALID  3	/* e.g. DELETE of a \Noselect with children */
 #define MK_BUSY     4	/* the database stayed locked past the timeout */
+#define MK_DAMAGED  5	/* stored bytes fail their check (store_body.c) */
 
 #define MK_MBOX_NAME_MAX 1024
 
@@ -48,7 +49,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 12
 
 struct store;
 
@@ -332,14 +333,26 @@ int  store_held_release_all(struct store *s);
 int  store_msg_copy(struct store *s, struct mbox *src, struct mbox *dst,
 	const uint32_t *uids, size_t n, uint32_t *newuids);
 
-/* Reading a message's bytes without loading all of it.  MK_NOTFOUND for
- * a body that is gone; store_body_read() is MK_INVALID beyond the end.
- * An open handle pins a read snapshot: close it when the read is done. */
+/* Reading a message's bytes without loading all of it, whether stored
+ * compressed or not (store_body.c).  MK_NOTFOUND for a body that is
+ * gone; store_body_read() is MK_INVALID beyond the end, MK_DAMAGED
+ * (logged) for a body whose stored bytes do not decode.  An open handle may pin a read snapshot:
+ * store_body_rest() lets go of it until the next read (a handle kept
+ * across waits for a client), store_body_close() when the read is done. */
 struct store_body;
 int  store_body_open(struct store *s, int64_t body_id, struct store_body **b,
 	uint64_t *size);
 int  store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n);
+void store_body_rest(struct store_body *b);	/* NULL: nothing */
 void store_body_close(struct store_body *b);
+/* The whole body in *data (malloc'd, NUL-terminated, *len bytes). */
+int  store_body_load(struct store *s, int64_t body_id, char **data,
+	size_t *len);
+/* Bodies stored from now on: those of at least min_size bytes are kept
+ * as zstd frames of 64 KiB of text each, at level (1-19).  Off until
+ * called; sizes are the text's either way. */
+void store_set_compress(struct store *s, bool on, int level,
+	uint64_t min_size);
 
 /* The structure computed when a body was stored (store/mime.h): the
  * ENVELOPE, BODY and BODYSTRUCTURE values ready to send, and the part

@@ -442,30 +442,31 @@ fts_move_mbox(struct store *s, int64_t from, int64_t to)
 
 /* ---- indexing in batches ---- */
 
-/* Indexes message id from its stored body and part table. */
+/* Indexes message id from its stored body (through the reader, which
+ * decompresses) and part table. */
 static int
 index_one(struct store *s, int64_t id)
 {
-	sqlite3_stmt *st = db_stmt(&s->db, "SELECT d.data, b.parts"
-	    " FROM messages AS m JOIN body_data AS d ON d.id = m.body_id"
-	    " JOIN body_struct AS b ON b.id = m.body_id"
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT m.body_id, b.parts"
+	    " FROM messages AS m JOIN body_struct AS b ON b.id = m.body_id"
 	    " WHERE m.mailbox_id = ?1 AND m.uid = ?2");
 	struct fts_doc d;
+	char *data = NULL, *parts = NULL;
+	size_t len = 0, plen = 0;
+	int64_t body_id = 0;
 	int rc;
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, (int64_t)((uint64_t)id >> 32));
 	sqlite3_bind_int64(st, 2, (int64_t)((uint64_t)id & UINT32_MAX));
-	fts_doc_init(s, &d);
-	d.on = true;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		const char *data = sqlite3_column_blob(st, 0);
-		size_t len = (size_t)sqlite3_column_bytes(st, 0);
-		const void *parts = sqlite3_column_blob(st, 1);
-		size_t plen = (size_t)sqlite3_column_bytes(st, 1);
-		fts_doc_make(&d, data ? data : "", len, parts, plen);
+		body_id = sqlite3_column_int64(st, 0);
+		plen = (size_t)sqlite3_column_bytes(st, 1);
+		parts = xmalloc(plen + 1);
+		if (plen > 0)
+			memcpy(parts, sqlite3_column_blob(st, 1), plen);
 		rc = 0;
 	} else if (rc == SQLITE_DONE)
 		rc = MK_NOTFOUND;
@@ -473,12 +474,20 @@ index_one(struct store *s, int64_t id)
 		rc = db_fail(&s->db, "fts read");
 	db_done(&s->db, st);
 	if (rc == 0)
+		rc = store_body_load(s, body_id, &data, &len);
+	fts_doc_init(s, &d);
+	d.on = true;
+	if (rc == 0) {
+		fts_doc_make(&d, data, len, parts, plen);
 		rc = fts_doc_put(s, id, &d);
-	else if (rc == MK_NOTFOUND)
-		/* no body or structure: nothing the index could hold */
+	} else if (rc == MK_NOTFOUND || rc == MK_DAMAGED)
+		/* no body or structure, or one that does not decode (logged):
+		 * nothing the index could hold */
 		rc = pending_set(s, id,
 		    "UPDATE fts_pending SET state = 1 WHERE id = ?1");
 	fts_doc_free(&d);
+	free(data);
+	free(parts);
 	return rc;
 }
 

@@ -114,6 +114,9 @@ struct store {
 	bool         fts_write;	/* index new messages as they come */
 	struct fts_queued *fq;	/* rows waiting for the caller's COMMIT */
 	size_t       nfq, capfq, fq_bytes;
+	bool         z_on;	/* compress bodies (store_body.c) */
+	int          z_level;
+	uint64_t     z_min;
 };
 
 /* A message in its stored form (store_prep.c). */
@@ -127,6 +130,10 @@ struct msg_prep {
 };
 /* Releases the mapped pages of data[from, to) if file (store_prep.c). */
 void msg_pages_release(const char *data, size_t from, size_t to, bool file);
+/* Stores the bytes of body body_id (its bodies row exists), compressed
+ * or not as store_set_compress() says (store_body.c). */
+int  body_bytes_put(struct store *s, int64_t body_id,
+	const struct msg_prep *p);
 
 extern const struct db_migration store_migrations[];
 extern const size_t store_nmigrations;

@@ -51,48 +51,15 @@ msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r)
 static const char SQL_BODY_INSERT[] =
 	"INSERT INTO bodies (refs, size, has_sent, sent_t, sent_tz)"
 	" VALUES (1, ?1, ?2, ?3, ?4)";
-static const char SQL_BODY_DATA[] =
-	"INSERT INTO body_data (id, data) VALUES (?1, ?2)";
 static const char SQL_MSG_INSERT[] =
 	"INSERT INTO messages (mailbox_id, uid, body_id, size, internaldate,"
 	" tz, flags, keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
 	" ?8, ?9)";
 
-/* Blob I/O moves this much at a time. */
-#define BLOB_PIECE (256 * 1024)
-
-/* Fills the zeroblob of body_data row body_id from p in pieces, so that
- * SQLite never builds the whole record in memory, and releases the
- * mapped pages behind. */
-static int
-blob_fill(struct store *s, int64_t body_id, const struct msg_prep *p)
-{
-	sqlite3_blob *blob = NULL;
-	int rc;
-
-	rc = sqlite3_blob_open(s->db.h, "main", "body_data", "data", body_id,
-	    1, &blob);
-	for (uint64_t off = 0; rc == SQLITE_OK && off < p->len;
-	    off += BLOB_PIECE) {
-		uint64_t n = p->len - off < BLOB_PIECE ? p->len - off :
-		    BLOB_PIECE;
-
-		rc = sqlite3_blob_write(blob, p->data + off, (int)n, (int)off);
-		msg_pages_release(p->data, (size_t)off, (size_t)(off + n),
-		    p->file);
-	}
-	if (blob != NULL && sqlite3_blob_close(blob) != SQLITE_OK &&
-	    rc == SQLITE_OK)
-		rc = SQLITE_ERROR;
-	if (rc != SQLITE_OK)
-		return db_fail(&s->db, "body data");
-	return 0;
-}
-
 /* Stores a body with the structure FETCH and SEARCH will need, computed
  * here once (store_struct.c), and the sort keys (store_sort.c); its
- * Date: gives the SENT* search date and the sort date.  A
- * file-backed body goes in by incremental blob I/O (blob_fill). */
+ * Date: gives the SENT* search date and the sort date.  The bytes go
+ * in as store_body.c lays them out. */
 static int
 body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
     int64_t *body_id)
@@ -134,17 +101,7 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 	arena_free(&a);
 	if (rc != 0)
 		return rc;
-	if ((st = db_stmt(&s->db, SQL_BODY_DATA)) == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, *body_id);
-	if (p->len == 0 || p->file)
-		sqlite3_bind_zeroblob64(st, 2, p->file ? p->len : 0);
-	else
-		sqlite3_bind_blob64(st, 2, p->data, p->len, SQLITE_STATIC);
-	if ((rc = db_run(&s->db, st, "body data")) != 0 || !p->file ||
-	    p->len == 0)
-		return rc;
-	return blob_fill(s, *body_id, p);
+	return body_bytes_put(s, *body_id, p);
 }
 
 static int64_t
@@ -692,7 +649,8 @@ body_unref(struct store *s, int64_t body_id)
 	db_done(&s->db, st);
 	if (rc != 0 || refs > 0)
 		return rc;
-	/* The last message using it is gone; body_data follows (cascade). */
+	/* The last message using it is gone; body_data follows (cascade),
+	 * body_chunks too (trigger, schema 12). */
 	if ((st = db_stmt(&s->db, "DELETE FROM bodies WHERE id = ?1")) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, body_id);

@@ -94,6 +94,16 @@
  *                             index's bookkeeping; the FTS5 table itself
  *                             is built when SQLite can (store_fts.c).
  *
+ * versions 10 and 11  reserved (other branches' migrations; no-ops here).
+ *
+ * bodies.chunk, body_chunks(id, data)  (version 12) a body's bytes in
+ *                             rows of a chunk of text each, compressed
+ *                             or not (store_body.c says which and why);
+ *                             bodies.chunk = 0 keeps a body in
+ *                             body_data.  The trigger drops the chunks
+ *                             with their body, as body_data's foreign
+ *                             key does.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -179,6 +189,18 @@ static const char SCHEMA_V1[] =
 	");"
 	"INSERT INTO quota_usage (id, storage, messages) VALUES (1, 0, 0);";
 
+static const char SCHEMA_V12[] =
+	"ALTER TABLE bodies ADD COLUMN chunk INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE body_chunks ("
+	"  id INTEGER PRIMARY KEY,"
+	"  data BLOB NOT NULL"
+	");"
+	"CREATE TRIGGER body_chunks_gone AFTER DELETE ON bodies"
+	" WHEN old.chunk != 0 BEGIN"
+	"  DELETE FROM body_chunks WHERE id BETWEEN old.id * 16777216"
+	"   AND old.id * 16777216 + 16777215;"
+	" END;";
+
 const struct db_migration store_migrations[] = {
 	{ 1, "initial schema", SCHEMA_V1, NULL },
 	{ 2, "message structure", store_schema_v2, store_migrate_struct },
@@ -199,6 +221,9 @@ const struct db_migration store_migrations[] = {
 	    ") WITHOUT ROWID;", NULL },
 	{ 8, "metadata", store_schema_v8, NULL },
 	{ 9, "full-text index", store_schema_fts, NULL },
+	{ 10, "reserved", NULL, NULL },
+	{ 11, "reserved", NULL, NULL },
+	{ 12, "body chunks", SCHEMA_V12, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -961,6 +961,8 @@ user_store_open(struct ctx *x, const char *name, bool create,
 		errmsg("users/%s/%s", name, err);
 		return -1;
 	}
+	store_set_compress(*s, x->cfg.compress_bodies,
+	    (int)x->cfg.compress_level, x->cfg.compress_min_size);
 	return 0;
 }
 

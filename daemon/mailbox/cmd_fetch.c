@@ -43,6 +43,7 @@ struct fetch_state {
 	bool               sep;
 	bool               streaming;	/* a literal is being copied */
 	int64_t            s_body;
+	struct store_body *s_b;		/* its reader, for the whole literal */
 	uint64_t           s_off, s_left;
 	bool               missing;
 	bool               unknown_cte;
@@ -51,6 +52,8 @@ struct fetch_state {
 static void
 fetch_state_free(struct fetch_state *st)
 {
+	store_body_close(st->s_b);
+	st->s_b = NULL;
 	arena_free(&st->chunk);
 }
 
@@ -335,29 +338,34 @@ write_data(struct client *c, struct fetch_state *st,
 	return 2;	/* small: copied right away by the caller */
 }
 
-/* Copies the next piece of a streamed literal.  The blob is opened per
- * piece: no read snapshot of the process's one database connection is
- * held while waiting for a slow client. */
+/* Copies the next piece of a streamed literal through one reader kept
+ * for the whole literal: a compressed chunk is decompressed once however
+ * the pieces fall, and a chunked body costs one lookup per chunk, where
+ * reopening the body for each piece walked a big blob's overflow pages
+ * from its start every time (quadratic in its size).  The reader rests
+ * whenever FETCH waits for the client (fetch_continue), so no read
+ * snapshot of the process's one database connection is held meanwhile. */
 static int
 stream_piece(struct client *c, struct fetch_state *st)
 {
 	size_t n = (size_t)MK_MIN(st->s_left, (uint64_t)STREAM_PIECE);
-	struct store_body *b;
-	uint64_t size;
-	int rc;
 
-	if (buf_reserve(&c->out, n) == -1 ||
-	    store_body_open(c->user->store, st->s_body, &b, &size) != 0)
+	if (buf_reserve(&c->out, n) == -1)
 		return -1;
-	rc = store_body_read(b, st->s_off, buf_ptr(&c->out) + buf_len(&c->out), n);
-	store_body_close(b);
-	if (rc != 0)
+	if (st->s_b == NULL &&
+	    store_body_open(c->user->store, st->s_body, &st->s_b, NULL) != 0)
+		return -1;
+	if (store_body_read(st->s_b, st->s_off, buf_ptr(&c->out) +
+	    buf_len(&c->out), n) != 0)
 		return -1;
 	buf_commit(&c->out, n);
 	st->s_off += n;
 	st->s_left -= n;
-	if (st->s_left == 0)
+	if (st->s_left == 0) {
 		st->streaming = false;
+		store_body_close(st->s_b);
+		st->s_b = NULL;
+	}
 	return 0;
 }
 
@@ -593,6 +601,7 @@ fetch_continue(struct client *c)
 		}
 		begin_message(c, st);
 	}
+	store_body_rest(st->s_b);
 	c->cont = fetch_continue;
 	return RUN_PAUSE;
 }

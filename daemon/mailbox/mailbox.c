@@ -214,6 +214,8 @@ open_store(struct user *u, const char *path)
 		u->store = NULL;
 		return;
 	}
+	store_set_compress(u->store, cfg->compress_bodies,
+	    (int)cfg->compress_level, cfg->compress_min_size);
 	/* Bodies held for sessions of an earlier process of this user (one
 	 * that crashed before it let go of them): no session sees them now.
 	 * Only this process takes holds, and one runs per user. */

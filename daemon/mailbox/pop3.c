@@ -60,6 +60,7 @@ struct pop3_sess {
 	bool             uidl;		/* listing UIDL, not LIST */
 	struct pop3_stuffer st;
 	char            *piece;
+	struct store_body *body;	/* the message being sent, its reader */
 };
 
 /* ---- opening the maildrop ---- */
@@ -162,6 +163,7 @@ pop3_end(struct client *c)
 		c->user->pop3_lock = NULL;
 	if (p == NULL)
 		return;
+	store_body_close(p->body);
 	free(p->msgs);
 	free(p->piece);
 	free(p);
@@ -262,19 +264,16 @@ stream_piece(struct client *c, const struct pop3_msg *m)
 {
 	struct pop3_sess *p = c->pop3;
 	size_t n = (size_t)MK_MIN(m->size - p->off, (uint64_t)PIECE), used;
-	struct store_body *b;
-	uint64_t size;
 	int rc;
 
 	if (p->piece == NULL)
 		p->piece = xmalloc(PIECE);
-	if (store_body_open(c->user->store, m->body_id, &b, &size) != 0)
+	/* One reader for the whole message, resting while we wait for the
+	 * client (message_cont), as cmd_fetch.c streams. */
+	if (p->body == NULL && store_body_open(c->user->store, m->body_id,
+	    &p->body, NULL) != 0)
 		return -1;
-	/* The blob is opened per piece: no read snapshot is held while
-	 * waiting for a slow client (as cmd_fetch.c). */
-	n = (size_t)MK_MIN((uint64_t)n, size > p->off ? size - p->off : 0);
-	rc = n == 0 ? -1 : store_body_read(b, p->off, p->piece, n);
-	store_body_close(b);
+	rc = n == 0 ? -1 : store_body_read(p->body, p->off, p->piece, n);
 	if (rc != 0 || pop3_stuff(&p->st, p->piece, n, &c->out, &used) != 0)
 		return -1;
 	p->off += used;
@@ -295,9 +294,12 @@ message_cont(struct client *c)
 			return RUN_DONE;
 		}
 	if (!p->st.done && p->off < m->size) {
+		store_body_rest(p->body);
 		c->cont = message_cont;
 		return RUN_PAUSE;
 	}
+	store_body_close(p->body);
+	p->body = NULL;
 	pop3_stuff_end(&p->st, &c->out);
 	return RUN_DONE;
 }

@@ -506,6 +506,8 @@ static const struct field {
 	F(folder_trash, F_STR, false), F(folder_junk, F_STR, false),
 	F(fsync, F_INT, false), F(verbose, F_INT, false),
 	F(fts, F_BOOL, false), F(fts_at_append, F_BOOL, false),
+	F(compress_bodies, F_BOOL, false), F(compress_level, F_UINT, false),
+	F(compress_min_size, F_SIZE, false),
 	/* Records already keyed by the old prefix fade out with their
 	 * connections and windows. */
 	F(auth_throttle_ipv4_prefix, F_UINT, false),

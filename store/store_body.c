@@ -1,0 +1,465 @@
+/*
+ * store_body.c - a message body's bytes: how they lie on disk and the one
+ * reader every consumer goes through.
+ *
+ * Offers (store.h) store_set_compress(), store_body_open() / _read() /
+ * _rest() / _close(), and to store_msg.c body_bytes_put().  Called by
+ * APPEND and every path that stores a body (LMTP, import, CATENATE,
+ * cross-user COPY), and by FETCH, BINARY, SEARCH, the full-text index,
+ * POP3, CATENATE and URLFETCH for reading.
+ *
+ * Two layouts (schema 12):
+ *   bodies.chunk = 0   the body is one blob in body_data: every body
+ *                      stored before version 12, and small ones since
+ *                      when compression is off or they are below
+ *                      compress_min_size.
+ *   bodies.chunk = C   the body is in body_chunks, C bytes of text per
+ *                      row (the last one shorter), row n of body b at
+ *                      rowid b << 24 | n: the plain offset of a chunk
+ *                      is n * C, so no index is needed to find the
+ *                      chunks under a range.  A row shorter than its
+ *                      text is one zstd frame of it; a row as long as
+ *                      its text is the text itself (what did not
+ *                      compress, or was stored with compression off);
+ *                      any other length is damage.
+ * Each chunk is compressed on its own, so a partial FETCH decompresses
+ * the chunks its range touches and no others: at most the range plus
+ * one chunk at each end.  Each chunk is its own row, so reading one
+ * costs one b-tree lookup wherever it lies, where a read at offset X
+ * of one big blob walks X / page-size overflow pages first; and the
+ * reader holds no statement between reads, so a slow client of a
+ * streamed FETCH pins no read snapshot.  Sizes (RFC822.SIZE, quota,
+ * STATUS SIZE) come from bodies.size and messages.size, always the
+ * text's.
+ */
+#include "store/store_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define CHUNK_TEXT   (64 * 1024)	/* what we write */
+#define CHUNK_SHIFT  24
+#define CHUNK_NMAX   ((uint64_t)1 << CHUNK_SHIFT)
+/* What we accept reading: a damaged bodies.chunk must not make us
+ * allocate wildly. */
+#define CHUNK_LO     512
+#define CHUNK_HI     (16 * 1024 * 1024)
+
+/* Blob I/O moves this much at a time. */
+#define BLOB_PIECE (256 * 1024)
+
+struct store_body {
+	struct store  *s;
+	int64_t        id;
+	uint64_t       size;
+	uint32_t       chunk;	/* text bytes per chunk; 0: one blob */
+	sqlite3_blob  *blob;	/* the one blob, while not resting */
+	uint64_t       have;	/* the chunk held in text, + 1; 0: none */
+	unsigned char *text;	/* one chunk's text */
+	ZSTD_DCtx     *dctx;
+};
+
+void
+store_set_compress(struct store *s, bool on, int level, uint64_t min_size)
+{
+	s->z_on = on;
+	s->z_level = level;
+	s->z_min = min_size;
+}
+
+/* ---- writing ---- */
+
+static const char SQL_BODY_DATA[] =
+	"INSERT INTO body_data (id, data) VALUES (?1, ?2)";
+static const char SQL_CHUNK_PUT[] =
+	"INSERT INTO body_chunks (id, data) VALUES (?1, ?2)";
+static const char SQL_CHUNK_SET[] =
+	"UPDATE bodies SET chunk = ?2 WHERE id = ?1";
+
+/* Fills the zeroblob of body_data row body_id from p in pieces, so that
+ * SQLite never builds the whole record in memory, and releases the
+ * mapped pages behind. */
+static int
+blob_fill(struct store *s, int64_t body_id, const struct msg_prep *p)
+{
+	sqlite3_blob *blob = NULL;
+	int rc;
+
+	rc = sqlite3_blob_open(s->db.h, "main", "body_data", "data", body_id,
+	    1, &blob);
+	for (uint64_t off = 0; rc == SQLITE_OK && off < p->len;
+	    off += BLOB_PIECE) {
+		uint64_t n = p->len - off < BLOB_PIECE ? p->len - off :
+		    BLOB_PIECE;
+
+		rc = sqlite3_blob_write(blob, p->data + off, (int)n, (int)off);
+		msg_pages_release(p->data, (size_t)off, (size_t)(off + n),
+		    p->file);
+	}
+	if (blob != NULL && sqlite3_blob_close(blob) != SQLITE_OK &&
+	    rc == SQLITE_OK)
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK)
+		return db_fail(&s->db, "body data");
+	return 0;
+}
+
+/* The one-blob layout.  A file-backed body goes in by incremental blob
+ * I/O (blob_fill). */
+static int
+blob_put(struct store *s, int64_t body_id, const struct msg_prep *p)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, SQL_BODY_DATA);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, body_id);
+	if (p->len == 0 || p->file)
+		sqlite3_bind_zeroblob64(st, 2, p->file ? p->len : 0);
+	else
+		sqlite3_bind_blob64(st, 2, p->data, p->len, SQLITE_STATIC);
+	if ((rc = db_run(&s->db, st, "body data")) != 0 || !p->file ||
+	    p->len == 0)
+		return rc;
+	return blob_fill(s, body_id, p);
+}
+
+/* Stores chunk n of body_id: compressed when cctx is given and the frame
+ * comes out shorter than the text; else the text itself.  zstd reports
+ * a frame that would not be shorter by failing to fit it into len - 1
+ * bytes, as it reports any other failure: either way the text is kept
+ * as it is, so a compression failure never loses a message. */
+static int
+chunk_put(struct store *s, ZSTD_CCtx *cctx, unsigned char *zbuf,
+    int64_t body_id, uint64_t n, const char *text, size_t len)
+{
+	sqlite3_stmt *st;
+	const void *data = text;
+	size_t dlen = len;
+
+	if (cctx != NULL) {
+		size_t r = ZSTD_compress2(cctx, zbuf, len - 1, text, len);
+		if (!ZSTD_isError(r)) {
+			data = zbuf;
+			dlen = r;
+		}
+	}
+	if ((st = db_stmt(&s->db, SQL_CHUNK_PUT)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)((uint64_t)body_id << CHUNK_SHIFT |
+	    n));
+	sqlite3_bind_blob64(st, 2, data, dlen, SQLITE_STATIC);
+	return db_run(&s->db, st, "body chunk");
+}
+
+/* Frames carry a checksum of their text (4 bytes per chunk): damage on
+ * disk is then reported as damage, never served as mail. */
+static ZSTD_CCtx *
+cctx_make(int level)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+
+	if (c != NULL && (ZSTD_isError(ZSTD_CCtx_setParameter(c,
+	    ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)))) {
+		ZSTD_freeCCtx(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* The chunked layout.  The compression context lives for one body only:
+ * its tables (up to about 1 MiB at the higher levels) are not kept by a
+ * user's process at rest. */
+static int
+chunks_put(struct store *s, int64_t body_id, const struct msg_prep *p,
+    bool compress)
+{
+	uint64_t nchunks = (p->len + CHUNK_TEXT - 1) / CHUNK_TEXT;
+	ZSTD_CCtx *cctx = NULL;
+	unsigned char *zbuf = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (nchunks >= CHUNK_NMAX)
+		return db_err(&s->db, MK_INVALID, "message too large to store");
+	if (compress && ((cctx = cctx_make(s->z_level)) == NULL ||
+	    (zbuf = malloc(CHUNK_TEXT)) == NULL)) {
+		log_warnx("cannot set up compression: body stored as it is");
+		ZSTD_freeCCtx(cctx);
+		cctx = NULL;
+	}
+	if ((st = db_stmt(&s->db, SQL_CHUNK_SET)) == NULL)
+		rc = -1;
+	else {
+		sqlite3_bind_int64(st, 1, body_id);
+		sqlite3_bind_int(st, 2, CHUNK_TEXT);
+		rc = db_run(&s->db, st, "body layout");
+	}
+	for (uint64_t n = 0; rc == 0 && n < nchunks; n++) {
+		uint64_t off = n * CHUNK_TEXT;
+		size_t len = (size_t)MK_MIN(p->len - off, (uint64_t)CHUNK_TEXT);
+
+		rc = chunk_put(s, cctx, zbuf, body_id, n, p->data + off, len);
+		msg_pages_release(p->data, (size_t)off, (size_t)off + len,
+		    p->file);
+	}
+	ZSTD_freeCCtx(cctx);
+	free(zbuf);
+	return rc;
+}
+
+int
+body_bytes_put(struct store *s, int64_t body_id, const struct msg_prep *p)
+{
+	bool compress = s->z_on && p->len > 0 && p->len >= s->z_min;
+
+	/* A body bigger than one chunk is chunked even uncompressed: FETCH
+	 * then streams it at one lookup per chunk.  A rowid too big to
+	 * shift (never reached by counting) keeps the one-blob layout. */
+	if ((!compress && p->len <= CHUNK_TEXT) ||
+	    body_id >= (int64_t)1 << (62 - CHUNK_SHIFT))
+		return blob_put(s, body_id, p);
+	return chunks_put(s, body_id, p, compress);
+}
+
+/* ---- reading ---- */
+
+static const char SQL_BODY_LAYOUT[] =
+	"SELECT size, chunk FROM bodies WHERE id = ?1";
+static const char SQL_CHUNK_GET[] =
+	"SELECT data FROM body_chunks WHERE id = ?1";
+
+/* Opens the one blob unless it is open already. */
+static int
+blob_attach(struct store_body *b)
+{
+	int rc;
+
+	if (b->blob != NULL)
+		return 0;
+	rc = sqlite3_blob_open(b->s->db.h, "main", "body_data", "data", b->id,
+	    0, &b->blob);
+	if (rc != SQLITE_OK) {
+		sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+		return db_fail(&b->s->db, "body open");
+	}
+	b->size = (uint64_t)sqlite3_blob_bytes(b->blob);
+	return 0;
+}
+
+static int
+layout_read(struct store *s, int64_t body_id, uint64_t *size,
+    int64_t *chunk)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, SQL_BODY_LAYOUT);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, body_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*size = (uint64_t)sqlite3_column_int64(st, 0);
+		*chunk = sqlite3_column_int64(st, 1);
+		rc = 0;
+	} else if (rc == SQLITE_DONE)
+		rc = db_err(&s->db, MK_NOTFOUND, "no body %lld",
+		    (long long)body_id);
+	else
+		rc = db_fail(&s->db, "body layout");
+	db_done(&s->db, st);
+	return rc;
+}
+
+int
+store_body_open(struct store *s, int64_t body_id, struct store_body **b,
+    uint64_t *size)
+{
+	uint64_t sz = 0;
+	int64_t chunk = 0;
+	int rc;
+
+	*b = NULL;
+	if ((rc = layout_read(s, body_id, &sz, &chunk)) != 0)
+		return rc;
+	if (chunk != 0 && (chunk < CHUNK_LO || chunk > CHUNK_HI)) {
+		log_warnx("body %lld: chunk size %lld is damage",
+		    (long long)body_id, (long long)chunk);
+		return db_err(&s->db, MK_DAMAGED, "body %lld is damaged",
+		    (long long)body_id);
+	}
+	*b = xcalloc(1, sizeof(**b));
+	(*b)->s = s;
+	(*b)->id = body_id;
+	(*b)->size = sz;
+	(*b)->chunk = (uint32_t)chunk;
+	if (chunk == 0 && (rc = blob_attach(*b)) != 0) {
+		store_body_close(*b);
+		*b = NULL;
+		return rc;
+	}
+	if (size != NULL)
+		*size = (*b)->size;
+	return 0;
+}
+
+static int
+damaged(struct store_body *b, uint64_t n, const char *why)
+{
+	log_warnx("body %lld chunk %llu: %s", (long long)b->id,
+	    (unsigned long long)n, why);
+	return db_err(&b->s->db, MK_DAMAGED, "body %lld is damaged (chunk "
+	    "%llu: %s)", (long long)b->id, (unsigned long long)n, why);
+}
+
+/* Puts the len bytes of text of chunk n at dst. */
+static int
+chunk_get(struct store_body *b, uint64_t n, unsigned char *dst, size_t len)
+{
+	struct sqldb *db = &b->s->db;
+	sqlite3_stmt *st = db_stmt(db, SQL_CHUNK_GET);
+	const void *data;
+	size_t dlen, r;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)((uint64_t)b->id << CHUNK_SHIFT |
+	    n));
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = rc == SQLITE_DONE ? damaged(b, n, "missing") :
+		    db_fail(db, "body chunk");
+		db_done(db, st);
+		return rc;
+	}
+	data = sqlite3_column_blob(st, 0);
+	dlen = (size_t)sqlite3_column_bytes(st, 0);
+	rc = 0;
+	if (dlen == len)
+		memcpy(dst, data, len);
+	else if (dlen > len || data == NULL)
+		rc = damaged(b, n, "longer than its text");
+	else if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) == NULL)
+		rc = db_err(db, -1, "out of memory decompressing a body");
+	else if (ZSTD_isError(r = ZSTD_decompressDCtx(b->dctx, dst, len, data,
+	    dlen)))
+		rc = damaged(b, n, ZSTD_getErrorName(r));
+	else if (r != len)
+		rc = damaged(b, n, "short text");
+	db_done(db, st);
+	return rc;
+}
+
+static size_t
+chunk_len(const struct store_body *b, uint64_t n)
+{
+	return (size_t)MK_MIN(b->size - n * b->chunk, (uint64_t)b->chunk);
+}
+
+/* Copies [off, off + n) of a chunked body: whole chunks straight into
+ * buf, the partial ones at either end through the one held chunk (so
+ * reading on where the last read stopped decompresses nothing twice). */
+static int
+chunks_read(struct store_body *b, uint64_t off, unsigned char *buf, size_t n)
+{
+	int rc;
+
+	while (n > 0) {
+		uint64_t k = off / b->chunk;
+		size_t at = (size_t)(off % b->chunk), len = chunk_len(b, k);
+		size_t take = MK_MIN(n, len - at);
+
+		if (at == 0 && take == len && b->have != k + 1)
+			rc = chunk_get(b, k, buf, len);
+		else {
+			if (b->text == NULL)
+				b->text = xmalloc(b->chunk);
+			if (b->have != k + 1) {
+				b->have = 0;
+				if ((rc = chunk_get(b, k, b->text, len)) != 0)
+					return rc;
+				b->have = k + 1;
+			}
+			memcpy(buf, b->text + at, take);
+			rc = 0;
+		}
+		if (rc != 0)
+			return rc;
+		off += take;
+		buf += take;
+		n -= take;
+	}
+	return 0;
+}
+
+int
+store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n)
+{
+	int rc;
+
+	if (off > b->size || n > b->size - off)
+		return db_err(&b->s->db, MK_INVALID, "body read %llu+%zu "
+		    "beyond %llu bytes", (unsigned long long)off, n,
+		    (unsigned long long)b->size);
+	if (n == 0)
+		return 0;
+	if (b->chunk != 0)
+		return chunks_read(b, off, buf, n);
+	if ((rc = blob_attach(b)) != 0)
+		return rc;
+	/* Bodies are far below 2 GiB (APPEND limits them), so int fits. */
+	if (sqlite3_blob_read(b->blob, buf, (int)n, (int)off) != SQLITE_OK)
+		return db_fail(&b->s->db, "body read");
+	return 0;
+}
+
+void
+store_body_rest(struct store_body *b)
+{
+	if (b == NULL)
+		return;
+	if (b->blob != NULL)
+		sqlite3_blob_close(b->blob);
+	b->blob = NULL;
+}
+
+void
+store_body_close(struct store_body *b)
+{
+	if (b == NULL)
+		return;
+	store_body_rest(b);
+	ZSTD_freeDCtx(b->dctx);
+	free(b->text);
+	free(b);
+}
+
+int
+store_body_load(struct store *s, int64_t body_id, char **data, size_t *len)
+{
+	struct store_body *b;
+	uint64_t size;
+	int rc;
+
+	*data = NULL;
+	*len = 0;
+	if ((rc = store_body_open(s, body_id, &b, &size)) != 0)
+		return rc;
+	*data = xmalloc((size_t)size + 1);
+	if ((rc = store_body_read(b, 0, *data, (size_t)size)) != 0) {
+		free(*data);
+		*data = NULL;
+	} else {
+		(*data)[size] = '\0';
+		*len = (size_t)size;
+	}
+	store_body_close(b);
+	return rc;
+}
