@@ -48,7 +48,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 11
 
 struct store;
 
@@ -138,6 +138,7 @@ struct mbox {
 	uint32_t recent_uid;	/* UIDs >= this were never announced \Recent */
 	unsigned special_use;
 	unsigned flags;		/* MBOX_* */
+	int64_t  objid;		/* MAILBOXID's number (schema 11) */
 };
 
 struct mbox_status {
@@ -421,6 +422,40 @@ int  store_fts_optimize(struct store *s);
 /* Messages the index holds, and those it never will (too large). */
 int  store_fts_counts(struct store *s, uint64_t *indexed,
 	uint64_t *unindexable);
+
+/* ---- OBJECTID, SAVEDATE, PREVIEW (schema 11, store_objid.c) ---- */
+
+/* RFC 8474 objectid of object number n: prefix 'F' (MAILBOXID), 'M'
+ * (EMAILID) or 'T' (THREADID), the store's salt, n in hex.  out needs
+ * STORE_OBJID_MAX bytes. */
+#define STORE_OBJID_MAX 32
+int  store_objid(struct store *s, char prefix, int64_t n, char *out,
+	size_t len);
+/* The number of an objectid with that prefix; MK_NOTFOUND if id is not
+ * one this store could have handed out. */
+int  store_objid_parse(struct store *s, char prefix, const char *id,
+	int64_t *n);
+struct msg_ids {
+	char    emailid[STORE_OBJID_MAX];
+	char    threadid[STORE_OBJID_MAX];
+	bool    has_savedate;	/* false: saved before schema 11 */
+	int64_t savedate;	/* seconds since the epoch, UTC */
+};
+/* The ids of message uid of m, whose body is body_id (which may still
+ * be held after the message's expunge: then no save date).
+ * MK_NOTFOUND if the body is gone. */
+int  store_msg_ids(struct store *s, const struct mbox *m, uint32_t uid,
+	int64_t body_id, struct msg_ids *out);
+/* Appends the PREVIEW text of a body to out (*have true).  A body
+ * stored before schema 11 has none yet: lazy leaves *have false, else
+ * it is computed now and kept.  MK_NOTFOUND for a body that is gone. */
+struct buf;
+int  store_body_preview(struct store *s, int64_t body_id, bool lazy,
+	struct buf *out, bool *have);
+/* Computes the previews of up to max (at most 64) bodies that lack one,
+ * newest first, each in its own short transaction; *done says how many
+ * (0: none left). */
+int  store_preview_backfill(struct store *s, unsigned max, unsigned *done);
 
 /* ---- quota usage (limits live in the directory) ---- */
 

@@ -188,6 +188,8 @@ struct client {
 	struct acl_undo  *acl_undo;		/* SETACL's previous entry, in
 						 * the arena: restored if the
 						 * index refuses the change */
+	char              ok_code[64];		/* "[MAILBOXID (..)] " for the
+						 * OK of a waiting CREATE */
 	size_t            shares_cap;		/* of shares[], paged answer */
 	/* The current APPEND's spooled literals (imap_frame.h), mapped
 	 * read-only; closed and unmapped when the command ends. */
