@@ -117,12 +117,12 @@ enum search_key_type {
 	SK_SEQSET,					/* set */
 	SK_UID,						/* set */
 	SK_MODSEQ,					/* num (RFC 7162) */
-	SK_EMAILID, SK_THREADID,			/* str (RFC 8474) */
-	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE,	/* date (RFC 8514) */
-	SK_SAVEDATESUPPORTED,				/* RFC 8514 */
 	SK_AND,						/* child list */
 	SK_OR,						/* exactly two children */
 	SK_NOT,						/* exactly one child */
+	SK_EMAILID, SK_THREADID,			/* str (RFC 8474) */
+	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE,	/* date (RFC 8514) */
+	SK_SAVEDATESUPPORTED,				/* RFC 8514 */
 };
 
 struct search_key {

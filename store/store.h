@@ -138,7 +138,6 @@ struct mbox {
 	uint32_t recent_uid;	/* UIDs >= this were never announced \Recent */
 	unsigned special_use;
 	unsigned flags;		/* MBOX_* */
-	int64_t  objid;		/* MAILBOXID's number (schema 11) */
 };
 
 struct mbox_status {
@@ -435,6 +434,9 @@ int  store_objid(struct store *s, char prefix, int64_t n, char *out,
  * one this store could have handed out. */
 int  store_objid_parse(struct store *s, char prefix, const char *id,
 	int64_t *n);
+/* The MAILBOXID of m. */
+int  store_mbox_objectid(struct store *s, const struct mbox *m, char *out,
+	size_t len);
 struct msg_ids {
 	char    emailid[STORE_OBJID_MAX];
 	char    threadid[STORE_OBJID_MAX];

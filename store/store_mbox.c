@@ -26,7 +26,7 @@
 #include "common/util.h"
 
 #define MBOX_COLS "id, name, uidvalidity, uidnext, highestmodseq, " \
-	"recent_uid, special_use, flags, objid"
+	"recent_uid, special_use, flags"
 
 /* ---- names ---- */
 
@@ -86,7 +86,6 @@ mbox_read(sqlite3_stmt *st, struct mbox *m)
 	m->recent_uid = (uint32_t)sqlite3_column_int64(st, 5);
 	m->special_use = (unsigned)sqlite3_column_int(st, 6);
 	m->flags = (unsigned)sqlite3_column_int(st, 7);
-	m->objid = sqlite3_column_int64(st, 8);
 }
 
 /* Runs a one-row mailbox query whose parameter 1 is already bound. */
@@ -227,21 +226,19 @@ mbox_insert(struct store *s, const char *canon, unsigned use, struct mbox *out)
 {
 	sqlite3_stmt *st;
 	uint32_t uv;
-	int64_t objid;
 	int rc;
 
-	if ((rc = store_uidvalidity_next(s, &uv)) != 0 ||
-	    (rc = objid_take(&s->db, &objid)) != 0)
+	if ((rc = store_uidvalidity_next(s, &uv)) != 0)
 		return rc;
 	st = db_stmt(&s->db, "INSERT INTO mailboxes (name, uidvalidity,"
-	    " special_use, objid) VALUES (?1, ?2, ?3, ?4)");
+	    " special_use) VALUES (?1, ?2, ?3)");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uv);
 	sqlite3_bind_int(st, 3, (int)use);
-	sqlite3_bind_int64(st, 4, objid);
-	if ((rc = db_run(&s->db, st, "mailbox insert")) != 0)
+	if ((rc = db_run(&s->db, st, "mailbox insert")) != 0 ||
+	    (rc = mbox_objid_new(s, sqlite3_last_insert_rowid(s->db.h))) != 0)
 		return rc;
 	return store_mbox_get(s, sqlite3_last_insert_rowid(s->db.h), out);
 }
@@ -252,23 +249,21 @@ mbox_revive(struct store *s, struct mbox *m, unsigned use)
 {
 	sqlite3_stmt *st;
 	uint32_t uv;
-	int64_t objid;
 	int rc;
 
-	/* A new incarnation is a new mailbox to clients: new MAILBOXID. */
-	if ((rc = store_uidvalidity_next(s, &uv)) != 0 ||
-	    (rc = objid_take(&s->db, &objid)) != 0)
+	if ((rc = store_uidvalidity_next(s, &uv)) != 0)
 		return rc;
 	st = db_stmt(&s->db, "UPDATE mailboxes SET uidvalidity = ?2,"
 	    " uidnext = 1, highestmodseq = 1, recent_uid = 1,"
-	    " special_use = ?3, flags = 0, objid = ?4 WHERE id = ?1");
+	    " special_use = ?3, flags = 0 WHERE id = ?1");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, m->id);
 	sqlite3_bind_int64(st, 2, uv);
 	sqlite3_bind_int(st, 3, (int)use);
-	sqlite3_bind_int64(st, 4, objid);
-	if ((rc = db_run(&s->db, st, "mailbox revive")) != 0)
+	/* A new incarnation is a new mailbox to clients: new MAILBOXID. */
+	if ((rc = db_run(&s->db, st, "mailbox revive")) != 0 ||
+	    (rc = mbox_objid_new(s, m->id)) != 0)
 		return rc;
 	return store_mbox_get(s, m->id, m);
 }

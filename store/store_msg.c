@@ -54,6 +54,11 @@ static const char SQL_BODY_INSERT[] =
 	" VALUES (1, ?1, ?2, ?3, ?4)";
 static const char SQL_BODY_DATA[] =
 	"INSERT INTO body_data (id, data) VALUES (?1, ?2)";
+/* For stores of an earlier schema, which tests open. */
+static const char SQL_MSG_INSERT_V10[] =
+	"INSERT INTO messages (mailbox_id, uid, body_id, size, internaldate,"
+	" tz, flags, keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	" ?8, ?9)";
 static const char SQL_MSG_INSERT[] =
 	"INSERT INTO messages (mailbox_id, uid, body_id, size, internaldate,"
 	" tz, flags, keywords, modseq, savedate) VALUES (?1, ?2, ?3, ?4, ?5,"
@@ -136,9 +141,8 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 	if (rc == 0)
 		rc = body_sort_put(&s->db, *body_id, &mr.sort);
 	if (rc == 0)
-		rc = body_ids_put(&s->db, *body_id, mr.sort.msgid,
-		    mr.sort.refs);
-	if (rc == 0)
+		rc = body_ids_put(s, *body_id, mr.sort.msgid, mr.sort.refs);
+	if (rc == 0 && s->objids)
 		rc = body_preview_put(&s->db, *body_id, buf_ptr(preview),
 		    buf_len(preview));
 	arena_free(&a);
@@ -178,7 +182,8 @@ struct msg_ins {
 static int
 msg_insert(struct store *s, const struct msg_ins *m)
 {
-	sqlite3_stmt *st = db_stmt(&s->db, SQL_MSG_INSERT);
+	sqlite3_stmt *st = db_stmt(&s->db, s->objids ? SQL_MSG_INSERT :
+	    SQL_MSG_INSERT_V10);
 
 	if (st == NULL)
 		return -1;
@@ -191,7 +196,8 @@ msg_insert(struct store *s, const struct msg_ins *m)
 	sqlite3_bind_int(st, 7, (int)(m->flags & MF_ALL));
 	sqlite3_bind_text(st, 8, m->keywords, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, (int64_t)m->modseq);
-	sqlite3_bind_int64(st, 10, m->savedate);
+	if (s->objids)
+		sqlite3_bind_int64(st, 10, m->savedate);
 	/* New mail is what no client can send again: on disk before OK. */
 	db_sync_at_commit(&s->db);
 	return db_run(&s->db, st, "message insert");

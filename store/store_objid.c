@@ -146,12 +146,34 @@ body_ids_write(struct sqldb *db, int64_t body_id, int64_t objid,
 }
 
 int
-body_ids_put(struct sqldb *db, int64_t body_id, const char *msgid,
+mbox_objid_new(struct store *s, int64_t mbox_id)
+{
+	sqlite3_stmt *st;
+	int64_t objid;
+	int rc;
+
+	if (!s->objids)
+		return 0;
+	if ((rc = objid_take(&s->db, &objid)) != 0)
+		return rc;
+	if ((st = db_stmt(&s->db, "UPDATE mailboxes SET objid = ?2"
+	    " WHERE id = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, mbox_id);
+	sqlite3_bind_int64(st, 2, objid);
+	return db_run(&s->db, st, "mailbox id");
+}
+
+int
+body_ids_put(struct store *s, int64_t body_id, const char *msgid,
     const char *refs)
 {
+	struct sqldb *db = &s->db;
 	int64_t objid, thread;
 	int rc;
 
+	if (!s->objids)
+		return 0;
 	if ((rc = objid_take(db, &objid)) != 0 ||
 	    (rc = thread_find(db, body_id, msgid, refs, &thread)) != 0)
 		return rc;
@@ -280,6 +302,27 @@ store_objid_parse(struct store *s, char prefix, const char *id, int64_t *n)
 		return MK_NOTFOUND;
 	*n = (int64_t)v;
 	return 0;
+}
+
+int
+store_mbox_objectid(struct store *s, const struct mbox *m, char *out,
+    size_t len)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT objid FROM mailboxes"
+	    " WHERE id = ?1");
+	int64_t n = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? MK_NOTFOUND :
+	    db_fail(&s->db, "mailbox id");
+	db_done(&s->db, st);
+	return rc != 0 ? rc : store_objid(s, 'F', n, out, len);
 }
 
 int

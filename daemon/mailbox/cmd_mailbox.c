@@ -59,7 +59,7 @@ mailboxid_code(struct client *c, const struct mbox *m)
 	char id[STORE_OBJID_MAX];
 
 	c->ok_code[0] = '\0';
-	if (store_objid(c->user->store, 'F', m->objid, id, sizeof(id)) == 0)
+	if (store_mbox_objectid(c->user->store, m, id, sizeof(id)) == 0)
 		snprintf(c->ok_code, sizeof(c->ok_code), "[MAILBOXID (%s)] ",
 		    id);
 }
@@ -286,8 +286,8 @@ status_items(struct client *c, const struct mbox *m, unsigned items,
 	    (unsigned long long)(st.deleted_size + 1023) / 1024);
 	ITEM(STATUS_APPENDLIMIT, "APPENDLIMIT %llu",
 	    (unsigned long long)append_limit(c->user));
-	if ((items & STATUS_MAILBOXID) && store_objid(c->user->store, 'F',
-	    m->objid, id, sizeof(id)) == 0)
+	if ((items & STATUS_MAILBOXID) && store_mbox_objectid(c->user->store,
+	    m, id, sizeof(id)) == 0)
 		ITEM(STATUS_MAILBOXID, "MAILBOXID (%s)", id);
 #undef ITEM
 	buf_addc(b, ')');

@@ -248,7 +248,7 @@ cmd_select(struct client *c)
 	resp_untagged(c, "OK [UIDNEXT %u] Predicted next UID", ms->m.uidnext);
 	resp_untagged(c, "OK [HIGHESTMODSEQ %llu] Highest",
 	    (unsigned long long)ms->m.highestmodseq);
-	if (store_objid(c->user->store, 'F', ms->m.objid, id, sizeof(id)) == 0)
+	if (store_mbox_objectid(c->user->store, &ms->m, id, sizeof(id)) == 0)
 		resp_untagged(c, "OK [MAILBOXID (%s)] Ok", id);
 	if (a->qresync)
 		qresync(c, a);

@@ -130,7 +130,8 @@ test_migration_v5_computes_sort_keys(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &in), 0);
 	append_two(s, &in);
-	/* what version 4 had: no body_sort, nor what versions 6-9 added */
+	/* what version 4 had: no body_sort, nor what versions 6-11 added
+	 * (body_sort's index goes with it) */
 	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(s->db.h, "DROP TABLE body_sort;"
 	    "DROP TRIGGER metadata_mbox_gone;"
 	    "DROP TRIGGER metadata_mbox_noselect;"
@@ -139,6 +140,14 @@ test_migration_v5_computes_sort_keys(void)
 	    "DROP TRIGGER fts_pending_move; DROP TABLE fts_pending;"
 	    "DROP TABLE IF EXISTS fts; DELETE FROM meta WHERE key = 'fts';"
 	    "ALTER TABLE mailboxes DROP COLUMN expunged_floor;"
+	    /* version 11 */
+	    "DROP INDEX bodies_objid; DROP INDEX bodies_thread;"
+	    "DROP TABLE body_preview;"
+	    "ALTER TABLE mailboxes DROP COLUMN objid;"
+	    "ALTER TABLE bodies DROP COLUMN objid;"
+	    "ALTER TABLE bodies DROP COLUMN thread;"
+	    "ALTER TABLE messages DROP COLUMN savedate;"
+	    "DELETE FROM meta WHERE key IN ('objid_salt', 'objid_next');"
 	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	store_close(s);
 	if (store_open(ts_path(dir, "store.db"), false, false, NULL, 0, &s, err,
