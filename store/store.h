@@ -454,10 +454,13 @@ int  store_msg_ids(struct store *s, const struct mbox *m, uint32_t uid,
 struct buf;
 int  store_body_preview(struct store *s, int64_t body_id, bool lazy,
 	struct buf *out, bool *have);
-/* Computes the previews of up to max (at most 64) bodies that lack one,
- * newest first, each in its own short transaction; *done says how many
- * (0: none left). */
-int  store_preview_backfill(struct store *s, unsigned max, unsigned *done);
+/* Computes the previews of up to max (at most 64) bodies below *cursor
+ * (start at INT64_MAX) that lack one, newest first, and keeps them in
+ * one transaction; *cursor moves past them, *done says how many (0:
+ * none left).  MK_BUSY at once if another process holds the write
+ * lock. */
+int  store_preview_backfill(struct store *s, unsigned max, int64_t *cursor,
+	unsigned *done);
 
 /* ---- quota usage (limits live in the directory) ---- */
 

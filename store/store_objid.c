@@ -428,34 +428,77 @@ store_body_preview(struct store *s, int64_t body_id, bool lazy,
 	return 0;
 }
 
-int
-store_preview_backfill(struct store *s, unsigned max, unsigned *done)
+/* Up to nitems(ids) bodies below *cursor that lack a preview. */
+static int
+backfill_ids(struct store *s, unsigned max, int64_t cursor, int64_t *ids,
+    size_t cap, size_t *n)
 {
 	sqlite3_stmt *st = db_stmt(&s->db, "SELECT b.id FROM bodies b"
-	    " WHERE NOT EXISTS (SELECT 1 FROM body_preview p WHERE p.id = b.id)"
-	    " ORDER BY b.id DESC LIMIT ?1");
-	int64_t ids[64];
-	size_t n = 0;
-	struct buf b;
-	bool have;
-	int rc = 0;
+	    " WHERE b.id < ?2 AND NOT EXISTS (SELECT 1 FROM body_preview p"
+	    " WHERE p.id = b.id) ORDER BY b.id DESC LIMIT ?1");
+	int rc;
 
-	*done = 0;
+	*n = 0;
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int(st, 1, (int)MK_MIN(max, nitems(ids)));
-	while (n < nitems(ids) && sqlite3_step(st) == SQLITE_ROW)
-		ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_bind_int(st, 1, (int)MK_MIN(max, cap));
+	sqlite3_bind_int64(st, 2, cursor);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < cap)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_fail(&s->db, "preview backfill");
 	db_done(&s->db, st);
-	buf_init(&b, 0);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		buf_reset(&b);
-		if ((rc = store_body_preview(s, ids[i], false, &b, &have)) ==
-		    MK_NOTFOUND)
-			rc = 0;	/* gone meanwhile */
-		else if (rc == 0)
-			(*done)++;
+	return rc;
+}
+
+static int
+backfill_put(struct store *s, const int64_t *ids, struct buf *texts,
+    size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (ids[i] != 0)
+			rc = body_preview_put(&s->db, ids[i],
+			    buf_ptr(&texts[i]), buf_len(&texts[i]));
+	return rc;
+}
+
+int
+store_preview_backfill(struct store *s, unsigned max, int64_t *cursor,
+    unsigned *done)
+{
+	int64_t ids[64], last;
+	struct buf texts[64];
+	size_t n, i;
+	enum db_txn t;
+	int rc;
+
+	*done = 0;
+	if ((rc = backfill_ids(s, max, *cursor, ids, nitems(ids), &n)) != 0 ||
+	    n == 0)
+		return rc;
+	last = ids[n - 1];	/* descending: the lowest */
+	for (i = 0; i < n; i++)
+		buf_init(&texts[i], 0);
+	/* computed first, outside the write transaction it is kept in */
+	for (i = 0; rc == 0 && i < n; i++)
+		if ((rc = preview_compute(s, ids[i], &texts[i])) ==
+		    MK_NOTFOUND) {
+			ids[i] = 0;	/* gone meanwhile */
+			rc = 0;
+		}
+	/* Never waits for another process's write lock: MK_BUSY, and the
+	 * caller tries again later. */
+	sqlite3_busy_timeout(s->db.h, 0);
+	if (rc == 0 && (rc = db_txn_enter(&s->db, &t)) == 0)
+		rc = db_txn_leave(&s->db, t, backfill_put(s, ids, texts, n));
+	sqlite3_busy_timeout(s->db.h, DB_BUSY_TIMEOUT_MS);
+	for (i = 0; i < n; i++)
+		buf_free(&texts[i]);
+	if (rc == 0) {
+		*cursor = last;
+		*done = (unsigned)n;
 	}
-	buf_free(&b);
 	return rc;
 }

@@ -239,6 +239,9 @@ struct user {
 	struct client    *pop3_lock;
 	char              store_path[PATH_MAX];
 	struct ev_timer   fts_timer;		/* the idle indexer (fts_idle.c) */
+	struct ev_timer   preview_timer;	/* older previews (preview_idle.c) */
+	int64_t           preview_cursor;	/* bodies below it remain */
+	uint64_t          preview_done;
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -442,6 +445,8 @@ uint64_t mbox_search_modseq(struct client *c, const struct search_key *key,
 /* The full-text index's idle batches (fts_idle.c). */
 void fts_idle_start(struct user *u);
 void fts_idle_kick(struct user *u);
+/* Previews of messages stored before schema 11 (preview_idle.c). */
+void preview_idle_start(struct user *u);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
 int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
 	const struct fetch_section *sec, struct section_data *out);

@@ -310,6 +310,7 @@ test_objid_migration_from_previous(void)
 	struct msg_ids a, b, c;
 	struct mbox in;
 	uint32_t u[3], got[4];
+	int64_t cursor;
 	unsigned done;
 	char err[256];
 
@@ -340,10 +341,11 @@ test_objid_migration_from_previous(void)
 	preview_is(s, &in, u[0], true, false, NULL);
 	preview_is(s, &in, u[0], false, true, "First body.");
 	preview_is(s, &in, u[0], true, true, "First body.");
-	CU_ASSERT_EQUAL(store_preview_backfill(s, 64, &done), 0);
+	cursor = INT64_MAX;
+	CU_ASSERT_EQUAL(store_preview_backfill(s, 64, &cursor, &done), 0);
 	CU_ASSERT_EQUAL(done, 1);
 	preview_is(s, &in, u[1], true, true, "Second body.");
-	CU_ASSERT_EQUAL(store_preview_backfill(s, 64, &done), 0);
+	CU_ASSERT_EQUAL(store_preview_backfill(s, 64, &cursor, &done), 0);
 	CU_ASSERT_EQUAL(done, 0);
 	/* new numbers are above every old one */
 	CU_ASSERT_EQUAL(store_mbox_create(s, "New", 0, NULL), 0);
