@@ -24,6 +24,7 @@ import datetime
 import os
 import re
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
@@ -31,7 +32,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkimap import (ImapCase, code, fetch_map, message, parse,  # noqa: E402
                     quote, search_result)
-from mkharness import wait_for  # noqa: E402
+from mkharness import ctl_path, wait_for  # noqa: E402
 
 OK_RE = r'^a\d+ OK '
 OBJID_RE = r'^[A-Za-z0-9_-]{1,255}$'
@@ -363,6 +364,71 @@ class Preview(ObjCase):
         self.ok(c.cmd('COPY 1 Dst'))
         self.select(c, 'Dst')
         self.assertEqual(self.previews(c)[1], 'Built from parts.')
+
+
+class OtherPaths(ObjCase):
+    """Mail that comes in other ways than APPEND: LMTP delivery, an mbox
+    import, a backup restored as another user."""
+    config = {'lmtp_domains': 'example.org, mk-test'}
+
+    def only(self, c, mailbox='INBOX'):
+        self.select(c, mailbox)
+        return self.fetch(c, '1:*', '(EMAILID THREADID SAVEDATE PREVIEW '
+                          '(LAZY))')
+
+    def test_lmtp_delivery(self):
+        user = self.new_user()
+        data = mime('Content-Type: text/plain\r\nMessage-ID: <l@x>\r\n',
+                    'Delivered   by LMTP.\r\n')
+        p = self.server.ctl('deliver', user[0], stdin=data.decode(),
+                            check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        c = self.connect(user)
+        got = self.only(c)[1]
+        self.assertEqual(text(got['PREVIEW']), 'Delivered by LMTP.')
+        self.assertIsNotNone(got['SAVEDATE'])
+        self.assertRegex(text(got['EMAILID'][0]), OBJID_RE)
+
+    def test_mbox_import(self):
+        user = self.new_user()
+        path = os.path.join(self.server.tmp, 'in-%s.mbox' % user[0])
+        with open(path, 'wb') as fh:
+            fh.write(b'From a@example.org Thu Nov  4 12:34:56 2004\n'
+                     b'Subject: imported\nMessage-ID: <i1@x>\n\n'
+                     b'Imported text.\n\n'
+                     b'From a@example.org Thu Nov  4 12:35:56 2004\n'
+                     b'Subject: Re: imported\nReferences: <i1@x>\n\n'
+                     b'Its reply.\n')
+        p = subprocess.run([ctl_path(), '-c', self.server.conf, 'import',
+                            user[0], path], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        c = self.connect(user)
+        got = self.only(c)
+        self.assertEqual(text(got[1]['PREVIEW']), 'Imported text.')
+        self.assertEqual(text(got[2]['PREVIEW']), 'Its reply.')
+        self.assertEqual(got[1]['THREADID'], got[2]['THREADID'])
+        self.assertNotEqual(got[1]['EMAILID'], got[2]['EMAILID'])
+        self.assertIsNotNone(got[1]['SAVEDATE'])
+
+    def test_backup_restore_keeps_ids(self):
+        user = self.new_user()
+        c = self.connect(user)
+        self.ok(c.cmd('CREATE Kept'))
+        self.ok(c.append('Kept', mime('', 'Backed up.\r\n')))
+        before = self.only(c, 'Kept')[1]
+        box = self.mailboxid(c, 'Kept')
+        dest = os.path.join(self.server.tmp, 'bk-' + user[0])
+        self.server.ctl('backup', user[0], dest)
+        manifest = [f for f in os.listdir(dest) if f.endswith('.manifest')]
+        self.assertEqual(len(manifest), 1)
+        copy = user[0][:6] + 'copy'
+        self.server.ctl('restore', copy, os.path.join(dest, manifest[0]))
+        c2 = self.connect((copy, user[1]))
+        self.assertEqual(self.mailboxid(c2, 'Kept'), box)
+        after = self.only(c2, 'Kept')[1]
+        for item in ('EMAILID', 'THREADID', 'SAVEDATE', 'PREVIEW'):
+            self.assertEqual(after[item], before[item], item)
 
 
 class Migration(ObjCase):
