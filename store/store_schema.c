@@ -94,6 +94,19 @@
  *                             index's bookkeeping; the FTS5 table itself
  *                             is built when SQLite can (store_fts.c).
  *
+ * mailboxes.objid, bodies.objid, bodies.thread, messages.savedate,
+ * body_preview(id -> bodies, text), meta 'objid_salt' and 'objid_next'
+ *                             (version 11) RFC 8474 object ids from one
+ *                             counter that only grows, the RFC 8514 save
+ *                             date (NULL: saved before) and the RFC 8970
+ *                             preview; indexes bodies_objid,
+ *                             bodies_thread and body_sort_msgid for SEARCH
+ *                             EMAILID/THREADID and a new body's thread;
+ *                             see store_objid.c.  Its migration numbers
+ *                             existing mailboxes and bodies and threads
+ *                             the bodies in storage order; previews come
+ *                             later (preview_idle.c).
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
