@@ -27,18 +27,10 @@ from bench_message_model import mailbox_pid  # noqa: E402
 from bench_sort import fill, measure, messages  # noqa: E402
 from mkharness import Server, wait_for  # noqa: E402
 from mkimap import fetch_map  # noqa: E402
+from test_objectid import DOWNGRADE_SQL  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
 
-DOWNGRADE = (
-    'DROP INDEX bodies_objid; DROP INDEX bodies_thread;'
-    'DROP INDEX body_sort_msgid; DROP TABLE body_preview;'
-    'ALTER TABLE mailboxes DROP COLUMN objid;'
-    'ALTER TABLE bodies DROP COLUMN objid;'
-    'ALTER TABLE bodies DROP COLUMN thread;'
-    'ALTER TABLE messages DROP COLUMN savedate;'
-    "DELETE FROM meta WHERE key IN ('objid_salt', 'objid_next');"
-    'PRAGMA user_version = 9;')
 
 
 def one_fetch(c, seq, item):
@@ -78,7 +70,7 @@ def main():
         srv.stop()
         path = os.path.join(srv.data_dir, 'users', 'bench', 'store.db')
         db = sqlite3.connect(path)
-        db.executescript(DOWNGRADE)
+        db.executescript(DOWNGRADE_SQL)
         db.close()
         srv.start()
         t0 = time.time()

@@ -19,9 +19,9 @@
 #include "store/store_int.h"
 #include "store_support.h"
 
-static void
-ids_of(struct store *s, const struct mbox *m, uint32_t uid,
-    struct msg_ids *out)
+/* The body of message uid of m, -1 if there is none. */
+static int64_t
+body_of(struct store *s, const struct mbox *m, uint32_t uid)
 {
 	int64_t body = -1;
 	sqlite3_stmt *st;
@@ -34,7 +34,15 @@ ids_of(struct store *s, const struct mbox *m, uint32_t uid,
 	if (sqlite3_step(st) == SQLITE_ROW)
 		body = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	CU_ASSERT_EQUAL_FATAL(store_msg_ids(s, m, uid, body, out), 0);
+	return body;
+}
+
+static void
+ids_of(struct store *s, const struct mbox *m, uint32_t uid,
+    struct msg_ids *out)
+{
+	CU_ASSERT_EQUAL_FATAL(store_msg_ids(s, m, uid, body_of(s, m, uid),
+	    out), 0);
 }
 
 static const char *
@@ -260,19 +268,10 @@ preview_is(struct store *s, const struct mbox *m, uint32_t uid, bool lazy,
 {
 	struct buf b;
 	bool have;
-	sqlite3_stmt *st;
-	int64_t body = -1;
 
-	CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(s->db.h, "SELECT body_id FROM"
-	    " messages WHERE mailbox_id = ?1 AND uid = ?2", -1, &st, NULL),
-	    SQLITE_OK);
-	sqlite3_bind_int64(st, 1, m->id);
-	sqlite3_bind_int64(st, 2, uid);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		body = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	buf_init(&b, 0);
-	CU_ASSERT_EQUAL(store_body_preview(s, body, lazy, &b, &have), 0);
+	CU_ASSERT_EQUAL(store_body_preview(s, body_of(s, m, uid), lazy, &b,
+	    &have), 0);
 	CU_ASSERT_EQUAL(have, want_have);
 	buf_addc(&b, '\0');
 	if (want_have)
