@@ -226,6 +226,7 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 
 	fts_doc_init(s, &doc);
 	buf_init(&preview, 0);
+	(void)buf_reserve(&preview, 64);	/* buf_ptr() valid when empty */
 	if ((rc = mbox_reload(s, cur)) != 0)
 		goto out;
 	mi.uid = n->uid >= cur->uidnext ? n->uid : cur->uidnext;

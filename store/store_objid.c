@@ -403,6 +403,7 @@ store_body_preview(struct store *s, int64_t body_id, bool lazy,
 	*have = false;
 	if (st == NULL)
 		return -1;
+	(void)buf_reserve(out, 64);	/* buf_ptr() valid when empty */
 	sqlite3_bind_int64(st, 1, body_id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -479,8 +480,10 @@ store_preview_backfill(struct store *s, unsigned max, int64_t *cursor,
 	    n == 0)
 		return rc;
 	last = ids[n - 1];	/* descending: the lowest */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		buf_init(&texts[i], 0);
+		(void)buf_reserve(&texts[i], 64);	/* buf_ptr() valid */
+	}
 	/* computed first, outside the write transaction it is kept in */
 	for (i = 0; rc == 0 && i < n; i++)
 		if ((rc = preview_compute(s, ids[i], &texts[i])) ==

@@ -505,6 +505,7 @@ write_preview(struct client *c, struct fetch_state *st,
 	int rc;
 
 	buf_init(&text, 0);
+	(void)buf_reserve(&text, 64);	/* buf_ptr() valid when empty */
 	rc = store_body_preview(c->user->store, r->body_id, a->lazy, &text,
 	    &have);
 	if (rc == MK_NOTFOUND) {

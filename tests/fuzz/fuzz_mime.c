@@ -189,6 +189,7 @@ exercise_preview(struct arena *a, const char *msg, size_t size,
 	struct buf b;
 
 	buf_init(&b, 0);
+	(void)buf_reserve(&b, 64);	/* buf_ptr() valid when empty */
 	if (mime_preview(a, msg, size, r->parts, r->parts_len, &b) != 0)
 		abort();
 	s = (const unsigned char *)buf_ptr(&b);

@@ -31,7 +31,12 @@ preview_n(const char *msg, size_t len)
 	CU_ASSERT_EQUAL_FATAL(mime_analyze(&a, msg, len, &r), 0);
 	CU_ASSERT_EQUAL(mime_preview(&a, msg, len, r.parts, r.parts_len, &b),
 	    0);
-	out = strndup(buf_len(&b) ? buf_ptr(&b) : "", buf_len(&b));
+	/* not strndup(): the buffer has no NUL for it to look for */
+	out = malloc(buf_len(&b) + 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	if (buf_len(&b) > 0)
+		memcpy(out, buf_ptr(&b), buf_len(&b));
+	out[buf_len(&b)] = '\0';
 	buf_free(&b);
 	arena_free(&a);
 	return out;

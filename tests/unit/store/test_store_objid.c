@@ -218,7 +218,8 @@ search1(struct store *s, const struct mbox *m, enum search_key_type t,
 	ctx.view = view;
 	ctx.nview = nview;
 	CU_ASSERT_EQUAL_FATAL(store_search(s, m, &top, &ctx, &uids, &n), 0);
-	memcpy(out, uids, n * sizeof(*uids));
+	if (n > 0)
+		memcpy(out, uids, n * sizeof(*uids));
 	free(uids);
 	free(view);
 	return n;
