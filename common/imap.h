@@ -60,6 +60,9 @@ enum fetch_item {
 	FI_BINARY,		/* BINARY[...] and BINARY.PEEK[...] (RFC 3516) */
 	FI_BINARY_SIZE,		/* BINARY.SIZE[...] */
 	FI_MODSEQ,		/* RFC 7162 */
+	FI_EMAILID, FI_THREADID,	/* RFC 8474 */
+	FI_SAVEDATE,		/* RFC 8514 */
+	FI_PREVIEW,		/* RFC 8970; lazy: the LAZY modifier */
 };
 
 enum section_spec {
@@ -84,6 +87,7 @@ struct fetch_section {
 struct fetch_att {
 	enum fetch_item      item;
 	bool                 peek;	/* .PEEK variants */
+	bool                 lazy;	/* PREVIEW (LAZY) */
 	struct fetch_section sec;	/* BODY[..], BINARY[..], BINARY.SIZE[..] */
 	bool                 partial;	/* <offset.count> given */
 	uint32_t             offset, count;
@@ -118,6 +122,9 @@ enum search_key_type {
 	SK_AND,						/* child list */
 	SK_OR,						/* exactly two children */
 	SK_NOT,						/* exactly one child */
+	SK_EMAILID, SK_THREADID,			/* str (RFC 8474) */
+	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE,	/* date (RFC 8514) */
+	SK_SAVEDATESUPPORTED,				/* RFC 8514 */
 };
 
 struct search_key {
@@ -260,6 +267,7 @@ struct append_args {
 #define STATUS_DELETED       0x080
 #define STATUS_DELETED_STORAGE 0x100	/* RFC 9208 */
 #define STATUS_APPENDLIMIT   0x200	/* RFC 7889 */
+#define STATUS_MAILBOXID     0x400	/* RFC 8474 */
 
 struct list_args {
 	const char  *ref;

@@ -547,6 +547,7 @@ status_atts(struct pstate *ps, unsigned *mask)
 		{ "SIZE", STATUS_SIZE }, { "DELETED", STATUS_DELETED },
 		{ "DELETED-STORAGE", STATUS_DELETED_STORAGE },
 		{ "APPENDLIMIT", STATUS_APPENDLIMIT },
+		{ "MAILBOXID", STATUS_MAILBOXID },
 	};
 	const char *s;
 	size_t n, i;

@@ -10,6 +10,7 @@
 #include "common/imap_parse_int.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const struct {
 	const char     *name;
@@ -21,6 +22,8 @@ static const struct {
 	{ "BODYSTRUCTURE", FI_BODYSTRUCTURE }, { "RFC822", FI_RFC822 },
 	{ "RFC822.HEADER", FI_RFC822_HEADER }, { "RFC822.TEXT", FI_RFC822_TEXT },
 	{ "MODSEQ", FI_MODSEQ },
+	{ "EMAILID", FI_EMAILID }, { "THREADID", FI_THREADID },
+	{ "SAVEDATE", FI_SAVEDATE }, { "PREVIEW", FI_PREVIEW },
 };
 
 static bool
@@ -163,6 +166,37 @@ section_att(struct pstate *ps, const char *s, size_t n, struct fetch_att *att)
 	return true;
 }
 
+/* PREVIEW [SP "(" preview-mod *(SP preview-mod) ")"] (RFC 8970 6);
+ * the only modifier is LAZY.  A "(" that does not start with a
+ * modifier is left alone: it may open FETCH modifiers after a lone
+ * PREVIEW. */
+static bool
+preview_modifiers(struct pstate *ps, struct fetch_att *att)
+{
+	const char *s;
+	size_t n;
+
+	if (ps->end - ps->p < 3 || ps->p[0] != ' ' || ps->p[1] != '(' ||
+	    ps->p[2] == ')' || ps->end - ps->p < 6 ||
+	    strncasecmp(ps->p + 2, "LAZY", 4) != 0)
+		return true;
+	ps->p += 2;
+	for (;;) {
+		if (!ip_atom(ps, &s, &n, "PREVIEW modifier"))
+			return false;
+		if (!ip_eq(s, n, "LAZY"))
+			return ip_fail(ps, "Unknown PREVIEW modifier %.*s",
+			    (int)IP_SHOW(n), s);
+		if (att->lazy)
+			return ip_fail(ps, "Duplicate PREVIEW modifier LAZY");
+		att->lazy = true;
+		if (ip_accept(ps, ')'))
+			return true;
+		if (!ip_sp(ps, "PREVIEW modifier", "')'"))
+			return false;
+	}
+}
+
 static bool
 fetch_att(struct pstate *ps, struct fetch_att **out)
 {
@@ -184,7 +218,8 @@ fetch_att(struct pstate *ps, struct fetch_att **out)
 	for (i = 0; i < sizeof(simple_atts) / sizeof(simple_atts[0]); i++)
 		if (ip_eq(s, n, simple_atts[i].name)) {
 			att->item = simple_atts[i].item;
-			return true;
+			return att->item != FI_PREVIEW ||
+			    preview_modifiers(ps, att);
 		}
 	if (ip_eq(s, n, "BODY.PEEK") || ip_eq(s, n, "BINARY") ||
 	    ip_eq(s, n, "BINARY.PEEK") || ip_eq(s, n, "BINARY.SIZE"))

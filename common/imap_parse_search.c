@@ -16,7 +16,7 @@
 
 enum arg {
 	A_NONE, A_STR, A_HEADER, A_DATE, A_NUM, A_NZNUM, A_SET, A_KEYWORD,
-	A_NOT, A_OR, A_MODSEQ,
+	A_NOT, A_OR, A_MODSEQ, A_OBJID,
 };
 
 static const struct {
@@ -43,6 +43,11 @@ static const struct {
 	{ "LARGER", SK_LARGER, A_NUM }, { "SMALLER", SK_SMALLER, A_NUM },
 	{ "OLDER", SK_OLDER, A_NZNUM }, { "YOUNGER", SK_YOUNGER, A_NZNUM },
 	{ "UID", SK_UID, A_SET }, { "MODSEQ", SK_MODSEQ, A_MODSEQ },
+	{ "EMAILID", SK_EMAILID, A_OBJID }, { "THREADID", SK_THREADID, A_OBJID },
+	{ "SAVEDBEFORE", SK_SAVEDBEFORE, A_DATE },
+	{ "SAVEDON", SK_SAVEDON, A_DATE },
+	{ "SAVEDSINCE", SK_SAVEDSINCE, A_DATE },
+	{ "SAVEDATESUPPORTED", SK_SAVEDATESUPPORTED, A_NONE },
 	{ "NOT", SK_NOT, A_NOT }, { "OR", SK_OR, A_OR },
 };
 
@@ -89,6 +94,27 @@ modseq_arg(struct pstate *ps, struct search_key *k)
 	return ip_number64(ps, IP_MODSEQ_MAX, &k->num, "mod-sequence");
 }
 
+/* objectid = 1*255(ALPHA / DIGIT / "_" / "-") (RFC 8474 7). */
+static bool
+objectid_arg(struct pstate *ps, struct search_key *k)
+{
+	size_t n = 0;
+
+	while (ps->p + n < ps->end && n <= 255 &&
+	    ((ps->p[n] >= 'A' && ps->p[n] <= 'Z') ||
+	    (ps->p[n] >= 'a' && ps->p[n] <= 'z') ||
+	    (ps->p[n] >= '0' && ps->p[n] <= '9') ||
+	    ps->p[n] == '_' || ps->p[n] == '-'))
+		n++;
+	if (n == 0 || n > 255)
+		return ip_fail(ps, "Invalid object id: 1 to 255 letters, "
+		    "digits, '_' or '-'");
+	if ((k->str = arena_strndup(ps->a, ps->p, n)) == NULL)
+		return ip_oom(ps);
+	ps->p += n;
+	return true;
+}
+
 static bool
 key_arg(struct pstate *ps, int depth, enum arg arg, const char *name,
     struct search_key *k)
@@ -127,6 +153,8 @@ key_arg(struct pstate *ps, int depth, enum arg arg, const char *name,
 		return true;
 	case A_MODSEQ:
 		return modseq_arg(ps, k);
+	case A_OBJID:
+		return objectid_arg(ps, k);
 	case A_NOT:
 		return search_key(ps, depth + 1, &k->child);
 	case A_OR:

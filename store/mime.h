@@ -301,6 +301,16 @@ bool mime_fts_needle(const char *s, size_t n);
 char *mime_decode_words(struct arena *a, const char *s, size_t len,
 	size_t *outlen);
 
+/* ---- PREVIEW (RFC 8970; mime_preview.c) ---- */
+
+#define MIME_PREVIEW_MAX 256	/* characters (RFC 8970 3: at most 256) */
+/* Appends to out the preview of the message: the text of its first
+ * plain (else HTML) text part, decoded, white space collapsed, at most
+ * MIME_PREVIEW_MAX characters of valid UTF-8; nothing when it has no
+ * such part.  0, or -1 when memory ran out. */
+int  mime_preview(struct arena *a, const char *msg, size_t len,
+	const void *parts, size_t plen, struct buf *out);
+
 /* ---- sort keys (mime_sortkey.c) ---- */
 
 /* The keys of the header block h[0..hlen); -1 on the arena ceiling. */

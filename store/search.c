@@ -518,6 +518,87 @@ compile_text(struct compiler *c, const struct search_key *k,
 	return 0;
 }
 
+/* ---- keys answered by a query of their own (schema 11) ---- */
+
+/* The UIDs of m a statement selects (?1 is m's id, bound here; column 0
+ * the UID, ascending) as a UID node. */
+static int
+compile_uid_query(struct compiler *c, sqlite3_stmt *st, struct cnode **out)
+{
+	uint32_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, c->m->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		v[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	rc = rc == SQLITE_DONE ? 0 : db_fail(&c->s->db, "search");
+	db_done(&c->s->db, st);
+	if (rc == 0)
+		*out = cn_uidv(c->a, v, n);
+	free(v);
+	return rc;
+}
+
+/* EMAILID and THREADID (RFC 8474 6): the body or bodies with that id,
+ * then the mailbox's messages using them.  An id this store never
+ * handed out matches nothing. */
+static int
+compile_objid(struct compiler *c, const struct search_key *k,
+    struct cnode **out)
+{
+	bool email = k->type == SK_EMAILID;
+	sqlite3_stmt *st;
+	int64_t n;
+	int rc;
+
+	rc = store_objid_parse(c->s, email ? 'M' : 'T', k->str ? k->str : "",
+	    &n);
+	if (rc == MK_NOTFOUND) {
+		*out = cn_const(c->a, false);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	st = db_stmt(&c->s->db, email ?
+	    "SELECT uid FROM messages WHERE mailbox_id = ?1 AND body_id IN"
+	    " (SELECT id FROM bodies WHERE objid = ?2) ORDER BY uid" :
+	    "SELECT uid FROM messages WHERE mailbox_id = ?1 AND body_id IN"
+	    " (SELECT id FROM bodies WHERE thread = ?2) ORDER BY uid");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 2, n);
+	return compile_uid_query(c, st, out);
+}
+
+/* SAVEDBEFORE, SAVEDON, SAVEDSINCE (RFC 8514 4): the save date's UTC
+ * day; a message saved before schema 11 has none, and its internal
+ * date (in its own zone, as BEFORE/ON/SINCE) stands in. */
+static int
+compile_saved(struct compiler *c, const struct search_key *k,
+    struct cnode **out)
+{
+	static const enum search_key_type as[] = {
+		[SK_SAVEDBEFORE] = SK_BEFORE, [SK_SAVEDON] = SK_ON,
+		[SK_SAVEDSINCE] = SK_SINCE,
+	};
+	struct cnode *b = compile_day(c->a, CN_LDAY, as[k->type], k->date);
+	sqlite3_stmt *st = db_stmt(&c->s->db, "SELECT uid FROM messages"
+	    " WHERE mailbox_id = ?1 AND coalesce(savedate,"
+	    " internaldate + tz * 60) BETWEEN ?2 AND ?3 ORDER BY uid");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 2, b->lo);
+	sqlite3_bind_int64(st, 3, b->hi);
+	return compile_uid_query(c, st, out);
+}
+
 static int
 compile_list(struct compiler *c, const struct search_key *k, int depth,
     struct cnode **out)
@@ -604,6 +685,14 @@ compile(struct compiler *c, const struct search_key *k, int depth,
 		return 0;
 	case SK_SEQSET: case SK_UID:
 		*out = compile_set(c, k);
+		return 0;
+	case SK_EMAILID: case SK_THREADID:
+		return compile_objid(c, k, out);
+	case SK_SAVEDBEFORE: case SK_SAVEDON: case SK_SAVEDSINCE:
+		return compile_saved(c, k, out);
+	case SK_SAVEDATESUPPORTED:
+		/* every mailbox of this store keeps save dates */
+		*out = cn_const(c->a, true);
 		return 0;
 	case SK_AND: case SK_OR:
 		return compile_list(c, k, depth, out);

@@ -494,6 +494,17 @@ mig_has_fts(const struct db_migration *mig, size_t nmig)
 	return false;
 }
 
+/* Whether the list reaches schema 11: object ids, save dates and
+ * previews are written only then. */
+static bool
+mig_has_objids(const struct db_migration *mig, size_t nmig)
+{
+	for (size_t i = 0; i < nmig; i++)
+		if (mig[i].sql == store_schema_v11)
+			return true;
+	return false;
+}
+
 static int
 store_open_flags(const char *path, bool create, enum store_sync sync,
     int extra, const struct store_init_folder *init, size_t ninit,
@@ -504,6 +515,7 @@ store_open_flags(const char *path, bool create, enum store_sync sync,
 	int from = 0;
 
 	*out = NULL;
+	s->objids = mig_has_objids(mig, nmig);
 	if (db_open_flags(&s->db, path, create, sync, extra, err,
 	    errlen) != 0) {
 		free(s);

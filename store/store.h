@@ -435,6 +435,46 @@ int  store_fts_optimize(struct store *s);
 int  store_fts_counts(struct store *s, uint64_t *indexed,
 	uint64_t *unindexable);
 
+/* ---- OBJECTID, SAVEDATE, PREVIEW (schema 11, store_objid.c) ---- */
+
+/* RFC 8474 objectid of object number n: prefix 'F' (MAILBOXID), 'M'
+ * (EMAILID) or 'T' (THREADID), the store's salt, n in hex.  out needs
+ * STORE_OBJID_MAX bytes. */
+#define STORE_OBJID_MAX 32
+int  store_objid(struct store *s, char prefix, int64_t n, char *out,
+	size_t len);
+/* The number of an objectid with that prefix; MK_NOTFOUND if id is not
+ * one this store could have handed out. */
+int  store_objid_parse(struct store *s, char prefix, const char *id,
+	int64_t *n);
+/* The MAILBOXID of m. */
+int  store_mbox_objectid(struct store *s, const struct mbox *m, char *out,
+	size_t len);
+struct msg_ids {
+	char    emailid[STORE_OBJID_MAX];
+	char    threadid[STORE_OBJID_MAX];
+	bool    has_savedate;	/* false: saved before schema 11 */
+	int64_t savedate;	/* seconds since the epoch, UTC */
+};
+/* The ids of message uid of m, whose body is body_id (which may still
+ * be held after the message's expunge: then no save date).
+ * MK_NOTFOUND if the body is gone. */
+int  store_msg_ids(struct store *s, const struct mbox *m, uint32_t uid,
+	int64_t body_id, struct msg_ids *out);
+/* Appends the PREVIEW text of a body to out (*have true).  A body
+ * stored before schema 11 has none yet: lazy leaves *have false, else
+ * it is computed now and kept.  MK_NOTFOUND for a body that is gone. */
+struct buf;
+int  store_body_preview(struct store *s, int64_t body_id, bool lazy,
+	struct buf *out, bool *have);
+/* Computes the previews of up to max (at most 64) bodies below *cursor
+ * (start at INT64_MAX) that lack one, newest first, and keeps them in
+ * one transaction; *cursor moves past them, *done says how many (0:
+ * none left).  MK_BUSY at once if another process holds the write
+ * lock. */
+int  store_preview_backfill(struct store *s, unsigned max, int64_t *cursor,
+	unsigned *done);
+
 /* ---- quota usage (limits live in the directory) ---- */
 
 struct quota_usage {

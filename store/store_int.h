@@ -112,6 +112,8 @@ struct store {
 	int64_t      data_version;
 	bool         fts;		/* the full-text index is kept */
 	bool         fts_write;	/* index new messages as they come */
+	bool         objids;	/* schema 11's columns exist (tests open
+				 * stores of earlier versions) */
 	struct fts_queued *fq;	/* rows waiting for the caller's COMMIT */
 	size_t       nfq, capfq, fq_bytes;
 	bool         z_on;	/* compress bodies (store_body.c) */
@@ -197,6 +199,19 @@ extern const char store_schema_v5[];
 int  body_sort_put(struct sqldb *db, int64_t body_id,
 	const struct sort_keys *k);
 int  store_migrate_sort(struct sqldb *db);
+/* Schema 11: object ids, save dates, previews (store_objid.c). */
+extern const char store_schema_v11[];
+int  store_migrate_objid(struct sqldb *db);
+/* A number never handed out before in this store. */
+int  objid_take(struct sqldb *db, int64_t *out);
+/* A new MAILBOXID for mailbox id (created, or revived). */
+int  mbox_objid_new(struct store *s, int64_t mbox_id);
+/* A new body's EMAILID and THREADID (from its Message-ID and
+ * references, struct sort_keys), and its PREVIEW text. */
+int  body_ids_put(struct store *s, int64_t body_id, const char *msgid,
+	const char *refs);
+int  body_preview_put(struct sqldb *db, int64_t body_id, const char *text,
+	size_t len);
 /* Schema 8: METADATA entries (store_meta.c). */
 extern const char store_schema_v8[];
 

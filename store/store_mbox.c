@@ -237,7 +237,8 @@ mbox_insert(struct store *s, const char *canon, unsigned use, struct mbox *out)
 	sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uv);
 	sqlite3_bind_int(st, 3, (int)use);
-	if ((rc = db_run(&s->db, st, "mailbox insert")) != 0)
+	if ((rc = db_run(&s->db, st, "mailbox insert")) != 0 ||
+	    (rc = mbox_objid_new(s, sqlite3_last_insert_rowid(s->db.h))) != 0)
 		return rc;
 	return store_mbox_get(s, sqlite3_last_insert_rowid(s->db.h), out);
 }
@@ -260,7 +261,9 @@ mbox_revive(struct store *s, struct mbox *m, unsigned use)
 	sqlite3_bind_int64(st, 1, m->id);
 	sqlite3_bind_int64(st, 2, uv);
 	sqlite3_bind_int(st, 3, (int)use);
-	if ((rc = db_run(&s->db, st, "mailbox revive")) != 0)
+	/* A new incarnation is a new mailbox to clients: new MAILBOXID. */
+	if ((rc = db_run(&s->db, st, "mailbox revive")) != 0 ||
+	    (rc = mbox_objid_new(s, m->id)) != 0)
 		return rc;
 	return store_mbox_get(s, m->id, m);
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -51,10 +52,15 @@ msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r)
 static const char SQL_BODY_INSERT[] =
 	"INSERT INTO bodies (refs, size, has_sent, sent_t, sent_tz)"
 	" VALUES (1, ?1, ?2, ?3, ?4)";
-static const char SQL_MSG_INSERT[] =
+/* For stores of an earlier schema, which tests open. */
+static const char SQL_MSG_INSERT_V10[] =
 	"INSERT INTO messages (mailbox_id, uid, body_id, size, internaldate,"
 	" tz, flags, keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
 	" ?8, ?9)";
+static const char SQL_MSG_INSERT[] =
+	"INSERT INTO messages (mailbox_id, uid, body_id, size, internaldate,"
+	" tz, flags, keywords, modseq, savedate) VALUES (?1, ?2, ?3, ?4, ?5,"
+	" ?6, ?7, ?8, ?9, ?10)";
 
 /* Stores a body with the structure FETCH and SEARCH will need, computed
  * here once (store_struct.c), and the sort keys (store_sort.c); its
@@ -62,7 +68,7 @@ static const char SQL_MSG_INSERT[] =
  * in as store_body.c lays them out. */
 static int
 body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
-    int64_t *body_id)
+    struct buf *preview, int64_t *body_id)
 {
 	struct mime_result mr;
 	struct arena a;
@@ -77,6 +83,9 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 	if (rc == 0)
 		fts_doc_make(doc, p->data, (size_t)p->len, mr.parts,
 		    mr.parts_len);
+	if (rc == 0)
+		rc = mime_preview(&a, p->data, (size_t)p->len, mr.parts,
+		    mr.parts_len, preview);
 	/* The analysis is the one pass that needs the message whole: give
 	 * its mapped pages back at once. */
 	msg_pages_release(p->data, 0, (size_t)p->len, p->file);
@@ -98,6 +107,11 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 	}
 	if (rc == 0)
 		rc = body_sort_put(&s->db, *body_id, &mr.sort);
+	if (rc == 0)
+		rc = body_ids_put(s, *body_id, mr.sort.msgid, mr.sort.refs);
+	if (rc == 0 && s->objids)
+		rc = body_preview_put(&s->db, *body_id, buf_ptr(preview),
+		    buf_len(preview));
 	arena_free(&a);
 	if (rc != 0)
 		return rc;
@@ -119,12 +133,14 @@ struct msg_ins {
 	unsigned       flags;
 	const char    *keywords;
 	uint64_t       modseq;
+	int64_t        savedate;	/* now: every save sets its own */
 };
 
 static int
 msg_insert(struct store *s, const struct msg_ins *m)
 {
-	sqlite3_stmt *st = db_stmt(&s->db, SQL_MSG_INSERT);
+	sqlite3_stmt *st = db_stmt(&s->db, s->objids ? SQL_MSG_INSERT :
+	    SQL_MSG_INSERT_V10);
 
 	if (st == NULL)
 		return -1;
@@ -137,6 +153,8 @@ msg_insert(struct store *s, const struct msg_ins *m)
 	sqlite3_bind_int(st, 7, (int)(m->flags & MF_ALL));
 	sqlite3_bind_text(st, 8, m->keywords, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, (int64_t)m->modseq);
+	if (s->objids)
+		sqlite3_bind_int64(st, 10, m->savedate);
 	/* New mail is what no client can send again: on disk before OK. */
 	db_sync_at_commit(&s->db);
 	return db_run(&s->db, st, "message insert");
@@ -159,10 +177,13 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	struct mbox_delta d = { 0 };
 	struct fts_doc doc;
 	struct msg_ins mi;
+	struct buf preview;
 	char *kw = NULL;
 	int rc;
 
 	fts_doc_init(s, &doc);
+	buf_init(&preview, 0);
+	(void)buf_reserve(&preview, 64);	/* buf_ptr() valid when empty */
 	if ((rc = mbox_reload(s, cur)) != 0)
 		goto out;
 	mi.uid = n->uid >= cur->uidnext ? n->uid : cur->uidnext;
@@ -175,7 +196,8 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	mi.flags = n->flags & MF_ALL;
 	mi.keywords = kw;
 	mi.modseq = cur->highestmodseq + 1;
-	if ((rc = body_insert(s, p, &doc, &mi.body_id)) != 0 ||
+	mi.savedate = (int64_t)time(NULL);
+	if ((rc = body_insert(s, p, &doc, &preview, &mi.body_id)) != 0 ||
 	    (rc = msg_insert(s, &mi)) != 0 ||
 	    (rc = defer ? fts_doc_defer(s, msg_id(mi.mbox_id, mi.uid), &doc) :
 	    fts_doc_put(s, msg_id(mi.mbox_id, mi.uid), &doc)) != 0)
@@ -189,6 +211,7 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	*uid = mi.uid;
 out:
 	fts_doc_free(&doc);
+	buf_free(&preview);
 	free(kw);
 	return rc;
 }
@@ -913,6 +936,7 @@ copy_one(struct store *s, struct copy_state *c, uint32_t uid, uint32_t *newuid)
 	mi.mbox_id = c->dst.id;
 	mi.uid = c->dst.uidnext;
 	mi.modseq = c->modseq;
+	mi.savedate = (int64_t)time(NULL);
 	if ((rc = msg_insert(s, &mi)) != 0 ||
 	    (rc = fts_copy(s, msg_id(c->src.id, uid),
 	    msg_id(mi.mbox_id, mi.uid))) != 0)

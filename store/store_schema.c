@@ -94,7 +94,18 @@
  *                             index's bookkeeping; the FTS5 table itself
  *                             is built when SQLite can (store_fts.c).
  *
- * versions 10 and 11  reserved (other branches' migrations; no-ops here).
+ * mailboxes.objid, bodies.objid, bodies.thread, messages.savedate,
+ * body_preview(id -> bodies, text), meta 'objid_salt' and 'objid_next'
+ *                             (version 11) RFC 8474 object ids from one
+ *                             counter that only grows, the RFC 8514 save
+ *                             date (NULL: saved before) and the RFC 8970
+ *                             preview; indexes bodies_objid,
+ *                             bodies_thread and body_sort_msgid for SEARCH
+ *                             EMAILID/THREADID and a new body's thread;
+ *                             see store_objid.c.  Its migration numbers
+ *                             existing mailboxes and bodies and threads
+ *                             the bodies in storage order; previews come
+ *                             later (preview_idle.c).
  *
  * bodies.chunk, body_chunks(id, data)  (version 12) a body's bytes in
  *                             rows of a chunk of text each, compressed
@@ -221,8 +232,11 @@ const struct db_migration store_migrations[] = {
 	    ") WITHOUT ROWID;", NULL },
 	{ 8, "metadata", store_schema_v8, NULL },
 	{ 9, "full-text index", store_schema_fts, NULL },
+	/* Version 10 belongs to a branch merged beside this one; the
+	 * integrator puts its migration here. */
 	{ 10, "reserved", NULL, NULL },
-	{ 11, "reserved", NULL, NULL },
+	{ 11, "object ids, save dates, previews", store_schema_v11,
+	    store_migrate_objid },
 	{ 12, "body chunks", SCHEMA_V12, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);

@@ -77,19 +77,23 @@ share_answer(struct client *c)
 {
 	struct acl_undo *u = c->acl_undo;
 	uint8_t res = c->share_res;
+	char code[sizeof(c->ok_code)];
 
 	c->acl_undo = NULL;
 	c->share_res = IPC_REQ_OK;
+	/* One command's: the next one starts without it. */
+	memcpy(code, c->ok_code, sizeof(code));
+	c->ok_code[0] = '\0';
 	if (res == IPC_REQ_OK)
-		return resp_ok(c, "%s completed", c->cmd->name);
+		return resp_ok(c, "%s%s completed", code, c->cmd->name);
 	if (u == NULL) {
 		/* CREATE, DELETE, RENAME: the mailbox change stands; the
 		 * index lags (a grantee may see a name that is gone, the
 		 * owner's process still checks every access). */
 		log_warnx("user %s: %s done, the share index not updated",
 		    c->user->name, c->cmd->name);
-		return resp_ok(c, "%s completed (shared mailbox list not "
-		    "updated)", c->cmd->name);
+		return resp_ok(c, "%s%s completed (shared mailbox list not "
+		    "updated)", code, c->cmd->name);
 	}
 	if (store_acl_set(c->user->store, u->mbox_id, u->identifier,
 	    u->rights) != 0)

@@ -459,6 +459,78 @@ write_binary(struct client *c, struct fetch_state *st,
 	return write_data(c, st, a, &d, true);
 }
 
+/* EMAILID, THREADID, SAVEDATE (RFC 8474, RFC 8514). */
+static int
+write_ids(struct client *c, const struct msg_row *r, enum fetch_item item,
+    bool *missing)
+{
+	struct msg_ids ids;
+	struct mk_time t;
+	char date[32];
+	int rc;
+
+	rc = store_msg_ids(c->user->store, &c->view.ms->m, r->uid, r->body_id,
+	    &ids);
+	if (rc == MK_NOTFOUND) {
+		/* Removed by another process under us (mailkeepctl): no
+		 * id to give; the client hears the NO of a lost message. */
+		*missing = true;
+		buf_printf(&c->out, "%s NIL", item == FI_EMAILID ? "EMAILID" :
+		    item == FI_THREADID ? "THREADID" : "SAVEDATE");
+		return 0;
+	}
+	if (rc != 0)
+		return -1;
+	switch (item) {
+	case FI_EMAILID:
+		buf_printf(&c->out, "EMAILID (%s)", ids.emailid);
+		break;
+	case FI_THREADID:
+		buf_printf(&c->out, "THREADID (%s)", ids.threadid);
+		break;
+	default:
+		if (!ids.has_savedate) {
+			buf_adds(&c->out, "SAVEDATE NIL");
+			break;
+		}
+		t.t = ids.savedate;
+		t.tz = 0;
+		imapdate_format_datetime(&t, date);
+		buf_printf(&c->out, "SAVEDATE \"%s\"", date);
+		break;
+	}
+	return 0;
+}
+
+/* PREVIEW (RFC 8970): stored at APPEND; LAZY gives NIL for a message
+ * stored before schema 11 whose preview is not computed yet. */
+static int
+write_preview(struct client *c, struct fetch_state *st,
+    const struct fetch_att *a, const struct msg_row *r)
+{
+	struct buf text;
+	bool have;
+	int rc;
+
+	buf_init(&text, 0);
+	(void)buf_reserve(&text, 64);	/* buf_ptr() valid when empty */
+	rc = store_body_preview(c->user->store, r->body_id, a->lazy, &text,
+	    &have);
+	if (rc == MK_NOTFOUND) {
+		st->missing = true;	/* expunged and gone meanwhile */
+		have = false;
+		rc = 0;
+	}
+	if (rc == 0 && !have)
+		buf_adds(&c->out, "PREVIEW NIL");
+	else if (rc == 0) {
+		buf_adds(&c->out, "PREVIEW ");
+		imapw_string(&c->out, buf_ptr(&text), buf_len(&text));
+	}
+	buf_free(&text);
+	return rc == 0 ? 0 : -1;
+}
+
 /* 0 done, 1 streaming started, -1 error. */
 static int
 write_item(struct client *c, struct fetch_state *st, const struct fetch_att *a)
@@ -497,6 +569,12 @@ write_item(struct client *c, struct fetch_state *st, const struct fetch_att *a)
 		return write_struct(c, st, "BODY", a->item);
 	case FI_BODYSTRUCTURE:
 		return write_struct(c, st, "BODYSTRUCTURE", a->item);
+	case FI_EMAILID:
+	case FI_THREADID:
+	case FI_SAVEDATE:
+		return write_ids(c, r, a->item, &st->missing);
+	case FI_PREVIEW:
+		return write_preview(c, st, a, r);
 	case FI_BINARY:
 	case FI_BINARY_SIZE:
 		rc = write_binary(c, st, a);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The closest existing ancestor of name ("a" for "a/b/c" if "a/b" is
@@ -49,6 +50,18 @@ share_inherited(struct client *c, const struct mbox *parent, const char *name)
 	struct inherit_ctx x = { c->user, name };
 
 	store_acl_foreach(c->user->store, parent->id, inherit_one, &x);
+}
+
+/* RFC 8474 4.1: CREATE's OK names the new mailbox's MAILBOXID. */
+static void
+mailboxid_code(struct client *c, const struct mbox *m)
+{
+	char id[STORE_OBJID_MAX];
+
+	c->ok_code[0] = '\0';
+	if (store_mbox_objectid(c->user->store, m, id, sizeof(id)) == 0)
+		snprintf(c->ok_code, sizeof(c->ok_code), "[MAILBOXID (%s)] ",
+		    id);
 }
 
 enum cmd_result
@@ -114,6 +127,7 @@ cmd_create(struct client *c)
 	if (has_parent)
 		share_inherited(c, &parent, name);
 	notify_mailbox_name(c, name, NULL);
+	mailboxid_code(c, &m);
 	/* Inherited entries reach the share index before the OK. */
 	return share_index_ok(c);
 }
@@ -248,6 +262,7 @@ status_items(struct client *c, const struct mbox *m, unsigned items,
     struct buf *b)
 {
 	struct mbox_status st;
+	char id[STORE_OBJID_MAX];
 	const char *sep = "";
 
 	if (store_mbox_status(c->user->store, m, &st) != 0)
@@ -275,6 +290,9 @@ status_items(struct client *c, const struct mbox *m, unsigned items,
 	    (unsigned long long)(st.deleted_size + 1023) / 1024);
 	ITEM(STATUS_APPENDLIMIT, "APPENDLIMIT %llu",
 	    (unsigned long long)append_limit(c->user));
+	if ((items & STATUS_MAILBOXID) && store_mbox_objectid(c->user->store,
+	    m, id, sizeof(id)) == 0)
+		ITEM(STATUS_MAILBOXID, "MAILBOXID (%s)", id);
 #undef ITEM
 	buf_addc(b, ')');
 	return 0;

@@ -203,7 +203,7 @@ cmd_select(struct client *c)
 {
 	const struct select_args *a = &c->cmd->u.select;
 	bool examine = c->cmd->id == CMD_EXAMINE;
-	char name[MK_MBOX_NAME_MAX];
+	char name[MK_MBOX_NAME_MAX], id[STORE_OBJID_MAX];
 	struct mbox m;
 	struct mstate *ms;
 	unsigned rights;
@@ -248,6 +248,8 @@ cmd_select(struct client *c)
 	resp_untagged(c, "OK [UIDNEXT %u] Predicted next UID", ms->m.uidnext);
 	resp_untagged(c, "OK [HIGHESTMODSEQ %llu] Highest",
 	    (unsigned long long)ms->m.highestmodseq);
+	if (store_mbox_objectid(c->user->store, &ms->m, id, sizeof(id)) == 0)
+		resp_untagged(c, "OK [MAILBOXID (%s)] Ok", id);
 	if (a->qresync)
 		qresync(c, a);
 	return resp_ok(c, "[%s] %s completed", examine || examine_rights ?

@@ -371,11 +371,13 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 	u.master = ipc_chan_new(u.loop, master_fd, on_master, &u);
 	open_store(&u, store_path);
 	fts_idle_start(&u);
+	preview_idle_start(&u);
 	open_spool_dir(&u, store_path);
 	watch_store(&u, store_path);
 	log_debug("serving %s from %s", u.name, store_path);
 	ev_loop_run(u.loop);
 	ev_timer_stop(u.loop, &u.fts_timer);
+	ev_timer_stop(u.loop, &u.preview_timer);
 	drain(&u);
 	ipc_chan_flush(u.master);
 	if (u.store)

@@ -190,6 +190,8 @@ struct client {
 	struct acl_undo  *acl_undo;		/* SETACL's previous entry, in
 						 * the arena: restored if the
 						 * index refuses the change */
+	char              ok_code[64];		/* "[MAILBOXID (..)] " for the
+						 * OK of a waiting CREATE */
 	size_t            shares_cap;		/* of shares[], paged answer */
 	/* The current APPEND's spooled literals (imap_frame.h), mapped
 	 * read-only; closed and unmapped when the command ends. */
@@ -251,6 +253,9 @@ struct user {
 	/* The session whose command is running, if any: NOTIFY does not
 	 * tell a session of its own changes (RFC 5465 5). */
 	struct client    *actor;
+	struct ev_timer   preview_timer;	/* older previews (preview_idle.c) */
+	int64_t           preview_cursor;	/* bodies below it remain */
+	uint64_t          preview_done;
 };
 
 /* ---- rights (rights.c, RFC 4314) ---- */
@@ -487,6 +492,8 @@ uint64_t mbox_search_modseq(struct client *c, const struct search_key *key,
 /* The full-text index's idle batches (fts_idle.c). */
 void fts_idle_start(struct user *u);
 void fts_idle_kick(struct user *u);
+/* Previews of messages stored before schema 11 (preview_idle.c). */
+void preview_idle_start(struct user *u);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
 int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
 	const struct fetch_section *sec, struct section_data *out);

@@ -1135,6 +1135,7 @@ write_status_items(struct buf *b, unsigned items)
 		{ STATUS_SIZE, "SIZE" }, { STATUS_DELETED, "DELETED" },
 		{ STATUS_DELETED_STORAGE, "DELETED-STORAGE" },
 		{ STATUS_APPENDLIMIT, "APPENDLIMIT" },
+		{ STATUS_MAILBOXID, "MAILBOXID" },
 	};
 	const char *sep = "";
 

@@ -73,6 +73,7 @@ static const char *const caps[] = {
 	"CONTEXT=SEARCH", "CONTEXT=SORT",
 	"THREAD=REFERENCES", "METADATA", "METADATA-SERVER",
 	"NOTIFY",
+	"OBJECTID", "PREVIEW", "SAVEDATE",
 };
 
 void

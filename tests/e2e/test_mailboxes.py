@@ -42,7 +42,8 @@ class Mailboxes(ImapCase):
     def create(self, c, *names):
         for n in names:
             self.assertRegex(c.cmd('CREATE "%s"' % n)[0],
-                             r'^a\d+ OK CREATE completed$')
+                             r'^a\d+ OK (\[MAILBOXID \([\w-]+\)\] )?'
+                             r'CREATE completed$')
 
     def status(self, c, name, items='MESSAGES'):
         tagged, unt = c.cmd('STATUS "%s" (%s)' % (name, items))
@@ -104,8 +105,9 @@ class Mailboxes(ImapCase):
 
     def test_create_special_use(self):
         c = self.connect()
-        self.assertEqual(c.cmd('CREATE Arch (USE (\\Archive))')[0],
-                         'a002 OK CREATE completed')
+        self.assertRegex(c.cmd('CREATE Arch (USE (\\Archive))')[0],
+                         r'^a002 OK \[MAILBOXID \([\w-]+\)\] '
+                         r'CREATE completed$')
         self.assertEqual(self.listing(c, '"" Arch'),
                          ['* LIST (\\HasNoChildren \\Archive) "/" "Arch"'])
         tagged, _ = c.cmd('CREATE Odd (USE (\\NotAUse))')

@@ -163,7 +163,7 @@ class Messages(ImapCase):
         self.ok(c.append('INBOX', message(), flags=['$Label1']))
         tagged, unt = c.cmd('SELECT INBOX')
         self.assertEqual(tagged, 'a006 OK [READ-WRITE] SELECT completed')
-        self.assertEqual(len(unt), 8, unt)
+        self.assertEqual(len(unt), 9, unt)
         self.assertEqual(unt[0], '* FLAGS (\\Answered \\Flagged \\Deleted '
                                  '\\Seen \\Draft $Label1)')
         self.assertEqual(unt[1], '* OK [PERMANENTFLAGS (\\Answered \\Flagged '
@@ -174,6 +174,7 @@ class Messages(ImapCase):
         self.assertEqual(code(unt[5])[0], 'UIDVALIDITY')
         self.assertEqual(code(unt[6]), ('UIDNEXT', '5'))
         self.assertEqual(code(unt[7])[0], 'HIGHESTMODSEQ')
+        self.assertEqual(code(unt[8])[0], 'MAILBOXID')	# RFC 8474 4.2
         uv = int(code(unt[5])[1])
         hms = int(code(unt[7])[1])
         # EXAMINE: read-only, nothing permanent, \Recent already claimed

@@ -252,8 +252,10 @@ class Session(ImapCase):
         c.send('a2 CREATE {5}\r\n')
         self.assertEqual(c.readline(), '+ Ready for literal data')
         c.send('Lit-1\r\n')
-        self.assertEqual(c.read_until_tagged('a2'),
-                         ('a2 OK CREATE completed', []))
+        tagged, unt = c.read_until_tagged('a2')
+        self.assertRegex(tagged, r'^a2 OK \[MAILBOXID \([\w-]+\)\] '
+                         r'CREATE completed$')
+        self.assertEqual(unt, [])
 
     def test_append_too_big(self):
         c = self.connect()
@@ -330,8 +332,10 @@ class Session(ImapCase):
         for ch in b'Slow/1\r\n':
             c.send(bytes([ch]))
             time.sleep(0.01)
-        self.assertEqual(c.read_until_tagged('b1'),
-                         ('b1 OK CREATE completed', []))
+        tagged, unt = c.read_until_tagged('b1')
+        self.assertRegex(tagged, r'^b1 OK \[MAILBOXID \([\w-]+\)\] '
+                         r'CREATE completed$')
+        self.assertEqual(unt, [])
         # an APPEND whose message arrives a byte at a time
         data = message(subject='slow', body='one\r\ntwo\r\n')
         c.send('b2 APPEND Slow/1 (\\Seen) {%d}\r\n' % len(data))

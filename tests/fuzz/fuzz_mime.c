@@ -178,6 +178,42 @@ exercise_search(const char *msg, size_t size, const struct mime_result *r)
 		buf_free(&cols[i]);
 }
 
+/* PREVIEW: valid UTF-8 without controls, at most MIME_PREVIEW_MAX
+ * characters, white space single and trimmed. */
+static void
+exercise_preview(struct arena *a, const char *msg, size_t size,
+    const struct mime_result *r)
+{
+	const unsigned char *s;
+	size_t n, i = 0, chars = 0;
+	struct buf b;
+
+	buf_init(&b, 0);
+	(void)buf_reserve(&b, 64);	/* buf_ptr() valid when empty */
+	if (mime_preview(a, msg, size, r->parts, r->parts_len, &b) != 0)
+		abort();
+	s = (const unsigned char *)buf_ptr(&b);
+	n = buf_len(&b);
+	if (n > 0 && (s[0] == ' ' || s[n - 1] == ' '))
+		abort();
+	while (i < n) {
+		size_t l = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 ? 2 :
+		    (s[i] & 0xf0) == 0xe0 ? 3 : (s[i] & 0xf8) == 0xf0 ? 4 : 0;
+		if (l == 0 || i + l > n || (l == 1 && (s[i] < 0x20 ||
+		    s[i] == 0x7f)) || (s[i] == ' ' && i + 1 < n &&
+		    s[i + 1] == ' '))
+			abort();
+		for (size_t k = 1; k < l; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				abort();
+		i += l;
+		chars++;
+	}
+	if (chars > MIME_PREVIEW_MAX)
+		abort();
+	buf_free(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -203,6 +239,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		exercise_part(&a, msg, size, &r, &p);
 	}
 	exercise_search(msg, size, &r);
+	exercise_preview(&a, msg, size, &r);
 	/* a damaged table must be refused or read safely, never overrun */
 	if (r.parts_len > 1) {
 		unsigned char *t = malloc(r.parts_len);

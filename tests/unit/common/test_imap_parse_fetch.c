@@ -410,3 +410,41 @@ test_store_flag_limit(void)
 	snprintf(s + n, sizeof(s) - n, " x)");
 	BAD(s, "Too many flags");
 }
+
+/* RFC 8474, RFC 8514 and RFC 8970 items; PREVIEW's LAZY modifier. */
+void
+test_fetch_objectid_savedate_preview(void)
+{
+	CU_ASSERT_EQUAL(one("EMAILID")->item, FI_EMAILID);
+	CU_ASSERT_EQUAL(one("threadid")->item, FI_THREADID);
+	CU_ASSERT_EQUAL(one("SAVEDATE")->item, FI_SAVEDATE);
+	CU_ASSERT_EQUAL(one("PREVIEW")->item, FI_PREVIEW);
+	CU_ASSERT_FALSE(C.u.fetch.atts->lazy);
+	CU_ASSERT_TRUE(one("PREVIEW (LAZY)")->lazy);
+	CU_ASSERT_TRUE(one("(PREVIEW (lazy))")->lazy);
+	OK("a FETCH 1 (UID PREVIEW (LAZY) EMAILID SAVEDATE THREADID)");
+	CU_ASSERT_EQUAL(natts(), 5);
+	CU_ASSERT_EQUAL(att(1)->item, FI_PREVIEW);
+	CU_ASSERT_TRUE(att(1)->lazy);
+	CU_ASSERT_EQUAL(att(2)->item, FI_EMAILID);
+	CU_ASSERT_EQUAL(att(4)->item, FI_THREADID);
+	/* a lone PREVIEW, then FETCH modifiers */
+	OK("a FETCH 1 PREVIEW (CHANGEDSINCE 5)");
+	CU_ASSERT_EQUAL(natts(), 1);
+	CU_ASSERT_FALSE(C.u.fetch.atts->lazy);
+	CU_ASSERT_TRUE(C.u.fetch.changedsince_set);
+	OK("a FETCH 1 PREVIEW (LAZY) (CHANGEDSINCE 5)");
+	CU_ASSERT_TRUE(C.u.fetch.atts->lazy);
+	CU_ASSERT_TRUE(C.u.fetch.changedsince_set);
+}
+
+void
+test_fetch_preview_errors(void)
+{
+	BAD("a FETCH 1 PREVIEW (LAZY LAZY)", "Duplicate PREVIEW modifier LAZY");
+	BAD("a FETCH 1 (PREVIEW (LAZY FUZZY))", "Unknown PREVIEW modifier FUZZY");
+	BAD("a FETCH 1 (PREVIEW (LAZY)", "Missing ')'");
+	BAD("a FETCH 1 (PREVIEW (LAZY ))", "PREVIEW modifier");
+	BAD("a FETCH 1 PREVIEW (FOO)", "Unknown FETCH modifier FOO");
+	BAD("a FETCH 1 EMAILID[]", "Unknown FETCH attribute EMAILID");
+}

@@ -50,6 +50,8 @@ render(const struct search_key *k, char *out, size_t len)
 		"FROM", "TO", "SUBJECT", "BODY", "TEXT", "HEADER", "BEFORE", "ON",
 		"SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER", "SMALLER",
 		"OLDER", "YOUNGER", "SEQSET", "UID", "MODSEQ", "AND", "OR", "NOT",
+		"EMAILID", "THREADID", "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE",
+		"SAVEDATESUPPORTED",
 	};
 	size_t n = strlen(out);
 	const struct search_key *c;
@@ -62,7 +64,8 @@ render(const struct search_key *k, char *out, size_t len)
 	if (k->str)
 		snprintf(out + n, len - n, "=%s", k->str);
 	n = strlen(out);
-	if (k->type >= SK_BEFORE && k->type <= SK_SENTSINCE)
+	if ((k->type >= SK_BEFORE && k->type <= SK_SENTSINCE) ||
+	    (k->type >= SK_SAVEDBEFORE && k->type <= SK_SAVEDSINCE))
 		snprintf(out + n, len - n, "@%d", (int)k->date);
 	else if ((k->type >= SK_LARGER && k->type <= SK_YOUNGER) ||
 	    k->type == SK_MODSEQ)
@@ -375,4 +378,40 @@ test_cancelupdate(void)
 	BAD("a CANCELUPDATE \"b01\" ", "CANCELUPDATE takes quoted tags");
 	BAD("a CANCELUPDATE \"b01", "tag");
 	BAD("a UID CANCELUPDATE \"b01\"", "UID");
+}
+
+/* RFC 8474 EMAILID / THREADID and RFC 8514's save-date keys. */
+void
+test_search_objectid_savedate(void)
+{
+	CU_ASSERT_STRING_EQUAL(tree("a SEARCH EMAILID M1a2b_-Z THREADID T9"),
+	    "AND(EMAILID=M1a2b_-Z THREADID=T9)");
+	CU_ASSERT_STRING_EQUAL(tree("a SEARCH SAVEDBEFORE 1-Jan-1970 "
+	    "SAVEDON \"02-Jan-1970\" SAVEDSINCE 31-Dec-1969 SAVEDATESUPPORTED"),
+	    "AND(SAVEDBEFORE@0 SAVEDON@1 SAVEDSINCE@-1 SAVEDATESUPPORTED)");
+	CU_ASSERT_STRING_EQUAL(tree("a SEARCH OR emailid Ma NOT threadid Tb"),
+	    "AND(OR(EMAILID=Ma NOT(THREADID=Tb)))");
+	CU_ASSERT_STRING_EQUAL(tree("a SEARCH (EMAILID Mx)"),
+	    "AND(AND(EMAILID=Mx))");
+}
+
+void
+test_search_objectid_errors(void)
+{
+	char cmd[400];
+
+	BAD("a SEARCH EMAILID", "Missing search argument");
+	BAD("a SEARCH EMAILID ", "Invalid object id");
+	BAD("a SEARCH THREADID \"T1\"", "Invalid object id");
+	BAD("a SEARCH EMAILID M$1", "Expected SP after search key");
+	BAD("a SEARCH EMAILID M.1", "Expected SP after search key");
+	BAD("a SEARCH SAVEDON 32-Jan-2020", "Invalid date");
+	BAD("a SEARCH SAVEDSINCE", "Missing search argument");
+	BAD("a SEARCH SAVEDATESUPPORTED x", "Unknown search key x");
+	/* 255 characters is the longest id, 256 too long */
+	snprintf(cmd, sizeof(cmd), "a SEARCH EMAILID %0255d", 0);
+	CU_ASSERT_EQUAL(parse(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "a SEARCH EMAILID %0256d", 0);
+	CU_ASSERT_NOT_EQUAL(parse(cmd), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(E, "Invalid object id"));
 }

@@ -130,7 +130,8 @@ test_migration_v5_computes_sort_keys(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &in), 0);
 	append_two(s, &in);
-	/* what version 4 had: no body_sort, nor what versions 6-12 added */
+	/* what version 4 had: no body_sort, nor what versions 6-12 added
+	 * (body_sort's index goes with it) */
 	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(s->db.h, "DROP TABLE body_sort;"
 	    "DROP TRIGGER metadata_mbox_gone;"
 	    "DROP TRIGGER metadata_mbox_noselect;"
@@ -141,6 +142,14 @@ test_migration_v5_computes_sort_keys(void)
 	    "ALTER TABLE mailboxes DROP COLUMN expunged_floor;"
 	    "DROP TRIGGER body_chunks_gone; DROP TABLE body_chunks;"
 	    "ALTER TABLE bodies DROP COLUMN chunk;"
+	    /* version 11 */
+	    "DROP INDEX bodies_objid; DROP INDEX bodies_thread;"
+	    "DROP TABLE body_preview;"
+	    "ALTER TABLE mailboxes DROP COLUMN objid;"
+	    "ALTER TABLE bodies DROP COLUMN objid;"
+	    "ALTER TABLE bodies DROP COLUMN thread;"
+	    "ALTER TABLE messages DROP COLUMN savedate;"
+	    "DELETE FROM meta WHERE key IN ('objid_salt', 'objid_next');"
 	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	store_close(s);
 	if (store_open(ts_path(dir, "store.db"), false, false, NULL, 0, &s, err,
