@@ -130,5 +130,8 @@ bool ip_parse_sort(struct pstate *ps);
 bool ip_parse_thread(struct pstate *ps);
 bool ip_parse_getmetadata(struct pstate *ps);
 bool ip_parse_setmetadata(struct pstate *ps);
+bool ip_parse_resetkey(struct pstate *ps);
+bool ip_parse_genurlauth(struct pstate *ps);
+bool ip_parse_urlfetch(struct pstate *ps);
 
 #endif

@@ -94,6 +94,10 @@
  *                             index's bookkeeping; the FTS5 table itself
  *                             is built when SQLite can (store_fts.c).
  *
+ * url_keys(mailbox_id, key)  (version 10) URLAUTH's mailbox access
+ *                             keys (RFC 4467), one per mailbox, dropped
+ *                             with it; see store_urlauth.c.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -199,6 +203,7 @@ const struct db_migration store_migrations[] = {
 	    ") WITHOUT ROWID;", NULL },
 	{ 8, "metadata", store_schema_v8, NULL },
 	{ 9, "full-text index", store_schema_fts, NULL },
+	{ 10, "URLAUTH access keys", store_schema_v10, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -49,6 +49,9 @@ static const struct cmd_def table[] = {
 	{ CMD_COMPRESS,    ST_ANY,      0,             cmd_compress },
 	{ CMD_GETMETADATA, ST_ANY,      0,             cmd_getmetadata },
 	{ CMD_SETMETADATA, ST_ANY,      CF_WRITES,     cmd_setmetadata },
+	{ CMD_RESETKEY,    ST_ANY,      CF_WRITES,     cmd_resetkey },
+	{ CMD_GENURLAUTH,  ST_ANY,      CF_WRITES,     cmd_genurlauth },
+	{ CMD_URLFETCH,    ST_ANY,      0,             cmd_urlfetch },
 };
 
 const struct cmd_def *
