@@ -50,12 +50,12 @@ grow(struct pstate *ps, void *arr, size_t n, size_t *cap, size_t sz)
 {
 	void *p;
 
-	if (n < *cap)
-		return arr;
 	if (n == IP_MAX_URLS) {
 		ip_fail(ps, "Too many URLs (at most %d)", IP_MAX_URLS);
 		return NULL;
 	}
+	if (n < *cap)
+		return arr;
 	*cap = *cap ? *cap * 2 : 4;
 	if ((p = ip_alloc(ps, *cap * sz)) == NULL)
 		return NULL;

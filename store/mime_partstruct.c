@@ -109,6 +109,7 @@ in_message(struct cur *c, const uint32_t *path, size_t n)
 {
 	if (n == 0 || is_multipart(c))
 		return resolve(c, path, n);
+	/* A single-part message: its body is part 1 (RFC 3501 6.4.5). */
 	return path[0] == 1 ? resolve(c, path + 1, n - 1) : MIME_NOPART;
 }
 
@@ -120,6 +121,8 @@ resolve(struct cur *c, const uint32_t *path, size_t n)
 
 	if (n == 0)
 		return 0;
+	if (path[0] == 0)
+		return MIME_NOPART;
 	if (is_multipart(c)) {
 		c->p++;
 		for (uint32_t i = 1; i < path[0]; i++) {
