@@ -424,13 +424,15 @@ enum urlauth_verdict {
 int  urlauth_token(const uint8_t key[STORE_URLKEY_LEN], const char *rump,
 	size_t len, char out[URLAUTH_TOKEN_LEN + 1]);
 /* May requester (the session's user; "" for none) use u's access
- * identifier? */
-bool urlauth_access_ok(const struct imap_url *u, const char *requester);
+ * identifier?  submitter: requester is a message submission entity
+ * (urlauth_submit_users), the only one "submit+" URLs admit. */
+bool urlauth_access_ok(const struct imap_url *u, const char *requester,
+	bool submitter);
 /* Is u (parsed, with its verifier) valid with key, for requester, at
  * now (seconds since the epoch)? */
 enum urlauth_verdict urlauth_verify(const struct imap_url *u,
 	const uint8_t key[STORE_URLKEY_LEN], const char *requester,
-	int64_t now);
+	bool submitter, int64_t now);
 
 /* ---- the full-text index (schema 9, store_fts.c, doc/search.md) ---- */
 

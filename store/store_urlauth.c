@@ -155,7 +155,8 @@ token_eq(const char *a, const char *b)
 }
 
 bool
-urlauth_access_ok(const struct imap_url *u, const char *requester)
+urlauth_access_ok(const struct imap_url *u, const char *requester,
+    bool submitter)
 {
 	switch (u->access) {
 	case URL_ACCESS_ANONYMOUS:
@@ -166,16 +167,16 @@ urlauth_access_ok(const struct imap_url *u, const char *requester)
 		return requester[0] != '\0' &&
 		    strcasecmp(u->access_user, requester) == 0;
 	case URL_ACCESS_SUBMIT:
-		/* Only a message submission entity may use these (RFC 4467
-		 * 3); Mailkeep knows of none, so no session qualifies. */
-		return false;
+		/* Only a message submission entity may use these, and it
+		 * vouches for the user named (RFC 4467 3). */
+		return requester[0] != '\0' && submitter;
 	}
 	return false;
 }
 
 enum urlauth_verdict
 urlauth_verify(const struct imap_url *u, const uint8_t key[STORE_URLKEY_LEN],
-    const char *requester, int64_t now)
+    const char *requester, bool submitter, int64_t now)
 {
 	char want[URLAUTH_TOKEN_LEN + 1];
 	bool ok;
@@ -192,7 +193,7 @@ urlauth_verify(const struct imap_url *u, const uint8_t key[STORE_URLKEY_LEN],
 		return URLAUTH_BAD_TOKEN;
 	if (u->has_expire && now > u->expire)
 		return URLAUTH_EXPIRED;
-	if (!urlauth_access_ok(u, requester))
+	if (!urlauth_access_ok(u, requester, submitter))
 		return URLAUTH_BAD_ACCESS;
 	return URLAUTH_OK;
 }

@@ -270,7 +270,9 @@ url_valid(struct client *c, const struct imap_url *u, struct msg_row *row)
 	if (!url_mailbox(c, u, &m) ||
 	    store_urlkey_get(c->user->store, m.id, false, key) != 0)
 		return false;
-	v = urlauth_verify(u, key, client_identity(c), (int64_t)time(NULL));
+	v = urlauth_verify(u, key, client_identity(c),
+	    config_urlauth_submitter(c->user->cfg, client_identity(c)),
+	    (int64_t)time(NULL));
 	explicit_bzero(key, sizeof(key));
 	if (v != URLAUTH_OK ||
 	    !(rights_of(c->user, &m, u->user) & RT_R) ||

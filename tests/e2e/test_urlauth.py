@@ -352,5 +352,26 @@ class Urlauth(ImapCase):
         self.assertIsNone(self.fetch_one(c, forged))
 
 
+class SubmitEntity(ImapCase):
+    """submit+ URLs: only for the accounts in urlauth_submit_users."""
+    config = {'urlauth_submit_users': 'other, Smtp-Relay'}
+
+    def test_submit_access(self):
+        self.server.ctl('useradd', 'smtp-relay', '--password-stdin',
+                        stdin='relay-pw\n')
+        alice = self.new_user()
+        a = self.connect(alice)
+        relay = self.connect(('smtp-relay', 'relay-pw'))
+        self.ok(a.append('INBOX', PLAIN))
+        unt = self.ok(a.cmd('GENURLAUTH %s INTERNAL' % quote(url_of(
+            alice[0], 'INBOX', 1, access='submit+' + alice[0]))))
+        url = parse(unt[0])[2]
+        fetch = 'URLFETCH %s' % quote(url)
+        # the submission server's account: yes; alice herself: no
+        got = urlfetch(self.ok(relay.cmd(fetch)))
+        self.assertEqual(as_bytes(got[0][1][0]), PLAIN)
+        self.assertEqual(urlfetch(self.ok(a.cmd(fetch)))[0][1], [None])
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)

@@ -112,53 +112,64 @@ test_urlauth_verify(void)
 	in = mbox_id(s, "INBOX");
 	CU_ASSERT_EQUAL_FATAL(store_urlkey_get(s, in, true, key), 0);
 	url = authorize(key, "imap://joe@h/INBOX/;UID=1;URLAUTH=user+fred", &u);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", NOW), URLAUTH_OK);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "FRED", NOW), URLAUTH_OK);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", false, NOW),
+	    URLAUTH_OK);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "FRED", false, NOW),
+	    URLAUTH_OK);
 	/* the wrong user, or none */
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "joe", NOW), URLAUTH_BAD_ACCESS);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "", NOW), URLAUTH_BAD_ACCESS);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "joe", false, NOW),
+	    URLAUTH_BAD_ACCESS);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "", false, NOW),
+	    URLAUTH_BAD_ACCESS);
 	/* a token in upper case is the same token */
 	snprintf(bad, sizeof(bad), "%s", url);
 	for (char *p = strstr(bad, ":INTERNAL:") + 10; *p; p++)
 		if (*p >= 'a' && *p <= 'f')
 			*p = (char)(*p - 32);
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse(bad, &u, &err), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", NOW), URLAUTH_OK);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", false, NOW),
+	    URLAUTH_OK);
 	/* tampered: the token, then the URL under it (another UID) */
 	snprintf(bad, sizeof(bad), "%s", url);
 	bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse(bad, &u, &err), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", NOW), URLAUTH_BAD_TOKEN);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", false, NOW),
+	    URLAUTH_BAD_TOKEN);
 	snprintf(bad, sizeof(bad), "%s", url);
 	*strstr(bad, "UID=1") = 'u';	/* the case of a key is no change */
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse(bad, &u, &err), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", NOW), URLAUTH_BAD_TOKEN);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", false, NOW),
+	    URLAUTH_BAD_TOKEN);
 	snprintf(bad, sizeof(bad), "%s", url);
 	strstr(bad, "UID=1")[4] = '2';
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse(bad, &u, &err), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", NOW), URLAUTH_BAD_TOKEN);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", false, NOW),
+	    URLAUTH_BAD_TOKEN);
 	/* another access identifier with the same token */
 	snprintf(bad, sizeof(bad), "imap://joe@h/INBOX/;UID=1;URLAUTH=user+"
 	    "eve%s", strchr(strstr(url, "user+"), ':'));
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse(bad, &u, &err), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "eve", NOW), URLAUTH_BAD_TOKEN);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "eve", false, NOW),
+	    URLAUTH_BAD_TOKEN);
 	/* another mechanism, and a rump */
 	snprintf(bad, sizeof(bad), "imap://joe@h/INBOX/;UID=1;URLAUTH=user+"
 	    "fred:XSAMPLE%s", strstr(url, ":INTERNAL:") + 9);
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse(bad, &u, &err), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", NOW), URLAUTH_BAD_MECH);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", false, NOW),
+	    URLAUTH_BAD_MECH);
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse("imap://joe@h/INBOX/;UID=1;"
 	    "URLAUTH=anonymous", &u, &err), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", NOW),
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "fred", false, NOW),
 	    URLAUTH_NOT_AUTHORIZED);
 	/* after RESETKEY the old URL fails; one made anew works */
 	CU_ASSERT_EQUAL_FATAL(imap_url_parse(url, &u, &err), 0);
 	CU_ASSERT_EQUAL(store_urlkey_reset(s, in), 0);
 	CU_ASSERT_EQUAL_FATAL(store_urlkey_get(s, in, false, other), 0);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, other, "fred", NOW),
+	CU_ASSERT_EQUAL(urlauth_verify(&u, other, "fred", false, NOW),
 	    URLAUTH_BAD_TOKEN);
 	authorize(other, "imap://joe@h/INBOX/;UID=1;URLAUTH=user+fred", &u);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, other, "fred", NOW), URLAUTH_OK);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, other, "fred", false, NOW),
+	    URLAUTH_OK);
 	store_close(s);
 	ts_rmdir(dir);
 }
@@ -172,16 +183,20 @@ test_urlauth_access_and_expiry(void)
 	memset(key, 7, sizeof(key));
 	authorize(key, "imap://joe@h/INBOX/;UID=1;EXPIRE=2026-12-03T10:00:00Z"
 	    ";URLAUTH=authuser", &u);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "any", NOW), URLAUTH_OK);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "any", NOW + 1),
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "any", false, NOW), URLAUTH_OK);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "any", false, NOW + 1),
 	    URLAUTH_EXPIRED);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "", NOW), URLAUTH_BAD_ACCESS);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "", false, NOW),
+	    URLAUTH_BAD_ACCESS);
 	authorize(key, "imap://joe@h/INBOX/;UID=1;URLAUTH=anonymous", &u);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "", NOW), URLAUTH_OK);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "any", NOW), URLAUTH_OK);
-	/* no session is a submission entity */
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "", false, NOW), URLAUTH_OK);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "any", false, NOW), URLAUTH_OK);
+	/* submit+: a submission entity only, whoever the URL names */
 	authorize(key, "imap://joe@h/INBOX/;UID=1;URLAUTH=submit+joe", &u);
-	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "joe", NOW),
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "joe", false, NOW),
+	    URLAUTH_BAD_ACCESS);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "smtp", true, NOW), URLAUTH_OK);
+	CU_ASSERT_EQUAL(urlauth_verify(&u, key, "", true, NOW),
 	    URLAUTH_BAD_ACCESS);
 	/* tokens differ per key */
 	const char *a = authorize(key, "imap://joe@h/INBOX/;UID=1;URLAUTH="
