@@ -255,6 +255,7 @@ static const struct key keys[] = {
 	UINTK("metadata_max_entries", metadata_max_entries, 10, 1000000),
 	SIZEK("metadata_max_total", metadata_max_total, 1024,
 	    1024ULL * 1024 * 1024),
+	STR("urlauth_submit_users", urlauth_submit_users),
 	STR("lmtp_socket", lmtp_socket),
 	{ "lmtp_socket_mode", K_SPECIAL, 0, 0, 0, 0 },
 	STR("lmtp_socket_group", lmtp_socket_group),
@@ -519,21 +520,30 @@ config_lmtp_socket(const struct mk_config *c, char *out, size_t outlen)
 	return 0;
 }
 
-bool
-config_lmtp_domain_ok(const struct mk_config *c, const char *domain)
+/* Is s in list (entries separated by commas and/or blanks)? */
+static bool
+list_has(const char *p, const char *s)
 {
-	const char *p = c->lmtp_domains;
-	size_t dl = strlen(domain);
+	size_t dl = strlen(s);
 
-	if (*p == '\0')
-		return true;
-	/* Entries separated by commas and/or blanks. */
 	while (*p != '\0') {
 		p += strspn(p, ", \t");
 		size_t n = strcspn(p, ", \t");
-		if (n > 0 && n == dl && strncasecmp(p, domain, n) == 0)
+		if (n > 0 && n == dl && strncasecmp(p, s, n) == 0)
 			return true;
 		p += n;
 	}
 	return false;
+}
+
+bool
+config_urlauth_submitter(const struct mk_config *c, const char *user)
+{
+	return user[0] != '\0' && list_has(c->urlauth_submit_users, user);
+}
+
+bool
+config_lmtp_domain_ok(const struct mk_config *c, const char *domain)
+{
+	return c->lmtp_domains[0] == '\0' || list_has(c->lmtp_domains, domain);
 }

@@ -140,6 +140,9 @@ struct mk_config {
 	size_t   metadata_max_value;
 	unsigned metadata_max_entries;
 	size_t   metadata_max_total;
+	/* URLAUTH (RFC 4467): the accounts that are message submission
+	 * entities, whose sessions may use "submit+" URLs; "" = none. */
+	char     urlauth_submit_users[1024];
 	/* LMTP delivery (doc/lmtp.md). */
 	char     lmtp_socket[PATH_MAX];	/* "" = data_dir/lmtp, "none" = off */
 	unsigned lmtp_socket_mode;	/* permission bits of the socket */
@@ -175,6 +178,8 @@ int  config_lmtp_socket(const struct mk_config *c, char *out, size_t outlen);
 /* True if domain is one of lmtp_domains (case-insensitive), or the
  * list is empty. */
 bool config_lmtp_domain_ok(const struct mk_config *c, const char *domain);
+/* True if user is one of urlauth_submit_users (case-insensitive). */
+bool config_urlauth_submitter(const struct mk_config *c, const char *user);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

@@ -39,6 +39,7 @@ enum imap_cmd_id {
 	CMD_COMPRESS,
 	CMD_GETMETADATA, CMD_SETMETADATA,
 	CMD_NOTIFY,
+	CMD_RESETKEY, CMD_GENURLAUTH, CMD_URLFETCH,
 	/* selected */
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
@@ -360,6 +361,23 @@ struct notify_args {
 	struct notify_group *groups;
 };
 
+/* ---- URLAUTH (RFC 4467) and URLFETCH's parameters (RFC 5524) ---- */
+
+struct genurlauth_arg {
+	const char *url;	/* the rump, as sent */
+	const char *mech;	/* as sent */
+};
+
+#define URLFETCH_BODY              0x01
+#define URLFETCH_BINARY            0x02
+#define URLFETCH_BODYPARTSTRUCTURE 0x04
+
+struct urlfetch_arg {
+	const char *url;
+	bool        ext;	/* "(" url [params] ")": RFC 5524's answer */
+	unsigned    want;	/* URLFETCH_*; never BODY with BINARY */
+};
+
 /* ---- the rest ---- */
 
 #define SPECIAL_USE_ALL      0x01
@@ -402,6 +420,9 @@ struct imap_cmd {
 		struct getmetadata_args getmeta;
 		struct setmetadata_args setmeta;
 		struct notify_args notify;
+		struct { const char *mailbox; const char **mechs; size_t nmechs; } resetkey; /* mailbox NULL: every key */
+		struct { struct genurlauth_arg *items; size_t n; } genurlauth;
+		struct { struct urlfetch_arg *items; size_t n; } urlfetch;
 		struct search_args search;
 		struct sort_args sort;		/* SORT and THREAD */
 		struct { const char **tags; size_t ntags; } cancelupdate;

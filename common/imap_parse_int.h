@@ -138,5 +138,8 @@ bool ip_parse_setmetadata(struct pstate *ps);
 bool ip_parse_notify(struct pstate *ps);
 /* "(" fetch-att *(SP fetch-att) ")" (NOTIFY's MessageNew). */
 bool ip_fetch_att_list(struct pstate *ps, struct fetch_att **atts);
+bool ip_parse_resetkey(struct pstate *ps);
+bool ip_parse_genurlauth(struct pstate *ps);
+bool ip_parse_urlfetch(struct pstate *ps);
 
 #endif

@@ -141,6 +141,155 @@ mailbox(const char **sp, struct imap_url *u, const char **err)
 	return 0;
 }
 
+/* n digits at *sp (advanced) into *v; false if not all digits. */
+static bool
+digits(const char **sp, int n, int *v)
+{
+	int x = 0;
+
+	for (int i = 0; i < n; i++) {
+		char c = (*sp)[i];
+		if (c < '0' || c > '9')
+			return false;
+		x = x * 10 + (c - '0');
+	}
+	*sp += n;
+	*v = x;
+	return true;
+}
+
+static bool
+lit(const char **sp, char c)
+{
+	if (**sp != c && !(c >= 'A' && c <= 'Z' && **sp == c + 32))
+		return false;
+	(*sp)++;
+	return true;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t
+days_from_civil(int y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* RFC 3339 date-time ("2026-12-03T10:00:00Z", "...+02:00", fractions
+ * allowed and dropped) at *sp, up to ';'; 0 or -1. */
+static int
+date_time(const char *s, const char *end, int64_t *t)
+{
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+
+	if (!digits(&s, 4, &y) || !lit(&s, '-') || !digits(&s, 2, &mo) ||
+	    !lit(&s, '-') || !digits(&s, 2, &d) || !lit(&s, 'T') ||
+	    !digits(&s, 2, &h) || !lit(&s, ':') || !digits(&s, 2, &mi) ||
+	    !lit(&s, ':') || !digits(&s, 2, &sec))
+		return -1;
+	if (*s == '.') {
+		const char *f = ++s;
+		while (s < end && *s >= '0' && *s <= '9')
+			s++;
+		if (s == f)
+			return -1;
+	}
+	if (lit(&s, 'Z'))
+		;
+	else if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (!digits(&s, 2, &oh) || !lit(&s, ':') || !digits(&s, 2, &om) ||
+		    oh > 23 || om > 59)
+			return -1;
+	} else
+		return -1;
+	if (s != end || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || sec > 60)
+		return -1;
+	*t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+	    sign * (oh * 3600 + om * 60);
+	return 0;
+}
+
+/* RFC 4467's access identifier, s[0..n). */
+static int
+access_id(const char *s, size_t n, struct imap_url *u, const char **err)
+{
+	size_t k = 0;
+
+	if (n == 9 && strncasecmp(s, "anonymous", 9) == 0)
+		u->access = URL_ACCESS_ANONYMOUS;
+	else if (n == 8 && strncasecmp(s, "authuser", 8) == 0)
+		u->access = URL_ACCESS_AUTHUSER;
+	else if (n > 5 && strncasecmp(s, "user+", 5) == 0)
+		u->access = URL_ACCESS_USER, k = 5;
+	else if (n > 7 && strncasecmp(s, "submit+", 7) == 0)
+		u->access = URL_ACCESS_SUBMIT, k = 7;
+	else
+		return fail(err, "Invalid URLAUTH access identifier");
+	if (k > 0 && (pct_decode(s + k, n - k, u->access_user,
+	    sizeof(u->access_user)) != 0 || u->access_user[0] == '\0'))
+		return fail(err, "Invalid user in URLAUTH access identifier");
+	return 0;
+}
+
+/* ":" mechanism ":" token, at s, to the end. */
+static int
+verifier(const char *s, struct imap_url *u, const char **err)
+{
+	const char *colon = strchr(s + 1, ':');
+	size_t n;
+
+	if (colon == NULL || colon == s + 1 ||
+	    (size_t)(colon - s - 1) >= sizeof(u->mech))
+		return fail(err, "Invalid URLAUTH mechanism");
+	for (const char *p = s + 1; p < colon; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+			return fail(err, "Invalid URLAUTH mechanism");
+	memcpy(u->mech, s + 1, (size_t)(colon - s - 1));
+	n = strlen(colon + 1);
+	if (n < 32 || n > IMAP_URL_TOKEN_MAX)
+		return fail(err, "Invalid URLAUTH token");
+	for (size_t i = 0; i < n; i++)
+		if (hexval(colon[1 + i]) < 0)
+			return fail(err, "Invalid URLAUTH token");
+	memcpy(u->token, colon + 1, n + 1);
+	return 0;
+}
+
+/* [";EXPIRE=" date-time] ";URLAUTH=" access [":" mech ":" token], the
+ * end of the URL (RFC 4467 9). */
+static int
+urlauth(const char *s, struct imap_url *u, const char **err)
+{
+	const char *v, *e;
+
+	if (param(s, "EXPIRE", &v)) {
+		e = strchr(v, ';');
+		if (e == NULL || date_time(v, e, &u->expire) != 0)
+			return fail(err, "Invalid EXPIRE in URL");
+		u->has_expire = true;
+		s = e;
+	}
+	if (!param(s, "URLAUTH", &v))
+		return fail(err, "Unsupported URL (only a message or its part)");
+	u->urlauth = true;
+	e = strchr(v, ':');
+	if (e == NULL)
+		e = v + strlen(v);
+	if (access_id(v, (size_t)(e - v), u, err) != 0)
+		return -1;
+	u->rump_len = (size_t)(e - u->url);
+	return *e == '\0' ? 0 : verifier(e, u, err);
+}
+
 /* "/;UID=" n ["/;SECTION=" s] ["/;PARTIAL=" o ["." l]] to the end. */
 static int
 message(const char *s, struct imap_url *u, const char **err)
@@ -155,7 +304,7 @@ message(const char *s, struct imap_url *u, const char **err)
 		return fail(err, "Invalid UID in URL");
 	s = e;
 	if (*s == '/' && param(s + 1, "SECTION", &v)) {
-		for (e = v; *e && *e != '/'; e++)
+		for (e = v; *e && *e != '/' && *e != ';'; e++)
 			;
 		if (e == v || pct_decode(v, (size_t)(e - v), u->section,
 		    sizeof(u->section)) != 0)
@@ -178,15 +327,14 @@ message(const char *s, struct imap_url *u, const char **err)
 		}
 		s = e;
 	}
-	if (*s != '\0')
-		return fail(err, "Unsupported URL (only a message or its part)");
-	return 0;
+	return *s == '\0' ? 0 : urlauth(s, u, err);
 }
 
 int
 imap_url_parse(const char *s, struct imap_url *u, const char **err)
 {
 	memset(u, 0, sizeof(*u));
+	u->url = s;
 	if (strncasecmp(s, "imap://", 7) == 0) {
 		if (authority(&s, u, err) != 0)
 			return -1;

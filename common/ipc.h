@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   10
+#define IPC_VERSION   11
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -268,6 +268,19 @@ enum ipc_type {
 	 * with "* BYE text" (an administrator's kick). */
 	IPC_MBOX_KICK,
 
+	/* URLAUTH (RFC 4467; daemon/mailbox/cmd_urlauth.c).
+	 * mailbox -> master: u64 request id, str owner.  Asks for a channel
+	 * to owner's mailbox process on which to URLFETCH URLs that name
+	 * owner's mailboxes.  Granted for any user (the URL's token, checked
+	 * by the owner's process with the owner's key, is the authority),
+	 * within max_guest_channels as for IPC_MBOX_GUEST_OPEN.  The
+	 * owner's process gets an IPC_MBOX_SESSION with method
+	 * IPC_IMP_URLAUTH and authcid = this process's user, on which it
+	 * accepts URLFETCH (and CAPABILITY, NOOP, LOGOUT) only. */
+	IPC_MBOX_URL_OPEN = 130,
+	/* master -> mailbox: as IPC_MBOX_GUEST_RESULT */
+	IPC_MBOX_URL_RESULT,
+
 	IPC_TYPE_MAX
 };
 
@@ -320,6 +333,9 @@ enum ipc_imp_method {
 				 * (ACL) apply; the socket is an internal one */
 	IPC_IMP_DELIVERY,	/* not a client: an LMTP delivery channel
 				 * (SEQPACKET, IPC_LMTP_DELIVER messages) */
+	IPC_IMP_URLAUTH,	/* another user's process fetching URLAUTH
+				 * URLs of this user's mailboxes: authcid is
+				 * that user; URLFETCH only */
 };
 
 #define IPC_SESS_TLS        0x01	/* client link is TLS (via the relay) */

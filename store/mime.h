@@ -224,6 +224,18 @@ int  mime_header_fields(struct arena *a, const char *hdr, size_t hlen,
 	const char *const *fields, size_t nfields, bool not_,
 	char **out, size_t *outlen);
 
+/* The BODYSTRUCTURE of part path[0..npath) (npath 0: the message),
+ * cut from the message's stored one bs[0..len): *out points into bs.
+ * 0, MIME_NOPART, or -1 if bs is malformed. */
+int  mime_part_structure(const char *bs, size_t len, const uint32_t *path,
+	size_t npath, const char **out, size_t *outlen);
+/* A leaf part's structure bs[0..len) as BINARY gives it, decoded to
+ * data[0..dlen): identity encoding, decoded size (RFC 5524 3.2);
+ * containers unchanged.  *out may be bs or in a.  0, or -1. */
+int  mime_part_structure_decoded(struct arena *a, const char *bs,
+	size_t len, const char *data, size_t dlen, const char **out,
+	size_t *outlen);
+
 /* ---- BINARY (RFC 3516) ---- */
 
 enum mime_decode_status {

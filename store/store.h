@@ -412,6 +412,41 @@ int  store_meta_usage(struct store *s, uint64_t *count, uint64_t *bytes);
 /* INBOX renamed: its entries are copied to the new mailbox too. */
 int  store_meta_copy(struct store *s, int64_t from_id, int64_t to_id);
 
+/* ---- URLAUTH (RFC 4467; schema 10, store_urlauth.c) ---- */
+
+#define STORE_URLKEY_LEN  32
+#define URLAUTH_TOKEN_LEN 66	/* "01" + hex of HMAC-SHA256 */
+
+/* The mailbox's access key; made (gnutls_rnd) if create and there is
+ * none, else MK_NOTFOUND. */
+int  store_urlkey_get(struct store *s, int64_t mbox_id, bool create,
+	uint8_t key[STORE_URLKEY_LEN]);
+/* A new key for mbox_id, or (mbox_id 0) no key for any mailbox. */
+int  store_urlkey_reset(struct store *s, int64_t mbox_id);
+
+struct imap_url;
+enum urlauth_verdict {
+	URLAUTH_OK,
+	URLAUTH_NOT_AUTHORIZED,	/* no ";URLAUTH=...:mech:token" */
+	URLAUTH_BAD_MECH,	/* not INTERNAL */
+	URLAUTH_BAD_TOKEN,	/* not made with this key (tampered, reset) */
+	URLAUTH_EXPIRED,
+	URLAUTH_BAD_ACCESS,	/* the access identifier excludes requester */
+};
+/* The INTERNAL token of rump[0..len): 0, or -1 if GnuTLS failed. */
+int  urlauth_token(const uint8_t key[STORE_URLKEY_LEN], const char *rump,
+	size_t len, char out[URLAUTH_TOKEN_LEN + 1]);
+/* May requester (the session's user; "" for none) use u's access
+ * identifier?  submitter: requester is a message submission entity
+ * (urlauth_submit_users), the only one "submit+" URLs admit. */
+bool urlauth_access_ok(const struct imap_url *u, const char *requester,
+	bool submitter);
+/* Is u (parsed, with its verifier) valid with key, for requester, at
+ * now (seconds since the epoch)? */
+enum urlauth_verdict urlauth_verify(const struct imap_url *u,
+	const uint8_t key[STORE_URLKEY_LEN], const char *requester,
+	bool submitter, int64_t now);
+
 /* ---- the full-text index (schema 9, store_fts.c, doc/search.md) ---- */
 
 /* Whether the index is kept in this store (SQLite has FTS5 trigram). */

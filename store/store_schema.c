@@ -94,6 +94,10 @@
  *                             index's bookkeeping; the FTS5 table itself
  *                             is built when SQLite can (store_fts.c).
  *
+ * url_keys(mailbox_id, key)  (version 10) URLAUTH's mailbox access
+ *                             keys (RFC 4467), one per mailbox, dropped
+ *                             with it; see store_urlauth.c.
+ *
  * mailboxes.objid, bodies.objid, bodies.thread, messages.savedate,
  * body_preview(id -> bodies, text), meta 'objid_salt' and 'objid_next'
  *                             (version 11) RFC 8474 object ids from one
@@ -232,9 +236,7 @@ const struct db_migration store_migrations[] = {
 	    ") WITHOUT ROWID;", NULL },
 	{ 8, "metadata", store_schema_v8, NULL },
 	{ 9, "full-text index", store_schema_fts, NULL },
-	/* Version 10 belongs to a branch merged beside this one; the
-	 * integrator puts its migration here. */
-	{ 10, "reserved", NULL, NULL },
+	{ 10, "URLAUTH access keys", store_schema_v10, NULL },
 	{ 11, "object ids, save dates, previews", store_schema_v11,
 	    store_migrate_objid },
 	{ 12, "body chunks", SCHEMA_V12, NULL },

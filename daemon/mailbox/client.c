@@ -184,7 +184,7 @@ greet(struct client *c, const struct ipc_session *s)
 
 	buf_init(&caps, 0);
 	resp_capability_list(c, &caps);
-	if (s->method == IPC_IMP_GUEST)
+	if (s->method == IPC_IMP_GUEST || s->method == IPC_IMP_URLAUTH)
 		/* A channel from the grantee's process: no command to answer. */
 		buf_printf(&c->out, "* PREAUTH [CAPABILITY %s] %s's mailboxes, "
 		    "shared with %s\r\n", buf_cstr(&caps), s->user, s->authcid);
@@ -674,6 +674,11 @@ execute(struct client *c, const char *data, size_t len)
 		return;
 	if (wrong_state(c, cmd, d))
 		return;
+	if (c->method == IPC_IMP_URLAUTH && !urlauth_channel_cmd(cmd->id)) {
+		reject(c, cmd->tag, "%s is not valid on a URLAUTH channel",
+		    cmd->name);
+		return;
+	}
 	c->cmd = cmd;
 	c->def = d;
 	c->tagged[0] = '\0';

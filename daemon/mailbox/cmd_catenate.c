@@ -12,8 +12,8 @@
  *
  * URLs name this user's own mailboxes.  One of another user's shared
  * mailboxes is refused with BADURL: reading it would need the owner's
- * process in the middle of assembling (URLAUTH, RFC 4467, is the way RFC
- * 4469 offers for that, and is not offered yet).
+ * process in the middle of assembling.  So is a URL with URLAUTH parts
+ * (RFC 4467): those are for URLFETCH (cmd_urlauth.c).
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/imap_url.h"
@@ -135,8 +135,15 @@ put_url(struct assembly *as, const char *url, const char **why)
 	struct section_data sd;
 	uint64_t off, len;
 
-	if (imap_url_parse(url, &u, why) != 0 ||
-	    !url_message(c, &u, &row, why))
+	if (imap_url_parse(url, &u, why) != 0)
+		return -2;
+	/* A URLAUTH URL is for URLFETCH; here the session's own rights
+	 * decide, and a token that would not be checked is refused. */
+	if (u.urlauth) {
+		*why = "URLAUTH URLs are for URLFETCH, not CATENATE";
+		return -2;
+	}
+	if (!url_message(c, &u, &row, why))
 		return -2;
 	if (imap_parse_section(&c->arena, u.section, &sec, why) != 0) {
 		*why = "URL's SECTION is not a section";

@@ -51,6 +51,9 @@ static const struct cmd_def table[] = {
 	{ CMD_GETMETADATA, ST_ANY,      0,             cmd_getmetadata },
 	{ CMD_SETMETADATA, ST_ANY,      CF_WRITES,     cmd_setmetadata },
 	{ CMD_NOTIFY,      ST_ANY,      0,             cmd_notify },
+	{ CMD_RESETKEY,    ST_ANY,      CF_WRITES,     cmd_resetkey },
+	{ CMD_GENURLAUTH,  ST_ANY,      CF_WRITES,     cmd_genurlauth },
+	{ CMD_URLFETCH,    ST_ANY,      0,             cmd_urlfetch },
 };
 
 const struct cmd_def *

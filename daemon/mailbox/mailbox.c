@@ -135,6 +135,7 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	case IPC_MBOX_SETQUOTA_RESULT:
 		setquota_result(u, r);
 		break;
+	case IPC_MBOX_URL_RESULT:
 	case IPC_MBOX_GUEST_RESULT:
 		guest_result(u, r);
 		break;

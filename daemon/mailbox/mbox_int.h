@@ -221,6 +221,11 @@ struct client {
 	bool              notify_fetching;	/* its own FETCH runs */
 	const char       *raw;			/* the current command's bytes */
 	size_t            rawlen;
+	/* URLFETCH (cmd_urlauth.c): the next URL, and whether one is with
+	 * its owner's process (and whether we are still sending it). */
+	size_t            uf_next;
+	bool              uf_pending;
+	bool              uf_insync;
 };
 
 struct user {
@@ -258,6 +263,26 @@ struct user {
 	uint64_t          preview_done;
 };
 
+/* ---- URLAUTH (cmd_urlauth.c, proxy.c; RFC 4467, RFC 5524) ---- */
+
+enum cmd_result cmd_resetkey(struct client *c);
+enum cmd_result cmd_genurlauth(struct client *c);
+enum cmd_result cmd_urlfetch(struct client *c);
+/* May a URLAUTH channel (IPC_IMP_URLAUTH session) run this command? */
+bool urlauth_channel_cmd(enum imap_cmd_id id);
+/* GENURLAUTH or RESETKEY naming another user's shared mailbox: routed
+ * to the owner's process.  1 with *res if it was, 0 to run it here. */
+int  urlauth_route(struct client *c, const char *raw, size_t len,
+	enum cmd_result *res);
+/* Relays the client's command to owner's process on a guest channel. */
+enum cmd_result proxy_forward(struct client *c, const char *owner,
+	const char *raw, size_t len);
+/* Sends "URLFETCH " body to owner's process on a URLAUTH channel; its
+ * untagged answer goes to the client, then urlfetch_next(c, ok). */
+void proxy_urlfetch(struct client *c, const char *owner,
+	const struct buf *body);
+void urlfetch_next(struct client *c, bool ok);
+
 /* ---- rights (rights.c, RFC 4314) ---- */
 
 #define RT_L 0x001	/* lookup: LIST */
@@ -282,6 +307,9 @@ const char *client_identity(const struct client *c);
 /* The session's rights on m: every right for the owner; for a guest the
  * ACL entries for their name and "anyone" together. */
 unsigned rights_for(struct client *c, const struct mbox *m);
+/* The rights of user who on m in u's store: every right for u itself,
+ * else its ACL entries and "anyone"'s together. */
+unsigned rights_of(struct user *u, const struct mbox *m, const char *who);
 /* May the session know that m exists ("l" or "r")? */
 bool     mbox_visible(struct client *c, const struct mbox *m);
 /* True if the session has all of need on m; else answers NO

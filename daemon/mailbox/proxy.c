@@ -90,6 +90,8 @@ struct guest {
 	/* Refused for max_guest_channels (here or by the master). */
 	bool           limited;
 	bool           notified;	/* NOTIFY SET was sent on it */
+	/* A URLAUTH channel (IPC_MBOX_URL_OPEN): URLFETCH only. */
+	bool           url;
 	/* The owner-side name of the mailbox last asked for with SELECT
 	 * or EXAMINE: the selected one while c->proxy is this channel. */
 	char           mailbox[MK_MBOX_NAME_MAX];
@@ -150,10 +152,10 @@ shared_placeholder(const char *name)
 /* ---- the channel ---- */
 
 static struct guest *
-guest_find(struct client *c, const char *owner)
+guest_find(struct client *c, const char *owner, bool url)
 {
 	for (struct guest *g = c->guests; g; g = g->next)
-		if (!g->dead && strcmp(g->owner, owner) == 0)
+		if (!g->dead && g->url == url && strcmp(g->owner, owner) == 0)
 			return g;
 	return NULL;
 }
@@ -197,7 +199,7 @@ guests_open(struct user *u)
  * fail at once with NO [LIMIT].  The master counts too, for a process
  * that would not. */
 static struct guest *
-guest_get(struct client *c, const char *owner_arg)
+guest_open(struct client *c, const char *owner_arg, bool url)
 {
 	char owner[MK_USER_MAX];
 	struct guest *g;
@@ -205,12 +207,13 @@ guest_get(struct client *c, const char *owner_arg)
 
 	mk_strlcpy(owner, owner_arg, sizeof(owner));
 	owner_fold(owner, sizeof(owner));
-	if ((g = guest_find(c, owner)) != NULL)
+	if ((g = guest_find(c, owner, url)) != NULL)
 		return g;
 	guest_prune(c);
 	g = xcalloc(1, sizeof(*g));
 	g->c = c;
 	g->fd = -1;
+	g->url = url;
 	mk_strlcpy(g->owner, owner, sizeof(g->owner));
 	buf_init(&g->in, 0);
 	buf_init(&g->out, 0);
@@ -228,13 +231,21 @@ guest_get(struct client *c, const char *owner_arg)
 	g->req = ++c->user->next_req;
 	g->next = c->guests;
 	c->guests = g;
-	ipc_msg_init(&m, IPC_MBOX_GUEST_OPEN);
+	ipc_msg_init(&m, url ? IPC_MBOX_URL_OPEN : IPC_MBOX_GUEST_OPEN);
 	ipc_put_u64(&m, g->req);
 	ipc_put_str(&m, owner);
 	ipc_chan_send(c->user->master, &m);
-	/* The channel takes on what the client turned on. */
-	gx_enable(g);
+	/* The channel takes on what the client turned on (a URLAUTH one
+	 * takes nothing but URLFETCH). */
+	if (!url)
+		gx_enable(g);
 	return g;
+}
+
+static struct guest *
+guest_get(struct client *c, const char *owner)
+{
+	return guest_open(c, owner, false);
 }
 
 static void
@@ -2132,6 +2143,9 @@ proxy_command(struct client *c, const char *raw, size_t len,
 	case CMD_ENABLE:
 		/* Turned on here, then on every channel (and on new ones). */
 		return 0;
+	case CMD_GENURLAUTH:
+	case CMD_RESETKEY:
+		return urlauth_route(c, raw, len, res);
 	case CMD_LIST:
 	case CMD_LSUB:
 		*res = ask_shares(c);
@@ -2179,4 +2193,28 @@ proxy_enabled(struct client *c)
 	for (struct guest *g = c->guests; g; g = g->next)
 		if (!g->dead)
 			gx_enable(g);
+}
+
+/* ---- URLAUTH (cmd_urlauth.c) ---- */
+
+enum cmd_result
+proxy_forward(struct client *c, const char *owner, const char *raw,
+    size_t len)
+{
+	return forward_raw(c, guest_get(c, owner), raw, len, NULL);
+}
+
+static void
+urlfetch_done(struct guest *g, struct gx *x, const char *status)
+{
+	(void)x;
+	urlfetch_next(g->c, status != NULL && strncmp(status, "OK", 2) == 0);
+}
+
+void
+proxy_urlfetch(struct client *c, const char *owner, const struct buf *body)
+{
+	struct guest *g = guest_open(c, owner, true);
+
+	forward(c, g, GM_RELAY, NULL, urlfetch_done, NULL, body);
 }

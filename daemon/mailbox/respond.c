@@ -74,6 +74,7 @@ static const char *const caps[] = {
 	"THREAD=REFERENCES", "METADATA", "METADATA-SERVER",
 	"NOTIFY",
 	"OBJECTID", "PREVIEW", "SAVEDATE",
+	"URLAUTH", "URLAUTH=BINARY",
 };
 
 void

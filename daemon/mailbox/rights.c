@@ -22,6 +22,7 @@
 #include "common/util.h"
 
 #include <string.h>
+#include <strings.h>
 
 static const struct { char ch; unsigned bit; } letters[] = {
 	{ 'l', RT_L }, { 'r', RT_R }, { 's', RT_S }, { 'w', RT_W },
@@ -79,7 +80,7 @@ rights_format(unsigned r, char out[RIGHTS_STRLEN])
 bool
 client_is_guest(const struct client *c)
 {
-	return c->method == IPC_IMP_GUEST;
+	return c->method == IPC_IMP_GUEST || c->method == IPC_IMP_URLAUTH;
 }
 
 const char *
@@ -89,21 +90,27 @@ client_identity(const struct client *c)
 }
 
 unsigned
-rights_for(struct client *c, const struct mbox *m)
+rights_of(struct user *u, const struct mbox *m, const char *who)
 {
 	char buf[32];
 	unsigned r = 0;
 	bool ok;
 
-	if (!client_is_guest(c))
+	if (strcasecmp(who, u->name) == 0)
 		return RT_ALL;
-	if (store_acl_get(c->user->store, m->id, c->authcid, buf,
-	    sizeof(buf)) == 0)
+	if (store_acl_get(u->store, m->id, who, buf, sizeof(buf)) == 0)
 		r |= rights_parse(buf, &ok);
-	if (store_acl_get(c->user->store, m->id, "anyone", buf,
-	    sizeof(buf)) == 0)
+	if (store_acl_get(u->store, m->id, "anyone", buf, sizeof(buf)) == 0)
 		r |= rights_parse(buf, &ok);
 	return r;
+}
+
+unsigned
+rights_for(struct client *c, const struct mbox *m)
+{
+	if (!client_is_guest(c))
+		return RT_ALL;
+	return rights_of(c->user, m, c->authcid);
 }
 
 bool

@@ -459,7 +459,7 @@ int  master_reload(char *err, size_t errlen);
 void req_setquota(struct mbox *mb, struct ipc_reader *r);
 void req_share(struct mbox *mb, struct ipc_reader *r);
 void req_shares(struct mbox *mb, struct ipc_reader *r);
-void req_guest_open(struct mbox *mb, struct ipc_reader *r);
+void req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url);
 /* Sends every running mailbox process its user's current limits. */
 void req_quota_push_all(void);
 

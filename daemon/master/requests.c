@@ -327,11 +327,12 @@ req_shares(struct mbox *mb, struct ipc_reader *r)
 /* ---- a channel to a sharing user's process ---- */
 
 static void
-guest_answer(struct mbox *mb, uint64_t id, enum ipc_req_result res, int fd)
+guest_answer(struct mbox *mb, uint64_t id, enum ipc_req_result res, int fd,
+    bool url)
 {
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, IPC_MBOX_GUEST_RESULT);
+	ipc_msg_init(&m, url ? IPC_MBOX_URL_RESULT : IPC_MBOX_GUEST_RESULT);
 	ipc_put_u64(&m, id);
 	ipc_put_u8(&m, (uint8_t)res);
 	if (fd != -1)
@@ -339,8 +340,11 @@ guest_answer(struct mbox *mb, uint64_t id, enum ipc_req_result res, int fd)
 	mbox_send(mb, &m);
 }
 
+/* A guest channel, or (url) a URLAUTH one: the same but for who may
+ * have one (the token is the URL's authority, and the owner's process
+ * takes nothing but URLFETCH on it) and the session's method. */
 void
-req_guest_open(struct mbox *mb, struct ipc_reader *r)
+req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url)
 {
 	uint64_t id = ipc_get_u64(r);
 	const char *owner = ipc_get_str(r);
@@ -352,12 +356,12 @@ req_guest_open(struct mbox *mb, struct ipc_reader *r)
 	int sp[2], rc;
 
 	if (!ipc_end(r) || r->fd != -1) {
-		mbox_violation(mb, "bad GUEST_OPEN");
+		mbox_violation(mb, url ? "bad URL_OPEN" : "bad GUEST_OPEN");
 		return;
 	}
 	/* Names are folded as logins are: "ALICE" is alice, one owner. */
 	if (!dir_name_canon(owner, canon, sizeof(canon), &why)) {
-		guest_answer(mb, id, IPC_REQ_NOTFOUND, -1);
+		guest_answer(mb, id, IPC_REQ_NOTFOUND, -1, url);
 		return;
 	}
 	/* Each channel is a session and a descriptor in the owner's process
@@ -369,27 +373,28 @@ req_guest_open(struct mbox *mb, struct ipc_reader *r)
 		log_warnx("%s asked for a channel to %s's mailboxes with %u "
 		    "open (max_guest_channels): refused", mbox_user(mb), canon,
 		    open);
-		guest_answer(mb, id, IPC_REQ_LIMIT, -1);
+		guest_answer(mb, id, IPC_REQ_LIMIT, -1, url);
 		return;
 	}
 	rc = dir_user_get(master.dir, canon, &u);
 	dir_user_forget_hash(&u);
 	if (rc != 0) {
 		guest_answer(mb, id, rc == MK_NOTFOUND ? IPC_REQ_NOTFOUND :
-		    IPC_REQ_FAILED, -1);
+		    IPC_REQ_FAILED, -1, url);
 		return;
 	}
-	rc = u.id == mbox_user_id(mb) ? 0 :
+	rc = u.id == mbox_user_id(mb) ? 0 : url ? 1 :
 	    dir_share_exists(master.dir, u.id, mbox_user(mb));
 	if (rc != 1) {
 		log_warnx("%s asked for %s's mailboxes, which share nothing "
 		    "with them: refused", mbox_user(mb), u.name);
-		guest_answer(mb, id, rc == 0 ? IPC_REQ_DENIED : IPC_REQ_FAILED, -1);
+		guest_answer(mb, id, rc == 0 ? IPC_REQ_DENIED : IPC_REQ_FAILED,
+		    -1, url);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
-		guest_answer(mb, id, IPC_REQ_FAILED, -1);
+		guest_answer(mb, id, IPC_REQ_FAILED, -1, url);
 		return;
 	}
 	/* An internal channel holds no client connection slot. */
@@ -397,15 +402,16 @@ req_guest_open(struct mbox *mb, struct ipc_reader *r)
 	mk_strlcpy(none.addr, "internal", sizeof(none.addr));
 	struct session_start s = {
 		.user = &u, .authcid = mbox_user(mb), .authc_admin = false,
-		.method = IPC_IMP_GUEST, .okverb = "", .tag = "",
+		.method = url ? IPC_IMP_URLAUTH : IPC_IMP_GUEST,
+		.okverb = "", .tag = "",
 		.peer = &none, .fd = sp[0],
 	};
 	if (session_start(&s) != 0) {
 		close(sp[1]);
-		guest_answer(mb, id, IPC_REQ_FAILED, -1);
+		guest_answer(mb, id, IPC_REQ_FAILED, -1, url);
 		return;
 	}
-	log_info("%s opened a channel to %s's shared mailboxes", mbox_user(mb),
-	    u.name);
-	guest_answer(mb, id, IPC_REQ_OK, sp[1]);
+	log_info("%s opened a channel to %s's %s", mbox_user(mb), u.name,
+	    url ? "URLAUTH URLs" : "shared mailboxes");
+	guest_answer(mb, id, IPC_REQ_OK, sp[1], url);
 }

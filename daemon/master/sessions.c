@@ -198,12 +198,20 @@ new_session_id(void)
 	return id;
 }
 
+/* A session that is another user's process reaching this one: a guest
+ * (a grantee at a shared mailbox) or a URLAUTH channel. */
+static bool
+is_channel(uint8_t method)
+{
+	return method == IPC_IMP_GUEST || method == IPC_IMP_URLAUTH;
+}
+
 /* A guest session (a grantee reaching a shared mailbox) acts as the
  * grantee with the grantee's rights: not an impersonation. */
 static bool
 is_impersonation(uint8_t method)
 {
-	return method != IPC_IMP_NONE && method != IPC_IMP_GUEST &&
+	return method != IPC_IMP_NONE && !is_channel(method) &&
 	    method != IPC_IMP_DELIVERY;
 }
 
@@ -234,10 +242,10 @@ too_many_sessions(const struct mbox *mb, uint8_t method)
 {
 	unsigned n = 0;
 
-	if (method == IPC_IMP_GUEST)
+	if (is_channel(method))
 		return false;
 	for (const struct session *se = mb->sessions; se; se = se->next)
-		if (se->method != IPC_IMP_GUEST)
+		if (!is_channel(se->method))
 			n++;
 	return n >= master.cfg.max_sessions_per_user;
 }
@@ -358,7 +366,7 @@ guest_channels_of(const char *grantee)
 	 * master's own record, whatever that process says. */
 	for (struct mbox *mb = mboxes; mb; mb = mb->next)
 		for (struct session *se = mb->sessions; se; se = se->next)
-			if (se->method == IPC_IMP_GUEST &&
+			if (is_channel(se->method) &&
 			    strcmp(se->authcid, grantee) == 0)
 				n++;
 	return n;
@@ -599,7 +607,10 @@ mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 		req_shares(mb, r);
 		break;
 	case IPC_MBOX_GUEST_OPEN:
-		req_guest_open(mb, r);
+		req_guest_open(mb, r, false);
+		break;
+	case IPC_MBOX_URL_OPEN:
+		req_guest_open(mb, r, true);
 		break;
 	case IPC_MBOX_STATE:
 		on_state(mb, r);
@@ -688,7 +699,7 @@ mbox_state_ask(struct mbox *mb, uint64_t req)
 static bool
 is_client_session(const struct session *se)
 {
-	return se->method != IPC_IMP_GUEST && se->method != IPC_IMP_DELIVERY;
+	return !is_channel(se->method) && se->method != IPC_IMP_DELIVERY;
 }
 
 void

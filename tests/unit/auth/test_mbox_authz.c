@@ -158,6 +158,7 @@ method_name(uint8_t method)
 	case IPC_IMP_NONE: return "NONE";
 	case IPC_IMP_PROXYAUTH: return "PROXYAUTH";
 	case IPC_IMP_GUEST: return "GUEST";
+	case IPC_IMP_URLAUTH: return "URLAUTH";
 	default: return "other";
 	}
 }
@@ -253,23 +254,29 @@ hang(struct fake_io *io)
 }
 
 static void
-guest_open(struct fake_io *io, uint64_t req, const char *owner)
+channel_open(struct fake_io *io, uint64_t req, const char *owner, bool url)
 {
 	struct ipc_reader r;
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, IPC_MBOX_GUEST_OPEN);
+	ipc_msg_init(&m, url ? IPC_MBOX_URL_OPEN : IPC_MBOX_GUEST_OPEN);
 	ipc_put_u64(&m, req);
 	ipc_put_str(&m, owner);
 	send_msg(io, &m);
-	recv_type(io, &r, IPC_MBOX_GUEST_RESULT);
+	recv_type(io, &r, url ? IPC_MBOX_URL_RESULT : IPC_MBOX_GUEST_RESULT);
 	uint64_t id = ipc_get_u64(&r);
 	uint8_t res = ipc_get_u8(&r);
-	say(io, "guest %s req=%llu %s fd=%s\n", owner,
+	say(io, "%s %s req=%llu %s fd=%s\n", url ? "url" : "guest", owner,
 	    (unsigned long long)id, req_name(res), r.fd != -1 ? "yes" : "no");
 	/* The channel stays open until this process exits, as a session
 	 * would hold it: an owner may wait for its end. */
 	(void)ipc_take_fd(&r);
+}
+
+static void
+guest_open(struct fake_io *io, uint64_t req, const char *owner)
+{
+	channel_open(io, req, owner, false);
 }
 
 static uint8_t
@@ -581,6 +588,38 @@ test_guest_open_with_share_is_granted(void)
 	CU_ASSERT_TRUE(said(&f[1],
 	    "session user=carol authcid=alice method=GUEST\n"));
 	CU_ASSERT_FALSE(f[0].killed || f[1].killed);
+	assert_nothing_left();
+}
+
+/* ---- URLAUTH: IPC_MBOX_URL_OPEN ---- */
+
+static void
+script_url_open(struct fake_io *io)
+{
+	take_session(io);
+	channel_open(io, 21, "carol", true);	/* shares nothing with alice */
+	channel_open(io, 22, "nosuchuser", true);
+	finish(io);
+}
+
+/* A URLAUTH channel needs no share (the URL's token is the authority),
+ * and the owner's process learns it is one: a session of method
+ * URLAUTH, which takes URLFETCH alone. */
+void
+test_url_open_needs_no_share(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_url_open, .session = true },
+		{ .user = &carol, .script = script_owner },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(said(&f[0], "url carol req=21 OK fd=yes\n"));
+	CU_ASSERT_TRUE(said(&f[0], "url nosuchuser req=22 NOTFOUND fd=no\n"));
+	CU_ASSERT_TRUE(said(&f[1],
+	    "session user=carol authcid=alice method=URLAUTH\n"));
+	CU_ASSERT_FALSE(f[0].killed || f[1].killed);
+	CU_ASSERT_TRUE(never_spawned("nosuchuser"));
 	assert_nothing_left();
 }
 

@@ -1098,3 +1098,57 @@ test_parse_append_catenate_limit(void)
 	snprintf(s + n, sizeof(s) - n, " TEXT {0}\r\n)");
 	BAD(s, "Too many CATENATE parts");
 }
+
+/* ---- URLAUTH (RFC 4467, RFC 5524) ---- */
+
+void
+test_parse_urlauth_commands(void)
+{
+	OK("a RESETKEY");
+	CU_ASSERT_EQUAL(C.id, CMD_RESETKEY);
+	CU_ASSERT_PTR_NULL(C.u.resetkey.mailbox);
+	OK("a RESETKEY inbox INTERNAL xsample");
+	CU_ASSERT_STRING_EQUAL(C.u.resetkey.mailbox, "INBOX");
+	CU_ASSERT_EQUAL_FATAL(C.u.resetkey.nmechs, 2);
+	CU_ASSERT_STRING_EQUAL(C.u.resetkey.mechs[1], "xsample");
+
+	OK("a GENURLAUTH \"imap://j@h/INBOX/;UID=1;URLAUTH=authuser\" "
+	    "INTERNAL \"imap://j@h/x/;UID=2;URLAUTH=anonymous\" internal");
+	CU_ASSERT_EQUAL(C.id, CMD_GENURLAUTH);
+	CU_ASSERT_EQUAL_FATAL(C.u.genurlauth.n, 2);
+	CU_ASSERT_STRING_EQUAL(C.u.genurlauth.items[1].url,
+	    "imap://j@h/x/;UID=2;URLAUTH=anonymous");
+	CU_ASSERT_STRING_EQUAL(C.u.genurlauth.items[1].mech, "internal");
+
+	OK("a URLFETCH \"imap://j@h/INBOX/;UID=1\" (\"imap://j@h/x/;UID=2\" "
+	    "binary BODYPARTSTRUCTURE) (\"imap://j@h/y/;UID=3\")");
+	CU_ASSERT_EQUAL(C.id, CMD_URLFETCH);
+	CU_ASSERT_EQUAL_FATAL(C.u.urlfetch.n, 3);
+	CU_ASSERT_FALSE(C.u.urlfetch.items[0].ext);
+	CU_ASSERT(C.u.urlfetch.items[1].ext);
+	CU_ASSERT_EQUAL(C.u.urlfetch.items[1].want,
+	    URLFETCH_BINARY | URLFETCH_BODYPARTSTRUCTURE);
+	CU_ASSERT(C.u.urlfetch.items[2].ext);
+	CU_ASSERT_EQUAL(C.u.urlfetch.items[2].want, 0);
+
+	BAD("a GENURLAUTH", "Missing URL");
+	BAD("a GENURLAUTH \"imap://j@h/INBOX/;UID=1;URLAUTH=authuser\"",
+	    "Missing mechanism");
+	BAD("a URLFETCH", "Missing URL");
+	BAD("a URLFETCH (\"u\" BODY BINARY)", "exclude each other");
+	BAD("a URLFETCH (\"u\" BINARY BINARY)", "given twice");
+	BAD("a URLFETCH (\"u\" TEXT)", "Unknown URLFETCH parameter");
+	BAD("a URLFETCH (\"u\" BINARY", "");
+	BAD("a RESETKEY INBOX (x)", "");
+}
+
+void
+test_parse_urlfetch_limit(void)
+{
+	char buf[8192];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "a URLFETCH");
+
+	for (int i = 0; i < 101; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " u%d", i);
+	BAD(buf, "Too many URLs");
+}

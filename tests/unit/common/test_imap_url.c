@@ -110,3 +110,101 @@ test_mutf7(void)
 	CU_ASSERT_EQUAL(imap_utf8_to_mutf7("abcd", small, sizeof(small)), -1);
 	CU_ASSERT_EQUAL(imap_utf8_to_mutf7("abc", small, sizeof(small)), 0);
 }
+
+/* ---- URLAUTH parts (RFC 4467) ---- */
+
+void
+test_url_urlauth_rump(void)
+{
+	const char *s = "imap://joe@example.com/INBOX/;uid=20/;section=1.2"
+	    ";urlauth=submit+fred";
+
+	CU_ASSERT_EQUAL_FATAL(parse(s), 0);
+	CU_ASSERT(U.urlauth);
+	CU_ASSERT_EQUAL(U.access, URL_ACCESS_SUBMIT);
+	CU_ASSERT_STRING_EQUAL(U.access_user, "fred");
+	CU_ASSERT_STRING_EQUAL(U.mech, "");
+	CU_ASSERT_EQUAL(U.rump_len, strlen(s));
+	CU_ASSERT_STRING_EQUAL(U.section, "1.2");
+	CU_ASSERT_EQUAL(U.uid, 20);
+	CU_ASSERT_FALSE(U.has_expire);
+	CU_ASSERT_EQUAL_FATAL(parse("imap://joe@h/INBOX/;UID=1;URLAUTH=user+"
+	    "a%40b"), 0);
+	CU_ASSERT_EQUAL(U.access, URL_ACCESS_USER);
+	CU_ASSERT_STRING_EQUAL(U.access_user, "a@b");
+	CU_ASSERT_EQUAL_FATAL(parse("imap://joe@h/INBOX/;UID=1;URLAUTH="
+	    "AuthUser"), 0);
+	CU_ASSERT_EQUAL(U.access, URL_ACCESS_AUTHUSER);
+	CU_ASSERT_EQUAL_FATAL(parse("imap://joe@h/INBOX/;UID=1/;PARTIAL=0.5"
+	    ";URLAUTH=anonymous"), 0);
+	CU_ASSERT_EQUAL(U.access, URL_ACCESS_ANONYMOUS);
+	CU_ASSERT(U.partial && U.offset == 0 && U.length == 5);
+}
+
+void
+test_url_urlauth_full(void)
+{
+	const char *s = "imap://joe@example.com/INBOX/;uid=20/;section=1.2"
+	    ";urlauth=anonymous:internal:91354a473744909de610943775f92038";
+
+	CU_ASSERT_EQUAL_FATAL(parse(s), 0);
+	CU_ASSERT_STRING_EQUAL(U.mech, "internal");
+	CU_ASSERT_STRING_EQUAL(U.token, "91354a473744909de610943775f92038");
+	/* the rump: everything before ":internal:" */
+	CU_ASSERT_EQUAL(U.rump_len, strlen(s) - strlen(":internal:"
+	    "91354a473744909de610943775f92038"));
+	CU_ASSERT_EQUAL(U.access, URL_ACCESS_ANONYMOUS);
+}
+
+void
+test_url_expire(void)
+{
+	CU_ASSERT_EQUAL_FATAL(parse("imap://j@h/INBOX/;UID=1;EXPIRE="
+	    "2026-12-03T10:00:00Z;URLAUTH=authuser"), 0);
+	CU_ASSERT(U.has_expire);
+	CU_ASSERT_EQUAL(U.expire, 1796292000);
+	/* an offset and fractions: 12:00:00.5+02:00 is 10:00:00Z */
+	CU_ASSERT_EQUAL_FATAL(parse("imap://j@h/INBOX/;UID=1;expire="
+	    "2026-12-03t12:00:00.5+02:00;urlauth=authuser"), 0);
+	CU_ASSERT_EQUAL(U.expire, 1796292000);
+	CU_ASSERT_EQUAL_FATAL(parse("imap://j@h/INBOX/;UID=1;EXPIRE="
+	    "1970-01-01T00:00:00-00:30;URLAUTH=authuser"), 0);
+	CU_ASSERT_EQUAL(U.expire, 1800);
+}
+
+void
+test_url_urlauth_refused(void)
+{
+	static const char *const bad[] = {
+		/* EXPIRE needs a URLAUTH after it, and a real date-time */
+		"imap://j@h/INBOX/;UID=1;EXPIRE=2026-12-03T10:00:00Z",
+		"imap://j@h/INBOX/;UID=1;EXPIRE=2026-12-03;URLAUTH=authuser",
+		"imap://j@h/INBOX/;UID=1;EXPIRE=2026-13-03T10:00:00Z;"
+		    "URLAUTH=authuser",
+		"imap://j@h/INBOX/;UID=1;EXPIRE=2026-12-03T10:00:00;"
+		    "URLAUTH=authuser",
+		"imap://j@h/INBOX/;UID=1;EXPIRE=2026-12-03T10:00:00Zx;"
+		    "URLAUTH=authuser",
+		/* access identifiers */
+		"imap://j@h/INBOX/;UID=1;URLAUTH=", "imap://j@h/INBOX/;UID=1;"
+		    "URLAUTH=everyone", "imap://j@h/INBOX/;UID=1;URLAUTH=user+",
+		"imap://j@h/INBOX/;UID=1;URLAUTH=submit+",
+		"imap://j@h/INBOX/;UID=1;URLAUTH=user+%00",
+		/* mechanism and token */
+		"imap://j@h/INBOX/;UID=1;URLAUTH=authuser:",
+		"imap://j@h/INBOX/;UID=1;URLAUTH=authuser::"
+		    "91354a473744909de610943775f92038",
+		"imap://j@h/INBOX/;UID=1;URLAUTH=authuser:INTERNAL:",
+		"imap://j@h/INBOX/;UID=1;URLAUTH=authuser:INTERNAL:abc",
+		"imap://j@h/INBOX/;UID=1;URLAUTH=authuser:INTERNAL:"
+		    "91354a473744909de610943775f9203g",
+		"imap://j@h/INBOX/;UID=1;URLAUTH=authuser:IN/T:"
+		    "91354a473744909de610943775f92038",
+		/* URLAUTH is last */
+		"imap://j@h/INBOX/;UID=1;URLAUTH=authuser/;SECTION=1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(bad[i]) != -1)
+			CU_FAIL(bad[i]);
+	}
+}

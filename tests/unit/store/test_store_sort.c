@@ -150,6 +150,8 @@ test_migration_v5_computes_sort_keys(void)
 	    "ALTER TABLE bodies DROP COLUMN thread;"
 	    "ALTER TABLE messages DROP COLUMN savedate;"
 	    "DELETE FROM meta WHERE key IN ('objid_salt', 'objid_next');"
+	    "DROP TRIGGER url_keys_mbox_gone;"
+	    "DROP TRIGGER url_keys_mbox_noselect; DROP TABLE url_keys;"
 	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	store_close(s);
 	if (store_open(ts_path(dir, "store.db"), false, false, NULL, 0, &s, err,
