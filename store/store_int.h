@@ -192,6 +192,8 @@ int  body_sort_put(struct sqldb *db, int64_t body_id,
 int  store_migrate_sort(struct sqldb *db);
 /* Schema 8: METADATA entries (store_meta.c). */
 extern const char store_schema_v8[];
+/* Schema 10: UID runs, \Recent count, unseen index (store_index.c). */
+extern const char store_schema_index[];
 
 /* Schema 5: the full-text index (store_fts.c).  store_fts_open() runs
  * at every open, after the migrations: it builds the index where SQLite

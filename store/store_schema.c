@@ -94,6 +94,11 @@
  *                             index's bookkeeping; the FTS5 table itself
  *                             is built when SQLite can (store_fts.c).
  *
+ * uid_runs, mailboxes.nrecent, messages_unseen  (version 10) what
+ *                             keeps SELECT, STATUS RECENT and the first
+ *                             unseen independent of the mailbox's size,
+ *                             kept by triggers; see store_index.c.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -199,6 +204,7 @@ const struct db_migration store_migrations[] = {
 	    ") WITHOUT ROWID;", NULL },
 	{ 8, "metadata", store_schema_v8, NULL },
 	{ 9, "full-text index", store_schema_fts, NULL },
+	{ 10, "big-mailbox indexes", store_schema_index, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 
