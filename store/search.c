@@ -1261,7 +1261,12 @@ scan(struct run *x, uint32_t lo, uint32_t hi)
 	uint32_t uid;
 	int rc;
 
-	st = db_stmt(&x->s->db, search_sql[x->drv][x->cols]);
+	/* An optional term names a column the index lacks, and SQLite
+	 * then reads every row: a bare UNSEEN has a statement of its own. */
+	st = db_stmt(&x->s->db, x->drv == DRV_UNSEEN && x->cols == COLS_UID &&
+	    unseen_alone(x->p) ? SR_UID SR_UN " WHERE m.mailbox_id = ?1"
+	    " AND m.uid BETWEEN ?2 AND ?3 AND m.flags & 1 = 0" SR_ORDER :
+	    search_sql[x->drv][x->cols]);
 	if (st == NULL)
 		return -1;
 	bind_plan(x, st, lo, hi);

@@ -14,7 +14,9 @@
  *                             for the next session, STATUS RECENT).
  * messages_unseen             a partial index of the messages without
  *                             \Seen: the first unseen of SELECT and
- *                             SEARCH UNSEEN read only those.
+ *                             SEARCH UNSEEN read only those.  flags is
+ *                             in it so that SQLite, which tests the
+ *                             index's WHERE again, need not read rows.
  *
  * Triggers keep runs and nrecent in the transaction of every statement
  * that adds, removes or moves a message (APPEND, COPY, MOVE, EXPUNGE,
@@ -72,7 +74,7 @@ const char store_schema_index[] =
 	"  PRIMARY KEY (mailbox_id, lo)"
 	") WITHOUT ROWID;"
 	"ALTER TABLE mailboxes ADD COLUMN nrecent INTEGER NOT NULL DEFAULT 0;"
-	"CREATE INDEX messages_unseen ON messages (mailbox_id, uid)"
+	"CREATE INDEX messages_unseen ON messages (mailbox_id, uid, flags)"
 	"  WHERE flags & 1 = 0;"
 	"CREATE TRIGGER index_msg_add AFTER INSERT ON messages BEGIN"
 	RUNS_ADD("new.mailbox_id", "new.uid")

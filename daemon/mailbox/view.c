@@ -392,6 +392,19 @@ view_seq_of(const struct view *v, uint32_t uid)
 	return 0;
 }
 
+uint32_t
+view_seq_next(const struct view *v, uint32_t uid, size_t *hint)
+{
+	uint32_t seq;
+
+	if (*hint < v->n && v->uids[*hint] == uid)
+		seq = (uint32_t)*hint + 1;
+	else if ((seq = view_seq_of(v, uid)) == 0)
+		return 0;
+	*hint = seq;
+	return seq;
+}
+
 void
 view_remove_uid(struct view *v, uint32_t uid)
 {
