@@ -122,8 +122,8 @@ check_all(struct store *s)
 		    " NOT INDEXED WHERE mailbox_id = ?1 AND flags & 1 = 0", m.id));
 		CU_ASSERT_EQUAL(st.deleted, q1(s, "SELECT count(*) FROM messages"
 		    " NOT INDEXED WHERE mailbox_id = ?1 AND flags & 8", m.id));
-		CU_ASSERT_EQUAL(st.size, q1(s, "SELECT total(size) FROM messages"
-		    " NOT INDEXED WHERE mailbox_id = ?1", m.id));
+		CU_ASSERT_EQUAL((int64_t)st.size, q1(s, "SELECT total(size)"
+		    " FROM messages NOT INDEXED WHERE mailbox_id = ?1", m.id));
 		CU_ASSERT_EQUAL(st.recent, q1(s, "SELECT count(*) FROM messages"
 		    " NOT INDEXED WHERE mailbox_id = ?1 AND uid >= (SELECT"
 		    " recent_uid FROM mailboxes WHERE id = ?1)", m.id));
