@@ -117,6 +117,8 @@ store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
 	sqlite3_stmt *st = db_stmt(&s->db, "SELECT lo, hi FROM uid_runs"
 	    " WHERE mailbox_id = ?1 ORDER BY lo");
 	size_t cap = 0;
+	int64_t lo = 0, hi = 0;
+	bool bad = false;
 	int rc;
 
 	*uids = NULL;
@@ -125,14 +127,11 @@ store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
 		return -1;
 	sqlite3_bind_int64(st, 1, m->id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t lo = sqlite3_column_int64(st, 0);
-		int64_t hi = sqlite3_column_int64(st, 1);
-		if (lo < 1 || hi < lo || hi > UINT32_MAX ||
-		    (*n > 0 && (*uids)[*n - 1] >= lo)) {
-			rc = db_err(&s->db, -1, "uid_runs: bad run %lld:%lld",
-			    (long long)lo, (long long)hi);
+		lo = sqlite3_column_int64(st, 0);
+		hi = sqlite3_column_int64(st, 1);
+		if ((bad = lo < 1 || hi < lo || hi > UINT32_MAX ||
+		    (*n > 0 && (*uids)[*n - 1] >= lo)))
 			break;
-		}
 		if (*n + (size_t)(hi - lo + 1) > cap) {
 			cap = MK_MAX(cap * 2, *n + (size_t)(hi - lo + 1));
 			*uids = xreallocarray(*uids, cap, sizeof(**uids));
@@ -140,10 +139,11 @@ store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
 		for (int64_t u = lo; u <= hi; u++)
 			(*uids)[(*n)++] = (uint32_t)u;
 	}
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		rc = rc == SQLITE_DONE ? 0 : -1;
+	if (bad)
+		rc = db_err(&s->db, -1, "uid_runs: bad run %lld:%lld",
+		    (long long)lo, (long long)hi);
 	else
-		rc = db_fail(&s->db, "uids");
+		rc = rc == SQLITE_DONE ? 0 : db_fail(&s->db, "uids");
 	db_done(&s->db, st);
 	if (rc != 0) {
 		free(*uids);

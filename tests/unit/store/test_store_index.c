@@ -5,7 +5,8 @@
  * (messages, unseen, deleted, bytes, recent), its UID runs, its first
  * unseen and SEARCH UNSEEN equal a full recount; a store migrated from
  * version 9 gets the same; the reads SELECT and STATUS make use an index
- * (EXPLAIN QUERY PLAN), never a scan of the mailbox.
+ * (EXPLAIN QUERY PLAN), never a scan of the mailbox; damaged runs are
+ * refused.
  */
 #include <CUnit/CUnit.h>
 #include <sqlite3.h>
@@ -350,6 +351,34 @@ test_index_reads_use_indexes(void)
 		CU_ASSERT(strncmp(plan, "SEARCH ", 7) == 0);
 		CU_ASSERT_PTR_NULL(strstr(plan, "SCAN"));
 	}
+	store_close(s);
+	ts_rmdir(dir);
+}
+
+/* Runs that overlap (a damaged store) are refused, not expanded. */
+void
+test_index_bad_runs_refused(void)
+{
+	char *dir = ts_dir();
+	struct store *s = ts_open(dir);
+	struct mbox in;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL_FATAL(store_mbox_find(s, "INBOX", &in), 0);
+	CU_ASSERT_NOT_EQUAL(ts_append(s, &in, ts_msg(NULL, "x"), 0, "", 1, 0),
+	    0);
+	CU_ASSERT_EQUAL(store_msg_uids(s, &in, &uids, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	free(uids);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(s->db.h, "INSERT INTO uid_runs"
+	    " (mailbox_id, lo, hi) SELECT id, 0, 5 FROM mailboxes"
+	    " WHERE name = 'INBOX'", NULL, NULL, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(store_msg_uids(s, &in, &uids, &n), -1);
+	CU_ASSERT_PTR_NULL(uids);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_errmsg(s), "bad run"));
 	store_close(s);
 	ts_rmdir(dir);
 }
