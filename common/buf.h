@@ -29,6 +29,8 @@ int    buf_reserve(struct buf *b, size_t n);
 int    buf_add(struct buf *b, const void *p, size_t n);
 int    buf_adds(struct buf *b, const char *s);
 int    buf_addc(struct buf *b, char c);
+/* v in decimal: what FETCH writes per message, without printf's cost. */
+int    buf_addu(struct buf *b, uint64_t v);
 int    buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int    buf_vprintf(struct buf *b, const char *fmt, va_list ap);

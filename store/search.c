@@ -1024,7 +1024,7 @@ plan_check(struct plan *p)
 
 /* ---- running ---- */
 
-enum driver { DRV_PK, DRV_MODSEQ, DRV_DATE };
+enum driver { DRV_PK, DRV_MODSEQ, DRV_DATE, DRV_UNSEEN };
 
 /* Result columns: the UID alone when nothing is left for C to decide,
  * the row, or the row and its Date: (a join, only when a key needs it). */
@@ -1066,18 +1066,22 @@ enum sr_cols { COLS_UID, COLS_ROW, COLS_SENT };
 #define SR_PK " FROM messages AS m"
 #define SR_MQ " FROM messages AS m INDEXED BY messages_modseq"
 #define SR_DT " FROM messages AS m INDEXED BY messages_date"
+#define SR_UN " FROM messages AS m INDEXED BY messages_unseen"
 #define SR_W_PK SR_WHERE(SR_U_IDX, SR_Q_OPT, SR_T_OPT)
 #define SR_W_MQ SR_WHERE(SR_U_OPT, SR_Q_IDX, SR_T_OPT)
 #define SR_W_DT SR_WHERE(SR_U_OPT, SR_Q_OPT, SR_T_IDX)
+/* The partial index's own WHERE, written out so SQLite may use it. */
+#define SR_W_UN SR_WHERE(SR_U_IDX, SR_Q_OPT, SR_T_OPT) " AND m.flags & 1 = 0"
 #define SR_VARIANTS(from, where) { \
 	[COLS_UID] = SR_UID from where SR_ORDER, \
 	[COLS_ROW] = SR_ROW from where SR_ORDER, \
 	[COLS_SENT] = SR_SENT from SR_JOIN where SR_WHERE_SENT SR_ORDER }
 
-static const char *const search_sql[3][3] = {
+static const char *const search_sql[4][3] = {
 	[DRV_PK] = SR_VARIANTS(SR_PK, SR_W_PK),
 	[DRV_MODSEQ] = SR_VARIANTS(SR_MQ, SR_W_MQ),
 	[DRV_DATE] = SR_VARIANTS(SR_DT, SR_W_DT),
+	[DRV_UNSEEN] = SR_VARIANTS(SR_UN, SR_W_UN),
 };
 
 struct uidvec {
@@ -1141,13 +1145,19 @@ probe(struct run *x, enum driver drv, int64_t limit, bool *few)
 	st = db_stmt(db, drv == DRV_MODSEQ ?
 	    "SELECT count(*) FROM (SELECT 1 FROM messages INDEXED BY"
 	    " messages_modseq WHERE mailbox_id = ?1 AND modseq BETWEEN ?2"
-	    " AND ?3 LIMIT ?4)" :
+	    " AND ?3 LIMIT ?4)" : drv == DRV_UNSEEN ?
+	    "SELECT count(*) FROM (SELECT 1 FROM messages INDEXED BY"
+	    " messages_unseen WHERE mailbox_id = ?1 AND flags & 1 = 0"
+	    " AND uid BETWEEN ?2 AND ?3 LIMIT ?4)" :
 	    "SELECT count(*) FROM (SELECT 1 FROM messages INDEXED BY"
 	    " messages_date WHERE mailbox_id = ?1 AND internaldate BETWEEN ?2"
 	    " AND ?3 LIMIT ?4)");
 	if (st == NULL)
 		return -1;
-	if (drv == DRV_MODSEQ) {
+	if (drv == DRV_UNSEEN) {
+		lo = x->p->r[0].lo;
+		hi = x->p->r[x->p->nr - 1].hi;
+	} else if (drv == DRV_MODSEQ) {
 		lo = x->p->modseq_lo;
 		hi = INT64_MAX;
 	} else
@@ -1175,6 +1185,19 @@ ranges_count(const struct seq_range *r, size_t n)
 	return c;
 }
 
+/* Nothing but \Seen-less and the UID range: the index is enough. */
+static bool
+unseen_alone(const struct plan *p)
+{
+	int64_t lo, hi;
+
+	time_span(p, &lo, &hi);
+	return p->fmask == MF_SEEN && p->size_lo <= 0 &&
+	    p->size_hi == INT64_MAX && lo == INT64_MIN && hi == INT64_MAX &&
+	    p->d_lo == INT64_MIN && p->d_hi == INT64_MAX && !p->sent &&
+	    p->modseq_lo <= 0 && p->kw_yes == NULL && p->kw_no == NULL;
+}
+
 static int
 choose_driver(struct run *x)
 {
@@ -1191,6 +1214,19 @@ choose_driver(struct run *x)
 			return rc;
 		if (few) {
 			x->drv = DRV_MODSEQ;
+			return 0;
+		}
+	}
+	if ((p->fmask & MF_SEEN) && !(p->fval & MF_SEEN)) {
+		/* The unseen index alone answers a bare UNSEEN however many
+		 * match; with more to read it pays only when few do. */
+		if (x->cols != COLS_UID || !unseen_alone(p)) {
+			if ((rc = probe(x, DRV_UNSEEN, limit, &few)) != 0)
+				return rc;
+		} else
+			few = true;
+		if (few) {
+			x->drv = DRV_UNSEEN;
 			return 0;
 		}
 	}
@@ -1225,7 +1261,9 @@ bind_plan(struct run *x, sqlite3_stmt *st, uint32_t lo, uint32_t hi)
 	sqlite3_bind_int64(st, 2, lo);
 	sqlite3_bind_int64(st, 3, hi);
 	/* Unbound parameters are NULL: the term is skipped. */
-	if (p->fmask != 0) {
+	/* The unseen index implies \Seen-less: testing it again would
+	 * read every row. */
+	if ((p->fmask & ~(x->drv == DRV_UNSEEN ? MF_SEEN : 0u)) != 0) {
 		sqlite3_bind_int(st, 4, (int)p->fmask);
 		sqlite3_bind_int(st, 5, (int)(p->fval & p->fmask));
 	}
@@ -1312,7 +1350,12 @@ scan(struct run *x, uint32_t lo, uint32_t hi)
 	uint32_t uid;
 	int rc;
 
-	st = db_stmt(&x->s->db, search_sql[x->drv][x->cols]);
+	/* An optional term names a column the index lacks, and SQLite
+	 * then reads every row: a bare UNSEEN has a statement of its own. */
+	st = db_stmt(&x->s->db, x->drv == DRV_UNSEEN && x->cols == COLS_UID &&
+	    unseen_alone(x->p) ? SR_UID SR_UN " WHERE m.mailbox_id = ?1"
+	    " AND m.uid BETWEEN ?2 AND ?3 AND m.flags & 1 = 0" SR_ORDER :
+	    search_sql[x->drv][x->cols]);
 	if (st == NULL)
 		return -1;
 	bind_plan(x, st, lo, hi);

@@ -49,7 +49,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 struct store;
 
@@ -270,6 +270,10 @@ void store_msg_prep_free(struct msg_prep *p);
 /* All UIDs of a mailbox, ascending (malloc'd). */
 int  store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
 	size_t *n);
+/* The lowest UID without \Seen among view's (sorted), or 0: reads the
+ * unseen index, never the mailbox. */
+int  store_first_unseen(struct store *s, const struct mbox *m,
+	const uint32_t *view, size_t nview, uint32_t *uid);
 /* Rows whose UID is in the resolved set, ascending by UID.  The callback
  * may call other store functions, including changing the flags of the
  * row it is given (FETCH setting \Seen). */

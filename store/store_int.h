@@ -216,6 +216,8 @@ int  body_preview_put(struct sqldb *db, int64_t body_id, const char *text,
 extern const char store_schema_v8[];
 /* Schema 10: URLAUTH access keys (store_urlauth.c). */
 extern const char store_schema_v10[];
+/* Schema 13: UID runs, \Recent count, unseen index (store_index.c). */
+extern const char store_schema_index[];
 
 /* Schema 5: the full-text index (store_fts.c).  store_fts_open() runs
  * at every open, after the migrations: it builds the index where SQLite

@@ -698,9 +698,7 @@ store_mbox_status(struct store *s, const struct mbox *m,
     struct mbox_status *out)
 {
 	sqlite3_stmt *st = db_stmt(&s->db, "SELECT nmsgs, nunseen, ndeleted,"
-	    " bytes, deleted_bytes, (SELECT count(*) FROM messages"
-	    "  WHERE mailbox_id = mailboxes.id AND uid >= mailboxes.recent_uid)"
-	    " FROM mailboxes WHERE id = ?1");
+	    " bytes, deleted_bytes, nrecent FROM mailboxes WHERE id = ?1");
 	int rc;
 
 	if (st == NULL)

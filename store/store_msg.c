@@ -257,37 +257,6 @@ store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
 
 /* ---- reading ---- */
 
-int
-store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
-    size_t *n)
-{
-	sqlite3_stmt *st = db_stmt(&s->db, "SELECT uid FROM messages"
-	    " WHERE mailbox_id = ?1 ORDER BY uid");
-	size_t cap = 0;
-	int rc;
-
-	*uids = NULL;
-	*n = 0;
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, m->id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			*uids = xreallocarray(*uids, cap, sizeof(**uids));
-		}
-		(*uids)[(*n)++] = (uint32_t)sqlite3_column_int64(st, 0);
-	}
-	rc = rc == SQLITE_DONE ? 0 : db_fail(&s->db, "uids");
-	db_done(&s->db, st);
-	if (rc != 0) {
-		free(*uids);
-		*uids = NULL;
-		*n = 0;
-	}
-	return rc;
-}
-
 /* Steps st (bound) and hands every row to cb; stops at cb's non-zero. */
 static int
 rows_each(struct store *s, sqlite3_stmt *st, int64_t mbox_id,

@@ -119,6 +119,11 @@
  *                             with their body, as body_data's foreign
  *                             key does.
  *
+ * uid_runs, mailboxes.nrecent, messages_unseen  (version 13) what
+ *                             keeps SELECT, STATUS RECENT and the first
+ *                             unseen independent of the mailbox's size,
+ *                             kept by triggers; see store_index.c.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -240,6 +245,7 @@ const struct db_migration store_migrations[] = {
 	{ 11, "object ids, save dates, previews", store_schema_v11,
 	    store_migrate_objid },
 	{ 12, "body chunks", SCHEMA_V12, NULL },
+	{ 13, "big-mailbox indexes", store_schema_index, NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

@@ -47,6 +47,7 @@ struct fetch_state {
 	uint64_t           s_off, s_left;
 	bool               missing;
 	bool               unknown_cte;
+	size_t             seq_hint;	/* for view_seq_next() */
 };
 
 static void
@@ -593,7 +594,9 @@ begin_message(struct client *c, struct fetch_state *st)
 {
 	const struct frow *f = &st->rows[st->ri];
 
-	buf_printf(&c->out, "* %u FETCH (", view_seq_of(&c->view, f->r.uid));
+	buf_adds(&c->out, "* ");
+	buf_addu(&c->out, view_seq_next(&c->view, f->r.uid, &st->seq_hint));
+	buf_adds(&c->out, " FETCH (");
 	st->sep = false;
 	st->in_msg = true;
 	st->att = c->cmd->u.fetch.atts;
@@ -602,7 +605,8 @@ begin_message(struct client *c, struct fetch_state *st)
 	st->md.have_struct = false;
 	if (st->want_uid) {
 		item_sep(c, st);
-		buf_printf(&c->out, "UID %u", f->r.uid);
+		buf_adds(&c->out, "UID ");
+		buf_addu(&c->out, f->r.uid);
 	}
 	if (f->seen_set && !st->want_flags) {
 		/* The client learns of the \Seen this FETCH set (RFC 3501
@@ -614,7 +618,9 @@ begin_message(struct client *c, struct fetch_state *st)
 	}
 	if (st->want_modseq) {
 		item_sep(c, st);
-		buf_printf(&c->out, "MODSEQ (%llu)", (unsigned long long)f->r.modseq);
+		buf_adds(&c->out, "MODSEQ (");
+		buf_addu(&c->out, f->r.modseq);
+		buf_addc(&c->out, ')');
 	}
 }
 

@@ -173,11 +173,13 @@ static uint32_t *
 to_output(struct client *c, const uint32_t *uids, size_t n)
 {
 	uint32_t *out = arena_array(&c->arena, n + 1, sizeof(*out));
+	size_t hint = 0;
 
 	if (out == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		out[i] = c->cmd->uid ? uids[i] : view_seq_of(&c->view, uids[i]);
+		out[i] = c->cmd->uid ? uids[i] :
+		    view_seq_next(&c->view, uids[i], &hint);
 	return out;
 }
 
@@ -348,8 +350,10 @@ cmd_search(struct client *c)
 	}
 	free(uids);
 	buf_adds(&c->out, "* SEARCH");
-	for (size_t i = 0; i < n; i++)
-		buf_printf(&c->out, " %u", ids[i]);
+	for (size_t i = 0; i < n; i++) {
+		buf_addc(&c->out, ' ');
+		buf_addu(&c->out, ids[i]);
+	}
 	if (modseq)
 		buf_printf(&c->out, " (MODSEQ %llu)", (unsigned long long)modseq);
 	buf_adds(&c->out, "\r\n");

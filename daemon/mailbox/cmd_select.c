@@ -68,14 +68,21 @@ static void
 send_first_unseen(struct client *c)
 {
 	struct search_key k = { .type = SK_UNSEEN };
-	uint32_t *uids;
+	uint32_t *uids, first = 0;
 	size_t n;
 
-	if (mbox_search(c, &k, &uids, &n) != 0 || n == 0)
+	/* A guest's own \Seen is not in the index: search it. */
+	if (c->view.own_seen) {
+		if (mbox_search(c, &k, &uids, &n) != 0)
+			return;
+		first = n > 0 ? uids[0] : 0;
+		free(uids);
+	} else if (store_first_unseen(c->user->store, &c->view.ms->m,
+	    c->view.uids, c->view.n, &first) != 0)
 		return;
-	resp_untagged(c, "OK [UNSEEN %u] First unseen", view_seq_of(&c->view,
-	    uids[0]));
-	free(uids);
+	if (first != 0)
+		resp_untagged(c, "OK [UNSEEN %u] First unseen",
+		    view_seq_of(&c->view, first));
 }
 
 /* ---- QRESYNC (RFC 7162 3.2.5) ---- */

@@ -421,6 +421,9 @@ int  view_sync(struct client *c, bool allow_expunge);
  * if it was up to date, it stays so without echoing its own change. */
 void view_own_change(struct client *c, uint64_t before, uint64_t after);
 uint32_t view_seq_of(const struct view *v, uint32_t uid);	/* 0 if absent */
+/* view_seq_of() for UIDs asked in ascending order: *hint (start at 0)
+ * remembers where the last one was, so a run costs no search. */
+uint32_t view_seq_next(const struct view *v, uint32_t uid, size_t *hint);
 void view_enable_condstore(struct client *c);
 /* Before a FETCH FLAGS that may name a keyword defined since the
  * session's last FLAGS response: sends FLAGS (and PERMANENTFLAGS) again,

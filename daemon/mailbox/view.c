@@ -349,16 +349,31 @@ view_is_recent(const struct view *v, uint32_t uid)
 	return false;
 }
 
+/* How many UIDs of the view are below uid. */
+static size_t
+view_rank(const struct view *v, uint64_t uid)
+{
+	size_t lo = 0, hi = v->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 uint32_t
 view_recent_count(const struct view *v)
 {
 	uint32_t n = 0;
 
-	if (v->nrecent == 0)
-		return 0;
-	for (size_t i = 0; i < v->n; i++)
-		if (view_is_recent(v, v->uids[i]))
-			n++;
+	/* Per recent range, not per message: two searches in the view. */
+	for (size_t i = 0; i < v->nrecent; i++)
+		n += view_rank(v, v->recent[i].hi + 1ULL) -
+		    view_rank(v, v->recent[i].lo);
 	return n;
 }
 
@@ -377,6 +392,19 @@ view_seq_of(const struct view *v, uint32_t uid)
 			return (uint32_t)mid + 1;
 	}
 	return 0;
+}
+
+uint32_t
+view_seq_next(const struct view *v, uint32_t uid, size_t *hint)
+{
+	uint32_t seq;
+
+	if (*hint < v->n && v->uids[*hint] == uid)
+		seq = (uint32_t)*hint + 1;
+	else if ((seq = view_seq_of(v, uid)) == 0)
+		return 0;
+	*hint = seq;
+	return seq;
 }
 
 void

@@ -130,7 +130,7 @@ test_migration_v5_computes_sort_keys(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(store_mbox_find(s, "INBOX", &in), 0);
 	append_two(s, &in);
-	/* what version 4 had: no body_sort, nor what versions 6-12 added
+	/* what version 4 had: no body_sort, nor what versions 6-13 added
 	 * (body_sort's index goes with it) */
 	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(s->db.h, "DROP TABLE body_sort;"
 	    "DROP TRIGGER metadata_mbox_gone;"
@@ -152,6 +152,11 @@ test_migration_v5_computes_sort_keys(void)
 	    "DELETE FROM meta WHERE key IN ('objid_salt', 'objid_next');"
 	    "DROP TRIGGER url_keys_mbox_gone;"
 	    "DROP TRIGGER url_keys_mbox_noselect; DROP TABLE url_keys;"
+	    "DROP TRIGGER index_msg_add; DROP TRIGGER index_msg_del;"
+	    "DROP TRIGGER index_msg_move; DROP TRIGGER index_recent;"
+	    "DROP TRIGGER index_mbox_gone; DROP TABLE uid_runs;"
+	    "DROP INDEX messages_unseen;"
+	    "ALTER TABLE mailboxes DROP COLUMN nrecent;"
 	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	store_close(s);
 	if (store_open(ts_path(dir, "store.db"), false, false, NULL, 0, &s, err,
