@@ -205,6 +205,7 @@ struct append_msg {
 	const char        *data;	/* the literal, not NUL-terminated */
 	size_t             len;
 	bool               binary;	/* literal8 ~{n} */
+	bool               utf8;	/* RFC 6855 "UTF8 (~{n}...)" */
 	/* The literal was spooled to a file by the framer, at spool_off;
 	 * data is NULL until the caller maps that file. */
 	bool               spooled;
