@@ -647,6 +647,10 @@ execute(struct client *c, const char *data, size_t len)
 		reject(c, cmd->tag, "%s", "STARTTLS is only valid before login");
 		return;
 	}
+	if (!names_in(c, cmd)) {
+		reject(c, cmd->tag, "%s", "Mailbox name is not valid UTF-8");
+		return;
+	}
 	d = cmd_find(cmd->id);
 	if (d == NULL) {
 		reject(c, cmd->tag, "Unknown command %s",

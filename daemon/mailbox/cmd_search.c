@@ -197,7 +197,7 @@ mbox_esearch_head(struct client *c, unsigned ret, size_t n, uint32_t min,
 }
 
 static void
-esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
+esearch_answer(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
     uint64_t modseq)
 {
 	struct buf *b = &c->out;
@@ -219,15 +219,51 @@ esearch(struct client *c, const uint32_t *ids, size_t n, unsigned ret,
 	buf_adds(b, "\r\n");
 }
 
+static bool
+has_recent_key(const struct search_key *k)
+{
+	for (; k; k = k->next)
+		if (k->type == SK_RECENT || k->type == SK_NEW ||
+		    k->type == SK_OLD || has_recent_key(k->child))
+			return true;
+	return false;
+}
+
+bool
+mbox_search_keys_ok(struct client *c, const char *charset,
+    const struct search_key *key)
+{
+	/* RFC 6855 3: UTF8=ACCEPT labels every string UTF-8 already. */
+	if (charset && (c->enabled & CAP_UTF8_ACCEPT)) {
+		resp_bad(c, "CHARSET is not allowed after ENABLE UTF8=ACCEPT");
+		return false;
+	}
+	/* RFC 9051 has no \Recent, so no RECENT, NEW or OLD key. */
+	if ((c->enabled & CAP_REV2) && has_recent_key(key)) {
+		resp_bad(c, "RECENT, NEW and OLD are not IMAP4rev2 search keys");
+		return false;
+	}
+	return true;
+}
+
 enum cmd_result
 cmd_search(struct client *c)
 {
 	const struct search_args *a = &c->cmd->u.search;
 	unsigned ret = a->ret;
+	bool esearch = a->esearch;
 	uint32_t *uids, *ids;
 	uint64_t modseq = 0;
 	size_t n;
 
+	if (!mbox_search_keys_ok(c, a->charset, a->key))
+		return RUN_DONE;
+	/* RFC 9051 6.4.4: a SEARCH without RETURN is RETURN (ALL), and the
+	 * answer is ESEARCH; the SEARCH response is not IMAP4rev2's. */
+	if ((c->enabled & CAP_REV2) && !esearch) {
+		esearch = true;
+		ret = SEARCH_RET_ALL;
+	}
 	if (a->charset && !str_ieq(a->charset, "UTF-8") &&
 	    !str_ieq(a->charset, "US-ASCII"))
 		return resp_no(c, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported "
@@ -237,7 +273,7 @@ cmd_search(struct client *c)
 	if (uses_modseq(a->key)) {
 		/* RFC 7162 3.1.5 with RFC 4731: when only MIN and/or MAX are
 		 * returned, MODSEQ is about those messages alone. */
-		if (a->esearch && n > 0 && (ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) &&
+		if (esearch && n > 0 && (ret & (SEARCH_RET_MIN | SEARCH_RET_MAX)) &&
 		    !(ret & (SEARCH_RET_ALL | SEARCH_RET_COUNT))) {
 			uint32_t ends[2];
 			size_t k = 0;
@@ -249,15 +285,15 @@ cmd_search(struct client *c)
 		} else
 			modseq = mbox_search_modseq(c, a->key, uids, n);
 	}
-	if (a->esearch && (ret & SEARCH_RET_SAVE))
+	if (esearch && (ret & SEARCH_RET_SAVE))
 		mbox_save_result(c, uids, n, ret);
 	ids = to_output(c, uids, n);
 	free(uids);
 	if (ids == NULL)
 		return resp_no(c, "[LIMIT] Result too large");
-	if (a->esearch) {
+	if (esearch) {
 		if (ret & ~SEARCH_RET_SAVE)
-			esearch(c, ids, n, ret, modseq);
+			esearch_answer(c, ids, n, ret, modseq);
 		return resp_ok(c, "SEARCH completed");
 	}
 	buf_adds(&c->out, "* SEARCH");

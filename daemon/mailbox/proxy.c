@@ -812,11 +812,14 @@ gx_enable(struct guest *g)
 {
 	unsigned e = g->c->enabled;
 
-	if (!(e & (CAP_CONDSTORE | CAP_QRESYNC)))
+	/* The channel still speaks stored names (names.c). */
+	if (!(e & (CAP_CONDSTORE | CAP_QRESYNC | CAP_REV2 | CAP_UTF8_ACCEPT)))
 		return;
-	gx_sendf(g, gx_new(GM_SWALLOW, gx_done_swallow, NULL), "ENABLE%s%s",
-	    (e & CAP_CONDSTORE) ? " CONDSTORE" : "",
-	    (e & CAP_QRESYNC) ? " QRESYNC" : "");
+	gx_sendf(g, gx_new(GM_SWALLOW, gx_done_swallow, NULL),
+	    "ENABLE%s%s%s%s", (e & CAP_CONDSTORE) ? " CONDSTORE" : "",
+	    (e & CAP_QRESYNC) ? " QRESYNC" : "",
+	    (e & CAP_REV2) ? " IMAP4rev2" : "",
+	    (e & CAP_UTF8_ACCEPT) ? " UTF8=ACCEPT" : "");
 }
 
 /* A set as the client wrote it ('*' for SEQ_STAR). */
@@ -1005,7 +1008,7 @@ rewrite_name(struct guest *g, struct gx *x, const char *r, size_t n)
 		char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner,
 		    buf_cstr(&name));
 		buf_add(&c->out, r, (size_t)(sp - r) + 1);
-		imapw_mailbox(&c->out, full);
+		resp_mailbox(c, &c->out, full);
 		buf_add(&c->out, p, (size_t)(end - p));
 		free(full);
 	}
@@ -1036,6 +1039,16 @@ select_done(struct guest *g, struct gx *x, const char *status)
 	if (status != NULL && strncmp(status, "OK", 2) == 0) {
 		c->proxy = g;
 		c->state = CS_SELECTED;
+		if (c->enabled & CAP_REV2) {
+			/* RFC 9051 6.3.2's LIST line, in this user's name of
+			 * the mailbox (the owner's session sends none). */
+			char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner,
+			    g->mailbox);
+			buf_adds(&c->out, "* LIST () \"/\" ");
+			resp_mailbox(c, &c->out, full);
+			buf_adds(&c->out, "\r\n");
+			free(full);
+		}
 	}
 	relay_done(g, x, status);
 }

@@ -71,6 +71,7 @@ static const char *const caps[] = {
 	"STATUS=SIZE", "CATENATE",
 	"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT",
 	"THREAD=REFERENCES", "METADATA", "METADATA-SERVER",
+	"IMAP4rev2", "UTF8=ACCEPT",
 };
 
 void
