@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   10
+#define IPC_VERSION   11
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -199,7 +199,11 @@ enum ipc_type {
 	IPC_SPAWN_CONFIG_RESULT,
 	/* master -> spawner, + the accepted client socket: a login process.
 	 *   u8 loopback, u8 implicit_tls, u8 proto (enum mk_proto: which
-	 *   protocol the listener speaks, IMAP or POP3), u8 TLS: if set, the
+	 *   protocol the listener speaks, IMAP or POP3), u8 resumed (1: after
+	 *   UNAUTHENTICATE; no greeting, IMAP only, and IPC_LOGIN_RESUME
+	 *   comes first on its channel), u8 relayed (resumed on the
+	 *   socketpair of a TLS relay that stays: the link is secure),
+	 *   u8 TLS: if set, the
 	 *   message is
 	 *   followed by IPC_SPAWN_KEYCHAN with the login process's channel
 	 *   to the key holder, and the process gets the spawner's public
@@ -267,6 +271,23 @@ enum ipc_type {
 	/* master -> mailbox: u64 session id, str text: end that session
 	 * with "* BYE text" (an administrator's kick). */
 	IPC_MBOX_KICK,
+
+	/* UNAUTHENTICATE (RFC 8437): the session goes back to the
+	 * not-authenticated state, in a new login process.
+	 * mailbox -> master, + the session's client socket: u64 session id,
+	 * bytes pending input (what the client pipelined after the command;
+	 * the tagged OK was written already).  Valid for an active session
+	 * of a client (not a guest channel or a delivery); it ends the
+	 * session in the sender (no SESSION_END follows), and the master
+	 * hands the socket, which must be the session's own (as for
+	 * HANDBACK), to a fresh login process (IPC_SPAWN_LOGIN, resumed). */
+	IPC_MBOX_UNAUTH = 120,
+	/* master -> login, the first message to a resumed login process
+	 * (IPC_SPAWN_LOGIN): bytes pending input, what the client sent
+	 * after UNAUTHENTICATE (at most IPC_MAX_PENDING); the process reads
+	 * it before its socket.  It goes through this channel, not the
+	 * spawner, which never holds a client's bytes. */
+	IPC_LOGIN_RESUME,
 
 	IPC_TYPE_MAX
 };

@@ -49,6 +49,7 @@ static const struct cmd_def table[] = {
 	{ CMD_COMPRESS,    ST_ANY,      0,             cmd_compress },
 	{ CMD_GETMETADATA, ST_ANY,      0,             cmd_getmetadata },
 	{ CMD_SETMETADATA, ST_ANY,      CF_WRITES,     cmd_setmetadata },
+	{ CMD_UNAUTHENTICATE, ST_ANY,   CF_NO_EXPUNGE, cmd_unauthenticate },
 };
 
 const struct cmd_def *

@@ -182,6 +182,7 @@ struct client {
 	} tcache;
 	bool              handback;		/* the socket went back to the master */
 	bool              handback_ready;	/* hand it back once output drains */
+	bool              unauth;		/* ... for UNAUTHENTICATE, to login */
 	bool              waiting;		/* RUN_WAIT: input paused */
 	uint64_t          share_wait;		/* RUN_WAIT until shares_done
 						 * reaches this (SETACL) */
@@ -583,6 +584,7 @@ void admin_state(struct user *u, struct ipc_reader *r);
 /* IPC_MBOX_KICK: ends one session with a BYE. */
 void admin_kick(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_proxyauth(struct client *c);
+enum cmd_result cmd_unauthenticate(struct client *c);
 void            proxyauth_result(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_getquota(struct client *c);
 enum cmd_result cmd_getquotaroot(struct client *c);

@@ -1065,3 +1065,17 @@ test_parse_literal_minus(void)
 	CU_ASSERT_EQUAL_FATAL(parse_n(s, n + 4097), 0);
 	CU_ASSERT_EQUAL(C.u.append.msgs->len, 4097);
 }
+
+/* UNAUTHENTICATE (RFC 8437 6): a bare command, no arguments. */
+void
+test_parse_unauthenticate(void)
+{
+	OK("a UNAUTHENTICATE");
+	CU_ASSERT_EQUAL(C.id, CMD_UNAUTHENTICATE);
+	CU_ASSERT_STRING_EQUAL(C.name, "UNAUTHENTICATE");
+	OK("a unauthenticate");
+	CU_ASSERT_EQUAL(C.id, CMD_UNAUTHENTICATE);
+	BAD("a UNAUTHENTICATE x", "Unexpected extra arguments");
+	BAD("a UNAUTHENTICATE ", "Unexpected extra arguments");
+	BAD("a UID UNAUTHENTICATE", "Unknown command UID UNAUTHENTICATE");
+}
