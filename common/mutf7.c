@@ -137,32 +137,41 @@ mutf7_to_utf8(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
+int32_t
+utf8_next(const unsigned char **p)
+{
+	const unsigned char *s = *p;
+	uint32_t c = s[0], min;
+	int n;
+
+	if (c < 0x80)
+		n = 0, min = 0;
+	else if ((c & 0xe0) == 0xc0)
+		n = 1, c &= 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 2, c &= 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		n = 3, c &= 0x07, min = 0x10000;
+	else
+		return -1;
+	for (int i = 1; i <= n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return -1;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return -1;
+	*p = s + n + 1;
+	return (int32_t)c;
+}
+
 int
 utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
-	while (*p) {
-		uint32_t c = *p, min;
-		int n;
-		if (c < 0x80)
-			n = 0, min = 0;
-		else if ((c & 0xe0) == 0xc0)
-			n = 1, c &= 0x1f, min = 0x80;
-		else if ((c & 0xf0) == 0xe0)
-			n = 2, c &= 0x0f, min = 0x800;
-		else if ((c & 0xf8) == 0xf0)
-			n = 3, c &= 0x07, min = 0x10000;
-		else
+	while (*p)
+		if (utf8_next(&p) < 0)
 			return 0;
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			c = c << 6 | (p[i] & 0x3f);
-		}
-		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-			return 0;
-		p += n + 1;
-	}
 	return 1;
 }

@@ -8,6 +8,7 @@
 #define MK_MUTF7_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Modified UTF-7 (NUL-terminated) to UTF-8 in out; -1 if in is not
  * valid modified UTF-7 (bad base64, an unpaired surrogate, a run that
@@ -16,5 +17,8 @@ int mutf7_to_utf8(const char *in, char *out, size_t outlen);
 
 /* True if s (NUL-terminated) is well-formed UTF-8 without surrogates. */
 int utf8_valid(const char *s);
+/* One code point from UTF-8 at *p (advanced); -1 if malformed (*p is
+ * then left alone).  Reads no further than a NUL. */
+int32_t utf8_next(const unsigned char **p);
 
 #endif
