@@ -1157,7 +1157,8 @@ write_use(struct buf *b, unsigned use)
 
 static void
 write_append_msg(struct buf *b, const char *flags, bool has_date,
-    const struct mk_time *date, const char *data, size_t len, bool binary)
+    const struct mk_time *date, const char *data, size_t len, bool binary,
+    bool utf8)
 {
 	char d[32];
 
@@ -1167,8 +1168,13 @@ write_append_msg(struct buf *b, const char *flags, bool has_date,
 		imapdate_format_datetime(date, d);
 		buf_printf(b, " \"%s\"", d);
 	}
-	buf_printf(b, " %s{%zu+}\r\n", binary ? "~" : "", len);
+	/* RFC 6855's UTF8 item stays one: the client's process checked
+	 * that it may send it. */
+	buf_printf(b, " %s%s{%zu+}\r\n", utf8 ? "UTF8 (" : "",
+	    binary || utf8 ? "~" : "", len);
 	buf_add(b, data, len);
+	if (utf8)
+		buf_addc(b, ')');
 }
 
 static char *
@@ -1282,7 +1288,7 @@ write_named(struct client *c, struct buf *b, const char *rest,
 		for (const struct append_msg *m = cmd->u.append.msgs; m; m = m->next)
 			write_append_msg(b, join_flags(&c->arena, m->flags,
 			    m->nflags), m->has_date, &m->date, m->data, m->len,
-			    m->binary);
+			    m->binary, m->utf8);
 		return true;
 	case CMD_GETMETADATA:
 		write_getmetadata(b, &cmd->u.getmeta, rest);
@@ -1727,7 +1733,7 @@ write_remote(struct xcopy *x)
 	imapw_mailbox(&b, x->dst_name);
 	for (size_t i = 0; i < x->n; i++)
 		write_append_msg(&b, x->m[i].flags, x->m[i].has_date,
-		    &x->m[i].date, x->m[i].data, x->m[i].len, false);
+		    &x->m[i].date, x->m[i].data, x->m[i].len, false, false);
 	gx_send(x->dst, gx_new(GM_RELAY, appended_remote, x), buf_ptr(&b),
 	    buf_len(&b));
 	buf_free(&b);

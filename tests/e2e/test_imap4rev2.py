@@ -454,6 +454,32 @@ class SharedRev2(Rev2Case):
         tagged, _ = b.cmd('SEARCH RECENT')
         self.assertRegex(tagged, r'^a\d+ BAD ')
 
+    def test_utf8_append_and_copy_into_shared(self):
+        alice, bob = self.new_user(), self.new_user()
+        a = self.connect(alice)
+        self.assertRegex(a.cmd('CREATE drop')[0], OK_RE)
+        self.assertRegex(a.cmd('SETACL drop %s lri' % bob[0])[0], OK_RE)
+        b = self.connect(bob)
+        self.enable(b, 'UTF8=ACCEPT')
+        full = 'Other Users/%s/drop' % alice[0]
+        data = 'Subject: \u00e9t\u00e9\r\n\r\nbody\r\n'.encode()
+        for box in ('INBOX', full):
+            tag = b.next_tag()
+            b.send(b'%s APPEND %s UTF8 (~{%d+}\r\n%s)\r\n' % (
+                tag.encode(), qutf8(box).encode(), len(data), data))
+            tagged, _ = b.read_until_tagged(tag)
+            self.assertRegex(tagged, OK_RE, box)
+        # A copy into another user's store goes as an APPEND on the
+        # channel: the header it has is kept.
+        b.cmd('SELECT INBOX')
+        self.assertRegex(self.cmd_utf8(b, 'COPY 1 %s' % qutf8(full))[0],
+                         OK_RE)
+        a.cmd('SELECT drop')
+        tagged, unt = a.cmd_bytes('FETCH 1:* BODY.PEEK[HEADER.FIELDS '
+                                  '(SUBJECT)]')
+        got = b''.join(unt)
+        self.assertEqual(got.count('\u00e9t\u00e9'.encode()), 2, got)
+
 
 if __name__ == '__main__':
     unittest.main()
