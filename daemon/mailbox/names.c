@@ -87,7 +87,7 @@ cmd_names_in(struct client *c, struct imap_cmd *cmd)
 		for (size_t i = 0; i < cmd->u.list.npatterns; i++)
 			if (!utf8_valid(cmd->u.list.patterns[i]))
 				return false;
-		return utf8_valid(cmd->u.list.ref);
+		return cmd->u.list.ref == NULL || utf8_valid(cmd->u.list.ref);
 	default:
 		return true;
 	}
