@@ -533,6 +533,9 @@ resume(struct login_conn *c, struct ipc_reader *r)
 	c->state = LST_COMMAND;
 	if (n > 0 && buf_add(&c->in, p, n) == -1)
 		_exit(0);
+	/* A pipelined LOGIN's password: only c->in keeps it (and wipes
+	 * it as the command is done), not the channel's buffer. */
+	explicit_bzero((void *)(uintptr_t)r->p, r->len);
 	pump_input(c);
 	update_io(c);
 }

@@ -589,6 +589,8 @@ on_unauth(struct mbox *mb, struct ipc_reader *r)
 	    mb->name, (unsigned long long)id);
 	session_remove(se, true);
 	login_resume(ipc_take_fd(r), &peer, &res);
+	/* What was pipelined may be a LOGIN with its password. */
+	explicit_bzero((void *)(uintptr_t)r->p, r->len);
 }
 
 /* Answers only what was asked (a count per process): an unasked or
