@@ -182,8 +182,8 @@ header_8bit(const char *data, size_t len)
 	return false;
 }
 
-/* RFC 6855 4: a message with UTF-8 in its header comes in the UTF8 data
- * item, and that only from a session that enabled UTF-8.  False after
+/* RFC 6855 4: UTF-8 in a message's header only from a session that
+ * enabled UTF-8, and the UTF8 data item only from one.  False after
  * answering. */
 static bool
 utf8_rules_ok(struct client *c, const struct append_msg *am)
@@ -197,11 +197,13 @@ utf8_rules_ok(struct client *c, const struct append_msg *am)
 		resp_bad(c, "APPEND UTF8 needs ENABLE UTF8=ACCEPT (or IMAP4rev2)");
 		return false;
 	}
-	if (!am->utf8 && am->parts == NULL && am->data != NULL &&
-	    header_8bit(am->data, am->len)) {
-		resp_no(c, "8-bit header bytes need %s", (c->enabled & CAP_UTF8) ?
-		    "APPEND ... UTF8 (~{n}...)" : "ENABLE UTF8=ACCEPT and "
-		    "APPEND ... UTF8 (~{n}...)");
+	/* RFC 6855 4: before ENABLE, 8-bit header bytes are refused with
+	 * NO.  After it a client should use the UTF8 item, but the plain
+	 * literal is taken too (the RFC binds only the client there). */
+	if (!(c->enabled & CAP_UTF8) && am->parts == NULL &&
+	    am->data != NULL && header_8bit(am->data, am->len)) {
+		resp_no(c, "8-bit header bytes need ENABLE UTF8=ACCEPT (and "
+		    "APPEND ... UTF8 (~{n}...))");
 		return false;
 	}
 	return true;
