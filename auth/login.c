@@ -55,6 +55,7 @@ static struct login_conn conn;
 
 static void process(struct login_conn *c);
 static void pump_input(struct login_conn *c);
+static void resume(struct login_conn *c, struct ipc_reader *r);
 static void discard_cleartext(struct login_conn *c);
 
 /* ---- client I/O: the socket, or TLS once it is up ---- */
@@ -195,7 +196,7 @@ bool
 login_plaintext_ok(const struct login_conn *c)
 {
 	return tls_plaintext_allowed(c->cfg->plaintext_auth, c->p.loopback,
-	    c->secure);
+	    c->secure || c->p.relayed);
 }
 
 void
@@ -243,6 +244,8 @@ handoff(struct login_conn *c)
 	int sp[2] = { -1, c->fd };
 
 	flush_all(c);
+	/* Resumed behind a relay (p.relayed), the socket is that relay's
+	 * socketpair already: it goes as it is, like a plain one. */
 	if (c->secure &&
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
@@ -251,7 +254,7 @@ handoff(struct login_conn *c)
 	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
 	ipc_put_str(&m, c->tag);
 	ipc_put_bytes(&m, buf_ptr(&c->in), npending);
-	ipc_put_u32(&m, c->secure ? IPC_SESS_TLS : 0);
+	ipc_put_u32(&m, c->secure || c->p.relayed ? IPC_SESS_TLS : 0);
 	ipc_put_u32(&m, 0);
 	ipc_put_fd(&m, sp[1]);	/* closed here once sent */
 	ipc_chan_send(c->master, &m);
@@ -297,6 +300,11 @@ master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	(void)ch;
 	if (r == NULL)
 		login_bye(c, "Server shutting down");
+	if (!r->bad && r->type == IPC_LOGIN_RESUME && c->p.resumed &&
+	    c->state == LST_WAIT && c->attempts == 0) {
+		resume(c, r);
+		return;
+	}
 	/* The master is the more privileged side: nonsense from it is a
 	 * broken invariant, not an attack to survive. */
 	if (r->bad || r->type != IPC_LOGIN_AUTH_RESULT || c->state != LST_WAIT)
@@ -510,6 +518,28 @@ greet(struct login_conn *c)
 	    login_capabilities(c), c->cfg->hostname);
 }
 
+/* After UNAUTHENTICATE (RFC 8437): the tagged OK was the mailbox
+ * process's, so no greeting; what the client pipelined after the
+ * command comes from the master (IPC_LOGIN_RESUME) and is read first.
+ * Until then nothing is read (LST_WAIT). */
+static void
+resume(struct login_conn *c, struct ipc_reader *r)
+{
+	size_t n;
+	const uint8_t *p = ipc_get_bytes(r, &n);
+
+	if (!ipc_end(r) || n > IPC_MAX_PENDING)
+		fatalx("malformed LOGIN_RESUME");
+	c->state = LST_COMMAND;
+	if (n > 0 && buf_add(&c->in, p, n) == -1)
+		_exit(0);
+	/* A pipelined LOGIN's password: only c->in keeps it (and wipes
+	 * it as the command is done), not the channel's buffer. */
+	explicit_bzero((void *)(uintptr_t)r->p, r->len);
+	pump_input(c);
+	update_io(c);
+}
+
 static void
 report_starttls(struct login_conn *c)
 {
@@ -669,7 +699,9 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 			_exit(0);
 		c->state = LST_HANDSHAKE;
 		handshake(c);
-	} else
+	} else if (p->resumed)
+		c->state = LST_WAIT;
+	else
 		greet(c);
 	if (ev_loop_run(c->loop) == -1)
 		fatalx("event loop failed");

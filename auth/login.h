@@ -53,6 +53,11 @@ struct login_params {
 	 * then. */
 	struct tls_creds *tls;
 	int  kh_fd;		/* channel to the TLS key holder, or -1 */
+	/* After UNAUTHENTICATE (RFC 8437): no greeting, and the master's
+	 * IPC_LOGIN_RESUME (the client's pipelined input) is awaited before
+	 * the socket is read; relayed: the socket is a TLS relay's
+	 * socketpair (secure, and handed off as it is). */
+	bool resumed, relayed;
 };
 
 /* Never returns: exits when the client is gone or handed off. */

@@ -25,11 +25,11 @@ login_capabilities(const struct login_conn *c)
 
 	if (login_plaintext_ok(c))
 		return starttls ?
-		    "IMAP4rev1 LITERAL+ SASL-IR ID STARTTLS AUTH=PLAIN" :
-		    "IMAP4rev1 LITERAL+ SASL-IR ID AUTH=PLAIN";
+		    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID STARTTLS AUTH=PLAIN" :
+		    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID AUTH=PLAIN";
 	return starttls ?
-	    "IMAP4rev1 LITERAL+ SASL-IR ID STARTTLS LOGINDISABLED" :
-	    "IMAP4rev1 LITERAL+ SASL-IR ID LOGINDISABLED";
+	    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID STARTTLS LOGINDISABLED" :
+	    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID LOGINDISABLED";
 }
 
 static void

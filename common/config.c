@@ -59,6 +59,7 @@ config_defaults(struct mk_config *c)
 	mk_strlcpy(c->impersonation_separator, "*",
 	    sizeof(c->impersonation_separator));
 	c->impersonation_no_seen = false;
+	c->unauthenticate = true;
 	c->quota_storage = 1024 * 1024;	/* 1 GiB */
 	c->quota_messages = 0;
 	mk_strlcpy(c->folder_drafts, "Drafts", sizeof(c->folder_drafts));
@@ -223,6 +224,7 @@ static const struct key keys[] = {
 	{ "listen_pop3s", K_SPECIAL, 0, 0, 0, 0 },
 	STR("impersonation_separator", impersonation_separator),
 	BOOLK("impersonation_no_seen", impersonation_no_seen),
+	BOOLK("unauthenticate", unauthenticate),
 	U64K("quota_storage", quota_storage, 0, UINT64_MAX / 1024),
 	U64K("quota_messages", quota_messages, 0, UINT64_MAX),
 	STR("folder_drafts", folder_drafts),

@@ -94,6 +94,7 @@ struct mk_config {
 
 	char     impersonation_separator[8];	/* "" disables LOGIN t*admin */
 	bool     impersonation_no_seen;
+	bool     unauthenticate;	/* offer UNAUTHENTICATE (RFC 8437) */
 
 	uint64_t quota_storage;		/* default, KiB; 0 = unlimited */
 	uint64_t quota_messages;	/* default; 0 = unlimited */

@@ -40,6 +40,7 @@ enum imap_cmd_id {
 	CMD_GETMETADATA, CMD_SETMETADATA,
 	CMD_NOTIFY,
 	CMD_RESETKEY, CMD_GENURLAUTH, CMD_URLFETCH,
+	CMD_UNAUTHENTICATE,	/* RFC 8437: authenticated and selected */
 	/* selected */
 	CMD_CHECK, CMD_CLOSE, CMD_UNSELECT, CMD_EXPUNGE, CMD_SEARCH, CMD_FETCH,
 	CMD_STORE, CMD_COPY, CMD_MOVE,
@@ -227,6 +228,7 @@ struct append_msg {
 	const char        *data;	/* the literal, not NUL-terminated */
 	size_t             len;
 	bool               binary;	/* literal8 ~{n} */
+	bool               utf8;	/* RFC 6855 "UTF8 (~{n}...)" */
 	/* The literal was spooled to a file by the framer, at spool_off;
 	 * data is NULL until the caller maps that file. */
 	bool               spooled;

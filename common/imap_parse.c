@@ -1067,6 +1067,23 @@ catenate(struct pstate *ps, struct append_msg *m)
 	return ip_expect(ps, ')', "Expected ')' after CATENATE parts");
 }
 
+/* RFC 6855 4: "UTF8" SP "(" literal8 ")", a message whose header may
+ * hold UTF-8.  Whether the session may send it is the command's call
+ * (only after ENABLE UTF8=ACCEPT or IMAP4rev2). */
+static bool
+utf8_data(struct pstate *ps, struct append_msg *m)
+{
+	if (!ip_expect(ps, '(', "Expected '(' after UTF8"))
+		return false;
+	if (ip_peek(ps) != '~')
+		return ip_fail(ps, "UTF8 needs a literal8 (~{n})");
+	if (!append_literal(ps, &m->data, &m->len, &m->binary, &m->spooled,
+	    &m->spool_off, "UTF8 literal8"))
+		return false;
+	m->utf8 = true;
+	return ip_expect(ps, ')', "Expected ')' after UTF8 literal8");
+}
+
 /* One append-message of RFC 3502: [flag-list SP] [date-time SP] literal,
  * or with CATENATE (RFC 4469) the parts instead of the literal. */
 static bool
@@ -1086,6 +1103,10 @@ append_msg(struct pstate *ps, struct append_msg *m)
 	if (ps->end - ps->p > 9 && strncasecmp(ps->p, "CATENATE ", 9) == 0) {
 		ps->p += 9;
 		return catenate(ps, m);
+	}
+	if (ps->end - ps->p > 5 && strncasecmp(ps->p, "UTF8 ", 5) == 0) {
+		ps->p += 5;
+		return utf8_data(ps, m);
 	}
 	return append_literal(ps, &m->data, &m->len, &m->binary, &m->spooled,
 	    &m->spool_off, "message literal");
@@ -1268,6 +1289,7 @@ static const struct cmd_def {
 	{ "RESETKEY",     CMD_RESETKEY,     ip_parse_resetkey, 0 },
 	{ "GENURLAUTH",   CMD_GENURLAUTH,   ip_parse_genurlauth, 0 },
 	{ "URLFETCH",     CMD_URLFETCH,     ip_parse_urlfetch, 0 },
+	{ "UNAUTHENTICATE", CMD_UNAUTHENTICATE, p_none, 0 },
 	{ "CHECK",        CMD_CHECK,        p_none, 0 },
 	{ "CLOSE",        CMD_CLOSE,        p_none, 0 },
 	{ "UNSELECT",     CMD_UNSELECT,     p_none, 0 },

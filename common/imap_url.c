@@ -4,6 +4,7 @@
  * an astring of the command, already limited by max_line.
  */
 #include "common/imap_url.h"
+#include "common/mutf7.h"
 #include "common/util.h"
 
 #include <string.h>
@@ -346,35 +347,6 @@ imap_url_parse(const char *s, struct imap_url *u, const char **err)
 }
 
 /* ---- modified UTF-7 (RFC 3501 5.1.3) ---- */
-
-/* One code point from UTF-8 at *p (advanced); -1 if malformed. */
-static int32_t
-utf8_next(const unsigned char **p)
-{
-	const unsigned char *s = *p;
-	uint32_t c = s[0], min;
-	int n;
-
-	if (c < 0x80)
-		n = 0, min = 0;
-	else if ((c & 0xe0) == 0xc0)
-		n = 1, c &= 0x1f, min = 0x80;
-	else if ((c & 0xf0) == 0xe0)
-		n = 2, c &= 0x0f, min = 0x800;
-	else if ((c & 0xf8) == 0xf0)
-		n = 3, c &= 0x07, min = 0x10000;
-	else
-		return -1;
-	for (int i = 1; i <= n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return -1;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return -1;
-	*p = s + n + 1;
-	return (int32_t)c;
-}
 
 struct b64w {
 	char    *out;

@@ -6,6 +6,7 @@
  * smallest form that round-trips through a strict client parser.
  */
 #include "common/imap_write.h"
+#include "common/mutf7.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -109,4 +110,17 @@ void
 imapw_mailbox(struct buf *b, const char *name)
 {
 	imapw_cstring(b, name);
+}
+
+void
+imapw_mailbox_utf8(struct buf *b, const char *name)
+{
+	size_t n = strlen(name);
+
+	/* RFC 6855 3 / RFC 9051 9: a quoted string may carry UTF-8. */
+	if (n <= QUOTED_MAX && strpbrk(name, "\r\n") == NULL &&
+	    utf8_valid(name))
+		quoted(b, name, n);
+	else
+		imapw_literal(b, name, n);
 }

@@ -26,6 +26,9 @@ void imapw_nstring(struct buf *b, const char *s, size_t n);
 void imapw_literal(struct buf *b, const char *s, size_t n);
 /* A mailbox name, quoted (or literal) always, as most servers do. */
 void imapw_mailbox(struct buf *b, const char *name);
+/* The same for a session that speaks UTF-8 names (RFC 6855, 9051):
+ * quoted also when it holds UTF-8. */
+void imapw_mailbox_utf8(struct buf *b, const char *name);
 /* True if s can be sent as a quoted string. */
 int  imapw_quotable(const char *s, size_t n);
 

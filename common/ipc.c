@@ -264,6 +264,8 @@ ipc_type_name(uint32_t type)
 		[IPC_MBOX_URL_RESULT] = "MBOX_URL_RESULT",
 		[IPC_MBOX_STATE] = "MBOX_STATE",
 		[IPC_MBOX_KICK] = "MBOX_KICK",
+		[IPC_MBOX_UNAUTH] = "MBOX_UNAUTH",
+		[IPC_LOGIN_RESUME] = "LOGIN_RESUME",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

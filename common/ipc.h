@@ -199,7 +199,11 @@ enum ipc_type {
 	IPC_SPAWN_CONFIG_RESULT,
 	/* master -> spawner, + the accepted client socket: a login process.
 	 *   u8 loopback, u8 implicit_tls, u8 proto (enum mk_proto: which
-	 *   protocol the listener speaks, IMAP or POP3), u8 TLS: if set, the
+	 *   protocol the listener speaks, IMAP or POP3), u8 resumed (1: after
+	 *   UNAUTHENTICATE; no greeting, IMAP only, and IPC_LOGIN_RESUME
+	 *   comes first on its channel), u8 relayed (resumed on the
+	 *   socketpair of a TLS relay that stays: the link is secure),
+	 *   u8 TLS: if set, the
 	 *   message is
 	 *   followed by IPC_SPAWN_KEYCHAN with the login process's channel
 	 *   to the key holder, and the process gets the spawner's public
@@ -268,6 +272,22 @@ enum ipc_type {
 	 * with "* BYE text" (an administrator's kick). */
 	IPC_MBOX_KICK,
 
+	/* UNAUTHENTICATE (RFC 8437): the session goes back to the
+	 * not-authenticated state, in a new login process.
+	 * mailbox -> master, + the session's client socket: u64 session id,
+	 * bytes pending input (what the client pipelined after the command;
+	 * the tagged OK was written already).  Valid for an active session
+	 * of a client (not a guest channel or a delivery); it ends the
+	 * session in the sender (no SESSION_END follows), and the master
+	 * hands the socket, which must be the session's own (as for
+	 * HANDBACK), to a fresh login process (IPC_SPAWN_LOGIN, resumed). */
+	IPC_MBOX_UNAUTH = 120,
+	/* master -> login, the first message to a resumed login process
+	 * (IPC_SPAWN_LOGIN): bytes pending input, what the client sent
+	 * after UNAUTHENTICATE (at most IPC_MAX_PENDING); the process reads
+	 * it before its socket.  It goes through this channel, not the
+	 * spawner, which never holds a client's bytes. */
+	IPC_LOGIN_RESUME,
 	/* URLAUTH (RFC 4467; daemon/mailbox/cmd_urlauth.c).
 	 * mailbox -> master: u64 request id, str owner.  Asks for a channel
 	 * to owner's mailbox process on which to URLFETCH URLs that name

@@ -658,6 +658,10 @@ execute(struct client *c, const char *data, size_t len)
 		reject(c, cmd->tag, "%s", "STARTTLS is only valid before login");
 		return;
 	}
+	if (!names_in(c, cmd)) {
+		reject(c, cmd->tag, "%s", "Mailbox name is not valid UTF-8");
+		return;
+	}
 	d = cmd_find(cmd->id);
 	if (d == NULL) {
 		reject(c, cmd->tag, "Unknown command %s",
@@ -1007,7 +1011,17 @@ do_hand_back(struct client *c)
 	size_t n = MK_MIN(buf_len(&c->in), (size_t)IPC_MAX_PENDING);
 
 	if (buf_len(&c->in) > IPC_MAX_PENDING) {
-		client_close(c, "Too much pipelined input after PROXYAUTH");
+		client_close(c, c->unauth ? "Too much pipelined input after "
+		    "UNAUTHENTICATE" : "Too much pipelined input after PROXYAUTH");
+		return;
+	}
+	/* RFC 8437 4.1: the client's compression ends with UNAUTHENTICATE's
+	 * CRLF.  What it sent after, clear or not, went through this
+	 * session's inflater and can't be told apart: as RFC 4978 does
+	 * with COMPRESS itself, pipelining across the change is refused. */
+	if (c->unauth && c->z != NULL && (n > 0 || zs_in_pending(c->z))) {
+		client_close(c, "Input pipelined after UNAUTHENTICATE under "
+		    "COMPRESS can't be read; wait for its OK");
 		return;
 	}
 	/* Out of epoll before the descriptor goes: the message may be sent
@@ -1015,9 +1029,14 @@ do_hand_back(struct client *c)
 	 * while the socket lives on elsewhere - its next input would wake
 	 * this loop for a client that is freed. */
 	ev_io_stop(c->user->loop, &c->io);
-	ipc_msg_init(&m, IPC_MBOX_HANDBACK);
-	ipc_put_u64(&m, c->session_id);
-	ipc_put_str(&m, c->cmd->tag);
+	if (c->unauth) {
+		ipc_msg_init(&m, IPC_MBOX_UNAUTH);
+		ipc_put_u64(&m, c->session_id);
+	} else {
+		ipc_msg_init(&m, IPC_MBOX_HANDBACK);
+		ipc_put_u64(&m, c->session_id);
+		ipc_put_str(&m, c->cmd->tag);
+	}
 	ipc_put_bytes(&m, buf_ptr(&c->in), n);
 	ipc_put_fd(&m, c->fd);
 	ipc_chan_send(c->user->master, &m);

@@ -220,7 +220,7 @@ cmd_getacl(struct client *c)
 		return RUN_DONE;
 	rights_format(RT_ALL, all);
 	buf_adds(&c->out, "* ACL ");
-	imapw_mailbox(&c->out, m.name);
+	resp_mailbox(c, &c->out, m.name);
 	buf_addc(&c->out, ' ');
 	imapw_astring(&c->out, c->user->name);
 	buf_printf(&c->out, " %s", all);
@@ -324,7 +324,7 @@ cmd_listrights(struct client *c)
 	if (!acl_target(c, c->cmd->u.acl.mailbox, RT_A, &m))
 		return RUN_DONE;
 	buf_adds(&c->out, "* LISTRIGHTS ");
-	imapw_mailbox(&c->out, m.name);
+	resp_mailbox(c, &c->out, m.name);
 	buf_addc(&c->out, ' ');
 	imapw_astring(&c->out, id);
 	if (strcmp(id, c->user->name) == 0) {
@@ -346,7 +346,7 @@ cmd_myrights(struct client *c)
 		return RUN_DONE;
 	rights_format(rights_for(c, &m), mine);
 	buf_adds(&c->out, "* MYRIGHTS ");
-	imapw_mailbox(&c->out, m.name);
+	resp_mailbox(c, &c->out, m.name);
 	buf_printf(&c->out, " %s\r\n", mine);
 	return resp_ok(c, "MYRIGHTS completed");
 }

@@ -164,6 +164,51 @@ append_target(struct client *c, const char *mailbox, char *name,
 	return rights_check(c, m, RT_I, name);
 }
 
+/* Does the header section (up to the first empty line) hold a byte
+ * above 0x7f? */
+static bool
+header_8bit(const char *data, size_t len)
+{
+	if (len > 0 && (data[0] == '\n' || (data[0] == '\r' && len > 1 &&
+	    data[1] == '\n')))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)data[i] >= 0x80)
+			return true;
+		if (data[i] == '\n' && (i + 1 == len || data[i + 1] == '\n' ||
+		    (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n')))
+			return false;
+	}
+	return false;
+}
+
+/* RFC 6855 4: UTF-8 in a message's header only from a session that
+ * enabled UTF-8, and the UTF8 data item only from one.  False after
+ * answering. */
+static bool
+utf8_rules_ok(struct client *c, const struct append_msg *am)
+{
+	/* A guest channel is a grantee's process, which applied these rules
+	 * to its client; a copy between two users' stores comes this way
+	 * too, with whatever header the message already had. */
+	if (client_is_guest(c))
+		return true;
+	if (am->utf8 && !(c->enabled & CAP_UTF8)) {
+		resp_bad(c, "APPEND UTF8 needs ENABLE UTF8=ACCEPT (or IMAP4rev2)");
+		return false;
+	}
+	/* RFC 6855 4: before ENABLE, 8-bit header bytes are refused with
+	 * NO.  After it a client should use the UTF8 item, but the plain
+	 * literal is taken too (the RFC binds only the client there). */
+	if (!(c->enabled & CAP_UTF8) && am->parts == NULL &&
+	    am->data != NULL && header_8bit(am->data, am->len)) {
+		resp_no(c, "8-bit header bytes need ENABLE UTF8=ACCEPT (and "
+		    "APPEND ... UTF8 (~{n}...))");
+		return false;
+	}
+	return true;
+}
+
 enum cmd_result
 cmd_append(struct client *c)
 {
@@ -177,6 +222,8 @@ cmd_append(struct client *c)
 	uint64_t bytes;
 
 	for (const struct append_msg *am = a->msgs; am; am = am->next) {
+		if (!utf8_rules_ok(c, am))
+			return RUN_DONE;
 		if (am->len == 0)
 			return resp_no(c, "Can't store an empty message");
 		if (am->len > c->user->cfg->max_message)

@@ -549,7 +549,7 @@ write_item(struct client *c, struct fetch_state *st, const struct fetch_att *a)
 	case FI_FLAGS:
 		buf_adds(&c->out, "FLAGS ");
 		resp_flags(&c->out, view_flags(c, r), r->keywords,
-		    view_is_recent(&c->view, r->uid));
+		    client_recent(c, r->uid));
 		return 0;
 	case FI_UID:
 		buf_printf(&c->out, "UID %u", r->uid);
@@ -614,7 +614,7 @@ begin_message(struct client *c, struct fetch_state *st)
 		item_sep(c, st);
 		buf_adds(&c->out, "FLAGS ");
 		resp_flags(&c->out, view_flags(c, &f->r), f->r.keywords,
-		    view_is_recent(&c->view, f->r.uid));
+		    client_recent(c, f->r.uid));
 	}
 	if (st->want_modseq) {
 		item_sep(c, st);

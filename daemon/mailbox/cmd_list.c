@@ -92,6 +92,8 @@ wild_match(struct arena *a, const char *pat, const char *name)
 static bool
 match_any(struct client *c, const char **pats, size_t n, const char *name)
 {
+	/* UTF-8 patterns are matched against UTF-8 names (names.c). */
+	name = name_out(c, name);
 	for (size_t i = 0; i < n; i++)
 		if (wild_match(&c->arena, pats[i], name))
 			return true;
@@ -343,7 +345,7 @@ emit_myrights(struct client *c, const struct entry *e)
 		return;
 	rights_format(e->remote ? e->rights : rights_for(c, &e->m), r);
 	buf_adds(&c->out, "* MYRIGHTS ");
-	imapw_mailbox(&c->out, e->name);
+	resp_mailbox(c, &c->out, e->name);
 	buf_printf(&c->out, " %s\r\n", r);
 }
 
@@ -376,7 +378,7 @@ emit_list(struct client *c, const struct list_args *a, const struct entry *e,
 		special_use_attrs(b, &first, e->use);
 	}
 	buf_adds(b, ") \"/\" ");
-	imapw_mailbox(b, e->name);
+	resp_mailbox(c, b, e->name);
 	if (childinfo)
 		buf_adds(b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	buf_adds(b, "\r\n");
@@ -386,7 +388,7 @@ emit_list(struct client *c, const struct list_args *a, const struct entry *e,
 		struct mstate *ms = mstate_find(c->user, e->id);
 		const struct mbox *m = ms && !ms->gone ? &ms->m : &e->m;
 		buf_adds(b, "* STATUS ");
-		imapw_mailbox(b, e->name);
+		resp_mailbox(c, b, e->name);
 		buf_addc(b, ' ');
 		status_items(c, m, a->status, b);
 		buf_adds(b, "\r\n");
@@ -494,6 +496,50 @@ run_lsub(struct client *c, const struct list_args *a, const char **pats,
 	}
 }
 
+/* Every mailbox (and, with subnames, subscribed name) with its
+ * relations, sorted; 0, or -1 with nothing left allocated. */
+static int
+collect(struct client *c, struct listing *l, bool subnames)
+{
+	if (store_mbox_foreach(c->user->store, collect_mbox, l) != 0 ||
+	    (!client_is_guest(c) &&
+	    store_sub_foreach(c->user->store, collect_sub, l) != 0)) {
+		free(l->e);
+		free(l->subs);
+		return -1;
+	}
+	if (l->nsubs > 0)
+		qsort(l->subs, l->nsubs, sizeof(*l->subs), cmp_str);
+	if (!client_is_guest(c))
+		add_shared(l);
+	if (subnames)
+		add_subscription_names(l);
+	mark_relations(l);
+	/* A guest may see no mailbox at all: nothing to sort then. */
+	if (l->n > 0)
+		qsort(l->e, l->n, sizeof(*l->e), cmp_entry);
+	return 0;
+}
+
+/* RFC 9051 6.3.2: an IMAP4rev2 SELECT or EXAMINE answers the mailbox's
+ * LIST line, with the attributes a plain LIST would show. */
+void
+list_selected(struct client *c, const char *name)
+{
+	struct listing l = { .c = c };
+	struct list_args a = { .ref = "" };
+
+	if (collect(c, &l, false) != 0)
+		return;
+	for (size_t i = 0; i < l.n; i++)
+		if (l.e[i].exists && strcmp(l.e[i].name, name) == 0) {
+			emit_list(c, &a, &l.e[i], false, false);
+			break;
+		}
+	free(l.e);
+	free(l.subs);
+}
+
 static bool
 is_hierarchy_query(const struct list_args *a)
 {
@@ -513,25 +559,12 @@ cmd_list(struct client *c)
 		resp_untagged(c, "%s (\\Noselect) \"/\" \"\"", lsub ? "LSUB" : "LIST");
 		return resp_ok(c, "%s completed", lsub ? "LSUB" : "LIST");
 	}
+	if ((a->ret & LIST_RET_STATUS) && !status_items_ok(c, a->status))
+		return RUN_DONE;
 	if ((pats = full_patterns(c, a)) == NULL)
 		return resp_no(c, "[LIMIT] Too many patterns");
-	if (store_mbox_foreach(c->user->store, collect_mbox, &l) != 0 ||
-	    (!client_is_guest(c) &&
-	    store_sub_foreach(c->user->store, collect_sub, &l) != 0)) {
-		free(l.e);
-		free(l.subs);
+	if (collect(c, &l, lsub || (a->sel & LIST_SEL_SUBSCRIBED)) != 0)
 		return resp_store_error(c, -1, lsub ? "LSUB" : "LIST");
-	}
-	if (l.nsubs > 0)
-		qsort(l.subs, l.nsubs, sizeof(*l.subs), cmp_str);
-	if (!client_is_guest(c))
-		add_shared(&l);
-	if (lsub || (a->sel & LIST_SEL_SUBSCRIBED))
-		add_subscription_names(&l);
-	mark_relations(&l);
-	/* A guest may see no mailbox at all: nothing to sort then. */
-	if (l.n > 0)
-		qsort(l.e, l.n, sizeof(*l.e), cmp_entry);
 	if (lsub)
 		run_lsub(c, a, pats, &l);
 	else

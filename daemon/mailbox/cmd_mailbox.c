@@ -298,6 +298,17 @@ status_items(struct client *c, const struct mbox *m, unsigned items,
 	return 0;
 }
 
+bool
+status_items_ok(struct client *c, unsigned items)
+{
+	/* RFC 9051 6.3.11 has no RECENT: \Recent is gone. */
+	if ((c->enabled & CAP_REV2) && (items & STATUS_RECENT)) {
+		resp_bad(c, "RECENT is not an IMAP4rev2 STATUS item");
+		return false;
+	}
+	return true;
+}
+
 enum cmd_result
 cmd_status(struct client *c)
 {
@@ -306,7 +317,8 @@ cmd_status(struct client *c)
 	struct mstate *ms;
 	int rc;
 
-	if (!mbox_name_arg(c, c->cmd->u.status.mailbox, name, sizeof(name)))
+	if (!status_items_ok(c, c->cmd->u.status.items) ||
+	    !mbox_name_arg(c, c->cmd->u.status.mailbox, name, sizeof(name)))
 		return RUN_DONE;
 	rc = store_mbox_find(c->user->store, name, &m);
 	if (rc == MK_NOTFOUND || (rc == 0 && (m.flags & MBOX_NOSELECT)))
@@ -319,7 +331,7 @@ cmd_status(struct client *c)
 	if ((ms = mstate_find(c->user, m.id)) != NULL && !ms->gone)
 		m = ms->m;
 	buf_adds(&c->out, "* STATUS ");
-	imapw_mailbox(&c->out, name);
+	resp_mailbox(c, &c->out, name);
 	buf_addc(&c->out, ' ');
 	if (status_items(c, &m, c->cmd->u.status.items, &c->out) != 0)
 		return resp_store_error(c, -1, "STATUS");

@@ -158,7 +158,7 @@ cmd_getmetadata(struct client *c)
 	}
 	if (g.any) {
 		buf_adds(&c->out, "* METADATA ");
-		imapw_mailbox(&c->out, t.name);
+		resp_mailbox(c, &c->out, t.name);
 		buf_addc(&c->out, ' ');
 		buf_add(&c->out, buf_ptr(&b), buf_len(&b));
 		buf_adds(&c->out, ")\r\n");

@@ -94,7 +94,7 @@ cmd_getquotaroot(struct client *c)
 	if (rc != 0)
 		return resp_store_error(c, rc, "GETQUOTAROOT");
 	buf_adds(&c->out, "* QUOTAROOT ");
-	imapw_mailbox(&c->out, name);
+	resp_mailbox(c, &c->out, name);
 	/* Without limits there is no root to report (RFC 9208 4.1.2). */
 	if (has_limits(c->user)) {
 		buf_addc(&c->out, ' ');

@@ -317,14 +317,52 @@ search_modseq(struct client *c, const struct search_args *a,
 	return mbox_search_modseq(c, a->key, uids, n);
 }
 
+static bool
+has_recent_key(const struct search_key *k)
+{
+	for (; k; k = k->next)
+		if (k->type == SK_RECENT || k->type == SK_NEW ||
+		    k->type == SK_OLD || has_recent_key(k->child))
+			return true;
+	return false;
+}
+
+bool
+mbox_search_keys_ok(struct client *c, const char *charset,
+    const struct search_key *key)
+{
+	/* RFC 6855 3: UTF8=ACCEPT labels every string UTF-8 already. */
+	if (charset && (c->enabled & CAP_UTF8_ACCEPT)) {
+		resp_bad(c, "CHARSET is not allowed after ENABLE UTF8=ACCEPT");
+		return false;
+	}
+	/* RFC 9051 has no \Recent, so no RECENT, NEW or OLD key. */
+	if ((c->enabled & CAP_REV2) && has_recent_key(key)) {
+		resp_bad(c, "RECENT, NEW and OLD are not IMAP4rev2 search keys");
+		return false;
+	}
+	return true;
+}
+
 enum cmd_result
 cmd_search(struct client *c)
 {
 	const struct search_args *a = &c->cmd->u.search;
+	struct search_args rev2;
 	uint32_t *uids, *ids;
 	uint64_t modseq;
 	size_t n;
 
+	if (!mbox_search_keys_ok(c, a->charset, a->key))
+		return RUN_DONE;
+	/* RFC 9051 6.4.4: a SEARCH without RETURN is RETURN (ALL), and the
+	 * answer is ESEARCH; the SEARCH response is not IMAP4rev2's. */
+	if ((c->enabled & CAP_REV2) && !a->esearch) {
+		rev2 = *a;
+		rev2.esearch = true;
+		rev2.ret = SEARCH_RET_ALL;
+		a = &rev2;
+	}
 	if (a->charset && !str_ieq(a->charset, "UTF-8") &&
 	    !str_ieq(a->charset, "US-ASCII"))
 		return resp_no(c, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported "

@@ -121,7 +121,7 @@ qr_changed(const struct msg_row *r, void *arg)
 		return 0;
 	buf_printf(&c->out, "* %u FETCH (UID %u FLAGS ", seq, r->uid);
 	resp_flags(&c->out, view_flags(c, r), r->keywords,
-	    view_is_recent(&c->view, r->uid));
+	    client_recent(c, r->uid));
 	buf_printf(&c->out, " MODSEQ (%llu))\r\n", (unsigned long long)r->modseq);
 	return 0;
 }
@@ -249,8 +249,13 @@ cmd_select(struct client *c)
 	c->view.rights_gen = c->user->acl_gen;
 	select_send_flags(c, &ms->m, examine || examine_rights);
 	resp_untagged(c, "%zu EXISTS", c->view.n);
-	resp_untagged(c, "%u RECENT", view_recent_count(&c->view));
-	send_first_unseen(c);
+	/* RFC 9051 dropped \Recent, and [UNSEEN n] with it (clients SEARCH
+	 * UNSEEN); it asks for the mailbox's LIST line instead. */
+	if (!(c->enabled & CAP_REV2)) {
+		resp_untagged(c, "%u RECENT", view_recent_count(&c->view));
+		send_first_unseen(c);
+	} else if (!client_is_guest(c))
+		list_selected(c, ms->m.name);
 	resp_untagged(c, "OK [UIDVALIDITY %u] UIDs valid", ms->m.uidvalidity);
 	resp_untagged(c, "OK [UIDNEXT %u] Predicted next UID", ms->m.uidnext);
 	resp_untagged(c, "OK [HIGHESTMODSEQ %llu] Highest",

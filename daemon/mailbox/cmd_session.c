@@ -62,6 +62,19 @@ cmd_id(struct client *c)
 	return resp_ok(c, "ID completed");
 }
 
+/* UTF8=ACCEPT is listed when asked for by name and newly on (IMAP4rev2
+ * alone turns UTF-8 names on without naming it). */
+static bool
+enabled_utf8_now(const struct imap_cmd *cmd, unsigned before, unsigned now)
+{
+	if ((before & CAP_UTF8) || !(now & CAP_UTF8))
+		return false;
+	for (size_t i = 0; i < cmd->u.enable.ncaps; i++)
+		if (str_ieq(cmd->u.enable.caps[i], "UTF8=ACCEPT"))
+			return true;
+	return false;
+}
+
 enum cmd_result
 cmd_enable(struct client *c)
 {
@@ -75,6 +88,11 @@ cmd_enable(struct client *c)
 			c->enabled |= CAP_CONDSTORE;
 		else if (str_ieq(cap, "QRESYNC"))
 			c->enabled |= CAP_QRESYNC | CAP_CONDSTORE;
+		else if (str_ieq(cap, "IMAP4rev2"))
+			/* RFC 9051 names are UTF-8 (5.1), as with UTF8=ACCEPT. */
+			c->enabled |= CAP_REV2 | CAP_UTF8;
+		else if (str_ieq(cap, "UTF8=ACCEPT"))
+			c->enabled |= CAP_UTF8 | CAP_UTF8_ACCEPT;
 		/* Anything else is not ours to enable; RFC 5161 says ignore. */
 	}
 	buf_adds(b, "* ENABLED");
@@ -83,6 +101,10 @@ cmd_enable(struct client *c)
 		buf_adds(b, " CONDSTORE");
 	if ((c->enabled & CAP_QRESYNC) && !(before & CAP_QRESYNC))
 		buf_adds(b, " QRESYNC");
+	if ((c->enabled & CAP_REV2) && !(before & CAP_REV2))
+		buf_adds(b, " IMAP4rev2");
+	if (enabled_utf8_now(cmd, before, c->enabled))
+		buf_adds(b, " UTF8=ACCEPT");
 	buf_adds(b, "\r\n");
 	return resp_ok(c, "ENABLE completed");
 }

@@ -40,6 +40,10 @@ load(struct client *c, enum sort_need need, struct sort_msg **msgs,
 	size_t nu;
 	int rc;
 
+	/* SORT's charset is part of its grammar (RFC 5256), so only the
+	 * IMAP4rev2 rule on keys applies. */
+	if (!mbox_search_keys_ok(c, NULL, a->key))
+		return -1;
 	if (!str_ieq(a->charset, "UTF-8") && !str_ieq(a->charset, "US-ASCII")) {
 		resp_no(c, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset "
 		    "%s", a->charset);

@@ -102,12 +102,12 @@ report(struct client *c, const struct store_ctx *s, uint64_t modseq)
 		if (x->modified || (a->silent && !(v->condstore && x->changed)))
 			continue;
 		buf_printf(&c->out, "* %u FETCH (", view_seq_of(v, x->uid));
-		if (c->cmd->uid || v->condstore)
+		if (c->cmd->uid || v->condstore || (c->enabled & CAP_REV2))
 			buf_printf(&c->out, "UID %u ", x->uid);
 		if (!a->silent) {
 			buf_adds(&c->out, "FLAGS ");
 			resp_flags(&c->out, x->flags, x->keywords,
-			    view_is_recent(v, x->uid));
+			    client_recent(c, x->uid));
 		}
 		if (v->condstore)
 			buf_printf(&c->out, "%sMODSEQ (%llu)", a->silent ? "" : " ",

@@ -54,6 +54,7 @@ static const struct cmd_def table[] = {
 	{ CMD_RESETKEY,    ST_ANY,      CF_WRITES,     cmd_resetkey },
 	{ CMD_GENURLAUTH,  ST_ANY,      CF_WRITES,     cmd_genurlauth },
 	{ CMD_URLFETCH,    ST_ANY,      0,             cmd_urlfetch },
+	{ CMD_UNAUTHENTICATE, ST_ANY,   CF_NO_EXPUNGE, cmd_unauthenticate },
 };
 
 const struct cmd_def *

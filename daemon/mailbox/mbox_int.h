@@ -103,7 +103,9 @@ typedef enum cmd_result (*cmd_cont_fn)(struct client *c);
 
 #define CAP_CONDSTORE 0x01
 #define CAP_QRESYNC   0x02
-#define CAP_UTF8      0x04
+#define CAP_UTF8      0x04	/* UTF-8 names (RFC 6855, RFC 9051) */
+#define CAP_REV2      0x08	/* ENABLE IMAP4rev2 (RFC 9051) */
+#define CAP_UTF8_ACCEPT 0x10	/* ENABLE UTF8=ACCEPT itself (RFC 6855) */
 
 /* One message's bytes and stored structure during a FETCH (msgdata.c). */
 struct msgdata {
@@ -182,6 +184,7 @@ struct client {
 	} tcache;
 	bool              handback;		/* the socket went back to the master */
 	bool              handback_ready;	/* hand it back once output drains */
+	bool              unauth;		/* ... for UNAUTHENTICATE, to login */
 	bool              waiting;		/* RUN_WAIT: input paused */
 	uint64_t          share_wait;		/* RUN_WAIT until shares_done
 						 * reaches this (SETACL) */
@@ -438,6 +441,7 @@ int  view_set_seen(struct client *c, const uint32_t *uids, size_t n, bool on);
 const struct seqset *view_seen_set(struct client *c);
 uint32_t view_recent_count(const struct view *v);
 bool view_is_recent(const struct view *v, uint32_t uid);
+bool client_recent(const struct client *c, uint32_t uid);
 void view_remove_uid(struct view *v, uint32_t uid);
 /* Resolve a client's set (sequence numbers or UIDs) to a UID set,
  * restricted to the view for sequence numbers.  $ uses the SEARCHRES.
@@ -503,6 +507,10 @@ void mbox_save_result(struct client *c, const uint32_t *uids, size_t n,
 /* "* ESEARCH (TAG ...) [UID] [MIN min] [MAX max] [COUNT n]" of the
  * current command (RFC 4731; ESORT, RFC 5267); the caller adds ALL,
  * MODSEQ and the line end. */
+/* SEARCH, SORT and THREAD criteria the session may use: false after
+ * answering BAD (CHARSET after UTF8=ACCEPT; RECENT, NEW, OLD in rev2). */
+bool mbox_search_keys_ok(struct client *c, const char *charset,
+	const struct search_key *key);
 void mbox_esearch_head(struct client *c, unsigned ret, size_t n,
 	uint32_t min, uint32_t max);
 /* PARTIAL (RFC 5267 4.4, RFC 9394): the indexes [*from, *to) of a
@@ -537,6 +545,21 @@ int  msgdata_binary_size(struct client *c, struct msgdata *md,
 
 /* Canonical mailbox name, or writes "NO ..." and returns false. */
 bool mbox_name_arg(struct client *c, const char *name, char *out, size_t outlen);
+
+/* names.c: mailbox names as the session speaks them (UTF-8 once
+ * UTF8=ACCEPT or IMAP4rev2 is enabled, else as stored). */
+bool client_utf8_names(const struct client *c);
+/* The command's mailbox names to their stored form; false if one is
+ * not valid UTF-8 (the caller answers BAD). */
+bool names_in(struct client *c, struct imap_cmd *cmd);
+/* A stored name as the session is sent it (in the command's arena). */
+const char *name_out(struct client *c, const char *stored);
+void resp_mailbox(struct client *c, struct buf *b, const char *stored);
+/* cmd_mailbox.c: STATUS items this session may ask for; false after
+ * answering BAD. */
+bool status_items_ok(struct client *c, unsigned items);
+/* cmd_list.c: the LIST line of the mailbox an IMAP4rev2 SELECT opens. */
+void list_selected(struct client *c, const char *name);
 /* Flag names -> MF_* bits and a canonical keyword list for mailbox m. */
 int  flags_parse(struct client *c, const struct mbox *m, const char **flags,
 	size_t n, unsigned *sys, const char **keywords, bool allow_recent);
@@ -683,6 +706,7 @@ void admin_state(struct user *u, struct ipc_reader *r);
 /* IPC_MBOX_KICK: ends one session with a BYE. */
 void admin_kick(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_proxyauth(struct client *c);
+enum cmd_result cmd_unauthenticate(struct client *c);
 void            proxyauth_result(struct user *u, struct ipc_reader *r);
 enum cmd_result cmd_getquota(struct client *c);
 enum cmd_result cmd_getquotaroot(struct client *c);

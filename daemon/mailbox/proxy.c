@@ -824,11 +824,14 @@ gx_enable(struct guest *g)
 {
 	unsigned e = g->c->enabled;
 
-	if (!(e & (CAP_CONDSTORE | CAP_QRESYNC)))
+	/* The channel still speaks stored names (names.c). */
+	if (!(e & (CAP_CONDSTORE | CAP_QRESYNC | CAP_REV2 | CAP_UTF8_ACCEPT)))
 		return;
-	gx_sendf(g, gx_new(GM_SWALLOW, gx_done_swallow, NULL), "ENABLE%s%s",
-	    (e & CAP_CONDSTORE) ? " CONDSTORE" : "",
-	    (e & CAP_QRESYNC) ? " QRESYNC" : "");
+	gx_sendf(g, gx_new(GM_SWALLOW, gx_done_swallow, NULL),
+	    "ENABLE%s%s%s%s", (e & CAP_CONDSTORE) ? " CONDSTORE" : "",
+	    (e & CAP_QRESYNC) ? " QRESYNC" : "",
+	    (e & CAP_REV2) ? " IMAP4rev2" : "",
+	    (e & CAP_UTF8_ACCEPT) ? " UTF8=ACCEPT" : "");
 }
 
 /* NOTIFY's selected filter is the owner's to apply (RFC 5465 SELECTED
@@ -1042,7 +1045,7 @@ rewrite_name(struct guest *g, struct gx *x, const char *r, size_t n)
 		char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner,
 		    buf_cstr(&name));
 		buf_add(&c->out, r, (size_t)(sp - r) + 1);
-		imapw_mailbox(&c->out, full);
+		resp_mailbox(c, &c->out, full);
 		buf_add(&c->out, p, (size_t)(end - p));
 		free(full);
 	}
@@ -1074,6 +1077,16 @@ select_done(struct guest *g, struct gx *x, const char *status)
 		c->proxy = g;
 		c->state = CS_SELECTED;
 		proxy_notify(c);
+		if (c->enabled & CAP_REV2) {
+			/* RFC 9051 6.3.2's LIST line, in this user's name of
+			 * the mailbox (the owner's session sends none). */
+			char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner,
+			    g->mailbox);
+			buf_adds(&c->out, "* LIST () \"/\" ");
+			resp_mailbox(c, &c->out, full);
+			buf_adds(&c->out, "\r\n");
+			free(full);
+		}
 	}
 	relay_done(g, x, status);
 }
@@ -1183,7 +1196,8 @@ write_use(struct buf *b, unsigned use)
 
 static void
 write_append_msg(struct buf *b, const char *flags, bool has_date,
-    const struct mk_time *date, const char *data, size_t len, bool binary)
+    const struct mk_time *date, const char *data, size_t len, bool binary,
+    bool utf8)
 {
 	char d[32];
 
@@ -1193,8 +1207,13 @@ write_append_msg(struct buf *b, const char *flags, bool has_date,
 		imapdate_format_datetime(date, d);
 		buf_printf(b, " \"%s\"", d);
 	}
-	buf_printf(b, " %s{%zu+}\r\n", binary ? "~" : "", len);
+	/* RFC 6855's UTF8 item stays one: the client's process checked
+	 * that it may send it. */
+	buf_printf(b, " %s%s{%zu+}\r\n", utf8 ? "UTF8 (" : "",
+	    binary || utf8 ? "~" : "", len);
 	buf_add(b, data, len);
+	if (utf8)
+		buf_addc(b, ')');
 }
 
 static char *
@@ -1308,7 +1327,7 @@ write_named(struct client *c, struct buf *b, const char *rest,
 		for (const struct append_msg *m = cmd->u.append.msgs; m; m = m->next)
 			write_append_msg(b, join_flags(&c->arena, m->flags,
 			    m->nflags), m->has_date, &m->date, m->data, m->len,
-			    m->binary);
+			    m->binary, m->utf8);
 		return true;
 	case CMD_GETMETADATA:
 		write_getmetadata(b, &cmd->u.getmeta, rest);
@@ -1753,7 +1772,7 @@ write_remote(struct xcopy *x)
 	imapw_mailbox(&b, x->dst_name);
 	for (size_t i = 0; i < x->n; i++)
 		write_append_msg(&b, x->m[i].flags, x->m[i].has_date,
-		    &x->m[i].date, x->m[i].data, x->m[i].len, false);
+		    &x->m[i].date, x->m[i].data, x->m[i].len, false, false);
 	gx_send(x->dst, gx_new(GM_RELAY, appended_remote, x), buf_ptr(&b),
 	    buf_len(&b));
 	buf_free(&b);

@@ -75,6 +75,7 @@ static const char *const caps[] = {
 	"NOTIFY",
 	"OBJECTID", "PREVIEW", "SAVEDATE",
 	"URLAUTH", "URLAUTH=BINARY",
+	"IMAP4rev2", "UTF8=ACCEPT",
 };
 
 void
@@ -88,6 +89,9 @@ resp_capability_list(struct client *c, struct buf *b)
 	/* Not on a channel from another user's process (cmd_compress). */
 	if (!client_is_guest(c))
 		buf_adds(b, " COMPRESS=DEFLATE");
+	/* RFC 8437 8: a server must let its operator turn it off. */
+	if (!client_is_guest(c) && c->user->cfg->unauthenticate)
+		buf_adds(b, " UNAUTHENTICATE");
 }
 
 void

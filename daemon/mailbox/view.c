@@ -332,6 +332,13 @@ take_recent(struct client *c)
 	return 0;
 }
 
+/* \Recent as this session is shown it: never under IMAP4rev2. */
+bool
+client_recent(const struct client *c, uint32_t uid)
+{
+	return !(c->enabled & CAP_REV2) && view_is_recent(&c->view, uid);
+}
+
 bool
 view_is_recent(const struct view *v, uint32_t uid)
 {
@@ -675,12 +682,14 @@ report_flags(const struct msg_row *r, void *arg)
 	if (r->uid >= s->old_uidnext || (seq = view_seq_of(v, r->uid)) == 0)
 		return 0;
 	buf_printf(&c->out, "* %u FETCH (", seq);
-	/* NOTIFY's FlagChange names the UID too (RFC 5465 5.1). */
-	if (v->condstore || (c->enabled & CAP_QRESYNC) || c->notify != NULL)
+	/* NOTIFY's FlagChange names the UID too (RFC 5465 5.1), and so does
+	 * every unsolicited FETCH of IMAP4rev2 (RFC 9051 7.5.2). */
+	if (v->condstore || (c->enabled & (CAP_QRESYNC | CAP_REV2)) ||
+	    c->notify != NULL)
 		buf_printf(&c->out, "UID %u ", r->uid);
 	buf_adds(&c->out, "FLAGS ");
 	resp_flags(&c->out, view_flags(c, r), r->keywords,
-	    view_is_recent(v, r->uid));
+	    client_recent(c, r->uid));
 	if (v->condstore)
 		buf_printf(&c->out, " MODSEQ (%llu)",
 		    (unsigned long long)r->modseq);
@@ -734,7 +743,8 @@ sync_new(struct client *c)
 	if (take_recent(c) == -1)
 		return -1;
 	resp_untagged(c, "%zu EXISTS", v->n);
-	resp_untagged(c, "%u RECENT", view_recent_count(v));
+	if (!(c->enabled & CAP_REV2))
+		resp_untagged(c, "%u RECENT", view_recent_count(v));
 	return 0;
 }
 

@@ -308,13 +308,36 @@ login_spawn(int fd, const struct peer *peer)
 	/* The spawner forks it: a fork of the master would copy password
 	 * hashes and queued passwords into a process facing the network. */
 	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, p.proto, kh,
-	    &chan);
+	    NULL, &chan);
 
 	if (pid == -1) {
 		peer_release(&p);
 		return;
 	}
 	login_attach(pid, chan, &p)->tls_offered = kh != -1;
+}
+
+void
+login_resume(int fd, const struct peer *peer, const struct login_resume *res)
+{
+	struct peer p = *peer;
+	int chan;
+	/* No key holder channel: the link is TLS already (through the relay
+	 * that stays) or was plain, and STARTTLS is for a new connection. */
+	pid_t pid = spawn_login(fd, p.loopback, false, p.proto, -1, res, &chan);
+
+	struct login_child *lc;
+	struct ipc_msg m;
+
+	if (pid == -1) {
+		peer_release(&p);
+		return;
+	}
+	lc = login_attach(pid, chan, &p);
+	lc->tls_offered = false;
+	ipc_msg_init(&m, IPC_LOGIN_RESUME);
+	ipc_put_bytes(&m, res->pending, res->npending);
+	ipc_chan_send(lc->chan, &m);
 }
 
 /* The child's channel is gone (or we killed it): drop what it held. */
@@ -464,6 +487,10 @@ handoff_socket(struct login_child *lc, int fd, uint32_t flags)
 {
 	bool tls_claim = (flags & IPC_SESS_TLS) != 0;
 
+	/* Resumed after UNAUTHENTICATE behind the relay of the first login:
+	 * the same socketpair comes back. */
+	if (lc->peer.relay != 0)
+		return tls_claim && peer_is_relay(fd, lc->peer.relay);
 	if (!lc->peer.tls)
 		return !tls_claim && peer_matches(fd, &lc->peer);
 	if (!tls_claim || !peer_is_relay(fd, lc->pid))

@@ -198,6 +198,17 @@ struct login_child {
 
 /* Forks a login process for a freshly accepted client; takes fd. */
 void login_spawn(int fd, const struct peer *peer);
+/* A connection back from its session after UNAUTHENTICATE (RFC 8437):
+ * a login process continues it, without a greeting, reading pending
+ * first; relayed when the link is a TLS relay's socketpair. */
+struct login_resume {
+	bool           relayed;
+	const uint8_t *pending;
+	size_t         npending;
+};
+/* Forks that login process; takes fd and the connection's slot. */
+void login_resume(int fd, const struct peer *peer,
+	const struct login_resume *res);
 /* Registers a login process whose channel end is chan_fd (also what a
  * test uses to put a fake login process under the real state machine). */
 struct login_child *login_attach(pid_t pid, int chan_fd, const struct peer *peer);
@@ -508,8 +519,9 @@ int   spawner_config(const struct mk_config *cfg, char *err, size_t errlen);
  * channel, or -1 (logged).  The child is the master's own: children.c
  * reaps it.  spawn_login takes client_fd and kh_fd (its channel to the
  * key holder, or -1: no TLS). */
+struct login_resume;
 pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls,
-	uint8_t proto, int kh_fd, int *chan);
+	uint8_t proto, int kh_fd, const struct login_resume *res, int *chan);
 pid_t spawn_hash(int *chan);
 pid_t spawn_mbox(uint32_t user_id, const char *name, int *chan);
 pid_t spawn_lmtp(int client_fd, const char *peer, int *chan);

@@ -19,6 +19,10 @@
  *   HANDBACK      only after an OK PROXYAUTH_RESULT for that session,
  *                 with that session's client socket; the session then
  *                 continues in the target's process (audited).
+ *   UNAUTH        an active IMAP session of a client (not a guest
+ *                 channel, not a delivery), with its client socket; the
+ *                 connection goes back to a fresh login process
+ *                 (UNAUTHENTICATE, RFC 8437).
  * Anything else, or a malformed message, kills the process.
  */
 #include "daemon/master/master.h"
@@ -78,6 +82,7 @@ static size_t nsessions_total;
 
 static void mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 static void session_remove(struct session *se, bool keep_conn);
+static bool is_client_session(const struct session *se);
 
 size_t sessions_count(void) { return nsessions_total; }
 
@@ -552,6 +557,50 @@ on_handback(struct mbox *mb, struct ipc_reader *r)
 	session_start(&s);
 }
 
+/* UNAUTHENTICATE: the session ends here and its connection, slot and
+ * all, goes to a new login process, as if just accepted but without a
+ * greeting.  Nothing of the session follows it: the login process
+ * starts from the spawner's clean memory and the master's record of
+ * who authenticated went with the session. */
+static void
+on_unauth(struct mbox *mb, struct ipc_reader *r)
+{
+	uint64_t id = ipc_get_u64(r);
+	size_t npending;
+	const uint8_t *pending = ipc_get_bytes(r, &npending);
+	struct session *se;
+
+	if (!ipc_end(r) || (r->fd == -1 && !r->fd_lost) ||
+	    npending > IPC_MAX_PENDING ||
+	    (se = session_find(mb, id)) == NULL || se->state != SS_ACTIVE ||
+	    !is_client_session(se) || se->peer.proto != MK_PROTO_IMAP) {
+		mbox_violation(mb, "bad UNAUTH");
+		return;
+	}
+	if (r->fd_lost) {
+		log_warnx("UNAUTHENTICATE: %s's session %016llx: the connection "
+		    "could not be received (too many open files)", mb->name,
+		    (unsigned long long)id);
+		session_remove(se, false);
+		return;
+	}
+	if (!peer_matches(r->fd, &se->peer)) {
+		mbox_violation(mb, "gave back a socket that is not the session's");
+		return;
+	}
+	struct peer peer = se->peer;
+	struct login_resume res = {
+		.relayed = peer.relay != 0, .pending = pending,
+		.npending = npending,
+	};
+	log_info("UNAUTHENTICATE: %s's session %016llx goes back to login",
+	    mb->name, (unsigned long long)id);
+	session_remove(se, true);
+	login_resume(ipc_take_fd(r), &peer, &res);
+	/* What was pipelined may be a LOGIN with its password. */
+	explicit_bzero((void *)(uintptr_t)r->p, r->len);
+}
+
 /* Answers only what was asked (a count per process): an unasked or
  * malformed one is a violation. */
 static void
@@ -596,6 +645,9 @@ mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 		break;
 	case IPC_MBOX_HANDBACK:
 		on_handback(mb, r);
+		break;
+	case IPC_MBOX_UNAUTH:
+		on_unauth(mb, r);
 		break;
 	case IPC_MBOX_SETQUOTA:
 		req_setquota(mb, r);

@@ -228,7 +228,7 @@ spawn(struct ipc_msg *m, const char *what, int *chan)
 
 pid_t
 spawn_login(int client_fd, bool loopback, bool implicit_tls, uint8_t proto,
-    int kh_fd, int *chan)
+    int kh_fd, const struct login_resume *res, int *chan)
 {
 	struct ipc_msg m;
 
@@ -236,6 +236,8 @@ spawn_login(int client_fd, bool loopback, bool implicit_tls, uint8_t proto,
 	ipc_put_u8(&m, loopback);
 	ipc_put_u8(&m, implicit_tls);
 	ipc_put_u8(&m, proto);
+	ipc_put_u8(&m, res != NULL);
+	ipc_put_u8(&m, res != NULL && res->relayed);
 	ipc_put_u8(&m, kh_fd != -1);
 	ipc_put_fd(&m, client_fd);
 	if (kh_fd != -1) {

@@ -76,6 +76,7 @@ struct child_req {
 	int         kh;		/* login: its channel to the key holder */
 	bool        loopback, implicit_tls;
 	uint8_t     proto;	/* login: enum mk_proto */
+	bool        resumed, relayed;	/* login: after UNAUTHENTICATE */
 	uint32_t    user_id;
 	const char *user;
 	const char *store;
@@ -180,6 +181,8 @@ child_run(const struct child_req *rq)
 			.proto = rq->proto,
 			.tls = rq->kh != -1 ? sp.tls : NULL,
 			.kh_fd = rq->kh,
+			.resumed = rq->resumed,
+			.relayed = rq->relayed,
 		};
 		login_main(&sp.cfg, rq->client, rq->chan, &lp);
 	}
@@ -303,10 +306,13 @@ on_spawn(int fd, struct ipc_reader *r)
 		rq.loopback = ipc_get_u8(r) != 0;
 		rq.implicit_tls = ipc_get_u8(r) != 0;
 		rq.proto = ipc_get_u8(r);
+		rq.resumed = ipc_get_u8(r) != 0;
+		rq.relayed = ipc_get_u8(r) != 0;
 		bool with_tls = ipc_get_u8(r) != 0;
 		rq.client = ipc_take_fd(r);
 		if (!ipc_end(r) || rq.client == -1 ||
-		    (rq.proto != MK_PROTO_IMAP && rq.proto != MK_PROTO_POP3))
+		    (rq.proto != MK_PROTO_IMAP && rq.proto != MK_PROTO_POP3) ||
+		    (rq.resumed && (rq.proto != MK_PROTO_IMAP || with_tls)))
 			fatalx("malformed SPAWN_LOGIN");
 		if (with_tls)
 			rq.kh = take_keychan(fd);

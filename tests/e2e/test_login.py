@@ -13,7 +13,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import Client, Closed, Server  # noqa: E402
 
 USERS = {'alice': 'pw with space', 'bob': 'b0b', 'root-admin': 'adminpw'}
-PREAUTH_CAPS = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID', 'AUTH=PLAIN']
+PREAUTH_CAPS = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'ID',
+                'AUTH=PLAIN']
 
 
 def plain(authzid, authcid, pw):

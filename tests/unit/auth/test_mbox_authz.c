@@ -309,6 +309,19 @@ handback(struct fake_io *io, uint64_t session, int fd)
 	send_msg(io, &m);
 }
 
+/* UNAUTHENTICATE's hand-back (RFC 8437). */
+static void
+unauth(struct fake_io *io, uint64_t session, int fd)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_UNAUTH);
+	ipc_put_u64(&m, session);
+	ipc_put_bytes(&m, "a3 LOGIN bob pw\r\n", 17);
+	ipc_put_fd(&m, fd);
+	send_msg(io, &m);
+}
+
 static void
 setquota(struct fake_io *io, uint64_t session, const char *target)
 {
@@ -863,6 +876,62 @@ test_handback_of_foreign_socket_is_killed(void)
 	 * the socket never came, so it ended with the process. */
 	CU_ASSERT_EQUAL(audit_rows(), rows + 1);
 	CU_ASSERT_EQUAL(running_audit_rows(), 0);
+	assert_nothing_left();
+}
+
+static void
+script_unauth_foreign_socket(struct fake_io *io)
+{
+	int sp[2];
+
+	take_session(io);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1)
+		_exit(7);
+	unauth(io, io->sessions[0], sp[0]);
+	hang(io);
+}
+
+/* UNAUTHENTICATE gives back the session's own connection only: a
+ * process that hands back another socket (to have a login process
+ * speak on a channel of its choosing) is killed, and no login process
+ * is started for it. */
+void
+test_unauth_of_foreign_socket_is_killed(void)
+{
+	int rows = audit_rows();
+	struct fake f[] = {
+		{ .user = &alice, .script = script_unauth_foreign_socket,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	CU_ASSERT_TRUE(f[0].client_closed);
+	CU_ASSERT_EQUAL(children_count(), 0);
+	CU_ASSERT_EQUAL(audit_rows(), rows);
+	assert_nothing_left();
+}
+
+static void
+script_unauth_unknown_session(struct fake_io *io)
+{
+	take_session(io);
+	unauth(io, io->sessions[0] + 1, io->client);
+	hang(io);
+}
+
+/* A session the master did not give this process: killed. */
+void
+test_unauth_of_unknown_session_is_killed(void)
+{
+	struct fake f[] = {
+		{ .user = &alice, .script = script_unauth_unknown_session,
+		  .session = true },
+	};
+
+	run(f, nitems(f));
+	CU_ASSERT_TRUE(f[0].killed);
+	CU_ASSERT_TRUE(f[0].client_closed);
 	assert_nothing_left();
 }
 

@@ -1152,3 +1152,86 @@ test_parse_urlfetch_limit(void)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " u%d", i);
 	BAD(buf, "Too many URLs");
 }
+
+/* RFC 6855 4: APPEND ... UTF8 (literal8), also within MULTIAPPEND;
+ * whether the session may use it is the mailbox process's decision. */
+void
+test_parse_append_utf8(void)
+{
+	static const char s[] =
+	    "a APPEND INBOX (\\Seen) UTF8 (~{4}\r\n\xc3\xa9t\xc3) {1}\r\nz";
+	struct append_msg *m;
+
+	CU_ASSERT_EQUAL_FATAL(parse_n(s, sizeof(s) - 1), 0);
+	CU_ASSERT_EQUAL_FATAL(C.u.append.nmsgs, 2);
+	m = C.u.append.msgs;
+	CU_ASSERT_TRUE(m->utf8);
+	CU_ASSERT_TRUE(m->binary);
+	CU_ASSERT_EQUAL(m->nflags, 1);
+	CU_ASSERT_EQUAL(m->len, 4);
+	CU_ASSERT_EQUAL(memcmp(m->data, "\xc3\xa9t\xc3", 4), 0);
+	CU_ASSERT_FALSE(m->next->utf8);
+	OK("a APPEND INBOX utf8 (~{2+}\r\nab)");
+	CU_ASSERT_TRUE(C.u.append.msgs->utf8);
+	OK("a APPEND INBOX \"17-Jul-1996 02:44:25 -0700\" UTF8 (~{0}\r\n)");
+	CU_ASSERT_TRUE(C.u.append.msgs->has_date);
+	CU_ASSERT_TRUE(C.u.append.msgs->utf8);
+
+	BAD("a APPEND INBOX UTF8 {2}\r\nab", "Expected '(' after UTF8");
+	BAD("a APPEND INBOX UTF8 ({2}\r\nab)", "UTF8 needs a literal8 (~{n})");
+	BAD("a APPEND INBOX UTF8 (~{2}\r\nab", "Expected ')' after UTF8 literal8");
+	BAD("a APPEND INBOX UTF8 (~{2}\r\nab) ", "Missing message literal");
+	BAD("a APPEND INBOX UTF8 (\"ab\")", "UTF8 needs a literal8 (~{n})");
+	BAD("a APPEND INBOX UTF8", "Invalid message literal");
+}
+
+/* UTF-8 mailbox names (RFC 6855 3, RFC 9051 5.1) come as quoted strings
+ * or literals; the parser passes their bytes on unchanged (the mailbox
+ * process checks and converts them).  An atom stays 7-bit. */
+void
+test_parse_utf8_mailbox_names(void)
+{
+	OK("a SELECT \"Entw\xc3\xbcrfe\"");
+	CU_ASSERT_STRING_EQUAL(C.u.select.mailbox, "Entw\xc3\xbcrfe");
+	OK("a CREATE {6}\r\n\xe6\x97\xa5\xe6\x9c\xac");
+	CU_ASSERT_STRING_EQUAL(C.u.create.mailbox, "\xe6\x97\xa5\xe6\x9c\xac");
+	OK("a RENAME \"\xf0\x9f\x93\xa7\" \"x/\xc3\xa9\"");
+	CU_ASSERT_STRING_EQUAL(C.u.rename.from, "\xf0\x9f\x93\xa7");
+	CU_ASSERT_STRING_EQUAL(C.u.rename.to, "x/\xc3\xa9");
+	OK("a LIST \"\" \"\xc3\xa9*\"");
+	CU_ASSERT_STRING_EQUAL(C.u.list.patterns[0], "\xc3\xa9*");
+	BAD("a SELECT Entw\xc3\xbcrfe", "Expected SP after mailbox name");
+}
+
+/* LITERAL- (RFC 7888, part of IMAP4rev2): a non-synchronizing literal
+ * of up to 4096 octets; LITERAL+ takes any size the limits allow, so
+ * {4096+} and larger both parse. */
+void
+test_parse_literal_minus(void)
+{
+	static char s[8300];
+	size_t n;
+
+	n = (size_t)snprintf(s, sizeof(s), "a APPEND INBOX {4096+}\r\n");
+	memset(s + n, 'x', 4096);
+	CU_ASSERT_EQUAL_FATAL(parse_n(s, n + 4096), 0);
+	CU_ASSERT_EQUAL(C.u.append.msgs->len, 4096);
+	n = (size_t)snprintf(s, sizeof(s), "a APPEND INBOX {4097+}\r\n");
+	memset(s + n, 'y', 4097);
+	CU_ASSERT_EQUAL_FATAL(parse_n(s, n + 4097), 0);
+	CU_ASSERT_EQUAL(C.u.append.msgs->len, 4097);
+}
+
+/* UNAUTHENTICATE (RFC 8437 6): a bare command, no arguments. */
+void
+test_parse_unauthenticate(void)
+{
+	OK("a UNAUTHENTICATE");
+	CU_ASSERT_EQUAL(C.id, CMD_UNAUTHENTICATE);
+	CU_ASSERT_STRING_EQUAL(C.name, "UNAUTHENTICATE");
+	OK("a unauthenticate");
+	CU_ASSERT_EQUAL(C.id, CMD_UNAUTHENTICATE);
+	BAD("a UNAUTHENTICATE x", "Unexpected extra arguments");
+	BAD("a UNAUTHENTICATE ", "Unexpected extra arguments");
+	BAD("a UID UNAUTHENTICATE", "Unknown command UID UNAUTHENTICATE");
+}
