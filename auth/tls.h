@@ -32,6 +32,7 @@
 #include <gnutls/gnutls.h>
 
 #include "common/config.h"
+#include "common/event.h"
 
 struct tls_creds {
 	/* With a key: what a session uses.  NULL in the master's copy of
@@ -85,7 +86,7 @@ bool tls_wants_write(gnutls_session_t s);
  * at most wait_ms. */
 void tls_close(gnutls_session_t s, int fd, int wait_ms);
 
-/* ---- relay.c ---- */
+/* ---- relay.c: one connection of a relay ---- */
 
 /* Each direction buffers at most this much (plus one TLS record inside
  * GnuTLS); beyond it the relay stops reading from that direction's
@@ -104,6 +105,32 @@ void tls_close(gnutls_session_t s, int fd, int wait_ms);
  *     relay is finishing, or SIGTERM's grace runs out.
  * Returns 0 after a clean end, -1 after a failure; closes nothing. */
 int  relay_run(gnutls_session_t s, int tls_fd, int plain_fd);
+
+/* The same for one connection among many in loop (relaypool.c).  done
+ * is called once when the connection is over (the same ends as above);
+ * it may free r with ev_defer().  relay_free closes nothing either. */
+struct relay;
+typedef void (*relay_done_fn)(struct relay *r, bool failed, void *arg);
+struct relay *relay_new(struct ev_loop *loop, gnutls_session_t s,
+	int tls_fd, int plain_fd, relay_done_fn done, void *arg);
+/* handshake_ms > 0: s is new; the handshake runs first, within that
+ * many ms.  0: s is established. */
+void relay_start(struct relay *r, uint64_t handshake_ms);
+/* SIGTERM: keep relaying for at most RELAY_SIGTERM_MS. */
+void relay_terminate(struct relay *r);
+/* Ends r if its handshake is still running (done is called); true if
+ * it was. */
+bool relay_abort_handshake(struct relay *r);
+void relay_free(struct relay *r);
+
+/* ---- relaypool.c: a pool relay process ---- */
+
+/* Never returns.  cfg for its limits; master_fd its channel; tls the
+ * public credentials (inherited) completed with kh_fd, its channel to
+ * the key holder, for every handshake. */
+__attribute__((noreturn))
+void relaypool_main(const struct mk_config *cfg, int master_fd,
+	struct tls_creds *tls, int kh_fd);
 
 #define RELAY_LINGER_MS   30000
 #define RELAY_SIGTERM_MS  2000
