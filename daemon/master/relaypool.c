@@ -32,7 +32,8 @@
 
 struct prelay {
 	pid_t            pid;
-	struct ipc_chan *chan;		/* NULL once retired */
+	struct ipc_chan *chan;		/* NULL once retired or gone */
+	bool             retired;	/* by us: its end is no loss */
 	unsigned         nconn;
 	struct prelay   *next;
 };
@@ -53,12 +54,19 @@ target(void)
 }
 
 static void
-retire(struct prelay *r)
+close_chan(struct prelay *r)
 {
 	if (r->chan == NULL)
 		return;
 	ev_defer(master.loop, ipc_chan_free_cb, r->chan);
 	r->chan = NULL;
+}
+
+static void
+retire(struct prelay *r)
+{
+	r->retired = true;
+	close_chan(r);
 }
 
 static void
@@ -68,7 +76,7 @@ relay_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 
 	(void)c;
 	if (r == NULL) {
-		retire(p);
+		close_chan(p);	/* it is ending: reaped soon */
 		return;
 	}
 	(void)ipc_get_u32(r);
@@ -165,7 +173,7 @@ relaypool_exited(void *obj, int status)
 	struct prelay *p = obj, **pp = &pool;
 
 	(void)status;
-	if (p->chan != NULL && !master.stopping) {
+	if (!p->retired && !master.stopping) {
 		log_warnx("TLS relay %d ended with %u connection%s: starting "
 		    "another", (int)p->pid, p->nconn, p->nconn == 1 ? "" : "s");
 		schedule_fill();
@@ -174,7 +182,9 @@ relaypool_exited(void *obj, int status)
 	while (*pp != p)
 		pp = &(*pp)->next;
 	*pp = p->next;
-	free(p);
+	/* Deferred: an event of this batch (its channel's EOF) may still
+	 * name it. */
+	ev_defer(master.loop, free, p);
 }
 
 static struct prelay *
