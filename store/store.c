@@ -555,6 +555,13 @@ store_open_nofollow(const char *path, bool create, enum store_sync sync,
 }
 
 void
+store_release_memory(struct store *s)
+{
+	if (s != NULL && s->db.h != NULL)
+		(void)sqlite3_db_release_memory(s->db.h);
+}
+
+void
 store_close(struct store *s)
 {
 	if (s == NULL)

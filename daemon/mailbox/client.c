@@ -494,6 +494,16 @@ finish_command(struct client *c)
 		client_close(c, NULL);
 }
 
+/* A session that enters IDLE may stay so for hours, as most of a
+ * user's connections do: what the commands before it used (page cache,
+ * freed heap) goes back to the system, so a process at rest is small. */
+static void
+rest(struct client *c)
+{
+	store_release_memory(c->user->store);
+	malloc_trim(0);
+}
+
 static void
 after_run(struct client *c, enum cmd_result r)
 {
@@ -508,6 +518,7 @@ after_run(struct client *c, enum cmd_result r)
 		c->idling = true;
 		user_watch_update(c->user);
 		arm_timer(c);
+		rest(c);
 		break;
 	case RUN_WAIT:
 		/* Some waits end before the handler returns (an answer that
