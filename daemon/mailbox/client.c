@@ -500,7 +500,18 @@ finish_command(struct client *c)
 static void
 rest(struct client *c)
 {
-	store_release_memory(c->user->store);
+	bool between = true;
+
+	/* A paused or waiting command may hold a prepared statement. */
+	for (struct client *o = c->user->clients; o != NULL; o = o->next)
+		between &= o->cont == NULL && !o->waiting;
+	store_release_memory(c->user->store, between);
+	/* Its buffers too, when empty (they are 16 KiB and more once a
+	 * command used them): DONE or a notification allocates again. */
+	if (buf_len(&c->in) == 0)
+		buf_free(&c->in);
+	if (buf_len(&c->out) == 0 && c->cont == NULL)
+		buf_free(&c->out);
 	malloc_trim(0);
 }
 
