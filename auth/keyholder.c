@@ -1,13 +1,13 @@
 /*
  * keyholder.c - the TLS key holder process, and the private key that
- * login processes use to reach it (see keyholder.h).
+ * the relays use to reach it (see keyholder.h).
  *
  * The process is small on purpose: read two descriptors, answer one
  * READY, then a loop over SEQPACKET channels where each message is one
  * signature or decryption and each answer one send.  The key is the
- * only secret here and nothing in the protocol returns it: a login
- * process may have the key used (a handshake's worth of times, bounded
- * by KEYHOLDER_MAX_OPS per channel), never read.  Anything that is not
+ * only secret here and nothing in the protocol returns it: a relay may
+ * have the key used (for its handshakes; a per-handshake channel only
+ * KEYHOLDER_MAX_OPS times), never read.  Anything that is not
  * an operation request - a descriptor, a malformed message, an unknown
  * type, a client that does not read its answers - closes that channel;
  * only the master's channel carries new channels, and nonsense from the

@@ -6,19 +6,20 @@
  * The private key lives only in the key holder process (auth/keyholder.c),
  * forked by the spawner at start-up and again on SIGHUP.  The master and
  * the spawner keep the public half (tls_creds_public: the chain the key
- * holder read, the priority string); a login process inherits that
- * across fork together with its own channel to the key holder, and
- * attaches them (tls_creds_attach): every signature or decryption of its
- * handshake is a request on that channel.  No network-facing process
+ * holder read, the priority string); a pool relay inherits that across
+ * fork together with its own channel to the key holder, and attaches
+ * them (tls_creds_attach): every signature or decryption of its
+ * handshakes is a request on that channel.  No network-facing process
  * ever has the key, and none opens a key file.
- * The login process (auth/login.c) runs the handshake, for STARTTLS or
- * on an implicit-TLS listener, and once the client has authenticated it
- * becomes the relay (relay.c) between the TLS client and a plaintext
- * socketpair whose other end the master passes to the mailbox process.
+ * The relays (relaypool.c) run the handshakes, for STARTTLS or on an
+ * implicit-TLS listener, and then relay (relay.c) between the TLS client
+ * and a plaintext socketpair whose other end the login process, then
+ * the mailbox process, serves.
  *
  *   tls.c    credentials, sessions, the handshake step, record I/O with
  *            read(2)-like results
- *   relay.c  the relay's event loop
+ *   relay.c  one connection of a relay: handshake, then both directions
+ *   relaypool.c  the relay process: many connections, one event loop
  */
 #ifndef MK_TLS_H
 #define MK_TLS_H
