@@ -1,13 +1,13 @@
 /*
  * keyholder.c - the TLS key holder process, and the private key that
- * login processes use to reach it (see keyholder.h).
+ * the relays use to reach it (see keyholder.h).
  *
  * The process is small on purpose: read two descriptors, answer one
  * READY, then a loop over SEQPACKET channels where each message is one
  * signature or decryption and each answer one send.  The key is the
- * only secret here and nothing in the protocol returns it: a login
- * process may have the key used (a handshake's worth of times, bounded
- * by KEYHOLDER_MAX_OPS per channel), never read.  Anything that is not
+ * only secret here and nothing in the protocol returns it: a relay may
+ * have the key used (for its handshakes; a per-handshake channel only
+ * KEYHOLDER_MAX_OPS times), never read.  Anything that is not
  * an operation request - a descriptor, a malformed message, an unknown
  * type, a client that does not read its answers - closes that channel;
  * only the master's channel carries new channels, and nonsense from the
@@ -20,6 +20,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,8 +170,11 @@ chan_close(struct holder *h, int fd)
 	}
 }
 
+/* ops[] of a pool relay's channel: it has no operation cap. */
+#define OPS_POOLED UINT_MAX
+
 static void
-chan_add(struct holder *h, int fd)
+chan_add(struct holder *h, int fd, bool pooled)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
@@ -186,7 +190,7 @@ chan_add(struct holder *h, int fd)
 		close(fd);
 		return;
 	}
-	h->ops[fd] = 0;
+	h->ops[fd] = pooled ? OPS_POOLED : 0;
 	h->nchan++;
 }
 
@@ -208,14 +212,16 @@ master_msg(struct holder *h)
 			_exit(0);
 		return;
 	}
-	if (r.type == IPC_KEY_CHANNEL && r.fd == -1) {
+	bool chan_msg = r.type == IPC_KEY_CHANNEL ||
+	    r.type == IPC_KEY_POOL_CHANNEL;
+	if (chan_msg && r.fd == -1) {
 		/* Out of descriptors: the kernel dropped it in transit. */
 		log_warnx("a channel was lost: descriptor limit");
 		return;
 	}
-	if (r.bad || r.type != IPC_KEY_CHANNEL || !ipc_end(&r) || r.fd == -1)
+	if (r.bad || !chan_msg || !ipc_end(&r) || r.fd == -1)
 		fatalx("unexpected %s from the master", ipc_type_name(r.type));
-	chan_add(h, ipc_take_fd(&r));
+	chan_add(h, ipc_take_fd(&r), r.type == IPC_KEY_POOL_CHANNEL);
 }
 
 /* One request, as read from a channel. */
@@ -294,7 +300,9 @@ client_msg(struct holder *h, int fd)
 		chan_close(h, fd);
 		return;
 	}
-	if (++h->ops[fd] > KEYHOLDER_MAX_OPS) {
+	/* A pool relay runs the handshakes of many connections in turn;
+	 * a login process's channel serves one handshake. */
+	if (h->ops[fd] != OPS_POOLED && ++h->ops[fd] > KEYHOLDER_MAX_OPS) {
 		log_warnx("closing a channel: more than %d operations",
 		    KEYHOLDER_MAX_OPS);
 		chan_close(h, fd);

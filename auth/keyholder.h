@@ -9,15 +9,16 @@
  * sends the master the certificate chain (public) in IPC_KEY_READY, and
  * from then on only answers signature and decryption requests
  * (IPC_KEY_SIGN_HASH, IPC_KEY_SIGN_DATA, IPC_KEY_DECRYPT) on the
- * channels the master gives it (IPC_KEY_CHANNEL), one per login process.
+ * channels the master gives it: one per pool relay (IPC_KEY_POOL_CHANNEL,
+ * no cap on operations), or one per handshake (IPC_KEY_CHANNEL, at most
+ * KEYHOLDER_MAX_OPS operations).
  * It runs as hash_user, chrooted into the empty login_chroot, not
  * dumpable, under the seccomp filter of common/sandbox.c.
  *
- * A login process gets a GnuTLS private key whose callbacks turn each
- * operation into one request on its channel (keyholder_privkey); the
- * key's bytes never leave the key holder.  After its handshake the login
- * process closes the channel (keyholder_disconnect), so a relay can no
- * longer ask for anything.
+ * A pool relay (auth/relaypool.c) gets a GnuTLS private key whose
+ * callbacks turn each operation into one request on its channel
+ * (keyholder_privkey); the key's bytes never leave the key holder.  A
+ * retired relay closes the channel (keyholder_disconnect).
  */
 #ifndef MK_KEYHOLDER_H
 #define MK_KEYHOLDER_H
@@ -29,8 +30,8 @@
 /* Operations one channel may ask for: a handshake needs one signature
  * (or one decryption); a few more leave room for a retried algorithm. */
 #define KEYHOLDER_MAX_OPS   8
-/* A login process waits this long for an answer, then fails the
- * handshake. */
+/* A relay waits this long for an answer (its other connections wait
+ * too), then fails the handshake. */
 #define KEYHOLDER_TIMEOUT_MS 5000
 
 /* The key holder process.  Reads the chain from cert_fd and the key

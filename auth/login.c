@@ -8,14 +8,18 @@
  * (through struct login_io, which the TLS layer replaces once the
  * handshake is done), the master channel, and the login_timeout timer.
  *
- * TLS starts at once on a listen_tls connection (the greeting follows the
- * handshake) or with STARTTLS.  After "OK Begin TLS negotiation" every
- * byte already read from the client is discarded, so nothing sent in
- * clear before the handshake is ever executed as if it came over TLS
- * (the STARTTLS command injection of CVE-2011-0411); the master is
- * told (IPC_LOGIN_STARTTLS) so that its clear-text policy lets the
- * credentials through.  After an OK verdict a TLS connection is handed
- * off as a socketpair and the process turns into its relay (relay.c).
+ * The process never runs TLS: a pool relay (relaypool.c) does.  On a
+ * listen_tls connection the master gives the relay the client's socket
+ * and this process the plaintext end of a socketpair to it, so it greets
+ * at once (the relay sends the greeting after the handshake).  On
+ * STARTTLS it answers "OK Begin TLS negotiation", discards every byte
+ * already read from the client, so nothing sent in clear is ever
+ * executed as if it came over TLS (the STARTTLS command injection of
+ * CVE-2011-0411), and sends the client's socket to the master
+ * (IPC_LOGIN_STARTTLS_REQ), which passes it to a relay and answers with
+ * the plaintext end (IPC_LOGIN_TLS_LINK): from then on that is the
+ * client.  After an OK verdict the client's descriptor, whichever it
+ * is, is handed off and the process exits.
  *
  * Input goes through the shared framer (common/imap_frame.c) with the
  * pre-authentication limits and then the shared parser; login_cmd.c
@@ -29,7 +33,6 @@
  * handlers could use.
  */
 #include "auth/login.h"
-#include "auth/keyholder.h"
 #include "auth/tls.h"
 #include "common/sandbox.h"
 #include "common/log.h"
@@ -47,8 +50,8 @@
 #define READ_CHUNK   16384
 #define OUT_MAX      (256 * 1024)
 #define FLUSH_MS     2000
-/* Descriptors: client, master, key holder, epoll, the relay's socketpair
- * and signalfd, the log, and room for a descriptor in flight. */
+/* Descriptors: client, master, epoll, signalfd, the log, and room for
+ * descriptors in flight. */
 #define LOGIN_NOFILE 16
 
 static struct login_conn conn;
@@ -72,28 +75,6 @@ plain_write(struct login_conn *c, const void *p, size_t n)
 	return send(c->fd, p, n, MSG_NOSIGNAL);
 }
 
-static ssize_t
-tls_read(struct login_conn *c, void *p, size_t n)
-{
-	ssize_t r = tls_recv(c->ops.ctx, p, n);
-
-	c->read_wants_out = r == -1 && errno == EAGAIN &&
-	    tls_wants_write(c->ops.ctx);
-	return r;
-}
-
-static ssize_t
-tls_write(struct login_conn *c, const void *p, size_t n)
-{
-	return tls_send(c->ops.ctx, p, n);
-}
-
-static size_t
-tls_pending(struct login_conn *c)
-{
-	return gnutls_record_check_pending(c->ops.ctx);
-}
-
 /* ---- output ---- */
 
 static bool
@@ -110,9 +91,7 @@ update_io(struct login_conn *c)
 	    (reading(c) && c->read_wants_out ? EPOLLOUT : 0);
 
 	if (c->state == LST_HANDSHAKE)
-		ev = c->hs_events;
-	else if (c->state == LST_RELAY)
-		ev = 0;
+		ev = 0;	/* the client's socket is on its way to a relay */
 
 	if (ev == 0)
 		ev_io_stop(c->loop, &c->io);
@@ -156,8 +135,6 @@ void
 login_finish(struct login_conn *c)
 {
 	flush_all(c);
-	if (c->secure)
-		tls_close(c->ops.ctx, c->fd, FLUSH_MS);
 	/* The master learns of the end from the channel's EOF. */
 	_exit(0);
 }
@@ -233,62 +210,28 @@ login_send_auth(struct login_conn *c, uint8_t mech, const char *authzid,
 }
 
 /* The verdict was OK: the connection, the tag and the unread input go
- * to the master, which passes them to the user's mailbox process.  In
- * clear the connection is the client socket and we are done; over TLS
- * it is a socketpair we relay to, once the event loop has returned. */
+ * to the master, which passes them to the user's mailbox process.  Over
+ * TLS the connection is the plaintext end of the relay's socketpair. */
+__attribute__((noreturn))
 static void
 handoff(struct login_conn *c)
 {
 	struct ipc_msg m;
 	size_t npending = MK_MIN(buf_len(&c->in), (size_t)IPC_MAX_PENDING);
-	int sp[2] = { -1, c->fd };
 
 	flush_all(c);
-	/* Resumed behind a relay (p.relayed), the socket is that relay's
-	 * socketpair already: it goes as it is, like a plain one. */
-	if (c->secure &&
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair");
-		login_bye(c, "Internal error, please try again later");
-	}
 	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
 	ipc_put_str(&m, c->tag);
 	ipc_put_bytes(&m, buf_ptr(&c->in), npending);
 	ipc_put_u32(&m, c->secure || c->p.relayed ? IPC_SESS_TLS : 0);
 	ipc_put_u32(&m, 0);
-	ipc_put_fd(&m, sp[1]);	/* closed here once sent */
+	ipc_put_fd(&m, c->fd);	/* closed here once sent */
 	ipc_chan_send(c->master, &m);
 	ipc_chan_flush(c->master);
-	if (!c->secure)
-		_exit(0);
-	c->relay_fd = sp[0];
-	c->state = LST_RELAY;
-	ev_timer_stop(c->loop, &c->timeout);
-	update_io(c);
-	ev_loop_break(c->loop);
-}
-
-/* After the hand-off of a TLS connection: everything of the login
- * state goes, and what is left relays until the connection ends. */
-__attribute__((noreturn))
-static void
-become_relay(struct login_conn *c)
-{
-	gnutls_session_t s = c->ops.ctx;
-
-	ipc_chan_free(c->master);
-	buf_free(&c->in);
-	buf_free(&c->out);
-	imap_framer_free(&c->fr);
-	arena_free(&c->arena);
-	ev_loop_free(c->loop);
-	/* Give the freed pages back: a relay lives as long as its session,
-	 * and at thousands of sessions its private memory is what counts. */
-	malloc_trim(0);
-	int rc = relay_run(s, c->fd, c->relay_fd);
-	log_debug("relay ended%s", rc == 0 ? "" : " after a failure");
 	_exit(0);
 }
+
+static void tls_linked(struct login_conn *c, struct ipc_reader *r);
 
 static void
 master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
@@ -305,6 +248,10 @@ master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 		resume(c, r);
 		return;
 	}
+	if (r->type == IPC_LOGIN_TLS_LINK && c->state == LST_HANDSHAKE) {
+		tls_linked(c, r);
+		return;
+	}
 	/* The master is the more privileged side: nonsense from it is a
 	 * broken invariant, not an attack to survive. */
 	if (r->bad || r->type != IPC_LOGIN_AUTH_RESULT || c->state != LST_WAIT)
@@ -313,10 +260,8 @@ master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	text = ipc_get_str(r);
 	if (!ipc_end(r))
 		fatalx("malformed LOGIN_AUTH_RESULT");
-	if (result == IPC_AUTH_OK) {
+	if (result == IPC_AUTH_OK)
 		handoff(c);
-		return;
-	}
 	c->state = LST_COMMAND;
 	if (login_is_pop3(c))
 		pop3_login_verdict(c, result, text);
@@ -477,9 +422,8 @@ read_client(struct login_conn *c)
 		if (n > 0) {
 			buf_commit(&c->in, (size_t)n);
 			got += (size_t)n;
-			/* A short socket read took all there was; a TLS read
-			 * returns one record and needs asking again. */
-			if ((size_t)n < avail && !c->secure)
+			/* A short socket read took all there was. */
+			if ((size_t)n < avail)
 				return got;
 			continue;
 		}
@@ -540,60 +484,33 @@ resume(struct login_conn *c, struct ipc_reader *r)
 	update_io(c);
 }
 
+/* The master's answer to IPC_LOGIN_STARTTLS_REQ: the plaintext end of
+ * the relay's socketpair, which is the client from now on. */
 static void
-report_starttls(struct login_conn *c)
+tls_linked(struct login_conn *c, struct ipc_reader *r)
 {
-	struct ipc_msg m;
+	uint8_t ok = ipc_get_u8(r);
 
-	ipc_msg_init(&m, IPC_LOGIN_STARTTLS);
-	ipc_chan_send(c->master, &m);
-}
-
-static void
-handshake(struct login_conn *c)
-{
-	int rc = tls_handshake_step(c->ops.ctx, &c->hs_events);
-
-	if (rc == 0) {
-		update_io(c);
-		return;
-	}
-	/* A failed handshake leaves nobody to talk to, in clear or not. */
-	if (rc == -1)
+	if (r->bad || !ipc_end(r) || (ok != 0) != (r->fd != -1))
+		fatalx("malformed LOGIN_TLS_LINK");
+	/* No relay: the socket is gone with our request; nobody to tell. */
+	if (!ok)
 		_exit(0);
-	/* The key was needed for the handshake only: from here on this
-	 * process cannot even have it used. */
-	keyholder_disconnect();
+	c->fd = ipc_take_fd(r);
+	if (set_nonblock(c->fd) == -1)
+		fatal("relay socket");
+	ev_io_init(&c->io, c->fd, c->io.cb, c);
 	c->secure = true;
-	c->ops.read = tls_read;
-	c->ops.write = tls_write;
-	c->ops.pending = tls_pending;
 	c->state = LST_COMMAND;
-	if (c->p.implicit_tls)
-		greet(c);
-	else
-		report_starttls(c);
 	/* RFC 3501 6.2.1: no greeting after STARTTLS; the client asks for
-	 * CAPABILITY again, and may already have. */
-	pump_input(c);
+	 * CAPABILITY again. */
 	update_io(c);
-}
-
-/* A server session with the key holder's key; NULL if none can be had. */
-static gnutls_session_t
-session_new(struct login_conn *c)
-{
-	if (c->p.tls == NULL || tls_creds_attach(c->p.tls, c->p.kh_fd) == -1)
-		return NULL;
-	return tls_session_new(c->p.tls, c->fd);
 }
 
 void
 login_starttls(struct login_conn *c, const char *tag)
 {
-	gnutls_session_t s = session_new(c);
-
-	if (s == NULL) {
+	if (c->p.tls == NULL) {
 		if (login_is_pop3(c))
 			login_reply(c, "-ERR [SYS/TEMP] TLS is not available now");
 		else
@@ -601,14 +518,13 @@ login_starttls(struct login_conn *c, const char *tag)
 			    "now", tag);
 		return;
 	}
-	c->ops.ctx = s;
 	if (login_is_pop3(c))
 		login_reply(c, "+OK Begin TLS negotiation now");
 	else
 		login_reply(c, "%s OK Begin TLS negotiation now", tag);
-	/* process() calls discard_cleartext() once the command is done. */
+	/* process() calls discard_cleartext() once the command is done,
+	 * and that sends the socket on. */
 	c->state = LST_HANDSHAKE;
-	c->hs_events = EPOLLIN;
 }
 
 /* Everything the client sent in clear after STARTTLS is dropped: it is
@@ -628,6 +544,14 @@ discard_cleartext(struct login_conn *c)
 	imap_framer_free(&c->fr);
 	imap_framer_init(&c->fr, &lim);
 	update_io(c);
+	/* The socket goes to a relay through the master; the handshake's
+	 * bytes, and anything the client sent in clear after STARTTLS that
+	 * we had not read, are the relay's to read (and fail on). */
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_LOGIN_STARTTLS_REQ);
+	ipc_put_fd(&m, c->fd);	/* closed here once sent */
+	ipc_chan_send(c->master, &m);
+	c->fd = -1;
 }
 
 /* ---- events ---- */
@@ -637,10 +561,6 @@ client_io(struct ev_io *io, uint32_t revents)
 {
 	struct login_conn *c = io->arg;
 
-	if (c->state == LST_HANDSHAKE) {
-		handshake(c);
-		return;
-	}
 	if ((revents & EPOLLOUT) && !flush_some(c))
 		_exit(0);
 	if (reading(c) && ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
@@ -678,7 +598,7 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	c->fd = client_fd;
 	c->ops.read = plain_read;
 	c->ops.write = plain_write;
-	c->relay_fd = -1;
+	c->secure = p->implicit_tls;
 	c->loop = ev_loop_new();
 	c->state = LST_COMMAND;
 	buf_init(&c->in, IPC_MAX_PENDING);
@@ -694,18 +614,13 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	/* Everything this process will ever open is open: from here on it
 	 * is confined to the calls of the login and relay code. */
 	sandbox_apply(SANDBOX_LOGIN, LOGIN_NOFILE);
-	if (p->implicit_tls) {
-		if ((c->ops.ctx = session_new(c)) == NULL)
-			_exit(0);
-		c->state = LST_HANDSHAKE;
-		handshake(c);
-	} else if (p->resumed)
+	/* Over implicit TLS the relay sends the greeting after the
+	 * handshake; after UNAUTHENTICATE there is none. */
+	if (p->resumed)
 		c->state = LST_WAIT;
 	else
 		greet(c);
 	if (ev_loop_run(c->loop) == -1)
 		fatalx("event loop failed");
-	if (c->state == LST_RELAY)
-		become_relay(c);
 	_exit(0);
 }

@@ -3,21 +3,19 @@
  *
  * The spawner forks one per connection, at the master's request
  * (daemon/master/children.c, spawner.c), and calls login_main(), already chrooted into an empty directory as
- * login_user when running as root.  The process holds the client socket,
- * its channel to the master, the TLS certificate chain and a channel to
- * the key holder (if a certificate is configured; never the private
- * key: auth/keyholder.h) and nothing else.  It speaks the IMAP
- * not-authenticated state, with TLS from the first byte on a listen_tls
- * connection or after STARTTLS, forwards credentials to the master
- * (IPC_LOGIN_AUTH), and on an OK verdict hands the connection and
- * whatever the client pipelined to the master (IPC_LOGIN_HANDOFF).  A
- * plaintext connection is handed off as the client socket itself and
- * the process exits; a TLS connection is handed off as one end of a
- * socketpair, and the process stays as the relay between the TLS client
- * and that socketpair (auth/relay.c) until the connection ends.
+ * login_user when running as root.  The process holds the client's
+ * descriptor and its channel to the master, nothing else: no key, no
+ * key holder channel, no TLS.  The descriptor is the accepted socket, or
+ * over TLS the plaintext end of a socketpair to a pool relay
+ * (auth/relaypool.c), which runs the handshake: at once on a listen_tls
+ * connection, after STARTTLS otherwise (the socket goes to the relay
+ * through the master).  It speaks the IMAP not-authenticated state,
+ * forwards credentials to the master (IPC_LOGIN_AUTH), and on an OK
+ * verdict hands the descriptor and whatever the client pipelined to
+ * the master (IPC_LOGIN_HANDOFF) and exits.
  *
  *   login.c      the process: event loop, I/O, framing, timeouts, IPC,
- *                the TLS handshake and the switch to the relay
+ *                STARTTLS's switch to the relay
  *   login_cmd.c  the commands of the not-authenticated state
  *   login_pop3.c the POP3 personality: the AUTHORIZATION state of a
  *                listen_pop3/listen_pop3s connection (the master says
@@ -47,16 +45,13 @@ struct login_params {
 	bool loopback;		/* the client is on a loopback address */
 	bool implicit_tls;	/* accepted on listen_tls: handshake first */
 	uint8_t proto;		/* enum mk_proto: IMAP, or POP3 (login_pop3.c) */
-	/* The master's public credentials (inherited memory), completed
-	 * with kh_fd by tls_creds_attach() at the first handshake; NULL when
-	 * no certificate is configured or no key holder runs: no STARTTLS
-	 * then. */
+	/* The master's public credentials (inherited memory); not NULL
+	 * means STARTTLS may be offered (a pool relay runs it). */
 	struct tls_creds *tls;
-	int  kh_fd;		/* channel to the TLS key holder, or -1 */
 	/* After UNAUTHENTICATE (RFC 8437): no greeting, and the master's
 	 * IPC_LOGIN_RESUME (the client's pipelined input) is awaited before
-	 * the socket is read; relayed: the socket is a TLS relay's
-	 * socketpair (secure, and handed off as it is). */
+	 * the socket is read; relayed: the socket is the plaintext end of a
+	 * pool relay's socketpair (secure, and handed off as it is). */
 	bool resumed, relayed;
 };
 
@@ -70,24 +65,22 @@ void login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 
 struct login_conn;
 
-/* Raw byte I/O with the client.  Plaintext connections use the socket;
- * once TLS is up, the TLS layer replaces the functions and keeps its
- * session in ctx.  read and write return what read(2)/write(2) return,
+/* Raw byte I/O with the client (a socket in every case; tests may
+ * replace it).  read and write return what read(2)/write(2) return,
  * with errno EAGAIN when the operation would block; pending says how
- * many bytes the layer holds already decrypted (epoll cannot see them). */
+ * many bytes a layer holds that epoll cannot see (NULL: none). */
 struct login_io {
 	ssize_t (*read)(struct login_conn *c, void *p, size_t n);
 	ssize_t (*write)(struct login_conn *c, const void *p, size_t n);
 	size_t  (*pending)(struct login_conn *c);
-	void    *ctx;	/* gnutls_session_t once TLS has started */
+	void    *ctx;
 };
 
 enum lconn_state {
 	LST_COMMAND,		/* reading commands */
 	LST_SASL,		/* reading an AUTHENTICATE response line */
 	LST_WAIT,		/* credentials sent; waiting for the verdict */
-	LST_HANDSHAKE,		/* TLS handshake in progress */
-	LST_RELAY,		/* handed off: about to become the relay */
+	LST_HANDSHAKE,		/* STARTTLS: waiting for the relay's link */
 	LST_CLOSING,		/* BYE sent; exiting */
 };
 
@@ -105,9 +98,7 @@ struct login_conn {
 	struct ev_timer   timeout;
 	enum lconn_state  state;
 	bool              secure;	/* TLS is established */
-	uint32_t          hs_events;	/* what the handshake waits for */
-	bool              read_wants_out;	/* a TLS read waits to write */
-	int               relay_fd;	/* LST_RELAY: our end of the socketpair */
+	bool              read_wants_out;	/* a read waits to write */
 	unsigned          attempts;	/* credentials sent to the master */
 	unsigned          ncommands;
 	char              tag[128];	/* of the command being authenticated */

@@ -66,11 +66,11 @@ cmd_id(struct login_conn *c, const struct imap_cmd *cmd)
 static void
 cmd_starttls(struct login_conn *c, const struct imap_cmd *cmd)
 {
-	if (c->p.tls == NULL)
+	if (c->secure)
+		login_reply(c, "%s BAD TLS is already active", cmd->tag);
+	else if (c->p.tls == NULL)
 		login_reply(c, "%s BAD STARTTLS is not supported (no certificate "
 		    "configured)", cmd->tag);
-	else if (c->secure)
-		login_reply(c, "%s BAD TLS is already active", cmd->tag);
 	else
 		login_starttls(c, cmd->tag);
 }

@@ -158,11 +158,11 @@ cmd_auth(struct login_conn *c, const struct pop3_cmd *cmd)
 static void
 cmd_stls(struct login_conn *c)
 {
-	if (c->p.tls == NULL)
+	if (c->secure)
+		login_reply(c, "-ERR TLS is already active");
+	else if (c->p.tls == NULL)
 		login_reply(c, "-ERR STLS is not available (no certificate "
 		    "configured)");
-	else if (c->secure)
-		login_reply(c, "-ERR TLS is already active");
 	else
 		login_starttls(c, "");
 }

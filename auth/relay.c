@@ -1,14 +1,14 @@
 /*
- * relay.c - the TLS relay of an authenticated connection (see tls.h).
+ * relay.c - one TLS connection in a relay (see tls.h).
  *
- * GnuTLS cannot move a session to another process, so after a TLS
- * client has logged in its login process (auth/login.c) stays as the
- * relay: it decrypts what the client sends into a socketpair whose other
- * end the mailbox process serves, and encrypts what comes back.  The
- * mailbox process sees a plaintext stream and does not know the
- * difference.
+ * GnuTLS cannot move a session to another process, so the process that
+ * runs the handshake keeps the connection: a pool relay (relaypool.c)
+ * runs the handshake, then decrypts what the client sends into a
+ * socketpair whose other end the login process, and after the login the
+ * mailbox process, serves, and encrypts what comes back.  Neither sees
+ * anything but a plaintext stream.
  *
- * One event loop, two descriptors, two bounded buffers: "up" (client to
+ * Per connection: two descriptors, two bounded buffers: "up" (client to
  * mailbox process) and "down" (mailbox process to client).  A direction
  * reads from its source only while its buffer has room, so a side that
  * stops reading makes the other side's writes block instead of making
@@ -41,6 +41,10 @@
 
 struct relay {
 	struct ev_loop  *loop;
+	relay_done_fn    done_cb;
+	void            *done_arg;
+	bool             handshaking;
+	uint32_t         hs_events;	/* what the handshake waits for */
 	gnutls_session_t s;
 	int              tfd, pfd;	/* TLS client, plaintext side */
 	struct ev_io     tio, pio;
@@ -197,11 +201,18 @@ tls_out(struct relay *r)
 
 /* ---- the loop ---- */
 
+/* The connection is over: the owner is told once, and may free r
+ * (deferred) from its callback. */
 static void
 finish(struct relay *r)
 {
+	if (r->done)
+		return;
 	r->done = true;
-	ev_loop_break(r->loop);
+	ev_io_stop(r->loop, &r->tio);
+	ev_io_stop(r->loop, &r->pio);
+	ev_timer_stop(r->loop, &r->timer);
+	r->done_cb(r, r->failed, r->done_arg);
 }
 
 static void
@@ -253,7 +264,8 @@ pump(struct relay *r)
 	}
 	if (r->p_eof && buf_len(&r->down) == 0) {
 		/* The session ended and the client has all of it. */
-		tls_close(r->s, r->tfd, 1000);
+		/* Best effort, without waiting: the loop serves others. */
+		tls_close(r->s, r->tfd, 0);
 		finish(r);
 		return;
 	}
@@ -264,11 +276,17 @@ pump(struct relay *r)
 	set_interest(r);
 }
 
+static void handshake(struct relay *r);
+
 static void
 tls_cb(struct ev_io *io, uint32_t revents)
 {
 	struct relay *r = io->arg;
 
+	if (r->handshaking) {
+		handshake(r);
+		return;
+	}
 	if (revents & (EPOLLHUP | EPOLLERR))
 		r->t_hup = true;
 	pump(r);
@@ -290,9 +308,115 @@ timer_cb(struct ev_timer *t)
 	struct relay *r = t->arg;
 
 	log_debug("relay: %s; closing", r->terminating ? "stopping" :
+	    r->handshaking ? "handshake took too long" :
 	    "no progress while finishing");
 	r->failed = true;
 	finish(r);
+}
+
+/* The handshake, one step per readiness; the connection starts to
+ * relay once it is done.  What the plaintext side sent meanwhile (an
+ * implicit-TLS greeting) waits in its socket. */
+static void
+handshake(struct relay *r)
+{
+	int one = 1;
+	int rc = tls_handshake_step(r->s, &r->hs_events);
+
+	if (rc == 0) {
+		watch(r, &r->tio, false, r->hs_events);
+		return;
+	}
+	if (rc == -1) {
+		r->failed = true;
+		finish(r);
+		return;
+	}
+	r->handshaking = false;
+	ev_timer_stop(r->loop, &r->timer);
+	/* Whatever the relay has is all there is for now: send it. */
+	(void)setsockopt(r->tfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	pump(r);
+}
+
+void
+relay_terminate(struct relay *r)
+{
+	if (r->terminating || r->done)
+		return;
+	r->terminating = true;
+	ev_timer_start(r->loop, &r->timer, RELAY_SIGTERM_MS);
+}
+
+struct relay *
+relay_new(struct ev_loop *loop, gnutls_session_t s, int tls_fd,
+    int plain_fd, relay_done_fn done, void *arg)
+{
+	struct relay *r = xcalloc(1, sizeof(*r));
+
+	r->loop = loop;
+	r->s = s;
+	r->tfd = tls_fd;
+	r->pfd = plain_fd;
+	r->done_cb = done;
+	r->done_arg = arg;
+	if (set_nonblock(tls_fd) == -1 || set_nonblock(plain_fd) == -1) {
+		log_warn("relay descriptors");
+		free(r);
+		return NULL;
+	}
+	buf_init(&r->up, RELAY_BUF_MAX);
+	buf_init(&r->down, RELAY_BUF_MAX);
+	ev_io_init(&r->tio, tls_fd, tls_cb, r);
+	ev_io_init(&r->pio, plain_fd, plain_cb, r);
+	ev_timer_init(&r->timer, timer_cb, r);
+	return r;
+}
+
+void
+relay_start(struct relay *r, uint64_t handshake_ms)
+{
+	if (handshake_ms > 0) {
+		r->handshaking = true;
+		ev_timer_start(r->loop, &r->timer, handshake_ms);
+		handshake(r);
+		return;
+	}
+	/* GnuTLS may already hold what the client sent after logging in. */
+	pump(r);
+}
+
+bool
+relay_abort_handshake(struct relay *r)
+{
+	if (!r->handshaking || r->done)
+		return false;
+	r->failed = true;
+	finish(r);
+	return true;
+}
+
+void
+relay_free(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	ev_io_stop(r->loop, &r->tio);
+	ev_io_stop(r->loop, &r->pio);
+	ev_timer_stop(r->loop, &r->timer);
+	buf_free(&r->up);
+	buf_free(&r->down);
+	free(r);
+}
+
+/* ---- one connection in a loop of its own (tests) ---- */
+
+static void
+single_done(struct relay *r, bool failed, void *arg)
+{
+	(void)r;
+	(void)failed;
+	ev_loop_break(arg);
 }
 
 /* The master is stopping: the mailbox process is told too and will end
@@ -300,46 +424,28 @@ timer_cb(struct ev_timer *t)
 static void
 on_term(int signo, void *arg)
 {
-	struct relay *r = arg;
-
 	(void)signo;
-	if (r->terminating)
-		return;
-	r->terminating = true;
-	ev_timer_start(r->loop, &r->timer, RELAY_SIGTERM_MS);
+	relay_terminate(arg);
 }
 
 int
 relay_run(gnutls_session_t s, int tls_fd, int plain_fd)
 {
-	struct relay r;
+	struct ev_loop *loop = ev_loop_new();
+	struct relay *r = relay_new(loop, s, tls_fd, plain_fd, single_done, loop);
 	int one = 1;
+	bool failed;
 
-	memset(&r, 0, sizeof(r));
-	r.loop = ev_loop_new();
-	r.s = s;
-	r.tfd = tls_fd;
-	r.pfd = plain_fd;
-	if (set_nonblock(tls_fd) == -1 || set_nonblock(plain_fd) == -1)
-		fatal("relay descriptors");
-	/* Whatever the relay has is all there is for now: send it. */
+	if (r == NULL)
+		fatalx("relay set-up");
 	(void)setsockopt(tls_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	buf_init(&r.up, RELAY_BUF_MAX);
-	buf_init(&r.down, RELAY_BUF_MAX);
-	ev_io_init(&r.tio, tls_fd, tls_cb, &r);
-	ev_io_init(&r.pio, plain_fd, plain_cb, &r);
-	ev_timer_init(&r.timer, timer_cb, &r);
-	if (ev_signal(r.loop, SIGTERM, on_term, &r) == -1)
+	if (ev_signal(loop, SIGTERM, on_term, r) == -1)
 		log_warn("relay: SIGTERM handler");
-	/* GnuTLS may already hold what the client sent after logging in. */
-	pump(&r);
-	if (!r.done && ev_loop_run(r.loop) == -1)
-		r.failed = true;
-	ev_io_stop(r.loop, &r.tio);
-	ev_io_stop(r.loop, &r.pio);
-	ev_timer_stop(r.loop, &r.timer);
-	buf_free(&r.up);
-	buf_free(&r.down);
-	ev_loop_free(r.loop);
-	return r.failed ? -1 : 0;
+	relay_start(r, 0);
+	if (!r->done && ev_loop_run(loop) == -1)
+		r->failed = true;
+	failed = r->failed;
+	relay_free(r);
+	ev_loop_free(loop);
+	return failed ? -1 : 0;
 }

@@ -6,19 +6,20 @@
  * The private key lives only in the key holder process (auth/keyholder.c),
  * forked by the spawner at start-up and again on SIGHUP.  The master and
  * the spawner keep the public half (tls_creds_public: the chain the key
- * holder read, the priority string); a login process inherits that
- * across fork together with its own channel to the key holder, and
- * attaches them (tls_creds_attach): every signature or decryption of its
- * handshake is a request on that channel.  No network-facing process
+ * holder read, the priority string); a pool relay inherits that across
+ * fork together with its own channel to the key holder, and attaches
+ * them (tls_creds_attach): every signature or decryption of its
+ * handshakes is a request on that channel.  No network-facing process
  * ever has the key, and none opens a key file.
- * The login process (auth/login.c) runs the handshake, for STARTTLS or
- * on an implicit-TLS listener, and once the client has authenticated it
- * becomes the relay (relay.c) between the TLS client and a plaintext
- * socketpair whose other end the master passes to the mailbox process.
+ * The relays (relaypool.c) run the handshakes, for STARTTLS or on an
+ * implicit-TLS listener, and then relay (relay.c) between the TLS client
+ * and a plaintext socketpair whose other end the login process, then
+ * the mailbox process, serves.
  *
  *   tls.c    credentials, sessions, the handshake step, record I/O with
  *            read(2)-like results
- *   relay.c  the relay's event loop
+ *   relay.c  one connection of a relay: handshake, then both directions
+ *   relaypool.c  the relay process: many connections, one event loop
  */
 #ifndef MK_TLS_H
 #define MK_TLS_H
@@ -32,6 +33,7 @@
 #include <gnutls/gnutls.h>
 
 #include "common/config.h"
+#include "common/event.h"
 
 struct tls_creds {
 	/* With a key: what a session uses.  NULL in the master's copy of
@@ -85,7 +87,7 @@ bool tls_wants_write(gnutls_session_t s);
  * at most wait_ms. */
 void tls_close(gnutls_session_t s, int fd, int wait_ms);
 
-/* ---- relay.c ---- */
+/* ---- relay.c: one connection of a relay ---- */
 
 /* Each direction buffers at most this much (plus one TLS record inside
  * GnuTLS); beyond it the relay stops reading from that direction's
@@ -104,6 +106,32 @@ void tls_close(gnutls_session_t s, int fd, int wait_ms);
  *     relay is finishing, or SIGTERM's grace runs out.
  * Returns 0 after a clean end, -1 after a failure; closes nothing. */
 int  relay_run(gnutls_session_t s, int tls_fd, int plain_fd);
+
+/* The same for one connection among many in loop (relaypool.c).  done
+ * is called once when the connection is over (the same ends as above);
+ * it may free r with ev_defer().  relay_free closes nothing either. */
+struct relay;
+typedef void (*relay_done_fn)(struct relay *r, bool failed, void *arg);
+struct relay *relay_new(struct ev_loop *loop, gnutls_session_t s,
+	int tls_fd, int plain_fd, relay_done_fn done, void *arg);
+/* handshake_ms > 0: s is new; the handshake runs first, within that
+ * many ms.  0: s is established. */
+void relay_start(struct relay *r, uint64_t handshake_ms);
+/* SIGTERM: keep relaying for at most RELAY_SIGTERM_MS. */
+void relay_terminate(struct relay *r);
+/* Ends r if its handshake is still running (done is called); true if
+ * it was. */
+bool relay_abort_handshake(struct relay *r);
+void relay_free(struct relay *r);
+
+/* ---- relaypool.c: a pool relay process ---- */
+
+/* Never returns.  cfg for its limits; master_fd its channel; tls the
+ * public credentials (inherited) completed with kh_fd, its channel to
+ * the key holder, for every handshake. */
+__attribute__((noreturn))
+void relaypool_main(const struct mk_config *cfg, int master_fd,
+	struct tls_creds *tls, int kh_fd);
 
 #define RELAY_LINGER_MS   30000
 #define RELAY_SIGTERM_MS  2000

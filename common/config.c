@@ -53,6 +53,7 @@ config_defaults(struct mk_config *c)
 	c->idle_keepalive = 240;
 	c->mailbox_linger = 10;
 	c->expunged_keep = 100000;
+	c->tls_relay_max_conns = 10000;
 	mk_strlcpy(c->tls_priority, MK_TLS_DEFAULT_PRIORITY,
 	    sizeof(c->tls_priority));
 	c->plaintext_auth = MK_PLAINTEXT_LOOPBACK;
@@ -217,6 +218,8 @@ static const struct key keys[] = {
 	PATHK("tls_cert", tls_cert),
 	PATHK("tls_key", tls_key),
 	STR("tls_priority", tls_priority),
+	UINTK("tls_relay_max_conns", tls_relay_max_conns, 1, 1000000),
+	UINTK("tls_relays", tls_relays, 0, 256),
 	{ "plaintext_auth", K_SPECIAL, 0, 0, 0, 0 },
 	{ "listen", K_SPECIAL, 0, 0, 0, 0 },
 	{ "listen_tls", K_SPECIAL, 0, 0, 0, 0 },

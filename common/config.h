@@ -90,6 +90,8 @@ struct mk_config {
 	char     tls_cert[PATH_MAX];
 	char     tls_key[PATH_MAX];
 	char     tls_priority[256];	/* GnuTLS priority string; "" = default */
+	unsigned tls_relays;		/* pool relay processes; 0 = one per CPU */
+	unsigned tls_relay_max_conns;	/* TLS connections per pool relay */
 	enum mk_plaintext_auth plaintext_auth;
 
 	char     impersonation_separator[8];	/* "" disables LOGIN t*admin */

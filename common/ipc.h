@@ -86,13 +86,9 @@ enum ipc_type {
 	 * The master uses neither flags nor capabilities as facts: it
 	 * derives the session's flags from its own records. */
 	IPC_LOGIN_HANDOFF,
-	/* login -> master, no fields: the client completed a STARTTLS
-	 * handshake.  Legal once, before any credentials, from a login
-	 * process of a plain listener that was given a certificate.  The
-	 * master cannot verify it and need not: the login process sees the
-	 * password either way; it only lets credentials through the
-	 * plaintext_auth check and marks the session TLS (which the
-	 * hand-off of a relay socketpair must then confirm). */
+	/* Not sent any more (IPC 10: the login process ran STARTTLS
+	 * itself); the master kills a process that sends it.  See
+	 * IPC_LOGIN_STARTTLS_REQ. */
 	IPC_LOGIN_STARTTLS,
 
 	/* master -> hash worker: u64 request id, str stored hash, bytes secret */
@@ -197,17 +193,15 @@ enum ipc_type {
 	IPC_SPAWN_CONFIG = 70,
 	/* spawner -> master: u8 ok, str error (why the config was refused) */
 	IPC_SPAWN_CONFIG_RESULT,
-	/* master -> spawner, + the accepted client socket: a login process.
-	 *   u8 loopback, u8 implicit_tls, u8 proto (enum mk_proto: which
-	 *   protocol the listener speaks, IMAP or POP3), u8 resumed (1: after
-	 *   UNAUTHENTICATE; no greeting, IMAP only, and IPC_LOGIN_RESUME
-	 *   comes first on its channel), u8 relayed (resumed on the
-	 *   socketpair of a TLS relay that stays: the link is secure),
-	 *   u8 TLS: if set, the
-	 *   message is
-	 *   followed by IPC_SPAWN_KEYCHAN with the login process's channel
-	 *   to the key holder, and the process gets the spawner's public
-	 *   credentials (IPC_SPAWN_TLS); if not, no TLS. */
+	/* master -> spawner, + the client socket (the accepted one, or for
+	 * implicit TLS the plaintext end of its relay socketpair): a login
+	 * process.  u8 loopback, u8 implicit_tls, u8 proto (enum mk_proto:
+	 * which protocol the listener speaks, IMAP or POP3), u8 resumed (1:
+	 * after UNAUTHENTICATE; no greeting, IMAP only, and IPC_LOGIN_RESUME
+	 * comes first on its channel), u8 relayed (resumed on the plaintext
+	 * end of a pool relay's socketpair: the link is secure), u8
+	 * starttls: the process may offer STARTTLS (a pool relay runs it;
+	 * the process keeps the public credentials, no key channel). */
 	IPC_SPAWN_LOGIN,
 	/* master -> spawner, no fields: a hash worker. */
 	IPC_SPAWN_HASH,
@@ -221,7 +215,8 @@ enum ipc_type {
 	 * tls_cert and tls_key as root, then drops to hash_user in
 	 * login_chroot; the master reads its IPC_KEY_READY. */
 	IPC_SPAWN_KEYHOLDER,
-	/* master -> spawner, + a descriptor, no fields: see SPAWN_LOGIN. */
+	/* master -> spawner, + a descriptor, no fields: a relay's channel
+	 * to the key holder, see SPAWN_RELAY. */
 	IPC_SPAWN_KEYCHAN,
 	/* master -> spawner: bytes certificate chain (PEM, as the current
 	 * key holder read it; empty: no TLS).  Answered with
@@ -300,6 +295,32 @@ enum ipc_type {
 	IPC_MBOX_URL_OPEN = 130,
 	/* master -> mailbox: as IPC_MBOX_GUEST_RESULT */
 	IPC_MBOX_URL_RESULT,
+	/* The TLS relay pool (auth/relaypool.c, daemon/master/relaypool.c).
+	 * master -> spawner, no fields: a pool relay; followed by
+	 * IPC_SPAWN_KEYCHAN with its channel to the key holder. */
+	IPC_SPAWN_RELAY = 150,
+	/* master -> relay, + the client's TCP socket: u32 connection id,
+	 * u8 implicit (1: implicit TLS, 0: after STARTTLS).  Followed at
+	 * once by IPC_RELAY_PLAIN with the same id. */
+	IPC_RELAY_CONN,
+	/* master -> relay, + the relay's end of the plaintext socketpair
+	 * whose other end the login process, then the mailbox process,
+	 * serves: u32 connection id (that of the IPC_RELAY_CONN before). */
+	IPC_RELAY_PLAIN,
+	/* relay -> master: u32 connection id; that connection is over (the
+	 * master's count of the relay's load goes down). */
+	IPC_RELAY_DONE,
+	/* login -> master, + the client's TCP socket, no fields: STARTTLS
+	 * was asked; the socket goes to a relay, which runs the handshake.
+	 * Legal once, before credentials, on a plain listener with TLS. */
+	IPC_LOGIN_STARTTLS_REQ,
+	/* master -> login: u8 ok, + (when ok) the login process's end of
+	 * the plaintext socketpair: from now on its client. */
+	IPC_LOGIN_TLS_LINK,
+	/* master -> key holder, + one end of a SEQPACKET socketpair, no
+	 * fields: a pool relay's channel, which serves the handshakes of
+	 * many connections and so has no per-channel operation cap. */
+	IPC_KEY_POOL_CHANNEL,
 
 	IPC_TYPE_MAX
 };

@@ -7,9 +7,8 @@
  * name, so that a name the architecture lacks is skipped rather than
  * mistaken.  Calls with a dangerous use are allowed only with safe
  * arguments: memory may not be made executable, fcntl may only read or
- * set status flags (the LMTP process: only seal its message), socketpair
- * makes only AF_UNIX pairs, memfd_create only the LMTP process's sealable
- * kind.  glibc's syslog() reconnects
+ * set status flags (the LMTP process: only seal its message),
+ * memfd_create only the LMTP process's sealable kind.  glibc's syslog() reconnects
  * with socket(AF_UNIX) when syslogd restarts: that one call fails with
  * EACCES instead of killing the process (the chroot has no /dev/log
  * anyway); every other socket() kills.
@@ -216,8 +215,7 @@ allow_conditional(scmp_filter_ctx ctx, enum sandbox_role role)
 	struct scmp_arg_cmp unix_dom = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
 	rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &unix_dom);
 	if (role == SANDBOX_LOGIN) {
-		/* The relay's plaintext socketpair (auth/login.c). */
-		rule(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &unix_dom);
+		/* No socketpair: the master makes the relays' pairs. */
 		/* The relay's TCP_NODELAY on the client socket (relay.c). */
 		struct scmp_arg_cmp nodelay[2] = {
 			SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP),

@@ -566,6 +566,36 @@ store_open_nofollow(const char *path, bool create, enum store_sync sync,
 	    init, ninit, store_migrations, store_nmigrations, out, err, errlen);
 }
 
+/* Finalizes the cached statements (they are prepared again on first
+ * use) unless one is running. */
+static void
+db_drop_statements(struct sqldb *db)
+{
+	size_t i;
+
+	for (i = 0; i < db->nslots; i++)
+		if (db->slots[i].st != NULL && sqlite3_stmt_busy(db->slots[i].st))
+			return;
+	if (db->ntransient > 0)
+		return;
+	for (i = 0; i < db->nslots; i++)
+		if (db->slots[i].st != NULL)
+			sqlite3_finalize(db->slots[i].st);
+	free(db->slots);
+	db->slots = NULL;
+	db->nslots = db->nused = 0;
+}
+
+void
+store_release_memory(struct store *s, bool statements)
+{
+	if (s == NULL || s->db.h == NULL)
+		return;
+	if (statements)
+		db_drop_statements(&s->db);
+	(void)sqlite3_db_release_memory(s->db.h);
+}
+
 void
 store_close(struct store *s)
 {

@@ -91,6 +91,11 @@ int  store_open_nofollow(const char *path, bool create, enum store_sync sync,
 	const struct store_init_folder *init, size_t ninit,
 	struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+/* Frees the page cache pages not in use, and with statements the
+ * prepared statements too (only when no caller holds one: every session
+ * of the process is between commands); what is freed is read or
+ * prepared again when needed. */
+void store_release_memory(struct store *s, bool statements);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);
 

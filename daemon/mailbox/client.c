@@ -505,6 +505,27 @@ finish_command(struct client *c)
 		notify_after_command(c);
 }
 
+/* A session that enters IDLE may stay so for hours, as most of a
+ * user's connections do: what the commands before it used (page cache,
+ * freed heap) goes back to the system, so a process at rest is small. */
+static void
+rest(struct client *c)
+{
+	bool between = true;
+
+	/* A paused or waiting command may hold a prepared statement. */
+	for (struct client *o = c->user->clients; o != NULL; o = o->next)
+		between &= o->cont == NULL && !o->waiting;
+	store_release_memory(c->user->store, between);
+	/* Its buffers too, when empty (they are 16 KiB and more once a
+	 * command used them): DONE or a notification allocates again. */
+	if (buf_len(&c->in) == 0)
+		buf_free(&c->in);
+	if (buf_len(&c->out) == 0 && c->cont == NULL)
+		buf_free(&c->out);
+	malloc_trim(0);
+}
+
 static void
 after_run(struct client *c, enum cmd_result r)
 {
@@ -519,6 +540,7 @@ after_run(struct client *c, enum cmd_result r)
 		c->idling = true;
 		user_watch_update(c->user);
 		arm_timer(c);
+		rest(c);
 		break;
 	case RUN_WAIT:
 		/* Some waits end before the handler returns (an answer that

@@ -16,9 +16,8 @@
  * The connection a hand-off carries is checked too.  On a plain link it
  * must be the very socket the master accepted (compared by addresses).
  * On a TLS link (a listen_tls connection, or one whose login process
- * reported STARTTLS) it must be a stream socketpair made by that login
- * process, which stays alive as the TLS relay (auth/relay.c); the
- * master records that the session arrives through that relay.
+ * asked for STARTTLS) it must be the plaintext socketpair end the master
+ * made when it gave the client's socket to a pool relay (relaypool.c).
  */
 #include "daemon/master/master.h"
 #include "auth/login.h"
@@ -55,6 +54,7 @@ static const char *const kind_name[] = {
 	[CHILD_MBOX] = "mailbox process",
 	[CHILD_LMTP] = "LMTP process",
 	[CHILD_KEYHOLDER] = "TLS key holder",
+	[CHILD_RELAY] = "TLS relay",
 };
 
 static void login_exited(struct login_child *lc);
@@ -169,6 +169,9 @@ children_reap(void)
 		case CHILD_KEYHOLDER:
 			keyholder_exited(c->obj, status);
 			break;
+		case CHILD_RELAY:
+			relaypool_exited(c->obj, status);
+			break;
 		}
 		free(c);
 	}
@@ -210,8 +213,8 @@ peer_matches(int fd, const struct peer *p)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	if (p->relay != 0)
-		return peer_is_relay(fd, p->relay);
+	if (p->link != 0)
+		return relaypool_is_link(fd, p->link);
 	memset(&ss, 0, sizeof(ss));
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1 ||
 	    !same_addr(&ss, len, &p->remote, p->remotelen))
@@ -258,7 +261,7 @@ static const char *const state_name[] = {
 
 static void login_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg);
 static void on_auth(struct login_child *lc, struct ipc_reader *r);
-static void on_starttls(struct login_child *lc, struct ipc_reader *r);
+static void on_starttls_req(struct login_child *lc, struct ipc_reader *r);
 static void on_handoff(struct login_child *lc, struct ipc_reader *r);
 
 /* What a login process may send, and when.  Everything else kills it. */
@@ -268,7 +271,7 @@ static const struct {
 	void   (*fn)(struct login_child *, struct ipc_reader *);
 } login_msgs[] = {
 	{ IPC_LOGIN_AUTH,     1u << LS_NEW,           on_auth },
-	{ IPC_LOGIN_STARTTLS, 1u << LS_NEW,           on_starttls },
+	{ IPC_LOGIN_STARTTLS_REQ, 1u << LS_NEW,       on_starttls_req },
 	{ IPC_LOGIN_HANDOFF,  1u << LS_AUTHENTICATED, on_handoff },
 };
 
@@ -303,18 +306,26 @@ login_spawn(int fd, const struct peer *peer)
 {
 	struct peer p = *peer;
 	int chan;
-	/* Its own channel to the key holder: the only way to the key. */
-	int kh = master.tls != NULL ? keyholder_channel_for_child() : -1;
+	/* STARTTLS is offered when a relay can take the connection; the
+	 * login process never runs TLS itself, so it gets no key channel. */
+	bool tls = master.tls != NULL && relaypool_size() > 0;
+
+	/* Implicit TLS: the relay runs the handshake, the login process
+	 * reads the plaintext side. */
+	if (p.implicit_tls && relaypool_assign(fd, true, &fd, &p.link) == -1) {
+		peer_release(&p);
+		return;
+	}
 	/* The spawner forks it: a fork of the master would copy password
 	 * hashes and queued passwords into a process facing the network. */
-	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, p.proto, kh,
-	    NULL, &chan);
+	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, p.proto,
+	    tls && !p.implicit_tls, NULL, &chan);
 
 	if (pid == -1) {
 		peer_release(&p);
 		return;
 	}
-	login_attach(pid, chan, &p)->tls_offered = kh != -1;
+	login_attach(pid, chan, &p)->tls_offered = tls && !p.implicit_tls;
 }
 
 void
@@ -322,9 +333,11 @@ login_resume(int fd, const struct peer *peer, const struct login_resume *res)
 {
 	struct peer p = *peer;
 	int chan;
-	/* No key holder channel: the link is TLS already (through the relay
-	 * that stays) or was plain, and STARTTLS is for a new connection. */
-	pid_t pid = spawn_login(fd, p.loopback, false, p.proto, -1, res, &chan);
+	/* No STARTTLS: the link is TLS already (through the pool relay
+	 * that keeps serving it) or was plain, and STARTTLS is for a new
+	 * connection. */
+	pid_t pid = spawn_login(fd, p.loopback, false, p.proto, false, res,
+	    &chan);
 
 	struct login_child *lc;
 	struct ipc_msg m;
@@ -466,37 +479,52 @@ on_auth(struct login_child *lc, struct ipc_reader *r)
 	explicit_bzero((void *)(uintptr_t)r->p, r->len);
 }
 
-/* Only a process that was given credentials, on a plain listener, can
- * have done a STARTTLS handshake, and only once, before credentials. */
 static void
-on_starttls(struct login_child *lc, struct ipc_reader *r)
+tls_link_answer(struct login_child *lc, int fd)
 {
-	if (!ipc_end(r) || r->fd != -1)
-		login_violation(lc, "malformed LOGIN_STARTTLS");
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_TLS_LINK);
+	ipc_put_u8(&m, fd != -1);
+	if (fd != -1)
+		ipc_put_fd(&m, fd);	/* closed here once sent */
+	ipc_chan_send(lc->chan, &m);
+}
+
+/* STARTTLS: only from a process that was offered it, on a plain
+ * listener, once, before credentials, with the very socket the master
+ * accepted.  The socket goes to a relay; the login process gets the
+ * plaintext end. */
+static void
+on_starttls_req(struct login_child *lc, struct ipc_reader *r)
+{
+	int fd = -1;
+
+	if (!ipc_end(r) || r->fd == -1)
+		login_violation(lc, "malformed LOGIN_STARTTLS_REQ");
 	else if (!lc->tls_offered || lc->peer.tls || lc->attempts > 0)
-		login_violation(lc, "STARTTLS report where none can have happened");
-	else
+		login_violation(lc, "STARTTLS where it was not offered");
+	else if (!peer_matches(r->fd, &lc->peer))
+		login_violation(lc, "STARTTLS with a socket that is not its "
+		    "client");
+	else if (relaypool_assign(ipc_take_fd(r), false, &fd,
+	    &lc->peer.link) == -1)
+		tls_link_answer(lc, -1);
+	else {
 		lc->peer.tls = true;
+		tls_link_answer(lc, fd);
+	}
 }
 
 /* Which connection the hand-off carries: the accepted socket on a plain
- * link, the login process's own relay socketpair on a TLS one.  False
- * if it is neither. */
+ * link, the plaintext end of its relay socketpair on a TLS one.  False
+ * if it is neither, or the TLS flag disagrees. */
 static bool
 handoff_socket(struct login_child *lc, int fd, uint32_t flags)
 {
 	bool tls_claim = (flags & IPC_SESS_TLS) != 0;
 
-	/* Resumed after UNAUTHENTICATE behind the relay of the first login:
-	 * the same socketpair comes back. */
-	if (lc->peer.relay != 0)
-		return tls_claim && peer_is_relay(fd, lc->peer.relay);
-	if (!lc->peer.tls)
-		return !tls_claim && peer_matches(fd, &lc->peer);
-	if (!tls_claim || !peer_is_relay(fd, lc->pid))
-		return false;
-	lc->peer.relay = lc->pid;
-	return true;
+	return tls_claim == lc->peer.tls && peer_matches(fd, &lc->peer);
 }
 
 static void

@@ -158,8 +158,10 @@ keyholder_start(const struct mk_config *cfg, struct tls_creds **out,
 	return 0;
 }
 
-int
-keyholder_channel_for_child(void)
+/* A channel to the current key holder, served as type says; the end
+ * to give the child, or -1. */
+static int
+new_channel(uint32_t type)
 {
 	struct ipc_msg m;
 	int sp[2];
@@ -170,10 +172,22 @@ keyholder_channel_for_child(void)
 		log_warn("socketpair");
 		return -1;
 	}
-	ipc_msg_init(&m, IPC_KEY_CHANNEL);
+	ipc_msg_init(&m, type);
 	ipc_put_fd(&m, sp[0]);	/* closed here once sent */
 	ipc_chan_send(current->chan, &m);
 	return sp[1];
+}
+
+int
+keyholder_channel_for_child(void)
+{
+	return new_channel(IPC_KEY_CHANNEL);
+}
+
+int
+keyholder_channel_for_relay(void)
+{
+	return new_channel(IPC_KEY_POOL_CHANNEL);
 }
 
 static void
@@ -194,6 +208,8 @@ restart(struct ev_timer *t)
 	tls_creds_free(master.tls);
 	master.tls = tls;
 	log_info("TLS key holder %d restarted", (int)current->pid);
+	/* The relays' channels went with the old one. */
+	relaypool_renew();
 }
 
 void

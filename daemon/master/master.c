@@ -468,6 +468,7 @@ on_stop(int signo, void *arg)
 	lmtp_stop();
 	control_stop();
 	keyholder_stop();
+	relaypool_stop();
 	sessions_stop();
 	children_terminate(SIGTERM);
 	ev_timer_start(master.loop, &stop_timer, STOP_GRACE_MS);
@@ -499,6 +500,7 @@ static const struct field {
 	F(expunged_keep, F_UINT, false),
 	F(tls_cert, F_STR, false), F(tls_key, F_STR, false),
 	F(tls_priority, F_STR, false), F(plaintext_auth, F_INT, false),
+	F(tls_relays, F_UINT, false), F(tls_relay_max_conns, F_UINT, false),
 	F(impersonation_separator, F_STR, false),
 	F(impersonation_no_seen, F_BOOL, false),
 	F(quota_storage, F_U64, false), F(quota_messages, F_U64, false),
@@ -653,6 +655,9 @@ master_reload(char *err, size_t errlen)
 	tls_creds_free(master.tls);
 	master.tls = tls;
 	log_tls(&master.cfg, tls);
+	/* The relays get the new chain and key holder (the old ones finish
+	 * their connections). */
+	relaypool_renew();
 	log_set_verbose(nc.verbose);
 	hashpool_resize(nc.hash_workers);
 	(void)authcache_configure(nc.auth_cache_ttl, nc.auth_cache_size);
@@ -824,6 +829,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_tls(&master.cfg, master.tls);
+	relaypool_renew();
 	if (!foreground)
 		detach_done();
 	hashpool_start(master.cfg.hash_workers);

@@ -133,15 +133,15 @@ struct peer {
 	/* The link is TLS: implicit_tls, or the login process reported a
 	 * STARTTLS handshake (it affects only what is advertised and logged). */
 	bool             tls;
-	/* Not 0: the session's socket is the relay socketpair this login
-	 * process made (TLS), not the accepted socket. */
-	pid_t            relay;
+	/* Not 0: the link is TLS and the client's socket is, for the login
+	 * and mailbox processes, this socketpair end (its inode) that the
+	 * master made; the other end is a pool relay's (relaypool.c). */
+	ino_t            link;
 	struct addr_rec *rec;
 };
 
 /* True if fd is the connection p describes: the socket connected exactly
- * as p was when accepted, or for a relayed one a socketpair end that p's
- * relay process made. */
+ * as p was when accepted, or for a TLS one its relay socketpair end. */
 bool peer_matches(int fd, const struct peer *p);
 /* True if fd is a stream socketpair end created by process pid. */
 bool peer_is_relay(int fd, pid_t pid);
@@ -154,7 +154,7 @@ void peer_refuse(int fd, uint8_t proto, const char *text);
 /* ---- children (children.c) ---- */
 
 enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX, CHILD_LMTP,
-	CHILD_KEYHOLDER };
+	CHILD_KEYHOLDER, CHILD_RELAY };
 
 void   children_init(void);
 void   child_add(pid_t pid, enum child_kind kind, void *obj);
@@ -500,10 +500,30 @@ int   keyholder_start(const struct mk_config *cfg, struct tls_creds **out,
 /* A channel to the key holder for a child about to be forked (the
  * caller passes it on and closes it), or -1: no key holder running. */
 int   keyholder_channel_for_child(void);
+/* The same for a pool relay: no cap on its operations. */
+int   keyholder_channel_for_relay(void);
 void  keyholder_exited(void *obj, int status);
 /* Retires the current key holder (clean stop). */
 void  keyholder_stop(void);
 pid_t keyholder_pid(void);
+
+/* ---- the TLS relay pool (relaypool.c) ---- */
+
+/* Retires the running relays (they finish their connections) and starts
+ * a new pool for the current key holder; none when there is no TLS. */
+void  relaypool_renew(void);
+/* Retires them all, starts none (clean stop). */
+void  relaypool_stop(void);
+void  relaypool_exited(void *obj, int status);
+/* Gives client_fd (taken, closed here in any case) to the least loaded
+ * relay; *plain_fd is the plaintext end for the login process and *ino
+ * its inode (relaypool_is_link).  0, or -1 (logged): no relay can. */
+int   relaypool_assign(int client_fd, bool implicit, int *plain_fd,
+	ino_t *ino);
+/* True if fd is the plaintext end recorded as ino by relaypool_assign. */
+bool  relaypool_is_link(int fd, ino_t ino);
+/* Relays taking new connections. */
+unsigned relaypool_size(void);
 
 /* ---- spawn.c: asking the spawner (spawner.c) for children ---- */
 
@@ -517,15 +537,19 @@ void  spawner_start(bool foreground);
 int   spawner_config(const struct mk_config *cfg, char *err, size_t errlen);
 /* Each returns the new child's pid with *chan = the master's end of its
  * channel, or -1 (logged).  The child is the master's own: children.c
- * reaps it.  spawn_login takes client_fd and kh_fd (its channel to the
- * key holder, or -1: no TLS). */
+ * reaps it.  spawn_login takes client_fd; starttls: the login process
+ * may offer STARTTLS (which a pool relay then runs); res: resumed after
+ * UNAUTHENTICATE, or NULL. */
 struct login_resume;
 pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls,
-	uint8_t proto, int kh_fd, const struct login_resume *res, int *chan);
+	uint8_t proto, bool starttls, const struct login_resume *res,
+	int *chan);
 pid_t spawn_hash(int *chan);
 pid_t spawn_mbox(uint32_t user_id, const char *name, int *chan);
 pid_t spawn_lmtp(int client_fd, const char *peer, int *chan);
 pid_t spawn_keyholder(int *chan);
+/* A pool relay with kh_fd, its channel to the key holder (taken). */
+pid_t spawn_relay(int kh_fd, int *chan);
 /* The certificate chain (PEM) of the key holder now current, for the
  * login processes forked from now on (NULL, 0: no TLS).  0, or -1 with
  * the spawner's reason in err. */

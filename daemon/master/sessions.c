@@ -590,7 +590,7 @@ on_unauth(struct mbox *mb, struct ipc_reader *r)
 	}
 	struct peer peer = se->peer;
 	struct login_resume res = {
-		.relayed = peer.relay != 0, .pending = pending,
+		.relayed = peer.link != 0, .pending = pending,
 		.npending = npending,
 	};
 	log_info("UNAUTHENTICATE: %s's session %016llx goes back to login",

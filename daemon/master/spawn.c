@@ -228,7 +228,7 @@ spawn(struct ipc_msg *m, const char *what, int *chan)
 
 pid_t
 spawn_login(int client_fd, bool loopback, bool implicit_tls, uint8_t proto,
-    int kh_fd, const struct login_resume *res, int *chan)
+    bool starttls, const struct login_resume *res, int *chan)
 {
 	struct ipc_msg m;
 
@@ -238,22 +238,8 @@ spawn_login(int client_fd, bool loopback, bool implicit_tls, uint8_t proto,
 	ipc_put_u8(&m, proto);
 	ipc_put_u8(&m, res != NULL);
 	ipc_put_u8(&m, res != NULL && res->relayed);
-	ipc_put_u8(&m, kh_fd != -1);
+	ipc_put_u8(&m, starttls);
 	ipc_put_fd(&m, client_fd);
-	if (kh_fd != -1) {
-		if (spw.fd == -1) {
-			ipc_msg_free(&m);
-			close(kh_fd);
-			return -1;
-		}
-		if (ipc_send_now(spw.fd, &m) == -1) {
-			spawner_lost("cannot be written to");
-			close(kh_fd);
-			return -1;
-		}
-		ipc_msg_init(&m, IPC_SPAWN_KEYCHAN);
-		ipc_put_fd(&m, kh_fd);
-	}
 	return spawn(&m, "login process", chan);
 }
 
@@ -284,6 +270,28 @@ spawn_keyholder(int *chan)
 
 	ipc_msg_init(&m, IPC_SPAWN_KEYHOLDER);
 	return spawn(&m, "TLS key holder", chan);
+}
+
+pid_t
+spawn_relay(int kh_fd, int *chan)
+{
+	struct ipc_msg m;
+
+	*chan = -1;
+	ipc_msg_init(&m, IPC_SPAWN_RELAY);
+	if (spw.fd == -1) {
+		ipc_msg_free(&m);
+		close(kh_fd);
+		return -1;
+	}
+	if (ipc_send_now(spw.fd, &m) == -1) {
+		spawner_lost("cannot be written to");
+		close(kh_fd);
+		return -1;
+	}
+	ipc_msg_init(&m, IPC_SPAWN_KEYCHAN);
+	ipc_put_fd(&m, kh_fd);
+	return spawn(&m, "TLS relay", chan);
 }
 
 pid_t

@@ -73,8 +73,9 @@ struct child_req {
 	enum child_kind kind;
 	int         chan;	/* the child's end of its channel */
 	int         client;	/* login: the client socket */
-	int         kh;		/* login: its channel to the key holder */
+	int         kh;		/* relay: its channel to the key holder */
 	bool        loopback, implicit_tls;
+	bool        starttls;	/* login: may offer STARTTLS */
 	uint8_t     proto;	/* login: enum mk_proto */
 	bool        resumed, relayed;	/* login: after UNAUTHENTICATE */
 	uint32_t    user_id;
@@ -179,8 +180,7 @@ child_run(const struct child_req *rq)
 			.loopback = rq->loopback,
 			.implicit_tls = rq->implicit_tls,
 			.proto = rq->proto,
-			.tls = rq->kh != -1 ? sp.tls : NULL,
-			.kh_fd = rq->kh,
+			.tls = rq->starttls ? sp.tls : NULL,
 			.resumed = rq->resumed,
 			.relayed = rq->relayed,
 		};
@@ -195,6 +195,8 @@ child_run(const struct child_req *rq)
 	case CHILD_KEYHOLDER:
 		keyholder_main(rq->chan, cfd, kfd, sp.cfg.max_connections,
 		    false);
+	case CHILD_RELAY:
+		relaypool_main(&sp.cfg, rq->chan, sp.tls, rq->kh);
 	case CHILD_LMTP: {
 		struct lmtp_params p;
 		memset(&p, 0, sizeof(p));
@@ -286,7 +288,7 @@ take_keychan(int fd)
 		buf = xmalloc(IPC_MAX_MSG);
 	if (ipc_recv_now(fd, buf, &r) == -1 || r.bad ||
 	    r.type != IPC_SPAWN_KEYCHAN || !ipc_end(&r) || r.fd == -1)
-		fatalx("SPAWN_LOGIN with TLS not followed by SPAWN_KEYCHAN");
+		fatalx("SPAWN_LOGIN/RELAY not followed by SPAWN_KEYCHAN");
 	return ipc_take_fd(&r);
 }
 
@@ -308,16 +310,25 @@ on_spawn(int fd, struct ipc_reader *r)
 		rq.proto = ipc_get_u8(r);
 		rq.resumed = ipc_get_u8(r) != 0;
 		rq.relayed = ipc_get_u8(r) != 0;
-		bool with_tls = ipc_get_u8(r) != 0;
+		rq.starttls = ipc_get_u8(r) != 0;
 		rq.client = ipc_take_fd(r);
 		if (!ipc_end(r) || rq.client == -1 ||
 		    (rq.proto != MK_PROTO_IMAP && rq.proto != MK_PROTO_POP3) ||
-		    (rq.resumed && (rq.proto != MK_PROTO_IMAP || with_tls)))
+		    (rq.resumed && (rq.proto != MK_PROTO_IMAP || rq.starttls)))
 			fatalx("malformed SPAWN_LOGIN");
-		if (with_tls)
-			rq.kh = take_keychan(fd);
 		/* mk-pop3-login in ps, as Dovecot's pop3-login. */
 		rq.role = rq.proto == MK_PROTO_POP3 ? "pop3-login" : "login";
+		rq.uid = sp.login_uid;
+		rq.gid = sp.login_gid;
+		rq.chroot = sp.cfg.login_chroot;
+		rq.keep_tls = true;
+		break;
+	case IPC_SPAWN_RELAY:
+		rq.kind = CHILD_RELAY;
+		if (!ipc_end(r) || r->fd != -1 || sp.tls == NULL)
+			fatalx("malformed SPAWN_RELAY");
+		rq.kh = take_keychan(fd);
+		rq.role = "relay";
 		rq.uid = sp.login_uid;
 		rq.gid = sp.login_gid;
 		rq.chroot = sp.cfg.login_chroot;

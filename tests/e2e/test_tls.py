@@ -124,6 +124,14 @@ def message(size, seed=0):
     return head + bytes(body)
 
 
+def comm_of(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
 class TLSCase(unittest.TestCase):
     """One server per class with a certificate, STARTTLS on the plain
     port and implicit TLS on a second one."""
@@ -406,76 +414,82 @@ class Relay(TLSCase):
         tagged, _ = a.read_until_tagged(tag)
         self.assertEqual(tagged, '%s OK IDLE terminated' % tag)
 
-    def relay_of(self, before, c_login):
-        """Logs c in and returns the new login process that stays (the
-        relay); the mailbox process (if new) is told apart by uid."""
-        c_login()
-        kids = self.new_children(before)
-        login_uid = (self.server.uid_of('mailkeep-login') if is_root()
-                     else os.getuid())
-        relays = [p for p in kids if proc_uid(p) == [login_uid] * 4 and
-                  self.is_login_process(p)]
-        self.assertEqual(len(relays), 1, kids)
-        return relays[0]
+    def relays(self):
+        """The pool relays (mk-relay) now running."""
+        return [p for p in self.server.children() if comm_of(p) == 'mk-relay']
 
-    def is_login_process(self, pid):
-        """A relay holds the client's TCP socket and its socketpair end."""
-        try:
-            return any(os.readlink('/proc/%d/fd/%s' % (pid, fd))
-                       .startswith('socket:')
-                       for fd in os.listdir('/proc/%d/fd' % pid))
-        except OSError:
-            return False
+    def relay_sockets(self):
+        """Sockets the relays hold: two per connection (client and
+        plaintext end) plus their channels."""
+        n = 0
+        for pid in self.relays():
+            try:
+                n += sum(os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                         .startswith('socket:')
+                         for fd in os.listdir('/proc/%d/fd' % pid))
+            except OSError:
+                pass
+        return n
 
-    def test_relay_ends_with_logout(self):
-        # a mailbox process for bob first, so the only newcomer is the relay
-        self.implicit(login=('bob', USERS['bob'])).cmd('LOGOUT')
-        before = set(self.server.children())
-        c = TLSClient(self.tls_port, self.ctx())
-        self.addCleanup(c.close)
-        c.connect_tls()
-        relay = self.relay_of(before, lambda: c.login('bob', USERS['bob']))
+    def wait_relay_sockets(self, n):
+        wait_for(lambda: self.relay_sockets() == n,
+                 what='%d sockets in the relays (have %d)' %
+                 (n, self.relay_sockets()))
+
+    def test_relay_lets_go_with_logout(self):
+        base = self.relay_sockets()
+        c = self.implicit(login=('bob', USERS['bob']))
+        self.assertEqual(self.relay_sockets(), base + 2)
         self.assertRegex(c.cmd('NOOP')[0], r' OK ')
         c.cmd('LOGOUT')
-        self.assertEqual(self.wait_gone([relay]), [])
+        self.wait_relay_sockets(base)
 
-    def test_relay_ends_when_client_vanishes(self):
-        self.implicit(login=('bob', USERS['bob'])).cmd('LOGOUT')
-        before = set(self.server.children())
+    def test_relay_lets_go_when_client_vanishes(self):
+        base = self.relay_sockets()
         c = TLSClient(self.tls_port, self.ctx())
         c.connect_tls()
-        relay = self.relay_of(before, lambda: c.login('bob', USERS['bob']))
+        self.assertRegex(c.login('bob', USERS['bob'])[0], r'^a\d+ OK ')
         self.assertRegex(c.cmd('SELECT INBOX')[0], r' OK ')
+        self.assertEqual(self.relay_sockets(), base + 2)
         c.sock.close()      # no LOGOUT, no close_notify
         c.sock = None
-        self.assertEqual(self.wait_gone([relay]), [])
+        self.wait_relay_sockets(base)
+
+    def test_no_process_per_connection(self):
+        """Twelve TLS connections, STARTTLS and implicit, logged in and
+        not: the relays are the same processes, and no login process
+        stays behind a logged-in connection."""
+        before = sorted(self.relays())
+        self.assertGreaterEqual(len(before), 1)
+        conns = [self.implicit(login=('alice', USERS['alice']))
+                 for _ in range(4)]
+        conns += [self.starttls(login=('bob', USERS['bob']))
+                  for _ in range(4)]
+        conns += [self.implicit() for _ in range(2)]
+        conns += [self.starttls() for _ in range(2)]
+        self.assertEqual(sorted(self.relays()), before)
+        logins = [p for p in self.server.children()
+                  if comm_of(p) == 'mk-login']
+        self.assertEqual(len(logins), 4, logins)
+        for c in conns:
+            self.assertRegex(c.cmd('NOOP')[0], r' OK ')
 
     @unittest.skipUnless(is_root(), 'needs root: uids and chroot')
     def test_relay_keeps_login_uid_and_chroot(self):
-        before = set(self.server.children())
-        c = TLSClient(self.server.port, self.ctx())
-        self.addCleanup(c.close)
-        c.connect()
-        c.starttls()
-        relay = self.relay_of(before, lambda: c.login('alice', USERS['alice']))
+        c = self.starttls(login=('alice', USERS['alice']))
         uid = self.server.uid_of('mailkeep-login')
-        self.assertEqual(proc_uid(relay), [uid] * 4)
-        self.assertEqual(os.readlink('/proc/%d/root' % relay),
-                         self.server.path('empty'))
-
-        def relay_fds():
-            return [os.readlink('/proc/%d/fd/%s' % (relay, fd))
-                    for fd in os.listdir('/proc/%d/fd' % relay)]
-        # the client and the socketpair end: no master channel, no file
-        # (the relay closes the channel a moment after the hand-off)
-        wait_for(lambda: len([f for f in relay_fds()
-                              if f.startswith('socket:')]) == 2,
-                 what='relay with 2 sockets')
-        fds = relay_fds()
-        self.assertEqual(len([f for f in fds if f.startswith('socket:')]), 2,
-                         fds)
-        self.assertFalse([f for f in fds if '.db' in f or
-                          f.endswith('.key') or f.endswith('.crt')], fds)
+        for relay in self.relays():
+            self.assertEqual(proc_uid(relay), [uid] * 4)
+            self.assertEqual(os.readlink('/proc/%d/root' % relay),
+                             self.server.path('empty'))
+            with open('/proc/%d/status' % relay) as f:
+                self.assertIn('Seccomp:\t2', f.read())
+            fds = [os.readlink('/proc/%d/fd/%s' % (relay, fd))
+                   for fd in os.listdir('/proc/%d/fd' % relay)
+                   if int(fd) > 2]
+            # besides stdio (the log): sockets (master, key holder,
+            # connections), epoll, signalfd; no file
+            self.assertFalse([f for f in fds if f.startswith('/')], fds)
         self.assertRegex(c.cmd('NOOP')[0], r' OK ')
 
     def test_drop_mid_handshake_leaves_no_process(self):

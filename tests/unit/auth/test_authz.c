@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -240,6 +241,10 @@ watch_cb(struct ev_timer *t)
 		ev_timer_start(loop, t, 20);
 }
 
+/* The inode of the client socketpair end of the running script: what
+ * relaypool_assign() would have recorded as the TLS link. */
+static ino_t script_client_ino;
+
 static struct outcome
 run_script(script_fn fn, const char *addr)
 {
@@ -250,6 +255,9 @@ run_script(script_fn fn, const char *addr)
 
 	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, chan) == 0);
 	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, client) == 0);
+	struct stat cst;
+	CU_ASSERT_FATAL(fstat(client[1], &cst) == 0);
+	script_client_ino = cst.st_ino;
 	CU_ASSERT_FATAL(pipe(report) == 0);
 	pid_t pid = fork();
 	CU_ASSERT_FATAL(pid != -1);
@@ -503,12 +511,15 @@ test_pending_logins_count_as_failures(void)
 
 /* ---- TLS ---- */
 
+/* STARTTLS as a login process asks for it: with its client socket.
+ * No relay runs here, so a legal request is answered "no link". */
 static void
-send_starttls(int chan)
+send_starttls(int chan, int client)
 {
 	struct ipc_msg m;
 
-	ipc_msg_init(&m, IPC_LOGIN_STARTTLS);
+	ipc_msg_init(&m, IPC_LOGIN_STARTTLS_REQ);
+	ipc_put_fd(&m, dup(client));
 	send_msg(chan, &m);
 }
 
@@ -529,27 +540,28 @@ send_handoff_flags(int chan, int fd, uint32_t flags)
 static void
 script_starttls(int chan, int client, int report)
 {
-	(void)client;
 	(void)report;
-	send_starttls(chan);
+	send_starttls(chan, client);
 }
 
+/* The old report (IPC 10) with no socket: no longer legal. */
 static void
-script_starttls_twice(int chan, int client, int report)
+script_old_starttls_report(int chan, int client, int report)
 {
+	struct ipc_msg m;
+
 	(void)client;
 	(void)report;
-	send_starttls(chan);
-	send_starttls(chan);
+	ipc_msg_init(&m, IPC_LOGIN_STARTTLS);
+	send_msg(chan, &m);
 }
 
-/* Behaves: reports STARTTLS, sends credentials, reports the verdict
- * and leaves (so it is not killed). */
+/* Behaves: sends credentials on a link the master recorded as TLS,
+ * reports the verdict and leaves (so it is not killed). */
 static void
-script_starttls_then_auth(int chan, int client, int report)
+script_auth_and_leave(int chan, int client, int report)
 {
 	(void)client;
-	send_starttls(chan);
 	send_auth(chan);
 	relay_verdict(chan, report);
 	_exit(0);
@@ -558,18 +570,19 @@ script_starttls_then_auth(int chan, int client, int report)
 static void
 script_auth_then_starttls(int chan, int client, int report)
 {
-	(void)client;
 	send_auth(chan);
 	relay_verdict(chan, report);
-	send_starttls(chan);
+	send_starttls(chan, client);
 }
 
-/* The test's own socket: a socketpair, but not this process's. */
+/* The client socket the test (standing for the master) linked to a
+ * relay: accepted on a TLS link. */
 static void
-script_handoff_foreign_pair(int chan, int client, int report)
+script_handoff_linked_and_leave(int chan, int client, int report)
 {
 	(void)report;
 	send_handoff_flags(chan, client, IPC_SESS_TLS);
+	_exit(0);
 }
 
 static void
@@ -603,6 +616,14 @@ prep_authenticated_tls(struct login_child *lc)
 {
 	lc->state = LS_AUTHENTICATED;
 	lc->peer.implicit_tls = lc->peer.tls = true;
+	lc->peer.link = script_client_ino;
+}
+
+static void
+prep_starttls_linked(struct login_child *lc)
+{
+	lc->peer.tls = true;
+	lc->peer.link = script_client_ino;
 }
 
 static void
@@ -642,8 +663,18 @@ test_starttls_without_certificate_is_killed(void)
 void
 test_starttls_twice_is_killed(void)
 {
-	struct outcome o = run_tls_script(script_starttls_twice, "192.0.2.21",
-	    NULL);
+	struct outcome o = run_tls_script(script_starttls, "192.0.2.21",
+	    prep_starttls_linked);
+
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+}
+
+void
+test_old_starttls_report_is_killed(void)
+{
+	struct outcome o = run_tls_script(script_old_starttls_report,
+	    "192.0.2.31", NULL);
 
 	CU_ASSERT_TRUE(o.killed);
 	assert_nothing_left();
@@ -674,8 +705,9 @@ test_starttls_after_credentials_is_killed(void)
 	assert_nothing_left();
 }
 
-/* plaintext_auth = never: after a STARTTLS report the credentials are
- * legal (the throttled address makes the verdict come without a hash). */
+/* plaintext_auth = never: once the master linked the connection to a
+ * relay the credentials are legal (the throttled address makes the
+ * verdict come without a hash). */
 void
 test_starttls_lets_credentials_through_policy(void)
 {
@@ -684,8 +716,8 @@ test_starttls_lets_credentials_through_policy(void)
 	r->fails = master.cfg.auth_fail_limit;
 	r->window_start = now_ms();
 	master.cfg.plaintext_auth = MK_PLAINTEXT_NEVER;
-	struct outcome o = run_tls_script(script_starttls_then_auth,
-	    "192.0.2.24", NULL);
+	struct outcome o = run_tls_script(script_auth_and_leave,
+	    "192.0.2.24", prep_starttls_linked);
 	master.cfg.plaintext_auth = MK_PLAINTEXT_ALWAYS;
 
 	CU_ASSERT_FALSE(o.killed);
@@ -694,14 +726,26 @@ test_starttls_lets_credentials_through_policy(void)
 	assert_nothing_left();
 }
 
+/* A socketpair the login process made itself is not the link. */
 void
 test_tls_handoff_of_foreign_socketpair_is_killed(void)
 {
-	struct outcome o = run_tls_script(script_handoff_foreign_pair,
+	struct outcome o = run_tls_script(script_handoff_own_pair_tls,
 	    "192.0.2.25", prep_authenticated_tls);
 
 	CU_ASSERT_TRUE(o.killed);
-	CU_ASSERT_TRUE(o.client_closed);
+	assert_nothing_left();
+}
+
+/* The link the master recorded is accepted (the session then fails
+ * to start here, with no user directory: not a kill). */
+void
+test_tls_handoff_of_the_link_is_accepted(void)
+{
+	struct outcome o = run_tls_script(script_handoff_linked_and_leave,
+	    "192.0.2.32", prep_authenticated_tls);
+
+	CU_ASSERT_FALSE(o.killed);
 	assert_nothing_left();
 }
 
@@ -825,7 +869,16 @@ test_imap_handoff_without_a_tag_is_killed(void)
 static void
 script_handoff_untagged_and_leave(int chan, int client, int report)
 {
-	script_handoff_own_pair_tls_untagged(chan, client, report);
+	struct ipc_msg m;
+
+	(void)report;
+	ipc_msg_init(&m, IPC_LOGIN_HANDOFF);
+	ipc_put_str(&m, "");
+	ipc_put_bytes(&m, "", 0);
+	ipc_put_u32(&m, IPC_SESS_TLS);
+	ipc_put_u32(&m, 0);
+	ipc_put_fd(&m, client);
+	send_msg(chan, &m);
 	_exit(0);
 }
 

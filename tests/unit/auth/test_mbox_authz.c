@@ -385,9 +385,11 @@ give_session(struct fake *f)
 	memset(&p, 0, sizeof(p));
 	mk_strlcpy(p.addr, "192.0.2.44", sizeof(p.addr));
 	/* A socketpair made here stands for the client connection: the
-	 * master checks a handed-back socket by who made it (the relay
-	 * check), and that is this process. */
-	p.relay = getpid();
+	 * master checks a handed-back socket as the relay link it made
+	 * (this process) by its inode. */
+	struct stat st;
+	CU_ASSERT_FATAL(fstat(sp[1], &st) == 0);
+	p.link = st.st_ino;
 	p.rec = addr_get(p.addr);
 	p.rec->conns++;
 	master.nconn++;

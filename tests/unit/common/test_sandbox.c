@@ -356,8 +356,11 @@ test_lmtp_role_kills_forbidden_calls(void)
 	CU_ASSERT(killed_by_sigsys(SANDBOX_LMTP, ACT_FORK));
 	CU_ASSERT(killed_by_sigsys(SANDBOX_LMTP, ACT_MMAP_EXEC));
 	CU_ASSERT(killed_by_sigsys(SANDBOX_LMTP, ACT_PTRACE));
-	/* What the login process may and the LMTP process need not. */
+	/* What the LMTP process need not. */
 	CU_ASSERT(killed_by_sigsys(SANDBOX_LMTP, ACT_SOCKETPAIR));
+	/* Login processes and relays make no socketpair any more: the
+	 * master makes the relays' pairs. */
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LOGIN, ACT_SOCKETPAIR));
 	CU_ASSERT(killed_by_sigsys(SANDBOX_LMTP, ACT_EPOLL));
 	CU_ASSERT(killed_by_sigsys(SANDBOX_LMTP, ACT_FCNTL_SETFL));
 	/* Only its memfd, only its seals, no other fcntl. */
