@@ -361,31 +361,38 @@ store_msg_ids(struct store *s, const struct mbox *m, uint32_t uid,
 	return rc;
 }
 
-/* Computes the preview of a body stored before version 11. */
+/* Computes the preview of a body stored before version 11, read as
+ * every body is (store_body.c), whatever its layout. */
 static int
 preview_compute(struct store *s, int64_t body_id, struct buf *out)
 {
-	sqlite3_stmt *st = db_stmt(&s->db, "SELECT d.data, s.parts"
-	    " FROM body_data d JOIN body_struct s ON s.id = d.id"
-	    " WHERE d.id = ?1");
+	sqlite3_stmt *st;
 	struct arena a;
+	char *data = NULL;
+	size_t len = 0;
 	int rc;
 
-	if (st == NULL)
+	if ((rc = store_body_load(s, body_id, &data, &len)) != 0)
+		return rc;
+	st = db_stmt(&s->db, "SELECT parts FROM body_struct WHERE id = ?1");
+	if (st == NULL) {
+		free(data);
 		return -1;
+	}
 	sqlite3_bind_int64(st, 1, body_id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		rc = rc == SQLITE_DONE ? MK_NOTFOUND : db_fail(&s->db, "preview");
 		db_done(&s->db, st);
+		free(data);
 		return rc;
 	}
 	arena_init(&a, 0);
-	rc = mime_preview(&a, sqlite3_column_blob(st, 0),
-	    (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 1),
-	    (size_t)sqlite3_column_bytes(st, 1), out);
+	rc = mime_preview(&a, data, len, sqlite3_column_blob(st, 0),
+	    (size_t)sqlite3_column_bytes(st, 0), out);
 	arena_free(&a);
 	db_done(&s->db, st);
+	free(data);
 	if (rc != 0)
 		return db_err(&s->db, -1, "out of memory for a preview");
 	return 0;
