@@ -669,7 +669,7 @@ store_read_end(struct store *s)
 bool
 store_changed_externally(struct store *s)
 {
-	int64_t v;
+	int64_t v = 0;	/* gcc -O3 cannot see store_data_version set it */
 
 	/* data_version moves only for commits of other connections. */
 	if (store_data_version(s, &v) != 0)

@@ -82,7 +82,10 @@ rec_u32(struct rec *r, uint32_t v)
 static void
 rec_str(struct rec *r, const char *s)
 {
-	uint32_t n = (uint32_t)strnlen(s, 4096);
+	/* strlen, not strnlen(s, 4096): the callers' strings are C strings,
+	 * some in buffers smaller than the bound (gcc -O3 objects). */
+	size_t len = strlen(s);
+	uint32_t n = (uint32_t)(len > 4096 ? 4096 : len);
 
 	rec_u32(r, n);
 	rec_put(r, s, n);
