@@ -658,7 +658,7 @@ int  proxy_command(struct client *c, const char *raw, size_t len,
 void proxy_enabled(struct client *c);
 /* The session's NOTIFY changed, or a shared mailbox was selected: the
  * selection's channel gets the selected filter (or NOTIFY NONE). */
-void proxy_notify(struct client *c);
+bool proxy_notify(struct client *c, bool answer);
 void proxy_free_all(struct client *c);
 void proxy_client_drained(struct client *c);
 void proxy_idle_line(struct client *c, const char *line, size_t len);

@@ -818,12 +818,13 @@ cmd_notify(struct client *c)
 		    "event (no ANNOTATE here)");
 	notify_free(c);
 	if (a->none) {
-		proxy_notify(c);
+		if (proxy_notify(c, true))
+			return RUN_WAIT;	/* notify_none_done answers */
 		return resp_ok(c, "NOTIFY completed; no more notifications");
 	}
 	if ((c->notify = notify_new(c)) == NULL)
 		return resp_no(c, "[SERVERBUG] NOTIFY failed");
-	proxy_notify(c);
+	(void)proxy_notify(c, false);
 	buf_init(&sw.out, 0);
 	rc = store_mbox_foreach(c->user->store, watch_initial, &sw);
 	if (rc == 0 && buf_len(&sw.out) > 0)

@@ -834,29 +834,50 @@ gx_enable(struct guest *g)
 	    (e & CAP_UTF8_ACCEPT) ? " UTF8=ACCEPT" : "");
 }
 
+/* NOTIFY NONE's answer waits for the owner's: once the client has its
+ * OK, nothing the owner's session pushed may follow (RFC 5465 3.1).  If
+ * the channel died meanwhile, nothing can come from it either. */
+static void
+notify_none_done(struct guest *g, struct gx *x, const char *status)
+{
+	struct client *c = g->c;
+
+	(void)x;
+	(void)status;
+	if (!c->waiting)
+		return;
+	mk_strlcpy(c->tagged, "OK NOTIFY completed; no more notifications",
+	    sizeof(c->tagged));
+	client_resume(c);
+}
+
 /* NOTIFY's selected filter is the owner's to apply (RFC 5465 SELECTED
  * on a shared mailbox): what its session there sends about the
  * selection is relayed as any unsolicited response (sink).  Its answer
  * to the NOTIFY itself is the owner's business; the untagged responses
- * of its implicit NOOP go to the client. */
-void
-proxy_notify(struct client *c)
+ * of its implicit NOOP go to the client.  True when a NOTIFY NONE went
+ * to the owner and, with answer, the command waits (RUN_WAIT) for
+ * notify_none_done to answer it. */
+bool
+proxy_notify(struct client *c, bool answer)
 {
 	struct guest *g = c->proxy;
 	const char *sel = notify_selected_group(c);
 
 	if (g == NULL || g->dead)
-		return;
+		return false;
 	/* A literal inside (a header field name) can't go as it came. */
 	if (sel != NULL && strchr(sel, '{') == NULL) {
 		gx_sendf(g, gx_new(GM_RELAY, gx_done_swallow, NULL),
 		    "NOTIFY SET %s", sel);
 		g->notified = true;
 	} else if (g->notified) {
-		gx_sendf(g, gx_new(GM_RELAY, gx_done_swallow, NULL),
-		    "NOTIFY NONE");
+		gx_sendf(g, gx_new(GM_RELAY, answer ? notify_none_done :
+		    gx_done_swallow, NULL), "NOTIFY NONE");
 		g->notified = false;
+		return answer;
 	}
+	return false;
 }
 
 /* A set as the client wrote it ('*' for SEQ_STAR). */
@@ -1076,7 +1097,7 @@ select_done(struct guest *g, struct gx *x, const char *status)
 	if (status != NULL && strncmp(status, "OK", 2) == 0) {
 		c->proxy = g;
 		c->state = CS_SELECTED;
-		proxy_notify(c);
+		(void)proxy_notify(c, false);
 		if (c->enabled & CAP_REV2) {
 			/* RFC 9051 6.3.2's LIST line, in this user's name of
 			 * the mailbox (the owner's session sends none). */
