@@ -77,7 +77,7 @@ config_defaults(struct mk_config *c)
 	/* zstd's default: most of the ratio of the higher levels at a
 	 * fraction of their time (doc/benchmarks.md). */
 	c->compress_level = 3;
-	c->compress_min_size = 1024;
+	c->compress_min_size = 32 * 1024;	/* doc/benchmarks.md: why */
 	c->acl_max_entries_per_mailbox = 100;
 	c->acl_max_shares_per_user = 1000;
 	c->max_guest_channels = 64;

@@ -593,6 +593,7 @@ store_release_memory(struct store *s, bool statements)
 		return;
 	if (statements)
 		db_drop_statements(&s->db);
+	body_zfree(s);
 	(void)sqlite3_db_release_memory(s->db.h);
 }
 
@@ -607,6 +608,7 @@ store_close(struct store *s)
 	}
 	fts_queue_drop(s);
 	free(s->fq);
+	body_zfree(s);
 	db_close(&s->db);
 	free(s);
 }

@@ -61,7 +61,6 @@ struct store_body {
 	sqlite3_blob  *blob;	/* the one blob, while not resting */
 	uint64_t       have;	/* the chunk held in text, + 1; 0: none */
 	unsigned char *text;	/* one chunk's text */
-	ZSTD_DCtx     *dctx;
 };
 
 void
@@ -158,43 +157,51 @@ chunk_put(struct store *s, ZSTD_CCtx *cctx, unsigned char *zbuf,
 	return db_run(&s->db, st, "body chunk");
 }
 
-/* Frames carry a checksum of their text (4 bytes per chunk): damage on
+/* The store's compression context at its level, made on first use.
+ * Frames carry a checksum of their text (4 bytes per chunk): damage on
  * disk is then reported as damage, never served as mail. */
 static ZSTD_CCtx *
-cctx_make(int level)
+cctx_get(struct store *s)
 {
-	ZSTD_CCtx *c = ZSTD_createCCtx();
-
-	if (c != NULL && (ZSTD_isError(ZSTD_CCtx_setParameter(c,
-	    ZSTD_c_compressionLevel, level)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)))) {
-		ZSTD_freeCCtx(c);
-		c = NULL;
+	if (s->z_cctx == NULL && (s->z_cctx = ZSTD_createCCtx()) == NULL)
+		return NULL;
+	if (s->z_buf == NULL && (s->z_buf = malloc(CHUNK_TEXT)) == NULL)
+		return NULL;
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->z_cctx,
+	    ZSTD_c_compressionLevel, s->z_level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(s->z_cctx,
+	    ZSTD_c_checksumFlag, 1))) {
+		body_zfree(s);
+		return NULL;
 	}
-	return c;
+	return s->z_cctx;
 }
 
-/* The chunked layout.  The compression context lives for one body only:
- * its tables (up to about 1 MiB at the higher levels) are not kept by a
- * user's process at rest. */
+void
+body_zfree(struct store *s)
+{
+	ZSTD_freeCCtx(s->z_cctx);
+	ZSTD_freeDCtx(s->z_dctx);
+	free(s->z_buf);
+	s->z_cctx = NULL;
+	s->z_dctx = NULL;
+	s->z_buf = NULL;
+}
+
+/* The chunked layout. */
 static int
 chunks_put(struct store *s, int64_t body_id, const struct msg_prep *p,
     bool compress)
 {
 	uint64_t nchunks = (p->len + CHUNK_TEXT - 1) / CHUNK_TEXT;
 	ZSTD_CCtx *cctx = NULL;
-	unsigned char *zbuf = NULL;
 	sqlite3_stmt *st;
 	int rc;
 
 	if (nchunks >= CHUNK_NMAX)
 		return db_err(&s->db, MK_INVALID, "message too large to store");
-	if (compress && ((cctx = cctx_make(s->z_level)) == NULL ||
-	    (zbuf = malloc(CHUNK_TEXT)) == NULL)) {
+	if (compress && (cctx = cctx_get(s)) == NULL)
 		log_warnx("cannot set up compression: body stored as it is");
-		ZSTD_freeCCtx(cctx);
-		cctx = NULL;
-	}
 	if ((st = db_stmt(&s->db, SQL_CHUNK_SET)) == NULL)
 		rc = -1;
 	else {
@@ -206,12 +213,11 @@ chunks_put(struct store *s, int64_t body_id, const struct msg_prep *p,
 		uint64_t off = n * CHUNK_TEXT;
 		size_t len = (size_t)MK_MIN(p->len - off, (uint64_t)CHUNK_TEXT);
 
-		rc = chunk_put(s, cctx, zbuf, body_id, n, p->data + off, len);
+		rc = chunk_put(s, cctx, s->z_buf, body_id, n, p->data + off,
+		    len);
 		msg_pages_release(p->data, (size_t)off, (size_t)off + len,
 		    p->file);
 	}
-	ZSTD_freeCCtx(cctx);
-	free(zbuf);
 	return rc;
 }
 
@@ -346,10 +352,11 @@ chunk_get(struct store_body *b, uint64_t n, unsigned char *dst, size_t len)
 		memcpy(dst, data, len);
 	else if (dlen > len || data == NULL)
 		rc = damaged(b, n, "longer than its text");
-	else if (b->dctx == NULL && (b->dctx = ZSTD_createDCtx()) == NULL)
+	else if (b->s->z_dctx == NULL &&
+	    (b->s->z_dctx = ZSTD_createDCtx()) == NULL)
 		rc = db_err(db, -1, "out of memory decompressing a body");
-	else if (ZSTD_isError(r = ZSTD_decompressDCtx(b->dctx, dst, len, data,
-	    dlen)))
+	else if (ZSTD_isError(r = ZSTD_decompressDCtx(b->s->z_dctx, dst, len,
+	    data, dlen)))
 		rc = damaged(b, n, ZSTD_getErrorName(r));
 	else if (r != len)
 		rc = damaged(b, n, "short text");
@@ -436,7 +443,6 @@ store_body_close(struct store_body *b)
 	if (b == NULL)
 		return;
 	store_body_rest(b);
-	ZSTD_freeDCtx(b->dctx);
 	free(b->text);
 	free(b);
 }
