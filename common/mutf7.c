@@ -8,6 +8,7 @@
  * it as it is stored.
  */
 #include "common/mutf7.h"
+#include "common/base64.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,20 +50,15 @@ put_cp(struct u8w *w, uint32_t c)
 	return true;
 }
 
+/* RFC 3501 5.1.3's modified base64: ',' in place of '/'. */
 static int
 b64_val(char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
 	if (c == ',')
 		return 63;
-	return -1;
+	if (c == '/')
+		return -1;
+	return base64_value((unsigned char)c);
 }
 
 /* One "&...-" run starting after the '&'; *pp ends after the '-'. */

@@ -158,9 +158,7 @@ class Server:
         self.proc = None
         run_ctl(None, 'init', self.dir, '--listen', '%s:%d' % (HOST, self.port),
                 '--hostname', 'mk-test')
-        with open(self.conf, 'a') as f:
-            for k, v in (config or {}).items():
-                f.write('%s = %s\n' % (k, v))
+        self.configure(config or {})
         for name, pw in self.users.items():
             self.ctl('useradd', name, '--password-stdin', stdin=pw + '\n')
         for a in self.admins:
@@ -169,6 +167,13 @@ class Server:
             self.start()
 
     # -- instance --
+
+    def configure(self, config):
+        """Appends `key = value` lines (later lines win); takes effect
+        at the next start or reload."""
+        with open(self.conf, 'a') as f:
+            for k, v in config.items():
+                f.write('%s = %s\n' % (k, v))
 
     def ctl(self, *args, stdin=None, check=True):
         return run_ctl(self.conf, *args, stdin=stdin, check=check)

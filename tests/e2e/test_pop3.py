@@ -70,9 +70,7 @@ class POP3Case(unittest.TestCase):
             cls.cert, key = make_cert(cls.server.tmp, 'server')
             conf.update({'listen_pop3s': '%s:%d' % (HOST, cls.pop3s_port),
                          'tls_cert': cls.cert, 'tls_key': key})
-        with open(cls.server.conf, 'a') as f:
-            for k, v in conf.items():
-                f.write('%s = %s\n' % (k, v))
+        cls.server.configure(conf)
         cls.server.start()
 
     @classmethod

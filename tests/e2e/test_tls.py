@@ -147,9 +147,7 @@ class TLSCase(unittest.TestCase):
         conf = dict(cls.config)
         conf.update({'listen_tls': '127.0.0.1:%d' % cls.tls_port,
                      'tls_cert': cls.cert, 'tls_key': cls.key})
-        with open(cls.server.conf, 'a') as f:
-            for k, v in conf.items():
-                f.write('%s = %s\n' % (k, v))
+        cls.server.configure(conf)
         cls.server.start()
 
     @classmethod

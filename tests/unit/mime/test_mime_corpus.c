@@ -25,6 +25,7 @@
 
 #include "common/arena.h"
 #include "common/buf.h"
+#include "tests/unit/mime/corpus.h"
 #include "common/imap.h"
 #include "store/mime.h"
 
@@ -40,8 +41,9 @@ struct item {
 	char   word[32];
 };
 
-static char *
-slurp(const char *path, size_t *len)
+/* A corpus file, NUL-terminated (test_preview.c reads the corpus too). */
+char *
+corpus_slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	struct buf b;
@@ -412,14 +414,14 @@ run_one(const char *dir, const char *base, bool regen)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s.eml", dir, base);
-	msg = slurp(path, &m.len);
+	msg = corpus_slurp(path, &m.len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
 	m.msg = msg;
 	arena_init(&m.a, 0);
 	CU_ASSERT_EQUAL_FATAL(mime_analyze(&m.a, m.msg, m.len, &m.r), 0);
 	check_table(&m, base);
 	snprintf(path, sizeof(path), "%s/%s.expected", dir, base);
-	exp = slurp(path, &elen);
+	exp = corpus_slurp(path, &elen);
 	nitems = exp ? read_items(exp, elen, items, 512) : 0;
 	if (!regen && nitems == 0) {
 		fprintf(stderr, "%s: no expected results\n", base);

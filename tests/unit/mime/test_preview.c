@@ -15,6 +15,7 @@
 
 #include "common/arena.h"
 #include "common/buf.h"
+#include "tests/unit/mime/corpus.h"
 #include "store/mime.h"
 
 /* The preview of msg[0..len), NUL-terminated (malloc'd). */
@@ -233,25 +234,6 @@ static const struct {
 	{ "headers-only", "" },
 };
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct buf b;
-	char tmp[8192];
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf_init(&b, 0);
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		buf_add(&b, tmp, n);
-	fclose(f);
-	*len = buf_len(&b);
-	buf_addc(&b, '\0');
-	return b.data;
-}
-
 static void
 corpus_one(const char *name, size_t nlen)
 {
@@ -259,7 +241,7 @@ corpus_one(const char *name, size_t nlen)
 	size_t len = 0, n;
 
 	snprintf(path, sizeof(path), "%s/%s", MK_CORPUS_DIR, name);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(msg = slurp(path, &len));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(msg = corpus_slurp(path, &len));
 	got = preview_n(msg, len);
 	n = strlen(got);
 	if (!utf8_ok((const unsigned char *)got) ||
