@@ -79,21 +79,27 @@ def rchar(pid):
     return 0
 
 
+def timed(c, command):
+    """Sends command and reads its whole answer: (wall ms, response
+    bytes).  Also bench_sort.py's."""
+    t0 = time.perf_counter()
+    tag = c.next_tag()
+    c.send('%s %s\r\n' % (tag, command))
+    size = 0
+    while True:
+        line = c.readline_bytes(timeout=600)
+        size += len(line) + 2
+        if line.startswith(tag.encode() + b' '):
+            break
+    return (time.perf_counter() - t0) * 1000, size
+
+
 def measure(c, pid, command, repeat=3):
     """Best wall time of repeat runs (ms), bytes read, response bytes."""
     best = None
     for _ in range(repeat):
         before = rchar(pid)
-        t0 = time.perf_counter()
-        tag = c.next_tag()
-        c.send('%s %s\r\n' % (tag, command))
-        size = 0
-        while True:
-            line = c.readline_bytes(timeout=600)
-            size += len(line) + 2
-            if line.startswith(tag.encode() + b' '):
-                break
-        ms = (time.perf_counter() - t0) * 1000
+        ms, size = timed(c, command)
         read = rchar(pid) - before
         if best is None or ms < best[0]:
             best = (ms, read, size)

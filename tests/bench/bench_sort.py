@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'e2e'))
-from bench_message_model import mailbox_pid, rchar  # noqa: E402
+from bench_message_model import mailbox_pid, rchar, timed  # noqa: E402
 from mkharness import Server  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
@@ -82,16 +82,7 @@ def measure(c, pid, command, repeat=5):
     best = None
     for _ in range(repeat):
         before, cpu0 = rchar(pid), cpu_ms(pid)
-        t0 = time.perf_counter()
-        tag = c.next_tag()
-        c.send('%s %s\r\n' % (tag, command))
-        size = 0
-        while True:
-            line = c.readline_bytes(timeout=600)
-            size += len(line) + 2
-            if line.startswith(tag.encode() + b' '):
-                break
-        ms = (time.perf_counter() - t0) * 1000
+        ms, size = timed(c, command)
         run = (ms, cpu_ms(pid) - cpu0, rchar(pid) - before, size)
         if best is None or run[:2] < best[:2]:
             best = run
