@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'e2e'))
 from bench_message_model import mailbox_pid  # noqa: E402
+from bench_message_model import timed as timed_answer  # noqa: E402
 from bench_sort import cpu_ms, fill, measure, messages  # noqa: E402
 from mkharness import Server  # noqa: E402
 
@@ -35,16 +36,8 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
 def timed(c, pid, command):
     """One run: wall ms, CPU ms, response bytes."""
     cpu0 = cpu_ms(pid)
-    t0 = time.perf_counter()
-    tag = c.next_tag()
-    c.send('%s %s\r\n' % (tag, command))
-    size = 0
-    while True:
-        line = c.readline_bytes(timeout=600)
-        size += len(line) + 2
-        if line.startswith(tag.encode() + b' '):
-            break
-    return (time.perf_counter() - t0) * 1000, cpu_ms(pid) - cpu0, size
+    ms, size = timed_answer(c, command)
+    return ms, cpu_ms(pid) - cpu0, size
 
 
 def row(what, ms, cpu, size):
