@@ -22,7 +22,7 @@ mailkeepd against it:
   * ldap_auth = bind: the LDAP process binds as the user; an empty
     password never passes (an unauthenticated bind would);
   * mailkeepctl: says which directory, refuses useradd, passwd, admin
-    and quota changes (exit 7), allows userdel;
+    and quota changes (exit 8), allows userdel;
   * the LDAP process runs as hash_user, not dumpable;
   * a CA that did not sign slapd's certificate: UNAVAILABLE (StartTLS
     verifies); a bind password file readable by others: mailkeepd
@@ -178,7 +178,7 @@ class HashMode(unittest.TestCase):
                      ('admin', 'alice', 'on'),
                      ('quota', 'alice', '--storage', '10M')):
             p = self.s.ctl(*args, stdin='pw\n', check=False)
-            self.assertEqual(p.returncode, 7, args)
+            self.assertEqual(p.returncode, 8, args)
             self.assertIn('LDAP directory', p.stderr)
         # showing a quota is fine, and so is removing a local row
         self.assertEqual(self.s.ctl('quota', 'alice',
