@@ -78,6 +78,11 @@ global_setup(void)
 	/* The operator's ldap.conf / .ldaprc must not change what the
 	 * configuration says (TLS_REQCERT allow, say). */
 	setenv("LDAPNOINIT", "1", 1);
+	/* libldap starts Cyrus SASL (which reads its plugin directory and
+	 * dlopen()s the plugins) on its first connection; asking for the
+	 * mechanism list does it now, before the filter forbids both. */
+	char **mechs = NULL;
+	(void)ldap_get_option(NULL, LDAP_OPT_X_SASL_MECHLIST, &mechs);
 	if (!uses_tls())
 		return;
 	(void)ldap_set_option(NULL, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);

@@ -25,8 +25,8 @@ mailkeepd against it:
     and quota changes (exit 8), allows userdel;
   * the LDAP process runs as hash_user, not dumpable;
   * a CA that did not sign slapd's certificate: UNAVAILABLE (StartTLS
-    verifies); a bind password file readable by others: mailkeepd
-    refuses to start.
+    verifies); plain LDAP to a host name works inside the sandbox; a
+    bind password file readable by others: mailkeepd refuses to start.
 Skipped, with the reason, where slapd cannot run.
 """
 import os
@@ -340,6 +340,25 @@ class Config(unittest.TestCase):
             self.assertIn('NO [UNAVAILABLE]', tagged)
             c.close()
             self.assertIn('StartTLS', d.logtext())
+            d.stop()
+        finally:
+            d.cleanup()
+
+    def test_plain_ldap_by_host_name(self):
+        # ldap_starttls = no, and a name to resolve: the paths where
+        # libldap starts Cyrus SASL and reads /etc/hosts inside the
+        # sandbox (both must be set up before it, or allowed)
+        d = Server(users={}, start=False)
+        try:
+            d.configure(slapd.mailkeep_config(
+                os.path.join(d.tmp, 'pw'), starttls=False,
+                ldap_uri='ldap://localhost:%d/' % slapd.port))
+            d.start()
+            for _ in range(2):
+                c, tagged = login(d, 'alice', 'alice pw')
+                self.assertIn(' OK ', tagged, d.logtext())
+                c.close()
+            self.assertNotIn('killed by its sandbox', d.logtext())
             d.stop()
         finally:
             d.cleanup()
