@@ -19,6 +19,8 @@ mailkeepd against it:
     within the timeout, never a hang;
   * the entry cache: a changed quota is seen after ldap_cache_ttl, or
     at once after SIGHUP;
+  * LMTP delivers to an LDAP user who never logged in (the local row is
+    made then), 67 for an unknown one, 75 (try again) while LDAP is down;
   * ldap_auth = bind: the LDAP process binds as the user; an empty
     password never passes (an unauthenticated bind would);
   * mailkeepctl: says which directory, refuses useradd, passwd, admin
@@ -44,7 +46,7 @@ SKIP = ldapharness.skip_reason()
 
 USERS = {'alice': 'alice pw', 'bob': 'bob pw', 'carol': 'carol pw',
          'dave': 'dave pw', 'erin': 'erin pw', 'frank': 'frank pw',
-         'gina': 'gina pw',
+         'gina': 'gina pw', 'henry': 'henry pw', 'ivan': 'ivan pw',
          'sam': '{SSHA}c2FsdHlzYWx0eXNhbHR5c2FsdHk='}
 QUOTAS = {'alice': (2048, 10), 'bob': (None, 5)}
 HOSTS = {'alice': 'mx1.example.com', 'bob': 'mx2.example.com'}
@@ -153,6 +155,20 @@ class HashMode(unittest.TestCase):
         self.assertIn('impersonation start: admin=bob target=dave '
                       'method=PROXYAUTH', audit)
 
+    def test_delivery_before_the_first_login(self):
+        msg = 'From: a@example.org\r\nSubject: welcome\r\n\r\nhi\r\n'
+        p = self.s.ctl('deliver', 'henry', stdin=msg, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        p = self.s.ctl('deliver', 'nosuchuser', stdin=msg, check=False)
+        self.assertEqual(p.returncode, 67)
+        c, tagged = login(self.s, 'henry', 'henry pw')
+        self.assertIn(' OK ', tagged)
+        _, untagged = c.cmd('SELECT INBOX')
+        self.assertIn('* 1 EXISTS', untagged)
+        c.close()
+        self.assertEqual(self.s.logtext().count(
+            'LDAP user henry: local row made'), 1)
+
     def test_ldap_process_is_unprivileged(self):
         if not is_root():
             self.skipTest('uids are only dropped as root')
@@ -224,6 +240,15 @@ class Outage(unittest.TestCase):
         tagged, _ = c.cmd('LOGIN frank "frank pw"')
         self.assertIn(' OK ', tagged)
         self.assertIn("Can't contact LDAP server", self.s.logtext())
+
+    def test_delivery_waits_while_ldap_is_down(self):
+        msg = 'Subject: later\r\n\r\nhi\r\n'
+        slapd.stop()
+        p = self.s.ctl('deliver', 'ivan', stdin=msg, check=False)
+        self.assertEqual(p.returncode, 75)      # EX_TEMPFAIL: try again
+        slapd.start()
+        p = self.s.ctl('deliver', 'ivan', stdin=msg, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_frozen_server_times_out(self):
         c, tagged = login(self.s, 'dave', 'dave pw')
