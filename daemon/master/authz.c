@@ -69,6 +69,7 @@ struct auth_attempt {
 	uint64_t        ldap_req;	/* a look-up or bind in flight */
 	bool            ldap_found;	/* le holds authc's entry */
 	bool            ldap_target;	/* te holds the target's entry */
+	bool            ldap_asked_target;	/* the look-up is the target's */
 	struct ldap_entry le, te;
 };
 
@@ -496,23 +497,22 @@ resolved(struct auth_attempt *a, int found)
 
 /* ---- directory = ldap: the entries before the decision ---- */
 
-static void ldap_authc_cb(void *arg, int result, const struct ldap_entry *e);
-static void ldap_target_cb(void *arg, int result, const struct ldap_entry *e);
+static void got_entry(void *arg, int result, const struct ldap_entry *e);
 
 /* name's entry, from the cache at once or from the LDAP process. */
 static void
-ldap_fetch(struct auth_attempt *a, const char *name, ldap_entry_cb cb)
+ldap_fetch(struct auth_attempt *a, const char *name)
 {
 	struct ldap_entry e;
 
 	if (ldapdir_cached(name, &e)) {
-		cb(a, IPC_LDAP_OK, &e);
+		got_entry(a, IPC_LDAP_OK, &e);
 		explicit_bzero(&e, sizeof(e));
 		return;
 	}
-	a->ldap_req = ldapdir_lookup(name, cb, a);
+	a->ldap_req = ldapdir_lookup(name, got_entry, a);
 	if (a->ldap_req == 0)
-		cb(a, IPC_LDAP_UNAVAILABLE, NULL);
+		got_entry(a, IPC_LDAP_UNAVAILABLE, NULL);
 }
 
 /* Both entries are known: the row as the decision reads it (LDAP's
@@ -546,10 +546,13 @@ ldap_resolved(struct auth_attempt *a)
 	resolved(a, found);
 }
 
+/* The authentication identity's entry, then (with an authorization
+ * identity) the target's. */
 static void
-ldap_authc_cb(void *arg, int result, const struct ldap_entry *e)
+got_entry(void *arg, int result, const struct ldap_entry *e)
 {
 	struct auth_attempt *a = arg;
+	bool target = a->ldap_asked_target;
 
 	a->ldap_req = 0;
 	if (result == IPC_LDAP_UNAVAILABLE) {
@@ -557,29 +560,14 @@ ldap_authc_cb(void *arg, int result, const struct ldap_entry *e)
 		return;
 	}
 	if (result == IPC_LDAP_OK) {
-		a->le = *e;
-		a->ldap_found = true;
+		*(target ? &a->te : &a->le) = *e;
+		*(target ? &a->ldap_target : &a->ldap_found) = true;
 	}
-	if (a->ldap_found && a->target_ok && strcmp(a->target, a->canon) != 0) {
-		ldap_fetch(a, a->target, ldap_target_cb);
+	if (!target && a->ldap_found && a->target_ok &&
+	    strcmp(a->target, a->canon) != 0) {
+		a->ldap_asked_target = true;
+		ldap_fetch(a, a->target);
 		return;
-	}
-	ldap_resolved(a);
-}
-
-static void
-ldap_target_cb(void *arg, int result, const struct ldap_entry *e)
-{
-	struct auth_attempt *a = arg;
-
-	a->ldap_req = 0;
-	if (result == IPC_LDAP_UNAVAILABLE) {
-		give_up(a, IPC_AUTH_DIR_DOWN);
-		return;
-	}
-	if (result == IPC_LDAP_OK) {
-		a->te = *e;
-		a->ldap_target = true;
 	}
 	ldap_resolved(a);
 }
@@ -600,7 +588,7 @@ ldap_begin(struct auth_attempt *a)
 		ldap_resolved(a);
 		return;
 	}
-	ldap_fetch(a, a->canon, ldap_authc_cb);
+	ldap_fetch(a, a->canon);
 }
 
 void

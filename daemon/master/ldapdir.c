@@ -494,6 +494,14 @@ read_entry(struct ipc_reader *r, uint8_t *result, struct ldap_entry *e,
 	return true;
 }
 
+/* The request in flight has its answer. */
+static void
+busy_answered(void)
+{
+	D.busy = NULL;
+	ev_timer_stop(master.loop, &D.timeout);
+}
+
 static void
 on_entry(struct lreq *q, struct ipc_reader *r)
 {
@@ -505,8 +513,7 @@ on_entry(struct lreq *q, struct ipc_reader *r)
 		violation("malformed LDAP_ENTRY");
 		return;
 	}
-	D.busy = NULL;
-	ev_timer_stop(master.loop, &D.timeout);
+	busy_answered();
 	if (result == IPC_LDAP_UNAVAILABLE)
 		log_warnx("LDAP look-up of %s: %s", q->name, reason);
 	else if (reason[0] != '\0')
@@ -529,8 +536,7 @@ on_bind_result(struct lreq *q, struct ipc_reader *r)
 		violation("malformed LDAP_BIND_RESULT");
 		return;
 	}
-	D.busy = NULL;
-	ev_timer_stop(master.loop, &D.timeout);
+	busy_answered();
 	if (result == IPC_LDAP_UNAVAILABLE)
 		log_warnx("LDAP bind as %s: %s", q->dn, reason);
 	answer(q, result, NULL);

@@ -224,9 +224,26 @@ class Slapd:
         self.proc = None
         self.log.close()
 
-    def pause(self):
-        """SIGSTOP: connections are accepted by the kernel, never answered."""
+    def pause(self, timeout=5):
+        """SIGSTOP: connections are accepted by the kernel, never answered.
+        Returns once every thread of slapd is stopped (the signal takes
+        effect when each is next scheduled)."""
         self.proc.send_signal(signal.SIGSTOP)
+        tasks = '/proc/%d/task' % self.proc.pid
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            states = []
+            for t in os.listdir(tasks):
+                try:
+                    with open('%s/%s/stat' % (tasks, t)) as f:
+                        st = f.read()
+                    states.append(st[st.rindex(')') + 2])
+                except OSError:
+                    pass
+            if states and all(x in 'Tt' for x in states):
+                return
+            time.sleep(0.02)
+        raise RuntimeError('slapd did not stop')
 
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)

@@ -80,11 +80,13 @@ def login(s, user, pw, timeout=5):
     return c, tagged
 
 
-class HashMode(unittest.TestCase):
+class OneServer(unittest.TestCase):
+    """One mailkeepd for the class, with ldap_auth = AUTH."""
+    AUTH = 'hash'
 
     @classmethod
     def setUpClass(cls):
-        cls.s = ldap_server(verbose=2)
+        cls.s = ldap_server(auth=cls.AUTH, verbose=2)
 
     @classmethod
     def tearDownClass(cls):
@@ -92,6 +94,9 @@ class HashMode(unittest.TestCase):
             cls.s.stop()
         finally:
             cls.s.cleanup()
+
+
+class HashMode(OneServer):
 
     def test_login_makes_the_local_row_once(self):
         c, tagged = login(self.s, 'alice', 'alice pw')
@@ -305,18 +310,8 @@ class Outage(unittest.TestCase):
             slapd.modify(change % 5)
 
 
-class BindMode(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.s = ldap_server(auth='bind', verbose=2)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.s.stop()
-        finally:
-            cls.s.cleanup()
+class BindMode(OneServer):
+    AUTH = 'bind'
 
     def test_bind(self):
         c, tagged = login(self.s, 'carol', 'carol pw')
