@@ -2,11 +2,12 @@
  * ldapclient.c - the LDAP process (see ldapclient.h).
  *
  * Synchronous: one blocking receive from the master, the LDAP
- * operations it needs (each bounded by ldap_timeout), one answer.  Two
- * connections, opened on first use and again after any error that
- * says the link is gone: one bound as ldap_bind_dn for searches, one
- * for the users' own binds (ldap_auth = bind), so a user's bind never
- * changes who the searches run as.  A server that is down or slow
+ * operations it needs (each bounded by ldap_timeout), one answer.  The
+ * searches' connection, bound as ldap_bind_dn, is opened on first use
+ * and again after any error that says the link is gone; each user's
+ * bind (ldap_auth = bind) gets a connection of its own, closed at once
+ * (its buffers held the password), so a user's bind never changes who
+ * the searches run as.  A server that is down or slow
  * costs one timeout and an UNAVAILABLE answer; the next request tries
  * again.  The master bounds the wait as well: it kills a process that
  * does not answer in time and starts another.
@@ -23,6 +24,7 @@
 #include "common/util.h"
 
 #include <ldap.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,16 @@ static void
 global_setup(void)
 {
 	int demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, rc;
+
+	/* libldap frees its buffers - the encoded bind request with a
+	 * user's password, search results with hashes - with plain free()
+	 * (liblber's memory functions apply only to slapd's contexts):
+	 * glibc's perturbation overwrites every freed byte, so nothing is
+	 * left in the heap for a later request to find.  (Sanitizer builds
+	 * have their own allocator, which ignores this.) */
+	if (mallopt(M_PERTURB, 0x5a) != 1)
+		log_warnx("mallopt(M_PERTURB) failed: freed LDAP buffers are "
+		    "not overwritten");
 
 	/* The operator's ldap.conf / .ldaprc must not change what the
 	 * configuration says (TLS_REQCERT allow, say). */
@@ -452,19 +464,14 @@ user_bind(const char *dn, const char *pw, char *why, size_t whylen)
 	 * which servers accept: it proves nothing. */
 	if (dn[0] == '\0' || pw[0] == '\0')
 		return 0;
-	for (int tries = 0; tries < 2 && link_error(rc); tries++) {
-		bool fresh = L.bld == NULL;
-		if (L.bld == NULL && (rc = ld_open(&L.bld, why, whylen)) !=
-		    LDAP_SUCCESS)
-			return -1;
-		rc = simple_bind(L.bld, dn, pw);
-		if (link_error(rc)) {
-			snprintf(why, whylen, "bind: %s", ldap_err2string(rc));
-			ld_close(&L.bld);
-			if (fresh)
-				break;
-		}
-	}
+	if ((rc = ld_open(&L.bld, why, whylen)) != LDAP_SUCCESS)
+		return -1;
+	rc = simple_bind(L.bld, dn, pw);
+	/* The connection's buffers still hold the encoded request with the
+	 * password: closing it frees (and so wipes) them.  A bind costs a
+	 * connection (and a TLS handshake) more, not a password left in
+	 * memory until the next one. */
+	ld_close(&L.bld);
 	if (rc == LDAP_SUCCESS)
 		return 1;
 	if (rc == LDAP_INVALID_CREDENTIALS)

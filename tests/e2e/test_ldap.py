@@ -22,7 +22,8 @@ mailkeepd against it:
   * LMTP delivers to an LDAP user who never logged in (the local row is
     made then), 67 for an unknown one, 75 (try again) while LDAP is down;
   * ldap_auth = bind: the LDAP process binds as the user; an empty
-    password never passes (an unauthenticated bind would);
+    password never passes (an unauthenticated bind would); the password
+    is not left in the LDAP process's memory;
   * mailkeepctl: says which directory, refuses useradd, passwd, admin
     and quota changes (exit 8), allows userdel;
   * the LDAP process runs as hash_user, not dumpable;
@@ -38,7 +39,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Server, is_root, wait_for, run_ctl  # noqa: E402
+from mkharness import (Server, daemon_path, is_root, run_ctl,  # noqa: E402
+                       wait_for)
 import ldapharness  # noqa: E402
 from ldapharness import Slapd  # noqa: E402
 
@@ -72,6 +74,14 @@ def ldap_server(auth='hash', **extra):
                                       auth=auth, **extra))
     s.start()
     return s
+
+
+def open_comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
 
 
 def login(s, user, pw, timeout=5):
@@ -325,6 +335,31 @@ class BindMode(OneServer):
         c, tagged = login(self.s, 'alice*bob', 'bob pw')
         self.assertIn(' OK ', tagged)
         c.close()
+
+    def test_password_wiped_in_the_ldap_process(self):
+        if not is_root():
+            self.skipTest('reading a non-dumpable process needs root')
+        with open(daemon_path(), 'rb') as f:
+            if b'__asan_init' in f.read():
+                self.skipTest("ASan's allocator ignores M_PERTURB (the "
+                              "LDAP process's wiping of freed memory)")
+        from test_secrets import read_memory, found
+        pw = 'Zq8-uniq-pass-%d' % os.getpid()
+        slapd.modify('dn: %s\nchangetype: modify\nreplace: userPassword\n'
+                     'userPassword: {CRYPT}%s\n' % (slapd.user_dn('ivan'),
+                     ldapharness.crypt_hash(pw)))
+        c, tagged = login(self.s, 'ivan', pw)
+        self.assertIn(' OK ', tagged)
+        c.close()
+        c, tagged = login(self.s, 'ivan', pw + '-wrong')
+        self.assertIn('NO', tagged)
+        c.close()
+        pids = [p for p in self.s.children_as('mailkeep-auth')
+                if open_comm(p) == 'mk-ldap']
+        self.assertEqual(len(pids), 1)
+        leaks = found(read_memory(pids[0]), {'password': pw.encode()})
+        self.assertEqual(leaks, [], 'the password is still in the LDAP '
+                         'process: %r' % leaks)
 
     def test_password_change_beats_the_credentials_cache(self):
         c, tagged = login(self.s, 'gina', 'gina pw')
