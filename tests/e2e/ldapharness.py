@@ -162,9 +162,9 @@ class Slapd:
         for name, pw in users.items():
             out.append(self.user_entry(name, pw, quotas.get(name),
                                        hosts.get(name)))
-        members = ''.join('member: %s\n' % self.user_dn(a) for a in admins)
-        if not members:
-            members = 'member: %s\n' % SEARCH_DN  # groupOfNames needs one
+        # groupOfNames needs a member even when every admin is removed
+        members = 'member: cn=placeholder,%s\n' % BASE + ''.join(
+            'member: %s\n' % self.user_dn(a) for a in admins)
         out.append('dn: %s\nobjectClass: groupOfNames\ncn: mailadmins\n%s'
                    % (ADMIN_GROUP, members))
         return '\n'.join(out)

@@ -256,6 +256,41 @@ class Outage(unittest.TestCase):
         self.assertIn(' OK ', tagged)
         self.assertIn("Can't contact LDAP server", self.s.logtext())
 
+    def test_admin_removed_from_group_loses_proxyauth(self):
+        group = 'dn: %s\nchangetype: modify\n%%s: member\nmember: %s\n' % (
+            ldapharness.ADMIN_GROUP, slapd.user_dn('bob'))
+        c, tagged = login(self.s, 'bob', 'bob pw')
+        self.assertIn(' OK ', c.cmd('PROXYAUTH dave')[0])
+        c.close()
+        slapd.modify(group % 'delete')
+        try:
+            time.sleep(2.2)     # past ldap_cache_ttl
+            c, tagged = login(self.s, 'bob', 'bob pw')
+            self.assertIn(' OK ', tagged)
+            self.assertIn('NO', c.cmd('PROXYAUTH dave')[0])
+            c.close()
+            c, tagged = login(self.s, 'dave*bob', 'bob pw')
+            self.assertIn('NO [AUTHORIZATIONFAILED]', tagged)
+            c.close()
+        finally:
+            slapd.modify(group % 'add')
+
+    def test_reload_refuses_a_readable_password_file(self):
+        pw = os.path.join(self.s.tmp, 'ldap.pw')
+        os.chmod(pw, 0o644)
+        try:
+            self.s.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: 'reload failed' in self.s.logtext(),
+                     what='reload refused')
+            self.assertIn('readable or writable by group or others',
+                          self.s.logtext())
+        finally:
+            os.chmod(pw, 0o600)
+        # the running configuration and LDAP process still serve
+        c, tagged = login(self.s, 'carol', 'carol pw')
+        self.assertIn(' OK ', tagged)
+        c.close()
+
     def test_delivery_waits_while_ldap_is_down(self):
         msg = 'Subject: later\r\n\r\nhi\r\n'
         slapd.stop()
