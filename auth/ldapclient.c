@@ -37,6 +37,10 @@
 #define LDAP_NOFILE 32
 #define LDAP_PW_MAX 1024
 #define BACKEND_MAX 64
+/* ldap_ca_file's default: Debian's bundle of the system's CAs (what its
+ * /etc/ldap/ldap.conf names; libldap built with GnuTLS trusts nothing
+ * by itself, and LDAPNOINIT keeps ldap.conf out). */
+#define SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 
 static struct {
 	const struct mk_config *cfg;
@@ -97,14 +101,14 @@ global_setup(void)
 	(void)ldap_get_option(NULL, LDAP_OPT_X_SASL_MECHLIST, &mechs);
 	if (!uses_tls())
 		return;
+	const char *ca = L.cfg->ldap_ca_file[0] != '\0' ? L.cfg->ldap_ca_file :
+	    SYSTEM_CA_FILE;
 	(void)ldap_set_option(NULL, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
-	if (L.cfg->ldap_ca_file[0] != '\0')
-		(void)ldap_set_option(NULL, LDAP_OPT_X_TLS_CACERTFILE,
-		    L.cfg->ldap_ca_file);
+	(void)ldap_set_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, ca);
 	rc = ldap_set_option(NULL, LDAP_OPT_X_TLS_NEWCTX, &zero);
 	if (rc != LDAP_OPT_SUCCESS) {
-		snprintf(L.tls_err, sizeof(L.tls_err), "TLS set-up (ldap_ca_file "
-		    "'%.120s'): %s", L.cfg->ldap_ca_file, ldap_err2string(rc));
+		snprintf(L.tls_err, sizeof(L.tls_err), "TLS set-up (CA file "
+		    "'%.120s', read as hash_user): %s", ca, ldap_err2string(rc));
 		log_warnx("%s", L.tls_err);
 	}
 }

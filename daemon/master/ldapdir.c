@@ -299,6 +299,12 @@ ldapdir_cancel(uint64_t id)
 		D.busy->cancelled = true;
 		return;
 	}
+	/* One waiting for later_cb() is not called either. */
+	for (struct lreq *q = D.done; q != NULL; q = q->next)
+		if (q->id == id) {
+			q->cancelled = true;
+			return;
+		}
 	for (pp = &D.qhead; *pp; prev = *pp, pp = &(*pp)->next) {
 		struct lreq *q = *pp;
 		if (q->id != id)

@@ -496,7 +496,7 @@ static void proxy_decide(struct mbox *mb, struct session *se, uint64_t id,
  * if it has none yet). */
 struct proxy_wait {
 	uint32_t user_id;
-	uint64_t session, id;
+	uint64_t session;	/* also the request's id */
 	char     target[IPC_IDENT_MAX + 1];
 };
 
@@ -511,9 +511,9 @@ proxy_refreshed(void *arg, bool ok)
 	if (se != NULL && se->proxy_wait) {
 		se->proxy_wait = false;
 		if (ok)
-			proxy_decide(mb, se, w->id, w->target);
+			proxy_decide(mb, se, w->session, w->target);
 		else
-			proxy_answer(mb, w->id, IPC_AUTH_DIR_DOWN,
+			proxy_answer(mb, w->session, IPC_AUTH_DIR_DOWN,
 			    authz_result_text(IPC_AUTH_DIR_DOWN));
 	}
 	free(w);
@@ -536,7 +536,6 @@ on_proxyauth(struct mbox *mb, struct ipc_reader *r)
 		struct proxy_wait *w = xcalloc(1, sizeof(*w));
 		w->user_id = mb->user_id;
 		w->session = id;
-		w->id = id;
 		mk_strlcpy(w->target, target, sizeof(w->target));
 		se->proxy_wait = true;
 		ldapusers_refresh(mb->name, target, true, proxy_refreshed, w);

@@ -4,7 +4,8 @@ Slapd(users=..., admins=..., tls=True) writes a slapd.conf (mdb backend,
 the core, cosine, inetorgperson, nis and misc schemas and a small one of
 Mailkeep's quota attributes) into a temporary directory, loads an LDIF
 of generated entries with slapadd, and runs `slapd -d 0 -h
-ldap://127.0.0.1:PORT/` on a free loopback port.  Users get {CRYPT}
+ldap://127.0.0.1:PORT/` on a free loopback port (and ldaps:// on
+another).  Users get {CRYPT}
 yescrypt hashes made with libxcrypt itself (crypt_gensalt + crypt, via
 ctypes), quotas and a mailHost; admins are members of
 cn=mailadmins,ou=groups.  With tls=True, certtool makes a CA and a
@@ -108,6 +109,8 @@ class Slapd:
         os.chmod(self.tmp, 0o755)
         self.port = free_port()
         self.uri = 'ldap://%s:%d/' % (HOST, self.port)
+        self.ldaps_uri = ('ldaps://%s:%d/' % (HOST, free_port())
+                          if tls else None)
         self.db = os.path.join(self.tmp, 'db')
         os.mkdir(self.db)
         self.tls = tls
@@ -197,8 +200,9 @@ class Slapd:
 
     def start(self, timeout=15):
         self.log = open(os.path.join(self.tmp, 'slapd.log'), 'ab')
+        urls = self.uri + (' ' + self.ldaps_uri if self.tls else '')
         self.proc = subprocess.Popen(
-            [SLAPD, '-d', '0', '-f', self.conf, '-h', self.uri],
+            [SLAPD, '-d', '0', '-f', self.conf, '-h', urls],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.time() + timeout
         while time.time() < deadline:

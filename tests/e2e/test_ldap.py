@@ -434,6 +434,19 @@ class Config(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_ldaps(self):
+        d = Server(users={}, start=False)
+        try:
+            d.configure(slapd.mailkeep_config(
+                os.path.join(d.tmp, 'pw'), ldap_uri=slapd.ldaps_uri))
+            d.start()
+            c, tagged = login(d, 'alice', 'alice pw')
+            self.assertIn(' OK ', tagged, d.logtext())
+            c.close()
+            d.stop()
+        finally:
+            d.cleanup()
+
     def test_plain_ldap_by_host_name(self):
         # ldap_starttls = no, and a name to resolve: the paths where
         # libldap starts Cyrus SASL and reads /etc/hosts inside the
