@@ -390,13 +390,22 @@ spawn_process(void)
 		ev_timer_start(master.loop, &D.restart, RESTART_PAUSE_MS);
 		return;
 	}
+	ldapdir_attach(pid, chan);
+	log_debug("LDAP process %d started", (int)pid);
+}
+
+void
+ldapdir_attach(pid_t pid, int chan_fd)
+{
+	ev_timer_stop(master.loop, &D.restart);
+	D.running = true;
 	D.pid = pid;
-	D.chan = ipc_chan_new(master.loop, chan, on_msg, NULL);
+	D.last_start = now_ms();
+	D.chan = ipc_chan_new(master.loop, chan_fd, on_msg, NULL);
 	/* The pid as the record's object: a retired process's exit is
 	 * told apart from the current one's. */
 	child_add(pid, CHILD_LDAP, (void *)(uintptr_t)pid);
 	send_config();
-	log_debug("LDAP process %d started", (int)pid);
 	dispatch();
 }
 

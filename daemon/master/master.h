@@ -331,6 +331,8 @@ void     ldapdir_flush(void);
 void     ldapdir_sweep(void);
 size_t   ldapdir_cache_count(void);
 void     ldapdir_exited(void *obj, int status);
+/* Takes a started LDAP process (spawn_ldap(), or a test's). */
+void     ldapdir_attach(pid_t pid, int chan_fd);
 void     ldapdir_stop(void);
 
 /* ---- local rows of LDAP users (ldapusers.c) ---- */
