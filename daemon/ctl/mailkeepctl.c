@@ -1275,12 +1275,13 @@ cmd_quota(struct ctx *x)
 		return usage_of(find_command("quota"));
 	if (!user_name(x->argv[0], name))
 		return EX_BADINPUT;
+	if ((storage != NULL || messages != NULL) &&
+	    refused_by_ldap(x, "quota limits"))
+		return EX_LDAP;
 	if ((rc = get_user(x, name, &u)) != 0)
 		return rc;
 	if (storage == NULL && messages == NULL)
 		return show_quota(x, &u);
-	if (refused_by_ldap(x, "quota limits"))
-		return EX_LDAP;
 	s = u.quota_storage;
 	m = u.quota_messages;
 	if ((storage && !parse_quota(storage, true, &s)) ||

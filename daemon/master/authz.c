@@ -245,8 +245,9 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 	}
 	int found;
 	if (ldapdir_enabled())
-		found = a->ldap_target ? ldapusers_row(a->target, &a->te, true,
-		    &target) : 0;
+		/* Only an administrator's login makes the target's row. */
+		found = a->ldap_target ? ldapusers_row(a->target, &a->te,
+		    a->authc.admin, &target) : 0;
 	else
 		found = a->target_ok ? lookup(a->target, &target) : 0;
 	dir_user_forget_hash(&target);

@@ -114,6 +114,7 @@ struct refresh {
 	char     name[2][MK_USER_MAX];
 	unsigned n, next;
 	bool     ok, create_b;
+	bool     a_admin;	/* LDAP says a is an administrator */
 	void   (*done)(void *arg, bool ok);
 	void    *arg;
 };
@@ -128,8 +129,14 @@ refresh_apply(struct refresh *r, const char *name, int result,
 
 	if (result == IPC_LDAP_UNAVAILABLE)
 		r->ok = false;
-	else if (result == IPC_LDAP_OK)
-		(void)ldapusers_row(name, e, r->create_b && r->next == 1, &u);
+	else if (result == IPC_LDAP_OK) {
+		/* b's row is made for an administrator's request only: no
+		 * one else can make rows appear by asking. */
+		if (r->next == 0)
+			r->a_admin = e->admin;
+		(void)ldapusers_row(name, e, r->create_b && r->next == 1 &&
+		    r->a_admin, &u);
+	}
 	else {
 		/* Gone from LDAP: its row keeps its id and shares, but is
 		 * no admin any more. */

@@ -347,8 +347,8 @@ int  ldapusers_row(const char *name, const struct ldap_entry *e, bool create,
 /* Refreshes the rows of a and b (b may be NULL) from the LDAP
  * directory (cache or process), then calls done(arg, ok): ok false if
  * the directory did not answer.  The rows then hold LDAP's admin flags
- * and quotas; absent rows are not made, but b's if create_b and LDAP
- * has it.  done runs inside this call when both entries are cached,
+ * and quotas; absent rows are not made, but b's if create_b, LDAP
+ * has it and LDAP says a is an administrator.  done runs inside this call when both entries are cached,
  * later otherwise. */
 void ldapusers_refresh(const char *a, const char *b, bool create_b,
 	void (*done)(void *arg, bool ok), void *arg);

@@ -49,6 +49,7 @@ SKIP = ldapharness.skip_reason()
 USERS = {'alice': 'alice pw', 'bob': 'bob pw', 'carol': 'carol pw',
          'dave': 'dave pw', 'erin': 'erin pw', 'frank': 'frank pw',
          'gina': 'gina pw', 'henry': 'henry pw', 'ivan': 'ivan pw',
+         'kim': 'kim pw',
          'sam': '{SSHA}c2FsdHlzYWx0eXNhbHR5c2FsdHk='}
 QUOTAS = {'alice': (2048, 10), 'bob': (None, 5)}
 HOSTS = {'alice': 'mx1.example.com', 'bob': 'mx2.example.com'}
@@ -164,7 +165,14 @@ class HashMode(OneServer):
         c.close()
         c, tagged = login(self.s, 'carol', 'carol pw')
         self.assertIn('NO', c.cmd('PROXYAUTH alice')[0])
+        # a non-administrator's attempts make no row for kim (who
+        # never logged in)
+        self.assertIn('NO', c.cmd('PROXYAUTH kim')[0])
         c.close()
+        c, tagged = login(self.s, 'kim*carol', 'carol pw')
+        self.assertIn('NO [AUTHORIZATIONFAILED]', tagged)
+        c.close()
+        self.assertNotIn('kim ', self.s.ctl('users').stdout)
         audit = self.s.logtext()
         self.assertIn('impersonation start: admin=bob target=carol', audit)
         self.assertIn('impersonation start: admin=bob target=dave '
@@ -211,9 +219,14 @@ class HashMode(OneServer):
             p = self.s.ctl(*args, stdin='pw\n', check=False)
             self.assertEqual(p.returncode, 8, args)
             self.assertIn('LDAP directory', p.stderr)
-        # showing a quota is fine, and so is removing a local row
-        self.assertEqual(self.s.ctl('quota', 'alice',
-                                    check=False).returncode, 0)
+        # showing a quota is fine (once the row exists), and so is
+        # removing a local row
+        c, tagged = login(self.s, 'alice', 'alice pw')
+        self.assertIn(' OK ', tagged)
+        c.close()
+        p = self.s.ctl('quota', 'alice', check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('2 MiB', p.stdout)
         c, tagged = login(self.s, 'erin', 'erin pw')
         self.assertIn(' OK ', tagged)
         c.cmd('LOGOUT')
