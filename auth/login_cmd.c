@@ -205,6 +205,7 @@ login_verdict_received(struct login_conn *c, uint8_t result, const char *text)
 	case IPC_AUTH_THROTTLED:
 	case IPC_AUTH_BUSY:
 	case IPC_AUTH_UNAVAILABLE:
+	case IPC_AUTH_DIR_DOWN:
 		code = "[UNAVAILABLE] ";
 		break;
 	default:

@@ -251,6 +251,7 @@ pop3_login_verdict(struct login_conn *c, uint8_t result, const char *text)
 	case IPC_AUTH_THROTTLED:
 	case IPC_AUTH_BUSY:
 	case IPC_AUTH_UNAVAILABLE:
+	case IPC_AUTH_DIR_DOWN:
 		code = "[SYS/TEMP] ";
 		break;
 	default:

@@ -91,6 +91,14 @@ config_defaults(struct mk_config *c)
 	c->lmtp_max_recipients = 50;
 	c->lmtp_max_connections = 32;
 	c->lmtp_timeout = 300;
+	c->ldap_starttls = true;
+	mk_strlcpy(c->ldap_user_filter, "(uid=%u)", sizeof(c->ldap_user_filter));
+	mk_strlcpy(c->ldap_password_attr, "userPassword",
+	    sizeof(c->ldap_password_attr));
+	mk_strlcpy(c->ldap_admin_group_attr, "member",
+	    sizeof(c->ldap_admin_group_attr));
+	c->ldap_cache_ttl = 300;
+	c->ldap_timeout = 5;
 }
 
 int
@@ -269,6 +277,23 @@ static const struct key keys[] = {
 	UINTK("lmtp_max_recipients", lmtp_max_recipients, 1, 1000),
 	UINTK("lmtp_max_connections", lmtp_max_connections, 1, 10000),
 	UINTK("lmtp_timeout", lmtp_timeout, 10, 3600),
+	{ "directory", K_SPECIAL, 0, 0, 0, 0 },
+	STR("ldap_uri", ldap_uri),
+	BOOLK("ldap_starttls", ldap_starttls),
+	PATHK("ldap_ca_file", ldap_ca_file),
+	STR("ldap_bind_dn", ldap_bind_dn),
+	PATHK("ldap_bind_password_file", ldap_bind_password_file),
+	STR("ldap_base", ldap_base),
+	STR("ldap_user_filter", ldap_user_filter),
+	{ "ldap_auth", K_SPECIAL, 0, 0, 0, 0 },
+	STR("ldap_password_attr", ldap_password_attr),
+	STR("ldap_admin_group", ldap_admin_group),
+	STR("ldap_admin_group_attr", ldap_admin_group_attr),
+	STR("ldap_quota_storage_attr", ldap_quota_storage_attr),
+	STR("ldap_quota_messages_attr", ldap_quota_messages_attr),
+	STR("ldap_backend_attr", ldap_backend_attr),
+	UINTK("ldap_cache_ttl", ldap_cache_ttl, 0, 86400),
+	UINTK("ldap_timeout", ldap_timeout, 1, 60),
 };
 
 static int
@@ -293,6 +318,24 @@ set_special(struct mk_config *c, const char *k, const char *v)
 			c->fsync = MK_FSYNC_ALL;
 		else if (parse_bool(v, &b))
 			c->fsync = MK_FSYNC_NO;
+		else
+			return -1;
+		return 0;
+	}
+	if (strcmp(k, "directory") == 0) {
+		if (str_ieq(v, "sqlite"))
+			c->directory = MK_DIR_SQLITE;
+		else if (str_ieq(v, "ldap"))
+			c->directory = MK_DIR_LDAP;
+		else
+			return -1;
+		return 0;
+	}
+	if (strcmp(k, "ldap_auth") == 0) {
+		if (str_ieq(v, "hash"))
+			c->ldap_auth = MK_LDAP_AUTH_HASH;
+		else if (str_ieq(v, "bind"))
+			c->ldap_auth = MK_LDAP_AUTH_BIND;
 		else
 			return -1;
 		return 0;
@@ -482,7 +525,7 @@ config_check(const struct mk_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return 0;
+	return config_check_ldap(c, err, errlen);
 }
 
 int

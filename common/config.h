@@ -47,6 +47,19 @@ enum mk_plaintext_auth {
 	MK_PLAINTEXT_NEVER,
 };
 
+/* Where users, passwords, admin flags and quotas come from
+ * (doc/ldap.md). */
+enum mk_directory {
+	MK_DIR_SQLITE = 0,	/* directory.db (default) */
+	MK_DIR_LDAP = 1,	/* an LDAP server, through the LDAP process */
+};
+
+/* How an LDAP user's password is checked. */
+enum mk_ldap_auth {
+	MK_LDAP_AUTH_HASH = 0,	/* read the {CRYPT} hash, hash workers compare */
+	MK_LDAP_AUTH_BIND = 1,	/* bind to the server as the user's DN */
+};
+
 /* When a user store's commit waits for the disk (fsync; the numbers
  * are those of store.h's STORE_SYNC_*). */
 enum mk_fsync {
@@ -158,6 +171,26 @@ struct mk_config {
 	/* Live administration (doc/mailkeepctl.md): Prometheus metrics on
 	 * a loopback HTTP port; port 0: off (the default). */
 	struct mk_listen metrics_listen;
+	/* The LDAP directory (doc/ldap.md).  The bind password is not
+	 * here: the master reads ldap_bind_password_file and hands it to
+	 * the LDAP process over its channel only. */
+	enum mk_directory directory;
+	char     ldap_uri[512];		/* ldap://host[:port] or ldaps:// */
+	bool     ldap_starttls;		/* ldap://: StartTLS (default yes) */
+	char     ldap_ca_file[PATH_MAX];/* "" = the system's trust store */
+	char     ldap_bind_dn[512];	/* "" = anonymous searches */
+	char     ldap_bind_password_file[PATH_MAX];
+	char     ldap_base[512];
+	char     ldap_user_filter[512];	/* %u = the user name, escaped */
+	enum mk_ldap_auth ldap_auth;
+	char     ldap_password_attr[64];
+	char     ldap_admin_group[512];	/* a group's DN; "" = no admins */
+	char     ldap_admin_group_attr[64];	/* member, uniqueMember, memberUid */
+	char     ldap_quota_storage_attr[64];	/* KiB; "" = quota_storage */
+	char     ldap_quota_messages_attr[64];
+	char     ldap_backend_attr[64];	/* e.g. mailHost; "" = none */
+	unsigned ldap_cache_ttl;	/* seconds an entry is reused */
+	unsigned ldap_timeout;		/* seconds for a connect or a search */
 };
 
 /* Fills in every default. */
@@ -183,6 +216,15 @@ int  config_lmtp_socket(const struct mk_config *c, char *out, size_t outlen);
 bool config_lmtp_domain_ok(const struct mk_config *c, const char *domain);
 /* True if user is one of urlauth_submit_users (case-insensitive). */
 bool config_urlauth_submitter(const struct mk_config *c, const char *user);
+/* The ldap_* keys together, for config_check() (exposed for tests):
+ * -1 with a message. */
+int  config_check_ldap(const struct mk_config *c, char *err, size_t errlen);
+/* Reads ldap_bind_password_file into out (NUL-terminated, one trailing
+ * newline dropped), refusing a file that is not a regular file owned by
+ * root (by the running user in development mode) or that its group or
+ * others may read.  0, or -1 with a message. */
+int  config_ldap_password(const struct mk_config *c, char *out, size_t outlen,
+	char *err, size_t errlen);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

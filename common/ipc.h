@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   11
+#define IPC_VERSION   12
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -322,6 +322,33 @@ enum ipc_type {
 	 * many connections and so has no per-channel operation cap. */
 	IPC_KEY_POOL_CHANNEL,
 
+	/* The LDAP directory (doc/ldap.md): the LDAP process
+	 * (auth/ldapclient.c) is the only one that speaks to the LDAP
+	 * server; the master (daemon/master/ldapdir.c) reads its typed
+	 * answers, never an LDAP reply.  One request at a time.
+	 * master -> ldap, first and once: bytes bind password (of
+	 * ldap_bind_dn; empty: anonymous).  The master read it from the
+	 * root-only ldap_bind_password_file. */
+	IPC_LDAP_CONFIG = 160,
+	/* master -> ldap: u64 request id, str user (canonical name) */
+	IPC_LDAP_LOOKUP,
+	/* ldap -> master: u64 request id, u8 result (ipc_ldap_result),
+	 * str dn, str hash (the libxcrypt string of a {CRYPT} value, ""
+	 * when unusable; in ldap_auth = bind mode the entry's
+	 * modifyTimestamp instead), u8 admin,
+	 * u8 has_storage, u64 storage KiB, u8 has_messages, u64 messages,
+	 * str backend ("" if none), str reason (for the log; "" when OK) */
+	IPC_LDAP_ENTRY,
+	/* master -> ldap: u64 request id, str dn, bytes password: verify
+	 * by binding as dn (ldap_auth = bind); wiped once used. */
+	IPC_LDAP_BIND,
+	/* ldap -> master: u64 request id, u8 result (ipc_ldap_result:
+	 * OK = the bind succeeded, NOTFOUND = invalid credentials,
+	 * UNAVAILABLE = the server could not say), str reason */
+	IPC_LDAP_BIND_RESULT,
+	/* master -> spawner, no fields: the LDAP process. */
+	IPC_SPAWN_LDAP,
+
 	IPC_TYPE_MAX
 };
 
@@ -345,6 +372,15 @@ enum ipc_dlv_result {
 	IPC_DLV_REJECTED,	/* unusable message (size, seals): 554 5.6.0 */
 };
 
+/* The LDAP process's answers. */
+enum ipc_ldap_result {
+	IPC_LDAP_OK = 0,
+	IPC_LDAP_NOTFOUND,	/* no such entry / invalid credentials */
+	IPC_LDAP_UNAVAILABLE,	/* the server is down, slow or refused us */
+	IPC_LDAP_UNUSABLE,	/* found, but its password value cannot be
+				 * used (not {CRYPT}); reason says why */
+};
+
 enum ipc_auth_mech {
 	IPC_MECH_LOGIN = 1,	/* LOGIN command */
 	IPC_MECH_PLAIN = 2,	/* AUTHENTICATE PLAIN */
@@ -361,6 +397,8 @@ enum ipc_auth_result {
 	IPC_AUTH_TARGET_ADMIN,	/* PROXYAUTH/authzid target is an admin: NO */
 	IPC_AUTH_BUSY,		/* auth_max_pending_per_addr logins from this
 				 * address are being verified: [UNAVAILABLE] */
+	IPC_AUTH_DIR_DOWN,	/* the LDAP directory did not answer:
+				 * [UNAVAILABLE] */
 };
 
 /* How a session came to be acting as its user. */

@@ -93,6 +93,20 @@ static const char *const lmtp_calls[] = {
 	NULL
 };
 
+/* LDAP process (auth/ldapclient.c): TCP connections to the LDAP server
+ * (socket() only for AF_INET/AF_INET6, below), their options and
+ * peer, and name resolution, which reads /etc/hosts, /etc/resolv.conf
+ * and the like (open is allowed read-only, below) and queries DNS
+ * (sendmmsg).  Taken from strace -f of look-ups and binds, by name and
+ * by address, with and without StartTLS, the server stopped, frozen
+ * and back; Cyrus SASL and the TLS context are set up before the
+ * filter. */
+static const char *const ldap_calls[] = {
+	"connect", "setsockopt", "getpeername", "shutdown", "sendmmsg",
+	"fstat", "newfstatat", "stat", "lstat", "statx", "lseek", "uname",
+	NULL
+};
+
 #ifdef MK_SANITIZED
 /* ASan/UBSan at run time and when they report: their allocator and
  * shadow memory, the alternate signal stack, reading /proc/self/maps
@@ -125,6 +139,7 @@ sandbox_role_name(enum sandbox_role role)
 	case SANDBOX_HASH: return "hash";
 	case SANDBOX_KEYHOLDER: return "keyholder";
 	case SANDBOX_LMTP: return "lmtp";
+	case SANDBOX_LDAP: return "ldap";
 	}
 	return "unknown";
 }
@@ -154,6 +169,36 @@ rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
 	rc = seccomp_rule_add_array(ctx, action, nr, n, args);
 	if (rc < 0)
 		fatalx("seccomp: rule for %s: %s", name, strerror(-rc));
+}
+
+/* The LDAP process: sockets of the internet families only (the
+ * AF_UNIX rule below answers the rest), close-on-exec flags, and
+ * read-only opens (no write, creation or truncation) for name
+ * resolution.  Under the sanitizers the same opens are added again;
+ * libseccomp takes the duplicate. */
+static void
+allow_ldap(scmp_filter_ctx ctx)
+{
+	struct scmp_arg_cmp inet = SCMP_A0(SCMP_CMP_EQ, AF_INET);
+	struct scmp_arg_cmp inet6 = SCMP_A0(SCMP_CMP_EQ, AF_INET6);
+	struct scmp_arg_cmp getfd = SCMP_A1(SCMP_CMP_EQ, F_GETFD);
+	struct scmp_arg_cmp setfd = SCMP_A1(SCMP_CMP_EQ, F_SETFD);
+	struct scmp_arg_cmp ro1 = SCMP_A1(SCMP_CMP_MASKED_EQ,
+	    O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND, O_RDONLY);
+	struct scmp_arg_cmp ro2 = SCMP_A2(SCMP_CMP_MASKED_EQ,
+	    O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND, O_RDONLY);
+
+	rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet);
+	rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet6);
+	rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &getfd);
+	rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &setfd);
+#ifndef MK_SANITIZED
+	rule(ctx, SCMP_ACT_ALLOW, "open", 1, &ro1);
+	rule(ctx, SCMP_ACT_ALLOW, "openat", 1, &ro2);
+#else
+	(void)ro1;
+	(void)ro2;
+#endif
 }
 
 /* Calls allowed with some arguments only. */
@@ -188,6 +233,8 @@ allow_conditional(scmp_filter_ctx ctx, enum sandbox_role role)
 		rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &getfl);
 		rule(ctx, SCMP_ACT_ALLOW, "fcntl", 1, &setfl);
 	}
+	if (role == SANDBOX_LDAP)
+		allow_ldap(ctx);
 #ifdef MK_SANITIZED
 	/* The sanitizers read /proc/self/maps and the like for a report:
 	 * read-only opens, never a write or a creation. */
@@ -264,6 +311,7 @@ role_calls(enum sandbox_role role)
 	case SANDBOX_HASH: return hash_calls;
 	case SANDBOX_KEYHOLDER: return keyholder_calls;
 	case SANDBOX_LMTP: return lmtp_calls;
+	case SANDBOX_LDAP: return ldap_calls;
 	}
 	fatalx("sandbox: unknown role %d", (int)role);
 }

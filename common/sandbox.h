@@ -27,6 +27,7 @@ enum sandbox_role {
 	SANDBOX_HASH,		/* hash worker */
 	SANDBOX_KEYHOLDER,	/* TLS key holder */
 	SANDBOX_LMTP,		/* LMTP session process */
+	SANDBOX_LDAP,		/* the LDAP process (auth/ldapclient.c) */
 };
 
 /* Sets, for the calling process: PR_SET_DUMPABLE 0, RLIMIT_CORE 0,

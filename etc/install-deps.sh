@@ -7,9 +7,9 @@ set -eu
 
 build_pkgs="gcc pkg-config meson ninja-build python3 libgnutls28-dev \
 libsqlite3-dev libcrypt-dev libcunit1-dev libseccomp-dev zlib1g-dev libzstd-dev gnutls-bin \
-passwd"
+libldap-dev passwd"
 test_pkgs="$build_pkgs clang libclang-rt-14-dev llvm isync procps iproute2 postfix \
-fetchmail"
+fetchmail slapd ldap-utils"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
@@ -35,6 +35,24 @@ else
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# slapd: no directory of its own (the LDAP tests start one in a
+# temporary directory on a free port), and its system service neither
+# running nor enabled, so it never holds port 389.
+case " $missing " in
+*" slapd "*)
+	echo "slapd slapd/no_configuration boolean true" |
+		$sudo debconf-set-selections ;;
+esac
 $sudo apt-get update -qq
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+case " $missing " in
+*" slapd "*)
+	$sudo service slapd stop >/dev/null 2>&1 || true
+	if command -v systemctl >/dev/null 2>&1 &&
+	    $sudo systemctl disable slapd >/dev/null 2>&1; then
+		:
+	else
+		$sudo update-rc.d slapd disable >/dev/null 2>&1 || true
+	fi ;;
+esac

@@ -18,6 +18,12 @@
 
 struct directory;
 
+/* The stored "hash" of a user whose password is in the LDAP directory
+ * (directory = ldap; doc/ldap.md): no libxcrypt string starts with '!',
+ * so password_hash_status() calls it invalid and no SQLite-directory
+ * login can match it. */
+#define DIR_HASH_LDAP "!ldap"
+
 struct dir_user {
 	uint32_t id;
 	char     name[MK_USER_MAX];

@@ -19,7 +19,7 @@
 
 enum {
 	EX_OK_ = 0, EX_FAIL = 1, EX_USAGE_ = 2, EX_NOINSTANCE = 3,
-	EX_EXISTS = 4, EX_NOUSER = 5, EX_BADINPUT = 6,
+	EX_EXISTS = 4, EX_NOUSER = 5, EX_BADINPUT = 6, EX_LDAP = 8,
 };
 
 /* Worker exit statuses beyond the command's own (EX_*, DX_*). */

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -968,6 +969,40 @@ user_store_open(struct ctx *x, const char *name, bool create,
 
 /* ---- users ---- */
 
+/* directory = ldap: what LDAP holds is edited in LDAP.  The local rows
+ * (ids, audit trail, shares) are the server's; userdel of one stays
+ * possible (its store goes; the next login makes a new row). */
+static bool
+refused_by_ldap(const struct ctx *x, const char *what)
+{
+	if (x->cfg.directory != MK_DIR_LDAP)
+		return false;
+	errmsg("directory = ldap (%s): %s come from the LDAP directory; "
+	    "change them there, not with mailkeepctl", x->cfg.ldap_uri, what);
+	return true;
+}
+
+static int
+cmd_directory(struct ctx *x)
+{
+	if (x->argc != 0)
+		return usage_of(find_command("directory"));
+	if (x->cfg.directory != MK_DIR_LDAP) {
+		printf("directory: sqlite (%s/directory.db)\n", x->cfg.data_dir);
+		return EX_OK_;
+	}
+	printf("directory: ldap\nuri: %s%s\nbase: %s\nfilter: %s\n"
+	    "auth: %s\nadmin group: %s\ncache: %u s\n"
+	    "local rows (ids, audit trail, shares): %s/directory.db\n",
+	    x->cfg.ldap_uri, strncasecmp(x->cfg.ldap_uri, "ldaps:", 6) == 0 ?
+	    "" : x->cfg.ldap_starttls ? " (StartTLS)" : " (no TLS)",
+	    x->cfg.ldap_base, x->cfg.ldap_user_filter,
+	    x->cfg.ldap_auth == MK_LDAP_AUTH_BIND ? "bind" : "hash",
+	    x->cfg.ldap_admin_group[0] ? x->cfg.ldap_admin_group : "(none)",
+	    x->cfg.ldap_cache_ttl, x->cfg.data_dir);
+	return EX_OK_;
+}
+
 static int
 cmd_useradd(struct ctx *x)
 {
@@ -980,6 +1015,8 @@ cmd_useradd(struct ctx *x)
 
 	if (has_stray_option(x) || x->argc != 1)
 		return usage_of(find_command("useradd"));
+	if (refused_by_ldap(x, "users"))
+		return EX_LDAP;
 	if (!user_name(x->argv[0], name))
 		return EX_BADINPUT;
 	if (dir_user_get(x->dir, name, &u) == 0) {
@@ -1100,7 +1137,9 @@ print_user(const struct dir_user *u, void *arg)
 
 	quota_str(u->quota_storage, c->quota_storage, true, st, sizeof(st));
 	quota_str(u->quota_messages, c->quota_messages, false, msg, sizeof(msg));
-	switch (password_hash_status(u->hash)) {
+	if (strcmp(u->hash, DIR_HASH_LDAP) == 0)
+		hs = "in LDAP";
+	else switch (password_hash_status(u->hash)) {
 	case PW_HASH_OK: hs = "ok"; break;
 	case PW_HASH_LEGACY: hs = "legacy (set a new password)"; break;
 	default: hs = "unusable (set a new password)"; break;
@@ -1115,6 +1154,11 @@ cmd_users(struct ctx *x)
 {
 	if (x->argc != 0)
 		return usage_of(find_command("users"));
+	/* (Only then: scripts read the lines after the header.) */
+	if (x->cfg.directory == MK_DIR_LDAP)
+		printf("directory: ldap (%s): the admin flags and quotas below "
+		    "are LDAP's as of each user's last login\n",
+		    x->cfg.ldap_uri);
 	printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN", "STORAGE QUOTA",
 	    "MESSAGE QUOTA", "PASSWORD HASH");
 	if (dir_user_foreach(x->dir, print_user, &x->cfg) != 0) {
@@ -1134,6 +1178,8 @@ cmd_passwd(struct ctx *x)
 
 	if (has_stray_option(x) || x->argc != 1)
 		return usage_of(find_command("passwd"));
+	if (refused_by_ldap(x, "passwords"))
+		return EX_LDAP;
 	if (!user_name(x->argv[0], name))
 		return EX_BADINPUT;
 	if ((rc = get_user(x, name, &u)) != 0)
@@ -1166,6 +1212,8 @@ cmd_admin(struct ctx *x)
 		on = false;
 	else
 		return usage_of(find_command("admin"));
+	if (refused_by_ldap(x, "admin flags (ldap_admin_group)"))
+		return EX_LDAP;
 	if (!user_name(x->argv[0], name))
 		return EX_BADINPUT;
 	if ((rc = get_user(x, name, &u)) != 0)
@@ -1227,6 +1275,9 @@ cmd_quota(struct ctx *x)
 		return usage_of(find_command("quota"));
 	if (!user_name(x->argv[0], name))
 		return EX_BADINPUT;
+	if ((storage != NULL || messages != NULL) &&
+	    refused_by_ldap(x, "quota limits"))
+		return EX_LDAP;
 	if ((rc = get_user(x, name, &u)) != 0)
 		return rc;
 	if (storage == NULL && messages == NULL)
@@ -2110,6 +2161,9 @@ static const struct command commands[] = {
 	  true },
 	{ "users", "", "list the users: admin flag, quotas, password hash state.",
 	  cmd_users, true },
+	{ "directory", "", "say which user directory is in use: sqlite\n"
+	  "(directory.db) or ldap (doc/ldap.md), with the LDAP settings.",
+	  cmd_directory, true },
 	{ "passwd", "NAME [--password-stdin]", "set a user's password.",
 	  cmd_passwd, true },
 	{ "admin", "NAME on|off",

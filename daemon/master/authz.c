@@ -41,6 +41,7 @@
 #include "common/util.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,6 +56,7 @@ struct auth_attempt {
 	uint8_t        *secret;		/* kept only while it waits */
 	size_t          nsecret;
 	uint8_t         method;		/* ipc_imp_method */
+	uint8_t         mech;		/* ipc_auth_mech */
 	bool            known;		/* authc names an existing user */
 	bool            target_ok;	/* authzid is a valid name */
 	bool            cached;		/* decided by the credentials cache */
@@ -62,6 +64,13 @@ struct auth_attempt {
 	struct dir_user authc;
 	char            authcid[MK_USER_MAX];	/* as sent, for logs */
 	char            target[MK_USER_MAX];	/* canonical authzid */
+	/* directory = ldap */
+	char            canon[MK_USER_MAX];	/* authcid folded; "" if invalid */
+	uint64_t        ldap_req;	/* a look-up or bind in flight */
+	bool            ldap_found;	/* le holds authc's entry */
+	bool            ldap_target;	/* te holds the target's entry */
+	bool            ldap_asked_target;	/* the look-up is the target's */
+	struct ldap_entry le, te;
 };
 
 const char *
@@ -87,6 +96,9 @@ authz_result_text(enum ipc_auth_result res)
 	case IPC_AUTH_BUSY:
 		return "Too many logins from your address are being verified "
 		    "at once; try again in a moment.";
+	case IPC_AUTH_DIR_DOWN:
+		return "The user directory (LDAP) is not answering; try again "
+		    "later.";
 	}
 	return "Authentication failed.";
 }
@@ -178,10 +190,30 @@ authz_abandon(struct login_child *lc)
 		hashpool_cancel(lc->hash_req);
 	lc->hash_req = 0;
 	if (lc->attempt != NULL) {
+		if (lc->attempt->ldap_req != 0)
+			ldapdir_cancel(lc->attempt->ldap_req);
 		attempt_end(lc->attempt, ACCT_NO_ANSWER);
 		attempt_free(lc->attempt);
 	}
 	lc->attempt = NULL;
+}
+
+/* The attempt ends without a verdict on the password. */
+static void
+give_up(struct auth_attempt *a, enum ipc_auth_result res)
+{
+	struct login_child *lc = a->lc;
+
+	lc->attempt = NULL;
+	attempt_end(a, ACCT_NO_ANSWER);
+	attempt_free(a);
+	login_verdict(lc, res);
+}
+
+static bool
+ldap_bind_mode(void)
+{
+	return ldapdir_enabled() && master.cfg.ldap_auth == MK_LDAP_AUTH_BIND;
 }
 
 static void
@@ -211,7 +243,13 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 		login_verdict(lc, IPC_AUTH_OK);
 		return;
 	}
-	int found = a->target_ok ? lookup(a->target, &target) : 0;
+	int found;
+	if (ldapdir_enabled())
+		/* Only an administrator's login makes the target's row. */
+		found = a->ldap_target ? ldapusers_row(a->target, &a->te,
+		    a->authc.admin, &target) : 0;
+	else
+		found = a->target_ok ? lookup(a->target, &target) : 0;
 	dir_user_forget_hash(&target);
 	const char *why = NULL;
 	if (found == -1) {
@@ -246,9 +284,13 @@ hash_done(void *arg, int result)
 
 	lc->hash_req = 0;
 	lc->attempt = NULL;
-	if (result == -1) {
+	if (result == 1 && a->known && a->ldap_found && a->authc.id == 0 &&
+	    ldapusers_row(a->authc.name, &a->le, true, &a->authc) != 1)
+		result = -1;	/* no local row: no uid to run as */
+	if (result < 0) {
 		attempt_end(a, ACCT_NO_ANSWER);
-		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		login_verdict(lc, result == -2 ? IPC_AUTH_DIR_DOWN :
+		    IPC_AUTH_UNAVAILABLE);
 	} else if (result == 1 && a->known) {
 		/* A verified pair, whatever the authorization check below
 		 * decides: that is answered anew at every login. */
@@ -259,6 +301,35 @@ hash_done(void *arg, int result)
 	} else
 		fail(lc, a, attempt_end(a, ACCT_FAILED));
 	attempt_free(a);
+}
+
+static void
+bind_done(void *arg, int result)
+{
+	struct auth_attempt *a = arg;
+
+	a->ldap_req = 0;
+	hash_done(a, result == IPC_LDAP_OK ? 1 : result == IPC_LDAP_NOTFOUND ?
+	    0 : -2);
+}
+
+/* ldap_auth = bind: the LDAP process binds as the user's DN with the
+ * password (wiped there once used), instead of a hash worker. */
+static void
+start_bind(struct auth_attempt *a)
+{
+	log_debug("login of '%s' from %s: LDAP bind as %s", a->authcid,
+	    a->lc->peer.addr, a->le.dn);
+	a->lc->attempt = a;
+	a->ldap_req = ldapdir_bind(a->le.dn, a->secret, a->nsecret, bind_done,
+	    a);
+	freezero(a->secret, a->nsecret);
+	a->secret = NULL;
+	a->nsecret = 0;
+	a->hash = NULL;
+	dir_user_forget_hash(&a->authc);
+	if (a->ldap_req == 0)
+		give_up(a, IPC_AUTH_DIR_DOWN);
 }
 
 /* Hands the attempt to the hash pool; the verdict follows in
@@ -272,6 +343,10 @@ start_hash(struct auth_attempt *a)
 		log_debug("credentials of %s from %s verified by the cache "
 		    "(no hash)", a->authc.name, lc->peer.addr);
 		hash_done(a, 1);
+		return;
+	}
+	if (ldap_bind_mode() && a->known) {
+		start_bind(a);
 		return;
 	}
 	log_debug("login of '%s' from %s goes to the hash workers", a->authcid,
@@ -333,59 +408,34 @@ overloaded(const struct login_child *lc)
 	return true;
 }
 
-void
-authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
-    const char *authcid, const uint8_t *secret, size_t nsecret)
+/* The row is read (found: 1, 0, or -1 on a directory error): the rest
+ * of the decision, the same for both directories. */
+static void
+resolved(struct auth_attempt *a, int found)
 {
-	struct auth_attempt *a;
+	struct login_child *lc = a->lc;
 	struct addr_rec *rec = lc->peer.rec;
-	const char *why;
-	char canon[MK_USER_MAX];
 
-	if (rec != NULL && addr_throttled(rec)) {
-		log_warnx("refusing login from %s: %u failures and %u pending "
-		    "within %u s", lc->peer.addr, rec->fails, rec->pending,
-		    master.cfg.auth_fail_window);
-		login_verdict(lc, IPC_AUTH_THROTTLED);
-		return;
-	}
-	if (rec != NULL && addr_pending_full(rec)) {
-		log_warnx("refusing login from %s: %u logins from %s are "
-		    "being verified", lc->peer.addr, rec->pending, rec->addr);
-		login_verdict(lc, IPC_AUTH_BUSY);
-		return;
-	}
-	a = xcalloc(1, sizeof(*a));
-	a->lc = lc;
-	a->w.start = waiter_start;
-	log_name(a->authcid, sizeof(a->authcid), authcid);
-	int found = lookup(authcid, &a->authc);
 	if (found == -1) {
-		attempt_free(a);
-		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		give_up(a, IPC_AUTH_UNAVAILABLE);
 		return;
 	}
-	a->known = found == 1 &&
-	    password_hash_status(a->authc.hash) != PW_HASH_INVALID;
-	if (*authzid != '\0') {
-		a->target_ok = dir_name_canon(authzid, a->target,
-		    sizeof(a->target), &why);
-		if (!a->target_ok)
-			log_name(a->target, sizeof(a->target), authzid);
-		/* "alice" acting as "alice" is no impersonation. */
-		if (!a->known || !a->target_ok ||
-		    strcmp(a->target, a->authc.name) != 0)
-			a->method = mech == IPC_MECH_LOGIN ?
-			    IPC_IMP_SEPARATOR : IPC_IMP_AUTHZID;
-	}
+	a->known = found == 1 && (ldap_bind_mode() ?
+	    a->ldap_found : password_hash_status(a->authc.hash) !=
+	    PW_HASH_INVALID);
+	/* "alice" acting as "alice" is no impersonation. */
+	if (a->target[0] != '\0' && (!a->known || !a->target_ok ||
+	    strcmp(a->target, a->authc.name) != 0))
+		a->method = a->mech == IPC_MECH_LOGIN ? IPC_IMP_SEPARATOR :
+		    IPC_IMP_AUTHZID;
 	/* The pair of the authentication identity, checked against the row
 	 * just read (its id, hash and admin flag).  An unknown name takes
 	 * the same steps (it can only find the entry of a deleted user,
 	 * which is then dropped). */
 	if (authcache_enabled()) {
-		authcache_digest(a->known ? a->authc.name : a->authcid, secret,
-		    nsecret, a->known ? a->authc.hash : master.dummy_hash,
-		    &a->probe);
+		authcache_digest(a->known ? a->authc.name : a->authcid,
+		    a->secret, a->nsecret, a->known ? a->authc.hash :
+		    master.dummy_hash, &a->probe);
 		switch (authcache_check(&a->probe, a->known ? a->authc.id : 0,
 		    a->known && a->authc.admin)) {
 		case AUTHCACHE_HIT:
@@ -403,30 +453,31 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 	/* Load shedding spares the hash workers; a login the cache decides
 	 * needs none. */
 	if (!a->cached && overloaded(lc)) {
-		attempt_free(a);
-		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		give_up(a, IPC_AUTH_UNAVAILABLE);
 		return;
 	}
 	if (a->cached) {
 		/* Nothing left to compare: neither password nor hash is
 		 * kept. */
+		freezero(a->secret, a->nsecret);
+		a->secret = NULL;
+		a->nsecret = 0;
 		dir_user_forget_hash(&a->authc);
 	} else {
 		/* Unknown users cost the same crypt_rn() as known ones. */
-		a->hash = a->known ? a->authc.hash : master.dummy_hash;
-		a->secret = xmalloc(nsecret ? nsecret : 1);
-		memcpy(a->secret, secret, nsecret);
-		a->nsecret = nsecret;
+		a->hash = a->known && !ldap_bind_mode() ? a->authc.hash :
+		    master.dummy_hash;
 	}
 	lc->attempt = a;
-	/* From here the attempt counts against its network until it ends. */
-	if (rec != NULL) {
+	/* From here the attempt counts against its network until it ends
+	 * (an LDAP one counts from its look-up on). */
+	if (rec != NULL && !a->counted) {
 		addr_begin(rec);
 		a->counted = true;
 	}
 	/* Names that are not even valid cannot be anyone's account. */
-	if (dir_name_canon(authcid, canon, sizeof(canon), &why))
-		a->acct = acct_get(a->known ? a->authc.name : canon, a->known);
+	if (a->canon[0] != '\0')
+		a->acct = acct_get(a->known ? a->authc.name : a->canon, a->known);
 	if (a->acct != NULL) {
 		switch (acct_enter(a->acct, rec ? rec->addr : "", &a->w)) {
 		case ACCT_GO:
@@ -443,6 +494,147 @@ authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
 		}
 	}
 	start_hash(a);
+}
+
+/* ---- directory = ldap: the entries before the decision ---- */
+
+static void got_entry(void *arg, int result, const struct ldap_entry *e);
+
+/* name's entry, from the cache at once or from the LDAP process. */
+static void
+ldap_fetch(struct auth_attempt *a, const char *name)
+{
+	struct ldap_entry e;
+
+	if (ldapdir_cached(name, &e)) {
+		got_entry(a, IPC_LDAP_OK, &e);
+		explicit_bzero(&e, sizeof(e));
+		return;
+	}
+	a->ldap_req = ldapdir_lookup(name, got_entry, a);
+	if (a->ldap_req == 0)
+		got_entry(a, IPC_LDAP_UNAVAILABLE, NULL);
+}
+
+/* Both entries are known: the row as the decision reads it (LDAP's
+ * hash, admin flag and quotas; the local id, 0 until the first
+ * successful login makes the row). */
+static void
+ldap_resolved(struct auth_attempt *a)
+{
+	int found = 0;
+
+	if (a->ldap_found) {
+		found = ldapusers_row(a->canon, &a->le, false, &a->authc);
+		if (found == 0) {
+			memset(&a->authc, 0, sizeof(a->authc));
+			mk_strlcpy(a->authc.name, a->canon, sizeof(a->authc.name));
+			mk_strlcpy(a->authc.hash, a->le.hash,
+			    sizeof(a->authc.hash));
+			a->authc.admin = a->le.admin;
+			a->authc.quota_storage = a->le.quota_storage;
+			a->authc.quota_messages = a->le.quota_messages;
+			found = 1;
+		}
+		/* What the credentials cache compares as "the stored hash"
+		 * when LDAP binds: the DN and the entry's modifyTimestamp,
+		 * which a password change moves (seen within
+		 * ldap_cache_ttl). */
+		if (found == 1 && ldap_bind_mode())
+			snprintf(a->authc.hash, sizeof(a->authc.hash),
+			    "{LDAP-BIND}%.200s#%.40s", a->le.dn, a->le.hash);
+	}
+	resolved(a, found);
+}
+
+/* The authentication identity's entry, then (with an authorization
+ * identity) the target's. */
+static void
+got_entry(void *arg, int result, const struct ldap_entry *e)
+{
+	struct auth_attempt *a = arg;
+	bool target = a->ldap_asked_target;
+
+	a->ldap_req = 0;
+	if (result == IPC_LDAP_UNAVAILABLE) {
+		give_up(a, IPC_AUTH_DIR_DOWN);
+		return;
+	}
+	if (result == IPC_LDAP_OK) {
+		*(target ? &a->te : &a->le) = *e;
+		*(target ? &a->ldap_target : &a->ldap_found) = true;
+	}
+	if (!target && a->ldap_found && a->target_ok &&
+	    strcmp(a->target, a->canon) != 0) {
+		a->ldap_asked_target = true;
+		ldap_fetch(a, a->target);
+		return;
+	}
+	ldap_resolved(a);
+}
+
+/* The look-ups count against the client's network from the start: a
+ * client cannot keep the LDAP server busy past its pending bound. */
+static void
+ldap_begin(struct auth_attempt *a)
+{
+	struct addr_rec *rec = a->lc->peer.rec;
+
+	a->lc->attempt = a;
+	if (rec != NULL) {
+		addr_begin(rec);
+		a->counted = true;
+	}
+	if (a->canon[0] == '\0') {
+		ldap_resolved(a);
+		return;
+	}
+	ldap_fetch(a, a->canon);
+}
+
+void
+authz_login(struct login_child *lc, uint8_t mech, const char *authzid,
+    const char *authcid, const uint8_t *secret, size_t nsecret)
+{
+	struct auth_attempt *a;
+	struct addr_rec *rec = lc->peer.rec;
+	const char *why;
+
+	if (rec != NULL && addr_throttled(rec)) {
+		log_warnx("refusing login from %s: %u failures and %u pending "
+		    "within %u s", lc->peer.addr, rec->fails, rec->pending,
+		    master.cfg.auth_fail_window);
+		login_verdict(lc, IPC_AUTH_THROTTLED);
+		return;
+	}
+	if (rec != NULL && addr_pending_full(rec)) {
+		log_warnx("refusing login from %s: %u logins from %s are "
+		    "being verified", lc->peer.addr, rec->pending, rec->addr);
+		login_verdict(lc, IPC_AUTH_BUSY);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->lc = lc;
+	a->w.start = waiter_start;
+	a->mech = mech;
+	log_name(a->authcid, sizeof(a->authcid), authcid);
+	/* Kept until a worker, the LDAP process or the cache decides. */
+	a->secret = xmalloc(nsecret ? nsecret : 1);
+	memcpy(a->secret, secret, nsecret);
+	a->nsecret = nsecret;
+	if (!dir_name_canon(authcid, a->canon, sizeof(a->canon), &why))
+		a->canon[0] = '\0';
+	if (*authzid != '\0') {
+		a->target_ok = dir_name_canon(authzid, a->target,
+		    sizeof(a->target), &why);
+		if (!a->target_ok)
+			log_name(a->target, sizeof(a->target), authzid);
+	}
+	if (ldapdir_enabled()) {
+		ldap_begin(a);
+		return;
+	}
+	resolved(a, lookup(authcid, &a->authc));
 }
 
 enum ipc_auth_result

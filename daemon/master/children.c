@@ -55,6 +55,7 @@ static const char *const kind_name[] = {
 	[CHILD_LMTP] = "LMTP process",
 	[CHILD_KEYHOLDER] = "TLS key holder",
 	[CHILD_RELAY] = "TLS relay",
+	[CHILD_LDAP] = "LDAP process",
 };
 
 static void login_exited(struct login_child *lc);
@@ -171,6 +172,9 @@ children_reap(void)
 			break;
 		case CHILD_RELAY:
 			relaypool_exited(c->obj, status);
+			break;
+		case CHILD_LDAP:
+			ldapdir_exited(c->obj, status);
 			break;
 		}
 		free(c);

@@ -327,6 +327,10 @@ rcpt_answer(struct lmtp_child *lc, uint64_t id, enum ipc_req_result res,
 	ipc_chan_send(lc->chan, &m);
 }
 
+static void rcpt_deliver(struct lmtp_child *lc, uint64_t id,
+    struct dir_user *u);
+static void rcpt_ldap(struct lmtp_child *lc, uint64_t id, const char *local);
+
 static void
 on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 {
@@ -334,8 +338,7 @@ on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 	const char *local = ipc_get_str(r);
 	const char *domain = ipc_get_str(r);
 	struct dir_user u;
-	struct peer none;
-	int sp[2], rc;
+	int rc;
 
 	if (!ipc_end(r) || r->fd != -1 || *local == '\0' ||
 	    strlen(local) > LMTP_MAX_LOCAL || strlen(domain) > LMTP_MAX_PATH) {
@@ -355,6 +358,10 @@ on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 		rcpt_answer(lc, id, IPC_REQ_DENIED, "", -1);
 		return;
 	}
+	if (ldapdir_enabled()) {
+		rcpt_ldap(lc, id, local);
+		return;
+	}
 	/* dir_user_get() folds case, as login names do. */
 	if ((rc = dir_user_get(master.dir, local, &u)) != 0) {
 		if (rc != MK_NOTFOUND)
@@ -364,6 +371,16 @@ on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 		    IPC_REQ_FAILED, "", -1);
 		return;
 	}
+	rcpt_deliver(lc, id, &u);
+}
+
+/* A delivery channel to u's mailbox process, answered to lc. */
+static void
+rcpt_deliver(struct lmtp_child *lc, uint64_t id, struct dir_user *u)
+{
+	struct peer none;
+	int sp[2];
+
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
 		rcpt_answer(lc, id, IPC_REQ_FAILED, "", -1);
@@ -373,7 +390,7 @@ on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 	memset(&none, 0, sizeof(none));
 	mk_strlcpy(none.addr, "lmtp", sizeof(none.addr));
 	struct session_start s = {
-		.user = &u, .authcid = "lmtp", .authc_admin = false,
+		.user = u, .authcid = "lmtp", .authc_admin = false,
 		.method = IPC_IMP_DELIVERY, .okverb = "", .tag = "",
 		.peer = &none, .fd = sp[0],
 		.on_end = channel_ended, .end_arg = (void *)(intptr_t)lc->pid,
@@ -384,7 +401,76 @@ on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 		return;
 	}
 	lc->open++;
-	rcpt_answer(lc, id, IPC_REQ_OK, u.name, sp[1]);
+	rcpt_answer(lc, id, IPC_REQ_OK, u->name, sp[1]);
+}
+
+/* ---- directory = ldap: the recipient is an LDAP entry ---- */
+
+struct rcpt_wait {
+	pid_t    pid;		/* the LMTP process (it may go meanwhile) */
+	uint64_t id;
+	char     name[MK_USER_MAX];
+};
+
+/* The entry is known: its local row is made if it has none (mail may
+ * come before the first login), then the delivery channel.  LDAP
+ * down: FAILED, which the LMTP process answers 451 (try again). */
+static void
+rcpt_ldap_done(struct lmtp_child *lc, uint64_t id, const char *name,
+    int result, const struct ldap_entry *e)
+{
+	struct dir_user u;
+
+	if (result != IPC_LDAP_OK) {
+		rcpt_answer(lc, id, result == IPC_LDAP_UNAVAILABLE ?
+		    IPC_REQ_FAILED : IPC_REQ_NOTFOUND, "", -1);
+		return;
+	}
+	int rc = ldapusers_row(name, e, true, &u);
+	dir_user_forget_hash(&u);
+	if (rc != 1) {
+		rcpt_answer(lc, id, IPC_REQ_FAILED, "", -1);
+		return;
+	}
+	rcpt_deliver(lc, id, &u);
+}
+
+static void
+rcpt_ldap_cb(void *arg, int result, const struct ldap_entry *e)
+{
+	struct rcpt_wait *w = arg;
+	struct lmtp_child *lc = lmtp_find(w->pid);
+
+	if (lc != NULL && lc->chan != NULL)
+		rcpt_ldap_done(lc, w->id, w->name, result, e);
+	free(w);
+}
+
+static void
+rcpt_ldap(struct lmtp_child *lc, uint64_t id, const char *local)
+{
+	struct ldap_entry e;
+	struct rcpt_wait *w;
+	const char *why;
+	char name[MK_USER_MAX];
+
+	if (!dir_name_canon(local, name, sizeof(name), &why)) {
+		rcpt_answer(lc, id, IPC_REQ_NOTFOUND, "", -1);
+		return;
+	}
+	if (ldapdir_cached(name, &e)) {
+		rcpt_ldap_done(lc, id, name, IPC_LDAP_OK, &e);
+		explicit_bzero(&e, sizeof(e));
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->pid = lc->pid;
+	w->id = id;
+	mk_strlcpy(w->name, name, sizeof(w->name));
+	if (ldapdir_lookup(name, rcpt_ldap_cb, w) == 0) {
+		free(w);
+		rcpt_answer(lc, id, IPC_REQ_FAILED, "", -1);
+	}
 }
 
 static void

@@ -439,6 +439,7 @@ sweep_cb(struct ev_timer *t)
 	addr_sweep();
 	acct_sweep();
 	authcache_sweep();
+	ldapdir_sweep();
 	ev_timer_start(master.loop, t, SWEEP_MS);
 }
 
@@ -465,6 +466,7 @@ on_stop(int signo, void *arg)
 	ev_timer_stop(master.loop, &accept_pause);
 	ev_timer_stop(master.loop, &sweep_timer);
 	hashpool_stop();
+	ldapdir_stop();
 	lmtp_stop();
 	control_stop();
 	keyholder_stop();
@@ -526,6 +528,12 @@ static const struct field {
 	F(lmtp_socket_mode, F_UINT, true), F(lmtp_domains, F_STR, false),
 	F(lmtp_max_recipients, F_UINT, false),
 	F(lmtp_max_connections, F_UINT, false), F(lmtp_timeout, F_UINT, false),
+	F(directory, F_INT, true), F(ldap_uri, F_STR, false),
+	F(ldap_starttls, F_BOOL, false), F(ldap_ca_file, F_STR, false),
+	F(ldap_bind_dn, F_STR, false), F(ldap_base, F_STR, false),
+	F(ldap_user_filter, F_STR, false), F(ldap_auth, F_INT, false),
+	F(ldap_admin_group, F_STR, false), F(ldap_cache_ttl, F_UINT, false),
+	F(ldap_timeout, F_UINT, false),
 #undef F
 };
 
@@ -606,6 +614,7 @@ keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
 	KEEP(lmtp_socket); KEEP(lmtp_socket_group); KEEP(lmtp_socket_mode);
 	KEEP(lmtp_listen);
 	KEEP(metrics_listen);
+	KEEP(directory);
 #undef KEEP
 }
 
@@ -633,6 +642,15 @@ master_reload(char *err, size_t errlen)
 	 * cannot take it, the master keeps the old one too. */
 	struct mk_config sent = nc;
 	keep_restart_fields(&master.cfg, &sent);
+	/* The LDAP keys as they will run (directory itself needs a
+	 * restart), and a bind password file that can still be used. */
+	char pw[1024];
+	int pwrc = config_check_ldap(&sent, err, errlen);
+	if (pwrc == 0 && sent.directory == MK_DIR_LDAP)
+		pwrc = config_ldap_password(&sent, pw, sizeof(pw), err, errlen);
+	explicit_bzero(pw, sizeof(pw));
+	if (pwrc == -1)
+		goto failed;
 	char serr[512];
 	if (spawner_config(&sent, serr, sizeof(serr)) == -1) {
 		snprintf(err, errlen, "spawner: %s", serr);
@@ -661,6 +679,10 @@ master_reload(char *err, size_t errlen)
 	log_set_verbose(nc.verbose);
 	hashpool_resize(nc.hash_workers);
 	(void)authcache_configure(nc.auth_cache_ttl, nc.auth_cache_size);
+	/* The LDAP process starts again with the new keys and password;
+	 * cached entries go (a SIGHUP is how an operator says "re-read"). */
+	if (ldapdir_reload(err, errlen) == -1)
+		log_warnx("reload: LDAP: %s", err);
 	/* Quota defaults may have changed, and mailkeepctl may have set a
 	 * user's limits: running mailbox processes get them now. */
 	req_quota_push_all();
@@ -830,6 +852,11 @@ main(int argc, char **argv)
 	}
 	log_tls(&master.cfg, master.tls);
 	relaypool_renew();
+	if (ldapdir_start(err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
+		spawner_stop();
+		return 1;
+	}
 	if (!foreground)
 		detach_done();
 	hashpool_start(master.cfg.hash_workers);

@@ -15,6 +15,8 @@
  *   authcache.c the verified-credentials cache (logins decided again
  *               without a hash);
  *   hashpool.c  the hash-worker pool: queue, dispatch, restart;
+ *   ldapdir.c   the LDAP process (directory = ldap): start, requests,
+ *               timeouts, restart, and the cache of entries;
  *   sessions.c  mailbox processes and the sessions they serve;
  *   requests.c  what mailbox processes may ask: SETQUOTA, the share
  *               index, channels to a sharing user's process;
@@ -154,7 +156,7 @@ void peer_refuse(int fd, uint8_t proto, const char *text);
 /* ---- children (children.c) ---- */
 
 enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX, CHILD_LMTP,
-	CHILD_KEYHOLDER, CHILD_RELAY };
+	CHILD_KEYHOLDER, CHILD_RELAY, CHILD_LDAP };
 
 void   children_init(void);
 void   child_add(pid_t pid, enum child_kind kind, void *obj);
@@ -288,6 +290,68 @@ void authcache_stats(struct authcache_stats *st);
 void authcache_clear(void);
 /* The tests' clock (monotonic ms); NULL: now_ms(). */
 void authcache_set_clock(uint64_t (*fn)(void));
+
+/* ---- the LDAP directory (ldapdir.c; doc/ldap.md) ---- */
+
+/* What the LDAP process said of a user, checked by the master. */
+struct ldap_entry {
+	char     dn[1024];
+	char     hash[256];	/* ldap_auth = hash: a libxcrypt string */
+	bool     admin;		/* member of ldap_admin_group */
+	int64_t  quota_storage;	/* KiB; -1: the configured default */
+	int64_t  quota_messages;	/* -1: the configured default */
+	/* The backend attribute (ldap_backend_attr): the integrator wires
+	 * it into dir_user.backend. */
+	char     backend[65];
+};
+/* result: enum ipc_ldap_result; e only when IPC_LDAP_OK. */
+typedef void (*ldap_entry_cb)(void *arg, int result,
+	const struct ldap_entry *e);
+/* result: IPC_LDAP_OK (the bind succeeded), NOTFOUND, UNAVAILABLE. */
+typedef void (*ldap_bind_cb)(void *arg, int result);
+
+bool     ldapdir_enabled(void);
+/* Reads the bind password file and starts the process: -1 with err. */
+int      ldapdir_start(char *err, size_t errlen);
+/* After a reload (master.cfg is the new one): reads the password file
+ * again, replaces the process, empties the cache.  -1 with err (the
+ * password file is refused: the running process stays). */
+int      ldapdir_reload(char *err, size_t errlen);
+/* A fresh cached entry of name (canonical): true and *e filled. */
+bool     ldapdir_cached(const char *name, struct ldap_entry *e);
+/* Asks the LDAP process; cb runs later (never inside this call).
+ * Returns the request id, 0 if refused (queue full, or no process):
+ * the caller answers UNAVAILABLE. */
+uint64_t ldapdir_lookup(const char *name, ldap_entry_cb cb, void *arg);
+uint64_t ldapdir_bind(const char *dn, const uint8_t *pw, size_t n,
+	ldap_bind_cb cb, void *arg);
+/* The callback of a cancelled request is never called. */
+void     ldapdir_cancel(uint64_t id);
+void     ldapdir_flush(void);
+void     ldapdir_sweep(void);
+size_t   ldapdir_cache_count(void);
+void     ldapdir_exited(void *obj, int status);
+/* Takes a started LDAP process (spawn_ldap(), or a test's). */
+void     ldapdir_attach(pid_t pid, int chan_fd);
+void     ldapdir_stop(void);
+
+/* ---- local rows of LDAP users (ldapusers.c) ---- */
+
+/* The directory.db row of an LDAP user, for its id (uid), the audit
+ * trail and the share index: made on first use (create) with the
+ * DIR_HASH_LDAP marker, its admin flag and quotas kept equal to e's.
+ * Fills u (with e's hash).  1 found or made, 0 absent (not create),
+ * -1 directory error or an unusable uid (logged). */
+int  ldapusers_row(const char *name, const struct ldap_entry *e, bool create,
+	struct dir_user *u);
+/* Refreshes the rows of a and b (b may be NULL) from the LDAP
+ * directory (cache or process), then calls done(arg, ok): ok false if
+ * the directory did not answer.  The rows then hold LDAP's admin flags
+ * and quotas; absent rows are not made, but b's if create_b, LDAP
+ * has it and LDAP says a is an administrator.  done runs inside this call when both entries are cached,
+ * later otherwise. */
+void ldapusers_refresh(const char *a, const char *b, bool create_b,
+	void (*done)(void *arg, bool ok), void *arg);
 
 /* ---- hash workers (hashpool.c) ---- */
 
@@ -545,6 +609,7 @@ pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls,
 	uint8_t proto, bool starttls, const struct login_resume *res,
 	int *chan);
 pid_t spawn_hash(int *chan);
+pid_t spawn_ldap(int *chan);
 pid_t spawn_mbox(uint32_t user_id, const char *name, int *chan);
 pid_t spawn_lmtp(int client_fd, const char *peer, int *chan);
 pid_t spawn_keyholder(int *chan);

@@ -69,6 +69,13 @@ req_setquota(struct mbox *mb, struct ipc_reader *r)
 	}
 	if (target[0] == '\0')
 		target = mbox_user(mb);
+	/* Limits set here would be overwritten by LDAP's at the next login:
+	 * they are edited in the directory. */
+	if (ldapdir_enabled()) {
+		setquota_answer(mb, id, IPC_REQ_DENIED, "Quotas come from the "
+		    "LDAP directory; change them there");
+		return;
+	}
 	/* The admin is the process's user, and only in a session where that
 	 * user logged in as themself: not a guest's, not an impersonation. */
 	if (mbox_session_method(mb, id) != IPC_IMP_NONE) {

@@ -50,6 +50,7 @@ struct session {
 	uint8_t          method;
 	bool             audited;
 	enum sess_state  state;
+	bool             proxy_wait;	/* directory = ldap: rows refreshing */
 	struct dir_user  proxy_target;	/* SS_PROXY_OK */
 	uint64_t         proxy_id;	/* SS_PROXY_OK: the target session's
 					 * id, its audit row written */
@@ -475,18 +476,78 @@ on_session_end(struct mbox *mb, struct ipc_reader *r)
 }
 
 static void
+proxy_answer(struct mbox *mb, uint64_t id, enum ipc_auth_result res,
+    const char *text)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_PROXYAUTH_RESULT);
+	ipc_put_u64(&m, id);
+	ipc_put_u8(&m, (uint8_t)res);
+	ipc_put_str(&m, text);
+	ipc_chan_send(mb->chan, &m);
+}
+
+static void proxy_decide(struct mbox *mb, struct session *se, uint64_t id,
+    const char *target);
+
+/* directory = ldap: PROXYAUTH waits until both rows hold what LDAP
+ * says now (admin flags within ldap_cache_ttl; the target's row made
+ * if it has none yet). */
+struct proxy_wait {
+	uint32_t user_id;
+	uint64_t session;	/* also the request's id */
+	char     target[IPC_IDENT_MAX + 1];
+};
+
+static void
+proxy_refreshed(void *arg, bool ok)
+{
+	struct proxy_wait *w = arg;
+	struct mbox *mb = mbox_running(w->user_id);
+	struct session *se = mb != NULL && mb->chan != NULL ?
+	    session_find(mb, w->session) : NULL;
+
+	if (se != NULL && se->proxy_wait) {
+		se->proxy_wait = false;
+		if (ok)
+			proxy_decide(mb, se, w->session, w->target);
+		else
+			proxy_answer(mb, w->session, IPC_AUTH_DIR_DOWN,
+			    authz_result_text(IPC_AUTH_DIR_DOWN));
+	}
+	free(w);
+}
+
+static void
 on_proxyauth(struct mbox *mb, struct ipc_reader *r)
 {
 	uint64_t id = ipc_get_u64(r);
 	const char *target = ipc_get_str(r);
 	struct session *se;
-	struct ipc_msg m;
 
 	if (!ipc_end(r) || r->fd != -1 || (se = session_find(mb, id)) == NULL ||
-	    se->state != SS_ACTIVE || se->method != IPC_IMP_NONE) {
+	    se->state != SS_ACTIVE || se->method != IPC_IMP_NONE ||
+	    se->proxy_wait) {
 		mbox_violation(mb, "bad PROXYAUTH");
 		return;
 	}
+	if (ldapdir_enabled()) {
+		struct proxy_wait *w = xcalloc(1, sizeof(*w));
+		w->user_id = mb->user_id;
+		w->session = id;
+		mk_strlcpy(w->target, target, sizeof(w->target));
+		se->proxy_wait = true;
+		ldapusers_refresh(mb->name, target, true, proxy_refreshed, w);
+		return;
+	}
+	proxy_decide(mb, se, id, target);
+}
+
+static void
+proxy_decide(struct mbox *mb, struct session *se, uint64_t id,
+    const char *target)
+{
 	/* The admin is this process's user as the master knows it. */
 	enum ipc_auth_result res = authz_proxy(mb->name, target,
 	    &se->proxy_target);
@@ -506,11 +567,7 @@ on_proxyauth(struct mbox *mb, struct ipc_reader *r)
 		} else
 			se->state = SS_PROXY_OK;
 	}
-	ipc_msg_init(&m, IPC_MBOX_PROXYAUTH_RESULT);
-	ipc_put_u64(&m, id);
-	ipc_put_u8(&m, (uint8_t)res);
-	ipc_put_str(&m, text);
-	ipc_chan_send(mb->chan, &m);
+	proxy_answer(mb, id, res, text);
 }
 
 static void

@@ -253,6 +253,15 @@ spawn_hash(int *chan)
 }
 
 pid_t
+spawn_ldap(int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_LDAP);
+	return spawn(&m, "LDAP process", chan);
+}
+
+pid_t
 spawn_mbox(uint32_t user_id, const char *name, int *chan)
 {
 	struct ipc_msg m;

@@ -33,6 +33,7 @@
 #include "daemon/mailbox/mailbox.h"
 #include "auth/hashworker.h"
 #include "auth/keyholder.h"
+#include "auth/ldapclient.h"
 #include "auth/login.h"
 #include "daemon/lmtp/lmtp.h"
 #include "common/log.h"
@@ -189,6 +190,8 @@ child_run(const struct child_req *rq)
 	case CHILD_HASH:
 		hashworker_main(rq->chan);
 		_exit(0);
+	case CHILD_LDAP:
+		ldapclient_main(&sp.cfg, rq->chan);
 	case CHILD_MBOX:
 		mailbox_main(&sp.cfg, rq->chan, rq->user_id, rq->user,
 		    rq->store);
@@ -343,6 +346,17 @@ on_spawn(int fd, struct ipc_reader *r)
 		rq.gid = sp.hash_gid;
 		rq.chroot = sp.cfg.login_chroot;
 		break;
+	case IPC_SPAWN_LDAP:
+		rq.kind = CHILD_LDAP;
+		if (!ipc_end(r) || r->fd != -1 || sp.cfg.directory != MK_DIR_LDAP)
+			fatalx("malformed SPAWN_LDAP");
+		rq.role = "ldap";
+		rq.uid = sp.hash_uid;
+		rq.gid = sp.hash_gid;
+		/* No chroot: name resolution reads /etc (its sandbox allows
+		 * read-only opens only; doc/ldap.md says why). */
+		rq.chdir = "/";
+		break;
 	case IPC_SPAWN_MBOX:
 		rq.kind = CHILD_MBOX;
 		rq.user_id = ipc_get_u32(r);
@@ -424,7 +438,12 @@ strings_terminated(const struct mk_config *c)
 	    T(tls_priority) && T(impersonation_separator) &&
 	    T(folder_drafts) && T(folder_sent) && T(folder_trash) &&
 	    T(folder_junk) && T(lmtp_socket) && T(lmtp_socket_group) &&
-	    T(lmtp_domains);
+	    T(lmtp_domains) && T(ldap_uri) && T(ldap_ca_file) &&
+	    T(ldap_bind_dn) && T(ldap_bind_password_file) && T(ldap_base) &&
+	    T(ldap_user_filter) && T(ldap_password_attr) &&
+	    T(ldap_admin_group) && T(ldap_admin_group_attr) &&
+	    T(ldap_quota_storage_attr) && T(ldap_quota_messages_attr) &&
+	    T(ldap_backend_attr);
 #undef T
 }
 

@@ -42,6 +42,8 @@ enum act {
 	ACT_LMTP_DELIVERY, ACT_MEMFD_UNSEALABLE, ACT_SEAL_OTHER,
 	ACT_GET_SEALS, ACT_FCNTL_DUPFD, ACT_FCNTL_SETFL, ACT_MEMFD_PAST_FSIZE,
 	ACT_SOCKETPAIR, ACT_EPOLL,
+	/* the LDAP role */
+	ACT_LDAP_CLIENT, ACT_SOCKET_NETLINK,
 };
 
 /* The message size limit the LMTP cases run under. */
@@ -52,6 +54,30 @@ enum act {
 #define OK_ALIVE 'a'
 #define OK_EACCES 'e'
 #define OK_DELIVERED 'd'
+#define OK_LDAP 'l'
+
+/* What the LDAP process does inside its filter: a TCP socket, its
+ * options and close-on-exec flag, name resolution's read-only files.
+ * True if every step worked. */
+static bool
+ldap_client(void)
+{
+	int one = 1, fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one,
+	    sizeof(one)) == -1 || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+		return false;
+	close(fd);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return false;
+	close(fd);
+	if ((fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC)) == -1 &&
+	    errno != ENOENT)
+		return false;
+	if (fd != -1)
+		close(fd);
+	return true;
+}
 
 /* What lmtp.c does with a message, inside the filter: a memfd one byte
  * short of the size limit, written in pieces, sealed, dup()ed and sent with
@@ -218,6 +244,13 @@ child(enum sandbox_role role, enum act act, int wr, int go)
 	}
 	case ACT_EPOLL:
 		(void)epoll_create1(EPOLL_CLOEXEC);
+		break;
+	case ACT_LDAP_CLIENT:
+		if (ldap_client())
+			(void)!write(wr, (char[]){ OK_LDAP }, 1);
+		break;
+	case ACT_SOCKET_NETLINK:
+		(void)socket(AF_NETLINK, SOCK_RAW, 0);
 		break;
 	}
 	_exit(0);
@@ -450,4 +483,28 @@ test_sanitizer_report_inside_sandbox(void)
 	/* The LMTP role has no F_GETFL/F_SETFL: the report needs none. */
 	sanitizer_report(SANDBOX_LMTP);
 #endif
+}
+
+void
+test_ldap_role_reaches_the_server_and_nothing_more(void)
+{
+	char report;
+	int status = run(SANDBOX_LDAP, ACT_LDAP_CLIENT, &report);
+
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL(report, OK_LDAP);
+	/* Read-only opens only; no other socket family, no process, no
+	 * code, no epoll. */
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_OPEN_WRITE));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_OPENAT_CREATE));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_EXECVE));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_FORK));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_MMAP_EXEC));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_PTRACE));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_SOCKET_NETLINK));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_SOCKETPAIR));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_EPOLL));
+	CU_ASSERT(killed_by_sigsys(SANDBOX_LDAP, ACT_FCNTL_DUPFD));
+	/* ...and the other roles still may not connect anywhere. */
+	CU_ASSERT(killed_by_sigsys(SANDBOX_HASH, ACT_LDAP_CLIENT));
 }
