@@ -222,6 +222,7 @@ static const struct key keys[] = {
 	UINTK("tls_relay_max_conns", tls_relay_max_conns, 1, 1000000),
 	UINTK("tls_relays", tls_relays, 0, 256),
 	{ "plaintext_auth", K_SPECIAL, 0, 0, 0, 0 },
+	{ "auth_http_listen", K_SPECIAL, 0, 0, 0, 0 },
 	{ "backend", K_SPECIAL, 0, 0, 0, 0 },
 	STR("backend_name", backend_name),
 	{ "listen", K_SPECIAL, 0, 0, 0, 0 },
@@ -259,6 +260,7 @@ static const struct key keys[] = {
 	UINTK("max_guest_channels", max_guest_channels, 1, 100000),
 	UINTK("max_sessions_per_user", max_sessions_per_user, 1, 100000),
 	{ "metrics_listen", K_SPECIAL, 0, 0, 0, 0 },
+	{ "trusted_proxies", K_SPECIAL, 0, 0, 0, 0 },
 	SIZEK("metadata_max_value", metadata_max_value, 1024, 64 * 1024 * 1024),
 	UINTK("metadata_max_entries", metadata_max_entries, 10, 1000000),
 	SIZEK("metadata_max_total", metadata_max_total, 1024,
@@ -341,6 +343,94 @@ add_backend(struct mk_config *c, const char *v)
 	return 0;
 }
 
+/* "ADDR" or "ADDR/PREFIX" */
+static bool
+parse_cidr(const char *s, struct cfg_cidr *out)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	uint64_t prefix;
+
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return false;
+	unsigned max = out->family == AF_INET ? 32 : 128;
+	if (slash == NULL)
+		prefix = max;
+	else if (!parse_u64(slash + 1, max, &prefix))
+		return false;
+	out->prefix = (unsigned)prefix;
+	return true;
+}
+
+static int
+set_proxies(struct mk_config *c, const char *v)
+{
+	char copy[sizeof(c->trusted_proxies)], *save = NULL;
+
+	if (strlen(v) >= sizeof(copy))
+		return -1;
+	mk_strlcpy(copy, v, sizeof(copy));
+	c->nproxies = 0;
+	for (char *t = strtok_r(copy, ", \t", &save); t != NULL;
+	    t = strtok_r(NULL, ", \t", &save)) {
+		if (c->nproxies >= MK_MAX_PROXIES ||
+		    !parse_cidr(t, &c->proxies[c->nproxies]))
+			return -1;
+		c->nproxies++;
+	}
+	mk_strlcpy(c->trusted_proxies, v, sizeof(c->trusted_proxies));
+	return 0;
+}
+
+static bool
+prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+bool
+config_proxy_trusted(const struct mk_config *c, const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	int family = sa->sa_family;
+
+	if (family == AF_INET)
+		a = (const uint8_t *)&((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr;
+	else if (family == AF_INET6) {
+		a = (const uint8_t *)&((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)
+		    (const void *)a)) {
+			a += 12;
+			family = AF_INET;
+		}
+	} else
+		return false;
+	for (unsigned i = 0; i < c->nproxies && i < MK_MAX_PROXIES; i++)
+		if (c->proxies[i].family == family &&
+		    prefix_match(a, c->proxies[i].addr, c->proxies[i].prefix))
+			return true;
+	return false;
+}
+
 static int
 set_special(struct mk_config *c, const char *k, const char *v)
 {
@@ -378,9 +468,12 @@ set_special(struct mk_config *c, const char *k, const char *v)
 		c->lmtp_socket_mode = (unsigned)mode;
 		return 0;
 	}
-	if (strcmp(k, "lmtp_listen") == 0 || strcmp(k, "metrics_listen") == 0) {
+	if (strcmp(k, "trusted_proxies") == 0)
+		return set_proxies(c, v);
+	if (strcmp(k, "lmtp_listen") == 0 || strcmp(k, "metrics_listen") == 0 ||
+	    strcmp(k, "auth_http_listen") == 0) {
 		struct mk_listen *l = k[0] == 'l' ? &c->lmtp_listen :
-		    &c->metrics_listen;
+		    k[0] == 'm' ? &c->metrics_listen : &c->auth_http_listen;
 		/* "" or "none": no TCP listener (the default). */
 		if (*v == '\0' || str_ieq(v, "none")) {
 			memset(l, 0, sizeof(*l));

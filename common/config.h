@@ -28,6 +28,16 @@
 enum mk_proto {
 	MK_PROTO_IMAP = 0,
 	MK_PROTO_POP3 = 1,	/* listen_pop3, listen_pop3s (doc/pop3.md) */
+	MK_PROTO_AUTHHTTP = 2,	/* auth_http_listen: nginx's auth_http */
+};
+
+#define MK_MAX_PROXIES 32
+
+/* One entry of trusted_proxies: an address and a prefix length. */
+struct cfg_cidr {
+	int      family;	/* AF_INET or AF_INET6 */
+	uint8_t  addr[16];
+	unsigned prefix;
 };
 
 struct mk_listen {
@@ -179,6 +189,13 @@ struct mk_config {
 	char     backend_name[MK_BACKEND_MAX];
 	struct cfg_backend backends[MK_MAX_BACKENDS];
 	unsigned nbackends;
+	/* The front door: nginx's auth_http on an internal listener (port
+	 * 0: off), and the proxies whose PROXY protocol header is believed
+	 * (addresses or CIDRs, commas or blanks; parsed into proxies). */
+	struct mk_listen auth_http_listen;
+	char     trusted_proxies[1024];
+	struct cfg_cidr proxies[MK_MAX_PROXIES];
+	unsigned nproxies;
 };
 
 /* Fills in every default. */
@@ -213,6 +230,10 @@ bool config_backend_local(const struct mk_config *c, const char *backend);
 /* Backend names: 1-64 bytes of [a-z0-9._-] starting with a letter or
  * digit. */
 bool config_backend_name_ok(const char *name);
+/* True if sa (the peer of an accepted connection) is one of
+ * trusted_proxies (an IPv4-mapped IPv6 address as IPv4). */
+bool config_proxy_trusted(const struct mk_config *c,
+	const struct sockaddr *sa);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

@@ -273,6 +273,9 @@ ipc_type_name(uint32_t type)
 		[IPC_LOGIN_STARTTLS_REQ] = "LOGIN_STARTTLS_REQ",
 		[IPC_LOGIN_TLS_LINK] = "LOGIN_TLS_LINK",
 		[IPC_KEY_POOL_CHANNEL] = "KEY_POOL_CHANNEL",
+		[IPC_LOGIN_PROXY] = "LOGIN_PROXY",
+		[IPC_LOGIN_HTTP_AUTH] = "LOGIN_HTTP_AUTH",
+		[IPC_LOGIN_HTTP_RESULT] = "LOGIN_HTTP_RESULT",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

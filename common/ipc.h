@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   11
+#define IPC_VERSION   12
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -201,7 +201,9 @@ enum ipc_type {
 	 * comes first on its channel), u8 relayed (resumed on the plaintext
 	 * end of a pool relay's socketpair: the link is secure), u8
 	 * starttls: the process may offer STARTTLS (a pool relay runs it;
-	 * the process keeps the public credentials, no key channel). */
+	 * the process keeps the public credentials, no key channel), u8
+	 * proxy: the peer is a trusted proxy, whose PROXY protocol header
+	 * comes first (then on implicit TLS the socket is the TCP one). */
 	IPC_SPAWN_LOGIN,
 	/* master -> spawner, no fields: a hash worker. */
 	IPC_SPAWN_HASH,
@@ -321,6 +323,25 @@ enum ipc_type {
 	 * fields: a pool relay's channel, which serves the handshakes of
 	 * many connections and so has no per-channel operation cap. */
 	IPC_KEY_POOL_CHANNEL,
+
+	/* The front door (doc/cluster.md).  login -> master: u8 family (4,
+	 * 6, or 0: the connection's own address stands), str address
+	 * (numeric), u32 port, + on an implicit-TLS listener the client's
+	 * TCP socket (it goes to a relay; IPC_LOGIN_TLS_LINK answers).  The
+	 * PROXY protocol header of a trusted proxy: the process was told to
+	 * expect one (u8 proxy of IPC_SPAWN_LOGIN), and it comes first. */
+	IPC_LOGIN_PROXY = 180,
+	/* auth_http login process -> master: str client address (Client-IP,
+	 * numeric), u8 protocol (enum mk_proto), u32 Auth-Login-Attempt,
+	 * u8 mech, str authzid, str authcid, bytes secret: one nginx
+	 * auth_http request, decided as IPC_LOGIN_AUTH is, throttled as
+	 * coming from the client address. */
+	IPC_LOGIN_HTTP_AUTH,
+	/* master -> auth_http login process: u8 result (ipc_auth_result),
+	 * str text, str server address, u32 port (OK only), u32 wait (the
+	 * seconds nginx waits before answering the client; 0: none, the
+	 * client is disconnected). */
+	IPC_LOGIN_HTTP_RESULT,
 
 	IPC_TYPE_MAX
 };

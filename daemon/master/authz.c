@@ -283,6 +283,10 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 	lc->authc_admin = a->authc.admin;
 	lc->method = a->method;
 	if (a->method == IPC_IMP_NONE) {
+		if (lc->peer.proto == MK_PROTO_AUTHHTTP) {
+			frontdoor_route(lc, &a->authc);
+			return;
+		}
 		if (referred(lc, a, &a->authc))
 			return;
 		lc->user = a->authc;
@@ -311,6 +315,10 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 		    authz_method_name(a->method), lc->peer.addr, a->authc.name,
 		    a->target, why);
 		login_verdict(lc, IPC_AUTH_AUTHZ_FAILED);
+		return;
+	}
+	if (lc->peer.proto == MK_PROTO_AUTHHTTP) {
+		frontdoor_route(lc, &target);
 		return;
 	}
 	if (referred(lc, a, &target))
