@@ -260,6 +260,46 @@ class ProxyProtocol(unittest.TestCase):
         self.assertIn('bad PROXY header', self.server.logtext())
 
 
+class ProxyBeforeTLS(unittest.TestCase):
+    """IMAPS from a trusted proxy: the header precedes the handshake."""
+
+    def test_v1_then_tls(self):
+        import shutil
+        import ssl
+        if shutil.which('certtool') is None:
+            raise unittest.SkipTest('certtool (gnutls-bin) is not installed')
+        from test_tls import context, make_cert
+        tls_port = free_port()
+        s = Server(users={'alice': 'pw-a'}, start=False)
+        self.addCleanup(s.cleanup)
+        cert, key = make_cert(s.tmp, 'server')
+        s.configure({'listen_tls': '127.0.0.1:%d' % tls_port,
+                     'tls_cert': cert, 'tls_key': key,
+                     'trusted_proxies': '127.0.0.2'})
+        s.start()
+        self.addCleanup(s.stop)
+        raw = socket.create_connection((HOST, tls_port), timeout=10,
+                                       source_address=('127.0.0.2', 0))
+        raw.sendall(b'PROXY TCP4 192.0.2.99 127.0.0.1 7777 993\r\n')
+        c = Client(tls_port)
+        c.sock = context(cert).wrap_socket(raw, server_hostname='localhost')
+        c.greeting = c.readline()
+        self.assertTrue(c.greeting.startswith('* OK'), c.greeting)
+        tagged, _ = c.login('alice', 'pw-a')
+        self.assertIn(' OK', tagged)
+        who = s.ctl('who').stdout
+        self.assertIn('192.0.2.99', who)
+        c.cmd('LOGOUT')
+        c.close()
+        self.assertIn('user alice logged in from 192.0.2.99', s.logtext())
+        # implicit TLS from the proxy without a header: dropped
+        raw = socket.create_connection((HOST, tls_port), timeout=10,
+                                       source_address=('127.0.0.2', 0))
+        with self.assertRaises((ssl.SSLError, OSError)):
+            context(cert).wrap_socket(raw, server_hostname='localhost')
+        raw.close()
+
+
 # Client.cmd() adds a tag; the PROXY line is sent as it is.
 def _cmd_raw(self, data):
     self.send(data)
