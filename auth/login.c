@@ -573,21 +573,20 @@ proxy_read(struct login_conn *c)
 		c->pneed -= (size_t)n;
 		if (c->pneed > 0)
 			continue;
-		switch (proxy_parse(c->phdr, c->phave, &a, &c->pneed, &why)) {
-		case PROXY_MORE:
-			if (c->phave + c->pneed <= sizeof(c->phdr))
-				continue;
-			why = "PROXY header too long";
-			/* FALLTHROUGH */
-		case PROXY_BAD:
-			/* The specification: drop the connection, say nothing
-			 * (the proxy is not a client to answer). */
-			log_warnx("trusted proxy sent a bad PROXY header: %s", why);
-			_exit(0);
-		case PROXY_DONE:
+		enum proxy_result res = proxy_parse(c->phdr, c->phave, &a,
+		    &c->pneed, &why);
+		if (res == PROXY_DONE) {
 			proxy_done(c, &a);
 			return;
 		}
+		if (res == PROXY_MORE && c->phave + c->pneed <= sizeof(c->phdr))
+			continue;
+		/* The specification: drop the connection, say nothing (the
+		 * proxy is not a client to answer).  PROXY_MORE beyond the
+		 * buffer cannot happen: proxy_parse() bounds the header. */
+		log_warnx("trusted proxy sent a bad PROXY header: %s",
+		    res == PROXY_BAD ? why : "too long");
+		_exit(0);
 	}
 }
 
