@@ -300,6 +300,54 @@ class ProxyBeforeTLS(unittest.TestCase):
         raw.close()
 
 
+class Pop3(unittest.TestCase):
+    """The front door on POP3: auth_http routes to the POP3 listener,
+    the PROXY header names the client, a user on another backend is
+    told where (POP3 has no referral)."""
+
+    def test_pop3(self):
+        hport, pport = free_port(), free_port()
+        s = Server(users={'alice': 'pw-a'}, start=False, config={
+            'backend_name': 'b1', 'auth_http_listen': '127.0.0.1:%d' % hport,
+            'trusted_proxies': '127.0.0.2'})
+        self.addCleanup(s.cleanup)
+        s.configure({'listen_pop3': '127.0.0.1:%d' % pport})
+        s.configure({'backend': 'b1 127.0.0.1 %d' % s.port})
+        s.configure({'backend': 'b2 127.0.0.1 %d' % free_port()})
+        s.ctl('useradd', 'bob', '--password-stdin', '--backend', 'b2',
+              stdin='pw-b\n')
+        s.start()
+        self.addCleanup(s.stop)
+        st, h = http_auth(hport, 'alice', 'pw-a', proto='pop3')
+        self.assertEqual(h['Auth-Status'], 'OK')
+        self.assertEqual(h['Auth-Port'], str(pport))
+        st, h = http_auth(hport, 'bob', 'pw-b', proto='pop3')
+        self.assertEqual(h['Auth-Status'], 'OK')
+        self.assertEqual(h['Auth-Port'], str(pport))	# b2's, alike
+
+        def pop3(source, header, cmds):
+            sk = socket.create_connection((HOST, pport), timeout=10,
+                                          source_address=(source, 0))
+            if header:
+                sk.sendall(header)
+            f = sk.makefile('rb')
+            out = [f.readline().decode()]
+            for cmd in cmds:
+                sk.sendall(cmd.encode() + b'\r\n')
+                out.append(f.readline().decode())
+            sk.close()
+            return out
+        out = pop3('127.0.0.2', b'PROXY TCP4 192.0.2.111 127.0.0.1 9 110\r\n',
+                   ['USER alice', 'PASS pw-a', 'QUIT'])
+        self.assertTrue(out[0].startswith('+OK'), out)
+        self.assertTrue(out[2].startswith('+OK'), out)
+        self.assertIn('user alice logged in from 192.0.2.111', s.logtext())
+        out = pop3('127.0.0.1', None, ['USER bob', 'PASS pw-b'])
+        self.assertIn('-ERR [SYS/PERM] Your mailbox is on backend b2', out[2])
+        out = pop3('127.0.0.1', None, ['PROXY TCP4 1.2.3.4 1.2.3.4 1 2'])
+        self.assertTrue(out[1].startswith('-ERR'), out)
+
+
 # Client.cmd() adds a tag; the PROXY line is sent as it is.
 def _cmd_raw(self, data):
     self.send(data)
