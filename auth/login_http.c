@@ -263,6 +263,16 @@ refuse(struct login_conn *c, const char *status)
 	login_finish(c);
 }
 
+/* POP3 through nginx only where this server speaks POP3. */
+static bool
+serves_pop3(const struct login_conn *c)
+{
+	for (int i = 0; i < c->cfg->nlisten; i++)
+		if (c->cfg->listen[i].proto == MK_PROTO_POP3)
+			return true;
+	return false;
+}
+
 void
 http_login_process(struct login_conn *c)
 {
@@ -288,7 +298,8 @@ http_login_process(struct login_conn *c)
 	}
 	if (strcmp(hreq.method, "plain") != 0 && strcmp(hreq.method, "login") != 0)
 		refuse(c, "Unsupported authentication method");
-	if (strcmp(hreq.protocol, "imap") != 0 && strcmp(hreq.protocol, "pop3") != 0)
+	if (strcmp(hreq.protocol, "imap") != 0 && (strcmp(hreq.protocol,
+	    "pop3") != 0 || !serves_pop3(c)))
 		refuse(c, "Unsupported protocol");
 	if (!sasl_split_login(hreq.user, c->cfg->impersonation_separator,
 	    authzid, sizeof(authzid), authcid, sizeof(authcid)))

@@ -27,7 +27,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import HOST, Client, Server, free_port, wait_for  # noqa: E402
+from mkharness import (HOST, Client, Server, free_port, is_root,  # noqa: E402
+                       proc_uid, wait_for)
 
 
 def http_auth(port, user, pw, client='192.0.2.10', method='plain',
@@ -132,6 +133,38 @@ class AuthHttp(unittest.TestCase):
         self.assertNotEqual(h['Auth-Status'], 'OK')
         self.assertNotIn('Auth-Wait', h)
 
+    def test_auth_http_process_confined(self):
+        """The process that parses nginx's request is a login process:
+        seccomp, no new privileges, login_user, the empty chroot, no
+        database descriptor."""
+        sk = socket.create_connection((HOST, self.hport), timeout=10)
+        sk.sendall(b'GET /auth HTTP/1.0\r\n')	# and waits for more
+
+        def find():
+            for pid in self.server.children():
+                try:
+                    with open('/proc/%d/comm' % pid) as f:
+                        if f.read().strip() == 'mk-auth-http':
+                            return pid
+                except OSError:
+                    pass
+            return None
+        pid = wait_for(find, what='an mk-auth-http process')
+        with open('/proc/%d/status' % pid) as f:
+            status = f.read()
+        self.assertIn('Seccomp:\t2', status)
+        self.assertIn('NoNewPrivs:\t1', status)
+        if is_root():
+            uid = self.server.uid_of('mailkeep-login')
+            wait_for(lambda: proc_uid(pid) == [uid] * 4,
+                     what='auth_http process as mailkeep-login')
+            self.assertEqual(os.readlink('/proc/%d/root' % pid),
+                             self.server.path('empty'))
+            targets = [os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                       for fd in os.listdir('/proc/%d/fd' % pid)]
+            self.assertFalse([t for t in targets if '.db' in t], targets)
+        sk.close()
+
     def test_bad_requests(self):
         base = ('Auth-Method: plain\r\nAuth-User: alice\r\n'
                 'Auth-Pass: x\r\nAuth-Protocol: imap\r\n'
@@ -159,6 +192,9 @@ class AuthHttp(unittest.TestCase):
                          'method')
         self.assertNotIn('Auth-Wait', h)
         st, h = self.auth('alice', 'x', proto='smtp')
+        self.assertEqual(h['Auth-Status'], 'Unsupported protocol')
+        # no POP3 listener here: POP3 is not served
+        st, h = self.auth('alice', 'pw a%b', proto='pop3')
         self.assertEqual(h['Auth-Status'], 'Unsupported protocol')
         # the listener still serves
         st, h = self.auth('alice', 'pw a%b', client='192.0.2.31')
