@@ -95,8 +95,14 @@ class AuthHttp(unittest.TestCase):
         st, h = self.auth('bob*boss', 'secret-boss')
         self.assertEqual(h['Auth-Status'], 'OK')
         self.assertEqual(h['Auth-Port'], str(self.b2port))
-        # acting as another administrator: refused
-        st, h = self.auth('boss*boss', 'secret-boss')
+        # acting as a user who is no administrator's to act as: refused,
+        # as at a direct LOGIN
+        self.server.ctl('useradd', 'boss2', '--admin', '--password-stdin',
+                        stdin='pw-2\n')
+        st, h = self.auth('boss2*boss', 'secret-boss')
+        self.assertEqual(h['Auth-Status'], 'Not authorized to act as that '
+                         'user.')
+        self.assertNotIn('Auth-Server', h)
         st, h = self.auth('alice*alice', 'pw a%b')
         self.assertEqual(h['Auth-Status'], 'OK')
         log = self.server.logtext()
