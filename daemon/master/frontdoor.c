@@ -205,15 +205,17 @@ frontdoor_route(struct login_child *lc, const struct dir_user *u)
 			login_verdict(lc, IPC_AUTH_UNAVAILABLE);
 			return;
 		}
-		mk_strlcpy(ip, b->ip, sizeof(ip));
-		port = b->imap_port;
 		/* Backends are configured alike: the POP3 port of the other
-		 * backend is this one's. */
+		 * backend is this one's (the login process checked that
+		 * this one has a POP3 listener). */
 		if (lc->http_proto == MK_PROTO_POP3 &&
-		    !own_address(MK_PROTO_POP3, (char[64]){ 0 }, 64, &port)) {
+		    !own_address(MK_PROTO_POP3, ip, sizeof(ip), &port)) {
 			login_verdict(lc, IPC_AUTH_UNAVAILABLE);
 			return;
 		}
+		mk_strlcpy(ip, b->ip, sizeof(ip));
+		if (lc->http_proto == MK_PROTO_IMAP)
+			port = b->imap_port;
 	}
 	log_info("auth_http: %s from %s goes to %s port %u", u->name,
 	    lc->peer.addr, ip, port);
