@@ -1166,8 +1166,15 @@ print_user(const struct dir_user *u, void *arg)
 	case PW_HASH_LEGACY: hs = "legacy (set a new password)"; break;
 	default: hs = "unusable (set a new password)"; break;
 	}
-	printf("%-24s %-5s %-22s %-18s %s\n", u->name, u->admin ? "yes" : "no",
-	    st, msg, hs);
+	/* A cluster adds where each user lives; a single machine's list
+	 * keeps its columns. */
+	if (c->nbackends > 0)
+		printf("%-24s %-5s %-22s %-18s %-12s %s\n", u->name,
+		    u->admin ? "yes" : "no", st, msg, u->backend[0] != '\0' ?
+		    u->backend : c->backend_name, hs);
+	else
+		printf("%-24s %-5s %-22s %-18s %s\n", u->name,
+		    u->admin ? "yes" : "no", st, msg, hs);
 	return 0;
 }
 
@@ -1176,8 +1183,12 @@ cmd_users(struct ctx *x)
 {
 	if (x->argc != 0)
 		return usage_of(find_command("users"));
-	printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN", "STORAGE QUOTA",
-	    "MESSAGE QUOTA", "PASSWORD HASH");
+	if (x->cfg.nbackends > 0)
+		printf("%-24s %-5s %-22s %-18s %-12s %s\n", "NAME", "ADMIN",
+		    "STORAGE QUOTA", "MESSAGE QUOTA", "BACKEND", "PASSWORD HASH");
+	else
+		printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN",
+		    "STORAGE QUOTA", "MESSAGE QUOTA", "PASSWORD HASH");
 	if (dir_user_foreach(x->dir, print_user, &x->cfg) != 0) {
 		errmsg("directory: %s", dir_errmsg(x->dir));
 		return EX_FAIL;
@@ -1305,8 +1316,12 @@ cmd_quota(struct ctx *x)
 	}
 	u.quota_storage = s;
 	u.quota_messages = m;
-	printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN", "STORAGE QUOTA",
-	    "MESSAGE QUOTA", "PASSWORD HASH");
+	if (x->cfg.nbackends > 0)
+		printf("%-24s %-5s %-22s %-18s %-12s %s\n", "NAME", "ADMIN",
+		    "STORAGE QUOTA", "MESSAGE QUOTA", "BACKEND", "PASSWORD HASH");
+	else
+		printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN",
+		    "STORAGE QUOTA", "MESSAGE QUOTA", "PASSWORD HASH");
 	print_user(&u, &x->cfg);
 	return EX_OK_;
 }

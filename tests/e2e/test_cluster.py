@@ -82,6 +82,11 @@ class Referral(unittest.TestCase):
 
     def test_ctl_backend(self):
         s = self.server
+        rows = {l.split()[0]: l.split() for l in
+                s.ctl('users').stdout.splitlines()}
+        self.assertIn('BACKEND', rows['NAME'])
+        self.assertIn('b2', rows['bob'])
+        self.assertIn('b1', rows['alice'])
         self.assertEqual(s.ctl('backend', 'bob').stdout.strip(), 'b2')
         self.assertEqual(s.ctl('backend', 'alice').stdout.strip(), 'b1')
         p = s.ctl('backend', 'bob', 'b9', check=False)
