@@ -92,6 +92,8 @@ update_io(struct login_conn *c)
 
 	if (c->state == LST_HANDSHAKE)
 		ev = 0;	/* the client's socket is on its way to a relay */
+	if (c->state == LST_PROXY)
+		ev = EPOLLIN;
 
 	if (ev == 0)
 		ev_io_stop(c->loop, &c->io);
@@ -161,6 +163,8 @@ login_reply(struct login_conn *c, const char *fmt, ...)
 void
 login_bye(struct login_conn *c, const char *text)
 {
+	if (login_is_http(c))
+		http_login_error(c, 408, text);
 	c->state = LST_CLOSING;
 	/* POP3 has no untagged answer: an -ERR is what clients expect. */
 	login_reply(c, login_is_pop3(c) ? "-ERR %s" : "* BYE %s", text);
@@ -252,6 +256,9 @@ master_msg(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 		tls_linked(c, r);
 		return;
 	}
+	if (r->type == IPC_LOGIN_HTTP_RESULT && login_is_http(c) &&
+	    c->state == LST_WAIT)
+		http_login_verdict(c, r);
 	/* The master is the more privileged side: nonsense from it is a
 	 * broken invariant, not an attack to survive. */
 	if (r->bad || r->type != IPC_LOGIN_AUTH_RESULT || c->state != LST_WAIT)
@@ -365,6 +372,10 @@ process_pop3(struct login_conn *c)
 static void
 process(struct login_conn *c)
 {
+	if (login_is_http(c)) {
+		http_login_process(c);
+		return;
+	}
 	if (login_is_pop3(c)) {
 		process_pop3(c);
 		return;
@@ -454,6 +465,8 @@ pump_input(struct login_conn *c)
 static void
 greet(struct login_conn *c)
 {
+	if (login_is_http(c))
+		return;	/* the client speaks first */
 	if (login_is_pop3(c)) {
 		pop3_login_greet(c);
 		return;
@@ -503,8 +516,78 @@ tls_linked(struct login_conn *c, struct ipc_reader *r)
 	c->secure = true;
 	c->state = LST_COMMAND;
 	/* RFC 3501 6.2.1: no greeting after STARTTLS; the client asks for
-	 * CAPABILITY again. */
+	 * CAPABILITY again.  Implicit TLS behind a proxy greets now, as a
+	 * relay's connection does at once. */
+	if (c->greet_on_link) {
+		c->greet_on_link = false;
+		greet(c);
+	}
 	update_io(c);
+}
+
+/* ---- a trusted proxy's PROXY header ---- */
+
+/* The header is whole: the master learns the client (and, on implicit
+ * TLS, gets the socket for a relay); then the connection starts. */
+static void
+proxy_done(struct login_conn *c, const struct proxy_addr *a)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_PROXY);
+	ipc_put_u8(&m, a->family == AF_INET ? 4 : a->family == AF_INET6 ? 6 : 0);
+	ipc_put_str(&m, a->addr);
+	ipc_put_u32(&m, a->port);
+	if (c->p.implicit_tls) {
+		c->state = LST_HANDSHAKE;
+		c->greet_on_link = true;
+		update_io(c);
+		ipc_put_fd(&m, c->fd);	/* closed here once sent */
+		c->fd = -1;
+		ipc_chan_send(c->master, &m);
+		return;
+	}
+	ipc_chan_send(c->master, &m);
+	c->state = LST_COMMAND;
+	greet(c);
+	update_io(c);
+}
+
+/* Reads exactly what proxy_parse() asks for, so that no byte after the
+ * header (a TLS ClientHello, a pipelined command) is taken. */
+static void
+proxy_read(struct login_conn *c)
+{
+	struct proxy_addr a;
+	const char *why;
+
+	for (;;) {
+		ssize_t n = recv(c->fd, c->phdr + c->phave, c->pneed, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			_exit(0);
+		c->phave += (size_t)n;
+		c->pneed -= (size_t)n;
+		if (c->pneed > 0)
+			continue;
+		enum proxy_result res = proxy_parse(c->phdr, c->phave, &a,
+		    &c->pneed, &why);
+		if (res == PROXY_DONE) {
+			proxy_done(c, &a);
+			return;
+		}
+		if (res == PROXY_MORE && c->phave + c->pneed <= sizeof(c->phdr))
+			continue;
+		/* The specification: drop the connection, say nothing (the
+		 * proxy is not a client to answer).  PROXY_MORE beyond the
+		 * buffer cannot happen: proxy_parse() bounds the header. */
+		log_warnx("trusted proxy sent a bad PROXY header: %s",
+		    res == PROXY_BAD ? why : "too long");
+		_exit(0);
+	}
 }
 
 void
@@ -561,6 +644,13 @@ client_io(struct ev_io *io, uint32_t revents)
 {
 	struct login_conn *c = io->arg;
 
+	if (c->state == LST_PROXY) {
+		proxy_read(c);
+		if (c->state == LST_HANDSHAKE)
+			return;	/* the socket went to the master */
+		update_io(c);
+		return;
+	}
 	if ((revents & EPOLLOUT) && !flush_some(c))
 		_exit(0);
 	if (reading(c) && ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
@@ -574,8 +664,9 @@ timeout_cb(struct ev_timer *t)
 {
 	struct login_conn *c = t->arg;
 
-	/* Mid-handshake there is no channel to say BYE on. */
-	if (c->state == LST_HANDSHAKE)
+	/* Mid-handshake there is no channel to say BYE on; a proxy that
+	 * sent no header is no client to answer. */
+	if (c->state == LST_HANDSHAKE || c->state == LST_PROXY)
 		_exit(0);
 	login_bye(c, "Autologout; authentication took too long");
 }
@@ -598,7 +689,7 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	c->fd = client_fd;
 	c->ops.read = plain_read;
 	c->ops.write = plain_write;
-	c->secure = p->implicit_tls;
+	c->secure = p->implicit_tls && !p->proxy;
 	c->loop = ev_loop_new();
 	c->state = LST_COMMAND;
 	buf_init(&c->in, IPC_MAX_PENDING);
@@ -618,8 +709,15 @@ login_main(const struct mk_config *cfg, int client_fd, int master_fd,
 	 * handshake; after UNAUTHENTICATE there is none. */
 	if (p->resumed)
 		c->state = LST_WAIT;
-	else
+	else if (p->proxy) {
+		c->state = LST_PROXY;
+		const char *why;
+		(void)proxy_parse(c->phdr, 0, NULL, &c->pneed, &why);
+		update_io(c);
+	} else {
 		greet(c);
+		update_io(c);	/* an auth_http client speaks first */
+	}
 	if (ev_loop_run(c->loop) == -1)
 		fatalx("event loop failed");
 	_exit(0);

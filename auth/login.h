@@ -38,6 +38,7 @@
 #include "common/imap.h"
 #include "common/imap_frame.h"
 #include "common/ipc.h"
+#include "common/proxyproto.h"
 #include "auth/tls.h"
 
 /* What the master knows about the connection and tells the child. */
@@ -53,6 +54,10 @@ struct login_params {
 	 * the socket is read; relayed: the socket is the plaintext end of a
 	 * pool relay's socketpair (secure, and handed off as it is). */
 	bool resumed, relayed;
+	/* From trusted_proxies: a PROXY protocol header comes first
+	 * (read here, before the greeting and, on implicit TLS, before the
+	 * handshake: the socket is then the TCP one until a relay has it). */
+	bool proxy;
 };
 
 /* Never returns: exits when the client is gone or handed off. */
@@ -82,6 +87,7 @@ enum lconn_state {
 	LST_WAIT,		/* credentials sent; waiting for the verdict */
 	LST_HANDSHAKE,		/* STARTTLS: waiting for the relay's link */
 	LST_CLOSING,		/* BYE sent; exiting */
+	LST_PROXY,		/* reading a trusted proxy's PROXY header */
 };
 
 struct login_conn {
@@ -103,6 +109,11 @@ struct login_conn {
 	unsigned          ncommands;
 	char              tag[128];	/* of the command being authenticated */
 	uint8_t           mech;
+	/* LST_PROXY: the header so far, and how many bytes to read next
+	 * (never past its end: what follows may be a TLS handshake). */
+	uint8_t           phdr[PROXY_MAX];
+	size_t            phave, pneed;
+	bool              greet_on_link;	/* proxied implicit TLS */
 };
 
 /* ---- login.c, for login_cmd.c ---- */
@@ -149,6 +160,37 @@ void pop3_login_verdict(struct login_conn *c, uint8_t result,
 	const char *text);
 /* The "-ERR" for credentials refused before they reach the master. */
 void pop3_login_refused(struct login_conn *c);
+
+/* ---- login_http.c: the same process answering nginx's auth_http ---- */
+
+bool login_is_http(const struct login_conn *c);
+/* Reads the request once it is whole; answers 4xx itself for a bad
+ * one, else asks the master (IPC_LOGIN_HTTP_AUTH). */
+void http_login_process(struct login_conn *c);
+/* IPC_LOGIN_HTTP_RESULT: writes the answer and ends the process. */
+__attribute__((noreturn))
+void http_login_verdict(struct login_conn *c, struct ipc_reader *r);
+/* An error answer (timeout, framing) and the end of the process. */
+__attribute__((noreturn))
+void http_login_error(struct login_conn *c, int status, const char *text);
+
+/* One auth_http request, parsed (pure: tests/unit/auth/test_http.c).
+ * User and password are URL-decoded as nginx encodes them. */
+#define HTTP_AUTH_MAX_HEADER 8192
+struct http_auth_req {
+	char     method[16];	/* Auth-Method, lower case */
+	char     protocol[16];	/* Auth-Protocol, lower case */
+	char     user[IPC_IDENT_MAX + 1];
+	char     pass[HTTP_AUTH_MAX_HEADER];
+	size_t   npass;
+	char     client_ip[64];	/* numeric */
+	unsigned attempt;	/* Auth-Login-Attempt; 1 if absent */
+};
+/* req: the request's head (request line and headers, up to and
+ * including the empty line), len bytes.  0, or the HTTP status to
+ * answer (400, 405, 431) with *why. */
+int  http_auth_parse(const char *req, size_t len, struct http_auth_req *out,
+	const char **why);
 
 /* ---- sasl.c ---- */
 

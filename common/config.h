@@ -18,12 +18,26 @@
 #include <sys/socket.h>
 
 #define MK_MAX_LISTEN 16
+#define MK_MAX_BACKENDS 64
+#ifndef MK_BACKEND_MAX
+#define MK_BACKEND_MAX 65	/* a backend's name: 64 bytes + NUL */
+#endif
 
 /* What a listener speaks (travels as a u8 in IPC_SPAWN_LOGIN and the
  * session record). */
 enum mk_proto {
 	MK_PROTO_IMAP = 0,
 	MK_PROTO_POP3 = 1,	/* listen_pop3, listen_pop3s (doc/pop3.md) */
+	MK_PROTO_AUTHHTTP = 2,	/* auth_http_listen: nginx's auth_http */
+};
+
+#define MK_MAX_PROXIES 32
+
+/* One entry of trusted_proxies: an address and a prefix length. */
+struct cfg_cidr {
+	int      family;	/* AF_INET or AF_INET6 */
+	uint8_t  addr[16];
+	unsigned prefix;
 };
 
 struct mk_listen {
@@ -40,6 +54,18 @@ struct mk_listen {
 #define MK_TLS_DEFAULT_PRIORITY \
 	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:" \
 	"-AES-128-CBC:-AES-256-CBC:-SHA1:%SERVER_PRECEDENCE"
+
+/* One backend of a cluster (doc/cluster.md): "backend = NAME HOST
+ * IMAP_PORT [LMTP_PORT [CLUSTER_PORT]]".  ip is HOST resolved when the
+ * configuration was loaded (nginx's Auth-Server must be an address). */
+struct cfg_backend {
+	char     name[MK_BACKEND_MAX];
+	char     host[256];
+	char     ip[64];
+	uint16_t imap_port;
+	uint16_t lmtp_port;	/* 0: none */
+	uint16_t cluster_port;	/* backend-to-backend TLS link; 0: none */
+};
 
 enum mk_plaintext_auth {
 	MK_PLAINTEXT_LOOPBACK,	/* clear-text auth only from loopback (default) */
@@ -191,6 +217,18 @@ struct mk_config {
 	char     ldap_backend_attr[64];	/* e.g. mailHost; "" = none */
 	unsigned ldap_cache_ttl;	/* seconds an entry is reused */
 	unsigned ldap_timeout;		/* seconds for a connect or a search */
+	/* A cluster (doc/cluster.md): this server's name, "" = a single
+	 * machine, and every backend, this one included. */
+	char     backend_name[MK_BACKEND_MAX];
+	struct cfg_backend backends[MK_MAX_BACKENDS];
+	unsigned nbackends;
+	/* The front door: nginx's auth_http on an internal listener (port
+	 * 0: off), and the proxies whose PROXY protocol header is believed
+	 * (addresses or CIDRs, commas or blanks; parsed into proxies). */
+	struct mk_listen auth_http_listen;
+	char     trusted_proxies[1024];
+	struct cfg_cidr proxies[MK_MAX_PROXIES];
+	unsigned nproxies;
 };
 
 /* Fills in every default. */
@@ -225,6 +263,19 @@ int  config_check_ldap(const struct mk_config *c, char *err, size_t errlen);
  * others may read.  0, or -1 with a message. */
 int  config_ldap_password(const struct mk_config *c, char *out, size_t outlen,
 	char *err, size_t errlen);
+/* The declared backend called name, or NULL. */
+const struct cfg_backend *config_backend(const struct mk_config *c,
+	const char *name);
+/* True if a user whose directory row names backend is served here:
+ * "" (every user of a single machine) or backend_name. */
+bool config_backend_local(const struct mk_config *c, const char *backend);
+/* Backend names: 1-64 bytes of [a-z0-9._-] starting with a letter or
+ * digit. */
+bool config_backend_name_ok(const char *name);
+/* True if sa (the peer of an accepted connection) is one of
+ * trusted_proxies (an IPv4-mapped IPv6 address as IPv4). */
+bool config_proxy_trusted(const struct mk_config *c,
+	const struct sockaddr *sa);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

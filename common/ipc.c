@@ -279,6 +279,9 @@ ipc_type_name(uint32_t type)
 		[IPC_LDAP_BIND] = "LDAP_BIND",
 		[IPC_LDAP_BIND_RESULT] = "LDAP_BIND_RESULT",
 		[IPC_SPAWN_LDAP] = "SPAWN_LDAP",
+		[IPC_LOGIN_PROXY] = "LOGIN_PROXY",
+		[IPC_LOGIN_HTTP_AUTH] = "LOGIN_HTTP_AUTH",
+		[IPC_LOGIN_HTTP_RESULT] = "LOGIN_HTTP_RESULT",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

@@ -201,7 +201,9 @@ enum ipc_type {
 	 * comes first on its channel), u8 relayed (resumed on the plaintext
 	 * end of a pool relay's socketpair: the link is secure), u8
 	 * starttls: the process may offer STARTTLS (a pool relay runs it;
-	 * the process keeps the public credentials, no key channel). */
+	 * the process keeps the public credentials, no key channel), u8
+	 * proxy: the peer is a trusted proxy, whose PROXY protocol header
+	 * comes first (then on implicit TLS the socket is the TCP one). */
 	IPC_SPAWN_LOGIN,
 	/* master -> spawner, no fields: a hash worker. */
 	IPC_SPAWN_HASH,
@@ -348,6 +350,24 @@ enum ipc_type {
 	IPC_LDAP_BIND_RESULT,
 	/* master -> spawner, no fields: the LDAP process. */
 	IPC_SPAWN_LDAP,
+	/* The front door (doc/cluster.md).  login -> master: u8 family (4,
+	 * 6, or 0: the connection's own address stands), str address
+	 * (numeric), u32 port, + on an implicit-TLS listener the client's
+	 * TCP socket (it goes to a relay; IPC_LOGIN_TLS_LINK answers).  The
+	 * PROXY protocol header of a trusted proxy: the process was told to
+	 * expect one (u8 proxy of IPC_SPAWN_LOGIN), and it comes first. */
+	IPC_LOGIN_PROXY = 180,
+	/* auth_http login process -> master: str client address (Client-IP,
+	 * numeric), u8 protocol (enum mk_proto), u32 Auth-Login-Attempt,
+	 * u8 mech, str authzid, str authcid, bytes secret: one nginx
+	 * auth_http request, decided as IPC_LOGIN_AUTH is, throttled as
+	 * coming from the client address. */
+	IPC_LOGIN_HTTP_AUTH,
+	/* master -> auth_http login process: u8 result (ipc_auth_result),
+	 * str text, str server address, u32 port (OK only), u32 wait (the
+	 * seconds nginx waits before answering the client; 0: none, the
+	 * client is disconnected). */
+	IPC_LOGIN_HTTP_RESULT,
 
 	IPC_TYPE_MAX
 };
@@ -399,6 +419,9 @@ enum ipc_auth_result {
 				 * address are being verified: [UNAVAILABLE] */
 	IPC_AUTH_DIR_DOWN,	/* the LDAP directory did not answer:
 				 * [UNAVAILABLE] */
+	IPC_AUTH_REFERRAL,	/* right password, but the user's store is on
+				 * another backend: NO [REFERRAL url] (RFC
+				 * 2221); the text carries the code */
 };
 
 /* How a session came to be acting as its user. */

@@ -9,7 +9,7 @@ build_pkgs="gcc pkg-config meson ninja-build python3 libgnutls28-dev \
 libsqlite3-dev libcrypt-dev libcunit1-dev libseccomp-dev zlib1g-dev libzstd-dev gnutls-bin \
 libldap-dev passwd"
 test_pkgs="$build_pkgs clang libclang-rt-14-dev llvm isync procps iproute2 postfix \
-fetchmail slapd ldap-utils"
+fetchmail slapd ldap-utils nginx libnginx-mod-mail"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
@@ -44,8 +44,12 @@ case " $missing " in
 		$sudo debconf-set-selections ;;
 esac
 $sudo apt-get update -qq
+# RUNLEVEL=1: invoke-rc.d starts no service the packages bring (nginx
+# would take port 80); the tests start nginx themselves, in a temporary
+# directory (tests/e2e/test_nginx.py).
 # shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+$sudo env RUNLEVEL=1 apt-get install -y -qq --no-install-recommends $missing \
+	>/dev/null
 case " $missing " in
 *" slapd "*)
 	$sudo service slapd stop >/dev/null 2>&1 || true
@@ -55,4 +59,11 @@ case " $missing " in
 	else
 		$sudo update-rc.d slapd disable >/dev/null 2>&1 || true
 	fi ;;
+esac
+case " $missing " in
+*" nginx "*)
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		$sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+	fi
+	;;
 esac

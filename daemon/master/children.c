@@ -277,6 +277,8 @@ static const struct {
 	{ IPC_LOGIN_AUTH,     1u << LS_NEW,           on_auth },
 	{ IPC_LOGIN_STARTTLS_REQ, 1u << LS_NEW,       on_starttls_req },
 	{ IPC_LOGIN_HANDOFF,  1u << LS_AUTHENTICATED, on_handoff },
+	{ IPC_LOGIN_PROXY,    1u << LS_NEW,           frontdoor_on_proxy },
+	{ IPC_LOGIN_HTTP_AUTH, 1u << LS_NEW,          frontdoor_on_http_auth },
 };
 
 static void
@@ -315,15 +317,20 @@ login_spawn(int fd, const struct peer *peer)
 	bool tls = master.tls != NULL && relaypool_size() > 0;
 
 	/* Implicit TLS: the relay runs the handshake, the login process
-	 * reads the plaintext side. */
-	if (p.implicit_tls && relaypool_assign(fd, true, &fd, &p.link) == -1) {
+	 * reads the plaintext side.  Behind a trusted proxy the PROXY
+	 * header comes before the handshake: the login process reads it
+	 * and then sends the socket on to a relay (frontdoor.c). */
+	if (p.implicit_tls && !p.proxy &&
+	    relaypool_assign(fd, true, &fd, &p.link) == -1) {
 		peer_release(&p);
 		return;
 	}
+	if (p.proto == MK_PROTO_AUTHHTTP)
+		tls = false;
 	/* The spawner forks it: a fork of the master would copy password
 	 * hashes and queued passwords into a process facing the network. */
 	pid_t pid = spawn_login(fd, p.loopback, p.implicit_tls, p.proto,
-	    tls && !p.implicit_tls, NULL, &chan);
+	    tls && !p.implicit_tls, p.proxy, NULL, &chan);
 
 	if (pid == -1) {
 		peer_release(&p);
@@ -340,8 +347,8 @@ login_resume(int fd, const struct peer *peer, const struct login_resume *res)
 	/* No STARTTLS: the link is TLS already (through the pool relay
 	 * that keeps serving it) or was plain, and STARTTLS is for a new
 	 * connection. */
-	pid_t pid = spawn_login(fd, p.loopback, false, p.proto, false, res,
-	    &chan);
+	pid_t pid = spawn_login(fd, p.loopback, false, p.proto, false, false,
+	    res, &chan);
 
 	struct login_child *lc;
 	struct ipc_msg m;
@@ -416,15 +423,30 @@ login_violation(struct login_child *lc, const char *why)
 void
 login_verdict(struct login_child *lc, enum ipc_auth_result res)
 {
+	login_verdict_text(lc, res, authz_result_text(res));
+}
+
+void
+login_verdict_text(struct login_child *lc, enum ipc_auth_result res,
+    const char *text)
+{
 	struct ipc_msg m;
 
 	if (lc->state != LS_CHECKING || lc->chan == NULL)
 		fatalx("verdict for a login process in state %s",
 		    state_name[lc->state]);
+	if (lc->peer.proto == MK_PROTO_AUTHHTTP) {
+		/* nginx is told to wait instead (Auth-Wait). */
+		ev_timer_stop(master.loop, &lc->delay);
+		frontdoor_http_verdict(lc, res, text, "", 0);
+		lc->state = LS_NEW;
+		stats_login(res == IPC_AUTH_OK);
+		return;
+	}
 	ev_timer_stop(master.loop, &lc->delay);
 	ipc_msg_init(&m, IPC_LOGIN_AUTH_RESULT);
 	ipc_put_u8(&m, (uint8_t)res);
-	ipc_put_str(&m, authz_result_text(res));
+	ipc_put_str(&m, text);
 	ipc_chan_send(lc->chan, &m);
 	lc->state = res == IPC_AUTH_OK ? LS_AUTHENTICATED : LS_NEW;
 	stats_login(res == IPC_AUTH_OK);
@@ -434,6 +456,10 @@ void
 login_verdict_later(struct login_child *lc, enum ipc_auth_result res,
     unsigned delay_ms)
 {
+	if (lc->peer.proto == MK_PROTO_AUTHHTTP) {
+		lc->http_wait = (delay_ms + 999) / 1000;
+		delay_ms = 0;
+	}
 	if (delay_ms == 0) {
 		login_verdict(lc, res);
 		return;
@@ -460,6 +486,9 @@ on_auth(struct login_child *lc, struct ipc_reader *r)
 
 	if (!ipc_end(r) || r->fd != -1)
 		login_violation(lc, "malformed LOGIN_AUTH");
+	else if (lc->peer.proxy || lc->peer.proto == MK_PROTO_AUTHHTTP)
+		login_violation(lc, "LOGIN_AUTH before the PROXY header, or "
+		    "from an auth_http process");
 	/* The login process caps these (auth/login.c): more would not fit
 	 * the hash worker's message. */
 	else if (strlen(authzid) > IPC_IDENT_MAX ||
@@ -483,8 +512,8 @@ on_auth(struct login_child *lc, struct ipc_reader *r)
 	explicit_bzero((void *)(uintptr_t)r->p, r->len);
 }
 
-static void
-tls_link_answer(struct login_child *lc, int fd)
+void
+login_tls_link(struct login_child *lc, int fd)
 {
 	struct ipc_msg m;
 
@@ -506,17 +535,18 @@ on_starttls_req(struct login_child *lc, struct ipc_reader *r)
 
 	if (!ipc_end(r) || r->fd == -1)
 		login_violation(lc, "malformed LOGIN_STARTTLS_REQ");
-	else if (!lc->tls_offered || lc->peer.tls || lc->attempts > 0)
+	else if (!lc->tls_offered || lc->peer.tls || lc->attempts > 0 ||
+	    lc->peer.proxy)
 		login_violation(lc, "STARTTLS where it was not offered");
 	else if (!peer_matches(r->fd, &lc->peer))
 		login_violation(lc, "STARTTLS with a socket that is not its "
 		    "client");
 	else if (relaypool_assign(ipc_take_fd(r), false, &fd,
 	    &lc->peer.link) == -1)
-		tls_link_answer(lc, -1);
+		login_tls_link(lc, -1);
 	else {
 		lc->peer.tls = true;
-		tls_link_answer(lc, fd);
+		login_tls_link(lc, fd);
 	}
 }
 

@@ -82,6 +82,14 @@ sync_row(struct dir_user *u, const struct ldap_entry *e)
 		u->quota_storage = e->quota_storage;
 		u->quota_messages = e->quota_messages;
 	}
+	/* ldap_backend_attr names the backend (doc/cluster.md); the row
+	 * keeps it so that referrals and LMTP see what LDAP says. */
+	if (strcmp(u->backend, e->backend) != 0) {
+		if (dir_user_set_backend(master.dir, u->name, e->backend) != 0)
+			return -1;
+		log_info("LDAP user %s: backend '%s'", u->name, e->backend);
+		mk_strlcpy(u->backend, e->backend, sizeof(u->backend));
+	}
 	return 0;
 }
 

@@ -48,7 +48,7 @@ struct listener {
 	struct mk_listen l;
 };
 
-static struct listener listeners[MK_MAX_LISTEN];
+static struct listener listeners[MK_MAX_LISTEN + 1];	/* + auth_http */
 static int nlisteners;
 static int cmdline_verbose;
 static struct ev_timer sweep_timer, stop_timer, accept_pause;
@@ -320,6 +320,18 @@ open_listeners(const struct mk_config *cfg)
 		listeners[i].l = *l;
 		nlisteners++;
 	}
+	/* nginx's auth_http: served by a login process per request, like
+	 * any client connection (frontdoor.c, auth/login_http.c). */
+	if (cfg->auth_http_listen.port != 0) {
+		const struct mk_listen *l = &cfg->auth_http_listen;
+		int fd = net_listen((const struct sockaddr *)&l->ss, l->sslen);
+		if (fd == -1)
+			fatal("auth_http_listen on %s port %u", l->addr, l->port);
+		listeners[nlisteners].fd = fd;
+		listeners[nlisteners].l = *l;
+		listeners[nlisteners].l.proto = MK_PROTO_AUTHHTTP;
+		nlisteners++;
+	}
 }
 
 static void
@@ -332,7 +344,9 @@ start_listeners(void)
 			fatal("epoll add listener");
 		log_info("listening on %s port %u (%s%s)", listeners[i].l.addr,
 		    listeners[i].l.port,
-		    listeners[i].l.proto == MK_PROTO_POP3 ? "POP3" : "IMAP",
+		    listeners[i].l.proto == MK_PROTO_POP3 ? "POP3" :
+		    listeners[i].l.proto == MK_PROTO_AUTHHTTP ? "nginx auth_http" :
+		    "IMAP",
 		    listeners[i].l.tls ? ", implicit TLS" : "");
 	}
 }
@@ -387,6 +401,10 @@ accept_one(struct listener *L, int fd, struct peer *p)
 	p->implicit_tls = L->l.tls;
 	p->tls = L->l.tls;
 	p->proto = L->l.proto;
+	/* Only the master's own look at the peer makes it a trusted proxy
+	 * (frontdoor.c); its PROXY header then names the client. */
+	p->proxy = p->proto != MK_PROTO_AUTHHTTP &&
+	    config_proxy_trusted(&master.cfg, (struct sockaddr *)&p->remote);
 	char key[MK_ADDRSTRLEN];
 	addr_key((struct sockaddr *)&p->remote, key, sizeof(key));
 	struct addr_rec *rec = addr_get(key);

@@ -140,6 +140,11 @@ struct peer {
 	 * master made; the other end is a pool relay's (relaypool.c). */
 	ino_t            link;
 	struct addr_rec *rec;
+	/* The front door (frontdoor.c): accepted from trusted_proxies, so
+	 * a PROXY protocol header comes first (proxy), and once it came,
+	 * addr and rec are the client's it names and via the proxy's. */
+	bool             proxy;
+	char             via[MK_ADDRSTRLEN];
 };
 
 /* True if fd is the connection p describes: the socket connected exactly
@@ -196,6 +201,11 @@ struct login_child {
 	bool             authc_admin;
 	uint8_t          method;	/* ipc_imp_method */
 	uint8_t          mech;		/* ipc_auth_mech, for the OK verb */
+	/* auth_http (frontdoor.c): the seconds nginx is to wait with a
+	 * failure's answer (the delay a direct login would have had). */
+	uint32_t         http_wait;
+	bool             http_close;	/* no Auth-Wait: nginx hangs up */
+	uint8_t          http_proto;	/* what nginx proxies: IMAP, POP3 */
 };
 
 /* Forks a login process for a freshly accepted client; takes fd. */
@@ -216,6 +226,12 @@ void login_resume(int fd, const struct peer *peer,
 struct login_child *login_attach(pid_t pid, int chan_fd, const struct peer *peer);
 /* Sends the verdict and moves the child to its next state. */
 void login_verdict(struct login_child *lc, enum ipc_auth_result res);
+/* Answers IPC_LOGIN_STARTTLS_REQ (or a proxied implicit-TLS
+ * connection's IPC_LOGIN_PROXY): the relay link fd, or -1 (none). */
+void login_tls_link(struct login_child *lc, int fd);
+/* The same with a text of its own (a referral's URL). */
+void login_verdict_text(struct login_child *lc, enum ipc_auth_result res,
+	const char *text);
 /* The same after delay_ms (failures are answered slowly). */
 void login_verdict_later(struct login_child *lc, enum ipc_auth_result res,
 	unsigned delay_ms);
@@ -240,6 +256,24 @@ int  authz_audit_start(const char *admin, const char *target,
 void authz_audit_end(const char *admin, const char *target,
 	uint64_t session);
 const char *authz_method_name(uint8_t method);
+/* ---- frontdoor.c: nginx's auth_http and the PROXY protocol ---- */
+
+/* The PROXY header's client (IPC_LOGIN_PROXY), from a trusted proxy. */
+void frontdoor_on_proxy(struct login_child *lc, struct ipc_reader *r);
+/* One auth_http request (IPC_LOGIN_HTTP_AUTH). */
+void frontdoor_on_http_auth(struct login_child *lc, struct ipc_reader *r);
+/* The answer to an auth_http request; ip and port only with OK. */
+void frontdoor_http_verdict(struct login_child *lc,
+	enum ipc_auth_result res, const char *text, const char *ip,
+	uint16_t port);
+/* The password matched and u (the user, or the target of an
+ * administrator) is to be served: tells nginx where. */
+void frontdoor_route(struct login_child *lc, const struct dir_user *u);
+
+/* The NO text that refers a client to backend b (RFC 2221
+ * "[REFERRAL imap://login@host:port/] ..."; POP3: words). */
+void authz_referral_text(const struct login_child *lc, const char *login,
+	const struct cfg_backend *b, char *out, size_t outlen);
 const char *authz_result_text(enum ipc_auth_result res);
 
 /* ---- verified credentials (authcache.c) ---- */
@@ -300,9 +334,10 @@ struct ldap_entry {
 	bool     admin;		/* member of ldap_admin_group */
 	int64_t  quota_storage;	/* KiB; -1: the configured default */
 	int64_t  quota_messages;	/* -1: the configured default */
-	/* The backend attribute (ldap_backend_attr): the integrator wires
-	 * it into dir_user.backend. */
-	char     backend[65];
+	/* The backend attribute (ldap_backend_attr): a backend's name as
+	 * `backend = NAME ...` declares it; copied into dir_user.backend
+	 * (ldapusers.c). */
+	char     backend[MK_BACKEND_MAX];
 };
 /* result: enum ipc_ldap_result; e only when IPC_LDAP_OK. */
 typedef void (*ldap_entry_cb)(void *arg, int result,
@@ -606,8 +641,8 @@ int   spawner_config(const struct mk_config *cfg, char *err, size_t errlen);
  * UNAUTHENTICATE, or NULL. */
 struct login_resume;
 pid_t spawn_login(int client_fd, bool loopback, bool implicit_tls,
-	uint8_t proto, bool starttls, const struct login_resume *res,
-	int *chan);
+	uint8_t proto, bool starttls, bool proxy,
+	const struct login_resume *res, int *chan);
 pid_t spawn_hash(int *chan);
 pid_t spawn_ldap(int *chan);
 pid_t spawn_mbox(uint32_t user_id, const char *name, int *chan);

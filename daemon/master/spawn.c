@@ -228,7 +228,7 @@ spawn(struct ipc_msg *m, const char *what, int *chan)
 
 pid_t
 spawn_login(int client_fd, bool loopback, bool implicit_tls, uint8_t proto,
-    bool starttls, const struct login_resume *res, int *chan)
+    bool starttls, bool proxy, const struct login_resume *res, int *chan)
 {
 	struct ipc_msg m;
 
@@ -239,6 +239,7 @@ spawn_login(int client_fd, bool loopback, bool implicit_tls, uint8_t proto,
 	ipc_put_u8(&m, res != NULL);
 	ipc_put_u8(&m, res != NULL && res->relayed);
 	ipc_put_u8(&m, starttls);
+	ipc_put_u8(&m, proxy);
 	ipc_put_fd(&m, client_fd);
 	return spawn(&m, "login process", chan);
 }

@@ -77,6 +77,7 @@ struct child_req {
 	int         kh;		/* relay: its channel to the key holder */
 	bool        loopback, implicit_tls;
 	bool        starttls;	/* login: may offer STARTTLS */
+	bool        proxy;	/* login: a PROXY header comes first */
 	uint8_t     proto;	/* login: enum mk_proto */
 	bool        resumed, relayed;	/* login: after UNAUTHENTICATE */
 	uint32_t    user_id;
@@ -184,6 +185,7 @@ child_run(const struct child_req *rq)
 			.tls = rq->starttls ? sp.tls : NULL,
 			.resumed = rq->resumed,
 			.relayed = rq->relayed,
+			.proxy = rq->proxy,
 		};
 		login_main(&sp.cfg, rq->client, rq->chan, &lp);
 	}
@@ -314,13 +316,17 @@ on_spawn(int fd, struct ipc_reader *r)
 		rq.resumed = ipc_get_u8(r) != 0;
 		rq.relayed = ipc_get_u8(r) != 0;
 		rq.starttls = ipc_get_u8(r) != 0;
+		rq.proxy = ipc_get_u8(r) != 0;
 		rq.client = ipc_take_fd(r);
 		if (!ipc_end(r) || rq.client == -1 ||
-		    (rq.proto != MK_PROTO_IMAP && rq.proto != MK_PROTO_POP3) ||
-		    (rq.resumed && (rq.proto != MK_PROTO_IMAP || rq.starttls)))
+		    rq.proto > MK_PROTO_AUTHHTTP ||
+		    (rq.resumed && (rq.proto != MK_PROTO_IMAP || rq.starttls)) ||
+		    (rq.proto == MK_PROTO_AUTHHTTP && (rq.starttls ||
+		    rq.implicit_tls || rq.proxy)))
 			fatalx("malformed SPAWN_LOGIN");
 		/* mk-pop3-login in ps, as Dovecot's pop3-login. */
-		rq.role = rq.proto == MK_PROTO_POP3 ? "pop3-login" : "login";
+		rq.role = rq.proto == MK_PROTO_POP3 ? "pop3-login" :
+		    rq.proto == MK_PROTO_AUTHHTTP ? "auth-http" : "login";
 		rq.uid = sp.login_uid;
 		rq.gid = sp.login_gid;
 		rq.chroot = sp.cfg.login_chroot;
@@ -430,6 +436,21 @@ on_spawn(int fd, struct ipc_reader *r)
 /* ---- configuration ---- */
 
 static bool
+backends_terminated(const struct mk_config *c)
+{
+	if (c->nbackends > MK_MAX_BACKENDS)
+		return false;
+	for (unsigned i = 0; i < c->nbackends; i++) {
+		const struct cfg_backend *b = &c->backends[i];
+		if (memchr(b->name, '\0', sizeof(b->name)) == NULL ||
+		    memchr(b->host, '\0', sizeof(b->host)) == NULL ||
+		    memchr(b->ip, '\0', sizeof(b->ip)) == NULL)
+			return false;
+	}
+	return true;
+}
+
+static bool
 strings_terminated(const struct mk_config *c)
 {
 #define T(f) (memchr(c->f, '\0', sizeof(c->f)) != NULL)
@@ -443,7 +464,9 @@ strings_terminated(const struct mk_config *c)
 	    T(ldap_user_filter) && T(ldap_password_attr) &&
 	    T(ldap_admin_group) && T(ldap_admin_group_attr) &&
 	    T(ldap_quota_storage_attr) && T(ldap_quota_messages_attr) &&
-	    T(ldap_backend_attr);
+	    T(ldap_backend_attr) &&
+	    T(backend_name) && T(trusted_proxies) &&
+	    c->nproxies <= MK_MAX_PROXIES && backends_terminated(c);
 #undef T
 }
 

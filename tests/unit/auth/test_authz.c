@@ -894,3 +894,103 @@ test_pop3_handoff_without_a_tag_is_accepted(void)
 	CU_ASSERT_FALSE(o.killed);
 	assert_nothing_left();
 }
+
+/* ---- the front door (frontdoor.c) against a compromised child ---- */
+
+static void
+send_proxy(int chan, const char *addr)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_PROXY);
+	ipc_put_u8(&m, 4);
+	ipc_put_str(&m, addr);
+	ipc_put_u32(&m, 1234);
+	send_msg(chan, &m);
+}
+
+static void
+send_http_auth(int chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_HTTP_AUTH);
+	ipc_put_str(&m, "198.51.100.1");
+	ipc_put_u8(&m, MK_PROTO_IMAP);
+	ipc_put_u32(&m, 1);
+	ipc_put_u8(&m, IPC_MECH_PLAIN);
+	ipc_put_str(&m, "");
+	ipc_put_str(&m, "alice");
+	ipc_put_bytes(&m, "guess", 5);
+	send_msg(chan, &m);
+}
+
+/* A client address claimed by a connection the master did not accept
+ * from a trusted proxy: the claim is never believed. */
+static void
+script_proxy_untrusted(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	send_proxy(chan, "198.51.100.7");
+}
+
+/* Credentials before the expected PROXY header. */
+static void
+script_auth_before_proxy(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	send_auth(chan);
+}
+
+/* The header twice: the second would move the connection again. */
+static void
+script_proxy_twice(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	send_proxy(chan, "198.51.100.8");
+	send_proxy(chan, "198.51.100.9");
+}
+
+/* An auth_http request from an IMAP login process. */
+static void
+script_http_from_imap(int chan, int client, int report)
+{
+	(void)client;
+	(void)report;
+	send_http_auth(chan);
+}
+
+static void
+expect_proxy(struct login_child *lc)
+{
+	lc->peer.proxy = true;
+}
+
+void
+test_frontdoor_claims_are_killed(void)
+{
+	struct outcome o;
+
+	o = run_script(script_proxy_untrusted, "192.0.2.60");
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+	CU_ASSERT_EQUAL(addr_get("198.51.100.7")->conns, 0);
+	o = run_script(script_http_from_imap, "192.0.2.61");
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+	prep_hook = expect_proxy;
+	o = run_script(script_auth_before_proxy, "192.0.2.62");
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+	o = run_script(script_proxy_twice, "192.0.2.63");
+	prep_hook = NULL;
+	CU_ASSERT_TRUE(o.killed);
+	assert_nothing_left();
+	/* the one header that was accepted moved the slot, and the kill
+	 * gave it back */
+	CU_ASSERT_EQUAL(addr_get("198.51.100.8")->conns, 0);
+	CU_ASSERT_EQUAL(addr_get("192.0.2.63")->conns, 0);
+}
