@@ -568,6 +568,19 @@ three_logins(struct fake_login *f)
 	}
 }
 
+/* They time out, the worker goes: the pool is empty again. */
+static void
+three_logins_end(struct fake_login *f)
+{
+	struct hashpool_stats st;
+
+	for (size_t i = 0; i < 3; i++)
+		login_timeout(&f[i]);
+	worker_stop();
+	hashpool_stats(&st);
+	CU_ASSERT_EQUAL(st.busy + st.queued + st.alive, 0);
+}
+
 static void
 expect_verdict(struct fake_login *f, uint8_t want)
 {
@@ -603,11 +616,7 @@ test_worker_holds_the_next_request(void)
 	worker_reply(ids[2], true);
 	expect_verdict(&f[1], IPC_AUTH_OK);
 	expect_verdict(&f[2], IPC_AUTH_OK);
-	for (size_t i = 0; i < 3; i++)
-		login_timeout(&f[i]);
-	worker_stop();
-	hashpool_stats(&st);
-	CU_ASSERT_EQUAL(st.busy + st.queued + st.alive, 0);
+	three_logins_end(f);
 }
 
 /* A worker computes in order: answering the second request it holds
@@ -618,7 +627,6 @@ void
 test_worker_answer_out_of_order_is_killed(void)
 {
 	struct fake_login f[3];
-	struct hashpool_stats st;
 	uint64_t ids[4];
 	size_t before;
 
@@ -637,11 +645,7 @@ test_worker_answer_out_of_order_is_killed(void)
 	CU_ASSERT_EQUAL_FATAL(worker_pending(ids, 4), 1);
 	worker_reply(ids[0], true);
 	expect_verdict(&f[2], IPC_AUTH_OK);
-	for (size_t i = 0; i < 3; i++)
-		login_timeout(&f[i]);
-	worker_stop();
-	hashpool_stats(&st);
-	CU_ASSERT_EQUAL(st.busy + st.queued + st.alive, 0);
+	three_logins_end(f);
 }
 
 /* ---- the scenarios ---- */
