@@ -1,13 +1,25 @@
 /*
  * hashpool.c - the master's pool of hash workers (auth/hashworker.c).
  *
- * authz.c submits (stored hash, password) pairs; each goes to an idle
- * worker, or waits in a bounded queue.  A worker has at most one request
- * in flight, so its answer must carry that request's id: any other
- * message, or a malformed one, gets the worker killed.  Workers that die
- * are replaced (after a pause if they die young, so a crash loop cannot
- * spin the master); requests they held are answered "no answer".
- * Passwords are wiped as soon as they have been sent.
+ * authz.c submits (stored hash, password) pairs; each goes to a worker,
+ * or waits in a bounded queue.  A worker holds at most WORKER_DEPTH
+ * requests, answered in the order they were sent, so its answer must
+ * carry the id of the oldest one it holds: any other message, or a
+ * malformed one, gets the worker killed.  Workers that die are replaced
+ * (after a pause if they die young, so a crash loop cannot spin the
+ * master); requests they held are answered "no answer".  Passwords are
+ * wiped as soon as they have been sent.
+ *
+ * Why two per worker: with one, a worker that has answered sleeps until
+ * the master has read the answer and sent the next request, and the
+ * master may be busy then (a spawner round trip for a new login process,
+ * another login's hand-off) or not even running on a 2-core machine
+ * whose cores the workers hold.  The second request waits in the
+ * worker's socket, so the worker starts it the moment it has answered.
+ * It goes to the worker whose current hash started first, the one most
+ * likely to finish first, and only after every worker has one: a request
+ * never waits behind another while a worker sleeps, as far as hashes
+ * take equally long.
  *
  * The accounting must return to idle whatever happens: a cancelled
  * request leaves the queue at once (a login process that timed out
@@ -36,6 +48,8 @@
 #include <unistd.h>
 
 #define RESTART_PAUSE_MS 1000
+/* Requests a worker holds at once: the one it computes, and the next. */
+#define WORKER_DEPTH     2
 /* Until a worker has answered, assume this much per request. */
 #define INITIAL_HASH_MS  100
 
@@ -47,7 +61,6 @@ struct hreq {
 	hash_done_cb  cb;
 	void         *arg;
 	bool          cancelled;
-	uint64_t      sent;		/* monotonic ms, when given to a worker */
 	uint64_t      deadline;		/* 0, or when nobody waits any more */
 	struct hreq  *next;
 };
@@ -55,7 +68,9 @@ struct hreq {
 struct hworker {
 	pid_t            pid;
 	struct ipc_chan *chan;
-	struct hreq     *busy;
+	struct hreq     *held[WORKER_DEPTH];	/* [0]: the one it computes */
+	unsigned         nheld;
+	uint64_t         head_since;	/* when held[0]'s hash began */
 	uint64_t         started;
 	bool             reaped;
 	struct hworker  *next;
@@ -70,6 +85,7 @@ static struct {
 	struct ev_timer  restart;
 	uint64_t         last_start;
 	unsigned         busy;		/* workers holding a request */
+	unsigned         held;		/* requests they hold, in all */
 	uint64_t         avg_ms;	/* moving average of a request's time */
 } pool;
 
@@ -169,6 +185,22 @@ hashpool_start(unsigned n)
 	fill_pool(false);
 }
 
+/* Takes the oldest request a worker holds off it. */
+static struct hreq *
+worker_pop(struct hworker *w)
+{
+	struct hreq *q = w->held[0];
+
+	memmove(&w->held[0], &w->held[1],
+	    (WORKER_DEPTH - 1) * sizeof(w->held[0]));
+	w->held[WORKER_DEPTH - 1] = NULL;
+	w->nheld--;
+	pool.held--;
+	if (w->nheld == 0)
+		pool.busy--;
+	return q;
+}
+
 /* The worker's channel is closed; the worker itself is killed and reaped
  * separately. */
 static void
@@ -179,12 +211,8 @@ worker_close(struct hworker *w)
 	ev_defer(master.loop, ipc_chan_free_cb, w->chan);
 	w->chan = NULL;
 	pool.alive--;
-	if (w->busy) {
-		struct hreq *q = w->busy;
-		w->busy = NULL;
-		pool.busy--;
-		hreq_done(q, -1);
-	}
+	while (w->nheld > 0)
+		hreq_done(worker_pop(w), -1);
 }
 
 static void
@@ -211,7 +239,7 @@ hashpool_resize(unsigned n)
 	 * they exit on EOF. */
 	for (struct hworker *w = pool.workers; w && pool.alive > pool.want;
 	    w = w->next)
-		if (w->chan != NULL && w->busy == NULL)
+		if (w->chan != NULL && w->nheld == 0)
 			worker_close(w);
 	fill_pool(false);
 }
@@ -228,9 +256,12 @@ send_request(struct hworker *w, struct hreq *q)
 	/* From here on the password and the hash live only in the message,
 	 * which ipc_msg_free() wipes once it has been sent. */
 	hreq_wipe(q);
-	w->busy = q;
-	pool.busy++;
-	q->sent = now_ms();
+	if (w->nheld == 0) {
+		pool.busy++;
+		w->head_since = now_ms();
+	}
+	w->held[w->nheld++] = q;
+	pool.held++;
 	ipc_chan_send(w->chan, &m);
 }
 
@@ -254,26 +285,56 @@ queue_pop(void)
 	return NULL;
 }
 
+/* The worker the next request should go to, or NULL if all are full:
+ * one that holds fewest, and among busy ones the one whose hash started
+ * first (so, for hashes of equal cost, the first to be free). */
+static struct hworker *
+next_worker(void)
+{
+	struct hworker *best = NULL;
+
+	for (struct hworker *w = pool.workers; w; w = w->next) {
+		if (w->chan == NULL || w->nheld >= WORKER_DEPTH)
+			continue;
+		if (best == NULL || w->nheld < best->nheld ||
+		    (w->nheld == best->nheld && w->nheld > 0 &&
+		    w->head_since < best->head_since))
+			best = w;
+	}
+	return best;
+}
+
+/* When a request given to w now would most likely be answered. */
+static uint64_t
+expected_answer(const struct hworker *w, uint64_t now)
+{
+	uint64_t start = w->head_since + pool.avg_ms * w->nheld;
+
+	return (w->nheld == 0 || start < now ? now : start) + pool.avg_ms;
+}
+
 /* expire: answer requests past their deadline (never from
  * hashpool_submit(), whose caller is not ready for its callback yet). */
 static void
 dispatch(bool expire)
 {
-	for (struct hworker *w = pool.workers; w && pool.qhead; w = w->next) {
-		if (w->chan == NULL || w->busy != NULL)
-			continue;
+	struct hworker *w;
+
+	while (pool.qhead && (w = next_worker()) != NULL) {
+		unsigned nheld = w->nheld;
 		struct hreq *q;
 		/* A request whose answer would come after its deadline is
 		 * answered "no answer" now: its login is told at once instead
 		 * of timing out, and the worker serves one that can still
-		 * make it.  (The callback may submit; that only queues.) */
+		 * make it.  (The callback may submit, which dispatches.) */
 		while ((q = queue_pop()) != NULL && expire && q->deadline != 0 &&
-		    now_ms() + pool.avg_ms > q->deadline)
+		    expected_answer(w, now_ms()) > q->deadline)
 			hreq_done(q, -1);
 		if (q == NULL)
 			break;
-		if (w->chan == NULL || w->busy != NULL) {
-			/* the callback used this worker: put q back first */
+		if (w->chan == NULL || w->nheld != nheld) {
+			/* the callback used this worker: put q back first and
+			 * choose again */
 			q->next = pool.qhead;
 			pool.qhead = q;
 			if (pool.qtail == NULL)
@@ -322,12 +383,13 @@ hashpool_cancel(uint64_t id)
 {
 	struct hreq **pp, *prev = NULL;
 
-	/* One a worker holds stays until its answer frees the worker. */
+	/* One a worker holds stays until its answer frees its place. */
 	for (struct hworker *w = pool.workers; w; w = w->next)
-		if (w->busy && w->busy->id == id) {
-			w->busy->cancelled = true;
-			return;
-		}
+		for (unsigned i = 0; i < w->nheld; i++)
+			if (w->held[i]->id == id) {
+				w->held[i]->cancelled = true;
+				return;
+			}
 	for (pp = &pool.qhead; *pp; prev = *pp, pp = &(*pp)->next) {
 		struct hreq *q = *pp;
 		if (q->id != id)
@@ -351,11 +413,11 @@ hashpool_expected_ms(void)
 	/* The average lags when the machine slows down all at once (a
 	 * burst): a request a worker has held for longer says more. */
 	for (struct hworker *w = pool.workers; w; w = w->next)
-		if (w->busy != NULL && now - w->busy->sent > avg)
-			avg = now - w->busy->sent;
+		if (w->nheld > 0 && now - w->head_since > avg)
+			avg = now - w->head_since;
 
 	/* Everything ahead of it, spread over the workers, then its own. */
-	return ((uint64_t)pool.qlen + pool.busy) * avg / alive + avg;
+	return ((uint64_t)pool.qlen + pool.held) * avg / alive + avg;
 }
 
 void
@@ -395,14 +457,15 @@ worker_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 	}
 	id = ipc_get_u64(r);
 	match = ipc_get_u8(r);
-	if (!ipc_end(r) || match > 1 || w->busy == NULL || w->busy->id != id) {
+	if (!ipc_end(r) || match > 1 || w->nheld == 0 || w->held[0]->id != id) {
 		worker_violation(w, "answer to a request it does not hold");
 		return;
 	}
-	struct hreq *q = w->busy;
-	w->busy = NULL;
-	pool.busy--;
-	uint64_t took = now_ms() - q->sent;
+	uint64_t now = now_ms();
+	struct hreq *q = worker_pop(w);
+	uint64_t took = now - w->head_since;
+	/* The next one it holds began as it answered. */
+	w->head_since = now;
 	pool.avg_ms = pool.avg_ms ? (pool.avg_ms * 7 + took) / 8 : took;
 	if (pool.avg_ms == 0)
 		pool.avg_ms = 1;

@@ -25,6 +25,9 @@ as its own user, like a mail client's connections.
 Usage (from a build directory with mailkeepd and mailkeepctl; as root,
 so the server runs with its real privilege separation):
     MK_BUILD_DIR=build python3 tests/bench/logins.py [seconds] [clients]
+        [off,cold,warm]
+The third argument picks phases (default all three; the raw hash rate
+is always measured, and the comparisons need "off").
 """
 import ctypes
 import multiprocessing
@@ -40,6 +43,8 @@ from mkharness import HOST, Server, children_of  # noqa: E402
 
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
 CLIENTS = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+PHASES = sys.argv[3].split(',') if len(sys.argv) > 3 else ['off', 'cold',
+                                                           'warm']
 WORKERS = 2            # hash_workers (the default)
 COLD_USERS = 300       # distinct users for the cold-cache pass
 
@@ -75,9 +80,17 @@ def login_once(port, source, user, pw):
         s.close()
 
 
-def run_clients(port, per_client, seconds):
+def at(start, snap):
+    """Calls snap() at time start (the clients' start), if given."""
+    if snap is not None:
+        time.sleep(max(0.0, start - time.time()))
+        snap()
+
+
+def run_clients(port, per_client, seconds, snap=None):
     """Each client goes once through its users list; returns (logins
-    ok, failed, wall s of the slowest)."""
+    ok, failed, wall s of the slowest).  snap() is called as the clients
+    start and once they have all finished."""
     q = multiprocessing.Queue()
     start = time.time() + 0.5
     procs = [multiprocessing.Process(
@@ -85,7 +98,9 @@ def run_clients(port, per_client, seconds):
         for i in range(CLIENTS)]
     for p in procs:
         p.start()
+    at(start, snap)
     res = [q.get() for _ in procs]
+    at(0, snap)
     for p in procs:
         p.join()
     return sum(r[0] for r in res), sum(r[1] for r in res), \
@@ -121,9 +136,10 @@ def client_timed(port, i, users, seconds, start, out):
     out.put((ok, bad, seconds))
 
 
-def timed(port, per_client, seconds):
+def timed(port, per_client, seconds, snap=None):
     """Each client logs in over and over (its users round robin) for
-    seconds; returns (logins ok, failed, seconds)."""
+    seconds; returns (logins ok, failed, seconds).  snap() as in
+    run_clients()."""
     q = multiprocessing.Queue()
     start = time.time() + 0.5
     procs = [multiprocessing.Process(
@@ -131,7 +147,9 @@ def timed(port, per_client, seconds):
         for i in range(CLIENTS)]
     for p in procs:
         p.start()
+    at(start, snap)
     res = [q.get() for _ in procs]
+    at(0, snap)
     for p in procs:
         p.join()
     return sum(r[0] for r in res), sum(r[1] for r in res), seconds
@@ -195,6 +213,82 @@ def server_cpu(server):
     return total / TCK
 
 
+def proc_cpu(pid):
+    """(comm, own CPU s, reaped children's CPU s, s on a CPU, s runnable
+    but waiting for one) of a live process, or None."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            x = f.read()
+        with open('/proc/%d/schedstat' % pid) as f:
+            run_ns, wait_ns = (int(v) for v in f.read().split()[:2])
+    except OSError:
+        return None
+    comm = x[x.index('(') + 1:x.rindex(')')]
+    x = x[x.rindex(')') + 2:].split()
+    return (comm, (int(x[11]) + int(x[12])) / TCK,
+            (int(x[13]) + int(x[14])) / TCK, run_ns / 1e9, wait_ns / 1e9)
+
+
+def role_of(pid, comm, server):
+    if pid == server.pid:
+        return 'master'
+    if comm.startswith('mk-mailbox'):
+        return 'mailbox'
+    return {'mk-hash': 'hash', 'mk-spawner': 'spawner',
+            'mk-login': 'login'}.get(comm, 'other')
+
+
+def roles_cpu(server):
+    """CPU seconds by role.  Ended processes count with whoever reaped
+    them: the master reaps every child (it is their subreaper), so its
+    'reaped' share is mostly login processes; the spawner reaps its
+    middle forks.  For the hash workers also the seconds on a CPU and
+    waiting for one (schedstat), by pid."""
+    out = {'reaped by master': 0.0}
+    hashers = {}
+    for pid in [server.pid] + children_of(server.pid):
+        st = proc_cpu(pid)
+        if st is None:
+            continue
+        comm, own, reaped, run, wait = st
+        role = role_of(pid, comm, server)
+        out[role] = out.get(role, 0.0) + own
+        if role == 'master':
+            out['reaped by master'] += reaped
+        else:
+            out[role] += reaped
+        if role == 'hash':
+            hashers[pid] = (run, wait)
+    return out, hashers
+
+
+def roles_report(before, after, logins, wall):
+    """Per login CPU by role, and how the hash workers spent the wall
+    time: computing, runnable but without a CPU (others had it), or
+    asleep (waiting for a request: the pipeline starved them)."""
+    (r0, h0), (r1, h1) = before, after
+    n = max(1, logins)
+    parts = ['%s %.2f' % (k, 1000 * (r1.get(k, 0) - r0.get(k, 0)) / n)
+             for k in sorted(r1) if r1.get(k, 0) - r0.get(k, 0) > 0.0005]
+    print('%12s ms CPU/login by role: %s' % ('', ', '.join(parts)))
+    common = [p for p in h1 if p in h0]
+    if not common:
+        return
+    run = sum(h1[p][0] - h0[p][0] for p in common)
+    wait = sum(h1[p][1] - h0[p][1] for p in common)
+    span = wall * len(common)
+    print('%12s hash workers (%d): %.0f %% on a CPU, %.0f %% waiting for '
+          'a CPU, %.0f %% asleep (no request)'
+          % ('', len(common), 100 * run / span, 100 * wait / span,
+             100 * max(0.0, span - run - wait) / span))
+    hash_cpu = r1.get('hash', 0) - r0.get('hash', 0)
+    busy_total = sum(r1.get(k, 0) - r0.get(k, 0) for k in r1)
+    print('%12s hashing: %.2f ms CPU per login, %.0f %% of the server\'s '
+          'CPU' % ('', 1000 * hash_cpu / n, 100 * hash_cpu / max(1e-9,
+                                                                busy_total)))
+    return hash_cpu / n
+
+
 def machine_busy():
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     with open('/proc/stat') as f:
@@ -205,10 +299,20 @@ def machine_busy():
 
 def measured(server, fn, *args):
     """Runs fn(*args) -> (ok, bad, wall); adds the server's CPU seconds
-    and the whole machine's busy fraction over that time."""
+    and the whole machine's busy fraction over that time, and keeps the
+    CPU by role for roles_report() (server.roles)."""
+    snaps = []
+
+    def snap():
+        # exactly the clients' time: the hash workers' sleep is the time
+        # they had no request while clients were trying to log in
+        snaps.append((roles_cpu(server), time.time()))
+
     c0, (b0, t0), k0 = server_cpu(server), machine_busy(), clients_cpu()
-    ok, bad, wall = fn(*args)
+    ok, bad, wall = fn(*args, snap=snap)
     c1, (b1, t1), k1 = server_cpu(server), machine_busy(), clients_cpu()
+    (r0, w0), (r1, w1) = snaps
+    server.roles = (r0, r1, ok, w1 - w0)
     return ok, bad, wall, c1 - c0, k1 - k0, (b1 - b0) / max(1, t1 - t0)
 
 
@@ -231,13 +335,8 @@ def report(what, ok, bad, wall, cpu, kcpu, busy):
     return ok / wall, cpu / n, kcpu / n
 
 
-def main():
-    warm_users = {'w%d' % i: 'pw-w%d' % i for i in range(CLIENTS)}
-    cold_users = {'c%d' % i: 'pw-c%d' % i for i in range(COLD_USERS)}
-    print('setting up %d users...' % (len(warm_users) + len(cold_users)),
-          flush=True)
-
-    # cache off
+def phase_off(warm_users):
+    """Cache off; returns (report, hash CPU s per login, stored hash)."""
     off = Server(users=warm_users,
                  config=dict(CONFIG, auth_cache_ttl=0))
     try:
@@ -246,25 +345,48 @@ def main():
         per = [[('w%d' % i, 'pw-w%d' % i)] for i in range(CLIENTS)]
         r_off = report('cache off',
                        *measured(off, timed, off.port, per, SECONDS))
+        return r_off, roles_report(*off.roles), setting
     finally:
         off.stop()
         off.cleanup()
 
+
+def phases_on(warm_users):
+    """Cold and warm cache; returns their reports and the stored hash."""
+    cold_users = {'c%d' % i: 'pw-c%d' % i for i in range(COLD_USERS)} \
+        if 'cold' in PHASES else {}
     on = Server(users=dict(warm_users, **cold_users), config=CONFIG)
+    r_cold = r_warm = None
     try:
-        # cold: each client goes once through its share of new users
-        per = [[('c%d' % j, 'pw-c%d' % j)
-                for j in range(i, COLD_USERS, CLIENTS)]
-               for i in range(CLIENTS)]
-        r_cold = report('cold cache',
-                        *measured(on, run_clients, on.port, per, 0))
-        per = [[('w%d' % i, 'pw-w%d' % i)] for i in range(CLIENTS)]
-        run_clients(on.port, per, 0)            # warm them up
-        r_warm = report('warm cache',
-                        *measured(on, timed, on.port, per, SECONDS))
+        if cold_users:
+            # each client goes once through its share of new users
+            per = [[('c%d' % j, 'pw-c%d' % j)
+                    for j in range(i, COLD_USERS, CLIENTS)]
+                   for i in range(CLIENTS)]
+            r_cold = report('cold cache',
+                            *measured(on, run_clients, on.port, per, 0))
+            roles_report(*on.roles)
+        if 'warm' in PHASES:
+            per = [[('w%d' % i, 'pw-w%d' % i)] for i in range(CLIENTS)]
+            run_clients(on.port, per, 0)            # warm them up
+            r_warm = report('warm cache',
+                            *measured(on, timed, on.port, per, SECONDS))
+            roles_report(*on.roles)
+        return r_cold, r_warm, stored_hash(on, 'w0')
     finally:
         on.stop()
         on.cleanup()
+
+
+def main():
+    warm_users = {'w%d' % i: 'pw-w%d' % i for i in range(CLIENTS)}
+    print('phases: %s, %g s, %d clients' % (','.join(PHASES), SECONDS,
+                                             CLIENTS), flush=True)
+    r_off = r_cold = r_warm = hash_off = None
+    if 'off' in PHASES:
+        r_off, hash_off, setting = phase_off(warm_users)
+    if 'cold' in PHASES or 'warm' in PHASES:
+        r_cold, r_warm, setting = phases_on(warm_users)
 
     (b0, t0), k0 = machine_busy(), clients_cpu()
     raw, nhash = raw_hash_rate(setting, SECONDS)
@@ -276,16 +398,39 @@ def main():
              100 * (b1 - b0) / max(1, t1 - t0), os.getloadavg()[0]))
     print()
     print('measured rates (depend on what else the machine runs):')
-    print('  cache off / raw hash rate:  %.0f %%' % (100 * r_off[0] / raw))
-    print('  cold cache / raw hash rate: %.0f %%' % (100 * r_cold[0] / raw))
-    print('  warm / cache off:           x%.0f' % (r_warm[0] / r_off[0]))
+    if r_off:
+        print('  cache off / raw hash rate:  %.0f %%'
+              % (100 * r_off[0] / raw))
+    if r_cold:
+        print('  cold cache / raw hash rate: %.0f %%'
+              % (100 * r_cold[0] / raw))
+    if r_off and r_warm:
+        print('  warm / cache off:           x%.0f' % (r_warm[0] / r_off[0]))
     ncpu = os.cpu_count()
     print('from CPU time (what %d otherwise idle cores would do):' % ncpu)
-    print('  cache off: a hash is %.0f %% of the server CPU of a login'
-          % (100 * per_hash / r_off[1]))
-    print('  warm cache: %.0f logins/s (server + these clients), %.0f '
-          '(server alone)' % (ncpu / (r_warm[1] + r_warm[2]),
-                               ncpu / r_warm[1]))
+    if r_off:
+        print('  cache off: a hash is %.0f %% of the server CPU of a login'
+              % (100 * per_hash / r_off[1]))
+    if r_warm:
+        print('  warm cache: %.0f logins/s (server + these clients), %.0f '
+              '(server alone)' % (ncpu / (r_warm[1] + r_warm[2]),
+                                   ncpu / r_warm[1]))
+    if hash_off:
+        # Outside load changes the rates, much less the CPU per login:
+        # on a machine that runs nothing else the clients and the server
+        # share the cores, so the share of their CPU that is hashing,
+        # times how fast a hash runs in a worker against a bare one, is
+        # what the cache-off rate can reach of the raw rate.
+        share = hash_off / (r_off[1] + r_off[2])
+        speed = per_hash / hash_off
+        print('cache off, from CPU accounting (independent of other load):')
+        print('  hash workers\' CPU / server CPU: %.0f %%; / (server + '
+              'clients) CPU: %.0f %%' % (100 * hash_off / r_off[1],
+                                         100 * share))
+        print('  a hash in a worker costs %.0f %% of a bare crypt(3)'
+              % (100 / speed))
+        print('  so on an otherwise idle machine: cache off / raw hash '
+              'rate = %.0f %%' % (100 * share * speed))
 
 
 if __name__ == '__main__':
