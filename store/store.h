@@ -362,6 +362,17 @@ int  store_body_load(struct store *s, int64_t body_id, char **data,
  * called; sizes are the text's either way. */
 void store_set_compress(struct store *s, bool on, int level,
 	uint64_t min_size);
+/* Rewrites bodies kept as one blob (all those stored before schema 12,
+ * and those stored while compression was off) that store_set_compress()
+ * would now store in chunks: up to max bodies above *cursor (start at
+ * 0) and past the first, at most budget bytes of text, in one
+ * transaction; sizes, quota and every byte read stay the same.
+ * *cursor moves past the bodies looked at, *done says how many were
+ * rewritten, *more whether any may be left.  MK_BUSY at once if another
+ * process holds the write lock or a body is open for reading here (the
+ * caller tries again later). */
+int  store_body_recompress(struct store *s, unsigned max, uint64_t budget,
+	int64_t *cursor, unsigned *done, bool *more);
 
 /* The structure computed when a body was stored (store/mime.h): the
  * ENVELOPE, BODY and BODYSTRUCTURE values ready to send, and the part
