@@ -96,6 +96,12 @@ void store_close(struct store *s);
  * of the process is between commands); what is freed is read or
  * prepared again when needed. */
 void store_release_memory(struct store *s, bool statements);
+/* For a process that keeps a store open for hours and mostly rests (the
+ * user's mailbox process): SQLite gives each connection's page cache no
+ * up-front block, so the pages store_release_memory() frees go back to
+ * malloc.  Before the process's first SQLite call; 0, or -1 if SQLite
+ * was in use already. */
+int  store_memory_lean(void);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);
 
