@@ -372,11 +372,12 @@ void store_set_compress(struct store *s, bool on, int level,
  * and those stored while compression was off) that store_set_compress()
  * would now store in chunks: up to max bodies above *cursor (start at
  * 0) and past the first, at most budget bytes of text, in one
- * transaction; sizes, quota and every byte read stay the same.
- * *cursor moves past the bodies looked at, *done says how many were
- * rewritten, *more whether any may be left.  MK_BUSY at once if another
- * process holds the write lock or a body is open for reading here (the
- * caller tries again later). */
+ * transaction, looking at no more than 4096 body ids (a batch is short
+ * even where there is nothing to do); sizes, quota and every byte read
+ * stay the same.  *cursor moves past the ids looked at, *done says how
+ * many bodies were rewritten, *more whether any may be left.  MK_BUSY
+ * at once if another process holds the write lock or a body is open for
+ * reading here (the caller tries again later). */
 int  store_body_recompress(struct store *s, unsigned max, uint64_t budget,
 	int64_t *cursor, unsigned *done, bool *more);
 

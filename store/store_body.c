@@ -477,11 +477,16 @@ store_body_load(struct store *s, int64_t body_id, char **data, size_t *len)
 
 /* ---- rewriting bodies of the one-blob layout ---- */
 
-#define RECHUNK_MAX 64		/* bodies per batch, at most */
+#define RECHUNK_MAX  64		/* bodies per batch, at most */
+/* Body ids looked at per batch, at most: a store with nothing (more) to
+ * rewrite is walked in short steps, not in one long scan. */
+#define RECHUNK_SPAN 4096
+#define RECHUNK_LAST (((int64_t)1 << (62 - CHUNK_SHIFT)) - 1)
 
 static const char SQL_BLOB_BODIES[] =
-	"SELECT id, size FROM bodies WHERE id > ?1 AND id < ?2 AND chunk = 0"
+	"SELECT id, size FROM bodies WHERE id > ?1 AND id <= ?2 AND chunk = 0"
 	" AND size >= ?3 ORDER BY id LIMIT ?4";
+static const char SQL_BODY_LAST[] = "SELECT max(id) FROM bodies";
 static const char SQL_BODY_DATA_DROP[] =
 	"DELETE FROM body_data WHERE id = ?1";
 
@@ -494,10 +499,10 @@ chunked_from(const struct store *s)
 	return MK_MAX(MK_MIN(s->z_min, (uint64_t)CHUNK_TEXT + 1), 1);
 }
 
-/* Up to max one-blob bodies above cursor that would now be chunked. */
+/* Up to max one-blob bodies in (cursor, hi] that would now be chunked. */
 static int
-blob_bodies(struct store *s, int64_t cursor, unsigned max, int64_t *ids,
-    uint64_t *sizes, size_t *n)
+blob_bodies(struct store *s, int64_t cursor, int64_t hi, unsigned max,
+    int64_t *ids, uint64_t *sizes, size_t *n)
 {
 	sqlite3_stmt *st = db_stmt(&s->db, SQL_BLOB_BODIES);
 	int rc;
@@ -506,7 +511,7 @@ blob_bodies(struct store *s, int64_t cursor, unsigned max, int64_t *ids,
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, cursor);
-	sqlite3_bind_int64(st, 2, (int64_t)1 << (62 - CHUNK_SHIFT));
+	sqlite3_bind_int64(st, 2, hi);
 	sqlite3_bind_int64(st, 3, (int64_t)chunked_from(s));
 	sqlite3_bind_int(st, 4, (int)max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
@@ -567,22 +572,43 @@ blob_rechunk(struct store *s, int64_t id, uint64_t size, unsigned char *text)
 	return rc;
 }
 
-/* One batch inside the caller's transaction.  A body whose blob does not
- * match its size is left as it is (it reads as it always did). */
+/* The highest body id, 0 for none. */
+static int
+body_last(struct store *s, int64_t *last)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, SQL_BODY_LAST);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	*last = 0;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*last = sqlite3_column_int64(st, 0);
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_fail(&s->db, "last body");
+	db_done(&s->db, st);
+	return rc;
+}
+
+/* One batch inside the caller's transaction: the bodies to rewrite among
+ * the next RECHUNK_SPAN ids.  A body whose blob does not match its size
+ * is left as it is (it reads as it always did). */
 static int
 rechunk_batch(struct store *s, unsigned max, uint64_t budget, int64_t *last,
     unsigned *done, bool *more)
 {
-	int64_t ids[RECHUNK_MAX];
+	int64_t ids[RECHUNK_MAX], hi, top;
 	uint64_t sizes[RECHUNK_MAX], bytes = 0;
 	unsigned char *text;
 	size_t n, i;
 	int rc;
 
 	max = MK_MAX(MK_MIN(max, (unsigned)RECHUNK_MAX), 1);
-	if ((rc = blob_bodies(s, *last, max, ids, sizes, &n)) != 0)
+	hi = *last < RECHUNK_LAST - RECHUNK_SPAN ? *last + RECHUNK_SPAN :
+	    RECHUNK_LAST;
+	if ((rc = body_last(s, &top)) != 0 ||
+	    (rc = blob_bodies(s, *last, hi, max, ids, sizes, &n)) != 0)
 		return rc;
-	*more = n == max;
 	text = xmalloc(CHUNK_TEXT);
 	for (i = 0; rc == 0 && i < n && (i == 0 || bytes < budget); i++) {
 		rc = blob_rechunk(s, ids[i], sizes[i], text);
@@ -594,8 +620,11 @@ rechunk_batch(struct store *s, unsigned max, uint64_t budget, int64_t *last,
 		bytes += sizes[i];
 		*last = ids[i];
 	}
-	*more |= i < n;
 	free(text);
+	/* The whole span was looked at unless a bound stopped us first. */
+	if (i == n && n < max)
+		*last = hi;
+	*more = *last < MK_MIN(top, RECHUNK_LAST);
 	return rc;
 }
 

@@ -213,8 +213,9 @@ child_run(const struct child_req *rq)
  * What writes them is mostly malloc() in the child carving its first
  * allocations out of the free holes between our live objects (GnuTLS's
  * ASN.1 trees, 600 nodes of 192 bytes, made when the library loaded):
- * each hole costs the child a private copy of its page, some 100 KiB
- * per mailbox process (doc/benchmarks.md, "A resting user's process").
+ * each hole costs the child a private copy of its page, some 80 KiB
+ * per mailbox process (doc/benchmarks.md, "A resting user's process,
+ * trimmed").
  * So before a fork the holes are filled here and kept filled: every
  * free chunk below the top of the heap is allocated and never freed,
  * and the child's allocations come from the top.  What that keeps is
@@ -222,6 +223,16 @@ child_run(const struct child_req *rq)
  * and certificates are in; HEAP_PLUG_MAX bounds it over the process's
  * life. */
 #define HEAP_PLUG_MAX (512 * 1024)
+
+/* AddressSanitizer's allocator is not glibc's: its addresses say
+ * nothing of holes, and plugging would only keep HEAP_PLUG_MAX. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_PLUG_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_PLUG_OFF 1
+#endif
+#endif
 
 static void
 heap_plug(void)
@@ -232,6 +243,9 @@ heap_plug(void)
 	void *volatile top = malloc(64 * 1024);
 	void *volatile p;
 
+#ifdef HEAP_PLUG_OFF
+	kept = HEAP_PLUG_MAX;
+#endif
 	if (top == NULL)
 		return;
 	/* Exact sizes first: tcache and fastbins serve only their own. */
