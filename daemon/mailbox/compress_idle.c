@@ -5,16 +5,16 @@
  *
  * New bodies are stored compressed at APPEND (store_body.c), so this only
  * has work in a store written before schema 12 or with compress_bodies =
- * no: batches of at most COMPRESS_BATCH bodies and COMPRESS_BUDGET bytes
- * of text (a bigger body is one batch alone), oldest first, one
- * transaction each, one batch per turn of the event loop, so a command
- * that arrives waits for one batch at most.  A crash loses at most the
- * batch in progress, which leaves the old blobs as they were.  Not while
- * one of the process's sessions is reading a body (a FETCH streamed to
- * a slow client), nor while another process holds the store's write
- * lock: tried again later.  What clients read, RFC822.SIZE and the quota
- * stay the same.  Started by mailbox.c once the store is open, only with
- * compress_bodies = yes.
+ * no: batches of at most COMPRESS_BATCH bodies, COMPRESS_BUDGET bytes of
+ * text (a bigger body is one batch alone) and 4096 body ids, oldest
+ * first, one transaction each, one batch per turn of the event loop, so
+ * a command that arrives waits for one batch at most.  A crash loses at
+ * most the batch in progress, which leaves the old blobs as they were.
+ * Not while one of the process's sessions is reading a body (a FETCH
+ * streamed to a slow client), nor while another process holds the
+ * store's write lock: tried again later.  What clients read, RFC822.SIZE
+ * and the quota stay the same.  Started by mailbox.c once the store is
+ * open, only with compress_bodies = yes.
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/log.h"
