@@ -91,6 +91,13 @@ imap_framer_free(struct imap_framer *f)
 }
 
 void
+imap_framer_rest(struct imap_framer *f)
+{
+	if (f->state == ST_LINE && f->cmd.len == 0)
+		buf_free(&f->cmd);
+}
+
+void
 imap_framer_set_spool(struct imap_framer *f, const struct imap_frame_spool *sp)
 {
 	f->spool = *sp;

@@ -104,6 +104,9 @@ struct imap_framer {
 
 void imap_framer_init(struct imap_framer *f, const struct imap_frame_limits *lim);
 void imap_framer_free(struct imap_framer *f);
+/* Between commands: frees the command buffer (allocated again by the
+ * next line), so a resting connection holds none. */
+void imap_framer_rest(struct imap_framer *f);
 void imap_framer_set_spool(struct imap_framer *f,
 	const struct imap_frame_spool *sp);
 /* Consumes from in as far as it can. */

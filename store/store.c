@@ -586,6 +586,19 @@ db_drop_statements(struct sqldb *db)
 	db->nslots = db->nused = 0;
 }
 
+/* SQLite's page cache otherwise takes SQLITE_DEFAULT_PCACHE_INITSZ (20)
+ * pages, 87 KiB, in one malloc() per connection, kept until it closes:
+ * sqlite3_db_release_memory() empties the pages but cannot give the
+ * block back, and once a command has used them they stay resident in
+ * every resting process.  Page by page they are freed. */
+int
+store_memory_lean(void)
+{
+	if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0) != SQLITE_OK)
+		return -1;
+	return 0;
+}
+
 void
 store_release_memory(struct store *s, bool statements)
 {

@@ -96,6 +96,12 @@ void store_close(struct store *s);
  * of the process is between commands); what is freed is read or
  * prepared again when needed. */
 void store_release_memory(struct store *s, bool statements);
+/* For a process that keeps a store open for hours and mostly rests (the
+ * user's mailbox process): SQLite gives each connection's page cache no
+ * up-front block, so the pages store_release_memory() frees go back to
+ * malloc.  Before the process's first SQLite call; 0, or -1 if SQLite
+ * was in use already. */
+int  store_memory_lean(void);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);
 
@@ -362,6 +368,18 @@ int  store_body_load(struct store *s, int64_t body_id, char **data,
  * called; sizes are the text's either way. */
 void store_set_compress(struct store *s, bool on, int level,
 	uint64_t min_size);
+/* Rewrites bodies kept as one blob (all those stored before schema 12,
+ * and those stored while compression was off) that store_set_compress()
+ * would now store in chunks: up to max bodies above *cursor (start at
+ * 0) and past the first, at most budget bytes of text, in one
+ * transaction, looking at no more than 4096 body ids (a batch is short
+ * even where there is nothing to do); sizes, quota and every byte read
+ * stay the same.  *cursor moves past the ids looked at, *done says how
+ * many bodies were rewritten, *more whether any may be left.  MK_BUSY
+ * at once if another process holds the write lock or a body is open for
+ * reading here (the caller tries again later). */
+int  store_body_recompress(struct store *s, unsigned max, uint64_t budget,
+	int64_t *cursor, unsigned *done, bool *more);
 
 /* The structure computed when a body was stored (store/mime.h): the
  * ENVELOPE, BODY and BODYSTRUCTURE values ready to send, and the part

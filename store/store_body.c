@@ -167,7 +167,10 @@ cctx_get(struct store *s)
 		return NULL;
 	if (s->z_buf == NULL && (s->z_buf = malloc(CHUNK_TEXT)) == NULL)
 		return NULL;
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->z_cctx,
+	/* A frame that did not fit (a chunk that does not compress) leaves
+	 * the context mid-frame, where it refuses new parameters. */
+	if (ZSTD_isError(ZSTD_CCtx_reset(s->z_cctx, ZSTD_reset_session_only)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(s->z_cctx,
 	    ZSTD_c_compressionLevel, s->z_level)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(s->z_cctx,
 	    ZSTD_c_checksumFlag, 1))) {
@@ -302,6 +305,7 @@ store_body_open(struct store *s, int64_t body_id, struct store_body **b,
 		    (long long)body_id);
 	}
 	*b = xcalloc(1, sizeof(**b));
+	s->nreaders++;
 	(*b)->s = s;
 	(*b)->id = body_id;
 	(*b)->size = sz;
@@ -443,6 +447,7 @@ store_body_close(struct store_body *b)
 	if (b == NULL)
 		return;
 	store_body_rest(b);
+	b->s->nreaders--;
 	free(b->text);
 	free(b);
 }
@@ -467,5 +472,183 @@ store_body_load(struct store *s, int64_t body_id, char **data, size_t *len)
 		*len = (size_t)size;
 	}
 	store_body_close(b);
+	return rc;
+}
+
+/* ---- rewriting bodies of the one-blob layout ---- */
+
+#define RECHUNK_MAX  64		/* bodies per batch, at most */
+/* Body ids looked at per batch, at most: a store with nothing (more) to
+ * rewrite is walked in short steps, not in one long scan. */
+#define RECHUNK_SPAN 4096
+#define RECHUNK_LAST (((int64_t)1 << (62 - CHUNK_SHIFT)) - 1)
+
+static const char SQL_BLOB_BODIES[] =
+	"SELECT id, size FROM bodies WHERE id > ?1 AND id <= ?2 AND chunk = 0"
+	" AND size >= ?3 ORDER BY id LIMIT ?4";
+static const char SQL_BODY_LAST[] = "SELECT max(id) FROM bodies";
+static const char SQL_BODY_DATA_DROP[] =
+	"DELETE FROM body_data WHERE id = ?1";
+
+/* The smallest body body_bytes_put() would now store in chunks. */
+static uint64_t
+chunked_from(const struct store *s)
+{
+	if (!s->z_on)
+		return CHUNK_TEXT + 1;
+	return MK_MAX(MK_MIN(s->z_min, (uint64_t)CHUNK_TEXT + 1), 1);
+}
+
+/* Up to max one-blob bodies in (cursor, hi] that would now be chunked. */
+static int
+blob_bodies(struct store *s, int64_t cursor, int64_t hi, unsigned max,
+    int64_t *ids, uint64_t *sizes, size_t *n)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, SQL_BLOB_BODIES);
+	int rc;
+
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, cursor);
+	sqlite3_bind_int64(st, 2, hi);
+	sqlite3_bind_int64(st, 3, (int64_t)chunked_from(s));
+	sqlite3_bind_int(st, 4, (int)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		ids[*n] = sqlite3_column_int64(st, 0);
+		sizes[(*n)++] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_fail(&s->db, "bodies to rewrite");
+	db_done(&s->db, st);
+	return rc;
+}
+
+/* Copies the one blob of body id into chunks, 64 KiB of text at a time
+ * through text (never the whole body in memory), then drops the blob. */
+static int
+blob_rechunk(struct store *s, int64_t id, uint64_t size, unsigned char *text)
+{
+	bool compress = s->z_on && size >= s->z_min;
+	ZSTD_CCtx *cctx = compress ? cctx_get(s) : NULL;
+	sqlite3_blob *blob = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (compress && cctx == NULL)
+		return db_err(&s->db, -1, "cannot set up compression");
+	if (sqlite3_blob_open(s->db.h, "main", "body_data", "data", id, 0,
+	    &blob) != SQLITE_OK) {
+		sqlite3_blob_close(blob);
+		return db_fail(&s->db, "body open");
+	}
+	rc = (uint64_t)sqlite3_blob_bytes(blob) == size ? 0 :
+	    db_err(&s->db, MK_DAMAGED, "body %lld: %d bytes stored for a size "
+	    "of %llu", (long long)id, sqlite3_blob_bytes(blob),
+	    (unsigned long long)size);
+	if (rc == 0 && (st = db_stmt(&s->db, SQL_CHUNK_SET)) != NULL) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, CHUNK_TEXT);
+		rc = db_run(&s->db, st, "body layout");
+	} else if (rc == 0)
+		rc = -1;
+	for (uint64_t n = 0; rc == 0 && n * CHUNK_TEXT < size; n++) {
+		size_t len = (size_t)MK_MIN(size - n * CHUNK_TEXT,
+		    (uint64_t)CHUNK_TEXT);
+
+		if (sqlite3_blob_read(blob, text, (int)len,
+		    (int)(n * CHUNK_TEXT)) != SQLITE_OK)
+			rc = db_fail(&s->db, "body read");
+		else
+			rc = chunk_put(s, cctx, s->z_buf, id, n, (char *)text,
+			    len);
+	}
+	sqlite3_blob_close(blob);
+	if (rc == 0 && (st = db_stmt(&s->db, SQL_BODY_DATA_DROP)) != NULL) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = db_run(&s->db, st, "body data");
+	} else if (rc == 0)
+		rc = -1;
+	return rc;
+}
+
+/* The highest body id, 0 for none. */
+static int
+body_last(struct store *s, int64_t *last)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, SQL_BODY_LAST);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	*last = 0;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*last = sqlite3_column_int64(st, 0);
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 :
+	    db_fail(&s->db, "last body");
+	db_done(&s->db, st);
+	return rc;
+}
+
+/* One batch inside the caller's transaction: the bodies to rewrite among
+ * the next RECHUNK_SPAN ids.  A body whose blob does not match its size
+ * is left as it is (it reads as it always did). */
+static int
+rechunk_batch(struct store *s, unsigned max, uint64_t budget, int64_t *last,
+    unsigned *done, bool *more)
+{
+	int64_t ids[RECHUNK_MAX], hi, top;
+	uint64_t sizes[RECHUNK_MAX], bytes = 0;
+	unsigned char *text;
+	size_t n, i;
+	int rc;
+
+	max = MK_MAX(MK_MIN(max, (unsigned)RECHUNK_MAX), 1);
+	hi = *last < RECHUNK_LAST - RECHUNK_SPAN ? *last + RECHUNK_SPAN :
+	    RECHUNK_LAST;
+	if ((rc = body_last(s, &top)) != 0 ||
+	    (rc = blob_bodies(s, *last, hi, max, ids, sizes, &n)) != 0)
+		return rc;
+	text = xmalloc(CHUNK_TEXT);
+	for (i = 0; rc == 0 && i < n && (i == 0 || bytes < budget); i++) {
+		rc = blob_rechunk(s, ids[i], sizes[i], text);
+		if (rc == MK_DAMAGED) {
+			log_warnx("%s: left as it is", s->db.err);
+			rc = 0;
+		} else if (rc == 0)
+			(*done)++;
+		bytes += sizes[i];
+		*last = ids[i];
+	}
+	free(text);
+	/* The whole span was looked at unless a bound stopped us first. */
+	if (i == n && n < max)
+		*last = hi;
+	*more = *last < MK_MIN(top, RECHUNK_LAST);
+	return rc;
+}
+
+int
+store_body_recompress(struct store *s, unsigned max, uint64_t budget,
+    int64_t *cursor, unsigned *done, bool *more)
+{
+	int64_t last = *cursor;
+	enum db_txn t;
+	int rc;
+
+	*done = 0;
+	*more = true;
+	if (s->nreaders > 0)
+		return db_err(&s->db, MK_BUSY, "a body is being read");
+	/* Never waits for another process's write lock. */
+	sqlite3_busy_timeout(s->db.h, 0);
+	if ((rc = db_txn_enter(&s->db, &t)) == 0)
+		rc = db_txn_leave(&s->db, t, rechunk_batch(s, max, budget,
+		    &last, done, more));
+	sqlite3_busy_timeout(s->db.h, DB_BUSY_TIMEOUT_MS);
+	if (rc == 0)
+		*cursor = last;
+	else
+		*done = 0;
 	return rc;
 }

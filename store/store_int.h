@@ -125,6 +125,7 @@ struct store {
 	struct ZSTD_CCtx_s *z_cctx;
 	struct ZSTD_DCtx_s *z_dctx;	/* one-shot frames: handles share it */
 	unsigned char *z_buf;
+	unsigned     nreaders;	/* store_body handles open */
 };
 /* Frees the compression context and buffer (store_body.c). */
 void body_zfree(struct store *s);

@@ -284,6 +284,7 @@ client_free(void *arg)
 	zs_free(c->z_next);
 	imap_framer_free(&c->fr);
 	arena_free(&c->arena);
+	free(c->idle_cmd);
 	free(c);
 }
 
@@ -490,6 +491,8 @@ finish_command(struct client *c)
 	if (c->z_next != NULL)
 		compress_start(c);
 	c->cmd = NULL;
+	free(c->idle_cmd);
+	c->idle_cmd = NULL;
 	c->def = NULL;
 	c->cont = NULL;
 	c->cont_state = NULL;
@@ -499,31 +502,56 @@ finish_command(struct client *c)
 	spool_release(c);
 	trim_after(c);
 	arena_reset(&c->arena);
+	user_rest_soon(c->user);
 	if (c->state == CS_LOGOUT)
 		client_close(c, NULL);
 	else
 		notify_after_command(c);
 }
 
-/* A session that enters IDLE may stay so for hours, as most of a
- * user's connections do: what the commands before it used (page cache,
- * freed heap) goes back to the system, so a process at rest is small. */
+/* An IDLE lasts for hours: its command (only the tag and the flags
+ * finish_command() reads; IDLE has no arguments) moves to a small copy
+ * of its own, so the arena's 8 KiB chunk can go. */
 static void
-rest(struct client *c)
+idle_rehome(struct client *c)
 {
-	bool between = true;
+	size_t tl = strlen(c->cmd->tag) + 1;
+	struct imap_cmd *k = xmalloc(sizeof(*k) + tl);
 
-	/* A paused or waiting command may hold a prepared statement. */
-	for (struct client *o = c->user->clients; o != NULL; o = o->next)
-		between &= o->cont == NULL && !o->waiting;
-	store_release_memory(c->user->store, between);
+	*k = *c->cmd;
+	k->tag = memcpy((char *)(k + 1), c->cmd->tag, tl);
+	c->cmd = c->idle_cmd = k;
+}
+
+void
+client_rest(struct client *c)
+{
+	if (c->dead || c->cont != NULL || c->waiting)
+		return;
+	if (c->idling && c->cmd != NULL && c->idle_cmd == NULL)
+		idle_rehome(c);
+	/* POP3 keeps its commands' state in the arena its own way. */
+	if (!c->is_pop3 && (c->cmd == NULL || c->cmd == c->idle_cmd)) {
+		arena_free(&c->arena);
+		msgdata_search_done(c);
+	}
 	/* Its buffers too, when empty (they are 16 KiB and more once a
 	 * command used them): DONE or a notification allocates again. */
 	if (buf_len(&c->in) == 0)
 		buf_free(&c->in);
-	if (buf_len(&c->out) == 0 && c->cont == NULL)
+	if (buf_len(&c->out) == 0)
 		buf_free(&c->out);
-	malloc_trim(0);
+	imap_framer_rest(&c->fr);
+}
+
+/* A session that enters IDLE may stay so for hours, as most of a
+ * user's connections do: what the commands before it used goes back to
+ * the system, so a process at rest is small. */
+static void
+rest(struct client *c)
+{
+	client_rest(c);
+	user_rest(c->user);
 }
 
 static void

@@ -193,6 +193,7 @@ store_it(struct user *u, const char *msg, size_t len, uint32_t *uid)
 	}
 	mbox_changed(u, m.id);
 	fts_idle_kick(u);
+	user_rest_soon(u);
 	return IPC_DLV_OK;
 }
 

@@ -50,8 +50,12 @@ fts_turn(struct ev_timer *t)
 	}
 	if (left > 0)
 		ev_timer_start(u->loop, &u->fts_timer, FTS_NEXT_MS);
-	else if (done > 0)
-		log_debug("user %s: full-text index complete", u->name);
+	else {
+		if (done > 0)
+			log_debug("user %s: full-text index complete",
+			    u->name);
+		user_rest_soon(u);
+	}
 }
 
 void

@@ -15,7 +15,9 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +243,80 @@ store_written(struct ev_io *io, uint32_t revents)
 		;
 	if (u->store != NULL && store_changed_externally(u->store))
 		mstates_refresh(u);
+	user_rest_soon(u);
+}
+
+/* ---- at rest ---- */
+
+#define REST_AFTER_MS 1000
+#define STACK_MARGIN  (8 * 1024)	/* kept below the caller's frame */
+
+/* The stack's lowest address now, from the [stack] line of
+ * /proc/self/maps (it moves down as the stack grows), or 0. */
+static uintptr_t
+stack_floor(uintptr_t sp)
+{
+	unsigned long lo, hi;
+	uintptr_t floor = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "[stack]") != NULL &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo < sp && sp < hi)
+			floor = lo;
+	fclose(f);
+	return floor;
+}
+
+/* The deepest a command went (SQLite preparing a statement, a MIME
+ * walk) stays resident in the stack, some 40 KiB, after it returned:
+ * what lies below this frame (less a margin) is dead, and the kernel
+ * gives zero pages back if the stack grows there again.  Nothing is
+ * done where a sanitizer keeps locals off the stack (the address of a
+ * local is then not in [stack]). */
+static void __attribute__((noinline))
+stack_release(void)
+{
+	volatile char here = 0;
+	uintptr_t sp = (uintptr_t)&here, lo = stack_floor(sp), top;
+	long pg = sysconf(_SC_PAGESIZE);
+
+	if (lo == 0 || pg <= 0 || sp - lo <= STACK_MARGIN)
+		return;
+	top = (sp - STACK_MARGIN) & ~((uintptr_t)pg - 1);
+	if (top > lo && madvise((void *)lo, top - lo, MADV_DONTNEED) == -1)
+		log_warn("madvise stack");
+}
+
+void
+user_rest(struct user *u)
+{
+	bool between = true;
+
+	ev_timer_stop(u->loop, &u->rest_timer);
+	for (struct client *c = u->clients; c != NULL; c = c->next) {
+		client_rest(c);
+		/* A paused or waiting command may hold a prepared statement. */
+		between &= c->cont == NULL && !c->waiting;
+	}
+	store_release_memory(u->store, between);
+	malloc_trim(0);
+	stack_release();
+}
+
+static void
+rest_due(struct ev_timer *t)
+{
+	user_rest(t->arg);
+}
+
+void
+user_rest_soon(struct user *u)
+{
+	ev_timer_start(u->loop, &u->rest_timer, REST_AFTER_MS);
 }
 
 /*
@@ -369,16 +445,23 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 	 * the system on free(): a fixed threshold, since glibc's sliding
 	 * one would otherwise keep a big command's buffers in the heap. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	if (store_memory_lean() != 0)
+		log_warnx("SQLite was set up before the store: its page cache "
+		    "keeps its first block");
+	ev_timer_init(&u.rest_timer, rest_due, &u);
 	u.master = ipc_chan_new(u.loop, master_fd, on_master, &u);
 	open_store(&u, store_path);
 	fts_idle_start(&u);
 	preview_idle_start(&u);
+	compress_idle_start(&u);
 	open_spool_dir(&u, store_path);
 	watch_store(&u, store_path);
 	log_debug("serving %s from %s", u.name, store_path);
 	ev_loop_run(u.loop);
 	ev_timer_stop(u.loop, &u.fts_timer);
 	ev_timer_stop(u.loop, &u.preview_timer);
+	ev_timer_stop(u.loop, &u.compress_timer);
+	ev_timer_stop(u.loop, &u.rest_timer);
 	drain(&u);
 	ipc_chan_flush(u.master);
 	if (u.store)

@@ -161,6 +161,8 @@ struct client {
 	void             *cont_state;
 	void            (*cont_free)(struct client *c);	/* if it dies paused */
 	bool              idling;
+	/* An IDLE at rest: its command, moved out of the arena (client_rest). */
+	struct imap_cmd  *idle_cmd;
 	bool              closing;		/* close once output drains */
 	bool              dead;		/* freed at end of loop iteration */
 	bool              again;		/* process_input queued to run again */
@@ -264,6 +266,10 @@ struct user {
 	struct ev_timer   preview_timer;	/* older previews (preview_idle.c) */
 	int64_t           preview_cursor;	/* bodies below it remain */
 	uint64_t          preview_done;
+	struct ev_timer   rest_timer;		/* user_rest_soon() */
+	struct ev_timer   compress_timer;	/* older bodies (compress_idle.c) */
+	int64_t           compress_cursor;	/* bodies above it remain */
+	uint64_t          compress_done;
 };
 
 /* ---- URLAUTH (cmd_urlauth.c, proxy.c; RFC 4467, RFC 5524) ---- */
@@ -387,6 +393,16 @@ void delivery_new(struct user *u, int fd, const struct ipc_session *s);
 void client_close(struct client *c, const char *bye);
 /* Push output and (re)arm write interest. */
 void client_flush(struct client *c);
+/* Gives back what a session in IDLE or between commands holds only for
+ * a command: its arena, empty buffers, a search's loaded message. */
+void client_rest(struct client *c);
+/* The process at rest (mailbox.c): every session's client_rest(), the
+ * store's page cache, statements and zstd contexts, freed heap and the
+ * stack below the event loop go back to the system.  user_rest_soon()
+ * does it REST_AFTER_MS after the last call, which every command, IDLE
+ * wake-up and idle job makes. */
+void user_rest(struct user *u);
+void user_rest_soon(struct user *u);
 /* High-water mark: a streaming command pauses above this. */
 #define CLIENT_OUT_HIGH (256 * 1024)
 bool client_out_full(const struct client *c);
@@ -533,6 +549,8 @@ void fts_idle_start(struct user *u);
 void fts_idle_kick(struct user *u);
 /* Previews of messages stored before schema 11 (preview_idle.c). */
 void preview_idle_start(struct user *u);
+/* One-blob bodies rewritten compressed (compress_idle.c). */
+void compress_idle_start(struct user *u);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);
 int  msgdata_section(struct client *c, struct msgdata *md, struct arena *a,
 	const struct fetch_section *sec, struct section_data *out);

@@ -44,9 +44,13 @@ preview_turn(struct ev_timer *t)
 	u->preview_done += done;
 	if (done > 0)
 		ev_timer_start(u->loop, &u->preview_timer, PREVIEW_NEXT_MS);
-	else if (u->preview_done > 0)
-		log_info("user %s: previews of %llu older messages computed",
-		    u->name, (unsigned long long)u->preview_done);
+	else {
+		if (u->preview_done > 0)
+			log_info("user %s: previews of %llu older messages "
+			    "computed", u->name,
+			    (unsigned long long)u->preview_done);
+		user_rest_soon(u);
+	}
 }
 
 void

@@ -48,6 +48,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -212,6 +214,55 @@ child_run(const struct child_req *rq)
 	fatalx("unknown child kind %d", (int)rq->kind);
 }
 
+/* The children share our heap's pages until one side writes to one.
+ * What writes them is mostly malloc() in the child carving its first
+ * allocations out of the free holes between our live objects (GnuTLS's
+ * ASN.1 trees, 600 nodes of 192 bytes, made when the library loaded):
+ * each hole costs the child a private copy of its page, some 80 KiB
+ * per mailbox process (doc/benchmarks.md, "A resting user's process,
+ * trimmed").
+ * So before a fork the holes are filled here and kept filled: every
+ * free chunk below the top of the heap is allocated and never freed,
+ * and the child's allocations come from the top.  What that keeps is
+ * what we freed since the last fork, a few KiB once the configuration
+ * and certificates are in; HEAP_PLUG_MAX bounds it over the process's
+ * life. */
+#define HEAP_PLUG_MAX (512 * 1024)
+
+/* AddressSanitizer's allocator is not glibc's: its addresses say
+ * nothing of holes, and plugging would only keep HEAP_PLUG_MAX. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_PLUG_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HEAP_PLUG_OFF 1
+#endif
+#endif
+
+static void
+heap_plug(void)
+{
+	static size_t kept;
+	/* The first allocation from the top marks where the holes end;
+	 * volatile: the compiler may not drop a malloc() it sees unused. */
+	void *volatile top = malloc(64 * 1024);
+	void *volatile p;
+
+#ifdef HEAP_PLUG_OFF
+	kept = HEAP_PLUG_MAX;
+#endif
+	if (top == NULL)
+		return;
+	/* Exact sizes first: tcache and fastbins serve only their own. */
+	for (size_t sz = 1024; sz >= 16 && kept < HEAP_PLUG_MAX; sz -= 16) {
+		while ((p = malloc(sz)) != NULL &&
+		    (uintptr_t)p < (uintptr_t)top && kept < HEAP_PLUG_MAX)
+			kept += sz;
+		free(p);
+	}
+	free(top);
+}
+
 /* Forks rq's child through a middle process, so that the child is
  * re-parented to the master (our parent, its subreaper) at once.
  * Returns its pid, or -1 with errno. */
@@ -223,6 +274,7 @@ fork_child(const struct child_req *rq)
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return -1;
+	heap_plug();
 	pid_t mid = fork();
 	if (mid == -1) {
 		int e = errno;

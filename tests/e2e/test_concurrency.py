@@ -13,7 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkimap import Closed, ImapCase, code, fetch_map, message  # noqa: E402
+from mkimap import Closed, ImapCase, code, fetch_map, message, \
+    search_result  # noqa: E402
 
 
 class Concurrency(ImapCase):
@@ -263,6 +264,29 @@ class Concurrency(ImapCase):
         got = fetch_map(b.cmd('FETCH 1:* UID')[1])
         self.assertEqual({k: v['UID'] for k, v in got.items()},
                          {1: '1', 2: '3'})
+
+    def test_idle_across_rests(self):
+        """A second after the last command the user's process rests: an
+        IDLE's command moves out of its arena, which is freed with the
+        session's buffers (daemon/mailbox/client.c client_rest).  Woken
+        and ended after such rests, it answers with its own tag."""
+        _, (a, b) = self.pair()
+        self.select(a)
+        self.select(b)
+        tag = 'rest' + 'x' * 50
+        b.send('%s IDLE\r\n' % tag)
+        self.assertEqual(b.readline(), '+ idling')
+        for n in (1, 2):
+            time.sleep(1.5)             # the process rests
+            self.ok(a.append('INBOX', message(subject='wake %d' % n)))
+            got = self.wait_lines(b, lambda l: len(l) == 2, timeout=2.0)
+            self.assertEqual(got[0], '* %d EXISTS' % n)
+        time.sleep(1.5)
+        b.send('DONE\r\n')
+        self.assertEqual(b.read_until_tagged(tag),
+                         ('%s OK IDLE terminated' % tag, []))
+        self.assertEqual(search_result(b.cmd('SEARCH SUBJECT wake')[1]),
+                         [1, 2])
 
     def test_idle_in_authenticated_state_and_bad_continuation(self):
         _, (a, b) = self.pair()

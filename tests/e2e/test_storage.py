@@ -4,8 +4,10 @@ BODY[]<offset.length> across chunk borders, sections and BINARY of big
 parts, COPY and EXPUNGE, sizes (RFC822.SIZE, STATUS SIZE, quota) of the
 text not of the disk, SEARCH scans, LMTP delivery, mailkeepctl import,
 backup and restore, a store of old one-blob bodies and new compressed
-ones side by side, a 30 MB message fetched in pieces and whole, and a
-damaged row answered by closing that FETCH only.
+ones side by side, old one-blob bodies rewritten compressed by the idle
+job with every byte and size unchanged, a 30 MB message fetched in
+pieces and whole, and a damaged row answered by closing that FETCH
+only.
 
 Python 3 standard library only; run by meson (MK_BUILD_DIR)."""
 import hashlib
@@ -22,7 +24,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import HOST, ctl_path, free_port  # noqa: E402
+from mkharness import HOST, ctl_path, free_port, wait_for  # noqa: E402
 from mkimap import ImapCase, message  # noqa: E402
 
 CH = 64 * 1024
@@ -335,6 +337,23 @@ class Storage(ImapCase):
         self.assertIn(b'RFC822.SIZE %d' % len(msg), unt[0])
 
 
+def as_old_blobs(server, user):
+    """Puts every body of user's store into the one-blob layout of schema
+    < 12, as a store written before compression existed holds it."""
+    db = sqlite3.connect(store_path(server, user))
+    rows = db.execute('SELECT id, data FROM body_chunks ORDER BY id')
+    blobs = {}
+    for rid, data in rows.fetchall():
+        blobs.setdefault(rid >> 24, []).append(data)
+    for bid, parts in blobs.items():
+        db.execute('INSERT INTO body_data (id, data) VALUES (?, ?)',
+                   (bid, b''.join(parts)))
+    db.execute('UPDATE bodies SET chunk = 0')
+    db.execute('DELETE FROM body_chunks')
+    db.commit()
+    db.close()
+
+
 class MixedStore(ImapCase):
     """Bodies stored with compression off, then on, in one store."""
     config = {'compress_bodies': 'no', 'fts': 'no'}
@@ -352,18 +371,7 @@ class MixedStore(ImapCase):
         self.assertEqual(q('SELECT sum(length(data)) FROM body_chunks'),
                          len(old_big))
         # as a store of schema 9 had them: every body one blob
-        db = sqlite3.connect(store_path(self.server, user[0]))
-        rows = db.execute('SELECT id, data FROM body_chunks ORDER BY id')
-        blobs = {}
-        for rid, data in rows.fetchall():
-            blobs.setdefault(rid >> 24, []).append(data)
-        for bid, parts in blobs.items():
-            db.execute('INSERT INTO body_data (id, data) VALUES (?, ?)',
-                       (bid, b''.join(parts)))
-        db.execute('UPDATE bodies SET chunk = 0')
-        db.execute('DELETE FROM body_chunks')
-        db.commit()
-        db.close()
+        as_old_blobs(self.server, user[0])
         self.assertEqual(q('SELECT count(*) FROM body_data'), 2)
         self.server.stop()
         set_conf(self.server, 'compress_bodies', 'yes')
@@ -371,7 +379,8 @@ class MixedStore(ImapCase):
         c = self.connect(user)
         new = message(subject='new', body=text_body(CH * 2, 3))
         self.ok(c.append('INBOX', new))
-        self.assertLess(q('SELECT sum(length(data)) FROM body_chunks'),
+        self.assertLess(q('SELECT sum(length(data)) FROM body_chunks WHERE '
+                          'id >> 24 = (SELECT max(id) FROM bodies)'),
                         len(new) // 2)
         self.select(c)
         for uid, m in ((1, old_small), (2, old_big), (3, new)):
@@ -398,6 +407,81 @@ class MixedStore(ImapCase):
         tagged, untagged = c.cmd_bytes('UID FETCH %d BODY.PEEK[]' % uid)
         self.assertTrue(tagged.endswith(b'OK FETCH completed'), tagged)
         return untagged
+
+
+class OldBodiesRewritten(ImapCase):
+    """Bodies stored before compression are rewritten compressed by the
+    user's process while it idles (daemon/mailbox/compress_idle.c); what
+    clients read and every size stay the same."""
+    config = {'compress_bodies': 'no', 'fts': 'no'}
+
+    def snapshot(self, c, uids):
+        """Every byte and size a client can see of uids."""
+        out = {}
+        for uid in uids:
+            _, unt = c.cmd_bytes('UID FETCH %d (RFC822.SIZE BODY.PEEK[])'
+                                 % uid)
+            whole = literal_of(unt, 'BODY[]')
+            size = re.search(rb'RFC822.SIZE (\d+)', unt[0]).group(1)
+            parts = []
+            for off, n in ((0, 100), (CH - 10, 20), (CH * 2 - 7, 70000),
+                           (len(whole) - 5, 50)):
+                if off >= len(whole):
+                    continue
+                _, u = c.cmd_bytes('UID FETCH %d BODY.PEEK[]<%d.%d>'
+                                   % (uid, off, n))
+                parts.append(literal_of(u, 'BODY[]<%d>' % off))
+            binary = None
+            if uid == 4:
+                _, u = c.cmd_bytes('UID FETCH 4 BINARY.PEEK[2]')
+                binary = literal_of(u, 'BINARY[2]')
+            out[uid] = (whole, size, parts, binary)
+        _, unt = c.cmd('GETQUOTAROOT INBOX')
+        quota = [u for u in unt if u.startswith('* QUOTA ')]
+        _, unt = c.cmd('STATUS INBOX (SIZE MESSAGES)')
+        return out, quota, unt
+
+    def test_idle_rewrite_keeps_every_byte_and_size(self):
+        user = self.new_user()
+        c = self.connect(user)
+        msgs = [message(subject='small', body=text_body(5000, 4)),
+                message(subject='mid', body=text_body(40 * 1024, 5)),
+                message(subject='big', body=text_body(CH * 3 + 11, 6)),
+                multipart(text_body(3000, 7), os.urandom(CH + 999))]
+        for m in msgs:
+            self.ok(c.append('INBOX', m))
+        self.select(c)
+        before = self.snapshot(c, range(1, 5))
+        self.assertEqual([before[0][u][0] for u in range(1, 5)], msgs)
+        c.close()
+        self.server.stop()
+        as_old_blobs(self.server, user[0])
+        q = lambda sql: store_q(self.server, user[0], sql)  # noqa: E731
+        self.assertEqual(q('SELECT count(*) FROM body_data'), 4)
+        set_conf(self.server, 'compress_bodies', 'yes')
+        set_conf(self.server, 'compress_min_size', '1K')
+        self.server.start()
+        c = self.connect(user)      # starts the user's process
+        self.select(c)
+        wait_for(lambda: q('SELECT count(*) FROM bodies WHERE chunk = 0')
+                 == 0, timeout=60, what='old bodies rewritten')
+        self.assertEqual(q('SELECT count(*) FROM body_data'), 0)
+        total = sum(len(m) for m in msgs)
+        self.assertEqual(q('SELECT sum(size) FROM bodies'), total)
+        # text compresses; the random attachment is kept as it is
+        self.assertLess(q('SELECT sum(length(data)) FROM body_chunks'),
+                        total - CH * 2)
+        after = self.snapshot(c, range(1, 5))
+        self.assertEqual(after, before)
+        with open(self.server.logpath, 'rb') as f:
+            self.assertIn(b'older bodies compressed', f.read())
+        # and once more after a restart: nothing left to do, same bytes
+        c.close()
+        self.server.stop()
+        self.server.start()
+        c = self.connect(user)
+        self.select(c)
+        self.assertEqual(self.snapshot(c, range(1, 5)), before)
 
 
 if __name__ == '__main__':
