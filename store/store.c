@@ -228,6 +228,12 @@ db_configure(struct sqldb *db, enum store_sync sync)
 	if ((rc = pragma_str(db, "PRAGMA journal_size_limit=67108864",
 	    NULL, 0)) != 0)
 		return rc;
+	/* The index triggers' INSERT ... SELECT on uid_runs reads the table
+	 * it writes, so SQLite stages the rows in a temporary table: a file
+	 * made, written and unlinked at each APPEND or EXPUNGE unless it
+	 * lives in memory (a few rows). */
+	if ((rc = pragma_str(db, "PRAGMA temp_store=MEMORY", NULL, 0)) != 0)
+		return rc;
 	/* Names in the schema never need a function from the file. */
 	return pragma_str(db, "PRAGMA trusted_schema=OFF", NULL, 0);
 }

@@ -18,13 +18,17 @@
  *                      rowid b << 24 | n: the plain offset of a chunk
  *                      is n * C, so no index is needed to find the
  *                      chunks under a range.  A row shorter than its
- *                      text is one zstd frame of it; a row as long as
- *                      its text is the text itself (what did not
- *                      compress, or was stored with compression off);
- *                      any other length is damage.
+ *                      text is zstd frames of it (one, or for chunk 0
+ *                      since 2026-12-03 two: the message's header, then
+ *                      the rest); a row as long as its text is the text
+ *                      itself (what did not compress, or was stored
+ *                      with compression off); any other length is
+ *                      damage.
  * Each chunk is compressed on its own, so a partial FETCH decompresses
  * the chunks its range touches and no others: at most the range plus
- * one chunk at each end.  Each chunk is its own row, so reading one
+ * one chunk at each end.  The header has a frame of its own because
+ * clients read it far more often than the rest (message lists fetch
+ * HEADER.FIELDS of every message): that read decodes only the header.  Each chunk is its own row, so reading one
  * costs one b-tree lookup wherever it lies, where a read at offset X
  * of one big blob walks X / page-size overflow pages first; and the
  * reader holds no statement between reads, so a slow client of a
@@ -60,6 +64,7 @@ struct store_body {
 	uint32_t       chunk;	/* text bytes per chunk; 0: one blob */
 	sqlite3_blob  *blob;	/* the one blob, while not resting */
 	uint64_t       have;	/* the chunk held in text, + 1; 0: none */
+	size_t         avail;	/* how much of it is decoded (a prefix) */
 	unsigned char *text;	/* one chunk's text */
 };
 
@@ -129,11 +134,40 @@ blob_put(struct store *s, int64_t body_id, const struct msg_prep *p)
 	return blob_fill(s, body_id, p);
 }
 
-/* Stores chunk n of body_id: compressed when cctx is given and the frame
- * comes out shorter than the text; else the text itself.  zstd reports
- * a frame that would not be shorter by failing to fit it into len - 1
- * bytes, as it reports any other failure: either way the text is kept
- * as it is, so a compression failure never loses a message. */
+/* Where the first chunk's header frame ends: after the header's blank
+ * line, if it lies inside the chunk with text after it; else 0. */
+static size_t
+header_end(const char *text, size_t len)
+{
+	const char *e = memmem(text, len, "\r\n\r\n", 4);
+
+	return e != NULL && (size_t)(e - text) + 4 < len ?
+	    (size_t)(e - text) + 4 : 0;
+}
+
+/* Compresses text into zbuf (cap bytes at most): the first h bytes and
+ * the rest as two frames when h > 0.  Returns the length, or 0 when
+ * that does not fit (then the text is kept as it is). */
+static size_t
+frames_put(ZSTD_CCtx *cctx, unsigned char *zbuf, size_t cap,
+    const char *text, size_t len, size_t h)
+{
+	size_t r1 = 0, r2;
+
+	if (h > 0) {
+		r1 = ZSTD_compress2(cctx, zbuf, cap, text, h);
+		if (ZSTD_isError(r1))
+			return 0;
+	}
+	r2 = ZSTD_compress2(cctx, zbuf + r1, cap - r1, text + h, len - h);
+	return ZSTD_isError(r2) ? 0 : r1 + r2;
+}
+
+/* Stores chunk n of body_id: compressed when cctx is given and the
+ * frames come out shorter than the text; else the text itself.  zstd
+ * reports frames that would not be shorter by failing to fit them into
+ * len - 1 bytes, as it reports any other failure: either way the text is
+ * kept as it is, so a compression failure never loses a message. */
 static int
 chunk_put(struct store *s, ZSTD_CCtx *cctx, unsigned char *zbuf,
     int64_t body_id, uint64_t n, const char *text, size_t len)
@@ -143,8 +177,9 @@ chunk_put(struct store *s, ZSTD_CCtx *cctx, unsigned char *zbuf,
 	size_t dlen = len;
 
 	if (cctx != NULL) {
-		size_t r = ZSTD_compress2(cctx, zbuf, len - 1, text, len);
-		if (!ZSTD_isError(r)) {
+		size_t r = frames_put(cctx, zbuf, len - 1, text, len,
+		    n == 0 ? header_end(text, len) : 0);
+		if (r > 0) {
 			data = zbuf;
 			dlen = r;
 		}
@@ -157,8 +192,10 @@ chunk_put(struct store *s, ZSTD_CCtx *cctx, unsigned char *zbuf,
 	return db_run(&s->db, st, "body chunk");
 }
 
-/* The store's compression context at its level, made on first use.
- * Frames carry a checksum of their text (4 bytes per chunk): damage on
+/* A compression context at the store's level, made for one body (it is
+ * over half a megabyte: kept in every user's process it was most of the
+ * process's memory, and only bodies from compress_min_size up need it).
+ * Frames carry a checksum of their text (4 bytes per frame): damage on
  * disk is then reported as damage, never served as mail. */
 static ZSTD_CCtx *
 cctx_get(struct store *s)
@@ -178,6 +215,15 @@ cctx_get(struct store *s)
 		return NULL;
 	}
 	return s->z_cctx;
+}
+
+static void
+cctx_free(struct store *s)
+{
+	ZSTD_freeCCtx(s->z_cctx);
+	free(s->z_buf);
+	s->z_cctx = NULL;
+	s->z_buf = NULL;
 }
 
 void
@@ -221,6 +267,8 @@ chunks_put(struct store *s, int64_t body_id, const struct msg_prep *p,
 		msg_pages_release(p->data, (size_t)off, (size_t)off + len,
 		    p->file);
 	}
+	if (cctx != NULL)
+		cctx_free(s);
 	return rc;
 }
 
@@ -329,14 +377,37 @@ damaged(struct store_body *b, uint64_t n, const char *why)
 	    "%llu: %s)", (long long)b->id, (unsigned long long)n, why);
 }
 
-/* Puts the len bytes of text of chunk n at dst. */
+/* How much of a row of dlen bytes to decode for the first need bytes of
+ * its text: its first frame alone when that holds them (the header frame
+ * of chunk 0), else all of it.  Sets *out to the text that yields. */
+static size_t
+frames_for(const void *data, size_t dlen, size_t len, size_t need,
+    size_t *out)
+{
+	unsigned long long fcs = ZSTD_getFrameContentSize(data, dlen);
+	size_t c;
+
+	*out = len;
+	if (need >= len || fcs == ZSTD_CONTENTSIZE_UNKNOWN ||
+	    fcs == ZSTD_CONTENTSIZE_ERROR || fcs < need || fcs >= len)
+		return dlen;
+	c = ZSTD_findFrameCompressedSize(data, dlen);
+	if (ZSTD_isError(c) || c >= dlen)
+		return dlen;
+	*out = (size_t)fcs;
+	return c;
+}
+
+/* Puts the text of chunk n (len bytes) at dst, at least its first need
+ * bytes; *got says how many are there. */
 static int
-chunk_get(struct store_body *b, uint64_t n, unsigned char *dst, size_t len)
+chunk_get(struct store_body *b, uint64_t n, unsigned char *dst, size_t len,
+    size_t need, size_t *got)
 {
 	struct sqldb *db = &b->s->db;
 	sqlite3_stmt *st = db_stmt(db, SQL_CHUNK_GET);
 	const void *data;
-	size_t dlen, r;
+	size_t dlen, r, want = len;
 	int rc;
 
 	if (st == NULL)
@@ -360,11 +431,12 @@ chunk_get(struct store_body *b, uint64_t n, unsigned char *dst, size_t len)
 	    (b->s->z_dctx = ZSTD_createDCtx()) == NULL)
 		rc = db_err(db, -1, "out of memory decompressing a body");
 	else if (ZSTD_isError(r = ZSTD_decompressDCtx(b->s->z_dctx, dst, len,
-	    data, dlen)))
+	    data, frames_for(data, dlen, len, need, &want))))
 		rc = damaged(b, n, ZSTD_getErrorName(r));
-	else if (r != len)
+	else if (r != want)
 		rc = damaged(b, n, "short text");
 	db_done(db, st);
+	*got = rc == 0 ? want : 0;
 	return rc;
 }
 
@@ -387,14 +459,17 @@ chunks_read(struct store_body *b, uint64_t off, unsigned char *buf, size_t n)
 		size_t at = (size_t)(off % b->chunk), len = chunk_len(b, k);
 		size_t take = MK_MIN(n, len - at);
 
+		size_t got;
+
 		if (at == 0 && take == len && b->have != k + 1)
-			rc = chunk_get(b, k, buf, len);
+			rc = chunk_get(b, k, buf, len, len, &got);
 		else {
 			if (b->text == NULL)
 				b->text = xmalloc(b->chunk);
-			if (b->have != k + 1) {
+			if (b->have != k + 1 || b->avail < at + take) {
 				b->have = 0;
-				if ((rc = chunk_get(b, k, b->text, len)) != 0)
+				if ((rc = chunk_get(b, k, b->text, len,
+				    at + take, &b->avail)) != 0)
 					return rc;
 				b->have = k + 1;
 			}
@@ -621,6 +696,7 @@ rechunk_batch(struct store *s, unsigned max, uint64_t budget, int64_t *last,
 		*last = ids[i];
 	}
 	free(text);
+	cctx_free(s);	/* not kept between batches (see cctx_get) */
 	/* The whole span was looked at unless a bound stopped us first. */
 	if (i == n && n < max)
 		*last = hi;

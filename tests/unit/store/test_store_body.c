@@ -7,10 +7,12 @@
  * bodies; COPY and EXPUNGE of chunked bodies; damaged rows (a changed
  * frame, a missing, a too long chunk, a wild chunk size) answered with
  * MK_DAMAGED, never a crash, and only when the damage is under the read
- * range; a fuzz-ish pass of mutated frames.
+ * range; a fuzz-ish pass of mutated frames; the header's frame of its
+ * own, read without the rest.
  */
 #include <CUnit/CUnit.h>
 #include <sqlite3.h>
+#include <zstd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -760,5 +762,70 @@ test_body_recompress_walks_in_spans(void)
 	CU_ASSERT_EQUAL(range_ok(body_of(u1), big, 0, CH + 77), 0);
 	CU_ASSERT_EQUAL(range_ok(body_of(u2), big, 0, CH + 77), 0);
 	free(big);
+	teardown();
+}
+
+/* Chunk 0 holds the header and the rest as two frames: a read of the
+ * header decodes the first alone (damage in the second does not touch
+ * it), a read past it decodes both. */
+void
+test_body_header_frame(void)
+{
+	/* a header as mail has it, a few lines long */
+	static const char hdr[] = "From: a@example.org\r\nTo: b@example.org"
+	    "\r\nSubject: frames\r\nMessage-ID: <1@example.org>\r\n\r\n";
+	size_t len = CH + 5000, hlen;
+	char *m = text_msg(len), sql[256];
+	const char *e;
+	const void *row;
+	sqlite3_stmt *st = NULL;
+	int64_t body;
+	int rlen;
+
+	setup(true);
+	memcpy(m, hdr, sizeof(hdr) - 1);
+	e = strstr(m, "\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	hlen = (size_t)(e - m) + 4;
+	body = body_of(put(m, len));
+	snprintf(sql, sizeof(sql), "SELECT data FROM body_chunks WHERE id = "
+	    "%lld", (long long)(body << 24));
+	CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(S->db.h, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_step(st), SQLITE_ROW);
+	row = sqlite3_column_blob(st, 0);
+	rlen = sqlite3_column_bytes(st, 0);
+	CU_ASSERT(rlen < CH / 2);
+	CU_ASSERT_EQUAL(ZSTD_getFrameContentSize(row, (size_t)rlen), hlen);
+	CU_ASSERT(ZSTD_findFrameCompressedSize(row, (size_t)rlen) <
+	    (size_t)rlen);
+	sqlite3_finalize(st);
+	CU_ASSERT_EQUAL(range_ok(body, m, 0, hlen), 0);
+	CU_ASSERT_EQUAL(range_ok(body, m, 10, hlen - 10), 0);
+	CU_ASSERT_EQUAL(range_ok(body, m, 0, hlen + 1), 0);
+	CU_ASSERT_EQUAL(range_ok(body, m, hlen, 100), 0);
+	CU_ASSERT_EQUAL(range_ok(body, m, 0, len), 0);
+	/* one reader: the header, then on into the rest */
+	{
+		struct store_body *b;
+		char *got = xmalloc(len);
+		CU_ASSERT_EQUAL_FATAL(store_body_open(S, body, &b, NULL), 0);
+		CU_ASSERT_EQUAL(store_body_read(b, 0, got, hlen), 0);
+		CU_ASSERT_EQUAL(store_body_read(b, hlen, got + hlen, 200), 0);
+		CU_ASSERT_EQUAL(store_body_read(b, 0, got, len), 0);
+		CU_ASSERT(memcmp(got, m, len) == 0);
+		store_body_close(b);
+		free(got);
+	}
+	/* a byte of the second frame's checksum changed */
+	snprintf(sql, sizeof(sql), "UPDATE body_chunks SET data = "
+	    "substr(data, 1, length(data) - 1) || CASE WHEN substr(data, -1) "
+	    "= x'00' THEN x'01' ELSE x'00' END WHERE id = %lld",
+	    (long long)(body << 24));
+	x(sql);
+	CU_ASSERT_EQUAL(range_ok(body, m, 0, hlen), 0);
+	CU_ASSERT_EQUAL(read_rc(body, 0, hlen + 1), MK_DAMAGED);
+	CU_ASSERT_EQUAL(read_rc(body, 0, len), MK_DAMAGED);
+	free(m);
 	teardown();
 }

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""bench_engine.py - the command engine under imaptest's stress mix
+without logouts (issue 10 item 3), one build or two side by side.  A
+benchmark: it prints figures, it asserts nothing.
+
+For each build directory given, and each client count, a fresh instance
+(users user1..user100 / pass, the login throttles opened as the
+benchmarks in doc/benchmarks.md have them) is started and imaptest's
+stress mode runs against it through the instruments' runner
+(run-imaptest-stress, which prints the server tree's CPU seconds per
+1000 commands and its peak PSS).  Builds take turns within each round,
+so on a busy machine they share the same conditions; compare them within
+a round, and read CPU per 1000 commands rather than commands per second.
+
+Usage (as root, so the mailbox processes get their users' uids):
+    python3 tests/bench/bench_engine.py BUILD [BUILD...] \\
+        [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0]
+
+A BUILD is a build directory of this tree (its daemon/mailkeepd), or
+DIR=SRC to run the build DIR with the e2e harness of another source tree
+SRC (for a build of an older commit).  RUNNER (the runner's path) defaults
+to /tmp/peer/bin/run-imaptest-stress.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNNER = os.environ.get('RUNNER', '/tmp/peer/bin/run-imaptest-stress')
+CONFIG = {'auth_max_pending_per_addr': '1000', 'auth_fail_limit': '100000',
+          'auth_max_pending': '100000'}
+KEEP = ('commands/second', 'errors:', 'server pid', 'server PSS', 'machine')
+
+# Started in a child of its own: the harness of each source tree is
+# imported there, and stopping the instance is that child's job.
+SERVE = r'''
+import os, sys, time
+sys.path.insert(0, os.path.join(sys.argv[1], 'tests', 'e2e'))
+from mkharness import Server
+s = Server(users=[('user%d' % i, 'pass') for i in range(1, 101)],
+           config=dict(a.split('=', 1) for a in sys.argv[2:]))
+print(s.port, s.proc.pid, flush=True)
+try:
+    sys.stdin.read()
+finally:
+    s.stop()
+'''
+
+
+def run_one(build, src, clients, secs, args):
+    env = dict(os.environ, MK_BUILD_DIR=build)
+    srv = subprocess.Popen([sys.executable, '-c', SERVE, src] +
+                           ['%s=%s' % kv for kv in CONFIG.items()],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           env=env, text=True)
+    try:
+        port, pid = srv.stdout.readline().split()
+        out = subprocess.run(
+            [RUNNER, '127.0.0.1', port, 'user%d', 'pass', str(clients),
+             str(secs)], capture_output=True, text=True,
+            env=dict(os.environ, SERVER_PID=pid, IMAPTEST_ARGS=args)).stdout
+    finally:
+        srv.stdin.close()
+        srv.wait()
+    return [l for l in out.splitlines() if l.startswith(KEEP)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('builds', nargs='+')
+    ap.add_argument('--clients', default='10,50')
+    ap.add_argument('--secs', type=int, default=30)
+    ap.add_argument('--rounds', type=int, default=1)
+    ap.add_argument('--args', default='logout=0')
+    a = ap.parse_args()
+    src_default = os.path.dirname(os.path.dirname(HERE))
+    for r in range(1, a.rounds + 1):
+        for n in (int(c) for c in a.clients.split(',')):
+            for b in a.builds:
+                build, _, src = b.partition('=')
+                print('round %d, %d clients, %s:' % (r, n, build),
+                      flush=True)
+                for line in run_one(os.path.abspath(build),
+                                    src or src_default, n, a.secs, a.args):
+                    print('   ', line, flush=True)
+
+
+if __name__ == '__main__':
+    main()
