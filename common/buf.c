@@ -85,8 +85,8 @@ buf_addc(struct buf *b, char c)
 	return buf_add(b, &c, 1);
 }
 
-int
-buf_addu(struct buf *b, uint64_t v)
+char *
+buf_putu(char *p, uint64_t v)
 {
 	char d[20];
 	size_t i = sizeof(d);
@@ -95,7 +95,18 @@ buf_addu(struct buf *b, uint64_t v)
 		d[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v != 0);
-	return buf_add(b, d + i, sizeof(d) - i);
+	memcpy(p, d + i, sizeof(d) - i);
+	return p + (sizeof(d) - i);
+}
+
+int
+buf_addu(struct buf *b, uint64_t v)
+{
+	if (buf_reserve(b, 20) == -1)
+		return -1;
+	buf_commit(b, (size_t)(buf_putu(buf_ptr(b) + b->len, v) -
+	    (buf_ptr(b) + b->len)));
+	return 0;
 }
 
 int

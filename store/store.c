@@ -657,15 +657,17 @@ store_in_transaction(struct store *s)
 void
 store_read_begin(struct store *s)
 {
-	s->db.group = true;
+	s->db.group++;
 	group_resume(&s->db);
 }
 
 void
 store_read_end(struct store *s)
 {
-	s->db.group = false;
-	group_pause(&s->db);
+	/* The outermost pair decides: a paused command's resumption takes
+	 * its own, the command's first run is in the caller's. */
+	if (s->db.group > 0 && --s->db.group == 0)
+		group_pause(&s->db);
 }
 
 bool

@@ -108,7 +108,8 @@ bool store_in_transaction(struct store *s);
 /* Between these, reads share one read transaction (one snapshot, one
  * set of locks) instead of one each; a write transaction (store_begin,
  * any store_* call that writes) ends it first and a new one follows the
- * commit.  For one command's work: nothing may wait in between. */
+ * commit.  For one command's work: nothing may wait in between.  Pairs
+ * nest; the outermost one begins and ends the transaction. */
 void store_read_begin(struct store *s);
 void store_read_end(struct store *s);
 /* True if another connection (e.g. mailkeepctl) committed since the last
@@ -284,6 +285,12 @@ int  store_first_unseen(struct store *s, const struct mbox *m,
  * row it is given (FETCH setting \Seen). */
 int  store_msg_foreach(struct store *s, const struct mbox *m,
 	const struct seqset *uids,
+	int (*cb)(const struct msg_row *r, void *arg), void *arg);
+/* Rows with UIDs lo..hi, ascending, with only uid, id, flags, keywords
+ * and modseq read (FETCH of FLAGS, UID and MODSEQ).  Stops at the
+ * callback's non-zero and returns it. */
+int  store_msg_flags_each(struct store *s, const struct mbox *m,
+	uint32_t lo, uint32_t hi,
 	int (*cb)(const struct msg_row *r, void *arg), void *arg);
 /* Rows changed after modseq (flag changes and new messages). */
 int  store_msg_changed_since(struct store *s, const struct mbox *m,
