@@ -233,6 +233,27 @@ db_configure(struct sqldb *db, enum store_sync sync)
 }
 
 /* extra: more SQLITE_OPEN_* flags (SQLITE_OPEN_NOFOLLOW). */
+/* A savepoint's (and a statement's) undo journal stays in memory up to
+ * this size, past which SQLite writes it to a temporary file.  SQLite's
+ * 64 KiB is less than what one APPENDed message's savepoint journals
+ * (some twenty b-tree pages), so every message went through a file:
+ * most of a fill's write calls, and more bytes than the WAL got. */
+#define STMT_JOURNAL_SPILL (-1)
+
+/* Before the process's first database, or never: SQLite takes global
+ * settings only before it initializes.  The master's spawner forks
+ * before the master opens the directory, so each child gets here. */
+static void
+sqlite_settings(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
+}
+
 static int
 db_open_flags(struct sqldb *db, const char *path, bool create,
     enum store_sync sync, int extra, char *err, size_t errlen)
@@ -241,6 +262,7 @@ db_open_flags(struct sqldb *db, const char *path, bool create,
 	mode_t old;
 	int rc;
 
+	sqlite_settings();
 	memset(db, 0, sizeof(*db));
 	db->sync = sync;
 	if (create)
@@ -595,6 +617,19 @@ store_release_memory(struct store *s, bool statements)
 		db_drop_statements(&s->db);
 	body_zfree(s);
 	(void)sqlite3_db_release_memory(s->db.h);
+}
+
+/* The cache of a command that writes many pages: with the 256 KiB one,
+ * a MULTIAPPEND of 500 messages (some 500 pages) spilled dirty pages to
+ * the WAL before its commit and read them back.  Back to the small one
+ * after, which frees what was above it. */
+#define STORE_BIG_CACHE_PRAGMA "PRAGMA cache_size=-16384"	/* KiB */
+
+void
+store_cache_big(struct store *s, bool on)
+{
+	(void)db_exec_cached(&s->db, on ? STORE_BIG_CACHE_PRAGMA :
+	    STORE_CACHE_PRAGMA, "cache size");
 }
 
 void

@@ -96,6 +96,9 @@ void store_close(struct store *s);
  * of the process is between commands); what is freed is read or
  * prepared again when needed. */
 void store_release_memory(struct store *s, bool statements);
+/* A larger page cache (on) for a command that writes many pages, then
+ * the usual small one again (off). */
+void store_cache_big(struct store *s, bool on);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);
 
@@ -271,6 +274,11 @@ int  store_msg_prepare(const struct msg_src *src, struct msg_tmp *tmp,
 uint64_t store_msg_prep_size(const struct msg_prep *p);
 /* store_msg_append() of a prepared message (n->data and n->len unused). */
 int  store_msg_append_prep(struct store *s, struct mbox *m,
+	const struct msg_new *n, const struct msg_prep *p, uint32_t *uid);
+/* store_msg_append_prep() inside the caller's transaction (store_begin)
+ * without a savepoint of its own: after a failure the caller must roll
+ * the whole transaction back.  For MULTIAPPEND. */
+int  store_msg_append_in(struct store *s, struct mbox *m,
 	const struct msg_new *n, const struct msg_prep *p, uint32_t *uid);
 void store_msg_prep_free(struct msg_prep *p);
 /* All UIDs of a mailbox, ascending (malloc'd). */

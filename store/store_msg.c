@@ -236,6 +236,29 @@ store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
 	return rc;
 }
 
+/* A savepoint per message, as above, made SQLite keep an undo copy of
+ * each page the message touched (some twenty: the last leaf of every
+ * table and index it goes in) for a ROLLBACK TO that MULTIAPPEND never
+ * needs, since its failure rolls back the whole command.  Past 64 KiB
+ * that copy went through a temporary file: most of a fill's writes. */
+int
+store_msg_append_in(struct store *s, struct mbox *m, const struct msg_new *n,
+    const struct msg_prep *p, uint32_t *uid)
+{
+	struct mbox cur = *m;
+	int rc;
+
+	if (!store_in_transaction(s))
+		return db_err(&s->db, -1, "APPEND outside a transaction");
+	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
+	    n->internaldate.tz > MK_TZ_MAX_MIN)
+		return db_err(&s->db, MK_INVALID, "zone out of range");
+	rc = append_txn(s, &cur, n, p, true, uid);
+	if (rc == 0)
+		*m = cur;
+	return rc;
+}
+
 int
 store_msg_append(struct store *s, struct mbox *m, const struct msg_new *n,
     uint32_t *uid)
@@ -307,9 +330,11 @@ int
 store_msg_flags_each(struct store *s, const struct mbox *m, uint32_t lo,
     uint32_t hi, int (*cb)(const struct msg_row *r, void *arg), void *arg)
 {
+	/* No upper bound in SQL: the loop's own test costs less than
+	 * SQLite's record comparison on every row. */
 	sqlite3_stmt *st = db_stmt(&s->db, "SELECT uid, flags, keywords,"
-	    " modseq FROM messages WHERE mailbox_id = ?1"
-	    " AND uid BETWEEN ?2 AND ?3 ORDER BY uid");
+	    " modseq FROM messages WHERE mailbox_id = ?1 AND uid >= ?2"
+	    " ORDER BY uid");
 	struct msg_row r;
 	int rc = 0, step = SQLITE_DONE;
 
@@ -318,10 +343,15 @@ store_msg_flags_each(struct store *s, const struct mbox *m, uint32_t lo,
 	memset(&r, 0, sizeof(r));
 	sqlite3_bind_int64(st, 1, m->id);
 	sqlite3_bind_int64(st, 2, lo);
-	sqlite3_bind_int64(st, 3, hi);
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *kw = sqlite3_column_text(st, 2);
-		r.uid = (uint32_t)sqlite3_column_int64(st, 0);
+		const unsigned char *kw;
+		int64_t uid = sqlite3_column_int64(st, 0);
+		if (uid > hi) {
+			step = SQLITE_DONE;
+			break;
+		}
+		kw = sqlite3_column_text(st, 2);
+		r.uid = (uint32_t)uid;
 		r.id = msg_id(m->id, r.uid);
 		r.flags = (unsigned)sqlite3_column_int(st, 1);
 		r.keywords = kw ? (const char *)kw : "";
