@@ -216,6 +216,15 @@ out:
 	return rc;
 }
 
+static int
+zone_check(struct store *s, const struct msg_new *n)
+{
+	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
+	    n->internaldate.tz > MK_TZ_MAX_MIN)
+		return db_err(&s->db, MK_INVALID, "zone out of range");
+	return 0;
+}
+
 int
 store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
     const struct msg_prep *p, uint32_t *uid)
@@ -224,9 +233,8 @@ store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
 	enum db_txn t;
 	int rc;
 
-	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
-	    n->internaldate.tz > MK_TZ_MAX_MIN)
-		return db_err(&s->db, MK_INVALID, "zone out of range");
+	if ((rc = zone_check(s, n)) != 0)
+		return rc;
 	if ((rc = db_txn_enter(&s->db, &t)) == 0) {
 		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, p,
 		    t == TXN_SAVEPOINT, uid));
@@ -250,9 +258,8 @@ store_msg_append_in(struct store *s, struct mbox *m, const struct msg_new *n,
 
 	if (!store_in_transaction(s))
 		return db_err(&s->db, -1, "APPEND outside a transaction");
-	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
-	    n->internaldate.tz > MK_TZ_MAX_MIN)
-		return db_err(&s->db, MK_INVALID, "zone out of range");
+	if ((rc = zone_check(s, n)) != 0)
+		return rc;
 	rc = append_txn(s, &cur, n, p, true, uid);
 	if (rc == 0)
 		*m = cur;

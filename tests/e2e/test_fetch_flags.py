@@ -157,10 +157,14 @@ class FetchFlagsCase(ImapCase):
         lines = self.ok(a.cmd('NOOP'))
         self.assertEqual(sum(l.endswith(' EXPUNGE') for l in lines), 7)
 
-    def big_mailbox(self, n=1500):
-        """n messages, each with 40 long keywords: an answer of 12 MB,
-        more than the server's output buffer and a socket's send buffer
-        (4 MB at most by default) hold, so the FETCH must pause."""
+    def big_mailbox(self):
+        """Messages with 40 long keywords each (8 KB a FLAGS line): an
+        answer of 12 MB or more, more than the server's output buffer
+        and twice what a socket's send buffer may grow to (tcp_wmem's
+        maximum, 4 MB by default) hold, so the FETCH must pause."""
+        with open('/proc/sys/net/ipv4/tcp_wmem') as f:
+            wmem_max = int(f.read().split()[2])
+        n = max(1500, (2 * wmem_max + (1 << 20)) // 8000 + 1)
         user = self.new_user()
         a = self.connect(user)
         kws = ['kw%02d-%s' % (i, 'y' * 195) for i in range(40)]
@@ -168,16 +172,16 @@ class FetchFlagsCase(ImapCase):
             k = min(250, n - lo)
             self.ok(multiappend(a, [message(subject='b %d' % (lo + i))
                                     for i in range(k)], [kws] * k))
-        return user, a, kws
+        return user, a, kws, n
 
     def test_large_answer_pauses_and_resumes(self):
-        user, a, kws = self.big_mailbox()
+        user, a, kws, n = self.big_mailbox()
         self.select(a)
         lines = self.same_as_general(a, 'UID FETCH 1:*', 'FLAGS')
-        self.assertEqual(len(lines), 1500)
-        self.assertEqual(lines[1499],
-                         '* 1500 FETCH (UID 1500 FLAGS (\\Recent %s))' %
-                         ' '.join(kws))
+        self.assertEqual(len(lines), n)
+        self.assertEqual(lines[-1],
+                         '* %d FETCH (UID %d FLAGS (\\Recent %s))' %
+                         (n, n, ' '.join(kws)))
 
     def small_window(self, user):
         """A session whose socket takes little before it is read: the
@@ -196,7 +200,7 @@ class FetchFlagsCase(ImapCase):
         """b defines a keyword while a's FETCH waits for a to read: the
         rest of a's answer announces it (* FLAGS) before any FLAGS shows
         it, and the last message's FLAGS does show it."""
-        user, a, kws = self.big_mailbox()
+        user, a, kws, n = self.big_mailbox()
         a = self.small_window(user)
         self.select(a)
         b = self.connect(user)
@@ -214,7 +218,7 @@ class FetchFlagsCase(ImapCase):
         self.assertTrue(announced, 'no * FLAGS with the new keyword')
         # (then the flag change is told once more after the FETCH)
         self.assertLess(announced[0], shown[0])
-        self.assertTrue(lines[shown[0]].startswith('* 1500 FETCH'))
+        self.assertTrue(lines[shown[0]].startswith('* %d FETCH' % n))
         # before the pause the answer had begun: it was not all after
         self.assertGreater(announced[0], 0)
 
