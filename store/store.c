@@ -232,11 +232,11 @@ db_configure(struct sqldb *db, enum store_sync sync)
 	return pragma_str(db, "PRAGMA trusted_schema=OFF", NULL, 0);
 }
 
-/* extra: more SQLITE_OPEN_* flags (SQLITE_OPEN_NOFOLLOW). */
-/* A savepoint's (and a statement's) undo journal stays in memory up to
- * this size, past which SQLite writes it to a temporary file.  SQLite's
- * 64 KiB is less than what one APPENDed message's savepoint journals
- * (some twenty b-tree pages), so every message went through a file:
+/* Statement and savepoint undo journals stay in memory (-1: never
+ * written to a file); one holds at most the pages that one statement or
+ * savepoint changes.  With SQLite's default (a file past 64 KiB), one
+ * large statement turned the journal into a file for the rest of its
+ * transaction, and every message of a MULTIAPPEND went through it:
  * most of a fill's write calls, and more bytes than the WAL got. */
 #define STMT_JOURNAL_SPILL (-1)
 
@@ -254,6 +254,7 @@ sqlite_settings(void)
 	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
 }
 
+/* extra: more SQLITE_OPEN_* flags (SQLITE_OPEN_NOFOLLOW). */
 static int
 db_open_flags(struct sqldb *db, const char *path, bool create,
     enum store_sync sync, int extra, char *err, size_t errlen)
