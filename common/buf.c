@@ -85,17 +85,42 @@ buf_addc(struct buf *b, char c)
 	return buf_add(b, &c, 1);
 }
 
-int
-buf_addu(struct buf *b, uint64_t v)
+/* Two digits per division: FETCH writes two or three numbers for each
+ * message of a mailbox. */
+char *
+buf_putu(char *p, uint64_t v)
 {
+	static const char pairs[] =
+	    "000102030405060708091011121314151617181920212223242526272829"
+	    "303132333435363738394041424344454647484950515253545556575859"
+	    "606162636465666768697071727374757677787980818283848586878889"
+	    "90919293949596979899";
 	char d[20];
 	size_t i = sizeof(d);
 
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	return buf_add(b, d + i, sizeof(d) - i);
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		i -= 2;
+		memcpy(d + i, pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		i -= 2;
+		memcpy(d + i, pairs + 2 * v, 2);
+	} else
+		d[--i] = (char)('0' + v);
+	memcpy(p, d + i, sizeof(d) - i);
+	return p + (sizeof(d) - i);
+}
+
+int
+buf_addu(struct buf *b, uint64_t v)
+{
+	if (buf_reserve(b, 20) == -1)
+		return -1;
+	buf_commit(b, (size_t)(buf_putu(buf_ptr(b) + b->len, v) -
+	    (buf_ptr(b) + b->len)));
+	return 0;
 }
 
 int

@@ -31,6 +31,9 @@ int    buf_adds(struct buf *b, const char *s);
 int    buf_addc(struct buf *b, char c);
 /* v in decimal: what FETCH writes per message, without printf's cost. */
 int    buf_addu(struct buf *b, uint64_t v);
+/* v in decimal at p (at most 20 bytes); returns the end.  For writing
+ * into room made with buf_reserve (then buf_commit). */
+char  *buf_putu(char *p, uint64_t v);
 int    buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int    buf_vprintf(struct buf *b, const char *fmt, va_list ap);

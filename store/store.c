@@ -238,6 +238,28 @@ db_configure(struct sqldb *db, enum store_sync sync)
 	return pragma_str(db, "PRAGMA trusted_schema=OFF", NULL, 0);
 }
 
+/* Statement and savepoint undo journals stay in memory (-1: never
+ * written to a file); one holds at most the pages that one statement or
+ * savepoint changes.  With SQLite's default (a file past 64 KiB), one
+ * large statement turned the journal into a file for the rest of its
+ * transaction, and every message of a MULTIAPPEND went through it:
+ * most of a fill's write calls, and more bytes than the WAL got. */
+#define STMT_JOURNAL_SPILL (-1)
+
+/* Before the process's first database, or never: SQLite takes global
+ * settings only before it initializes.  The master's spawner forks
+ * before the master opens the directory, so each child gets here. */
+static void
+sqlite_settings(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
+}
+
 /* extra: more SQLITE_OPEN_* flags (SQLITE_OPEN_NOFOLLOW). */
 static int
 db_open_flags(struct sqldb *db, const char *path, bool create,
@@ -247,6 +269,7 @@ db_open_flags(struct sqldb *db, const char *path, bool create,
 	mode_t old;
 	int rc;
 
+	sqlite_settings();
 	memset(db, 0, sizeof(*db));
 	db->sync = sync;
 	if (create)
@@ -616,6 +639,19 @@ store_release_memory(struct store *s, bool statements)
 	(void)sqlite3_db_release_memory(s->db.h);
 }
 
+/* The cache of a command that writes many pages: with the 256 KiB one,
+ * a MULTIAPPEND of 500 messages (some 500 pages) spilled dirty pages to
+ * the WAL before its commit and read them back.  Back to the small one
+ * after, which frees what was above it. */
+#define STORE_BIG_CACHE_PRAGMA "PRAGMA cache_size=-16384"	/* KiB */
+
+void
+store_cache_big(struct store *s, bool on)
+{
+	(void)db_exec_cached(&s->db, on ? STORE_BIG_CACHE_PRAGMA :
+	    STORE_CACHE_PRAGMA, "cache size");
+}
+
 void
 store_close(struct store *s)
 {
@@ -676,15 +712,17 @@ store_in_transaction(struct store *s)
 void
 store_read_begin(struct store *s)
 {
-	s->db.group = true;
+	s->db.group++;
 	group_resume(&s->db);
 }
 
 void
 store_read_end(struct store *s)
 {
-	s->db.group = false;
-	group_pause(&s->db);
+	/* The outermost pair decides: a paused command's resumption takes
+	 * its own, the command's first run is in the caller's. */
+	if (s->db.group > 0 && --s->db.group == 0)
+		group_pause(&s->db);
 }
 
 bool

@@ -102,6 +102,10 @@ void store_release_memory(struct store *s, bool statements);
  * malloc.  Before the process's first SQLite call; 0, or -1 if SQLite
  * was in use already. */
 int  store_memory_lean(void);
+
+/* A larger page cache (on) for a command that writes many pages, then
+ * the usual small one again (off). */
+void store_cache_big(struct store *s, bool on);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);
 
@@ -114,7 +118,8 @@ bool store_in_transaction(struct store *s);
 /* Between these, reads share one read transaction (one snapshot, one
  * set of locks) instead of one each; a write transaction (store_begin,
  * any store_* call that writes) ends it first and a new one follows the
- * commit.  For one command's work: nothing may wait in between. */
+ * commit.  For one command's work: nothing may wait in between.  Pairs
+ * nest; the outermost one begins and ends the transaction. */
 void store_read_begin(struct store *s);
 void store_read_end(struct store *s);
 /* True if another connection (e.g. mailkeepctl) committed since the last
@@ -277,6 +282,11 @@ uint64_t store_msg_prep_size(const struct msg_prep *p);
 /* store_msg_append() of a prepared message (n->data and n->len unused). */
 int  store_msg_append_prep(struct store *s, struct mbox *m,
 	const struct msg_new *n, const struct msg_prep *p, uint32_t *uid);
+/* store_msg_append_prep() inside the caller's transaction (store_begin)
+ * without a savepoint of its own: after a failure the caller must roll
+ * the whole transaction back.  For MULTIAPPEND. */
+int  store_msg_append_in(struct store *s, struct mbox *m,
+	const struct msg_new *n, const struct msg_prep *p, uint32_t *uid);
 void store_msg_prep_free(struct msg_prep *p);
 /* All UIDs of a mailbox, ascending (malloc'd). */
 int  store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
@@ -290,6 +300,12 @@ int  store_first_unseen(struct store *s, const struct mbox *m,
  * row it is given (FETCH setting \Seen). */
 int  store_msg_foreach(struct store *s, const struct mbox *m,
 	const struct seqset *uids,
+	int (*cb)(const struct msg_row *r, void *arg), void *arg);
+/* Rows with UIDs lo..hi, ascending, with only uid, id, flags, keywords
+ * and modseq read (FETCH of FLAGS, UID and MODSEQ).  Stops at the
+ * callback's non-zero and returns it. */
+int  store_msg_flags_each(struct store *s, const struct mbox *m,
+	uint32_t lo, uint32_t hi,
 	int (*cb)(const struct msg_row *r, void *arg), void *arg);
 /* Rows changed after modseq (flag changes and new messages). */
 int  store_msg_changed_since(struct store *s, const struct mbox *m,

@@ -36,7 +36,7 @@ struct sqldb {
 	sqlite3        *h;
 	enum store_sync sync;		/* when a commit waits for the disk */
 	bool            sync_due;	/* the open transaction adds a message */
-	bool            group;		/* between store_read_begin and _end */
+	unsigned        group;		/* store_read_begin()s not yet ended */
 	bool            group_open;	/* its read transaction is open */
 	struct db_slot *slots;		/* open addressing, keyed by SQL pointer */
 	size_t          nslots, nused;

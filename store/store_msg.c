@@ -216,6 +216,15 @@ out:
 	return rc;
 }
 
+static int
+zone_check(struct store *s, const struct msg_new *n)
+{
+	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
+	    n->internaldate.tz > MK_TZ_MAX_MIN)
+		return db_err(&s->db, MK_INVALID, "zone out of range");
+	return 0;
+}
+
 int
 store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
     const struct msg_prep *p, uint32_t *uid)
@@ -224,15 +233,36 @@ store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
 	enum db_txn t;
 	int rc;
 
-	if (n->internaldate.tz < -MK_TZ_MAX_MIN ||
-	    n->internaldate.tz > MK_TZ_MAX_MIN)
-		return db_err(&s->db, MK_INVALID, "zone out of range");
+	if ((rc = zone_check(s, n)) != 0)
+		return rc;
 	if ((rc = db_txn_enter(&s->db, &t)) == 0) {
 		rc = db_txn_leave(&s->db, t, append_txn(s, &cur, n, p,
 		    t == TXN_SAVEPOINT, uid));
 		if (rc == 0)
 			*m = cur;
 	}
+	return rc;
+}
+
+/* A savepoint per message, as above, made SQLite keep an undo copy of
+ * each page the message touched (some twenty: the last leaf of every
+ * table and index it goes in) for a ROLLBACK TO that MULTIAPPEND never
+ * needs, since its failure rolls back the whole command.  Past 64 KiB
+ * that copy went through a temporary file: most of a fill's writes. */
+int
+store_msg_append_in(struct store *s, struct mbox *m, const struct msg_new *n,
+    const struct msg_prep *p, uint32_t *uid)
+{
+	struct mbox cur = *m;
+	int rc;
+
+	if (!store_in_transaction(s))
+		return db_err(&s->db, -1, "APPEND outside a transaction");
+	if ((rc = zone_check(s, n)) != 0)
+		return rc;
+	rc = append_txn(s, &cur, n, p, true, uid);
+	if (rc == 0)
+		*m = cur;
 	return rc;
 }
 
@@ -297,6 +327,47 @@ store_msg_foreach(struct store *s, const struct mbox *m,
 		sqlite3_bind_int64(st, 3, uids->r[i].hi);
 		rc = rows_each(s, st, m->id, cb, arg);
 	}
+	return rc;
+}
+
+/* Four columns rather than MSG_COLS's eight: SQLite's cost per row is
+ * mostly per column read, and FETCH FLAGS of a whole mailbox steps
+ * every row (issue 11). */
+int
+store_msg_flags_each(struct store *s, const struct mbox *m, uint32_t lo,
+    uint32_t hi, int (*cb)(const struct msg_row *r, void *arg), void *arg)
+{
+	/* No upper bound in SQL: the loop's own test costs less than
+	 * SQLite's record comparison on every row. */
+	sqlite3_stmt *st = db_stmt(&s->db, "SELECT uid, flags, keywords,"
+	    " modseq FROM messages WHERE mailbox_id = ?1 AND uid >= ?2"
+	    " ORDER BY uid");
+	struct msg_row r;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (st == NULL)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	sqlite3_bind_int64(st, 1, m->id);
+	sqlite3_bind_int64(st, 2, lo);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *kw;
+		int64_t uid = sqlite3_column_int64(st, 0);
+		if (uid > hi) {
+			step = SQLITE_DONE;
+			break;
+		}
+		kw = sqlite3_column_text(st, 2);
+		r.uid = (uint32_t)uid;
+		r.id = msg_id(m->id, r.uid);
+		r.flags = (unsigned)sqlite3_column_int(st, 1);
+		r.keywords = kw ? (const char *)kw : "";
+		r.modseq = (uint64_t)sqlite3_column_int64(st, 3);
+		rc = cb(&r, arg);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(&s->db, "messages");
+	db_done(&s->db, st);
 	return rc;
 }
 

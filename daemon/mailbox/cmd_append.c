@@ -110,6 +110,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		store_rollback(u->store);
 		return resp_no(c, "[OVERQUOTA] Quota exceeded; nothing was stored");
 	}
+	store_cache_big(u->store, true);
 	for (const struct append_msg *am = a->msgs; rc == 0 && am; am = am->next) {
 		struct msg_new n = {
 			.internaldate = am->has_date ? am->date : now_local(),
@@ -118,6 +119,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		    &n.keywords, false);
 		if (rc != 0) {
 			store_rollback(u->store);
+			store_cache_big(u->store, false);
 			return RUN_DONE;	/* flags_parse answered */
 		}
 		/* Flags the session may not set are dropped, not refused
@@ -125,15 +127,16 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		n.flags = rights_filter_flags(rights, n.flags);
 		if (!(rights & RT_W))
 			n.keywords = "";
-		rc = store_msg_append_prep(u->store, m, &n, preps[i], &uids[i]);
+		rc = store_msg_append_in(u->store, m, &n, preps[i], &uids[i]);
 		i++;
 	}
 	if (rc == 0)
 		rc = store_commit(u->store);
-	if (rc != 0) {
+	if (rc != 0)
 		store_rollback(u->store);
+	store_cache_big(u->store, false);
+	if (rc != 0)
 		return resp_store_error(c, rc, "APPEND");
-	}
 	fts_idle_kick(u);
 	return RUN_DONE;
 }

@@ -11,6 +11,8 @@
  *
  * Structure items (ENVELOPE, BODY, BODYSTRUCTURE) and sections come from
  * what was computed at APPEND time (msgdata.c); FETCH never parses MIME.
+ * A FETCH of only FLAGS, UID and MODSEQ takes the path of
+ * fetch_flags.c, built for a whole mailbox.
  */
 #include "daemon/mailbox/mbox_int.h"
 #include "common/imap_write.h"
@@ -731,6 +733,9 @@ cmd_fetch(struct client *c)
 		st->want_uid = st->want_modseq = true;
 	if (a->vanished)
 		vanished_since(c, &uidset, a->changedsince);	/* RFC 7162 3.2.6 */
+	if (!st->set_seen && fetch_flags_only(a->atts))
+		return fetch_flags(c, st->uids, st->n, st->want_uid,
+		    st->want_modseq);
 	c->cont_state = st;
 	c->cont_free = fetch_abort;
 	return fetch_continue(c);

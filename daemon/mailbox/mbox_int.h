@@ -376,6 +376,11 @@ enum cmd_result resp_store_error(struct client *c, int rc, const char *what);
 void resp_capability_list(struct client *c, struct buf *b);
 void resp_flags(struct buf *b, unsigned flags, const char *keywords,
 	bool recent);
+/* The list "(\\Answered ... \\Recent keywords)" at p, which has room for
+ * RESP_FLAGS_MAX + kwlen bytes; returns its end. */
+#define RESP_FLAGS_MAX 64
+char *resp_flags_put(char *p, unsigned flags, const char *keywords,
+	size_t kwlen, bool recent);
 
 /* ---- connections (client.c) ---- */
 
@@ -633,6 +638,11 @@ enum cmd_result cmd_search(struct client *c);
 enum cmd_result cmd_sort(struct client *c);
 enum cmd_result cmd_thread(struct client *c);
 enum cmd_result cmd_fetch(struct client *c);
+/* fetch_flags.c: whether a FETCH asks only FLAGS, UID and MODSEQ, and
+ * that FETCH of the n UIDs of the view (ascending). */
+bool fetch_flags_only(const struct fetch_att *atts);
+enum cmd_result fetch_flags(struct client *c, const uint32_t *uids, size_t n,
+	bool want_uid, bool want_modseq);
 enum cmd_result cmd_store(struct client *c);
 enum cmd_result cmd_copy(struct client *c);
 enum cmd_result cmd_idle(struct client *c);

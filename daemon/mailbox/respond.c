@@ -94,34 +94,56 @@ resp_capability_list(struct client *c, struct buf *b)
 		buf_adds(b, " UNAUTHENTICATE");
 }
 
+/* Written without buf calls per flag: FETCH FLAGS of a whole mailbox
+ * writes one list per message. */
+char *
+resp_flags_put(char *p, unsigned flags, const char *keywords, size_t kwlen,
+    bool recent)
+{
+	static const struct { unsigned bit; const char *name; size_t len; }
+	    sys[] = {
+		{ MF_ANSWERED, " \\Answered", 10 },
+		{ MF_FLAGGED, " \\Flagged", 9 },
+		{ MF_DELETED, " \\Deleted", 9 },
+		{ MF_SEEN, " \\Seen", 6 },
+		{ MF_DRAFT, " \\Draft", 7 },
+	};
+	char *start = p;
+
+	*p++ = '(';
+	for (size_t i = 0; i < nitems(sys); i++)
+		if (flags & sys[i].bit) {
+			memcpy(p, sys[i].name, sys[i].len);
+			p += sys[i].len;
+		}
+	if (recent) {
+		memcpy(p, " \\Recent", 8);
+		p += 8;
+	}
+	if (kwlen > 0) {
+		*p++ = ' ';
+		memcpy(p, keywords, kwlen);
+		p += kwlen;
+	}
+	/* Each item came with the space that separates it from the one
+	 * before: the first one's goes. */
+	if (p > start + 1) {
+		memmove(start + 1, start + 2, (size_t)(p - start - 2));
+		p--;
+	}
+	*p++ = ')';
+	return p;
+}
+
 void
 resp_flags(struct buf *b, unsigned flags, const char *keywords, bool recent)
 {
-	static const struct { unsigned bit; const char *name; } sys[] = {
-		{ MF_ANSWERED, "\\Answered" }, { MF_FLAGGED, "\\Flagged" },
-		{ MF_DELETED, "\\Deleted" }, { MF_SEEN, "\\Seen" },
-		{ MF_DRAFT, "\\Draft" },
-	};
-	bool first = true;
+	size_t kwlen = keywords ? strlen(keywords) : 0;
+	char *p;
 
-	buf_addc(b, '(');
-	for (size_t i = 0; i < nitems(sys); i++)
-		if (flags & sys[i].bit) {
-			if (!first)
-				buf_addc(b, ' ');
-			buf_adds(b, sys[i].name);
-			first = false;
-		}
-	if (recent) {
-		if (!first)
-			buf_addc(b, ' ');
-		buf_adds(b, "\\Recent");
-		first = false;
-	}
-	if (keywords && *keywords) {
-		if (!first)
-			buf_addc(b, ' ');
-		buf_adds(b, keywords);
-	}
-	buf_addc(b, ')');
+	if (buf_reserve(b, RESP_FLAGS_MAX + kwlen) == -1)
+		return;
+	p = buf_ptr(b) + buf_len(b);
+	buf_commit(b, (size_t)(resp_flags_put(p, flags, keywords, kwlen,
+	    recent) - p));
 }

@@ -17,7 +17,8 @@ appended once no command has added any for a second) to finish, since it
 runs in the same process; it prints how long that took.  Each figure is
 the wall time seen by the client and the CPU time the mailbox process
 spent (from /proc): on a loaded machine the first includes waiting for a
-core.
+core.  For the fill, the second figure is the rate the mailbox process's
+CPU time alone would allow (messages per second of its CPU).
 
 Usage (from a release build directory with mailkeepd):
     MK_BUILD_DIR=build python3 tests/bench/bench_bigmbox.py [N]
@@ -119,7 +120,10 @@ def main():
     with Server(users={'alice': 'pw'}) as s:
         c = s.client(login=('alice', 'pw'), timeout=600)
         msgs = list(messages(N))	# made before the clock starts
+        pid = mailbox_pid(s)
+        cpu0 = cpu_ms(pid)
         rate = fill(c, msgs)
+        fill_cpu = (cpu_ms(pid) - cpu0) * 1000.0 / N	# us per message
         del msgs
         c.cmd('SELECT INBOX', timeout=600)
         c.cmd('STORE 1:%d +FLAGS.SILENT (\\Seen)' % (N * 2 // 3),
@@ -127,7 +131,6 @@ def main():
         c.cmd('CREATE Other')
         print('the idle full-text indexer took %.0f s more' % wait_fts(
             s, 'alice'))
-        pid = mailbox_pid(s)
         res = []
         for name, cmd, goal in GOALS:
             if name == 'STATUS':
@@ -138,9 +141,13 @@ def main():
         c.cmd('LOGOUT')
     print('%-28s %14s %14s %10s' % ('operation', 'wall', 'server CPU',
                                     'goal'))
-    print('%-28s %8.0f msg/s %14s %4s %5.0f %s' % (
-        'fill (MULTIAPPEND x500)', rate, '', '>=', FILL_GOAL,
-        'met' if rate >= FILL_GOAL else 'NOT met'))
+    cpu_rate = 1e6 / fill_cpu if fill_cpu > 0 else float('inf')
+    print('%-28s %8.0f msg/s %8.0f msg/s %4s %5.0f %s' % (
+        'fill (MULTIAPPEND x500)', rate, cpu_rate, '>=', FILL_GOAL,
+        'met' if rate >= FILL_GOAL else 'NOT met' +
+        (' (CPU within)' if cpu_rate >= FILL_GOAL else '')))
+    print('  (fill: the server CPU column is messages per second of the '
+          'mailbox process\'s CPU, %.0f us per message)' % fill_cpu)
     for name, (ms, cpu), goal in res:
         print('%-28s %11.1f ms %11.1f ms %4s %5.0f %s' % (
             name, ms, cpu, '<=', goal, 'met' if ms <= goal else

@@ -794,3 +794,99 @@ test_msg_expunge_held(void)
 	CU_ASSERT_EQUAL(q("SELECT count(*) FROM body_data"), 0);
 	teardown();
 }
+
+/* MULTIAPPEND's form: several messages in the caller's transaction with
+ * no savepoint each; refused outside one; a rollback leaves nothing of
+ * any of them (rows, bodies, runs, counters, quota). */
+static int
+append_in(struct mbox *m, const char *text, uint32_t *uid)
+{
+	struct msg_src src = { .data = text, .len = strlen(text) };
+	struct msg_new n = { .internaldate = { 1000, 0 }, .keywords = "" };
+	struct msg_prep *p;
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(store_msg_prepare(&src, NULL, &p), 0);
+	rc = store_msg_append_in(S, m, &n, p, uid);
+	store_msg_prep_free(p);
+	return rc;
+}
+
+void
+test_msg_append_in_transaction(void)
+{
+	struct quota_usage u;
+	struct mbox in;
+	uint32_t uid = 0;
+
+	setup();
+	in = mb("INBOX");
+	CU_ASSERT_NOT_EQUAL(append_in(&in, ts_msg(NULL, "alone"), &uid), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM messages"), 0);
+	CU_ASSERT_EQUAL(store_begin(S), 0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(append_in(&in, ts_msg(NULL, "gone"), &uid), 0);
+	CU_ASSERT_EQUAL(uid, 3);
+	store_rollback(S);
+	in = mb("INBOX");
+	CU_ASSERT_EQUAL(in.uidnext, 1);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM messages"), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM bodies"), 0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM uid_runs"), 0);
+	CU_ASSERT_EQUAL(store_quota_usage(S, &u), 0);
+	CU_ASSERT_EQUAL(u.messages, 0);
+	CU_ASSERT_EQUAL(store_begin(S), 0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(append_in(&in, ts_msg(NULL, "kept"), &uid), 0);
+	CU_ASSERT_EQUAL(store_commit(S), 0);
+	CU_ASSERT_EQUAL(uid, 3);
+	CU_ASSERT_EQUAL(mb("INBOX").uidnext, 4);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM messages"), 3);
+	CU_ASSERT_EQUAL(q("SELECT lo * 10 + hi FROM uid_runs"), 13);
+	CU_ASSERT_EQUAL(store_quota_usage(S, &u), 0);
+	CU_ASSERT_EQUAL(u.messages, 3);
+	teardown();
+}
+
+struct flag_rows {
+	uint32_t uid[8];
+	unsigned flags[8];
+	size_t   n, stop;
+};
+
+static int
+flag_row(const struct msg_row *r, void *arg)
+{
+	struct flag_rows *x = arg;
+
+	x->uid[x->n] = r->uid;
+	x->flags[x->n] = r->flags;
+	return ++x->n == x->stop ? 7 : 0;
+}
+
+/* FETCH FLAGS's read: UIDs lo..hi only, in order, and it stops with the
+ * callback's answer. */
+void
+test_msg_flags_each(void)
+{
+	struct flag_rows x = { .stop = 8 };
+	struct mbox in;
+
+	setup();
+	in = mb("INBOX");
+	for (unsigned i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(ts_append(S, &in, "m", i, "", 1000, 0), i + 1);
+	CU_ASSERT_EQUAL(store_msg_flags_each(S, &in, 2, 4, flag_row, &x), 0);
+	CU_ASSERT_EQUAL_FATAL(x.n, 3);
+	CU_ASSERT(x.uid[0] == 2 && x.uid[1] == 3 && x.uid[2] == 4);
+	CU_ASSERT(x.flags[0] == 1 && x.flags[2] == 3);
+	memset(&x, 0, sizeof(x));
+	x.stop = 2;
+	CU_ASSERT_EQUAL(store_msg_flags_each(S, &in, 1, 5, flag_row, &x), 7);
+	CU_ASSERT_EQUAL(x.n, 2);
+	memset(&x, 0, sizeof(x));
+	x.stop = 8;
+	CU_ASSERT_EQUAL(store_msg_flags_each(S, &in, 6, 9, flag_row, &x), 0);
+	CU_ASSERT_EQUAL(x.n, 0);
+	teardown();
+}
