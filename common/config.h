@@ -158,6 +158,13 @@ struct mk_config {
 	/* Live administration (doc/mailkeepctl.md): Prometheus metrics on
 	 * a loopback HTTP port; port 0: off (the default). */
 	struct mk_listen metrics_listen;
+	/* The link between backends (doc/move.md): where this backend
+	 * accepts other backends (port 0: nowhere), its certificate and
+	 * key, and the CA that signs every backend's certificate. */
+	struct mk_listen cluster_listen;
+	char     cluster_cert[PATH_MAX];
+	char     cluster_key[PATH_MAX];
+	char     cluster_ca[PATH_MAX];
 };
 
 /* Fills in every default. */

@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   11
+#define IPC_VERSION   12
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -321,6 +321,43 @@ enum ipc_type {
 	 * fields: a pool relay's channel, which serves the handshakes of
 	 * many connections and so has no per-channel operation cap. */
 	IPC_KEY_POOL_CHANNEL,
+
+	/* The link between backends (daemon/cluster/, doc/move.md).
+	 * master -> spawner, no fields: the cluster key holder, a key
+	 * holder (auth/keyholder.c) that opens cluster_cert and cluster_key
+	 * instead of tls_cert and tls_key; answered as SPAWN_KEYHOLDER. */
+	IPC_SPAWN_CLUSTER_KH = 170,
+	/* master -> spawner, + a connection accepted on cluster_listen, no
+	 * fields: a link process (uid login_user, chrooted, sandboxed);
+	 * followed by IPC_SPAWN_KEYCHAN with its channel to the cluster
+	 * key holder. */
+	IPC_SPAWN_LINK,
+	/* master -> spawner, + a sealed memfd holding a store copy:
+	 * u32 user id, str user name.  A restore worker as that user's uid
+	 * in data_dir/users/<name> (which the master has prepared); it
+	 * answers IPC_RESTORE_RESULT on its channel and exits. */
+	IPC_SPAWN_RESTORE,
+	/* master -> link, the first message on its channel: bytes the
+	 * cluster certificate chain (PEM, as the cluster key holder read
+	 * it), bytes cluster_ca (PEM), str this backend's name. */
+	IPC_LINK_SETUP,
+	/* link -> master, + a sealed memfd holding the copy of the store
+	 * (its size and SHA-256 checked by the link process): str user,
+	 * str password hash, u8 admin, u64 quota storage KiB + 1, u64 quota
+	 * messages + 1 (0: the default), str the peer's certificate name
+	 * (for logs).  A user moved here; at most one at a time per link. */
+	IPC_LINK_MOVE_IN,
+	/* master -> link: u32 code (enum link_code), str text; the answer
+	 * to IPC_LINK_MOVE_IN, passed on to the peer as LINK_RESULT. */
+	IPC_LINK_MOVE_RESULT,
+	/* restore worker -> master: u8 ok, str why not (for the log and the
+	 * peer). */
+	IPC_RESTORE_RESULT,
+	/* link -> master: str user, str the peer's certificate name.  The
+	 * source has pointed its directory here: the user, restored by an
+	 * earlier MOVE_IN from that same peer, is now held here.  Answered
+	 * IPC_LINK_MOVE_RESULT. */
+	IPC_LINK_COMMIT,
 
 	IPC_TYPE_MAX
 };

@@ -468,6 +468,7 @@ on_stop(int signo, void *arg)
 	lmtp_stop();
 	control_stop();
 	keyholder_stop();
+	cluster_stop();
 	relaypool_stop();
 	sessions_stop();
 	children_terminate(SIGTERM);
@@ -819,6 +820,7 @@ main(int argc, char **argv)
 	check_users(dir, &cfg);
 	open_listeners(&cfg);
 	lmtp_open(&cfg);
+	cluster_open(&cfg);
 	control_open(&cfg);
 	setup_loop(dir, &cfg);
 	/* While errors still reach the terminal: the key holder reads the
@@ -829,6 +831,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_tls(&master.cfg, master.tls);
+	if (cluster_start(err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
+		spawner_stop();
+		return 1;
+	}
 	relaypool_renew();
 	if (!foreground)
 		detach_done();

@@ -305,6 +305,49 @@ spawn_lmtp(int client_fd, const char *peer, int *chan)
 	return spawn(&m, "LMTP process", chan);
 }
 
+pid_t
+spawn_cluster_kh(int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_CLUSTER_KH);
+	return spawn(&m, "cluster key holder", chan);
+}
+
+/* As spawn_relay: the connection, then the key holder's channel. */
+pid_t
+spawn_link(int client_fd, int kh_fd, int *chan)
+{
+	struct ipc_msg m;
+
+	*chan = -1;
+	ipc_msg_init(&m, IPC_SPAWN_LINK);
+	ipc_put_fd(&m, client_fd);
+	if (spw.fd == -1 || ipc_send_now(spw.fd, &m) == -1) {
+		if (spw.fd != -1)
+			spawner_lost("cannot be written to");
+		else
+			ipc_msg_free(&m);
+		close(kh_fd);
+		return -1;
+	}
+	ipc_msg_init(&m, IPC_SPAWN_KEYCHAN);
+	ipc_put_fd(&m, kh_fd);
+	return spawn(&m, "link process", chan);
+}
+
+pid_t
+spawn_restore(uint32_t user_id, const char *name, int copy_fd, int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_RESTORE);
+	ipc_put_u32(&m, user_id);
+	ipc_put_str(&m, name);
+	ipc_put_fd(&m, copy_fd);
+	return spawn(&m, "restore worker", chan);
+}
+
 void
 spawner_stop(void)
 {
