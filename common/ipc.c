@@ -281,6 +281,7 @@ ipc_type_name(uint32_t type)
 		[IPC_LINK_MOVE_RESULT] = "LINK_MOVE_RESULT",
 		[IPC_RESTORE_RESULT] = "RESTORE_RESULT",
 		[IPC_LINK_COMMIT] = "LINK_COMMIT",
+		[IPC_LMTP_RELAYED] = "LMTP_RELAYED",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

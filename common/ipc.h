@@ -169,10 +169,13 @@ enum ipc_type {
 	IPC_LMTP_RCPT = 60,
 	/* master -> lmtp: u64 request id, u8 result (ipc_req_result:
 	 * OK, NOTFOUND = no such user, DENIED = not one of our domains,
-	 * FAILED = try later), str the user's canonical name ("" unless OK),
+	 * FAILED = try later, RELAY = held by another backend), str the
+	 * user's canonical name ("" unless OK or RELAY),
 	 * + on OK one end of a SEQPACKET delivery channel whose other end
 	 * is a session (method IPC_IMP_DELIVERY) of that user's mailbox
-	 * process.  Closing the channel ends that session. */
+	 * process.  Closing the channel ends that session.  On RELAY a TCP
+	 * socket (its connect possibly still in progress) to the LMTP port
+	 * of the backend that holds the user. */
 	IPC_LMTP_RCPT_RESULT,
 	/* lmtp -> mailbox, on a delivery channel, + a sealed memfd holding
 	 * the message (CRLF lines, dot-unstuffed): str return path (without
@@ -358,6 +361,11 @@ enum ipc_type {
 	 * earlier MOVE_IN from that same peer, is now held here.  Answered
 	 * IPC_LINK_MOVE_RESULT. */
 	IPC_LINK_COMMIT,
+	/* lmtp -> master, no fields: the client greeted as another
+	 * backend's relay (LHLO mailkeep-relay.*, daemon/lmtp/
+	 * lmtp_relay.c): its recipients are never relayed again (451
+	 * instead), so a message crosses at most one hop. */
+	IPC_LMTP_RELAYED,
 
 	IPC_TYPE_MAX
 };
@@ -370,6 +378,9 @@ enum ipc_req_result {
 	IPC_REQ_FAILED,		/* internal trouble: NO [UNAVAILABLE] */
 	IPC_REQ_LIMIT,		/* a configured bound (acl_max_*,
 				 * max_guest_channels): NO [LIMIT] */
+	IPC_REQ_RELAY,		/* LMTP_RCPT: the user is held by another
+				 * backend; the descriptor is a socket to
+				 * its LMTP (doc/move.md) */
 };
 
 /* Outcome of one IPC_LMTP_DELIVER, mapped to LMTP replies by the LMTP

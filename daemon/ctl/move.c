@@ -29,15 +29,14 @@
 #include "daemon/cluster/link.h"
 #include "auth/keyholder.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/privsep.h"
 #include "common/sandbox.h"
 #include "common/util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,18 +67,7 @@ link_connect(const struct work_req *q)
 	int fd, err = 0;
 	socklen_t elen = sizeof(err);
 
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, q->link_ip,
-	    &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons(q->link_port);
-		len = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, q->link_ip,
-	    &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(q->link_port);
-		len = sizeof(struct sockaddr_in6);
-	} else
+	if (net_parse_addr(q->link_ip, q->link_port, &ss, &len) == -1)
 		return -1;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0)) == -1)
