@@ -419,12 +419,18 @@ cmd_move(struct ctx *x)
 	const struct cfg_backend *b;
 	struct dir_user u;
 	struct work_req q;
-	int rc;
+	int rc = 0;
 
 	if (has_stray_option(x) || x->argc != 2)
 		return usage_of(find_command("move"));
-	if (!user_name(x->argv[0], name) || (rc = get_user(x, name, &u)) != 0)
-		return rc != 0 ? rc : EX_BADINPUT;
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	/* With its hash (get_user() drops it): the row travels. */
+	if ((rc = dir_user_get(x->dir, name, &u)) != 0) {
+		errmsg(rc == MK_NOTFOUND ? "no such user: %s" : "directory: %s",
+		    rc == MK_NOTFOUND ? name : dir_errmsg(x->dir));
+		return rc == MK_NOTFOUND ? EX_NOUSER : EX_FAIL;
+	}
 	b = config_backend(&x->cfg, x->argv[1]);
 	if (b == NULL || b->cluster_port == 0 ||
 	    config_backend_local(&x->cfg, b->name) ||

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -298,22 +299,25 @@ restore_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 }
 
 /* Who may move name in from peer: nobody held here, nobody on the way
- * in from someone else.  0, or why not. */
+ * in from someone else.  NULL, or why not (*code: how final). */
 static const char *
 move_in_refused(const char *name, const char *peer, struct dir_user *u,
-    int *found)
+    int *found, enum link_code *code)
 {
+	*code = LINK_REFUSED;
 	*found = dir_user_get(master.dir, name, u);
-	if (*found == -1)
-		return "directory error";
-	if (freeze_active(name))
-		return "the user is being moved away from here";
-	if (*found == 0 && u->backend[0] == '\0')
+	if (*found == -1 || freeze_active(name) ||
+	    (*found == 0 && mbox_running(u->id) != NULL)) {
+		/* A process of an earlier attempt's user lingers a moment. */
+		*code = LINK_TEMPFAIL;
+		return *found == -1 ? "directory error" : freeze_active(name) ?
+		    "the user is being moved away from here" :
+		    "the user's process still runs here; try again";
+	}
+	if (*found == 0 && config_backend_local(&master.cfg, u->backend))
 		return "the user is held here already";
 	if (*found == 0 && strcmp(u->backend, peer) != 0)
 		return "the user is held by another backend";
-	if (*found == 0 && mbox_running(u->id) != NULL)
-		return "the user's process still runs here; try again";
 	return NULL;
 }
 
@@ -341,6 +345,8 @@ on_move_in(struct link_child *lk, struct ipc_reader *r)
 	const char *peer = ipc_get_str(r), *why;
 	char name[MK_USER_MAX];
 	struct dir_user u;
+	enum link_code code;
+	struct stat st;
 	int found, copy = r->fd, chan;
 
 	if (!ipc_end(r) || copy == -1 || admin > 1 || qs > INT64_MAX ||
@@ -350,17 +356,25 @@ on_move_in(struct link_child *lk, struct ipc_reader *r)
 		link_violation(lk, "malformed LINK_MOVE_IN");
 		return;
 	}
-	if ((why = move_in_refused(name, peer, &u, &found)) != NULL ||
-	    (why = move_in_row(name, peer, hash, admin, (int64_t)qs - 1,
-	    (int64_t)qm - 1, found == 0, &u) != 0 ? "directory error" :
-	    NULL) != NULL) {
+	why = move_in_refused(name, peer, &u, &found, &code);
+	if (why == NULL && move_in_row(name, peer, hash, admin,
+	    (int64_t)qs - 1, (int64_t)qm - 1, found == 0, &u) != 0) {
+		why = "directory error";
+		code = LINK_TEMPFAIL;
+	}
+	if (why != NULL) {
 		dir_user_forget_hash(&u);
 		log_warnx("cluster: %s from %s refused: %s", name, peer, why);
-		move_answer(lk, LINK_REFUSED, why);
+		move_answer(lk, code, why);
 		return;
 	}
 	dir_user_forget_hash(&u);
 	mk_strlcpy(lk->user, name, sizeof(lk->user));
+	if (fstat(copy, &st) == 0 && st.st_size == 0) {
+		/* No store yet at the source: the row is all there is. */
+		move_answer(lk, LINK_OK, "no store to restore");
+		return;
+	}
 	ipc_take_fd(r);
 	pid_t pid = user_dir_prepare(&u) == -1 ? -1 :
 	    spawn_restore(u.id, u.name, copy, &chan);
@@ -388,7 +402,7 @@ on_commit(struct link_child *lk, struct ipc_reader *r)
 	}
 	rc = dir_user_get(master.dir, name, &u);
 	dir_user_forget_hash(&u);
-	if (rc == 0 && u.backend[0] == '\0') {
+	if (rc == 0 && config_backend_local(&master.cfg, u.backend)) {
 		move_answer(lk, LINK_OK, "held here already");
 		return;
 	}
