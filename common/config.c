@@ -266,8 +266,6 @@ static const struct key keys[] = {
 	STR("lmtp_socket_group", lmtp_socket_group),
 	{ "lmtp_listen", K_SPECIAL, 0, 0, 0, 0 },
 	{ "cluster_listen", K_SPECIAL, 0, 0, 0, 0 },
-	{ "backend", K_SPECIAL, 0, 0, 0, 0 },
-	STR("backend_name", backend_name),
 	PATHK("cluster_cert", cluster_cert),
 	PATHK("cluster_key", cluster_key),
 	PATHK("cluster_ca", cluster_ca),
@@ -310,15 +308,6 @@ set_special(struct mk_config *c, const char *k, const char *v)
 		if (*v == '\0' || *end != '\0' || errno != 0 || mode > 0777)
 			return -1;
 		c->lmtp_socket_mode = (unsigned)mode;
-		return 0;
-	}
-	if (strcmp(k, "backend") == 0) {
-		struct cfg_backend *b = &c->backends[c->nbackends++];
-		unsigned ip, lp, cp;
-		if (sscanf(v, "%64s %63s %u %u %u", b->name, b->ip, &ip, &lp, &cp) != 5)
-			return -1;
-		mk_strlcpy(b->host, b->ip, sizeof(b->host));
-		b->imap_port = (uint16_t)ip; b->lmtp_port = (uint16_t)lp; b->cluster_port = (uint16_t)cp;
 		return 0;
 	}
 	if (strcmp(k, "lmtp_listen") == 0 || strcmp(k, "metrics_listen") == 0 ||
@@ -574,19 +563,4 @@ bool
 config_lmtp_domain_ok(const struct mk_config *c, const char *domain)
 {
 	return c->lmtp_domains[0] == '\0' || list_has(c->lmtp_domains, domain);
-}
-
-const struct cfg_backend *
-config_backend(const struct mk_config *c, const char *name)
-{
-	for (unsigned i = 0; i < c->nbackends; i++)
-		if (strcmp(c->backends[i].name, name) == 0)
-			return &c->backends[i];
-	return NULL;
-}
-
-bool
-config_backend_local(const struct mk_config *c, const char *b)
-{
-	return b[0] == '\0' || strcmp(b, c->backend_name) == 0;
 }

@@ -165,13 +165,7 @@ struct mk_config {
 	char     cluster_cert[PATH_MAX];
 	char     cluster_key[PATH_MAX];
 	char     cluster_ca[PATH_MAX];
-	char     backend_name[65];
-	struct cfg_backend { char name[65]; char host[256]; char ip[64];
-		uint16_t imap_port, lmtp_port, cluster_port; } backends[8];
-	unsigned nbackends;
 };
-const struct cfg_backend *config_backend(const struct mk_config *c, const char *name);
-bool config_backend_local(const struct mk_config *c, const char *backend);
 
 /* Fills in every default. */
 void config_defaults(struct mk_config *c);

@@ -70,11 +70,10 @@ static const char DIR_SCHEMA_V2[] =
 static const struct db_migration dir_migrations[] = {
 	{ 1, "initial schema", DIR_SCHEMA_V1, NULL },
 	{ 2, "share index", DIR_SCHEMA_V2, NULL },
-	{ 3, "TEMP backend", "ALTER TABLE users ADD COLUMN backend TEXT NOT NULL DEFAULT '';", NULL },
 };
 
 #define USER_COLS \
-	"id, name, hash, admin, quota_storage, quota_messages, created, backend"
+	"id, name, hash, admin, quota_storage, quota_messages, created"
 
 int
 dir_open(const char *path, bool create, struct directory **out, char *err,
@@ -179,8 +178,6 @@ user_read(sqlite3_stmt *st, struct dir_user *u)
 	u->quota_storage = sqlite3_column_int64(st, 4);
 	u->quota_messages = sqlite3_column_int64(st, 5);
 	u->created = sqlite3_column_int64(st, 6);
-	const unsigned char *b = sqlite3_column_text(st, 7);
-	mk_strlcpy(u->backend, b ? (const char *)b : "", sizeof(u->backend));
 }
 
 static int
@@ -335,18 +332,6 @@ dir_user_set_admin(struct directory *d, const char *name, bool admin)
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int(st, 2, admin);
-	return user_change(d, st, name);
-}
-
-int
-dir_user_set_backend(struct directory *d, const char *name, const char *b)
-{
-	sqlite3_stmt *st = db_stmt(&d->db,
-	    "UPDATE users SET backend = ?2 WHERE name = ?1");
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
 	return user_change(d, st, name);
 }
 

@@ -26,9 +26,7 @@ struct dir_user {
 	int64_t  quota_storage;		/* KiB; -1: the configured default */
 	int64_t  quota_messages;	/* -1: the configured default */
 	int64_t  created;
-	char     backend[65];
 };
-int dir_user_set_backend(struct directory *d, const char *name, const char *b);
 
 int  dir_open(const char *path, bool create, struct directory **out,
 	char *err, size_t errlen);
