@@ -22,14 +22,16 @@ login_capabilities(const struct login_conn *c)
 	 * that is not TLS yet; where clear-text credentials are refused,
 	 * LOGINDISABLED and no AUTH= (RFC 3501 6.2.3, RFC 9051 6.2.1). */
 	bool starttls = c->p.tls != NULL && !c->secure;
+	/* RFC 2221: a server that may refer a login elsewhere says so;
+	 * only a cluster does (doc/cluster.md). */
+	bool referrals = c->cfg->nbackends > 0;
+	static char caps[160];
 
-	if (login_plaintext_ok(c))
-		return starttls ?
-		    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID STARTTLS AUTH=PLAIN" :
-		    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID AUTH=PLAIN";
-	return starttls ?
-	    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID STARTTLS LOGINDISABLED" :
-	    "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID LOGINDISABLED";
+	snprintf(caps, sizeof(caps), "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR "
+	    "ID%s%s%s", referrals ? " LOGIN-REFERRALS" : "",
+	    starttls ? " STARTTLS" : "",
+	    login_plaintext_ok(c) ? " AUTH=PLAIN" : " LOGINDISABLED");
+	return caps;
 }
 
 static void

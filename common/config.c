@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -221,6 +222,8 @@ static const struct key keys[] = {
 	UINTK("tls_relay_max_conns", tls_relay_max_conns, 1, 1000000),
 	UINTK("tls_relays", tls_relays, 0, 256),
 	{ "plaintext_auth", K_SPECIAL, 0, 0, 0, 0 },
+	{ "backend", K_SPECIAL, 0, 0, 0, 0 },
+	STR("backend_name", backend_name),
 	{ "listen", K_SPECIAL, 0, 0, 0, 0 },
 	{ "listen_tls", K_SPECIAL, 0, 0, 0, 0 },
 	{ "listen_pop3", K_SPECIAL, 0, 0, 0, 0 },
@@ -275,9 +278,78 @@ static const struct key keys[] = {
 	UINTK("lmtp_timeout", lmtp_timeout, 10, 3600),
 };
 
+bool
+config_backend_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n >= MK_BACKEND_MAX || !(isdigit((unsigned char)name[0]) ||
+	    (name[0] >= 'a' && name[0] <= 'z')))
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static bool
+parse_port(const char *s, bool zero_ok, uint16_t *out)
+{
+	uint64_t n;
+
+	if (s == NULL || !parse_u64(s, 65535, &n) || (n == 0 && !zero_ok))
+		return false;
+	*out = (uint16_t)n;
+	return true;
+}
+
+/* HOST to a numeric address: nginx takes only an address in
+ * Auth-Server, and a name resolved once here cannot change under a
+ * running cluster between two logins. */
+static bool
+resolve_host(const char *host, char *ip, size_t iplen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+		return false;
+	bool ok = getnameinfo(res->ai_addr, res->ai_addrlen, ip,
+	    (socklen_t)iplen, NULL, 0, NI_NUMERICHOST) == 0;
+	freeaddrinfo(res);
+	return ok;
+}
+
+/* "NAME HOST IMAP_PORT [LMTP_PORT [CLUSTER_PORT]]" */
+static int
+add_backend(struct mk_config *c, const char *v)
+{
+	char copy[512], *save = NULL, *f[6];
+	int n = 0;
+
+	if (c->nbackends >= MK_MAX_BACKENDS || strlen(v) >= sizeof(copy))
+		return -1;
+	mk_strlcpy(copy, v, sizeof(copy));
+	for (char *t = strtok_r(copy, " \t", &save); t != NULL && n < 6;
+	    t = strtok_r(NULL, " \t", &save))
+		f[n++] = t;
+	struct cfg_backend *b = &c->backends[c->nbackends];
+	memset(b, 0, sizeof(*b));
+	if (n < 3 || n > 5 || !config_backend_name_ok(f[0]) ||
+	    strlen(f[1]) >= sizeof(b->host) ||
+	    !parse_port(f[2], false, &b->imap_port) ||
+	    (n > 3 && !parse_port(f[3], true, &b->lmtp_port)) ||
+	    (n > 4 && !parse_port(f[4], true, &b->cluster_port)))
+		return -1;
+	mk_strlcpy(b->name, f[0], sizeof(b->name));
+	mk_strlcpy(b->host, f[1], sizeof(b->host));
+	if (!resolve_host(b->host, b->ip, sizeof(b->ip)))
+		return -1;
+	c->nbackends++;
+	return 0;
+}
+
 static int
 set_special(struct mk_config *c, const char *k, const char *v)
 {
+	if (strcmp(k, "backend") == 0)
+		return add_backend(c, v);
 	if (strcmp(k, "plaintext_auth") == 0) {
 		if (str_ieq(v, "loopback"))
 			c->plaintext_auth = MK_PLAINTEXT_LOOPBACK;
@@ -453,6 +525,33 @@ config_load(struct mk_config *c, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Backend names are unique, and this server is one of them. */
+static int
+check_backends(const struct mk_config *c, char *err, size_t errlen)
+{
+	if (c->backend_name[0] != '\0' &&
+	    !config_backend_name_ok(c->backend_name)) {
+		snprintf(err, errlen, "%s: backend_name '%s': a name of 1-64 "
+		    "characters a-z 0-9 . _ - is expected", c->path,
+		    c->backend_name);
+		return -1;
+	}
+	for (unsigned i = 0; i < c->nbackends; i++)
+		for (unsigned j = i + 1; j < c->nbackends; j++)
+			if (strcmp(c->backends[i].name, c->backends[j].name) == 0) {
+				snprintf(err, errlen, "%s: backend %s is declared "
+				    "twice", c->path, c->backends[i].name);
+				return -1;
+			}
+	if (c->nbackends > 0 && config_backend(c, c->backend_name) == NULL) {
+		snprintf(err, errlen, "%s: backend_name '%s' is not among the "
+		    "declared backends (a cluster's servers each need their "
+		    "own name)", c->path, c->backend_name);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_check(const struct mk_config *c, char *err, size_t errlen)
 {
@@ -494,7 +593,7 @@ config_check(const struct mk_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	return 0;
+	return check_backends(c, err, errlen);
 }
 
 int
@@ -563,4 +662,19 @@ bool
 config_lmtp_domain_ok(const struct mk_config *c, const char *domain)
 {
 	return c->lmtp_domains[0] == '\0' || list_has(c->lmtp_domains, domain);
+}
+
+const struct cfg_backend *
+config_backend(const struct mk_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->nbackends && i < MK_MAX_BACKENDS; i++)
+		if (strcmp(c->backends[i].name, name) == 0)
+			return &c->backends[i];
+	return NULL;
+}
+
+bool
+config_backend_local(const struct mk_config *c, const char *backend)
+{
+	return backend[0] == '\0' || strcmp(backend, c->backend_name) == 0;
 }

@@ -18,6 +18,10 @@
 #include <sys/socket.h>
 
 #define MK_MAX_LISTEN 16
+#define MK_MAX_BACKENDS 64
+#ifndef MK_BACKEND_MAX
+#define MK_BACKEND_MAX 65	/* a backend's name: 64 bytes + NUL */
+#endif
 
 /* What a listener speaks (travels as a u8 in IPC_SPAWN_LOGIN and the
  * session record). */
@@ -40,6 +44,18 @@ struct mk_listen {
 #define MK_TLS_DEFAULT_PRIORITY \
 	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:" \
 	"-AES-128-CBC:-AES-256-CBC:-SHA1:%SERVER_PRECEDENCE"
+
+/* One backend of a cluster (doc/cluster.md): "backend = NAME HOST
+ * IMAP_PORT [LMTP_PORT [CLUSTER_PORT]]".  ip is HOST resolved when the
+ * configuration was loaded (nginx's Auth-Server must be an address). */
+struct cfg_backend {
+	char     name[MK_BACKEND_MAX];
+	char     host[256];
+	char     ip[64];
+	uint16_t imap_port;
+	uint16_t lmtp_port;	/* 0: none */
+	uint16_t cluster_port;	/* backend-to-backend TLS link; 0: none */
+};
 
 enum mk_plaintext_auth {
 	MK_PLAINTEXT_LOOPBACK,	/* clear-text auth only from loopback (default) */
@@ -165,6 +181,11 @@ struct mk_config {
 	char     cluster_cert[PATH_MAX];
 	char     cluster_key[PATH_MAX];
 	char     cluster_ca[PATH_MAX];
+	/* A cluster (doc/cluster.md): this server's name, "" = a single
+	 * machine, and every backend, this one included. */
+	char     backend_name[MK_BACKEND_MAX];
+	struct cfg_backend backends[MK_MAX_BACKENDS];
+	unsigned nbackends;
 };
 
 /* Fills in every default. */
@@ -190,6 +211,15 @@ int  config_lmtp_socket(const struct mk_config *c, char *out, size_t outlen);
 bool config_lmtp_domain_ok(const struct mk_config *c, const char *domain);
 /* True if user is one of urlauth_submit_users (case-insensitive). */
 bool config_urlauth_submitter(const struct mk_config *c, const char *user);
+/* The declared backend called name, or NULL. */
+const struct cfg_backend *config_backend(const struct mk_config *c,
+	const char *name);
+/* True if a user whose directory row names backend is served here:
+ * "" (every user of a single machine) or backend_name. */
+bool config_backend_local(const struct mk_config *c, const char *backend);
+/* Backend names: 1-64 bytes of [a-z0-9._-] starting with a letter or
+ * digit. */
+bool config_backend_name_ok(const char *name);
 /* Joins data_dir with a relative path. */
 int  config_path(const struct mk_config *c, char *out, size_t outlen,
 	const char *rel);

@@ -409,6 +409,9 @@ enum ipc_auth_result {
 	IPC_AUTH_TARGET_ADMIN,	/* PROXYAUTH/authzid target is an admin: NO */
 	IPC_AUTH_BUSY,		/* auth_max_pending_per_addr logins from this
 				 * address are being verified: [UNAVAILABLE] */
+	IPC_AUTH_REFERRAL,	/* right password, but the user's store is on
+				 * another backend: NO [REFERRAL url] (RFC
+				 * 2221); the text carries the code */
 };
 
 /* How a session came to be acting as its user. */

@@ -15,6 +15,10 @@
  *   audit(id, started, ended, admin, target, client, method, session)
  *       One row per impersonation; ended is 0 while the session runs.
  *       The partial index finds the running row of a session.
+ *
+ * Schema version 2: shares (the share index).
+ * Schema version 3: users.backend, the cluster backend that holds the
+ *       user's store ('' = this server; doc/cluster.md).
  */
 #include "store/directory.h"
 #include "store/store_int.h"
@@ -67,13 +71,19 @@ static const char DIR_SCHEMA_V2[] =
 	") WITHOUT ROWID;"
 	"CREATE INDEX shares_grantee ON shares (grantee, owner_id);";
 
+/* Which backend of a cluster holds the user; '' is the server that
+ * reads this directory, so a single machine never sets it. */
+static const char DIR_SCHEMA_V3[] =
+	"ALTER TABLE users ADD COLUMN backend TEXT NOT NULL DEFAULT '';";
+
 static const struct db_migration dir_migrations[] = {
 	{ 1, "initial schema", DIR_SCHEMA_V1, NULL },
 	{ 2, "share index", DIR_SCHEMA_V2, NULL },
+	{ 3, "user backend", DIR_SCHEMA_V3, NULL },
 };
 
 #define USER_COLS \
-	"id, name, hash, admin, quota_storage, quota_messages, created"
+	"id, name, hash, admin, quota_storage, quota_messages, created, backend"
 
 int
 dir_open(const char *path, bool create, struct directory **out, char *err,
@@ -169,6 +179,7 @@ user_read(sqlite3_stmt *st, struct dir_user *u)
 {
 	const unsigned char *name = sqlite3_column_text(st, 1);
 	const unsigned char *hash = sqlite3_column_text(st, 2);
+	const unsigned char *backend = sqlite3_column_text(st, 7);
 
 	memset(u, 0, sizeof(*u));
 	u->id = (uint32_t)sqlite3_column_int64(st, 0);
@@ -178,6 +189,8 @@ user_read(sqlite3_stmt *st, struct dir_user *u)
 	u->quota_storage = sqlite3_column_int64(st, 4);
 	u->quota_messages = sqlite3_column_int64(st, 5);
 	u->created = sqlite3_column_int64(st, 6);
+	mk_strlcpy(u->backend, backend ? (const char *)backend : "",
+	    sizeof(u->backend));
 }
 
 static int
@@ -347,6 +360,35 @@ dir_user_set_quota(struct directory *d, const char *name, int64_t storage_kib,
 	/* Anything negative means "the configured default". */
 	sqlite3_bind_int64(st, 2, storage_kib < 0 ? -1 : storage_kib);
 	sqlite3_bind_int64(st, 3, messages < 0 ? -1 : messages);
+	return user_change(d, st, name);
+}
+
+/* The rule of config_backend_name_ok(), which the store cannot call. */
+static bool
+backend_name_ok(const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n == 0)
+		return true;
+	if (n >= MK_BACKEND_MAX || !((b[0] >= 'a' && b[0] <= 'z') ||
+	    (b[0] >= '0' && b[0] <= '9')))
+		return false;
+	return strspn(b, "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+int
+dir_user_set_backend(struct directory *d, const char *name,
+    const char *backend)
+{
+	sqlite3_stmt *st;
+
+	if (!backend_name_ok(backend))
+		return db_err(&d->db, MK_INVALID, "bad backend name");
+	if ((st = db_stmt(&d->db,
+	    "UPDATE users SET backend = ?2 WHERE name = ?1")) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 2, backend, -1, SQLITE_TRANSIENT);
 	return user_change(d, st, name);
 }
 

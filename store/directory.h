@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #define MK_USER_MAX 65	/* 64 bytes + NUL */
+#ifndef MK_BACKEND_MAX
+#define MK_BACKEND_MAX 65	/* a backend's name: 64 bytes + NUL */
+#endif
 
 struct directory;
 
@@ -26,6 +29,7 @@ struct dir_user {
 	int64_t  quota_storage;		/* KiB; -1: the configured default */
 	int64_t  quota_messages;	/* -1: the configured default */
 	int64_t  created;
+	char     backend[MK_BACKEND_MAX];	/* "" = this server */
 };
 
 int  dir_open(const char *path, bool create, struct directory **out,
@@ -59,6 +63,11 @@ int  dir_user_set_hash(struct directory *d, const char *name, const char *hash);
 int  dir_user_set_admin(struct directory *d, const char *name, bool admin);
 int  dir_user_set_quota(struct directory *d, const char *name,
 	int64_t storage_kib, int64_t messages);
+/* The backend that holds the user's store ("" = this one); 0,
+ * MK_NOTFOUND, MK_INVALID (not a backend name) or -1.  Whether the name
+ * is declared is the caller's check (config_backend()). */
+int  dir_user_set_backend(struct directory *d, const char *name,
+	const char *backend);
 int  dir_user_foreach(struct directory *d,
 	int (*cb)(const struct dir_user *u, void *arg), void *arg);
 

@@ -974,19 +974,38 @@ user_store_open(struct ctx *x, const char *name, bool create,
 
 /* ---- users ---- */
 
+/* A backend a user may be put on: a declared one, or this server. */
+static bool
+backend_ok(const struct ctx *x, const char *backend)
+{
+	if (config_backend_local(&x->cfg, backend) ||
+	    config_backend(&x->cfg, backend) != NULL)
+		return true;
+	if (x->cfg.nbackends == 0)
+		errmsg("backend %s: %s declares no backends (backend = NAME "
+		    "HOST IMAP_PORT ..., doc/cluster.md)", backend, x->conf);
+	else
+		errmsg("backend %s is not declared in %s", backend, x->conf);
+	return false;
+}
+
 static int
 cmd_useradd(struct ctx *x)
 {
 	bool admin = take_flag(x, "--admin");
 	bool from_stdin = take_flag(x, "--password-stdin");
+	bool bad = false;
+	const char *backend = take_opt(x, "--backend", &bad);
 	char name[MK_USER_MAX], hash[PASSWORD_HASH_MAX];
 	struct dir_user u;
 	uint32_t id;
 	int rc;
 
-	if (has_stray_option(x) || x->argc != 1)
+	if (bad || has_stray_option(x) || x->argc != 1)
 		return usage_of(find_command("useradd"));
 	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	if (backend != NULL && !backend_ok(x, backend))
 		return EX_BADINPUT;
 	if (dir_user_get(x->dir, name, &u) == 0) {
 		errmsg("user %s already exists", name);
@@ -1002,11 +1021,53 @@ cmd_useradd(struct ctx *x)
 		errmsg("user %s already exists", name);
 		return EX_EXISTS;
 	}
-	if (rc != 0 || (admin && dir_user_set_admin(x->dir, name, true) != 0)) {
+	if (rc != 0 || (admin && dir_user_set_admin(x->dir, name, true) != 0) ||
+	    (backend != NULL && !config_backend_local(&x->cfg, backend) &&
+	    dir_user_set_backend(x->dir, name, backend) != 0)) {
 		errmsg("adding %s: %s", name, dir_errmsg(x->dir));
 		return EX_FAIL;
 	}
-	printf("user %s added (id %u%s)\n", name, id, admin ? ", admin" : "");
+	printf("user %s added (id %u%s%s%s)\n", name, id, admin ? ", admin" : "",
+	    backend != NULL ? ", backend " : "", backend != NULL ? backend : "");
+	return EX_OK_;
+}
+
+/* "mailkeepctl backend USER [NAME]": shows or sets where the user's
+ * store lives.  Setting it moves no mail (that is "move"): it is for
+ * users made before the cluster, or restored by hand. */
+static int
+cmd_backend(struct ctx *x)
+{
+	char name[MK_USER_MAX];
+	struct dir_user u;
+	int rc;
+
+	if (has_stray_option(x) || x->argc < 1 || x->argc > 2)
+		return usage_of(find_command("backend"));
+	if (!user_name(x->argv[0], name))
+		return EX_BADINPUT;
+	rc = get_user(x, name, &u);
+	dir_user_forget_hash(&u);
+	if (rc != 0)
+		return rc;
+	if (x->argc == 1) {
+		printf("%s\n", u.backend[0] != '\0' ? u.backend :
+		    x->cfg.backend_name[0] != '\0' ? x->cfg.backend_name :
+		    "(this server)");
+		return EX_OK_;
+	}
+	const char *b = x->argv[1];
+	if (!backend_ok(x, b))
+		return EX_BADINPUT;
+	/* This server's own name is stored as "": the row stays right if
+	 * the cluster is later renamed or dissolved. */
+	if (config_backend_local(&x->cfg, b))
+		b = "";
+	if (dir_user_set_backend(x->dir, name, b) != 0) {
+		errmsg("%s: %s", name, dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	printf("%s is now on backend %s\n", name, x->argv[1]);
 	return EX_OK_;
 }
 
@@ -2108,8 +2169,9 @@ static const struct command commands[] = {
 	  "here) it offers STARTTLS, and --listen-tls needs them.  As root it\n"
 	  "also creates the system accounts of login_user and hash_user if\n"
 	  "they are missing.", cmd_init, false },
-	{ "useradd", "NAME [--admin] [--password-stdin]",
-	  "add a user; the password is prompted for, or read from stdin.",
+	{ "useradd", "NAME [--admin] [--password-stdin] [--backend NAME]",
+	  "add a user; the password is prompted for, or read from stdin.\n"
+	  "--backend: the cluster backend that holds the user (doc/cluster.md).",
 	  cmd_useradd, true },
 	{ "userdel", "NAME [--keep-mail]",
 	  "delete a user and, unless --keep-mail, their mail.", cmd_userdel, true,
@@ -2122,6 +2184,11 @@ static const struct command commands[] = {
 	  "make a user an administrator (may act as other users via PROXYAUTH,\n"
 	  "a SASL authorization identity or LOGIN target*admin), or not.",
 	  cmd_admin, true },
+	{ "backend", "NAME [BACKEND]",
+	  "show which cluster backend holds a user's store, or set it (a\n"
+	  "declared backend, or this server's backend_name).  Setting it moves\n"
+	  "no mail: logins elsewhere are then referred there (doc/cluster.md).",
+	  cmd_backend, true },
 	{ "quota", "NAME [--storage SIZE] [--messages N]",
 	  "show a user's quota limits and usage, or set them: a number\n"
 	  "(storage in KiB, or with M/G), 'unlimited', or 'default' (the\n"

@@ -29,7 +29,10 @@
  *     split by the login process), the authenticated user must be an
  *     admin and the target must exist and not be one;
  *   - failures are answered after a delay that doubles per failure from
- *     the same address (addrtab.c).
+ *     the same address (addrtab.c);
+ *   - a user (or target) whose directory row names another backend of
+ *     the cluster gets, once the password matched and never before, a
+ *     referral there (RFC 2221) instead of a session.
  * The verdict and the identities it established go into the login
  * child's record; the hand-off later uses that record only.
  *
@@ -41,6 +44,8 @@
 #include "common/util.h"
 #include "store/store.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,6 +92,8 @@ authz_result_text(enum ipc_auth_result res)
 	case IPC_AUTH_BUSY:
 		return "Too many logins from your address are being verified "
 		    "at once; try again in a moment.";
+	case IPC_AUTH_REFERRAL:
+		return "Your mailbox is on another server.";
 	}
 	return "Authentication failed.";
 }
@@ -207,6 +214,79 @@ verdict_ok(struct login_child *lc)
 	login_verdict(lc, IPC_AUTH_OK);
 }
 
+/* Percent-encodes s for the user part of an IMAP URL (RFC 5092
+ * enc-user): everything but RFC 3986's unreserved characters. */
+static void
+url_user(char *out, size_t outlen, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 4 <= outlen; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || strchr("-._~", ch) != NULL)
+			out[o++] = (char)ch;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+void
+authz_referral_text(const struct login_child *lc, const char *login,
+    const struct cfg_backend *b, char *out, size_t outlen)
+{
+	char user[3 * (2 * MK_USER_MAX + 8)];
+	bool v6 = strchr(b->host, ':') != NULL;
+
+	if (lc->peer.proto == MK_PROTO_POP3) {
+		/* POP3 has no referrals: say where, in words (RFC 3206). */
+		snprintf(out, outlen, "[SYS/PERM] Your mailbox is on backend "
+		    "%s (%s); connect there.", b->name, b->host);
+		return;
+	}
+	url_user(user, sizeof(user), login);
+	/* RFC 2221: ";AUTH=" names the mechanism to use there, so that
+	 * a client does not fall back to an anonymous login. */
+	snprintf(out, outlen, "[REFERRAL imap://%s%s@%s%s%s:%u/] Your mailbox "
+	    "is on backend %s; log in there.", user,
+	    lc->mech == IPC_MECH_PLAIN ? ";AUTH=PLAIN" : "", v6 ? "[" : "",
+	    b->host, v6 ? "]" : "", b->imap_port, b->name);
+}
+
+/* The password matched, and u (the user or the target) lives on another
+ * backend: refer the client there (RFC 2221) and start no session.  The
+ * URL's user is what to log in with there. */
+static bool
+referred(struct login_child *lc, const struct auth_attempt *a,
+    const struct dir_user *u)
+{
+	char login[2 * MK_USER_MAX + 8], text[512];
+
+	if (config_backend_local(&master.cfg, u->backend))
+		return false;
+	const struct cfg_backend *b = config_backend(&master.cfg, u->backend);
+	if (b == NULL) {
+		log_warnx("user %s is on backend '%s', which the configuration "
+		    "does not declare", u->name, u->backend);
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		return true;
+	}
+	if (a->method == IPC_IMP_SEPARATOR)
+		snprintf(login, sizeof(login), "%s%s%s", u->name,
+		    master.cfg.impersonation_separator, a->authc.name);
+	else
+		mk_strlcpy(login, a->authc.name, sizeof(login));
+	authz_referral_text(lc, login, b, text, sizeof(text));
+	log_info("user %s (authenticated as %s) from %s referred to backend "
+	    "%s", u->name, a->authc.name, lc->peer.addr, b->name);
+	login_verdict_text(lc, IPC_AUTH_REFERRAL, text);
+	return true;
+}
+
 /* The password matched a real user: is the impersonation (if any) legal? */
 static void
 succeed(struct login_child *lc, const struct auth_attempt *a)
@@ -217,6 +297,8 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 	lc->authc_admin = a->authc.admin;
 	lc->method = a->method;
 	if (a->method == IPC_IMP_NONE) {
+		if (referred(lc, a, &a->authc))
+			return;
 		lc->user = a->authc;
 		/* The session needs the row, not the hash. */
 		dir_user_forget_hash(&lc->user);
@@ -245,6 +327,8 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 		login_verdict(lc, IPC_AUTH_AUTHZ_FAILED);
 		return;
 	}
+	if (referred(lc, a, &target))
+		return;
 	lc->user = target;
 	log_info("administrator %s logged in as %s from %s (%s)",
 	    a->authc.name, target.name, lc->peer.addr,

@@ -420,6 +420,13 @@ login_violation(struct login_child *lc, const char *why)
 void
 login_verdict(struct login_child *lc, enum ipc_auth_result res)
 {
+	login_verdict_text(lc, res, authz_result_text(res));
+}
+
+void
+login_verdict_text(struct login_child *lc, enum ipc_auth_result res,
+    const char *text)
+{
 	struct ipc_msg m;
 
 	if (lc->state != LS_CHECKING || lc->chan == NULL)
@@ -428,7 +435,7 @@ login_verdict(struct login_child *lc, enum ipc_auth_result res)
 	ev_timer_stop(master.loop, &lc->delay);
 	ipc_msg_init(&m, IPC_LOGIN_AUTH_RESULT);
 	ipc_put_u8(&m, (uint8_t)res);
-	ipc_put_str(&m, authz_result_text(res));
+	ipc_put_str(&m, text);
 	ipc_chan_send(lc->chan, &m);
 	lc->state = res == IPC_AUTH_OK ? LS_AUTHENTICATED : LS_NEW;
 	stats_login(res == IPC_AUTH_OK);

@@ -215,6 +215,9 @@ void login_resume(int fd, const struct peer *peer,
 struct login_child *login_attach(pid_t pid, int chan_fd, const struct peer *peer);
 /* Sends the verdict and moves the child to its next state. */
 void login_verdict(struct login_child *lc, enum ipc_auth_result res);
+/* The same with a text of its own (a referral's URL). */
+void login_verdict_text(struct login_child *lc, enum ipc_auth_result res,
+	const char *text);
 /* The same after delay_ms (failures are answered slowly). */
 void login_verdict_later(struct login_child *lc, enum ipc_auth_result res,
 	unsigned delay_ms);
@@ -239,6 +242,10 @@ int  authz_audit_start(const char *admin, const char *target,
 void authz_audit_end(const char *admin, const char *target,
 	uint64_t session);
 const char *authz_method_name(uint8_t method);
+/* The NO text that refers a client to backend b (RFC 2221
+ * "[REFERRAL imap://login@host:port/] ..."; POP3: words). */
+void authz_referral_text(const struct login_child *lc, const char *login,
+	const struct cfg_backend *b, char *out, size_t outlen);
 const char *authz_result_text(enum ipc_auth_result res);
 
 /* ---- verified credentials (authcache.c) ---- */

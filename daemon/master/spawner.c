@@ -481,6 +481,21 @@ on_spawn(int fd, struct ipc_reader *r)
 /* ---- configuration ---- */
 
 static bool
+backends_terminated(const struct mk_config *c)
+{
+	if (c->nbackends > MK_MAX_BACKENDS)
+		return false;
+	for (unsigned i = 0; i < c->nbackends; i++) {
+		const struct cfg_backend *b = &c->backends[i];
+		if (memchr(b->name, '\0', sizeof(b->name)) == NULL ||
+		    memchr(b->host, '\0', sizeof(b->host)) == NULL ||
+		    memchr(b->ip, '\0', sizeof(b->ip)) == NULL)
+			return false;
+	}
+	return true;
+}
+
+static bool
 strings_terminated(const struct mk_config *c)
 {
 #define T(f) (memchr(c->f, '\0', sizeof(c->f)) != NULL)
@@ -489,7 +504,7 @@ strings_terminated(const struct mk_config *c)
 	    T(tls_priority) && T(impersonation_separator) &&
 	    T(folder_drafts) && T(folder_sent) && T(folder_trash) &&
 	    T(folder_junk) && T(lmtp_socket) && T(lmtp_socket_group) &&
-	    T(lmtp_domains);
+	    T(lmtp_domains) && T(backend_name) && backends_terminated(c);
 #undef T
 }
 

@@ -177,11 +177,24 @@ key_of(const char *addr, char *key, size_t len)
 }
 
 static void
-login_start_as(struct fake_login *f, const char *addr, const char *authzid,
+login_send(struct fake_login *f, uint8_t mech, const char *authzid,
     const char *authcid, const char *pw)
 {
-	int sp[2];
 	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_LOGIN_AUTH);
+	ipc_put_u8(&m, mech);
+	ipc_put_str(&m, authzid);
+	ipc_put_str(&m, authcid);
+	ipc_put_bytes(&m, pw, strlen(pw));
+	CU_ASSERT_FATAL(ipc_send_now(f->chan, &m) == 0);
+}
+
+/* A login process attached as login_spawn() does, with no request yet. */
+static void
+login_attach_fake(struct fake_login *f, const char *addr)
+{
+	int sp[2];
 	struct peer p;
 	char key[MK_ADDRSTRLEN];
 
@@ -197,13 +210,14 @@ login_start_as(struct fake_login *f, const char *addr, const char *authzid,
 	p.rec->conns++;
 	master.nconn++;
 	login_attach(f->pid, sp[0], &p);
+}
 
-	ipc_msg_init(&m, IPC_LOGIN_AUTH);
-	ipc_put_u8(&m, IPC_MECH_LOGIN);
-	ipc_put_str(&m, authzid);
-	ipc_put_str(&m, authcid);
-	ipc_put_bytes(&m, pw, strlen(pw));
-	CU_ASSERT_FATAL(ipc_send_now(f->chan, &m) == 0);
+static void
+login_start_as(struct fake_login *f, const char *addr, const char *authzid,
+    const char *authcid, const char *pw)
+{
+	login_attach_fake(f, addr);
+	login_send(f, IPC_MECH_LOGIN, authzid, authcid, pw);
 }
 
 static void
@@ -968,5 +982,93 @@ test_cache_off_hashes_every_login(void)
 		CU_ASSERT_TRUE(hashed);
 	}
 	CU_ASSERT_EQUAL(authcache_count(), 0);
+	cache_teardown();
+}
+
+/* ---- a cluster: users on another backend are referred there ---- */
+
+/* One login to its verdict and text (LOGIN, or AUTHENTICATE PLAIN). */
+static uint8_t
+login_text(const char *addr, uint8_t mech, const char *authzid,
+    const char *authcid, const char *pw, char *text, size_t textlen)
+{
+	static uint8_t buf[IPC_MAX_MSG];
+	struct fake_login f;
+	struct ipc_reader r;
+	struct pollfd pfd;
+	uint8_t v = 0xff;
+
+	login_attach_fake(&f, addr);
+	login_send(&f, mech, authzid, authcid, pw);
+	for (int i = 0; i < 3000; i++) {
+		worker_answer();
+		pump(1);
+		pfd.fd = f.chan;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) == 1)
+			break;
+	}
+	CU_ASSERT_FATAL(ipc_recv_now(f.chan, buf, &r) == 0);
+	CU_ASSERT_EQUAL(r.type, IPC_LOGIN_AUTH_RESULT);
+	v = ipc_get_u8(&r);
+	mk_strlcpy(text, ipc_get_str(&r), textlen);
+	CU_ASSERT_TRUE(ipc_end(&r));
+	login_timeout(&f);
+	return v;
+}
+
+void
+test_referral_after_the_password(void)
+{
+	char text[512], hash[PASSWORD_HASH_MAX];
+	uint32_t id;
+	struct mk_config saved = master.cfg;
+	struct cfg_backend *b = master.cfg.backends;
+
+	cache_setup();
+	master.cfg.max_auth_attempts = 10;
+	mk_strlcpy(master.cfg.backend_name, "b1", sizeof(master.cfg.backend_name));
+	memset(b, 0, 2 * sizeof(*b));
+	mk_strlcpy(b[0].name, "b1", sizeof(b[0].name));
+	mk_strlcpy(b[1].name, "b2", sizeof(b[1].name));
+	mk_strlcpy(b[1].host, "mail2.example", sizeof(b[1].host));
+	b[1].imap_port = 1143;
+	master.cfg.nbackends = 2;
+	CU_ASSERT_FATAL(password_hash("farpw", hash, sizeof(hash)) == 0);
+	CU_ASSERT_FATAL(dir_user_add(dir, "far@x.org", hash, &id) == 0);
+	CU_ASSERT_FATAL(dir_user_set_backend(dir, "far@x.org", "b2") == 0);
+
+	/* a wrong password learns nothing of where the user lives */
+	CU_ASSERT_EQUAL(login_text("192.0.2.70", IPC_MECH_LOGIN, "",
+	    "far@x.org", "wrong", text, sizeof(text)), IPC_AUTH_FAILED);
+	CU_ASSERT_PTR_NULL(strstr(text, "REFERRAL"));
+	CU_ASSERT_PTR_NULL(strstr(text, "b2"));
+	/* the right one is referred (RFC 2221), the name URL-encoded */
+	CU_ASSERT_EQUAL(login_text("192.0.2.70", IPC_MECH_LOGIN, "",
+	    "far@x.org", "farpw", text, sizeof(text)), IPC_AUTH_REFERRAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "[REFERRAL imap://far%40x.org@mail2.example:1143/] "));
+	CU_ASSERT_EQUAL(login_text("192.0.2.70", IPC_MECH_PLAIN, "",
+	    "far@x.org", "farpw", text, sizeof(text)), IPC_AUTH_REFERRAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "[REFERRAL imap://far%40x.org;AUTH=PLAIN@mail2.example:1143/] "));
+	/* an administrator acting as that user: the target's backend, and
+	 * the login to use there */
+	CU_ASSERT_EQUAL(login_text("192.0.2.71", IPC_MECH_LOGIN, "far@x.org",
+	    "boss", "bosspw", text, sizeof(text)), IPC_AUTH_REFERRAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text,
+	    "imap://far%40x.org%2Aboss@mail2.example:1143/"));
+	/* the user back on this backend: a session */
+	CU_ASSERT_FATAL(dir_user_set_backend(dir, "far@x.org", "b1") == 0);
+	CU_ASSERT_EQUAL(login_text("192.0.2.70", IPC_MECH_LOGIN, "",
+	    "far@x.org", "farpw", text, sizeof(text)), IPC_AUTH_OK);
+	/* a backend the configuration does not know: unavailable, no
+	 * session */
+	CU_ASSERT_FATAL(dir_user_set_backend(dir, "far@x.org", "b9") == 0);
+	CU_ASSERT_EQUAL(login_text("192.0.2.70", IPC_MECH_LOGIN, "",
+	    "far@x.org", "farpw", text, sizeof(text)), IPC_AUTH_UNAVAILABLE);
+	/* one failure in all: referrals are no failures */
+	CU_ASSERT_EQUAL(addr_get("192.0.2.70")->fails, 1);
+	master.cfg = saved;
 	cache_teardown();
 }

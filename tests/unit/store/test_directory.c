@@ -4,6 +4,7 @@
  * file mode, and the impersonation audit trail.
  */
 #include <CUnit/CUnit.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,4 +203,62 @@ test_dir_open_missing(void)
 	CU_ASSERT_PTR_NULL(d);
 	CU_ASSERT(strlen(err) > 0);
 	ts_rmdir(tmp);
+}
+
+/* A v2 directory (before users.backend) gains the column with '' for
+ * every user; the backend is set, read back, cleared, and refused when
+ * it is no backend name or the user is unknown. */
+void
+test_dir_user_backend(void)
+{
+	char err[256];
+	struct dir_user u;
+	uint32_t id;
+	sqlite3 *h;
+
+	dir = ts_dir();
+	/* A directory as schema 2 left it, with one user. */
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(ts_path(dir, "directory.db"), &h),
+	    SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(h,
+	    "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    " name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
+	    " admin INTEGER NOT NULL DEFAULT 0,"
+	    " quota_storage INTEGER NOT NULL DEFAULT -1,"
+	    " quota_messages INTEGER NOT NULL DEFAULT -1,"
+	    " created INTEGER NOT NULL);"
+	    "CREATE TABLE audit (id INTEGER PRIMARY KEY, started INTEGER NOT"
+	    " NULL, ended INTEGER NOT NULL DEFAULT 0, admin TEXT NOT NULL,"
+	    " target TEXT NOT NULL, client TEXT NOT NULL, method TEXT NOT NULL,"
+	    " session INTEGER NOT NULL);"
+	    "CREATE TABLE shares (owner_id INTEGER NOT NULL, mailbox TEXT NOT"
+	    " NULL, grantee TEXT NOT NULL, rights TEXT NOT NULL,"
+	    " PRIMARY KEY (owner_id, mailbox, grantee)) WITHOUT ROWID;"
+	    "INSERT INTO users (name, hash, created) VALUES ('old', 'x', 1);"
+	    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	CU_ASSERT_EQUAL_FATAL(dir_open(ts_path(dir, "directory.db"), false, &D,
+	    err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(dir_user_get(D, "old", &u), 0);
+	CU_ASSERT_STRING_EQUAL(u.backend, "");
+
+	CU_ASSERT_EQUAL(dir_user_add(D, "alice", "$y$hash", &id), 0);
+	CU_ASSERT_EQUAL(dir_user_set_backend(D, "ALICE", "b2"), 0);
+	CU_ASSERT_EQUAL(dir_user_get(D, "alice", &u), 0);
+	CU_ASSERT_STRING_EQUAL(u.backend, "b2");
+	CU_ASSERT_EQUAL(dir_user_get_by_id(D, id, &u), 0);
+	CU_ASSERT_STRING_EQUAL(u.backend, "b2");
+	/* other users untouched */
+	CU_ASSERT_EQUAL(dir_user_get(D, "old", &u), 0);
+	CU_ASSERT_STRING_EQUAL(u.backend, "");
+
+	CU_ASSERT_EQUAL(dir_user_set_backend(D, "alice", "B 2"), MK_INVALID);
+	CU_ASSERT_EQUAL(dir_user_set_backend(D, "alice", "-b"), MK_INVALID);
+	CU_ASSERT_EQUAL(dir_user_set_backend(D, "nobody", "b2"), MK_NOTFOUND);
+	CU_ASSERT_EQUAL(dir_user_get(D, "alice", &u), 0);
+	CU_ASSERT_STRING_EQUAL(u.backend, "b2");
+	CU_ASSERT_EQUAL(dir_user_set_backend(D, "alice", ""), 0);
+	CU_ASSERT_EQUAL(dir_user_get(D, "alice", &u), 0);
+	CU_ASSERT_STRING_EQUAL(u.backend, "");
+	teardown();
 }
