@@ -30,8 +30,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (HOST, Client, Closed, Server,  # noqa: E402
-                       ctl_path, free_port)
+                       ctl_path, free_port, is_root, wait_for)
 from mkimap import message  # noqa: E402
+from test_keyholder import comm, key_needles, scan  # noqa: E402
 
 HAVE_CERTTOOL = shutil.which('certtool') is not None
 PW = 'alice pw'
@@ -341,6 +342,37 @@ class MoveTest(unittest.TestCase):
         log = self.b2.logtext()[before:]
         self.assertRegex(log, r'(not signed by cluster_ca|TLS handshake)')
         self.assertIn('calls itself b3', log)
+
+    def status_of(self, pid):
+        with open('/proc/%d/status' % pid) as f:
+            return dict(l.split(':', 1) for l in f.read().splitlines()
+                        if ':' in l)
+
+    @unittest.skipUnless(is_root(), 'uids, chroots and /proc/PID/mem: root')
+    def test_link_process_is_confined(self):
+        good = (os.path.join(self.certs, 'b1.crt'),
+                os.path.join(self.certs, 'b1.key'))
+        s = self.link_client(good)
+        s.sendall(self.hello('b1'))
+        s.recv(64)
+        link = wait_for(lambda: [p for p in self.b2.children()
+                                 if comm(p) == 'mk-link'], what='mk-link')[0]
+        keys = [p for p in self.b2.children() if comm(p) == 'mk-cluster-keys']
+        self.assertEqual(len(keys), 1)
+        for pid, account in ((link, 'mailkeep-login'),
+                             (keys[0], 'mailkeep-auth')):
+            st = self.status_of(pid)
+            uid = str(self.b2.uid_of(account))
+            self.assertEqual(st['Uid'].split(), [uid] * 4)
+            self.assertEqual(st['Seccomp'].strip(), '2')
+            self.assertEqual(st['NoNewPrivs'].strip(), '1')
+            self.assertEqual(os.readlink('/proc/%d/root' % pid),
+                             self.b2.path('empty'))
+        # the key is in the key holder's memory, not the link process's
+        needles = key_needles(os.path.join(self.certs, 'b2.key'))
+        self.assertEqual(scan(link, needles), [])
+        self.assertNotEqual(scan(keys[0], needles), [])
+        s.close()
 
 
 if __name__ == '__main__':
