@@ -129,14 +129,8 @@ on_data(struct linkd *l, struct ipc_reader *r)
 	    n > l->mv.bytes - l->got)
 		fatalx("link to %s: DATA out of place or beyond the size "
 		    "announced", l->peer);
-	for (size_t off = 0; off < n; ) {
-		ssize_t w = write(l->fd, p + off, n - off);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			fatal("writing the copy");
-		off += (size_t)w;
-	}
+	if (mk_write_all(l->fd, p, n) == -1)
+		fatal("writing the copy");
 	gnutls_hash(l->sha, p, n);
 	l->got += n;
 }

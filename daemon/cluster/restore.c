@@ -24,33 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void
-scratch_remove(const char *base)
-{
-	static const char *const sfx[] = { "", "-journal", "-wal", "-shm" };
-	char p[128];
-
-	for (size_t i = 0; i < nitems(sfx); i++) {
-		snprintf(p, sizeof(p), "%s%s", base, sfx[i]);
-		(void)unlink(p);
-	}
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int
 copy_to(int in, const char *path)
 {
@@ -65,7 +38,7 @@ copy_to(int in, const char *path)
 	while ((n = pread(in, buf, sizeof(buf), off)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 || write_all(out, buf, (size_t)n) == -1) {
+		if (n == -1 || mk_write_all(out, buf, (size_t)n) == -1) {
 			close(out);
 			return -1;
 		}
@@ -89,7 +62,7 @@ restore(const struct mk_config *cfg, int copy_fd, char *err, size_t errlen)
 		snprintf(err, errlen, "tmp: %s", strerror(errno));
 		return -1;
 	}
-	scratch_remove(tmp);
+	store_files_remove(tmp);
 	if (copy_to(copy_fd, tmp) == -1) {
 		snprintf(err, errlen, "copying the store: %s", strerror(errno));
 		goto out;
@@ -105,7 +78,7 @@ restore(const struct mk_config *cfg, int copy_fd, char *err, size_t errlen)
 out:
 	store_close(src);
 	store_close(dst);
-	scratch_remove(tmp);
+	store_files_remove(tmp);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
  * process greeted so tells its master (IPC_LMTP_RELAYED), which then
  * answers a recipient held elsewhere 451 instead of relaying it again,
  * so a message crosses at most one hop, whatever two directories say.
+ * SIGPIPE is ignored in every child: a peer gone is an error here.
  * Replies read from the peer are bounded (REPLY_MAX a line, MAX_LINES
  * lines) and passed on only as printable ASCII.
  */
@@ -23,7 +24,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define REPLY_MAX 512
@@ -35,21 +35,6 @@ struct peer_in {
 	char   buf[REPLY_MAX * 2];
 	size_t len;
 };
-
-static int
-send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* One reply line (CRLF stripped), printable ASCII only.  -1 on EOF,
  * timeout, error or an over-long line. */
@@ -104,7 +89,7 @@ command(struct peer_in *in, const char *line, char *out, size_t outlen)
 	char cmd[LMTP_MAX_PATH + 32];
 	int n = snprintf(cmd, sizeof(cmd), "%s\r\n", line);
 
-	if (n < 0 || (size_t)n >= sizeof(cmd) || send_all(in->fd, cmd,
+	if (n < 0 || (size_t)n >= sizeof(cmd) || mk_write_all(in->fd, cmd,
 	    (size_t)n) == -1)
 		return -1;
 	return read_reply(in, out, outlen);
@@ -148,13 +133,13 @@ send_message(int fd, int mfd)
 			out[k++] = buf[i];
 			bol = buf[i] == '\n';
 		}
-		if (send_all(fd, out, k) == -1)
+		if (mk_write_all(fd, out, k) == -1)
 			return -1;
 		off += n;
 	}
 	if (n == -1)
 		return -1;
-	return send_all(fd, bol ? ".\r\n" : "\r\n.\r\n", bol ? 3 : 5);
+	return mk_write_all(fd, bol ? ".\r\n" : "\r\n.\r\n", bol ? 3 : 5);
 }
 
 int
@@ -168,6 +153,6 @@ lmtp_relay_data(int fd, int mfd, int timeout_ms, char *reply,
 	    send_message(fd, mfd) == -1 ||
 	    (code = read_reply(&in, reply, replylen)) == -1)
 		return -1;
-	(void)send_all(fd, "QUIT\r\n", 6);
+	(void)mk_write_all(fd, "QUIT\r\n", 6);
 	return code;
 }
