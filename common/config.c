@@ -572,9 +572,11 @@ config_check(const struct mk_config *c, char *err, size_t errlen)
 	}
 
 	if (c->cluster_listen.port != 0 && (c->cluster_cert[0] == '\0' ||
-	    c->cluster_key[0] == '\0' || c->cluster_ca[0] == '\0')) {
+	    c->cluster_key[0] == '\0' || c->cluster_ca[0] == '\0' ||
+	    c->backend_name[0] == '\0')) {
 		snprintf(err, errlen, "%s: cluster_listen needs cluster_cert, "
-		    "cluster_key and cluster_ca (doc/move.md)", c->path);
+		    "cluster_key, cluster_ca and backend_name (doc/move.md)",
+		    c->path);
 		return -1;
 	}
 

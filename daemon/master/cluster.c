@@ -237,7 +237,7 @@ link_spawn(int fd)
 	ipc_msg_init(&m, IPC_LINK_SETUP);
 	ipc_put_bytes(&m, cl.chain, cl.nchain);
 	ipc_put_bytes(&m, cl.ca, cl.nca);
-	ipc_put_str(&m, master.cfg.hostname);
+	ipc_put_str(&m, master.cfg.backend_name);
 	ipc_chan_send(lk->chan, &m);
 }
 

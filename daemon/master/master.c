@@ -595,6 +595,12 @@ diff_config(const struct mk_config *old, struct mk_config *nc)
 	    strcmp(old->metrics_listen.addr, nc->metrics_listen.addr) != 0)
 		log_warnx("reload: metrics_listen changed: takes effect after "
 		    "a restart");
+	if (old->cluster_listen.port != nc->cluster_listen.port ||
+	    strcmp(old->cluster_cert, nc->cluster_cert) != 0 ||
+	    strcmp(old->cluster_key, nc->cluster_key) != 0 ||
+	    strcmp(old->cluster_ca, nc->cluster_ca) != 0)
+		log_warnx("reload: cluster_* changed: takes effect after a "
+		    "restart");
 	return applied;
 }
 
@@ -607,6 +613,9 @@ keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
 	KEEP(lmtp_socket); KEEP(lmtp_socket_group); KEEP(lmtp_socket_mode);
 	KEEP(lmtp_listen);
 	KEEP(metrics_listen);
+	/* The link's listener, key holder and CA are set up at start. */
+	KEEP(cluster_listen); KEEP(cluster_cert); KEEP(cluster_key);
+	KEEP(cluster_ca);
 #undef KEEP
 }
 
