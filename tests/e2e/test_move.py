@@ -343,6 +343,46 @@ class MoveTest(unittest.TestCase):
         self.assertRegex(log, r'(not signed by cluster_ca|TLS handshake)')
         self.assertIn('calls itself b3', log)
 
+    def read_frame(self, s):
+        data = b''
+        while len(data) < 4 or len(data) < 4 + struct.unpack(
+                '>I', data[:4])[0]:
+            b = s.recv(4096)
+            if not b:
+                return None
+            data += b
+        return struct.unpack('>I', data[4:8])[0], data[8:]
+
+    def test_link_requests_unknown_and_malformed(self):
+        good = (os.path.join(self.certs, 'b1.crt'),
+                os.path.join(self.certs, 'b1.key'))
+        s = self.link_client(good)
+        s.sendall(self.hello('b1'))
+        self.assertEqual(self.read_frame(s)[0], 2)     # HELLO_OK
+        # a request this server does not know: UNSUPPORTED, link usable
+        for _ in range(2):
+            s.sendall(self.frame(29, b''))
+            typ, body = self.read_frame(s)
+            self.assertEqual((typ, struct.unpack('>I', body[:4])[0]), (3, 3))
+        # COMMIT for a user the target does not have: REFUSED
+        name = b'alice\0'
+        s.sendall(self.frame(13, struct.pack('>I', len(name)) + name))
+        typ, body = self.read_frame(s)
+        self.assertEqual((typ, struct.unpack('>I', body[:4])[0]), (3, 2))
+        # DATA before any BEGIN, then an impossible length: dropped
+        s.sendall(self.frame(11, struct.pack('>I', 1) + b'x'))
+        self.assertIsNone(self.read_frame(s))
+        s.close()
+        s = self.link_client(good)
+        s.sendall(self.hello('b1'))
+        self.read_frame(s)
+        s.sendall(struct.pack('>II', 0x7fffffff, 10))
+        self.assertIsNone(self.read_frame(s))
+        s.close()
+        log = self.b2.logtext()
+        self.assertIn('DATA out of place', log)
+        self.assertIn('a frame longer than', log)
+
     def status_of(self, pid):
         with open('/proc/%d/status' % pid) as f:
             return dict(l.split(':', 1) for l in f.read().splitlines()
