@@ -39,7 +39,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define READY_MS 10000
+#define READY_MS   10000
+#define RESTART_MS 1000
 #define PEM_MAX  (1024 * 1024)
 
 struct link_child {
@@ -57,6 +58,7 @@ static struct {
 	struct ev_io       io;
 	pid_t              kh_pid;
 	struct ipc_chan   *kh_chan;
+	struct ev_timer    restart;
 	uint8_t           *chain, *ca;
 	size_t             nchain, nca;
 	struct link_child *links;
@@ -125,19 +127,14 @@ out:
 
 static void cluster_accept(struct ev_io *io, uint32_t revents);
 
-int
-cluster_start(char *err, size_t errlen)
+/* The cluster key holder, and the chain it read; 0 or -1 with err. */
+static int
+kh_start(char *err, size_t errlen)
 {
 	int chan, status;
 
-	if (cl.lfd == -1)
-		return 0;
-	if ((cl.ca = (uint8_t *)read_file(master.cfg.cluster_ca, PEM_MAX,
-	    &cl.nca)) == NULL) {
-		snprintf(err, errlen, "cluster_ca %s: %s", master.cfg.cluster_ca,
-		    strerror(errno));
-		return -1;
-	}
+	free(cl.chain);
+	cl.chain = NULL;
 	if ((cl.kh_pid = spawn_cluster_kh(&chan)) == -1) {
 		snprintf(err, errlen, "could not start the cluster key holder");
 		return -1;
@@ -152,6 +149,39 @@ cluster_start(char *err, size_t errlen)
 	}
 	cl.kh_chan = ipc_chan_new(master.loop, chan, kh_msg, NULL);
 	child_add(cl.kh_pid, CHILD_CLUSTER_KH, NULL);
+	return 0;
+}
+
+/* A key holder that died is started again, as the TLS one is
+ * (keyholder.c); until then new links are refused. */
+static void
+kh_restart(struct ev_timer *t)
+{
+	char err[512];
+
+	(void)t;
+	if (master.stopping || cl.lfd == -1 || cl.kh_chan != NULL)
+		return;
+	if (kh_start(err, sizeof(err)) == -1) {
+		log_warnx("cluster key holder: %s; trying again", err);
+		ev_timer_start(master.loop, &cl.restart, RESTART_MS);
+	}
+}
+
+int
+cluster_start(char *err, size_t errlen)
+{
+	if (cl.lfd == -1)
+		return 0;
+	if ((cl.ca = (uint8_t *)read_file(master.cfg.cluster_ca, PEM_MAX,
+	    &cl.nca)) == NULL) {
+		snprintf(err, errlen, "cluster_ca %s: %s", master.cfg.cluster_ca,
+		    strerror(errno));
+		return -1;
+	}
+	if (kh_start(err, errlen) == -1)
+		return -1;
+	ev_timer_init(&cl.restart, kh_restart, NULL);
 	ev_io_init(&cl.io, cl.lfd, cluster_accept, NULL);
 	if (ev_io_start(master.loop, &cl.io, EPOLLIN) == -1)
 		fatal("epoll add cluster listener");
@@ -172,6 +202,7 @@ cluster_stop(void)
 		ev_defer(master.loop, ipc_chan_free_cb, cl.kh_chan);
 		cl.kh_chan = NULL;
 	}
+	ev_timer_stop(master.loop, &cl.restart);
 }
 
 /* ---- link processes ---- */
@@ -450,12 +481,15 @@ cluster_exited(enum child_kind kind, void *obj, int status)
 
 	(void)status;	/* children.c logged it */
 	if (kind == CHILD_CLUSTER_KH) {
-		/* Links under way lose their key operations; new ones are
-		 * refused until a restart (a reload does not restart it). */
+		/* Links under way lose their key operations; new ones wait
+		 * for the next key holder. */
 		if (cl.kh_chan != NULL)
 			ev_defer(master.loop, ipc_chan_free_cb, cl.kh_chan);
 		cl.kh_chan = NULL;
-		log_warnx("cluster key holder exited: no new links");
+		if (!master.stopping && cl.lfd != -1) {
+			log_warnx("cluster key holder ended: starting another");
+			ev_timer_start(master.loop, &cl.restart, RESTART_MS);
+		}
 		return;
 	}
 	if (kind != CHILD_LINK || lk == NULL)

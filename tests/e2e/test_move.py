@@ -17,6 +17,7 @@ port, and both declared as backends.
 import os
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -412,6 +413,15 @@ class MoveTest(unittest.TestCase):
         needles = key_needles(os.path.join(self.certs, 'b2.key'))
         self.assertEqual(scan(link, needles), [])
         self.assertNotEqual(scan(keys[0], needles), [])
+        s.close()
+        # a cluster key holder that dies is replaced; links work again
+        os.kill(keys[0], signal.SIGKILL)
+        wait_for(lambda: [p for p in self.b2.children()
+                          if comm(p) == 'mk-cluster-keys' and
+                          p != keys[0]], what='a new cluster key holder')
+        s = self.link_client(good)
+        s.sendall(self.hello('b1'))
+        self.assertEqual(self.read_frame(s)[0], 2)
         s.close()
 
 
