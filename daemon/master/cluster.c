@@ -406,9 +406,9 @@ on_move_in(struct link_child *lk, struct ipc_reader *r)
 		move_answer(lk, LINK_OK, "no store to restore");
 		return;
 	}
-	ipc_take_fd(r);
+	/* The memfd goes to the worker (spawn_restore takes it). */
 	pid_t pid = user_dir_prepare(&u) == -1 ? -1 :
-	    spawn_restore(u.id, u.name, copy, &chan);
+	    spawn_restore(u.id, u.name, ipc_take_fd(r), &chan);
 	if (pid == -1) {
 		move_answer(lk, LINK_TEMPFAIL, "could not start the restore");
 		return;
