@@ -283,6 +283,38 @@ class MoveTest(unittest.TestCase):
         self.move()
         self.assertEqual(len(subjects(self.b2)), 5)
 
+    def test_retry_after_kill_mid_transfer(self):
+        """kill -9 of mailkeepctl and all its processes while the copy
+        travels; then the same command again."""
+        c = self.b1.client(login=('alice', PW))
+        body = ('y' * 76 + '\r\n') * 400
+        for i in range(300):
+            c.append('INBOX', message(subject='big-%d' % i, body=body))
+        c.close()
+        env = dict(os.environ)
+        env.pop('MAILKEEP_CONF', None)
+        p = subprocess.Popen([ctl_path(), '-c', self.b1.conf, 'move',
+                              'alice', 'b2'], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env,
+                             start_new_session=True)
+        line = p.stdout.readline()
+        while line and 'copy taken' not in line:
+            line = p.stdout.readline()
+        self.assertIn('copy taken', line)
+        time.sleep(0.05)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        p.stdout.close()
+        p.stderr.close()
+        print('\nkilled; b2 saw: %s' % re.findall(
+            r'link from b1: .*|cluster: .*', self.b2.logtext()),
+            file=sys.stderr)
+        # b1 still serves alice once the freeze is lifted by the retry
+        p = self.move()
+        self.assertIn('moved to b2', p.stdout)
+        self.assertEqual(subjects(self.b2),
+                         ['big-%d' % i for i in range(300)])
+
     # ---- delivery after the move ----
 
     def test_lmtp_to_old_backend_after_move(self):
