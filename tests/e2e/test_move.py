@@ -315,6 +315,23 @@ class MoveTest(unittest.TestCase):
         self.assertEqual(subjects(self.b2),
                          ['big-%d' % i for i in range(300)])
 
+    def test_move_checks_the_targets_name(self):
+        """A backend line that sends b3 to b2's address: b2's certificate
+        names b2, so the move is refused before anything is sent."""
+        self.fill(1)
+        self.b1.configure({'backend': 'b3 %s %d %d %d' % (
+            HOST, self.b2.port, self.b2.lmtp_port, self.b2.cluster_port)})
+        env = dict(os.environ)
+        env.pop('MAILKEEP_CONF', None)
+        p = subprocess.run([ctl_path(), '-c', self.b1.conf, 'move', 'alice',
+                            'b3'], capture_output=True, text=True, env=env,
+                           timeout=120)
+        self.assertEqual(p.returncode, 77, p.stdout + p.stderr)
+        self.assertIn('its certificate names b2', p.stderr)
+        self.assertNotIn('cluster: alice', self.b2.logtext())
+        # alice is still b1's, and thawed
+        self.b1.client(login=('alice', PW)).close()
+
     # ---- delivery after the move ----
 
     def test_lmtp_to_old_backend_after_move(self):
