@@ -282,6 +282,7 @@ ipc_type_name(uint32_t type)
 		[IPC_RESTORE_RESULT] = "RESTORE_RESULT",
 		[IPC_LINK_COMMIT] = "LINK_COMMIT",
 		[IPC_LMTP_RELAYED] = "LMTP_RELAYED",
+		[IPC_RESTORE_SHARE] = "RESTORE_SHARE",
 	};
 	if (type < IPC_TYPE_MAX && names[type])
 		return names[type];

@@ -366,6 +366,12 @@ enum ipc_type {
 	 * lmtp_relay.c): its recipients are never relayed again (451
 	 * instead), so a message crosses at most one hop. */
 	IPC_LMTP_RELAYED,
+	/* restore worker -> master, before its RESTORE_RESULT, one per ACL
+	 * entry of the restored store: str mailbox, str grantee, str
+	 * rights.  The master indexes them for the moved user, as the
+	 * user's own process would with IPC_MBOX_SHARE (same checks, at
+	 * most acl_max_shares_per_user). */
+	IPC_RESTORE_SHARE,
 
 	IPC_TYPE_MAX
 };

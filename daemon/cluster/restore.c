@@ -49,9 +49,40 @@ copy_to(int in, const char *path)
 	return n == 0 ? 0 : -1;
 }
 
+/* The restored store's ACL entries, for the master's share index: what
+ * the user's own process would have sent as each was set. */
+struct share_push {
+	int           master_fd;
+	struct store *store;
+	const char   *mailbox;
+};
+
+static int
+push_entry(const char *identifier, const char *rights, void *arg)
+{
+	struct share_push *sp = arg;
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_RESTORE_SHARE);
+	ipc_put_str(&m, sp->mailbox);
+	ipc_put_str(&m, identifier);
+	ipc_put_str(&m, rights);
+	return ipc_send_now(sp->master_fd, &m) == -1 ? -1 : 0;
+}
+
+static int
+push_mailbox(const struct mbox *mb, void *arg)
+{
+	struct share_push *sp = arg;
+
+	sp->mailbox = mb->name;
+	return store_acl_foreach(sp->store, mb->id, push_entry, sp);
+}
+
 /* 0, or -1 with why in err. */
 static int
-restore(const struct mk_config *cfg, int copy_fd, char *err, size_t errlen)
+restore(const struct mk_config *cfg, int copy_fd, int master_fd, char *err,
+    size_t errlen)
 {
 	struct store *src = NULL, *dst = NULL;
 	char tmp[64];
@@ -74,6 +105,11 @@ restore(const struct mk_config *cfg, int copy_fd, char *err, size_t errlen)
 	    NULL, 0, &dst, err, errlen) != 0 ||
 	    store_restore_from(dst, src, err, errlen) != 0)
 		goto out;
+	struct share_push sp = { .master_fd = master_fd, .store = dst };
+	if (store_mbox_foreach(dst, push_mailbox, &sp) != 0) {
+		snprintf(err, errlen, "reading the ACLs of the restored store");
+		goto out;
+	}
 	rc = 0;
 out:
 	store_close(src);
@@ -94,7 +130,7 @@ restore_main(const struct mk_config *cfg, int master_fd, int copy_fd,
 	if (seals == -1 || (seals & F_SEAL_WRITE) == 0)
 		snprintf(err, sizeof(err), "the copy is not a sealed memfd");
 	else
-		rc = restore(cfg, copy_fd, err, sizeof(err));
+		rc = restore(cfg, copy_fd, master_fd, err, sizeof(err));
 
 	if (rc == -1)
 		log_warnx("restore of %s: %s", user, err);

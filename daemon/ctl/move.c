@@ -408,6 +408,9 @@ copy_and_switch(struct ctx *x, const struct dir_user *u, struct work_req *q,
 		return EX_FAIL;
 	}
 	printf("%s: now pointed at %s here\n", u->name, q->link_backend);
+	/* Its shares are indexed where it now lives (from the store). */
+	if (dir_shares_drop(x->dir, u->id) != 0)
+		errmsg("share index: %s", dir_errmsg(x->dir));
 	crash_point("switch");
 	return 0;
 }

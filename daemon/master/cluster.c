@@ -50,6 +50,8 @@ struct link_child {
 	pid_t              rpid;
 	struct ipc_chan   *rchan;
 	char               user[MK_USER_MAX];
+	uint32_t           uid;		/* its directory id */
+	unsigned           shares;	/* index entries made for it */
 	struct link_child *next;
 };
 
@@ -302,7 +304,32 @@ move_answer(struct link_child *lk, enum link_code code, const char *text)
 	ipc_chan_send(lk->chan, &m);
 }
 
-/* The restore worker's verdict. */
+/* One ACL entry of the restored store, into the share index: checked
+ * as the user's own process's IPC_MBOX_SHARE is (the worker runs as the
+ * user), and bounded by acl_max_shares_per_user. */
+static void
+restore_share(struct link_child *lk, struct ipc_reader *r)
+{
+	const char *mailbox = ipc_get_str(r), *grantee = ipc_get_str(r);
+	const char *rights = ipc_get_str(r);
+
+	if (!ipc_end(r) || r->fd != -1 || rights[0] == '\0' ||
+	    !share_entry_valid(mailbox, grantee, rights)) {
+		child_kill(lk->rpid, "restore worker", "bad RESTORE_SHARE");
+		return;
+	}
+	if (lk->shares >= master.cfg.acl_max_shares_per_user) {
+		log_warnx("cluster: %s: share index full, %s on %s left out",
+		    lk->user, grantee, mailbox);
+		return;
+	}
+	if (dir_share_set(master.dir, lk->uid, mailbox, grantee, rights) != 0)
+		log_warnx("share index: %s", dir_errmsg(master.dir));
+	else
+		lk->shares++;
+}
+
+/* The restore worker's ACL entries, then its verdict. */
 static void
 restore_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 {
@@ -311,6 +338,10 @@ restore_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 	(void)c;
 	if (lk->rchan == NULL)
 		return;
+	if (r != NULL && r->type == IPC_RESTORE_SHARE) {
+		restore_share(lk, r);
+		return;
+	}
 	ev_defer(master.loop, ipc_chan_free_cb, lk->rchan);
 	lk->rchan = NULL;
 	if (r == NULL) {
@@ -406,6 +437,11 @@ on_move_in(struct link_child *lk, struct ipc_reader *r)
 		move_answer(lk, LINK_OK, "no store to restore");
 		return;
 	}
+	/* The index is made anew from the store (restore_share). */
+	lk->uid = u.id;
+	lk->shares = 0;
+	if (dir_shares_drop(master.dir, u.id) != 0)
+		log_warnx("share index: %s", dir_errmsg(master.dir));
 	/* The memfd goes to the worker (spawn_restore takes it). */
 	pid_t pid = user_dir_prepare(&u) == -1 ? -1 :
 	    spawn_restore(u.id, u.name, ipc_take_fd(r), &chan);

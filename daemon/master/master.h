@@ -486,6 +486,9 @@ int  master_reload(char *err, size_t errlen);
  * user the process serves, then answers it. */
 void req_setquota(struct mbox *mb, struct ipc_reader *r);
 void req_share(struct mbox *mb, struct ipc_reader *r);
+/* An entry of the share index as an owner's process may send it. */
+bool share_entry_valid(const char *mailbox, const char *grantee,
+	const char *rights);
 void req_shares(struct mbox *mb, struct ipc_reader *r);
 void req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url);
 /* Sends every running mailbox process its user's current limits. */

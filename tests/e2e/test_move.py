@@ -103,8 +103,10 @@ class MoveTest(unittest.TestCase):
         self.servers = {}
         ports = {n: (free_port(), free_port()) for n in ('b1', 'b2')}
         for n in ('b1', 'b2'):
-            s = Server(users={'alice': PW} if n == 'b1' else {},
-                       start=False)
+            users = {'bob': 'bob pw'}
+            if n == 'b1':
+                users['alice'] = PW
+            s = Server(users=users, start=False)
             self.addCleanup(s.cleanup)
             self.servers[n] = s
         for n, s in self.servers.items():
@@ -331,6 +333,27 @@ class MoveTest(unittest.TestCase):
         self.assertNotIn('cluster: alice', self.b2.logtext())
         # alice is still b1's, and thawed
         self.b1.client(login=('alice', PW)).close()
+
+    def test_shares_follow_the_move(self):
+        """The share index follows the store: bob on b2 sees alice's
+        folder after the move; b1's index forgets it."""
+        a = self.b1.client(login=('alice', PW))
+        self.assertIn(' OK', a.cmd('CREATE Team')[0])
+        self.assertIn(' OK', a.cmd('SETACL Team bob lr')[0])
+        a.close()
+
+        def shared(server):
+            c = server.client(login=('bob', 'bob pw'))
+            _, lines = c.cmd('LIST "" "Other Users/*"')
+            c.close()
+            return [l for l in lines if 'Other Users/alice/Team' in l]
+
+        self.assertEqual(len(shared(self.b1)), 1)
+        self.assertEqual(shared(self.b2), [])
+        self.move()
+        self.assertEqual(len(shared(self.b2)), 1)
+        self.assertEqual(shared(self.b1), [])
+        self.assertIn('cluster: alice moved in', self.b2.logtext())
 
     # ---- delivery after the move ----
 
