@@ -278,6 +278,10 @@ static const struct key keys[] = {
 	{ "lmtp_socket_mode", K_SPECIAL, 0, 0, 0, 0 },
 	STR("lmtp_socket_group", lmtp_socket_group),
 	{ "lmtp_listen", K_SPECIAL, 0, 0, 0, 0 },
+	{ "cluster_listen", K_SPECIAL, 0, 0, 0, 0 },
+	PATHK("cluster_cert", cluster_cert),
+	PATHK("cluster_key", cluster_key),
+	PATHK("cluster_ca", cluster_ca),
 	STR("lmtp_domains", lmtp_domains),
 	UINTK("lmtp_max_recipients", lmtp_max_recipients, 1, 1000),
 	UINTK("lmtp_max_connections", lmtp_max_connections, 1, 10000),
@@ -514,9 +518,11 @@ set_special(struct mk_config *c, const char *k, const char *v)
 	if (strcmp(k, "trusted_proxies") == 0)
 		return set_proxies(c, v);
 	if (strcmp(k, "lmtp_listen") == 0 || strcmp(k, "metrics_listen") == 0 ||
-	    strcmp(k, "auth_http_listen") == 0) {
+	    strcmp(k, "auth_http_listen") == 0 ||
+	    strcmp(k, "cluster_listen") == 0) {
 		struct mk_listen *l = k[0] == 'l' ? &c->lmtp_listen :
-		    k[0] == 'm' ? &c->metrics_listen : &c->auth_http_listen;
+		    k[0] == 'm' ? &c->metrics_listen :
+		    k[0] == 'a' ? &c->auth_http_listen : &c->cluster_listen;
 		/* "" or "none": no TCP listener (the default). */
 		if (*v == '\0' || str_ieq(v, "none")) {
 			memset(l, 0, sizeof(*l));
@@ -699,6 +705,15 @@ config_check(const struct mk_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: metrics_listen %s must be a loopback "
 		    "address (127.0.0.0/8 or ::1): the metrics are not "
 		    "authenticated", c->path, ml->addr);
+		return -1;
+	}
+
+	if (c->cluster_listen.port != 0 && (c->cluster_cert[0] == '\0' ||
+	    c->cluster_key[0] == '\0' || c->cluster_ca[0] == '\0' ||
+	    c->backend_name[0] == '\0')) {
+		snprintf(err, errlen, "%s: cluster_listen needs cluster_cert, "
+		    "cluster_key, cluster_ca and backend_name (doc/move.md)",
+		    c->path);
 		return -1;
 	}
 

@@ -217,6 +217,13 @@ struct mk_config {
 	char     ldap_backend_attr[64];	/* e.g. mailHost; "" = none */
 	unsigned ldap_cache_ttl;	/* seconds an entry is reused */
 	unsigned ldap_timeout;		/* seconds for a connect or a search */
+	/* The link between backends (doc/move.md): where this backend
+	 * accepts other backends (port 0: nowhere), its certificate and
+	 * key, and the CA that signs every backend's certificate. */
+	struct mk_listen cluster_listen;
+	char     cluster_cert[PATH_MAX];
+	char     cluster_key[PATH_MAX];
+	char     cluster_ca[PATH_MAX];
 	/* A cluster (doc/cluster.md): this server's name, "" = a single
 	 * machine, and every backend, this one included. */
 	char     backend_name[MK_BACKEND_MAX];

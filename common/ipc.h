@@ -169,10 +169,13 @@ enum ipc_type {
 	IPC_LMTP_RCPT = 60,
 	/* master -> lmtp: u64 request id, u8 result (ipc_req_result:
 	 * OK, NOTFOUND = no such user, DENIED = not one of our domains,
-	 * FAILED = try later), str the user's canonical name ("" unless OK),
+	 * FAILED = try later, RELAY = held by another backend), str the
+	 * user's canonical name ("" unless OK or RELAY),
 	 * + on OK one end of a SEQPACKET delivery channel whose other end
 	 * is a session (method IPC_IMP_DELIVERY) of that user's mailbox
-	 * process.  Closing the channel ends that session. */
+	 * process.  Closing the channel ends that session.  On RELAY a TCP
+	 * socket (its connect possibly still in progress) to the LMTP port
+	 * of the backend that holds the user. */
 	IPC_LMTP_RCPT_RESULT,
 	/* lmtp -> mailbox, on a delivery channel, + a sealed memfd holding
 	 * the message (CRLF lines, dot-unstuffed): str return path (without
@@ -350,6 +353,54 @@ enum ipc_type {
 	IPC_LDAP_BIND_RESULT,
 	/* master -> spawner, no fields: the LDAP process. */
 	IPC_SPAWN_LDAP,
+
+	/* The link between backends (daemon/cluster/, doc/move.md).
+	 * master -> spawner, no fields: the cluster key holder, a key
+	 * holder (auth/keyholder.c) that opens cluster_cert and cluster_key
+	 * instead of tls_cert and tls_key; answered as SPAWN_KEYHOLDER. */
+	IPC_SPAWN_CLUSTER_KH = 170,
+	/* master -> spawner, + a connection accepted on cluster_listen, no
+	 * fields: a link process (uid login_user, chrooted, sandboxed);
+	 * followed by IPC_SPAWN_KEYCHAN with its channel to the cluster
+	 * key holder. */
+	IPC_SPAWN_LINK,
+	/* master -> spawner, + a sealed memfd holding a store copy:
+	 * u32 user id, str user name.  A restore worker as that user's uid
+	 * in data_dir/users/<name> (which the master has prepared); it
+	 * answers IPC_RESTORE_RESULT on its channel and exits. */
+	IPC_SPAWN_RESTORE,
+	/* master -> link, the first message on its channel: bytes the
+	 * cluster certificate chain (PEM, as the cluster key holder read
+	 * it), bytes cluster_ca (PEM), str this backend's name. */
+	IPC_LINK_SETUP,
+	/* link -> master, + a sealed memfd holding the copy of the store
+	 * (its size and SHA-256 checked by the link process): str user,
+	 * str password hash, u8 admin, u64 quota storage KiB + 1, u64 quota
+	 * messages + 1 (0: the default), str the peer's certificate name
+	 * (for logs).  A user moved here; at most one at a time per link. */
+	IPC_LINK_MOVE_IN,
+	/* master -> link: u32 code (enum link_code), str text; the answer
+	 * to IPC_LINK_MOVE_IN, passed on to the peer as LINK_RESULT. */
+	IPC_LINK_MOVE_RESULT,
+	/* restore worker -> master: u8 ok, str why not (for the log and the
+	 * peer). */
+	IPC_RESTORE_RESULT,
+	/* link -> master: str user, str the peer's certificate name.  The
+	 * source has pointed its directory here: the user, restored by an
+	 * earlier MOVE_IN from that same peer, is now held here.  Answered
+	 * IPC_LINK_MOVE_RESULT. */
+	IPC_LINK_COMMIT,
+	/* lmtp -> master, no fields: the client greeted as another
+	 * backend's relay (LHLO mailkeep-relay.*, daemon/lmtp/
+	 * lmtp_relay.c): its recipients are never relayed again (451
+	 * instead), so a message crosses at most one hop. */
+	IPC_LMTP_RELAYED,
+	/* restore worker -> master, before its RESTORE_RESULT, one per ACL
+	 * entry of the restored store: str mailbox, str grantee, str
+	 * rights.  The master indexes them for the moved user, as the
+	 * user's own process would with IPC_MBOX_SHARE (same checks, at
+	 * most acl_max_shares_per_user). */
+	IPC_RESTORE_SHARE,
 	/* The front door (doc/cluster.md).  login -> master: u8 family (4,
 	 * 6, or 0: the connection's own address stands), str address
 	 * (numeric), u32 port, + on an implicit-TLS listener the client's
@@ -380,6 +431,9 @@ enum ipc_req_result {
 	IPC_REQ_FAILED,		/* internal trouble: NO [UNAVAILABLE] */
 	IPC_REQ_LIMIT,		/* a configured bound (acl_max_*,
 				 * max_guest_channels): NO [LIMIT] */
+	IPC_REQ_RELAY,		/* LMTP_RCPT: the user is held by another
+				 * backend; the descriptor is a socket to
+				 * its LMTP (doc/move.md) */
 };
 
 /* Outcome of one IPC_LMTP_DELIVER, mapped to LMTP replies by the LMTP

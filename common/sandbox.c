@@ -87,9 +87,12 @@ static const char *const keyholder_calls[] = {
  * over quota, too big), messages up to max_message and over it, long
  * lines, pipelining, RSET, BDAT (refused), QUIT, the client vanishing
  * mid-DATA and after RCPT, the timeout, the master killed, Postfix's
- * lmtp client and mailkeepctl deliver. */
+ * lmtp client and mailkeepctl deliver.  pread64: a relayed recipient's
+ * copy of the message is read from the sealed memfd (lmtp_relay.c),
+ * and the link process and mailkeepctl's link worker, which run under
+ * this role too (doc/move.md), read theirs. */
 static const char *const lmtp_calls[] = {
-	"dup",
+	"dup", "pread64",
 	NULL
 };
 

@@ -269,3 +269,20 @@ read_file(const char *path, size_t maxlen, size_t *lenp)
 		*lenp = off;
 	return buf;
 }
+
+int
+mk_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

@@ -43,6 +43,8 @@ int    set_cloexec(int fd);
 int    mk_tmpfile(int dirfd);
 /* Close every descriptor >= lowfd except those listed in keep[]. */
 void   close_all_fds_except(int lowfd, const int *keep, size_t nkeep);
+/* Writes all n bytes (retrying short writes and EINTR); 0 or -1. */
+int    mk_write_all(int fd, const void *p, size_t n);
 
 /* Monotonic milliseconds, wall-clock seconds. */
 uint64_t now_ms(void);

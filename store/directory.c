@@ -626,3 +626,17 @@ dir_shares_of(struct directory *d, uint32_t owner_id,
 	db_done(&d->db, st);
 	return rc;
 }
+
+int
+dir_shares_drop(struct directory *d, uint32_t owner_id)
+{
+	sqlite3_stmt *st = db_stmt(&d->db,
+	    "DELETE FROM shares WHERE owner_id = ?1");
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, owner_id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}

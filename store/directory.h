@@ -116,5 +116,8 @@ int  dir_share_count(struct directory *d, uint32_t owner_id,
 int  dir_shares_of(struct directory *d, uint32_t owner_id,
 	int (*cb)(const char *mailbox, const char *grantee,
 	const char *rights, void *arg), void *arg);
+/* Forgets every share of owner_id (a user moved to another backend,
+ * or about to be indexed anew from a moved-in store); 0 or -1. */
+int  dir_shares_drop(struct directory *d, uint32_t owner_id);
 
 #endif

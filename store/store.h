@@ -129,6 +129,10 @@ bool store_changed_externally(struct store *s);
 /* ---- whole-store copies (store_backup.c; mailkeepctl backup/restore) ----
  * Through SQLite's online backup API, never a file copy of the WAL
  * database. */
+/* Removes the database file path (relative to the current directory)
+ * and its -journal, -wal and -shm: a scratch copy and what SQLite left
+ * beside it. */
+void store_files_remove(const char *path);
 /* Copies s, as one consistent snapshot taken while other connections
  * keep committing, into a new database file at path, then runs
  * PRAGMA integrity_check on the copy.  0, MK_BUSY, or -1; err says why. */

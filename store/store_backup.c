@@ -14,6 +14,7 @@
  */
 #include "store/store_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -152,4 +153,16 @@ store_restore_from(struct store *s, struct store *from, char *err,
 	/* Other connections' commits are now ours: re-read the marker. */
 	(void)store_changed_externally(s);
 	return rc;
+}
+
+void
+store_files_remove(const char *path)
+{
+	static const char *const sfx[] = { "", "-journal", "-wal", "-shm" };
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		(void)unlink(p);
+	}
 }

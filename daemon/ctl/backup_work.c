@@ -59,18 +59,6 @@ scratch_name(char *out, size_t len, const char *what)
 	snprintf(out, len, "tmp/.mkctl.%s.%ld", what, (long)getpid());
 }
 
-static void
-scratch_remove(const char *base)
-{
-	static const char *const sfx[] = { "", "-journal", "-wal", "-shm" };
-	char p[128];
-
-	for (size_t i = 0; i < nitems(sfx); i++) {
-		snprintf(p, sizeof(p), "%s%s", base, sfx[i]);
-		(void)unlink(p);
-	}
-}
-
 int
 backup_work(struct ctx *x, const struct work_req *q)
 {
@@ -86,16 +74,16 @@ backup_work(struct ctx *x, const struct work_req *q)
 		return EX_FAIL;
 	}
 	scratch_name(tmp, sizeof(tmp), "backup");
-	scratch_remove(tmp);
+	store_files_remove(tmp);
 	rc = store_backup_into(s, tmp, err, sizeof(err));
 	store_close(s);
 	if (rc != 0) {
 		errmsg("%s: %s", q->name, err);
-		scratch_remove(tmp);
+		store_files_remove(tmp);
 		return EX_FAIL;
 	}
 	fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	scratch_remove(tmp);
+	store_files_remove(tmp);
 	if (fd == -1 || copy_fd(fd, x->xfd) == -1) {
 		errmsg("%s: copying the backup: %s", q->name, strerror(errno));
 		if (fd != -1)
@@ -221,7 +209,7 @@ open_scratch_copy(struct ctx *x, const char *tmp, struct store **src)
 
 	if (mkdir("tmp", 0700) == -1 && errno != EEXIST)
 		return -1;
-	scratch_remove(tmp);
+	store_files_remove(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd == -1 || lseek(x->xfd, 0, SEEK_SET) == -1 ||
@@ -270,7 +258,7 @@ restore_work(struct ctx *x, const struct work_req *q)
 	}
 	store_close(src);
 	store_close(dst);
-	scratch_remove(tmp);
+	store_files_remove(tmp);
 	if (rc != EX_OK_)
 		return rc;
 	printf("%s: store restored (%" PRIu64 " messages, %" PRIu64

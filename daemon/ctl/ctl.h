@@ -51,7 +51,10 @@ enum work_op {
 	WORK_RESTORE,		/* replace the store by the copy in xfd */
 	WORK_IMPORT,		/* import mail from source */
 	WORK_FTS,		/* rebuild the full-text index */
+	WORK_LINK,		/* move: a step over the link (move.c) */
 };
+
+enum link_step { LINK_STEP_COPY = 1, LINK_STEP_COMMIT };
 
 struct work_req {
 	uint32_t op;			/* enum work_op */
@@ -69,6 +72,15 @@ struct work_req {
 					 * master (0: none runs) */
 	char     source[PATH_MAX];	/* IMPORT: absolute path or URL */
 	char     tls_ca[PATH_MAX];	/* IMPORT: trusted CAs, or "" */
+	/* LINK (move.c): the target, the step, and the row that travels */
+	char     link_backend[65];
+	char     link_ip[64];
+	uint16_t link_port;
+	uint8_t  link_step;		/* enum link_step */
+	char     link_hash[256];
+	bool     link_admin;
+	uint64_t link_bytes;		/* of the copy in the descriptor */
+	uint8_t  link_sha256[32];
 };
 
 struct command;
@@ -98,6 +110,9 @@ int  cmd_who(struct ctx *x);
 int  cmd_kick(struct ctx *x);
 int  cmd_reload(struct ctx *x);
 int  cmd_stats(struct ctx *x);
+/* Sends one request line; 0 with the text after "OK " of the answer's
+ * first line in out, or -1 (message printed). */
+int  live_ask(struct ctx *x, const char *line, char *out, size_t outlen);
 /* The pid of the running daemon's master (the control socket's peer),
  * or 0 if none answers there. */
 pid_t control_master_pid(struct ctx *x);
@@ -107,5 +122,9 @@ int  cmd_backup(struct ctx *x);
 int  cmd_restore(struct ctx *x);
 int  backup_work(struct ctx *x, const struct work_req *q);
 int  restore_work(struct ctx *x, const struct work_req *q);
+
+/* move.c (the command, as root; the link worker, see there) */
+int  cmd_move(struct ctx *x);
+int  link_work(struct ctx *x, const struct work_req *q);
 
 #endif

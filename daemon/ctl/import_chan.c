@@ -24,17 +24,8 @@ struct rec {
 void
 imp_write_all(int fd, const void *p, size_t n)
 {
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			_exit(1);	/* the worker went away */
-		c += w;
-		n -= (size_t)w;
-	}
+	if (mk_write_all(fd, p, n) == -1)
+		_exit(1);	/* the worker went away */
 }
 
 bool

@@ -133,6 +133,43 @@ live_request(struct ctx *x, const char *line)
 }
 
 int
+live_ask(struct ctx *x, const char *line, char *out, size_t outlen)
+{
+	int fd = control_connect_quiet(x, true);
+	size_t len = strlen(line), got = 0;
+	ssize_t n;
+	char *nl;
+
+	if (fd == -1) {
+		errmsg("the control socket does not answer (is mailkeepd "
+		    "running?)");
+		return -1;
+	}
+	if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	while (got + 1 < outlen && (n = read(fd, out + got,
+	    outlen - 1 - got)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	out[got] = '\0';
+	if ((nl = strchr(out, '\n')) != NULL)
+		*nl = '\0';
+	if (strncmp(out, "OK ", 3) != 0) {
+		errmsg("control socket: %s", out);
+		return -1;
+	}
+	memmove(out, out + 3, strlen(out + 3) + 1);
+	return 0;
+}
+
+int
 cmd_who(struct ctx *x)
 {
 	if (x->argc != 0)

@@ -669,6 +669,12 @@ worker(struct ctx *x, const struct work_req *q)
 	int rc, chan = -1;
 
 	close_all_fds_except(3, keep, x->xfd >= 0 ? 2 : 1);
+	/* Not as a user: it drops to login_user itself (move.c). */
+	if (q->op == WORK_LINK) {
+		rc = link_work(x, q);
+		fflush(stderr);
+		_exit(rc);
+	}
 	/* The reader of a local source starts as root: it opens the source
 	 * without following links, then drops to the source's owner. */
 	if (q->op == WORK_IMPORT && !import_source_is_url(q->source) &&
@@ -2304,6 +2310,12 @@ static const struct command commands[] = {
 	  "a new user, or with --force over an existing user and store (a\n"
 	  "running mailbox process of the user is ended).",
 	  cmd_restore, true, true },
+	{ "move", "NAME BACKEND",
+	  "move a user to another backend of the cluster: the store is copied\n"
+	  "consistently over the link between backends (the user is frozen\n"
+	  "meanwhile: logins NO [UNAVAILABLE], LMTP 451 4.3.0), restored there\n"
+	  "as the user's uid, and the directory points at BACKEND.  Safe to run\n"
+	  "again after any failure.  See doc/move.md.", cmd_move, true, true },
 	{ "who", "",
 	  "list the running daemon's sessions: user, who authenticated and\n"
 	  "how (login, proxyauth, authzid, separator), client address, TLS,\n"

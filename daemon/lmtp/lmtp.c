@@ -65,6 +65,7 @@
 struct rcpt {
 	char addr[LMTP_MAX_PATH];	/* as given, without brackets */
 	int  chan;			/* delivery channel, -1 if closed */
+	bool relay;			/* chan: the holding backend's LMTP */
 };
 
 struct lmtp {
@@ -80,6 +81,7 @@ struct lmtp {
 	struct rcpt *rcpts;
 	size_t       nrcpt;
 	unsigned     errors;
+	bool         relayed;		/* the client is another backend */
 	uint64_t     next_req;
 	uint8_t     *ipcbuf;
 };
@@ -258,7 +260,8 @@ ask_rcpt(struct lmtp *l, const char *local, const char *domain, int *chan)
 	uint64_t rid = ipc_get_u64(&r);
 	uint8_t res = ipc_get_u8(&r);
 	(void)ipc_get_str(&r);
-	if (!ipc_end(&r) || rid != id || (res == IPC_REQ_OK) != (r.fd != -1))
+	if (!ipc_end(&r) || rid != id || (res == IPC_REQ_OK ||
+	    res == IPC_REQ_RELAY) != (r.fd != -1))
 		fatalx("malformed LMTP_RCPT_RESULT from the master");
 	*chan = ipc_take_fd(&r);
 	return (enum ipc_req_result)res;
@@ -284,6 +287,14 @@ cmd_lhlo(struct lmtp *l, const char *arg)
 			l->helo[k++] = *p;
 	l->helo[k] = '\0';
 	reset(l);
+	if (!l->relayed && strncasecmp(arg, RELAY_HELO_PREFIX,
+	    strlen(RELAY_HELO_PREFIX)) == 0) {
+		struct ipc_msg m;
+		ipc_msg_init(&m, IPC_LMTP_RELAYED);
+		if (ipc_send_now(l->master, &m) == -1)
+			fatalx("the master closed the channel");
+		l->relayed = true;
+	}
 	l->lhlo = true;
 	reply(l, "250-%s", l->cfg->hostname);
 	reply(l, "250-PIPELINING");
@@ -338,6 +349,31 @@ cmd_mail(struct lmtp *l, const char *arg)
 	reply(l, "250 2.1.0 Sender OK");
 }
 
+/* A recipient held by another backend: its answer to our RCPT on the
+ * socket the master opened is the answer we give. */
+static void
+rcpt_relay(struct lmtp *l, const char *addr, int fd)
+{
+	char text[512];
+	int rc = lmtp_relay_rcpt(fd, l->cfg->hostname, l->from, addr,
+	    (int)l->cfg->lmtp_timeout * 1000, text, sizeof(text));
+
+	if (rc != 0) {
+		close(fd);
+		if (rc == 1)
+			reply(l, "%s", text);
+		else
+			reply(l, "451 4.4.1 <%s> The backend holding this "
+			    "user does not answer, try again later", addr);
+		return;
+	}
+	mk_strlcpy(l->rcpts[l->nrcpt].addr, addr,
+	    sizeof(l->rcpts[l->nrcpt].addr));
+	l->rcpts[l->nrcpt].relay = true;
+	l->rcpts[l->nrcpt++].chan = fd;
+	reply(l, "%s", text);
+}
+
 static void
 cmd_rcpt(struct lmtp *l, const char *arg)
 {
@@ -371,8 +407,12 @@ cmd_rcpt(struct lmtp *l, const char *arg)
 	case IPC_REQ_OK:
 		mk_strlcpy(l->rcpts[l->nrcpt].addr, addr,
 		    sizeof(l->rcpts[l->nrcpt].addr));
+		l->rcpts[l->nrcpt].relay = false;
 		l->rcpts[l->nrcpt++].chan = chan;
 		reply(l, "250 2.1.5 Recipient OK");
+		break;
+	case IPC_REQ_RELAY:
+		rcpt_relay(l, addr, chan);
 		break;
 	case IPC_REQ_NOTFOUND:
 		reply(l, "550 5.1.1 <%s> User unknown", addr);
@@ -533,6 +573,20 @@ reply_result(struct lmtp *l, const struct rcpt *rc, int res)
 	}
 }
 
+/* A relayed recipient: the holding backend's answer after DATA. */
+static void
+relay_result(struct lmtp *l, const struct rcpt *rc, int mfd)
+{
+	char text[512];
+
+	if (lmtp_relay_data(rc->chan, mfd, (int)l->cfg->lmtp_timeout * 1000,
+	    text, sizeof(text)) > 0)
+		reply(l, "%s", text);
+	else
+		reply(l, "451 4.4.1 <%s> The backend holding this user did not "
+		    "answer, try again later", rc->addr);
+}
+
 /* Hands the sealed message to every recipient's mailbox process, then
  * collects their answers in recipient order. */
 static void
@@ -542,8 +596,11 @@ deliver_all(struct lmtp *l, int mfd)
 
 	for (size_t i = 0; i < l->nrcpt; i++) {
 		struct ipc_msg m;
-		int dfd = dup(mfd);
+		int dfd;
 		sent[i] = false;
+		if (l->rcpts[i].relay)
+			continue;
+		dfd = dup(mfd);
 		if (dfd == -1) {
 			log_warn("dup");
 			continue;
@@ -557,6 +614,10 @@ deliver_all(struct lmtp *l, int mfd)
 	for (size_t i = 0; i < l->nrcpt; i++) {
 		struct ipc_reader r;
 		int res = IPC_DLV_TEMPFAIL;
+		if (l->rcpts[i].relay) {
+			relay_result(l, &l->rcpts[i], mfd);
+			continue;
+		}
 		if (sent[i] && recv_wait(l, l->rcpts[i].chan,
 		    (int)l->cfg->lmtp_timeout * 1000, &r)) {
 			uint8_t v = ipc_get_u8(&r);

@@ -61,4 +61,16 @@ struct lmtp_mail_params {
 int  lmtp_mail_params(const char *s, struct lmtp_mail_params *mp,
 	const char **why);
 
+/* lmtp_relay.c: relaying one recipient to the LMTP of the backend that
+ * holds it, over fd (connected by the master).  A client greeting with
+ * this prefix is such a relay: its recipients are never relayed on. */
+#define RELAY_HELO_PREFIX "mailkeep-relay."
+/* Greeting, LHLO, MAIL, RCPT: 0 accepted, 1 refused (reply holds the
+ * peer's line, to pass on), -1 broken (reply unusable). */
+int  lmtp_relay_rcpt(int fd, const char *host, const char *from,
+	const char *rcpt, int timeout_ms, char *reply, size_t replylen);
+/* DATA with the message in mfd; the peer's code and line, or -1. */
+int  lmtp_relay_data(int fd, int mfd, int timeout_ms, char *reply,
+	size_t replylen);
+
 #endif

@@ -231,6 +231,20 @@ fail(struct login_child *lc, const struct auth_attempt *a, unsigned delay)
 	login_verdict_later(lc, IPC_AUTH_FAILED, delay);
 }
 
+/* OK, unless the user is being moved (freeze.c): then UNAVAILABLE,
+ * and the client tries again once the move is over. */
+static void
+verdict_ok(struct login_child *lc)
+{
+	if (freeze_active(lc->user.name)) {
+		log_info("login of %s from %s refused: being moved",
+		    lc->user.name, lc->peer.addr);
+		login_verdict(lc, IPC_AUTH_UNAVAILABLE);
+		return;
+	}
+	login_verdict(lc, IPC_AUTH_OK);
+}
+
 /* Percent-encodes s for the user part of an IMAP URL (RFC 5092
  * enc-user): everything but RFC 3986's unreserved characters. */
 static void
@@ -325,7 +339,7 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 		dir_user_forget_hash(&lc->user);
 		log_info("user %s logged in from %s", a->authc.name,
 		    lc->peer.addr);
-		login_verdict(lc, IPC_AUTH_OK);
+		verdict_ok(lc);
 		return;
 	}
 	int found;
@@ -364,7 +378,7 @@ succeed(struct login_child *lc, const struct auth_attempt *a)
 	log_info("administrator %s logged in as %s from %s (%s)",
 	    a->authc.name, target.name, lc->peer.addr,
 	    authz_method_name(a->method));
-	login_verdict(lc, IPC_AUTH_OK);
+	verdict_ok(lc);
 }
 
 static void

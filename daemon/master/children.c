@@ -56,6 +56,9 @@ static const char *const kind_name[] = {
 	[CHILD_KEYHOLDER] = "TLS key holder",
 	[CHILD_RELAY] = "TLS relay",
 	[CHILD_LDAP] = "LDAP process",
+	[CHILD_CLUSTER_KH] = "cluster key holder",
+	[CHILD_LINK] = "link process",
+	[CHILD_RESTORE] = "restore worker",
 };
 
 static void login_exited(struct login_child *lc);
@@ -175,6 +178,11 @@ children_reap(void)
 			break;
 		case CHILD_LDAP:
 			ldapdir_exited(c->obj, status);
+			break;
+		case CHILD_CLUSTER_KH:
+		case CHILD_LINK:
+		case CHILD_RESTORE:
+			cluster_exited(c->kind, c->obj, status);
 			break;
 		}
 		free(c);

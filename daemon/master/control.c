@@ -233,6 +233,50 @@ ctl_reload(struct conn *c)
 		    "configuration stays: %s\n", err);
 }
 
+/* "freeze USER SECONDS", "thaw USER", "frozen USER": the steps of
+ * mailkeepctl move (freeze.c, doc/move.md).  frozen answers how many
+ * sessions the user's process still serves: the copy waits for 0. */
+static void
+ctl_freeze(struct conn *c, const char *verb, char *arg)
+{
+	char name[MK_USER_MAX], *secs = arg ? strchr(arg, ' ') : NULL;
+	const char *why;
+	struct dir_user u;
+	uint64_t n = 0;
+	unsigned kicked;
+	bool is_freeze = strcmp(verb, "freeze") == 0;
+
+	if (secs != NULL)
+		*secs++ = '\0';
+	if (arg == NULL || !dir_name_canon(arg, name, sizeof(name), &why) ||
+	    (is_freeze && (secs == NULL || !parse_u64(secs, 3600, &n) ||
+	    n == 0)) || (!is_freeze && secs != NULL)) {
+		buf_printf(&c->out, "ERR usage: freeze USER SECONDS (1-3600), "
+		    "thaw USER, frozen USER\n");
+		return;
+	}
+	if (strcmp(verb, "thaw") == 0) {
+		thaw_user(name);
+		buf_printf(&c->out, "OK %s thawed\n", name);
+		return;
+	}
+	if (is_freeze) {
+		if (freeze_user(name, (unsigned)n, &kicked) == -1)
+			buf_printf(&c->out, "ERR too many users frozen at "
+			    "once\n");
+		else
+			buf_printf(&c->out, "OK %s frozen, %u session%s "
+			    "ended\n", name, kicked, kicked == 1 ? "" : "s");
+		return;
+	}
+	struct mbox *mb = dir_user_get(master.dir, name, &u) == 0 ?
+	    mbox_running(u.id) : NULL;
+	dir_user_forget_hash(&u);
+	buf_printf(&c->out, "OK %s %s sessions %u\n", name,
+	    freeze_active(name) ? "frozen" : "thawed",
+	    mb != NULL ? mbox_nsess(mb) : 0);
+}
+
 static void
 ctl_request(struct conn *c, char *line)
 {
@@ -252,9 +296,13 @@ ctl_request(struct conn *c, char *line)
 		ctl_kick(c, arg);
 	else if (strcmp(line, "reload") == 0 && arg == NULL)
 		ctl_reload(c);
+	else if (strcmp(line, "freeze") == 0 || strcmp(line, "thaw") == 0 ||
+	    strcmp(line, "frozen") == 0)
+		ctl_freeze(c, line, arg);
 	else
 		buf_printf(&c->out, "ERR unknown request (who, stats, reload, "
-		    "kick USER)\n");
+		    "kick USER, freeze USER SECONDS, thaw USER, frozen "
+		    "USER)\n");
 	answer(c);
 }
 

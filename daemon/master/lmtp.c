@@ -24,6 +24,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@ struct lmtp_child {
 	pid_t              pid;
 	struct ipc_chan   *chan;	/* NULL once closed */
 	unsigned           open;	/* delivery sessions not yet ended */
+	bool               relayed;	/* its client is another backend */
 	struct lmtp_child *next;
 };
 
@@ -331,6 +333,49 @@ static void rcpt_deliver(struct lmtp_child *lc, uint64_t id,
     struct dir_user *u);
 static void rcpt_ldap(struct lmtp_child *lc, uint64_t id, const char *local);
 
+/* A socket to the LMTP port of backend b, its connect under way (the
+ * LMTP process's first read waits for it); made blocking for the LMTP
+ * process, which may not change a descriptor's flags. */
+static int
+backend_connect(const struct cfg_backend *b)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (net_parse_addr(b->ip, b->lmtp_port, &ss, &len) == -1 ||
+	    (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if ((connect(fd, (struct sockaddr *)&ss, len) == -1 &&
+	    errno != EINPROGRESS) || fcntl(fd, F_SETFL, 0) == -1) {
+		log_warn("LMTP relay to %s (%s port %u)", b->name, b->ip,
+		    b->lmtp_port);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A recipient held by another backend (doc/move.md): the LMTP process
+ * relays it there, unless it is itself serving a relay (one hop). */
+static void
+rcpt_elsewhere(struct lmtp_child *lc, uint64_t id, const struct dir_user *u)
+{
+	const struct cfg_backend *b = config_backend(&master.cfg, u->backend);
+	int fd;
+
+	if (lc->relayed || b == NULL || b->lmtp_port == 0 ||
+	    (fd = backend_connect(b)) == -1) {
+		log_warnx("LMTP recipient %s is held by %s: %s", u->name,
+		    u->backend, lc->relayed ? "not relayed again (a relay "
+		    "delivers here)" : "that backend has no LMTP port here");
+		rcpt_answer(lc, id, IPC_REQ_FAILED, "", -1);
+		return;
+	}
+	rcpt_answer(lc, id, IPC_REQ_RELAY, u->name, fd);
+}
+
 static void
 on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 {
@@ -374,13 +419,19 @@ on_rcpt(struct lmtp_child *lc, struct ipc_reader *r)
 	rcpt_deliver(lc, id, &u);
 }
 
-/* A delivery channel to u's mailbox process, answered to lc. */
+/* A delivery channel to u's mailbox process, answered to lc; for a user
+ * another backend holds, a relay there instead. */
 static void
 rcpt_deliver(struct lmtp_child *lc, uint64_t id, struct dir_user *u)
 {
 	struct peer none;
 	int sp[2];
 
+	dir_user_forget_hash(u);
+	if (!config_backend_local(&master.cfg, u->backend)) {
+		rcpt_elsewhere(lc, id, u);
+		return;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
 		rcpt_answer(lc, id, IPC_REQ_FAILED, "", -1);
@@ -483,6 +534,11 @@ lmtp_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 		return;
 	if (r == NULL) {
 		lmtp_close(lc);
+		return;
+	}
+	if (r->type == IPC_LMTP_RELAYED && !r->bad && ipc_end(r) &&
+	    r->fd == -1) {
+		lc->relayed = true;
 		return;
 	}
 	if (r->bad || r->type != IPC_LMTP_RCPT) {

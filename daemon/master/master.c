@@ -488,6 +488,7 @@ on_stop(int signo, void *arg)
 	lmtp_stop();
 	control_stop();
 	keyholder_stop();
+	cluster_stop();
 	relaypool_stop();
 	sessions_stop();
 	children_terminate(SIGTERM);
@@ -620,6 +621,12 @@ diff_config(const struct mk_config *old, struct mk_config *nc)
 	    strcmp(old->metrics_listen.addr, nc->metrics_listen.addr) != 0)
 		log_warnx("reload: metrics_listen changed: takes effect after "
 		    "a restart");
+	if (old->cluster_listen.port != nc->cluster_listen.port ||
+	    strcmp(old->cluster_cert, nc->cluster_cert) != 0 ||
+	    strcmp(old->cluster_key, nc->cluster_key) != 0 ||
+	    strcmp(old->cluster_ca, nc->cluster_ca) != 0)
+		log_warnx("reload: cluster_* changed: takes effect after a "
+		    "restart");
 	return applied;
 }
 
@@ -633,6 +640,9 @@ keep_restart_fields(const struct mk_config *old, struct mk_config *nc)
 	KEEP(lmtp_listen);
 	KEEP(metrics_listen);
 	KEEP(directory);
+	/* The link's listener, key holder and CA are set up at start. */
+	KEEP(cluster_listen); KEEP(cluster_cert); KEEP(cluster_key);
+	KEEP(cluster_ca);
 #undef KEEP
 }
 
@@ -859,6 +869,7 @@ main(int argc, char **argv)
 	check_users(dir, &cfg);
 	open_listeners(&cfg);
 	lmtp_open(&cfg);
+	cluster_open(&cfg);
 	control_open(&cfg);
 	setup_loop(dir, &cfg);
 	/* While errors still reach the terminal: the key holder reads the
@@ -869,6 +880,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_tls(&master.cfg, master.tls);
+	if (cluster_start(err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);
+		spawner_stop();
+		return 1;
+	}
 	relaypool_renew();
 	if (ldapdir_start(err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailkeepd: %s: %s\n", conf, err);

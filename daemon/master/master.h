@@ -161,7 +161,8 @@ void peer_refuse(int fd, uint8_t proto, const char *text);
 /* ---- children (children.c) ---- */
 
 enum child_kind { CHILD_LOGIN, CHILD_HASH, CHILD_MBOX, CHILD_LMTP,
-	CHILD_KEYHOLDER, CHILD_RELAY, CHILD_LDAP };
+	CHILD_KEYHOLDER, CHILD_RELAY, CHILD_LDAP, CHILD_CLUSTER_KH, CHILD_LINK,
+	CHILD_RESTORE };
 
 void   children_init(void);
 void   child_add(pid_t pid, enum child_kind kind, void *obj);
@@ -497,6 +498,15 @@ void         sessions_foreach(void (*cb)(const struct session_info *si,
  * that user authenticated (impersonation included).  How many. */
 unsigned     sessions_kick(const char *user, const char *text);
 
+/* ---- users being moved (freeze.c) ---- */
+
+/* Refuses every new session of name (canonical) for seconds and ends
+ * its client sessions (*kicked: how many); -1 if FREEZE_MAX users are
+ * frozen already. */
+int  freeze_user(const char *name, unsigned seconds, unsigned *kicked);
+void thaw_user(const char *name);
+bool freeze_active(const char *name);
+
 /* ---- counters and state polls (stats.c) ---- */
 
 struct master_counters {
@@ -568,6 +578,9 @@ int  master_reload(char *err, size_t errlen);
  * user the process serves, then answers it. */
 void req_setquota(struct mbox *mb, struct ipc_reader *r);
 void req_share(struct mbox *mb, struct ipc_reader *r);
+/* An entry of the share index as an owner's process may send it. */
+bool share_entry_valid(const char *mailbox, const char *grantee,
+	const char *rights);
 void req_shares(struct mbox *mb, struct ipc_reader *r);
 void req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url);
 /* Sends every running mailbox process its user's current limits. */
@@ -624,6 +637,18 @@ bool  relaypool_is_link(int fd, ino_t ino);
 /* Relays taking new connections. */
 unsigned relaypool_size(void);
 
+/* ---- the link between backends (cluster.c, doc/move.md) ---- */
+
+/* Opens cluster_listen as root, before daemon() (nothing if unset). */
+void  cluster_open(const struct mk_config *cfg);
+/* Starts the cluster key holder and accepting; -1 with err. */
+int   cluster_start(char *err, size_t errlen);
+void  cluster_stop(void);
+void  cluster_exited(enum child_kind kind, void *obj, int status);
+/* sessions.c: makes data_dir/users/<name> the user's (as for a
+ * mailbox process); 0 or -1 (logged). */
+int   user_dir_prepare(const struct dir_user *u);
+
 /* ---- spawn.c: asking the spawner (spawner.c) for children ---- */
 
 /* Forks the spawner.  Called before the master opens directory.db,
@@ -650,6 +675,12 @@ pid_t spawn_lmtp(int client_fd, const char *peer, int *chan);
 pid_t spawn_keyholder(int *chan);
 /* A pool relay with kh_fd, its channel to the key holder (taken). */
 pid_t spawn_relay(int kh_fd, int *chan);
+pid_t spawn_cluster_kh(int *chan);
+/* A link process for client_fd with kh_fd (both taken). */
+pid_t spawn_link(int client_fd, int kh_fd, int *chan);
+/* A restore worker as the user's uid with copy_fd (taken). */
+pid_t spawn_restore(uint32_t user_id, const char *name, int copy_fd,
+	int *chan);
 /* The certificate chain (PEM) of the key holder now current, for the
  * login processes forked from now on (NULL, 0: no TLS).  0, or -1 with
  * the spawner's reason in err. */

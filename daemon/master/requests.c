@@ -170,22 +170,30 @@ grantee_valid(const char *g)
 	    strcmp(canon, g) == 0;
 }
 
+bool
+share_entry_valid(const char *mailbox, const char *grantee,
+    const char *rights)
+{
+	char canon[MK_MBOX_NAME_MAX];
+
+	return store_mbox_canon(mailbox, canon, sizeof(canon)) == 0 &&
+	    strcmp(canon, mailbox) == 0 && grantee_valid(grantee) &&
+	    rights_valid(rights);
+}
+
 void
 req_share(struct mbox *mb, struct ipc_reader *r)
 {
 	const char *mailbox = ipc_get_str(r);
 	const char *grantee = ipc_get_str(r);
 	const char *rights = ipc_get_str(r);
-	char canon[MK_MBOX_NAME_MAX];
 	unsigned n[2];
 	bool exists;
 
 	/* The owner's process sends only names its store accepted: one
 	 * that is not (too long, control characters) is a lie. */
 	if (!ipc_end(r) || r->fd != -1 ||
-	    store_mbox_canon(mailbox, canon, sizeof(canon)) != 0 ||
-	    strcmp(canon, mailbox) != 0 || !grantee_valid(grantee) ||
-	    !rights_valid(rights)) {
+	    !share_entry_valid(mailbox, grantee, rights)) {
 		mbox_violation(mb, "bad SHARE");
 		return;
 	}

@@ -134,6 +134,14 @@ user_dir(const struct dir_user *u, char *out, size_t outlen)
 	return 0;
 }
 
+int
+user_dir_prepare(const struct dir_user *u)
+{
+	char dir[PATH_MAX];
+
+	return user_dir(u, dir, sizeof(dir));
+}
+
 /* ---- mailbox processes ---- */
 
 static void
@@ -289,6 +297,14 @@ session_start(const struct session_start *s)
 	struct mbox *mb;
 	struct ipc_msg m;
 
+	/* A user being moved gets no session of any kind (freeze.c): an
+	 * LMTP recipient is then answered 451, a guest channel refused. */
+	if (freeze_active(s->user->name)) {
+		peer_refuse(s->fd, s->peer->proto, "[UNAVAILABLE] This user "
+		    "is being moved, please try again later");
+		peer_release(s->peer);
+		return -1;
+	}
 	/* Fail closed: the trail is written before anything of the
 	 * target's is touched (not even its process started); without the
 	 * row there is no session.  PROXYAUTH wrote it before its OK. */

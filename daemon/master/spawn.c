@@ -282,26 +282,34 @@ spawn_keyholder(int *chan)
 	return spawn(&m, "TLS key holder", chan);
 }
 
+/* m, then IPC_SPAWN_KEYCHAN with kh_fd (taken): a child that serves
+ * TLS with a key holder's help. */
+static pid_t
+spawn_keyed(struct ipc_msg *m, int kh_fd, const char *what, int *chan)
+{
+	*chan = -1;
+	if (spw.fd == -1) {
+		ipc_msg_free(m);
+		close(kh_fd);
+		return -1;
+	}
+	if (ipc_send_now(spw.fd, m) == -1) {
+		spawner_lost("cannot be written to");
+		close(kh_fd);
+		return -1;
+	}
+	ipc_msg_init(m, IPC_SPAWN_KEYCHAN);
+	ipc_put_fd(m, kh_fd);
+	return spawn(m, what, chan);
+}
+
 pid_t
 spawn_relay(int kh_fd, int *chan)
 {
 	struct ipc_msg m;
 
-	*chan = -1;
 	ipc_msg_init(&m, IPC_SPAWN_RELAY);
-	if (spw.fd == -1) {
-		ipc_msg_free(&m);
-		close(kh_fd);
-		return -1;
-	}
-	if (ipc_send_now(spw.fd, &m) == -1) {
-		spawner_lost("cannot be written to");
-		close(kh_fd);
-		return -1;
-	}
-	ipc_msg_init(&m, IPC_SPAWN_KEYCHAN);
-	ipc_put_fd(&m, kh_fd);
-	return spawn(&m, "TLS relay", chan);
+	return spawn_keyed(&m, kh_fd, "TLS relay", chan);
 }
 
 pid_t
@@ -313,6 +321,39 @@ spawn_lmtp(int client_fd, const char *peer, int *chan)
 	ipc_put_str(&m, peer);
 	ipc_put_fd(&m, client_fd);
 	return spawn(&m, "LMTP process", chan);
+}
+
+pid_t
+spawn_cluster_kh(int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_CLUSTER_KH);
+	return spawn(&m, "cluster key holder", chan);
+}
+
+/* The connection accepted on cluster_listen, then the channel to the
+ * cluster key holder. */
+pid_t
+spawn_link(int client_fd, int kh_fd, int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_LINK);
+	ipc_put_fd(&m, client_fd);
+	return spawn_keyed(&m, kh_fd, "link process", chan);
+}
+
+pid_t
+spawn_restore(uint32_t user_id, const char *name, int copy_fd, int *chan)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_SPAWN_RESTORE);
+	ipc_put_u32(&m, user_id);
+	ipc_put_str(&m, name);
+	ipc_put_fd(&m, copy_fd);
+	return spawn(&m, "restore worker", chan);
 }
 
 void

@@ -36,6 +36,7 @@
 #include "auth/ldapclient.h"
 #include "auth/login.h"
 #include "daemon/lmtp/lmtp.h"
+#include "daemon/cluster/cluster.h"
 #include "common/log.h"
 #include "common/privsep.h"
 #include "common/util.h"
@@ -92,19 +93,22 @@ struct child_req {
  * typically root's alone); it reads them itself.  On failure it tells
  * the master why, as it would of a key it cannot use. */
 static void
-keyholder_files(int chan, int *cfd, int *kfd)
+keyholder_files(int chan, bool cluster, int *cfd, int *kfd)
 {
+	const char *cert = cluster ? sp.cfg.cluster_cert : sp.cfg.tls_cert;
+	const char *key = cluster ? sp.cfg.cluster_key : sp.cfg.tls_key;
+	const char *pfx = cluster ? "cluster" : "tls";
 	char why[PATH_MAX + 64];
 
-	*cfd = open(sp.cfg.tls_cert, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	*cfd = open(cert, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (*cfd == -1) {
-		snprintf(why, sizeof(why), "tls_cert %s: %s", sp.cfg.tls_cert,
+		snprintf(why, sizeof(why), "%s_cert %s: %s", pfx, cert,
 		    strerror(errno));
 		keyholder_refuse(chan, why);
 	}
-	*kfd = open(sp.cfg.tls_key, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	*kfd = open(key, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (*kfd == -1) {
-		snprintf(why, sizeof(why), "tls_key %s: %s", sp.cfg.tls_key,
+		snprintf(why, sizeof(why), "%s_key %s: %s", pfx, key,
 		    strerror(errno));
 		keyholder_refuse(chan, why);
 	}
@@ -172,8 +176,9 @@ child_run(const struct child_req *rq)
 	if (rq->chdir != NULL && chdir(rq->chdir) == -1)
 		fatal("chdir %s", rq->chdir);
 	int cfd = -1, kfd = -1;
-	if (rq->kind == CHILD_KEYHOLDER)
-		keyholder_files(rq->chan, &cfd, &kfd);
+	if (rq->kind == CHILD_KEYHOLDER || rq->kind == CHILD_CLUSTER_KH)
+		keyholder_files(rq->chan, rq->kind == CHILD_CLUSTER_KH, &cfd,
+		    &kfd);
 	if (sp.root) {
 		priv_drop(rq->uid, rq->gid, rq->chroot);
 		no_dump();
@@ -202,6 +207,12 @@ child_run(const struct child_req *rq)
 	case CHILD_KEYHOLDER:
 		keyholder_main(rq->chan, cfd, kfd, sp.cfg.max_connections,
 		    false);
+	case CHILD_CLUSTER_KH:
+		keyholder_main(rq->chan, cfd, kfd, CLUSTER_MAX_LINKS, false);
+	case CHILD_LINK:
+		linkd_main(&sp.cfg, rq->client, rq->chan, rq->kh);
+	case CHILD_RESTORE:
+		restore_main(&sp.cfg, rq->chan, rq->client, rq->user);
 	case CHILD_RELAY:
 		relaypool_main(&sp.cfg, rq->chan, sp.tls, rq->kh);
 	case CHILD_LMTP: {
@@ -349,6 +360,57 @@ take_keychan(int fd)
 	return ipc_take_fd(&r);
 }
 
+/* The children of the link between backends (doc/move.md); false if
+ * r is none of theirs. */
+static bool
+cluster_spawn(int fd, struct ipc_reader *r, struct child_req *rq,
+    char *role, size_t rolelen, char *dir, size_t dirlen)
+{
+	char rel[MK_USER_MAX + 16];
+
+	switch (r->type) {
+	case IPC_SPAWN_CLUSTER_KH:
+		rq->kind = CHILD_CLUSTER_KH;
+		if (!ipc_end(r) || r->fd != -1 ||
+		    sp.cfg.cluster_cert[0] == '\0')
+			fatalx("malformed SPAWN_CLUSTER_KH");
+		rq->role = "cluster-keys";
+		rq->uid = sp.hash_uid;
+		rq->gid = sp.hash_gid;
+		rq->chroot = sp.cfg.login_chroot;
+		return true;
+	case IPC_SPAWN_LINK:
+		rq->kind = CHILD_LINK;
+		rq->client = ipc_take_fd(r);
+		if (!ipc_end(r) || rq->client == -1)
+			fatalx("malformed SPAWN_LINK");
+		rq->kh = take_keychan(fd);
+		rq->role = "link";
+		rq->uid = sp.login_uid;
+		rq->gid = sp.login_gid;
+		rq->chroot = sp.cfg.login_chroot;
+		return true;
+	case IPC_SPAWN_RESTORE:
+		rq->kind = CHILD_RESTORE;
+		rq->user_id = ipc_get_u32(r);
+		rq->user = ipc_get_str(r);
+		rq->client = ipc_take_fd(r);
+		if (!ipc_end(r) || rq->client == -1 || !plain_name(rq->user))
+			fatalx("malformed SPAWN_RESTORE");
+		snprintf(rel, sizeof(rel), "users/%s", rq->user);
+		if (config_path(&sp.cfg, dir, dirlen, rel) == -1)
+			fatalx("path of %s's directory is too long", rq->user);
+		snprintf(role, rolelen, "restore/%s", rq->user);
+		rq->role = role;
+		rq->uid = sp.cfg.mail_uid_base + rq->user_id;
+		rq->gid = rq->uid;
+		rq->chdir = dir;
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void
 on_spawn(int fd, struct ipc_reader *r)
 {
@@ -453,7 +515,10 @@ on_spawn(int fd, struct ipc_reader *r)
 		rq.chroot = sp.cfg.login_chroot;
 		break;
 	default:
-		fatalx("unexpected %s from the master", ipc_type_name(r->type));
+		if (!cluster_spawn(fd, r, &rq, role, sizeof(role), dir,
+		    sizeof(dir)))
+			fatalx("unexpected %s from the master",
+			    ipc_type_name(r->type));
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) == -1) {
 		int e = errno;
@@ -517,7 +582,8 @@ strings_terminated(const struct mk_config *c)
 	    T(ldap_admin_group) && T(ldap_admin_group_attr) &&
 	    T(ldap_quota_storage_attr) && T(ldap_quota_messages_attr) &&
 	    T(ldap_backend_attr) &&
-	    T(backend_name) && T(trusted_proxies) &&
+	    T(backend_name) && T(trusted_proxies) && T(cluster_cert) &&
+	    T(cluster_key) && T(cluster_ca) &&
 	    c->nproxies <= MK_MAX_PROXIES && backends_terminated(c);
 #undef T
 }

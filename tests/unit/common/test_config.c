@@ -175,3 +175,29 @@ test_config_backends_refused(void)
 	CU_ASSERT_TRUE(config_backend_local(c, "b1"));
 	free(c);
 }
+
+/* The link between backends (doc/move.md): cluster_listen needs its
+ * certificate, key, CA and this backend's name; each is read. */
+void
+test_config_cluster_link(void)
+{
+	struct mk_config *c = malloc(sizeof(*c));
+	char err[512] = "";
+
+	CU_ASSERT_FATAL(c != NULL);
+	CU_ASSERT_EQUAL(load_text("cluster_listen = 127.0.0.1:4190\n", c, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "cluster_listen needs"));
+	CU_ASSERT_EQUAL(load_text("backend_name = b1\n"
+	    "backend = b1 127.0.0.1 143 24 4190\n"
+	    "cluster_listen = 127.0.0.1:4190\ncluster_cert = /c.crt\n"
+	    "cluster_key = /c.key\ncluster_ca = /ca.crt\n", c, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c->cluster_listen.port, 4190);
+	CU_ASSERT_STRING_EQUAL(c->cluster_cert, "/c.crt");
+	CU_ASSERT_STRING_EQUAL(c->cluster_key, "/c.key");
+	CU_ASSERT_STRING_EQUAL(c->cluster_ca, "/ca.crt");
+	CU_ASSERT_EQUAL(load_text("cluster_listen = nowhere\n", c, err,
+	    sizeof(err)), -1);
+	free(c);
+}
