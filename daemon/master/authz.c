@@ -639,7 +639,7 @@ ldap_resolved(struct auth_attempt *a)
 			a->authc.admin = a->le.admin;
 			a->authc.quota_storage = a->le.quota_storage;
 			a->authc.quota_messages = a->le.quota_messages;
-			mk_strlcpy(a->authc.backend, a->le.backend,
+			mk_strlcpy(a->authc.backend, ldapusers_backend(&a->le),
 			    sizeof(a->authc.backend));
 			found = 1;
 		}

@@ -63,7 +63,18 @@ make_row(const char *name)
 	}
 }
 
-/* The row's admin flag and quotas become e's. */
+const char *
+ldapusers_backend(const struct ldap_entry *e)
+{
+	/* A single machine (no backend lines) serves every user whatever
+	 * the attribute says; this backend's own name is stored as "". */
+	if (master.cfg.nbackends == 0 ||
+	    config_backend_local(&master.cfg, e->backend))
+		return "";
+	return e->backend;
+}
+
+/* The row's admin flag, quotas and backend become e's. */
 static int
 sync_row(struct dir_user *u, const struct ldap_entry *e)
 {
@@ -84,11 +95,12 @@ sync_row(struct dir_user *u, const struct ldap_entry *e)
 	}
 	/* ldap_backend_attr names the backend (doc/cluster.md); the row
 	 * keeps it so that referrals and LMTP see what LDAP says. */
-	if (strcmp(u->backend, e->backend) != 0) {
-		if (dir_user_set_backend(master.dir, u->name, e->backend) != 0)
+	const char *backend = ldapusers_backend(e);
+	if (strcmp(u->backend, backend) != 0) {
+		if (dir_user_set_backend(master.dir, u->name, backend) != 0)
 			return -1;
-		log_info("LDAP user %s: backend '%s'", u->name, e->backend);
-		mk_strlcpy(u->backend, e->backend, sizeof(u->backend));
+		log_info("LDAP user %s: backend '%s'", u->name, backend);
+		mk_strlcpy(u->backend, backend, sizeof(u->backend));
 	}
 	return 0;
 }

@@ -380,6 +380,9 @@ void     ldapdir_stop(void);
  * -1 directory error or an unusable uid (logged). */
 int  ldapusers_row(const char *name, const struct ldap_entry *e, bool create,
 	struct dir_user *u);
+/* The backend e's row gets: "" (served here) on a single machine or
+ * when e names this backend, else the name ldap_backend_attr gave. */
+const char *ldapusers_backend(const struct ldap_entry *e);
 /* Refreshes the rows of a and b (b may be NULL) from the LDAP
  * directory (cache or process), then calls done(arg, ok): ok false if
  * the directory did not answer.  The rows then hold LDAP's admin flags

@@ -429,6 +429,35 @@ class BindMode(OneServer):
         c.close()
 
 
+class Backends(unittest.TestCase):
+    """In a cluster the entry's ldap_backend_attr decides where the user
+    is served: this backend's own name serves here, another declared
+    backend gets a referral after the password (doc/cluster.md)."""
+
+    def test_backend_from_ldap(self):
+        s = Server(users={}, start=False)
+        try:
+            s.configure(slapd.mailkeep_config(os.path.join(s.tmp, 'ldap.pw')))
+            s.configure({'backend_name': 'mx1.example.com'})
+            s.configure({'backend': 'mx1.example.com 127.0.0.1 143'})
+            s.configure({'backend': 'mx2.example.com 127.0.0.2 1143'})
+            s.start()
+            c, tagged = login(s, 'alice', 'alice pw')
+            self.assertIn(' OK ', tagged, s.logtext())
+            c.close()
+            c, tagged = login(s, 'bob', 'bob pw')
+            self.assertIn('NO [REFERRAL imap://bob@127.0.0.2:1143/]', tagged,
+                          s.logtext())
+            self.assertIn(' OK ', c.cmd('NOOP')[0])
+            c.close()
+            c, tagged = login(s, 'bob', 'wrong')
+            self.assertIn('NO [AUTHENTICATIONFAILED]', tagged)
+            c.close()
+        finally:
+            s.stop()
+            s.cleanup()
+
+
 class Config(unittest.TestCase):
 
     def test_wrong_ca_is_unavailable(self):
