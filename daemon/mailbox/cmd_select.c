@@ -252,7 +252,7 @@ cmd_select(struct client *c)
 	/* RFC 9051 dropped \Recent, and [UNSEEN n] with it (clients SEARCH
 	 * UNSEEN); it asks for the mailbox's LIST line instead. */
 	if (!(c->enabled & CAP_REV2)) {
-		resp_untagged(c, "%u RECENT", view_recent_count(&c->view));
+		view_send_recent(c);
 		send_first_unseen(c);
 	} else if (!client_is_guest(c))
 		list_selected(c, ms->m.name);

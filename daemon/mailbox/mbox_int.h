@@ -68,6 +68,8 @@ struct view {
 	size_t         n, cap;
 	struct recent_range *recent;
 	size_t         nrecent;
+	uint32_t       recent_sent;	/* the last RECENT response's count */
+	size_t         recent_n;	/* ...and the view's size then */
 	uint32_t       known_uidnext;	/* UIDs >= this are not in the view yet */
 	uint64_t       known_modseq;	/* flag changes up to here were reported */
 	uint64_t       expunge_modseq;	/* expunges up to here were reported */
@@ -461,6 +463,8 @@ int  view_set_seen(struct client *c, const uint32_t *uids, size_t n, bool on);
 /* Their \Seen UIDs as a set in the command's arena (for SEARCH). */
 const struct seqset *view_seen_set(struct client *c);
 uint32_t view_recent_count(const struct view *v);
+/* Sends "* N RECENT" (not in IMAP4rev2) and notes it as sent. */
+void     view_send_recent(struct client *c);
 bool view_is_recent(const struct view *v, uint32_t uid);
 bool client_recent(const struct client *c, uint32_t uid);
 void view_remove_uid(struct view *v, uint32_t uid);

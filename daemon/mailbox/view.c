@@ -384,6 +384,36 @@ view_recent_count(const struct view *v)
 	return n;
 }
 
+void
+view_send_recent(struct client *c)
+{
+	struct view *v = &c->view;
+
+	if (c->enabled & CAP_REV2)
+		return;
+	v->recent_sent = view_recent_count(v);
+	v->recent_n = v->n;
+	resp_untagged(c, "%u RECENT", v->recent_sent);
+}
+
+/* RFC 3501 7.3.2 sends RECENT when the mailbox's size changes, and an
+ * expunge of a message this session holds as \Recent lowers the count
+ * as surely as new mail raises it; a client keeping the count (imaptest's
+ * checkpoint adds them up over sessions) would otherwise keep the old
+ * one.  The count can only change with the view's size, so it is
+ * recounted only then. */
+static void
+sync_recent(struct client *c)
+{
+	struct view *v = &c->view;
+
+	if ((c->enabled & CAP_REV2) || v->n == v->recent_n)
+		return;
+	v->recent_n = v->n;
+	if (view_recent_count(v) != v->recent_sent)
+		view_send_recent(c);
+}
+
 uint32_t
 view_seq_of(const struct view *v, uint32_t uid)
 {
@@ -743,8 +773,7 @@ sync_new(struct client *c)
 	if (take_recent(c) == -1)
 		return -1;
 	resp_untagged(c, "%zu EXISTS", v->n);
-	if (!(c->enabled & CAP_REV2))
-		resp_untagged(c, "%u RECENT", view_recent_count(v));
+	view_send_recent(c);
 	return 0;
 }
 
@@ -764,6 +793,7 @@ view_sync(struct client *c, bool allow_expunge)
 	    v->expunge_modseq == m->highestmodseq &&
 	    v->known_uidnext == m->uidnext) {
 		context_sync(c);	/* the session's own changes */
+		sync_recent(c);
 		return 0;
 	}
 	/* New keywords are announced before a FETCH FLAGS shows them. */
@@ -777,6 +807,7 @@ view_sync(struct client *c, bool allow_expunge)
 	}
 	v->dirty = v->expunge_modseq != m->highestmodseq;
 	context_sync(c);
+	sync_recent(c);
 	if (v->known_uidnext > known)
 		notify_new_uids(c, known);
 	return 0;

@@ -78,7 +78,8 @@ class Concurrency(ImapCase):
         self.select(a)
         self.select(b)
         a.cmd('STORE 2,3 +FLAGS.SILENT (\\Deleted)')
-        self.assertEqual(a.cmd('EXPUNGE')[1], ['* 3 EXPUNGE', '* 2 EXPUNGE'])
+        self.assertEqual(a.cmd('EXPUNGE')[1], ['* 3 EXPUNGE', '* 2 EXPUNGE',
+                                               '* 2 RECENT'])
         # B still numbers 4 messages: FETCH, STORE and SEARCH by sequence
         # number must not shift them under it
         tagged, unt = b.cmd('FETCH 4 UID')
@@ -206,6 +207,26 @@ class Concurrency(ImapCase):
         self.assertEqual(self.select(c)['recent'], 0)
         self.assertEqual(c.cmd('STATUS INBOX (RECENT)')[1],
                          ['* STATUS "INBOX" (RECENT 0)'])
+
+    def test_recent_count_follows_expunges(self):
+        # RFC 3501 7.3.2: RECENT whenever the mailbox's size changes, so
+        # a session whose \Recent messages are expunged hears the lower
+        # count, by another session's EXPUNGE or its own (as Dovecot
+        # does; imaptest's checkpoint adds the counts up).
+        _, (a, b, c) = self.pair(3)
+        self.select(a)
+        self.select(b)
+        self.fill(c, 'INBOX', 3)
+        self.assertEqual(a.cmd('NOOP')[1], ['* 3 EXISTS', '* 3 RECENT'])
+        self.assertEqual(b.cmd('NOOP')[1], ['* 3 EXISTS', '* 0 RECENT'])
+        b.cmd('STORE 1 +FLAGS.SILENT (\\Deleted)')
+        self.assertEqual(b.cmd('EXPUNGE')[1], ['* 1 EXPUNGE'])
+        self.assertEqual(a.cmd('NOOP')[1], ['* 1 EXPUNGE', '* 2 RECENT'])
+        a.cmd('STORE 2 +FLAGS.SILENT (\\Deleted)')
+        self.assertEqual(a.cmd('EXPUNGE')[1] + a.cmd('NOOP')[1],
+                         ['* 2 EXPUNGE', '* 1 RECENT'])
+        self.assertEqual(b.cmd('NOOP')[1], ['* 2 EXPUNGE'])
+        self.assertEqual(a.cmd('SEARCH RECENT')[1], ['* SEARCH 1'])
 
     def test_examine_keeps_recent(self):
         user, (a, b) = self.pair()
