@@ -121,6 +121,27 @@ def wait_for(probe, timeout=10, interval=0.05, what=None):
         time.sleep(interval)
 
 
+def assert_login_confined(case, server, pid, what):
+    """pid is confined as a login process is (the IMAP, POP3 and
+    auth_http ones): a seccomp filter, no new privileges and, as root,
+    uid mailkeep-login, chrooted into the empty directory, no database
+    descriptor.  `what` names it in failures."""
+    with open('/proc/%d/status' % pid) as f:
+        status = f.read()
+    case.assertIn('Seccomp:\t2', status, what)
+    case.assertIn('NoNewPrivs:\t1', status, what)
+    if not is_root():
+        return
+    uid = server.uid_of('mailkeep-login')
+    wait_for(lambda: proc_uid(pid) == [uid] * 4,
+             what='%s as mailkeep-login' % what)
+    case.assertEqual(os.readlink('/proc/%d/root' % pid),
+                     server.path('empty'))
+    targets = [os.readlink('/proc/%d/fd/%s' % (pid, fd))
+               for fd in os.listdir('/proc/%d/fd' % pid)]
+    case.assertFalse([t for t in targets if '.db' in t], targets)
+
+
 class CtlError(Exception):
     pass
 

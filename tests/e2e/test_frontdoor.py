@@ -27,8 +27,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import (HOST, Client, Server, free_port, is_root,  # noqa: E402
-                       proc_uid, wait_for)
+from mkharness import (HOST, Client, Server,  # noqa: E402
+                       assert_login_confined, free_port, wait_for)
 
 
 def http_auth(port, user, pw, client='192.0.2.10', method='plain',
@@ -156,19 +156,7 @@ class AuthHttp(unittest.TestCase):
                     pass
             return None
         pid = wait_for(find, what='an mk-auth-http process')
-        with open('/proc/%d/status' % pid) as f:
-            status = f.read()
-        self.assertIn('Seccomp:\t2', status)
-        self.assertIn('NoNewPrivs:\t1', status)
-        if is_root():
-            uid = self.server.uid_of('mailkeep-login')
-            wait_for(lambda: proc_uid(pid) == [uid] * 4,
-                     what='auth_http process as mailkeep-login')
-            self.assertEqual(os.readlink('/proc/%d/root' % pid),
-                             self.server.path('empty'))
-            targets = [os.readlink('/proc/%d/fd/%s' % (pid, fd))
-                       for fd in os.listdir('/proc/%d/fd' % pid)]
-            self.assertFalse([t for t in targets if '.db' in t], targets)
+        assert_login_confined(self, self.server, pid, 'the auth_http process')
         sk.close()
 
     def test_bad_requests(self):

@@ -29,8 +29,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import (Server, free_port, is_root, proc_uid,  # noqa: E402
-                       wait_for)
+from mkharness import (Server, assert_login_confined,  # noqa: E402
+                       free_port, wait_for)
 from mkimap import fetch_map  # noqa: E402
 from test_tls import HAVE_CERTTOOL, make_cert  # noqa: E402
 
@@ -506,20 +506,7 @@ class POP3Case(unittest.TestCase):
         p = self.pop()
         p.capa()
         pid = self.pop3_login_pid()
-        with open('/proc/%d/status' % pid) as f:
-            status = f.read()
-        self.assertIn('Seccomp:\t2', status)
-        self.assertIn('NoNewPrivs:\t1', status)
-        if is_root():
-            uid = self.server.uid_of('mailkeep-login')
-            wait_for(lambda: proc_uid(pid) == [uid] * 4,
-                     what='pop3 login process as mailkeep-login')
-            self.assertEqual(os.readlink('/proc/%d/root' % pid),
-                             self.server.path('empty'))
-            fds = os.listdir('/proc/%d/fd' % pid)
-            targets = [os.readlink('/proc/%d/fd/%s' % (pid, fd))
-                       for fd in fds]
-            self.assertFalse([t for t in targets if '.db' in t], targets)
+        assert_login_confined(self, self.server, pid, 'the POP3 login process')
         p.quit()
 
     # -- fetchmail --
