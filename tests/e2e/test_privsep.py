@@ -15,6 +15,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import Server, is_root, proc_uid, wait_for  # noqa: E402
 
 
+def comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ''
+
+
 def fds(pid):
     out = {}
     for fd in os.listdir('/proc/%d/fd' % pid):
@@ -41,7 +49,10 @@ class Privsep(unittest.TestCase):
         """The child that appeared after a connection was accepted."""
         deadline = time.time() + 5
         while time.time() < deadline:
-            new = [p for p in self.server.children() if p not in before]
+            # The spawner forks through a middle process that exits at
+            # once: only a child named as a login process will stay.
+            new = [p for p in self.server.children()
+                   if p not in before and comm(p) == 'mk-login']
             if new:
                 return new[0]
             time.sleep(0.05)
