@@ -105,7 +105,9 @@ class Pool(TLSCase):
         # are over (some of the survivor's count may be other tests')
         self.assertGreaterEqual(ok, len(conns) - lost)
         self.assertGreater(dead, 0)
-        self.assertIn('TLS relay %d ended' % victim, self.server.logtext())
+        # the master logs the end after it reaped the relay
+        wait_for(lambda: 'TLS relay %d ended' % victim in
+                 self.server.logtext(), what='the relay\'s end logged')
         # the pool is filled again, and new connections work
         new = self.wait_pool()
         self.assertNotIn(victim, new)
