@@ -30,6 +30,10 @@ struct ev_loop {
 	/* deferred work */
 	struct deferred  *defer;
 	size_t            ndefer, capdefer;
+	/* The batch being dispatched: a watcher stopped during it (and
+	 * perhaps freed with its owner) is struck out of it. */
+	struct epoll_event *batch;
+	int               nbatch;
 };
 
 struct deferred {
@@ -118,6 +122,10 @@ ev_io_stop(struct ev_loop *l, struct ev_io *io)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->active = false;
 	io->events = 0;
+	/* Its owner may free it before the batch reaches its event. */
+	for (int i = 0; i < l->nbatch; i++)
+		if (l->batch[i].data.ptr == io)
+			l->batch[i].data.ptr = NULL;
 }
 
 /* --- timers: a binary min-heap on 'when' --- */
@@ -307,12 +315,17 @@ ev_loop_run(struct ev_loop *l)
 			return -1;
 		}
 		l->now = now_ms();
+		l->batch = evs;
+		l->nbatch = n;
 		for (int i = 0; i < n && !l->stop; i++) {
 			struct ev_io *io = evs[i].data.ptr;
-			/* A callback earlier in this batch may have stopped it. */
-			if (io->active)
+			/* A callback earlier in this batch may have stopped it,
+			 * and freed it: ev_io_stop() struck it out. */
+			if (io != NULL && io->active)
 				io->cb(io, evs[i].events);
 		}
+		l->nbatch = 0;
+		l->batch = NULL;
 		run_deferred(l);
 		run_timers(l);
 		run_deferred(l);
