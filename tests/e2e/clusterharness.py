@@ -51,7 +51,7 @@ BACKENDS = ('b1', 'b2')
 # name: (backend, administrator)
 DEMO_USERS = {'alice': ('b1', False), 'bob': ('b2', False),
               'carol': ('b1', False), 'dave': ('b2', False),
-              'boss': ('b1', True)}
+              'erin': ('b2', False), 'boss': ('b1', True)}
 STATE = 'cluster.json'
 
 

@@ -15,7 +15,8 @@ through nginx's one IMAP port:
     through the other's;
   * a user moved with `--move` (mailkeepctl move, mailHost in LDAP, a
     reload) keeps their mail and their login through nginx, and LMTP
-    at either port reaches them on the new backend;
+    at either port reaches them on the new backend; so does one moved
+    with mailkeepctl move alone, LDAP not changed yet;
   * `--stop D` ends every process and removes D.
 A check across backends (a folder of alice on b1 shared with bob on
 b2, issue 14 item 5) is one more method of Cluster below, with
@@ -34,7 +35,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusterharness  # noqa: E402
-from mkharness import HOST, Client, alive, wait_for  # noqa: E402
+from mkharness import HOST, Client, alive, run_ctl, wait_for  # noqa: E402
 from mkimap import message  # noqa: E402
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
@@ -233,6 +234,26 @@ class Cluster(unittest.TestCase):
                               port=self.state['backends']['b1']['imap'])
         self.assertIn('NO [REFERRAL imap://carol@127.0.0.1:%d/]' %
                       self.state['backends']['b2']['imap'], tagged)
+
+    def test_move_before_ldap_changes(self):
+        """erin: b2 -> b1 with mailkeepctl move alone; LDAP still says
+        b2, and both backends have it cached.  A backend with a store
+        keeps its row's backend (b2's old store is never served again,
+        b1 never refers erin back), so nothing waits for the LDAP
+        change."""
+        self.assertEqual(self.lmtp('b1', 'erin', 'erin-before'), 250)
+        self.assertEqual(self.subjects('erin'), ['erin-before'])
+        src = self.state['backends']['b2']['conf']
+        p = run_ctl(src, 'move', 'erin', 'b1', check=False)
+        self.assertIn('moved to b1', p.stdout, p.stderr)
+        for at in ('b1', 'b2'):
+            self.assertEqual(self.lmtp(at, 'erin', 'erin-at-' + at), 250)
+        self.assertEqual(self.subjects('erin'),
+                         ['erin-before', 'erin-at-b1', 'erin-at-b2'])
+        wait_for(lambda: 'user erin logged in from %s' % CLIENT in
+                 self.backend_log('b1'), what='erin served by b1')
+        self.assertIn('LDAP user erin: mailHost says b2, the row b1, and a '
+                      'store is here', self.backend_log('b2'))
 
 
 class Lifecycle(unittest.TestCase):
