@@ -81,8 +81,10 @@ class Cluster:
     """Starts the pieces in self.dir; self.state is what cluster.json
     holds."""
 
-    def __init__(self, d):
+    def __init__(self, d, config=None):
+        """config: more keys for both backends (a benchmark's limits)."""
         self.dir = d
+        self.config = dict(config or {})
         self.state = {'dir': d, 'users': {}, 'backends': {}, 'pids': {}}
         self.servers = {}
         self.slapd = None
@@ -132,6 +134,7 @@ class Cluster:
                          'cluster_listen': '%s:%d' % (HOST, p['cluster']),
                          'lmtp_listen': '%s:%d' % (HOST, p['lmtp']),
                          'auth_http_listen': '%s:%d' % (HOST, p['auth_http'])})
+            s.configure(self.config)
         for s in self.servers.values():
             for n in BACKENDS:
                 p = ports[n]
