@@ -77,6 +77,10 @@ def searchable(path):
         path = os.path.dirname(path)
 
 
+class CannotRun(Exception):
+    """slapd or nginx is installed but would not start here."""
+
+
 class Cluster:
     """Starts the pieces in self.dir; self.state is what cluster.json
     holds."""
@@ -96,9 +100,15 @@ class Cluster:
             self.state['users'][name] = {
                 'password': secrets.token_hex(6), 'backend': backend,
                 'admin': admin}
-        self.start_slapd()
+        try:
+            self.start_slapd()
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+            raise CannotRun('slapd could not be started: %s' % e)
         self.start_backends()
-        self.start_nginx()
+        try:
+            self.start_nginx()
+        except (OSError, RuntimeError) as e:
+            raise CannotRun('nginx could not be started: %s' % e)
         self.save()
 
     def users(self, key):
@@ -170,8 +180,8 @@ class Cluster:
         deadline = time.time() + 10
         while time.time() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError('nginx exited: see ' +
-                                   self.state['nginx']['log'])
+                with open(self.state['nginx']['log']) as f:
+                    raise RuntimeError('nginx exited: ' + f.read()[-500:])
             try:
                 Client(port, source='127.0.0.2').connect()
                 return
@@ -341,24 +351,29 @@ def run(d, background):
             with os.fdopen(rfd) as r:
                 word = r.read()
             if word != 'ok':
-                print(word or 'the cluster did not start', file=sys.stderr)
-                return 1
+                code, _, why = word.partition(' ')
+                print(why or 'the cluster did not start', file=sys.stderr)
+                return int(code) if code.isdigit() else 1
             print(describe(load_state(d)))
             return 0
         os.close(rfd)
         os.setsid()
     cluster = Cluster(d)
+    code = 0
     try:
         cluster.start()
+    except CannotRun as e:
+        code, why = 77, 'cannot run the cluster: %s' % e
     except Exception as e:  # noqa: BLE001 - reported, then cleaned up
+        code, why = 1, 'the cluster did not start: %s' % e
+    if code != 0:
         cluster.save()
-        why = 'the cluster did not start: %s' % e
         stop(d)
         if background:
-            os.write(wfd, why.encode())
-            os._exit(1)
+            os.write(wfd, ('%d %s' % (code, why)).encode())
+            os._exit(code)
         print(why, file=sys.stderr)
-        return 1
+        return code
     if background:
         os.write(wfd, b'ok')
         os._exit(0)
