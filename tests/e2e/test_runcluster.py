@@ -27,7 +27,6 @@ import json
 import os
 import re
 import secrets
-import smtplib
 import subprocess
 import sys
 import tempfile
@@ -35,8 +34,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clusterharness  # noqa: E402
-from mkharness import HOST, Client, alive, run_ctl, wait_for  # noqa: E402
-from mkimap import message  # noqa: E402
+from mkharness import Client, alive, run_ctl, wait_for  # noqa: E402
+from test_move import lmtp_send  # noqa: E402
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
 SCRIPT = os.path.join(TOP, 'etc', 'run-cluster.sh')
@@ -118,16 +117,8 @@ class Cluster(unittest.TestCase):
 
     def lmtp(self, backend, rcpt, subject):
         """One delivery at backend's LMTP port: 250, or the refusal."""
-        try:
-            with smtplib.LMTP(HOST, self.state['backends'][backend]['lmtp'],
-                              timeout=20) as s:
-                s.sendmail('sender@example.net', [rcpt],
-                           message(subject=subject))
-            return 250
-        except smtplib.SMTPRecipientsRefused as e:
-            return list(e.recipients.values())[0][0]
-        except smtplib.SMTPDataError as e:
-            return e.smtp_code
+        return lmtp_send(self.state['backends'][backend]['lmtp'], rcpt,
+                         subject)
 
     def backend_log(self, name):
         with open(self.state['backends'][name]['log'], 'rb') as f:
