@@ -51,7 +51,8 @@ BACKENDS = ('b1', 'b2')
 # name: (backend, administrator)
 DEMO_USERS = {'alice': ('b1', False), 'bob': ('b2', False),
               'carol': ('b1', False), 'dave': ('b2', False),
-              'erin': ('b2', False), 'boss': ('b1', True)}
+              'erin': ('b2', False), 'fred': ('b1', False),
+              'boss': ('b1', True)}
 STATE = 'cluster.json'
 
 
@@ -257,11 +258,18 @@ def move(d, user, backend):
     state = load_state(d)
     u = state['users'][user]
     src = state['backends'][u['backend']]
-    p = run_ctl(src['conf'], 'move', user, backend, check=False)
-    sys.stdout.write(p.stdout)
-    sys.stderr.write(p.stderr)
-    if p.returncode != 0:
-        return 1
+    rows = run_ctl(src['conf'], 'users').stdout.splitlines()
+    if any(r.split()[:1] == [user] for r in rows):
+        p = run_ctl(src['conf'], 'move', user, backend, check=False)
+        sys.stdout.write(p.stdout)
+        sys.stderr.write(p.stderr)
+        if p.returncode != 0:
+            return 1
+    else:
+        # an LDAP user gets a row (and a store) at the first login or
+        # delivery: before that there is nothing to copy
+        print('%s has no mail on %s yet: only mailHost changes' %
+              (user, u['backend']))
     ldif = ('dn: %s\nchangetype: modify\nreplace: mailHost\nmailHost: %s\n'
             % (ldapharness.Slapd.user_dn(user), backend))
     subprocess.run(['/usr/bin/ldapmodify', '-x', '-H', state['slapd']['uri'],

@@ -16,7 +16,8 @@ through nginx's one IMAP port:
   * a user moved with `--move` (mailkeepctl move, mailHost in LDAP, a
     reload) keeps their mail and their login through nginx, and LMTP
     at either port reaches them on the new backend; so does one moved
-    with mailkeepctl move alone, LDAP not changed yet;
+    with mailkeepctl move alone, LDAP not changed yet; one who has no
+    mail yet only gets a new mailHost;
   * `--stop D` ends every process and removes D.
 A check across backends (a folder of alice on b1 shared with bob on
 b2, issue 14 item 5) is one more method of Cluster below, with
@@ -245,6 +246,16 @@ class Cluster(unittest.TestCase):
                  self.backend_log('b1'), what='erin served by b1')
         self.assertIn('LDAP user erin: mailHost says b2, the row b1, and a '
                       'store is here', self.backend_log('b2'))
+
+    def test_move_of_user_without_mail(self):
+        """fred never logged in: no row, no store; --move only changes
+        mailHost, and his first login lands on b2."""
+        p = script('--dir', self.dir, '--move', 'fred', 'b2')
+        self.assertIn('fred has no mail on b1 yet: only mailHost changes',
+                      p.stdout)
+        self.assertIn(' OK', self.session('fred').cmd('SELECT INBOX')[0])
+        self.assertTrue(self.has_store('b2', 'fred'))
+        self.assertFalse(self.has_store('b1', 'fred'))
 
 
 class Lifecycle(unittest.TestCase):
