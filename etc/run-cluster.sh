@@ -25,7 +25,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 if [ -z "${MK_BUILD_DIR:-}" ]; then
 	case " $* " in
-	*" --stop "* | *" --move "*) ;;
+	*" --stop "* | *" --move "* | *" --help "* | *" -h "*) ;;
 	*)
 		sh "$top/etc/install-deps.sh" cluster
 		if [ ! -f "$top/build/build.ninja" ]; then

@@ -395,7 +395,7 @@ def run(d, background):
 
 
 def main():
-    ap = argparse.ArgumentParser(
+    ap = argparse.ArgumentParser(prog='run-cluster.sh',
         description='A Mailkeep cluster on loopback: slapd, nginx, two '
         'backends.')
     ap.add_argument('--dir', help='the directory to make and run in '
