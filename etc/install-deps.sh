@@ -3,6 +3,8 @@
 # missing.  Used by README's two commands.
 #   sh etc/install-deps.sh build   what building and running needs
 #   sh etc/install-deps.sh test    that, plus what the test suite uses
+#   sh etc/install-deps.sh cluster build, plus slapd and nginx's mail module
+#                                  (etc/run-cluster.sh)
 set -eu
 
 build_pkgs="gcc pkg-config meson ninja-build python3 libgnutls28-dev \
@@ -10,11 +12,13 @@ libsqlite3-dev libcrypt-dev libcunit1-dev libseccomp-dev zlib1g-dev libzstd-dev 
 libldap-dev passwd"
 test_pkgs="$build_pkgs clang libclang-rt-14-dev llvm isync procps iproute2 postfix \
 fetchmail slapd ldap-utils nginx libnginx-mod-mail"
+cluster_pkgs="$build_pkgs slapd ldap-utils nginx libnginx-mod-mail"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want=$test_pkgs ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+cluster) want=$cluster_pkgs ;;
+*) echo "usage: $0 build|test|cluster" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -16,11 +16,16 @@
  */
 #include "daemon/master/master.h"
 #include "common/log.h"
+#include "common/userdir.h"
 #include "common/util.h"
 #include "store/store.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* The uid the new row's id would give must not be a system account's
  * (master.c checks existing rows at start the same way). */
@@ -74,7 +79,54 @@ ldapusers_backend(const struct ldap_entry *e)
 	return e->backend;
 }
 
-/* The row's admin flag, quotas and backend become e's. */
+/* Whether users/<name>/store.db exists here.  Root only looks: the
+ * directory is opened with O_NOFOLLOW relative to users/ and the store
+ * is not followed either (common/userdir.h). */
+static bool
+has_store(const char *name)
+{
+	char users[PATH_MAX], err[PATH_MAX + 128];
+	struct stat st;
+	int usersfd, fd;
+	bool found;
+
+	if (config_path(&master.cfg, users, sizeof(users), "users") == -1 ||
+	    (usersfd = userdir_users_open(users, master.root, err,
+	    sizeof(err))) == -1)
+		return false;
+	fd = openat(usersfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	close(usersfd);
+	if (fd == -1)
+		return false;
+	found = fstatat(fd, "store.db", &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return found;
+}
+
+/* Once this backend has a store for the user - it holds the user, or
+ * held them until mailkeepctl move sent them elsewhere - only a move
+ * changes where the row says the user is served.  LDAP's attribute
+ * lags a move (it is changed after it, and cached meanwhile); followed,
+ * it would serve the user from the store left behind, or refer them
+ * away from their mail.  Backends without a store follow LDAP. */
+static bool
+row_backend_stands(const struct dir_user *u, const char *ldap_backend)
+{
+	if (!has_store(u->name))
+		return false;
+	const char *here = master.cfg.backend_name;
+	log_warnx("LDAP user %s: %s says %s, the row %s, and a store is here: "
+	    "the row stands (only mailkeepctl move changes it); set %s to %s",
+	    u->name, master.cfg.ldap_backend_attr, ldap_backend[0] != '\0' ?
+	    ldap_backend : here, u->backend[0] != '\0' ? u->backend : here,
+	    master.cfg.ldap_backend_attr, u->backend[0] != '\0' ?
+	    u->backend : here);
+	return true;
+}
+
+/* The row's admin flag, quotas and backend become e's (the backend
+ * unless row_backend_stands()). */
 static int
 sync_row(struct dir_user *u, const struct ldap_entry *e)
 {
@@ -96,7 +148,8 @@ sync_row(struct dir_user *u, const struct ldap_entry *e)
 	/* ldap_backend_attr names the backend (doc/cluster.md); the row
 	 * keeps it so that referrals and LMTP see what LDAP says. */
 	const char *backend = ldapusers_backend(e);
-	if (strcmp(u->backend, backend) != 0) {
+	if (strcmp(u->backend, backend) != 0 &&
+	    !row_backend_stands(u, backend)) {
 		if (dir_user_set_backend(master.dir, u->name, backend) != 0)
 			return -1;
 		log_info("LDAP user %s: backend '%s'", u->name, backend);

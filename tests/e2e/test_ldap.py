@@ -432,30 +432,55 @@ class BindMode(OneServer):
 class Backends(unittest.TestCase):
     """In a cluster the entry's ldap_backend_attr decides where the user
     is served: this backend's own name serves here, another declared
-    backend gets a referral after the password (doc/cluster.md)."""
+    backend gets a referral after the password (doc/cluster.md) - unless
+    this backend has a store for the user: then only mailkeepctl move
+    changes it."""
+
+    def cluster_member(self):
+        s = Server(users={}, start=False)
+        self.addCleanup(s.cleanup)
+        s.configure(slapd.mailkeep_config(os.path.join(s.tmp, 'ldap.pw')))
+        s.configure({'backend_name': 'mx1.example.com'})
+        s.configure({'backend': 'mx1.example.com 127.0.0.1 143'})
+        s.configure({'backend': 'mx2.example.com 127.0.0.2 1143'})
+        s.start()
+        return s
+
+    def set_host(self, user, host):
+        slapd.modify('dn: %s\nchangetype: modify\nreplace: mailHost\n'
+                     'mailHost: %s\n' % (Slapd.user_dn(user), host))
+
+    def test_store_here_outweighs_ldap(self):
+        s = self.cluster_member()
+        c, tagged = login(s, 'alice', 'alice pw')
+        self.assertIn(' OK ', tagged, s.logtext())
+        c.cmd('SELECT INBOX')
+        c.close()
+        self.addCleanup(self.set_host, 'alice', HOSTS['alice'])
+        self.set_host('alice', 'mx2.example.com')
+        s.ctl('reload')		# the entry cache is emptied
+        c, tagged = login(s, 'alice', 'alice pw')
+        self.assertIn(' OK ', tagged, s.logtext())
+        c.close()
+        self.assertIn('LDAP user alice: mailHost says mx2.example.com, the '
+                      'row mx1.example.com, and a store is here: the row '
+                      'stands', s.logtext())
+        s.stop()
 
     def test_backend_from_ldap(self):
-        s = Server(users={}, start=False)
-        try:
-            s.configure(slapd.mailkeep_config(os.path.join(s.tmp, 'ldap.pw')))
-            s.configure({'backend_name': 'mx1.example.com'})
-            s.configure({'backend': 'mx1.example.com 127.0.0.1 143'})
-            s.configure({'backend': 'mx2.example.com 127.0.0.2 1143'})
-            s.start()
-            c, tagged = login(s, 'alice', 'alice pw')
-            self.assertIn(' OK ', tagged, s.logtext())
-            c.close()
-            c, tagged = login(s, 'bob', 'bob pw')
-            self.assertIn('NO [REFERRAL imap://bob@127.0.0.2:1143/]', tagged,
-                          s.logtext())
-            self.assertIn(' OK ', c.cmd('NOOP')[0])
-            c.close()
-            c, tagged = login(s, 'bob', 'wrong')
-            self.assertIn('NO [AUTHENTICATIONFAILED]', tagged)
-            c.close()
-        finally:
-            s.stop()
-            s.cleanup()
+        s = self.cluster_member()
+        c, tagged = login(s, 'alice', 'alice pw')
+        self.assertIn(' OK ', tagged, s.logtext())
+        c.close()
+        c, tagged = login(s, 'bob', 'bob pw')
+        self.assertIn('NO [REFERRAL imap://bob@127.0.0.2:1143/]', tagged,
+                      s.logtext())
+        self.assertIn(' OK ', c.cmd('NOOP')[0])
+        c.close()
+        c, tagged = login(s, 'bob', 'wrong')
+        self.assertIn('NO [AUTHENTICATIONFAILED]', tagged)
+        c.close()
+        s.stop()
 
 
 class Config(unittest.TestCase):
