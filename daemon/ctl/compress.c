@@ -26,11 +26,6 @@
 #define BUSY_WAIT_MS 200	/* between tries while the store is busy */
 #define BUSY_GIVE_UP 300	/* tries in a row: a minute */
 
-struct compress_all {
-	struct ctx *x;
-	int         failed;
-};
-
 static void
 pause_ms(unsigned ms)
 {
@@ -115,45 +110,13 @@ compress_work(struct ctx *x, const struct work_req *q)
 	return EX_OK_;
 }
 
-static int
-compress_one(const struct dir_user *u, void *arg)
-{
-	struct compress_all *k = arg;
-	struct work_req q;
-	int rc;
-
-	work_init(k->x, &q, WORK_COMPRESS, u);
-	rc = as_user_fd(k->x, &q, -1);
-	if (rc != EX_OK_ && rc != W_NOSTORE)
-		k->failed++;
-	return 0;
-}
-
 int
 cmd_compress(struct ctx *x)
 {
-	struct compress_all k = { .x = x };
-	bool all = take_flag(x, "--all");
-	char name[MK_USER_MAX];
-	struct dir_user u;
-	int rc;
-
-	if (has_stray_option(x) || x->argc != (all ? 0 : 1))
-		return usage_of(find_command("compress"));
 	if (!x->cfg.compress_bodies) {
 		errmsg("compress_bodies = no in %s: bodies are kept as sent; "
 		    "turn it on first (doc/configuration.md)", x->conf);
 		return EX_FAIL;
 	}
-	if (!all) {
-		if (!user_name(x->argv[0], name))
-			return EX_BADINPUT;
-		if ((rc = get_user(x, name, &u)) != 0)
-			return rc;
-		compress_one(&u, &k);
-	} else if (dir_user_foreach(x->dir, compress_one, &k) != 0) {
-		errmsg("%s", dir_errmsg(x->dir));
-		return EX_FAIL;
-	}
-	return k.failed ? EX_FAIL : EX_OK_;
+	return work_user_or_all(x, "compress", WORK_COMPRESS);
 }

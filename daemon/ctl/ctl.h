@@ -107,6 +107,10 @@ void work_init(struct ctx *x, struct work_req *q, enum work_op op,
 int  as_user_fd(struct ctx *x, const struct work_req *q, int fd);
 int  user_store_open(struct ctx *x, const char *name, bool create,
 	struct store **s);
+/* A command's "NAME|--all": a worker of op for that user, or for every
+ * user (a user with no store yet is said and passed over); exit 1 if
+ * any failed. */
+int  work_user_or_all(struct ctx *x, const char *cmd, enum work_op op);
 /* A long job's progress (fts-rebuild, compress): a bar on a terminal,
  * else a line per tenth; *last is the percentage printed before. */
 void progress_line(const char *name, uint64_t done, uint64_t total,

@@ -1576,42 +1576,54 @@ fts_work(struct ctx *x, const struct work_req *q)
 	return EX_OK_;
 }
 
+struct each_user {
+	struct ctx  *x;
+	enum work_op op;
+	int          failed;
+};
+
 static int
-fts_one(const struct dir_user *u, void *arg)
+work_one(const struct dir_user *u, void *arg)
 {
-	struct check_ctx *k = arg;
+	struct each_user *k = arg;
 	struct work_req q;
 	int rc;
 
-	work_init(k->x, &q, WORK_FTS, u);
+	work_init(k->x, &q, k->op, u);
 	rc = as_user(k->x, &q);
 	if (rc != EX_OK_ && rc != W_NOSTORE)
 		k->failed++;
 	return 0;
 }
 
-static int
-cmd_fts_rebuild(struct ctx *x)
+int
+work_user_or_all(struct ctx *x, const char *cmd, enum work_op op)
 {
-	struct check_ctx k = { .x = x };
+	struct each_user k = { .x = x, .op = op };
 	bool all = take_flag(x, "--all");
 	char name[MK_USER_MAX];
 	struct dir_user u;
 	int rc;
 
 	if (has_stray_option(x) || x->argc != (all ? 0 : 1))
-		return usage_of(find_command("fts-rebuild"));
+		return usage_of(find_command(cmd));
 	if (!all) {
 		if (!user_name(x->argv[0], name))
 			return EX_BADINPUT;
 		if ((rc = get_user(x, name, &u)) != 0)
 			return rc;
-		fts_one(&u, &k);
-	} else if (dir_user_foreach(x->dir, fts_one, &k) != 0) {
+		work_one(&u, &k);
+	} else if (dir_user_foreach(x->dir, work_one, &k) != 0) {
 		errmsg("%s", dir_errmsg(x->dir));
 		return EX_FAIL;
 	}
 	return k.failed ? EX_FAIL : EX_OK_;
+}
+
+static int
+cmd_fts_rebuild(struct ctx *x)
+{
+	return work_user_or_all(x, "fts-rebuild", WORK_FTS);
 }
 
 /* ---- delivery ---- */

@@ -410,6 +410,15 @@ class MixedStore(ImapCase):
         return untagged
 
 
+def four_messages():
+    """5 and 40 KB of text (within one chunk), three chunks of text, and
+    a text with a random attachment (which does not compress)."""
+    return [message(subject='small', body=text_body(5000, 4)),
+            message(subject='mid', body=text_body(40 * 1024, 5)),
+            message(subject='big', body=text_body(CH * 3 + 11, 6)),
+            multipart(text_body(3000, 7), os.urandom(CH + 999))]
+
+
 class OldBodiesRewritten(ImapCase):
     """Bodies stored before compression are rewritten compressed by the
     user's process while it idles (daemon/mailbox/compress_idle.c); what
@@ -445,10 +454,7 @@ class OldBodiesRewritten(ImapCase):
     def test_idle_rewrite_keeps_every_byte_and_size(self):
         user = self.new_user()
         c = self.connect(user)
-        msgs = [message(subject='small', body=text_body(5000, 4)),
-                message(subject='mid', body=text_body(40 * 1024, 5)),
-                message(subject='big', body=text_body(CH * 3 + 11, 6)),
-                multipart(text_body(3000, 7), os.urandom(CH + 999))]
+        msgs = four_messages()
         for m in msgs:
             self.ok(c.append('INBOX', m))
         self.select(c)
@@ -477,12 +483,16 @@ class OldBodiesRewritten(ImapCase):
         with open(self.server.logpath, 'rb') as f:
             self.assertIn(b'older bodies compressed', f.read())
         # and once more after a restart: nothing left to do, same bytes
+        self.assertEqual(self.after_restart(c, user), before)
+
+    def after_restart(self, c, user):
+        """What snapshot() sees on a new session after a restart."""
         c.close()
         self.server.stop()
         self.server.start()
         c = self.connect(user)
         self.select(c)
-        self.assertEqual(self.snapshot(c, range(1, 5)), before)
+        return self.snapshot(c, range(1, 5))
 
 
 class CtlCompress(ImapCase):
@@ -491,6 +501,7 @@ class CtlCompress(ImapCase):
     what clients read and every size stay the same."""
     config = {'compress_bodies': 'no', 'fts': 'no'}
     snapshot = OldBodiesRewritten.snapshot
+    after_restart = OldBodiesRewritten.after_restart
 
     def old_store(self, user):
         """Four messages in one-blob bodies, a session of the user on them
@@ -501,10 +512,7 @@ class CtlCompress(ImapCase):
         set_conf(self.server, 'compress_bodies', 'no')
         self.server.start()
         c = self.connect(user)
-        msgs = [message(subject='small', body=text_body(5000, 4)),
-                message(subject='mid', body=text_body(40 * 1024, 5)),
-                message(subject='big', body=text_body(CH * 3 + 11, 6)),
-                multipart(text_body(3000, 7), os.urandom(CH + 999))]
+        msgs = four_messages()
         for m in msgs:
             self.ok(c.append('INBOX', m))
         c.close()
@@ -541,12 +549,7 @@ class CtlCompress(ImapCase):
         self.assertIn('%s: compressing 0 older bodies' % user[0], p.stdout)
         self.assertIn('%s: 0 bodies compressed' % user[0], p.stdout)
         # and after a restart, the same bytes
-        c.close()
-        self.server.stop()
-        self.server.start()
-        c = self.connect(user)
-        self.select(c)
-        self.assertEqual(self.snapshot(c, range(1, 5)), before)
+        self.assertEqual(self.after_restart(c, user), before)
 
     def test_compress_waits_for_the_write_lock(self):
         """Another process holding the store's write lock (the user's
