@@ -19,6 +19,7 @@
 #include "daemon/ctl/ctl.h"
 #include "common/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +33,7 @@ pause_ms(unsigned ms)
 	struct timespec ts = { .tv_sec = ms / 1000,
 	    .tv_nsec = (long)(ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) == -1)
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
 }
 
