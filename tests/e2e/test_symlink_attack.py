@@ -9,9 +9,9 @@ Root must never open, create, write, chown or chmod anything through
 such a link.  Root deals with users/<name> in two places
 (doc/mailkeepctl.md, "What runs as which uid"):
 
-* mailkeepctl: quota NAME, quota-check, acl, fts-rebuild and compress work on the
-  user's store (through a worker that runs as the user), userdel removes the
-  directory (a worker running as its owner empties it); every other
+* mailkeepctl: quota NAME, quota-check, acl, fts-rebuild and compress
+  work on the user's store (through a worker that runs as the user),
+  userdel removes the directory (a worker running as its owner empties it); every other
   command must leave it alone.
 * the master, before it spawns a user's mailbox process - at an IMAP
   login, and at an LMTP delivery (over the socket, or by `mailkeepctl
