@@ -11,8 +11,8 @@ such a link.  Root deals with users/<name> in two places
 
 * mailkeepctl: quota NAME, quota-check, acl, fts-rebuild and compress
   work on the user's store (through a worker that runs as the user),
-  userdel removes the directory (a worker running as its owner empties it); every other
-  command must leave it alone.
+  userdel removes the directory (a worker running as its owner empties
+  it); every other command must leave it alone.
 * the master, before it spawns a user's mailbox process - at an IMAP
   login, and at an LMTP delivery (over the socket, or by `mailkeepctl
   deliver`, a client of that socket) - creates users/<name>, or hands
