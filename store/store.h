@@ -400,6 +400,14 @@ void store_set_compress(struct store *s, bool on, int level,
  * reading here (the caller tries again later). */
 int  store_body_recompress(struct store *s, unsigned max, uint64_t budget,
 	int64_t *cursor, unsigned *done, bool *more);
+/* The batch bounds the mailbox process's idle job and mailkeepctl
+ * compress share: bodies and bytes of text per transaction. */
+#define STORE_RECOMPRESS_BATCH  16
+#define STORE_RECOMPRESS_BUDGET (1024 * 1024)
+/* How many bodies store_body_recompress() has left to rewrite, and
+ * their bytes of text. */
+int  store_body_recompress_pending(struct store *s, uint64_t *bodies,
+	uint64_t *bytes);
 
 /* The structure computed when a body was stored (store/mime.h): the
  * ENVELOPE, BODY and BODYSTRUCTURE values ready to send, and the part

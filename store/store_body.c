@@ -293,23 +293,42 @@ static const char SQL_BODY_LAYOUT[] =
 static const char SQL_CHUNK_GET[] =
 	"SELECT data FROM body_chunks WHERE id = ?1";
 
-/* Opens the one blob unless it is open already. */
+static int layout_read(struct store *s, int64_t body_id, uint64_t *size,
+    int64_t *chunk);
+
+/* Opens the one blob unless it is open already.  The reader holds no
+ * statement while it rests, so another process (mailkeepctl compress)
+ * may have rewritten the body into chunks since it was opened: the
+ * same text, of the same size, which it then reads in chunks
+ * (b->chunk set) instead of failing a FETCH half sent. */
 static int
 blob_attach(struct store_body *b)
 {
-	int rc;
+	char why[160];
+	uint64_t sz = 0;
+	int64_t chunk = 0;
+	int code;
 
 	if (b->blob != NULL)
 		return 0;
-	rc = sqlite3_blob_open(b->s->db.h, "main", "body_data", "data", b->id,
-	    0, &b->blob);
-	if (rc != SQLITE_OK) {
-		sqlite3_blob_close(b->blob);
-		b->blob = NULL;
-		return db_fail(&b->s->db, "body open");
+	if (sqlite3_blob_open(b->s->db.h, "main", "body_data", "data", b->id,
+	    0, &b->blob) == SQLITE_OK) {
+		b->size = (uint64_t)sqlite3_blob_bytes(b->blob);
+		return 0;
 	}
-	b->size = (uint64_t)sqlite3_blob_bytes(b->blob);
-	return 0;
+	code = sqlite3_errcode(b->s->db.h);
+	mk_strlcpy(why, sqlite3_errmsg(b->s->db.h), sizeof(why));
+	sqlite3_blob_close(b->blob);
+	b->blob = NULL;
+	if (code != SQLITE_BUSY && code != SQLITE_LOCKED &&
+	    layout_read(b->s, b->id, &sz, &chunk) == 0 &&
+	    chunk >= CHUNK_LO && chunk <= CHUNK_HI && sz == b->size) {
+		b->chunk = (uint32_t)chunk;
+		return 0;
+	}
+	log_warnx("body open: %s", why);
+	return db_err(&b->s->db, code == SQLITE_BUSY || code == SQLITE_LOCKED ?
+	    MK_BUSY : -1, "body open: %s", why);
 }
 
 static int
@@ -496,10 +515,10 @@ store_body_read(struct store_body *b, uint64_t off, void *buf, size_t n)
 		    (unsigned long long)b->size);
 	if (n == 0)
 		return 0;
+	if (b->chunk == 0 && (rc = blob_attach(b)) != 0)
+		return rc;
 	if (b->chunk != 0)
 		return chunks_read(b, off, buf, n);
-	if ((rc = blob_attach(b)) != 0)
-		return rc;
 	/* Bodies are far below 2 GiB (APPEND limits them), so int fits. */
 	if (sqlite3_blob_read(b->blob, buf, (int)n, (int)off) != SQLITE_OK)
 		return db_fail(&b->s->db, "body read");
@@ -726,5 +745,30 @@ store_body_recompress(struct store *s, unsigned max, uint64_t budget,
 		*cursor = last;
 	else
 		*done = 0;
+	return rc;
+}
+
+static const char SQL_BLOB_PENDING[] =
+	"SELECT count(*), coalesce(sum(size), 0) FROM bodies WHERE chunk = 0"
+	" AND size >= ?1 AND id <= ?2";
+
+int
+store_body_recompress_pending(struct store *s, uint64_t *bodies,
+    uint64_t *bytes)
+{
+	sqlite3_stmt *st = db_stmt(&s->db, SQL_BLOB_PENDING);
+	int rc;
+
+	*bodies = *bytes = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)chunked_from(s));
+	sqlite3_bind_int64(st, 2, RECHUNK_LAST);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*bodies = (uint64_t)sqlite3_column_int64(st, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	rc = rc == SQLITE_ROW ? 0 : db_fail(&s->db, "bodies to rewrite");
+	db_done(&s->db, st);
 	return rc;
 }

@@ -62,6 +62,9 @@ struct manifest {
 	char          sha256[SHA256_HEX];
 	struct share *shares;
 	size_t        nshares, cap;
+	/* In a cluster, the backend that holds the user when it is not
+	 * the one the backup was taken on; "" otherwise. */
+	char          backend[MK_BACKEND_MAX];
 };
 
 /* ---- files ---- */
@@ -216,6 +219,10 @@ manifest_write(int fd, const struct manifest *m)
 		    "store_sha256 = %s\n", m->store, m->store_bytes, m->sha256);
 	else
 		fprintf(f, "store = none\n");
+	/* Only for a user held elsewhere: a restore must keep pointing
+	 * there (logins referred, mail relayed), not serve this copy. */
+	if (m->backend[0] != '\0')
+		fprintf(f, "backend = %s\n", m->backend);
 	/* Tabs: no mailbox name, user name or rights string holds one. */
 	for (size_t i = 0; i < m->nshares; i++)
 		fprintf(f, "share = %s\t%s\t%s\n", m->shares[i].mailbox,
@@ -299,6 +306,10 @@ manifest_field(struct manifest *m, const char *k, char *v)
 		    mk_strlcpy(m->sha256, v, sizeof(m->sha256)) > 0;
 	if (strcmp(k, "share") == 0)
 		return parse_share(m, v);
+	if (strcmp(k, "backend") == 0)
+		return config_backend_name_ok(v) &&
+		    mk_strlcpy(m->backend, v, sizeof(m->backend)) <
+		    sizeof(m->backend);
 	return false;
 }
 
@@ -406,6 +417,8 @@ backup_user(struct ctx *x, int dfd, const struct dir_user *u)
 	m.admin = u->admin;
 	m.quota_storage = u->quota_storage;
 	m.quota_messages = u->quota_messages;
+	if (!config_backend_local(&x->cfg, u->backend))
+		mk_strlcpy(m.backend, u->backend, sizeof(m.backend));
 	if (dir_shares_of(x->dir, u->id, add_share, &m) != 0) {
 		errmsg("%s: %s", u->name, dir_errmsg(x->dir));
 		rc = EX_FAIL;
@@ -592,6 +605,31 @@ restore_row(struct ctx *x, const char *name, const struct manifest *m,
 	return EX_OK_;
 }
 
+/* The backend that holds the user: a new user's is the backup's (a
+ * user held elsewhere stays referred there, not served from this copy);
+ * an existing user's row keeps its own (--force replaces the mail, it
+ * does not move the user). */
+static int
+restore_backend(struct ctx *x, const struct dir_user *u,
+    const struct manifest *m, bool created)
+{
+	const char *b = config_backend_local(&x->cfg, m->backend) ? "" :
+	    m->backend;
+
+	if (!created)
+		b = u->backend;
+	else if (dir_user_set_backend(x->dir, u->name, b) != 0) {
+		errmsg("%s: %s", u->name, dir_errmsg(x->dir));
+		return EX_FAIL;
+	}
+	if (!config_backend_local(&x->cfg, b))
+		printf("%s: held by backend %s: logins and mail go there, this "
+		    "restored store is not served (mailkeepctl backend %s %s "
+		    "serves it here)\n", u->name, b, u->name,
+		    x->cfg.backend_name);
+	return EX_OK_;
+}
+
 static int
 restore_attrs(struct ctx *x, const struct dir_user *u,
     const struct manifest *m)
@@ -662,6 +700,14 @@ cmd_restore(struct ctx *x)
 		return EX_BADINPUT;
 	if (manifest_read(x->argv[1], &m) == -1)
 		return EX_BADINPUT;
+	/* Before anything is written: a user held on a backend this
+	 * configuration does not know could be neither served nor sent. */
+	if (m.backend[0] != '\0' && !backend_ok(x, m.backend)) {
+		errmsg("%s: the backup's user is held by backend %s: refused",
+		    x->argv[1], m.backend);
+		rc = EX_BADINPUT;
+		goto out;
+	}
 	if (m.has_store && (fd = open_backup_store(x->argv[1], &m)) == -1) {
 		rc = EX_BADINPUT;
 		goto out;
@@ -674,7 +720,8 @@ cmd_restore(struct ctx *x)
 			(void)remove_user_dir(x, name, false);
 		goto out;
 	}
-	if ((rc = restore_attrs(x, &u, &m)) == EX_OK_)
+	if ((rc = restore_attrs(x, &u, &m)) == EX_OK_ &&
+	    (rc = restore_backend(x, &u, &m, created)) == EX_OK_)
 		printf("user %s restored from %s (backup of %s)\n", name,
 		    x->argv[1], m.user);
 out:

@@ -4,7 +4,8 @@
  * mailkeepctl.c holds the tool's frame (options, the command table,
  * the instance, the users' commands) and the workers that run as a
  * user's uid; backup.c holds backup and restore, which use both;
- * live.c the requests to the running daemon (who, kick, reload, stats).
+ * live.c the requests to the running daemon (who, kick, reload, stats);
+ * compress.c mailkeepctl compress.
  */
 #ifndef MK_CTL_H
 #define MK_CTL_H
@@ -52,6 +53,7 @@ enum work_op {
 	WORK_IMPORT,		/* import mail from source */
 	WORK_FTS,		/* rebuild the full-text index */
 	WORK_LINK,		/* move: a step over the link (move.c) */
+	WORK_COMPRESS,		/* rewrite old one-blob bodies compressed */
 };
 
 enum link_step { LINK_STEP_COPY = 1, LINK_STEP_COMMIT };
@@ -92,6 +94,9 @@ bool take_flag(struct ctx *x, const char *flag);
 bool has_stray_option(const struct ctx *x);
 bool user_name(const char *in, char *out);
 bool new_user_ok(struct ctx *x, const char *name);
+/* A backend a user may be put on: a declared one, or this server (else
+ * false, said). */
+bool backend_ok(const struct ctx *x, const char *backend);
 int  get_user(struct ctx *x, const char *name, struct dir_user *u);
 int  users_fd(struct ctx *x);
 uid_t mail_uid(const struct ctx *x, const struct dir_user *u);
@@ -102,6 +107,14 @@ void work_init(struct ctx *x, struct work_req *q, enum work_op op,
 int  as_user_fd(struct ctx *x, const struct work_req *q, int fd);
 int  user_store_open(struct ctx *x, const char *name, bool create,
 	struct store **s);
+/* A command's "NAME|--all": a worker of op for that user, or for every
+ * user (a user with no store yet is said and passed over); exit 1 if
+ * any failed. */
+int  work_user_or_all(struct ctx *x, const char *cmd, enum work_op op);
+/* A long job's progress (fts-rebuild, compress): a bar on a terminal,
+ * else a line per tenth; *last is the percentage printed before. */
+void progress_line(const char *name, uint64_t done, uint64_t total,
+	const char *what, bool tty, unsigned *last);
 /* Removes users/<name> (unless keep), by a worker as its owner. */
 int  remove_user_dir(struct ctx *x, const char *name, bool keep);
 
@@ -122,6 +135,10 @@ int  cmd_backup(struct ctx *x);
 int  cmd_restore(struct ctx *x);
 int  backup_work(struct ctx *x, const struct work_req *q);
 int  restore_work(struct ctx *x, const struct work_req *q);
+
+/* compress.c (the command, as root; the worker, as the user) */
+int  cmd_compress(struct ctx *x);
+int  compress_work(struct ctx *x, const struct work_req *q);
 
 /* move.c (the command, as root; the link worker, see there) */
 int  cmd_move(struct ctx *x);

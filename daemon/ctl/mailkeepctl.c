@@ -724,6 +724,7 @@ worker(struct ctx *x, const struct work_req *q)
 	case WORK_RESTORE: rc = restore_work(x, q); break;
 	case WORK_IMPORT:  rc = import_work(x, q, chan, reader); break;
 	case WORK_FTS:     rc = fts_work(x, q); break;
+	case WORK_COMPRESS: rc = compress_work(x, q); break;
 	default:           rc = W_BROKEN; break;
 	}
 	fflush(stdout);
@@ -1009,8 +1010,7 @@ cmd_directory(struct ctx *x)
 	return EX_OK_;
 }
 
-/* A backend a user may be put on: a declared one, or this server. */
-static bool
+bool
 backend_ok(const struct ctx *x, const char *backend)
 {
 	if (config_backend_local(&x->cfg, backend) ||
@@ -1506,24 +1506,24 @@ cmd_quota_check(struct ctx *x)
 /* Batches as in the mailbox process's idle indexing, each committed, so
  * the user's sessions go on (and SEARCH stays exact) during a rebuild. */
 #define FTS_CTL_BATCH 500
-#define FTS_BAR       40
+#define PROGRESS_BAR  40
 
-static void
-fts_progress(const char *name, uint64_t done, uint64_t total, bool tty,
-    unsigned *last)
+void
+progress_line(const char *name, uint64_t done, uint64_t total,
+    const char *what, bool tty, unsigned *last)
 {
 	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
-	int fill = (int)(pct * FTS_BAR / 100);
+	int fill = (int)(pct * PROGRESS_BAR / 100);
 
 	if (tty) {
 		printf("\r%s: [%.*s%*s] %3u%% %llu/%llu", name, fill,
-		    "########################################", FTS_BAR - fill,
+		    "########################################", PROGRESS_BAR - fill,
 		    "", pct, (unsigned long long)done,
 		    (unsigned long long)total);
 	} else if (pct / 10 != *last / 10 || done == total) {
 		/* one line per tenth: a log, not a screen */
-		printf("%s: %u%% (%llu of %llu messages)\n", name, pct,
-		    (unsigned long long)done, (unsigned long long)total);
+		printf("%s: %u%% (%llu of %llu %s)\n", name, pct,
+		    (unsigned long long)done, (unsigned long long)total, what);
 	}
 	*last = pct;
 	fflush(stdout);
@@ -1548,11 +1548,12 @@ fts_work(struct ctx *x, const struct work_req *q)
 	}
 	printf("%s: indexing %llu messages\n", q->name,
 	    (unsigned long long)total);
-	fts_progress(q->name, 0, total, tty, &last);
+	progress_line(q->name, 0, total, "messages", tty, &last);
 	do {
 		rc = store_fts_index(s, FTS_CTL_BATCH, 0, false, &n, &left);
 		if (rc == 0)
-			fts_progress(q->name, total - left, total, tty, &last);
+			progress_line(q->name, total - left, total, "messages",
+			    tty, &last);
 	} while (rc == 0 && left > 0 && n > 0);
 	if (tty)
 		printf("\n");
@@ -1575,42 +1576,54 @@ fts_work(struct ctx *x, const struct work_req *q)
 	return EX_OK_;
 }
 
+struct each_user {
+	struct ctx  *x;
+	enum work_op op;
+	int          failed;
+};
+
 static int
-fts_one(const struct dir_user *u, void *arg)
+work_one(const struct dir_user *u, void *arg)
 {
-	struct check_ctx *k = arg;
+	struct each_user *k = arg;
 	struct work_req q;
 	int rc;
 
-	work_init(k->x, &q, WORK_FTS, u);
+	work_init(k->x, &q, k->op, u);
 	rc = as_user(k->x, &q);
 	if (rc != EX_OK_ && rc != W_NOSTORE)
 		k->failed++;
 	return 0;
 }
 
-static int
-cmd_fts_rebuild(struct ctx *x)
+int
+work_user_or_all(struct ctx *x, const char *cmd, enum work_op op)
 {
-	struct check_ctx k = { .x = x };
+	struct each_user k = { .x = x, .op = op };
 	bool all = take_flag(x, "--all");
 	char name[MK_USER_MAX];
 	struct dir_user u;
 	int rc;
 
 	if (has_stray_option(x) || x->argc != (all ? 0 : 1))
-		return usage_of(find_command("fts-rebuild"));
+		return usage_of(find_command(cmd));
 	if (!all) {
 		if (!user_name(x->argv[0], name))
 			return EX_BADINPUT;
 		if ((rc = get_user(x, name, &u)) != 0)
 			return rc;
-		fts_one(&u, &k);
-	} else if (dir_user_foreach(x->dir, fts_one, &k) != 0) {
+		work_one(&u, &k);
+	} else if (dir_user_foreach(x->dir, work_one, &k) != 0) {
 		errmsg("%s", dir_errmsg(x->dir));
 		return EX_FAIL;
 	}
 	return k.failed ? EX_FAIL : EX_OK_;
+}
+
+static int
+cmd_fts_rebuild(struct ctx *x)
+{
+	return work_user_or_all(x, "fts-rebuild", WORK_FTS);
 }
 
 /* ---- delivery ---- */
@@ -2280,6 +2293,12 @@ static const struct command commands[] = {
 	  "while the server runs; SEARCH stays exact meanwhile.  A progress bar\n"
 	  "on a terminal, a line per tenth otherwise.", cmd_fts_rebuild, true,
 	  true },
+	{ "compress", "NAME|--all",
+	  "rewrite a user's bodies stored before compression (or while it was\n"
+	  "off) into compressed chunks now (or every user's), in batches while\n"
+	  "the server runs, as the user's process does while it idles; sizes\n"
+	  "and quota stay the same.  A progress bar on a terminal, a line per\n"
+	  "tenth otherwise.", cmd_compress, true, true },
 	{ "acl", "NAME [MAILBOX [IDENTIFIER RIGHTS|none]]",
 	  "list the access control lists of a user's mailboxes, or set one "
 	  "entry (IDENTIFIER: another user or 'anyone'; RIGHTS: letters of "

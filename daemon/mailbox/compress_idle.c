@@ -5,8 +5,8 @@
  *
  * New bodies are stored compressed at APPEND (store_body.c), so this only
  * has work in a store written before schema 12 or with compress_bodies =
- * no: batches of at most COMPRESS_BATCH bodies, COMPRESS_BUDGET bytes of
- * text (a bigger body is one batch alone) and 4096 body ids, oldest
+ * no: batches of at most STORE_RECOMPRESS_BATCH bodies and _BUDGET bytes
+ * of text (a bigger body is one batch alone) and 4096 body ids, oldest
  * first, one transaction each, one batch per turn of the event loop, so
  * a command that arrives waits for one batch at most.  A crash loses at
  * most the batch in progress, which leaves the old blobs as they were.
@@ -19,8 +19,6 @@
 #include "daemon/mailbox/mbox_int.h"
 #include "common/log.h"
 
-#define COMPRESS_BATCH    16
-#define COMPRESS_BUDGET   (1024 * 1024)
 #define COMPRESS_NEXT_MS  5	/* between batches: the loop serves others */
 #define COMPRESS_BUSY_MS  1000
 #define COMPRESS_START_MS 1500
@@ -35,8 +33,8 @@ compress_turn(struct ev_timer *t)
 
 	if (u->store == NULL)
 		return;
-	rc = store_body_recompress(u->store, COMPRESS_BATCH, COMPRESS_BUDGET,
-	    &u->compress_cursor, &done, &more);
+	rc = store_body_recompress(u->store, STORE_RECOMPRESS_BATCH,
+	    STORE_RECOMPRESS_BUDGET, &u->compress_cursor, &done, &more);
 	if (rc == MK_BUSY) {
 		ev_timer_start(u->loop, &u->compress_timer, COMPRESS_BUSY_MS);
 		return;

@@ -313,6 +313,25 @@ expected_answer(const struct hworker *w, uint64_t now)
 	return (w->nheld == 0 || start < now ? now : start) + pool.avg_ms;
 }
 
+/* A login answered UNAVAILABLE because its hash would come too late is
+ * load shed: said, at most once a second, like authz.c's refusals. */
+static void
+shed_said(void)
+{
+	static uint64_t last_log;
+	static unsigned long shed;
+	uint64_t now = now_ms();
+
+	shed++;
+	if (now - last_log < 1000)
+		return;
+	log_warnx("overloaded: refusing logins (%lu so far in the hash "
+	    "queue): %zu queued for %u hash workers at ~%llu ms each, their "
+	    "answers would come past the login timeout", shed, pool.qlen,
+	    pool.alive, (unsigned long long)pool.avg_ms);
+	last_log = now;
+}
+
 /* expire: answer requests past their deadline (never from
  * hashpool_submit(), whose caller is not ready for its callback yet). */
 static void
@@ -328,8 +347,10 @@ dispatch(bool expire)
 		 * of timing out, and the worker serves one that can still
 		 * make it.  (The callback may submit, which dispatches.) */
 		while ((q = queue_pop()) != NULL && expire && q->deadline != 0 &&
-		    expected_answer(w, now_ms()) > q->deadline)
+		    expected_answer(w, now_ms()) > q->deadline) {
+			shed_said();
 			hreq_done(q, -1);
+		}
 		if (q == NULL)
 			break;
 		if (w->chan == NULL || w->nheld != nheld) {
@@ -352,8 +373,10 @@ hashpool_submit(const char *hash, const uint8_t *secret, size_t nsecret,
 {
 	struct hreq *q;
 
-	if (deadline != 0 && now_ms() + pool.avg_ms > deadline)
+	if (deadline != 0 && now_ms() + pool.avg_ms > deadline) {
+		shed_said();
 		return 0;
+	}
 	if (pool.qlen >= master.cfg.auth_max_pending) {
 		log_warnx("hash queue full (%u requests): refusing",
 		    master.cfg.auth_max_pending);

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,10 @@ struct listener {
 	int             fd;
 	struct ev_io    io;
 	struct mk_listen l;
+	/* A burst (accept_cb): the first accept while its queue never
+	 * emptied, 0 for none; connections refused in that episode. */
+	uint64_t        backlog_since;
+	unsigned long   shed;
 };
 
 static struct listener listeners[MK_MAX_LISTEN + 1];	/* + auth_http */
@@ -340,6 +345,8 @@ start_listeners(void)
 	for (int i = 0; i < nlisteners; i++) {
 		ev_io_init(&listeners[i].io, listeners[i].fd, accept_cb,
 		    &listeners[i]);
+		listeners[i].backlog_since = 0;
+		listeners[i].shed = 0;
 		if (ev_io_start(master.loop, &listeners[i].io, EPOLLIN) == -1)
 			fatal("epoll add listener");
 		log_info("listening on %s port %u (%s%s)", listeners[i].l.addr,
@@ -424,14 +431,64 @@ accept_one(struct listener *L, int fd, struct peer *p)
 	login_spawn(fd, p);
 }
 
+/*
+ * A burst larger than the login processes can be started for: each
+ * spawn is a fork the master waits for (a few ms; far more under a
+ * sanitizer or on a loaded machine), and the connections behind it wait
+ * in the kernel's listen queue, where nothing answers them.  While the
+ * queue has not once been found empty for a whole login_timeout, the
+ * connection taken from it has waited up to that long: past the time
+ * login_timeout gives a connection from connect to a successful login.
+ * So it is refused at once (BYE, without a process) and so are the
+ * others queued with it, the queue empties, and the next connections
+ * are served again: a burst is shed visibly instead of piling up
+ * unanswered, and the processes that did start get the machine.
+ */
+#define SHED_BATCH 4096	/* refusals per turn of the loop, at most */
+
+static bool
+backlog_too_old(struct listener *L)
+{
+	uint64_t now = now_ms();
+
+	if (L->backlog_since == 0)
+		L->backlog_since = now;
+	return now - L->backlog_since >
+	    (uint64_t)master.cfg.login_timeout * 1000;
+}
+
+/* The listen queue is empty: an episode of shedding ends. */
+static void
+backlog_empty(struct listener *L)
+{
+	if (L->shed > 0)
+		log_warnx("overloaded: refused %lu connections at once (the "
+		    "listen queue stayed full for over the login_timeout: "
+		    "login processes could not be started in time)", L->shed);
+	L->backlog_since = 0;
+	L->shed = 0;
+}
+
+static void
+shed(int fd, struct listener *L)
+{
+	if (L->shed++ == 0)
+		log_warnx("overloaded: refusing connections at once until the "
+		    "listen queue empties");
+	peer_refuse(fd, L->l.proto, "Too many connections");
+}
+
 static void
 accept_cb(struct ev_io *io, uint32_t revents)
 {
 	struct listener *L = io->arg;
+	struct pollfd pfd = { .fd = L->fd, .events = POLLIN };
 
 	(void)revents;
-	/* A bounded batch, so one busy listener cannot starve the rest. */
-	for (int i = 0; i < 64 && !master.stopping; i++) {
+	/* A bounded batch, so one busy listener cannot starve the rest;
+	 * refusals cost no fork, so many more of them fit in one. */
+	for (int i = 0, refused = 0; i < 64 && refused < SHED_BATCH &&
+	    !master.stopping; i++) {
 		struct peer p;
 		memset(&p, 0, sizeof(p));
 		p.remotelen = sizeof(p.remote);
@@ -445,10 +502,21 @@ accept_cb(struct ev_io *io, uint32_t revents)
 				continue;
 			else if (errno != EAGAIN)
 				log_warn("accept");
+			else
+				backlog_empty(L);
 			return;
+		}
+		if (backlog_too_old(L)) {
+			shed(fd, L);
+			i--;
+			refused++;
+			continue;
 		}
 		accept_one(L, fd, &p);
 	}
+	/* The batch ended with connections taken: is any left? */
+	if (poll(&pfd, 1, 0) == 0)
+		backlog_empty(L);
 }
 
 static void

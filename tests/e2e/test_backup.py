@@ -3,8 +3,9 @@ daemon: a backup taken while a client keeps appending holds every
 message acknowledged before it began and passes PRAGMA integrity_check;
 it restores to a new user name (who logs in with the old password) and,
 with --force only, over the existing user, ending their mailbox process
-(its IDLE session gets BYE); --all; a damaged backup is refused; and, as
-root, the destination cannot be redirected by a user's uid."""
+(its IDLE session gets BYE); --all; a damaged backup is refused; in a
+cluster, the backend that holds the user is kept; and, as root, the
+destination cannot be redirected by a user's uid."""
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Server, is_root, wait_for  # noqa: E402
+from mkharness import Server, free_port, is_root, wait_for  # noqa: E402
 
 USERS = {'alice': 'alice pw', 'bob': 'bob pw'}
 
@@ -245,6 +246,85 @@ class Backup(unittest.TestCase):
 
 
 @unittest.skipUnless(is_root(), 'needs root: real per-user uids')
+class BackendKept(unittest.TestCase):
+    """In a cluster (b1 here, b2 declared), a restore keeps which backend
+    holds the user: a user held on b2 restored from a backup (the
+    directory lost, or the user deleted) is still referred to b2, not
+    served from the copy here; a user held here stays here; --force
+    over an existing row keeps that row's backend."""
+
+    def setUp(self):
+        self.b2port = free_port()
+        s = Server(users=USERS, start=False, config={'backend_name': 'b1'})
+        self.addCleanup(s.cleanup)
+        s.configure({'backend': 'b1 127.0.0.1 %d' % s.port})
+        s.configure({'backend': 'b2 127.0.0.1 %d 24 0' % self.b2port})
+        s.start()
+        self.addCleanup(s.stop)
+        self.s = s
+        self.dest = os.path.join(s.tmp, 'backups')
+
+    def referred(self, user):
+        c = self.s.client()
+        try:
+            tagged, _ = c.login(user, USERS[user])
+        finally:
+            c.close()
+        return ('NO [REFERRAL imap://%s@127.0.0.1:%d/]'
+                % (user, self.b2port)) in tagged
+
+    def test_restore_keeps_the_backend(self):
+        c = self.s.client(login=('bob', USERS['bob']))
+        self.assertIn(' OK', c.append('INBOX', message(1))[0])
+        c.close()
+        self.s.ctl('backend', 'bob', 'b2')      # bob moved on: held by b2
+        self.s.ctl('backup', '--all', self.dest)
+        with open(os.path.join(self.dest, 'bob.manifest')) as f:
+            self.assertIn('\nbackend = b2\n', f.read())
+        with open(os.path.join(self.dest, 'alice.manifest')) as f:
+            self.assertNotIn('backend', f.read())
+        self.assertTrue(self.referred('bob'))
+        # the directory row is lost; the restore brings it back on b2
+        self.s.ctl('userdel', 'bob')
+        p = self.s.ctl('restore', 'bob',
+                       os.path.join(self.dest, 'bob.manifest'))
+        self.assertIn('bob: held by backend b2', p.stdout)
+        self.assertEqual(self.s.ctl('backend', 'bob').stdout.strip(), 'b2')
+        self.assertTrue(self.referred('bob'))
+        # --force over the existing row keeps it, whatever the backup says
+        self.s.ctl('backend', 'bob', 'b1')
+        self.s.ctl('restore', 'bob', os.path.join(self.dest, 'bob.manifest'),
+                   '--force')
+        self.assertEqual(self.s.ctl('backend', 'bob').stdout.strip(), 'b1')
+        c = self.s.client(login=('bob', USERS['bob']))
+        self.assertEqual(list(subjects(c).values()), ['loop 1'])
+        c.close()
+        # a user held here is restored here
+        self.s.ctl('restore', 'alice2',
+                   os.path.join(self.dest, 'alice.manifest'))
+        self.assertEqual(self.s.ctl('backend', 'alice2').stdout.strip(),
+                         'b1')
+
+    def test_undeclared_backend_refused_before_anything(self):
+        self.s.ctl('backend', 'bob', 'b2')
+        self.s.ctl('backup', 'bob', self.dest)
+        path = os.path.join(self.dest, 'bob.manifest')
+        with open(path) as f:
+            text = f.read()
+        with open(path, 'w') as f:
+            f.write(text.replace('backend = b2', 'backend = b9'))
+        p = self.s.ctl('restore', 'bob9', path, check=False)
+        self.assertEqual(p.returncode, 6, p.stderr)
+        self.assertIn('backend b9 is not declared', p.stderr)
+        self.assertNotEqual(self.s.ctl('backend', 'bob9',
+                                       check=False).returncode, 0)
+        with open(path, 'w') as f:
+            f.write(text.replace('backend = b2', 'backend = b/2'))
+        p = self.s.ctl('restore', 'bob9', path, check=False)
+        self.assertEqual(p.returncode, 6, p.stderr)
+        self.assertIn('not a Mailkeep backup manifest line', p.stderr)
+
+
 class Destination(unittest.TestCase):
     """Root writes DEST; a user's uid must not be able to point it
     elsewhere."""

@@ -369,6 +369,35 @@ class MoveTest(unittest.TestCase):
                          250)
         self.assertEqual(lmtp_send(self.b1.lmtp_port, 'nobody', 'x'), 550)
 
+    def test_backups_after_the_move_keep_the_backend(self):
+        """A backup taken on either side after the move, restored there,
+        keeps where alice lives: b1's row (restored after its directory
+        row was lost) still points at b2, so b1 relays her mail there;
+        on b2 she is held by b2."""
+        self.fill(2)
+        self.move()
+        dest1 = os.path.join(self.b1.tmp, 'backups')
+        dest2 = os.path.join(self.b2.tmp, 'backups')
+        self.b1.ctl('backup', '--all', dest1)
+        self.b2.ctl('backup', 'alice', dest2)
+        with open(os.path.join(dest1, 'alice.manifest')) as f:
+            self.assertIn('\nbackend = b2\n', f.read())
+        with open(os.path.join(dest2, 'alice.manifest')) as f:
+            self.assertNotIn('backend', f.read())
+        self.b1.ctl('userdel', 'alice')
+        p = self.b1.ctl('restore', 'alice',
+                        os.path.join(dest1, 'alice.manifest'))
+        self.assertIn('alice: held by backend b2', p.stdout)
+        self.assertEqual(self.b1.ctl('backend', 'alice').stdout.strip(),
+                         'b2')
+        self.assertEqual(lmtp_send(self.b1.lmtp_port, 'alice',
+                                   'after-restore'), 250)
+        self.assertEqual(subjects(self.b2).count('after-restore'), 1)
+        self.b2.ctl('restore', 'alice2', os.path.join(dest2,
+                                                      'alice.manifest'))
+        self.assertEqual(self.b2.ctl('backend', 'alice2').stdout.strip(),
+                         'b2')
+
     # ---- the link's peer checks ----
 
     def frame(self, typ, payload):

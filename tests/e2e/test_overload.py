@@ -4,11 +4,15 @@
 Burst: a client opens 1500 connections at once and logs in on each, with
 a short login_timeout so that, on a 2-core machine, the hash workers
 cannot serve them all in time.  The server must shed what it cannot
-serve visibly (NO [UNAVAILABLE] at once, logged as "overloaded"), and
-once the burst is over a fresh LOGIN succeeds within a second.  (Before
-the fix, logins that timed out while queued left dead requests in the
-hash queue ahead of every new one, and the server never answered another
-LOGIN: issue 10 item 0.)
+serve visibly (NO [UNAVAILABLE] at once, logged as "overloaded"; where
+even the login processes cannot be started in time - a sanitizer build,
+a loaded machine - `* BYE Too many connections` at accept), and once
+the burst is over the hash queue is empty and a fresh LOGIN succeeds
+within a second (or, on a slower or loaded machine, within four times
+what one took just before the burst).  (Before the fix, logins that
+timed out while queued left dead requests in the hash queue ahead of
+every new one, and the server never answered another LOGIN: issue 10
+item 0.)
 
 Throttles (all 127.x.y.z addresses are loopback, so one machine plays
 several client networks): failures count per network
@@ -16,6 +20,7 @@ several client networks): failures count per network
 networks slow that account down while its real password still works.
 """
 import os
+import re
 import selectors
 import shutil
 import socket
@@ -25,7 +30,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import HOST, Client, Server, is_root  # noqa: E402
+from mkharness import HOST, Client, Server, is_root, wait_for  # noqa: E402
 
 BURST = int(os.environ.get('MK_BURST', '1500'))
 
@@ -58,7 +63,8 @@ class Burst(unittest.TestCase):
             sel.register(s, selectors.EVENT_READ, i)
             conns[s] = {'buf': b'', 'sent': False, 'i': i}
         counts = {'ok': 0, 'unavailable': 0, 'timeout': 0,
-                  'timeout_prelogin': 0, 'other': 0, 'closed': 0}
+                  'timeout_prelogin': 0, 'shed': 0, 'other': 0,
+                  'closed': 0}
         deadline = time.monotonic() + 50
         while conns and time.monotonic() < deadline:
             for key, _ in sel.select(timeout=1):
@@ -75,6 +81,15 @@ class Burst(unittest.TestCase):
                     del conns[s]
                     continue
                 st['buf'] += data
+                if not st['sent'] and st['buf'].startswith(
+                        b'* BYE Too many connections\r\n'):
+                    # refused at accept: login processes could not be
+                    # started in time for it (master.c, accept_cb)
+                    counts['shed'] += 1
+                    sel.unregister(s)
+                    s.close()
+                    del conns[s]
+                    continue
                 if not st['sent'] and b'\r\n' in st['buf']:
                     i = st['i'] % 20
                     s.send(b'a LOGIN user%d pw%d\r\n' % (i, i))
@@ -100,32 +115,59 @@ class Burst(unittest.TestCase):
         counts['unanswered'] = len(conns)
         return counts
 
+    def fresh_login(self):
+        """(seconds, tagged answer) of a LOGIN on a new connection."""
+        t1 = time.monotonic()
+        c = self.server.client(timeout=10)
+        tagged, _ = c.login('user1', 'pw1')
+        took = time.monotonic() - t1
+        c.close()
+        return took, tagged
+
+    def hash_queue(self):
+        """(busy, queued) of the hash workers, from mailkeepctl stats."""
+        out = self.server.ctl('stats').stdout
+        m = re.search(r'hash workers: \d+ alive, (\d+) busy, (\d+) queued',
+                      out)
+        self.assertIsNotNone(m, out)
+        return int(m.group(1)), int(m.group(2))
+
     def test_burst_is_shed_and_server_recovers(self):
+        # What a fresh login costs on this machine as loaded now (the
+        # suite runs under sanitizers and beside other jobs): the bound
+        # after the burst is relative to it, not a fixed speed.
+        before = max(self.fresh_login()[0] for _ in range(3))
         t0 = time.monotonic()
         counts = self.burst(BURST)
         took = time.monotonic() - t0
-        print('\nburst of %d in %.1f s: %r' % (BURST, took, counts),
-              file=sys.stderr)
+        print('\nburst of %d in %.1f s: %r (a login before it: %.3f s)'
+              % (BURST, took, counts, before), file=sys.stderr)
         self.assertEqual(counts['unanswered'], 0, counts)
         self.assertEqual(counts['other'], 0, counts)
         self.assertGreater(counts['ok'], 0, counts)
         # Every connection that sent LOGIN was answered or timed out.
         self.assertEqual(sum(counts.values()), BURST, counts)
 
-        # The burst is over: a fresh LOGIN is answered at once.
+        # The burst is over: no request of it is left in the hash queue
+        # (before the fix, timed-out logins stayed there ahead of every
+        # new one, for good), and a fresh LOGIN is answered at once.
+        wait_for(lambda: self.hash_queue() == (0, 0),
+                 timeout=max(2.0, 4 * before),
+                 what='the hash queue empty after the burst')
         for i in range(3):
-            t1 = time.monotonic()
-            c = self.server.client(timeout=5)
-            tagged, _ = c.login('user1', 'pw1')
-            took = time.monotonic() - t1
-            c.close()
-            print('fresh login %d: %.3f s: %s' % (i, took, tagged),
+            took, tagged = self.fresh_login()
+            print('fresh login %d: %.3f s: %s' % (i, took, tagged[:40]),
                   file=sys.stderr)
             self.assertRegex(tagged, r' OK ')
-            self.assertLess(took, 1.0)
+            self.assertLess(took, max(1.0, 4 * before))
         log = self.server.logtext()
         if counts['unavailable']:
             self.assertIn('overloaded: refusing logins', log)
+        if counts['shed']:
+            self.assertIn('overloaded: refusing connections at once', log)
+            told = re.findall(r'overloaded: refused (\d+) connections at '
+                              r'once', log)
+            self.assertEqual(sum(int(n) for n in told), counts['shed'], log)
         self.assertNotIn('ipc send: Broken pipe', log)
 
 

@@ -5,9 +5,9 @@ parts, COPY and EXPUNGE, sizes (RFC822.SIZE, STATUS SIZE, quota) of the
 text not of the disk, SEARCH scans, LMTP delivery, mailkeepctl import,
 backup and restore, a store of old one-blob bodies and new compressed
 ones side by side, old one-blob bodies rewritten compressed by the idle
-job with every byte and size unchanged, a 30 MB message fetched in
-pieces and whole, and a damaged row answered by closing that FETCH
-only.
+job and by `mailkeepctl compress` with every byte and size unchanged, a
+30 MB message fetched in pieces and whole, and a damaged row answered by
+closing that FETCH only.
 
 Python 3 standard library only; run by meson (MK_BUILD_DIR)."""
 import hashlib
@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -409,6 +410,15 @@ class MixedStore(ImapCase):
         return untagged
 
 
+def four_messages():
+    """5 and 40 KB of text (within one chunk), three chunks of text, and
+    a text with a random attachment (which does not compress)."""
+    return [message(subject='small', body=text_body(5000, 4)),
+            message(subject='mid', body=text_body(40 * 1024, 5)),
+            message(subject='big', body=text_body(CH * 3 + 11, 6)),
+            multipart(text_body(3000, 7), os.urandom(CH + 999))]
+
+
 class OldBodiesRewritten(ImapCase):
     """Bodies stored before compression are rewritten compressed by the
     user's process while it idles (daemon/mailbox/compress_idle.c); what
@@ -444,10 +454,7 @@ class OldBodiesRewritten(ImapCase):
     def test_idle_rewrite_keeps_every_byte_and_size(self):
         user = self.new_user()
         c = self.connect(user)
-        msgs = [message(subject='small', body=text_body(5000, 4)),
-                message(subject='mid', body=text_body(40 * 1024, 5)),
-                message(subject='big', body=text_body(CH * 3 + 11, 6)),
-                multipart(text_body(3000, 7), os.urandom(CH + 999))]
+        msgs = four_messages()
         for m in msgs:
             self.ok(c.append('INBOX', m))
         self.select(c)
@@ -476,12 +483,118 @@ class OldBodiesRewritten(ImapCase):
         with open(self.server.logpath, 'rb') as f:
             self.assertIn(b'older bodies compressed', f.read())
         # and once more after a restart: nothing left to do, same bytes
+        self.assertEqual(self.after_restart(c, user), before)
+
+    def after_restart(self, c, user):
+        """What snapshot() sees on a new session after a restart."""
         c.close()
         self.server.stop()
         self.server.start()
         c = self.connect(user)
         self.select(c)
+        return self.snapshot(c, range(1, 5))
+
+
+class CtlCompress(ImapCase):
+    """mailkeepctl compress rewrites the old one-blob bodies now, with the
+    store code of the idle job, while a session of the user stays open;
+    what clients read and every size stay the same."""
+    config = {'compress_bodies': 'no', 'fts': 'no'}
+    snapshot = OldBodiesRewritten.snapshot
+    after_restart = OldBodiesRewritten.after_restart
+
+    def old_store(self, user):
+        """Four messages in one-blob bodies, a session of the user on them
+        (its process runs with compress_bodies = no: no idle job), and the
+        configuration mailkeepctl reads asking for compression."""
+        # as the class began: an earlier test turned compression on
+        self.server.stop()
+        set_conf(self.server, 'compress_bodies', 'no')
+        self.server.start()
+        c = self.connect(user)
+        msgs = four_messages()
+        for m in msgs:
+            self.ok(c.append('INBOX', m))
+        c.close()
+        self.server.stop()
+        as_old_blobs(self.server, user[0])
+        self.server.start()
+        set_conf(self.server, 'compress_bodies', 'yes')
+        set_conf(self.server, 'compress_min_size', '1K')
+        c = self.connect(user)
+        self.select(c)
+        return c, msgs
+
+    def test_compress_now_keeps_every_byte_and_size(self):
+        user = self.new_user()
+        c, msgs = self.old_store(user)
+        q = lambda sql: store_q(self.server, user[0], sql)  # noqa: E731
+        before = self.snapshot(c, range(1, 5))
+        self.assertEqual([before[0][u][0] for u in range(1, 5)], msgs)
+        self.assertEqual(q('SELECT count(*) FROM body_data'), 4)
+        p = self.server.ctl('compress', user[0])
+        self.assertIn('%s: compressing 4 older bodies' % user[0], p.stdout)
+        self.assertIn('%s: 100%% (4 of 4 bodies)' % user[0], p.stdout)
+        self.assertIn('%s: 4 bodies compressed\n' % user[0], p.stdout)
+        self.assertEqual(q('SELECT count(*) FROM bodies WHERE chunk = 0'), 0)
+        self.assertEqual(q('SELECT count(*) FROM body_data'), 0)
+        total = sum(len(m) for m in msgs)
+        self.assertEqual(q('SELECT sum(size) FROM bodies'), total)
+        self.assertLess(q('SELECT sum(length(data)) FROM body_chunks'),
+                        total - CH * 2)
+        # the session that was open all along reads the same
         self.assertEqual(self.snapshot(c, range(1, 5)), before)
+        # a second run finds nothing
+        p = self.server.ctl('compress', user[0])
+        self.assertIn('%s: compressing 0 older bodies' % user[0], p.stdout)
+        self.assertIn('%s: 0 bodies compressed' % user[0], p.stdout)
+        # and after a restart, the same bytes
+        self.assertEqual(self.after_restart(c, user), before)
+
+    def test_compress_waits_for_the_write_lock(self):
+        """Another process holding the store's write lock (the user's
+        process in an APPEND) makes batches wait, never fail or block it."""
+        user = self.new_user()
+        c, msgs = self.old_store(user)
+        q = lambda sql: store_q(self.server, user[0], sql)  # noqa: E731
+        db = sqlite3.connect(store_path(self.server, user[0]),
+                             isolation_level=None)
+        db.execute('BEGIN IMMEDIATE')
+        p = subprocess.Popen([ctl_path(), '-c', self.server.conf, 'compress',
+                              user[0]], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.5)
+            self.assertIsNone(p.poll(), 'compress did not wait')
+            db.execute('COMMIT')
+        finally:
+            db.close()
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn('%s: 4 bodies compressed' % user[0], out, err)
+        self.assertEqual(q('SELECT count(*) FROM body_data'), 0)
+        # the session appends and reads on
+        self.ok(c.append('INBOX', msgs[2]))
+        _, unt = c.cmd_bytes('UID FETCH 3 BODY.PEEK[]')
+        self.assertEqual(literal_of(unt, 'BODY[]'), msgs[2])
+
+    def test_compress_all_and_refusals(self):
+        user = self.new_user()
+        c, _ = self.old_store(user)
+        other = self.new_user()
+        p = self.server.ctl('compress', '--all')
+        self.assertIn('%s: 4 bodies compressed' % user[0], p.stdout)
+        self.assertIn('%s has no mail stored yet' % other[0], p.stdout)
+        self.assertEqual(self.server.ctl('compress', 'nobody',
+                                         check=False).returncode, 5)
+        self.assertEqual(self.server.ctl('compress',
+                                         check=False).returncode, 2)
+        self.assertEqual(self.server.ctl('compress', user[0], '--all',
+                                         check=False).returncode, 2)
+        set_conf(self.server, 'compress_bodies', 'no')
+        p = self.server.ctl('compress', user[0], check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('compress_bodies = no', p.stderr)
 
 
 if __name__ == '__main__':

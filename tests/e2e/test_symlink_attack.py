@@ -9,10 +9,10 @@ Root must never open, create, write, chown or chmod anything through
 such a link.  Root deals with users/<name> in two places
 (doc/mailkeepctl.md, "What runs as which uid"):
 
-* mailkeepctl: quota NAME, quota-check, acl and fts-rebuild work on the
-  user's store (through a worker that runs as the user), userdel removes the
-  directory (a worker running as its owner empties it); every other
-  command must leave it alone.
+* mailkeepctl: quota NAME, quota-check, acl, fts-rebuild and compress
+  work on the user's store (through a worker that runs as the user),
+  userdel removes the directory (a worker running as its owner empties
+  it); every other command must leave it alone.
 * the master, before it spawns a user's mailbox process - at an IMAP
   login, and at an LMTP delivery (over the socket, or by `mailkeepctl
   deliver`, a client of that socket) - creates users/<name>, or hands
@@ -277,6 +277,8 @@ CTL = [
     ('acl-set', 'refuse', [['acl', 'alice', 'INBOX', 'bob', 'lr']]),
     ('fts-rebuild-one', 'refuse', [['fts-rebuild', 'alice']]),
     ('fts-rebuild-all', 'refuse', [['fts-rebuild', '--all']]),
+    ('compress-one', 'refuse', [['compress', 'alice']]),
+    ('compress-all', 'refuse', [['compress', '--all']]),
     ('userdel', 'del', [['userdel', 'alice']]),
     ('userdel-keep', 'ok', [KEEP]),
     ('passwd', 'ok', [['passwd', 'alice', '--password-stdin']]),
@@ -289,6 +291,7 @@ CTL = [
     ('earlier-acl-set', 'refuse', [EARLIER,
                                    ['acl', 'alice', 'INBOX', 'bob', 'lr']]),
     ('earlier-fts-rebuild', 'refuse', [EARLIER, ['fts-rebuild', 'alice']]),
+    ('earlier-compress', 'refuse', [EARLIER, ['compress', 'alice']]),
     ('earlier-userdel', 'del', [EARLIER, ['userdel', 'alice']]),
 ]
 

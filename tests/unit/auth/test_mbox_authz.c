@@ -119,6 +119,7 @@ struct fake {
 	pid_t       pid;
 	int         report;	/* read end */
 	int         client;	/* the test's end of the session's socket */
+	int         chan;	/* the master's end of its channel */
 	char        said[1024];	/* what the script reported */
 	bool        killed;
 	bool        client_closed;
@@ -356,6 +357,8 @@ static struct {
 	uint64_t     deadline;
 	size_t       max_queued;	/* most bytes seen waiting for a fake */
 	void       (*before_loop)(void);	/* once the fakes have sessions */
+	void       (*tick)(void);	/* every 20 ms of the run */
+	unsigned     run_ms;		/* how long a run may take; 0: 5 s */
 } watch;
 
 static void
@@ -369,6 +372,8 @@ static void
 watch_cb(struct ev_timer *t)
 {
 	mboxes_foreach(sample_queue, NULL);
+	if (watch.tick != NULL)
+		watch.tick();
 	if (children_count() == 0 || now_ms() > watch.deadline)
 		ev_loop_break(loop);
 	else
@@ -435,6 +440,7 @@ run(struct fake *f, size_t n)
 		f[i].pid = pid;
 		f[i].report = report[0];
 		f[i].client = -1;
+		f[i].chan = chan[0];
 		master_ends[nends++] = chan[0];
 		mbox_attach(pid, chan[0], f[i].user);
 	}
@@ -446,7 +452,7 @@ run(struct fake *f, size_t n)
 		watch.before_loop();
 	watch.f = f;
 	watch.n = n;
-	watch.deadline = now_ms() + 5000;
+	watch.deadline = now_ms() + (watch.run_ms ? watch.run_ms : 5000);
 	ev_timer_init(&t, watch_cb, NULL);
 	ev_timer_start(loop, &t, 20);
 	ev_loop_run(loop);
@@ -1301,7 +1307,26 @@ test_shares_answer_comes_in_pages(void)
 
 /* A process that asks and asks and reads nothing: the master queues at
  * most IPC_QUEUE_MAX bytes for it, and every answer it did start has
- * its last page. */
+ * its last page.  The fake starts reading only once the master has
+ * handled every request (the queue as full as it gets), and stops once
+ * the master has nothing more queued for it: the test's side of the
+ * run says when, over two pipes, so no step depends on how fast a
+ * loaded machine (or a sanitizer build) runs. */
+static struct {
+	int      sent[2];	/* fake -> test: every request is sent */
+	int      go[2];		/* test -> fake: 'g' read now, 'd' all sent */
+	unsigned stage;
+} unread;
+
+/* Waits for one byte on fd; false if none came within a minute. */
+static bool
+byte_from(int fd, char *c)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 60000) == 1 && read(fd, c, 1) == 1;
+}
+
 static void
 script_shares_unread(struct fake_io *io)
 {
@@ -1309,6 +1334,8 @@ script_shares_unread(struct fake_io *io)
 	struct ipc_msg m;
 	unsigned started = 0, ended = 0;
 	uint64_t bytes = 0, last = 0;
+	bool drained = false;
+	char c;
 
 	take_session(io);
 	for (int i = 1; i <= 120; i++) {
@@ -1316,10 +1343,21 @@ script_shares_unread(struct fake_io *io)
 		ipc_put_u64(&m, (uint64_t)i);
 		send_msg(io, &m);
 	}
-	usleep(1500 * 1000);	/* the master answers into its queue */
+	if (write(unread.sent[1], "s", 1) != 1 ||
+	    !byte_from(unread.go[0], &c) || c != 'g')
+		_exit(7);
 	for (;;) {
-		struct pollfd pfd = { .fd = io->chan, .events = POLLIN };
-		if (poll(&pfd, 1, 500) != 1 ||
+		struct pollfd pfd[2] = { { .fd = io->chan, .events = POLLIN },
+		    { .fd = unread.go[0], .events = POLLIN } };
+		/* Once the master's queue is empty, what is left is in the
+		 * socket: read it all, without waiting. */
+		if (poll(pfd, drained ? 1 : 2, drained ? 0 : 60000) < 1)
+			break;
+		if (!drained && (pfd[1].revents & POLLIN)) {
+			drained = byte_from(unread.go[0], &c) && c == 'd';
+			continue;
+		}
+		if (!(pfd[0].revents & POLLIN) ||
 		    ipc_recv_now(io->chan, msgbuf, &r) == -1)
 			break;
 		if (r.type != IPC_MBOX_SHARES_RESULT)
@@ -1333,9 +1371,32 @@ script_shares_unread(struct fake_io *io)
 		if (!more)
 			ended++;
 	}
-	say(io, "started=%u ended=%u bytes=%llu\n", started, ended,
-	    (unsigned long long)bytes);
+	say(io, "started=%u ended=%u bytes=%llu drained=%d\n", started, ended,
+	    (unsigned long long)bytes, drained);
 	finish(io);
+}
+
+/* The test's side: 'g' once the master has read every request (nothing
+ * left in its end of the channel: it handles what it reads at once),
+ * 'd' once it has nothing queued for the fake. */
+static void
+unread_tick(void)
+{
+	struct mbox *mb = mbox_running(carol.id);
+	char c;
+
+	if (unread.stage == 0) {
+		struct pollfd pfd = { .fd = unread.sent[0], .events = POLLIN };
+		if (poll(&pfd, 1, 0) == 1 && read(unread.sent[0], &c, 1) == 1)
+			unread.stage = 1;
+	} else if (unread.stage == 1) {
+		if (recv(watch.f[0].chan, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+		    errno == EAGAIN && write(unread.go[1], "g", 1) == 1)
+			unread.stage = 2;
+	} else if (unread.stage == 2 && mb != NULL && mbox_queued(mb) == 0) {
+		if (write(unread.go[1], "d", 1) == 1)
+			unread.stage = 3;
+	}
 }
 
 void
@@ -1346,19 +1407,37 @@ test_shares_for_a_process_that_does_not_read_are_bounded(void)
 	};
 	unsigned started = 0, ended = 0;
 	unsigned long long bytes = 0;
+	int drained = 0;
 
 	for (int i = 0; i < 300; i++) {
 		make_long_name(i);
 		CU_ASSERT_EQUAL_FATAL(dir_share_set(dir, alice.id, long_name,
 		    "anyone", "lr"), 0);
 	}
+	CU_ASSERT_FATAL(pipe(unread.sent) == 0 && pipe(unread.go) == 0);
+	unread.stage = 0;
 	watch.max_queued = 0;
+	watch.tick = unread_tick;
+	watch.run_ms = 120000;	/* the fake's own waits end sooner */
 	run(f, nitems(f));
+	watch.tick = NULL;
+	watch.run_ms = 0;
+	for (int i = 0; i < 2; i++) {
+		close(unread.sent[i]);
+		close(unread.go[i]);
+	}
+	for (int i = 0; i < 300; i++) {
+		make_long_name(i);
+		CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, long_name,
+		    "anyone", ""), 0);
+	}
 	CU_ASSERT_FALSE(f[0].killed);
+	CU_ASSERT_EQUAL(unread.stage, 3);
 	const char *p = strstr(f[0].said, "started=");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	CU_ASSERT_EQUAL(sscanf(p, "started=%u ended=%u bytes=%llu", &started,
-	    &ended, &bytes), 3);
+	CU_ASSERT_EQUAL(sscanf(p, "started=%u ended=%u bytes=%llu drained=%d",
+	    &started, &ended, &bytes, &drained), 4);
+	CU_ASSERT_EQUAL(drained, 1);
 	/* 120 answers of 300 KiB would be 36 MiB waiting: the queue held
 	 * at most its bound, and it did fill */
 	CU_ASSERT_TRUE(watch.max_queued <= IPC_QUEUE_MAX);
@@ -1366,11 +1445,6 @@ test_shares_for_a_process_that_does_not_read_are_bounded(void)
 	/* whatever was answered was answered to the end */
 	CU_ASSERT_TRUE(started > 0);
 	CU_ASSERT_EQUAL(started, ended);
-	for (int i = 0; i < 300; i++) {
-		make_long_name(i);
-		CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, long_name,
-		    "anyone", ""), 0);
-	}
 	assert_nothing_left();
 }
 

@@ -10,25 +10,17 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "config_support.h"
 
 /* Loads a file holding "fsync = value" over the defaults; -1 if
  * config_load refused it (err says why). */
 static int
 load_fsync(const char *value, struct mk_config *c, char *err, size_t errlen)
 {
-	char path[] = "/tmp/mk-config-XXXXXX";
-	int fd = mkstemp(path), rc;
-	FILE *f;
+	char line[128];
 
-	CU_ASSERT_FATAL(fd != -1);
-	f = fdopen(fd, "w");
-	CU_ASSERT_FATAL(f != NULL);
-	fprintf(f, "fsync = %s\n", value);
-	fclose(f);
-	config_defaults(c);
-	rc = config_load(c, path, err, errlen);
-	unlink(path);
-	return rc;
+	snprintf(line, sizeof(line), "fsync = %s\n", value);
+	return ts_config_load(line, "", c, err, errlen);
 }
 
 void
@@ -74,19 +66,7 @@ test_config_fsync_default_and_refusal(void)
 static int
 load_text(const char *text, struct mk_config *c, char *err, size_t errlen)
 {
-	char path[] = "/tmp/mk-config-XXXXXX";
-	int fd = mkstemp(path), rc;
-	FILE *f;
-
-	CU_ASSERT_FATAL(fd != -1);
-	f = fdopen(fd, "w");
-	CU_ASSERT_FATAL(f != NULL);
-	fputs(text, f);
-	fclose(f);
-	config_defaults(c);
-	rc = config_load(c, path, err, errlen);
-	unlink(path);
-	return rc;
+	return ts_config_load(text, "", c, err, errlen);
 }
 
 /* "backend = NAME HOST IMAP [LMTP [CLUSTER]]": parsed, hosts resolved

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "config_support.h"
 
 static const char good[] =
     "directory = ldap\n"
@@ -29,20 +30,7 @@ static const char good[] =
 static int
 load(const char *extra, struct mk_config *c, char *err, size_t errlen)
 {
-	char path[] = "/tmp/mk-config-ldap-XXXXXX";
-	int fd = mkstemp(path), rc;
-	FILE *f;
-
-	CU_ASSERT_FATAL(fd != -1);
-	f = fdopen(fd, "w");
-	CU_ASSERT_FATAL(f != NULL);
-	fprintf(f, "%s%s", good, extra);
-	fclose(f);
-	config_defaults(c);
-	err[0] = '\0';
-	rc = config_load(c, path, err, errlen);
-	unlink(path);
-	return rc;
+	return ts_config_load(good, extra, c, err, errlen);
 }
 
 void

@@ -716,6 +716,56 @@ test_body_recompress_busy_and_mismatch(void)
 	teardown();
 }
 
+/* A reader of a one-blob body that rests between reads (a FETCH
+ * streamed to a slow client) while another process - mailkeepctl
+ * compress - rewrites that body into chunks reads on, the same bytes,
+ * from the chunks; a count of what is left to rewrite follows. */
+void
+test_body_recompress_by_another_process_under_a_reader(void)
+{
+	char *big = text_msg(3 * CH + 21), piece[5000];
+	struct store_body *b;
+	struct store *other;
+	uint64_t size = 0, nb, bytes;
+	int64_t cursor = 0;
+	unsigned done;
+	bool more;
+	uint32_t u;
+
+	setup(false);
+	u = put(big, 3 * CH + 21);
+	as_old_blob(body_of(u), big, 3 * CH + 21);
+	store_set_compress(S, true, 3, 0);
+	CU_ASSERT_EQUAL(store_body_recompress_pending(S, &nb, &bytes), 0);
+	CU_ASSERT(nb == 1 && bytes == 3 * CH + 21);
+	CU_ASSERT_EQUAL_FATAL(store_body_open(S, body_of(u), &b, &size), 0);
+	CU_ASSERT_EQUAL(store_body_read(b, 0, piece, sizeof(piece)), 0);
+	CU_ASSERT(memcmp(piece, big, sizeof(piece)) == 0);
+	store_body_rest(b);
+
+	other = ts_open(dir);
+	CU_ASSERT_FATAL(other != NULL);
+	store_set_compress(other, true, 3, 0);
+	CU_ASSERT_EQUAL(store_body_recompress(other, 8, 1 << 20, &cursor,
+	    &done, &more), 0);
+	CU_ASSERT_EQUAL(done, 1);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM body_data"), 0);
+
+	for (uint64_t off = sizeof(piece); off < size; off += sizeof(piece)) {
+		size_t n = (size_t)MK_MIN(size - off, sizeof(piece));
+		CU_ASSERT_EQUAL_FATAL(store_body_read(b, off, piece, n), 0);
+		CU_ASSERT_FATAL(memcmp(piece, big + off, n) == 0);
+		store_body_rest(b);
+	}
+	store_body_close(b);
+	CU_ASSERT_EQUAL(store_body_recompress_pending(other, &nb, &bytes), 0);
+	CU_ASSERT(nb == 0 && bytes == 0);
+	CU_ASSERT_EQUAL(range_ok(body_of(u), big, CH - 3, CH + 6), 0);
+	store_close(other);
+	free(big);
+	teardown();
+}
+
 /* A body whose last chunk did not compress (a few bytes) leaves zstd's
  * context mid-frame: the next body is compressed all the same. */
 void
