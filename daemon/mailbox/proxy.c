@@ -99,6 +99,7 @@ struct guest {
 
 static void guest_io(struct ev_io *io, uint32_t revents);
 static void guest_kill(struct guest *g, const char *why);
+static void selection_lost(struct guest *g);
 static void guest_free(struct guest *g);
 static void guest_send_next(struct guest *g);
 
@@ -379,12 +380,8 @@ guest_kill(struct guest *g, const char *why)
 		g->fd = -1;
 	}
 	fail_all(g);
-	if (c->proxy == g) {
-		c->proxy = NULL;
-		c->state = CS_AUTH;
-		client_close(c, "Shared mailbox is no longer available, "
-		    "have to disconnect");
-	}
+	if (c->proxy == g)
+		selection_lost(g);
 }
 
 static void
@@ -615,6 +612,30 @@ selection_revoked(struct guest *g)
 	c->proxy = NULL;
 	c->state = CS_AUTH;
 	c->revoked = true;
+	c->lost = false;
+}
+
+/* The channel of the selected mailbox died (the owner's process, or
+ * its backend, went away): as for a revoked right, the client is told
+ * and is back in the authenticated state, with the rest of its session
+ * - its own mail, other owners' folders - untouched. */
+static void
+selection_lost(struct guest *g)
+{
+	struct client *c = g->c;
+	char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner, g->mailbox);
+	struct buf b;
+
+	buf_init(&b, 0);
+	imapw_mailbox(&b, full);
+	buf_printf(&c->out, "* OK [CLOSED] %s can't be reached now; the "
+	    "mailbox is closed\r\n", buf_cstr(&b));
+	buf_free(&b);
+	free(full);
+	c->proxy = NULL;
+	c->state = CS_AUTH;
+	c->revoked = true;
+	c->lost = true;
 }
 
 /* The length of "* ESEARCH (TAG "gN")" at p when gN is the tag of the
