@@ -206,6 +206,36 @@ class CrossBackendShareTest(unittest.TestCase):
         self.assertIn(' OK', bob.cmd('NOOP')[0])
         bob.close()
 
+    def restart_with(self, server, config):
+        server.stop()
+        server.configure(config)
+        server.start()
+
+    def limited(self, refuser, log_line):
+        """bob's second stream is refused (NO [LIMIT]) by refuser, his
+        session goes on, and once the first is gone a stream is had."""
+        first, second = self.bob(), self.bob()
+        self.assertIn(' OK', first.cmd('SELECT %s' % PROJ)[0])
+        tagged, _ = second.cmd('SELECT %s' % PROJ)
+        self.assertIn(' NO [LIMIT]', tagged)
+        self.assertIn(' OK', second.cmd('SELECT INBOX')[0])
+        self.assertIn(log_line, refuser.logtext())
+        first.close()
+        wait_for(lambda: ' OK' in second.cmd('EXAMINE %s' % PROJ)[0],
+                 timeout=10, what='a stream once the first is gone')
+        second.close()
+
+    def test_streams_are_bounded_per_user_on_both_backends(self):
+        self.share('lr')
+        self.wait_listed(self.bob())
+        self.alice.close()
+        # the owner's backend counts the grantee's sessions there
+        self.restart_with(self.b2, {'max_guest_channels': '1'})
+        self.limited(self.b2, 'has max_guest_channels open here')
+        # the grantee's backend counts its streams out
+        self.restart_with(self.b1, {'max_guest_channels': '1'})
+        self.limited(self.b1, '(max_guest_channels)')
+
     # ---- PROXYAUTH ----
 
     def test_proxyauth_to_another_backend_is_referred(self):
