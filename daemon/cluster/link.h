@@ -2,8 +2,9 @@
  * link.h - the link between backends: its wire format (link_proto.c)
  * and its mutually authenticated TLS (link_tls.c).
  *
- * One TLS connection from a client backend (today: mailkeepctl move on
- * the source) to another backend's cluster_listen.  Both ends present a
+ * One TLS connection from a client backend (mailkeepctl move on the
+ * source; a backend's master dialing for shared folders) to another
+ * backend's cluster_listen.  Both ends present a
  * certificate signed by cluster_ca; neither accepts a peer without one.
  * On it travel frames:
  *
@@ -17,15 +18,16 @@
  * conversation's.  Each request then gets one answer; a request of a
  * type the server does not know is answered LINK_RESULT
  * LINK_UNSUPPORTED and the connection stays usable, so new requests
- * (the shared-folder guest protocol, issue 14 item 5) can be added
- * without breaking older peers.  A frame that is malformed (too long,
+ * (the shared-folder ones, 20-29) can be added without breaking older
+ * peers.  A frame that is malformed (too long,
  * a field past its end, bytes left over, a bad string) ends the
  * connection: the peer is authenticated, so this is a bug or a
  * compromise, never an input to recover from.
  *
  * Who reads what: the server side runs in the link process
  * (linkd.c: unprivileged, chrooted, sandboxed), the client side in
- * mailkeepctl's link child (daemon/ctl/move.c: the same confinement).
+ * mailkeepctl's link child (daemon/ctl/move.c: the same confinement)
+ * or, for shared folders, in a link process dialing out (linkd.c).
  * The private key is in neither: a key holder (auth/keyholder.c) signs
  * for them.
  */
