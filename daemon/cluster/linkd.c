@@ -81,24 +81,36 @@ result(struct linkd *l, enum link_code code, const char *text)
 		fatalx("link to %s: cannot send", l->peer);
 }
 
+/* Sends m to the master and reads its answer of type type (code,
+ * text, and a descriptor only with an OK where fd_ok): the code. */
+static uint32_t
+master_verdict(struct linkd *l, struct ipc_msg *m, uint32_t type, int wait_ms,
+    bool fd_ok, struct ipc_reader *r, char *text, size_t len)
+{
+	struct pollfd pfd = { .fd = l->master_fd, .events = POLLIN };
+
+	if (ipc_send_now(l->master_fd, m) == -1)
+		fatal("to the master");
+	if (poll(&pfd, 1, wait_ms) != 1 ||
+	    ipc_recv_now(l->master_fd, l->buf, r) == -1)
+		fatalx("the master did not answer");
+	uint32_t code = ipc_get_u32(r);
+	mk_strlcpy(text, ipc_get_str(r), len);
+	if (r->type != type || !ipc_end(r) || code > LINK_LIMIT ||
+	    (r->fd != -1) != (fd_ok && code == LINK_OK))
+		fatalx("unexpected %s from the master", ipc_type_name(r->type));
+	return code;
+}
+
 /* Sends m to the master and passes its answer to the peer. */
 static void
 ask_master(struct linkd *l, struct ipc_msg *m)
 {
-	struct pollfd pfd = { .fd = l->master_fd, .events = POLLIN };
 	struct ipc_reader r;
 	char text[LINK_TEXT_MAX + 1];
+	uint32_t code = master_verdict(l, m, IPC_LINK_MOVE_RESULT,
+	    MASTER_WAIT_MS, false, &r, text, sizeof(text));
 
-	if (ipc_send_now(l->master_fd, m) == -1)
-		fatal("to the master");
-	if (poll(&pfd, 1, MASTER_WAIT_MS) != 1 ||
-	    ipc_recv_now(l->master_fd, l->buf, &r) == -1)
-		fatalx("the master did not answer");
-	uint32_t code = ipc_get_u32(&r);
-	mk_strlcpy(text, ipc_get_str(&r), sizeof(text));
-	if (r.type != IPC_LINK_MOVE_RESULT || !ipc_end(&r) || r.fd != -1 ||
-	    code > LINK_UNSUPPORTED)
-		fatalx("unexpected %s from the master", ipc_type_name(r.type));
 	result(l, (enum link_code)code, text);
 }
 
@@ -219,7 +231,6 @@ static void
 on_guest_open(struct linkd *l, struct ipc_reader *r)
 {
 	char owner[MK_USER_MAX], grantee[MK_USER_MAX], text[LINK_TEXT_MAX + 1];
-	struct pollfd pfd = { .fd = l->master_fd, .events = POLLIN };
 	struct ipc_reader a;
 	struct ipc_msg m;
 
@@ -229,16 +240,8 @@ on_guest_open(struct linkd *l, struct ipc_reader *r)
 	ipc_put_str(&m, owner);
 	ipc_put_str(&m, grantee);
 	ipc_put_str(&m, l->peer);
-	if (ipc_send_now(l->master_fd, &m) == -1)
-		fatal("to the master");
-	if (poll(&pfd, 1, HANDSHAKE_MS) != 1 ||
-	    ipc_recv_now(l->master_fd, l->buf, &a) == -1)
-		fatalx("the master did not answer");
-	uint32_t code = ipc_get_u32(&a);
-	mk_strlcpy(text, ipc_get_str(&a), sizeof(text));
-	if (a.type != IPC_LINK_GUEST_RESULT || !ipc_end(&a) ||
-	    code > LINK_LIMIT || (code == LINK_OK) != (a.fd != -1))
-		fatalx("unexpected %s from the master", ipc_type_name(a.type));
+	uint32_t code = master_verdict(l, &m, IPC_LINK_GUEST_RESULT,
+	    HANDSHAKE_MS, true, &a, text, sizeof(text));
 	result(l, (enum link_code)code, text);
 	if (code != LINK_OK)
 		return;

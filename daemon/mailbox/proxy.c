@@ -587,55 +587,53 @@ continuation(struct guest *g, const char *line, size_t n)
 	guest_kill(g, "unexpected continuation request");
 }
 
+/* The selection of g's mailbox ends without the client asking: the
+ * client is told in its own names and is back in the authenticated
+ * state; commands of the selected state are refused until it selects
+ * again (client.c), NOPERM or, if lost, UNAVAILABLE. */
+static void
+selection_closed(struct guest *g, bool lost)
+{
+	struct client *c = g->c;
+	char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner, g->mailbox);
+	struct buf b;
+
+	buf_init(&b, 0);
+	imapw_mailbox(&b, full);
+	if (lost)
+		buf_printf(&c->out, "* OK [CLOSED] %s can't be reached now; "
+		    "the mailbox is closed\r\n", buf_cstr(&b));
+	else
+		buf_printf(&c->out, "* OK [CLOSED] Access to %s was revoked; "
+		    "the mailbox is closed\r\n", buf_cstr(&b));
+	buf_free(&b);
+	free(full);
+	c->proxy = NULL;
+	c->state = CS_AUTH;
+	c->revoked = true;
+	c->lost = lost;
+}
+
 /* The owner's process closed our selection on its own: this user's "r"
  * right on it was taken away (rights.c, rights_recheck).  While a
  * selection is relayed, the only other "* OK [CLOSED]" would come from a
  * SELECT on the channel, and none is sent without leaving first
- * (shared_select).  The client is told in its own names and is back in
- * the authenticated state; commands of the selected state are refused
- * until it selects again (client.c). */
+ * (shared_select). */
 static void
 selection_revoked(struct guest *g)
 {
-	struct client *c = g->c;
-	char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner, g->mailbox);
-	struct buf b;
-
-	buf_init(&b, 0);
-	imapw_mailbox(&b, full);
-	buf_printf(&c->out, "* OK [CLOSED] Access to %s was revoked; the "
-	    "mailbox is closed\r\n", buf_cstr(&b));
-	buf_free(&b);
-	free(full);
 	log_info("user %s: %s's mailbox %s was closed: access revoked",
-	    c->user->name, g->owner, g->mailbox);
-	c->proxy = NULL;
-	c->state = CS_AUTH;
-	c->revoked = true;
-	c->lost = false;
+	    g->c->user->name, g->owner, g->mailbox);
+	selection_closed(g, false);
 }
 
 /* The channel of the selected mailbox died (the owner's process, or
- * its backend, went away): as for a revoked right, the client is told
- * and is back in the authenticated state, with the rest of its session
- * - its own mail, other owners' folders - untouched. */
+ * its backend, went away): the rest of the session - its own mail,
+ * other owners' folders - goes on. */
 static void
 selection_lost(struct guest *g)
 {
-	struct client *c = g->c;
-	char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner, g->mailbox);
-	struct buf b;
-
-	buf_init(&b, 0);
-	imapw_mailbox(&b, full);
-	buf_printf(&c->out, "* OK [CLOSED] %s can't be reached now; the "
-	    "mailbox is closed\r\n", buf_cstr(&b));
-	buf_free(&b);
-	free(full);
-	c->proxy = NULL;
-	c->state = CS_AUTH;
-	c->revoked = true;
-	c->lost = true;
+	selection_closed(g, true);
 }
 
 /* The length of "* ESEARCH (TAG "gN")" at p when gN is the tag of the
