@@ -38,7 +38,8 @@
 #define SHARE_QUEUE_MAX  4096
 #define SHARE_BATCH_MAX  32
 #define SHARE_BATCH_SIZE (48 * 1024)
-#define SHARE_RETRY_MS   2000
+#define SHARE_RETRY_MS   2000	/* doubled after each failure ... */
+#define SHARE_RETRY_MAX  60000	/* ... up to this */
 
 struct share_item {
 	struct share_item *next;
@@ -50,6 +51,7 @@ struct peer_queue {
 	struct share_item *head;
 	unsigned           n;
 	bool               busy;	/* a link process pushes a batch */
+	unsigned           fails;	/* in a row: the retry's backoff */
 	struct ev_timer    retry;
 };
 
@@ -327,6 +329,16 @@ batch_take(struct peer_queue *q, struct link_child *lk, struct ipc_msg *m)
 	}
 }
 
+/* A peer that is down is asked again less and less often. */
+static void
+push_later(struct peer_queue *q)
+{
+	uint64_t ms = (uint64_t)SHARE_RETRY_MS << MK_MIN(q->fails, 5u);
+
+	q->fails++;
+	ev_timer_start(master.loop, &q->retry, MK_MIN(ms, SHARE_RETRY_MAX));
+}
+
 static void
 push_start(struct peer_queue *q)
 {
@@ -337,7 +349,7 @@ push_start(struct peer_queue *q)
 	if (q->busy || q->head == NULL || master.stopping)
 		return;
 	if (b == NULL || (lk = cluster_dial(b)) == NULL) {
-		ev_timer_start(master.loop, &q->retry, SHARE_RETRY_MS);
+		push_later(q);
 		return;
 	}
 	q->busy = true;
@@ -371,7 +383,7 @@ push_failed(struct link_child *lk)
 	q->head = lk->batch;
 	lk->batch = NULL;
 	q->busy = false;
-	ev_timer_start(master.loop, &q->retry, SHARE_RETRY_MS);
+	push_later(q);
 }
 
 static void
@@ -386,6 +398,7 @@ push_done(struct link_child *lk)
 	}
 	if (q != NULL) {
 		q->busy = false;
+		q->fails = 0;
 		push_start(q);
 	}
 }
