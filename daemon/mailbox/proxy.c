@@ -725,6 +725,13 @@ scan_line(struct guest *g)
 		selection_revoked(g);
 		return n;
 	}
+	/* The owner's process ends the channel (its server stops): a BYE
+	 * is about the channel, never to be passed on as the end of the
+	 * client's own connection. */
+	if (first && n >= 5 && strncmp(p, "* BYE", 5) == 0) {
+		guest_kill(g, "ended by the owner's process");
+		return n;
+	}
 	sink_untagged(g, p, n, first);
 	if (literal_at_end(p, n, &lit)) {
 		g->lit_left = lit;
