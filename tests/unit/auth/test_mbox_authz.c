@@ -1815,3 +1815,30 @@ test_peer_guest_needs_this_backends_share(void)
 	CU_ASSERT_EQUAL(guest_from("b2", "carol", "er/in"), -2);
 	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Proj", "erin", ""), 0);
 }
+
+/* CLUSTER_PEER_STREAMS streams served for one peer: the next is LIMIT,
+ * before anything else is looked at; another peer is not held back. */
+void
+test_peer_streams_are_bounded(void)
+{
+	struct link_child fakes[CLUSTER_PEER_STREAMS];
+	struct link_child *saved = cluster_links;
+	struct dir_user frank;
+
+	CU_ASSERT_FATAL(add_user("frank", false, &frank) == 0);
+	CU_ASSERT_FATAL(dir_user_set_backend(dir, "frank", "b2") == 0);
+	memset(fakes, 0, sizeof(fakes));
+	for (size_t i = 0; i < nitems(fakes); i++) {
+		fakes[i].stream = true;
+		mk_strlcpy(fakes[i].peer, "b2", sizeof(fakes[i].peer));
+		fakes[i].next = cluster_links;
+		cluster_links = &fakes[i];
+	}
+	CU_ASSERT_EQUAL(guest_from("b2", "carol", "frank"), LINK_LIMIT);
+	/* b3 has no stream open: it gets past the bound (and is refused
+	 * for not holding frank) */
+	CU_ASSERT_EQUAL(guest_from("b3", "carol", "frank"), LINK_REFUSED);
+	cluster_links = cluster_links->next;	/* one fewer */
+	CU_ASSERT_EQUAL(guest_from("b2", "carol", "frank"), LINK_REFUSED);
+	cluster_links = saved;
+}
