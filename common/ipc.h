@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   12
+#define IPC_VERSION   13
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -419,6 +419,31 @@ enum ipc_type {
 	 * seconds nginx waits before answering the client; 0: none, the
 	 * client is disconnected). */
 	IPC_LOGIN_HTTP_RESULT,
+
+	/* Shared folders across backends (doc/cluster.md).  master -> link
+	 * process, its first message instead of IPC_LINK_SETUP: dial out.
+	 * + the TCP socket connecting to the peer came with SPAWN_LINK;
+	 * bytes chain, bytes cluster_ca, str this backend's name, str the
+	 * peer's (its certificate must bear it), u8 job: 1, a guest stream
+	 * (str owner, str grantee, + the stream's end for the grantee's
+	 * process); 2, share index entries (u32 n, n x (str owner, str
+	 * mailbox, str grantee, str rights)). */
+	IPC_LINK_DIAL = 190,
+	/* link process -> master: u32 code (enum link_code), str text: how
+	 * the job went (a guest stream: OK once the peer opened it). */
+	IPC_LINK_DIAL_RESULT,
+	/* link process -> master: str owner, str grantee, str the peer's
+	 * certificate name.  The peer asks a guest session of its user
+	 * grantee in owner's process here; IPC_LINK_GUEST_RESULT answers. */
+	IPC_LINK_GUEST,
+	/* master -> link process: u32 code, str text, + on OK the guest
+	 * session's end to relay. */
+	IPC_LINK_GUEST_RESULT,
+	/* link process -> master: str owner, str mailbox, str grantee,
+	 * str rights, str the peer's certificate name: an entry of the
+	 * share index of an owner the peer holds.  Answered
+	 * IPC_LINK_MOVE_RESULT. */
+	IPC_LINK_SHARE,
 
 	IPC_TYPE_MAX
 };

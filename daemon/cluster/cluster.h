@@ -3,10 +3,12 @@
  * forked by the spawner:
  *
  *   linkd.c    the link process: one connection accepted on
- *              cluster_listen, TLS (key operations asked of the cluster
- *              key holder), the link protocol (link.h); uid login_user,
+ *              cluster_listen, or dialed to another backend for shared
+ *              folders, TLS (key operations asked of the cluster key
+ *              holder), the link protocol (link.h); uid login_user,
  *              chrooted, sandboxed.  It receives a moved user's store
- *              into a sealed memfd and hands it to the master.
+ *              into a sealed memfd and hands it to the master, passes
+ *              share index entries on, and relays guest streams.
  *   restore.c  the restore worker: as the moved user's uid, in
  *              users/<name>, turns that memfd into the user's store
  *              (the restore code of mailkeepctl restore, store/).

@@ -2,8 +2,9 @@
  * link.h - the link between backends: its wire format (link_proto.c)
  * and its mutually authenticated TLS (link_tls.c).
  *
- * One TLS connection from a client backend (today: mailkeepctl move on
- * the source) to another backend's cluster_listen.  Both ends present a
+ * One TLS connection from a client backend (mailkeepctl move on the
+ * source; a backend's master dialing for shared folders) to another
+ * backend's cluster_listen.  Both ends present a
  * certificate signed by cluster_ca; neither accepts a peer without one.
  * On it travel frames:
  *
@@ -17,15 +18,16 @@
  * conversation's.  Each request then gets one answer; a request of a
  * type the server does not know is answered LINK_RESULT
  * LINK_UNSUPPORTED and the connection stays usable, so new requests
- * (the shared-folder guest protocol, issue 14 item 5) can be added
- * without breaking older peers.  A frame that is malformed (too long,
+ * (the shared-folder ones, 20-29) can be added without breaking older
+ * peers.  A frame that is malformed (too long,
  * a field past its end, bytes left over, a bad string) ends the
  * connection: the peer is authenticated, so this is a bug or a
  * compromise, never an input to recover from.
  *
  * Who reads what: the server side runs in the link process
  * (linkd.c: unprivileged, chrooted, sandboxed), the client side in
- * mailkeepctl's link child (daemon/ctl/move.c: the same confinement).
+ * mailkeepctl's link child (daemon/ctl/move.c: the same confinement)
+ * or, for shared folders, in a link process dialing out (linkd.c).
  * The private key is in neither: a key holder (auth/keyholder.c) signs
  * for them.
  */
@@ -41,7 +43,7 @@
 #include "common/ipc.h"
 #include "store/directory.h"
 
-#define LINK_VERSION    1
+#define LINK_VERSION    2	/* 2: GUEST_OPEN, SHARE, the code LIMIT */
 /* A frame's bytes after its length word; DATA chunks stay well below. */
 #define LINK_FRAME_MAX  (96 * 1024)
 #define LINK_CHUNK      (64 * 1024)
@@ -78,7 +80,20 @@ enum link_type {
 	 * LINK_RESULT; repeating it is harmless (a retried move). */
 	LINK_MOVE_COMMIT,
 
-	/* 20-29: the shared-folder guest protocol (issue 14 item 5). */
+	/* 20-29: shared folders across backends (doc/cluster.md).
+	 * client -> server: str owner, str grantee (folded user names).
+	 * The grantee, held by the client backend, asks for a guest session
+	 * in the owner's process, held by the server backend, which checks
+	 * its own share index.  Answered LINK_RESULT; after OK the
+	 * connection is no longer framed: it carries the guest session's
+	 * IMAP bytes both ways until either end closes it. */
+	LINK_GUEST_OPEN = 20,
+	/* client -> server: str owner, str mailbox, str grantee ("anyone"
+	 * or a folded user name), str rights ("" removes the entry).  The
+	 * owner, held by the client backend, changed an ACL entry that
+	 * concerns a user of the server backend: its share index follows.
+	 * Answered LINK_RESULT. */
+	LINK_SHARE,
 };
 
 enum link_code {
@@ -87,6 +102,16 @@ enum link_code {
 				 * retried as a whole) */
 	LINK_REFUSED,		/* will not be done (the text says why) */
 	LINK_UNSUPPORTED,	/* a request type this server does not know */
+	LINK_LIMIT,		/* a bound was reached (streams per peer or
+				 * per user, share index entries) */
+};
+
+/* One entry of a share index (LINK_SHARE); rights "" removes it. */
+struct link_share {
+	char owner[MK_USER_MAX];
+	char mailbox[IPC_MBOX_MAX];
+	char grantee[MK_USER_MAX];
+	char rights[32];
 };
 
 struct link_move {
@@ -122,6 +147,10 @@ bool link_read_move_commit(struct ipc_reader *r, char *user, size_t len);
 bool link_read_move_data(struct ipc_reader *r, const uint8_t **p,
 	size_t *n);
 
+bool link_read_guest_open(struct ipc_reader *r, char *owner,
+	char *grantee, size_t len);
+bool link_read_share(struct ipc_reader *r, struct link_share *sh);
+
 void link_put_move_begin(struct ipc_msg *m, const struct link_move *mv);
 
 /* ---- link_tls.c: the TLS session on a connected socket ---- */
@@ -143,6 +172,10 @@ int  link_send(struct link_conn *c, struct ipc_msg *m);
  * on EOF, timeout, a TLS failure or an impossible frame (err says). */
 int  link_recv(struct link_conn *c, struct ipc_reader *r, int timeout_ms,
 	char *err, size_t errlen);
+/* Relays bytes between the connection (no longer framed: whatever
+ * followed the last frame read goes first) and fd, both ways, until
+ * either side ends; then returns. */
+void link_relay(struct link_conn *c, int fd);
 /* The common name of the peer's certificate (for logs). */
 const char *link_peer_name(const struct link_conn *c);
 void link_close(struct link_conn *c);

@@ -89,7 +89,7 @@ link_read_result(struct ipc_reader *r, uint32_t *code, char *text,
 		return false;
 	*code = ipc_get_u32(r);
 	return get_str(r, text, textlen) && ipc_end(r) &&
-	    *code <= LINK_UNSUPPORTED;
+	    *code <= LINK_LIMIT;
 }
 
 /* u64 limit + 1 on the wire (0: the configured default, -1 here). */
@@ -154,6 +154,62 @@ link_read_move_data(struct ipc_reader *r, const uint8_t **p, size_t *n)
 		return false;
 	*p = ipc_get_bytes(r, n);
 	return ipc_end(r) && *n >= 1 && *n <= LINK_CHUNK;
+}
+
+/* A user name as the sender must have folded it. */
+static bool
+get_user(struct ipc_reader *r, char *out, size_t len, bool anyone)
+{
+	char raw[IPC_IDENT_MAX];
+	const char *why;
+
+	if (!get_str(r, raw, sizeof(raw)))
+		return false;
+	if (anyone && strcmp(raw, "anyone") == 0) {
+		mk_strlcpy(out, raw, len);
+		return true;
+	}
+	return dir_name_canon(raw, out, len, &why) && strcmp(raw, out) == 0 &&
+	    !dir_name_reserved(out);
+}
+
+bool
+link_read_guest_open(struct ipc_reader *r, char *owner, char *grantee,
+    size_t len)
+{
+	return r->type == LINK_GUEST_OPEN && get_user(r, owner, len, false) &&
+	    get_user(r, grantee, len, false) && ipc_end(r) &&
+	    strcmp(owner, grantee) != 0;
+}
+
+/* Printable (no control characters), not empty. */
+static bool
+printable(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return false;
+	return true;
+}
+
+bool
+link_read_share(struct ipc_reader *r, struct link_share *sh)
+{
+	memset(sh, 0, sizeof(*sh));
+	if (r->type != LINK_SHARE ||
+	    !get_user(r, sh->owner, sizeof(sh->owner), false) ||
+	    !get_str(r, sh->mailbox, sizeof(sh->mailbox)) ||
+	    !get_user(r, sh->grantee, sizeof(sh->grantee), true) ||
+	    !get_str(r, sh->rights, sizeof(sh->rights)) || !ipc_end(r) ||
+	    !printable(sh->mailbox) || strcmp(sh->owner, sh->grantee) == 0)
+		return false;
+	/* Rights are lower-case letters (RFC 4314 2.1). */
+	for (const char *p = sh->rights; *p; p++)
+		if (*p < 'a' || *p > 'z')
+			return false;
+	return true;
 }
 
 void

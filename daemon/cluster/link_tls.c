@@ -10,9 +10,11 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/x509.h>
@@ -201,6 +203,84 @@ link_recv(struct link_conn *c, struct ipc_reader *r, int timeout_ms,
 	}
 	c->used = (size_t)got;
 	return 0;
+}
+
+/* Everything in buf to fd; false if fd is gone. */
+static bool
+relay_out(int fd, const uint8_t *p, size_t n)
+{
+	return n == 0 || mk_write_all(fd, p, n) == 0;
+}
+
+/* TLS -> fd: what the frame reader holds beyond the last frame, then
+ * whatever GnuTLS has buffered or the socket has; false at the end. */
+static bool
+relay_from_peer(struct link_conn *c, int fd)
+{
+	if (c->nin > c->used) {
+		bool ok = relay_out(fd, c->in + c->used, c->nin - c->used);
+		c->nin = c->used = 0;
+		if (!ok)
+			return false;
+	}
+	do {
+		ssize_t n = gnutls_record_recv(c->s, c->in, LINK_CHUNK);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n <= 0 || !relay_out(fd, c->in, (size_t)n))
+			return false;
+	} while (gnutls_record_check_pending(c->s) > 0);
+	return true;
+}
+
+/* fd -> TLS; false at the end. */
+static bool
+relay_to_peer(struct link_conn *c, int fd)
+{
+	ssize_t n = read(fd, c->in, LINK_CHUNK);
+
+	if (n <= 0)
+		return n == -1 && errno == EINTR;
+	for (ssize_t off = 0; off < n; ) {
+		ssize_t w = gnutls_record_send(c->s, c->in + off,
+		    (size_t)(n - off));
+		if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (w < 0)
+			return false;
+		off += w;
+	}
+	return true;
+}
+
+void
+link_relay(struct link_conn *c, int fd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = gnutls_transport_get_int(c->s), .events = POLLIN },
+		{ .fd = fd, .events = POLLIN },
+	};
+
+	/* A guest session may rest for hours (IDLE): no timeout here; the
+	 * peer's end going away (its process, its machine: TCP keepalive,
+	 * set by the master) ends the relay. */
+	gnutls_record_set_timeout(c->s, 0);
+	if (c->nin > c->used && !relay_from_peer(c, fd))
+		return;
+	for (;;) {
+		if (gnutls_record_check_pending(c->s) == 0 &&
+		    poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if ((gnutls_record_check_pending(c->s) > 0 ||
+		    pfd[0].revents != 0) && !relay_from_peer(c, fd))
+			return;
+		if (pfd[1].revents != 0 && !relay_to_peer(c, fd))
+			return;
+		pfd[0].revents = pfd[1].revents = 0;
+	}
 }
 
 const char *

@@ -631,9 +631,14 @@ revoked_answer(struct client *c, const struct imap_cmd *cmd,
 		    "already closed)\r\n", cmd->tag, cmd->name);
 		return true;
 	}
-	buf_printf(&c->out, "%s NO [NOPERM] %s%s refused: access to the "
-	    "selected mailbox was revoked and it was closed\r\n", cmd->tag,
-	    cmd->uid ? "UID " : "", cmd->name);
+	if (c->lost)
+		buf_printf(&c->out, "%s NO [UNAVAILABLE] %s%s refused: the "
+		    "selected mailbox's owner can't be reached and it was "
+		    "closed\r\n", cmd->tag, cmd->uid ? "UID " : "", cmd->name);
+	else
+		buf_printf(&c->out, "%s NO [NOPERM] %s%s refused: access to "
+		    "the selected mailbox was revoked and it was closed\r\n",
+		    cmd->tag, cmd->uid ? "UID " : "", cmd->name);
 	return true;
 }
 

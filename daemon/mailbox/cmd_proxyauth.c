@@ -69,6 +69,9 @@ proxyauth_result(struct user *u, struct ipc_reader *r)
 	case IPC_AUTH_UNAVAILABLE:
 		resp_no(c, "[UNAVAILABLE] %s", text);
 		break;
+	case IPC_AUTH_REFERRAL:	/* the code is in the master's text */
+		resp_no(c, "%s", text);
+		break;
 	default:
 		resp_no(c, "[NOPERM] %s", text);
 		break;

@@ -176,6 +176,9 @@ struct client {
 	 * on it was revoked; until the next SELECT/EXAMINE, commands of the
 	 * selected state get NO (not BAD) and CLOSE/UNSELECT get OK. */
 	bool              revoked;
+	/* ... or because the channel to its owner's process was lost (a
+	 * backend gone, doc/cluster.md): the same, with UNAVAILABLE. */
+	bool              lost;
 	uint64_t          shares_req;
 	struct share_entry *shares;		/* for LIST/LSUB, in the arena */
 	size_t            nshares;

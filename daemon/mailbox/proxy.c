@@ -99,6 +99,7 @@ struct guest {
 
 static void guest_io(struct ev_io *io, uint32_t revents);
 static void guest_kill(struct guest *g, const char *why);
+static void selection_lost(struct guest *g);
 static void guest_free(struct guest *g);
 static void guest_send_next(struct guest *g);
 
@@ -379,12 +380,8 @@ guest_kill(struct guest *g, const char *why)
 		g->fd = -1;
 	}
 	fail_all(g);
-	if (c->proxy == g) {
-		c->proxy = NULL;
-		c->state = CS_AUTH;
-		client_close(c, "Shared mailbox is no longer available, "
-		    "have to disconnect");
-	}
+	if (c->proxy == g)
+		selection_lost(g);
 }
 
 static void
@@ -590,15 +587,12 @@ continuation(struct guest *g, const char *line, size_t n)
 	guest_kill(g, "unexpected continuation request");
 }
 
-/* The owner's process closed our selection on its own: this user's "r"
- * right on it was taken away (rights.c, rights_recheck).  While a
- * selection is relayed, the only other "* OK [CLOSED]" would come from a
- * SELECT on the channel, and none is sent without leaving first
- * (shared_select).  The client is told in its own names and is back in
- * the authenticated state; commands of the selected state are refused
- * until it selects again (client.c). */
+/* The selection of g's mailbox ends without the client asking: the
+ * client is told in its own names and is back in the authenticated
+ * state; commands of the selected state are refused until it selects
+ * again (client.c), NOPERM or, if lost, UNAVAILABLE. */
 static void
-selection_revoked(struct guest *g)
+selection_closed(struct guest *g, bool lost)
 {
 	struct client *c = g->c;
 	char *full = xasprintf(SHARED_PREFIX "%s/%s", g->owner, g->mailbox);
@@ -606,15 +600,40 @@ selection_revoked(struct guest *g)
 
 	buf_init(&b, 0);
 	imapw_mailbox(&b, full);
-	buf_printf(&c->out, "* OK [CLOSED] Access to %s was revoked; the "
-	    "mailbox is closed\r\n", buf_cstr(&b));
+	if (lost)
+		buf_printf(&c->out, "* OK [CLOSED] %s can't be reached now; "
+		    "the mailbox is closed\r\n", buf_cstr(&b));
+	else
+		buf_printf(&c->out, "* OK [CLOSED] Access to %s was revoked; "
+		    "the mailbox is closed\r\n", buf_cstr(&b));
 	buf_free(&b);
 	free(full);
-	log_info("user %s: %s's mailbox %s was closed: access revoked",
-	    c->user->name, g->owner, g->mailbox);
 	c->proxy = NULL;
 	c->state = CS_AUTH;
 	c->revoked = true;
+	c->lost = lost;
+}
+
+/* The owner's process closed our selection on its own: this user's "r"
+ * right on it was taken away (rights.c, rights_recheck).  While a
+ * selection is relayed, the only other "* OK [CLOSED]" would come from a
+ * SELECT on the channel, and none is sent without leaving first
+ * (shared_select). */
+static void
+selection_revoked(struct guest *g)
+{
+	log_info("user %s: %s's mailbox %s was closed: access revoked",
+	    g->c->user->name, g->owner, g->mailbox);
+	selection_closed(g, false);
+}
+
+/* The channel of the selected mailbox died (the owner's process, or
+ * its backend, went away): the rest of the session - its own mail,
+ * other owners' folders - goes on. */
+static void
+selection_lost(struct guest *g)
+{
+	selection_closed(g, true);
 }
 
 /* The length of "* ESEARCH (TAG "gN")" at p when gN is the tag of the
@@ -704,6 +723,13 @@ scan_line(struct guest *g)
 	if (first && g->c->proxy == g && n >= 13 &&
 	    strncmp(p, "* OK [CLOSED]", 13) == 0) {
 		selection_revoked(g);
+		return n;
+	}
+	/* The owner's process ends the channel (its server stops): a BYE
+	 * is about the channel, never to be passed on as the end of the
+	 * client's own connection. */
+	if (first && n >= 5 && strncmp(p, "* BYE", 5) == 0) {
+		guest_kill(g, "ended by the owner's process");
 		return n;
 	}
 	sink_untagged(g, p, n, first);

@@ -171,6 +171,7 @@ rights_recheck(struct client *c)
 		    c->authcid, c->user->name, v->ms->m.name);
 		view_close(c);
 		c->revoked = true;
+		c->lost = false;
 		resp_untagged(c, "OK [CLOSED] Access to this mailbox was "
 		    "revoked; it is closed");
 		return false;

@@ -288,6 +288,35 @@ authz_referral_text(const struct login_child *lc, const char *login,
 	    b->host, v6 ? "]" : "", b->imap_port, b->name);
 }
 
+bool
+authz_proxy_referral(const char *admin, const struct dir_user *t, char *out,
+    size_t outlen)
+{
+	char user[3 * (2 * MK_USER_MAX + 8)];
+
+	if (config_backend_local(&master.cfg, t->backend))
+		return false;
+	const struct cfg_backend *b = config_backend(&master.cfg, t->backend);
+	if (b == NULL) {
+		log_warnx("user %s is on backend '%s', which the configuration "
+		    "does not declare", t->name, t->backend);
+		snprintf(out, outlen, "[UNAVAILABLE] %s",
+		    authz_result_text(IPC_AUTH_UNAVAILABLE));
+		return true;
+	}
+	bool v6 = strchr(b->host, ':') != NULL;
+	/* The administrator logs in there as themself and asks again: the
+	 * session, its audit row and the target's store are all there. */
+	url_user(user, sizeof(user), admin);
+	snprintf(out, outlen, "[REFERRAL imap://%s@%s%s%s:%u/] %s's mailbox is "
+	    "on backend %s; log in there and PROXYAUTH again.", user,
+	    v6 ? "[" : "", b->host, v6 ? "]" : "", b->imap_port, t->name,
+	    b->name);
+	log_info("PROXYAUTH by %s to %s referred to backend %s", admin,
+	    t->name, b->name);
+	return true;
+}
+
 /* The password matched, and u (the user or the target) lives on another
  * backend: refer the client there (RFC 2221) and start no session.  The
  * URL's user is what to log in with there. */

@@ -21,14 +21,19 @@
  * IPC_LINK_COMMIT then marks the user held here (backend "").  A user
  * held here already, or being moved in by another peer, is refused;
  * one held by the same peer may be moved in again (a retried move).
+ *
+ * Shared folders across backends (cluster_share.c) use the same link
+ * processes, accepted or dialed out (cluster_dial()).
  */
-#include "daemon/master/master.h"
+#include "daemon/master/cluster_int.h"
 #include "daemon/cluster/cluster.h"
-#include "daemon/cluster/link.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,18 +48,6 @@
 #define RESTART_MS 1000
 #define PEM_MAX  (1024 * 1024)
 
-struct link_child {
-	pid_t              pid;
-	struct ipc_chan   *chan;		/* NULL once closed */
-	/* A move in progress: the restore worker, and the row to write. */
-	pid_t              rpid;
-	struct ipc_chan   *rchan;
-	char               user[MK_USER_MAX];
-	uint32_t           uid;		/* its directory id */
-	unsigned           shares;	/* index entries made for it */
-	struct link_child *next;
-};
-
 static struct {
 	int                lfd;
 	struct ev_io       io;
@@ -63,9 +56,10 @@ static struct {
 	struct ev_timer    restart;
 	uint8_t           *chain, *ca;
 	size_t             nchain, nca;
-	struct link_child *links;
-	unsigned           nlinks;
+	unsigned           nlinks;	/* accepted, not streams */
 } cl = { .lfd = -1 };
+
+struct link_child *cluster_links;
 
 void
 cluster_open(const struct mk_config *cfg)
@@ -224,19 +218,64 @@ lchild_close(struct link_child *lk)
 	}
 }
 
-static void
-link_violation(struct link_child *lk, const char *why)
+void
+cluster_link_violation(struct link_child *lk, const char *why)
 {
 	child_kill(lk->pid, "link process", why);
 	lchild_close(lk);
+}
+
+/* Kept short of the key holder's channel limit: link processes let
+ * theirs go once their handshake is done (linkd.c). */
+static struct link_child *
+link_new(int fd)
+{
+	struct ipc_msg m;
+	int sp[2], chan;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("socketpair");
+		close(fd);
+		return NULL;
+	}
+	ipc_msg_init(&m, IPC_KEY_CHANNEL);
+	ipc_put_fd(&m, sp[0]);
+	if (ipc_chan_send(cl.kh_chan, &m) == -1) {
+		close(sp[1]);
+		close(fd);
+		return NULL;
+	}
+	if ((pid = spawn_link(fd, sp[1], &chan)) == -1)
+		return NULL;
+	struct link_child *lk = xcalloc(1, sizeof(*lk));
+	lk->pid = pid;
+	lk->sp = -1;
+	lk->chan = ipc_chan_new(master.loop, chan, link_msg, lk);
+	lk->next = cluster_links;
+	cluster_links = lk;
+	child_add(pid, CHILD_LINK, lk);
+	return lk;
+}
+
+/* A link that may rest for hours (a guest stream in IDLE) still finds
+ * out when the other machine is gone. */
+static void
+keepalive(int fd)
+{
+	int on = 1, idle = 60, intvl = 10, cnt = 3;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+	    sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 static void
 link_spawn(int fd)
 {
 	struct ipc_msg m;
-	int kh, chan;
-	pid_t pid;
 
 	if (cl.kh_chan == NULL || cl.nlinks >= CLUSTER_MAX_LINKS) {
 		log_warnx("cluster: refusing a link: %s", cl.kh_chan == NULL ?
@@ -244,34 +283,62 @@ link_spawn(int fd)
 		close(fd);
 		return;
 	}
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair");
-		close(fd);
+	keepalive(fd);
+	struct link_child *lk = link_new(fd);
+	if (lk == NULL)
 		return;
-	}
-	ipc_msg_init(&m, IPC_KEY_CHANNEL);
-	ipc_put_fd(&m, sp[0]);
-	if (ipc_chan_send(cl.kh_chan, &m) == -1) {
-		close(sp[1]);
-		close(fd);
-		return;
-	}
-	kh = sp[1];
-	if ((pid = spawn_link(fd, kh, &chan)) == -1)
-		return;
-	struct link_child *lk = xcalloc(1, sizeof(*lk));
-	lk->pid = pid;
-	lk->chan = ipc_chan_new(master.loop, chan, link_msg, lk);
-	lk->next = cl.links;
-	cl.links = lk;
 	cl.nlinks++;
-	child_add(pid, CHILD_LINK, lk);
 	ipc_msg_init(&m, IPC_LINK_SETUP);
 	ipc_put_bytes(&m, cl.chain, cl.nchain);
 	ipc_put_bytes(&m, cl.ca, cl.nca);
 	ipc_put_str(&m, master.cfg.backend_name);
 	ipc_chan_send(lk->chan, &m);
+}
+
+struct link_child *
+cluster_dial(const struct cfg_backend *b)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (cl.kh_chan == NULL || b->cluster_port == 0) {
+		log_warnx("cluster: cannot reach backend %s: %s", b->name,
+		    cl.kh_chan == NULL ? "no cluster key holder (cluster_listen "
+		    "unset?)" : "no cluster port in its backend line");
+		return NULL;
+	}
+	/* Connected in the background: the link process's first write
+	 * (its TLS hello) waits for it; it may not change the flags. */
+	if (net_parse_addr(b->ip, b->cluster_port, &ss, &len) == -1 ||
+	    (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return NULL;
+	if ((connect(fd, (struct sockaddr *)&ss, len) == -1 &&
+	    errno != EINPROGRESS) || fcntl(fd, F_SETFL, 0) == -1) {
+		log_warn("cluster: link to %s (%s port %u)", b->name, b->ip,
+		    b->cluster_port);
+		close(fd);
+		return NULL;
+	}
+	keepalive(fd);
+	struct link_child *lk = link_new(fd);
+	if (lk != NULL) {
+		lk->dial = true;
+		mk_strlcpy(lk->peer, b->name, sizeof(lk->peer));
+	}
+	return lk;
+}
+
+void
+cluster_dial_msg(struct ipc_msg *m, const char *peer, uint8_t job)
+{
+	ipc_msg_init(m, IPC_LINK_DIAL);
+	ipc_put_bytes(m, cl.chain, cl.nchain);
+	ipc_put_bytes(m, cl.ca, cl.nca);
+	ipc_put_str(m, master.cfg.backend_name);
+	ipc_put_str(m, peer);
+	ipc_put_u8(m, job);
 }
 
 static void
@@ -291,17 +358,29 @@ cluster_accept(struct ev_io *io, uint32_t revents)
 	}
 }
 
-static void
-move_answer(struct link_child *lk, enum link_code code, const char *text)
+void
+cluster_link_answer(struct link_child *lk, uint32_t type, enum link_code code,
+    const char *text, int fd)
 {
 	struct ipc_msg m;
 
-	if (lk->chan == NULL)
+	if (lk->chan == NULL) {
+		if (fd != -1)
+			close(fd);
 		return;
-	ipc_msg_init(&m, IPC_LINK_MOVE_RESULT);
+	}
+	ipc_msg_init(&m, type);
 	ipc_put_u32(&m, (uint32_t)code);
 	ipc_put_str(&m, text);
+	if (fd != -1)
+		ipc_put_fd(&m, fd);
 	ipc_chan_send(lk->chan, &m);
+}
+
+static void
+move_answer(struct link_child *lk, enum link_code code, const char *text)
+{
+	cluster_link_answer(lk, IPC_LINK_MOVE_RESULT, code, text, -1);
 }
 
 /* One ACL entry of the restored store, into the share index: checked
@@ -415,7 +494,7 @@ on_move_in(struct link_child *lk, struct ipc_reader *r)
 	    qm > INT64_MAX || *hash == '\0' || strlen(hash) > LINK_HASH_MAX ||
 	    !dir_name_canon(user, name, sizeof(name), &why) ||
 	    strlen(peer) >= MK_USER_MAX || lk->rchan != NULL) {
-		link_violation(lk, "malformed LINK_MOVE_IN");
+		cluster_link_violation(lk, "malformed LINK_MOVE_IN");
 		return;
 	}
 	why = move_in_refused(name, peer, &u, &found, &code);
@@ -464,7 +543,7 @@ on_commit(struct link_child *lk, struct ipc_reader *r)
 
 	if (!ipc_end(r) || r->fd != -1 ||
 	    !dir_name_canon(user, name, sizeof(name), &why)) {
-		link_violation(lk, "malformed LINK_COMMIT");
+		cluster_link_violation(lk, "malformed LINK_COMMIT");
 		return;
 	}
 	rc = dir_user_get(master.dir, name, &u);
@@ -486,6 +565,17 @@ on_commit(struct link_child *lk, struct ipc_reader *r)
 	move_answer(lk, LINK_OK, "held here");
 }
 
+/* What each kind of link process may send. */
+static bool
+link_type_ok(const struct link_child *lk, uint32_t type)
+{
+	if (lk->dial)
+		return type == IPC_LINK_DIAL_RESULT;
+	return !lk->stream && (type == IPC_LINK_MOVE_IN ||
+	    type == IPC_LINK_COMMIT || type == IPC_LINK_SHARE ||
+	    type == IPC_LINK_GUEST);
+}
+
 static void
 link_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 {
@@ -498,16 +588,22 @@ link_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 		lchild_close(lk);
 		return;
 	}
-	if (r->bad || (r->type != IPC_LINK_MOVE_IN &&
-	    r->type != IPC_LINK_COMMIT)) {
-		link_violation(lk, r->bad ? "a malformed message" :
+	if (r->bad || !link_type_ok(lk, r->type)) {
+		cluster_link_violation(lk, r->bad ? "a malformed message" :
 		    ipc_type_name(r->type));
 		return;
 	}
-	if (r->type == IPC_LINK_MOVE_IN)
-		on_move_in(lk, r);
-	else
-		on_commit(lk, r);
+	switch (r->type) {
+	case IPC_LINK_MOVE_IN: on_move_in(lk, r); break;
+	case IPC_LINK_COMMIT: on_commit(lk, r); break;
+	case IPC_LINK_SHARE: xshare_share(lk, r); break;
+	case IPC_LINK_GUEST:
+		xshare_guest(lk, r);
+		if (lk->stream)
+			cl.nlinks--;	/* counted per peer from now on */
+		break;
+	default: xshare_dial_result(lk, r); break;
+	}
 }
 
 void
@@ -531,11 +627,13 @@ cluster_exited(enum child_kind kind, void *obj, int status)
 	if (kind != CHILD_LINK || lk == NULL)
 		return;
 	lchild_close(lk);
-	for (struct link_child **pp = &cl.links; *pp; pp = &(*pp)->next)
+	for (struct link_child **pp = &cluster_links; *pp; pp = &(*pp)->next)
 		if (*pp == lk) {
 			*pp = lk->next;
 			break;
 		}
-	cl.nlinks--;
+	if (!lk->dial && !lk->stream)
+		cl.nlinks--;
+	xshare_exited(lk);
 	ev_defer(master.loop, free, lk);
 }

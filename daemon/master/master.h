@@ -275,6 +275,10 @@ void frontdoor_route(struct login_child *lc, const struct dir_user *u);
  * "[REFERRAL imap://login@host:port/] ..."; POP3: words). */
 void authz_referral_text(const struct login_child *lc, const char *login,
 	const struct cfg_backend *b, char *out, size_t outlen);
+/* PROXYAUTH by admin to t, held by another backend: true, with the
+ * answer's text (a REFERRAL code, RFC 2221) in out. */
+bool authz_proxy_referral(const char *admin, const struct dir_user *t,
+	char *out, size_t outlen);
 const char *authz_result_text(enum ipc_auth_result res);
 
 /* ---- verified credentials (authcache.c) ---- */
@@ -586,6 +590,12 @@ bool share_entry_valid(const char *mailbox, const char *grantee,
 	const char *rights);
 void req_shares(struct mbox *mb, struct ipc_reader *r);
 void req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url);
+/* The answer to a GUEST_OPEN / URL_OPEN (mb NULL: none; fd closed). */
+void guest_answer(struct mbox *mb, uint64_t id, enum ipc_req_result res,
+	int fd, bool url);
+/* An entry into the share index, within its bounds (req_share). */
+enum ipc_req_result share_index_set(uint32_t owner_id, const char *owner,
+	const char *mailbox, const char *grantee, const char *rights);
 /* Sends every running mailbox process its user's current limits. */
 void req_quota_push_all(void);
 
@@ -648,6 +658,16 @@ void  cluster_open(const struct mk_config *cfg);
 int   cluster_start(char *err, size_t errlen);
 void  cluster_stop(void);
 void  cluster_exited(enum child_kind kind, void *obj, int status);
+/* Shared folders across backends (cluster_share.c, doc/cluster.md):
+ * a guest channel to owner u held by another backend (answered with
+ * guest_answer() once that backend has), the streams of grantee's
+ * dialed out, and an index entry to pass on to the grantee's backend
+ * (or, for "anyone", every other backend). */
+void  cluster_guest_remote(struct mbox *mb, uint64_t id,
+	const struct dir_user *u, bool url);
+unsigned cluster_streams_of(const char *grantee);
+void  cluster_share_changed(const char *owner, const char *mailbox,
+	const char *grantee, const char *rights);
 /* sessions.c: makes data_dir/users/<name> the user's (as for a
  * mailbox process); 0 or -1 (logged). */
 int   user_dir_prepare(const struct dir_user *u);

@@ -181,14 +181,48 @@ share_entry_valid(const char *mailbox, const char *grantee,
 	    rights_valid(rights);
 }
 
+enum ipc_req_result
+share_index_set(uint32_t owner_id, const char *owner, const char *mailbox,
+    const char *grantee, const char *rights)
+{
+	unsigned n[2];
+	bool exists;
+
+	/* The bounds hold for the index whatever the owner's process does
+	 * (it checks them itself first, to answer SETACL before writing). */
+	if (rights[0] != '\0') {
+		if (dir_share_count(master.dir, owner_id, mailbox, grantee, n,
+		    &exists) != 0) {
+			log_warnx("share index: %s", dir_errmsg(master.dir));
+			return IPC_REQ_FAILED;
+		}
+		if (!exists && (n[0] >= master.cfg.acl_max_shares_per_user ||
+		    n[1] >= master.cfg.acl_max_entries_per_mailbox)) {
+			log_warnx("share index: %s may not grant %s on %s: %u "
+			    "entries on it, %u in all (acl_max_entries_per_"
+			    "mailbox %u, acl_max_shares_per_user %u)",
+			    owner, grantee, mailbox, n[1], n[0],
+			    master.cfg.acl_max_entries_per_mailbox,
+			    master.cfg.acl_max_shares_per_user);
+			return IPC_REQ_LIMIT;
+		}
+	}
+	if (dir_share_set(master.dir, owner_id, mailbox, grantee,
+	    rights) != 0) {
+		log_warnx("share index: %s", dir_errmsg(master.dir));
+		return IPC_REQ_FAILED;
+	}
+	log_info("share index: %s grants %s \"%s\" on %s", owner, grantee,
+	    rights, mailbox);
+	return IPC_REQ_OK;
+}
+
 void
 req_share(struct mbox *mb, struct ipc_reader *r)
 {
 	const char *mailbox = ipc_get_str(r);
 	const char *grantee = ipc_get_str(r);
 	const char *rights = ipc_get_str(r);
-	unsigned n[2];
-	bool exists;
 
 	/* The owner's process sends only names its store accepted: one
 	 * that is not (too long, control characters) is a lie. */
@@ -197,39 +231,14 @@ req_share(struct mbox *mb, struct ipc_reader *r)
 		mbox_violation(mb, "bad SHARE");
 		return;
 	}
-	/* The bounds hold for the index whatever the owner's process does
-	 * (it checks them itself first, to answer SETACL before writing). */
-	if (rights[0] != '\0') {
-		if (dir_share_count(master.dir, mbox_user_id(mb), mailbox,
-		    grantee, n, &exists) != 0) {
-			log_warnx("share index: %s", dir_errmsg(master.dir));
-			share_done(mb, IPC_REQ_FAILED);
-			return;
-		}
-		if (!exists && (n[0] >= master.cfg.acl_max_shares_per_user ||
-		    n[1] >= master.cfg.acl_max_entries_per_mailbox)) {
-			log_warnx("share index: %s may not grant %s on %s: %u "
-			    "entries on it, %u in all (acl_max_entries_per_"
-			    "mailbox %u, acl_max_shares_per_user %u)",
-			    mbox_user(mb), grantee, mailbox, n[1], n[0],
-			    master.cfg.acl_max_entries_per_mailbox,
-			    master.cfg.acl_max_shares_per_user);
-			share_done(mb, IPC_REQ_LIMIT);
-			return;
-		}
-	}
-	/* The owner is the process's user as the master knows it. */
-	if (dir_share_set(master.dir, mbox_user_id(mb), mailbox, grantee,
-	    rights) != 0) {
-		/* Fail closed: the owner undoes its ACL change and says NO,
-		 * so the ACL and the index keep agreeing. */
-		log_warnx("share index: %s", dir_errmsg(master.dir));
-		share_done(mb, IPC_REQ_FAILED);
-		return;
-	}
-	log_info("share index: %s grants %s \"%s\" on %s", mbox_user(mb),
-	    grantee, rights, mailbox);
-	share_done(mb, IPC_REQ_OK);
+	/* The owner is the process's user as the master knows it.  On a
+	 * failure the owner undoes its ACL change and says NO, so the ACL
+	 * and the index keep agreeing (fail closed). */
+	enum ipc_req_result res = share_index_set(mbox_user_id(mb),
+	    mbox_user(mb), mailbox, grantee, rights);
+	if (res == IPC_REQ_OK)
+		cluster_share_changed(mbox_user(mb), mailbox, grantee, rights);
+	share_done(mb, res);
 }
 
 /* The answer to SHARES goes in pages: however many mailboxes others
@@ -341,12 +350,17 @@ req_shares(struct mbox *mb, struct ipc_reader *r)
 
 /* ---- a channel to a sharing user's process ---- */
 
-static void
+void
 guest_answer(struct mbox *mb, uint64_t id, enum ipc_req_result res, int fd,
     bool url)
 {
 	struct ipc_msg m;
 
+	if (mb == NULL) {	/* the grantee's process went meanwhile */
+		if (fd != -1)
+			close(fd);
+		return;
+	}
 	ipc_msg_init(&m, url ? IPC_MBOX_URL_RESULT : IPC_MBOX_GUEST_RESULT);
 	ipc_put_u64(&m, id);
 	ipc_put_u8(&m, (uint8_t)res);
@@ -383,7 +397,8 @@ req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url)
 	 * and in this one: a process may hold only so many, so no grantee
 	 * can run an owner's process out of descriptors by asking again and
 	 * again (the cap counts the master's own record of the sessions). */
-	if ((open = guest_channels_of(mbox_user(mb))) >=
+	if ((open = guest_channels_of(mbox_user(mb)) +
+	    cluster_streams_of(mbox_user(mb))) >=
 	    master.cfg.max_guest_channels) {
 		log_warnx("%s asked for a channel to %s's mailboxes with %u "
 		    "open (max_guest_channels): refused", mbox_user(mb), canon,
@@ -405,6 +420,12 @@ req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url)
 		    "with them: refused", mbox_user(mb), u.name);
 		guest_answer(mb, id, rc == 0 ? IPC_REQ_DENIED : IPC_REQ_FAILED,
 		    -1, url);
+		return;
+	}
+	/* The owner lives on another backend: its master decides again,
+	 * by its own index, and its owner's process by the ACL. */
+	if (!config_backend_local(&master.cfg, u.backend)) {
+		cluster_guest_remote(mb, id, &u, url);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {

@@ -568,6 +568,14 @@ proxy_decide(struct mbox *mb, struct session *se, uint64_t id,
 	enum ipc_auth_result res = authz_proxy(mb->name, target,
 	    &se->proxy_target);
 	const char *text = authz_result_text(res);
+	char referral[512];
+
+	/* A target on another backend: no session here (doc/cluster.md). */
+	if (res == IPC_AUTH_OK && authz_proxy_referral(mb->name,
+	    &se->proxy_target, referral, sizeof(referral))) {
+		proxy_answer(mb, id, IPC_AUTH_REFERRAL, referral);
+		return;
+	}
 	/* Fail closed, and before the OK: the target session's audit row
 	 * is written now, so a directory that can't take it leaves the
 	 * administrator's session as it was, with a NO. */

@@ -20,6 +20,7 @@
  * share) show that the same fakes are served when they are entitled.
  */
 #include "daemon/master/master.h"
+#include "daemon/master/cluster_int.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -1725,4 +1726,193 @@ test_kick_reaches_only_the_users_sessions(void)
 	CU_ASSERT_FALSE(f[1].killed);
 	CU_ASSERT_FALSE(said(&f[1], "kick"));
 	assert_nothing_left();
+}
+
+/* ---- a peer backend's link process (cluster_share.c) ---- */
+
+/* A link process as the master knows it: a child to kill, and a
+ * channel whose other end (*peer) the test reads the answers on. */
+static struct link_child *
+fake_link(int *peer)
+{
+	struct link_child *lk = xcalloc(1, sizeof(*lk));
+	int sp[2];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    sp) == 0);
+	lk->pid = fork();
+	CU_ASSERT_FATAL(lk->pid != -1);
+	if (lk->pid == 0) {
+		for (;;)
+			pause();
+	}
+	lk->sp = -1;
+	lk->chan = ipc_chan_new(loop, sp[0], NULL, NULL);
+	*peer = sp[1];
+	return lk;
+}
+
+static void
+fake_link_end(struct link_child *lk, int peer)
+{
+	int status;
+
+	kill(lk->pid, SIGKILL);
+	waitpid(lk->pid, &status, 0);
+	if (lk->chan != NULL)
+		ipc_chan_free(lk->chan);
+	close(peer);
+	free(lk);
+}
+
+/* Hands the message of type type with string fields f to handler as
+ * if lk had sent it; the master's answer code (-1: none, -2: it killed
+ * the link process). */
+static int
+link_says(struct link_child *lk, int peer,
+    void (*handler)(struct link_child *, struct ipc_reader *), uint32_t type,
+    const char *const *f, size_t nf)
+{
+	static uint8_t buf[IPC_MAX_MSG];
+	unsigned killed = master.nkilled;
+	struct ipc_reader r;
+	struct ipc_msg m;
+	int sp[2];
+
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) == 0);
+	ipc_msg_init(&m, type);
+	for (size_t i = 0; i < nf; i++)
+		ipc_put_str(&m, f[i]);
+	CU_ASSERT_FATAL(ipc_send_now(sp[0], &m) == 0);
+	CU_ASSERT_FATAL(ipc_recv_now(sp[1], buf, &r) == 0);
+	close(sp[0]);
+	close(sp[1]);
+	handler(lk, &r);
+	if (master.nkilled != killed)
+		return -2;
+	if (lk->chan == NULL)
+		return -1;
+	ipc_chan_flush(lk->chan);
+	struct pollfd pfd = { .fd = peer, .events = POLLIN };
+	if (poll(&pfd, 1, 0) != 1 || ipc_recv_now(peer, buf, &r) == -1)
+		return -1;
+	int code = (int)ipc_get_u32(&r);
+	if (r.fd != -1)
+		close(r.fd);
+	return code;
+}
+
+static int
+share_from(const char *peer_name, const char *owner, const char *mailbox,
+    const char *rights)
+{
+	const char *f[] = { owner, mailbox, "bob", rights, peer_name };
+	int peer, code;
+	struct link_child *lk = fake_link(&peer);
+
+	code = link_says(lk, peer, xshare_share, IPC_LINK_SHARE, f, 5);
+	fake_link_end(lk, peer);
+	return code;
+}
+
+/* u's share index has Team for bob (whatever other tests left). */
+static bool
+team_of(const struct dir_user *u)
+{
+	unsigned n[2];
+	bool exists = false;
+
+	CU_ASSERT_EQUAL(dir_share_count(dir, u->id, "Team", "bob", n,
+	    &exists), 0);
+	return exists;
+}
+
+void
+test_peer_indexes_only_owners_it_holds(void)
+{
+	struct dir_user dora;
+
+	CU_ASSERT_FATAL(add_user("dora", false, &dora) == 0);
+	CU_ASSERT_FATAL(dir_user_set_backend(dir, "dora", "b2") == 0);
+	/* b2 holds dora: her share is indexed here, and its removal too */
+	CU_ASSERT_EQUAL(share_from("b2", "dora", "Team", "lr"), LINK_OK);
+	CU_ASSERT_EQUAL(dir_share_exists(dir, dora.id, "bob"), 1);
+	CU_ASSERT_EQUAL(share_from("b2", "dora", "Team", ""), LINK_OK);
+	CU_ASSERT_EQUAL(dir_share_exists(dir, dora.id, "bob"), 0);
+	/* another backend may not speak for dora, nor b2 for alice */
+	CU_ASSERT_EQUAL(share_from("b3", "dora", "Team", "lr"), LINK_REFUSED);
+	CU_ASSERT_EQUAL(share_from("b2", "alice", "Team", "lr"),
+	    LINK_REFUSED);
+	CU_ASSERT_EQUAL(share_from("b2", "nobody", "Team", "lr"),
+	    LINK_REFUSED);
+	CU_ASSERT_EQUAL(dir_share_exists(dir, dora.id, "bob"), 0);
+	CU_ASSERT_FALSE(team_of(&alice));
+	/* malformed entries kill the link process */
+	CU_ASSERT_EQUAL(share_from("b2", "dora", "Te\am", "lr"), -2);
+	CU_ASSERT_EQUAL(share_from("b2", "dora", "Team", "lq"), -2);
+	CU_ASSERT_EQUAL(share_from("b2", "DORA", "Team", "lr"), -2);
+	CU_ASSERT_EQUAL(dir_share_exists(dir, dora.id, "bob"), 0);
+}
+
+static int
+guest_from(const char *peer_name, const char *owner, const char *grantee)
+{
+	const char *f[] = { owner, grantee, peer_name };
+	int peer, code;
+	struct link_child *lk = fake_link(&peer);
+
+	code = link_says(lk, peer, xshare_guest, IPC_LINK_GUEST, f, 3);
+	CU_ASSERT_FALSE(lk->stream);
+	fake_link_end(lk, peer);
+	return code;
+}
+
+void
+test_peer_guest_needs_this_backends_share(void)
+{
+	struct dir_user erin;
+
+	CU_ASSERT_FATAL(add_user("erin", false, &erin) == 0);
+	CU_ASSERT_FATAL(dir_user_set_backend(dir, "erin", "b2") == 0);
+	/* carol (held here) shares Proj with bob, not with erin */
+	CU_ASSERT_EQUAL(guest_from("b2", "carol", "erin"), LINK_REFUSED);
+	/* bob is held here: b2 may not ask in his name */
+	CU_ASSERT_EQUAL(guest_from("b2", "carol", "bob"), LINK_REFUSED);
+	/* erin is b2's, not b3's */
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Proj", "erin", "lr"), 0);
+	CU_ASSERT_EQUAL(guest_from("b3", "carol", "erin"), LINK_REFUSED);
+	/* an owner not held here */
+	CU_ASSERT_EQUAL(guest_from("b2", "erin", "carol"), LINK_REFUSED);
+	CU_ASSERT_EQUAL(guest_from("b2", "nobody", "erin"), LINK_REFUSED);
+	/* names not as folded, or not names at all */
+	CU_ASSERT_EQUAL(guest_from("b2", "Carol", "erin"), -2);
+	CU_ASSERT_EQUAL(guest_from("b2", "carol", "er/in"), -2);
+	CU_ASSERT_EQUAL(dir_share_set(dir, carol.id, "Proj", "erin", ""), 0);
+}
+
+/* CLUSTER_PEER_STREAMS streams served for one peer: the next is LIMIT,
+ * before anything else is looked at; another peer is not held back. */
+void
+test_peer_streams_are_bounded(void)
+{
+	struct link_child fakes[CLUSTER_PEER_STREAMS];
+	struct link_child *saved = cluster_links;
+	struct dir_user frank;
+
+	CU_ASSERT_FATAL(add_user("frank", false, &frank) == 0);
+	CU_ASSERT_FATAL(dir_user_set_backend(dir, "frank", "b2") == 0);
+	memset(fakes, 0, sizeof(fakes));
+	for (size_t i = 0; i < nitems(fakes); i++) {
+		fakes[i].stream = true;
+		mk_strlcpy(fakes[i].peer, "b2", sizeof(fakes[i].peer));
+		fakes[i].next = cluster_links;
+		cluster_links = &fakes[i];
+	}
+	CU_ASSERT_EQUAL(guest_from("b2", "carol", "frank"), LINK_LIMIT);
+	/* b3 has no stream open: it gets past the bound (and is refused
+	 * for not holding frank) */
+	CU_ASSERT_EQUAL(guest_from("b3", "carol", "frank"), LINK_REFUSED);
+	cluster_links = cluster_links->next;	/* one fewer */
+	CU_ASSERT_EQUAL(guest_from("b2", "carol", "frank"), LINK_REFUSED);
+	cluster_links = saved;
 }

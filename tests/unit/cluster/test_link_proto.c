@@ -234,7 +234,7 @@ test_data_and_result_bounds(void)
 	ipc_msg_free(&m);
 	/* A code beyond the known ones; a text longer than asked for. */
 	link_frame_init(&m, LINK_RESULT);
-	ipc_put_u32(&m, LINK_UNSUPPORTED + 1);
+	ipc_put_u32(&m, LINK_LIMIT + 1);
 	ipc_put_str(&m, "x");
 	p = finish(&m, &n);
 	CU_ASSERT_EQUAL(link_frame_parse(p, n, &r), (ssize_t)n);
@@ -286,5 +286,156 @@ test_wrong_type_and_bad_string(void)
 	p = finish(&m, &n);
 	CU_ASSERT_EQUAL(link_frame_parse(p, n, &r), (ssize_t)n);
 	CU_ASSERT_FALSE(link_read_hello(&r, &v, name, sizeof(name)));
+	ipc_msg_free(&m);
+}
+
+/* A frame of type t with string fields f[0..nf), parsed into r; the
+ * caller frees m. */
+static void
+strings_frame(struct ipc_msg *m, struct ipc_reader *r, enum link_type t,
+    const char *const *f, size_t nf)
+{
+	const uint8_t *p;
+	size_t n;
+
+	link_frame_init(m, t);
+	for (size_t i = 0; i < nf; i++)
+		ipc_put_str(m, f[i]);
+	p = finish(m, &n);
+	CU_ASSERT_EQUAL_FATAL(link_frame_parse(p, n, r), (ssize_t)n);
+}
+
+static bool
+guest_open_reads(const char *owner, const char *grantee)
+{
+	const char *f[] = { owner, grantee };
+	char o[MK_USER_MAX], g[MK_USER_MAX];
+	struct ipc_msg m;
+	struct ipc_reader r;
+
+	strings_frame(&m, &r, LINK_GUEST_OPEN, f, 2);
+	bool ok = link_read_guest_open(&r, o, g, sizeof(o));
+	if (ok) {
+		CU_ASSERT_STRING_EQUAL(o, owner);
+		CU_ASSERT_STRING_EQUAL(g, grantee);
+	}
+	ipc_msg_free(&m);
+	return ok;
+}
+
+void
+test_guest_open_frames(void)
+{
+	char o[MK_USER_MAX], g[MK_USER_MAX];
+	struct ipc_msg m;
+	struct ipc_reader r;
+	const uint8_t *p;
+	size_t n;
+
+	CU_ASSERT_TRUE(guest_open_reads("alice", "bob"));
+	/* Names as the sender must have folded them, real users only,
+	 * and no one is their own guest. */
+	CU_ASSERT_FALSE(guest_open_reads("Alice", "bob"));
+	CU_ASSERT_FALSE(guest_open_reads("alice", "anyone"));
+	CU_ASSERT_FALSE(guest_open_reads("alice", "alice"));
+	CU_ASSERT_FALSE(guest_open_reads("", "bob"));
+	CU_ASSERT_FALSE(guest_open_reads("a/b", "bob"));
+	CU_ASSERT_FALSE(guest_open_reads("alice", "bo\nb"));
+	/* A field missing, one left over, the frame cut anywhere. */
+	const char *one[] = { "alice" };
+	strings_frame(&m, &r, LINK_GUEST_OPEN, one, 1);
+	CU_ASSERT_FALSE(link_read_guest_open(&r, o, g, sizeof(o)));
+	ipc_msg_free(&m);
+	const char *three[] = { "alice", "bob", "carol" };
+	strings_frame(&m, &r, LINK_GUEST_OPEN, three, 3);
+	CU_ASSERT_FALSE(link_read_guest_open(&r, o, g, sizeof(o)));
+	ipc_msg_free(&m);
+	link_frame_init(&m, LINK_GUEST_OPEN);
+	ipc_put_str(&m, "alice");
+	ipc_put_str(&m, "bob");
+	p = finish(&m, &n);
+	for (size_t k = 8; k < n; k++) {
+		struct ipc_reader cut;
+		CU_ASSERT_EQUAL_FATAL(link_frame_parse(p, n, &cut), (ssize_t)n);
+		cut.len = k - 8;
+		CU_ASSERT_FALSE(link_read_guest_open(&cut, o, g, sizeof(o)));
+	}
+	ipc_msg_free(&m);
+	/* Another request's frame is not a GUEST_OPEN. */
+	const char *two[] = { "alice", "bob" };
+	strings_frame(&m, &r, LINK_SHARE, two, 2);
+	CU_ASSERT_FALSE(link_read_guest_open(&r, o, g, sizeof(o)));
+	ipc_msg_free(&m);
+}
+
+static bool
+share_reads(const char *owner, const char *mailbox, const char *grantee,
+    const char *rights)
+{
+	const char *f[] = { owner, mailbox, grantee, rights };
+	struct link_share sh;
+	struct ipc_msg m;
+	struct ipc_reader r;
+
+	strings_frame(&m, &r, LINK_SHARE, f, 4);
+	bool ok = link_read_share(&r, &sh);
+	if (ok) {
+		CU_ASSERT_STRING_EQUAL(sh.owner, owner);
+		CU_ASSERT_STRING_EQUAL(sh.mailbox, mailbox);
+		CU_ASSERT_STRING_EQUAL(sh.grantee, grantee);
+		CU_ASSERT_STRING_EQUAL(sh.rights, rights);
+	}
+	ipc_msg_free(&m);
+	return ok;
+}
+
+void
+test_share_frames(void)
+{
+	static char longname[IPC_MBOX_MAX + 1];
+	struct link_share sh;
+	struct ipc_msg m;
+	struct ipc_reader r;
+	const uint8_t *p;
+	size_t n;
+
+	CU_ASSERT_TRUE(share_reads("alice", "Proj", "bob", "lrs"));
+	CU_ASSERT_TRUE(share_reads("alice", "Proj/Sub", "anyone", "l"));
+	CU_ASSERT_TRUE(share_reads("alice", "Proj", "bob", ""));  /* removal */
+	CU_ASSERT_FALSE(share_reads("anyone", "Proj", "bob", "l"));
+	CU_ASSERT_FALSE(share_reads("ALICE", "Proj", "bob", "l"));
+	CU_ASSERT_FALSE(share_reads("alice", "Proj", "alice", "l"));
+	CU_ASSERT_FALSE(share_reads("alice", "", "bob", "l"));
+	CU_ASSERT_FALSE(share_reads("alice", "Pr\roj", "bob", "l"));
+	CU_ASSERT_FALSE(share_reads("alice", "Proj", "bob", "LR"));
+	CU_ASSERT_FALSE(share_reads("alice", "Proj", "bob", "l r"));
+	CU_ASSERT_FALSE(share_reads("alice", "Proj", "bob",
+	    "abcdefghijklmnopqrstuvwxyzabcdefgh"));
+	memset(longname, 'x', IPC_MBOX_MAX);
+	CU_ASSERT_FALSE(share_reads("alice", longname, "bob", "l"));
+	longname[IPC_MBOX_MAX - 1] = '\0';
+	CU_ASSERT_TRUE(share_reads("alice", longname, "bob", "l"));
+	/* Cut anywhere, or with a byte left over. */
+	link_frame_init(&m, LINK_SHARE);
+	ipc_put_str(&m, "alice");
+	ipc_put_str(&m, "Proj");
+	ipc_put_str(&m, "bob");
+	ipc_put_str(&m, "lr");
+	p = finish(&m, &n);
+	for (size_t k = 8; k < n; k++) {
+		CU_ASSERT_EQUAL_FATAL(link_frame_parse(p, n, &r), (ssize_t)n);
+		r.len = k - 8;
+		CU_ASSERT_FALSE(link_read_share(&r, &sh));
+	}
+	ipc_msg_free(&m);
+	link_frame_init(&m, LINK_SHARE);
+	ipc_put_str(&m, "alice");
+	ipc_put_str(&m, "Proj");
+	ipc_put_str(&m, "bob");
+	ipc_put_str(&m, "lr");
+	ipc_put_u8(&m, 0);
+	p = finish(&m, &n);
+	CU_ASSERT_EQUAL(link_frame_parse(p, n, &r), (ssize_t)n);
+	CU_ASSERT_FALSE(link_read_share(&r, &sh));
 	ipc_msg_free(&m);
 }
