@@ -305,13 +305,26 @@ authz_proxy_referral(const char *admin, const struct dir_user *t, char *out,
 		return true;
 	}
 	bool v6 = strchr(b->host, ':') != NULL;
-	/* The administrator logs in there as themself and asks again: the
-	 * session, its audit row and the target's store are all there. */
-	url_user(user, sizeof(user), admin);
-	snprintf(out, outlen, "[REFERRAL imap://%s@%s%s%s:%u/] %s's mailbox is "
-	    "on backend %s; log in there and PROXYAUTH again.", user,
-	    v6 ? "[" : "", b->host, v6 ? "]" : "", b->imap_port, t->name,
-	    b->name);
+	/* The administrator becomes the target there: the session, its
+	 * audit row and the target's store are all on that backend.  Not
+	 * as themself and PROXYAUTH again: that backend refers the
+	 * administrator's own login back here. */
+	const char *sep = master.cfg.impersonation_separator;
+	char login[2 * MK_USER_MAX + 8];
+	if (sep[0] != '\0') {
+		snprintf(login, sizeof(login), "%s%s%s", t->name, sep, admin);
+		url_user(user, sizeof(user), login);
+		snprintf(out, outlen, "[REFERRAL imap://%s@%s%s%s:%u/] %s's "
+		    "mailbox is on backend %s; log in there as %s.", user,
+		    v6 ? "[" : "", b->host, v6 ? "]" : "", b->imap_port,
+		    t->name, b->name, login);
+	} else {
+		url_user(user, sizeof(user), admin);
+		snprintf(out, outlen, "[REFERRAL imap://%s;AUTH=PLAIN@%s%s%s:%u/]"
+		    " %s's mailbox is on backend %s; authenticate there with "
+		    "authorization identity %s.", user, v6 ? "[" : "", b->host,
+		    v6 ? "]" : "", b->imap_port, t->name, b->name, t->name);
+	}
 	log_info("PROXYAUTH by %s to %s referred to backend %s", admin,
 	    t->name, b->name);
 	return true;

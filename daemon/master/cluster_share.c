@@ -27,6 +27,7 @@
 #include "daemon/master/cluster_int.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,14 @@ guest_reply(struct link_child *lk, enum link_code code, const char *text,
 	cluster_link_answer(lk, IPC_LINK_GUEST_RESULT, code, text, fd);
 }
 
+/* An LDAP user's row was looked up for a peer that asks again. */
+static void
+row_made(void *arg, int found)
+{
+	(void)arg;
+	(void)found;
+}
+
 /* Why peer's grantee may not have a session in owner's process here
  * (NULL: it may; u is the owner's row).  Refusals say nothing a peer
  * does not already know: its own users, and whether a share exists. */
@@ -109,6 +118,12 @@ guest_refused(const char *owner, const char *grantee, const char *peer,
 	dir_user_forget_hash(&g);
 	if (rc == -1)
 		return "directory error";
+	if (rc == MK_NOTFOUND && ldapdir_enabled()) {
+		/* Granted through "anyone", an LDAP grantee may have no row
+		 * here: made from LDAP now, for the next try. */
+		ldapusers_known(grantee, row_made, NULL);
+		return "looking the grantee up; try again";
+	}
 	*code = LINK_REFUSED;
 	/* A backend speaks for the users it holds, none other. */
 	if (rc != 0 || strcmp(g.backend, peer) != 0)
@@ -195,6 +210,14 @@ xshare_share(struct link_child *lk, struct ipc_reader *r)
 	}
 	rc = dir_user_get(master.dir, canon, &u);
 	dir_user_forget_hash(&u);
+	if (rc == MK_NOTFOUND && ldapdir_enabled()) {
+		/* An LDAP owner held there has no row here yet: it is made
+		 * from LDAP now, and the peer sends the entry again. */
+		ldapusers_known(canon, row_made, NULL);
+		cluster_link_answer(lk, IPC_LINK_MOVE_RESULT, LINK_TEMPFAIL,
+		    "looking the owner up; send it again", -1);
+		return;
+	}
 	if (rc != 0 || strcmp(u.backend, peer) != 0) {
 		log_warnx("cluster: backend %s sent a share of %s, whom it does "
 		    "not hold here: refused", peer, canon);
@@ -428,6 +451,26 @@ enqueue(const char *peer, const char *owner, const char *mailbox,
 	push_start(q);
 }
 
+static void
+grantee_known(void *arg, int found)
+{
+	struct share_item *it = arg;
+	struct dir_user g;
+
+	if (found == -1)
+		log_warnx("cluster: share of %s's %s with %s not passed on: "
+		    "the LDAP directory did not answer", it->e.owner,
+		    it->e.mailbox, it->e.grantee);
+	else if (found == 1 && dir_user_get(master.dir, it->e.grantee,
+	    &g) == 0) {
+		dir_user_forget_hash(&g);
+		if (!config_backend_local(&master.cfg, g.backend))
+			enqueue(g.backend, it->e.owner, it->e.mailbox,
+			    it->e.grantee, it->e.rights);
+	}
+	free(it);
+}
+
 void
 cluster_share_changed(const char *owner, const char *mailbox,
     const char *grantee, const char *rights)
@@ -449,6 +492,16 @@ cluster_share_changed(const char *owner, const char *mailbox,
 	dir_user_forget_hash(&g);
 	if (rc == 0 && !config_backend_local(&master.cfg, g.backend))
 		enqueue(g.backend, owner, mailbox, grantee, rights);
+	else if (rc == MK_NOTFOUND && ldapdir_enabled()) {
+		/* An LDAP grantee who never logged in here has no row: LDAP
+		 * says where they are held. */
+		struct share_item *it = xcalloc(1, sizeof(*it));
+		mk_strlcpy(it->e.owner, owner, sizeof(it->e.owner));
+		mk_strlcpy(it->e.mailbox, mailbox, sizeof(it->e.mailbox));
+		mk_strlcpy(it->e.grantee, grantee, sizeof(it->e.grantee));
+		mk_strlcpy(it->e.rights, rights, sizeof(it->e.rights));
+		ldapusers_known(grantee, grantee_known, it);
+	}
 }
 
 /* ---- what dialing link processes report ---- */

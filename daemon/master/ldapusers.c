@@ -269,3 +269,60 @@ ldapusers_refresh(const char *a, const char *b, bool create_b,
 		r->n++;
 	refresh_next(r);
 }
+
+/* ---- rows for the share index across backends ---- */
+
+struct known {
+	char     name[MK_USER_MAX];
+	void   (*done)(void *arg, int found);
+	void    *arg;
+};
+
+static void
+known_apply(struct known *k, int result, const struct ldap_entry *e)
+{
+	struct dir_user u = { 0 };
+	int found = -1;
+
+	if (result == IPC_LDAP_OK)
+		found = ldapusers_row(k->name, e, true, &u);
+	else if (result != IPC_LDAP_UNAVAILABLE)
+		found = 0;
+	dir_user_forget_hash(&u);
+	k->done(k->arg, found);
+	free(k);
+}
+
+static void
+known_cb(void *arg, int result, const struct ldap_entry *e)
+{
+	known_apply(arg, result, e);
+}
+
+void
+ldapusers_known(const char *name, void (*done)(void *arg, int found),
+    void *arg)
+{
+	struct known *k;
+	struct ldap_entry e;
+	const char *why;
+
+	if (!ldapdir_enabled()) {
+		done(arg, 1);
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->done = done;
+	k->arg = arg;
+	if (!dir_name_canon(name, k->name, sizeof(k->name), &why)) {
+		known_apply(k, IPC_LDAP_NOTFOUND, NULL);
+		return;
+	}
+	if (ldapdir_cached(k->name, &e)) {
+		known_apply(k, IPC_LDAP_OK, &e);
+		explicit_bzero(&e, sizeof(e));
+		return;
+	}
+	if (ldapdir_lookup(k->name, known_cb, k) == 0)
+		known_apply(k, IPC_LDAP_UNAVAILABLE, NULL);
+}

@@ -395,6 +395,14 @@ const char *ldapusers_backend(const struct ldap_entry *e);
  * later otherwise. */
 void ldapusers_refresh(const char *a, const char *b, bool create_b,
 	void (*done)(void *arg, bool ok), void *arg);
+/* With directory = ldap: makes (or refreshes) the row of a user LDAP
+ * has, so that the share index across backends knows where the user is
+ * held - a grantee or an owner who never logged in here has none.  Then
+ * done(arg, found): 1 the row is there, 0 LDAP has no such user, -1 no
+ * answer.  Without LDAP, done(arg, 1) at once.  done may run inside
+ * this call. */
+void ldapusers_known(const char *name, void (*done)(void *arg, int found),
+	void *arg);
 
 /* ---- hash workers (hashpool.c) ---- */
 

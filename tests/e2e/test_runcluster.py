@@ -9,8 +9,10 @@ through nginx's one IMAP port:
     store is made there and only there), seen from the client's address;
   * an administrator acts as a user of the other backend (LOGIN
     bob*boss): nginx is sent to bob's backend, whose audit trail has it;
-  * PROXYAUTH to a user of another backend (dave): expected to fail
-    until issue 14 item 5 lands (test_proxyauth_to_user_of_other_backend);
+  * PROXYAUTH to a user of another backend (dave) is referred there
+    (NO [REFERRAL]), and served when the administrator follows it;
+  * a folder of alice's (b1) shared with bob (b2) works for bob through
+    nginx, over the link between the backends;
   * LMTP delivers to both backends, at each one's own port and relayed
     through the other's;
   * a user moved with `--move` (mailkeepctl move, mailHost in LDAP, a
@@ -19,9 +21,6 @@ through nginx's one IMAP port:
     with mailkeepctl move alone, LDAP not changed yet; one who has no
     mail yet only gets a new mailHost;
   * `--stop D` ends every process and removes D.
-A check across backends (a folder of alice on b1 shared with bob on
-b2, issue 14 item 5) is one more method of Cluster below, with
-self.imap(), self.lmtp() and the users of clusterharness.DEMO_USERS.
 Skipped, with the reason printed, where slapd or nginx cannot run.
 """
 import json
@@ -173,22 +172,56 @@ class Cluster(unittest.TestCase):
         self.assertNotIn('target=bob', self.backend_log('b1'))
         self.assertFalse(self.has_store('b1', 'bob'))
 
-    @unittest.expectedFailure
     def test_proxyauth_to_user_of_other_backend(self):
-        """PROXYAUTH runs in the administrator's session, on the
-        administrator's backend (b1).  Today it answers OK and serves dave
-        from a new, empty store on b1 - dave's mail is on b2.  Issue 14
-        item 5 (branch xshare) answers it NO [REFERRAL] or carries it to
-        b2 over the cluster link; either way no store is made on b1.
-        When that lands, this test passes: remove expectedFailure."""
+        """PROXYAUTH dave (held by b2) in boss's session on b1 is referred
+        to b2 (RFC 2221, doc/cluster.md) as dave*boss, which b2 serves;
+        no store of dave's is made on b1."""
         c = self.session('boss')
         tagged, _ = c.cmd('PROXYAUTH dave')
-        if ' OK' in tagged:
-            self.assertIn(' OK', c.cmd('SELECT INBOX')[0])
-        else:
-            self.assertIn('NO [REFERRAL imap://', tagged)
+        b2 = self.state['backends']['b2']['imap']
+        self.assertIn('NO [REFERRAL imap://dave%%2Aboss@127.0.0.1:%d/]' % b2,
+                      tagged)
+        # the administrator's own session goes on
+        self.assertIn(' OK', c.cmd('SELECT INBOX')[0])
         c.cmd('LOGOUT')
         self.assertFalse(self.has_store('b1', 'dave'))
+        # followed, the referral is served on b2, and audited there
+        c, tagged = self.imap('dave*boss', self.pw('boss'), port=b2)
+        self.assertIn(' OK', tagged)
+        self.assertIn(' OK', c.cmd('SELECT INBOX')[0])
+        c.cmd('LOGOUT')
+        wait_for(lambda: 'impersonation start: admin=boss target=dave '
+                 'method=SEPARATOR' in self.backend_log('b2'),
+                 what='the audit trail on b2')
+        self.assertFalse(self.has_store('b1', 'dave'))
+
+    def test_folder_shared_across_backends(self):
+        """alice (b1) shares Proj with bob (b2): bob, through nginx on
+        b2, lists, reads and (with 'lrsw') flags it; alice sees it."""
+        a = self.session('alice')
+        self.assertIn(' OK', a.cmd('CREATE Xshare')[0])
+        msg = ('From: alice@example.org\r\nSubject: across\r\n\r\n'
+               'shared across backends\r\n')
+        tagged, _ = a.append('Xshare', msg)
+        self.assertIn(' OK', tagged)
+        self.assertIn(' OK', a.cmd('SETACL Xshare bob lrsw')[0])
+        name = '"Other Users/alice/Xshare"'
+        b = self.session('bob')
+        wait_for(lambda: name in '\n'.join(b.cmd('LIST "" "*"')[1]),
+                 what="alice's folder in bob's LIST on b2")
+        self.assertIn(' OK', b.cmd('SELECT %s' % name)[0])
+        _, lines = b.cmd('FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+        self.assertIn('Subject: across', '\n'.join(lines))
+        self.assertIn(' OK', b.cmd('STORE 1 +FLAGS (\\Flagged)')[0])
+        self.assertIn(' NO', b.cmd('EXPUNGE')[0])  # no 'e' right
+        b.cmd('LOGOUT')
+        self.assertIn(' OK', a.cmd('SELECT Xshare')[0])
+        _, lines = a.cmd('FETCH 1 FLAGS')
+        self.assertIn('\\Flagged', '\n'.join(lines))
+        a.cmd('LOGOUT')
+        wait_for(lambda: 'user=alice by=bob' in self.backend_log('b1'),
+                 what="bob's guest session in alice's process on b1")
+        self.assertFalse(self.has_store('b2', 'alice'))
 
     def test_lmtp_delivers_to_both_backends(self):
         """alice (b1) and bob (b2), each at their own backend's LMTP and

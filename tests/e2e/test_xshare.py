@@ -241,12 +241,32 @@ class CrossBackendShareTest(unittest.TestCase):
     def test_proxyauth_to_another_backend_is_referred(self):
         c = self.b1.client(login=('root1', USERS['root1']))
         tagged, _ = c.cmd('PROXYAUTH alice')
-        self.assertRegex(tagged, r'NO \[REFERRAL imap://root1@%s:%d/\]'
+        # root1 is held by b1, so b2 would refer root1's own login back:
+        # the URL logs in as alice*root1, which b2 serves
+        self.assertRegex(tagged, r'NO \[REFERRAL imap://alice%%2Aroot1@%s:%d/\]'
                          % (re.escape(HOST), self.b2.port))
         self.assertIn(' OK', c.cmd('NOOP')[0])
         # a user of this backend still works
         tagged, _ = c.cmd('PROXYAUTH bob')
         self.assertIn(' OK', tagged)
+        c.close()
+        # followed, the referral gives alice's session on b2
+        c = self.b2.client(login=('alice*root1', USERS['root1']))
+        self.assertIn(' OK', c.cmd('SELECT Proj')[0])
+        c.close()
+        wait_for(lambda: 'impersonation start: admin=root1 target=alice '
+                 'method=SEPARATOR' in self.b2.logtext(),
+                 what="the audit row on alice's backend")
+
+    def test_proxyauth_referral_without_a_separator(self):
+        """With impersonation_separator "" the referral asks for SASL
+        PLAIN with alice as authorization identity."""
+        self.restart_with(self.b1, {'impersonation_separator': '""'})
+        c = self.b1.client(login=('root1', USERS['root1']))
+        tagged, _ = c.cmd('PROXYAUTH alice')
+        self.assertRegex(tagged, r'NO \[REFERRAL imap://root1;AUTH=PLAIN@'
+                         r'%s:%d/\] .*authorization identity alice'
+                         % (re.escape(HOST), self.b2.port))
         c.close()
 
     # ---- confinement ----
