@@ -549,3 +549,60 @@ xshare_exited(struct link_child *lk)
 		close(lk->sp);
 	lk->sp = -1;
 }
+
+/* ---- passing every entry on again at start ---- */
+
+#define RESYNC_AFTER_MS 2000	/* the LDAP process, if any, is up */
+
+static struct ev_timer resync_timer;
+static unsigned resync_count;
+
+static int
+resync_entry(const char *mailbox, const char *grantee, const char *rights,
+    void *arg)
+{
+	cluster_share_changed(arg, mailbox, grantee, rights);
+	resync_count++;
+	return 0;
+}
+
+static int
+resync_owner(const struct dir_user *u, void *arg)
+{
+	(void)arg;
+	if (config_backend_local(&master.cfg, u->backend) &&
+	    dir_shares_of(master.dir, u->id, resync_entry, (void *)u->name) ==
+	    -1)
+		log_warnx("cluster: shares of %s not passed on again: %s",
+		    u->name, dir_errmsg(master.dir));
+	return 0;
+}
+
+static void
+resync_due(struct ev_timer *t)
+{
+	(void)t;
+	resync_count = 0;
+	if (dir_user_foreach(master.dir, resync_owner, NULL) == -1)
+		log_warnx("cluster: share entries not passed on again: %s",
+		    dir_errmsg(master.dir));
+	if (resync_count > 0)
+		log_info("cluster: %u share entr%s of this backend's users "
+		    "looked at again for other backends", resync_count,
+		    resync_count == 1 ? "y" : "ies");
+}
+
+void
+cluster_share_resync_soon(void)
+{
+	bool peers = false;
+
+	for (unsigned i = 0; i < master.cfg.nbackends; i++)
+		peers |= !config_backend_local(&master.cfg,
+		    master.cfg.backends[i].name) &&
+		    master.cfg.backends[i].cluster_port != 0;
+	if (!peers)
+		return;
+	ev_timer_init(&resync_timer, resync_due, NULL);
+	ev_timer_start(master.loop, &resync_timer, RESYNC_AFTER_MS);
+}

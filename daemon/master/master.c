@@ -959,6 +959,7 @@ main(int argc, char **argv)
 		spawner_stop();
 		return 1;
 	}
+	cluster_share_resync_soon();
 	if (!foreground)
 		detach_done();
 	hashpool_start(master.cfg.hash_workers);

@@ -236,6 +236,21 @@ class CrossBackendShareTest(unittest.TestCase):
         self.restart_with(self.b1, {'max_guest_channels': '1'})
         self.limited(self.b1, '(max_guest_channels)')
 
+    def test_owner_backend_restart_passes_entries_on_again(self):
+        """An entry acknowledged by alice's SETACL while bob's backend is
+        down waits in b2's memory; b2 restarts before b1 is back: at its
+        start b2 passes its owners' entries on again."""
+        self.b1.stop()
+        self.share('lr')
+        self.alice.close()
+        self.b2.stop()
+        self.b2.start()
+        self.b1.start()
+        self.wait_listed(self.bob())
+        wait_for(lambda: 'share entry of this backend' in self.b2.logtext()
+                 or 'share entries of this backend' in self.b2.logtext(),
+                 what='the entries looked at again at start')
+
     # ---- PROXYAUTH ----
 
     def test_proxyauth_to_another_backend_is_referred(self):
