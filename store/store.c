@@ -307,6 +307,7 @@ db_close(struct sqldb *db)
 
 	if (db->h == NULL)
 		return;
+	db_spare_blob_drop(db);
 	for (i = 0; i < db->nslots; i++)
 		if (db->slots[i].st != NULL)
 			sqlite3_finalize(db->slots[i].st);
@@ -329,9 +330,20 @@ db_close(struct sqldb *db)
  * (a read snapshot that another program's commit made stale can't be
  * upgraded to a write), and a new one starts after the write commits.
  */
+void
+db_spare_blob_drop(struct sqldb *db)
+{
+	if (db->spare_blob != NULL)
+		(void)sqlite3_blob_close(db->spare_blob);
+	db->spare_blob = NULL;
+}
+
 static void
 group_pause(struct sqldb *db)
 {
+	/* An open blob would keep the read transaction (and its snapshot)
+	 * alive past the COMMIT below. */
+	db_spare_blob_drop(db);
 	if (!db->group_open)
 		return;
 	db->group_open = false;
@@ -602,6 +614,7 @@ db_drop_statements(struct sqldb *db)
 {
 	size_t i;
 
+	db_spare_blob_drop(db);
 	for (i = 0; i < db->nslots; i++)
 		if (db->slots[i].st != NULL && sqlite3_stmt_busy(db->slots[i].st))
 			return;

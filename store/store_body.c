@@ -311,6 +311,18 @@ blob_attach(struct store_body *b)
 
 	if (b->blob != NULL)
 		return 0;
+	/* Moving an open handle skips compiling the one sqlite3_blob_open()
+	 * makes, once per message of a FETCH of many bodies; any failure
+	 * (the row is gone) is told by a fresh open below. */
+	if ((b->blob = b->s->db.spare_blob) != NULL) {
+		b->s->db.spare_blob = NULL;
+		if (sqlite3_blob_reopen(b->blob, b->id) == SQLITE_OK) {
+			b->size = (uint64_t)sqlite3_blob_bytes(b->blob);
+			return 0;
+		}
+		(void)sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+	}
 	if (sqlite3_blob_open(b->s->db.h, "main", "body_data", "data", b->id,
 	    0, &b->blob) == SQLITE_OK) {
 		b->size = (uint64_t)sqlite3_blob_bytes(b->blob);
@@ -530,7 +542,10 @@ store_body_rest(struct store_body *b)
 {
 	if (b == NULL)
 		return;
-	if (b->blob != NULL)
+	if (b->blob != NULL && b->s->db.group_open &&
+	    b->s->db.spare_blob == NULL)
+		b->s->db.spare_blob = b->blob;
+	else if (b->blob != NULL)
 		sqlite3_blob_close(b->blob);
 	b->blob = NULL;
 }

@@ -42,6 +42,10 @@ struct sqldb {
 	size_t          nslots, nused;
 	sqlite3_stmt  **transient;	/* copies made while the cached one runs */
 	size_t          ntransient, maxtransient;
+	/* A closed body's read handle, moved to the next body a command
+	 * reads (sqlite3_blob_reopen, store_body.c); kept only inside
+	 * the command's read transaction, closed when it ends. */
+	sqlite3_blob   *spare_blob;
 	char            err[256];
 };
 
@@ -50,6 +54,7 @@ struct sqldb {
 int  db_open(struct sqldb *db, const char *path, bool create,
 	enum store_sync sync, char *err, size_t errlen);
 void db_close(struct sqldb *db);
+void db_spare_blob_drop(struct sqldb *db);
 
 /*
  * Statements: sql must be a string with static storage (a literal or a

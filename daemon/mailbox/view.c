@@ -172,30 +172,68 @@ ghost_find(const struct mstate *ms, uint32_t uid)
 	return NULL;
 }
 
+/* All of the marked bodies in one transaction, or none (go[] cleared):
+ * a session that leaves a mailbox after a burst of expunges would
+ * otherwise commit once per message. */
+static void
+release_own(struct store *s, const struct mstate *ms, bool *go)
+{
+	bool ok = store_begin(s) == 0;
+
+	for (size_t i = 0; ok && i < ms->nghosts; i++)
+		ok = !go[i] || store_body_release(s, ms->ghosts[i].body_id) == 0;
+	if (ok && store_commit(s) == 0)
+		return;
+	store_rollback(s);
+	memset(go, 0, ms->nghosts * sizeof(*go));
+}
+
+/* Releases the bodies of the ghosts marked in go[]; go[i] is cleared
+ * for each the store refused.  Inside a caller's transaction each
+ * release is a savepoint of it. */
+static void
+bodies_release(struct store *s, const struct mstate *ms, bool *go)
+{
+	if (!store_in_transaction(s)) {
+		release_own(s, ms, go);
+		return;
+	}
+	for (size_t i = 0; i < ms->nghosts; i++)
+		if (go[i] && store_body_release(s, ms->ghosts[i].body_id) != 0)
+			go[i] = false;
+}
+
 /* Lets go of the ghosts no view holds any more (all of them when the
  * last session leaves the mailbox): their bodies leave the store.  A
  * release the store refuses (locked) is tried again at the next one. */
 static void
 ghosts_gc(struct user *u, struct mstate *ms, bool all)
 {
-	size_t keep = 0;
+	bool *go;
+	size_t keep = 0, ngo = 0;
 
+	if (ms->nghosts == 0)
+		return;
+	go = xcalloc(ms->nghosts, sizeof(*go));
+	for (size_t i = 0; i < ms->nghosts; i++) {
+		go[i] = all || !uid_seen_elsewhere(u, ms, NULL, ms->ghosts[i].uid);
+		ngo += go[i];
+	}
+	if (u->store != NULL && ngo > 0)
+		bodies_release(u->store, ms, go);
 	for (size_t i = 0; i < ms->nghosts; i++) {
 		struct msg_row *g = &ms->ghosts[i];
-		if ((!all && uid_seen_elsewhere(u, ms, NULL, g->uid)) ||
-		    (u->store != NULL &&
-		    store_body_release(u->store, g->body_id) != 0)) {
-			if (all)
-				log_warnx("user %s: body %lld stays held until "
-				    "restart: %s", u->name, (long long)g->body_id,
-				    store_errmsg(u->store));
-			else {
-				ms->ghosts[keep++] = *g;
-				continue;
-			}
+		if (!go[i] && !all) {
+			ms->ghosts[keep++] = *g;
+			continue;
 		}
+		if (!go[i])
+			log_warnx("user %s: body %lld stays held until "
+			    "restart: %s", u->name, (long long)g->body_id,
+			    store_errmsg(u->store));
 		free((char *)g->keywords);
 	}
+	free(go);
 	ms->nghosts = keep;
 	if (keep == 0) {
 		free(ms->ghosts);

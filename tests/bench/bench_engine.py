@@ -11,10 +11,13 @@ stress mode runs against it through the instruments' runner
 1000 commands and its peak PSS).  Builds take turns within each round,
 so on a busy machine they share the same conditions; compare them within
 a round, and read CPU per 1000 commands rather than commands per second.
+With --together the builds run at the same time instead, each under its
+own imaptest, so that they share the load minute by minute.
 
 Usage (as root, so the mailbox processes get their users' uids):
     python3 tests/bench/bench_engine.py BUILD [BUILD...] \\
-        [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0]
+        [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0] \\
+        [--together]
 
 A BUILD is a build directory of this tree (its daemon/mailkeepd), or
 DIR=SRC to run the build DIR with the e2e harness of another source tree
@@ -48,22 +51,47 @@ finally:
 '''
 
 
-def run_one(build, src, clients, secs, args):
+def serve(build, src):
     env = dict(os.environ, MK_BUILD_DIR=build)
-    srv = subprocess.Popen([sys.executable, '-c', SERVE, src] +
-                           ['%s=%s' % kv for kv in CONFIG.items()],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           env=env, text=True)
+    return subprocess.Popen([sys.executable, '-c', SERVE, src] +
+                            ['%s=%s' % kv for kv in CONFIG.items()],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=env, text=True)
+
+
+def stress(srv, clients, secs, args):
+    port, pid = srv.stdout.readline().split()
+    return subprocess.Popen(
+        [RUNNER, '127.0.0.1', port, 'user%d', 'pass', str(clients),
+         str(secs)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, env=dict(os.environ, SERVER_PID=pid, IMAPTEST_ARGS=args))
+
+
+def kept(out):
+    return [l for l in out.splitlines() if l.startswith(KEEP)]
+
+
+def run_one(build, src, clients, secs, args):
+    srv = serve(build, src)
     try:
-        port, pid = srv.stdout.readline().split()
-        out = subprocess.run(
-            [RUNNER, '127.0.0.1', port, 'user%d', 'pass', str(clients),
-             str(secs)], capture_output=True, text=True,
-            env=dict(os.environ, SERVER_PID=pid, IMAPTEST_ARGS=args)).stdout
+        out = stress(srv, clients, secs, args).communicate()[0]
     finally:
         srv.stdin.close()
         srv.wait()
-    return [l for l in out.splitlines() if l.startswith(KEEP)]
+    return kept(out)
+
+
+def run_together(builds, clients, secs, args):
+    """Every build under its own imaptest at the same time: on a busy
+    machine they share the same load, minute by minute."""
+    srvs = [serve(b, s) for b, s in builds]
+    try:
+        runs = [stress(v, clients, secs, args) for v in srvs]
+        return [kept(p.communicate()[0]) for p in runs]
+    finally:
+        for v in srvs:
+            v.stdin.close()
+            v.wait()
 
 
 def main():
@@ -73,10 +101,22 @@ def main():
     ap.add_argument('--secs', type=int, default=30)
     ap.add_argument('--rounds', type=int, default=1)
     ap.add_argument('--args', default='logout=0')
+    ap.add_argument('--together', action='store_true',
+                    help='run the builds at the same time, not in turns')
     a = ap.parse_args()
     src_default = os.path.dirname(os.path.dirname(HERE))
+    builds = [(os.path.abspath(b.partition('=')[0]),
+               b.partition('=')[2] or src_default) for b in a.builds]
     for r in range(1, a.rounds + 1):
         for n in (int(c) for c in a.clients.split(',')):
+            if a.together:
+                for (build, _), lines in zip(builds, run_together(
+                        builds, n, a.secs, a.args)):
+                    print('round %d, %d clients, %s (together):' %
+                          (r, n, build))
+                    for line in lines:
+                        print('   ', line, flush=True)
+                continue
             for b in a.builds:
                 build, _, src = b.partition('=')
                 print('round %d, %d clients, %s:' % (r, n, build),

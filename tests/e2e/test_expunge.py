@@ -156,6 +156,24 @@ class Ghosts(ExpungeCase):
         self.assertEqual(self.ok(c.cmd('CHECK')), ['* 2 EXPUNGE'])
         self.assertEqual(self.held(user), (0, 2))
 
+    def test_many_ghosts_go_together(self):
+        # the bodies of several expunged messages are released in one
+        # transaction once the last session that saw them is told
+        user, a, b, _ = self.pair(6)
+        c = self.connect((user, 'pw-' + user))
+        self.select(c)
+        self.ok(a.cmd('STORE 2:5 +FLAGS.SILENT (\\Deleted)'))
+        self.ok(a.cmd('EXPUNGE'))
+        self.assertEqual(self.held(user), (4, 6))
+        self.ok(b.cmd('NOOP'))
+        self.assertEqual(self.held(user), (4, 6))    # c still sees them
+        self.assertEqual(self.ok(c.cmd('FETCH 3 (UID)')),
+                         ['* 3 FETCH (UID 3)'])
+        self.ok(c.cmd('CHECK'))
+        self.assertEqual(self.held(user), (0, 2))
+        self.assertEqual(self.ok(c.cmd('FETCH 1:* (UID)')),
+                         ['* 1 FETCH (UID 1)', '* 2 FETCH (UID 6)'])
+
     def test_data_goes_when_sessions_leave(self):
         user, a, b, _ = self.pair()
         c = self.connect((user, 'pw-' + user))

@@ -8,7 +8,8 @@
  * frame, a missing, a too long chunk, a wild chunk size) answered with
  * MK_DAMAGED, never a crash, and only when the damage is under the read
  * range; a fuzz-ish pass of mutated frames; the header's frame of its
- * own, read without the rest.
+ * own, read without the rest; a reader's handle moved from body to body
+ * inside a read transaction.
  */
 #include <CUnit/CUnit.h>
 #include <sqlite3.h>
@@ -877,5 +878,57 @@ test_body_header_frame(void)
 	CU_ASSERT_EQUAL(read_rc(body, 0, hlen + 1), MK_DAMAGED);
 	CU_ASSERT_EQUAL(read_rc(body, 0, len), MK_DAMAGED);
 	free(m);
+	teardown();
+}
+
+/* Within a command's read transaction a closed reader's blob handle is
+ * moved to the next body (sqlite3_blob_reopen): each read returns its
+ * own body, a row gone under the handle is an error and not another
+ * body's bytes, and the handle is closed when the reads end, so the
+ * snapshot does not outlive them (another connection's commit is seen
+ * at once). */
+void
+test_body_reader_handle_moves(void)
+{
+	char *m1 = text_msg(3000), *m2 = text_msg(4000), *m3 = text_msg(5000);
+	int64_t b1, b2, b3;
+	struct store *t = NULL;
+	struct store_body *b;
+	struct mbox tin;
+	char err[256];
+
+	setup(false);
+	m2[10] = 'Y';
+	m3[10] = 'Z';
+	b1 = body_of(put(m1, 3000));
+	b2 = body_of(put(m2, 4000));
+	b3 = body_of(put(m3, 5000));
+	store_read_begin(S);
+	CU_ASSERT_EQUAL(range_ok(b1, m1, 0, 3000), 0);
+	CU_ASSERT_PTR_NOT_NULL(S->db.spare_blob);
+	CU_ASSERT_EQUAL(range_ok(b2, m2, 0, 4000), 0);
+	CU_ASSERT_EQUAL(range_ok(b3, m3, 0, 5000), 0);
+	CU_ASSERT_EQUAL(range_ok(b1, m1, 2990, 10), 0);
+	/* The row the handle moves to is gone: an error, then reads go on. */
+	x("DELETE FROM body_data WHERE id = (SELECT max(id) FROM body_data)");
+	CU_ASSERT_PTR_NOT_NULL(S->db.spare_blob);
+	CU_ASSERT_NOT_EQUAL(store_body_open(S, b3, &b, NULL), 0);
+	CU_ASSERT_EQUAL(range_ok(b2, m2, 0, 4000), 0);
+	store_read_end(S);
+	CU_ASSERT_PTR_NULL(S->db.spare_blob);
+	CU_ASSERT_TRUE(sqlite3_get_autocommit(S->db.h));
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), false,
+	    STORE_SYNC_NONE, NULL, 0, &t, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(store_mbox_find(t, "INBOX", &tin), 0);
+	CU_ASSERT_NOT_EQUAL(ts_append(t, &tin, ts_msg(NULL, "t"), 0, "", 0, 0),
+	    0);
+	CU_ASSERT_EQUAL(q("SELECT count(*) FROM messages"), 4);
+	/* Outside a read transaction nothing is kept. */
+	CU_ASSERT_EQUAL(range_ok(b1, m1, 0, 3000), 0);
+	CU_ASSERT_PTR_NULL(S->db.spare_blob);
+	store_close(t);
+	free(m1);
+	free(m2);
+	free(m3);
 	teardown();
 }
