@@ -14,7 +14,8 @@ a round, and read CPU per 1000 commands rather than commands per second.
 
 Usage (as root, so the mailbox processes get their users' uids):
     python3 tests/bench/bench_engine.py BUILD [BUILD...] \\
-        [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0]
+        [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0] \\
+        [--ab-env NAME=VALUE]
 
 A BUILD is a build directory of this tree (its daemon/mailkeepd), or
 DIR=SRC to run the build DIR with the e2e harness of another source tree
@@ -48,8 +49,8 @@ finally:
 '''
 
 
-def run_one(build, src, clients, secs, args):
-    env = dict(os.environ, MK_BUILD_DIR=build)
+def run_one(build, src, clients, secs, args, server_env=None):
+    env = dict(os.environ, MK_BUILD_DIR=build, **(server_env or {}))
     srv = subprocess.Popen([sys.executable, '-c', SERVE, src] +
                            ['%s=%s' % kv for kv in CONFIG.items()],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -73,17 +74,30 @@ def main():
     ap.add_argument('--secs', type=int, default=30)
     ap.add_argument('--rounds', type=int, default=1)
     ap.add_argument('--args', default='logout=0')
+    ap.add_argument('--ab-env', metavar='NAME=VALUE',
+                    help='run each build twice per round, as is and with '
+                    'this in the server\'s environment (e.g. GLIBC_TUNABLES='
+                    'glibc.malloc.tcache_count=7, glibc\'s default tcache '
+                    'for the spawner\'s children)')
     a = ap.parse_args()
+    envs = [{}]
+    if a.ab_env:
+        k, _, v = a.ab_env.partition('=')
+        envs.append({k: v})
     src_default = os.path.dirname(os.path.dirname(HERE))
     for r in range(1, a.rounds + 1):
         for n in (int(c) for c in a.clients.split(',')):
             for b in a.builds:
                 build, _, src = b.partition('=')
-                print('round %d, %d clients, %s:' % (r, n, build),
-                      flush=True)
-                for line in run_one(os.path.abspath(build),
-                                    src or src_default, n, a.secs, a.args):
-                    print('   ', line, flush=True)
+                for extra in envs:
+                    print('round %d, %d clients, %s%s:' % (
+                        r, n, build, ''.join(' ' + k + '=' + v
+                                             for k, v in extra.items())),
+                          flush=True)
+                    for line in run_one(os.path.abspath(build),
+                                        src or src_default, n, a.secs,
+                                        a.args, extra):
+                        print('   ', line, flush=True)
 
 
 if __name__ == '__main__':
