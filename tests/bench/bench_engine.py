@@ -17,6 +17,11 @@ Usage (as root, so the mailbox processes get their users' uids):
         [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0] \\
         [--ab-env NAME=VALUE]
 
+--ab-env NAME=VALUE runs each build twice in each round, in turns: as it
+is, then with NAME=VALUE in the server's environment (the tcache A/B of
+doc/benchmarks.md: --ab-env GLIBC_TUNABLES=glibc.malloc.tcache_count=7
+gives the spawner's children glibc's default tcache back).
+
 A BUILD is a build directory of this tree (its daemon/mailkeepd), or
 DIR=SRC to run the build DIR with the e2e harness of another source tree
 SRC (for a build of an older commit).  RUNNER (the runner's path) defaults
