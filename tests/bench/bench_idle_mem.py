@@ -27,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 sys.path.insert(0, HERE)
 from mkharness import HOST, Server, free_port  # noqa: E402
+from test_memory import rollup  # noqa: E402
 from test_tls import make_cert  # noqa: E402
 from bench_idle import open_idle, pids_of, raise_nofile  # noqa: E402
 
@@ -43,16 +44,6 @@ def comm(pid):
             return f.read().strip()
     except OSError:
         return '?'
-
-
-def rollup(pid):
-    out = {}
-    with open('/proc/%d/smaps_rollup' % pid) as f:
-        for ln in f:
-            parts = ln.split()
-            if len(parts) == 3 and parts[2] == 'kB':
-                out[parts[0].rstrip(':')] = int(parts[1])
-    return out
 
 
 def mapping_kind(header):
