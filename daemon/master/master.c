@@ -844,10 +844,9 @@ main(int argc, char **argv)
 	struct mk_config cfg;
 	const char *conf = NULL, *bad;
 	char err[512];
+	const char *spawner_fd = NULL;
 	bool foreground = false;
 	int ch;
-
-	const char *spawner_fd = NULL;
 
 	while ((ch = getopt(argc, argv, "c:fvhS:")) != -1) {
 		switch (ch) {
