@@ -858,6 +858,26 @@ detach_done(void)
 
 /* ---- main ---- */
 
+/* mailkeepd -S FD: not for an operator; the master's fork runs us so
+ * (spawn.c), the spawner on channel FD, a SOCK_SEQPACKET socket. */
+__attribute__((noreturn))
+static void
+run_spawner(const char *arg, bool foreground)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	uint64_t fd;
+
+	if (!parse_u64(arg, INT32_MAX, &fd) || fd < 3 ||
+	    getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_SEQPACKET) {
+		fprintf(stderr, "mailkeepd: -S is the master's own option\n");
+		exit(2);
+	}
+	log_init("mailkeepd", foreground, cmdline_verbose);
+	spawner_main((int)fd, foreground);
+}
+
 static const char *
 config_file(const char *arg)
 {
@@ -892,19 +912,23 @@ main(int argc, char **argv)
 	struct mk_config cfg;
 	const char *conf = NULL, *bad;
 	char err[512];
+	const char *spawner_fd = NULL;
 	bool foreground = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:fvh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fvhS:")) != -1) {
 		switch (ch) {
 		case 'c': conf = optarg; break;
 		case 'f': foreground = true; break;
 		case 'v': cmdline_verbose++; break;
+		case 'S': spawner_fd = optarg; break;
 		default: usage();
 		}
 	}
 	if (optind != argc)
 		usage();
+	if (spawner_fd != NULL)
+		run_spawner(spawner_fd, foreground);
 	conf = config_file(conf);
 	config_defaults(&cfg);
 	if (config_load(&cfg, conf, err, sizeof(err)) == -1) {
@@ -925,9 +949,10 @@ main(int argc, char **argv)
 		prepare_root(&cfg);
 	else
 		prepare_dev(&cfg);
-	/* Nothing secret has been read yet: the spawner, and every child it
-	 * will fork, starts from this memory. */
-	spawner_start(foreground);
+	/* Nothing secret has been read yet: the spawner (this program run
+	 * anew, spawn.c), and every child it will fork, never sees what the
+	 * master reads from here on. */
+	spawner_start(foreground, "/proc/self/exe");
 	if (spawner_config(&cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailkeepd: %s: spawner: %s\n", conf, err);
 		spawner_stop();

@@ -689,8 +689,11 @@ int   user_dir_prepare(const struct dir_user *u);
 /* Forks the spawner.  Called before the master opens directory.db,
  * loads the TLS key or sees a password, so the spawner, and every child
  * it forks, starts from memory that never held one.  Makes the master
- * the subreaper of what the spawner forks.  Fatal on failure. */
-void  spawner_start(bool foreground);
+ * the subreaper of what the spawner forks.  self: mailkeepd's path,
+ * which the fork runs as the spawner (mailkeepd -S FD) so that it starts
+ * with glibc tunables of its own; NULL (a unit test): the fork is the
+ * spawner.  Fatal on failure. */
+void  spawner_start(bool foreground, const char *self);
 /* Sends cfg (at start, and the new one on a reload).  0, or -1 with the
  * spawner's reason in err (e.g. login_user does not exist). */
 int   spawner_config(const struct mk_config *cfg, char *err, size_t errlen);

@@ -27,6 +27,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,8 +50,69 @@ static struct {
 	uint8_t *buf;		/* IPC_MAX_MSG, for answers */
 } spw = { .fd = -1 };
 
+/* glibc's per-thread cache of freed small chunks (the tcache, up to 7
+ * of each size) is out of reach of malloc_trim(): in a resting user's
+ * process it pins some 120 KiB of heap pages (doc/benchmarks.md, "A
+ * resting user's process, trimmed").  glibc reads its tunables only
+ * when a program starts, so the spawner is started anew, by exec, with
+ * the cache off in its environment: every child it forks inherits that,
+ * the master keeps its cache.  An operator's own tcache_count wins. */
+#define TCACHE_KEY "glibc.malloc.tcache_count"
+#define TCACHE_OFF TCACHE_KEY "=0"
+
+static void
+tunables_for_children(void)
+{
+	const char *cur = getenv("GLIBC_TUNABLES");
+
+	if (cur == NULL || *cur == '\0') {
+		if (setenv("GLIBC_TUNABLES", TCACHE_OFF, 1) == -1)
+			log_warn("setenv GLIBC_TUNABLES");
+		return;
+	}
+	if (strstr(cur, TCACHE_KEY) != NULL)
+		return;
+	char *v = xasprintf("%s:%s", cur, TCACHE_OFF);
+	if (setenv("GLIBC_TUNABLES", v, 1) == -1)
+		log_warn("setenv GLIBC_TUNABLES");
+	free(v);
+}
+
+/* In the forked spawner: runs self (mailkeepd) as the spawner, on
+ * channel fd, with the tunables above.  Returns the channel's
+ * descriptor only if the exec failed; the spawner then runs in this
+ * copy of the master, tcache on, as it did before. */
+static int
+spawner_exec(const char *self, int fd, bool foreground)
+{
+	char fdstr[16], *argv[8];
+	size_t n = 0;
+
+	/* A descriptor of 3 or more without close-on-exec. */
+	int cfd = fcntl(fd, F_DUPFD, 3);
+	if (cfd == -1) {
+		log_warn("spawner channel");
+		return fd;
+	}
+	close(fd);
+	snprintf(fdstr, sizeof(fdstr), "%d", cfd);
+	argv[n++] = (char *)"mailkeepd";
+	argv[n++] = (char *)"-S";
+	argv[n++] = fdstr;
+	if (foreground)
+		argv[n++] = (char *)"-f";
+	for (int v = log_get_verbose(); v > 0 && n < 7; v--)
+		argv[n++] = (char *)"-v";
+	argv[n] = NULL;
+	tunables_for_children();
+	execv(self, argv);
+	log_warn("exec %s as the spawner; it runs with glibc's tcache on",
+	    self);
+	return cfd;
+}
+
 void
-spawner_start(bool foreground)
+spawner_start(bool foreground, const char *self)
 {
 	int sv[2];
 
@@ -61,7 +123,10 @@ spawner_start(bool foreground)
 		fatal("fork the spawner");
 	if (pid == 0) {
 		close(sv[0]);
-		spawner_main(sv[1], foreground);
+		int fd = sv[1];
+		if (self != NULL)
+			fd = spawner_exec(self, fd, foreground);
+		spawner_main(fd, foreground);
 	}
 	close(sv[1]);
 	spw.pid = pid;

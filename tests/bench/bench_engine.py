@@ -17,7 +17,12 @@ own imaptest, so that they share the load minute by minute.
 Usage (as root, so the mailbox processes get their users' uids):
     python3 tests/bench/bench_engine.py BUILD [BUILD...] \\
         [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0] \\
-        [--together]
+        [--together] [--ab-env NAME=VALUE]
+
+--ab-env NAME=VALUE runs each build twice in each round, in turns: as it
+is, then with NAME=VALUE in the server's environment (the tcache A/B of
+doc/benchmarks.md: --ab-env GLIBC_TUNABLES=glibc.malloc.tcache_count=7
+gives the spawner's children glibc's default tcache back).
 
 A BUILD is a build directory of this tree (its daemon/mailkeepd), or
 DIR=SRC to run the build DIR with the e2e harness of another source tree
@@ -51,8 +56,8 @@ finally:
 '''
 
 
-def serve(build, src):
-    env = dict(os.environ, MK_BUILD_DIR=build)
+def serve(build, src, server_env=None):
+    env = dict(os.environ, MK_BUILD_DIR=build, **(server_env or {}))
     return subprocess.Popen([sys.executable, '-c', SERVE, src] +
                             ['%s=%s' % kv for kv in CONFIG.items()],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -71,8 +76,8 @@ def kept(out):
     return [l for l in out.splitlines() if l.startswith(KEEP)]
 
 
-def run_one(build, src, clients, secs, args):
-    srv = serve(build, src)
+def run_one(build, src, clients, secs, args, server_env=None):
+    srv = serve(build, src, server_env)
     try:
         out = stress(srv, clients, secs, args).communicate()[0]
     finally:
@@ -103,7 +108,16 @@ def main():
     ap.add_argument('--args', default='logout=0')
     ap.add_argument('--together', action='store_true',
                     help='run the builds at the same time, not in turns')
+    ap.add_argument('--ab-env', metavar='NAME=VALUE',
+                    help='run each build twice per round, as is and with '
+                    'this in the server\'s environment (e.g. GLIBC_TUNABLES='
+                    'glibc.malloc.tcache_count=7, glibc\'s default tcache '
+                    'for the spawner\'s children)')
     a = ap.parse_args()
+    envs = [{}]
+    if a.ab_env:
+        k, _, v = a.ab_env.partition('=')
+        envs.append({k: v})
     src_default = os.path.dirname(os.path.dirname(HERE))
     builds = [(os.path.abspath(b.partition('=')[0]),
                b.partition('=')[2] or src_default) for b in a.builds]
@@ -119,11 +133,15 @@ def main():
                 continue
             for b in a.builds:
                 build, _, src = b.partition('=')
-                print('round %d, %d clients, %s:' % (r, n, build),
-                      flush=True)
-                for line in run_one(os.path.abspath(build),
-                                    src or src_default, n, a.secs, a.args):
-                    print('   ', line, flush=True)
+                for extra in envs:
+                    print('round %d, %d clients, %s%s:' % (
+                        r, n, build, ''.join(' ' + k + '=' + v
+                                             for k, v in extra.items())),
+                          flush=True)
+                    for line in run_one(os.path.abspath(build),
+                                        src or src_default, n, a.secs,
+                                        a.args, extra):
+                        print('   ', line, flush=True)
 
 
 if __name__ == '__main__':

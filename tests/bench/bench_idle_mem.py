@@ -13,7 +13,10 @@ total at 10,000 connections; this says where it goes.
 
 Usage (as root, from a build directory with mailkeepd and mailkeepctl):
     MK_BUILD_DIR=build-rel python3 tests/bench/bench_idle_mem.py \
-        [users] [per] [settle_s]
+        [users] [per] [settle_s] [tls]
+
+With "tls" the server has a certificate (and an implicit-TLS listener)
+as in bench_idle.py; the connections stay plain.
 """
 import collections
 import os
@@ -23,12 +26,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'e2e'))
 sys.path.insert(0, HERE)
-from mkharness import Server  # noqa: E402
+from mkharness import HOST, Server, free_port  # noqa: E402
+from test_memory import rollup  # noqa: E402
+from test_tls import make_cert  # noqa: E402
 from bench_idle import open_idle, pids_of, raise_nofile  # noqa: E402
 
 USERS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 PER = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 SETTLE = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+# "tls": a certificate configured (as in bench_idle.py), plain connections
+WITH_CERT = len(sys.argv) > 4 and sys.argv[4] == 'tls'
 
 
 def comm(pid):
@@ -37,16 +44,6 @@ def comm(pid):
             return f.read().strip()
     except OSError:
         return '?'
-
-
-def rollup(pid):
-    out = {}
-    with open('/proc/%d/smaps_rollup' % pid) as f:
-        for ln in f:
-            parts = ln.split()
-            if len(parts) == 3 and parts[2] == 'kB':
-                out[parts[0].rstrip(':')] = int(parts[1])
-    return out
 
 
 def mapping_kind(header):
@@ -111,6 +108,10 @@ def main():
         n = USERS * PER + 100
         f.write('max_connections = %d\nmax_connections_per_ip = %d\n'
                 'autologout = 3600\n' % (n, n))
+        if WITH_CERT:
+            cert, key = make_cert(server.tmp, 'server')
+            f.write('listen_tls = %s:%d\ntls_cert = %s\ntls_key = %s\n'
+                    % (HOST, free_port(), cert, key))
     server.start()
     conns = []
     try:

@@ -7,12 +7,14 @@ mailbox process runs as its user's own uid.  Run as an ordinary user,
 only the checks that hold in development mode run (no database
 descriptor in the login process, the log line saying so)."""
 import os
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mkharness import Server, is_root, proc_uid, wait_for  # noqa: E402
+from mkharness import (Server, daemon_path, is_root, proc_uid,  # noqa: E402
+                       wait_for)
 
 
 def comm(pid):
@@ -63,6 +65,24 @@ class Privsep(unittest.TestCase):
         c = self.server.client()
         self.addCleanup(c.close)
         return c, self.login_process(before)
+
+    def test_spawner_is_a_new_program(self):
+        """The master runs its spawner anew (mailkeepd -S FD, spawn.c), so
+        that glibc reads the tunables it is given; -S is refused on
+        anything but a SOCK_SEQPACKET channel."""
+        spawner = [p for p in self.server.children()
+                   if comm(p) == 'mk-spawner']
+        self.assertEqual(len(spawner), 1)
+        with open('/proc/%d/cmdline' % spawner[0], 'rb') as f:
+            self.assertEqual(f.read().split(b'\0')[:2],
+                             [b'mailkeepd', b'-S'])
+        for fd in ('0', '5', '3x'):
+            p = subprocess.run([daemon_path(), '-S', fd], text=True,
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=10)
+            self.assertEqual((p.returncode, p.stderr),
+                             (2, "mailkeepd: -S is the master's own "
+                              "option\n"))
 
     def test_login_process_holds_no_database(self):
         c, pid = self.connect_and_find_login()

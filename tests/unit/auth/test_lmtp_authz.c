@@ -61,7 +61,7 @@ test_lmtp_authz_init(void)
 	 * mailkeepd does; unprivileged accounts for what it checks. */
 	snprintf(cfg.login_user, sizeof(cfg.login_user), "nobody");
 	snprintf(cfg.hash_user, sizeof(cfg.hash_user), "nobody");
-	spawner_start(true);
+	spawner_start(true, NULL);
 	if (spawner_config(&cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "spawner: %s\n", err);
 		return -1;
