@@ -217,8 +217,8 @@ int  objid_take(struct sqldb *db, int64_t *out);
 int  mbox_objid_new(struct store *s, int64_t mbox_id);
 /* A new body's EMAILID and THREADID (from its Message-ID and
  * references, struct sort_keys), and its PREVIEW text. */
-int  body_ids_put(struct store *s, int64_t body_id, const char *msgid,
-	const char *refs);
+int  body_ids_new(struct store *s, const char *msgid, const char *refs,
+	int64_t *objid, int64_t *thread);
 int  body_preview_put(struct sqldb *db, int64_t body_id, const char *text,
 	size_t len);
 /* Schema 8: METADATA entries (store_meta.c). */
@@ -227,6 +227,7 @@ extern const char store_schema_v8[];
 extern const char store_schema_v10[];
 /* Schema 13: UID runs, \Recent count, unseen index (store_index.c). */
 extern const char store_schema_index[];
+extern const char store_schema_index14[];
 
 /* Schema 5: the full-text index (store_fts.c).  store_fts_open() runs
  * at every open, after the migrations: it builds the index where SQLite

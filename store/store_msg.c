@@ -50,6 +50,10 @@ msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r)
 /* ---- APPEND ---- */
 
 static const char SQL_BODY_INSERT[] =
+	"INSERT INTO bodies (refs, size, has_sent, sent_t, sent_tz, objid,"
+	" thread) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)";
+/* For stores of an earlier schema, which tests open. */
+static const char SQL_BODY_INSERT_V10[] =
 	"INSERT INTO bodies (refs, size, has_sent, sent_t, sent_tz)"
 	" VALUES (1, ?1, ?2, ?3, ?4)";
 /* For stores of an earlier schema, which tests open. */
@@ -72,7 +76,8 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 {
 	struct mime_result mr;
 	struct arena a;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
+	int64_t objid, thread;
 	int rc;
 
 	if (p->len > INT_MAX)
@@ -93,22 +98,26 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 		arena_free(&a);
 		return db_err(&s->db, -1, "out of memory analyzing a message");
 	}
-	if ((st = db_stmt(&s->db, SQL_BODY_INSERT)) == NULL) {
+	if ((rc = body_ids_new(s, mr.sort.msgid, mr.sort.refs, &objid,
+	    &thread)) != 0 || (st = db_stmt(&s->db, s->objids ?
+	    SQL_BODY_INSERT : SQL_BODY_INSERT_V10)) == NULL) {
 		arena_free(&a);
-		return -1;
+		return rc != 0 ? rc : -1;
 	}
 	sqlite3_bind_int64(st, 1, (int64_t)p->len);
 	sqlite3_bind_int(st, 2, mr.has_date);
 	sqlite3_bind_int64(st, 3, mr.has_date ? mr.date.t : 0);
 	sqlite3_bind_int(st, 4, mr.has_date ? mr.date.tz : 0);
+	if (s->objids) {
+		sqlite3_bind_int64(st, 5, objid);
+		sqlite3_bind_int64(st, 6, thread);
+	}
 	if ((rc = db_run(&s->db, st, "body insert")) == 0) {
 		*body_id = sqlite3_last_insert_rowid(s->db.h);
 		rc = body_struct_put(&s->db, *body_id, &mr);
 	}
 	if (rc == 0)
 		rc = body_sort_put(&s->db, *body_id, &mr.sort);
-	if (rc == 0)
-		rc = body_ids_put(s, *body_id, mr.sort.msgid, mr.sort.refs);
 	if (rc == 0 && s->objids)
 		rc = body_preview_put(&s->db, *body_id, buf_ptr(preview),
 		    buf_len(preview));

@@ -164,20 +164,25 @@ mbox_objid_new(struct store *s, int64_t mbox_id)
 	return db_run(&s->db, st, "mailbox id");
 }
 
+/* A new body's ids, taken before its row is written: a row written
+ * with 0 and updated after moved each of the two indexes' entries from
+ * their first leaf to their last, two more pages in every APPEND's
+ * commit.  The body is not stored yet, so no lookup can find itself. */
 int
-body_ids_put(struct store *s, int64_t body_id, const char *msgid,
-    const char *refs)
+body_ids_new(struct store *s, const char *msgid, const char *refs,
+    int64_t *objid, int64_t *thread)
 {
-	struct sqldb *db = &s->db;
-	int64_t objid, thread;
 	int rc;
 
+	*objid = *thread = 0;
 	if (!s->objids)
 		return 0;
-	if ((rc = objid_take(db, &objid)) != 0 ||
-	    (rc = thread_find(db, body_id, msgid, refs, &thread)) != 0)
+	if ((rc = objid_take(&s->db, objid)) != 0 ||
+	    (rc = thread_find(&s->db, 0, msgid, refs, thread)) != 0)
 		return rc;
-	return body_ids_write(db, body_id, objid, thread ? thread : objid);
+	if (*thread == 0)
+		*thread = *objid;
+	return 0;
 }
 
 int
