@@ -16,8 +16,9 @@ BATCHES MULTIAPPENDs of 500 messages and reports the same per message.
 Usage (from a build directory with mailkeepd):
     MK_BUILD_DIR=build python3 tests/bench/bench_append_pages.py \
         [ROUNDS] [BATCHES]
-With MK_PERF=FILE in the environment, `perf record -g` samples the
-mailbox process during the single APPENDs into FILE.
+With MK_PERF=FILE (MK_PERF_FILL=FILE) in the environment, `perf record
+-g` samples the mailbox process during the single APPENDs (the
+MULTIAPPENDs) into FILE.
 """
 import collections
 import os
@@ -129,6 +130,22 @@ def singles(c, wal, pid, msgs):
     return counts, commits, (cpu_ms(pid) - cpu0) * 1000.0 / len(msgs)
 
 
+def perf_start(var, pid):
+    if not os.environ.get(var):
+        return None
+    perf = subprocess.Popen(['perf', 'record', '-q', '--call-graph',
+                             os.environ.get('MK_PERF_CG', 'fp'), '-o',
+                             os.environ[var], '-p', str(pid)])
+    time.sleep(1)
+    return perf
+
+
+def perf_stop(perf):
+    if perf is not None:
+        perf.send_signal(2)
+        perf.wait()
+
+
 def main():
     print('bench_append_pages: %d single APPENDs, %d x 500 MULTIAPPEND, '
           '%s, load average %s' % (ROUNDS, BATCHES,
@@ -143,15 +160,10 @@ def main():
         c.cmd('NOOP')
         pid = mailbox_pid(s)
         wal = Wal(store_path(s, 'alice') + '-wal')
-        perf = None
-        if os.environ.get('MK_PERF'):
-            perf = subprocess.Popen(['perf', 'record', '-q', '-g', '-o',
-                                     os.environ['MK_PERF'], '-p', str(pid)])
-            time.sleep(1)
+        perf = perf_start('MK_PERF', pid)
         counts, commits, cpu = singles(c, wal, pid, msgs[500:500 + ROUNDS])
-        if perf is not None:
-            perf.send_signal(2)
-            perf.wait()
+        perf_stop(perf)
+        perf = perf_start('MK_PERF_FILL', pid)
         batch = collections.Counter()
         wal.new()
         cpu0 = cpu_ms(pid)
@@ -160,7 +172,8 @@ def main():
             at = 500 + ROUNDS + 500 * i
             fill(c, msgs[at:at + 500])
             bcommits += tally(wal.new(), batch)
-        bcpu = (cpu_ms(pid) - cpu0) * 1000.0 / (500 * BATCHES)
+        bcpu = (cpu_ms(pid) - cpu0) * 1000.0 / max(1, 500 * BATCHES)
+        perf_stop(perf)
         c.cmd('LOGOUT')
         owners = page_owners(store_path(s, 'alice'))
     report('single APPEND', counts['APPEND'], owners, ROUNDS,
