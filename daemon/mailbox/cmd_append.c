@@ -132,6 +132,8 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		i++;
 	}
 	if (rc == 0)
+		rc = store_msg_append_end(u->store);
+	if (rc == 0)
 		rc = view_claim_in(c, m, &rfrom, &rto);
 	if (rc == 0)
 		rc = store_commit(u->store);
