@@ -66,6 +66,25 @@
 	"  UPDATE mailboxes SET nrecent = nrecent " d " 1" \
 	"    WHERE id = " mb " AND " uid " >= recent_uid;"
 
+/* The triggers of a message's insert, delete and move, with the run
+ * maintenance add and del (version 13's, then version 14's). */
+#define MSG_TRIGGERS(add, del) \
+	"CREATE TRIGGER index_msg_add AFTER INSERT ON messages BEGIN" \
+	add("new.mailbox_id", "new.uid") \
+	RECENT_ADD("new.mailbox_id", "new.uid", "+") \
+	"END;" \
+	"CREATE TRIGGER index_msg_del AFTER DELETE ON messages BEGIN" \
+	del("old.mailbox_id", "old.uid") \
+	RECENT_ADD("old.mailbox_id", "old.uid", "-") \
+	"END;" \
+	"CREATE TRIGGER index_msg_move AFTER UPDATE OF mailbox_id, uid" \
+	" ON messages BEGIN" \
+	del("old.mailbox_id", "old.uid") \
+	RECENT_ADD("old.mailbox_id", "old.uid", "-") \
+	add("new.mailbox_id", "new.uid") \
+	RECENT_ADD("new.mailbox_id", "new.uid", "+") \
+	"END;"
+
 const char store_schema_index[] =
 	"CREATE TABLE uid_runs ("
 	"  mailbox_id INTEGER NOT NULL,"
@@ -76,21 +95,7 @@ const char store_schema_index[] =
 	"ALTER TABLE mailboxes ADD COLUMN nrecent INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX messages_unseen ON messages (mailbox_id, uid, flags)"
 	"  WHERE flags & 1 = 0;"
-	"CREATE TRIGGER index_msg_add AFTER INSERT ON messages BEGIN"
-	RUNS_ADD("new.mailbox_id", "new.uid")
-	RECENT_ADD("new.mailbox_id", "new.uid", "+")
-	"END;"
-	"CREATE TRIGGER index_msg_del AFTER DELETE ON messages BEGIN"
-	RUNS_DEL("old.mailbox_id", "old.uid")
-	RECENT_ADD("old.mailbox_id", "old.uid", "-")
-	"END;"
-	"CREATE TRIGGER index_msg_move AFTER UPDATE OF mailbox_id, uid"
-	" ON messages BEGIN"
-	RUNS_DEL("old.mailbox_id", "old.uid")
-	RECENT_ADD("old.mailbox_id", "old.uid", "-")
-	RUNS_ADD("new.mailbox_id", "new.uid")
-	RECENT_ADD("new.mailbox_id", "new.uid", "+")
-	"END;"
+	MSG_TRIGGERS(RUNS_ADD, RUNS_DEL)
 	/* Claiming \Recent moves recent_uid to UIDNEXT: the count reads the
 	 * (then empty) range above it, not the mailbox. */
 	"CREATE TRIGGER index_recent AFTER UPDATE OF recent_uid ON mailboxes"
@@ -145,21 +150,7 @@ const char store_schema_index14[] =
 	"DROP TRIGGER index_msg_add;"
 	"DROP TRIGGER index_msg_del;"
 	"DROP TRIGGER index_msg_move;"
-	"CREATE TRIGGER index_msg_add AFTER INSERT ON messages BEGIN"
-	RUNS_ADD14("new.mailbox_id", "new.uid")
-	RECENT_ADD("new.mailbox_id", "new.uid", "+")
-	"END;"
-	"CREATE TRIGGER index_msg_del AFTER DELETE ON messages BEGIN"
-	RUNS_DEL14("old.mailbox_id", "old.uid")
-	RECENT_ADD("old.mailbox_id", "old.uid", "-")
-	"END;"
-	"CREATE TRIGGER index_msg_move AFTER UPDATE OF mailbox_id, uid"
-	" ON messages BEGIN"
-	RUNS_DEL14("old.mailbox_id", "old.uid")
-	RECENT_ADD("old.mailbox_id", "old.uid", "-")
-	RUNS_ADD14("new.mailbox_id", "new.uid")
-	RECENT_ADD("new.mailbox_id", "new.uid", "+")
-	"END;";
+	MSG_TRIGGERS(RUNS_ADD14, RUNS_DEL14);
 
 int
 store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,
