@@ -393,12 +393,12 @@ void
 test_index_triggers_no_ephemeral(void)
 {
 	static const char *const writes[] = {
-		"INSERT INTO messages (mailbox_id, uid, body_id, size,"
+		("INSERT INTO messages (mailbox_id, uid, body_id, size,"
 		" internaldate, tz, flags, modseq) VALUES (1, 1, 1, 1, 0, 0,"
-		" 0, 2)",
+		" 0, 2)"),
 		"DELETE FROM messages WHERE mailbox_id = 1 AND uid = 1",
-		"UPDATE messages SET mailbox_id = 2, uid = 7"
-		" WHERE mailbox_id = 1 AND uid = 1",
+		("UPDATE messages SET mailbox_id = 2, uid = 7"
+		" WHERE mailbox_id = 1 AND uid = 1"),
 	};
 	char *dir = ts_dir();
 	struct store *s = ts_open(dir);
