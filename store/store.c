@@ -698,20 +698,24 @@ store_schema_version(struct store *s)
 int
 store_begin(struct store *s)
 {
+	append_run_drop(s);
 	return db_begin(&s->db);
 }
 
 int
 store_commit(struct store *s)
 {
-	int rc = fts_queue_flush(s);
+	int rc = append_run_flush(s);
 
+	if (rc == 0)
+		rc = fts_queue_flush(s);
 	return rc != 0 ? rc : db_commit(&s->db);
 }
 
 void
 store_rollback(struct store *s)
 {
+	append_run_drop(s);
 	fts_queue_drop(s);
 	db_rollback(&s->db);
 }

@@ -49,7 +49,7 @@
 #define MF_DELETED  0x08
 #define MF_DRAFT    0x10
 
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 
 struct store;
 
@@ -288,9 +288,13 @@ int  store_msg_append_prep(struct store *s, struct mbox *m,
 	const struct msg_new *n, const struct msg_prep *p, uint32_t *uid);
 /* store_msg_append_prep() inside the caller's transaction (store_begin)
  * without a savepoint of its own: after a failure the caller must roll
- * the whole transaction back.  For MULTIAPPEND. */
+ * the whole transaction back.  For MULTIAPPEND.  The mailbox's row
+ * (UIDNEXT, HIGHESTMODSEQ, counters) and the quota are written by
+ * store_msg_append_end() (or store_commit()): call it before any other
+ * store call that reads them. */
 int  store_msg_append_in(struct store *s, struct mbox *m,
 	const struct msg_new *n, const struct msg_prep *p, uint32_t *uid);
+int  store_msg_append_end(struct store *s);
 void store_msg_prep_free(struct msg_prep *p);
 /* All UIDs of a mailbox, ascending (malloc'd). */
 int  store_msg_uids(struct store *s, const struct mbox *m, uint32_t **uids,

@@ -112,6 +112,20 @@ int  db_user_version(struct sqldb *db, int *v);
 
 /* ---- the user store ---- */
 
+/* What a message operation changes in its mailbox's counters. */
+struct mbox_delta {
+	int64_t msgs, unseen, deleted, bytes, deleted_bytes;
+};
+
+/* The messages a MULTIAPPEND has added so far in its transaction: its
+ * mailbox row (as store_msg_append_in() left it) and the counters not
+ * yet written (store_msg.c). */
+struct append_run {
+	bool              open;
+	struct mbox       m;
+	struct mbox_delta d;
+};
+
 struct store {
 	struct sqldb db;
 	int64_t      data_version;
@@ -131,7 +145,12 @@ struct store {
 	struct ZSTD_DCtx_s *z_dctx;	/* one-shot frames: handles share it */
 	unsigned char *z_buf;
 	unsigned     nreaders;	/* store_body handles open */
+	struct append_run run;
 };
+/* Writes (store_commit) or forgets (store_rollback) what an append run
+ * left to write (store_msg.c). */
+int  append_run_flush(struct store *s);
+void append_run_drop(struct store *s);
 /* Frees the compression context and buffer (store_body.c). */
 void body_zfree(struct store *s);
 
@@ -164,9 +183,6 @@ int  store_open_with(const char *path, bool create, enum store_sync sync,
 int  store_uidvalidity_next(struct store *s, uint32_t *out);
 
 /* Changes to a mailbox row that a message operation makes at once. */
-struct mbox_delta {
-	int64_t msgs, unseen, deleted, bytes, deleted_bytes;
-};
 void mbox_delta_row(struct mbox_delta *d, unsigned flags, uint64_t size,
 	int sign);
 /* Re-reads m by id: MK_NOTFOUND if it is gone, MK_INVALID if \Noselect. */
@@ -222,8 +238,8 @@ int  objid_take(struct sqldb *db, int64_t *out);
 int  mbox_objid_new(struct store *s, int64_t mbox_id);
 /* A new body's EMAILID and THREADID (from its Message-ID and
  * references, struct sort_keys), and its PREVIEW text. */
-int  body_ids_put(struct store *s, int64_t body_id, const char *msgid,
-	const char *refs);
+int  body_ids_new(struct store *s, const char *msgid, const char *refs,
+	int64_t *objid, int64_t *thread);
 int  body_preview_put(struct sqldb *db, int64_t body_id, const char *text,
 	size_t len);
 /* Schema 8: METADATA entries (store_meta.c). */
@@ -232,6 +248,7 @@ extern const char store_schema_v8[];
 extern const char store_schema_v10[];
 /* Schema 13: UID runs, \Recent count, unseen index (store_index.c). */
 extern const char store_schema_index[];
+extern const char store_schema_index14[];
 
 /* Schema 5: the full-text index (store_fts.c).  store_fts_open() runs
  * at every open, after the migrations: it builds the index where SQLite

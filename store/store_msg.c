@@ -50,6 +50,10 @@ msg_row_read(sqlite3_stmt *st, int64_t mbox_id, struct msg_row *r)
 /* ---- APPEND ---- */
 
 static const char SQL_BODY_INSERT[] =
+	"INSERT INTO bodies (refs, size, has_sent, sent_t, sent_tz, objid,"
+	" thread) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)";
+/* For stores of an earlier schema, which tests open. */
+static const char SQL_BODY_INSERT_V10[] =
 	"INSERT INTO bodies (refs, size, has_sent, sent_t, sent_tz)"
 	" VALUES (1, ?1, ?2, ?3, ?4)";
 /* For stores of an earlier schema, which tests open. */
@@ -72,7 +76,8 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 {
 	struct mime_result mr;
 	struct arena a;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
+	int64_t objid, thread;
 	int rc;
 
 	if (p->len > INT_MAX)
@@ -93,22 +98,26 @@ body_insert(struct store *s, const struct msg_prep *p, struct fts_doc *doc,
 		arena_free(&a);
 		return db_err(&s->db, -1, "out of memory analyzing a message");
 	}
-	if ((st = db_stmt(&s->db, SQL_BODY_INSERT)) == NULL) {
+	if ((rc = body_ids_new(s, mr.sort.msgid, mr.sort.refs, &objid,
+	    &thread)) != 0 || (st = db_stmt(&s->db, s->objids ?
+	    SQL_BODY_INSERT : SQL_BODY_INSERT_V10)) == NULL) {
 		arena_free(&a);
-		return -1;
+		return rc != 0 ? rc : -1;
 	}
 	sqlite3_bind_int64(st, 1, (int64_t)p->len);
 	sqlite3_bind_int(st, 2, mr.has_date);
 	sqlite3_bind_int64(st, 3, mr.has_date ? mr.date.t : 0);
 	sqlite3_bind_int(st, 4, mr.has_date ? mr.date.tz : 0);
+	if (s->objids) {
+		sqlite3_bind_int64(st, 5, objid);
+		sqlite3_bind_int64(st, 6, thread);
+	}
 	if ((rc = db_run(&s->db, st, "body insert")) == 0) {
 		*body_id = sqlite3_last_insert_rowid(s->db.h);
 		rc = body_struct_put(&s->db, *body_id, &mr);
 	}
 	if (rc == 0)
 		rc = body_sort_put(&s->db, *body_id, &mr.sort);
-	if (rc == 0)
-		rc = body_ids_put(s, *body_id, mr.sort.msgid, mr.sort.refs);
 	if (rc == 0 && s->objids)
 		rc = body_preview_put(&s->db, *body_id, buf_ptr(preview),
 		    buf_len(preview));
@@ -170,11 +179,12 @@ uid_space(struct store *s, uint32_t uidnext)
 	return 0;
 }
 
+/* One message into cur, whose row is current: its counters go to *d,
+ * for the caller to write. */
 static int
-append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
-    const struct msg_prep *p, bool defer, uint32_t *uid)
+append_one(struct store *s, struct mbox *cur, const struct msg_new *n,
+    const struct msg_prep *p, bool defer, uint32_t *uid, struct mbox_delta *d)
 {
-	struct mbox_delta d = { 0 };
 	struct fts_doc doc;
 	struct msg_ins mi;
 	struct buf preview;
@@ -184,8 +194,6 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	fts_doc_init(s, &doc);
 	buf_init(&preview, 0);
 	(void)buf_reserve(&preview, 64);	/* buf_ptr() valid when empty */
-	if ((rc = mbox_reload(s, cur)) != 0)
-		goto out;
 	mi.uid = n->uid >= cur->uidnext ? n->uid : cur->uidnext;
 	if ((rc = uid_space(s, mi.uid)) != 0 ||
 	    (rc = kw_normalize(s, cur->id, n->keywords, &kw)) != 0)
@@ -202,10 +210,7 @@ append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
 	    (rc = defer ? fts_doc_defer(s, msg_id(mi.mbox_id, mi.uid), &doc) :
 	    fts_doc_put(s, msg_id(mi.mbox_id, mi.uid), &doc)) != 0)
 		goto out;
-	mbox_delta_row(&d, mi.flags, mi.size, 1);
-	if ((rc = mbox_update(s, cur->id, mi.uid + 1, mi.modseq, &d)) != 0 ||
-	    (rc = quota_add(s, (int64_t)p->len, 1)) != 0)
-		goto out;
+	mbox_delta_row(d, mi.flags, mi.size, 1);
 	cur->uidnext = mi.uid + 1;
 	cur->highestmodseq = mi.modseq;
 	*uid = mi.uid;
@@ -214,6 +219,23 @@ out:
 	buf_free(&preview);
 	free(kw);
 	return rc;
+}
+
+static int
+append_txn(struct store *s, struct mbox *cur, const struct msg_new *n,
+    const struct msg_prep *p, bool defer, uint32_t *uid)
+{
+	struct mbox_delta d = { 0 };
+	int rc;
+
+	/* an append run's row first, or the reload would read it stale */
+	if ((rc = append_run_flush(s)) != 0 ||
+	    (rc = mbox_reload(s, cur)) != 0 ||
+	    (rc = append_one(s, cur, n, p, defer, uid, &d)) != 0 ||
+	    (rc = mbox_update(s, cur->id, cur->uidnext, cur->highestmodseq,
+	    &d)) != 0)
+		return rc;
+	return quota_add(s, d.bytes, d.msgs);
 }
 
 static int
@@ -248,22 +270,65 @@ store_msg_append_prep(struct store *s, struct mbox *m, const struct msg_new *n,
  * each page the message touched (some twenty: the last leaf of every
  * table and index it goes in) for a ROLLBACK TO that MULTIAPPEND never
  * needs, since its failure rolls back the whole command.  Past 64 KiB
- * that copy went through a temporary file: most of a fill's writes. */
+ * that copy went through a temporary file: most of a fill's writes.
+ * Likewise the mailbox row is read at the first message and written,
+ * with the quota, once before the COMMIT (store_msg_append_end(), or
+ * store_commit()): no other writer can come between in the
+ * transaction, and a message each was three statements more. */
 int
 store_msg_append_in(struct store *s, struct mbox *m, const struct msg_new *n,
     const struct msg_prep *p, uint32_t *uid)
 {
-	struct mbox cur = *m;
+	struct append_run *r = &s->run;
+	struct mbox cur;
 	int rc;
 
 	if (!store_in_transaction(s))
 		return db_err(&s->db, -1, "APPEND outside a transaction");
 	if ((rc = zone_check(s, n)) != 0)
 		return rc;
-	rc = append_txn(s, &cur, n, p, true, uid);
-	if (rc == 0)
-		*m = cur;
-	return rc;
+	if (r->open && r->m.id != m->id && (rc = append_run_flush(s)) != 0)
+		return rc;
+	if (!r->open) {
+		r->m = *m;
+		if ((rc = mbox_reload(s, &r->m)) != 0)
+			return rc;
+		memset(&r->d, 0, sizeof(r->d));
+		r->open = true;
+	}
+	cur = r->m;
+	if ((rc = append_one(s, &cur, n, p, true, uid, &r->d)) != 0)
+		return rc;
+	r->m = cur;
+	*m = cur;
+	return 0;
+}
+
+int
+store_msg_append_end(struct store *s)
+{
+	return append_run_flush(s);
+}
+
+int
+append_run_flush(struct store *s)
+{
+	struct append_run *r = &s->run;
+	int rc;
+
+	if (!r->open)
+		return 0;
+	r->open = false;
+	if ((rc = mbox_update(s, r->m.id, r->m.uidnext, r->m.highestmodseq,
+	    &r->d)) != 0)
+		return rc;
+	return quota_add(s, r->d.bytes, r->d.msgs);
+}
+
+void
+append_run_drop(struct store *s)
+{
+	s->run.open = false;
 }
 
 int

@@ -124,6 +124,12 @@
  *                             unseen independent of the mailbox's size,
  *                             kept by triggers; see store_index.c.
  *
+ * index_msg_add, index_msg_del, index_msg_move  (version 14) the same
+ *                             triggers, rewritten so that none reads the
+ *                             table it writes (which made SQLite build an
+ *                             ephemeral table per message); see
+ *                             store_index.c.
+ *
  * Adding version N: append { N, "what", "SQL", fn } to store_migrations
  * and raise STORE_SCHEMA_VERSION in store.h.  sql runs first (ALTER
  * TABLE ... ADD COLUMN), then fn may compute the new columns for existing
@@ -246,6 +252,8 @@ const struct db_migration store_migrations[] = {
 	    store_migrate_objid },
 	{ 12, "body chunks", SCHEMA_V12, NULL },
 	{ 13, "big-mailbox indexes", store_schema_index, NULL },
+	{ 14, "index triggers without ephemeral tables", store_schema_index14,
+	    NULL },
 };
 const size_t store_nmigrations = nitems(store_migrations);
 

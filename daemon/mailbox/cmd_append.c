@@ -100,6 +100,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 	struct user *u = c->user;
 	unsigned rights = rights_for(c, m);
 	uint64_t bytes;
+	uint32_t rfrom, rto;
 	size_t i = 0;
 	int rc;
 
@@ -131,12 +132,17 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		i++;
 	}
 	if (rc == 0)
+		rc = store_msg_append_end(u->store);
+	if (rc == 0)
+		rc = view_claim_in(c, m, &rfrom, &rto);
+	if (rc == 0)
 		rc = store_commit(u->store);
 	if (rc != 0)
 		store_rollback(u->store);
 	store_cache_big(u->store, false);
 	if (rc != 0)
 		return resp_store_error(c, rc, "APPEND");
+	view_claimed(c, rfrom, rto);
 	fts_idle_kick(u);
 	return RUN_DONE;
 }

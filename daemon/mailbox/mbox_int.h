@@ -446,6 +446,13 @@ void view_close(struct client *c);
 /* Tell the session what changed: EXPUNGE (if allowed), FETCH FLAGS,
  * EXISTS, RECENT.  Returns -1 if the mailbox vanished (caller says BYE). */
 int  view_sync(struct client *c, bool allow_expunge);
+/* An APPEND into the session's own read-write selection claims the
+ * \Recent of what it adds inside its own transaction (which the sync
+ * after it would do in a second one): view_claim_in() before the
+ * commit, view_claimed() once it succeeded, with what the first gave. */
+int  view_claim_in(struct client *c, const struct mbox *m, uint32_t *from,
+	uint32_t *to);
+void view_claimed(struct client *c, uint32_t from, uint32_t to);
 /* The session made a change itself from before_modseq to after_modseq:
  * if it was up to date, it stays so without echoing its own change. */
 void view_own_change(struct client *c, uint64_t before, uint64_t after);

@@ -370,6 +370,28 @@ take_recent(struct client *c)
 	return 0;
 }
 
+int
+view_claim_in(struct client *c, const struct mbox *m, uint32_t *from,
+    uint32_t *to)
+{
+	struct view *v = &c->view;
+	struct mbox cur = *m;
+
+	*from = *to = 0;
+	/* A selection in another user's store (c->proxy) has no mstate. */
+	if (c->state != CS_SELECTED || c->proxy != NULL || v->ms == NULL ||
+	    v->readonly || v->ms->m.id != m->id)
+		return 0;
+	return store_mbox_claim_recent(c->user->store, &cur, from, to);
+}
+
+void
+view_claimed(struct client *c, uint32_t from, uint32_t to)
+{
+	if (from < to && c->state == CS_SELECTED && c->proxy == NULL)
+		add_recent(&c->view, from, to - 1);
+}
+
 /* \Recent as this session is shown it: never under IMAP4rev2. */
 bool
 client_recent(const struct client *c, uint32_t uid)

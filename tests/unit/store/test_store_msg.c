@@ -848,6 +848,60 @@ test_msg_append_in_transaction(void)
 	teardown();
 }
 
+/* A MULTIAPPEND writes its mailbox's row and the quota once, before
+ * the COMMIT: interleaved mailboxes, and an ordinary APPEND in the same
+ * transaction, still get their own UIDs, and every counter equals a
+ * recount afterwards. */
+void
+test_msg_append_run_counters(void)
+{
+	struct mbox in, a, in2;
+	struct mbox_status st;
+	struct quota_usage u, kept, actual;
+	struct msg_new n = { .internaldate = { 1000, 0 }, .keywords = "" };
+	uint32_t uid = 0;
+	int64_t bytes;
+
+	setup();
+	CU_ASSERT_EQUAL_FATAL(store_mbox_create(S, "A", 0, NULL), 0);
+	in = mb("INBOX");
+	a = mb("A");
+	CU_ASSERT_EQUAL_FATAL(store_begin(S), 0);
+	CU_ASSERT_EQUAL(append_in(&in, ts_msg(NULL, "one"), &uid), 0);
+	CU_ASSERT_EQUAL(uid, 1);
+	CU_ASSERT_EQUAL(append_in(&a, ts_msg(NULL, "two"), &uid), 0);
+	CU_ASSERT_EQUAL(uid, 1);
+	CU_ASSERT_EQUAL(append_in(&in, ts_msg(NULL, "three"), &uid), 0);
+	CU_ASSERT_EQUAL(uid, 2);
+	/* not via append_in: a savepoint of its own, reading the row */
+	in2 = in;
+	n.data = ts_msg(NULL, "four");
+	n.len = strlen(n.data);
+	CU_ASSERT_EQUAL(store_msg_append(S, &in2, &n, &uid), 0);
+	CU_ASSERT_EQUAL(uid, 3);
+	CU_ASSERT_EQUAL(append_in(&in, ts_msg(NULL, "five"), &uid), 0);
+	CU_ASSERT_EQUAL(uid, 4);
+	CU_ASSERT_EQUAL(store_commit(S), 0);
+	CU_ASSERT_EQUAL(mb("INBOX").uidnext, 5);
+	CU_ASSERT_EQUAL(mb("A").uidnext, 2);
+	CU_ASSERT_EQUAL(mb("INBOX").highestmodseq,
+	    (uint64_t)q("SELECT max(modseq) FROM messages WHERE mailbox_id"
+	    " = (SELECT id FROM mailboxes WHERE name = 'INBOX')"));
+	CU_ASSERT_EQUAL(store_mbox_status(S, &in, &st), 0);
+	CU_ASSERT_EQUAL(st.messages, 4);
+	CU_ASSERT_EQUAL(st.unseen, 4);
+	bytes = q("SELECT sum(size) FROM messages WHERE mailbox_id"
+	    " = (SELECT id FROM mailboxes WHERE name = 'INBOX')");
+	CU_ASSERT_EQUAL((int64_t)st.size, bytes);
+	CU_ASSERT_EQUAL(store_quota_usage(S, &u), 0);
+	CU_ASSERT_EQUAL(u.messages, 5);
+	CU_ASSERT_EQUAL((int64_t)u.storage, q("SELECT sum(size) FROM messages"));
+	CU_ASSERT_EQUAL(store_quota_recompute(S, &kept, &actual), 0);
+	CU_ASSERT_EQUAL(kept.messages, actual.messages);
+	CU_ASSERT_EQUAL(kept.storage, actual.storage);
+	teardown();
+}
+
 struct flag_rows {
 	uint32_t uid[8];
 	unsigned flags[8];
