@@ -601,7 +601,7 @@ cluster_share_resync_soon(void)
 		peers |= !config_backend_local(&master.cfg,
 		    master.cfg.backends[i].name) &&
 		    master.cfg.backends[i].cluster_port != 0;
-	if (!peers)
+	if (!peers || ev_timer_armed(&resync_timer))
 		return;
 	ev_timer_init(&resync_timer, resync_due, NULL);
 	ev_timer_start(master.loop, &resync_timer, RESYNC_AFTER_MS);

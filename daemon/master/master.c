@@ -782,6 +782,9 @@ master_reload(char *err, size_t errlen)
 	/* Quota defaults may have changed, and mailkeepctl may have set a
 	 * user's limits: running mailbox processes get them now. */
 	req_quota_push_all();
+	/* mailkeepctl acl may have changed the share index: other
+	 * backends get this backend's entries again. */
+	cluster_share_resync_soon();
 	log_info("configuration reloaded from %s: %d change%s applied",
 	    nc.path, applied, applied == 1 ? "" : "s");
 	return 0;

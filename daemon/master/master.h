@@ -676,9 +676,10 @@ void  cluster_guest_remote(struct mbox *mb, uint64_t id,
 unsigned cluster_streams_of(const char *grantee);
 void  cluster_share_changed(const char *owner, const char *mailbox,
 	const char *grantee, const char *rights);
-/* At start, every entry of this backend's owners for grantees held
- * elsewhere is passed on again: the queue of what waits for a peer is
- * in memory, and a restart must not lose what was acknowledged. */
+/* At start (and at a reload), every entry of this backend's owners for
+ * grantees held elsewhere is passed on again: the queue of what waits
+ * for a peer is in memory, and a restart must not lose what was
+ * acknowledged; mailkeepctl acl changes the index without the daemon. */
 void  cluster_share_resync_soon(void);
 /* sessions.c: makes data_dir/users/<name> the user's (as for a
  * mailbox process); 0 or -1 (logged). */

@@ -251,6 +251,15 @@ class CrossBackendShareTest(unittest.TestCase):
                  or 'share entries of this backend' in self.b2.logtext(),
                  what='the entries looked at again at start')
 
+    def test_ctl_acl_reaches_the_peer_at_reload(self):
+        """mailkeepctl acl writes b2's index without the daemon; b2's
+        reload passes its entries on again, so b1 lists the folder."""
+        bob = self.bob()
+        self.b2.ctl('acl', 'alice', 'Proj', 'bob', 'lr')
+        self.assertFalse(self.listed(bob))
+        self.b2.ctl('reload')
+        self.wait_listed(bob)
+
     # ---- PROXYAUTH ----
 
     def test_proxyauth_to_another_backend_is_referred(self):
