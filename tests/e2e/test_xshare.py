@@ -254,8 +254,14 @@ class CrossBackendShareTest(unittest.TestCase):
     def test_ctl_acl_reaches_the_peer_at_reload(self):
         """mailkeepctl acl writes b2's index without the daemon; b2's
         reload passes its entries on again, so b1 lists the folder."""
+        # no process of alice's runs (it would take the change itself)
+        self.alice.close()
+        self.restart_with(self.b2, {'mailbox_linger': '0'})
+        # past the pass made 2 s after the start
+        time.sleep(3)
         bob = self.bob()
         self.b2.ctl('acl', 'alice', 'Proj', 'bob', 'lr')
+        time.sleep(1)
         self.assertFalse(self.listed(bob))
         self.b2.ctl('reload')
         self.wait_listed(bob)
