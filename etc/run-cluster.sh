@@ -12,7 +12,7 @@
 #   sh etc/run-cluster.sh --stop D          stops it and removes D
 #
 # Everything lives in one temporary directory (D; by default a new
-# /tmp/mk-cluster-XXXX) and on free loopback ports; nothing of the
+# /tmp/mk-cluster-<random suffix>) and on free loopback ports; nothing of the
 # system's slapd or nginx is used or changed.  Installs what is missing
 # (etc/install-deps.sh cluster) and builds into build/, as run-local.sh
 # does; with MK_BUILD_DIR set (the tests) it uses that build and

@@ -1195,6 +1195,19 @@ quota_str(int64_t v, uint64_t dflt, bool kib, char *out, size_t len)
 	snprintf(out, len, "%s%s", n, v < 0 ? " (default)" : "");
 }
 
+/* The header of print_user()'s lines: a BACKEND column once backends
+ * are declared. */
+static void
+print_user_header(const struct mk_config *cfg)
+{
+	if (cfg->nbackends > 0)
+		printf("%-24s %-5s %-22s %-18s %-12s %s\n", "NAME", "ADMIN",
+		    "STORAGE QUOTA", "MESSAGE QUOTA", "BACKEND", "PASSWORD HASH");
+	else
+		printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN",
+		    "STORAGE QUOTA", "MESSAGE QUOTA", "PASSWORD HASH");
+}
+
 static int
 print_user(const struct dir_user *u, void *arg)
 {
@@ -1233,12 +1246,7 @@ cmd_users(struct ctx *x)
 		printf("directory: ldap (%s): the admin flags and quotas below "
 		    "are LDAP's as of each user's last login\n",
 		    x->cfg.ldap_uri);
-	if (x->cfg.nbackends > 0)
-		printf("%-24s %-5s %-22s %-18s %-12s %s\n", "NAME", "ADMIN",
-		    "STORAGE QUOTA", "MESSAGE QUOTA", "BACKEND", "PASSWORD HASH");
-	else
-		printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN",
-		    "STORAGE QUOTA", "MESSAGE QUOTA", "PASSWORD HASH");
+	print_user_header(&x->cfg);
 	if (dir_user_foreach(x->dir, print_user, &x->cfg) != 0) {
 		errmsg("directory: %s", dir_errmsg(x->dir));
 		return EX_FAIL;
@@ -1373,12 +1381,7 @@ cmd_quota(struct ctx *x)
 	}
 	u.quota_storage = s;
 	u.quota_messages = m;
-	if (x->cfg.nbackends > 0)
-		printf("%-24s %-5s %-22s %-18s %-12s %s\n", "NAME", "ADMIN",
-		    "STORAGE QUOTA", "MESSAGE QUOTA", "BACKEND", "PASSWORD HASH");
-	else
-		printf("%-24s %-5s %-22s %-18s %s\n", "NAME", "ADMIN",
-		    "STORAGE QUOTA", "MESSAGE QUOTA", "PASSWORD HASH");
+	print_user_header(&x->cfg);
 	print_user(&u, &x->cfg);
 	return EX_OK_;
 }
