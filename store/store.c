@@ -258,6 +258,13 @@ sqlite_settings(void)
 		return;
 	done = true;
 	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
+	/* No process runs two threads, and none reads SQLite's memory
+	 * statistics: without them every sqlite3_malloc() took and gave
+	 * back a global mutex (about 2 % of a user's process under the
+	 * stress mix, doc/benchmarks.md). */
+	(void)sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	store_vfs_install();
 }
 
 /* extra: more SQLITE_OPEN_* flags (SQLITE_OPEN_NOFOLLOW). */

@@ -53,6 +53,9 @@ struct sqldb {
  * or NORMAL, foreign keys on, busy timeout.  -1 with a message in err. */
 int  db_open(struct sqldb *db, const char *path, bool create,
 	enum store_sync sync, char *err, size_t errlen);
+/* store_vfs.c: makes the unix VFS with whole WAL frames the default. */
+void store_vfs_install(void);
+
 void db_close(struct sqldb *db);
 void db_spare_blob_drop(struct sqldb *db);
 

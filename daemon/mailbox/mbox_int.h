@@ -44,6 +44,11 @@ struct mstate {
 	 * until no view has the UID (ghosts_gc). */
 	struct msg_row *ghosts;
 	size_t          nghosts;
+	/* Expunges since the `expunged` window was last looked at
+	 * (window_due): it is looked at after the first expunge here and
+	 * then every eighth of expunged_keep, not at every EXPUNGE. */
+	uint64_t        unwindowed;
+	bool            windowed;
 	struct mstate  *next;
 };
 
@@ -54,6 +59,7 @@ struct ghost_batch {
 	struct mstate  *ms;
 	struct msg_row *rows;
 	size_t          n, cap;
+	size_t          expunged;	/* UIDs the expunge was asked for */
 };
 
 /* UID ranges [lo, hi] this session announced as \Recent. */

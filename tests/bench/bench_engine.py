@@ -17,7 +17,14 @@ own imaptest, so that they share the load minute by minute.
 Usage (as root, so the mailbox processes get their users' uids):
     python3 tests/bench/bench_engine.py BUILD [BUILD...] \\
         [--clients 10,50] [--secs 30] [--rounds 1] [--args logout=0] \\
-        [--together] [--ab-env NAME=VALUE]
+        [--together] [--ab-env NAME=VALUE] [--dovecot CTL]
+
+--dovecot CTL adds the reference Dovecot of the instruments (CTL is its
+ctl.sh, e.g. /tmp/peer/dovecot-base/ctl.sh) to every round, after the
+builds: once in its `perf` configuration and once in its default one,
+each started on empty mailboxes (ctl.sh reset-mail) as Mailkeep's
+instances are, and stopped after its run.  So the ratio of doc/
+benchmarks.md is taken from turns of the same minutes.
 
 --ab-env NAME=VALUE runs each build twice in each round, in turns: as it
 is, then with NAME=VALUE in the server's environment (the tcache A/B of
@@ -86,6 +93,26 @@ def run_one(build, src, clients, secs, args, server_env=None):
     return kept(out)
 
 
+def run_dovecot(ctl, conf, clients, secs, args):
+    """The reference Dovecot (port 14300), fresh mail, one run."""
+    subprocess.run([ctl, 'reset-mail'], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([ctl, 'start'] + ([conf] if conf else []), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid = subprocess.run([ctl, 'pid'], check=True, text=True,
+                             stdout=subprocess.PIPE).stdout.strip()
+        out = subprocess.run(
+            [RUNNER, '127.0.0.1', '14300', 'user%d', 'pass', str(clients),
+             str(secs)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, env=dict(os.environ, SERVER_PID=pid,
+                                IMAPTEST_ARGS=args)).stdout
+    finally:
+        subprocess.run([ctl, 'stop'], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    return kept(out)
+
+
 def run_together(builds, clients, secs, args):
     """Every build under its own imaptest at the same time: on a busy
     machine they share the same load, minute by minute."""
@@ -113,6 +140,9 @@ def main():
                     'this in the server\'s environment (e.g. GLIBC_TUNABLES='
                     'glibc.malloc.tcache_count=7, glibc\'s default tcache '
                     'for the spawner\'s children)')
+    ap.add_argument('--dovecot', metavar='CTL',
+                    help='also run the instruments\' Dovecot (its ctl.sh) '
+                    'in each round, perf then default configuration')
     a = ap.parse_args()
     envs = [{}]
     if a.ab_env:
@@ -142,6 +172,11 @@ def main():
                                         src or src_default, n, a.secs,
                                         a.args, extra):
                         print('   ', line, flush=True)
+            for conf in ('perf', '') if a.dovecot else ():
+                print('round %d, %d clients, Dovecot %s:' %
+                      (r, n, conf or 'default'), flush=True)
+                for line in run_dovecot(a.dovecot, conf, n, a.secs, a.args):
+                    print('   ', line, flush=True)
 
 
 if __name__ == '__main__':

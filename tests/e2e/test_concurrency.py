@@ -522,5 +522,28 @@ class ExpungedWindow(ImapCase):
         self.assertLessEqual(db.execute('SELECT count(*) FROM expunged')
                              .fetchone()[0], 9)
 
+
+class ExpungedWindowInSteps(ImapCase):
+    """The window is looked at every eighth of expunged_keep expunges,
+    not at each one: it still holds the newest expunged_keep rows, and
+    never more than a quarter more."""
+    config = {'expunged_keep': '16'}
+
+    def test_window_bounded(self):
+        user = self.new_user()
+        a = self.connect(user)
+        self.fill(a, 'INBOX', 60)
+        self.select(a)
+        path = os.path.join(self.server.data_dir, 'users', user[0],
+                            'store.db')
+        db = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
+        self.addCleanup(db.close)
+        for uid in range(1, 61):
+            self.ok(a.cmd('UID STORE %d +FLAGS.SILENT (\\Deleted)' % uid))
+            self.ok(a.cmd('EXPUNGE'))
+            n = db.execute('SELECT count(*) FROM expunged').fetchone()[0]
+            self.assertLessEqual(n, 20, 'after UID %d' % uid)
+        self.assertGreaterEqual(n, 16)
+
 if __name__ == '__main__':
     unittest.main()

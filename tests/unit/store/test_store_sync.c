@@ -74,6 +74,9 @@ counting_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
 static void
 counting_install(void)
 {
+	/* Stacked on the store's own default (store_vfs.c), as it would be
+	 * had a store been opened first. */
+	store_vfs_install();
 	real_vfs = sqlite3_vfs_find(NULL);
 	counting_vfs = *real_vfs;
 	counting_vfs.zName = "mk-counting";
