@@ -90,6 +90,8 @@ struct view {
 	size_t         nseen;
 	struct seqset  searchres;	/* SEARCHRES "$": UIDs, resolved */
 	size_t         nkeywords;	/* keywords in the last FLAGS sent */
+	uint64_t       kw_gen;		/* store_keyword_gen() they were
+					 * counted at (0: not yet) */
 };
 
 enum client_state {
