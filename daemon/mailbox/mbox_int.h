@@ -176,6 +176,8 @@ struct client {
 	bool              closing;		/* close once output drains */
 	bool              dead;		/* freed at end of loop iteration */
 	bool              again;		/* process_input queued to run again */
+	bool              looked;		/* other programs' commits looked for
+						 * in this batch of commands */
 	/* shared mailboxes of other users (proxy.c) */
 	struct guest     *guests;		/* channels to owners' processes */
 	struct guest     *proxy;		/* the selected mailbox is there */
