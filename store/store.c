@@ -563,6 +563,7 @@ store_open_flags(const char *path, bool create, enum store_sync sync,
 	int from = 0;
 
 	*out = NULL;
+	s->kw_gen = 1;		/* a view's 0 is "never counted" */
 	s->objids = mig_has_objids(mig, nmig);
 	if (db_open_flags(&s->db, path, create, sync, extra, err,
 	    errlen) != 0) {
@@ -755,11 +756,14 @@ store_changed_externally(struct store *s)
 	int64_t v = 0;	/* gcc -O3 cannot see store_data_version set it */
 
 	/* data_version moves only for commits of other connections. */
-	if (store_data_version(s, &v) != 0)
+	if (store_data_version(s, &v) != 0) {
+		s->kw_gen++;
 		return true;	/* can't tell: make the caller re-read */
+	}
 	if (v == s->data_version)
 		return false;
 	s->data_version = v;
+	s->kw_gen++;
 	return true;
 }
 

@@ -216,6 +216,8 @@ int  store_keywords(struct store *s, const struct mbox *m,
 	int (*cb)(const char *kw, void *arg), void *arg);
 /* How many keywords are defined in m (they are only ever added). */
 int  store_keyword_count(struct store *s, const struct mbox *m, size_t *n);
+/* Changes whenever the count above may have (for any mailbox). */
+uint64_t store_keyword_gen(const struct store *s);
 int  store_keyword_canon(struct store *s, const struct mbox *m, const char *kw,
 	char *out, size_t outlen);
 

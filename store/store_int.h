@@ -132,6 +132,10 @@ struct append_run {
 struct store {
 	struct sqldb db;
 	int64_t      data_version;
+	/* Moves whenever the keywords table may have changed (a keyword
+	 * defined or dropped here, a commit of another connection): a
+	 * session recounts its mailbox's keywords only then. */
+	uint64_t     kw_gen;
 	bool         fts;		/* the full-text index is kept */
 	bool         fts_write;	/* index new messages as they come */
 	bool         objids;	/* schema 11's columns exist (tests open

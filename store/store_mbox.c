@@ -389,6 +389,7 @@ mbox_purge(struct store *s, int64_t id)
 	    (rc = fts_drop_mbox(s, id)) != 0 ||
 	    (rc = run_id(s, SQL_PURGE_EXPUNGED, id, "purge expunged")) != 0)
 		return rc;
+	s->kw_gen++;
 	return run_id(s, SQL_PURGE_KEYWORDS, id, "purge keywords");
 }
 
@@ -532,6 +533,7 @@ rename_inbox(struct store *s, const char *to)
 	struct mbox in, nm;
 	int rc;
 
+	s->kw_gen++;	/* INBOX's keywords are copied to the new name */
 	if ((rc = mbox_by_name(s, "INBOX", &in)) != 0 ||
 	    (rc = mbox_create_parents(s, to)) != 0 ||
 	    (rc = mbox_insert(s, to, 0, &nm)) != 0 ||
@@ -811,6 +813,7 @@ kw_lookup(struct store *s, int64_t mbox_id, const char *kw, bool define,
 		return -1;
 	sqlite3_bind_int64(st, 1, mbox_id);
 	sqlite3_bind_text(st, 2, kw, -1, SQLITE_STATIC);
+	s->kw_gen++;
 	if ((rc = db_run(&s->db, st, "keyword define")) != 0)
 		return rc;
 	mk_strlcpy(out, kw, outlen);
@@ -902,6 +905,12 @@ store_keywords(struct store *s, const struct mbox *m,
 		rc = db_fail(&s->db, "keywords");
 	db_done(&s->db, st);
 	return rc;
+}
+
+uint64_t
+store_keyword_gen(const struct store *s)
+{
+	return s->kw_gen;
 }
 
 int

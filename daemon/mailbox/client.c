@@ -723,8 +723,14 @@ execute(struct client *c, const char *data, size_t len)
 		    cmd->name ? cmd->name : "");
 		return;
 	}
-	if (store_changed_externally(c->user->store))
-		mstates_refresh(c->user);
+	/* Once per batch of pipelined commands (PRAGMA data_version was
+	 * 1.8 % of the stress mix's CPU once a command): a commit landing
+	 * between two commands of one batch is as if it came just after. */
+	if (!c->looked) {
+		c->looked = true;
+		if (store_changed_externally(c->user->store))
+			mstates_refresh(c->user);
+	}
 	/* The rights of a guest's selection are those of the ACL now, not
 	 * of the SELECT: a revoked right stops working here. */
 	if (c->state == CS_SELECTED)
@@ -868,6 +874,7 @@ process_input(struct client *c)
 {
 	bool progress = true;
 
+	c->looked = false;
 	/* Bounded batch: one pipelining client can't monopolize the loop. */
 	for (int i = 0; i < 64 && progress; i++) {
 		if (c->proxy_idle && !c->dead) {

@@ -40,8 +40,11 @@ select_send_flags(struct client *c, const struct mbox *m, bool readonly)
 
 	buf_init(&k.b, 0);
 	buf_init(&perm, 0);
-	if (store_keywords(c->user->store, m, add_keyword, &k) == 0)
+	if (store_keywords(c->user->store, m, add_keyword, &k) == 0) {
 		c->view.nkeywords = k.n;
+		c->view.kw_gen = store_keyword_gen(c->user->store);
+	} else
+		c->view.kw_gen = 0;	/* count again at the next look */
 	resp_untagged(c, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)",
 	    buf_cstr(&k.b));
 	if (readonly && c->view.own_seen && !c->view.examined)

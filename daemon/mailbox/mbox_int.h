@@ -90,6 +90,8 @@ struct view {
 	size_t         nseen;
 	struct seqset  searchres;	/* SEARCHRES "$": UIDs, resolved */
 	size_t         nkeywords;	/* keywords in the last FLAGS sent */
+	uint64_t       kw_gen;		/* store_keyword_gen() they were
+					 * counted at (0: not yet) */
 };
 
 enum client_state {
@@ -174,6 +176,8 @@ struct client {
 	bool              closing;		/* close once output drains */
 	bool              dead;		/* freed at end of loop iteration */
 	bool              again;		/* process_input queued to run again */
+	bool              looked;		/* other programs' commits looked for
+						 * in this batch of commands */
 	/* shared mailboxes of other users (proxy.c) */
 	struct guest     *guests;		/* channels to owners' processes */
 	struct guest     *proxy;		/* the selected mailbox is there */

@@ -457,6 +457,50 @@ test_mbox_keywords(void)
 	teardown();
 }
 
+/* store_keyword_gen() moves whenever a count of keywords may differ
+ * (sessions recount only then), and stays put otherwise. */
+void
+test_mbox_keyword_gen(void)
+{
+	struct store *other = NULL;
+	struct mbox in, t;
+	char out[64], err[256];
+	uint64_t g;
+	size_t n;
+
+	setup();
+	in = mb("INBOX");
+	g = store_keyword_gen(S);
+	CU_ASSERT_NOT_EQUAL(g, 0);	/* 0 is a view's "never counted" */
+	CU_ASSERT_EQUAL(store_keyword_canon(S, &in, "$Label1", out,
+	    sizeof(out)), 0);
+	CU_ASSERT_NOT_EQUAL(store_keyword_gen(S), g);
+	/* Looking up a keyword already defined changes nothing. */
+	g = store_keyword_gen(S);
+	CU_ASSERT_EQUAL(store_keyword_canon(S, &in, "$label1", out,
+	    sizeof(out)), 0);
+	CU_ASSERT_EQUAL(store_keyword_gen(S), g);
+	CU_ASSERT_FALSE(store_changed_externally(S));
+	CU_ASSERT_EQUAL(store_keyword_gen(S), g);
+	/* Another connection's commit: it may have defined one. */
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(dir, "store.db"), false,
+	    STORE_SYNC_NONE, NULL, 0, &other, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_mbox_find(other, "INBOX", &t), 0);
+	CU_ASSERT_EQUAL(store_keyword_canon(other, &t, "$Other", out,
+	    sizeof(out)), 0);
+	store_close(other);
+	CU_ASSERT_TRUE(store_changed_externally(S));
+	CU_ASSERT_NOT_EQUAL(store_keyword_gen(S), g);
+	CU_ASSERT_EQUAL(store_keyword_count(S, &in, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	/* A mailbox removed with its keywords. */
+	CU_ASSERT_EQUAL(store_mbox_create(S, "t", 0, &t), 0);
+	g = store_keyword_gen(S);
+	CU_ASSERT_EQUAL(store_mbox_delete(S, "t"), 0);
+	CU_ASSERT_NOT_EQUAL(store_keyword_gen(S), g);
+	teardown();
+}
+
 void
 test_mbox_subscriptions(void)
 {
