@@ -121,13 +121,27 @@ def wait_for(probe, timeout=10, interval=0.05, what=None):
         time.sleep(interval)
 
 
+def settled_status(pid, secs=10):
+    """/proc/PID/status once the process's set-up is done: one found
+    just after its fork has its name, and maybe its uid, but not yet its
+    seccomp filter, so a single sample can catch it half-way (CI did,
+    with a hash worker).  Returns the last sample after secs anyway, for
+    the caller's assertion to fail on."""
+    deadline = time.time() + secs
+    while True:
+        with open('/proc/%d/status' % pid) as f:
+            status = f.read()
+        if 'Seccomp:\t2' in status or time.time() >= deadline:
+            return status
+        time.sleep(0.05)
+
+
 def assert_login_confined(case, server, pid, what):
     """pid is confined as a login process is (the IMAP, POP3 and
     auth_http ones): a seccomp filter, no new privileges and, as root,
     uid mailkeep-login, chrooted into the empty directory, no database
     descriptor.  `what` names it in failures."""
-    with open('/proc/%d/status' % pid) as f:
-        status = f.read()
+    status = settled_status(pid)
     case.assertIn('Seccomp:\t2', status, what)
     case.assertIn('NoNewPrivs:\t1', status, what)
     if not is_root():

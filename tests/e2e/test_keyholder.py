@@ -40,7 +40,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (Client, Server, alive, daemon_path, is_root,  # noqa: E402
-                       proc_uid)
+                       proc_uid, settled_status)
 from test_lmtp import Lmtp, lmtp_pid, no_lmtp_deaths, wait_gone  # noqa: E402
 from test_tls import TLSClient, context  # noqa: E402
 
@@ -365,7 +365,7 @@ class Confinement(KeyCase):
             return out
 
     def assertConfined(self, pid, what, nofile_max, fsize=0):
-        st = self.status(pid)
+        st = settled_status(pid)
         self.assertIn('\nSeccomp:\t2\n', st, what)
         self.assertIn('\nNoNewPrivs:\t1\n', st, what)
         lim = self.limits(pid)

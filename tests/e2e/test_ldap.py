@@ -40,7 +40,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (Server, daemon_path, is_root, run_ctl,  # noqa: E402
-                       wait_for)
+                       settled_status, wait_for)
 import ldapharness  # noqa: E402
 from ldapharness import Slapd  # noqa: E402
 
@@ -201,8 +201,7 @@ class HashMode(OneServer):
         pids = wait_for(lambda: [p for p in self.s.children_as(
             'mailkeep-auth') if comm(p) == 'mk-ldap'],
             what='mk-ldap as mailkeep-auth')
-        with open('/proc/%d/status' % pids[0]) as f:
-            status = f.read()
+        status = settled_status(pids[0])
         self.assertIn('Seccomp:\t2', status)
         self.assertIn('NoNewPrivs:\t1', status)
         # not dumpable: /proc/PID/mem and fd are root's
