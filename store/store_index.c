@@ -49,6 +49,15 @@
 	"    FROM uid_runs WHERE mailbox_id = " mb " AND lo = " \
 	RUN_AT(mb, uid) " AND hi >= " uid ");"
 
+/* The run holding a removed UID ends before it, and goes if that leaves
+ * it empty (what follows the UID was made a run of its own first). */
+#define RUNS_CUT(mb, uid) \
+	"  UPDATE uid_runs SET hi = " uid " - 1" \
+	"    WHERE mailbox_id = " mb " AND lo = " RUN_AT(mb, uid) \
+	"    AND hi >= " uid ";" \
+	"  DELETE FROM uid_runs WHERE mailbox_id = " mb " AND lo = " uid \
+	"    AND hi < lo;"
+
 /* A removed UID splits its run: the part after it becomes a run of its
  * own, the part before ends before it, and an empty part goes. */
 #define RUNS_DEL(mb, uid) \
@@ -56,11 +65,7 @@
 	"    SELECT mailbox_id, " uid " + 1, hi FROM uid_runs" \
 	"    WHERE mailbox_id = " mb " AND lo = " RUN_AT(mb, uid) \
 	"    AND hi > " uid ";" \
-	"  UPDATE uid_runs SET hi = " uid " - 1" \
-	"    WHERE mailbox_id = " mb " AND lo = " RUN_AT(mb, uid) \
-	"    AND hi >= " uid ";" \
-	"  DELETE FROM uid_runs WHERE mailbox_id = " mb " AND lo = " uid \
-	"    AND hi < lo;"
+	RUNS_CUT(mb, uid)
 
 #define RECENT_ADD(mb, uid, d) \
 	"  UPDATE mailboxes SET nrecent = nrecent " d " 1" \
@@ -140,11 +145,7 @@ const char store_schema_index[] =
 	"    VALUES (" mb ", " uid " + 1, (SELECT hi FROM uid_runs" \
 	"    WHERE mailbox_id = " mb " AND lo = " RUN_AT(mb, uid) \
 	"    AND hi > " uid "));" \
-	"  UPDATE uid_runs SET hi = " uid " - 1" \
-	"    WHERE mailbox_id = " mb " AND lo = " RUN_AT(mb, uid) \
-	"    AND hi >= " uid ";" \
-	"  DELETE FROM uid_runs WHERE mailbox_id = " mb " AND lo = " uid \
-	"    AND hi < lo;"
+	RUNS_CUT(mb, uid)
 
 const char store_schema_index14[] =
 	"DROP TRIGGER index_msg_add;"
