@@ -23,7 +23,7 @@
 #include "common/event.h"
 
 /* Bump on any change to a message's fields. */
-#define IPC_VERSION   13
+#define IPC_VERSION   14
 /*
  * The largest message, header included.  Linux refuses (EMSGSIZE) a
  * SOCK_SEQPACKET message larger than the sender's send buffer less a
@@ -137,10 +137,10 @@ enum ipc_type {
 	 * grant this process's user, or "anyone", a right? */
 	IPC_MBOX_SHARES,
 	/* master -> mailbox: one page of the answer: u64 request id,
-	 * u8 more (1: another page follows), u32 n, n x (str owner,
-	 * str mailbox, str rights).  Entries of a page take at most
-	 * IPC_PAGE_MAX bytes (plus the one that crossed it); the receiver
-	 * joins the pages until one says more = 0. */
+	 * u8 more (IPC_SHARES_*), u32 n, n x (str owner, str mailbox,
+	 * str rights).  Entries of a page take at most IPC_PAGE_MAX bytes
+	 * (plus the one that crossed it); the receiver joins the pages
+	 * until one says the answer ends. */
 	IPC_MBOX_SHARES_RESULT,
 	/* mailbox -> master: u64 request id, str owner.  Asks for a channel
 	 * to owner's mailbox process; granted only if the index says owner
@@ -161,6 +161,12 @@ enum ipc_type {
 	 * then, so the grantee's next LIST sees the change; on a refusal
 	 * they undo the owner's change and answer NO. */
 	IPC_MBOX_SHARE_DONE,
+	/* master -> mailbox, no fields: what SHARES would answer this
+	 * process's user may have changed (a grant to it or to "anyone", a
+	 * user's shares dropped, the directory written by another program):
+	 * a share list it kept is stale.  Sent, for a grant made by an
+	 * owner's process, before that owner's SHARE_DONE. */
+	IPC_MBOX_SHARES_STALE,
 
 	/* LMTP delivery (doc/lmtp.md).  lmtp -> master: u64 request id,
 	 * str local part, str domain ("" if none) of one RCPT TO.  The
@@ -446,6 +452,15 @@ enum ipc_type {
 	IPC_LINK_SHARE,
 
 	IPC_TYPE_MAX
+};
+
+/* IPC_MBOX_SHARES_RESULT's "more": another page follows, or this page
+ * ends the answer - whole, or cut short (a page the asking process had
+ * not read filled its queue: its list is shorter than the index's). */
+enum ipc_shares_more {
+	IPC_SHARES_LAST = 0,
+	IPC_SHARES_MORE = 1,
+	IPC_SHARES_CUT = 2,
 };
 
 /* Answers to mailbox-process requests. */

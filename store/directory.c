@@ -588,6 +588,23 @@ dir_shares_for(struct directory *d, const char *grantee,
 }
 
 int
+dir_data_version(struct directory *d, int64_t *v)
+{
+	sqlite3_stmt *st = db_stmt(&d->db, "PRAGMA data_version");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else
+		rc = db_fail(&d->db, "data_version");
+	db_done(&d->db, st);
+	return rc;
+}
+
+int
 dir_share_exists(struct directory *d, uint32_t owner_id, const char *grantee)
 {
 	sqlite3_stmt *st = db_stmt(&d->db, "SELECT 1 FROM shares"

@@ -104,6 +104,9 @@ int  dir_shares_for(struct directory *d, const char *grantee,
 	int (*cb)(const char *owner, const char *mailbox, const char *rights,
 	void *arg), void *arg);
 /* 1 if owner grants grantee (or "anyone") anything, 0 if not, -1. */
+/* Moves when another connection (another program) commits to the
+ * directory; the caller's own commits leave it. */
+int  dir_data_version(struct directory *d, int64_t *v);
 int  dir_share_exists(struct directory *d, uint32_t owner_id,
 	const char *grantee);
 /* The id the next dir_user_add() will give (for the uid check). */

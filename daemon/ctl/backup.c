@@ -567,6 +567,7 @@ restore_shares(struct ctx *x, const struct dir_user *u,
 	}
 	if (rc != 0)
 		errmsg("%s: share index: %s", u->name, dir_errmsg(x->dir));
+	live_shares_changed(x);
 	return rc;
 }
 

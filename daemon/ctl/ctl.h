@@ -126,6 +126,7 @@ int  cmd_stats(struct ctx *x);
 /* Sends one request line; 0 with the text after "OK " of the answer's
  * first line in out, or -1 (message printed). */
 int  live_ask(struct ctx *x, const char *line, char *out, size_t outlen);
+void live_shares_changed(struct ctx *x);
 /* The pid of the running daemon's master (the control socket's peer),
  * or 0 if none answers there. */
 pid_t control_master_pid(struct ctx *x);

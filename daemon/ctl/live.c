@@ -132,19 +132,13 @@ live_request(struct ctx *x, const char *line)
 	return rc;
 }
 
-int
-live_ask(struct ctx *x, const char *line, char *out, size_t outlen)
+static int
+ask_on(int fd, const char *line, char *out, size_t outlen)
 {
-	int fd = control_connect_quiet(x, true);
 	size_t len = strlen(line), got = 0;
 	ssize_t n;
 	char *nl;
 
-	if (fd == -1) {
-		errmsg("the control socket does not answer (is mailkeepd "
-		    "running?)");
-		return -1;
-	}
 	if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		close(fd);
 		return -1;
@@ -161,12 +155,42 @@ live_ask(struct ctx *x, const char *line, char *out, size_t outlen)
 	out[got] = '\0';
 	if ((nl = strchr(out, '\n')) != NULL)
 		*nl = '\0';
-	if (strncmp(out, "OK ", 3) != 0) {
+	if (strncmp(out, "OK ", 3) != 0)
+		return -1;
+	memmove(out, out + 3, strlen(out + 3) + 1);
+	return 0;
+}
+
+int
+live_ask(struct ctx *x, const char *line, char *out, size_t outlen)
+{
+	int fd = control_connect_quiet(x, true);
+
+	if (fd == -1) {
+		errmsg("the control socket does not answer (is mailkeepd "
+		    "running?)");
+		return -1;
+	}
+	if (ask_on(fd, line, out, outlen) != 0) {
 		errmsg("control socket: %s", out);
 		return -1;
 	}
-	memmove(out, out + 3, strlen(out + 3) + 1);
 	return 0;
+}
+
+/* After a change to the share index, or to the users it names: the
+ * running daemon's user processes drop the share lists they keep, so
+ * their next LIST shows it (the master would notice within a second
+ * anyway).  Quiet: with no daemon running there is nothing to tell. */
+void
+live_shares_changed(struct ctx *x)
+{
+	char out[256];
+	int fd = control_connect_quiet(x, true);
+
+	if (fd != -1 && ask_on(fd, "shares\n", out, sizeof(out)) != 0)
+		errmsg("the running daemon did not take the share change "
+		    "(%s): its sessions list it within a second", out);
 }
 
 int

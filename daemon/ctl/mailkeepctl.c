@@ -1175,6 +1175,7 @@ cmd_userdel(struct ctx *x)
 		errmsg("deleting %s: %s", name, dir_errmsg(x->dir));
 		return EX_FAIL;
 	}
+	live_shares_changed(x);
 	rc = remove_user_dir(x, name, keep);
 	printf("user %s deleted\n", name);
 	return rc;
@@ -2017,6 +2018,7 @@ cmd_acl(struct ctx *x)
 		errmsg("setting the ACL failed");
 		return EX_FAIL;
 	}
+	live_shares_changed(x);
 	printf("%s: %s now has \"%s\" on %s\n", name, ident, rights, mbox);
 	return EX_OK_;
 }

@@ -411,6 +411,7 @@ copy_and_switch(struct ctx *x, const struct dir_user *u, struct work_req *q,
 	/* Its shares are indexed where it now lives (from the store). */
 	if (dir_shares_drop(x->dir, u->id) != 0)
 		errmsg("share index: %s", dir_errmsg(x->dir));
+	live_shares_changed(x);
 	crash_point("switch");
 	return 0;
 }

@@ -144,6 +144,11 @@ on_master(struct ipc_chan *ch, struct ipc_reader *r, void *arg)
 	case IPC_MBOX_SHARES_RESULT:
 		shares_result(u, r);
 		break;
+	case IPC_MBOX_SHARES_STALE:
+		if (!ipc_end(r))
+			fatalx("malformed SHARES_STALE from the master");
+		shares_forget(u);
+		break;
 	case IPC_MBOX_SHARE_DONE: {
 		uint8_t res = ipc_get_u8(r);
 		if (!ipc_end(r))
@@ -466,5 +471,6 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 	ipc_chan_flush(u.master);
 	if (u.store)
 		store_close(u.store);
+	shares_forget(&u);
 	exit(0);
 }

@@ -213,6 +213,7 @@ struct client {
 	char              ok_code[64];		/* "[MAILBOXID (..)] " for the
 						 * OK of a waiting CREATE */
 	size_t            shares_cap;		/* of shares[], paged answer */
+	size_t            shares_total;		/* entries the master sent */
 	/* The current APPEND's spooled literals (imap_frame.h), mapped
 	 * read-only; closed and unmapped when the command ends. */
 	int               spool_fd;
@@ -260,6 +261,11 @@ struct user {
 	uint64_t          quota_storage;	/* KiB, 0 = unlimited */
 	uint64_t          quota_messages;
 	uint64_t          next_req;		/* ids of requests to the master */
+	/* The master's last whole answer to SHARES, for the next LIST
+	 * until the master says it is stale (proxy.c, shares_kept). */
+	struct share_entry *kept_shares;
+	size_t            nkept_shares;
+	bool              shares_kept;
 	uint64_t          shares_sent;		/* IPC_MBOX_SHARE messages */
 	uint64_t          shares_done;		/* ...the master has applied */
 	struct ev_io      watch;		/* inotify on the store's directory */
@@ -716,6 +722,8 @@ void proxy_client_drained(struct client *c);
 void proxy_idle_line(struct client *c, const char *line, size_t len);
 void guest_result(struct user *u, struct ipc_reader *r);
 void shares_result(struct user *u, struct ipc_reader *r);
+/* IPC_MBOX_SHARES_STALE, and the process's end. */
+void shares_forget(struct user *u);
 
 /* ---- NOTIFY (notify.c, RFC 5465) ---- */
 

@@ -30,6 +30,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1460,14 +1461,76 @@ shared_named(struct client *c, const char *owner, const char *rest)
 
 /* ---- LIST, LSUB: what others share (asked of the master) ---- */
 
+/*
+ * The master's answer is kept for the next LIST or LSUB (of any session
+ * of the user) until the master says it is stale: it sends
+ * IPC_MBOX_SHARES_STALE to a grantee's process before the granting
+ * owner's SHARE_DONE (so before that SETACL's OK), and to every process
+ * when the directory changed under it (daemon/master/requests.c).  A
+ * notice not yet read is in the channel: LIST asks the master then, and
+ * the answer comes after the notice.  (A notice the master could not
+ * yet write, because this process left its socket full, is the one
+ * case missed; it is read before the next.)
+ * Only whole answers of at most SHARES_KEEP_MAX entries are kept.
+ */
+#define SHARES_KEEP_MAX 256
+
+void
+shares_forget(struct user *u)
+{
+	for (size_t i = 0; i < u->nkept_shares; i++) {
+		free((char *)u->kept_shares[i].owner);
+		free((char *)u->kept_shares[i].mailbox);
+		free((char *)u->kept_shares[i].rights);
+	}
+	free(u->kept_shares);
+	u->kept_shares = NULL;
+	u->nkept_shares = 0;
+	u->shares_kept = false;
+}
+
+static void
+shares_keep(struct user *u, const struct share_entry *e, size_t n)
+{
+	shares_forget(u);
+	if (n > SHARES_KEEP_MAX)
+		return;
+	u->kept_shares = n > 0 ? xreallocarray(NULL, n, sizeof(*e)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		u->kept_shares[i].owner = xstrdup(e[i].owner);
+		u->kept_shares[i].mailbox = xstrdup(e[i].mailbox);
+		u->kept_shares[i].rights = xstrdup(e[i].rights);
+	}
+	u->nkept_shares = n;
+	u->shares_kept = true;
+}
+
+/* Is a message from the master waiting (a notice among them)? */
+static bool
+master_waiting(struct user *u)
+{
+	struct pollfd p = { .fd = ipc_chan_fd(u->master), .events = POLLIN };
+
+	return poll(&p, 1, 0) != 0;
+}
+
 static enum cmd_result
 ask_shares(struct client *c)
 {
 	struct ipc_msg m;
 
-	c->shares_req = ++c->user->next_req;
 	c->shares = NULL;
-	c->nshares = c->shares_cap = 0;
+	c->nshares = c->shares_cap = c->shares_total = 0;
+	if (c->user->shares_kept && !master_waiting(c->user)) {
+		enum cmd_result r;
+		c->shares = c->user->kept_shares;
+		c->nshares = c->user->nkept_shares;
+		r = cmd_list(c);
+		c->shares = NULL;
+		c->nshares = 0;
+		return r;
+	}
+	c->shares_req = ++c->user->next_req;
 	ipc_msg_init(&m, IPC_MBOX_SHARES);
 	ipc_put_u64(&m, c->shares_req);
 	if (ipc_chan_send(c->user->master, &m) == -1) {
@@ -1484,7 +1547,7 @@ void
 shares_result(struct user *u, struct ipc_reader *r)
 {
 	uint64_t id = ipc_get_u64(r);
-	bool more = ipc_get_u8(r) != 0;
+	uint8_t more = ipc_get_u8(r);
 	uint32_t n = ipc_get_u32(r);
 	struct client *c = NULL;
 
@@ -1520,6 +1583,7 @@ shares_result(struct user *u, struct ipc_reader *r)
 		const char *owner = ipc_get_str(r);
 		const char *mailbox = ipc_get_str(r);
 		const char *rights = ipc_get_str(r);
+		c->shares_total++;
 		if (c->shares == NULL)
 			continue;	/* over the arena's ceiling: read on */
 		struct share_entry *e = &c->shares[c->nshares];
@@ -1529,11 +1593,15 @@ shares_result(struct user *u, struct ipc_reader *r)
 		if (e->owner && e->mailbox && e->rights)
 			c->nshares++;
 	}
-	if (!ipc_end(r))
+	if (!ipc_end(r) || more > IPC_SHARES_CUT)
 		fatalx("malformed SHARES_RESULT from the master");
-	if (more)
+	if (more == IPC_SHARES_MORE)
 		return;
 	c->shares_req = 0;
+	/* Kept only whole: every entry read, none left out. */
+	if (more == IPC_SHARES_LAST && c->shares != NULL &&
+	    c->nshares == c->shares_total)
+		shares_keep(c->user, c->shares, c->nshares);
 	cmd_list(c);
 	client_resume(c);
 }

@@ -404,8 +404,10 @@ restore_share(struct link_child *lk, struct ipc_reader *r)
 	}
 	if (dir_share_set(master.dir, lk->uid, mailbox, grantee, rights) != 0)
 		log_warnx("share index: %s", dir_errmsg(master.dir));
-	else
+	else {
 		lk->shares++;
+		shares_stale(grantee);
+	}
 }
 
 /* The restore worker's ACL entries, then its verdict. */
@@ -521,6 +523,7 @@ on_move_in(struct link_child *lk, struct ipc_reader *r)
 	lk->shares = 0;
 	if (dir_shares_drop(master.dir, u.id) != 0)
 		log_warnx("share index: %s", dir_errmsg(master.dir));
+	shares_stale(NULL);
 	/* The memfd goes to the worker (spawn_restore takes it). */
 	pid_t pid = user_dir_prepare(&u) == -1 ? -1 :
 	    spawn_restore(u.id, u.name, ipc_take_fd(r), &chan);

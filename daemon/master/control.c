@@ -7,8 +7,8 @@
  * 0600 by root in a directory only root can change; on top of the mode,
  * every connection's peer credentials (SO_PEERCRED) must be root's (or,
  * for a development instance, the master's own uid), else it is refused
- * and logged.  One request line ("who", "stats", "reload", "kick
- * USER"), one answer: "OK" or "ERR reason" then text, and the master
+ * and logged.  One request line ("who", "stats", "reload", "shares",
+ * "kick USER"), one answer: "OK" or "ERR reason" then text, and the master
  * closes the connection.
  *
  * The metrics port (metrics_listen, loopback only, off by default)
@@ -296,13 +296,19 @@ ctl_request(struct conn *c, char *line)
 		ctl_kick(c, arg);
 	else if (strcmp(line, "reload") == 0 && arg == NULL)
 		ctl_reload(c);
+	else if (strcmp(line, "shares") == 0 && arg == NULL) {
+		/* mailkeepctl changed the share index or its users: the
+		 * processes' kept lists go now, not at the next look. */
+		shares_stale(NULL);
+		buf_printf(&c->out, "OK share lists dropped\n");
+	}
 	else if (strcmp(line, "freeze") == 0 || strcmp(line, "thaw") == 0 ||
 	    strcmp(line, "frozen") == 0)
 		ctl_freeze(c, line, arg);
 	else
 		buf_printf(&c->out, "ERR unknown request (who, stats, reload, "
-		    "kick USER, freeze USER SECONDS, thaw USER, frozen "
-		    "USER)\n");
+		    "shares, kick USER, freeze USER SECONDS, thaw USER, "
+		    "frozen USER)\n");
 	answer(c);
 }
 

@@ -551,6 +551,7 @@ on_stop(int signo, void *arg)
 	close_listeners();
 	ev_timer_stop(master.loop, &accept_pause);
 	ev_timer_stop(master.loop, &sweep_timer);
+	shares_watch_stop();
 	hashpool_stop();
 	ldapdir_stop();
 	lmtp_stop();
@@ -907,6 +908,7 @@ setup_loop(struct directory *dir, const struct mk_config *cfg)
 	ev_timer_init(&stop_timer, stop_timeout, NULL);
 	ev_timer_init(&accept_pause, accept_resume, NULL);
 	ev_timer_start(loop, &sweep_timer, SWEEP_MS);
+	shares_watch_start();
 }
 
 int

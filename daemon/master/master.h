@@ -597,6 +597,9 @@ void req_share(struct mbox *mb, struct ipc_reader *r);
 bool share_entry_valid(const char *mailbox, const char *grantee,
 	const char *rights);
 void req_shares(struct mbox *mb, struct ipc_reader *r);
+void shares_stale(const char *grantee);	/* NULL: every process */
+void shares_watch_start(void);
+void shares_watch_stop(void);
 void req_guest_open(struct mbox *mb, struct ipc_reader *r, bool url);
 /* The answer to a GUEST_OPEN / URL_OPEN (mb NULL: none; fd closed). */
 void guest_answer(struct mbox *mb, uint64_t id, enum ipc_req_result res,

@@ -17,6 +17,7 @@
 #include "common/util.h"
 
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -212,9 +213,73 @@ share_index_set(uint32_t owner_id, const char *owner, const char *mailbox,
 		log_warnx("share index: %s", dir_errmsg(master.dir));
 		return IPC_REQ_FAILED;
 	}
+	shares_stale(grantee);
 	log_info("share index: %s grants %s \"%s\" on %s", owner, grantee,
 	    rights, mailbox);
 	return IPC_REQ_OK;
+}
+
+static void
+stale_one(struct mbox *mb, void *arg)
+{
+	const char *grantee = arg;
+	struct ipc_msg m;
+
+	if (grantee != NULL && strcasecmp(mbox_user(mb), grantee) != 0)
+		return;
+	ipc_msg_init(&m, IPC_MBOX_SHARES_STALE);
+	/* A process whose queue is full reads nothing any more: it is
+	 * told when it does (ipc_chan_send() logs the episode). */
+	(void)mbox_send(mb, &m);
+}
+
+/* The user processes keep the list SHARES gave them until told it is
+ * stale (daemon/mailbox/proxy.c): every change to what dir_shares_for()
+ * answers reaches here.  grantee NULL (a user's whole set of shares
+ * went, or the directory was written by another program) or "anyone"
+ * tells every process. */
+void
+shares_stale(const char *grantee)
+{
+	if (grantee != NULL && strcmp(grantee, "anyone") == 0)
+		grantee = NULL;
+	mboxes_foreach(stale_one, (void *)grantee);
+}
+
+/* Other programs (mailkeepctl acl, userdel, restore, move) change the
+ * share index, and the users it names, without the master: their
+ * commits move the directory's data_version, looked at once a second,
+ * so a running process lists their change within that. */
+#define SHARES_WATCH_MS 1000
+
+static struct ev_timer shares_watch;
+static int64_t         dir_version;
+
+static void
+shares_watch_cb(struct ev_timer *t)
+{
+	int64_t v;
+
+	if (dir_data_version(master.dir, &v) == 0 && v != dir_version) {
+		dir_version = v;
+		shares_stale(NULL);
+	}
+	ev_timer_start(master.loop, t, SHARES_WATCH_MS);
+}
+
+void
+shares_watch_start(void)
+{
+	ev_timer_init(&shares_watch, shares_watch_cb, NULL);
+	if (dir_data_version(master.dir, &dir_version) != 0)
+		log_warnx("share index: %s", dir_errmsg(master.dir));
+	ev_timer_start(master.loop, &shares_watch, SHARES_WATCH_MS);
+}
+
+void
+shares_watch_stop(void)
+{
+	ev_timer_stop(master.loop, &shares_watch);
 }
 
 void
@@ -256,13 +321,13 @@ struct share_list {
 };
 
 static void
-page_send(struct share_list *l, bool more)
+page_send(struct share_list *l, enum ipc_shares_more more)
 {
 	struct ipc_msg m;
 
 	ipc_msg_init(&m, IPC_MBOX_SHARES_RESULT);
 	ipc_put_u64(&m, l->id);
-	ipc_put_u8(&m, more ? 1 : 0);
+	ipc_put_u8(&m, (uint8_t)more);
 	ipc_put_u32(&m, l->n);
 	/* the entries, without the page buffer's own header */
 	if (buf_add(&m.b, buf_ptr(&l->m.b) + 8, buf_len(&l->m.b) - 8) == -1)
@@ -297,7 +362,7 @@ add_share(const char *owner, const char *mailbox, const char *rights,
 			l->truncated = true;
 			return 1;
 		}
-		page_send(l, true);
+		page_send(l, IPC_SHARES_MORE);
 	}
 	if (l->failed)
 		return 1;
@@ -330,7 +395,8 @@ req_shares(struct mbox *mb, struct ipc_reader *r)
 		ipc_msg_init(&l.m, IPC_MBOX_SHARES_RESULT);
 		l.n = 0;
 	}
-	page_send(&l, false);
+	page_send(&l, l.failed || l.truncated ? IPC_SHARES_CUT :
+	    IPC_SHARES_LAST);
 	ipc_msg_free(&l.m);
 	/* A page that could not go was logged by ipc_chan_send() (once
 	 * per episode of a full queue: a process that asks without

@@ -24,7 +24,11 @@ ctl.sh, e.g. /tmp/peer/dovecot-base/ctl.sh) to every round, after the
 builds: once in its `perf` configuration and once in its default one,
 each started on empty mailboxes (ctl.sh reset-mail) as Mailkeep's
 instances are, and stopped after its run.  So the ratio of doc/
-benchmarks.md is taken from turns of the same minutes.
+benchmarks.md is taken from turns of the same minutes.  It may be
+given more than once: a copy of that instance whose passwd-file holds
+Mailkeep's own yescrypt hashes (`{CRYPT}$y$...`, doc/benchmarks.md)
+pays the same hash per LOGIN, where the instruments' users have
+`{PLAIN}` passwords.  Each listens on 127.0.0.1:14300, one at a time.
 
 --ab-env NAME=VALUE runs each build twice in each round, in turns: as it
 is, then with NAME=VALUE in the server's environment (the tcache A/B of
@@ -140,9 +144,11 @@ def main():
                     'this in the server\'s environment (e.g. GLIBC_TUNABLES='
                     'glibc.malloc.tcache_count=7, glibc\'s default tcache '
                     'for the spawner\'s children)')
-    ap.add_argument('--dovecot', metavar='CTL',
+    ap.add_argument('--dovecot', metavar='CTL', action='append',
+                    default=[],
                     help='also run the instruments\' Dovecot (its ctl.sh) '
-                    'in each round, perf then default configuration')
+                    'in each round, perf then default configuration; '
+                    'repeatable (one instance after the other)')
     a = ap.parse_args()
     envs = [{}]
     if a.ab_env:
@@ -172,11 +178,13 @@ def main():
                                         src or src_default, n, a.secs,
                                         a.args, extra):
                         print('   ', line, flush=True)
-            for conf in ('perf', '') if a.dovecot else ():
-                print('round %d, %d clients, Dovecot %s:' %
-                      (r, n, conf or 'default'), flush=True)
-                for line in run_dovecot(a.dovecot, conf, n, a.secs, a.args):
-                    print('   ', line, flush=True)
+            for ctl in a.dovecot:
+                for conf in ('perf', ''):
+                    print('round %d, %d clients, Dovecot %s%s:' % (
+                        r, n, conf or 'default', '' if len(a.dovecot) == 1
+                        else ' (%s)' % os.path.dirname(ctl)), flush=True)
+                    for line in run_dovecot(ctl, conf, n, a.secs, a.args):
+                        print('   ', line, flush=True)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,9 @@
 Python 3 standard library only; run by meson (MK_BUILD_DIR)."""
 import os
 import re
+import sqlite3
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -531,6 +533,57 @@ class SelectMode(AclCase):
         self.assertNotIn('\\Seen', fm[1]['FLAGS'])
         self.no(s.b.cmd('STORE 1 +FLAGS (\\Seen)'), 'READ-ONLY')
         self.assertEqual(self.flags(s.b, s.name)[1], [])
+
+
+class KeptShareLists(AclCase):
+    """A user's process keeps the master's list of what others share
+    with it for the next LIST, until the master says it is stale
+    (daemon/mailbox/proxy.c, daemon/master/requests.c).  Each LIST below
+    follows a LIST that filled that list: without the notices, it would
+    show the old one."""
+
+    def test_grants_seen_by_the_next_list(self):
+        alice, bob = self.new_user(), self.new_user()
+        a, b = self.connect(alice), self.connect(bob)
+        name = shared(alice[0], 'Proj')
+        self.ok(a.cmd('CREATE Proj'))
+        self.assertNotIn(name, self.listed(b))
+        self.ok(a.cmd('SETACL Proj %s lr' % bob[0]))
+        self.assertIn(name, self.listed(b))
+        b2 = self.connect(bob)      # the same process, another session
+        self.assertIn(name, self.listed(b2))
+        self.ok(a.cmd('DELETEACL Proj %s' % bob[0]))
+        self.assertNotIn(name, self.listed(b))
+        self.assertNotIn(name, self.listed(b2))
+        # "anyone": every process is told
+        self.ok(a.cmd('SETACL Proj anyone lr'))
+        self.assertIn(name, self.listed(b))
+        self.ok(a.cmd('RENAME Proj Proj2'))
+        self.assertNotIn(name, self.listed(b))
+        self.assertIn(shared(alice[0], 'Proj2'), self.listed(b))
+        self.ok(a.cmd('DELETE Proj2'))
+        self.assertNotIn(shared(alice[0], 'Proj2'), self.listed(b))
+
+    def test_directory_written_by_another_program(self):
+        """A program that writes the share index without telling the
+        daemon: the master sees the directory change within a second."""
+        alice, bob = self.new_user(), self.new_user()
+        a, b = self.connect(alice), self.connect(bob)
+        name = shared(alice[0], 'Proj')
+        self.ok(a.cmd('CREATE Proj'))
+        self.ok(a.cmd('SETACL Proj %s lr' % bob[0]))
+        self.assertIn(name, self.listed(b))
+        db = sqlite3.connect(os.path.join(self.server.data_dir,
+                                          'directory.db'), timeout=10)
+        with db:
+            n = db.execute('DELETE FROM shares WHERE grantee = ?',
+                           (bob[0],)).rowcount
+        db.close()
+        self.assertEqual(n, 1)
+        deadline = time.monotonic() + 10
+        while name in self.listed(b) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertNotIn(name, self.listed(b))
 
 
 if __name__ == '__main__':

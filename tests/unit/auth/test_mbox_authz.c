@@ -1236,7 +1236,8 @@ make_long_name(int i)
 }
 
 /* Reads the whole paged answer to SHARES: every page within the
- * message ceiling, entries counted, the last page says no more. */
+ * message ceiling, entries counted, the last page says the answer is
+ * whole (IPC_SHARES_LAST: the process may keep it). */
 static void
 script_shares_pages(struct fake_io *io)
 {
@@ -1244,18 +1245,18 @@ script_shares_pages(struct fake_io *io)
 	struct ipc_msg m;
 	unsigned pages = 0, entries = 0;
 	size_t maxlen = 0;
-	bool more = true;
+	uint8_t more = IPC_SHARES_MORE;
 
 	take_session(io);
 	ipc_msg_init(&m, IPC_MBOX_SHARES);
 	ipc_put_u64(&m, 5);
 	send_msg(io, &m);
-	while (more) {
+	while (more == IPC_SHARES_MORE) {
 		recv_type(io, &r, IPC_MBOX_SHARES_RESULT);
 		maxlen = MK_MAX(maxlen, r.len);
 		if (ipc_get_u64(&r) != 5)
 			_exit(7);
-		more = ipc_get_u8(&r) != 0;
+		more = ipc_get_u8(&r);
 		uint32_t n = ipc_get_u32(&r);
 		for (uint32_t i = 0; i < n; i++) {
 			ipc_get_str(&r);
@@ -1267,7 +1268,8 @@ script_shares_pages(struct fake_io *io)
 		entries += n;
 		pages++;
 	}
-	say(io, "pages=%u entries=%u maxlen=%zu\n", pages, entries, maxlen);
+	say(io, "pages=%u entries=%u maxlen=%zu last=%u\n", pages, entries,
+	    maxlen, more);
 	finish(io);
 }
 
@@ -1277,7 +1279,7 @@ test_shares_answer_comes_in_pages(void)
 	struct fake f[] = {
 		{ .user = &carol, .script = script_shares_pages, .session = true },
 	};
-	unsigned pages = 0, entries = 0;
+	unsigned pages = 0, entries = 0, last = 99;
 	size_t maxlen = 0;
 
 	/* 300 mailboxes with 1 KiB names shared with everyone: 300 KiB,
@@ -1292,8 +1294,9 @@ test_shares_answer_comes_in_pages(void)
 	CU_ASSERT_TRUE(said(&f[0], "exit\n"));
 	const char *p = strstr(f[0].said, "pages=");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	CU_ASSERT_EQUAL(sscanf(p, "pages=%u entries=%u maxlen=%zu", &pages,
-	    &entries, &maxlen), 3);
+	CU_ASSERT_EQUAL(sscanf(p, "pages=%u entries=%u maxlen=%zu last=%u",
+	    &pages, &entries, &maxlen, &last), 4);
+	CU_ASSERT_EQUAL(last, IPC_SHARES_LAST);
 	/* carol also sees nothing of her own; bob's share is not hers */
 	CU_ASSERT_EQUAL(entries, 300);
 	CU_ASSERT_TRUE(pages >= 4);
@@ -1333,7 +1336,7 @@ script_shares_unread(struct fake_io *io)
 {
 	struct ipc_reader r;
 	struct ipc_msg m;
-	unsigned started = 0, ended = 0;
+	unsigned started = 0, ended = 0, cut = 0;
 	uint64_t bytes = 0, last = 0;
 	bool drained = false;
 	char c;
@@ -1365,15 +1368,17 @@ script_shares_unread(struct fake_io *io)
 			continue;
 		bytes += r.len;
 		uint64_t id = ipc_get_u64(&r);
-		bool more = ipc_get_u8(&r) != 0;
+		uint8_t more = ipc_get_u8(&r);
 		if (id != last)
 			started++;
 		last = id;
-		if (!more)
+		if (more != IPC_SHARES_MORE)
 			ended++;
+		if (more == IPC_SHARES_CUT)
+			cut++;
 	}
-	say(io, "started=%u ended=%u bytes=%llu drained=%d\n", started, ended,
-	    (unsigned long long)bytes, drained);
+	say(io, "started=%u ended=%u bytes=%llu drained=%d cut=%u\n", started,
+	    ended, (unsigned long long)bytes, drained, cut);
 	finish(io);
 }
 
@@ -1406,7 +1411,7 @@ test_shares_for_a_process_that_does_not_read_are_bounded(void)
 	struct fake f[] = {
 		{ .user = &carol, .script = script_shares_unread, .session = true },
 	};
-	unsigned started = 0, ended = 0;
+	unsigned started = 0, ended = 0, cut = 0;
 	unsigned long long bytes = 0;
 	int drained = 0;
 
@@ -1436,8 +1441,8 @@ test_shares_for_a_process_that_does_not_read_are_bounded(void)
 	CU_ASSERT_EQUAL(unread.stage, 3);
 	const char *p = strstr(f[0].said, "started=");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	CU_ASSERT_EQUAL(sscanf(p, "started=%u ended=%u bytes=%llu drained=%d",
-	    &started, &ended, &bytes, &drained), 4);
+	CU_ASSERT_EQUAL(sscanf(p, "started=%u ended=%u bytes=%llu drained=%d "
+	    "cut=%u", &started, &ended, &bytes, &drained, &cut), 5);
 	CU_ASSERT_EQUAL(drained, 1);
 	/* 120 answers of 300 KiB would be 36 MiB waiting: the queue held
 	 * at most its bound, and it did fill */
@@ -1446,6 +1451,9 @@ test_shares_for_a_process_that_does_not_read_are_bounded(void)
 	/* whatever was answered was answered to the end */
 	CU_ASSERT_TRUE(started > 0);
 	CU_ASSERT_EQUAL(started, ended);
+	/* and the answers the queue's bound cut short say so (the process
+	 * must not keep them as the whole list) */
+	CU_ASSERT_TRUE(cut > 0);
 	assert_nothing_left();
 }
 
