@@ -480,6 +480,8 @@ bool         mbox_has_session(struct mbox *mb, uint64_t id);
  * -1 if the process has no such session. */
 int          mbox_session_method(struct mbox *mb, uint64_t id);
 int          mbox_send(struct mbox *mb, struct ipc_msg *m);
+/* IPC_MBOX_SHARES_STALE, unless already sent since its last SHARES. */
+void         mbox_shares_stale(struct mbox *mb);
 /* Bytes waiting in the channel to the process (0 if it is gone). */
 size_t       mbox_queued(const struct mbox *mb);
 struct mbox *mbox_running(uint32_t user_id);	/* NULL if none */

@@ -223,14 +223,9 @@ static void
 stale_one(struct mbox *mb, void *arg)
 {
 	const char *grantee = arg;
-	struct ipc_msg m;
 
-	if (grantee != NULL && strcasecmp(mbox_user(mb), grantee) != 0)
-		return;
-	ipc_msg_init(&m, IPC_MBOX_SHARES_STALE);
-	/* A process whose queue is full reads nothing any more: it is
-	 * told when it does (ipc_chan_send() logs the episode). */
-	(void)mbox_send(mb, &m);
+	if (grantee == NULL || strcasecmp(mbox_user(mb), grantee) == 0)
+		mbox_shares_stale(mb);
 }
 
 /* The user processes keep the list SHARES gave them until told it is

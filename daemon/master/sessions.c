@@ -71,6 +71,10 @@ struct mbox {
 	unsigned         nsess;
 	struct ev_timer  linger;
 	unsigned         state_pending;	/* IPC_MBOX_STATE_REQs unanswered */
+	/* IPC_MBOX_SHARES_STALE sent, and no IPC_MBOX_SHARES asked since:
+	 * whatever share list the process keeps goes when it reads that
+	 * notice, so another would tell it nothing. */
+	bool             shares_told;
 	struct mbox     *next;
 };
 
@@ -737,6 +741,7 @@ mbox_msg(struct ipc_chan *c, struct ipc_reader *r, void *arg)
 		req_share(mb, r);
 		break;
 	case IPC_MBOX_SHARES:
+		mb->shares_told = false;
 		req_shares(mb, r);
 		break;
 	case IPC_MBOX_GUEST_OPEN:
@@ -784,6 +789,24 @@ mbox_send(struct mbox *mb, struct ipc_msg *m)
 		return -1;
 	}
 	return ipc_chan_send(mb->chan, m);
+}
+
+/* One notice per process until it asks again, however many changes:
+ * a user who toggles a grant to "anyone" in a loop costs the master a
+ * walk of its list per change, not a message to every process. */
+void
+mbox_shares_stale(struct mbox *mb)
+{
+	struct ipc_msg m;
+
+	if (mb->shares_told || mb->chan == NULL)
+		return;
+	ipc_msg_init(&m, IPC_MBOX_SHARES_STALE);
+	/* A process whose queue is full reads nothing any more: it is
+	 * told at the next change after it reads (ipc_chan_send() logs
+	 * the episode). */
+	if (ipc_chan_send(mb->chan, &m) == 0)
+		mb->shares_told = true;
 }
 
 size_t

@@ -1457,6 +1457,118 @@ test_shares_for_a_process_that_does_not_read_are_bounded(void)
 	assert_nothing_left();
 }
 
+/* ---- share lists kept by the processes: IPC_MBOX_SHARES_STALE ---- */
+
+static struct {
+	int owner_said[2];	/* alice -> carol: changes done */
+	int carol_said[2];	/* carol -> alice: asked, go on */
+} stale;
+
+static void
+grant(struct fake_io *io, const char *mailbox, const char *grantee,
+    const char *rights)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_SHARE);
+	ipc_put_str(&m, mailbox);
+	ipc_put_str(&m, grantee);
+	ipc_put_str(&m, rights);
+	send_msg(io, &m);
+	recv_type(io, &r, IPC_MBOX_SHARE_DONE);
+}
+
+/* alice changes grants: to "anyone" twice, then to bob; tells carol;
+ * once carol has asked for her list, one grant to "anyone" more. */
+static void
+script_stale_owner(struct fake_io *io)
+{
+	char c;
+
+	take_session(io);
+	grant(io, "Proj", "anyone", "lr");
+	grant(io, "Proj", "anyone", "");
+	grant(io, "Team", "bob", "lr");
+	if (write(stale.owner_said[1], "1", 1) != 1 ||
+	    !byte_from(stale.carol_said[0], &c))
+		_exit(7);
+	grant(io, "Proj", "anyone", "lr");
+	grant(io, "Proj", "anyone", "");
+	if (write(stale.owner_said[1], "2", 1) != 1)
+		_exit(7);
+	finish(io);
+}
+
+/* The notices waiting in the channel now (the master sent them before
+ * the SHARE_DONE that let alice go on). */
+static unsigned
+notices_waiting(struct fake_io *io)
+{
+	struct pollfd pfd = { .fd = io->chan, .events = POLLIN };
+	struct ipc_reader r;
+	unsigned n = 0;
+
+	while (poll(&pfd, 1, 0) == 1 && ipc_recv_now(io->chan, msgbuf,
+	    &r) == 0) {
+		if (r.type == IPC_MBOX_SHARES_STALE)
+			n++;
+		if (r.fd != -1)
+			close(r.fd);
+	}
+	return n;
+}
+
+static void
+script_stale_grantee(struct fake_io *io)
+{
+	struct ipc_reader r;
+	struct ipc_msg m;
+	unsigned first, second;
+	char c;
+
+	take_session(io);
+	if (!byte_from(stale.owner_said[0], &c))
+		_exit(7);
+	first = notices_waiting(io);
+	ipc_msg_init(&m, IPC_MBOX_SHARES);
+	ipc_put_u64(&m, 1);
+	send_msg(io, &m);
+	recv_type(io, &r, IPC_MBOX_SHARES_RESULT);
+	if (write(stale.carol_said[1], "a", 1) != 1 ||
+	    !byte_from(stale.owner_said[0], &c))
+		_exit(7);
+	second = notices_waiting(io);
+	say(io, "notices %u %u\n", first, second);
+	finish(io);
+}
+
+/* Every change to what SHARES would answer carol reaches carol's process
+ * before the change's SHARE_DONE, once: two changes to "anyone" in a row
+ * make one notice until she asks again, a grant to bob none. */
+void
+test_share_changes_reach_the_grantees_once(void)
+{
+	struct fake f[] = {
+		{ .user = &carol, .script = script_stale_grantee,
+		  .session = true },
+		{ .user = &alice, .script = script_stale_owner, .session = true },
+	};
+
+	CU_ASSERT_FATAL(pipe(stale.owner_said) == 0 &&
+	    pipe(stale.carol_said) == 0);
+	run(f, nitems(f));
+	for (int i = 0; i < 2; i++) {
+		close(stale.owner_said[i]);
+		close(stale.carol_said[i]);
+	}
+	CU_ASSERT_EQUAL(dir_share_set(dir, alice.id, "Team", "bob", ""), 0);
+	CU_ASSERT_FALSE(f[0].killed || f[1].killed);
+	CU_ASSERT_TRUE(said(&f[0], "notices 1 1\n"));
+	CU_ASSERT_TRUE(said(&f[1], "exit\n"));
+	assert_nothing_left();
+}
+
 static const char *bad_share_mailbox, *bad_share_grantee;
 
 static void
