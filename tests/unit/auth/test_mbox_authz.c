@@ -1182,26 +1182,46 @@ first_owner(const char *owner, const char *mailbox, const char *rights,
 	return 0;
 }
 
+/* IPC_MBOX_SHARE as the owner's process sends it after a SETACL.  No
+ * owner field: the entry can only be the process's own user's. */
+static void
+share_send(struct fake_io *io, const char *mailbox, const char *grantee,
+    const char *rights)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_MBOX_SHARE);
+	ipc_put_str(&m, mailbox);
+	ipc_put_str(&m, grantee);
+	ipc_put_str(&m, rights);
+	send_msg(io, &m);
+}
+
+/* ... and waits for the master's IPC_MBOX_SHARE_DONE, left in *r. */
+static void
+grant_r(struct fake_io *io, struct ipc_reader *r, const char *mailbox,
+    const char *grantee, const char *rights)
+{
+	share_send(io, mailbox, grantee, rights);
+	recv_type(io, r, IPC_MBOX_SHARE_DONE);
+}
+
+static void
+grant(struct fake_io *io, const char *mailbox, const char *grantee,
+    const char *rights)
+{
+	struct ipc_reader r;
+
+	grant_r(io, &r, mailbox, grantee, rights);
+}
+
 static void
 script_share(struct fake_io *io)
 {
-	struct ipc_reader r;
-	struct ipc_msg m;
-
 	take_session(io);
-	/* No owner field: the entry can only be the process's own user's. */
-	ipc_msg_init(&m, IPC_MBOX_SHARE);
-	ipc_put_str(&m, "Stolen");
-	ipc_put_str(&m, "bob");
-	ipc_put_str(&m, "lr");
-	send_msg(io, &m);
-	recv_type(io, &r, IPC_MBOX_SHARE_DONE);
+	grant(io, "Stolen", "bob", "lr");
 	say(io, "share done\n");
-	ipc_msg_init(&m, IPC_MBOX_SHARE);
-	ipc_put_str(&m, "Stolen");
-	ipc_put_str(&m, "bob");
-	ipc_put_str(&m, "lr!");		/* not a right */
-	send_msg(io, &m);
+	share_send(io, "Stolen", "bob", "lr!");	/* not a right */
 	hang(io);
 }
 
@@ -1464,21 +1484,6 @@ static struct {
 	int carol_said[2];	/* carol -> alice: asked, go on */
 } stale;
 
-static void
-grant(struct fake_io *io, const char *mailbox, const char *grantee,
-    const char *rights)
-{
-	struct ipc_reader r;
-	struct ipc_msg m;
-
-	ipc_msg_init(&m, IPC_MBOX_SHARE);
-	ipc_put_str(&m, mailbox);
-	ipc_put_str(&m, grantee);
-	ipc_put_str(&m, rights);
-	send_msg(io, &m);
-	recv_type(io, &r, IPC_MBOX_SHARE_DONE);
-}
-
 /* alice changes grants: to "anyone" twice, then to bob; tells carol;
  * once carol has asked for her list, one grant to "anyone" more. */
 static void
@@ -1574,14 +1579,8 @@ static const char *bad_share_mailbox, *bad_share_grantee;
 static void
 script_bad_share(struct fake_io *io)
 {
-	struct ipc_msg m;
-
 	take_session(io);
-	ipc_msg_init(&m, IPC_MBOX_SHARE);
-	ipc_put_str(&m, bad_share_mailbox);
-	ipc_put_str(&m, bad_share_grantee);
-	ipc_put_str(&m, "lr");
-	send_msg(io, &m);
+	share_send(io, bad_share_mailbox, bad_share_grantee, "lr");
 	hang(io);
 }
 
@@ -1621,16 +1620,10 @@ script_share_limit(struct fake_io *io)
 	static const char *const who[] = { "bob", "carol", "admin2", "bob" };
 	static const char *const rights[] = { "lr", "lr", "lr", "lrs" };
 	struct ipc_reader r;
-	struct ipc_msg m;
 
 	take_session(io);
 	for (size_t i = 0; i < nitems(who); i++) {
-		ipc_msg_init(&m, IPC_MBOX_SHARE);
-		ipc_put_str(&m, "Team");
-		ipc_put_str(&m, who[i]);
-		ipc_put_str(&m, rights[i]);
-		send_msg(io, &m);
-		recv_type(io, &r, IPC_MBOX_SHARE_DONE);
+		grant_r(io, &r, "Team", who[i], rights[i]);
 		uint8_t res = ipc_get_u8(&r);
 		if (!ipc_end(&r))
 			_exit(7);
