@@ -179,7 +179,7 @@ mark_seen(struct client *c, struct fetch_state *st)
 			st->rows[i].r.modseq = modseq;
 			st->rows[i].seen_set = true;
 		}
-	mbox_changed(u, m->id);
+	mbox_changed_to(u, m);
 	view_own_change(c, before, m->highestmodseq);
 	return 0;
 }
