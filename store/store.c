@@ -474,7 +474,11 @@ db_txn_leave(struct sqldb *db, enum db_txn t, int rc)
 
 /* ---- the store ---- */
 
-#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-256"	/* KiB */
+/* 512 KiB: against 256, 4-7 % less CPU per command in imaptest's mix
+ * (fewer pages read again through pread), for about 10 MiB more PSS
+ * with 50 busy users; a resting process gives its cache back
+ * (store_release_memory).  doc/benchmarks.md, "sixth look". */
+#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-512"	/* KiB */
 
 static int
 store_data_version(struct store *s, int64_t *v)
@@ -660,17 +664,40 @@ store_release_memory(struct store *s, bool statements)
 	(void)sqlite3_db_release_memory(s->db.h);
 }
 
-/* The cache of a command that writes many pages: with the 256 KiB one,
+/* The cache of a command that writes many pages: with the small one,
  * a MULTIAPPEND of 500 messages (some 500 pages) spilled dirty pages to
  * the WAL before its commit and read them back.  Back to the small one
- * after, which frees what was above it. */
+ * after, which frees what was above it.  Only for such commands: the two
+ * PRAGMAs cost an APPEND of one small message more than the spill they
+ * guard against (about 1.5 % of the mailbox processes' CPU in imaptest's
+ * mix, doc/benchmarks.md). */
 #define STORE_BIG_CACHE_PRAGMA "PRAGMA cache_size=-16384"	/* KiB */
+/* What one message adds besides its text: a row or an index entry in
+ * some twenty b-trees (doc/benchmarks.md, "What an APPEND writes"). */
+#define APPEND_PAGES_PER_MSG 20
+/* Dirty pages the 512 KiB cache (128 pages) holds with room left for
+ * the pages the command reads. */
+#define SMALL_CACHE_DIRTY 96
 
 void
-store_cache_big(struct store *s, bool on)
+store_cache_for(struct store *s, uint64_t nmsgs, uint64_t bytes)
 {
-	(void)db_exec_cached(&s->db, on ? STORE_BIG_CACHE_PRAGMA :
-	    STORE_CACHE_PRAGMA, "cache size");
+	uint64_t pages = bytes / 4096 +	/* the store's page, SQLite's default */
+	    MK_MIN(nmsgs, (uint64_t)1 << 32) * APPEND_PAGES_PER_MSG;
+
+	if (s->cache_big || pages <= SMALL_CACHE_DIRTY)
+		return;
+	(void)db_exec_cached(&s->db, STORE_BIG_CACHE_PRAGMA, "cache size");
+	s->cache_big = true;
+}
+
+void
+store_cache_small(struct store *s)
+{
+	if (!s->cache_big)
+		return;
+	(void)db_exec_cached(&s->db, STORE_CACHE_PRAGMA, "cache size");
+	s->cache_big = false;
 }
 
 void

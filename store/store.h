@@ -103,9 +103,11 @@ void store_release_memory(struct store *s, bool statements);
  * was in use already. */
 int  store_memory_lean(void);
 
-/* A larger page cache (on) for a command that writes many pages, then
- * the usual small one again (off). */
-void store_cache_big(struct store *s, bool on);
+/* A larger page cache for a command that writes nmsgs messages of bytes
+ * in all when they would not fit the usual small one (else nothing),
+ * then the small one again. */
+void store_cache_for(struct store *s, uint64_t nmsgs, uint64_t bytes);
+void store_cache_small(struct store *s);
 const char *store_errmsg(struct store *s);
 int  store_schema_version(struct store *s);
 

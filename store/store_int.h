@@ -145,13 +145,16 @@ struct store {
 	bool         z_on;	/* compress bodies (store_body.c) */
 	int          z_level;
 	uint64_t     z_min;
-	/* Kept between bodies while the process works (making one per body
-	 * cost a third of the APPEND mix); store_release_memory() frees
-	 * them when its sessions rest. */
+	/* The compression context and its buffer live for one body (the
+	 * context is over half a megabyte: store_body.c cctx_get()); the
+	 * decompression context is kept between bodies while the process
+	 * works, and store_release_memory() frees it when its sessions
+	 * rest. */
 	struct ZSTD_CCtx_s *z_cctx;
 	struct ZSTD_DCtx_s *z_dctx;	/* one-shot frames: handles share it */
 	unsigned char *z_buf;
 	unsigned     nreaders;	/* store_body handles open */
+	bool         cache_big;	/* store_cache_for() enlarged the cache */
 	struct append_run run;
 };
 /* Writes (store_commit) or forgets (store_rollback) what an append run

@@ -111,7 +111,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		store_rollback(u->store);
 		return resp_no(c, "[OVERQUOTA] Quota exceeded; nothing was stored");
 	}
-	store_cache_big(u->store, true);
+	store_cache_for(u->store, a->nmsgs, bytes);
 	for (const struct append_msg *am = a->msgs; rc == 0 && am; am = am->next) {
 		struct msg_new n = {
 			.internaldate = am->has_date ? am->date : now_local(),
@@ -120,7 +120,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		    &n.keywords, false);
 		if (rc != 0) {
 			store_rollback(u->store);
-			store_cache_big(u->store, false);
+			store_cache_small(u->store);
 			return RUN_DONE;	/* flags_parse answered */
 		}
 		/* Flags the session may not set are dropped, not refused
@@ -139,7 +139,7 @@ append_all(struct client *c, struct mbox *m, uint32_t *uids,
 		rc = store_commit(u->store);
 	if (rc != 0)
 		store_rollback(u->store);
-	store_cache_big(u->store, false);
+	store_cache_small(u->store);
 	if (rc != 0)
 		return resp_store_error(c, rc, "APPEND");
 	view_claimed(c, rfrom, rto);

@@ -79,7 +79,7 @@ cmd_expunge(struct client *c)
 		}
 		ghosts_take(u, &gb);
 		expunge_report(c, uids, n);
-		mbox_changed(u, m->id);
+		mbox_changed_to(u, m);
 		view_own_change(c, before, m->highestmodseq);
 	}
 	free(uids);

@@ -227,7 +227,7 @@ cmd_store(struct client *c)
 		return resp_store_error(c, rc, "STORE");
 	}
 	if (s.nch > 0) {
-		mbox_changed(u, m->id);
+		mbox_changed_to(u, m);
 		view_own_change(c, before, m->highestmodseq);
 	}
 	/* Messages of the set that another session expunged (this one has

@@ -318,6 +318,19 @@ mbox_changed(struct user *u, int64_t id)
 }
 
 void
+mbox_changed_to(struct user *u, const struct mbox *m)
+{
+	struct mstate *ms = mstate_find(u, m->id);
+
+	if (ms != NULL && !ms->gone) {
+		if (&ms->m != m)
+			ms->m = *m;
+		wake_views(u, ms);
+	}
+	notify_mbox_changed(u, m->id);
+}
+
+void
 mstates_refresh(struct user *u)
 {
 	/* Another program wrote the store (mailkeepctl acl among them): any
