@@ -258,7 +258,9 @@ cmd_append(struct client *c)
 		close(tmp.fd);
 	if (c->tagged[0] != '\0')
 		return RUN_DONE;	/* an error was answered */
-	mbox_changed(c->user, m.id);
+	/* m is the row as the APPEND's commit wrote it, the claim of
+	 * \Recent included. */
+	mbox_changed_to(c->user, &m);
 	seqset_from_sorted(&c->arena, uids, a->nmsgs, &uidset);
 	if (seqset_format(&uidset, set, sizeof(set)) >= sizeof(set))
 		snprintf(set, sizeof(set), "%u:%u", uids[0], uids[a->nmsgs - 1]);

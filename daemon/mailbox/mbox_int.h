@@ -471,8 +471,9 @@ int  view_sync(struct client *c, bool allow_expunge);
 /* An APPEND into the session's own read-write selection claims the
  * \Recent of what it adds inside its own transaction (which the sync
  * after it would do in a second one): view_claim_in() before the
- * commit, view_claimed() once it succeeded, with what the first gave. */
-int  view_claim_in(struct client *c, const struct mbox *m, uint32_t *from,
+ * commit, view_claimed() once it succeeded, with what the first gave.
+ * A claim leaves m as the row now is (for mbox_changed_to()). */
+int  view_claim_in(struct client *c, struct mbox *m, uint32_t *from,
 	uint32_t *to);
 void view_claimed(struct client *c, uint32_t from, uint32_t to);
 /* The session made a change itself from before_modseq to after_modseq:

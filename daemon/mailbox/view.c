@@ -405,18 +405,17 @@ take_recent(struct client *c)
 }
 
 int
-view_claim_in(struct client *c, const struct mbox *m, uint32_t *from,
+view_claim_in(struct client *c, struct mbox *m, uint32_t *from,
     uint32_t *to)
 {
 	struct view *v = &c->view;
-	struct mbox cur = *m;
 
 	*from = *to = 0;
 	/* A selection in another user's store (c->proxy) has no mstate. */
 	if (c->state != CS_SELECTED || c->proxy != NULL || v->ms == NULL ||
 	    v->readonly || v->ms->m.id != m->id)
 		return 0;
-	return store_mbox_claim_recent(c->user->store, &cur, from, to);
+	return store_mbox_claim_recent(c->user->store, m, from, to);
 }
 
 void

@@ -93,6 +93,22 @@ class AppendPath(ImapCase):
         self.assertEqual(info['recent'], 2)
         self.assertEqual(self.recent_of(b), {1, 2})
 
+    def test_examiner_sees_the_claim_of_an_append(self):
+        """A session that has the mailbox selected read-write claims what
+        it APPENDs; another session of the same user that EXAMINEs it
+        shares the mailbox's state in the user's process and must see
+        the claim (the message exists, not \\Recent), at once."""
+        user = self.new_user()
+        a = self.connect(user)
+        self.select(a, 'INBOX')
+        e = self.connect(user)
+        self.select(e, 'INBOX', examine=True)
+        self.ok(a.append('INBOX', message(subject='mine')))
+        self.assertEqual(self.recent_of(a), {1})
+        untagged = self.ok(e.cmd('NOOP'))
+        self.assertIn('* 1 EXISTS', untagged)
+        self.assertEqual(self.recent_of(e), set())
+
     def test_refused_append_claims_nothing(self):
         user = self.new_user()
         a = self.connect(user)
