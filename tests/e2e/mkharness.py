@@ -121,6 +121,24 @@ def wait_for(probe, timeout=10, interval=0.05, what=None):
         time.sleep(interval)
 
 
+def settled(probe, quiet=0.5, timeout=10, interval=0.05, what=None):
+    """probe() once it has returned the same value for `quiet` seconds:
+    a count that earlier events still move (connections a relay lets go
+    of after their clients closed them) taken as a baseline.  Raises
+    AssertionError if it keeps moving for timeout seconds."""
+    last, since = probe(), time.time()
+    deadline = since + timeout
+    while time.time() < deadline:
+        time.sleep(interval)
+        value = probe()
+        if value != last:
+            last, since = value, time.time()
+        elif time.time() - since >= quiet:
+            return value
+    raise AssertionError('not settled within %gs: %s (last: %r)' %
+                         (timeout, what or probe, last))
+
+
 def settled_status(pid, secs=10):
     """/proc/PID/status once the process's set-up is done: one found
     just after its fork has its name, and maybe its uid, but not yet its

@@ -234,8 +234,8 @@ class ForgedHandoff(unittest.TestCase):
             os.kill(new[0], 9)
             c.expect_closed()
             c.close()
-            time.sleep(0.3)
-            self.assertNotIn(new[0], s.children())
+            wait_for(lambda: new[0] not in s.children(),
+                     what='the killed login process reaped')
             c2 = s.client()
             self.assertRegex(c2.cmd('NOOP')[0], r' OK ')
             c2.close()

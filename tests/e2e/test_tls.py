@@ -32,7 +32,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mkharness import (Client, Closed, Server, alive, free_port,  # noqa: E402
-                       is_root, proc_uid, quote, run_ctl, wait_for)
+                       is_root, proc_uid, quote, run_ctl, settled,
+                       wait_for)
 
 USERS = {'alice': 'alice pw', 'bob': 'bob-pw'}
 HAVE_CERTTOOL = shutil.which('certtool') is not None
@@ -429,28 +430,13 @@ class Relay(TLSCase):
                 pass
         return n
 
-    def settled_relay_sockets(self):
-        """The relays' sockets once the connections earlier tests closed
-        have been let go (the relays learn of a close asynchronously): the
-        same count for half a second."""
-        last, since = self.relay_sockets(), time.monotonic()
-        deadline = since + 10
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            n = self.relay_sockets()
-            if n != last:
-                last, since = n, time.monotonic()
-            elif time.monotonic() - since >= 0.5:
-                return n
-        self.fail("the relays' sockets did not settle (last %d)" % last)
-
     def wait_relay_sockets(self, n):
         wait_for(lambda: self.relay_sockets() == n,
                  what='%d sockets in the relays (have %d)' %
                  (n, self.relay_sockets()))
 
     def test_relay_lets_go_with_logout(self):
-        base = self.settled_relay_sockets()
+        base = settled(self.relay_sockets, what="the relays' sockets")
         c = self.implicit(login=('bob', USERS['bob']))
         self.wait_relay_sockets(base + 2)
         self.assertRegex(c.cmd('NOOP')[0], r' OK ')
@@ -458,7 +444,7 @@ class Relay(TLSCase):
         self.wait_relay_sockets(base)
 
     def test_relay_lets_go_when_client_vanishes(self):
-        base = self.settled_relay_sockets()
+        base = settled(self.relay_sockets, what="the relays' sockets")
         c = TLSClient(self.tls_port, self.ctx())
         c.connect_tls()
         self.assertRegex(c.login('bob', USERS['bob'])[0], r'^a\d+ OK ')
