@@ -455,9 +455,11 @@ db_commit(struct sqldb *db)
 	db->sync_due = false;
 	if (db->batch && db->batch_cmd) {
 		/* Durable at the batch's commit, before any answer goes. */
+		if ((rc = db_exec_cached(db, "RELEASE mk_cmd", "release")) != 0)
+			return rc;	/* db_rollback() rolls it back */
 		db->batch_cmd = false;
 		db->batch_sync |= due;
-		return db_exec_cached(db, "RELEASE mk_cmd", "release");
+		return 0;
 	}
 	rc = db_exec_cached(db, "COMMIT", "commit");
 	if (rc == 0 && due)
@@ -481,6 +483,12 @@ db_rollback(struct sqldb *db)
 		}
 		return;
 	}
+	/* No command of the batch is open: nothing here is this caller's
+	 * to roll back (the batch's earlier commands' writes stay). */
+	if (db->batch && db->batch_open) {
+		batch_check(db);
+		return;
+	}
 	/* The command's read transaction is open again: the write was
 	 * committed (only its sync failed), or never began. */
 	if (db->group_open)
@@ -497,7 +505,10 @@ db_txn_enter(struct sqldb *db, enum db_txn *t)
 	int rc;
 
 	group_pause(db);
-	if (sqlite3_get_autocommit(db->h)) {
+	/* Between a batch's commands, an operation is a command of its own:
+	 * a savepoint the batch's commit knows is open (batch_cmd). */
+	if (sqlite3_get_autocommit(db->h) ||
+	    (db->batch && db->batch_open && !db->batch_cmd)) {
 		*t = TXN_OWN;
 		rc = db_begin(db);
 	} else {
@@ -833,7 +844,10 @@ store_batch_commit(struct store *s)
 	    db->sync == STORE_SYNC_MESSAGES;
 	int rc = 0;
 
-	if (!db->batch_open)
+	/* Inside a command's own transaction (something it does before
+	 * its commit sends): that command's commit comes after, and this
+	 * goes out as it did before batches, inside it. */
+	if (!db->batch_open || db->batch_cmd)
 		return 0;
 	batch_check(db);
 	db->batch_open = false;
@@ -841,13 +855,10 @@ store_batch_commit(struct store *s)
 	if (db->batch_lost) {
 		db->batch_lost = false;
 		rc = db_err(db, -1, "the transaction was rolled back");
-	} else if (db->batch_cmd)
-		rc = db_err(db, -1, "a command's savepoint is still open");
-	else
+	} else
 		rc = db_exec_cached(db, "COMMIT", "commit");
 	if (rc == 0 && due)
 		rc = wal_sync(db);
-	db->batch_cmd = false;
 	if (!sqlite3_get_autocommit(db->h))
 		(void)db_exec_cached(db, "ROLLBACK", "rollback");
 	group_resume(db);
@@ -860,6 +871,12 @@ store_batch_end(struct store *s)
 	int rc;
 
 	store_read_end(s);
+	if (s->db.batch_cmd) {
+		/* A command that left its transaction open: none of the
+		 * batch can be told of as done. */
+		s->db.batch_cmd = false;
+		s->db.batch_lost = true;
+	}
 	rc = store_batch_commit(s);
 
 	s->db.batch = false;

@@ -403,6 +403,10 @@ test_batch_rollback_is_the_commands(void)
 	CU_ASSERT_EQUAL(store_begin(f.s), 0);
 	CU_ASSERT_NOT_EQUAL(store_begin(f.s), 0);
 	CU_ASSERT_EQUAL(store_commit(f.s), 0);
+	/* A rollback with no command open (an error path after a begin
+	 * that failed) takes nothing of the batch's. */
+	store_rollback(f.s);
+	CU_ASSERT_EQUAL(seen_by(f.s), 2);
 	CU_ASSERT_NOT_EQUAL(append(&f, "d"), 0);
 	CU_ASSERT_EQUAL(store_batch_end(f.s), 0);
 	CU_ASSERT_EQUAL(seen_by(f.t), 3);
@@ -429,5 +433,34 @@ test_batch_lost_is_reported(void)
 	/* The store goes on. */
 	CU_ASSERT_NOT_EQUAL(append(&f, "c"), 0);
 	CU_ASSERT_EQUAL(seen_by(f.t), 2);
+	batch_teardown(&f);
+}
+
+/* Something sent from inside a command's own transaction (before its
+ * commit): the batch is not committed under it; the command's commit
+ * and the batch's come after. */
+void
+test_batch_commit_waits_for_the_command(void)
+{
+	struct batch_fx f;
+
+	batch_setup(&f);
+	store_batch_begin(f.s);
+	CU_ASSERT_NOT_EQUAL(append(&f, "a"), 0);
+	CU_ASSERT_EQUAL(store_begin(f.s), 0);
+	CU_ASSERT_NOT_EQUAL(append(&f, "b"), 0);
+	CU_ASSERT_EQUAL(store_batch_commit(f.s), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 1);
+	CU_ASSERT_EQUAL(store_commit(f.s), 0);
+	CU_ASSERT_EQUAL(store_batch_commit(f.s), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 3);
+	/* A command that never ends its transaction: the batch's end
+	 * says so, and nothing of it stays. */
+	CU_ASSERT_NOT_EQUAL(append(&f, "c"), 0);
+	CU_ASSERT_EQUAL(store_begin(f.s), 0);
+	CU_ASSERT_NOT_EQUAL(append(&f, "d"), 0);
+	CU_ASSERT_NOT_EQUAL(store_batch_end(f.s), 0);
+	CU_ASSERT_TRUE(sqlite3_get_autocommit(f.s->db.h));
+	CU_ASSERT_EQUAL(seen_by(f.t), 3);
 	batch_teardown(&f);
 }
