@@ -345,6 +345,18 @@ append(struct batch_fx *f, const char *subject)
 	return ts_append(f->s, &f->m, ts_msg(NULL, subject), 0, "", 0, 0);
 }
 
+/* A batch whose first command wrote "a" and whose second command is
+ * inside its own transaction, having written "b". */
+static void
+mid_command(struct batch_fx *f)
+{
+	batch_setup(f);
+	store_batch_begin(f->s);
+	CU_ASSERT_NOT_EQUAL(append(f, "a"), 0);
+	CU_ASSERT_EQUAL(store_begin(f->s), 0);
+	CU_ASSERT_NOT_EQUAL(append(f, "b"), 0);
+}
+
 /* Several commands' writes become visible to others, and are synced, at
  * one commit; the batch's own later reads see them before. */
 void
@@ -390,11 +402,7 @@ test_batch_rollback_is_the_commands(void)
 {
 	struct batch_fx f;
 
-	batch_setup(&f);
-	store_batch_begin(f.s);
-	CU_ASSERT_NOT_EQUAL(append(&f, "a"), 0);
-	CU_ASSERT_EQUAL(store_begin(f.s), 0);
-	CU_ASSERT_NOT_EQUAL(append(&f, "b"), 0);
+	mid_command(&f);
 	CU_ASSERT_NOT_EQUAL(append(&f, "c"), 0);
 	CU_ASSERT_EQUAL(seen_by(f.s), 4);
 	store_rollback(f.s);
@@ -444,11 +452,7 @@ test_batch_commit_waits_for_the_command(void)
 {
 	struct batch_fx f;
 
-	batch_setup(&f);
-	store_batch_begin(f.s);
-	CU_ASSERT_NOT_EQUAL(append(&f, "a"), 0);
-	CU_ASSERT_EQUAL(store_begin(f.s), 0);
-	CU_ASSERT_NOT_EQUAL(append(&f, "b"), 0);
+	mid_command(&f);
 	CU_ASSERT_EQUAL(store_batch_commit(f.s), 0);
 	CU_ASSERT_EQUAL(seen_by(f.t), 1);
 	CU_ASSERT_EQUAL(store_commit(f.s), 0);
