@@ -515,6 +515,8 @@ struct ipc_chan {
 	 * socket is writable: it would spin). */
 	struct ev_timer retry;
 	unsigned        retry_ms;	/* 0: not waiting */
+	void          (*before_send)(void *);
+	void           *before_arg;
 };
 
 /* The first pause after ETOOMANYREFS, doubled per retry up to the max. */
@@ -541,6 +543,13 @@ ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *arg)
 	if (ev_io_start(l, &c->io, EPOLLIN) == -1)
 		fatal("epoll add ipc channel");
 	return c;
+}
+
+void
+ipc_chan_before_send(struct ipc_chan *c, void (*fn)(void *), void *arg)
+{
+	c->before_send = fn;
+	c->before_arg = arg;
 }
 
 size_t
@@ -685,6 +694,8 @@ ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m)
 		errno = ENOBUFS;
 		return -1;
 	}
+	if (c->before_send != NULL)
+		c->before_send(c->before_arg);
 	o = xcalloc(1, sizeof(*o));
 	o->m = *m;
 	c->queued += buf_len(&o->m.b);

@@ -620,6 +620,10 @@ struct ipc_chan *ipc_chan_new(struct ev_loop *l, int fd, ipc_handler h, void *ar
  * connection does (the handler then gets r == NULL). */
 int   ipc_chan_send(struct ipc_chan *c, struct ipc_msg *m);
 /* Bytes queued and not yet taken by the peer (at most IPC_QUEUE_MAX). */
+/* fn(arg) runs before each message is queued: the mailbox process
+ * commits what the message may tell of (mailbox.c user_commit). */
+void ipc_chan_before_send(struct ipc_chan *c, void (*fn)(void *),
+	void *arg);
 size_t ipc_chan_queued(const struct ipc_chan *c);
 /* Try to flush the queue synchronously (blocking poll); for exit paths. */
 void  ipc_chan_flush(struct ipc_chan *c);

@@ -367,15 +367,55 @@ group_resume(struct sqldb *db)
 		db->group_open = true;
 }
 
+/*
+ * Batches (store_batch_begin): the writes of the commands a client sent
+ * together share one write transaction, each command's in a savepoint
+ * of it.  A commit writes every page it changed to the WAL, and the
+ * commands of a pipelined batch mostly change the same pages (the
+ * mailbox row, the same leaf of messages and of its indexes).  The
+ * caller sends nothing that depends on a write of the batch before
+ * store_batch_commit() says it is committed.
+ */
+
+/* SQLite ends a transaction by itself on some errors (disk full, I/O
+ * error): the batch's earlier commands' writes went with it. */
+static void
+batch_check(struct sqldb *db)
+{
+	if (db->batch_open && sqlite3_get_autocommit(db->h))
+		db->batch_lost = true;
+}
+
+static int
+batch_begin_cmd(struct sqldb *db)
+{
+	int rc;
+
+	batch_check(db);
+	if (sqlite3_get_autocommit(db->h)) {
+		if ((rc = db_exec_cached(db, "BEGIN IMMEDIATE", "begin")) != 0)
+			return rc;
+		db->batch_open = true;
+	} else if (!db->batch_open || db->batch_cmd)
+		return db_err(db, -1, "a transaction is already open");
+	if ((rc = db_exec_cached(db, "SAVEPOINT mk_cmd", "savepoint")) != 0)
+		return rc;
+	db->batch_cmd = true;
+	return 0;
+}
+
 int
 db_begin(struct sqldb *db)
 {
 	int rc;
 
 	group_pause(db);
-	if (!sqlite3_get_autocommit(db->h))
+	if (db->batch)
+		rc = batch_begin_cmd(db);
+	else if (!sqlite3_get_autocommit(db->h))
 		return db_err(db, -1, "a transaction is already open");
-	rc = db_exec_cached(db, "BEGIN IMMEDIATE", "begin");
+	else
+		rc = db_exec_cached(db, "BEGIN IMMEDIATE", "begin");
 	if (rc != 0)
 		group_resume(db);
 	return rc;
@@ -413,6 +453,14 @@ db_commit(struct sqldb *db)
 	int rc;
 
 	db->sync_due = false;
+	if (db->batch && db->batch_cmd) {
+		/* Durable at the batch's commit, before any answer goes. */
+		if ((rc = db_exec_cached(db, "RELEASE mk_cmd", "release")) != 0)
+			return rc;	/* db_rollback() rolls it back */
+		db->batch_cmd = false;
+		db->batch_sync |= due;
+		return 0;
+	}
 	rc = db_exec_cached(db, "COMMIT", "commit");
 	if (rc == 0 && due)
 		rc = wal_sync(db);
@@ -424,6 +472,23 @@ void
 db_rollback(struct sqldb *db)
 {
 	db->sync_due = false;
+	if (db->batch && db->batch_cmd) {
+		/* This command's writes go; the batch's earlier ones stay. */
+		db->batch_cmd = false;
+		batch_check(db);
+		if (!sqlite3_get_autocommit(db->h)) {
+			(void)db_exec_cached(db, "ROLLBACK TO mk_cmd",
+			    "rollback to");
+			(void)db_exec_cached(db, "RELEASE mk_cmd", "release");
+		}
+		return;
+	}
+	/* No command of the batch is open: nothing here is this caller's
+	 * to roll back (the batch's earlier commands' writes stay). */
+	if (db->batch && db->batch_open) {
+		batch_check(db);
+		return;
+	}
 	/* The command's read transaction is open again: the write was
 	 * committed (only its sync failed), or never began. */
 	if (db->group_open)
@@ -440,7 +505,10 @@ db_txn_enter(struct sqldb *db, enum db_txn *t)
 	int rc;
 
 	group_pause(db);
-	if (sqlite3_get_autocommit(db->h)) {
+	/* Between a batch's commands, an operation is a command of its own:
+	 * a savepoint the batch's commit knows is open (batch_cmd). */
+	if (sqlite3_get_autocommit(db->h) ||
+	    (db->batch && db->batch_open && !db->batch_cmd)) {
 		*t = TXN_OWN;
 		rc = db_begin(db);
 	} else {
@@ -759,6 +827,60 @@ bool
 store_in_transaction(struct store *s)
 {
 	return !sqlite3_get_autocommit(s->db.h) && !s->db.group_open;
+}
+
+void
+store_batch_begin(struct store *s)
+{
+	s->db.batch = true;
+	store_read_begin(s);
+}
+
+int
+store_batch_commit(struct store *s)
+{
+	struct sqldb *db = &s->db;
+	bool due = (db->batch_sync || db->sync_due) &&
+	    db->sync == STORE_SYNC_MESSAGES;
+	int rc = 0;
+
+	/* Inside a command's own transaction (something it does before
+	 * its commit sends): that command's commit comes after, and this
+	 * goes out as it did before batches, inside it. */
+	if (!db->batch_open || db->batch_cmd)
+		return 0;
+	batch_check(db);
+	db->batch_open = false;
+	db->batch_sync = db->sync_due = false;
+	if (db->batch_lost) {
+		db->batch_lost = false;
+		rc = db_err(db, -1, "the transaction was rolled back");
+	} else
+		rc = db_exec_cached(db, "COMMIT", "commit");
+	if (rc == 0 && due)
+		rc = wal_sync(db);
+	if (!sqlite3_get_autocommit(db->h))
+		(void)db_exec_cached(db, "ROLLBACK", "rollback");
+	group_resume(db);
+	return rc;
+}
+
+int
+store_batch_end(struct store *s)
+{
+	int rc;
+
+	store_read_end(s);
+	if (s->db.batch_cmd) {
+		/* A command that left its transaction open: none of the
+		 * batch can be told of as done. */
+		s->db.batch_cmd = false;
+		s->db.batch_lost = true;
+	}
+	rc = store_batch_commit(s);
+
+	s->db.batch = false;
+	return rc;
 }
 
 void

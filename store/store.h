@@ -117,6 +117,21 @@ int  store_begin(struct store *s);
 int  store_commit(struct store *s);
 void store_rollback(struct store *s);
 bool store_in_transaction(struct store *s);
+/* A batch: from here to store_batch_end(), the writes of successive
+ * store_begin()/store_commit() pairs (and of the store_* calls that
+ * write) share one write transaction, each in a savepoint that
+ * store_rollback() undoes alone.  store_commit() then commits nothing:
+ * store_batch_commit() does, for all of them (with the sync that any
+ * of them asked for), and the batch goes on; store_batch_end() commits
+ * and ends it.  Both return -1 when the writes could not be committed
+ * (then none of them was, the earlier ones included, if SQLite rolled
+ * the transaction back itself): the caller must not have told anyone
+ * of them yet.  The batch's reads share one read transaction too
+ * (store_read_begin).  For the commands of one read from a client:
+ * nothing may wait in between. */
+void store_batch_begin(struct store *s);
+int  store_batch_commit(struct store *s);
+int  store_batch_end(struct store *s);
 /* Between these, reads share one read transaction (one snapshot, one
  * set of locks) instead of one each; a write transaction (store_begin,
  * any store_* call that writes) ends it first and a new one follows the

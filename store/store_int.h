@@ -38,6 +38,11 @@ struct sqldb {
 	bool            sync_due;	/* the open transaction adds a message */
 	unsigned        group;		/* store_read_begin()s not yet ended */
 	bool            group_open;	/* its read transaction is open */
+	bool            batch;		/* writes share one transaction */
+	bool            batch_open;	/* ... which is open */
+	bool            batch_cmd;	/* a command's savepoint is open */
+	bool            batch_sync;	/* a command asked for a sync */
+	bool            batch_lost;	/* SQLite rolled it back itself */
 	struct db_slot *slots;		/* open addressing, keyed by SQL pointer */
 	size_t          nslots, nused;
 	sqlite3_stmt  **transient;	/* copies made while the cached one runs */

@@ -388,6 +388,9 @@ send_compressed(struct client *c)
 static int
 write_out(struct client *c)
 {
+	/* An answer may tell of a write of the batch running now. */
+	if (buf_len(&c->out) > 0)
+		user_commit(c->user);
 	if ((c->z != NULL ? send_compressed(c) : send_buf(c->fd, &c->out)) == -1)
 		return -1;
 	if (buf_len(&c->out) > 0)
@@ -869,29 +872,43 @@ proxy_idle_step(struct client *c, bool *progress)
 	imap_frame_done(&c->fr);
 }
 
+/* Bounded batch: one pipelining client can't monopolize the loop.
+ * *stopped: the client can't go on now (it will be called again). */
 static void
-process_input(struct client *c)
+run_batch(struct client *c, bool *progress, bool *stopped)
 {
-	bool progress = true;
-
-	c->looked = false;
-	/* Bounded batch: one pipelining client can't monopolize the loop. */
-	for (int i = 0; i < 64 && progress; i++) {
+	for (int i = 0; i < 64 && *progress; i++) {
 		if (c->proxy_idle && !c->dead) {
-			proxy_idle_step(c, &progress);
+			proxy_idle_step(c, progress);
 			continue;
 		}
 		if (c->dead || c->closing || c->cont != NULL || c->waiting ||
-		    c->handback || c->handback_ready || client_out_full(c))
+		    c->handback || c->handback_ready || client_out_full(c)) {
+			*stopped = true;
 			return;
+		}
 		if (c->idling)
-			idle_step(c, &progress);
+			idle_step(c, progress);
 		else if (c->is_pop3)
-			pop3_step(c, &progress);
+			pop3_step(c, progress);
 		else
-			frame_step(c, &progress);
+			frame_step(c, progress);
 	}
-	if (progress && !c->dead && !c->again) {
+}
+
+static void
+process_input(struct client *c)
+{
+	bool progress = true, stopped = false;
+
+	c->looked = false;
+	/* The batch's commands share one write transaction, committed
+	 * before any answer of theirs goes out (write_out). */
+	if (c->user->store != NULL)
+		store_batch_begin(c->user->store);
+	run_batch(c, &progress, &stopped);
+	user_batch_end(c->user);
+	if (!stopped && progress && !c->dead && !c->again) {
 		/* More may be buffered: come back after this batch. */
 		c->again = true;
 		ev_defer(c->user->loop, process_again, c);

@@ -261,8 +261,10 @@ cmd_setmetadata(struct client *c)
 		store_rollback(c->user->store);
 		return rc == 1 ? RUN_DONE : resp_store_error(c, rc, "SETMETADATA");
 	}
-	if ((rc = store_commit(c->user->store)) != 0)
+	if ((rc = store_commit(c->user->store)) != 0) {
+		store_rollback(c->user->store);
 		return resp_store_error(c, rc, "SETMETADATA");
+	}
 	notify_metadata(c, t.name, a->entries, a->nentries);
 	return resp_ok(c, "SETMETADATA completed");
 }

@@ -312,6 +312,48 @@ user_rest(struct user *u)
 	stack_release();
 }
 
+/* The batch's writes are not in the store, and answers and wake-ups
+ * that tell of them sit in the sessions' buffers: none of them may go
+ * out.  Sessions and the store then disagree, so the process ends, as
+ * on a crash; clients reconnect to what the store holds. */
+static void
+commit_failed(struct user *u)
+{
+	static const char bye[] =
+	    "* BYE Server error: changes could not be saved\r\n";
+
+	log_warnx("%s: a commit failed (%s): ending the user's sessions",
+	    u->name, store_errmsg(u->store));
+	for (struct client *c = u->clients; c != NULL; c = c->next) {
+		if (c->dead || c->z != NULL || c->is_pop3 || c->fd == -1)
+			continue;
+		/* Best effort, once: the socket may be full. */
+		(void)!send(c->fd, bye, sizeof(bye) - 1,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	fatalx("%s: changes could not be saved", u->name);
+}
+
+void
+user_commit(struct user *u)
+{
+	if (u->store != NULL && store_batch_commit(u->store) != 0)
+		commit_failed(u);
+}
+
+void
+user_batch_end(struct user *u)
+{
+	if (u->store != NULL && store_batch_end(u->store) != 0)
+		commit_failed(u);
+}
+
+static void
+before_master_send(void *arg)
+{
+	user_commit(arg);
+}
+
 static void
 rest_due(struct ev_timer *t)
 {
@@ -455,6 +497,7 @@ mailbox_main(const struct mk_config *cfg, int master_fd, uint32_t user_id,
 		    "keeps its first block");
 	ev_timer_init(&u.rest_timer, rest_due, &u);
 	u.master = ipc_chan_new(u.loop, master_fd, on_master, &u);
+	ipc_chan_before_send(u.master, before_master_send, &u);
 	open_store(&u, store_path);
 	fts_idle_start(&u);
 	preview_idle_start(&u);

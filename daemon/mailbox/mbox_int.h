@@ -429,6 +429,14 @@ void client_rest(struct client *c);
  * wake-up and idle job makes. */
 void user_rest(struct user *u);
 void user_rest_soon(struct user *u);
+/* A client's batch of commands (client.c process_input) writes in one
+ * transaction (store_batch_begin).  user_commit() commits what it wrote
+ * so far: called before anything leaves the process (a session's
+ * output, a message to the master), since that may tell of it.
+ * user_batch_end() commits and ends the batch.  A commit that fails
+ * ends the process, sending none of the answers that counted on it. */
+void user_commit(struct user *u);
+void user_batch_end(struct user *u);
 /* High-water mark: a streaming command pauses above this. */
 #define CLIENT_OUT_HIGH (256 * 1024)
 bool client_out_full(const struct client *c);

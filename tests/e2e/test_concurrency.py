@@ -338,6 +338,72 @@ class Concurrency(ImapCase):
 
     # ---- CONDSTORE / QRESYNC ----
 
+    # ---- a pipelined batch (one write transaction per read) ----
+
+    def store_rows(self, user):
+        """(uid, flags) of INBOX as another connection to the store
+        sees them: what is committed."""
+        path = os.path.join(self.server.data_dir, 'users', user[0],
+                            'store.db')
+        db = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
+        try:
+            return db.execute(
+                'SELECT uid, flags FROM messages WHERE mailbox_id ='
+                ' (SELECT id FROM mailboxes WHERE name = \'INBOX\')'
+                ' ORDER BY uid').fetchall()
+        finally:
+            db.close()
+
+    def test_pipelined_commands_commit_before_answers(self):
+        """Commands sent in one write run as one batch: each answers as
+        if sent alone, and every write is committed (seen by another
+        connection to the store) when the answers arrive; an idling
+        session of the same user is told of each change."""
+        user, (a, b) = self.pair()
+        self.fill(a, 'INBOX', 3)
+        self.select(a)
+        self.select(b)
+        tag = self.idle(b)
+        new = message(subject='piped', body='Piped.\r\n')
+        a.send(b'p1 STORE 1 +FLAGS (\\Flagged)\r\n'
+               b'p2 APPEND INBOX {%d+}\r\n' % len(new) + new + b'\r\n'
+               b'p3 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n'
+               b'p4 EXPUNGE\r\n'
+               b'p5 UID STORE 1 +FLAGS (\\Seen)\r\n'
+               b'p6 STORE 3 +FLAGS (\\Answered)\r\n'
+               b'p7 NOOP\r\n')
+        got = {}
+        for t in ('p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'):
+            got[t] = a.read_until_tagged(t)
+            self.assertRegex(got[t][0], r'^%s OK ' % t, got[t][1])
+        # (a selected first: \\Recent is its own)
+        self.assertEqual(got['p1'][1],
+                         ['* 1 FETCH (FLAGS (\\Flagged \\Recent))'])
+        self.assertRegex(got['p2'][0], r'APPENDUID \d+ 4\]')
+        self.assertEqual(got['p2'][1], ['* 4 EXISTS', '* 4 RECENT'])
+        self.assertEqual(got['p4'][1], ['* 2 EXPUNGE', '* 3 RECENT'])
+        self.assertEqual(got['p5'][1], ['* 1 FETCH (UID 1 FLAGS '
+                                        '(\\Flagged \\Seen \\Recent))'])
+        self.assertEqual(got['p6'][1],
+                         ['* 3 FETCH (FLAGS (\\Answered \\Recent))'])
+        self.assertEqual(self.store_rows(user),
+                         [(1, 0x01 | 0x04), (3, 0), (4, 0x02)])
+        lines = self.wait_lines(b, lambda l: '* 2 EXPUNGE' in l and
+                                any(x.startswith('* 3 FETCH') for x in l))
+        self.assertIn('* 4 EXISTS', lines)
+        b.send('DONE\r\n')
+        b.read_until_tagged(tag)
+        got = fetch_map(b.cmd('FETCH 1:* (UID FLAGS)')[1])
+        self.assertEqual({k: (v['UID'], v['FLAGS']) for k, v in got.items()},
+                         {1: ('1', ['\\Flagged', '\\Seen']), 2: ('3', []),
+                          3: ('4', ['\\Answered'])})
+        # A batch that ends the session: its writes are committed too.
+        a.send(b'q1 STORE 1 -FLAGS (\\Seen)\r\nq2 LOGOUT\r\n')
+        self.assertEqual(a.read_until_tagged('q1')[1],
+                         ['* 1 FETCH (FLAGS (\\Flagged \\Recent))'])
+        self.assertIn('q2 OK', ' '.join(a.expect_closed()))
+        self.assertEqual(self.store_rows(user)[0], (1, 0x04))
+
     def test_condstore(self):
         _, (a, b) = self.pair()
         self.fill(a, 'INBOX', 3)

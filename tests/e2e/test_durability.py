@@ -2,7 +2,8 @@
 counting every tagged OK, while the user's mailbox process is killed
 with SIGKILL at a random moment; then reconnect and find every
 acknowledged message intact, and nothing half-written.  The same with
-the master killed (its children must go too) and the server started
+APPENDs pipelined four at a time (one batch: one write transaction), and
+with the master killed (its children must go too) and the server started
 again on the same instance."""
 import os
 import random
@@ -58,6 +59,35 @@ class Appender(threading.Thread):
             pass
 
 
+class PipelinedAppender(Appender):
+    """The same, four APPENDs at a time in one write: the server runs
+    them as one batch, in one write transaction (client.c run_batch)."""
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                out, tags = b'', []
+                for _ in range(4):
+                    data = payload(self.n, self.rnd)
+                    self.sent[self.n] = data
+                    tag = 'b%d' % self.n
+                    out += b'%s APPEND INBOX {%d+}\r\n' % (
+                        tag.encode(), len(data)) + data + b'\r\n'
+                    tags.append((tag, self.n))
+                    self.n += 1
+                self.c.send(out)
+                for tag, n in tags:
+                    tagged, _ = self.c.read_until_tagged(tag)
+                    c = code(tagged)
+                    if tagged.split()[1] != 'OK' or c is None or \
+                            c[0] != 'APPENDUID':
+                        self.error = tagged
+                        return
+                    self.acked[n] = int(c[1].split()[1])
+        except (Closed, OSError):
+            pass
+
+
 class Durability(ImapCase):
 
     def mailbox_pid(self, user, timeout=5):
@@ -101,14 +131,19 @@ class Durability(ImapCase):
         return len(got)
 
     def test_kill_mailbox_process_while_appending(self):
+        self.kill_while(Appender, random.Random(os.getpid()))
+
+    def test_kill_mailbox_process_while_pipelining(self):
+        self.kill_while(PipelinedAppender, random.Random(os.getpid() + 2))
+
+    def kill_while(self, appender, rnd):
         user = self.new_user()
-        rnd = random.Random(os.getpid())
         acked, sent, n = {}, {}, 1
         total_acked = 0
         for rnd_no in range(ROUNDS):
             c = self.connect(user, timeout=10)
             pid = self.mailbox_pid(user[0])
-            app = Appender(c, n, rnd)
+            app = appender(c, n, rnd)
             app.start()
             time.sleep(rnd.uniform(0.15, 0.6))
             os.kill(pid, signal.SIGKILL)

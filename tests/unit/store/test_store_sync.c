@@ -291,3 +291,180 @@ out:
 	counting_remove();
 	ts_rmdir(dir);
 }
+
+/* ---- batches (store_batch_begin) ---- */
+
+struct batch_fx {
+	char         *dir;
+	struct store *s, *t;	/* s batches; t is another connection */
+	struct mbox   m;
+};
+
+static void
+batch_setup(struct batch_fx *f)
+{
+	char err[256];
+
+	memset(f, 0, sizeof(*f));
+	f->dir = ts_dir();
+	counting_install();
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(f->dir, "store.db"), true,
+	    STORE_SYNC_MESSAGES, NULL, 0, &f->s, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(ts_path(f->dir, "store.db"), false,
+	    STORE_SYNC_NONE, NULL, 0, &f->t, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_mbox_find(f->s, "INBOX", &f->m), 0);
+	/* The first append also sets the WAL up. */
+	CU_ASSERT_NOT_EQUAL(ts_append(f->s, &f->m, ts_msg(NULL, "0"), 0, "",
+	    0, 0), 0);
+	nsyncs = 0;
+}
+
+static void
+batch_teardown(struct batch_fx *f)
+{
+	store_close(f->t);
+	store_close(f->s);
+	counting_remove();
+	ts_rmdir(f->dir);
+}
+
+/* What a connection sees in INBOX now. */
+static uint32_t
+seen_by(struct store *s)
+{
+	struct mbox m;
+
+	if (store_mbox_find(s, "INBOX", &m) != 0)
+		return 0;
+	return messages(s, &m);
+}
+
+static uint32_t
+append(struct batch_fx *f, const char *subject)
+{
+	return ts_append(f->s, &f->m, ts_msg(NULL, subject), 0, "", 0, 0);
+}
+
+/* A batch whose first command wrote "a" and whose second command is
+ * inside its own transaction, having written "b". */
+static void
+mid_command(struct batch_fx *f)
+{
+	batch_setup(f);
+	store_batch_begin(f->s);
+	CU_ASSERT_NOT_EQUAL(append(f, "a"), 0);
+	CU_ASSERT_EQUAL(store_begin(f->s), 0);
+	CU_ASSERT_NOT_EQUAL(append(f, "b"), 0);
+}
+
+/* Several commands' writes become visible to others, and are synced, at
+ * one commit; the batch's own later reads see them before. */
+void
+test_batch_one_commit(void)
+{
+	struct batch_fx f;
+	struct flag_change ch = { .flags = MF_FLAGGED, .keywords = "" };
+
+	batch_setup(&f);
+	store_batch_begin(f.s);
+	ch.uid = append(&f, "a");
+	CU_ASSERT_NOT_EQUAL(ch.uid, 0);
+	CU_ASSERT_NOT_EQUAL(append(&f, "b"), 0);
+	CU_ASSERT_EQUAL(store_msg_set_flags(f.s, &f.m, &ch, 1, NULL), 0);
+	CU_ASSERT_EQUAL(nsyncs, 0);
+	CU_ASSERT_EQUAL(seen_by(f.s), 3);
+	CU_ASSERT_EQUAL(seen_by(f.t), 1);
+	CU_ASSERT_EQUAL(store_batch_commit(f.s), 0);
+	CU_ASSERT_EQUAL(nsyncs, 1);	/* two new messages, one sync */
+	CU_ASSERT_EQUAL(seen_by(f.t), 3);
+	/* The batch goes on: the next write waits for the next commit. */
+	CU_ASSERT_NOT_EQUAL(append(&f, "c"), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 3);
+	CU_ASSERT_EQUAL(store_batch_end(f.s), 0);
+	CU_ASSERT_EQUAL(nsyncs, 2);
+	CU_ASSERT_EQUAL(seen_by(f.t), 4);
+	CU_ASSERT_FALSE(store_in_transaction(f.s));
+	/* After the batch, each write commits by itself again. */
+	CU_ASSERT_NOT_EQUAL(append(&f, "d"), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 5);
+	/* A batch that wrote nothing commits nothing. */
+	store_batch_begin(f.s);
+	CU_ASSERT_EQUAL(seen_by(f.s), 5);
+	CU_ASSERT_FALSE(store_in_transaction(f.s));
+	CU_ASSERT_EQUAL(store_batch_end(f.s), 0);
+	CU_ASSERT_EQUAL(nsyncs, 3);
+	batch_teardown(&f);
+}
+
+/* A command that fails takes back its own writes only. */
+void
+test_batch_rollback_is_the_commands(void)
+{
+	struct batch_fx f;
+
+	mid_command(&f);
+	CU_ASSERT_NOT_EQUAL(append(&f, "c"), 0);
+	CU_ASSERT_EQUAL(seen_by(f.s), 4);
+	store_rollback(f.s);
+	CU_ASSERT_EQUAL(seen_by(f.s), 2);
+	/* A transaction of its own is refused, as outside a batch. */
+	CU_ASSERT_EQUAL(store_begin(f.s), 0);
+	CU_ASSERT_NOT_EQUAL(store_begin(f.s), 0);
+	CU_ASSERT_EQUAL(store_commit(f.s), 0);
+	/* A rollback with no command open (an error path after a begin
+	 * that failed) takes nothing of the batch's. */
+	store_rollback(f.s);
+	CU_ASSERT_EQUAL(seen_by(f.s), 2);
+	CU_ASSERT_NOT_EQUAL(append(&f, "d"), 0);
+	CU_ASSERT_EQUAL(store_batch_end(f.s), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 3);
+	batch_teardown(&f);
+}
+
+/* SQLite ends the transaction by itself on a disk full or an I/O error:
+ * the batch's earlier writes are gone, and the commit says so even when
+ * the writes after it went through. */
+void
+test_batch_lost_is_reported(void)
+{
+	struct batch_fx f;
+
+	batch_setup(&f);
+	store_batch_begin(f.s);
+	CU_ASSERT_NOT_EQUAL(append(&f, "a"), 0);
+	CU_ASSERT_EQUAL(sqlite3_exec(f.s->db.h, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	CU_ASSERT_NOT_EQUAL(append(&f, "b"), 0);
+	CU_ASSERT_NOT_EQUAL(store_batch_end(f.s), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 1);
+	CU_ASSERT_FALSE(store_in_transaction(f.s));
+	/* The store goes on. */
+	CU_ASSERT_NOT_EQUAL(append(&f, "c"), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 2);
+	batch_teardown(&f);
+}
+
+/* Something sent from inside a command's own transaction (before its
+ * commit): the batch is not committed under it; the command's commit
+ * and the batch's come after. */
+void
+test_batch_commit_waits_for_the_command(void)
+{
+	struct batch_fx f;
+
+	mid_command(&f);
+	CU_ASSERT_EQUAL(store_batch_commit(f.s), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 1);
+	CU_ASSERT_EQUAL(store_commit(f.s), 0);
+	CU_ASSERT_EQUAL(store_batch_commit(f.s), 0);
+	CU_ASSERT_EQUAL(seen_by(f.t), 3);
+	/* A command that never ends its transaction: the batch's end
+	 * says so, and nothing of it stays. */
+	CU_ASSERT_NOT_EQUAL(append(&f, "c"), 0);
+	CU_ASSERT_EQUAL(store_begin(f.s), 0);
+	CU_ASSERT_NOT_EQUAL(append(&f, "d"), 0);
+	CU_ASSERT_NOT_EQUAL(store_batch_end(f.s), 0);
+	CU_ASSERT_TRUE(sqlite3_get_autocommit(f.s->db.h));
+	CU_ASSERT_EQUAL(seen_by(f.t), 3);
+	batch_teardown(&f);
+}
