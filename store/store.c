@@ -880,6 +880,7 @@ store_batch_end(struct store *s)
 	rc = store_batch_commit(s);
 
 	s->db.batch = false;
+	body_zexpire(s);
 	return rc;
 }
 

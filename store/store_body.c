@@ -39,6 +39,7 @@
 #include "store/store_int.h"
 
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -192,29 +193,54 @@ chunk_put(struct store *s, ZSTD_CCtx *cctx, unsigned char *zbuf,
 	return db_run(&s->db, st, "body chunk");
 }
 
-/* A compression context at the store's level, made for one body (it is
- * over half a megabyte: kept in every user's process it was most of the
- * process's memory, and only bodies from compress_min_size up need it).
+/* A compression context at the store's level, kept while its user keeps
+ * storing bodies from compress_min_size up: some 350 KiB at level 3,
+ * and a new one gets every page of that fresh from the kernel, which
+ * cost more than the compression itself, about 1 ms a body here
+ * (doc/benchmarks.md, "eighth look").  Kept for good in every user's
+ * process it would be most of the process's memory, so one unused for
+ * CCTX_KEEP_MS is freed at the next batch's end (body_zexpire()), and
+ * any when the sessions rest (store_release_memory()).
  * Frames carry a checksum of their text (4 bytes per frame): damage on
  * disk is then reported as damage, never served as mail. */
+#define CCTX_KEEP_MS 200
+/* A frame holds at most one chunk, 64 KiB of text: zstd's tables for
+ * inputs that size hold 2^15 to 2^17 entries from level 2 up, 2^14 are
+ * enough.  On imaptest's mbox that made the output 0.3-0.4 % larger at
+ * levels 2 to 19 and the context a half to a third of its size (at
+ * level 1 zstd's own are smaller). */
+#define CCTX_TABLE_LOG 14
+
+static bool
+cctx_set(ZSTD_CCtx *c, ZSTD_cParameter p, int v)
+{
+	return !ZSTD_isError(ZSTD_CCtx_setParameter(c, p, v));
+}
+
 static ZSTD_CCtx *
 cctx_get(struct store *s)
 {
+	ZSTD_CCtx *c;
+	bool ok;
+
 	if (s->z_cctx == NULL && (s->z_cctx = ZSTD_createCCtx()) == NULL)
 		return NULL;
 	if (s->z_buf == NULL && (s->z_buf = malloc(CHUNK_TEXT)) == NULL)
 		return NULL;
+	c = s->z_cctx;
 	/* A frame that did not fit (a chunk that does not compress) leaves
 	 * the context mid-frame, where it refuses new parameters. */
-	if (ZSTD_isError(ZSTD_CCtx_reset(s->z_cctx, ZSTD_reset_session_only)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(s->z_cctx,
-	    ZSTD_c_compressionLevel, s->z_level)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(s->z_cctx,
-	    ZSTD_c_checksumFlag, 1))) {
+	ok = !ZSTD_isError(ZSTD_CCtx_reset(c, ZSTD_reset_session_only)) &&
+	    cctx_set(c, ZSTD_c_compressionLevel, s->z_level) &&
+	    cctx_set(c, ZSTD_c_checksumFlag, 1);
+	if (ok && s->z_level >= 2)
+		ok = cctx_set(c, ZSTD_c_hashLog, CCTX_TABLE_LOG) &&
+		    cctx_set(c, ZSTD_c_chainLog, CCTX_TABLE_LOG);
+	if (!ok) {
 		body_zfree(s);
 		return NULL;
 	}
-	return s->z_cctx;
+	return c;
 }
 
 static void
@@ -268,8 +294,20 @@ chunks_put(struct store *s, int64_t body_id, const struct msg_prep *p,
 		    p->file);
 	}
 	if (cctx != NULL)
-		cctx_free(s);
+		s->z_used_ms = now_ms();
 	return rc;
+}
+
+/* Freed, the context's pages stay with malloc (in the middle of its
+ * heap, or above what it gives back by itself): they go to the kernel
+ * now, else the process would keep them as if it kept the context. */
+void
+body_zexpire(struct store *s)
+{
+	if (s->z_cctx == NULL || now_ms() - s->z_used_ms < CCTX_KEEP_MS)
+		return;
+	cctx_free(s);
+	malloc_trim(0);
 }
 
 int
@@ -730,7 +768,7 @@ rechunk_batch(struct store *s, unsigned max, uint64_t budget, int64_t *last,
 		*last = ids[i];
 	}
 	free(text);
-	cctx_free(s);	/* not kept between batches (see cctx_get) */
+	cctx_free(s);	/* a rewrite's batches are seconds apart */
 	/* The whole span was looked at unless a bound stopped us first. */
 	if (i == n && n < max)
 		*last = hi;

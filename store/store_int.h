@@ -150,12 +150,12 @@ struct store {
 	bool         z_on;	/* compress bodies (store_body.c) */
 	int          z_level;
 	uint64_t     z_min;
-	/* The compression context and its buffer live for one body (the
-	 * context is over half a megabyte: store_body.c cctx_get()); the
-	 * decompression context is kept between bodies while the process
-	 * works, and store_release_memory() frees it when its sessions
-	 * rest. */
+	/* The compression context and its buffer are kept while bodies
+	 * that need them keep coming (store_body.c cctx_get()), the
+	 * decompression context while the process works;
+	 * store_release_memory() frees both when its sessions rest. */
 	struct ZSTD_CCtx_s *z_cctx;
+	uint64_t     z_used_ms;	/* now_ms() when z_cctx last compressed */
 	struct ZSTD_DCtx_s *z_dctx;	/* one-shot frames: handles share it */
 	unsigned char *z_buf;
 	unsigned     nreaders;	/* store_body handles open */
@@ -166,8 +166,10 @@ struct store {
  * left to write (store_msg.c). */
 int  append_run_flush(struct store *s);
 void append_run_drop(struct store *s);
-/* Frees the compression context and buffer (store_body.c). */
+/* Frees the compression contexts and buffer (store_body.c). */
 void body_zfree(struct store *s);
+/* Frees the compression context if it has not been used for a while. */
+void body_zexpire(struct store *s);
 
 /* A message in its stored form (store_prep.c). */
 struct msg_prep {

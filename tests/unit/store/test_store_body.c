@@ -788,6 +788,52 @@ test_body_compress_after_incompressible_tail(void)
 	teardown();
 }
 
+/* The compression context outlives its body while bodies keep coming:
+ * the next one, after a body that did not compress (which leaves the
+ * context mid-frame), reuses it and compresses.  A batch's end frees
+ * one unused for a while, and rest frees any. */
+void
+test_body_compress_context_kept_while_used(void)
+{
+	char *a = text_msg(CH), *noise = noise_msg(CH), *b = text_msg(2 * CH);
+	struct ZSTD_CCtx_s *kept;
+	char sql[160];
+	uint32_t u;
+
+	setup(true);
+	(void)put(a, CH);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(kept = S->z_cctx);
+	(void)put(noise, CH);
+	u = put(b, 2 * CH);
+	CU_ASSERT_PTR_EQUAL(S->z_cctx, kept);
+	snprintf(sql, sizeof(sql), "SELECT sum(length(data)) FROM body_chunks"
+	    " WHERE id >> 24 = %lld", (long long)body_of(u));
+	CU_ASSERT(q(sql) < CH / 2);
+	CU_ASSERT_EQUAL(range_ok(body_of(u), b, 0, 2 * CH), 0);
+
+	/* Used a moment ago: a batch's end keeps it. */
+	store_batch_begin(S);
+	CU_ASSERT_EQUAL(store_batch_end(S), 0);
+	CU_ASSERT_PTR_EQUAL(S->z_cctx, kept);
+	/* Unused for a second: the next batch's end frees it. */
+	S->z_used_ms = now_ms() - 1000;
+	store_batch_begin(S);
+	CU_ASSERT_EQUAL(store_batch_end(S), 0);
+	CU_ASSERT_PTR_NULL(S->z_cctx);
+	CU_ASSERT_PTR_NULL(S->z_buf);
+
+	/* A new one after that, freed at rest however fresh. */
+	u = put(a, CH);
+	CU_ASSERT_PTR_NOT_NULL(S->z_cctx);
+	CU_ASSERT_EQUAL(range_ok(body_of(u), a, 0, CH), 0);
+	store_release_memory(S, true);
+	CU_ASSERT_PTR_NULL(S->z_cctx);
+	free(a);
+	free(noise);
+	free(b);
+	teardown();
+}
+
 /* A batch looks at 4096 body ids at most: a store whose old bodies lie
  * far apart is walked in short steps, and every one is found. */
 void
