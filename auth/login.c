@@ -50,6 +50,8 @@
 #define READ_CHUNK   16384
 #define OUT_MAX      (256 * 1024)
 #define FLUSH_MS     2000
+#define DRAIN_MS     1000
+#define DRAIN_BYTES  (256 * 1024)
 /* Descriptors: client, master, epoll, signalfd, the log, and room for
  * descriptors in flight. */
 #define LOGIN_NOFILE 16
@@ -133,10 +135,41 @@ flush_all(struct login_conn *c)
 	}
 }
 
+/* Closing a socket whose peer's bytes are still unread resets the
+ * connection, and the reset may throw the last answer (the BYE) away:
+ * the write side is shut after it, and what the client still sends is
+ * dropped until it closes too, for DRAIN_MS and DRAIN_BYTES at most (as
+ * daemon/mailbox/linger.c does for sessions). */
+static void
+drain_input(struct login_conn *c)
+{
+	char scratch[4096];
+	size_t got = 0;
+	uint64_t deadline = now_ms() + DRAIN_MS;
+
+	if (shutdown(c->fd, SHUT_WR) == -1)
+		return;
+	while (got < DRAIN_BYTES) {
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return;
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			return;
+		ssize_t n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return;
+		got += (size_t)n;
+	}
+}
+
 void
 login_finish(struct login_conn *c)
 {
 	flush_all(c);
+	drain_input(c);
 	/* The master learns of the end from the channel's EOF. */
 	_exit(0);
 }

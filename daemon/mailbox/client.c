@@ -313,7 +313,11 @@ client_destroy(struct client *c)
 		user_watch_update(u);
 	ev_io_stop(u->loop, &c->io);
 	ev_timer_stop(u->loop, &c->timer);
-	if (c->fd != -1)
+	/* The server said BYE: the client may still be sending, and a
+	 * plain close would reset the connection under the BYE. */
+	if (c->fd != -1 && c->closing)
+		linger_close(u->loop, c->fd);
+	else if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
 	for (pp = &u->clients; *pp; pp = &(*pp)->next)

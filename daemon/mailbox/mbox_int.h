@@ -599,6 +599,9 @@ void fts_idle_start(struct user *u);
 void fts_idle_kick(struct user *u);
 /* Previews of messages stored before schema 11 (preview_idle.c). */
 void preview_idle_start(struct user *u);
+/* A connection the server ended, closed once the peer has stopped
+ * sending (linger.c). */
+void linger_close(struct ev_loop *loop, int fd);
 /* One-blob bodies rewritten compressed (compress_idle.c). */
 void compress_idle_start(struct user *u);
 int  msgdata_struct(struct client *c, struct msgdata *md, struct arena *a);

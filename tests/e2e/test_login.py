@@ -193,6 +193,15 @@ class PreAuth(Common):
         lines = c.expect_closed()
         self.assertTrue(lines and lines[-1].startswith('* BYE'), lines)
 
+    def test_bye_reaches_a_client_still_sending(self):
+        """The login process gives up while the client is still sending
+        the literal it announced: the client reads the BYE, then an
+        orderly end, not a reset that could have thrown the BYE away."""
+        c = self.client()
+        c.sock.sendall(b'a1 LOGIN {100000+}\r\n' + b'x' * (256 * 1024))
+        lines = c.expect_closed()
+        self.assertTrue(lines and lines[-1].startswith('* BYE'), lines)
+
     def test_too_many_commands(self):
         c = self.client()
         c.send(''.join('n%d NOOP\r\n' % i for i in range(60)))

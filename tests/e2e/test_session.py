@@ -292,6 +292,18 @@ class Session(ImapCase):
         lines = c.expect_closed()
         self.assertEqual(lines, ['* BYE Literal too large'])
 
+    def test_bye_reaches_a_client_still_sending(self):
+        """The server gives up on a connection while the client is still
+        sending (here the rest of a literal it refused): the client reads
+        the BYE and then an orderly end, not a reset that could have
+        thrown the BYE away."""
+        c = self.connect()
+        rest = b'x' * (512 * 1024)
+        c.sock.sendall(b'a1 APPEND INBOX {%d+}\r\n' % (MAX_MESSAGE + 1) +
+                       rest)
+        lines = c.expect_closed()
+        self.assertEqual(lines, ['* BYE Literal too large'])
+
     # ---- pipelining and fragmented input ----
 
     def test_pipelined_commands(self):

@@ -246,6 +246,21 @@ finish(struct fake_io *io)
 	_exit(0);
 }
 
+/* The process handed its only session back: it has nothing to end,
+ * and the master closes its channel at once (mailbox_linger 0), so a
+ * SESSION_END now would race that close. It waits for the close. */
+static void
+released(struct fake_io *io)
+{
+	struct ipc_reader r;
+
+	while (ipc_recv_now(io->chan, msgbuf, &r) == 0)
+		if (r.fd != -1)
+			close(r.fd);
+	say(io, "exit\n");
+	_exit(0);
+}
+
 /* A compromised process lingers; the master must kill it. */
 static void
 hang(struct fake_io *io)
@@ -816,10 +831,12 @@ script_admin_proxyauth(struct fake_io *io)
 	take_session(io);
 	proxyauth(io, io->sessions[0], "admin2");
 	proxyauth(io, io->sessions[0], "nosuchuser");
-	if (proxyauth(io, io->sessions[0], "alice") == IPC_AUTH_OK)
+	if (proxyauth(io, io->sessions[0], "alice") == IPC_AUTH_OK) {
 		handback(io, io->sessions[0], io->client);
-	/* The session went back: this process has none, so the master
-	 * lets it go. */
+		/* The session went back: this process has none, so the
+		 * master lets it go. */
+		released(io);
+	}
 	finish(io);
 }
 
