@@ -282,10 +282,15 @@ authz_referral_text(const struct login_child *lc, const char *login,
 	url_user(user, sizeof(user), login);
 	/* RFC 2221: ";AUTH=" names the mechanism to use there, so that
 	 * a client does not fall back to an anonymous login. */
-	snprintf(out, outlen, "[REFERRAL imap://%s%s@%s%s%s:%u/] Your mailbox "
-	    "is on backend %s; log in there.", user,
+	int n = snprintf(out, outlen, "[REFERRAL imap://%s%s@%s%s%s:%u/] "
+	    "Your mailbox is on backend %s; log in there.", user,
 	    lc->mech == IPC_MECH_PLAIN ? ";AUTH=PLAIN" : "", v6 ? "[" : "",
 	    b->host, v6 ? "]" : "", b->imap_port, b->name);
+	/* A cut URL would send the client somewhere else: no referral
+	 * then, only the words. */
+	if (n < 0 || (size_t)n >= outlen)
+		snprintf(out, outlen, "Your mailbox is on backend %.64s "
+		    "(%.128s); log in there.", b->name, b->host);
 }
 
 bool

@@ -1152,6 +1152,34 @@ login_text(const char *addr, uint8_t mech, const char *authzid,
 	return v;
 }
 
+/* A referral whose URL would not fit its answer is not cut (a cut URL
+ * names another server or user): the answer says where in words. */
+void
+test_referral_too_long_for_its_answer_is_words(void)
+{
+	struct login_child lc;
+	struct cfg_backend b;
+	char login[2 * 64 + 8], text[512];
+
+	memset(&lc, 0, sizeof(lc));
+	memset(&b, 0, sizeof(b));
+	mk_strlcpy(b.name, "b2", sizeof(b.name));
+	mk_strlcpy(b.host, "mail2.example", sizeof(b.host));
+	b.imap_port = 1143;
+	authz_referral_text(&lc, "far@x.org", &b, text, sizeof(text));
+	CU_ASSERT_STRING_EQUAL(text, "[REFERRAL imap://far%40x.org@"
+	    "mail2.example:1143/] Your mailbox is on backend b2; log in "
+	    "there.");
+	/* every byte of the login percent-encoded, and a 250-byte host */
+	memset(login, '*', sizeof(login) - 1);
+	login[sizeof(login) - 1] = '\0';
+	memset(b.host, 'h', 250);
+	b.host[250] = '\0';
+	authz_referral_text(&lc, login, &b, text, sizeof(text));
+	CU_ASSERT_PTR_NULL(strstr(text, "REFERRAL"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "Your mailbox is on backend b2 "));
+}
+
 void
 test_referral_after_the_password(void)
 {
