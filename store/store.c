@@ -551,11 +551,13 @@ db_txn_leave(struct sqldb *db, enum db_txn t, int rc)
 
 /* ---- the store ---- */
 
-/* 512 KiB: against 256, 4-7 % less CPU per command in imaptest's mix
- * (fewer pages read again through pread), for about 10 MiB more PSS
- * with 50 busy users; a resting process gives its cache back
- * (store_release_memory).  doc/benchmarks.md, "sixth look". */
-#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-512"	/* KiB */
+/* 384 KiB.  256 cost 4-7 % more CPU per command in imaptest's mix than
+ * 512 (pages read again through pread; doc/benchmarks.md, "sixth
+ * look"); 384 against 512 gave the same CPU within the rounds' spread
+ * and 4-5 MiB less PSS with 50 busy users ("Peak memory beside
+ * Dovecot").  A resting process gives its cache back
+ * (store_release_memory). */
+#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-384"	/* KiB */
 
 static int
 store_data_version(struct store *s, int64_t *v)
@@ -800,9 +802,9 @@ store_release_memory(struct store *s, bool statements)
 /* What one message adds besides its text: a row or an index entry in
  * some twenty b-trees (doc/benchmarks.md, "What an APPEND writes"). */
 #define APPEND_PAGES_PER_MSG 20
-/* Dirty pages the 512 KiB cache (128 pages) holds with room left for
+/* Dirty pages the 384 KiB cache (96 pages) holds with room left for
  * the pages the command reads. */
-#define SMALL_CACHE_DIRTY 96
+#define SMALL_CACHE_DIRTY 64
 
 void
 store_cache_for(struct store *s, uint64_t nmsgs, uint64_t bytes)

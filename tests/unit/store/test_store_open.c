@@ -145,21 +145,21 @@ test_cache_for_only_big_writes(void)
 	struct store *s = ts_open(dir);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_for(s, 1, 40 * 1024);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_small(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_for(s, 500, 500 * 2048);	/* a MULTIAPPEND */
 	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -16384);
 	store_cache_for(s, 1, 1);		/* already big: stays */
 	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -16384);
 	store_cache_small(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_for(s, 1, 1024 * 1024);	/* one big message */
 	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -16384);
 	store_cache_small(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_close(s);
 	ts_rmdir(dir);
 }
