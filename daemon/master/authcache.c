@@ -79,6 +79,11 @@ struct ac_arena {
 	/* then: struct ac_entry entries[1 + cap]; uint32_t buckets[nbuckets] */
 };
 
+/* Where the entries start in the mapping: after the header, aligned for
+ * them. */
+#define ENTRIES_AT ((sizeof(struct ac_arena) + _Alignof(struct ac_entry) - 1) \
+	& ~(_Alignof(struct ac_entry) - 1))
+
 static struct {
 	struct ac_arena *a;
 	size_t           maplen;
@@ -147,8 +152,8 @@ map(unsigned cap)
 
 	while (nb < cap && nb < (1u << 30))
 		nb <<= 1;
-	size_t len = sizeof(struct ac_arena) + (1 + (size_t)cap) *
-	    sizeof(struct ac_entry) + (size_t)nb * sizeof(uint32_t);
+	size_t len = ENTRIES_AT + (1 + (size_t)cap) * sizeof(struct ac_entry) +
+	    (size_t)nb * sizeof(uint32_t);
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
@@ -169,7 +174,7 @@ map(unsigned cap)
 	C.maplen = len;
 	C.a->cap = cap;
 	C.a->nbuckets = nb;
-	C.e = (struct ac_entry *)(void *)((char *)p + sizeof(struct ac_arena));
+	C.e = (struct ac_entry *)(void *)((char *)p + ENTRIES_AT);
 	C.b = (uint32_t *)(void *)(C.e + 1 + cap);
 	/* The key is drawn straight into the mapping: it exists nowhere
 	 * else. */
