@@ -67,18 +67,26 @@ slot_find(struct sqldb *db, const char *sql)
 	return &db->slots[i];
 }
 
+/* Lays the cached statements out again in a table of nslots (a power
+ * of two): to grow it, and after statements were taken out of it. */
 static void
-slots_grow(struct sqldb *db)
+slots_rehash(struct sqldb *db, size_t nslots)
 {
 	struct db_slot *old = db->slots;
 	size_t i, n = db->nslots;
 
-	db->nslots = n ? n * 2 : 64;
+	db->nslots = nslots;
 	db->slots = xcalloc(db->nslots, sizeof(*db->slots));
 	for (i = 0; i < n; i++)
 		if (old[i].sql != NULL)
 			*slot_find(db, old[i].sql) = old[i];
 	free(old);
+}
+
+static void
+slots_grow(struct sqldb *db)
+{
+	slots_rehash(db, db->nslots ? db->nslots * 2 : 64);
 }
 
 static sqlite3_stmt *
@@ -126,6 +134,7 @@ db_stmt(struct sqldb *db, const char *sql)
 		sl->st = st;
 		db->nused++;
 	}
+	sl->used = db->epoch;
 	/* Still stepping for an outer caller: don't disturb it. */
 	if (sqlite3_stmt_busy(sl->st))
 		return transient(db, sql);
@@ -542,11 +551,13 @@ db_txn_leave(struct sqldb *db, enum db_txn t, int rc)
 
 /* ---- the store ---- */
 
-/* 512 KiB: against 256, 4-7 % less CPU per command in imaptest's mix
- * (fewer pages read again through pread), for about 10 MiB more PSS
- * with 50 busy users; a resting process gives its cache back
- * (store_release_memory).  doc/benchmarks.md, "sixth look". */
-#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-512"	/* KiB */
+/* 384 KiB.  256 cost 4-7 % more CPU per command in imaptest's mix than
+ * 512 (pages read again through pread; doc/benchmarks.md, "sixth
+ * look"); 384 against 512 gave the same CPU within the rounds' spread
+ * and 4-5 MiB less PSS with 50 busy users ("Peak memory beside
+ * Dovecot").  A resting process gives its cache back
+ * (store_release_memory). */
+#define STORE_CACHE_PRAGMA "PRAGMA cache_size=-384"	/* KiB */
 
 static int
 store_data_version(struct store *s, int64_t *v)
@@ -687,6 +698,54 @@ store_open_nofollow(const char *path, bool create, enum store_sync sync,
 	    init, ninit, store_migrations, store_nmigrations, out, err, errlen);
 }
 
+/*
+ * A statement is worth its memory (1 to 16 KiB each) while it keeps
+ * running.  Those a store runs once when it opens, and those of the idle
+ * tasks (the backfills, the recompression walk), would otherwise stay
+ * with the hot ones until the process rests: 34 of the 81 statements a
+ * busy user's process held under imaptest's mix, 82 KiB of its heap,
+ * had run 30 times or fewer in 30 s, most of them once.  So every
+ * STMT_SWEEP_EVERY batches, the statements not run in the last
+ * STMT_SWEEP_EVERY are finalized; a dropped one is prepared again when
+ * next wanted (some tens of microseconds).  doc/benchmarks.md, "Peak
+ * memory beside Dovecot".
+ */
+#define STMT_SWEEP_EVERY 256
+
+static void
+db_sweep_statements(struct sqldb *db)
+{
+	size_t i, dropped = 0;
+
+	for (i = 0; i < db->nslots; i++) {
+		struct db_slot *sl = &db->slots[i];
+
+		if (sl->sql == NULL ||
+		    db->epoch - sl->used < STMT_SWEEP_EVERY ||
+		    sqlite3_stmt_busy(sl->st))
+			continue;
+		sqlite3_finalize(sl->st);
+		sl->sql = NULL;
+		sl->st = NULL;
+		db->nused--;
+		dropped++;
+	}
+	/* Open addressing: the survivors are laid out again, so that no
+	 * chain breaks at a hole. */
+	if (dropped > 0)
+		slots_rehash(db, db->nslots);
+}
+
+void
+store_batch_ended(struct store *s, bool between)
+{
+	if (s == NULL || s->db.h == NULL)
+		return;
+	if (++s->db.epoch % STMT_SWEEP_EVERY == 0 && between &&
+	    s->db.ntransient == 0)
+		db_sweep_statements(&s->db);
+}
+
 /* Finalizes the cached statements (they are prepared again on first
  * use) unless one is running. */
 static void
@@ -743,9 +802,9 @@ store_release_memory(struct store *s, bool statements)
 /* What one message adds besides its text: a row or an index entry in
  * some twenty b-trees (doc/benchmarks.md, "What an APPEND writes"). */
 #define APPEND_PAGES_PER_MSG 20
-/* Dirty pages the 512 KiB cache (128 pages) holds with room left for
+/* Dirty pages the 384 KiB cache (96 pages) holds with room left for
  * the pages the command reads. */
-#define SMALL_CACHE_DIRTY 96
+#define SMALL_CACHE_DIRTY 64
 
 void
 store_cache_for(struct store *s, uint64_t nmsgs, uint64_t bytes)

@@ -96,6 +96,10 @@ void store_close(struct store *s);
  * of the process is between commands); what is freed is read or
  * prepared again when needed. */
 void store_release_memory(struct store *s, bool statements);
+/* At the end of each batch of commands: now and then finalizes the
+ * statements that have not run for a while.  between: no command is
+ * paused or waiting (one may hold a statement between its steps). */
+void store_batch_ended(struct store *s, bool between);
 /* For a process that keeps a store open for hours and mostly rests (the
  * user's mailbox process): SQLite gives each connection's page cache no
  * up-front block, so the pages store_release_memory() frees go back to

@@ -29,6 +29,7 @@
 struct db_slot {
 	const char   *sql;	/* NULL: a free slot */
 	sqlite3_stmt *st;
+	uint32_t      used;	/* the batch (sqldb.epoch) it last ran in */
 };
 
 /* One SQLite connection with its statement cache. */
@@ -45,6 +46,7 @@ struct sqldb {
 	bool            batch_lost;	/* SQLite rolled it back itself */
 	struct db_slot *slots;		/* open addressing, keyed by SQL pointer */
 	size_t          nslots, nused;
+	uint32_t        epoch;		/* batches ended, for the sweep */
 	sqlite3_stmt  **transient;	/* copies made while the cached one runs */
 	size_t          ntransient, maxtransient;
 	/* A closed body's read handle, moved to the next body a command

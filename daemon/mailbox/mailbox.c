@@ -296,18 +296,24 @@ stack_release(void)
 		log_warn("madvise stack");
 }
 
+/* No session is inside a command: a paused or waiting one may hold a
+ * prepared statement. */
+static bool
+sessions_between(const struct user *u)
+{
+	for (const struct client *c = u->clients; c != NULL; c = c->next)
+		if (c->cont != NULL || c->waiting)
+			return false;
+	return true;
+}
+
 void
 user_rest(struct user *u)
 {
-	bool between = true;
-
 	ev_timer_stop(u->loop, &u->rest_timer);
-	for (struct client *c = u->clients; c != NULL; c = c->next) {
+	for (struct client *c = u->clients; c != NULL; c = c->next)
 		client_rest(c);
-		/* A paused or waiting command may hold a prepared statement. */
-		between &= c->cont == NULL && !c->waiting;
-	}
-	store_release_memory(u->store, between);
+	store_release_memory(u->store, sessions_between(u));
 	malloc_trim(0);
 	stack_release();
 }
@@ -346,6 +352,7 @@ user_batch_end(struct user *u)
 {
 	if (u->store != NULL && store_batch_end(u->store) != 0)
 		commit_failed(u);
+	store_batch_ended(u->store, sessions_between(u));
 }
 
 static void

@@ -35,6 +35,14 @@
  * locked in memory when the system allows it (not written to swap), and
  * wiped (explicit_bzero) when it is emptied, resized or freed.
  *
+ * Only what is used is touched: index 0 is "none", so the mapping's
+ * zero pages are already an empty cache, entries are taken from the
+ * never-used ones (fresh) before any is dropped, and the lock is taken
+ * page by page as they are first written (MLOCK_ONFAULT).  A cache of
+ * 10,000 entries used by a hundred users costs a few pages, not the
+ * 1 MiB it would if it were laid out and locked at start-up
+ * (doc/benchmarks.md, "Peak memory beside Dovecot").
+ *
  * Bounded: at most auth_cache_size entries; a full cache drops the least
  * recently used.  Lookups are by the first bytes of cred (uniformly
  * random: the key is secret), and the whole digest is then compared in
@@ -50,7 +58,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define NONE UINT32_MAX
+#define NONE 0	/* entries are numbered from 1 */
 
 struct ac_entry {
 	uint8_t  cred[AUTHCACHE_DIGEST];
@@ -67,8 +75,14 @@ struct ac_arena {
 	uint8_t  key[AUTHCACHE_DIGEST];
 	uint32_t cap, nbuckets;	/* nbuckets: a power of two */
 	uint32_t count, free, head, tail;
-	/* then: struct ac_entry entries[cap]; uint32_t buckets[nbuckets] */
+	uint32_t fresh;		/* entries[fresh..cap] were never used */
+	/* then: struct ac_entry entries[1 + cap]; uint32_t buckets[nbuckets] */
 };
+
+/* Where the entries start in the mapping: after the header, aligned for
+ * them. */
+#define ENTRIES_AT ((sizeof(struct ac_arena) + _Alignof(struct ac_entry) - 1) \
+	& ~(_Alignof(struct ac_entry) - 1))
 
 static struct {
 	struct ac_arena *a;
@@ -116,21 +130,19 @@ unmap(void)
 	C.maplen = 0;
 }
 
+/* Back to all zeros, the empty cache, writing only the pages in use. */
 static void
 reset_lists(void)
 {
 	struct ac_arena *a = C.a;
 
-	a->count = 0;
-	a->head = a->tail = NONE;
-	for (uint32_t i = 0; i < a->nbuckets; i++)
-		C.b[i] = NONE;
-	for (uint32_t i = 0; i < a->cap; i++) {
+	for (uint32_t i = 1; i < a->fresh; i++) {
+		C.b[bucket_of(C.e[i].cred)] = NONE;
 		explicit_bzero(&C.e[i], sizeof(C.e[i]));
-		C.e[i].hnext = i + 1 < a->cap ? i + 1 : NONE;
-		C.e[i].prev = C.e[i].next = NONE;
 	}
-	a->free = 0;
+	a->count = 0;
+	a->head = a->tail = a->free = NONE;
+	a->fresh = 1;
 }
 
 static int
@@ -140,8 +152,8 @@ map(unsigned cap)
 
 	while (nb < cap && nb < (1u << 30))
 		nb <<= 1;
-	size_t len = sizeof(struct ac_arena) +
-	    (size_t)cap * sizeof(struct ac_entry) + (size_t)nb * sizeof(uint32_t);
+	size_t len = ENTRIES_AT + (1 + (size_t)cap) * sizeof(struct ac_entry) +
+	    (size_t)nb * sizeof(uint32_t);
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
@@ -156,13 +168,14 @@ map(unsigned cap)
 		return -1;
 	}
 	(void)madvise(p, len, MADV_DONTDUMP);
-	(void)mlock(p, len);	/* kept out of swap where allowed */
+	/* Kept out of swap where allowed. */
+	(void)mlock2(p, len, MLOCK_ONFAULT);
 	C.a = p;
 	C.maplen = len;
 	C.a->cap = cap;
 	C.a->nbuckets = nb;
-	C.e = (struct ac_entry *)(void *)((char *)p + sizeof(struct ac_arena));
-	C.b = (uint32_t *)(void *)(C.e + cap);
+	C.e = (struct ac_entry *)(void *)((char *)p + ENTRIES_AT);
+	C.b = (uint32_t *)(void *)(C.e + 1 + cap);
 	/* The key is drawn straight into the mapping: it exists nowhere
 	 * else. */
 	if (gnutls_rnd(GNUTLS_RND_KEY, C.a->key, sizeof(C.a->key)) != 0) {
@@ -351,13 +364,17 @@ authcache_put(const struct authcache_probe *p, uint32_t uid, bool admin)
 		return;
 	if ((i = find(p->cred)) != NONE)
 		drop(i);
-	if (C.a->free == NONE) {
-		drop(C.a->tail);
-		C.st.evicted++;
+	if (C.a->free == NONE && C.a->fresh <= C.a->cap)
+		i = C.a->fresh++;
+	else {
+		if (C.a->free == NONE) {
+			drop(C.a->tail);
+			C.st.evicted++;
+		}
+		i = C.a->free;
+		C.a->free = C.e[i].hnext;
 	}
-	i = C.a->free;
 	struct ac_entry *e = &C.e[i];
-	C.a->free = e->hnext;
 	memcpy(e->cred, p->cred, AUTHCACHE_DIGEST);
 	memcpy(e->hdig, p->hdig, AUTHCACHE_DIGEST);
 	e->verified = clock_ms();
@@ -379,7 +396,7 @@ authcache_sweep(void)
 
 	if (!authcache_enabled())
 		return;
-	for (uint32_t i = 0; i < C.a->cap; i++)
+	for (uint32_t i = 1; i < C.a->fresh; i++)
 		if (C.e[i].used && expired(&C.e[i], now)) {
 			drop(i);
 			C.st.expired++;

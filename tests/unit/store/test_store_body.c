@@ -834,6 +834,36 @@ test_body_compress_context_kept_while_used(void)
 	teardown();
 }
 
+/* The compression context a user's process keeps between bodies is
+ * sized for a 32 KiB reach: measured at 176, 272, 240 and 575 KiB at
+ * levels 1, 3, 9 and 19, where zstd's own choice for 64 KiB frames
+ * took 296, 392, 360 and 853 KiB; and the text still comes back
+ * whole. */
+void
+test_body_compress_context_is_small(void)
+{
+	char *t = text_msg(3 * CH);
+	static const struct { int level; size_t kib; } lv[] = {
+		{ 1, 240 }, { 3, 320 }, { 9, 300 }, { 19, 700 },
+	};
+	uint32_t u;
+
+	setup(true);
+	for (size_t i = 0; i < sizeof(lv) / sizeof(lv[0]); i++) {
+		store_set_compress(S, true, lv[i].level, 0);
+		u = put(t, 3 * CH);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(S->z_cctx);
+		size_t sz = ZSTD_sizeof_CCtx(S->z_cctx);
+		fprintf(stderr, "level %d: context of %zu KiB\n", lv[i].level,
+		    sz / 1024);
+		CU_ASSERT(sz <= lv[i].kib * 1024);
+		CU_ASSERT_EQUAL(range_ok(body_of(u), t, 0, 3 * CH), 0);
+		body_zfree(S);
+	}
+	free(t);
+	teardown();
+}
+
 /* A batch looks at 4096 body ids at most: a store whose old bodies lie
  * far apart is walked in short steps, and every one is found. */
 void

@@ -145,21 +145,21 @@ test_cache_for_only_big_writes(void)
 	struct store *s = ts_open(dir);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_for(s, 1, 40 * 1024);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_small(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_for(s, 500, 500 * 2048);	/* a MULTIAPPEND */
 	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -16384);
 	store_cache_for(s, 1, 1);		/* already big: stays */
 	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -16384);
 	store_cache_small(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_cache_for(s, 1, 1024 * 1024);	/* one big message */
 	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -16384);
 	store_cache_small(s);
-	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -512);
+	CU_ASSERT_EQUAL(raw_int(s->db.h, "PRAGMA cache_size"), -384);
 	store_close(s);
 	ts_rmdir(dir);
 }
@@ -508,6 +508,76 @@ test_statement_cache(void)
 	CU_ASSERT_EQUAL(s->db.ntransient, 0);
 	db_done(&s->db, again);
 	CU_ASSERT_FALSE(sqlite3_stmt_busy(st));
+	store_close(s);
+	ts_rmdir(dir);
+}
+
+/* Whether sql is in the statement cache (without preparing it). */
+static bool
+cached(struct sqldb *db, const char *sql)
+{
+	for (size_t i = 0; i < db->nslots; i++)
+		if (db->slots[i].sql == sql)
+			return true;
+	return false;
+}
+
+static int
+step_one(struct sqldb *db, const char *sql)
+{
+	sqlite3_stmt *st = db_stmt(db, sql);
+
+	if (st == NULL)
+		return -1;
+	int rc = sqlite3_step(st);
+	db_done(db, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Statements that stop running are finalized after 256 to 511 batches
+ * (the ones a store runs once when it opens among them); those that keep
+ * running stay, one still stepping is left alone, and nothing is swept
+ * while a session is inside a command.  A dropped one is prepared again
+ * when next wanted, and every statement still cached is still found. */
+void
+test_statement_cache_sweeps_cold_ones(void)
+{
+	static const char hot[] = "SELECT count(*) FROM mailboxes";
+	static const char cold[] = "SELECT name FROM mailboxes ORDER BY name";
+	static const char held[] = "SELECT id FROM mailboxes ORDER BY id";
+	char *dir = ts_dir();
+	struct store *s = ts_open(dir);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	size_t at_open = s->db.nused;
+	CU_ASSERT(at_open > 0);
+	CU_ASSERT_EQUAL(step_one(&s->db, cold), 0);
+	sqlite3_stmt *h = db_stmt(&s->db, held);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_step(h), SQLITE_ROW);	/* stepping */
+	/* A session inside a command: however long, nothing goes. */
+	for (int i = 0; i < 1024; i++) {
+		CU_ASSERT_EQUAL(step_one(&s->db, hot), 0);
+		store_batch_ended(s, false);
+	}
+	CU_ASSERT_TRUE(cached(&s->db, cold));
+	CU_ASSERT_EQUAL(s->db.nused, at_open + 3);
+	/* Between commands: the cold ones go within two sweeps. */
+	for (int i = 0; i < 512; i++) {
+		CU_ASSERT_EQUAL(step_one(&s->db, hot), 0);
+		store_batch_ended(s, true);
+	}
+	CU_ASSERT_FALSE(cached(&s->db, cold));
+	CU_ASSERT_TRUE(cached(&s->db, hot));
+	CU_ASSERT_TRUE(cached(&s->db, held));	/* still stepping */
+	CU_ASSERT_EQUAL(s->db.nused, 2);
+	CU_ASSERT(sqlite3_stmt_busy(h));
+	db_done(&s->db, h);
+	/* Prepared again when wanted; the store still works. */
+	CU_ASSERT_EQUAL(step_one(&s->db, cold), 0);
+	CU_ASSERT_TRUE(cached(&s->db, cold));
+	struct mbox m;
+	CU_ASSERT_EQUAL(store_mbox_create(s, "after", 0, &m), 0);
+	CU_ASSERT_EQUAL(store_mbox_find(s, "after", &m), 0);
 	store_close(s);
 	ts_rmdir(dir);
 }
