@@ -29,6 +29,7 @@ config_defaults(struct mk_config *c)
 	mk_strlcpy(c->hash_user, "mailkeep-auth", sizeof(c->hash_user));
 	c->mail_uid_base = 200000;
 	c->hash_workers = 2;
+	c->hash_priority = 10;
 	c->max_line = 64 * 1024;
 	/* RFC 2971 allows an ID of 30 pairs of 1024-byte strings. */
 	c->max_preauth_line = 64 * 1024;
@@ -209,6 +210,7 @@ static const struct key keys[] = {
 	STR("hash_user", hash_user),
 	UINTK("mail_uid_base", mail_uid_base, 1000, 4000000000U),
 	UINTK("hash_workers", hash_workers, 1, 64),
+	UINTK("hash_priority", hash_priority, 0, 20),
 	SIZEK("max_line", max_line, 1024, 16 * 1024 * 1024),
 	SIZEK("max_preauth_line", max_preauth_line, 512, 1024 * 1024),
 	SIZEK("max_literal", max_literal, 1024, 64 * 1024 * 1024),

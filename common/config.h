@@ -107,6 +107,7 @@ struct mk_config {
 	char     hash_user[64];		/* unprivileged account for hash workers */
 	uint32_t mail_uid_base;		/* a user's uid = base + user id */
 	unsigned hash_workers;
+	unsigned hash_priority;		/* nice levels above the others' */
 
 	/* Bounds on what a client may send. */
 	size_t   max_line;		/* one command line, authenticated */

@@ -300,6 +300,14 @@ enum {
 };
 int  mime_fts_doc(const char *msg, size_t len, const void *parts, size_t plen,
 	size_t max, struct buf cols[MIME_FTS_NCOLS]);
+/* The spans of a message of msglen bytes that mime_fts_doc() reads: the
+ * root's header, every encapsulated message's header, every text part's
+ * body; fn(arg, off, len) for each, in the part table's order.  0; 1
+ * when a text part is longer than max (mime_fts_doc() gives 1 for it,
+ * having read no more); -1 for a corrupt table, or when fn gives -1. */
+int  mime_fts_spans(const void *parts, size_t plen, uint64_t msglen,
+	size_t max, int (*fn)(void *arg, uint64_t off, uint64_t len),
+	void *arg);
 /* Whether the index can answer needle s[0..n) (folded) exactly: valid
  * UTF-8 of 3 characters or more (trigrams), no U+FFFD-U+FFFF. */
 bool mime_fts_needle(const char *s, size_t n);

@@ -404,6 +404,41 @@ collect(void *arg, const char *s, size_t n)
 	return c->too_big;
 }
 
+/* Mirrors root_header() and visit_all(): what they read, nothing else
+ * (tests/unit/store/test_store_fts.c compares the two ways). */
+int
+mime_fts_spans(const void *parts, size_t plen, uint64_t msglen, size_t max,
+    int (*fn)(void *arg, uint64_t off, uint64_t len), void *arg)
+{
+	struct mime_parts_iter it;
+	struct mime_part p;
+	bool first = true;
+	int rc;
+
+	if (msglen > SIZE_MAX || mime_parts_first(&it, parts, plen) < 0)
+		return -1;
+	while ((rc = mime_parts_next(&it, &p)) == 1) {
+		if (!inside(p.body_off, p.body_len, (size_t)msglen) ||
+		    !inside(p.hdr_off, p.hdr_len, (size_t)msglen) ||
+		    !inside(p.msg_hdr_off, p.msg_hdr_len, (size_t)msglen))
+			return -1;
+		if (first && fn(arg, p.hdr_off, p.hdr_len) < 0)
+			return -1;
+		if ((p.flags & REC_MSG) &&
+		    fn(arg, p.msg_hdr_off, p.msg_hdr_len) < 0)
+			return -1;
+		if (!first && (p.cls == MIME_CLASS_TEXT ||
+		    (p.flags & MIME_PF_TEXTLIKE))) {
+			if (max > 0 && p.body_len > max)
+				return 1;
+			if (fn(arg, p.body_off, p.body_len) < 0)
+				return -1;
+		}
+		first = false;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
 int
 mime_fts_doc(const char *msg, size_t len, const void *parts, size_t plen,
     size_t max, struct buf cols[MIME_FTS_NCOLS])

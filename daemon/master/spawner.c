@@ -155,6 +155,27 @@ no_dump(void)
 		fatal("PR_SET_DUMPABLE");
 }
 
+/* A hash worker runs hash_priority nice levels above the rest (10 by
+ * default: the weight of about nine busy processes).  At equal weight,
+ * a login waits behind every session that has work: with 40 busy
+ * sessions on 2 cores, two workers got an eighth of the machine, 50
+ * logins took 25 s instead of 3, and the last ones' yescrypt regions
+ * (16 MiB each) sat on top of all the sessions already in (doc/
+ * benchmarks.md, "Hash workers ahead of the sessions").  What a flood
+ * of logins can take from the sessions is bounded by hash_workers, the
+ * throttles and the overload refusal before any hash is computed.
+ * Only a privileged spawner can raise a priority, and only before the
+ * uid changes. */
+static void
+hash_priority(void)
+{
+	if (!sp.root || sp.cfg.hash_priority == 0)
+		return;
+	errno = 0;
+	if (nice(-(int)sp.cfg.hash_priority) == -1 && errno != 0)
+		log_warn("hash worker priority");
+}
+
 __attribute__((noreturn))
 static void
 child_run(const struct child_req *rq)
@@ -179,6 +200,8 @@ child_run(const struct child_req *rq)
 	if (rq->kind == CHILD_KEYHOLDER || rq->kind == CHILD_CLUSTER_KH)
 		keyholder_files(rq->chan, rq->kind == CHILD_CLUSTER_KH, &cfd,
 		    &kfd);
+	if (rq->kind == CHILD_HASH)
+		hash_priority();
 	if (sp.root) {
 		priv_drop(rq->uid, rq->gid, rq->chroot);
 		no_dump();

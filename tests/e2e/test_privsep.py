@@ -35,6 +35,13 @@ def fds(pid):
     return out
 
 
+def nice_of(pid):
+    """The nice value, field 19 of /proc/PID/stat (after the name,
+    which may hold spaces and parentheses)."""
+    with open('/proc/%d/stat' % pid) as f:
+        return int(f.read().rsplit(')', 1)[1].split()[16])
+
+
 class Privsep(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -145,6 +152,25 @@ class Privsep(unittest.TestCase):
             for fd, target in fds(pid).items():
                 self.assertNotIn('.db', target)
 
+    @unittest.skipUnless(is_root(), 'needs root: a raised priority')
+    def test_hash_workers_run_ahead_of_sessions(self):
+        """hash_priority (default 10): the workers run 10 nice levels
+        above the master; a mailbox process and a login process do not."""
+        base = nice_of(self.server.proc.pid)
+        for pid in self.server.wait_hash_workers(2):
+            self.assertEqual(nice_of(pid), max(-20, base - 10))
+        c = self.server.client(login=('alice', 'apw'))
+        self.addCleanup(c.close)
+        waiting = self.server.client()
+        self.addCleanup(waiting.close)
+        others = [p for p in self.server.children()
+                  if comm(p).startswith(('mk-mailbox', 'mk-login'))]
+        self.assertTrue(any(comm(p) == 'mk-login' for p in others), others)
+        self.assertTrue(any(comm(p).startswith('mk-mailbox')
+                            for p in others), others)
+        for pid in others:
+            self.assertEqual(nice_of(pid), base, comm(pid))
+
     @unittest.skipUnless(is_root(), 'needs root: uids')
     def test_mailbox_process_uid(self):
         c = self.server.client(login=('alice', 'apw'))
@@ -213,8 +239,19 @@ class Supervision(unittest.TestCase):
                          s.children_as('mailkeep-auth')),
                      timeout=10, what='a replacement hash worker')
             self.assertIn('killed by signal 9', s.logtext())
+            # The replacement is as far ahead as the first ones were.
+            for pid in s.children_as('mailkeep-auth'):
+                self.assertEqual(nice_of(pid), nice_of(workers[1]))
+            self.assertLess(nice_of(workers[1]), nice_of(s.proc.pid))
             c = s.client(login=('alice', 'apw'))
             c.close()
+
+    @unittest.skipUnless(is_root(), 'needs root: hash workers found by uid')
+    def test_hash_priority_zero_keeps_workers_level(self):
+        with Server(users={'alice': 'apw'},
+                    config={'hash_priority': '0'}) as s:
+            for pid in s.wait_hash_workers(2):
+                self.assertEqual(nice_of(pid), nice_of(s.proc.pid))
 
 
 class ForgedHandoff(unittest.TestCase):
