@@ -410,6 +410,24 @@ void store_body_close(struct store_body *b);
 /* The whole body in *data (malloc'd, NUL-terminated, *len bytes). */
 int  store_body_load(struct store *s, int64_t body_id, char **data,
 	size_t *len);
+/* What the text walks of mime.h (SEARCH's scan, the full-text index)
+ * read of a body with part table parts: a buffer of the body's length
+ * in which those spans (mime_fts_spans(): the headers, every text part)
+ * hold the body's bytes.  A body up to 1 MiB is read whole; of a bigger
+ * one only the spans, into a mapping whose other pages are never
+ * touched, so that a message with a 60 MB photo costs its text.  With
+ * max_part or max_spans (0: none) exceeded, or a corrupt part table,
+ * t->over is 1 or -1 and nothing is read (the index leaves such a
+ * message to the scan).  0, or the reader's error. */
+struct body_text {
+	char   *data;
+	size_t  len;
+	bool    mapped;
+	int     over;
+};
+int  store_body_text(struct store *s, int64_t body_id, const void *parts,
+	size_t plen, size_t max_part, uint64_t max_spans, struct body_text *t);
+void store_body_text_free(struct body_text *t);
 /* Bodies stored from now on: those of at least min_size bytes are kept
  * as zstd frames of 64 KiB of text each, at level (1-19).  Off until
  * called; sizes are the text's either way. */

@@ -37,6 +37,7 @@
  * text's.
  */
 #include "store/store_int.h"
+#include "store/mime.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -648,6 +649,105 @@ store_body_load(struct store *s, int64_t body_id, char **data, size_t *len)
 	}
 	store_body_close(b);
 	return rc;
+}
+
+/* ---- the spans a text walk reads ---- */
+
+/* Bodies up to this are read whole: one read beats several, and the
+ * memory is small anyway. */
+#define TEXT_WHOLE_MAX (1u << 20)
+
+struct spans {
+	struct store_body *b;
+	char              *map;
+	uint64_t           total;
+	int                rc;	/* the reader's error */
+};
+
+static int
+span_sum(void *arg, uint64_t off, uint64_t len)
+{
+	(void)off;
+	((struct spans *)arg)->total += len;
+	return 0;
+}
+
+static int
+span_read(void *arg, uint64_t off, uint64_t len)
+{
+	struct spans *sp = arg;
+
+	if (len == 0)
+		return 0;
+	sp->rc = store_body_read(sp->b, off, sp->map + off, (size_t)len);
+	return sp->rc == 0 ? 0 : -1;
+}
+
+static int
+text_from_spans(struct store *s, struct store_body *b, uint64_t size,
+    const void *parts, size_t plen, size_t max_part, uint64_t max_spans,
+    struct body_text *t)
+{
+	struct spans sp = { b, NULL, 0, 0 };
+	int rc;
+
+	rc = mime_fts_spans(parts, plen, size, max_part, span_sum, &sp);
+	if (rc != 0 || (max_spans > 0 && sp.total > max_spans)) {
+		t->over = rc < 0 ? -1 : 1;
+		return 0;
+	}
+	sp.map = mmap(NULL, (size_t)size + 1, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (sp.map == MAP_FAILED)
+		return db_err(&s->db, -1, "out of memory reading a message");
+	if (mime_fts_spans(parts, plen, size, max_part, span_read, &sp) != 0) {
+		munmap(sp.map, (size_t)size + 1);
+		/* only a read can fail now: the table passed once */
+		return sp.rc != 0 ? sp.rc : -1;
+	}
+	t->data = sp.map;
+	t->len = (size_t)size;
+	t->mapped = true;
+	return 0;
+}
+
+int
+store_body_text(struct store *s, int64_t body_id, const void *parts,
+    size_t plen, size_t max_part, uint64_t max_spans, struct body_text *t)
+{
+	struct store_body *b;
+	uint64_t size;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = store_body_open(s, body_id, &b, &size)) != 0)
+		return rc;
+	if (size > TEXT_WHOLE_MAX) {
+		rc = text_from_spans(s, b, size, parts, plen, max_part,
+		    max_spans, t);
+		store_body_close(b);
+		return rc;
+	}
+	t->data = xmalloc((size_t)size + 1);
+	if ((rc = store_body_read(b, 0, t->data, (size_t)size)) != 0) {
+		free(t->data);
+		t->data = NULL;
+	} else {
+		t->data[size] = '\0';
+		t->len = (size_t)size;
+	}
+	store_body_close(b);
+	return rc;
+}
+
+void
+store_body_text_free(struct body_text *t)
+{
+	if (t->mapped)
+		munmap(t->data, t->len + 1);
+	else
+		free(t->data);
+	memset(t, 0, sizeof(*t));
 }
 
 /* ---- rewriting bodies of the one-blob layout ---- */

@@ -37,7 +37,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "common/arena.h"
 #include "common/log.h"
@@ -443,95 +442,32 @@ fts_move_mbox(struct store *s, int64_t from, int64_t to)
 
 /* ---- indexing in batches ---- */
 
-/* A body up to this is read whole for the index.  Of a bigger one only
- * the spans the index takes text from (headers, text parts) are read,
- * into a mapping whose other pages are never touched: the batch indexer
- * runs while the process is otherwise idle, and a 60 MB message with a
- * photo attached made its resting memory 60 MB for the while (e2e
- * test_memory caught it under load). */
-#define FTS_WHOLE_MAX (1u << 20)
-/* Spans beyond this in all are not read: the message is left to SEARCH's
- * scan (its text parts hold more than the index would take, unless
- * decoding and folding shrink them by three quarters). */
+/* Text parts, in their transfer encoding, beyond this in all are not
+ * read: the message is left to SEARCH's scan (they hold more than the
+ * index would take, unless decoding and folding shrink them by three
+ * quarters).  A body over 1 MiB is read only where the index takes text
+ * from (store_body_text()): the batch indexer runs while the process is
+ * otherwise idle, and a 60 MB message with a photo made its memory 60
+ * MB larger for the while (e2e test_memory caught it under load). */
 #define FTS_SPANS_MAX (4 * FTS_TEXT_MAX)
 
-struct spans {
-	struct store_body *b;
-	char              *map;
-	uint64_t           total;
-	int                rc;	/* the reader's error */
-};
-
-static int
-span_sum(void *arg, uint64_t off, uint64_t len)
-{
-	(void)off;
-	((struct spans *)arg)->total += len;
-	return 0;
-}
-
-static int
-span_read(void *arg, uint64_t off, uint64_t len)
-{
-	struct spans *sp = arg;
-
-	if (len == 0)
-		return 0;
-	sp->rc = store_body_read(sp->b, off, sp->map + off, (size_t)len);
-	return sp->rc == 0 ? 0 : -1;
-}
-
-/* The index's texts of one big body (d->rc 1 when they would be more
- * than the index takes, -1 for a corrupt part table).  0, or the
- * store's error. */
-static int
-doc_from_spans(struct store *s, struct store_body *b, uint64_t size,
-    const void *parts, size_t plen, struct fts_doc *d)
-{
-	struct spans sp = { b, NULL, 0, 0 };
-	int rc;
-
-	rc = mime_fts_spans(parts, plen, size, FTS_TEXT_MAX, span_sum, &sp);
-	if (rc != 0 || sp.total > FTS_SPANS_MAX) {
-		d->rc = rc < 0 ? -1 : 1;
-		return 0;
-	}
-	sp.map = mmap(NULL, (size_t)size + 1, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (sp.map == MAP_FAILED)
-		return db_err(&s->db, -1, "out of memory indexing a message");
-	rc = mime_fts_spans(parts, plen, size, FTS_TEXT_MAX, span_read, &sp);
-	if (rc == 0)
-		fts_doc_make(d, sp.map, (size_t)size, parts, plen);
-	munmap(sp.map, (size_t)size + 1);
-	/* only a read can fail now: the table passed once */
-	return rc == 0 ? 0 : sp.rc != 0 ? sp.rc : -1;
-}
-
-/* The index's texts of body body_id, read through the reader (which
- * decompresses). */
+/* The index's texts of body body_id. */
 static int
 doc_from_body(struct store *s, int64_t body_id, const void *parts,
     size_t plen, struct fts_doc *d)
 {
-	struct store_body *b;
-	uint64_t size;
-	char *data;
+	struct body_text t;
 	int rc;
 
-	if ((rc = store_body_open(s, body_id, &b, &size)) != 0)
+	if ((rc = store_body_text(s, body_id, parts, plen, FTS_TEXT_MAX,
+	    FTS_SPANS_MAX, &t)) != 0)
 		return rc;
-	if (size > FTS_WHOLE_MAX) {
-		rc = doc_from_spans(s, b, size, parts, plen, d);
-		store_body_close(b);
-		return rc;
-	}
-	data = xmalloc((size_t)size + 1);
-	if ((rc = store_body_read(b, 0, data, (size_t)size)) == 0)
-		fts_doc_make(d, data, (size_t)size, parts, plen);
-	store_body_close(b);
-	free(data);
-	return rc;
+	if (t.over != 0)
+		d->rc = t.over;
+	else
+		fts_doc_make(d, t.data, t.len, parts, plen);
+	store_body_text_free(&t);
+	return 0;
 }
 
 /* Indexes message id from its stored body and part table. */

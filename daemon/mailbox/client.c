@@ -278,7 +278,7 @@ client_free(void *arg)
 	spool_release(c);
 	buf_free(&c->in);
 	buf_free(&c->out);
-	free(c->tcache.data);
+	store_body_text_free(&c->tcache.text);
 	free(c->tcache.parts);
 	zs_free(c->z);
 	zs_free(c->z_next);

@@ -194,8 +194,7 @@ struct client {
 	size_t            nshares;
 	struct {				/* SEARCH's last message read */
 		int64_t   body_id;
-		char     *data;
-		size_t    len;
+		struct body_text text;		/* what the matcher reads */
 		void     *parts;
 		size_t    plen;
 	} tcache;

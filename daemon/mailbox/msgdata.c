@@ -153,7 +153,7 @@ msgdata_binary_size(struct client *c, struct msgdata *md, struct arena *a,
 static void
 tcache_drop(struct client *c)
 {
-	free(c->tcache.data);
+	store_body_text_free(&c->tcache.text);
 	free(c->tcache.parts);
 	memset(&c->tcache, 0, sizeof(c->tcache));
 }
@@ -171,10 +171,8 @@ tcache_load(struct client *c, int64_t body_id)
 {
 	struct arena a;
 	struct body_struct bs;
-	struct store_body *b;
-	uint64_t size;
 
-	if (c->tcache.data != NULL && c->tcache.body_id == body_id)
+	if (c->tcache.text.data != NULL && c->tcache.body_id == body_id)
 		return 0;
 	tcache_drop(c);
 	arena_init(&a, 0);
@@ -186,16 +184,14 @@ tcache_load(struct client *c, int64_t body_id)
 	memcpy(c->tcache.parts, bs.parts, bs.parts_len);
 	c->tcache.plen = bs.parts_len;
 	arena_free(&a);
-	if (store_body_open(c->user->store, body_id, &b, &size) != 0)
-		return -1;
-	c->tcache.data = xmalloc((size_t)size + 1);
-	if (store_body_read(b, 0, c->tcache.data, (size_t)size) != 0) {
-		store_body_close(b);
+	/* Of a big body, only its headers and text parts: the rest (a
+	 * photo) is never looked at by the matcher. */
+	if (store_body_text(c->user->store, body_id, c->tcache.parts,
+	    c->tcache.plen, 0, 0, &c->tcache.text) != 0 ||
+	    c->tcache.text.over != 0) {
 		tcache_drop(c);
 		return -1;
 	}
-	store_body_close(b);
-	c->tcache.len = (size_t)size;
 	c->tcache.body_id = body_id;
 	return 0;
 }
@@ -209,6 +205,6 @@ mbox_text_match(struct store *s, const struct msg_row *r,
 	(void)s;
 	if (tcache_load(c, r->body_id) != 0)
 		return -1;
-	return mime_search_match(c->tcache.data, c->tcache.len,
+	return mime_search_match(c->tcache.text.data, c->tcache.text.len,
 	    c->tcache.parts, c->tcache.plen, k);
 }
