@@ -1004,11 +1004,12 @@ kb_of(const char *key)
 	return v;
 }
 
-/* What storing left free goes back first, or reading a body whole could
- * reuse it unseen; then (Linux) 5 resets the peak (VmHWM) to the RSS of
- * now. */
-static void
-reset_peak(void)
+/* Starts a measure of peak memory; returns the RSS (kB) it starts
+ * from.  What storing left free goes back first, or reading a body
+ * whole could reuse it unseen; then (Linux) 5 resets the peak (VmHWM)
+ * to the RSS of now. */
+static long
+peak_start(void)
 {
 	int fd;
 
@@ -1017,6 +1018,19 @@ reset_peak(void)
 	CU_ASSERT_TRUE_FATAL(fd >= 0);
 	CU_ASSERT_EQUAL(write(fd, "5", 1), 1);
 	close(fd);
+	return kb_of("VmRSS:");
+}
+
+/* The peak since peak_start() rose by less than bound kB above rss. */
+static void
+peak_below(long rss, long bound, const char *what)
+{
+	long hwm = kb_of("VmHWM:");
+
+	if (hwm - rss >= bound)
+		fprintf(stderr, "\n  %s: peak RSS %ld KiB above %ld\n", what,
+		    hwm - rss, rss);
+	CU_ASSERT_TRUE(rss > 0 && hwm - rss < bound);
 }
 
 /* A 40 MB message whose text is a few lines beside an attachment: the
@@ -1042,7 +1056,7 @@ test_fts_big_message_indexed_from_its_text(void)
 	char *msg = malloc(len + 1), *p;
 	uint64_t idx, never, left;
 	unsigned done;
-	long rss, hwm;
+	long rss;
 	struct fx f;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
@@ -1061,27 +1075,17 @@ test_fts_big_message_indexed_from_its_text(void)
 	add(&f, COMBO_MSGS[0], strlen(COMBO_MSGS[0]));
 	free(msg);
 	fx_view(&f);
-	reset_peak();
-	rss = kb_of("VmRSS:");
+	rss = peak_start();
 	CU_ASSERT_EQUAL(store_fts_index(f.s, 10, 0, false, &done, &left), 0);
-	hwm = kb_of("VmHWM:");
+	peak_below(rss, 8 * 1024, "indexing");
 	CU_ASSERT_EQUAL(left, 0);
 	CU_ASSERT_EQUAL(store_fts_counts(f.s, &idx, &never), 0);
 	CU_ASSERT_EQUAL(idx, 2);
 	CU_ASSERT_EQUAL(never, 0);
-	if (hwm - rss >= 8 * 1024)
-		fprintf(stderr, "\n  indexing: peak RSS %ld KiB above %ld\n",
-		    hwm - rss, rss);
-	CU_ASSERT_TRUE(rss > 0 && hwm - rss < 8 * 1024);
 	/* The scan (with a needle the index cannot answer) likewise. */
-	reset_peak();
-	rss = kb_of("VmRSS:");
+	rss = peak_start();
 	EXPECT_BOTH(&f, "BODY ok", "1");
-	hwm = kb_of("VmHWM:");
-	if (hwm - rss >= 8 * 1024)
-		fprintf(stderr, "\n  scan: peak RSS %ld KiB above %ld\n",
-		    hwm - rss, rss);
-	CU_ASSERT_TRUE(rss > 0 && hwm - rss < 8 * 1024);
+	peak_below(rss, 8 * 1024, "scan");
 	EXPECT_BOTH(&f, "BODY zebra", "1,2");
 	EXPECT_BOTH(&f, "BODY hippo", "1");
 	EXPECT_BOTH(&f, "BODY okapi", "1");
