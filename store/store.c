@@ -788,7 +788,6 @@ store_release_memory(struct store *s, bool statements)
 	if (statements)
 		db_drop_statements(&s->db);
 	body_zfree(s);
-	store_vfs_release();
 	(void)sqlite3_db_release_memory(s->db.h);
 }
 

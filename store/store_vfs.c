@@ -51,7 +51,7 @@ static struct {
 	struct walfile	*w;		/* whose bytes are held; NULL: none */
 	sqlite3_int64	 at;		/* where they go in that file */
 	size_t		 len;
-	unsigned char	*buf;		/* WAL_RUN_MAX bytes, or NULL */
+	unsigned char	*buf;		/* WAL_RUN_MAX bytes while a run is held */
 	bool		 commit_page;	/* the next write ends a commit frame */
 } run;
 
@@ -59,16 +59,24 @@ static sqlite3_vfs *unix_vfs;
 static sqlite3_vfs mk_vfs;
 static sqlite3_io_methods wal_methods;
 
+/* The buffer goes with the run: between commits malloc has its memory
+ * for whatever else the process needs (kept, it was 2-5 MiB more PSS
+ * over 44 busy processes at 50 clients, and freeing it cost no CPU
+ * that could be measured). */
 static int
 run_flush(void)
 {
 	struct walfile *w = run.w;
+	int rc;
 
 	if (w == NULL)
 		return SQLITE_OK;
 	run.w = NULL;
-	return w->real->pMethods->xWrite(w->real, run.buf, (int)run.len,
+	rc = w->real->pMethods->xWrite(w->real, run.buf, (int)run.len,
 	    run.at);
+	free(run.buf);
+	run.buf = NULL;
+	return rc;
 }
 
 /* The file's own held bytes out before anything else is done with it. */
@@ -94,7 +102,7 @@ run_start(struct walfile *w, int amt, sqlite3_int64 off)
 {
 	if ((size_t)amt > WAL_RUN_MAX)
 		return false;
-	if (run.buf == NULL && (run.buf = malloc(WAL_RUN_MAX)) == NULL)
+	if ((run.buf = malloc(WAL_RUN_MAX)) == NULL)
 		return false;
 	run.w = w;
 	run.at = off;
@@ -128,17 +136,6 @@ wal_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 	memcpy(run.buf + run.len, buf, (size_t)amt);
 	run.len += (size_t)amt;
 	return ends_commit ? run_flush() : SQLITE_OK;
-}
-
-/* Called when the sessions rest: a run is never held across a commit,
- * so between commands there is none, and the buffer can go. */
-void
-store_vfs_release(void)
-{
-	if (run.w != NULL)
-		return;
-	free(run.buf);
-	run.buf = NULL;
 }
 
 static int
