@@ -148,31 +148,6 @@ test_vfs_wal_commits_gathered(void)
 	ts_rmdir(dir);
 }
 
-/* Bytes no compressor shortens, none of them NUL, CR or LF. */
-static char *
-noise_msg(size_t len)
-{
-	static const char hdr[] = "Subject: noise\r\n\r\n";
-	char *m = malloc(len + 1);
-	uint64_t r = 88172645463325252ULL;
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	memcpy(m, hdr, sizeof(hdr) - 1);
-	for (size_t i = sizeof(hdr) - 1; i < len; i++) {
-		unsigned char c;
-		do {
-			r ^= r << 13;
-			r ^= r >> 7;
-			r ^= r << 17;
-			c = (unsigned char)r;
-		} while (c == 0 || c == '\r' || c == '\n');
-		m[i] = (char)c;
-	}
-	memcpy(m + len - 2, "\r\n", 2);
-	m[len] = '\0';
-	return m;
-}
-
 /* A 3 MB message is eight times the page cache: SQLite spills frames
  * before the commit (held in runs that no commit ends) and reads pages
  * back.  All of it goes out in runs, and it reads back as it went in. */
@@ -182,7 +157,7 @@ test_vfs_big_commit_in_runs(void)
 	char *dir = ts_dir(), path[512], check[64], *back = NULL;
 	struct store *s = ts_open(dir);
 	size_t len = 3 * 1024 * 1024, backlen = 0;
-	char *msg = noise_msg(len);
+	char *msg = ts_noise_msg(len);
 	struct msg_new n = { .data = msg, .len = len,
 	    .internaldate = { 1700000000, 0 } };
 	struct mbox m;
