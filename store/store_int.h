@@ -60,8 +60,13 @@ struct sqldb {
  * or NORMAL, foreign keys on, busy timeout.  -1 with a message in err. */
 int  db_open(struct sqldb *db, const char *path, bool create,
 	enum store_sync sync, char *err, size_t errlen);
-/* store_vfs.c: makes the unix VFS with whole WAL frames the default. */
+/* store_vfs.c: makes the unix VFS with gathered WAL writes the default. */
 void store_vfs_install(void);
+/* The most one write to the WAL carries: sixteen frames of 4 KiB pages
+ * (a batch's commit in one or two writes) and the WAL's 32-byte header.
+ * Below the mailbox process's mmap threshold (128 KiB), so the buffer
+ * comes from the heap. */
+#define STORE_WAL_RUN_MAX	(16 * (24 + 4096) + 32)
 
 void db_close(struct sqldb *db);
 void db_spare_blob_drop(struct sqldb *db);

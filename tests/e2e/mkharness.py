@@ -240,7 +240,7 @@ class Server:
 
     # -- process --
 
-    def start(self, timeout=15):
+    def start(self, timeout=15, port_tries=5):
         self.log = open(self.logpath, 'ab')
         self.proc = subprocess.Popen([daemon_path(), '-f', '-c', self.conf],
                                      stdin=subprocess.DEVNULL,
@@ -248,6 +248,9 @@ class Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                if port_tries > 1 and self.lost_port():
+                    self.log.close()
+                    return self.start(timeout, port_tries - 1)
                 raise RuntimeError('mailkeepd exited with %d:\n%s' %
                                    (self.proc.returncode, self.logtext()))
             try:
@@ -279,6 +282,24 @@ class Server:
         return wait_for(lambda: (lambda w: w if len(w) == n else None)(
             self.children_as('mailkeep-auth')), timeout,
             what='%d hash workers as mailkeep-auth' % n)
+
+    def lost_port(self):
+        """The port free_port() found was taken by another test running
+        beside this one before mailkeepd bound it: move the listener
+        (`listen` may be given more than once, so the line is replaced,
+        not added to) to a new one."""
+        tail = self.logtext().splitlines()[-3:]
+        if not any('port %d: Address already in use' % self.port in l
+                   for l in tail):
+            return False
+        old = 'listen = %s:%d\n' % (HOST, self.port)
+        self.port = free_port()
+        with open(self.conf) as f:
+            lines = f.readlines()
+        with open(self.conf, 'w') as f:
+            f.writelines('listen = %s:%d\n' % (HOST, self.port)
+                         if l == old else l for l in lines)
+        return True
 
     def logtext(self):
         try:

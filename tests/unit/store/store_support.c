@@ -101,3 +101,29 @@ ts_msg(const char *date, const char *subject)
 		    "Subject: %s\r\n\r\nHello.\r\n", subject);
 	return buf;
 }
+
+/* Bytes no compressor can shorten: no NUL, CR or LF (stored as they
+ * are), one long line. */
+char *
+ts_noise_msg(size_t len)
+{
+	static const char hdr[] = "Subject: noise\r\n\r\n";
+	char *m = xmalloc(len + 1);
+	uint64_t r = 88172645463325252ULL;
+
+	memcpy(m, hdr, sizeof(hdr) - 1);
+	for (size_t i = sizeof(hdr) - 1; i < len; i++) {
+		unsigned char c;
+		do {
+			r ^= r << 13;
+			r ^= r >> 7;
+			r ^= r << 17;
+			c = (unsigned char)r;
+		} while (c == 0 || c == '\r' || c == '\n');
+		m[i] = (char)c;
+	}
+	m[len - 2] = '\r';
+	m[len - 1] = '\n';
+	m[len] = '\0';
+	return m;
+}

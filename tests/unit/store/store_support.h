@@ -31,4 +31,9 @@ uint32_t ts_append(struct store *s, struct mbox *m, const char *msg,
 /* A small message whose Date: header says date (none if NULL). */
 const char *ts_msg(const char *date, const char *subject);
 
+/* A message of len bytes (len >= 32) that no compressor can shorten:
+ * "Subject: noise", then one long line of bytes none of which is NUL,
+ * CR or LF, ending in CRLF.  malloc'd, NUL-terminated. */
+char *ts_noise_msg(size_t len);
+
 #endif

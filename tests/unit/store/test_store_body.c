@@ -98,32 +98,6 @@ text_msg(size_t len)
 	return m;
 }
 
-/* Bytes no compressor can shorten: no NUL, CR or LF (stored as they
- * are), one long line. */
-static char *
-noise_msg(size_t len)
-{
-	static const char hdr[] = "Subject: noise\r\n\r\n";
-	char *m = xmalloc(len + 1);
-	uint64_t r = 88172645463325252ULL;
-
-	memcpy(m, hdr, sizeof(hdr) - 1);
-	for (size_t i = sizeof(hdr) - 1; i < len; i++) {
-		unsigned char c;
-		do {
-			r ^= r << 13;
-			r ^= r >> 7;
-			r ^= r << 17;
-			c = (unsigned char)r;
-		} while (c == 0 || c == '\r' || c == '\n');
-		m[i] = (char)c;
-	}
-	m[len - 2] = '\r';
-	m[len - 1] = '\n';
-	m[len] = '\0';
-	return m;
-}
-
 static uint32_t
 put(const char *m, size_t len)
 {
@@ -265,7 +239,7 @@ void
 test_body_incompressible_kept_as_text(void)
 {
 	size_t len = 2 * CH + 999;
-	char *m = noise_msg(len);
+	char *m = ts_noise_msg(len);
 	int64_t body;
 
 	setup(true);
@@ -598,7 +572,7 @@ void
 test_body_recompress_old_blobs(void)
 {
 	char *mid = text_msg(40 * 1024), *big = text_msg(3 * CH + 5);
-	char *noise = noise_msg(2 * CH + 1);
+	char *noise = ts_noise_msg(2 * CH + 1);
 	const char *small = "Subject: old\r\n\r\nold body\r\n";
 	struct quota_usage q0, q1;
 	struct mbox other;
@@ -795,7 +769,7 @@ test_body_compress_after_incompressible_tail(void)
 void
 test_body_compress_context_kept_while_used(void)
 {
-	char *a = text_msg(CH), *noise = noise_msg(CH), *b = text_msg(2 * CH);
+	char *a = text_msg(CH), *noise = ts_noise_msg(CH), *b = text_msg(2 * CH);
 	struct ZSTD_CCtx_s *kept;
 	char sql[160];
 	uint32_t u;
